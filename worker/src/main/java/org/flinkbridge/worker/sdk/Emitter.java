@@ -1,0 +1,7 @@
+package org.flinkbridge.worker.sdk;
+
+/** Receives the outputs of a segment, in the order they are emitted. */
+@FunctionalInterface
+public interface Emitter {
+    void emit(Record output);
+}

@@ -1,0 +1,37 @@
+package org.flinkbridge.worker.sdk;
+
+/**
+ * Application logic run by a worker: one instance per pipeline step and session, always called from one
+ * thread at a time and strictly in input order.
+ *
+ * <p>An exception from {@link #process} fails that input: the bridge fails the Flink task naming the
+ * session and the cause, and Flink restarts from the last checkpoint. Nothing is dropped silently.
+ *
+ * <p>Implementations are loaded by built-in type name or by fully qualified class name and need a public
+ * no-argument constructor.
+ */
+public interface Segment extends AutoCloseable {
+
+    /** Called once before any record, with the step's configuration. */
+    default void open(StepContext context) throws Exception {}
+
+    /** Processes one input into zero or more outputs. */
+    void process(Record input, Emitter output) throws Exception;
+
+    /**
+     * Event time has advanced to {@code timestamp}. {@link Long#MAX_VALUE} means the input has ended:
+     * emit everything still held.
+     */
+    default void onWatermark(long timestamp, Emitter output) throws Exception {}
+
+    /** The state to keep in the Flink checkpoint; an empty array for a stateless segment. */
+    default byte[] snapshotState() throws Exception {
+        return new byte[0];
+    }
+
+    /** Restores what {@link #snapshotState} returned, before the first record after a restart. */
+    default void restoreState(byte[] state) throws Exception {}
+
+    @Override
+    default void close() throws Exception {}
+}
