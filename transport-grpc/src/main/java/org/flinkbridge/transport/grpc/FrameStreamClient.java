@@ -1,0 +1,176 @@
+package org.flinkbridge.transport.grpc;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
+import org.flinkbridge.proto.data.BridgeDataGrpc;
+import org.flinkbridge.proto.data.Frame;
+import org.flinkbridge.proto.data.FrameBatch;
+
+import java.io.IOException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The bridge side of one session's streamed data plane: frames are sent in batches over one bidirectional
+ * stream, and the worker's answer batches are queued for the task thread to poll.
+ *
+ * <p>Outbound flow control follows gRPC's readiness: {@link #flush} waits while the transport is not ready,
+ * so a slow worker is backpressure and never a growing buffer. Not thread-safe: one task thread sends and
+ * polls; gRPC's threads only enqueue.
+ */
+public final class FrameStreamClient implements AutoCloseable {
+
+    private final String sessionName;
+    private final int maxBatchFrames;
+    private final long readyTimeoutNanos;
+    private final LinkedBlockingQueue<Object> incoming = new LinkedBlockingQueue<>();
+    private final Object readyLock = new Object();
+    private final ClientCallStreamObserver<FrameBatch> outbound;
+    private FrameBatch.Builder batch = FrameBatch.newBuilder();
+    private volatile Throwable failure;
+    private boolean closed;
+
+    public FrameStreamClient(
+            ManagedChannel channel,
+            String sessionId,
+            String token,
+            String sessionName,
+            int maxBatchFrames,
+            long readyTimeoutMillis) {
+        this.sessionName = sessionName;
+        this.maxBatchFrames = maxBatchFrames;
+        this.readyTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(readyTimeoutMillis);
+        BridgeDataGrpc.BridgeDataStub stub = BridgeDataGrpc.newStub(channel)
+                .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(
+                        SessionMetadata.headers(sessionId, token)));
+        Inbound inbound = new Inbound();
+        stub.exchange(inbound);
+        this.outbound = inbound.requestStream;
+    }
+
+    /** Adds a frame to the current batch, sending the batch when it is full. */
+    public void send(Frame frame) throws IOException {
+        batch.addFrames(frame);
+        if (batch.getFramesCount() >= maxBatchFrames) {
+            flush();
+        }
+    }
+
+    /** Sends the current batch, if any, waiting while gRPC is not ready to take more. */
+    public void flush() throws IOException {
+        if (batch.getFramesCount() == 0) {
+            return;
+        }
+        throwIfFailed();
+        awaitReady();
+        outbound.onNext(batch.build());
+        batch = FrameBatch.newBuilder();
+    }
+
+    /** The next batch from the worker, waiting up to {@code timeoutNanos}; null when none came in time. */
+    public FrameBatch poll(long timeoutNanos) throws IOException {
+        Object next;
+        try {
+            next = timeoutNanos <= 0 ? incoming.poll() : incoming.poll(timeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(sessionName + ": interrupted while waiting for the worker", e);
+        }
+        if (next instanceof FrameBatch received) {
+            return received;
+        }
+        if (next != null) {
+            throw streamFailure((Throwable) next);
+        }
+        return null;
+    }
+
+    private void awaitReady() throws IOException {
+        if (outbound.isReady()) {
+            return;
+        }
+        long deadline = System.nanoTime() + readyTimeoutNanos;
+        synchronized (readyLock) {
+            while (!outbound.isReady()) {
+                throwIfFailed();
+                long remaining = deadline - System.nanoTime();
+                if (remaining <= 0) {
+                    throw new IOException(sessionName + ": the worker took no data for "
+                            + TimeUnit.NANOSECONDS.toMillis(readyTimeoutNanos) + " ms (stream not ready)");
+                }
+                try {
+                    readyLock.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining)));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException(sessionName + ": interrupted while sending to the worker", e);
+                }
+            }
+        }
+    }
+
+    private void throwIfFailed() throws IOException {
+        Throwable cause = failure;
+        if (cause != null) {
+            throw streamFailure(cause);
+        }
+    }
+
+    private IOException streamFailure(Throwable cause) {
+        failure = cause;
+        Status status = Status.fromThrowable(cause);
+        String reason = status.getCode() == Status.Code.OK
+                ? "the worker closed the data stream"
+                : "data stream failed: " + status.getCode() + (status.getDescription() == null
+                        ? "" : " (" + status.getDescription() + ")");
+        return new IOException(sessionName + ": " + reason, cause);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (failure == null) {
+            outbound.onCompleted();
+        } else {
+            outbound.cancel("session closed after a failure", null);
+        }
+    }
+
+    private final class Inbound implements ClientResponseObserver<FrameBatch, FrameBatch> {
+        private ClientCallStreamObserver<FrameBatch> requestStream;
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<FrameBatch> requestStream) {
+            this.requestStream = requestStream;
+            requestStream.setOnReadyHandler(() -> {
+                synchronized (readyLock) {
+                    readyLock.notifyAll();
+                }
+            });
+        }
+
+        @Override
+        public void onNext(FrameBatch value) {
+            incoming.add(value);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            incoming.add(t);
+            synchronized (readyLock) {
+                failure = t;
+                readyLock.notifyAll();
+            }
+        }
+
+        @Override
+        public void onCompleted() {
+            incoming.add(Status.UNAVAILABLE.withDescription("the worker ended the data stream").asException());
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package org.flinkbridge.transport.grpc;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+
+import java.util.concurrent.TimeUnit;
+
+/** Channels from the bridge to a worker: plaintext, since workers are co-located and listen on loopback. */
+public final class GrpcChannels {
+
+    /** Large enough for a batch of big records; a frame above it fails the stream with a clear status. */
+    public static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+    private GrpcChannels() {}
+
+    /** A channel to {@code host:port}. */
+    public static ManagedChannel open(String address) {
+        HostPort hostPort = HostPort.parse(address);
+        return NettyChannelBuilder.forAddress(hostPort.host(), hostPort.port())
+                .usePlaintext()
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .keepAliveTime(30, TimeUnit.SECONDS)
+                .build();
+    }
+
+    public static void close(ManagedChannel channel) {
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A worker address as written on the command line or in the pipeline file. */
+    public record HostPort(String host, int port) {
+        public static HostPort parse(String address) {
+            int colon = address.lastIndexOf(':');
+            if (colon <= 0 || colon == address.length() - 1) {
+                throw new IllegalArgumentException("worker address '" + address + "' is not HOST:PORT");
+            }
+            try {
+                int port = Integer.parseInt(address.substring(colon + 1));
+                if (port < 1 || port > 65535) {
+                    throw new NumberFormatException();
+                }
+                return new HostPort(address.substring(0, colon), port);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(
+                        "worker address '" + address + "' has no valid port (1-65535)");
+            }
+        }
+    }
+}
