@@ -1,0 +1,73 @@
+package org.flinkbridge.pipeline;
+
+import java.io.Serializable;
+
+/**
+ * How the job talks to the worker. Command-line flags override the file through the {@code with...} copies.
+ *
+ * @param workerAddress        a running worker's control address, or {@code null} to spawn one
+ * @param key                  what to key the stream by before the first segment, or {@code null} for no keyBy
+ * @param maxInFlight          inputs sent to the worker and not yet answered, per session
+ * @param checkpointIntervalMs 0 turns checkpointing off
+ */
+public record BridgeSettings(
+        Transport transport,
+        GrpcMode grpcMode,
+        String workerAddress,
+        KeySpec key,
+        int parallelism,
+        int maxInFlight,
+        long workerTimeoutMs,
+        long checkpointIntervalMs) implements Serializable {
+
+    public static final Transport DEFAULT_TRANSPORT = Transport.SHM;
+    public static final GrpcMode DEFAULT_GRPC_MODE = GrpcMode.STREAM;
+    public static final int DEFAULT_PARALLELISM = 1;
+    public static final int DEFAULT_MAX_IN_FLIGHT = 1024;
+    public static final long DEFAULT_WORKER_TIMEOUT_MS = 30_000;
+    public static final long DEFAULT_CHECKPOINT_INTERVAL_MS = 0;
+    /** Flink refuses shorter checkpoint intervals. */
+    public static final long MIN_CHECKPOINT_INTERVAL_MS = 10;
+
+    public BridgeSettings {
+        if (transport == null || grpcMode == null) {
+            throw new IllegalArgumentException("transport and grpc mode must not be null");
+        }
+        if (workerAddress != null) {
+            Checks.nonBlank(workerAddress, "worker address");
+        }
+        Checks.atLeast(parallelism, 1, "parallelism");
+        Checks.atLeast(maxInFlight, 1, "max in flight");
+        Checks.atLeast(workerTimeoutMs, 1, "worker timeout");
+        if (checkpointIntervalMs != 0) {
+            Checks.atLeast(checkpointIntervalMs, MIN_CHECKPOINT_INTERVAL_MS, "checkpoint interval (unless 0)");
+        }
+    }
+
+    /** The settings of a file without a {@code bridge} section. */
+    public static BridgeSettings defaults() {
+        return new BridgeSettings(DEFAULT_TRANSPORT, DEFAULT_GRPC_MODE, null, null, DEFAULT_PARALLELISM,
+                DEFAULT_MAX_IN_FLIGHT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_CHECKPOINT_INTERVAL_MS);
+    }
+
+    public BridgeSettings withTransport(Transport newTransport) {
+        return new BridgeSettings(newTransport, grpcMode, workerAddress, key, parallelism, maxInFlight,
+                workerTimeoutMs, checkpointIntervalMs);
+    }
+
+    public BridgeSettings withGrpcMode(GrpcMode newGrpcMode) {
+        return new BridgeSettings(transport, newGrpcMode, workerAddress, key, parallelism, maxInFlight,
+                workerTimeoutMs, checkpointIntervalMs);
+    }
+
+    /** @param newWorkerAddress a running worker's control address, or {@code null} to spawn one */
+    public BridgeSettings withWorkerAddress(String newWorkerAddress) {
+        return new BridgeSettings(transport, grpcMode, newWorkerAddress, key, parallelism, maxInFlight,
+                workerTimeoutMs, checkpointIntervalMs);
+    }
+
+    public BridgeSettings withParallelism(int newParallelism) {
+        return new BridgeSettings(transport, grpcMode, workerAddress, key, newParallelism, maxInFlight,
+                workerTimeoutMs, checkpointIntervalMs);
+    }
+}

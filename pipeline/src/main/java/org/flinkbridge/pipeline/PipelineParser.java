@@ -1,0 +1,333 @@
+package org.flinkbridge.pipeline;
+
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.nodes.Node;
+
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Reads a pipeline file (format: docs/pipeline-format.md) into a {@link Pipeline}.
+ *
+ * <p>The file is composed into a YAML node tree rather than loaded into maps, so that every error can
+ * name its place: {@code <file>: sources.events.count (line 5, column 12): expected a non-negative integer
+ * but found -5}. Relative paths of sources and sinks are resolved against the current working directory.
+ */
+public final class PipelineParser {
+
+    private static final List<String> TOP_LEVEL_KEYS = List.of("name", "sources", "steps", "sinks", "bridge");
+    private static final List<String> SOURCE_TYPES =
+            List.of(GeneratorSourceSpec.TYPE, FileSourceSpec.TYPE, KafkaSourceSpec.TYPE);
+    private static final List<String> GENERATOR_KEYS = List.of("type", "count", "rate", "keys", "seed");
+    private static final List<String> FILE_SOURCE_KEYS = List.of("type", "path", "monitor_interval_ms");
+    private static final List<String> KAFKA_KEYS = List.of("type", "bootstrap_servers", "topic", "group_id",
+            "starting_offsets", "bounded", "properties");
+    private static final List<String> SINK_TYPES = List.of(FileSinkSpec.TYPE, PrintSinkSpec.TYPE);
+    private static final List<String> FILE_SINK_KEYS = List.of("type", "path");
+    private static final List<String> PRINT_SINK_KEYS = List.of("type");
+    private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
+    private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
+            "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms");
+    private static final List<String> KEY_KINDS = Arrays.stream(KeyKind.values()).map(KeyKind::configName).toList();
+    private static final String STEP_TYPES = "a built-in step type (" + String.join(", ", StepSpec.BUILT_IN_TYPES)
+            + ") or a fully qualified class name";
+    /** A URI scheme such as {@code hdfs:} or {@code file:}; one letter would be a Windows drive. */
+    private static final Pattern URI_SCHEME = Pattern.compile("^[A-Za-z][A-Za-z0-9+.-]+:");
+
+    private PipelineParser() {
+    }
+
+    /**
+     * Parses one pipeline file.
+     *
+     * @throws PipelineException if the file cannot be read or is not a valid pipeline; the message is one line
+     */
+    public static Pipeline parse(Path file) {
+        String where = file.toString();
+        String text = read(file, where);
+        YamlNode.Document doc = new YamlNode.Document(where);
+        try {
+            Node root = compose(text);
+            if (root == null) {
+                throw doc.error("", 1, 1, "a mapping with sources, steps and sinks", "an empty document");
+            }
+            return pipeline(file, doc.root(root));
+        } catch (PipelineException e) {
+            throw e;
+        } catch (MarkedYAMLException e) {
+            throw syntaxError(where, e);
+        } catch (YAMLException e) {
+            // Without the cause: a snakeyaml stack trace tells the user nothing the message does not.
+            throw new PipelineException(where + ": cannot parse the pipeline file: " + oneLine(e.getMessage()));
+        } catch (RuntimeException e) {
+            throw new PipelineException(where + ": cannot parse the pipeline file: " + oneLine(e.toString()), e);
+        }
+    }
+
+    private static String read(Path file, String where) {
+        try {
+            if (Files.isDirectory(file)) {
+                throw new PipelineException(where + ": cannot read the pipeline file: it is a directory");
+            }
+            return Files.readString(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw new PipelineException(where + ": cannot read the pipeline file: no such file");
+        } catch (AccessDeniedException e) {
+            throw new PipelineException(where + ": cannot read the pipeline file: permission denied");
+        } catch (CharacterCodingException e) {
+            throw new PipelineException(where + ": cannot read the pipeline file: it is not UTF-8 text");
+        } catch (IOException e) {
+            throw new PipelineException(where + ": cannot read the pipeline file: " + oneLine(e.toString()), e);
+        }
+    }
+
+    private static Node compose(String text) {
+        LoaderOptions options = new LoaderOptions();
+        // Resolve "<<: *anchor" merges in the node tree, which is all the parser looks at.
+        options.setMergeOnCompose(true);
+        return new Yaml(options).compose(new StringReader(text));
+    }
+
+    private static PipelineException syntaxError(String where, MarkedYAMLException e) {
+        Mark mark = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
+        StringBuilder message = new StringBuilder(where).append(": YAML syntax");
+        if (mark != null) {
+            message.append(" (line ").append(mark.getLine() + 1).append(", column ").append(mark.getColumn() + 1)
+                    .append(')');
+        }
+        message.append(": ").append(e.getProblem());
+        if (e.getContext() != null) {
+            Mark context = e.getContextMark();
+            message.append(" (").append(e.getContext());
+            if (context != null && context != mark) {
+                message.append(" at line ").append(context.getLine() + 1).append(", column ")
+                        .append(context.getColumn() + 1);
+            }
+            message.append(')');
+        }
+        return new PipelineException(oneLine(message.toString()));
+    }
+
+    private static String oneLine(String text) {
+        return String.valueOf(text).strip().replaceAll("\\s*\\R\\s*", " ");
+    }
+
+    private static Pipeline pipeline(Path file, YamlNode rootNode) {
+        YamlMap root = rootNode.map("a mapping with sources, steps and sinks").allowOnly(TOP_LEVEL_KEYS);
+        String name = root.optional("name").map(YamlNode::string).orElseGet(() -> baseName(file));
+        List<SourceSpec> sources = sources(root.required("sources", "a mapping of sources"), name);
+        List<SegmentSpec> segments = segments(root.required("steps", "a list of steps"));
+        List<SinkSpec> sinks = sinks(root.required("sinks", "a mapping of sinks"));
+        BridgeSettings bridge = root.optional("bridge").map(PipelineParser::bridge)
+                .orElseGet(BridgeSettings::defaults);
+        return new Pipeline(name, file, sources, segments, sinks, bridge);
+    }
+
+    /** The file name without its last extension: {@code example} for {@code examples/example.yaml}. */
+    private static String baseName(Path file) {
+        String fileName = String.valueOf(file.getFileName());
+        int dot = fileName.lastIndexOf('.');
+        return dot > 0 ? fileName.substring(0, dot) : fileName;
+    }
+
+    private static List<SourceSpec> sources(YamlNode node, String pipelineName) {
+        List<SourceSpec> sources = new ArrayList<>();
+        for (YamlMap.Field entry : node.map("a mapping of sources").nonEmpty("at least one source").fields()) {
+            YamlMap source = entry.value().map();
+            String type = source.required("type", "one of " + String.join(", ", SOURCE_TYPES)).oneOf(SOURCE_TYPES);
+            sources.add(switch (type) {
+                case GeneratorSourceSpec.TYPE -> generator(entry.name(), source.allowOnly(GENERATOR_KEYS));
+                case FileSourceSpec.TYPE -> fileSource(entry.name(), source.allowOnly(FILE_SOURCE_KEYS));
+                case KafkaSourceSpec.TYPE -> kafka(entry.name(), source.allowOnly(KAFKA_KEYS), pipelineName);
+                default -> throw new IllegalStateException("source type without a case: " + type);
+            });
+        }
+        return sources;
+    }
+
+    private static GeneratorSourceSpec generator(String name, YamlMap source) {
+        return new GeneratorSourceSpec(name,
+                source.optional("count").map(v -> v.integer(0, Long.MAX_VALUE)).orElse(null),
+                source.optional("rate").map(v -> v.integer(0, Long.MAX_VALUE)).orElse(GeneratorSourceSpec.DEFAULT_RATE),
+                source.optional("keys").map(v -> v.integer(1)).orElse(GeneratorSourceSpec.DEFAULT_KEYS),
+                source.optional("seed").map(v -> v.integer(Long.MIN_VALUE, Long.MAX_VALUE))
+                        .orElse(GeneratorSourceSpec.DEFAULT_SEED));
+    }
+
+    private static FileSourceSpec fileSource(String name, YamlMap source) {
+        return new FileSourceSpec(name,
+                location(source.required("path", "a file or directory path")),
+                source.optional("monitor_interval_ms").map(v -> v.integer(0, Long.MAX_VALUE))
+                        .orElse(FileSourceSpec.DEFAULT_MONITOR_INTERVAL_MS));
+    }
+
+    private static KafkaSourceSpec kafka(String name, YamlMap source, String pipelineName) {
+        return new KafkaSourceSpec(name,
+                source.required("bootstrap_servers", "a list of host:port pairs").string(),
+                source.required("topic", "a topic name").string(),
+                source.optional("group_id").map(YamlNode::string)
+                        .orElseGet(() -> KafkaSourceSpec.defaultGroupId(pipelineName)),
+                source.optional("starting_offsets").map(v -> v.choice(StartingOffsets.class))
+                        .orElse(KafkaSourceSpec.DEFAULT_STARTING_OFFSETS),
+                source.optional("bounded").map(YamlNode::bool).orElse(false),
+                source.optional("properties").map(PipelineParser::kafkaProperties).orElseGet(Map::of));
+    }
+
+    private static Map<String, String> kafkaProperties(YamlNode node) {
+        Map<String, String> properties = new LinkedHashMap<>();
+        for (YamlMap.Field property : node.map("a mapping of consumer properties").fields()) {
+            String field = KafkaSourceSpec.RESERVED_PROPERTIES.get(property.name());
+            if (field != null) {
+                throw property.key().error("a consumer property other than "
+                                + String.join(", ", KafkaSourceSpec.RESERVED_PROPERTIES.keySet()),
+                        YamlNode.quote(property.name()) + ", which must be set with " + field);
+            }
+            properties.put(property.name(), property.value().string());
+        }
+        return properties;
+    }
+
+    /** A local path made absolute against the working directory; a URI with a scheme stays as written. */
+    private static String location(YamlNode node) {
+        String value = node.string();
+        if (URI_SCHEME.matcher(value).lookingAt()) {
+            return value;
+        }
+        try {
+            return Path.of(value).toAbsolutePath().normalize().toString();
+        } catch (InvalidPathException e) {
+            throw node.error("a file path or URI");
+        }
+    }
+
+    private static List<SegmentSpec> segments(YamlNode node) {
+        List<YamlNode> items = node.list("a list of steps");
+        if (items.isEmpty()) {
+            throw node.error("at least one step");
+        }
+        Map<String, String> stepPathByName = new HashMap<>();
+        Map<String, String> lastStepPathBySegment = new HashMap<>();
+        List<SegmentSpec> segments = new ArrayList<>();
+        String segmentName = null;
+        List<StepSpec> segmentSteps = new ArrayList<>();
+        for (YamlNode item : items) {
+            YamlMap step = item.map("a step mapping with step_name and type").allowOnly(STEP_KEYS);
+            YamlNode nameNode = step.required("step_name", "a unique step name");
+            String name = nameNode.string();
+            String firstUse = stepPathByName.putIfAbsent(name, item.path());
+            if (firstUse != null) {
+                throw nameNode.error("a unique step name", YamlNode.quote(name) + ", which " + firstUse
+                        + " already uses");
+            }
+            YamlNode typeNode = step.required("type", STEP_TYPES);
+            String type = typeNode.string();
+            if (!StepSpec.isKnownType(type)) {
+                throw typeNode.error(STEP_TYPES);
+            }
+            Map<String, Object> config = step.optional("config")
+                    .map(v -> v.map("a mapping (passed to the worker as JSON)").plain())
+                    .orElseGet(Map::of);
+
+            Optional<YamlNode> segmentNode = step.optional("segment");
+            String segment = segmentNode.map(YamlNode::string).orElse(SegmentSpec.DEFAULT_NAME);
+            if (!segment.equals(segmentName)) {
+                if (segmentName != null) {
+                    segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
+                    segmentSteps = new ArrayList<>();
+                }
+                String ended = lastStepPathBySegment.get(segment);
+                if (ended != null) {
+                    // A segment runs in one worker session, so its steps must be consecutive.
+                    YamlNode at = segmentNode.orElseGet(() -> item.child("segment", item.node()));
+                    throw at.error(YamlNode.quote(segmentName) + " or a new segment name (a segment's steps"
+                                    + " must be consecutive)",
+                            YamlNode.quote(segment) + (segmentNode.isEmpty() ? " (the default)" : "")
+                                    + ", whose steps ended at " + ended);
+                }
+                segmentName = segment;
+            }
+            lastStepPathBySegment.put(segment, item.path());
+            segmentSteps.add(new StepSpec(name, type, config));
+        }
+        segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
+        return segments;
+    }
+
+    private static List<SinkSpec> sinks(YamlNode node) {
+        List<SinkSpec> sinks = new ArrayList<>();
+        for (YamlMap.Field entry : node.map("a mapping of sinks").nonEmpty("at least one sink").fields()) {
+            YamlMap sink = entry.value().map();
+            String type = sink.required("type", "one of " + String.join(", ", SINK_TYPES)).oneOf(SINK_TYPES);
+            sinks.add(switch (type) {
+                case FileSinkSpec.TYPE -> new FileSinkSpec(entry.name(),
+                        location(sink.allowOnly(FILE_SINK_KEYS).required("path", "an output directory path")));
+                case PrintSinkSpec.TYPE -> {
+                    sink.allowOnly(PRINT_SINK_KEYS);
+                    yield new PrintSinkSpec(entry.name());
+                }
+                default -> throw new IllegalStateException("sink type without a case: " + type);
+            });
+        }
+        return sinks;
+    }
+
+    private static BridgeSettings bridge(YamlNode node) {
+        YamlMap bridge = node.map().allowOnly(BRIDGE_KEYS);
+        return new BridgeSettings(
+                bridge.optional("transport").map(v -> v.choice(Transport.class))
+                        .orElse(BridgeSettings.DEFAULT_TRANSPORT),
+                bridge.optional("grpc_mode").map(v -> v.choice(GrpcMode.class))
+                        .orElse(BridgeSettings.DEFAULT_GRPC_MODE),
+                bridge.optional("worker_address").map(YamlNode::string).orElse(null),
+                bridge.optional("key").map(PipelineParser::key).orElse(null),
+                bridge.optional("parallelism").map(v -> v.integer(1)).orElse(BridgeSettings.DEFAULT_PARALLELISM),
+                bridge.optional("max_in_flight").map(v -> v.integer(1))
+                        .orElse(BridgeSettings.DEFAULT_MAX_IN_FLIGHT),
+                bridge.optional("worker_timeout_ms").map(v -> v.integer(1, Long.MAX_VALUE))
+                        .orElse(BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS),
+                bridge.optional("checkpoint_interval_ms").map(PipelineParser::checkpointInterval)
+                        .orElse(BridgeSettings.DEFAULT_CHECKPOINT_INTERVAL_MS));
+    }
+
+    private static long checkpointInterval(YamlNode node) {
+        long interval = node.integer(0, Long.MAX_VALUE);
+        if (interval != 0 && interval < BridgeSettings.MIN_CHECKPOINT_INTERVAL_MS) {
+            throw node.error("0 (off) or an interval of at least " + BridgeSettings.MIN_CHECKPOINT_INTERVAL_MS
+                    + " ms (Flink's minimum)");
+        }
+        return interval;
+    }
+
+    private static KeySpec key(YamlNode node) {
+        String expected = "a mapping with one of " + String.join(", ", KEY_KINDS);
+        List<YamlMap.Field> fields = node.map(expected).allowOnly(KEY_KINDS).fields();
+        if (fields.isEmpty()) {
+            throw node.error(expected);
+        }
+        if (fields.size() > 1) {
+            throw fields.get(1).key().error("only one of " + String.join(", ", KEY_KINDS),
+                    "both " + fields.get(0).name() + " and " + fields.get(1).name());
+        }
+        YamlMap.Field field = fields.getFirst();
+        return new KeySpec(KeyKind.parse(field.name()), field.value().string());
+    }
+}

@@ -1,0 +1,85 @@
+package org.flinkbridge.pipeline;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.Serializable;
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One step of application logic, run by the worker.
+ *
+ * @param name   unique within the pipeline
+ * @param type   a built-in step type ({@link #BUILT_IN_TYPES}) or a fully qualified class name
+ * @param config JSON-like values (null, strings, booleans, numbers, lists, maps with string keys), kept in
+ *               the file's order; the worker validates them
+ */
+public record StepSpec(String name, String type, Map<String, Object> config) implements Serializable {
+
+    public static final List<String> BUILT_IN_TYPES = List.of("append_field", "batch", "filter", "count");
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public StepSpec {
+        Checks.nonBlank(name, "step name");
+        if (type == null || !isKnownType(type)) {
+            throw new IllegalArgumentException("step " + name + ": type must be one of " + BUILT_IN_TYPES
+                    + " or a class name containing a dot but was " + type);
+        }
+        config = freezeMap(config, name);
+    }
+
+    /** Whether {@code type} names a built-in step or, containing a dot, a class for the worker to load. */
+    public static boolean isKnownType(String type) {
+        return BUILT_IN_TYPES.contains(type) || type.contains(".");
+    }
+
+    /** The config as a JSON object, as the worker receives it. */
+    public String configJson() {
+        try {
+            return JSON.writeValueAsString(config);
+        } catch (JsonProcessingException e) {
+            // Unreachable for the value types the constructor admits.
+            throw new IllegalStateException("step " + name + ": cannot write its config as JSON", e);
+        }
+    }
+
+    // Deep, order-preserving, null-tolerant copies (Map.copyOf rejects null values); the JDK's unmodifiable
+    // wrappers of LinkedHashMap and ArrayList are serializable.
+    private static Map<String, Object> freezeMap(Map<?, ?> map, String where) {
+        Map<String, Object> copy = new LinkedHashMap<>();
+        map.forEach((key, value) -> {
+            if (!(key instanceof String k)) {
+                throw new IllegalArgumentException("step config keys must be strings but " + where + " has " + key);
+            }
+            copy.put(k, freeze(value, where + "." + k));
+        });
+        return Collections.unmodifiableMap(copy);
+    }
+
+    private static Object freeze(Object value, String where) {
+        if (value == null || value instanceof String || value instanceof Boolean || value instanceof Long
+                || value instanceof Integer || value instanceof Double || value instanceof BigInteger
+                || value instanceof BigDecimal) {
+            return value;
+        }
+        if (value instanceof Map<?, ?> map) {
+            return freezeMap(map, where);
+        }
+        if (value instanceof List<?> list) {
+            List<Object> copy = new ArrayList<>(list.size());
+            for (int i = 0; i < list.size(); i++) {
+                copy.add(freeze(list.get(i), where + "[" + i + "]"));
+            }
+            return Collections.unmodifiableList(copy);
+        }
+        throw new IllegalArgumentException("step config values must be null, strings, booleans, numbers, lists or"
+                + " maps but " + where + " is a " + value.getClass().getName());
+    }
+}

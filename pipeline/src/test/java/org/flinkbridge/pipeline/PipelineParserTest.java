@@ -1,0 +1,675 @@
+package org.flinkbridge.pipeline;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PipelineParserTest {
+
+    /** The steps and sinks that the source-focused cases below share. */
+    private static final String STEPS_AND_SINKS = """
+            steps: [{step_name: s, type: filter}]
+            sinks: {out: {type: print}}
+            """;
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void bundledExampleParsesIntoTheExpectedModel() {
+        Path file = repositoryFile("examples/pipeline.yaml");
+
+        Pipeline pipeline = PipelineParser.parse(file);
+
+        Map<String, Object> appendConfig = new LinkedHashMap<>();
+        appendConfig.put("field", "processed");
+        appendConfig.put("value", true);
+        Map<String, Object> batchConfig = new LinkedHashMap<>();
+        batchConfig.put("max_count", 100L);
+        batchConfig.put("max_wait_ms", 1000L);
+        Pipeline expected = new Pipeline("example", file,
+                List.of(new GeneratorSourceSpec("events", 100_000L, 0, 100, 42)),
+                List.of(new SegmentSpec(0, "main", List.of(
+                        new StepSpec("add_processed", "append_field", appendConfig),
+                        new StepSpec("batch", "batch", batchConfig)))),
+                List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
+                new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
+                        1024, 30_000, 0));
+        assertEquals(expected, pipeline);
+        assertTrue(pipeline.sources().getFirst().bounded());
+        List<StepSpec> steps = pipeline.segments().getFirst().steps();
+        assertEquals("{\"field\":\"processed\",\"value\":true}", steps.get(0).configJson());
+        assertEquals("{\"max_count\":100,\"max_wait_ms\":1000}", steps.get(1).configJson());
+    }
+
+    @Test
+    void defaultsApplyToOmittedKeys() throws IOException {
+        Path file = write("minimal.yml", """
+                sources: {events: {type: generator}}
+                steps: [{step_name: keep, type: filter}]
+                sinks: {console: {type: print}}
+                """);
+
+        Pipeline pipeline = PipelineParser.parse(file);
+
+        assertEquals("minimal", pipeline.name(), "the name defaults to the file name without extension");
+        assertEquals(file, pipeline.file());
+        GeneratorSourceSpec events = (GeneratorSourceSpec) pipeline.sources().getFirst();
+        assertEquals(new GeneratorSourceSpec("events", null, 0, 100, 0), events);
+        assertFalse(events.bounded(), "a generator without count is unbounded");
+        StepSpec keep = new StepSpec("keep", "filter", Map.of());
+        assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
+        assertEquals("{}", keep.configJson());
+        assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
+        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0),
+                pipeline.bridge());
+        assertEquals(BridgeSettings.defaults(), pipeline.bridge());
+    }
+
+    @Test
+    void nullValuesMeanTheDefault() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("nulls.yaml", """
+                name: nulls
+                sources: {events: {type: generator, count: ~, rate: }}
+                steps: [{step_name: keep, type: filter, config: ~, segment: ~}]
+                sinks: {console: {type: print}}
+                bridge: ~
+                """));
+
+        assertEquals(new GeneratorSourceSpec("events", null, 0, 100, 0), pipeline.sources().getFirst());
+        assertEquals(new SegmentSpec(0, "main", List.of(new StepSpec("keep", "filter", Map.of()))),
+                pipeline.segments().getFirst());
+        assertEquals(BridgeSettings.defaults(), pipeline.bridge());
+    }
+
+    @Test
+    void kafkaSourceDefaultsAndAllKeys() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("kafka.yaml", """
+                name: orders
+                sources:
+                  plain: {type: kafka, bootstrap_servers: 127.0.0.1:9092, topic: events}
+                  tuned:
+                    type: kafka
+                    bootstrap_servers: broker-1:9092,broker-2:9092
+                    topic: payments
+                    group_id: my-group
+                    starting_offsets: committed
+                    bounded: true
+                    properties:
+                      max.poll.records: 500
+                      client.id: bridge
+                """ + STEPS_AND_SINKS));
+
+        assertEquals(List.of(
+                new KafkaSourceSpec("plain", "127.0.0.1:9092", "events", "flink-bridge-orders",
+                        StartingOffsets.EARLIEST, false, Map.of()),
+                new KafkaSourceSpec("tuned", "broker-1:9092,broker-2:9092", "payments", "my-group",
+                        StartingOffsets.COMMITTED, true, Map.of("max.poll.records", "500", "client.id", "bridge"))),
+                pipeline.sources());
+    }
+
+    @Test
+    void fileSourcesAndSinksResolveRelativePathsAgainstTheWorkingDirectory() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("files.yaml", """
+                sources:
+                  relative: {type: file, path: data/../data/input}
+                  absolute: {type: file, path: /var/data, monitor_interval_ms: 500}
+                  remote: {type: file, path: "hdfs://namenode:8020/events"}
+                steps: [{step_name: s, type: filter}]
+                sinks:
+                  local: {type: file, path: out/x}
+                  remote: {type: file, path: "s3://bucket/out"}
+                """));
+
+        String cwd = Path.of("").toAbsolutePath().toString();
+        assertEquals(List.of(
+                new FileSourceSpec("relative", cwd + "/data/input", 0),
+                new FileSourceSpec("absolute", "/var/data", 500),
+                new FileSourceSpec("remote", "hdfs://namenode:8020/events", 0)), pipeline.sources());
+        assertTrue(pipeline.sources().get(0).bounded());
+        assertFalse(pipeline.sources().get(1).bounded(), "a monitored directory is unbounded");
+        assertEquals(List.of(new FileSinkSpec("local", cwd + "/out/x"), new FileSinkSpec("remote", "s3://bucket/out")),
+                pipeline.sinks());
+    }
+
+    @Test
+    void segmentsGetIdsInOrderOfFirstAppearance() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("segments.yaml", """
+                sources: {events: {type: generator}}
+                steps:
+                  - {step_name: a, type: filter}
+                  - {step_name: b, type: count, segment: enrich}
+                  - {step_name: c, type: batch, segment: enrich}
+                  - {step_name: d, type: com.example.Score, segment: score}
+                sinks: {console: {type: print}}
+                """));
+
+        assertEquals(List.of(
+                new SegmentSpec(0, "main", List.of(new StepSpec("a", "filter", Map.of()))),
+                new SegmentSpec(1, "enrich", List.of(new StepSpec("b", "count", Map.of()),
+                        new StepSpec("c", "batch", Map.of()))),
+                new SegmentSpec(2, "score", List.of(new StepSpec("d", "com.example.Score", Map.of())))),
+                pipeline.segments());
+    }
+
+    @Test
+    void stepConfigKeepsJsonValuesInTheFileOrder() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("config.yaml", """
+                sources: {events: {type: generator}}
+                steps:
+                  - step_name: first
+                    type: com.example.Step
+                    config: &common {retries: 3, verbose: no}
+                  - step_name: second
+                    type: com.example.Step
+                    config:
+                      <<: *common
+                      zeta: 1_000
+                      alpha: [1.5, "two", null, {nested: 0x10}]
+                      when: 2024-01-02
+                      big: 123456789012345678901234567890
+                      text: "true"
+                sinks: {console: {type: print}}
+                """));
+
+        List<StepSpec> steps = pipeline.segments().getFirst().steps();
+        assertEquals("{\"retries\":3,\"verbose\":false}", steps.get(0).configJson());
+        assertEquals("{\"zeta\":1000,\"alpha\":[1.5,\"two\",null,{\"nested\":16}],\"when\":\"2024-01-02\","
+                + "\"big\":123456789012345678901234567890,\"text\":\"true\",\"retries\":3,\"verbose\":false}",
+                steps.get(1).configJson());
+    }
+
+    @Test
+    void bridgeSectionReadsEveryKey() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("bridge.yaml", """
+                sources: {events: {type: generator}}
+                steps: [{step_name: s, type: filter}]
+                sinks: {console: {type: print}}
+                bridge:
+                  transport: grpc
+                  grpc_mode: compat
+                  worker_address: 127.0.0.1:50051
+                  key: {header: tenant}
+                  parallelism: 4
+                  max_in_flight: 64
+                  worker_timeout_ms: 5000
+                  checkpoint_interval_ms: 10
+                """));
+
+        assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "127.0.0.1:50051",
+                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10), pipeline.bridge());
+    }
+
+    @Test
+    void commandLineOverridesCopyTheSettings() {
+        BridgeSettings file = new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null,
+                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100);
+
+        assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "host:1",
+                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100),
+                file.withTransport(Transport.parse("grpc")).withGrpcMode(GrpcMode.parse("compat"))
+                        .withWorkerAddress("host:1").withParallelism(8));
+        assertEquals(file, file.withWorkerAddress("host:1").withWorkerAddress(null));
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> file.withParallelism(0));
+        assertEquals("parallelism must be >= 1 but was 0", zero.getMessage());
+        IllegalArgumentException upper = assertThrows(IllegalArgumentException.class, () -> Transport.parse("GRPC"));
+        assertEquals("expected one of shm, grpc but found 'GRPC'", upper.getMessage());
+        assertEquals("json_field", KeyKind.JSON_FIELD.configName());
+        assertEquals(StartingOffsets.LATEST, StartingOffsets.parse("latest"));
+    }
+
+    @Test
+    void pipelineSurvivesJavaSerialization() throws Exception {
+        Pipeline pipeline = PipelineParser.parse(repositoryFile("examples/pipeline.yaml"));
+        Pipeline withKafka = new Pipeline(pipeline.name(), pipeline.file(),
+                List.of(pipeline.sources().getFirst(), new KafkaSourceSpec("k", "b:9092", "t", "g",
+                        StartingOffsets.LATEST, true, Map.of("a", "b")), new FileSourceSpec("f", "/in", 0)),
+                pipeline.segments(), List.of(pipeline.sinks().getFirst(), new PrintSinkSpec("p")), pipeline.bridge());
+
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(withKafka);
+        }
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            assertEquals(withKafka, in.readObject());
+        }
+    }
+
+    @Test
+    void stepSpecRejectsConfigThatIsNotJson() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new StepSpec("s", "filter", Map.of("when", new Object())));
+        assertEquals("step config values must be null, strings, booleans, numbers, lists or maps but s.when is a "
+                + "java.lang.Object", e.getMessage());
+    }
+
+    /** Each case: the file's text, then the message after "<file>: ". */
+    private static Stream<Arguments> invalidPipelines() {
+        return Stream.of(
+                // Unknown types name the known ones.
+                Arguments.of("""
+                        sources:
+                          events: {type: genrator}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.type (line 2, column 18): expected one of generator, file, kafka but found"
+                                + " the string 'genrator'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: s, type: apend_field}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].type (line 3, column 26): expected a built-in step type (append_field, batch, filter,"
+                                + " count) or a fully qualified class name but found the string 'apend_field'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out:
+                            type: kafka
+                        """,
+                        "sinks.out.type (line 5, column 11): expected one of file, print but found the string 'kafka'"),
+                // Missing required keys are reported at the mapping that lacks them.
+                Arguments.of("""
+                        sources:
+                          topic:
+                            type: kafka
+                            bootstrap_servers: 127.0.0.1:9092
+                        """ + STEPS_AND_SINKS,
+                        "sources.topic.topic (line 3, column 5): expected a topic name but found no 'topic' key"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks: {files: {type: file}}
+                        """,
+                        "sinks.files.path (line 3, column 16): expected an output directory path but found no 'path'"
+                                + " key"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - type: filter
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].step_name (line 3, column 5): expected a unique step name but found no 'step_name'"
+                                + " key"),
+                Arguments.of("""
+                        sources:
+                          events: {count: 5}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.type (line 2, column 11): expected one of generator, file, kafka but found no"
+                                + " 'type' key"),
+                Arguments.of(STEPS_AND_SINKS,
+                        "sources (line 1, column 1): expected a mapping of sources but found no 'sources' key"),
+                Arguments.of("""
+                        sources:
+                          topic: {type: kafka, bootstrap_servers: h:1, topic: }
+                        """ + STEPS_AND_SINKS,
+                        "sources.topic.topic (line 2, column 54): expected a topic name but found an empty value"),
+                // Wrong types and out-of-range values.
+                Arguments.of("""
+                        sources:
+                          events:
+                            type: generator
+                            count: abc
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.count (line 4, column 12): expected a non-negative integer but found the"
+                                + " string 'abc'"),
+                Arguments.of("""
+                        sources:
+                          events:
+                            type: generator
+                            count: -5
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.count (line 4, column 12): expected a non-negative integer but found -5"),
+                Arguments.of("""
+                        sources:
+                          events: {type: generator, count: "100"}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.count (line 2, column 36): expected a non-negative integer but found the"
+                                + " string '100'"),
+                Arguments.of("""
+                        sources:
+                          events: {type: generator, rate: 1.5, keys: 0}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.rate (line 2, column 35): expected a non-negative integer but found 1.5"),
+                Arguments.of("""
+                        sources:
+                          events: {type: generator, keys: 0}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.keys (line 2, column 35): expected an integer from 1 to 2147483647 but"
+                                + " found 0"),
+                Arguments.of("""
+                        sources:
+                          events: {type: generator, count: 99999999999999999999}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.count (line 2, column 36): expected a non-negative integer but found"
+                                + " 99999999999999999999"),
+                Arguments.of("""
+                        sources:
+                          topic: {type: kafka, bootstrap_servers: h:1, topic: t, bounded: "yes"}
+                        """ + STEPS_AND_SINKS,
+                        "sources.topic.bounded (line 2, column 67): expected true or false but found the string"
+                                + " 'yes'"),
+                Arguments.of("""
+                        sources:
+                          topic: {type: kafka, bootstrap_servers: h:1, topic: t, starting_offsets: newest}
+                        """ + STEPS_AND_SINKS,
+                        "sources.topic.starting_offsets (line 2, column 76): expected one of earliest, latest,"
+                                + " committed but found the string 'newest'"),
+                Arguments.of("""
+                        sources:
+                          topic:
+                            type: kafka
+                            bootstrap_servers: h:1
+                            topic: t
+                            properties: {bootstrap.servers: other:9092}
+                        """ + STEPS_AND_SINKS,
+                        "sources.topic.properties['bootstrap.servers'] (line 6, column 18): expected a consumer"
+                                + " property other than bootstrap.servers, group.id but found 'bootstrap.servers',"
+                                + " which must be set with bootstrap_servers"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - step_name: s
+                            type: filter
+                            config: [field, value]
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].config (line 5, column 13): expected a mapping (passed to the worker as JSON) but"
+                                + " found a list"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - step_name: s
+                            type: filter
+                            config: {threshold: .inf}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].config.threshold (line 5, column 25): expected a finite number (JSON has no"
+                                + " infinity or NaN) but found .inf"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - step_name: s
+                            type: filter
+                            config: {ratio: ._}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].config.ratio (line 5, column 21): expected a number but found ._"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - step_name: s
+                            type: filter
+                            config: {loop: &loop [1, *loop]}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].config.loop[1] (line 5, column 20): expected a value that does not contain itself"
+                                + " but found an alias to an enclosing node"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: {step_name: s, type: filter}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps (line 2, column 8): expected a list of steps but found a mapping"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge:
+                          parallelism: 0
+                        """,
+                        "bridge.parallelism (line 5, column 16): expected an integer from 1 to 2147483647 but found"
+                                + " 0"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge: {transport: tcp}
+                        """,
+                        "bridge.transport (line 4, column 21): expected one of shm, grpc but found the string 'tcp'"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge: {checkpoint_interval_ms: 5}
+                        """,
+                        "bridge.checkpoint_interval_ms (line 4, column 34): expected 0 (off) or an interval of at"
+                                + " least 10 ms (Flink's minimum) but found 5"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge: {key: {json_field: key, header: tenant}}
+                        """,
+                        "bridge.key.header (line 4, column 33): expected only one of json_field, header but found both"
+                                + " json_field and header"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge: {key: {}}
+                        """,
+                        "bridge.key (line 4, column 15): expected a mapping with one of json_field, header but found"
+                                + " an empty mapping"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge: {key: key}
+                        """,
+                        "bridge.key (line 4, column 15): expected a mapping with one of json_field, header but found"
+                                + " the string 'key'"),
+                Arguments.of("""
+                        - sources
+                        - steps
+                        """,
+                        "document (line 1, column 1): expected a mapping with sources, steps and sinks but found a"
+                                + " list"),
+                // Unknown keys name the allowed ones.
+                Arguments.of("""
+                        sources:
+                          events:
+                            type: generator
+                            cuont: 100
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.cuont (line 4, column 5): expected one of the keys type, count, rate, keys,"
+                                + " seed but found the key 'cuont'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sink: {out: {type: print}}
+                        """,
+                        "sink (line 3, column 1): expected one of the keys name, sources, steps, sinks, bridge but"
+                                + " found the key 'sink'"),
+                Arguments.of(STEPS_AND_SINKS + """
+                        sources: {events: {type: generator}}
+                        bridge:
+                          paralelism: 2
+                        """,
+                        "bridge.paralelism (line 5, column 3): expected one of the keys transport, grpc_mode,"
+                                + " worker_address, key, parallelism, max_in_flight, worker_timeout_ms,"
+                                + " checkpoint_interval_ms but found the key 'paralelism'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter, settings: {}}]
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].settings (line 2, column 38): expected one of the keys step_name, type, segment,"
+                                + " config but found the key 'settings'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks: {out: {type: print, path: x}}
+                        """,
+                        "sinks.out.path (line 3, column 28): expected one of the keys type but found the key 'path'"),
+                Arguments.of("""
+                        sources:
+                          events: {type: generator, count: 1}
+                          events: {type: generator, count: 2}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events (line 3, column 3): expected each key once but found a second 'events' (the"
+                                + " first is on line 2)"),
+                // Steps and segments.
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: batch, type: batch}
+                          - {step_name: count, type: count}
+                          - {step_name: batch, type: filter}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[2].step_name (line 5, column 17): expected a unique step name but found 'batch', which"
+                                + " steps[0] already uses"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: a, type: filter, segment: first}
+                          - {step_name: b, type: filter, segment: second}
+                          - {step_name: c, type: filter, segment: first}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[2].segment (line 5, column 43): expected 'second' or a new segment name (a segment's"
+                                + " steps must be consecutive) but found 'first', whose steps ended at steps[0]"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: a, type: filter}
+                          - {step_name: b, type: filter, segment: other}
+                          - {step_name: c, type: filter}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[2].segment (line 5, column 5): expected 'other' or a new segment name (a segment's"
+                                + " steps must be consecutive) but found 'main' (the default), whose steps ended at"
+                                + " steps[0]"),
+                // Empty sections.
+                Arguments.of("""
+                        sources: {}
+                        """ + STEPS_AND_SINKS,
+                        "sources (line 1, column 10): expected at least one source but found an empty mapping"),
+                Arguments.of("""
+                        sources:
+                        """ + STEPS_AND_SINKS,
+                        "sources (line 1, column 9): expected a mapping of sources but found an empty value"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: []
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps (line 2, column 8): expected at least one step but found an empty list"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks: {}
+                        """,
+                        "sinks (line 3, column 8): expected at least one sink but found an empty mapping"),
+                Arguments.of("""
+                        # only a comment
+                        """,
+                        "document (line 1, column 1): expected a mapping with sources, steps and sinks but found an"
+                                + " empty document"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("invalidPipelines")
+    void invalidPipelinesNameThePlace(String yaml, String expectedAfterFileName) throws IOException {
+        Path file = write("pipeline.yaml", yaml);
+
+        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
+
+        assertEquals(file + ": " + expectedAfterFileName, e.getMessage());
+    }
+
+    /** Each case: the file's text, then the start of the message after "<file>: ". */
+    private static Stream<Arguments> yamlErrors() {
+        return Stream.of(
+                Arguments.of("sources:\n  events: {type: generator\n",
+                        "YAML syntax (line 3, column 1): expected ',' or '}', but got <stream end> (while parsing a"
+                                + " flow mapping at line 2, column 11)"),
+                Arguments.of("sources:\n  events: type: generator\n",
+                        "YAML syntax (line 2, column 15): mapping values are not allowed here"),
+                Arguments.of("name: a\n---\nname: b\n",
+                        "YAML syntax (line 2, column 1): but found another document (expected a single document in"
+                                + " the stream at line 1, column 1)"),
+                Arguments.of("sources: *missing\n",
+                        "YAML syntax (line 1, column 10): found undefined alias missing"),
+                Arguments.of("sources: !!python/object x\n",
+                        "YAML syntax (line 1, column 10): Global tag is not allowed: tag:yaml.org,2002:python/object"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("yamlErrors")
+    void yamlSyntaxErrorsAreOneLineWithoutSnakeyamlTraces(String yaml, String expectedAfterFileName)
+            throws IOException {
+        Path file = write("broken.yaml", yaml);
+
+        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
+
+        assertEquals(file + ": " + expectedAfterFileName, e.getMessage());
+        assertNull(e.getCause(), "a snakeyaml exception must not be attached");
+    }
+
+    @Test
+    void missingFileIsReported() {
+        Path file = dir.resolve("absent.yaml");
+
+        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
+
+        assertEquals(file + ": cannot read the pipeline file: no such file", e.getMessage());
+    }
+
+    @Test
+    void directoryIsReported() {
+        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(dir));
+
+        assertEquals(dir + ": cannot read the pipeline file: it is a directory", e.getMessage());
+    }
+
+    @Test
+    void fileThatIsNotUtf8IsReported() throws IOException {
+        Path file = Files.write(dir.resolve("latin1.yaml"), "name: caf\u00e9\n".getBytes(StandardCharsets.ISO_8859_1));
+
+        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
+
+        assertEquals(file + ": cannot read the pipeline file: it is not UTF-8 text", e.getMessage());
+    }
+
+    @Test
+    void unreadableFileIsReported() throws IOException {
+        Path file = write("secret.yaml", "name: x\n");
+        assertTrue(file.toFile().setReadable(false, false));
+        // Root reads files whatever their mode; the case can only be shown as another user.
+        org.junit.jupiter.api.Assumptions.assumeFalse(Files.isReadable(file), "running as root");
+
+        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
+
+        assertEquals(file + ": cannot read the pipeline file: permission denied", e.getMessage());
+    }
+
+    private Path write(String name, String yaml) throws IOException {
+        return Files.writeString(dir.resolve(name), yaml);
+    }
+
+    /** A file of the repository; surefire sets flink-bridge.home, else look upwards from the working directory. */
+    private static Path repositoryFile(String relative) {
+        String home = System.getProperty("flink-bridge.home");
+        if (home != null) {
+            return Path.of(home, relative);
+        }
+        for (Path at = Path.of("").toAbsolutePath(); at != null; at = at.getParent()) {
+            if (Files.exists(at.resolve(relative))) {
+                return at.resolve(relative);
+            }
+        }
+        throw new AssertionError(relative + " not found above " + Path.of("").toAbsolutePath());
+    }
+}
