@@ -47,14 +47,14 @@ class PipelineParserTest {
         appendConfig.put("value", true);
         Map<String, Object> batchConfig = new LinkedHashMap<>();
         batchConfig.put("max_count", 100L);
-        batchConfig.put("max_wait_ms", 1000L);
+        batchConfig.put("max_wait_ms", 60_000L);
         Pipeline expected = new Pipeline("example", file,
                 List.of(new GeneratorSourceSpec("events", 100_000L, 0, 100, 42)),
                 List.of(new SegmentSpec(0, "main", List.of(
                         new StepSpec("add_processed", "append_field", appendConfig),
                         new StepSpec("batch", "batch", batchConfig)))),
                 List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
-                new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
+                new BridgeSettings(Transport.GRPC, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
                         1024, 30_000, 0));
         assertEquals(expected, pipeline);
         assertTrue(pipeline.sources().getFirst().bounded());
@@ -82,7 +82,7 @@ class PipelineParserTest {
         assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
         assertEquals("{}", keep.configJson());
         assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
-        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0),
+        assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0),
                 pipeline.bridge());
         assertEquals(BridgeSettings.defaults(), pipeline.bridge());
     }
