@@ -60,7 +60,7 @@ class PipelineParserTest {
         assertTrue(pipeline.sources().getFirst().bounded());
         List<StepSpec> steps = pipeline.segments().getFirst().steps();
         assertEquals("{\"field\":\"processed\",\"value\":true}", steps.get(0).configJson());
-        assertEquals("{\"max_count\":100,\"max_wait_ms\":1000}", steps.get(1).configJson());
+        assertEquals("{\"max_count\":100,\"max_wait_ms\":60000}", steps.get(1).configJson());
     }
 
     @Test
