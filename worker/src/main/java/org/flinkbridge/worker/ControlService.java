@@ -1,0 +1,178 @@
+package org.flinkbridge.worker;
+
+import io.grpc.Status;
+import io.grpc.StatusException;
+import io.grpc.stub.StreamObserver;
+import org.flinkbridge.proto.control.Ack;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.CheckpointNotification;
+import org.flinkbridge.proto.control.HealthRequest;
+import org.flinkbridge.proto.control.HealthResponse;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.OpenSessionResponse;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.RestoreStateRequest;
+import org.flinkbridge.proto.control.SessionRef;
+import org.flinkbridge.proto.control.SnapshotStateRequest;
+import org.flinkbridge.proto.control.SnapshotStateResponse;
+import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.FrameStreamService;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.google.protobuf.ByteString;
+
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** The worker's control plane: sessions open, snapshot, restore and close here; records never pass here. */
+final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
+        implements FrameStreamService.SessionResolver {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ControlService.class);
+
+    private final String workerId;
+    private final long startedAt = System.currentTimeMillis();
+    private final AtomicLong sessionCounter = new AtomicLong();
+    private final Map<String, WorkerSession> sessions = new ConcurrentHashMap<>();
+
+    ControlService(String workerId) {
+        this.workerId = workerId;
+    }
+
+    @Override
+    public void openSession(OpenSessionRequest request, StreamObserver<OpenSessionResponse> reply) {
+        call(reply, () -> {
+            if (request.getProtocolVersion() != ProtocolVersion.PROTOCOL_VERSION_CURRENT) {
+                throw Status.FAILED_PRECONDITION.withDescription("protocol version "
+                        + request.getProtocolVersionValue() + " is not supported; this worker speaks "
+                        + ProtocolVersion.PROTOCOL_VERSION_CURRENT_VALUE).asException();
+            }
+            if (request.getTransport() != TransportKind.TRANSPORT_KIND_GRPC) {
+                throw Status.UNIMPLEMENTED.withDescription("transport " + request.getTransport()
+                        + " is not served by this worker").asException();
+            }
+            if (request.getToken().isEmpty()) {
+                throw Status.INVALID_ARGUMENT.withDescription("a session needs a token").asException();
+            }
+            String id = workerId + "-" + sessionCounter.incrementAndGet();
+            String name = WorkerSession.describe(id, request.getIdentity());
+            WorkerSession session;
+            try {
+                session = new WorkerSession(id, request.getToken(), request.getIdentity(),
+                        SegmentInstances.create(request.getStepsList(), name));
+            } catch (RuntimeException e) {
+                throw Status.INVALID_ARGUMENT.withDescription(name + ": cannot build segment "
+                        + request.getSegmentId() + ": " + e.getMessage()).withCause(e).asException();
+            }
+            sessions.put(id, session);
+            LOG.info("opened {} with {} step(s)", name, request.getStepsCount());
+            return OpenSessionResponse.newBuilder()
+                    .setSessionId(id)
+                    .setWorkerId(workerId)
+                    .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                    .build();
+        });
+    }
+
+    @Override
+    public WorkerSession attach(String sessionId, String token) throws StatusException {
+        WorkerSession session = sessions.get(sessionId);
+        if (session == null) {
+            throw Status.NOT_FOUND.withDescription("no open session " + sessionId).asException();
+        }
+        if (!session.tokenMatches(token)) {
+            throw Status.PERMISSION_DENIED.withDescription(session.name() + ": token does not match")
+                    .asException();
+        }
+        return session;
+    }
+
+    @Override
+    public void snapshotState(SnapshotStateRequest request, StreamObserver<SnapshotStateResponse> reply) {
+        call(reply, () -> SnapshotStateResponse.newBuilder()
+                .setState(ByteString.copyFrom(session(request.getSessionId()).snapshot()))
+                .build());
+    }
+
+    @Override
+    public void restoreState(RestoreStateRequest request, StreamObserver<Ack> reply) {
+        call(reply, () -> {
+            session(request.getSessionId()).restore(request.getState().toByteArray());
+            return Ack.getDefaultInstance();
+        });
+    }
+
+    @Override
+    public void notifyCheckpoint(CheckpointNotification request, StreamObserver<Ack> reply) {
+        call(reply, () -> {
+            session(request.getSessionId());
+            return Ack.getDefaultInstance();
+        });
+    }
+
+    @Override
+    public void closeSession(SessionRef request, StreamObserver<Ack> reply) {
+        call(reply, () -> {
+            WorkerSession session = sessions.remove(request.getSessionId());
+            if (session != null) {
+                session.close();
+                LOG.info("closed {}", session.name());
+            }
+            return Ack.getDefaultInstance();
+        });
+    }
+
+    @Override
+    public void health(HealthRequest request, StreamObserver<HealthResponse> reply) {
+        call(reply, () -> HealthResponse.newBuilder()
+                .setWorkerId(workerId)
+                .setOpenSessions(sessions.size())
+                .setUptimeMillis(System.currentTimeMillis() - startedAt)
+                .build());
+    }
+
+    int openSessions() {
+        return sessions.size();
+    }
+
+    void closeAll() {
+        sessions.values().forEach(WorkerSession::close);
+        sessions.clear();
+    }
+
+    private WorkerSession session(String id) throws StatusException {
+        WorkerSession session = sessions.get(id);
+        if (session == null) {
+            throw Status.NOT_FOUND.withDescription("no open session " + id).asException();
+        }
+        return session;
+    }
+
+    /** Answers a unary call, turning any failure into a status whose description names the cause. */
+    static <T> void call(StreamObserver<T> reply, Body<T> body) {
+        T result;
+        try {
+            result = body.run();
+        } catch (StatusException e) {
+            reply.onError(e);
+            return;
+        } catch (Exception e) {
+            reply.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asException());
+            return;
+        }
+        reply.onNext(result);
+        reply.onCompleted();
+    }
+
+    @FunctionalInterface
+    interface Body<T> {
+        T run() throws Exception;
+    }
+
+    static String newWorkerId() {
+        return "w" + UUID.randomUUID().toString().substring(0, 8);
+    }
+}

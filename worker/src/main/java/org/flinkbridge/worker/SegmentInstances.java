@@ -1,0 +1,68 @@
+package org.flinkbridge.worker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.StepContext;
+import org.flinkbridge.worker.steps.SegmentChain;
+import org.flinkbridge.worker.steps.StepFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** Builds the logic of one segment from its step descriptions. */
+final class SegmentInstances {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private SegmentInstances() {}
+
+    /** Creates and opens every step, closing the ones already opened if a later one fails. */
+    static Segment create(List<StepSpec> steps, String sessionName) {
+        List<Segment> opened = new ArrayList<>(steps.size());
+        try {
+            for (StepSpec step : steps) {
+                opened.add(StepFactory.create(step.getType(), context(step, sessionName)));
+            }
+            return new SegmentChain(opened);
+        } catch (RuntimeException e) {
+            for (Segment segment : opened) {
+                try {
+                    segment.close();
+                } catch (Exception closeFailure) {
+                    e.addSuppressed(closeFailure);
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static StepContext context(StepSpec step, String sessionName) {
+        JsonNode config;
+        try {
+            config = step.getConfigJson().isEmpty()
+                    ? JSON.createObjectNode()
+                    : JSON.readTree(step.getConfigJson());
+        } catch (Exception e) {
+            throw new IllegalArgumentException(
+                    "step '" + step.getName() + "': config is not valid JSON: " + e.getMessage(), e);
+        }
+        return new StepContext() {
+            @Override
+            public String stepName() {
+                return step.getName();
+            }
+
+            @Override
+            public JsonNode config() {
+                return config;
+            }
+
+            @Override
+            public String sessionName() {
+                return sessionName;
+            }
+        };
+    }
+}

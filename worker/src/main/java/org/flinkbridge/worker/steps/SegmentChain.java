@@ -1,0 +1,149 @@
+package org.flinkbridge.worker.steps;
+
+import org.flinkbridge.worker.sdk.Emitter;
+import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.sdk.Segment;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * The steps of one pipeline segment run as one: outputs of step k are inputs of step k+1. A watermark
+ * passes through the chain in order, so whatever step k emits on it reaches step k+1 before step k+1 sees
+ * the watermark itself.
+ */
+public final class SegmentChain implements Segment {
+
+    private final Segment[] steps;
+    private final Link[] links;
+
+    public SegmentChain(List<Segment> steps) {
+        if (steps.isEmpty()) {
+            throw new IllegalArgumentException("a segment needs at least one step");
+        }
+        this.steps = steps.toArray(Segment[]::new);
+        this.links = new Link[this.steps.length];
+        for (int i = 0; i < links.length; i++) {
+            links[i] = new Link(i);
+        }
+    }
+
+    @Override
+    public void process(Record input, Emitter output) throws Exception {
+        links[0].downstream = output;
+        steps[0].process(input, links[0].next());
+    }
+
+    @Override
+    public void onWatermark(long timestamp, Emitter output) throws Exception {
+        links[0].downstream = output;
+        for (int i = 0; i < steps.length; i++) {
+            steps[i].onWatermark(timestamp, links[i].next());
+        }
+    }
+
+    /** The steps' states, each prefixed by its length, behind a count of steps. */
+    @Override
+    public byte[] snapshotState() throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        DataOutputStream out = new DataOutputStream(bytes);
+        out.writeInt(steps.length);
+        for (Segment step : steps) {
+            byte[] state = step.snapshotState();
+            out.writeInt(state.length);
+            out.write(state);
+        }
+        out.flush();
+        return bytes.toByteArray();
+    }
+
+    @Override
+    public void restoreState(byte[] state) throws Exception {
+        if (state.length == 0) {
+            return;
+        }
+        DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(state));
+        try {
+            int count = in.readInt();
+            if (count != steps.length) {
+                throw new IOException("it holds " + count + " step states, but the segment has " + steps.length
+                        + " steps");
+            }
+            for (Segment step : steps) {
+                int length = in.readInt();
+                if (length < 0 || length > in.available()) {
+                    throw new IOException("a step state of " + length + " bytes, with " + in.available() + " left");
+                }
+                step.restoreState(in.readNBytes(length));
+            }
+            if (in.available() > 0) {
+                throw new IOException(in.available() + " bytes after the last step state");
+            }
+        } catch (EOFException e) {
+            throw new IOException("cannot restore the segment's state: it ends early", e);
+        } catch (IOException e) {
+            throw new IOException("cannot restore the segment's state: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        Exception first = null;
+        for (Segment step : steps) {
+            try {
+                step.close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /**
+     * Where step i's outputs go: into step i+1, or out of the chain after the last step. One per step,
+     * made once, so a record passes through the chain without allocating emitters.
+     */
+    private final class Link implements Emitter {
+        private final int index;
+        Emitter downstream;
+
+        Link(int index) {
+            this.index = index;
+        }
+
+        Emitter next() {
+            if (index + 1 == steps.length) {
+                return links[0].downstream;
+            }
+            return this;
+        }
+
+        @Override
+        public void emit(Record output) {
+            try {
+                steps[index + 1].process(output, links[index + 1].next());
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new StepFailure(e);
+            }
+        }
+    }
+
+    /** Carries a checked exception of a later step through {@link Emitter#emit}. */
+    static final class StepFailure extends RuntimeException {
+        StepFailure(Exception cause) {
+            super(cause.getMessage(), cause);
+        }
+    }
+}

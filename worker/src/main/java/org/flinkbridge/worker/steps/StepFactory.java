@@ -1,0 +1,65 @@
+package org.flinkbridge.worker.steps;
+
+import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.StepContext;
+
+import java.lang.reflect.InvocationTargetException;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+
+/** Makes a step's logic from its type: a built-in step's name, or the class name of a user segment. */
+public final class StepFactory {
+
+    private static final Map<String, Supplier<Segment>> BUILT_IN = new TreeMap<>(Map.of(
+            "append_field", AppendFieldStep::new,
+            "batch", BatchStep::new));
+
+    private StepFactory() {}
+
+    /** Creates the step and opens it with its context. */
+    public static Segment create(String type, StepContext context) {
+        Segment segment = instantiate(type, context.stepName());
+        try {
+            segment.open(context);
+        } catch (IllegalArgumentException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalArgumentException("step '" + context.stepName() + "' (" + type + ") failed to open: "
+                    + e, e);
+        }
+        return segment;
+    }
+
+    private static Segment instantiate(String type, String stepName) {
+        Supplier<Segment> builtIn = BUILT_IN.get(type);
+        if (builtIn != null) {
+            return builtIn.get();
+        }
+        if (!type.contains(".")) {
+            throw new IllegalArgumentException("step '" + stepName + "' has unknown type '" + type
+                    + "': built-in types are " + String.join(", ", BUILT_IN.keySet())
+                    + "; a user segment is named by its fully qualified class name (with dots)");
+        }
+        Class<?> type0;
+        try {
+            type0 = Class.forName(type, true, Thread.currentThread().getContextClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw new IllegalArgumentException("step '" + stepName + "': class " + type
+                    + " is not on the worker's classpath", e);
+        }
+        if (!Segment.class.isAssignableFrom(type0)) {
+            throw new IllegalArgumentException("step '" + stepName + "': class " + type + " does not implement "
+                    + Segment.class.getName());
+        }
+        try {
+            return (Segment) type0.getConstructor().newInstance();
+        } catch (NoSuchMethodException | IllegalAccessException e) {
+            throw new IllegalArgumentException("step '" + stepName + "': class " + type
+                    + " needs a public no-argument constructor", e);
+        } catch (InstantiationException | InvocationTargetException e) {
+            throw new IllegalArgumentException("step '" + stepName + "': creating " + type + " failed: "
+                    + (e.getCause() == null ? e : e.getCause()), e);
+        }
+    }
+}

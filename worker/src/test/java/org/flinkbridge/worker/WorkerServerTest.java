@@ -1,0 +1,162 @@
+package org.flinkbridge.worker;
+
+import com.google.protobuf.ByteString;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import org.flinkbridge.proto.compat.Message;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.HealthRequest;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.proto.control.SessionRef;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.proto.data.Frame;
+import org.flinkbridge.proto.data.FrameBatch;
+import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.transport.grpc.FrameStreamClient;
+import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The worker's gRPC endpoint, driven by the same client classes the bridge uses. */
+class WorkerServerTest {
+
+    private WorkerServer server;
+    private ManagedChannel channel;
+    private BridgeControlGrpc.BridgeControlBlockingStub control;
+
+    @BeforeEach
+    void start() throws IOException {
+        server = WorkerServer.start("127.0.0.1", 0, Map.of());
+        channel = GrpcChannels.open("127.0.0.1:" + server.port());
+        control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        GrpcChannels.close(channel);
+        server.close();
+    }
+
+    private static OpenSessionRequest.Builder open(String token, StepSpec... steps) {
+        return OpenSessionRequest.newBuilder()
+                .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                .setIdentity(SessionIdentity.newBuilder().setJobName("test").setOperatorName("op")
+                        .setSubtaskIndex(1).setParallelism(2))
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC)
+                .setToken(token)
+                .addAllSteps(List.of(steps));
+    }
+
+    private static StepSpec appendField() {
+        return StepSpec.newBuilder().setName("mark").setType("append_field")
+                .setConfigJson("{\"field\":\"seen\",\"value\":1}").build();
+    }
+
+    private static Frame record(long sequence, String json) {
+        return Frame.newBuilder().setType(FrameType.RECORD).setSequence(sequence)
+                .setRecord(Message.newBuilder().setPayload(ByteString.copyFromUtf8(json)).setTimestamp(sequence))
+                .build();
+    }
+
+    /** Polls until {@code expected} frames arrived (or fails after the timeout). */
+    private static List<Frame> receive(FrameStreamClient stream, int expected) throws IOException {
+        List<Frame> frames = new ArrayList<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (frames.size() < expected && System.nanoTime() < deadline) {
+            FrameBatch batch = stream.poll(TimeUnit.MILLISECONDS.toNanos(100));
+            if (batch != null) {
+                frames.addAll(batch.getFramesList());
+            }
+        }
+        assertEquals(expected, frames.size(), "frames received: " + frames);
+        return frames;
+    }
+
+    @Test
+    void sessionAnswersEveryInputInOrder() throws IOException {
+        String id = control.openSession(open("secret", appendField()).build()).getSessionId();
+        try (FrameStreamClient stream = new FrameStreamClient(channel, id, "secret", "test", 16, 5_000)) {
+            for (int i = 0; i < 100; i++) {
+                stream.send(record(i, "{\"n\":" + i + "}"));
+            }
+            stream.send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(100).setWatermark(99).build());
+            stream.flush();
+
+            List<Frame> frames = receive(stream, 201);
+            for (int i = 0; i < 100; i++) {
+                Frame output = frames.get(2 * i);
+                assertEquals(FrameType.OUTPUT, output.getType());
+                assertEquals(i, output.getSequence());
+                assertEquals("{\"n\":" + i + ",\"seen\":1}", output.getRecord().getPayload().toStringUtf8());
+                assertEquals(i, output.getRecord().getTimestamp());
+                assertEquals(FrameType.END_OF_OUTPUTS, frames.get(2 * i + 1).getType());
+                assertEquals(i, frames.get(2 * i + 1).getSequence());
+            }
+            assertEquals(FrameType.END_OF_OUTPUTS, frames.get(200).getType());
+            assertEquals(100, frames.get(200).getSequence());
+        }
+        assertEquals(1, control.health(HealthRequest.getDefaultInstance()).getOpenSessions());
+        control.closeSession(SessionRef.newBuilder().setSessionId(id).build());
+        assertEquals(0, server.openSessions());
+    }
+
+    @Test
+    void aFailedRecordAnswersWithAnErrorAndFailsTheSession() throws IOException {
+        String id = control.openSession(open("t", appendField()).build()).getSessionId();
+        try (FrameStreamClient stream = new FrameStreamClient(channel, id, "t", "test", 16, 5_000)) {
+            stream.send(record(0, "not json"));
+            stream.send(record(1, "{\"ok\":true}"));
+            stream.flush();
+
+            List<Frame> frames = receive(stream, 2);
+            assertEquals(FrameType.ERROR, frames.get(0).getType());
+            assertEquals(0, frames.get(0).getSequence());
+            assertTrue(frames.get(0).getError().contains("mark"), frames.get(0).getError());
+            assertEquals(FrameType.ERROR, frames.get(1).getType());
+            assertTrue(frames.get(1).getError().startsWith("session already failed"), frames.get(1).getError());
+        }
+    }
+
+    @Test
+    void aWrongTokenIsRefused() throws IOException {
+        String id = control.openSession(open("right", appendField()).build()).getSessionId();
+        try (FrameStreamClient stream = new FrameStreamClient(channel, id, "wrong", "test", 16, 5_000)) {
+            stream.send(record(0, "{}"));
+            stream.flush();
+            IOException error = assertThrows(IOException.class, () -> receive(stream, 1));
+            assertTrue(error.getMessage().contains("PERMISSION_DENIED"), error.getMessage());
+            assertTrue(error.getMessage().contains("token does not match"), error.getMessage());
+        }
+    }
+
+    @Test
+    void anOtherProtocolVersionIsRefused() {
+        StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> control.openSession(
+                open("t", appendField()).setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, error.getStatus().getCode());
+        assertTrue(error.getStatus().getDescription().contains("this worker speaks 1"), error.getMessage());
+    }
+
+    @Test
+    void anUnknownStepIsRefusedNamingIt() {
+        StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> control.openSession(
+                open("t", StepSpec.newBuilder().setName("oops").setType("no_such_step").build()).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, error.getStatus().getCode());
+        assertTrue(error.getStatus().getDescription().contains("no_such_step"), error.getMessage());
+    }
+}
