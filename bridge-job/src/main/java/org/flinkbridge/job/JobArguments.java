@@ -1,0 +1,118 @@
+package org.flinkbridge.job;
+
+import org.flinkbridge.pipeline.BridgeSettings;
+import org.flinkbridge.pipeline.GrpcMode;
+import org.flinkbridge.pipeline.Pipeline;
+import org.flinkbridge.pipeline.PipelineParser;
+import org.flinkbridge.pipeline.Transport;
+
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * The job's command line: {@code [--pipeline] FILE [--transport=shm|grpc] [--grpc-mode=stream|compat]
+ * [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] [--parallelism N]}. Flags override the
+ * pipeline file's {@code bridge} section. Both {@code --flag value} and {@code --flag=value} work.
+ */
+public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpcMode, String workerAddress,
+                           String workerJar, String output, Integer parallelism) {
+
+    public static final String USAGE = "usage: [--pipeline] FILE [--transport=shm|grpc] "
+            + "[--grpc-mode=stream|compat] [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] "
+            + "[--parallelism N]";
+
+    /** @param defaultPipeline used when no pipeline is given (null: one is required) */
+    public static JobArguments parse(String[] args, Path defaultPipeline) {
+        Path pipeline = null;
+        Transport transport = null;
+        GrpcMode grpcMode = null;
+        String workerAddress = null;
+        String workerJar = null;
+        String output = null;
+        Integer parallelism = null;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            String name = arg;
+            String value = null;
+            int equals = arg.indexOf('=');
+            if (arg.startsWith("--") && equals > 0) {
+                name = arg.substring(0, equals);
+                value = arg.substring(equals + 1);
+            }
+            if (!name.startsWith("--")) {
+                if (pipeline != null) {
+                    throw new IllegalArgumentException("more than one pipeline file given ('" + pipeline
+                            + "' and '" + arg + "'); " + USAGE);
+                }
+                pipeline = Path.of(arg);
+                continue;
+            }
+            if (value == null) {
+                if (i + 1 >= args.length) {
+                    throw new IllegalArgumentException(name + " needs a value; " + USAGE);
+                }
+                value = args[++i];
+            }
+            switch (name) {
+                case "--pipeline" -> pipeline = Path.of(value);
+                case "--transport" -> transport = parseEnum(Transport.class, name, value);
+                case "--grpc-mode" -> grpcMode = parseEnum(GrpcMode.class, name, value);
+                case "--worker-address" -> workerAddress = value;
+                case "--worker-jar" -> workerJar = value;
+                case "--output" -> output = value;
+                case "--parallelism" -> parallelism = parsePositive(name, value);
+                default -> throw new IllegalArgumentException("unknown option '" + name + "'; " + USAGE);
+            }
+        }
+        if (pipeline == null) {
+            if (defaultPipeline == null) {
+                throw new IllegalArgumentException("no pipeline file given; " + USAGE);
+            }
+            pipeline = defaultPipeline;
+        }
+        return new JobArguments(pipeline, transport, grpcMode, workerAddress, workerJar, output, parallelism);
+    }
+
+    /** The pipeline file with the command line's overrides applied. */
+    public Pipeline loadPipeline() {
+        Pipeline pipeline = PipelineParser.parse(pipelineFile);
+        BridgeSettings bridge = pipeline.bridge();
+        if (transport != null) {
+            bridge = bridge.withTransport(transport);
+        }
+        if (grpcMode != null) {
+            bridge = bridge.withGrpcMode(grpcMode);
+        }
+        if (workerAddress != null) {
+            bridge = bridge.withWorkerAddress(workerAddress);
+        }
+        if (parallelism != null) {
+            bridge = bridge.withParallelism(parallelism);
+        }
+        return pipeline.withBridge(bridge);
+    }
+
+    private static <E extends Enum<E>> E parseEnum(Class<E> type, String option, String value) {
+        try {
+            return Enum.valueOf(type, value.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            StringBuilder allowed = new StringBuilder();
+            for (E constant : type.getEnumConstants()) {
+                allowed.append(allowed.isEmpty() ? "" : "|").append(constant.name().toLowerCase(Locale.ROOT));
+            }
+            throw new IllegalArgumentException(option + " must be " + allowed + ", not '" + value + "'");
+        }
+    }
+
+    private static int parsePositive(String option, String value) {
+        try {
+            int parsed = Integer.parseInt(value);
+            if (parsed >= 1) {
+                return parsed;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new IllegalArgumentException(option + " must be a whole number >= 1, not '" + value + "'");
+    }
+}

@@ -1,0 +1,94 @@
+package org.flinkbridge.job;
+
+import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.Pipeline;
+import org.flinkbridge.pipeline.PipelineException;
+import org.flinkbridge.pipeline.SinkSpec;
+import org.flinkbridge.job.io.OutputDirectories;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code ./flink-bridge run}: runs a pipeline on an embedded Flink MiniCluster in this JVM and ends with one
+ * summary line of the records read, sent to the worker, received back and written, and where they went.
+ */
+public final class LocalRunner {
+
+    /** The bundled example, relative to the project's home. */
+    static final String EXAMPLE_PIPELINE = "examples/pipeline.yaml";
+
+    private LocalRunner() {}
+
+    public static void main(String[] args) {
+        try {
+            System.out.println(run(args));
+        } catch (PipelineException | IllegalArgumentException e) {
+            System.err.println("flink-bridge: " + e.getMessage());
+            System.exit(2);
+        } catch (Exception e) {
+            System.err.println("flink-bridge: the job failed: " + causeMessage(e));
+            e.printStackTrace(System.err);
+            System.exit(1);
+        }
+    }
+
+    /** Runs the job to completion and returns its summary line. */
+    public static String run(String[] args) throws Exception {
+        String home = System.getProperty("flink-bridge.home", ".");
+        JobArguments arguments = JobArguments.parse(args, Path.of(home, EXAMPLE_PIPELINE));
+        Pipeline pipeline = arguments.loadPipeline();
+        for (SinkSpec sink : pipeline.sinks()) {
+            if (sink instanceof FileSinkSpec file) {
+                OutputDirectories.prepare(Path.of(arguments.output() != null ? arguments.output() : file.path()));
+            }
+        }
+        ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        PipelineJob.build(env, pipeline, arguments);
+        JobCounters.reset();
+        env.execute(pipeline.name());
+        return summary(pipeline, arguments);
+    }
+
+    static String summary(Pipeline pipeline, JobArguments arguments) {
+        List<String> outputs = new ArrayList<>();
+        pipeline.sinks().forEach(sink -> outputs.add(sink instanceof FileSinkSpec file
+                ? (arguments.output() != null ? arguments.output() : file.path()) : sink.name() + " (stdout)"));
+        long read = JobCounters.get(JobCounters.Count.READ);
+        long written = JobCounters.get(JobCounters.Count.WRITTEN);
+        long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
+        return "flink-bridge: pipeline '" + pipeline.name() + "' over " + transportName(pipeline)
+                + ": read=" + read
+                + " sent=" + JobCounters.get(JobCounters.Count.SENT)
+                + " received=" + JobCounters.get(JobCounters.Count.RECEIVED)
+                + " written=" + written + (writtenInputs != written ? " (holding " + writtenInputs + " inputs)" : "")
+                + (writtenInputs == read ? " - every input accounted for" : " - " + (read - writtenInputs)
+                        + " inputs not in the output (filtered or aggregated)")
+                + "; output: " + String.join(", ", outputs);
+    }
+
+    private static String transportName(Pipeline pipeline) {
+        return switch (pipeline.bridge().transport()) {
+            case SHM -> "shm";
+            case GRPC -> "grpc (" + pipeline.bridge().grpcMode().name().toLowerCase(java.util.Locale.ROOT) + ")";
+        };
+    }
+
+    /**
+     * The message of the first exception in the chain that the bridge itself raised, which names the
+     * session and the cause; Flink's wrappers around it only say that the job failed.
+     */
+    static String causeMessage(Throwable e) {
+        Throwable deepest = e;
+        for (Throwable cause = e; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
+            StackTraceElement[] trace = cause.getStackTrace();
+            if (trace.length > 0 && trace[0].getClassName().startsWith("org.flinkbridge.") && cause.getMessage() != null) {
+                return cause.getMessage();
+            }
+            deepest = cause;
+        }
+        return deepest.getMessage() == null ? deepest.toString() : deepest.getMessage();
+    }
+}

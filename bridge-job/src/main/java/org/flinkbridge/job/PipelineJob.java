@@ -1,0 +1,132 @@
+package org.flinkbridge.job;
+
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.flinkbridge.job.bridge.BridgeFunction;
+import org.flinkbridge.job.io.CountingFunction;
+import org.flinkbridge.job.io.Sinks;
+import org.flinkbridge.job.io.Sources;
+import org.flinkbridge.job.io.Union;
+import org.flinkbridge.pipeline.BridgeSettings;
+import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.GrpcMode;
+import org.flinkbridge.pipeline.Pipeline;
+import org.flinkbridge.pipeline.SegmentSpec;
+import org.flinkbridge.pipeline.SinkSpec;
+import org.flinkbridge.pipeline.StepSpec;
+import org.flinkbridge.pipeline.Transport;
+import org.flinkbridge.job.worker.SessionSpec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.stream.Stream;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Builds the Flink job of a pipeline: sources (unioned), event-time watermarks from the records'
+ * timestamps, one bridge function per segment (keyed before the first when the pipeline names a key),
+ * then every sink.
+ */
+public final class PipelineJob {
+
+    /** Where the launcher names a spawned worker's jar, when neither the flag nor the option does. */
+    public static final String WORKER_JAR_PROPERTY = "flink-bridge.worker.jar";
+    public static final String WORKER_JAR_ENV = "FLINK_BRIDGE_WORKER_JAR";
+
+    private PipelineJob() {}
+
+    /** Adds the pipeline's job to {@code env} and configures it; {@code env.execute} runs it. */
+    public static void build(ExecutionEnvironment env, Pipeline pipeline, JobArguments args) {
+        BridgeSettings bridge = pipeline.bridge();
+        ExecutionEnvironmentImpl impl = (ExecutionEnvironmentImpl) env;
+        Configuration config = impl.getConfiguration();
+        impl.setParallelism(bridge.parallelism());
+        if (bridge.checkpointIntervalMs() > 0) {
+            impl.getCheckpointCfg().setCheckpointInterval(bridge.checkpointIntervalMs());
+        }
+        List<String> workerCommand = bridge.workerAddress() == null
+                ? workerCommand(pipeline, args, config) : List.of();
+        int batchFrames = config.get(BridgeOptions.GRPC_BATCH_FRAMES);
+
+        NonKeyedPartitionStream<BridgeRecord> stream = null;
+        for (var source : pipeline.sources()) {
+            NonKeyedPartitionStream<BridgeRecord> next = Sources.create(env, source);
+            stream = stream == null ? next : stream.connectAndProcess(next, new Union()).withName("union");
+        }
+        stream = stream.process(EventTimeExtension.newWatermarkGeneratorBuilder(
+                                (BridgeRecord record) -> record.timestamp)
+                        .periodicWatermark(config.get(BridgeOptions.WATERMARK_INTERVAL))
+                        .buildAsProcessFunction())
+                .withName("event time");
+        stream = stream.process(new CountingFunction(JobCounters.Count.READ)).withName("count read");
+
+        List<SegmentSpec> segments = pipeline.segments();
+        for (SegmentSpec segment : segments) {
+            BridgeFunction function = new BridgeFunction(
+                    sessionSpec(pipeline, segment, workerCommand, batchFrames),
+                    segment.id() == 0, segment.id() == segments.size() - 1);
+            String name = "segment " + segment.id() + " " + segment.name();
+            stream = segment.id() == 0 && bridge.key() != null
+                    ? stream.keyBy(new RecordKey(bridge.key())).process(function).withName(name)
+                            .withUid("segment-" + segment.name())
+                    : stream.process(function).withName(name).withUid("segment-" + segment.name());
+        }
+        stream = stream.process(new CountingFunction(JobCounters.Count.WRITTEN)).withName("count written");
+
+        List<SinkSpec> fileSinks = pipeline.sinks().stream().filter(s -> s instanceof FileSinkSpec).toList();
+        for (SinkSpec sink : pipeline.sinks()) {
+            String path = null;
+            if (args.output() != null && sink instanceof FileSinkSpec) {
+                path = fileSinks.size() == 1 ? args.output() : Path.of(args.output(), sink.name()).toString();
+            }
+            Sinks.attach(stream, sink, path);
+        }
+    }
+
+    private static SessionSpec sessionSpec(Pipeline pipeline, SegmentSpec segment, List<String> workerCommand,
+                                           int batchFrames) {
+        BridgeSettings bridge = pipeline.bridge();
+        if (bridge.transport() == Transport.SHM) {
+            throw new IllegalArgumentException("transport shm is not available in this build yet; "
+                    + "use --transport=grpc");
+        }
+        List<SessionSpec.Step> steps = new ArrayList<>();
+        for (StepSpec step : segment.steps()) {
+            steps.add(new SessionSpec.Step(step.name(), step.type(), step.configJson()));
+        }
+        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps,
+                bridge.grpcMode() == GrpcMode.COMPAT
+                        ? SessionSpec.TransportMode.GRPC_COMPAT : SessionSpec.TransportMode.GRPC_STREAM,
+                bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
+                batchFrames);
+    }
+
+    /** The command a TaskManager runs to spawn a worker; {@code java} stands for its own JVM's launcher. */
+    static List<String> workerCommand(Pipeline pipeline, JobArguments args, Configuration config) {
+        String jar = Stream.of(args.workerJar(), config.get(BridgeOptions.WORKER_JAR),
+                        System.getProperty(WORKER_JAR_PROPERTY), System.getenv(WORKER_JAR_ENV))
+                .filter(Objects::nonNull)
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no worker to use: give --worker-address "
+                        + "HOST:PORT for a running worker, or --worker-jar JAR (or the option "
+                        + BridgeOptions.WORKER_JAR.key() + ", or " + WORKER_JAR_ENV + ") to spawn one"));
+        Path jarPath = Path.of(jar).toAbsolutePath();
+        if (!Files.isReadable(jarPath)) {
+            throw new IllegalArgumentException("the worker jar " + jarPath + " does not exist or is not readable");
+        }
+        List<String> command = new ArrayList<>();
+        command.add("java");
+        command.addAll(List.of(config.get(BridgeOptions.WORKER_JVM_OPTIONS).trim().split("\\s+")));
+        command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-jar", jarPath.toString(), "--port", "0"));
+        if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
+            // The prototype's service has no sessions: the worker learns the segments from the file.
+            command.addAll(List.of("--pipeline", pipeline.file().toAbsolutePath().toString()));
+        }
+        return command;
+    }
+}

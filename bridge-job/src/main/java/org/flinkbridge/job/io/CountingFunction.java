@@ -1,0 +1,56 @@
+package org.flinkbridge.job.io;
+
+import org.apache.flink.datastream.api.common.Collector;
+import org.apache.flink.datastream.api.context.NonPartitionedContext;
+import org.apache.flink.datastream.api.context.PartitionedContext;
+import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.apache.flink.metrics.Counter;
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.job.JobCounters;
+
+/**
+ * Passes records through unchanged, counting them as the job's records read or written (a Flink metric
+ * and a {@link JobCounters} count). Written records also count the inputs they stand for: a batch
+ * counts its {@code batch_size} header.
+ */
+public final class CountingFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+
+    static final String BATCH_SIZE_HEADER = "batch_size";
+
+    private final JobCounters.Count count;
+    private transient Counter metric;
+
+    public CountingFunction(JobCounters.Count count) {
+        if (count != JobCounters.Count.READ && count != JobCounters.Count.WRITTEN) {
+            throw new IllegalArgumentException("counts only records read or written, not " + count);
+        }
+        this.count = count;
+    }
+
+    @Override
+    public void open(NonPartitionedContext<BridgeRecord> ctx) {
+        metric = ctx.getMetricGroup().counter(count == JobCounters.Count.READ ? "bridgeRecordsRead"
+                : "bridgeRecordsWritten");
+    }
+
+    @Override
+    public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                              PartitionedContext<BridgeRecord> ctx) {
+        metric.inc();
+        JobCounters.add(count, 1);
+        if (count == JobCounters.Count.WRITTEN) {
+            String batchSize = record.headers.get(BATCH_SIZE_HEADER);
+            JobCounters.add(JobCounters.Count.WRITTEN_INPUTS, batchSize == null ? 1 : parseBatchSize(batchSize));
+        }
+        output.collect(record);
+    }
+
+    private static long parseBatchSize(String header) {
+        try {
+            return Long.parseLong(header);
+        } catch (NumberFormatException e) {
+            throw new IllegalStateException("a record reached the sinks with a " + BATCH_SIZE_HEADER
+                    + " header that is not a number: '" + header + "'", e);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package org.flinkbridge.job.io;
+
+import org.apache.flink.api.common.serialization.Encoder;
+import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.connector.file.sink.FileSink;
+import org.apache.flink.streaming.api.functions.sink.filesystem.bucketassigners.BasePathBucketAssigner;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.streaming.api.functions.sink.PrintSink;
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.PrintSinkSpec;
+import org.flinkbridge.pipeline.SinkSpec;
+
+/** Turns the pipeline file's sinks into Flink sinks. */
+public final class Sinks {
+
+    private Sinks() {}
+
+    /** Attaches the sink to {@code stream}; {@code path}, when set, replaces a file sink's path. */
+    public static void attach(NonKeyedPartitionStream<BridgeRecord> stream, SinkSpec spec, String path) {
+        Sink<BridgeRecord> sink = switch (spec) {
+            case FileSinkSpec file -> FileSink.forRowFormat(
+                            new org.apache.flink.core.fs.Path(path == null ? file.path() : path), new PayloadLines())
+                    .withBucketAssigner(new BasePathBucketAssigner<>())
+                    .build();
+            case PrintSinkSpec print -> new PrintSink<>(print.name());
+        };
+        stream.toSink(DataStreamV2SinkUtils.wrapSink(sink)).withName("sink " + spec.name());
+    }
+
+    /** One record per line: the payload bytes, then a newline. */
+    private static final class PayloadLines implements Encoder<BridgeRecord> {
+        @Override
+        public void encode(BridgeRecord record, java.io.OutputStream out) throws java.io.IOException {
+            out.write(record.payload);
+            out.write('\n');
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package org.flinkbridge.job.worker;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.OpenSessionResponse;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.proto.control.SessionRef;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The bridge side of one session: finds or spawns the worker, opens the session over the control service,
+ * and owns the data channel. Closing it closes the session on the worker and releases a spawned worker.
+ */
+public final class BridgeSession implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BridgeSession.class);
+    private static final SecureRandom TOKENS = new SecureRandom();
+
+    private final String name;
+    private final SpawnedWorker spawned;
+    private final ManagedChannel grpc;
+    private final String sessionId;
+    private final WorkerChannel channel;
+    private final long timeoutMillis;
+
+    private BridgeSession(String name, SpawnedWorker spawned, ManagedChannel grpc, String sessionId,
+                          WorkerChannel channel, long timeoutMillis) {
+        this.name = name;
+        this.spawned = spawned;
+        this.grpc = grpc;
+        this.sessionId = sessionId;
+        this.channel = channel;
+        this.timeoutMillis = timeoutMillis;
+    }
+
+    public static BridgeSession open(SessionSpec spec, SessionIdentity identity) throws IOException {
+        String subtask = "subtask " + identity.getSubtaskIndex() + "/" + identity.getParallelism();
+        SpawnedWorker spawned = spec.workerAddress() == null
+                ? SpawnedWorker.acquire(spec.workerCommand(), spec.workerTimeoutMillis())
+                : null;
+        String address = spawned == null ? spec.workerAddress() : spawned.address();
+        String peer = "worker at " + address + (spawned == null ? "" : " (pid " + spawned.pid() + ")");
+        ManagedChannel grpc = null;
+        try {
+            grpc = GrpcChannels.open(address);
+            if (spec.mode() == SessionSpec.TransportMode.GRPC_COMPAT) {
+                String name = "segment " + spec.segmentId() + " '" + spec.segmentName() + "' " + subtask
+                        + " (compat mode, " + peer + ")";
+                return new BridgeSession(name, spawned, grpc, null,
+                        new CompatChannel(grpc, spec.segmentId(), spec.workerTimeoutMillis(), peer),
+                        spec.workerTimeoutMillis());
+            }
+            String token = HexFormat.of().formatHex(TOKENS.generateSeed(16));
+            OpenSessionResponse opened = openOnWorker(spec, identity, token, grpc, peer, subtask);
+            String name = "session " + opened.getSessionId() + " (segment " + spec.segmentId() + " '"
+                    + spec.segmentName() + "' " + subtask + ", " + peer + ")";
+            WorkerChannel channel = new GrpcStreamChannel(grpc, opened.getSessionId(), token, name, peer,
+                    spec.maxBatchFrames(), spec.workerTimeoutMillis());
+            LOG.info("opened {}", name);
+            return new BridgeSession(name, spawned, grpc, opened.getSessionId(), channel,
+                    spec.workerTimeoutMillis());
+        } catch (IOException | RuntimeException e) {
+            if (grpc != null) {
+                GrpcChannels.close(grpc);
+            }
+            if (spawned != null) {
+                spawned.release();
+            }
+            throw e;
+        }
+    }
+
+    private static OpenSessionResponse openOnWorker(SessionSpec spec, SessionIdentity identity, String token,
+                                                    ManagedChannel grpc, String peer, String subtask)
+            throws IOException {
+        OpenSessionRequest.Builder request = OpenSessionRequest.newBuilder()
+                .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                .setIdentity(identity)
+                .setSegmentId(spec.segmentId())
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC)
+                .setToken(token);
+        for (SessionSpec.Step step : spec.steps()) {
+            request.addSteps(StepSpec.newBuilder()
+                    .setName(step.name()).setType(step.type()).setConfigJson(step.configJson()));
+        }
+        try {
+            return BridgeControlGrpc.newBlockingStub(grpc)
+                    .withDeadlineAfter(spec.workerTimeoutMillis(), TimeUnit.MILLISECONDS)
+                    .openSession(request.build());
+        } catch (StatusRuntimeException e) {
+            throw new IOException("cannot open a session for segment " + spec.segmentId() + " '"
+                    + spec.segmentName() + "' " + subtask + " on the " + peer + ": "
+                    + e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
+                    : " (" + e.getStatus().getDescription() + ")"), e);
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public WorkerChannel channel() {
+        return channel;
+    }
+
+    public long timeoutMillis() {
+        return timeoutMillis;
+    }
+
+    /** Why the worker stopped answering, when this JVM knows: the spawned process's exit. */
+    public String workerExitDescription() {
+        return spawned == null ? null : spawned.exitDescription();
+    }
+
+    @Override
+    public void close() {
+        channel.close();
+        if (sessionId != null) {
+            try {
+                BridgeControlGrpc.newBlockingStub(grpc).withDeadlineAfter(5, TimeUnit.SECONDS)
+                        .closeSession(SessionRef.newBuilder().setSessionId(sessionId).build());
+            } catch (StatusRuntimeException e) {
+                LOG.warn("{}: closing it on the worker failed: {}", name, e.getStatus());
+            }
+        }
+        GrpcChannels.close(grpc);
+        if (spawned != null) {
+            spawned.release();
+        }
+    }
+}

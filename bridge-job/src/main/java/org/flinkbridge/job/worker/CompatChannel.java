@@ -1,0 +1,97 @@
+package org.flinkbridge.job.worker;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.proto.compat.FlinkWorkerServiceGrpc;
+import org.flinkbridge.proto.compat.Message;
+import org.flinkbridge.proto.compat.ProcessMessageRequest;
+import org.flinkbridge.proto.compat.ProcessMessageResponse;
+import org.flinkbridge.proto.compat.ProcessWatermarkRequest;
+
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The prototype's unary service: one blocking call per input, because the prototype's worker gives no
+ * ordering between concurrent calls and its segments may keep state. Here for compatibility, not speed.
+ */
+final class CompatChannel implements WorkerChannel {
+
+    private final FlinkWorkerServiceGrpc.FlinkWorkerServiceBlockingStub stub;
+    private final int segmentId;
+    private final long timeoutMillis;
+    private final String peer;
+    private final ArrayDeque<Answer> answered = new ArrayDeque<>();
+
+    CompatChannel(ManagedChannel channel, int segmentId, long timeoutMillis, String peer) {
+        this.stub = FlinkWorkerServiceGrpc.newBlockingStub(channel);
+        this.segmentId = segmentId;
+        this.timeoutMillis = timeoutMillis;
+        this.peer = peer;
+    }
+
+    @Override
+    public void sendRecord(long sequence, BridgeRecord record) {
+        answer(sequence, () -> deadline().processMessage(ProcessMessageRequest.newBuilder()
+                .setMessage(GrpcStreamChannel.toMessage(record))
+                .setSegmentId(segmentId)
+                .build()));
+    }
+
+    @Override
+    public void sendWatermark(long sequence, long timestamp) {
+        answer(sequence, () -> deadline().processWatermark(ProcessWatermarkRequest.newBuilder()
+                .setTimestamp(timestamp)
+                .setSegmentId(segmentId)
+                .build()));
+    }
+
+    private FlinkWorkerServiceGrpc.FlinkWorkerServiceBlockingStub deadline() {
+        return stub.withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS);
+    }
+
+    private void answer(long sequence, java.util.function.Supplier<ProcessMessageResponse> call) {
+        try {
+            answered.add(new Answer(sequence, call.get(), null));
+        } catch (StatusRuntimeException e) {
+            answered.add(new Answer(sequence, null, "call failed: " + e.getStatus().getCode()
+                    + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")")));
+        }
+    }
+
+    @Override
+    public void flush() {
+        // every call has completed by the time send returns
+    }
+
+    @Override
+    public boolean poll(Answers answers, long timeoutNanos) throws IOException {
+        boolean any = !answered.isEmpty();
+        Answer answer;
+        while ((answer = answered.poll()) != null) {
+            if (answer.error != null) {
+                answers.error(answer.sequence, answer.error);
+                continue;
+            }
+            for (Message message : answer.response.getMessagesList()) {
+                answers.output(answer.sequence, GrpcStreamChannel.toRecord(message));
+            }
+            answers.endOfOutputs(answer.sequence);
+        }
+        return any;
+    }
+
+    @Override
+    public String describePeer() {
+        return peer;
+    }
+
+    @Override
+    public void close() {
+        answered.clear();
+    }
+
+    private record Answer(long sequence, ProcessMessageResponse response, String error) {}
+}

@@ -1,0 +1,90 @@
+package org.flinkbridge.job.worker;
+
+import com.google.protobuf.ByteString;
+import io.grpc.ManagedChannel;
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.proto.compat.Message;
+import org.flinkbridge.proto.data.Frame;
+import org.flinkbridge.proto.data.FrameBatch;
+import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.transport.grpc.FrameStreamClient;
+
+import java.io.IOException;
+import java.util.HashMap;
+
+/** The streamed gRPC data plane: batched frames over one bidirectional stream. */
+final class GrpcStreamChannel implements WorkerChannel {
+
+    private final FrameStreamClient stream;
+    private final String peer;
+
+    GrpcStreamChannel(ManagedChannel channel, String sessionId, String token, String sessionName,
+                      String peer, int maxBatchFrames, long timeoutMillis) {
+        this.stream = new FrameStreamClient(channel, sessionId, token, sessionName, maxBatchFrames, timeoutMillis);
+        this.peer = peer;
+    }
+
+    @Override
+    public void sendRecord(long sequence, BridgeRecord record) throws IOException {
+        stream.send(Frame.newBuilder()
+                .setType(FrameType.RECORD)
+                .setSequence(sequence)
+                .setRecord(toMessage(record))
+                .build());
+    }
+
+    @Override
+    public void sendWatermark(long sequence, long timestamp) throws IOException {
+        stream.send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(sequence)
+                .setWatermark(timestamp).build());
+    }
+
+    @Override
+    public void flush() throws IOException {
+        stream.flush();
+    }
+
+    @Override
+    public boolean poll(Answers answers, long timeoutNanos) throws IOException {
+        FrameBatch batch = stream.poll(timeoutNanos);
+        if (batch == null) {
+            return false;
+        }
+        do {
+            for (Frame frame : batch.getFramesList()) {
+                switch (frame.getType()) {
+                    case OUTPUT -> answers.output(frame.getSequence(), toRecord(frame.getRecord()));
+                    case END_OF_OUTPUTS -> answers.endOfOutputs(frame.getSequence());
+                    case ERROR -> answers.error(frame.getSequence(), frame.getError());
+                    default -> throw new IOException("the worker sent a frame of type " + frame.getType()
+                            + " (sequence " + frame.getSequence() + "), which a worker never sends");
+                }
+            }
+            batch = stream.poll(0);
+        } while (batch != null);
+        return true;
+    }
+
+    static Message toMessage(BridgeRecord record) {
+        return Message.newBuilder()
+                .setPayload(ByteString.copyFrom(record.payload))
+                .putAllHeaders(record.headers)
+                .setTimestamp(record.timestamp)
+                .build();
+    }
+
+    static BridgeRecord toRecord(Message message) {
+        return new BridgeRecord(message.getPayload().toByteArray(), new HashMap<>(message.getHeadersMap()),
+                message.getTimestamp());
+    }
+
+    @Override
+    public String describePeer() {
+        return peer;
+    }
+
+    @Override
+    public void close() {
+        stream.close();
+    }
+}

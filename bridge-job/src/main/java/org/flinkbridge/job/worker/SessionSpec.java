@@ -1,0 +1,38 @@
+package org.flinkbridge.job.worker;
+
+import java.io.Serializable;
+import java.util.List;
+
+/**
+ * Everything a bridge function needs to open its session, shipped with the function to the TaskManager.
+ *
+ * @param workerAddress a running worker's HOST:PORT, or null to spawn one with {@code workerCommand}
+ * @param workerCommand the command that starts a worker printing its listening line (spawn mode)
+ */
+public record SessionSpec(
+        String jobName,
+        int segmentId,
+        String segmentName,
+        List<Step> steps,
+        TransportMode mode,
+        String workerAddress,
+        List<String> workerCommand,
+        int maxInFlight,
+        long workerTimeoutMillis,
+        int maxBatchFrames) implements Serializable {
+
+    public SessionSpec {
+        steps = List.copyOf(steps);
+        workerCommand = List.copyOf(workerCommand);
+    }
+
+    /** One step of the segment: its name, type and config as JSON. */
+    public record Step(String name, String type, String configJson) implements Serializable {}
+
+    public enum TransportMode {
+        /** Batched frames over one bidirectional gRPC stream per session. */
+        GRPC_STREAM,
+        /** The prototype's unary FlinkWorkerService, one call per input. */
+        GRPC_COMPAT
+    }
+}

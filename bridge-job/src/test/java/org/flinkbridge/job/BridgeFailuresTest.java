@@ -1,0 +1,217 @@
+package org.flinkbridge.job;
+
+import io.grpc.Server;
+import io.grpc.stub.StreamObserver;
+import org.flinkbridge.pipeline.PipelineException;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.OpenSessionResponse;
+import org.flinkbridge.proto.data.BridgeDataGrpc;
+import org.flinkbridge.proto.data.Frame;
+import org.flinkbridge.proto.data.FrameBatch;
+import org.flinkbridge.proto.data.FrameType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every way a worker can let the job down ends the job with one error naming the session and the cause:
+ * unreachable, failing a record, killed, hung, or answering garbage; and a malformed pipeline file ends it
+ * before it starts.
+ */
+class BridgeFailuresTest {
+
+    private static String slowStream(long timeoutMs) {
+        return """
+                name: endless
+                sources:
+                  events: {type: generator, rate: 2000}
+                steps:
+                  - {step_name: add_processed, type: append_field}
+                sinks:
+                  out: {type: print}
+                bridge: {transport: grpc, worker_timeout_ms: %d}
+                """.formatted(timeoutMs);
+    }
+
+    @Test
+    void unreachableWorker(@TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "p", slowStream(5_000));
+        int port = TestPeers.closedPort();
+
+        String message = failure(pipeline, "--worker-address", "127.0.0.1:" + port);
+
+        assertTrue(message.contains("cannot open a session for segment 0 'main'"), message);
+        assertTrue(message.contains("worker at 127.0.0.1:" + port), message);
+        assertTrue(message.contains("UNAVAILABLE"), message);
+    }
+
+    @Test
+    void workerFailsARecord(@TempDir Path dir) throws Exception {
+        Path input = Files.writeString(dir.resolve("input.txt"), "{\"ok\":1}\nnot json at all\n{\"ok\":2}\n");
+        Path pipeline = TestPipelines.write(dir, "p", """
+                name: bad-record
+                sources:
+                  lines: {type: file, path: %s}
+                steps:
+                  - {step_name: add_processed, type: append_field}
+                sinks:
+                  out: {type: print}
+                bridge: {transport: grpc}
+                """.formatted(input));
+
+        String message = failure(pipeline);
+
+        assertTrue(message.contains("the worker failed input #1"), message);
+        assertTrue(message.contains("session "), message);
+        assertTrue(message.contains("add_processed"), message);
+    }
+
+    @Test
+    void workerKilled(@TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "p", slowStream(30_000));
+        CompletableFuture<String> run = runInBackground(pipeline);
+        ProcessHandle worker = awaitSpawnedWorker();
+
+        new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
+
+        String message = failureOf(run);
+        assertTrue(message.contains("session ") && message.contains("pid " + worker.pid()), message);
+        assertTrue(message.contains("data stream failed") || message.contains("exited with code"), message);
+    }
+
+    @Test
+    void workerHangs(@TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "p", slowStream(2_000));
+        CompletableFuture<String> run = runInBackground(pipeline);
+        ProcessHandle worker = awaitSpawnedWorker();
+        try {
+            new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
+
+            String message = failureOf(run);
+            assertTrue(message.contains("no answer to input #"), message);
+            assertTrue(message.contains("within 2000 ms (the worker hangs or is unreachable)"), message);
+        } finally {
+            new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
+        }
+    }
+
+    /** A peer that opens sessions but answers every batch with an output for an input never sent. */
+    static final class GarbagePeer {
+        final BridgeControlGrpc.BridgeControlImplBase control = new BridgeControlGrpc.BridgeControlImplBase() {
+            @Override
+            public void openSession(OpenSessionRequest request, StreamObserver<OpenSessionResponse> reply) {
+                reply.onNext(OpenSessionResponse.newBuilder().setSessionId("garbage-1").build());
+                reply.onCompleted();
+            }
+        };
+        final BridgeDataGrpc.BridgeDataImplBase data = new BridgeDataGrpc.BridgeDataImplBase() {
+            @Override
+            public StreamObserver<FrameBatch> exchange(StreamObserver<FrameBatch> replies) {
+                return new StreamObserver<>() {
+                    @Override
+                    public void onNext(FrameBatch batch) {
+                        long sequence = batch.getFrames(0).getSequence() + 7;
+                        replies.onNext(FrameBatch.newBuilder().addFrames(Frame.newBuilder()
+                                .setType(FrameType.OUTPUT).setSequence(sequence)).build());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {}
+
+                    @Override
+                    public void onCompleted() {
+                        replies.onCompleted();
+                    }
+                };
+            }
+        };
+    }
+
+    @Test
+    void workerAnswersGarbage(@TempDir Path dir) throws Exception {
+        GarbagePeer peer = new GarbagePeer();
+        Server server = TestPeers.start(peer.control, peer.data);
+        try {
+            Path pipeline = TestPipelines.write(dir, "p", slowStream(5_000));
+
+            String message = failure(pipeline, "--worker-address", "127.0.0.1:" + server.getPort());
+
+            assertTrue(message.contains("session garbage-1"), message);
+            assertTrue(message.contains("for input #7 but the oldest unanswered input is #0 (a protocol violation)"),
+                    message);
+        } finally {
+            TestPeers.stop(server);
+        }
+    }
+
+    @Test
+    void malformedPipelineEndsBeforeTheJobStarts(@TempDir Path dir) {
+        Path pipeline = TestPipelines.write(dir, "p", """
+                sources:
+                  events: {type: generator, count: ten}
+                steps:
+                  - {step_name: a, type: append_field}
+                sinks:
+                  out: {type: print}
+                """);
+
+        PipelineException error = assertThrows(PipelineException.class,
+                () -> LocalRunner.run(new String[] {pipeline.toString()}));
+
+        assertTrue(error.getMessage().startsWith(pipeline.toString() + ": sources.events.count"), error.getMessage());
+        assertEquals(1, error.getMessage().lines().count());
+    }
+
+    private static String failure(Path pipeline, String... extra) {
+        String[] args = new String[extra.length + 1];
+        args[0] = pipeline.toString();
+        System.arraycopy(extra, 0, args, 1, extra.length);
+        Exception error = assertThrows(Exception.class, () -> LocalRunner.run(args));
+        return LocalRunner.causeMessage(error);
+    }
+
+    private static CompletableFuture<String> runInBackground(Path pipeline) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return LocalRunner.run(new String[] {pipeline.toString()});
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    private static String failureOf(CompletableFuture<String> run) throws Exception {
+        try {
+            String summary = run.get(120, TimeUnit.SECONDS);
+            throw new AssertionError("the job did not fail: " + summary);
+        } catch (java.util.concurrent.ExecutionException e) {
+            return LocalRunner.causeMessage(e.getCause());
+        }
+    }
+
+    /** The worker process the job spawned, once it has sessions serving records. */
+    private static ProcessHandle awaitSpawnedWorker() throws InterruptedException, IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            Optional<ProcessHandle> worker = ProcessHandle.current().descendants()
+                    .filter(p -> p.info().commandLine().orElse("").contains("worker-"))
+                    .findFirst();
+            if (worker.isPresent() && JobCounters.get(JobCounters.Count.SENT) > 100) {
+                return worker.get();
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no spawned worker process serving records within 60 s");
+    }
+}
