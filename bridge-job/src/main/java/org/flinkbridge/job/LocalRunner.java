@@ -77,17 +77,21 @@ public final class LocalRunner {
     }
 
     /**
-     * The message of the first exception in the chain that the bridge itself raised, which names the
+     * The message of the deepest exception in the chain that the bridge itself raised, which names the
      * session and the cause; Flink's wrappers around it only say that the job failed.
      */
     static String causeMessage(Throwable e) {
         Throwable deepest = e;
+        String ours = null;
         for (Throwable cause = e; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
             StackTraceElement[] trace = cause.getStackTrace();
             if (trace.length > 0 && trace[0].getClassName().startsWith("org.flinkbridge.") && cause.getMessage() != null) {
-                return cause.getMessage();
+                ours = cause.getMessage();
             }
             deepest = cause;
+        }
+        if (ours != null) {
+            return ours;
         }
         return deepest.getMessage() == null ? deepest.toString() : deepest.getMessage();
     }
