@@ -1,9 +1,7 @@
 package org.flinkbridge.job;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.flinkbridge.pipeline.JsonFields;
 import org.flinkbridge.pipeline.KeySpec;
 
 import java.io.IOException;
@@ -14,8 +12,6 @@ import java.io.IOException;
  * processed, all such records by one subtask.
  */
 public final class RecordKey implements KeySelector<BridgeRecord, String> {
-
-    private static final JsonFactory JSON = new JsonFactory();
 
     private final KeySpec spec;
 
@@ -32,21 +28,7 @@ public final class RecordKey implements KeySelector<BridgeRecord, String> {
     }
 
     private static String jsonField(byte[] payload, String field) throws IOException {
-        try (JsonParser parser = JSON.createParser(payload)) {
-            if (parser.nextToken() != JsonToken.START_OBJECT) {
-                return "";
-            }
-            while (parser.nextToken() == JsonToken.FIELD_NAME) {
-                boolean wanted = field.equals(parser.currentName());
-                JsonToken value = parser.nextToken();
-                if (wanted) {
-                    return value.isScalarValue() ? parser.getText() : "";
-                }
-                parser.skipChildren();
-            }
-            return "";
-        } catch (com.fasterxml.jackson.core.JsonParseException e) {
-            return "";
-        }
+        String value = JsonFields.topLevelScalar(payload, field);
+        return value == null ? "" : value;
     }
 }

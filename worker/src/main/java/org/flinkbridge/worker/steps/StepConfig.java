@@ -37,6 +37,17 @@ final class StepConfig {
         return value.longValue();
     }
 
+    boolean bool(String key, boolean fallback) {
+        JsonNode value = context.config().get(key);
+        if (value == null || value.isNull()) {
+            return fallback;
+        }
+        if (!value.isBoolean()) {
+            throw invalid(key, "true or false", value);
+        }
+        return value.booleanValue();
+    }
+
     JsonNode node(String key, JsonNode fallback) {
         JsonNode value = context.config().get(key);
         return value == null ? fallback : value;

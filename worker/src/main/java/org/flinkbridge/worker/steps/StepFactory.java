@@ -13,7 +13,9 @@ public final class StepFactory {
 
     private static final Map<String, Supplier<Segment>> BUILT_IN = new TreeMap<>(Map.of(
             "append_field", AppendFieldStep::new,
-            "batch", BatchStep::new));
+            "batch", BatchStep::new,
+            "filter", FilterStep::new,
+            "count", CountStep::new));
 
     private StepFactory() {}
 

@@ -1,0 +1,226 @@
+package org.flinkbridge.worker.steps;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.StepContext;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StepsTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    static Segment step(String type, String configJson) throws IOException {
+        JsonNode config = JSON.readTree(configJson);
+        return StepFactory.create(type, new StepContext() {
+            @Override
+            public String stepName() {
+                return "s-" + type;
+            }
+
+            @Override
+            public JsonNode config() {
+                return config;
+            }
+
+            @Override
+            public String sessionName() {
+                return "test session";
+            }
+        });
+    }
+
+    static Record json(String payload, long timestamp, Map<String, String> headers) {
+        return new Record(payload.getBytes(StandardCharsets.UTF_8), headers, timestamp);
+    }
+
+    static Record json(String payload, long timestamp) {
+        return json(payload, timestamp, Map.of());
+    }
+
+    static String text(Record record) {
+        return new String(record.payload(), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void appendFieldAddsTheField() throws Exception {
+        List<Record> out = new ArrayList<>();
+        step("append_field", "{}").process(json("{\"a\":1}", 5, Map.of("h", "v")), out::add);
+        assertEquals("{\"a\":1,\"processed\":true}", text(out.getFirst()));
+        assertEquals(5, out.getFirst().timestamp());
+        assertEquals(Map.of("h", "v"), out.getFirst().headers());
+
+        out.clear();
+        step("append_field", "{\"field\":\"n\",\"value\":[1,2]}").process(json("{}", 0), out::add);
+        assertEquals("{\"n\":[1,2]}", text(out.getFirst()));
+    }
+
+    @Test
+    void appendFieldRefusesWhatIsNotAJsonObject() throws Exception {
+        Segment append = step("append_field", "{}");
+        IOException array = assertThrows(IOException.class, () -> append.process(json("[1]", 0), r -> { }));
+        assertEquals("step 's-append_field' (append_field): the payload is not a JSON object but ARRAY",
+                array.getMessage());
+        IOException garbage = assertThrows(IOException.class, () -> append.process(json("nope", 0), r -> { }));
+        assertTrue(garbage.getMessage().startsWith("step 's-append_field' (append_field): the payload is not JSON"),
+                garbage.getMessage());
+    }
+
+    @Test
+    void batchClosesByCountAndAtTheEndOfInput() throws Exception {
+        Segment batch = step("batch", "{\"max_count\":3,\"max_wait_ms\":600000}");
+        List<Record> out = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            batch.process(json("{\"i\":" + i + "}", 100 + i, Map.of("first", "h" + i)), out::add);
+        }
+        batch.onWatermark(1_000, out::add);
+        assertEquals(2, out.size(), "a young batch stays open on an ordinary watermark");
+        batch.onWatermark(Long.MAX_VALUE, out::add);
+
+        assertEquals(List.of("[{\"i\":0},{\"i\":1},{\"i\":2}]", "[{\"i\":3},{\"i\":4},{\"i\":5}]", "[{\"i\":6}]"),
+                out.stream().map(StepsTest::text).toList());
+        assertEquals(Map.of("first", "h0", "batch_size", "3"), out.get(0).headers());
+        assertEquals(Map.of("first", "h6", "batch_size", "1"), out.get(2).headers());
+        assertEquals(102, out.get(0).timestamp());
+    }
+
+    @Test
+    void batchClosesByAge() throws Exception {
+        Segment batch = step("batch", "{\"max_count\":100,\"max_wait_ms\":1}");
+        List<Record> out = new ArrayList<>();
+        batch.process(json("\"a\"", 1), out::add);
+        Thread.sleep(5);
+        batch.onWatermark(2, out::add);
+        assertEquals(List.of("[\"a\"]"), out.stream().map(StepsTest::text).toList());
+    }
+
+    @Test
+    void batchStateSurvivesARestart() throws Exception {
+        String config = "{\"max_count\":4,\"max_wait_ms\":600000}";
+        Segment before = step("batch", config);
+        List<Record> out = new ArrayList<>();
+        before.process(json("{\"i\":0}", 1, Map.of("k", "v")), out::add);
+        before.process(json("not json", 2), out::add);
+        byte[] state = before.snapshotState();
+
+        Segment after = step("batch", config);
+        after.restoreState(state);
+        after.process(json("{\"i\":2}", 3), out::add);
+        after.process(json("{\"i\":3}", 4), out::add);
+
+        assertEquals(List.of("[{\"i\":0},\"not json\",{\"i\":2},{\"i\":3}]"), out.stream().map(StepsTest::text).toList());
+        assertEquals(Map.of("k", "v", "batch_size", "4"), out.getFirst().headers());
+        assertArrayEquals(new byte[] {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                step("batch", config).snapshotState(), "empty batch: version, opening time, no records");
+        IOException corrupt = assertThrows(IOException.class, () -> after.restoreState(new byte[] {1, 0, 0}));
+        assertEquals("batch state ends early", corrupt.getMessage());
+        IOException version = assertThrows(IOException.class, () -> after.restoreState(new byte[] {9}));
+        assertEquals("batch state version 9 is not 1", version.getMessage());
+    }
+
+    @Test
+    void filterKeepsMatchingRecords() throws Exception {
+        List<Record> out = new ArrayList<>();
+        Segment byField = step("filter", "{\"json_field\":\"kind\",\"equals\":\"a\"}");
+        for (String payload : List.of("{\"kind\":\"a\"}", "{\"kind\":\"b\"}", "{\"other\":1}", "[]", "{\"kind\":\"a\",\"n\":1}")) {
+            byField.process(json(payload, 0), out::add);
+        }
+        assertEquals(List.of("{\"kind\":\"a\"}", "{\"kind\":\"a\",\"n\":1}"), out.stream().map(StepsTest::text).toList());
+
+        out.clear();
+        Segment byHeader = step("filter", "{\"header\":\"tenant\",\"equals\":\"x\",\"negate\":true}");
+        byHeader.process(json("1", 0, Map.of("tenant", "x")), out::add);
+        byHeader.process(json("2", 0, Map.of("tenant", "y")), out::add);
+        byHeader.process(json("3", 0), out::add);
+        assertEquals(List.of("2", "3"), out.stream().map(StepsTest::text).toList());
+
+        IllegalArgumentException both = assertThrows(IllegalArgumentException.class,
+                () -> step("filter", "{\"header\":\"a\",\"json_field\":\"b\",\"equals\":\"c\"}"));
+        assertEquals("step 's-filter': give header or json_field, not both", both.getMessage());
+        IllegalArgumentException noEquals = assertThrows(IllegalArgumentException.class,
+                () -> step("filter", "{\"header\":\"a\"}"));
+        assertTrue(noEquals.getMessage().contains("config equals must be a string"), noEquals.getMessage());
+    }
+
+    @Test
+    void countEmitsClosedWindowsInOrder() throws Exception {
+        Segment count = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
+        List<Record> out = new ArrayList<>();
+        count.process(json("{\"k\":\"b\"}", 100), out::add);
+        count.process(json("{\"k\":\"a\"}", 200), out::add);
+        count.process(json("{\"k\":\"a\"}", 999), out::add);
+        count.process(json("{\"k\":\"a\"}", 1000), out::add);
+        assertEquals(List.of(), out);
+
+        count.onWatermark(999, out::add);
+        assertEquals(List.of(), out, "the window [0,1000) is still open at 999");
+        count.onWatermark(1000, out::add);
+        assertEquals(List.of("{\"key\":\"a\",\"window_start\":0,\"window_end\":1000,\"count\":2}",
+                "{\"key\":\"b\",\"window_start\":0,\"window_end\":1000,\"count\":1}"),
+                out.stream().map(StepsTest::text).toList());
+        assertEquals(999, out.getFirst().timestamp());
+        assertEquals(Map.of("key", "a"), out.getFirst().headers());
+
+        byte[] state = count.snapshotState();
+        Segment restored = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
+        restored.restoreState(state);
+        out.clear();
+        restored.onWatermark(Long.MAX_VALUE, out::add);
+        assertEquals(List.of("{\"key\":\"a\",\"window_start\":1000,\"window_end\":2000,\"count\":1}"),
+                out.stream().map(StepsTest::text).toList());
+        assertThrows(IllegalArgumentException.class, () -> step("count", "{}"));
+    }
+
+    @Test
+    void chainFeedsWatermarkOutputsToTheNextStepFirst() throws Exception {
+        Segment chain = new SegmentChain(List.of(
+                step("batch", "{\"max_count\":10,\"max_wait_ms\":600000}"),
+                step("count", "{\"window_ms\":1000}")));
+        List<Record> out = new ArrayList<>();
+        chain.process(json("{}", 10), out::add);
+        chain.process(json("{}", 20), out::add);
+        chain.onWatermark(Long.MAX_VALUE, out::add);
+        assertEquals(List.of("{\"key\":\"\",\"window_start\":0,\"window_end\":1000,\"count\":1}"),
+                out.stream().map(StepsTest::text).toList(), "the batch reached the count before its watermark");
+
+        byte[] state = chain.snapshotState();
+        Segment other = new SegmentChain(List.of(step("append_field", "{}")));
+        IOException mismatch = assertThrows(IOException.class, () -> other.restoreState(state));
+        assertTrue(mismatch.getMessage().contains("holds 2 step states, but the segment has 1 steps"),
+                mismatch.getMessage());
+    }
+
+    @Test
+    void userSegmentsLoadByClassName() throws Exception {
+        List<Record> out = new ArrayList<>();
+        step(UppercaseSegment.class.getName(), "{}").process(json("abc", 0), out::add);
+        assertEquals("ABC", text(out.getFirst()));
+    }
+
+    @Test
+    void badTypesAreNamed() {
+        assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, count, filter; "
+                        + "a user segment is named by its fully qualified class name (with dots)",
+                assertThrows(IllegalArgumentException.class, () -> step("nope", "{}")).getMessage());
+        assertEquals("step 's-com.example.Missing': class com.example.Missing is not on the worker's classpath",
+                assertThrows(IllegalArgumentException.class, () -> step("com.example.Missing", "{}")).getMessage());
+        assertEquals("step 's-java.lang.String': class java.lang.String does not implement "
+                        + "org.flinkbridge.worker.sdk.Segment",
+                assertThrows(IllegalArgumentException.class, () -> step("java.lang.String", "{}")).getMessage());
+        assertTrue(assertThrows(IllegalArgumentException.class,
+                () -> step("batch", "{\"max_count\":\"ten\"}")).getMessage()
+                .contains("config max_count must be a whole number >= 1"));
+    }
+}
