@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# A standalone Flink cluster on 127.0.0.1 (JobManager + one TaskManager with 2 slots, REST and Web UI on
+# :8081) run from jars Maven Central ships (cluster/target/flink-lib), and Flink's own CLI against it.
+# Called by ./flink-bridge as `cluster start|stop|status` and `flink ARGS...`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+CLUSTER_DIR="$BRIDGE_HOME/.flink-bridge/cluster"
+CONF_DIR="$CLUSTER_DIR/conf"
+LOG_DIR="$CLUSTER_DIR/log"
+LIB_DIR="$BRIDGE_HOME/cluster/target/flink-lib"
+REST_PORT=8081
+REST_URL="http://127.0.0.1:$REST_PORT"
+# Every process of this cluster carries this marker, so stop finds strays without pid files too.
+MARKER="-Dflink-bridge.cluster=$CLUSTER_DIR"
+START_TIMEOUT_SECONDS=90
+STOP_GRACE_SECONDS=15
+
+ensure_lib() {
+  if [[ ! -f "$LIB_DIR/flink-runtime-2.2.1.jar" ]]; then
+    [[ "${FLINK_BRIDGE_NO_BUILD:-}" == 1 ]] && die "the cluster's lib folder $LIB_DIR is missing; build it with ./flink-bridge build"
+    echo "flink-bridge: assembling the Flink lib folder (mvn install -pl cluster -am -DskipTests) ..." >&2
+    mvn_run install -pl cluster -am -DskipTests || die "building the cluster's lib folder failed"
+  fi
+}
+
+write_conf() {
+  mkdir -p "$CONF_DIR" "$LOG_DIR"
+  cp "$BRIDGE_HOME/cluster/conf/log4j.properties" "$CONF_DIR/log4j.properties"
+  cp "$BRIDGE_HOME/cluster/conf/log4j-cli.properties" "$CONF_DIR/log4j-cli.properties"
+  cat > "$CONF_DIR/config.yaml" <<CONF
+# Written by ./flink-bridge cluster start; edits are overwritten on the next start.
+jobmanager.rpc.address: 127.0.0.1
+jobmanager.rpc.port: 6123
+jobmanager.bind-host: 127.0.0.1
+jobmanager.memory.process.size: 1024m
+taskmanager.host: 127.0.0.1
+taskmanager.bind-host: 127.0.0.1
+taskmanager.memory.process.size: 2048m
+taskmanager.numberOfTaskSlots: 2
+parallelism.default: 1
+rest.address: 127.0.0.1
+rest.bind-address: 127.0.0.1
+rest.port: $REST_PORT
+blob.server.port: 0
+taskmanager.rpc.port: 0
+taskmanager.data.port: 0
+io.tmp.dirs: $CLUSTER_DIR/tmp
+web.tmpdir: $CLUSTER_DIR/tmp/web
+env.java.opts.all: ${BRIDGE_JVM_ARGS[*]}
+CONF
+  mkdir -p "$CLUSTER_DIR/tmp/web"
+}
+
+# Prints the lines BashJavaUtils computes (JVM memory flags, then -D dynamic properties) for jm or tm.
+resource_params() {
+  local what="$1" output
+  output=$("$(java_bin)" -cp "$LIB_DIR/*" org.apache.flink.runtime.util.bash.BashJavaUtils \
+      "GET_${what}_RESOURCE_PARAMS" --configDir "$CONF_DIR" 2>&1) \
+    || die "Flink could not compute the $what memory settings: $output"
+  grep '^BASH_JAVA_UTILS_EXEC_RESULT:' <<<"$output" | sed 's/^BASH_JAVA_UTILS_EXEC_RESULT://'
+}
+
+pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+cluster_pids() { pgrep -f -- "$MARKER" || true; }
+
+rest_get() { curl -sf --max-time 3 "$REST_URL$1"; }
+
+# Starts one cluster process in the background: $1 = jobmanager|taskmanager, $2 = main class.
+start_process() {
+  local role="$1" main="$2" key params jvm dynamic
+  key=$([[ "$role" == jobmanager ]] && echo JM || echo TM)
+  params=$(resource_params "$key")
+  jvm=$(sed -n 1p <<<"$params")
+  dynamic=$(sed -n 2p <<<"$params")
+  # shellcheck disable=SC2086 # the memory flags and -D pairs are meant to split into words
+  nohup "$(java_bin)" $jvm "${BRIDGE_JVM_ARGS[@]}" "$MARKER" \
+    -Dlog.file="$LOG_DIR/$role.log" -Dlog4j.configurationFile="file:$CONF_DIR/log4j.properties" \
+    -cp "$LIB_DIR/*" "$main" --configDir "$CONF_DIR" $dynamic \
+    > "$LOG_DIR/$role.out" 2>&1 < /dev/null &
+  echo $! > "$CLUSTER_DIR/$role.pid"
+}
+
+cluster_start() {
+  find_jdk; ensure_lib
+  if [[ -n "$(cluster_pids)" ]]; then
+    echo "flink-bridge: the cluster is already running (pids $(cluster_pids | tr '\n' ' ')); Web UI: $REST_URL"
+    return 0
+  fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$REST_PORT") 2>/dev/null; then
+    die "port $REST_PORT on 127.0.0.1 is taken by another process; stop it first (ss -ltnp | grep :$REST_PORT)"
+  fi
+  write_conf
+  start_process jobmanager org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint
+  start_process taskmanager org.apache.flink.runtime.taskexecutor.TaskManagerRunner
+  local deadline=$((SECONDS + START_TIMEOUT_SECONDS)) overview
+  while (( SECONDS < deadline )); do
+    overview=$(rest_get /overview || true)
+    if grep -q '"taskmanagers":1' <<<"$overview" && grep -q '"slots-total":2' <<<"$overview"; then
+      echo "flink-bridge: cluster running (JobManager pid $(cat "$CLUSTER_DIR/jobmanager.pid"), TaskManager pid $(cat "$CLUSTER_DIR/taskmanager.pid"), 2 slots); Web UI: $REST_URL"
+      return 0
+    fi
+    for role in jobmanager taskmanager; do
+      pid_alive "$(cat "$CLUSTER_DIR/$role.pid")" || {
+        cluster_stop >/dev/null
+        die "the $role exited during start-up; see $LOG_DIR/$role.log and $LOG_DIR/$role.out"
+      }
+    done
+    sleep 1
+  done
+  cluster_stop >/dev/null
+  die "the cluster did not report one TaskManager with 2 slots within ${START_TIMEOUT_SECONDS}s; see the logs in $LOG_DIR"
+}
+
+cluster_stop() {
+  local pids deadline
+  pids=$(cluster_pids)
+  if [[ -z "$pids" ]]; then
+    rm -f "$CLUSTER_DIR"/*.pid
+    echo "flink-bridge: no cluster is running"
+    return 0
+  fi
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  deadline=$((SECONDS + STOP_GRACE_SECONDS))
+  while [[ -n "$(cluster_pids)" ]] && (( SECONDS < deadline )); do sleep 0.5; done
+  pids=$(cluster_pids)
+  if [[ -n "$pids" ]]; then
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    sleep 1
+  fi
+  [[ -z "$(cluster_pids)" ]] || die "cluster processes survived SIGKILL: $(cluster_pids | tr '\n' ' ')"
+  rm -f "$CLUSTER_DIR"/*.pid
+  echo "flink-bridge: cluster stopped; no cluster process remains"
+}
+
+cluster_status() {
+  local pids
+  pids=$(cluster_pids)
+  if [[ -z "$pids" ]]; then
+    echo "flink-bridge: no cluster is running"
+    return 3
+  fi
+  echo "flink-bridge: cluster processes: $(tr '\n' ' ' <<<"$pids")"
+  if rest_get /overview >/dev/null; then
+    echo "REST $REST_URL: $(rest_get /overview)"
+    echo "jobs: $(rest_get /jobs/overview)"
+  else
+    echo "REST $REST_URL: not answering"
+  fi
+}
+
+flink_cli() {
+  find_jdk; ensure_lib
+  [[ -f "$CONF_DIR/config.yaml" ]] || write_conf
+  FLINK_CONF_DIR="$CONF_DIR" exec "$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" \
+    -Dlog.file="$LOG_DIR/cli.log" -Dlog4j.configurationFile="file:$CONF_DIR/log4j-cli.properties" \
+    -Dflink-bridge.worker.jar="$BRIDGE_WORKER_JAR" \
+    -cp "$LIB_DIR/*" org.apache.flink.client.cli.CliFrontend "$@"
+}
+
+case "${1:-}" in
+  cluster)
+    case "${2:-}" in
+      start) cluster_start ;;
+      stop) cluster_stop ;;
+      status) cluster_status ;;
+      *) die "usage: ./flink-bridge cluster start|stop|status" ;;
+    esac
+    ;;
+  flink) shift; flink_cli "$@" ;;
+  *) die "usage: cluster.sh cluster start|stop|status | flink ARGS..." ;;
+esac
