@@ -72,6 +72,30 @@ class BridgeJobEndToEndTest {
         assertTrue(summary.contains("over grpc (compat)"), summary);
     }
 
+    @Test
+    void sidecarWorkerStartedOnItsOwn(@TempDir Path dir) throws Exception {
+        Process worker = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-jar", TestPipelines.workerJar(), "--port", "0").redirectErrorStream(true).start();
+        try {
+            String listening = new java.io.BufferedReader(new java.io.InputStreamReader(worker.getInputStream()))
+                    .readLine();
+            assertTrue(listening != null && listening.startsWith("flink-bridge worker listening on 127.0.0.1:"),
+                    String.valueOf(listening));
+            String address = listening.substring(listening.lastIndexOf(' ') + 1);
+            Path pipeline = TestPipelines.write(dir, "e2e", examplePipeline(5_000));
+            Path out = dir.resolve("out");
+
+            String summary = LocalRunner.run(new String[] {pipeline.toString(), "--worker-address", address,
+                    "--output", out.toString()});
+
+            assertEvents(TestPipelines.outputLines(out), 5_000);
+            assertTrue(summary.contains("every input accounted for"), summary);
+            assertTrue(worker.isAlive(), "a sidecar worker outlives the job");
+        } finally {
+            worker.destroyForcibly().waitFor();
+        }
+    }
+
     /** Every event 0..n-1 exactly once, marked processed, in batches of at most 100 with a right batch_size. */
     static void assertEvents(List<String> lines, int events) throws Exception {
         Set<Long> ids = new HashSet<>();
