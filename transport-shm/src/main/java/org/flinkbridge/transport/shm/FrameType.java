@@ -1,0 +1,32 @@
+package org.flinkbridge.transport.shm;
+
+/** The frame types of the ring, as numbered on the wire. */
+public final class FrameType {
+
+    public static final int PADDING = 0;
+    /** bridge → worker: an input record (record body). */
+    public static final int RECORD = 1;
+    /** bridge → worker: event time advanced (body: i64 timestamp). */
+    public static final int WATERMARK = 2;
+    /** bridge → worker: flush marker (body: i64 checkpoint id). */
+    public static final int BARRIER = 3;
+    /** worker → bridge: one output of input {@code sequence} (record body). */
+    public static final int OUTPUT = 4;
+    /** worker → bridge: input {@code sequence} has no more outputs. */
+    public static final int END_OF_OUTPUTS = 5;
+    /** worker → bridge: input {@code sequence} failed (body: UTF-8 message). */
+    public static final int ERROR = 6;
+
+    private static final String[] NAMES =
+            {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR"};
+
+    private FrameType() {}
+
+    static boolean isKnown(int type) {
+        return type >= 0 && type < NAMES.length;
+    }
+
+    public static String name(int type) {
+        return isKnown(type) ? NAMES[type] : "unknown type " + type;
+    }
+}

@@ -1,0 +1,131 @@
+package org.flinkbridge.transport.shm;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+/**
+ * The body of RECORD and OUTPUT frames:
+ *
+ * <pre>
+ *   i64 timestamp | i32 header count | (i32 key length, key, i32 value length, value)* | i32 payload length | payload
+ * </pre>
+ *
+ * Strings are UTF-8. Written straight into the ring, with no intermediate buffer.
+ */
+public final class RecordCodec {
+
+    private static final int FIXED = 8 + 4 + 4;
+
+    private RecordCodec() {}
+
+    public static int bodyLength(Map<String, String> headers, byte[] payload) {
+        int length = FIXED + payload.length;
+        for (Map.Entry<String, String> header : headers.entrySet()) {
+            length += 8 + utf8Length(header.getKey()) + utf8Length(header.getValue());
+        }
+        return length;
+    }
+
+    public static void write(MemorySegment file, long offset, long timestamp, Map<String, String> headers,
+                             byte[] payload) {
+        file.set(ValueLayout.JAVA_LONG_UNALIGNED, offset, timestamp);
+        file.set(ValueLayout.JAVA_INT_UNALIGNED, offset + 8, headers.size());
+        long at = offset + 12;
+        for (Map.Entry<String, String> header : headers.entrySet()) {
+            at = writeString(file, at, header.getKey());
+            at = writeString(file, at, header.getValue());
+        }
+        file.set(ValueLayout.JAVA_INT_UNALIGNED, at, payload.length);
+        MemorySegment.copy(payload, 0, file, ValueLayout.JAVA_BYTE, at + 4, payload.length);
+    }
+
+    /** Receives a decoded record body. */
+    public interface Sink<T> {
+        T record(long timestamp, Map<String, String> headers, byte[] payload);
+    }
+
+    /** Decodes a body, checking every length against the body's end. */
+    public static <T> T read(MemorySegment file, long offset, int length, Sink<T> sink) throws RingException {
+        long end = offset + length;
+        check(length >= FIXED, "a record body of " + length + " bytes is shorter than " + FIXED);
+        long timestamp = file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset);
+        int count = file.get(ValueLayout.JAVA_INT_UNALIGNED, offset + 8);
+        check(count >= 0 && count <= (length - FIXED) / 8, "impossible header count " + count);
+        Map<String, String> headers = count == 0 ? Map.of() : new java.util.HashMap<>(count * 2);
+        long at = offset + 12;
+        for (int i = 0; i < count; i++) {
+            String key = readString(file, at, end);
+            at += 4 + file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
+            String value = readString(file, at, end);
+            at += 4 + file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
+            headers.put(key, value);
+        }
+        check(at + 4 <= end, "the record body ends before its payload length");
+        int payloadLength = file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
+        check(payloadLength >= 0 && at + 4 + payloadLength == end,
+                "payload length " + payloadLength + " does not match the body's remaining " + (end - at - 4) + " bytes");
+        byte[] payload = new byte[payloadLength];
+        MemorySegment.copy(file, ValueLayout.JAVA_BYTE, at + 4, payload, 0, payloadLength);
+        return sink.record(timestamp, headers, payload);
+    }
+
+    private static String readString(MemorySegment file, long at, long end) throws RingException {
+        check(at + 4 <= end, "the record body ends inside its headers");
+        int length = file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
+        check(length >= 0 && at + 4 + length <= end, "a header of " + length + " bytes runs past the body");
+        byte[] bytes = new byte[length];
+        MemorySegment.copy(file, ValueLayout.JAVA_BYTE, at + 4, bytes, 0, length);
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    private static void check(boolean ok, String problem) throws RingException {
+        if (!ok) {
+            throw new RingException("corrupt record body: " + problem);
+        }
+    }
+
+    private static long writeString(MemorySegment file, long at, String text) {
+        long start = at + 4;
+        long position = start;
+        for (int i = 0; i < text.length(); i++) {
+            int c = text.codePointAt(i);
+            if (Character.isSupplementaryCodePoint(c)) {
+                i++;
+            }
+            if (c < 0x80) {
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) c);
+            } else if (c < 0x800) {
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0xC0 | (c >> 6)));
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0x80 | (c & 0x3F)));
+            } else if (c < 0x10000) {
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0xE0 | (c >> 12)));
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0x80 | ((c >> 6) & 0x3F)));
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0x80 | (c & 0x3F)));
+            } else {
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0xF0 | (c >> 18)));
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0x80 | ((c >> 12) & 0x3F)));
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0x80 | ((c >> 6) & 0x3F)));
+                file.set(ValueLayout.JAVA_BYTE, position++, (byte) (0x80 | (c & 0x3F)));
+            }
+        }
+        file.set(ValueLayout.JAVA_INT_UNALIGNED, at, (int) (position - start));
+        return position;
+    }
+
+    /** UTF-8 length without encoding; a lone surrogate is written as 3 bytes, as {@link #writeString} does. */
+    private static int utf8Length(String text) {
+        int length = 0;
+        for (int i = 0; i < text.length(); i++) {
+            int c = text.codePointAt(i);
+            if (Character.isSupplementaryCodePoint(c)) {
+                i++;
+                length += 4;
+            } else {
+                length += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+            }
+        }
+        return length;
+    }
+}

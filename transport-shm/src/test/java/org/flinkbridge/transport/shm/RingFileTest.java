@@ -1,0 +1,182 @@
+package org.flinkbridge.transport.shm;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class RingFileTest {
+
+    private static final String TOKEN = "0123456789abcdef";
+
+    record Decoded(long sequence, long timestamp, Map<String, String> headers, byte[] payload) {}
+
+    static byte[] payload(int i) {
+        byte[] bytes = new byte[i % 300];
+        for (int b = 0; b < bytes.length; b++) {
+            bytes[b] = (byte) (i * 31 + b);
+        }
+        return bytes;
+    }
+
+    @Test
+    void recordsCrossTheRingIntactWhileItWrapsManyTimes(@TempDir Path dir) throws Exception {
+        int count = 50_000;
+        Path path = dir.resolve("rings").resolve("s1" + RingFiles.SUFFIX);
+        try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
+             RingFile worker = RingFile.attach(path, TOKEN)) {
+            RingConsumer consumer = worker.toWorkerConsumer();
+            CompletableFuture<List<Decoded>> received = CompletableFuture.supplyAsync(() -> {
+                List<Decoded> records = new ArrayList<>();
+                try {
+                    while (records.size() < count) {
+                        if (consumer.poll((type, sequence, file, offset, length) -> {
+                            assertEquals(FrameType.RECORD, type);
+                            records.add(RecordCodec.read(file, offset, length,
+                                    (ts, headers, bytes) -> new Decoded(sequence, ts, headers, bytes)));
+                        }, 64) == 0) {
+                            consumer.awaitFrames(TimeUnit.MILLISECONDS.toNanos(50));
+                        }
+                    }
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+                return records;
+            });
+            RingProducer producer = bridge.toWorkerProducer();
+            for (int i = 0; i < count; i++) {
+                Map<String, String> headers = i % 3 == 0 ? Map.of("k", "v" + i, "ü", "€") : Map.of();
+                byte[] bytes = payload(i);
+                int length = RecordCodec.bodyLength(headers, bytes);
+                long body;
+                while ((body = producer.tryClaim(FrameType.RECORD, i, length)) < 0) {
+                    if (received.isDone()) {
+                        received.join(); // the consumer stopped early: surface why
+                    }
+                    producer.awaitSpace(TimeUnit.MILLISECONDS.toNanos(50));
+                }
+                RecordCodec.write(producer.segment(), body, 1000L + i, headers, bytes);
+                if (i % 16 == 15) {
+                    producer.publish();
+                }
+            }
+            producer.publish();
+
+            List<Decoded> records = received.get(60, TimeUnit.SECONDS);
+            for (int i = 0; i < count; i++) {
+                Decoded record = records.get(i);
+                assertEquals(i, record.sequence());
+                assertEquals(1000L + i, record.timestamp());
+                assertArrayEquals(payload(i), record.payload());
+                assertEquals(i % 3 == 0 ? Map.of("k", "v" + i, "ü", "€") : Map.of(), record.headers());
+            }
+        }
+        assertFalse(Files.exists(path), "the bridge removes the ring file on close");
+    }
+
+    @Test
+    void aFrameLargerThanHalfTheRingIsRefusedNamingTheSizes(@TempDir Path dir) throws Exception {
+        try (RingFile bridge = RingFile.create(dir.resolve("big.ring"), 8192, 4096, TOKEN)) {
+            RingException error = assertThrows(RingException.class,
+                    () -> bridge.toWorkerProducer().tryClaim(FrameType.RECORD, 0, 5000));
+            assertTrue(error.getMessage().endsWith("a RECORD frame of 5016 bytes does not fit: frames are at most "
+                    + "4096 bytes, half the ring's capacity of 8192; give the session larger rings"), error.getMessage());
+        }
+    }
+
+    @Test
+    void aCorruptFrameIsNamed(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("bad.ring");
+        try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
+             RingFile worker = RingFile.attach(path, TOKEN)) {
+            RingProducer producer = bridge.toWorkerProducer();
+            long body = producer.tryClaim(FrameType.WATERMARK, 7, 8);
+            producer.segment().set(ValueLayout.JAVA_SHORT, body - RingLayout.FRAME_HEADER + RingLayout.FRAME_TYPE,
+                    (short) 99);
+            producer.publish();
+            RingException error = assertThrows(RingException.class,
+                    () -> worker.toWorkerConsumer().poll((t, s, f, o, l) -> { }, 10));
+            assertTrue(error.getMessage().contains("corrupt frame at position 0 (ring offset 0): unknown frame type 99"),
+                    error.getMessage());
+        }
+    }
+
+    @Test
+    void filesAreOwnerOnlyAndTokensMustMatch(@TempDir Path dir) throws Exception {
+        Path rings = dir.resolve("private");
+        Path path = rings.resolve("s.ring");
+        try (RingFile ignored = RingFile.create(path, 4096, 4096, TOKEN)) {
+            assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(rings)));
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(path)));
+            RingException wrong = assertThrows(RingException.class, () -> RingFile.attach(path, "not-the-token"));
+            assertTrue(wrong.getMessage().endsWith("the session token does not match; refusing the ring"));
+        }
+        Files.setPosixFilePermissions(rings, PosixFilePermissions.fromString("rwxr-xr-x"));
+        RingException open = assertThrows(RingException.class, () -> RingFile.create(path, 4096, 4096, TOKEN));
+        assertTrue(open.getMessage().contains("has mode rwxr-xr-x; it must be rwx------"), open.getMessage());
+    }
+
+    @Test
+    void aHeaderFromAnotherVersionIsRefused(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("v.ring");
+        try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN)) {
+            bridge.toWorkerProducer().segment().set(ValueLayout.JAVA_INT, RingLayout.VERSION_OFFSET, 7);
+            RingException error = assertThrows(RingException.class, () -> RingFile.attach(path, TOKEN));
+            assertTrue(error.getMessage().endsWith("not a ring file this side understands: version is 7, expected 1"),
+                    error.getMessage());
+        }
+        Files.writeString(dir.resolve("junk.ring"), "x".repeat(5000));
+        RingException junk = assertThrows(RingException.class, () -> RingFile.attach(dir.resolve("junk.ring"), TOKEN));
+        assertTrue(junk.getMessage().contains("magic is"), junk.getMessage());
+    }
+
+    @Test
+    void peersNoticeEachOtherLeaving(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("p.ring");
+        RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
+        RingFile worker = RingFile.attach(path, TOKEN);
+        assertNull(bridge.peerGone());
+        assertNull(worker.peerGone());
+        worker.close();
+        assertEquals("the worker closed the ring", bridge.peerGone());
+        bridge.close();
+    }
+
+    @Test
+    void staleRingFilesOfDeadProcessesAreRemoved(@TempDir Path dir) throws Exception {
+        Path rings = dir.resolve("rings");
+        Path live = rings.resolve("live.ring");
+        Path stale = rings.resolve("stale.ring");
+        try (RingFile ignored = RingFile.create(live, 4096, 4096, TOKEN)) {
+            Process dead = new ProcessBuilder("true").start();
+            dead.waitFor();
+            try (RingFile other = RingFile.create(stale, 4096, 4096, TOKEN)) {
+                other.toWorkerProducer().segment().set(ValueLayout.JAVA_INT, RingLayout.BRIDGE_PID_OFFSET,
+                        (int) dead.pid());
+                Files.copy(stale, rings.resolve("copy.ring"));
+            }
+            Files.writeString(rings.resolve("notes.txt"), "not a ring".getBytes(StandardCharsets.UTF_8).length + "");
+
+            assertEquals(1, RingFiles.cleanStale(rings));
+            assertTrue(Files.exists(live));
+            assertFalse(Files.exists(rings.resolve("copy.ring")));
+            assertTrue(Files.exists(rings.resolve("notes.txt")), "only ring files are touched");
+        }
+    }
+}
