@@ -45,6 +45,7 @@ public final class RingFile implements AutoCloseable {
     private final boolean bridgeSide;
     private final int toWorkerCapacity;
     private final int fromWorkerCapacity;
+    private boolean closed;
 
     private RingFile(Path path, Arena arena, MemorySegment file, boolean bridgeSide) {
         this.path = path;
@@ -53,6 +54,7 @@ public final class RingFile implements AutoCloseable {
         this.bridgeSide = bridgeSide;
         this.toWorkerCapacity = file.get(ValueLayout.JAVA_INT, TO_WORKER_CAPACITY_OFFSET);
         this.fromWorkerCapacity = file.get(ValueLayout.JAVA_INT, FROM_WORKER_CAPACITY_OFFSET);
+        Heartbeats.start(this);
     }
 
     /** The bridge side: creates and maps a new ring file for a session. */
@@ -175,10 +177,15 @@ public final class RingFile implements AutoCloseable {
                 new WaitStrategy(SPINS), path + " (from-worker ring)");
     }
 
-    /** Marks this side alive now; the peer reads it to tell a slow side from a dead one. */
-    public void heartbeat() {
-        Words.LONG.setRelease(file, (long) (bridgeSide ? BRIDGE_HEARTBEAT_OFFSET : WORKER_HEARTBEAT_OFFSET),
-                System.currentTimeMillis());
+    /**
+     * Marks this side alive now; the peer reads it to tell a slow side from a dead one. Every open ring is
+     * beaten every {@value Heartbeats#INTERVAL_MILLIS} ms without being asked.
+     */
+    public synchronized void heartbeat() {
+        if (!closed) {
+            Words.LONG.setRelease(file, (long) (bridgeSide ? BRIDGE_HEARTBEAT_OFFSET : WORKER_HEARTBEAT_OFFSET),
+                    System.currentTimeMillis());
+        }
     }
 
     /** Why the peer is gone (its process ended, or it closed the ring), or null while it may be alive. */
@@ -192,6 +199,20 @@ public final class RingFile implements AutoCloseable {
         }
         boolean alive = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
         return alive ? null : "the " + (bridgeSide ? "worker" : "bridge") + " process " + pid + " is gone";
+    }
+
+    /**
+     * Why the peer counts as lost: it closed the ring, its process is gone, or its heartbeat has been silent
+     * for more than {@code silenceLimitMillis}; null while it is alive.
+     */
+    public String peerLost(long silenceLimitMillis) {
+        String gone = peerGone();
+        if (gone != null) {
+            return gone;
+        }
+        long silence = peerSilenceMillis();
+        return silence > silenceLimitMillis ? "no heartbeat from the " + (bridgeSide ? "worker" : "bridge")
+                + " for " + silence + " ms (the limit is " + silenceLimitMillis + " ms)" : null;
     }
 
     /** Milliseconds since the peer's last heartbeat. */
@@ -208,6 +229,13 @@ public final class RingFile implements AutoCloseable {
     /** Tells the peer this side left, unmaps, and (on the bridge side) removes the file. */
     @Override
     public void close() throws IOException {
+        Heartbeats.stop(this);
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
         Words.INT.setRelease(file, (long) CLOSED_OFFSET, 1);
         arena.close();
         if (bridgeSide) {

@@ -19,6 +19,8 @@ public final class RingFiles {
 
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
     public static final String SUFFIX = ".ring";
+    /** The directories this process has cleaned already. */
+    private static final Set<Path> CLEANED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private RingFiles() {}
 
@@ -72,6 +74,11 @@ public final class RingFiles {
             }
         }
         return removed;
+    }
+
+    /** {@link #cleanStale} the first time this process uses {@code dir}; 0 on later calls. */
+    public static int cleanStaleOnce(Path dir) throws IOException {
+        return CLEANED.add(dir.toAbsolutePath().normalize()) ? cleanStale(dir) : 0;
     }
 
     /** The bridge pid recorded in a ring file's header, or 0 when it has no readable header. */
