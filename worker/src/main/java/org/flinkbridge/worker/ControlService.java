@@ -13,15 +13,19 @@ import org.flinkbridge.proto.control.OpenSessionResponse;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.RestoreStateRequest;
 import org.flinkbridge.proto.control.SessionRef;
+import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.SnapshotStateResponse;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.FrameStreamService;
+import org.flinkbridge.transport.shm.RingFile;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import com.google.protobuf.ByteString;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -38,8 +42,11 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     private final AtomicLong sessionCounter = new AtomicLong();
     private final Map<String, WorkerSession> sessions = new ConcurrentHashMap<>();
 
-    ControlService(String workerId) {
+    private final TrafficCounter traffic;
+
+    ControlService(String workerId, TrafficCounter traffic) {
         this.workerId = workerId;
+        this.traffic = traffic;
     }
 
     @Override
@@ -50,7 +57,8 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                         + request.getProtocolVersionValue() + " is not supported; this worker speaks "
                         + ProtocolVersion.PROTOCOL_VERSION_CURRENT_VALUE).asException();
             }
-            if (request.getTransport() != TransportKind.TRANSPORT_KIND_GRPC) {
+            if (request.getTransport() != TransportKind.TRANSPORT_KIND_GRPC
+                    && request.getTransport() != TransportKind.TRANSPORT_KIND_SHM) {
                 throw Status.UNIMPLEMENTED.withDescription("transport " + request.getTransport()
                         + " is not served by this worker").asException();
             }
@@ -68,13 +76,42 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                         + request.getSegmentId() + ": " + e.getMessage()).withCause(e).asException();
             }
             sessions.put(id, session);
-            LOG.info("opened {} with {} step(s)", name, request.getStepsCount());
+            if (request.getTransport() == TransportKind.TRANSPORT_KIND_SHM) {
+                try {
+                    serveRing(session, request);
+                } catch (StatusException e) {
+                    sessions.remove(id);
+                    session.close();
+                    throw e;
+                }
+            }
+            LOG.info("opened {} with {} step(s) over {}", name, request.getStepsCount(), request.getTransport());
             return OpenSessionResponse.newBuilder()
                     .setSessionId(id)
                     .setWorkerId(workerId)
                     .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
                     .build();
         });
+    }
+
+    /** Maps the session's ring (checking its header and token) and starts the thread that serves it. */
+    private void serveRing(WorkerSession session, OpenSessionRequest request) throws StatusException {
+        ShmRing ring = request.getRing();
+        if (ring.getPath().isEmpty() || ring.getLivenessTimeoutMs() == 0) {
+            throw Status.INVALID_ARGUMENT.withDescription(session.name()
+                    + ": an shm session needs a ring path and a liveness timeout").asException();
+        }
+        RingFile mapped;
+        try {
+            mapped = RingFile.attach(Path.of(ring.getPath()), request.getToken());
+        } catch (IOException e) {
+            throw Status.FAILED_PRECONDITION.withDescription(session.name() + ": cannot use the ring: "
+                    + e.getMessage()).withCause(e).asException();
+        }
+        session.ownDataPlane(ShmSessionLoop.start(session, mapped, ring.getLivenessTimeoutMs(), () -> {
+            sessions.remove(session.id());
+            session.close();
+        }));
     }
 
     @Override
@@ -86,6 +123,10 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         if (!session.tokenMatches(token)) {
             throw Status.PERMISSION_DENIED.withDescription(session.name() + ": token does not match")
                     .asException();
+        }
+        if (session.ownsDataPlane()) {
+            throw Status.FAILED_PRECONDITION.withDescription(session.name()
+                    + " is served over its shared-memory ring, not a gRPC stream").asException();
         }
         return session;
     }
@@ -131,6 +172,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                 .setWorkerId(workerId)
                 .setOpenSessions(sessions.size())
                 .setUptimeMillis(System.currentTimeMillis() - startedAt)
+                .putAllReceivedBytes(traffic.receivedBytes())
                 .build());
     }
 

@@ -34,10 +34,12 @@ public final class WorkerServer implements AutoCloseable {
      */
     public static WorkerServer start(String host, int port, Map<Integer, List<StepSpec>> compatSegments)
             throws IOException {
-        ControlService control = new ControlService(ControlService.newWorkerId());
+        TrafficCounter traffic = new TrafficCounter();
+        ControlService control = new ControlService(ControlService.newWorkerId(), traffic);
         CompatService compat = new CompatService(compatSegments);
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES)
+                .addStreamTracerFactory(traffic)
                 .addService(control)
                 .addService(ServerInterceptors.intercept(
                         new FrameStreamService(control), SessionMetadata.serverInterceptor()))

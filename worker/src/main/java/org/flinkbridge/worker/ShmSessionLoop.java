@@ -1,0 +1,147 @@
+package org.flinkbridge.worker;
+
+import org.flinkbridge.transport.shm.FrameHandler;
+import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.transport.shm.RecordCodec;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingException;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
+import org.flinkbridge.transport.shm.RingProducer;
+import org.flinkbridge.worker.sdk.Record;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Serves one shm session on its own thread: reads the to-worker ring in order, feeds the session's logic,
+ * and writes each input's outputs and end marker (or error) into the from-worker ring. Answers are
+ * published once per polled batch; when the bridge sends nothing the thread sleeps on the ring's futex.
+ * It ends when the bridge closes the ring or is lost (its process gone, or its heartbeat silent too long),
+ * or when the ring is corrupt, and then closes the session.
+ */
+final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ShmSessionLoop.class);
+    /** Frames taken per poll: answers are published after each batch. */
+    private static final int BATCH_FRAMES = 256;
+    /** The longest sleep between checks that the bridge is still there. */
+    private static final long IDLE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final WorkerSession session;
+    private final RingFile ring;
+    private final RingConsumer inputs;
+    private final RingProducer answers;
+    private final long livenessTimeoutMillis;
+    private final Runnable onEnd;
+    private final Thread thread;
+    private volatile boolean stopping;
+
+    private ShmSessionLoop(WorkerSession session, RingFile ring, long livenessTimeoutMillis, Runnable onEnd) {
+        this.session = session;
+        this.ring = ring;
+        this.inputs = ring.toWorkerConsumer();
+        this.answers = ring.fromWorkerProducer();
+        this.livenessTimeoutMillis = livenessTimeoutMillis;
+        this.onEnd = onEnd;
+        this.thread = new Thread(this::run, "shm-" + session.id());
+        this.thread.setDaemon(true);
+    }
+
+    /** Starts serving {@code ring} for {@code session}; {@code onEnd} runs on the loop's thread when it ends. */
+    static ShmSessionLoop start(WorkerSession session, RingFile ring, long livenessTimeoutMillis, Runnable onEnd) {
+        ShmSessionLoop loop = new ShmSessionLoop(session, ring, livenessTimeoutMillis, onEnd);
+        loop.thread.start();
+        return loop;
+    }
+
+    private void run() {
+        try {
+            while (!stopping) {
+                if (inputs.poll(this, BATCH_FRAMES) > 0) {
+                    answers.publish();
+                    continue;
+                }
+                String lost = ring.peerLost(livenessTimeoutMillis);
+                if (lost != null) {
+                    LOG.info("{}: ending: {}", session.name(), lost);
+                    break;
+                }
+                inputs.awaitFrames(IDLE_WAIT_NANOS);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.error("{}: the ring failed; ending the session", session.name(), e);
+        } finally {
+            try {
+                ring.close();
+            } catch (IOException e) {
+                LOG.warn("{}: unmapping its ring failed", session.name(), e);
+            }
+            if (!stopping) {
+                onEnd.run();
+            }
+        }
+    }
+
+    @Override
+    public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+        switch (type) {
+            case FrameType.RECORD -> session.record(sequence, RecordCodec.read(file, offset, length,
+                    (timestamp, headers, payload) -> new Record(payload, headers, timestamp)), this);
+            case FrameType.WATERMARK -> session.watermark(sequence,
+                    file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset), this);
+            case FrameType.BARRIER -> session.barrier(sequence, this);
+            default -> throw new RingException(session.name() + ": the bridge sent a " + FrameType.name(type)
+                    + " frame (input #" + sequence + "), which a bridge never sends");
+        }
+    }
+
+    @Override
+    public void output(long sequence, Record output) throws IOException {
+        long body = claim(FrameType.OUTPUT, sequence,
+                RecordCodec.bodyLength(output.headers(), output.payload()));
+        RecordCodec.write(answers.segment(), body, output.timestamp(), output.headers(), output.payload());
+    }
+
+    @Override
+    public void endOfOutputs(long sequence) throws IOException {
+        claim(FrameType.END_OF_OUTPUTS, sequence, 0);
+    }
+
+    /** The message, cut to what one frame holds (a stack trace may be longer than a small ring takes). */
+    @Override
+    public void error(long sequence, String message) throws IOException {
+        byte[] text = message.getBytes(StandardCharsets.UTF_8);
+        int length = Math.min(text.length, answers.maxFrameLength() - RingLayout.FRAME_HEADER);
+        long body = claim(FrameType.ERROR, sequence, length);
+        MemorySegment.copy(text, 0, answers.segment(), ValueLayout.JAVA_BYTE, body, length);
+    }
+
+    /** Claims room for an answer, publishing what is written and waiting while the bridge catches up. */
+    private long claim(int type, long sequence, int bodyLength) throws IOException {
+        long body;
+        while ((body = answers.tryClaim(type, sequence, bodyLength)) < 0) {
+            answers.awaitSpace(IDLE_WAIT_NANOS);
+            String lost = ring.peerLost(livenessTimeoutMillis);
+            if (lost != null || stopping) {
+                throw new RingException(session.name() + ": cannot answer input #" + sequence + ": "
+                        + (lost != null ? lost : "the session is closing"));
+            }
+        }
+        return body;
+    }
+
+    /** Stops the loop (the bridge closed the session over control) and waits for its thread to leave. */
+    @Override
+    public void close() throws InterruptedException {
+        stopping = true;
+        if (Thread.currentThread() != thread) {
+            thread.join(TimeUnit.SECONDS.toMillis(5));
+        }
+    }
+}
