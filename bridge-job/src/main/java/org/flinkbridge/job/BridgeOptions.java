@@ -2,6 +2,8 @@ package org.flinkbridge.job;
 
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.MemorySize;
+import org.flinkbridge.transport.shm.RingFiles;
 
 import java.time.Duration;
 
@@ -36,6 +38,26 @@ public final class BridgeOptions {
             .defaultValue(Duration.ofMillis(200))
             .withDescription("How often event-time watermarks, taken from the records' timestamps, advance while "
                     + "records flow. Each watermark also makes every bridge function emit the outputs it has.");
+
+    public static final ConfigOption<String> SHM_DIRECTORY = ConfigOptions.key("flink-bridge.shm.directory")
+            .stringType()
+            .defaultValue(RingFiles.defaultDirectory().toString())
+            .withDescription("The private directory (created with mode 0700) where shm sessions' ring files live; "
+                    + "it should be on a tmpfs shared with the worker. Files left by crashed processes are "
+                    + "removed when a TaskManager first uses it.");
+
+    public static final ConfigOption<MemorySize> SHM_RING_CAPACITY = ConfigOptions.key("flink-bridge.shm.ring-capacity")
+            .memoryType()
+            .defaultValue(MemorySize.parse("4mb"))
+            .withDescription("The size of each of an shm session's two rings (to the worker and back): a power of "
+                    + "two of at least 4 kb. A record or output may take at most half of it.");
+
+    public static final ConfigOption<Duration> LIVENESS_TIMEOUT = ConfigOptions.key("flink-bridge.liveness-timeout")
+            .durationType()
+            .defaultValue(Duration.ofSeconds(5))
+            .withDescription("How long the heartbeat a worker or bridge writes into an shm session's ring (every "
+                    + "100 ms) may be silent before the other side ends the session as lost. A peer whose "
+                    + "process has exited, or that closed the ring, is noticed sooner.");
 
     private BridgeOptions() {}
 }

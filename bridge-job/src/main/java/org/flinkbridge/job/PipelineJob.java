@@ -12,6 +12,7 @@ import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.io.Union;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.SegmentSpec;
@@ -19,6 +20,7 @@ import org.flinkbridge.pipeline.SinkSpec;
 import org.flinkbridge.pipeline.StepSpec;
 import org.flinkbridge.pipeline.Transport;
 import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.transport.shm.RingLayout;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,23 +54,30 @@ public final class PipelineJob {
         List<String> workerCommand = bridge.workerAddress() == null
                 ? workerCommand(pipeline, args, config) : List.of();
         int batchFrames = config.get(BridgeOptions.GRPC_BATCH_FRAMES);
+        SessionSpec.ShmSettings shm = shmSettings(config);
 
+        // Generated events are fed by one subtask, so every session sees its events in the same order on every
+        // run, whatever the transport: a generator-only job gives the same output each time.
+        int feedParallelism = pipeline.sources().stream().allMatch(source -> source instanceof GeneratorSourceSpec)
+                ? 1 : bridge.parallelism();
         NonKeyedPartitionStream<BridgeRecord> stream = null;
         for (var source : pipeline.sources()) {
-            NonKeyedPartitionStream<BridgeRecord> next = Sources.create(env, source);
-            stream = stream == null ? next : stream.connectAndProcess(next, new Union()).withName("union");
+            NonKeyedPartitionStream<BridgeRecord> next = Sources.create(env, source).withParallelism(feedParallelism);
+            stream = stream == null ? next : stream.connectAndProcess(next, new Union()).withName("union")
+                    .withParallelism(feedParallelism);
         }
         stream = stream.process(EventTimeExtension.newWatermarkGeneratorBuilder(
                                 (BridgeRecord record) -> record.timestamp)
                         .periodicWatermark(config.get(BridgeOptions.WATERMARK_INTERVAL))
                         .buildAsProcessFunction())
-                .withName("event time");
-        stream = stream.process(new CountingFunction(JobCounters.Count.READ)).withName("count read");
+                .withName("event time").withParallelism(feedParallelism);
+        stream = stream.process(new CountingFunction(JobCounters.Count.READ)).withName("count read")
+                .withParallelism(feedParallelism);
 
         List<SegmentSpec> segments = pipeline.segments();
         for (SegmentSpec segment : segments) {
             BridgeFunction function = new BridgeFunction(
-                    sessionSpec(pipeline, segment, workerCommand, batchFrames),
+                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm),
                     segment.id() == 0, segment.id() == segments.size() - 1);
             String name = "segment " + segment.id() + " " + segment.name();
             stream = segment.id() == 0 && bridge.key() != null
@@ -89,21 +98,28 @@ public final class PipelineJob {
     }
 
     private static SessionSpec sessionSpec(Pipeline pipeline, SegmentSpec segment, List<String> workerCommand,
-                                           int batchFrames) {
+                                           int batchFrames, SessionSpec.ShmSettings shm) {
         BridgeSettings bridge = pipeline.bridge();
-        if (bridge.transport() == Transport.SHM) {
-            throw new IllegalArgumentException("transport shm is not available in this build yet; "
-                    + "use --transport=grpc");
-        }
         List<SessionSpec.Step> steps = new ArrayList<>();
         for (StepSpec step : segment.steps()) {
             steps.add(new SessionSpec.Step(step.name(), step.type(), step.configJson()));
         }
-        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps,
-                bridge.grpcMode() == GrpcMode.COMPAT
-                        ? SessionSpec.TransportMode.GRPC_COMPAT : SessionSpec.TransportMode.GRPC_STREAM,
+        SessionSpec.TransportMode mode = bridge.transport() == Transport.SHM ? SessionSpec.TransportMode.SHM
+                : bridge.grpcMode() == GrpcMode.COMPAT ? SessionSpec.TransportMode.GRPC_COMPAT
+                : SessionSpec.TransportMode.GRPC_STREAM;
+        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps, mode,
                 bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
-                batchFrames);
+                batchFrames, shm);
+    }
+
+    private static SessionSpec.ShmSettings shmSettings(Configuration config) {
+        long capacity = config.get(BridgeOptions.SHM_RING_CAPACITY).getBytes();
+        if (capacity < RingLayout.MIN_CAPACITY || capacity > (1 << 30) || Long.bitCount(capacity) != 1) {
+            throw new IllegalArgumentException(BridgeOptions.SHM_RING_CAPACITY.key() + " must be a power of two "
+                    + "from " + RingLayout.MIN_CAPACITY + " bytes to 1 gb, not " + capacity + " bytes");
+        }
+        return new SessionSpec.ShmSettings(config.get(BridgeOptions.SHM_DIRECTORY), (int) capacity,
+                config.get(BridgeOptions.LIVENESS_TIMEOUT).toMillis());
     }
 
     /** The command a TaskManager runs to spawn a worker; {@code java} stands for its own JVM's launcher. */

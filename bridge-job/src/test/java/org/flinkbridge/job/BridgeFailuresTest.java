@@ -11,6 +11,8 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -32,6 +34,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BridgeFailuresTest {
 
     private static String slowStream(long timeoutMs) {
+        return slowStream(timeoutMs, "grpc");
+    }
+
+    private static String slowStream(long timeoutMs, String transport) {
         return """
                 name: endless
                 sources:
@@ -40,8 +46,8 @@ class BridgeFailuresTest {
                   - {step_name: add_processed, type: append_field}
                 sinks:
                   out: {type: print}
-                bridge: {transport: grpc, worker_timeout_ms: %d}
-                """.formatted(timeoutMs);
+                bridge: {transport: %s, worker_timeout_ms: %d}
+                """.formatted(transport, timeoutMs);
     }
 
     @Test
@@ -56,8 +62,9 @@ class BridgeFailuresTest {
         assertTrue(message.contains("UNAVAILABLE"), message);
     }
 
-    @Test
-    void workerFailsARecord(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"grpc", "shm"})
+    void workerFailsARecord(String transport, @TempDir Path dir) throws Exception {
         Path input = Files.writeString(dir.resolve("input.txt"), "{\"ok\":1}\nnot json at all\n{\"ok\":2}\n");
         Path pipeline = TestPipelines.write(dir, "p", """
                 name: bad-record
@@ -67,8 +74,8 @@ class BridgeFailuresTest {
                   - {step_name: add_processed, type: append_field}
                 sinks:
                   out: {type: print}
-                bridge: {transport: grpc}
-                """.formatted(input));
+                bridge: {transport: %s}
+                """.formatted(input, transport));
 
         String message = failure(pipeline);
 
@@ -77,9 +84,10 @@ class BridgeFailuresTest {
         assertTrue(message.contains("add_processed"), message);
     }
 
-    @Test
-    void workerKilled(@TempDir Path dir) throws Exception {
-        Path pipeline = TestPipelines.write(dir, "p", slowStream(30_000));
+    @ParameterizedTest
+    @ValueSource(strings = {"grpc", "shm"})
+    void workerKilled(String transport, @TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "p", slowStream(30_000, transport));
         CompletableFuture<String> run = runInBackground(pipeline);
         ProcessHandle worker = awaitSpawnedWorker();
 
@@ -87,12 +95,14 @@ class BridgeFailuresTest {
 
         String message = failureOf(run);
         assertTrue(message.contains("session ") && message.contains("pid " + worker.pid()), message);
-        assertTrue(message.contains("data stream failed") || message.contains("exited with code"), message);
+        assertTrue(message.contains(transport.equals("shm") ? "the worker is gone: worker process " + worker.pid()
+                + " exited with code 137" : "data stream failed"), message);
     }
 
-    @Test
-    void workerHangs(@TempDir Path dir) throws Exception {
-        Path pipeline = TestPipelines.write(dir, "p", slowStream(2_000));
+    @ParameterizedTest
+    @ValueSource(strings = {"grpc", "shm"})
+    void workerHangs(String transport, @TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "p", slowStream(2_000, transport));
         CompletableFuture<String> run = runInBackground(pipeline);
         ProcessHandle worker = awaitSpawnedWorker();
         try {

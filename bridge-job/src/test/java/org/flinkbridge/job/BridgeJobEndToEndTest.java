@@ -74,14 +74,9 @@ class BridgeJobEndToEndTest {
 
     @Test
     void sidecarWorkerStartedOnItsOwn(@TempDir Path dir) throws Exception {
-        Process worker = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", TestPipelines.workerJar(), "--port", "0").redirectErrorStream(true).start();
+        Process worker = TestPeers.startWorker();
         try {
-            String listening = new java.io.BufferedReader(new java.io.InputStreamReader(worker.getInputStream()))
-                    .readLine();
-            assertTrue(listening != null && listening.startsWith("flink-bridge worker listening on 127.0.0.1:"),
-                    String.valueOf(listening));
-            String address = listening.substring(listening.lastIndexOf(' ') + 1);
+            String address = TestPeers.workerAddress(worker);
             Path pipeline = TestPipelines.write(dir, "e2e", examplePipeline(5_000));
             Path out = dir.resolve("out");
 

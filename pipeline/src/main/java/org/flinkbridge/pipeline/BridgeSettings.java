@@ -20,7 +20,7 @@ public record BridgeSettings(
         long workerTimeoutMs,
         long checkpointIntervalMs) implements Serializable {
 
-    public static final Transport DEFAULT_TRANSPORT = Transport.GRPC;
+    public static final Transport DEFAULT_TRANSPORT = Transport.SHM;
     public static final GrpcMode DEFAULT_GRPC_MODE = GrpcMode.STREAM;
     public static final int DEFAULT_PARALLELISM = 1;
     public static final int DEFAULT_MAX_IN_FLIGHT = 1024;

@@ -54,7 +54,7 @@ class PipelineParserTest {
                         new StepSpec("add_processed", "append_field", appendConfig),
                         new StepSpec("batch", "batch", batchConfig)))),
                 List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
-                new BridgeSettings(Transport.GRPC, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
+                new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
                         1024, 30_000, 0));
         assertEquals(expected, pipeline);
         assertTrue(pipeline.sources().getFirst().bounded());
@@ -82,7 +82,7 @@ class PipelineParserTest {
         assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
         assertEquals("{}", keep.configJson());
         assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
-        assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0),
+        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0),
                 pipeline.bridge());
         assertEquals(BridgeSettings.defaults(), pipeline.bridge());
     }

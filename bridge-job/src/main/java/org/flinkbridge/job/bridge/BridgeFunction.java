@@ -81,7 +81,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             awaitAnswers(spec.maxInFlight() - 1);
         }
         long sequence = inFlight.add(InFlight.NO_WATERMARK);
-        channel.sendRecord(sequence, record);
+        channel.sendRecord(sequence, record, answers);
         sent.inc();
         if (countSent) {
             JobCounters.add(JobCounters.Count.SENT, 1);
@@ -104,7 +104,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             awaitAnswers(spec.maxInFlight() - 1);
         }
         long timestamp = ((LongWatermark) watermark).getValue();
-        channel.sendWatermark(inFlight.add(timestamp), timestamp);
+        channel.sendWatermark(inFlight.add(timestamp), timestamp, answers);
         channel.flush();
         channel.poll(answers, 0);
         return WatermarkHandlingResult.POLL;
@@ -120,7 +120,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             awaitAnswers(spec.maxInFlight() - 1);
         }
         // The end marker lets stateful segments emit what they hold; it is not forwarded downstream.
-        channel.sendWatermark(inFlight.add(InFlight.END_OF_INPUT), Long.MAX_VALUE);
+        channel.sendWatermark(inFlight.add(InFlight.END_OF_INPUT), Long.MAX_VALUE, answers);
         awaitAnswers(0);
     }
 

@@ -29,7 +29,8 @@ public final class Sources {
 
     private Sources() {}
 
-    public static NonKeyedPartitionStream<BridgeRecord> create(ExecutionEnvironment env, SourceSpec spec) {
+    public static NonKeyedPartitionStream.ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> create(
+            ExecutionEnvironment env, SourceSpec spec) {
         return switch (spec) {
             case GeneratorSourceSpec generator -> env.fromSource(
                     DataStreamV2SourceUtils.wrapSource(generator(generator)), "source " + spec.name());

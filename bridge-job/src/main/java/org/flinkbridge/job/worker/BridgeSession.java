@@ -8,15 +8,20 @@ import org.flinkbridge.proto.control.OpenSessionResponse;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.SessionRef;
+import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -53,6 +58,7 @@ public final class BridgeSession implements AutoCloseable {
         String address = spawned == null ? spec.workerAddress() : spawned.address();
         String peer = "worker at " + address + (spawned == null ? "" : " (pid " + spawned.pid() + ")");
         ManagedChannel grpc = null;
+        RingFile ring = null;
         try {
             grpc = GrpcChannels.open(address);
             if (spec.mode() == SessionSpec.TransportMode.GRPC_COMPAT) {
@@ -63,15 +69,26 @@ public final class BridgeSession implements AutoCloseable {
                         spec.workerTimeoutMillis());
             }
             String token = HexFormat.of().formatHex(TOKENS.generateSeed(16));
-            OpenSessionResponse opened = openOnWorker(spec, identity, token, grpc, peer, subtask);
+            ring = spec.mode() == SessionSpec.TransportMode.SHM ? createRing(spec.shm(), token) : null;
+            OpenSessionResponse opened = openOnWorker(spec, identity, token, ring, grpc, peer, subtask);
             String name = "session " + opened.getSessionId() + " (segment " + spec.segmentId() + " '"
                     + spec.segmentName() + "' " + subtask + ", " + peer + ")";
-            WorkerChannel channel = new GrpcStreamChannel(grpc, opened.getSessionId(), token, name, peer,
-                    spec.maxBatchFrames(), spec.workerTimeoutMillis());
-            LOG.info("opened {}", name);
+            WorkerChannel channel = ring != null
+                    ? new ShmChannel(ring, name, peer, spec.shm().livenessTimeoutMillis(),
+                            () -> spawned == null ? null : spawned.exitDescription())
+                    : new GrpcStreamChannel(grpc, opened.getSessionId(), token, name, peer,
+                            spec.maxBatchFrames(), spec.workerTimeoutMillis());
+            LOG.info("opened {} over {}", name, ring != null ? "shared memory (" + ring.path() + ")" : "gRPC");
             return new BridgeSession(name, spawned, grpc, opened.getSessionId(), channel,
                     spec.workerTimeoutMillis());
         } catch (IOException | RuntimeException e) {
+            if (ring != null) {
+                try {
+                    ring.close();
+                } catch (IOException closing) {
+                    e.addSuppressed(closing);
+                }
+            }
             if (grpc != null) {
                 GrpcChannels.close(grpc);
             }
@@ -82,15 +99,34 @@ public final class BridgeSession implements AutoCloseable {
         }
     }
 
+    /** A new ring file in the configured directory, after removing any left there by crashed processes. */
+    private static RingFile createRing(SessionSpec.ShmSettings shm, String token) throws IOException {
+        Path directory = Path.of(shm.directory());
+        int stale = RingFiles.cleanStaleOnce(directory);
+        if (stale > 0) {
+            LOG.info("removed {} ring file(s) left in {} by processes that are gone", stale, directory);
+        }
+        return RingFile.create(directory.resolve("session-" + UUID.randomUUID() + RingFiles.SUFFIX),
+                shm.ringCapacity(), shm.ringCapacity(), token);
+    }
+
+    /** @param ring the session's ring file (transport shm), or null for a gRPC data stream */
     private static OpenSessionResponse openOnWorker(SessionSpec spec, SessionIdentity identity, String token,
-                                                    ManagedChannel grpc, String peer, String subtask)
-            throws IOException {
+                                                    RingFile ring, ManagedChannel grpc, String peer,
+                                                    String subtask) throws IOException {
         OpenSessionRequest.Builder request = OpenSessionRequest.newBuilder()
                 .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
                 .setIdentity(identity)
                 .setSegmentId(spec.segmentId())
-                .setTransport(TransportKind.TRANSPORT_KIND_GRPC)
+                .setTransport(ring != null ? TransportKind.TRANSPORT_KIND_SHM : TransportKind.TRANSPORT_KIND_GRPC)
                 .setToken(token);
+        if (ring != null) {
+            request.setRing(ShmRing.newBuilder()
+                    .setPath(ring.path().toString())
+                    .setToWorkerCapacity(spec.shm().ringCapacity())
+                    .setFromWorkerCapacity(spec.shm().ringCapacity())
+                    .setLivenessTimeoutMs((int) spec.shm().livenessTimeoutMillis()));
+        }
         for (SessionSpec.Step step : spec.steps()) {
             request.addSteps(StepSpec.newBuilder()
                     .setName(step.name()).setType(step.type()).setConfigJson(step.configJson()));

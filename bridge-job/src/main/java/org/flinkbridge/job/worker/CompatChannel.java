@@ -33,7 +33,7 @@ final class CompatChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendRecord(long sequence, BridgeRecord record) {
+    public void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) {
         answer(sequence, () -> deadline().processMessage(ProcessMessageRequest.newBuilder()
                 .setMessage(GrpcStreamChannel.toMessage(record))
                 .setSegmentId(segmentId)
@@ -41,7 +41,7 @@ final class CompatChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendWatermark(long sequence, long timestamp) {
+    public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) {
         answer(sequence, () -> deadline().processWatermark(ProcessWatermarkRequest.newBuilder()
                 .setTimestamp(timestamp)
                 .setSegmentId(segmentId)

@@ -25,7 +25,7 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendRecord(long sequence, BridgeRecord record) throws IOException {
+    public void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) throws IOException {
         stream.send(Frame.newBuilder()
                 .setType(FrameType.RECORD)
                 .setSequence(sequence)
@@ -34,7 +34,7 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendWatermark(long sequence, long timestamp) throws IOException {
+    public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
         stream.send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(sequence)
                 .setWatermark(timestamp).build());
     }

@@ -8,6 +8,7 @@ import java.util.List;
  *
  * @param workerAddress a running worker's HOST:PORT, or null to spawn one with {@code workerCommand}
  * @param workerCommand the command that starts a worker printing its listening line (spawn mode)
+ * @param shm the ring settings, used when {@code mode} is {@link TransportMode#SHM}
  */
 public record SessionSpec(
         String jobName,
@@ -19,7 +20,8 @@ public record SessionSpec(
         List<String> workerCommand,
         int maxInFlight,
         long workerTimeoutMillis,
-        int maxBatchFrames) implements Serializable {
+        int maxBatchFrames,
+        ShmSettings shm) implements Serializable {
 
     public SessionSpec {
         steps = List.copyOf(steps);
@@ -29,7 +31,18 @@ public record SessionSpec(
     /** One step of the segment: its name, type and config as JSON. */
     public record Step(String name, String type, String configJson) implements Serializable {}
 
+    /**
+     * The shared-memory transport's settings.
+     *
+     * @param directory where ring files are made (a private 0700 directory is created inside it if needed)
+     * @param ringCapacity bytes of each of the session's two rings (a power of two)
+     * @param livenessTimeoutMillis how long a side's heartbeat may be silent before the other gives up
+     */
+    public record ShmSettings(String directory, int ringCapacity, long livenessTimeoutMillis) implements Serializable {}
+
     public enum TransportMode {
+        /** Records through two shared-memory rings; gRPC for control only. */
+        SHM,
         /** Batched frames over one bidirectional gRPC stream per session. */
         GRPC_STREAM,
         /** The prototype's unary FlinkWorkerService, one call per input. */

@@ -11,9 +11,14 @@ import java.io.IOException;
  */
 public interface WorkerChannel extends AutoCloseable {
 
-    void sendRecord(long sequence, BridgeRecord record) throws IOException;
+    /**
+     * Sends an input record. A transport that must wait for room hands the answers that arrive meanwhile to
+     * {@code whileWaiting}, so a worker blocked on its own answers can go on.
+     */
+    void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) throws IOException;
 
-    void sendWatermark(long sequence, long timestamp) throws IOException;
+    /** Sends a watermark (or the end-of-input marker); waits for room as {@link #sendRecord} does. */
+    void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException;
 
     /** Makes everything sent so far visible to the worker (sends a pending batch). */
     void flush() throws IOException;

@@ -1,0 +1,158 @@
+package org.flinkbridge.job.worker;
+
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.transport.shm.FrameHandler;
+import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.transport.shm.RecordCodec;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingException;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingProducer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * The shared-memory data plane: inputs are written straight into the session's to-worker ring and answers
+ * read in place from its from-worker ring. Inputs are published when the bridge flushes or waits, so a busy
+ * session makes no system call per record; a wait spins briefly, then sleeps on the ring's futex, waking
+ * at least every {@value #CHECK_MILLIS} ms to check that the worker is alive.
+ */
+final class ShmChannel implements WorkerChannel, FrameHandler {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ShmChannel.class);
+    /** Answers taken per poll of the from-worker ring. */
+    private static final int POLL_FRAMES = 1024;
+    private static final long CHECK_MILLIS = 100;
+
+    private final RingFile ring;
+    private final RingProducer inputs;
+    private final RingConsumer answers;
+    private final String sessionName;
+    private final String peer;
+    private final long livenessTimeoutMillis;
+    private final Supplier<String> workerExit;
+    private Answers receiver;
+
+    /** @param workerExit why the worker process ended, when this JVM started it; null while it runs */
+    ShmChannel(RingFile ring, String sessionName, String peer, long livenessTimeoutMillis,
+               Supplier<String> workerExit) {
+        this.ring = ring;
+        this.inputs = ring.toWorkerProducer();
+        this.answers = ring.fromWorkerConsumer();
+        this.sessionName = sessionName;
+        this.peer = peer;
+        this.livenessTimeoutMillis = livenessTimeoutMillis;
+        this.workerExit = workerExit;
+    }
+
+    @Override
+    public void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) throws IOException {
+        long body = claim(FrameType.RECORD, sequence, RecordCodec.bodyLength(record.headers, record.payload),
+                whileWaiting);
+        RecordCodec.write(inputs.segment(), body, record.timestamp, record.headers, record.payload);
+    }
+
+    @Override
+    public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
+        long body = claim(FrameType.WATERMARK, sequence, Long.BYTES, whileWaiting);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, timestamp);
+    }
+
+    /** Claims room for an input; while the ring is full, the worker's answers are taken so it can go on. */
+    private long claim(int type, long sequence, int bodyLength, Answers whileWaiting) throws IOException {
+        long body;
+        while ((body = inputs.tryClaim(type, sequence, bodyLength)) < 0) {
+            if (!drain(whileWaiting)) {
+                inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
+                checkWorkerAlive();
+            }
+        }
+        return body;
+    }
+
+    @Override
+    public void flush() {
+        inputs.publish();
+    }
+
+    @Override
+    public boolean poll(Answers to, long timeoutNanos) throws IOException {
+        if (drain(to)) {
+            return true;
+        }
+        if (timeoutNanos <= 0) {
+            return false;
+        }
+        inputs.publish();
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (true) {
+            long remaining = deadline - System.nanoTime();
+            if (remaining <= 0) {
+                return false;
+            }
+            answers.awaitFrames(Math.min(remaining, TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS)));
+            if (drain(to)) {
+                return true;
+            }
+            checkWorkerAlive();
+        }
+    }
+
+    /** Hands every published answer to {@code to}; returns whether there was any. */
+    private boolean drain(Answers to) throws IOException {
+        receiver = to;
+        boolean any = false;
+        try {
+            while (answers.poll(this, POLL_FRAMES) > 0) {
+                any = true;
+            }
+        } catch (RingException corrupt) {
+            // Its message names the ring, the position and the fault; this names the session as well.
+            throw new RingException(sessionName + ": " + corrupt.getMessage());
+        }
+        return any;
+    }
+
+    @Override
+    public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+        switch (type) {
+            case FrameType.OUTPUT -> receiver.output(sequence, RecordCodec.read(file, offset, length,
+                    (timestamp, headers, payload) -> new BridgeRecord(payload, headers, timestamp)));
+            case FrameType.END_OF_OUTPUTS -> receiver.endOfOutputs(sequence);
+            case FrameType.ERROR -> receiver.error(sequence, new String(
+                    file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+            default -> throw new IOException(sessionName + ": the worker sent a " + FrameType.name(type)
+                    + " frame (sequence " + sequence + "), which a worker never sends");
+        }
+    }
+
+    private void checkWorkerAlive() throws IOException {
+        String exit = workerExit.get();
+        String lost = exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
+        if (lost != null) {
+            throw new IOException(sessionName + ": the worker is gone: " + lost);
+        }
+    }
+
+    @Override
+    public String describePeer() {
+        return peer;
+    }
+
+    /** Tells the worker the bridge left, unmaps the ring and removes its file. */
+    @Override
+    public void close() {
+        try {
+            ring.close();
+        } catch (IOException e) {
+            LOG.warn("{}: removing its ring file {} failed", sessionName, ring.path(), e);
+        }
+    }
+}
