@@ -7,19 +7,26 @@ import org.flinkbridge.pipeline.PipelineParser;
 import org.flinkbridge.pipeline.Transport;
 
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The job's command line: {@code [--pipeline] FILE [--transport=shm|grpc] [--grpc-mode=stream|compat]
- * [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] [--parallelism N]}. Flags override the
- * pipeline file's {@code bridge} section. Both {@code --flag value} and {@code --flag=value} work.
+ * [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] [--parallelism N] [-Dkey=value ...]}.
+ * Flags override the pipeline file's {@code bridge} section; {@code -D} sets a Flink configuration option
+ * of the job (such as the {@link BridgeOptions}). Both {@code --flag value} and {@code --flag=value} work.
  */
 public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpcMode, String workerAddress,
-                           String workerJar, String output, Integer parallelism) {
+                           String workerJar, String output, Integer parallelism, Map<String, String> options) {
 
     public static final String USAGE = "usage: [--pipeline] FILE [--transport=shm|grpc] "
             + "[--grpc-mode=stream|compat] [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] "
-            + "[--parallelism N]";
+            + "[--parallelism N] [-Dkey=value ...]";
+
+    public JobArguments {
+        options = Map.copyOf(options);
+    }
 
     /** @param defaultPipeline used when no pipeline is given (null: one is required) */
     public static JobArguments parse(String[] args, Path defaultPipeline) {
@@ -30,8 +37,17 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
         String workerJar = null;
         String output = null;
         Integer parallelism = null;
+        Map<String, String> options = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
+            if (arg.startsWith("-D")) {
+                int equals = arg.indexOf('=');
+                if (equals <= 2) {
+                    throw new IllegalArgumentException("'" + arg + "' must be -Dkey=value; " + USAGE);
+                }
+                options.put(arg.substring(2, equals), arg.substring(equals + 1));
+                continue;
+            }
             String name = arg;
             String value = null;
             int equals = arg.indexOf('=');
@@ -70,7 +86,8 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
             }
             pipeline = defaultPipeline;
         }
-        return new JobArguments(pipeline, transport, grpcMode, workerAddress, workerJar, output, parallelism);
+        return new JobArguments(pipeline, transport, grpcMode, workerAddress, workerJar, output, parallelism,
+                options);
     }
 
     /** The pipeline file with the command line's overrides applied. */

@@ -47,6 +47,7 @@ public final class PipelineJob {
         BridgeSettings bridge = pipeline.bridge();
         ExecutionEnvironmentImpl impl = (ExecutionEnvironmentImpl) env;
         Configuration config = impl.getConfiguration();
+        args.options().forEach(config::setString);
         impl.setParallelism(bridge.parallelism());
         if (bridge.checkpointIntervalMs() > 0) {
             impl.getCheckpointCfg().setCheckpointInterval(bridge.checkpointIntervalMs());

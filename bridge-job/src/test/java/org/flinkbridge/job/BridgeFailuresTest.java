@@ -116,6 +116,23 @@ class BridgeFailuresTest {
         }
     }
 
+    @Test
+    void silentWorkerOverShmIsLostAfterTheLivenessTimeout(@TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "p", slowStream(60_000, "shm"));
+        CompletableFuture<String> run = runInBackground(pipeline, "-Dflink-bridge.liveness-timeout=1s");
+        ProcessHandle worker = awaitSpawnedWorker();
+        try {
+            new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
+
+            String message = failureOf(run);
+            assertTrue(message.contains("session ") && message.contains("pid " + worker.pid()), message);
+            assertTrue(message.contains("the worker is gone: no heartbeat from the worker for "), message);
+            assertTrue(message.contains("ms (the limit is 1000 ms)"), message);
+        } finally {
+            new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
+        }
+    }
+
     /** A peer that opens sessions but answers every batch with an output for an input never sent. */
     static final class GarbagePeer {
         final BridgeControlGrpc.BridgeControlImplBase control = new BridgeControlGrpc.BridgeControlImplBase() {
@@ -184,21 +201,25 @@ class BridgeFailuresTest {
     }
 
     private static String failure(Path pipeline, String... extra) {
-        String[] args = new String[extra.length + 1];
-        args[0] = pipeline.toString();
-        System.arraycopy(extra, 0, args, 1, extra.length);
-        Exception error = assertThrows(Exception.class, () -> LocalRunner.run(args));
+        Exception error = assertThrows(Exception.class, () -> LocalRunner.run(arguments(pipeline, extra)));
         return LocalRunner.causeMessage(error);
     }
 
-    private static CompletableFuture<String> runInBackground(Path pipeline) {
+    private static CompletableFuture<String> runInBackground(Path pipeline, String... extra) {
         return CompletableFuture.supplyAsync(() -> {
             try {
-                return LocalRunner.run(new String[] {pipeline.toString()});
+                return LocalRunner.run(arguments(pipeline, extra));
             } catch (Exception e) {
                 throw new RuntimeException(e);
             }
         });
+    }
+
+    private static String[] arguments(Path pipeline, String... extra) {
+        String[] args = new String[extra.length + 1];
+        args[0] = pipeline.toString();
+        System.arraycopy(extra, 0, args, 1, extra.length);
+        return args;
     }
 
     private static String failureOf(CompletableFuture<String> run) throws Exception {

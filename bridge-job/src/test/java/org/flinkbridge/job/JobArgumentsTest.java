@@ -1,0 +1,44 @@
+package org.flinkbridge.job;
+
+import org.flinkbridge.pipeline.GrpcMode;
+import org.flinkbridge.pipeline.Transport;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class JobArgumentsTest {
+
+    @Test
+    void flagsAndConfigurationOptions() {
+        JobArguments args = JobArguments.parse(new String[] {"p.yaml", "--transport=grpc", "--grpc-mode", "compat",
+                "-Dflink-bridge.shm.ring-capacity=64kb", "--parallelism=3", "-Dflink-bridge.liveness-timeout=1s"}, null);
+
+        assertEquals(new JobArguments(Path.of("p.yaml"), Transport.GRPC, GrpcMode.COMPAT, null, null, null, 3,
+                Map.of("flink-bridge.shm.ring-capacity", "64kb", "flink-bridge.liveness-timeout", "1s")), args);
+    }
+
+    @Test
+    void anOptionWithoutValueIsRefused() {
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+                () -> JobArguments.parse(new String[] {"p.yaml", "-Dflink-bridge.liveness-timeout"}, null));
+
+        assertTrue(error.getMessage().startsWith("'-Dflink-bridge.liveness-timeout' must be -Dkey=value; usage:"),
+                error.getMessage());
+    }
+
+    @Test
+    void aRingCapacityThatIsNoPowerOfTwoEndsBeforeTheJobStarts(@org.junit.jupiter.api.io.TempDir Path dir) {
+        Path pipeline = TestPipelines.write(dir, "p", BridgeJobEndToEndTest.examplePipeline(10));
+
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> LocalRunner.run(
+                new String[] {pipeline.toString(), "-Dflink-bridge.shm.ring-capacity=5000b"}));
+
+        assertEquals("flink-bridge.shm.ring-capacity must be a power of two from 4096 bytes to 1 gb, not 5000 bytes",
+                error.getMessage());
+    }
+}

@@ -1,0 +1,159 @@
+package org.flinkbridge.worker;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.proto.control.ShmRing;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.transport.shm.RecordCodec;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
+import org.flinkbridge.transport.shm.RingProducer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The worker serving shm sessions, driven through a real ring file and its control service. */
+class ShmSessionTest {
+
+    private static final String TOKEN = "6f1c0a9e2b7d4e3f8a5c1b0d9e2f7a6c";
+
+    private WorkerServer server;
+    private ManagedChannel channel;
+    private BridgeControlGrpc.BridgeControlBlockingStub control;
+
+    @BeforeEach
+    void start() throws IOException {
+        server = WorkerServer.start("127.0.0.1", 0, Map.of());
+        channel = GrpcChannels.open("127.0.0.1:" + server.port());
+        control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        GrpcChannels.close(channel);
+        server.close();
+    }
+
+    private static OpenSessionRequest open(RingFile ring, String token) {
+        return OpenSessionRequest.newBuilder()
+                .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                .setIdentity(SessionIdentity.newBuilder().setJobName("test").setOperatorName("op").setParallelism(1))
+                .setTransport(TransportKind.TRANSPORT_KIND_SHM)
+                .setToken(token)
+                .setRing(ShmRing.newBuilder().setPath(ring.path().toString()).setToWorkerCapacity(4096)
+                        .setFromWorkerCapacity(4096).setLivenessTimeoutMs(5_000))
+                .addSteps(StepSpec.newBuilder().setName("mark").setType("append_field")
+                        .setConfigJson("{\"field\":\"seen\",\"value\":1}"))
+                .build();
+    }
+
+    @Test
+    void recordsAreAnsweredInOrderThroughTheRing(@TempDir Path dir) throws Exception {
+        try (RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN)) {
+            control.openSession(open(ring, TOKEN));
+            RingProducer inputs = ring.toWorkerProducer();
+            RingConsumer answers = ring.fromWorkerConsumer();
+            List<String> received = new ArrayList<>();
+            int records = 2_000;
+            int sent = 0;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (received.size() < 2 * records && System.nanoTime() < deadline) {
+                while (sent < records && sent - received.size() / 2 < 64) {
+                    byte[] payload = ("{\"n\":" + sent + "}").getBytes(StandardCharsets.UTF_8);
+                    long body = inputs.tryClaim(FrameType.RECORD, sent, RecordCodec.bodyLength(Map.of(), payload));
+                    if (body < 0) {
+                        break;
+                    }
+                    RecordCodec.write(inputs.segment(), body, sent, Map.of(), payload);
+                    sent++;
+                }
+                inputs.publish();
+                answers.poll((type, sequence, file, offset, length) -> received.add(switch (type) {
+                    case FrameType.OUTPUT -> sequence + " " + RecordCodec.read(file, offset, length,
+                            (timestamp, headers, payload) -> new String(payload, StandardCharsets.UTF_8));
+                    case FrameType.END_OF_OUTPUTS -> sequence + " end";
+                    default -> sequence + " " + FrameType.name(type);
+                }), 256);
+                answers.awaitFrames(TimeUnit.MILLISECONDS.toNanos(10));
+            }
+            assertEquals(2 * records, received.size(), "answers within 30 s");
+            for (int i = 0; i < records; i++) {
+                assertEquals(i + " {\"n\":" + i + ",\"seen\":1}", received.get(2 * i));
+                assertEquals(i + " end", received.get(2 * i + 1));
+            }
+        }
+    }
+
+    @Test
+    void aSessionWhoseRingCarriesAnotherTokenIsRefused(@TempDir Path dir) throws Exception {
+        try (RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN)) {
+            StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
+                    () -> control.openSession(open(ring, "0000000000000000ffffffffffffffff")));
+
+            assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+            assertTrue(refused.getStatus().getDescription().endsWith(
+                    "cannot use the ring: " + ring.path() + ": the session token does not match; refusing the ring"),
+                    refused.getStatus().getDescription());
+            assertEquals(0, server.openSessions());
+        }
+    }
+
+    @Test
+    void aSessionEndsWhenTheBridgeClosesItsRing(@TempDir Path dir) throws Exception {
+        RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN);
+        control.openSession(open(ring, TOKEN));
+        assertEquals(1, server.openSessions());
+
+        ring.close();
+
+        awaitTrue(() -> server.openSessions() == 0, "the worker still holds the session 5 s after the bridge left");
+    }
+
+    @Test
+    void aSessionEndsWhenTheBridgeProcessIsGone(@TempDir Path dir) throws Exception {
+        try (RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN)) {
+            control.openSession(open(ring, TOKEN));
+            Process gone = new ProcessBuilder("true").start();
+            gone.waitFor();
+
+            // The header now names a bridge process that has exited, as after a TaskManager crash.
+            ring.toWorkerProducer().segment().set(ValueLayout.JAVA_INT, RingLayout.BRIDGE_PID_OFFSET, (int) gone.pid());
+
+            awaitTrue(() -> server.openSessions() == 0, "the worker still holds the session of a dead bridge");
+        }
+    }
+
+    private static void awaitTrue(BooleanSupplier condition, String failure) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(failure);
+            }
+            Thread.sleep(20);
+        }
+    }
+}
