@@ -4,7 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -52,11 +53,12 @@ class StandaloneClusterTest {
                 .map(ProcessHandle::pid).toList(), "worker processes left after stop");
     }
 
-    @Test
-    void jobSubmittedThroughFlinksCliRunsToCompletion(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"grpc", "shm"})
+    void jobSubmittedThroughFlinksCliRunsToCompletion(String transport, @TempDir Path dir) throws Exception {
         Path pipeline = dir.resolve("pipeline.yaml");
         Files.writeString(pipeline, """
-                name: on-the-cluster
+                name: on-the-cluster-%s
                 sources:
                   events: {type: generator, count: 30000, keys: 20}
                 steps:
@@ -65,14 +67,14 @@ class StandaloneClusterTest {
                 sinks:
                   files: {type: file, path: unused}
                 bridge: {parallelism: 2, key: {json_field: key}}
-                """);
+                """.formatted(transport));
         Path out = dir.resolve("out");
 
         Result run = launcher("flink", "run", HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
-                "--pipeline", pipeline.toString(), "--transport=grpc", "--output", out.toString());
+                "--pipeline", pipeline.toString(), "--transport=" + transport, "--output", out.toString());
 
         assertEquals(0, run.exitCode, run.output);
-        JsonNode job = onlyJobNamed("on-the-cluster");
+        JsonNode job = onlyJobNamed("on-the-cluster-" + transport);
         assertEquals("FINISHED", job.get("state").asText(), job.toString());
         long events = 0;
         for (String line : outputLines(out)) {
