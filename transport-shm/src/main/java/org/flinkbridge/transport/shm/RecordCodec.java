@@ -90,7 +90,7 @@ public final class RecordCodec {
         long start = at + 4;
         long position = start;
         for (int i = 0; i < text.length(); i++) {
-            int c = text.codePointAt(i);
+            int c = codePoint(text, i);
             if (Character.isSupplementaryCodePoint(c)) {
                 i++;
             }
@@ -114,11 +114,17 @@ public final class RecordCodec {
         return position;
     }
 
-    /** UTF-8 length without encoding; a lone surrogate is written as 3 bytes, as {@link #writeString} does. */
+    /** The code point at {@code i}, with a lone surrogate (not valid UTF-8) replaced by U+FFFD. */
+    private static int codePoint(String text, int i) {
+        int c = text.codePointAt(i);
+        return Character.isSurrogate((char) c) && c < 0x10000 ? 0xFFFD : c;
+    }
+
+    /** UTF-8 length without encoding, as {@link #writeString} writes it. */
     private static int utf8Length(String text) {
         int length = 0;
         for (int i = 0; i < text.length(); i++) {
-            int c = text.codePointAt(i);
+            int c = codePoint(text, i);
             if (Character.isSupplementaryCodePoint(c)) {
                 i++;
                 length += 4;

@@ -75,7 +75,8 @@ public final class RingConsumer {
                 long at = data + index;
                 int length = file.get(ValueLayout.JAVA_INT, at + FRAME_LENGTH);
                 int type = file.get(ValueLayout.JAVA_SHORT, at + FRAME_TYPE) & 0xffff;
-                int aligned = RingLayout.align(length);
+                // A corrupt length near Integer.MAX_VALUE must not wrap when aligned.
+                long aligned = (length + (long) RingLayout.FRAME_ALIGNMENT - 1) & -RingLayout.FRAME_ALIGNMENT;
                 if (!FrameType.isKnown(type)) {
                     throw corrupt("unknown frame type " + type, index, length);
                 }

@@ -38,6 +38,8 @@ public final class RingFile implements AutoCloseable {
 
     /** Spins before a wait sleeps on its futex: a few microseconds, since a busy peer answers sooner. */
     static final int SPINS = 2_000;
+    /** How often {@link #peerLost} looks the peer's process up (a system call). */
+    static final long PROCESS_CHECK_MILLIS = 100;
 
     private final Path path;
     private final Arena arena;
@@ -46,6 +48,8 @@ public final class RingFile implements AutoCloseable {
     private final int toWorkerCapacity;
     private final int fromWorkerCapacity;
     private boolean closed;
+    /** Only the thread that serves the ring calls {@link #peerLost}. */
+    private long nextProcessCheckMillis;
 
     private RingFile(Path path, Arena arena, MemorySegment file, boolean bridgeSide) {
         this.path = path;
@@ -145,7 +149,7 @@ public final class RingFile implements AutoCloseable {
     private static byte[] tokenBytes(String token) throws RingException {
         byte[] bytes = new byte[TOKEN_LENGTH];
         byte[] text = token.getBytes(StandardCharsets.US_ASCII);
-        if (text.length == 0 || text.length > TOKEN_LENGTH) {
+        if (text.length == 0 || text.length > TOKEN_LENGTH || !StandardCharsets.US_ASCII.newEncoder().canEncode(token)) {
             throw new RingException("a session token must be 1 to " + TOKEN_LENGTH + " ASCII characters");
         }
         System.arraycopy(text, 0, bytes, 0, text.length);
@@ -190,29 +194,50 @@ public final class RingFile implements AutoCloseable {
 
     /** Why the peer is gone (its process ended, or it closed the ring), or null while it may be alive. */
     public String peerGone() {
-        if ((int) Words.INT.getAcquire(file, (long) CLOSED_OFFSET) != 0) {
-            return "the " + (bridgeSide ? "worker" : "bridge") + " closed the ring";
+        String closedIt = peerClosed();
+        return closedIt != null ? closedIt : peerProcessGone();
+    }
+
+    /**
+     * Why the peer counts as lost: it closed the ring, its heartbeat has been silent for more than
+     * {@code silenceLimitMillis}, or its process is gone; null while it is alive. Cheap enough to call on
+     * every wait: the process itself is looked up at most every {@value #PROCESS_CHECK_MILLIS} ms.
+     */
+    public String peerLost(long silenceLimitMillis) {
+        String closedIt = peerClosed();
+        if (closedIt != null) {
+            return closedIt;
         }
+        long silence = peerSilenceMillis();
+        if (silence > silenceLimitMillis) {
+            return "no heartbeat from the " + peerName() + " for " + silence + " ms (the limit is "
+                    + silenceLimitMillis + " ms)";
+        }
+        long now = System.currentTimeMillis();
+        if (now < nextProcessCheckMillis) {
+            return null;
+        }
+        nextProcessCheckMillis = now + PROCESS_CHECK_MILLIS;
+        return peerProcessGone();
+    }
+
+    private String peerClosed() {
+        return (int) Words.INT.getAcquire(file, (long) CLOSED_OFFSET) != 0 ? "the " + peerName() + " closed the ring"
+                : null;
+    }
+
+    /** Assumes both sides see one process id space, as co-located processes on one host or pod do. */
+    private String peerProcessGone() {
         int pid = file.get(ValueLayout.JAVA_INT, bridgeSide ? WORKER_PID_OFFSET : BRIDGE_PID_OFFSET);
         if (pid == 0) {
             return null;
         }
         boolean alive = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-        return alive ? null : "the " + (bridgeSide ? "worker" : "bridge") + " process " + pid + " is gone";
+        return alive ? null : "the " + peerName() + " process " + pid + " is gone";
     }
 
-    /**
-     * Why the peer counts as lost: it closed the ring, its process is gone, or its heartbeat has been silent
-     * for more than {@code silenceLimitMillis}; null while it is alive.
-     */
-    public String peerLost(long silenceLimitMillis) {
-        String gone = peerGone();
-        if (gone != null) {
-            return gone;
-        }
-        long silence = peerSilenceMillis();
-        return silence > silenceLimitMillis ? "no heartbeat from the " + (bridgeSide ? "worker" : "bridge")
-                + " for " + silence + " ms (the limit is " + silenceLimitMillis + " ms)" : null;
+    private String peerName() {
+        return bridgeSide ? "worker" : "bridge";
     }
 
     /** Milliseconds since the peer's last heartbeat. */
@@ -220,6 +245,16 @@ public final class RingFile implements AutoCloseable {
         long beat = (long) Words.LONG.getAcquire(file, (long) (bridgeSide ? WORKER_HEARTBEAT_OFFSET
                 : BRIDGE_HEARTBEAT_OFFSET));
         return System.currentTimeMillis() - beat;
+    }
+
+    /** Wakes whoever sleeps on either ring, so the peer sees the closed flag now rather than at its timeout. */
+    private void wakeSleepers() {
+        for (int control : new int[] {TO_WORKER_CONTROL_OFFSET, FROM_WORKER_CONTROL_OFFSET}) {
+            WaitStrategy.wakeIfWaiting(file.asSlice(control + RingLayout.DATA_FUTEX, 4),
+                    file.asSlice(control + RingLayout.CONSUMER_WAITING, 4));
+            WaitStrategy.wakeIfWaiting(file.asSlice(control + RingLayout.SPACE_FUTEX, 4),
+                    file.asSlice(control + RingLayout.PRODUCER_WAITING, 4));
+        }
     }
 
     public Path path() {
@@ -237,6 +272,7 @@ public final class RingFile implements AutoCloseable {
             closed = true;
         }
         Words.INT.setRelease(file, (long) CLOSED_OFFSET, 1);
+        wakeSleepers();
         arena.close();
         if (bridgeSide) {
             Files.deleteIfExists(path);

@@ -64,12 +64,12 @@ public final class RingProducer {
      * @throws RingException when the frame is larger than this ring can ever hold
      */
     public long tryClaim(int type, long sequence, int bodyLength) throws RingException {
-        int length = FRAME_HEADER + bodyLength;
-        if (bodyLength < 0 || length > maxFrame) {
-            throw new RingException(name + ": a " + FrameType.name(type) + " frame of " + length
+        if (bodyLength < 0 || bodyLength > maxFrame - FRAME_HEADER) {
+            throw new RingException(name + ": a " + FrameType.name(type) + " frame of " + (FRAME_HEADER + (long) bodyLength)
                     + " bytes does not fit: frames are at most " + maxFrame + " bytes, half the ring's capacity of "
                     + capacity + "; give the session larger rings");
         }
+        int length = FRAME_HEADER + bodyLength;
         int aligned = RingLayout.align(length);
         int index = (int) (tail & mask);
         int toEnd = capacity - index;
@@ -121,6 +121,7 @@ public final class RingProducer {
         long head = cachedHead;
         waiting.await(() -> (long) Words.LONG.getVolatile(control, (long) CONSUMER_POSITION) != head,
                 spaceFutex, producerWaiting, nanos);
+        cachedHead = (long) Words.LONG.getAcquire(control, (long) CONSUMER_POSITION);
     }
 
     public int capacity() {

@@ -101,6 +101,49 @@ class RingFileTest {
     }
 
     @Test
+    void aBodyLengthNearTheIntegerLimitIsRefusedNotWrapped(@TempDir Path dir) throws Exception {
+        try (RingFile bridge = RingFile.create(dir.resolve("huge.ring"), 4096, 4096, TOKEN)) {
+            RingException error = assertThrows(RingException.class,
+                    () -> bridge.toWorkerProducer().tryClaim(FrameType.RECORD, 0, Integer.MAX_VALUE - 8));
+            assertTrue(error.getMessage().contains("a RECORD frame of 2147483655 bytes does not fit"), error.getMessage());
+        }
+    }
+
+    @Test
+    void aPaddingLengthNearTheIntegerLimitIsCorruptNotALoop(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("pad.ring");
+        try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
+             RingFile worker = RingFile.attach(path, TOKEN)) {
+            RingProducer producer = bridge.toWorkerProducer();
+            long body = producer.tryClaim(FrameType.WATERMARK, 0, 8);
+            long frame = body - RingLayout.FRAME_HEADER;
+            producer.segment().set(ValueLayout.JAVA_SHORT, frame + RingLayout.FRAME_TYPE, (short) FrameType.PADDING);
+            producer.segment().set(ValueLayout.JAVA_INT, frame + RingLayout.FRAME_LENGTH, Integer.MAX_VALUE);
+            producer.publish();
+            RingException error = assertThrows(RingException.class,
+                    () -> worker.toWorkerConsumer().poll((t, s, f, o, l) -> { }, 10));
+            assertTrue(error.getMessage().contains("impossible length 2147483647 for a PADDING frame"), error.getMessage());
+        }
+    }
+
+    @Test
+    void aLoneSurrogateIsWrittenAsTheReplacementCharacter(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("utf8.ring");
+        try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
+             RingFile worker = RingFile.attach(path, TOKEN)) {
+            Map<String, String> headers = Map.of("k\uD800", "\uDC00v\uD83D\uDE00");
+            RingProducer producer = bridge.toWorkerProducer();
+            int length = RecordCodec.bodyLength(headers, new byte[0]);
+            RecordCodec.write(producer.segment(), producer.tryClaim(FrameType.RECORD, 0, length), 0, headers, new byte[0]);
+            producer.publish();
+            List<Map<String, String>> read = new ArrayList<>();
+            worker.toWorkerConsumer().poll((type, sequence, file, offset, bodyLength) -> read.add(
+                    RecordCodec.read(file, offset, bodyLength, (ts, h, payload) -> h)), 1);
+            assertEquals(List.of(Map.of("k\uFFFD", "\uFFFDv\uD83D\uDE00")), read);
+        }
+    }
+
+    @Test
     void aCorruptFrameIsNamed(@TempDir Path dir) throws Exception {
         Path path = dir.resolve("bad.ring");
         try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
@@ -126,6 +169,8 @@ class RingFileTest {
             assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(path)));
             RingException wrong = assertThrows(RingException.class, () -> RingFile.attach(path, "not-the-token"));
             assertTrue(wrong.getMessage().endsWith("the session token does not match; refusing the ring"));
+            RingException nonAscii = assertThrows(RingException.class, () -> RingFile.attach(path, "t\u00e9"));
+            assertTrue(nonAscii.getMessage().startsWith("a session token must be 1 to 32 ASCII characters"));
         }
         Files.setPosixFilePermissions(rings, PosixFilePermissions.fromString("rwxr-xr-x"));
         RingException open = assertThrows(RingException.class, () -> RingFile.create(path, 4096, 4096, TOKEN));
