@@ -1,0 +1,128 @@
+package org.flinkbridge.nativering;
+
+import org.flinkbridge.transport.shm.FrameHandler;
+import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.transport.shm.RecordCodec;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.LongStream;
+
+import static org.flinkbridge.nativering.NativePeer.PATIENCE;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** The C producer (fb_produce) writing the from-worker ring, the Java consumer reading it. */
+class ProducerTest {
+
+    private static final String TOKEN = "0123456789abcdef";
+    private static final int CAPACITY = 4096;
+    /** How a process killed by SIGKILL reports its end to Java. */
+    private static final int KILLED = 128 + 9;
+
+    @TempDir
+    Path dir;
+
+    /** Frame i as fb_produce writes it: payload i % 300 bytes unless a body size is given. */
+    static byte[] payload(long i, int length) {
+        byte[] bytes = new byte[length];
+        for (int b = 0; b < length; b++) {
+            bytes[b] = (byte) (i * 31 + b);
+        }
+        return bytes;
+    }
+
+    /** Checks each frame is the next one fb_produce writes, whole; keeps their sequences. */
+    private static final class FrameChecker implements FrameHandler {
+
+        final List<Long> sequences = new ArrayList<>();
+        final FramePlacement placement = new FramePlacement(CAPACITY);
+
+        @Override
+        public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+            placement.place(RingLayout.FRAME_HEADER + length);
+            long i = sequences.size();
+            assertEquals(FrameType.name(FrameType.OUTPUT), FrameType.name(type), "the type of frame " + i);
+            assertEquals(i, sequence, "the sequence of frame " + i);
+            Decoded record = Decoded.read(file, offset, length);
+            assertEquals(1000 + i, record.timestamp(), "the timestamp of frame " + i);
+            assertEquals(Map.of("i", Long.toString(i)), record.headers(), "the headers of frame " + i);
+            assertArrayEquals(payload(i, (int) (i % 300)), record.payload(), "the payload of frame " + i);
+            sequences.add(sequence);
+        }
+    }
+
+    @Test
+    void everyFrameArrivesWholeWhileTheRingWraps() throws Exception {
+        int count = 20_000;
+        Path path = dir.resolve("rings").resolve("produce.ring");
+        try (RingFile bridge = RingFile.create(path, CAPACITY, CAPACITY, TOKEN);
+             NativePeer producer = NativePeer.start(dir, "fb_produce", path.toString(), TOKEN,
+                     Integer.toString(count))) {
+            RingConsumer consumer = bridge.fromWorkerConsumer();
+            FrameChecker frames = new FrameChecker();
+            producer.receive(consumer, frames, () -> frames.sequences.size() == count, "production");
+
+            assertEquals(0, producer.awaitExit(PATIENCE), "the producer exits 0 once everything was consumed; stderr: "
+                    + producer.stderr());
+            assertFalse(consumer.hasFrames(), "the producer wrote more than " + count + " frames");
+            assertTrue(frames.placement.wraps() > 500, "the ring wrapped " + frames.placement.wraps() + " times");
+            assertTrue(frames.placement.eightByteGaps() > 0, "the ring met an 8-byte gap at its end");
+        }
+    }
+
+    @Test
+    void aFrameLargerThanHalfTheRingIsRefusedNamingTheSizes() throws Exception {
+        int bodySize = 5000;
+        Path path = dir.resolve("rings").resolve("large.ring");
+        try (RingFile bridge = RingFile.create(path, CAPACITY, CAPACITY, TOKEN);
+             NativePeer producer = NativePeer.start(dir, "fb_produce", path.toString(), TOKEN, "1",
+                     "--body-size", Integer.toString(bodySize))) {
+            assertEquals(4, producer.awaitExit(PATIENCE), "the producer's exit status on a frame too large; stderr: "
+                    + producer.stderr());
+            int frame = RingLayout.FRAME_HEADER + RecordCodec.bodyLength(Map.of("i", "0"), new byte[bodySize]);
+            assertEquals("fb_produce: " + path + " (from-worker ring): a OUTPUT frame of " + frame
+                    + " bytes does not fit: frames are at most 2048 bytes, half the ring's capacity of 4096; "
+                    + "give the session larger rings\n", producer.stderr());
+            assertFalse(bridge.fromWorkerConsumer().hasFrames(), "nothing was published");
+        }
+    }
+
+    @Test
+    void aProducerDyingMidFrameLeavesOnlyWholeFramesAndIsSeenGone() throws Exception {
+        int dieAfter = 100;
+        Path path = dir.resolve("rings").resolve("die.ring");
+        try (RingFile bridge = RingFile.create(path, CAPACITY, CAPACITY, TOKEN);
+             NativePeer producer = NativePeer.start(dir, "fb_produce", path.toString(), TOKEN, "1000",
+                     "--die-after", Integer.toString(dieAfter))) {
+            RingConsumer consumer = bridge.fromWorkerConsumer();
+            FrameChecker frames = new FrameChecker();
+            producer.receive(consumer, frames, () -> !producer.isAlive() && !consumer.hasFrames(), "a dying production");
+
+            assertEquals(KILLED, producer.awaitExit(PATIENCE), "the producer kills itself; stderr: "
+                    + producer.stderr());
+            assertEquals(LongStream.range(0, dieAfter).boxed().toList(), frames.sequences,
+                    "exactly the published frames arrived, not the torn one");
+            assertEquals(0, consumer.poll((type, sequence, file, offset, length) -> fail("a torn frame arrived"), 1));
+            long deadline = System.nanoTime() + PATIENCE.toNanos();
+            String gone;
+            while ((gone = bridge.peerGone()) == null && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals("the worker process " + producer.pid() + " is gone", gone,
+                    "the bridge sees the dead producer within " + PATIENCE);
+        }
+    }
+}
