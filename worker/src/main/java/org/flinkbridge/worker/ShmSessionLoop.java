@@ -67,12 +67,12 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
                     answers.publish();
                     continue;
                 }
-                String lost = ring.peerLost(livenessTimeoutMillis);
+                inputs.awaitFrames(IDLE_WAIT_NANOS);
+                String lost = inputs.hasFrames() ? null : ring.peerLost(livenessTimeoutMillis);
                 if (lost != null) {
                     LOG.info("{}: ending: {}", session.name(), lost);
                     break;
                 }
-                inputs.awaitFrames(IDLE_WAIT_NANOS);
             }
         } catch (IOException | RuntimeException e) {
             LOG.error("{}: the ring failed; ending the session", session.name(), e);

@@ -30,6 +30,8 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     /** Answers taken per poll of the from-worker ring. */
     private static final int POLL_FRAMES = 1024;
     private static final long CHECK_MILLIS = 100;
+    /** Inputs written between publications, so the worker starts on a batch before the bridge waits. */
+    private static final int PUBLISH_EVERY = 64;
 
     private final RingFile ring;
     private final RingProducer inputs;
@@ -39,6 +41,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     private final long livenessTimeoutMillis;
     private final Supplier<String> workerExit;
     private Answers receiver;
+    private int unpublished;
 
     /** @param workerExit why the worker process ended, when this JVM started it; null while it runs */
     ShmChannel(RingFile ring, String sessionName, String peer, long livenessTimeoutMillis,
@@ -65,8 +68,14 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, timestamp);
     }
 
-    /** Claims room for an input; while the ring is full, the worker's answers are taken so it can go on. */
+    /**
+     * Claims room for an input, publishing every {@value #PUBLISH_EVERY} inputs; while the ring is full, the
+     * worker's answers are taken so it can go on.
+     */
     private long claim(int type, long sequence, int bodyLength, Answers whileWaiting) throws IOException {
+        if (++unpublished >= PUBLISH_EVERY) {
+            flush();
+        }
         long body;
         while ((body = inputs.tryClaim(type, sequence, bodyLength)) < 0) {
             if (!drain(whileWaiting)) {
@@ -80,6 +89,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     @Override
     public void flush() {
         inputs.publish();
+        unpublished = 0;
     }
 
     @Override
@@ -90,7 +100,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         if (timeoutNanos <= 0) {
             return false;
         }
-        inputs.publish();
+        flush();
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
             long remaining = deadline - System.nanoTime();
