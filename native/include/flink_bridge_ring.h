@@ -35,7 +35,7 @@
  * frame (8-byte aligned; it never wraps: a PADDING frame fills the rest of the ring instead):
  *      0     4  length of header + body (the frame occupies length rounded up to 8)
  *      4     2  type (fb_frame_type)
- *      6     2  flags (0)
+ *      6     2  flags: a RECORD's Flink key group (0xFFFF when the stream is not keyed); 0 otherwise
  *      8     8  sequence: the input this frame is, or answers (absent from PADDING, which may be 8 bytes)
  *     16     -  body
  *

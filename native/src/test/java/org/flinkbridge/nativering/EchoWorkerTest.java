@@ -184,7 +184,7 @@ class EchoWorkerTest {
         }
 
         @Override
-        public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+        public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length) throws IOException {
             placement.place(RingLayout.FRAME_HEADER + length);
             int input = next;
             assertEquals(input, sequence, "the sequence of an answer");
@@ -221,7 +221,7 @@ class EchoWorkerTest {
             placement.place(RingLayout.FRAME_HEADER + bodyLength(first));
             producer.publish();
             int[] answers = {0};
-            worker.receive(bridge.fromWorkerConsumer(), (type, sequence, file, offset, length) -> answers[0]++,
+            worker.receive(bridge.fromWorkerConsumer(), (type, flags, sequence, file, offset, length) -> answers[0]++,
                     () -> answers[0] == 2, "the answer to a first record");
 
             long corrupt = producer.tryClaim(FrameType.WATERMARK, first + 1, Long.BYTES);

@@ -51,7 +51,7 @@ class ProducerTest {
         final FramePlacement placement = new FramePlacement(CAPACITY);
 
         @Override
-        public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+        public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length) throws IOException {
             placement.place(RingLayout.FRAME_HEADER + length);
             long i = sequences.size();
             assertEquals(FrameType.name(FrameType.OUTPUT), FrameType.name(type), "the type of frame " + i);
@@ -115,7 +115,7 @@ class ProducerTest {
                     + producer.stderr());
             assertEquals(LongStream.range(0, dieAfter).boxed().toList(), frames.sequences,
                     "exactly the published frames arrived, not the torn one");
-            assertEquals(0, consumer.poll((type, sequence, file, offset, length) -> fail("a torn frame arrived"), 1));
+            assertEquals(0, consumer.poll((type, flags, sequence, file, offset, length) -> fail("a torn frame arrived"), 1));
             long deadline = System.nanoTime() + PATIENCE.toNanos();
             String gone;
             while ((gone = bridge.peerGone()) == null && System.nanoTime() < deadline) {

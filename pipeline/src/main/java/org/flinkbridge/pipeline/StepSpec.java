@@ -22,7 +22,7 @@ import java.util.Map;
  */
 public record StepSpec(String name, String type, Map<String, Object> config) implements Serializable {
 
-    public static final List<String> BUILT_IN_TYPES = List.of("append_field", "batch", "filter", "count");
+    public static final List<String> BUILT_IN_TYPES = List.of("append_field", "batch", "filter", "count", "running_count");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

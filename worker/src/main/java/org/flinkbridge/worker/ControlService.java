@@ -8,6 +8,7 @@ import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CheckpointNotification;
 import org.flinkbridge.proto.control.HealthRequest;
 import org.flinkbridge.proto.control.HealthResponse;
+import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
 import org.flinkbridge.proto.control.ProtocolVersion;
@@ -27,6 +28,8 @@ import com.google.protobuf.ByteString;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -69,8 +72,10 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             String name = WorkerSession.describe(id, request.getIdentity());
             WorkerSession session;
             try {
+                // Built once now so that invalid steps refuse the session; instances come per key group later.
+                SegmentInstances.create(request.getStepsList(), name).close();
                 session = new WorkerSession(id, request.getToken(), request.getIdentity(),
-                        SegmentInstances.create(request.getStepsList(), name));
+                        new KeyGroupInstances(() -> SegmentInstances.create(request.getStepsList(), name)));
             } catch (RuntimeException e) {
                 throw Status.INVALID_ARGUMENT.withDescription(name + ": cannot build segment "
                         + request.getSegmentId() + ": " + e.getMessage()).withCause(e).asException();
@@ -133,15 +138,30 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
 
     @Override
     public void snapshotState(SnapshotStateRequest request, StreamObserver<SnapshotStateResponse> reply) {
-        call(reply, () -> SnapshotStateResponse.newBuilder()
-                .setState(ByteString.copyFrom(session(request.getSessionId()).snapshot()))
-                .build());
+        call(reply, () -> {
+            SnapshotStateResponse.Builder response = SnapshotStateResponse.newBuilder();
+            session(request.getSessionId()).snapshot().forEach((keyGroup, state) -> {
+                KeyGroupState.Builder entry = response.addStatesBuilder().setState(ByteString.copyFrom(state));
+                if (keyGroup != KeyGroupInstances.UNKEYED) {
+                    entry.setKeyGroup(keyGroup);
+                }
+            });
+            return response.build();
+        });
     }
 
     @Override
     public void restoreState(RestoreStateRequest request, StreamObserver<Ack> reply) {
         call(reply, () -> {
-            session(request.getSessionId()).restore(request.getState().toByteArray());
+            SortedMap<Integer, byte[]> states = new TreeMap<>();
+            for (KeyGroupState entry : request.getStatesList()) {
+                int keyGroup = entry.hasKeyGroup() ? entry.getKeyGroup() : KeyGroupInstances.UNKEYED;
+                if (states.put(keyGroup, entry.getState().toByteArray()) != null) {
+                    throw Status.INVALID_ARGUMENT.withDescription("key group " + keyGroup + " given twice")
+                            .asException();
+                }
+            }
+            session(request.getSessionId()).restore(states);
             return Ack.getDefaultInstance();
         });
     }
@@ -149,7 +169,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     @Override
     public void notifyCheckpoint(CheckpointNotification request, StreamObserver<Ack> reply) {
         call(reply, () -> {
-            session(request.getSessionId());
+            session(request.getSessionId()).checkpointFinished(request.getCheckpointId(), request.getCompleted());
             return Ack.getDefaultInstance();
         });
     }

@@ -89,10 +89,13 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
     }
 
     @Override
-    public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+    public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length)
+            throws IOException {
         switch (type) {
-            case FrameType.RECORD -> session.record(sequence, RecordCodec.read(file, offset, length,
-                    (timestamp, headers, payload) -> new Record(payload, headers, timestamp)), this);
+            case FrameType.RECORD -> session.record(sequence,
+                    flags == RingLayout.NO_KEY_GROUP ? KeyGroupInstances.UNKEYED : flags,
+                    RecordCodec.read(file, offset, length,
+                            (timestamp, headers, payload) -> new Record(payload, headers, timestamp)), this);
             case FrameType.WATERMARK -> session.watermark(sequence,
                     file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset), this);
             case FrameType.BARRIER -> session.barrier(sequence, this);

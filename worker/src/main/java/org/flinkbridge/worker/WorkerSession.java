@@ -7,7 +7,6 @@ import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,6 +14,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
+import java.util.SortedMap;
 
 /**
  * One bridge function subtask's session: its segment logic, fed strictly in order, whatever the transport.
@@ -47,12 +47,12 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
     private final String id;
     private final String token;
     private final String name;
-    private final Segment logic;
+    private final KeyGroupInstances logic;
     private AutoCloseable dataPlane;
     private String failure;
     private boolean closed;
 
-    WorkerSession(String id, String token, SessionIdentity identity, Segment logic) {
+    WorkerSession(String id, String token, SessionIdentity identity, KeyGroupInstances logic) {
         this.id = id;
         this.token = token;
         this.name = describe(id, identity);
@@ -86,8 +86,9 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         return dataPlane != null;
     }
 
-    synchronized void record(long sequence, Record input, Answers answers) throws IOException {
-        serve(sequence, answers, outputs -> logic.process(input, outputs));
+    /** @param keyGroup the record's Flink key group, or {@link KeyGroupInstances#UNKEYED} */
+    synchronized void record(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
+        serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
     }
 
     synchronized void watermark(long sequence, long timestamp, Answers answers) throws IOException {
@@ -152,7 +153,8 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
             for (Frame input : inputs.getFramesList()) {
                 long sequence = input.getSequence();
                 switch (input.getType()) {
-                    case RECORD -> record(sequence, Messages.toRecord(input.getRecord()), answers);
+                    case RECORD -> record(sequence, input.hasKeyGroup() ? input.getKeyGroup() : KeyGroupInstances.UNKEYED,
+                            Messages.toRecord(input.getRecord()), answers);
                     case WATERMARK -> watermark(sequence, input.getWatermark(), answers);
                     case BARRIER -> barrier(sequence, answers);
                     default -> serve(sequence, answers, outputs -> {
@@ -167,12 +169,20 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         return batch.build();
     }
 
-    synchronized byte[] snapshot() throws Exception {
-        return logic.snapshotState();
+    synchronized SortedMap<Integer, byte[]> snapshot() throws Exception {
+        return logic.snapshot();
     }
 
-    synchronized void restore(byte[] state) throws Exception {
-        logic.restoreState(state);
+    synchronized void restore(SortedMap<Integer, byte[]> states) throws Exception {
+        logic.restore(states);
+    }
+
+    synchronized void checkpointFinished(long checkpointId, boolean completed) throws Exception {
+        if (completed) {
+            logic.checkpointCompleted(checkpointId);
+        } else {
+            logic.checkpointAborted(checkpointId);
+        }
     }
 
     @Override

@@ -92,7 +92,7 @@ class ShmSessionTest {
                     sent++;
                 }
                 inputs.publish();
-                answers.poll((type, sequence, file, offset, length) -> received.add(switch (type) {
+                answers.poll((type, flags, sequence, file, offset, length) -> received.add(switch (type) {
                     case FrameType.OUTPUT -> sequence + " " + RecordCodec.read(file, offset, length,
                             (timestamp, headers, payload) -> new String(payload, StandardCharsets.UTF_8));
                     case FrameType.END_OF_OUTPUTS -> sequence + " end";

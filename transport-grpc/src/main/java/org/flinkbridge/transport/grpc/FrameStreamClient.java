@@ -123,8 +123,7 @@ public final class FrameStreamClient implements AutoCloseable {
         Status status = Status.fromThrowable(cause);
         String reason = status.getCode() == Status.Code.OK
                 ? "the worker closed the data stream"
-                : "data stream failed: " + status.getCode() + (status.getDescription() == null
-                        ? "" : " (" + status.getDescription() + ")");
+                : "data stream failed: " + GrpcChannels.describe(status);
         return new IOException(sessionName + ": " + reason, cause);
     }
 

@@ -1,6 +1,7 @@
 package org.flinkbridge.transport.grpc;
 
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 
 import java.util.concurrent.TimeUnit;
@@ -30,6 +31,11 @@ public final class GrpcChannels {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** A failed call's status in one phrase: its code, and its description when it has one. */
+    public static String describe(Status status) {
+        return status.getCode() + (status.getDescription() == null ? "" : " (" + status.getDescription() + ")");
     }
 
     /** A worker address as written on the command line or in the pipeline file. */

@@ -7,6 +7,7 @@ import java.lang.foreign.ValueLayout;
 import static org.flinkbridge.transport.shm.RingLayout.CONSUMER_POSITION;
 import static org.flinkbridge.transport.shm.RingLayout.CONSUMER_WAITING;
 import static org.flinkbridge.transport.shm.RingLayout.DATA_FUTEX;
+import static org.flinkbridge.transport.shm.RingLayout.FRAME_FLAGS;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_HEADER;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_LENGTH;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_SEQUENCE;
@@ -89,7 +90,8 @@ public final class RingConsumer {
                 head += aligned;
                 if (type != FrameType.PADDING) {
                     frames++;
-                    handler.onFrame(type, file.get(ValueLayout.JAVA_LONG, at + FRAME_SEQUENCE), file,
+                    handler.onFrame(type, file.get(ValueLayout.JAVA_SHORT, at + FRAME_FLAGS) & 0xffff,
+                            file.get(ValueLayout.JAVA_LONG, at + FRAME_SEQUENCE), file,
                             at + FRAME_HEADER, length - FRAME_HEADER);
                 }
             }

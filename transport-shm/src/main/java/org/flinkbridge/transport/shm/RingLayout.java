@@ -34,7 +34,7 @@ package org.flinkbridge.transport.shm;
  * frame (8-byte aligned; it never wraps: a PADDING frame fills the rest of the ring instead):
  *      0     4  length of header + body (the frame occupies length rounded up to 8)
  *      4     2  type (FrameType)
- *      6     2  flags (0)
+ *      6     2  flags: a RECORD's Flink key group (NO_KEY_GROUP when the stream is not keyed); 0 otherwise
  *      8     8  sequence: the input this frame is, or answers (absent from PADDING, which may be 8 bytes)
  *     16     -  body
  * </pre>
@@ -73,6 +73,8 @@ public final class RingLayout {
     public static final int FRAME_SEQUENCE = 8;
     public static final int FRAME_HEADER = 16;
     public static final int FRAME_ALIGNMENT = 8;
+    /** The flags of a RECORD frame whose stream is not keyed. */
+    public static final int NO_KEY_GROUP = 0xFFFF;
 
     public static final int MIN_CAPACITY = 4096;
 

@@ -64,6 +64,11 @@ public final class RingProducer {
      * @throws RingException when the frame is larger than this ring can ever hold
      */
     public long tryClaim(int type, long sequence, int bodyLength) throws RingException {
+        return tryClaim(type, 0, sequence, bodyLength);
+    }
+
+    /** {@link #tryClaim(int, long, int)} for a frame whose flags carry something ({@link RingLayout}). */
+    public long tryClaim(int type, int flags, long sequence, int bodyLength) throws RingException {
         if (bodyLength < 0 || bodyLength > maxFrame - FRAME_HEADER) {
             throw new RingException(name + ": a " + FrameType.name(type) + " frame of " + (FRAME_HEADER + (long) bodyLength)
                     + " bytes does not fit: frames are at most " + maxFrame + " bytes, half the ring's capacity of "
@@ -88,6 +93,7 @@ public final class RingProducer {
             index = 0;
         }
         writeTypeAndLength(index, length, type);
+        file.set(ValueLayout.JAVA_SHORT, data + index + FRAME_FLAGS, (short) flags);
         file.set(ValueLayout.JAVA_LONG, data + index + FRAME_SEQUENCE, sequence);
         tail += aligned;
         return data + index + FRAME_HEADER;

@@ -46,7 +46,7 @@ class RingFileTest {
                 List<Decoded> records = new ArrayList<>();
                 try {
                     while (records.size() < count) {
-                        if (consumer.poll((type, sequence, file, offset, length) -> {
+                        if (consumer.poll((type, flags, sequence, file, offset, length) -> {
                             assertEquals(FrameType.RECORD, type);
                             records.add(RecordCodec.read(file, offset, length,
                                     (ts, headers, bytes) -> new Decoded(sequence, ts, headers, bytes)));
@@ -121,7 +121,7 @@ class RingFileTest {
             producer.segment().set(ValueLayout.JAVA_INT, frame + RingLayout.FRAME_LENGTH, Integer.MAX_VALUE);
             producer.publish();
             RingException error = assertThrows(RingException.class,
-                    () -> worker.toWorkerConsumer().poll((t, s, f, o, l) -> { }, 10));
+                    () -> worker.toWorkerConsumer().poll((t, g, s, f, o, l) -> { }, 10));
             assertTrue(error.getMessage().contains("impossible length 2147483647 for a PADDING frame"), error.getMessage());
         }
     }
@@ -137,7 +137,7 @@ class RingFileTest {
             RecordCodec.write(producer.segment(), producer.tryClaim(FrameType.RECORD, 0, length), 0, headers, new byte[0]);
             producer.publish();
             List<Map<String, String>> read = new ArrayList<>();
-            worker.toWorkerConsumer().poll((type, sequence, file, offset, bodyLength) -> read.add(
+            worker.toWorkerConsumer().poll((type, flags, sequence, file, offset, bodyLength) -> read.add(
                     RecordCodec.read(file, offset, bodyLength, (ts, h, payload) -> h)), 1);
             assertEquals(List.of(Map.of("k\uFFFD", "\uFFFDv\uD83D\uDE00")), read);
         }
@@ -154,7 +154,7 @@ class RingFileTest {
                     (short) 99);
             producer.publish();
             RingException error = assertThrows(RingException.class,
-                    () -> worker.toWorkerConsumer().poll((t, s, f, o, l) -> { }, 10));
+                    () -> worker.toWorkerConsumer().poll((t, g, s, f, o, l) -> { }, 10));
             assertTrue(error.getMessage().contains("corrupt frame at position 0 (ring offset 0): unknown frame type 99"),
                     error.getMessage());
         }

@@ -24,13 +24,23 @@ public interface Segment extends AutoCloseable {
      */
     default void onWatermark(long timestamp, Emitter output) throws Exception {}
 
-    /** The state to keep in the Flink checkpoint; an empty array for a stateless segment. */
+    /**
+     * The state to keep in the Flink checkpoint; an empty array for a stateless segment. Called once every
+     * earlier input is processed and before any later one. On a keyed stream the runtime keeps one instance
+     * per Flink key group, so an instance's state is that of its key group's keys.
+     */
     default byte[] snapshotState() throws Exception {
         return new byte[0];
     }
 
     /** Restores what {@link #snapshotState} returned, before the first record after a restart. */
     default void restoreState(byte[] state) throws Exception {}
+
+    /** The checkpoint that last took this segment's state is complete (for side effects to commit). */
+    default void onCheckpointCompleted(long checkpointId) throws Exception {}
+
+    /** A checkpoint was aborted: its state will not be used. */
+    default void onCheckpointAborted(long checkpointId) throws Exception {}
 
     @Override
     default void close() throws Exception {}

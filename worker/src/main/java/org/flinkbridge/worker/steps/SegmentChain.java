@@ -46,14 +46,22 @@ public final class SegmentChain implements Segment {
         }
     }
 
-    /** The steps' states, each prefixed by its length, behind a count of steps. */
+    /** The steps' states, each prefixed by its length, behind a count of steps; empty when no step holds any. */
     @Override
     public byte[] snapshotState() throws Exception {
+        byte[][] states = new byte[steps.length][];
+        boolean empty = true;
+        for (int i = 0; i < steps.length; i++) {
+            states[i] = steps[i].snapshotState();
+            empty &= states[i].length == 0;
+        }
+        if (empty) {
+            return new byte[0];
+        }
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         DataOutputStream out = new DataOutputStream(bytes);
         out.writeInt(steps.length);
-        for (Segment step : steps) {
-            byte[] state = step.snapshotState();
+        for (byte[] state : states) {
             out.writeInt(state.length);
             out.write(state);
         }
@@ -87,6 +95,20 @@ public final class SegmentChain implements Segment {
             throw new IOException("cannot restore the segment's state: it ends early", e);
         } catch (IOException e) {
             throw new IOException("cannot restore the segment's state: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void onCheckpointCompleted(long checkpointId) throws Exception {
+        for (Segment step : steps) {
+            step.onCheckpointCompleted(checkpointId);
+        }
+    }
+
+    @Override
+    public void onCheckpointAborted(long checkpointId) throws Exception {
+        for (Segment step : steps) {
+            step.onCheckpointAborted(checkpointId);
         }
     }
 

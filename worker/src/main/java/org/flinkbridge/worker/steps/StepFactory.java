@@ -15,7 +15,8 @@ public final class StepFactory {
             "append_field", AppendFieldStep::new,
             "batch", BatchStep::new,
             "filter", FilterStep::new,
-            "count", CountStep::new));
+            "count", CountStep::new,
+            "running_count", RunningCountStep::new));
 
     private StepFactory() {}
 

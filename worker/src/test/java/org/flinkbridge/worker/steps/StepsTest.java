@@ -184,6 +184,30 @@ class StepsTest {
     }
 
     @Test
+    void runningCountCountsPerKeyAndContinuesFromItsState() throws Exception {
+        Segment count = step("running_count", "{\"key_json_field\":\"k\"}");
+        List<Record> out = new ArrayList<>();
+        count.process(json("{\"k\":\"a\"}", 1), out::add);
+        count.process(json("{\"k\":\"b\"}", 2), out::add);
+        count.process(json("{\"k\":\"a\"}", 3), out::add);
+        assertEquals(List.of("{\"key\":\"a\",\"count\":1}", "{\"key\":\"b\",\"count\":1}",
+                "{\"key\":\"a\",\"count\":2}"), out.stream().map(StepsTest::text).toList());
+        assertEquals(3, out.getLast().timestamp());
+        assertEquals(Map.of("key", "a"), out.getLast().headers());
+
+        Segment restored = step("running_count", "{\"key_json_field\":\"k\"}");
+        restored.restoreState(count.snapshotState());
+        out.clear();
+        restored.process(json("{\"k\":\"a\"}", 4), out::add);
+        assertEquals(List.of("{\"key\":\"a\",\"count\":3}"), out.stream().map(StepsTest::text).toList());
+        assertEquals(0, step("running_count", "{\"key_header\":\"k\"}").snapshotState().length,
+                "no counts, no state");
+        IOException keyless = assertThrows(IOException.class, () -> restored.process(json("{}", 5), out::add));
+        assertEquals("the record has no key to count by", keyless.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> step("running_count", "{}"));
+    }
+
+    @Test
     void chainFeedsWatermarkOutputsToTheNextStepFirst() throws Exception {
         Segment chain = new SegmentChain(List.of(
                 step("batch", "{\"max_count\":10,\"max_wait_ms\":600000}"),
@@ -211,7 +235,7 @@ class StepsTest {
 
     @Test
     void badTypesAreNamed() {
-        assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, count, filter; "
+        assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, count, filter, running_count; "
                         + "a user segment is named by its fully qualified class name (with dots)",
                 assertThrows(IllegalArgumentException.class, () -> step("nope", "{}")).getMessage());
         assertEquals("step 's-com.example.Missing': class com.example.Missing is not on the worker's classpath",

@@ -1,0 +1,100 @@
+package org.flinkbridge.worker;
+
+import org.flinkbridge.worker.sdk.Emitter;
+import org.flinkbridge.worker.sdk.Segment;
+
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+
+/**
+ * A session's logic: one instance of its segment per Flink key group the session has seen (one in all for a
+ * stream that is not keyed). Each instance's state is then exactly the state of its key group's keys, so a
+ * checkpoint splits by key group and a job restored at another parallelism hands every session the state of
+ * the keys it now serves, with no help from the segment. Watermarks reach every instance in key group order.
+ */
+final class KeyGroupInstances implements AutoCloseable {
+
+    /** The key group of records of a stream that is not keyed. */
+    static final int UNKEYED = -1;
+
+    private final Supplier<Segment> factory;
+    private final TreeMap<Integer, Segment> instances = new TreeMap<>();
+    private int lastKeyGroup = Integer.MIN_VALUE;
+    private Segment last;
+
+    /** @param factory makes and opens a new instance of the segment (throws when its steps are invalid) */
+    KeyGroupInstances(Supplier<Segment> factory) {
+        this.factory = factory;
+    }
+
+    /** The instance of {@code keyGroup}, made on first use. */
+    Segment forKeyGroup(int keyGroup) {
+        if (keyGroup != lastKeyGroup) {
+            last = instances.computeIfAbsent(keyGroup, group -> factory.get());
+            lastKeyGroup = keyGroup;
+        }
+        return last;
+    }
+
+    void onWatermark(long timestamp, Emitter output) throws Exception {
+        for (Segment instance : instances.values()) {
+            instance.onWatermark(timestamp, output);
+        }
+    }
+
+    /** Each instance's state by key group ({@link #UNKEYED} for a stream that is not keyed); empty ones left out. */
+    SortedMap<Integer, byte[]> snapshot() throws Exception {
+        SortedMap<Integer, byte[]> states = new TreeMap<>();
+        for (Map.Entry<Integer, Segment> instance : instances.entrySet()) {
+            byte[] state = instance.getValue().snapshotState();
+            if (state.length > 0) {
+                states.put(instance.getKey(), state);
+            }
+        }
+        return states;
+    }
+
+    /** Hands each key group its state, before the first record; a key group given twice is refused. */
+    void restore(SortedMap<Integer, byte[]> states) throws Exception {
+        for (Map.Entry<Integer, byte[]> state : states.entrySet()) {
+            if (instances.containsKey(state.getKey())) {
+                throw new IllegalStateException("key group " + state.getKey() + " already holds state");
+            }
+            forKeyGroup(state.getKey()).restoreState(state.getValue());
+        }
+    }
+
+    void checkpointCompleted(long checkpointId) throws Exception {
+        for (Segment instance : instances.values()) {
+            instance.onCheckpointCompleted(checkpointId);
+        }
+    }
+
+    void checkpointAborted(long checkpointId) throws Exception {
+        for (Segment instance : instances.values()) {
+            instance.onCheckpointAborted(checkpointId);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        Exception first = null;
+        for (Segment instance : instances.values()) {
+            try {
+                instance.close();
+            } catch (Exception e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        instances.clear();
+        if (first != null) {
+            throw first;
+        }
+    }
+}
