@@ -77,11 +77,12 @@ public final class PipelineJob {
 
         List<SegmentSpec> segments = pipeline.segments();
         for (SegmentSpec segment : segments) {
+            boolean keyed = segment.id() == 0 && bridge.key() != null;
             BridgeFunction function = new BridgeFunction(
-                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm),
+                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm), keyed,
                     segment.id() == 0, segment.id() == segments.size() - 1);
             String name = "segment " + segment.id() + " " + segment.name();
-            stream = segment.id() == 0 && bridge.key() != null
+            stream = keyed
                     ? stream.keyBy(new RecordKey(bridge.key())).process(function).withName(name)
                             .withUid("segment-" + segment.name())
                     : stream.process(function).withName(name).withUid("segment-" + segment.name());

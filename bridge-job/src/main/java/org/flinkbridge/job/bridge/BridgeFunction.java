@@ -1,5 +1,7 @@
 package org.flinkbridge.job.bridge;
 
+import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.watermark.LongWatermark;
 import org.apache.flink.api.common.watermark.Watermark;
 import org.apache.flink.api.common.watermark.WatermarkHandlingResult;
@@ -10,14 +12,22 @@ import org.apache.flink.datastream.api.context.TaskInfo;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.JobCounters;
 import org.flinkbridge.job.worker.BridgeSession;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.job.worker.WorkerChannel;
+import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
 
 import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -29,40 +39,67 @@ import java.util.concurrent.TimeUnit;
  * forwarded downstream only once every earlier input's outputs are emitted. A full window waits (that is
  * backpressure); a worker that fails an input, dies or stays silent past the timeout fails the task with
  * an error naming the session and the cause.
+ *
+ * <p>Checkpoints: the DataStream API V2 calls {@link #snapshotState} after the barrier has gone downstream.
+ * So the function sends the worker a BARRIER frame, takes every earlier input's answers without emitting
+ * them, asks the worker for its state (by key group), and stores both in operator state; then it emits
+ * what it held, which belongs to the next checkpoint. On restore the worker gets its state back before any
+ * record, and the stored outputs are emitted before anything else.
  */
-public final class BridgeFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+public final class BridgeFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord>,
+        CheckpointedFunction, CheckpointListener {
 
     private final SessionSpec spec;
+    private final boolean keyed;
     private final boolean countSent;
     private final boolean countReceived;
 
+    private transient ListState<byte[]> checkpointed;
+    private transient List<byte[]> restoredEntries;
     private transient BridgeSession session;
     private transient WorkerChannel channel;
     private transient InFlight inFlight;
     private transient Collector<BridgeRecord> output;
     private transient NonPartitionedContext<BridgeRecord> context;
     private transient Answers answers;
+    private transient List<BridgeRecord> restoredOutputs;
+    private transient int subtask;
+    private transient int maxParallelism;
     private transient Counter sent;
     private transient Counter received;
 
     /**
+     * @param keyed whether the function runs on a keyed stream, whose records carry their key group
      * @param countSent whether this segment's inputs count as the job's records sent to workers
      * @param countReceived whether its outputs count as the job's records received back
      */
-    public BridgeFunction(SessionSpec spec, boolean countSent, boolean countReceived) {
+    public BridgeFunction(SessionSpec spec, boolean keyed, boolean countSent, boolean countReceived) {
         this.spec = spec;
+        this.keyed = keyed;
         this.countSent = countSent;
         this.countReceived = countReceived;
+    }
+
+    /** Called before {@link #open}: reads what a restored checkpoint holds; open() picks this subtask's part. */
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        checkpointed = ctx.getOperatorStateStore().getUnionListState(CheckpointEntries.DESCRIPTOR);
+        restoredEntries = new ArrayList<>();
+        if (ctx.isRestored()) {
+            checkpointed.get().forEach(restoredEntries::add);
+        }
     }
 
     @Override
     public void open(NonPartitionedContext<BridgeRecord> ctx) throws Exception {
         context = ctx;
         TaskInfo task = ctx.getTaskInfo();
+        subtask = task.getIndexOfThisSubtask();
+        maxParallelism = task.getMaxParallelism();
         session = BridgeSession.open(spec, SessionIdentity.newBuilder()
                 .setJobName(spec.jobName())
                 .setOperatorName(task.getTaskName())
-                .setSubtaskIndex(task.getIndexOfThisSubtask())
+                .setSubtaskIndex(subtask)
                 .setParallelism(task.getParallelism())
                 .setAttempt(task.getAttemptNumber())
                 .build());
@@ -71,17 +108,24 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         answers = new Answers();
         sent = ctx.getMetricGroup().counter("bridgeRecordsSent");
         received = ctx.getMetricGroup().counter("bridgeRecordsReceived");
+        CheckpointEntries.Restored restored = CheckpointEntries.select(
+                restoredEntries == null ? List.of() : restoredEntries, subtask, task.getParallelism(), maxParallelism);
+        restoredEntries = null;
+        session.restoreState(restored.workerStates());
+        restoredOutputs = new ArrayList<>(restored.outputs());
     }
 
     @Override
     public void processRecord(BridgeRecord record, Collector<BridgeRecord> out, PartitionedContext<BridgeRecord> ctx)
             throws Exception {
-        output = out;
+        useCollector(out);
         if (inFlight.isFull()) {
             awaitAnswers(spec.maxInFlight() - 1);
         }
         long sequence = inFlight.add(InFlight.NO_WATERMARK);
-        channel.sendRecord(sequence, record, answers);
+        int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
+                ctx.getStateManager().getCurrentKey(), maxParallelism) : WorkerChannel.NO_KEY_GROUP;
+        channel.sendRecord(sequence, keyGroup, record, answers);
         sent.inc();
         if (countSent) {
             JobCounters.add(JobCounters.Count.SENT, 1);
@@ -99,7 +143,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         if (!EventTimeExtension.isEventTimeWatermark(watermark)) {
             return WatermarkHandlingResult.PEEK;
         }
-        output = out;
+        useCollector(out);
         if (inFlight.isFull()) {
             awaitAnswers(spec.maxInFlight() - 1);
         }
@@ -114,7 +158,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     public void endInput(NonPartitionedContext<BridgeRecord> ctx) throws Exception {
         if (output == null) {
             // No record or watermark came, so no collector was handed to us yet; ask for one.
-            ctx.applyToAllPartitions((collector, partitionContext) -> output = collector);
+            ctx.applyToAllPartitions((collector, partitionContext) -> useCollector(collector));
         }
         if (inFlight.isFull()) {
             awaitAnswers(spec.maxInFlight() - 1);
@@ -122,6 +166,55 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         // The end marker lets stateful segments emit what they hold; it is not forwarded downstream.
         channel.sendWatermark(inFlight.add(InFlight.END_OF_INPUT), Long.MAX_VALUE, answers);
         awaitAnswers(0);
+    }
+
+    /** Takes the collector to emit to, first emitting what a restored checkpoint held. */
+    private void useCollector(Collector<BridgeRecord> out) {
+        output = out;
+        if (!restoredOutputs.isEmpty()) {
+            List<BridgeRecord> pending = restoredOutputs;
+            restoredOutputs = new ArrayList<>();
+            pending.forEach(answers::emit);
+        }
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        long checkpointId = ctx.getCheckpointId();
+        answers.holding = true;
+        try {
+            if (inFlight.isFull()) {
+                awaitAnswers(spec.maxInFlight() - 1);
+            }
+            channel.sendBarrier(inFlight.add(InFlight.BARRIER), checkpointId, answers);
+            awaitAnswers(0);
+            List<byte[]> entries = new ArrayList<>();
+            for (KeyGroupState state : session.snapshotState(checkpointId)) {
+                entries.add(CheckpointEntries.workerState(subtask, state));
+            }
+            for (BridgeRecord pending : restoredOutputs) {
+                entries.add(CheckpointEntries.output(subtask, pending));
+            }
+            for (Object held : answers.held) {
+                if (held instanceof BridgeRecord record) {
+                    entries.add(CheckpointEntries.output(subtask, record));
+                }
+            }
+            checkpointed.update(entries);
+        } finally {
+            answers.holding = false;
+        }
+        answers.releaseHeld();
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) {
+        session.notifyCheckpoint(checkpointId, true);
+    }
+
+    @Override
+    public void notifyCheckpointAborted(long checkpointId) {
+        session.notifyCheckpoint(checkpointId, false);
     }
 
     /** Flushes and emits answers until at most {@code remaining} inputs are unanswered. */
@@ -145,17 +238,27 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         }
     }
 
-    /** Emits the worker's answers, checking they come in input order. */
+    /**
+     * Emits the worker's answers, checking they come in input order. While a checkpoint is taken the
+     * answers are held instead (outputs and watermarks, in order) and emitted once it is stored.
+     */
     private final class Answers implements WorkerChannel.Answers {
+
+        final ArrayDeque<Object> held = new ArrayDeque<>();
+        boolean holding;
 
         @Override
         public void output(long sequence, BridgeRecord record) throws IOException {
             expectOldest(sequence, "an output");
-            if (inFlight.size() == 0 || output == null) {
+            if (output == null) {
                 throw new WorkerFailure(session.name() + ": output for input #" + sequence
                         + " arrived with nowhere to go");
             }
-            output.collectAndOverwriteTimestamp(record, record.timestamp);
+            if (holding) {
+                held.add(record);
+            } else {
+                emit(record);
+            }
             received.inc();
             if (countReceived) {
                 JobCounters.add(JobCounters.Count.RECEIVED, 1);
@@ -166,15 +269,38 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         public void endOfOutputs(long sequence) throws IOException {
             expectOldest(sequence, "an end of outputs");
             long watermark = inFlight.removeOldest();
-            if (watermark != InFlight.NO_WATERMARK && watermark != InFlight.END_OF_INPUT) {
-                context.getWatermarkManager().emitWatermark(
-                        EventTimeExtension.EVENT_TIME_WATERMARK_DECLARATION.newWatermark(watermark));
+            if (InFlight.isWatermark(watermark)) {
+                if (holding) {
+                    held.add(watermark);
+                } else {
+                    emitWatermark(watermark);
+                }
             }
         }
 
         @Override
         public void error(long sequence, String message) {
             throw new WorkerFailure(session.name() + ": the worker failed input #" + sequence + ": " + message);
+        }
+
+        void emit(BridgeRecord record) {
+            output.collectAndOverwriteTimestamp(record, record.timestamp);
+        }
+
+        private void emitWatermark(long watermark) {
+            context.getWatermarkManager().emitWatermark(
+                    EventTimeExtension.EVENT_TIME_WATERMARK_DECLARATION.newWatermark(watermark));
+        }
+
+        void releaseHeld() {
+            Object next;
+            while ((next = held.poll()) != null) {
+                if (next instanceof BridgeRecord record) {
+                    emit(record);
+                } else {
+                    emitWatermark((Long) next);
+                }
+            }
         }
 
         private void expectOldest(long sequence, String what) {

@@ -3,12 +3,19 @@ package org.flinkbridge.job.bridge;
 /**
  * The inputs sent to the worker and not yet fully answered, oldest first: a ring of sequence numbers with
  * the watermark each one carries ({@link #NO_WATERMARK} for a record, {@link #END_OF_INPUT} for the end
- * marker). Sequences are consecutive, so the oldest one is all that is stored besides the watermarks.
+ * marker, {@link #BARRIER} for a checkpoint's flush marker). Sequences are consecutive, so the oldest one
+ * is all that is stored besides the watermarks.
  */
 final class InFlight {
 
     static final long NO_WATERMARK = Long.MIN_VALUE;
     static final long END_OF_INPUT = Long.MIN_VALUE + 1;
+    static final long BARRIER = Long.MIN_VALUE + 2;
+
+    /** Whether an input carrying {@code watermark} is an event-time watermark to forward once answered. */
+    static boolean isWatermark(long watermark) {
+        return watermark != NO_WATERMARK && watermark != END_OF_INPUT && watermark != BARRIER;
+    }
 
     private final long[] watermarks;
     private long oldest;

@@ -2,7 +2,14 @@ package org.flinkbridge.job.worker;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.CheckpointNotification;
+import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.proto.control.RestoreStateRequest;
+import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
 import org.flinkbridge.proto.control.ProtocolVersion;
@@ -21,6 +28,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
@@ -138,8 +146,7 @@ public final class BridgeSession implements AutoCloseable {
         } catch (StatusRuntimeException e) {
             throw new IOException("cannot open a session for segment " + spec.segmentId() + " '"
                     + spec.segmentName() + "' " + subtask + " on the " + peer + ": "
-                    + e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
-                    : " (" + e.getStatus().getDescription() + ")"), e);
+                    + GrpcChannels.describe(e.getStatus()), e);
         }
     }
 
@@ -153,6 +160,73 @@ public final class BridgeSession implements AutoCloseable {
 
     public long timeoutMillis() {
         return timeoutMillis;
+    }
+
+    /**
+     * The worker's state of this session by key group, taken once every earlier input is answered; empty in
+     * compatibility mode, whose service keeps no state the bridge can see.
+     */
+    public List<KeyGroupState> snapshotState(long checkpointId) throws IOException {
+        if (sessionId == null) {
+            return List.of();
+        }
+        try {
+            return control().snapshotState(SnapshotStateRequest.newBuilder().setSessionId(sessionId)
+                    .setCheckpointId(checkpointId).build()).getStatesList();
+        } catch (StatusRuntimeException e) {
+            throw controlFailure("cannot take the worker's state for checkpoint " + checkpointId, e);
+        }
+    }
+
+    /** Hands the worker its state from a checkpoint, before any record. */
+    public void restoreState(List<KeyGroupState> states) throws IOException {
+        if (states.isEmpty()) {
+            return;
+        }
+        if (sessionId == null) {
+            throw new IOException(name + ": the checkpoint holds worker state, but the prototype's service "
+                    + "(compat mode) cannot take it back; restore with the transport it was taken with");
+        }
+        try {
+            control().restoreState(RestoreStateRequest.newBuilder().setSessionId(sessionId).addAllStates(states)
+                    .build());
+        } catch (StatusRuntimeException e) {
+            throw controlFailure("cannot restore the worker's state", e);
+        }
+    }
+
+    /**
+     * Tells the worker a checkpoint completed or was aborted, without waiting: the notification is advice,
+     * and a worker that is gone fails the session through its data plane.
+     */
+    public void notifyCheckpoint(long checkpointId, boolean completed) {
+        if (sessionId == null) {
+            return;
+        }
+        BridgeControlGrpc.newStub(grpc).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS).notifyCheckpoint(
+                CheckpointNotification.newBuilder().setSessionId(sessionId).setCheckpointId(checkpointId)
+                        .setCompleted(completed).build(),
+                new StreamObserver<>() {
+                    @Override
+                    public void onNext(Ack ack) {}
+
+                    @Override
+                    public void onError(Throwable t) {
+                        LOG.warn("{}: telling the worker checkpoint {} {} failed: {}", name, checkpointId,
+                                completed ? "completed" : "was aborted", GrpcChannels.describe(Status.fromThrowable(t)));
+                    }
+
+                    @Override
+                    public void onCompleted() {}
+                });
+    }
+
+    private BridgeControlGrpc.BridgeControlBlockingStub control() {
+        return BridgeControlGrpc.newBlockingStub(grpc).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS);
+    }
+
+    private IOException controlFailure(String what, StatusRuntimeException e) {
+        return new IOException(name + ": " + what + ": " + GrpcChannels.describe(e.getStatus()), e);
     }
 
     /** Why the worker stopped answering, when this JVM knows: the spawned process's exit. */

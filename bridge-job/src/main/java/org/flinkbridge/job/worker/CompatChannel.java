@@ -8,6 +8,7 @@ import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.compat.ProcessMessageRequest;
 import org.flinkbridge.proto.compat.ProcessMessageResponse;
 import org.flinkbridge.proto.compat.ProcessWatermarkRequest;
+import org.flinkbridge.transport.grpc.GrpcChannels;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
@@ -33,7 +34,7 @@ final class CompatChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) {
+    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) {
         answer(sequence, () -> deadline().processMessage(ProcessMessageRequest.newBuilder()
                 .setMessage(GrpcStreamChannel.toMessage(record))
                 .setSegmentId(segmentId)
@@ -48,6 +49,12 @@ final class CompatChannel implements WorkerChannel {
                 .build()));
     }
 
+    /** The prototype's service has no barrier: with one blocking call per input, every input is answered. */
+    @Override
+    public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) {
+        answered.add(new Answer(sequence, ProcessMessageResponse.getDefaultInstance(), null));
+    }
+
     private FlinkWorkerServiceGrpc.FlinkWorkerServiceBlockingStub deadline() {
         return stub.withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS);
     }
@@ -56,8 +63,7 @@ final class CompatChannel implements WorkerChannel {
         try {
             answered.add(new Answer(sequence, call.get(), null));
         } catch (StatusRuntimeException e) {
-            answered.add(new Answer(sequence, null, "call failed: " + e.getStatus().getCode()
-                    + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")")));
+            answered.add(new Answer(sequence, null, "call failed: " + GrpcChannels.describe(e.getStatus())));
         }
     }
 

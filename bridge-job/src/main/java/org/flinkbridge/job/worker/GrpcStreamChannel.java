@@ -25,12 +25,22 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) throws IOException {
-        stream.send(Frame.newBuilder()
+    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+            throws IOException {
+        Frame.Builder frame = Frame.newBuilder()
                 .setType(FrameType.RECORD)
                 .setSequence(sequence)
-                .setRecord(toMessage(record))
-                .build());
+                .setRecord(toMessage(record));
+        if (keyGroup != NO_KEY_GROUP) {
+            frame.setKeyGroup(keyGroup);
+        }
+        stream.send(frame.build());
+    }
+
+    @Override
+    public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
+        stream.send(Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence)
+                .setCheckpointId(checkpointId).build());
     }
 
     @Override

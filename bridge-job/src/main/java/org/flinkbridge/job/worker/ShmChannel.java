@@ -7,6 +7,7 @@ import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;
 import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
 import org.flinkbridge.transport.shm.RingProducer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -56,28 +57,36 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     @Override
-    public void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) throws IOException {
-        long body = claim(FrameType.RECORD, sequence, RecordCodec.bodyLength(record.headers, record.payload),
-                whileWaiting);
+    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+            throws IOException {
+        long body = claim(FrameType.RECORD, keyGroup == NO_KEY_GROUP ? RingLayout.NO_KEY_GROUP : keyGroup, sequence,
+                RecordCodec.bodyLength(record.headers, record.payload), whileWaiting);
         RecordCodec.write(inputs.segment(), body, record.timestamp, record.headers, record.payload);
     }
 
     @Override
     public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
-        long body = claim(FrameType.WATERMARK, sequence, Long.BYTES, whileWaiting);
+        long body = claim(FrameType.WATERMARK, 0, sequence, Long.BYTES, whileWaiting);
         inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, timestamp);
+    }
+
+    @Override
+    public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
+        long body = claim(FrameType.BARRIER, 0, sequence, Long.BYTES, whileWaiting);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, checkpointId);
     }
 
     /**
      * Claims room for an input, publishing every {@value #PUBLISH_EVERY} inputs; while the ring is full, the
      * worker's answers are taken so it can go on.
      */
-    private long claim(int type, long sequence, int bodyLength, Answers whileWaiting) throws IOException {
+    private long claim(int type, int flags, long sequence, int bodyLength, Answers whileWaiting)
+            throws IOException {
         if (++unpublished >= PUBLISH_EVERY) {
             flush();
         }
         long body;
-        while ((body = inputs.tryClaim(type, sequence, bodyLength)) < 0) {
+        while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
             if (!drain(whileWaiting)) {
                 inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
                 checkWorkerAlive();
@@ -131,7 +140,8 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     @Override
-    public void onFrame(int type, long sequence, MemorySegment file, long offset, int length) throws IOException {
+    public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length)
+            throws IOException {
         switch (type) {
             case FrameType.OUTPUT -> receiver.output(sequence, RecordCodec.read(file, offset, length,
                     (timestamp, headers, payload) -> new BridgeRecord(payload, headers, timestamp)));

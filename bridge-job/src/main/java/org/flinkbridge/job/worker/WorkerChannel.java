@@ -11,14 +11,24 @@ import java.io.IOException;
  */
 public interface WorkerChannel extends AutoCloseable {
 
+    /** The key group of a record whose stream is not keyed. */
+    int NO_KEY_GROUP = -1;
+
     /**
-     * Sends an input record. A transport that must wait for room hands the answers that arrive meanwhile to
+     * Sends an input record of Flink key group {@code keyGroup} ({@link #NO_KEY_GROUP} for a stream that is
+     * not keyed). A transport that must wait for room hands the answers that arrive meanwhile to
      * {@code whileWaiting}, so a worker blocked on its own answers can go on.
      */
-    void sendRecord(long sequence, BridgeRecord record, Answers whileWaiting) throws IOException;
+    void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) throws IOException;
 
     /** Sends a watermark (or the end-of-input marker); waits for room as {@link #sendRecord} does. */
     void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException;
+
+    /**
+     * Sends a checkpoint's flush marker: the worker answers it (with no outputs) once every earlier input
+     * is answered. Waits for room as {@link #sendRecord} does.
+     */
+    void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException;
 
     /** Makes everything sent so far visible to the worker (sends a pending batch). */
     void flush() throws IOException;
