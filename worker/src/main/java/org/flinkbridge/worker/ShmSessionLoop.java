@@ -129,6 +129,8 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
     private long claim(int type, long sequence, int bodyLength) throws IOException {
         long body;
         while ((body = answers.tryClaim(type, sequence, bodyLength)) < 0) {
+            // The bridge may itself wait for room for inputs: free what is handled and prod it to drain answers.
+            inputs.releaseHandled();
             answers.awaitSpace(IDLE_WAIT_NANOS);
             String lost = ring.peerLost(livenessTimeoutMillis);
             if (lost != null || stopping) {

@@ -38,6 +38,8 @@ public final class RingConsumer {
     private final java.util.function.BooleanSupplier framesReady = this::hasFrames;
     private long head;
     private long cachedTail;
+    /** Where the frame being handled starts, while a handler runs; -1 otherwise. */
+    private long handling = -1;
 
     RingConsumer(MemorySegment file, long controlOffset, long dataOffset, int capacity, WaitStrategy waiting,
                  String name) {
@@ -87,19 +89,32 @@ public final class RingConsumer {
                     throw corrupt("impossible length " + length + " for a " + FrameType.name(type) + " frame", index,
                             length);
                 }
+                long start = head;
                 head += aligned;
                 if (type != FrameType.PADDING) {
                     frames++;
+                    handling = start;
                     handler.onFrame(type, file.get(ValueLayout.JAVA_SHORT, at + FRAME_FLAGS) & 0xffff,
                             file.get(ValueLayout.JAVA_LONG, at + FRAME_SEQUENCE), file,
                             at + FRAME_HEADER, length - FRAME_HEADER);
                 }
             }
         } finally {
+            handling = -1;
             Words.LONG.setVolatile(control, (long) CONSUMER_POSITION, head);
             WaitStrategy.wakeIfWaiting(spaceFutex, producerWaiting);
         }
         return frames;
+    }
+
+    /**
+     * For a handler that must wait (for room to answer in the other ring, say): releases the frames handled
+     * before the current one and wakes the producer if it waits, so the peer can drain what this side wrote
+     * and go on. Without it, both sides could wait for each other until their timeouts.
+     */
+    public void releaseHandled() {
+        Words.LONG.setVolatile(control, (long) CONSUMER_POSITION, handling >= 0 ? handling : head);
+        WaitStrategy.wakeIfWaiting(spaceFutex, producerWaiting);
     }
 
     private RingException corrupt(String what, int index, int length) {
