@@ -1,0 +1,73 @@
+package org.flinkbridge.bench;
+
+import org.flinkbridge.job.BridgeOptions;
+import org.flinkbridge.job.PipelineJob;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The worker process a benchmark spawns: the worker jar plus this module's jar (so it can load
+ * {@link EchoSegment#TYPE}), with the JVM options a TaskManager gives the workers it spawns.
+ */
+final class BenchWorker {
+
+    /**
+     * This module's own jar, not the benchmarks jar: the worker jar already holds the libraries that one
+     * bundles, and a second copy of them (an SLF4J binding among them) on its classpath only adds warnings.
+     */
+    static final String SEGMENT_JAR_PROPERTY = "flink-bridge.bench.jar";
+    private static final String MAIN_CLASS = "org.flinkbridge.worker.WorkerMain";
+
+    private BenchWorker() {}
+
+    /** The command that starts a worker serving sessions; {@code extraArguments} go to the worker. */
+    static List<String> command(List<String> extraArguments) {
+        String classpath =
+                requiredJar(PipelineJob.WORKER_JAR_PROPERTY, "worker jar", "worker/target/worker-VERSION.jar")
+                + File.pathSeparator
+                + requiredJar(SEGMENT_JAR_PROPERTY, "jar with the echo segment", "bench/target/bench-VERSION.jar");
+        List<String> command = new ArrayList<>();
+        command.add("java");
+        command.addAll(List.of(BridgeOptions.WORKER_JVM_OPTIONS.defaultValue().trim().split("\\s+")));
+        command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", classpath, MAIN_CLASS, "--port", "0"));
+        command.addAll(extraArguments);
+        return command;
+    }
+
+    /**
+     * A pipeline file whose only segment is the echo step, for the prototype's unary service: that service
+     * has no sessions, so the worker learns its segments from a file given with {@code --pipeline}.
+     */
+    static Path writeEchoPipeline() throws IOException {
+        Path file = Files.createTempFile("flink-bridge-bench-", ".yaml");
+        Files.writeString(file, """
+                name: transport-round-trip
+                sources:
+                  unused: {type: generator, count: 0}
+                steps:
+                  - {step_name: echo, type: %s}
+                sinks:
+                  unused: {type: print}
+                """.formatted(EchoSegment.TYPE));
+        return file;
+    }
+
+    private static String requiredJar(String property, String what, String hint) {
+        String jar = System.getProperty(property);
+        if (jar == null) {
+            throw new IllegalStateException("no " + what + ": run the benchmarks with ./flink-bridge bench, "
+                    + "or give -D" + property + "=" + hint);
+        }
+        Path path = Path.of(jar).toAbsolutePath();
+        if (!Files.isReadable(path)) {
+            throw new IllegalStateException("the " + what + " " + path + " (-D" + property
+                    + ") does not exist or is not readable; build it with ./flink-bridge build");
+        }
+        return path.toString();
+    }
+}

@@ -1,0 +1,23 @@
+package org.flinkbridge.bench;
+
+import org.flinkbridge.worker.sdk.Emitter;
+import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.sdk.Segment;
+
+/**
+ * Answers each input with itself: a user segment that does no work, so a round trip through it measures
+ * the transport. The worker loads it by class name, as it loads an application's segments.
+ */
+public final class EchoSegment implements Segment {
+
+    /**
+     * The step type naming this class. A constant, not {@code EchoSegment.class.getName()}: the benchmark
+     * JVM has no worker SDK on its classpath, so it must not load this class.
+     */
+    public static final String TYPE = "org.flinkbridge.bench.EchoSegment";
+
+    @Override
+    public void process(Record input, Emitter output) {
+        output.emit(input);
+    }
+}

@@ -1,0 +1,201 @@
+package org.flinkbridge.bench;
+
+import org.flinkbridge.job.BridgeOptions;
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.job.worker.BridgeSession;
+import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.job.worker.WorkerChannel;
+import org.flinkbridge.pipeline.BridgeSettings;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Records through a transport to a worker process and back: the bridge sends each record, the worker's
+ * echo segment returns it, and the bridge takes the answer. Driven as the bridge function drives its
+ * channel (pipelined up to the default in-flight window, flushed when it would wait, polled without waiting
+ * after each send), with the default session settings. The score is records per second.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+public class TransportRoundTrip extends PayloadSizes {
+
+    /** Records in flight at most, as a bridge function allows by default. */
+    static final int WINDOW = BridgeSettings.DEFAULT_MAX_IN_FLIGHT;
+    /** Several windows per invocation, so the steady flow outweighs filling and draining the pipeline. */
+    static final int RECORDS_PER_INVOCATION = 4 * WINDOW;
+
+    @Param({"shm", "grpc", "compat"})
+    public String transport;
+
+    private Path pipelineFile;
+    private BridgeSession session;
+    private WorkerChannel channel;
+    private BridgeRecord record;
+    private EchoCheck answers;
+    private long timeoutNanos;
+
+    @Setup(Level.Trial)
+    public void open() throws IOException {
+        SessionSpec.TransportMode mode = switch (transport) {
+            case "shm" -> SessionSpec.TransportMode.SHM;
+            case "grpc" -> SessionSpec.TransportMode.GRPC_STREAM;
+            case "compat" -> SessionSpec.TransportMode.GRPC_COMPAT;
+            default -> throw new IllegalArgumentException("unknown transport '" + transport
+                    + "': use shm, grpc or compat");
+        };
+        List<String> workerArguments = List.of();
+        if (mode == SessionSpec.TransportMode.GRPC_COMPAT) {
+            pipelineFile = BenchWorker.writeEchoPipeline();
+            workerArguments = List.of("--pipeline", pipelineFile.toString());
+        }
+        session = BridgeSession.open(sessionSpec(mode, BenchWorker.command(workerArguments)),
+                SessionIdentity.newBuilder()
+                        .setJobName("transport-round-trip")
+                        .setOperatorName("echo")
+                        .setParallelism(1)
+                        .build());
+        channel = session.channel();
+        timeoutNanos = TimeUnit.MILLISECONDS.toNanos(session.timeoutMillis());
+        byte[] payload = new byte[payloadBytes];
+        new SplittableRandom(42).nextBytes(payload);
+        record = new BridgeRecord(payload, Map.of(), 0L);
+        answers = new EchoCheck();
+    }
+
+    /** The default settings of a pipeline and of the deployment options, with the echo step as the segment. */
+    private static SessionSpec sessionSpec(SessionSpec.TransportMode mode, List<String> workerCommand) {
+        return new SessionSpec("transport-round-trip", 0, "echo",
+                List.of(new SessionSpec.Step("echo", EchoSegment.TYPE, "{}")),
+                mode, null, workerCommand,
+                WINDOW, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
+                BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
+                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
+                        (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
+                        BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
+    }
+
+    @TearDown(Level.Trial)
+    public void close() throws IOException {
+        if (session != null) {
+            session.close();
+        }
+        if (pipelineFile != null) {
+            Files.deleteIfExists(pipelineFile);
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(RECORDS_PER_INVOCATION)
+    public void roundTrip() throws IOException {
+        for (int i = 0; i < RECORDS_PER_INVOCATION; i++) {
+            if (answers.inFlight() == WINDOW) {
+                awaitAnswers(WINDOW - 1);
+            }
+            channel.sendRecord(answers.nextSequence(), WorkerChannel.NO_KEY_GROUP, record, answers);
+            answers.sent();
+            if (answers.inFlight() == 1) {
+                // Nothing else is on its way: send now rather than wait for a batch to fill.
+                channel.flush();
+            }
+            channel.poll(answers, 0);
+        }
+        awaitAnswers(0);
+    }
+
+    /** Flushes and takes answers until at most {@code remaining} records are unanswered. */
+    private void awaitAnswers(int remaining) throws IOException {
+        channel.flush();
+        while (answers.inFlight() > remaining) {
+            if (!channel.poll(answers, timeoutNanos)) {
+                String exit = session.workerExitDescription();
+                throw new IllegalStateException(session.name() + ": no answer to record #" + answers.oldest()
+                        + " within " + session.timeoutMillis() + " ms" + (exit == null ? "" : ": " + exit));
+            }
+        }
+    }
+
+    /**
+     * Checks every answer as it comes, so a broken transport fails the run instead of being measured:
+     * each record gets exactly one output, of the payload's length, then its end marker, in send order.
+     */
+    private final class EchoCheck implements WorkerChannel.Answers {
+
+        private long sent;
+        private long answered;
+        private boolean outputSeen;
+
+        long nextSequence() {
+            return sent;
+        }
+
+        void sent() {
+            sent++;
+        }
+
+        long oldest() {
+            return answered;
+        }
+
+        long inFlight() {
+            return sent - answered;
+        }
+
+        @Override
+        public void output(long sequence, BridgeRecord output) {
+            expectOldest(sequence, "an output");
+            if (outputSeen) {
+                throw failure("a second output for record #" + sequence + ", which the echo step emits once");
+            }
+            if (output.payload.length != payloadBytes) {
+                throw failure("the output for record #" + sequence + " has " + output.payload.length
+                        + " payload bytes instead of " + payloadBytes);
+            }
+            outputSeen = true;
+        }
+
+        @Override
+        public void endOfOutputs(long sequence) {
+            expectOldest(sequence, "an end of outputs");
+            if (!outputSeen) {
+                throw failure("record #" + sequence + " ended without its echo");
+            }
+            outputSeen = false;
+            answered++;
+        }
+
+        @Override
+        public void error(long sequence, String message) {
+            throw failure("the worker failed record #" + sequence + ": " + message);
+        }
+
+        private void expectOldest(long sequence, String what) {
+            if (sequence != answered || answered == sent) {
+                throw failure("the worker sent " + what + " for record #" + sequence + " but the oldest unanswered "
+                        + "record is " + (answered == sent ? "none" : "#" + answered));
+            }
+        }
+
+        private IllegalStateException failure(String message) {
+            return new IllegalStateException(session.name() + ": " + message);
+        }
+    }
+}
