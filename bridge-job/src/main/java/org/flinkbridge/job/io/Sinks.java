@@ -5,6 +5,7 @@ import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.connector.file.sink.FileSink;
 import org.apache.flink.streaming.api.functions.sink.filesystem.bucketassigners.BasePathBucketAssigner;
+import org.apache.flink.streaming.api.functions.sink.filesystem.rollingpolicies.OnCheckpointRollingPolicy;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.streaming.api.functions.sink.PrintSink;
 import org.flinkbridge.job.BridgeRecord;
@@ -23,6 +24,8 @@ public final class Sinks {
             case FileSinkSpec file -> FileSink.forRowFormat(
                             new org.apache.flink.core.fs.Path(path == null ? file.path() : path), new PayloadLines())
                     .withBucketAssigner(new BasePathBucketAssigner<>())
+                    // Output becomes visible at every checkpoint (and at the end of input), not at a size.
+                    .withRollingPolicy(OnCheckpointRollingPolicy.build())
                     .build();
             case PrintSinkSpec print -> new PrintSink<>(print.name());
         };

@@ -88,7 +88,7 @@ public final class SpawnedWorker {
         pump.start();
         try {
             String address = listening.get(startTimeoutMillis, TimeUnit.MILLISECONDS);
-            LOG.info("started worker process {} at {}", process.pid(), address);
+            LOG.info("started worker process {} at {}: {}", process.pid(), address, String.join(" ", command));
             return new SpawnedWorker(command, process, address);
         } catch (TimeoutException | ExecutionException e) {
             process.destroyForcibly();
