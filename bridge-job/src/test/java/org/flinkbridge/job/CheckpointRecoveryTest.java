@@ -4,9 +4,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.flinkbridge.transport.shm.RingFiles;
+import org.flinkbridge.transport.shm.RingLayout;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -15,24 +23,35 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Worker state lives in Flink's checkpoints: a job counting records per key in the worker, with its worker
- * killed mid-run, restarts from the last checkpoint with the worker's counts restored, and the exactly-once
- * file sink holds every key's counts 1..n once each: nothing lost, nothing repeated.
+ * Worker state lives in Flink's checkpoints: a job counting records per key in the worker, whose worker dies,
+ * hangs or answers garbage mid-run, restarts from the last checkpoint with the worker's counts restored, and
+ * the exactly-once file sink holds every key's counts 1..n once each: nothing lost, nothing repeated.
  */
 class CheckpointRecoveryTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int EVENTS = 30_000;
 
+    /** What goes wrong with the worker mid-run. */
+    enum Fault {
+        /** SIGKILL: the process is gone. */
+        DIES,
+        /** SIGSTOP: the process is there but answers nothing. */
+        HANGS,
+        /** Its answer ring is overwritten with bytes that are no frames. */
+        ANSWERS_GARBAGE
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"shm", "grpc"})
-    void aKilledWorkerIsRestoredFromTheCheckpointWithNoLossOrDuplicate(String transport, @TempDir Path dir)
-            throws Exception {
+    @CsvSource({"shm, DIES", "grpc, DIES", "shm, HANGS", "shm, ANSWERS_GARBAGE"})
+    void aFailingWorkerIsRestoredFromTheCheckpointWithNoLossOrDuplicate(String transport, Fault fault,
+                                                                       @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "counts", """
                 name: counts
                 sources:
@@ -46,6 +65,7 @@ class CheckpointRecoveryTest {
                   parallelism: 2
                   key: {json_field: key}
                   checkpoint_interval_ms: 300
+                  worker_timeout_ms: 3000
                 """.formatted(EVENTS, transport));
         Path out = dir.resolve("out");
         CompletableFuture<String> run = CompletableFuture.supplyAsync(() -> {
@@ -59,11 +79,19 @@ class CheckpointRecoveryTest {
         });
 
         ProcessHandle worker = awaitWorkerPastRecords(EVENTS / 3, run);
-        new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
-        run.get(3, TimeUnit.MINUTES);
+        switch (fault) {
+            case DIES -> signal(worker, "KILL");
+            case HANGS -> signal(worker, "STOP");
+            case ANSWERS_GARBAGE -> scribbleOverAnswerRings();
+        }
+        try {
+            run.get(3, TimeUnit.MINUTES);
+        } finally {
+            signal(worker, "KILL");
+        }
 
         Map<String, List<Long>> counts = new TreeMap<>();
-        for (String line : TestPipelines.outputLines(out)) {
+        for (String line : TestPipelines.committedLines(out)) {
             JsonNode count = JSON.readTree(line);
             counts.computeIfAbsent(count.get("key").asText(), key -> new ArrayList<>()).add(count.get("count").asLong());
         }
@@ -77,6 +105,28 @@ class CheckpointRecoveryTest {
         }
         assertEquals(EVENTS, total, "records in the output");
         assertEquals(20, counts.size());
+    }
+
+    private static void signal(ProcessHandle process, String signal) throws Exception {
+        new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).start().waitFor();
+    }
+
+    /** Fills the from-worker ring of every open session with 0xFF: lengths and types no frame has. */
+    private static void scribbleOverAnswerRings() throws Exception {
+        List<Path> rings;
+        try (Stream<Path> files = Files.list(RingFiles.defaultDirectory())) {
+            rings = files.filter(file -> file.toString().endsWith(RingFiles.SUFFIX)).toList();
+        }
+        assertTrue(!rings.isEmpty(), "no ring file to scribble on");
+        for (Path ring : rings) {
+            try (FileChannel channel = FileChannel.open(ring, StandardOpenOption.READ, StandardOpenOption.WRITE);
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment file = channel.map(FileChannel.MapMode.READ_WRITE, 0, channel.size(), arena);
+                long answers = RingLayout.HEADER_SIZE
+                        + file.get(ValueLayout.JAVA_INT, RingLayout.TO_WORKER_CAPACITY_OFFSET);
+                file.asSlice(answers).fill((byte) 0xFF);
+            }
+        }
     }
 
     /** The spawned worker, once the job has sent it {@code records} records. */
