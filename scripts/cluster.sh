@@ -47,6 +47,9 @@ taskmanager.rpc.port: 0
 taskmanager.data.port: 0
 io.tmp.dirs: $CLUSTER_DIR/tmp
 web.tmpdir: $CLUSTER_DIR/tmp/web
+# A TaskManager that dies is noticed within seconds, not the default 50 s, so a job restarts promptly.
+heartbeat.interval: 1000
+heartbeat.timeout: 5000
 env.java.opts.all: ${BRIDGE_JVM_ARGS[*]}
 CONF
   mkdir -p "$CLUSTER_DIR/tmp/web"
@@ -59,6 +62,13 @@ resource_params() {
       "GET_${what}_RESOURCE_PARAMS" --configDir "$CONF_DIR" 2>&1) \
     || die "Flink could not compute the $what memory settings: $output"
   grep '^BASH_JAVA_UTILS_EXEC_RESULT:' <<<"$output" | sed 's/^BASH_JAVA_UTILS_EXEC_RESULT://'
+}
+
+role_main() {
+  case "$1" in
+    jobmanager) echo org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint ;;
+    taskmanager) echo org.apache.flink.runtime.taskexecutor.TaskManagerRunner ;;
+  esac
 }
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
@@ -84,16 +94,24 @@ start_process() {
 
 cluster_start() {
   find_jdk; ensure_lib
-  if [[ -n "$(cluster_pids)" ]]; then
+  local role missing=()
+  for role in jobmanager taskmanager; do
+    pid_alive "$(cat "$CLUSTER_DIR/$role.pid" 2>/dev/null)" || missing+=("$role")
+  done
+  if (( ${#missing[@]} == 0 )); then
     echo "flink-bridge: the cluster is already running (pids $(cluster_pids | tr '\n' ' ')); Web UI: $REST_URL"
     return 0
   fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$REST_PORT") 2>/dev/null; then
-    die "port $REST_PORT on 127.0.0.1 is taken by another process; stop it first (ss -ltnp | grep :$REST_PORT)"
+  if (( ${#missing[@]} == 2 )); then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$REST_PORT") 2>/dev/null; then
+      die "port $REST_PORT on 127.0.0.1 is taken by another process; stop it first (ss -ltnp | grep :$REST_PORT)"
+    fi
+    write_conf
   fi
-  write_conf
-  start_process jobmanager org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint
-  start_process taskmanager org.apache.flink.runtime.taskexecutor.TaskManagerRunner
+  # A running JobManager keeps its place: only what is missing starts (a TaskManager that was killed, say).
+  for role in "${missing[@]}"; do
+    start_process "$role" "$(role_main "$role")"
+  done
   local deadline=$((SECONDS + START_TIMEOUT_SECONDS)) overview
   while (( SECONDS < deadline )); do
     overview=$(rest_get /overview || true)

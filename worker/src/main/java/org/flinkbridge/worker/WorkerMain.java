@@ -7,9 +7,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a worker: {@code [--host H] [--port N] [--pipeline FILE]}. Prints one line
+ * Starts a worker: {@code [--host H] [--port N] [--pipeline FILE] [--exit-with-parent]}. Prints one line
  * {@code flink-bridge worker listening on HOST:PORT} once it serves, which is how a spawning bridge learns
- * the port.
+ * the port. A worker spawned by a TaskManager passes {@code --exit-with-parent}, so it does not outlive a
+ * TaskManager that crashed.
  */
 public final class WorkerMain {
 
@@ -33,8 +34,9 @@ public final class WorkerMain {
                         fail(e.getMessage());
                     }
                 }
+                case "--exit-with-parent" -> exitWithParent();
                 case "-h", "--help" -> {
-                    System.out.println("usage: worker [--host HOST] [--port PORT] [--pipeline FILE]");
+                    System.out.println("usage: worker [--host HOST] [--port PORT] [--pipeline FILE] [--exit-with-parent]");
                     return;
                 }
                 default -> fail("unknown argument '" + arg + "'");
@@ -57,6 +59,15 @@ public final class WorkerMain {
         System.out.println(LISTENING_PREFIX + host + ":" + server.port());
         System.out.flush();
         server.awaitTermination();
+    }
+
+    private static void exitWithParent() {
+        ProcessHandle parent = ProcessHandle.current().parent()
+                .orElseThrow(() -> new IllegalStateException("--exit-with-parent: this process has no parent"));
+        parent.onExit().thenRun(() -> {
+            System.err.println("flink-bridge worker: the process that started it (" + parent.pid() + ") ended; exiting");
+            System.exit(3);
+        });
     }
 
     private static String value(String[] args, int index, String option) {
