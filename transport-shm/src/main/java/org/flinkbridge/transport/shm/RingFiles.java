@@ -54,9 +54,14 @@ public final class RingFiles {
         }
     }
 
+    /** A file with no complete header may be one another session is creating this moment; only old ones go. */
+    private static final long HEADERLESS_GRACE_MILLIS = 60_000;
+
     /**
-     * Removes ring files whose creating bridge process is gone (left by a crash); returns how many. Called
-     * when a process starts using {@code dir}.
+     * Removes ring files left by a crash: those whose creating bridge process is gone, and those that never
+     * got a complete header and are older than a minute (a younger one may be being created right now by a
+     * session of this very process). Returns how many were removed. Called when a process starts using
+     * {@code dir}.
      */
     public static int cleanStale(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) {
@@ -65,15 +70,24 @@ public final class RingFiles {
         int removed = 0;
         try (Stream<Path> files = Files.list(dir)) {
             for (Path file : files.filter(f -> f.getFileName().toString().endsWith(SUFFIX)).toList()) {
-                int pid = creatorPid(file);
-                if (pid <= 0 || ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true)) {
-                    if (Files.deleteIfExists(file)) {
-                        removed++;
-                    }
+                if (isStale(file) && Files.deleteIfExists(file)) {
+                    removed++;
                 }
             }
         }
         return removed;
+    }
+
+    private static boolean isStale(Path file) throws IOException {
+        int pid = creatorPid(file);
+        if (pid > 0) {
+            return ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true);
+        }
+        try {
+            return System.currentTimeMillis() - Files.getLastModifiedTime(file).toMillis() > HEADERLESS_GRACE_MILLIS;
+        } catch (java.nio.file.NoSuchFileException gone) {
+            return false;
+        }
     }
 
     /** {@link #cleanStale} the first time this process uses {@code dir}; 0 on later calls. */
@@ -93,7 +107,7 @@ public final class RingFiles {
             }
             return header.get(ValueLayout.JAVA_INT, RingLayout.BRIDGE_PID_OFFSET);
         } catch (java.nio.file.NoSuchFileException gone) {
-            return Integer.MAX_VALUE;
+            return 0;
         }
     }
 }

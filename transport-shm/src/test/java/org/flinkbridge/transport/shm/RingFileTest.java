@@ -218,8 +218,16 @@ class RingFileTest {
             }
             Files.writeString(rings.resolve("notes.txt"), "not a ring".getBytes(StandardCharsets.UTF_8).length + "");
 
-            assertEquals(1, RingFiles.cleanStale(rings));
+            // Files with no complete header: one being created right now, and one a crash left long ago.
+            Path creating = Files.write(rings.resolve("creating.ring"), new byte[100]);
+            Path abandoned = Files.write(rings.resolve("abandoned.ring"), new byte[100]);
+            Files.setLastModifiedTime(abandoned, java.nio.file.attribute.FileTime.fromMillis(
+                    System.currentTimeMillis() - TimeUnit.MINUTES.toMillis(2)));
+
+            assertEquals(2, RingFiles.cleanStale(rings));
             assertTrue(Files.exists(live));
+            assertTrue(Files.exists(creating), "a ring file being created is not stale");
+            assertFalse(Files.exists(abandoned));
             assertFalse(Files.exists(rings.resolve("copy.ring")));
             assertTrue(Files.exists(rings.resolve("notes.txt")), "only ring files are touched");
         }
