@@ -42,9 +42,11 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Checkpoints: the DataStream API V2 calls {@link #snapshotState} after the barrier has gone downstream.
  * So the function sends the worker a BARRIER frame, takes every earlier input's answers without emitting
- * them, asks the worker for its state (by key group), and stores both in operator state; then it emits
- * what it held, which belongs to the next checkpoint. On restore the worker gets its state back before any
- * record, and the stored outputs are emitted before anything else.
+ * them, asks the worker for its state (by key group), and stores both in operator state. What it held is
+ * emitted before the next input is handled (not inside snapshotState, where an operator chained behind this
+ * one, such as a sink writer, may be between its own pre-barrier flush and its snapshot), so it belongs to
+ * the next checkpoint. On restore the worker gets its state back before any record, and the stored outputs
+ * are emitted before anything else.
  */
 public final class BridgeFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord>,
         CheckpointedFunction, CheckpointListener {
@@ -159,6 +161,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         if (output == null) {
             // No record or watermark came, so no collector was handed to us yet; ask for one.
             ctx.applyToAllPartitions((collector, partitionContext) -> useCollector(collector));
+        } else {
+            useCollector(output);
         }
         if (inFlight.isFull()) {
             awaitAnswers(spec.maxInFlight() - 1);
@@ -168,7 +172,10 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         awaitAnswers(0);
     }
 
-    /** Takes the collector to emit to, first emitting what a restored checkpoint held. */
+    /**
+     * Takes the collector to emit to, first emitting what a restored checkpoint held and what the last
+     * checkpoint held back, in that order.
+     */
     private void useCollector(Collector<BridgeRecord> out) {
         output = out;
         if (!restoredOutputs.isEmpty()) {
@@ -176,6 +183,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             restoredOutputs = new ArrayList<>();
             pending.forEach(answers::emit);
         }
+        answers.releaseHeld();
     }
 
     @Override
@@ -204,7 +212,6 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         } finally {
             answers.holding = false;
         }
-        answers.releaseHeld();
     }
 
     @Override
@@ -254,7 +261,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 throw new WorkerFailure(session.name() + ": output for input #" + sequence
                         + " arrived with nowhere to go");
             }
-            if (holding) {
+            // Held answers stay ahead of later ones until they are released.
+            if (holding || !held.isEmpty()) {
                 held.add(record);
             } else {
                 emit(record);
@@ -270,7 +278,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             expectOldest(sequence, "an end of outputs");
             long watermark = inFlight.removeOldest();
             if (InFlight.isWatermark(watermark)) {
-                if (holding) {
+                if (holding || !held.isEmpty()) {
                     held.add(watermark);
                 } else {
                     emitWatermark(watermark);
