@@ -2,6 +2,8 @@ package org.flinkbridge.job;
 
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.KafkaSinkSpec;
+import org.flinkbridge.pipeline.PrintSinkSpec;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.PipelineException;
 import org.flinkbridge.pipeline.SinkSpec;
@@ -54,8 +56,12 @@ public final class LocalRunner {
 
     static String summary(Pipeline pipeline, JobArguments arguments) {
         List<String> outputs = new ArrayList<>();
-        pipeline.sinks().forEach(sink -> outputs.add(sink instanceof FileSinkSpec file
-                ? (arguments.output() != null ? arguments.output() : file.path()) : sink.name() + " (stdout)"));
+        pipeline.sinks().forEach(sink -> outputs.add(switch (sink) {
+            case FileSinkSpec file -> arguments.output() != null ? arguments.output() : file.path();
+            case KafkaSinkSpec kafka -> "Kafka topic " + kafka.topic() + " (" + kafka.delivery().name()
+                    .toLowerCase(java.util.Locale.ROOT) + ")";
+            case PrintSinkSpec print -> print.name() + " (stdout)";
+        }));
         long read = JobCounters.get(JobCounters.Count.READ);
         long written = JobCounters.get(JobCounters.Count.WRITTEN);
         long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);

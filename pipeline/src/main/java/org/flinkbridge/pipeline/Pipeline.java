@@ -34,6 +34,14 @@ public record Pipeline(
                         + " (its position) but has " + segments.get(i).id());
             }
         }
+        if (bridge.checkpointIntervalMs() == 0) {
+            for (SinkSpec sink : sinks) {
+                if (sink.needsCheckpoints()) {
+                    throw new IllegalArgumentException("sink " + sink.name()
+                            + " needs checkpointing, but the checkpoint interval is 0 (off)");
+                }
+            }
+        }
     }
 
     public Pipeline withBridge(BridgeSettings newBridge) {

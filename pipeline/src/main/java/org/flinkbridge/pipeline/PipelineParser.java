@@ -23,7 +23,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * Reads a pipeline file (format: docs/pipeline-format.md) into a {@link Pipeline}.
@@ -41,9 +43,15 @@ public final class PipelineParser {
     private static final List<String> FILE_SOURCE_KEYS = List.of("type", "path", "monitor_interval_ms");
     private static final List<String> KAFKA_KEYS = List.of("type", "bootstrap_servers", "topic", "group_id",
             "starting_offsets", "bounded", "properties");
-    private static final List<String> SINK_TYPES = List.of(FileSinkSpec.TYPE, PrintSinkSpec.TYPE);
+    private static final List<String> SINK_TYPES = List.of(FileSinkSpec.TYPE, PrintSinkSpec.TYPE, KafkaSinkSpec.TYPE);
     private static final List<String> FILE_SINK_KEYS = List.of("type", "path");
     private static final List<String> PRINT_SINK_KEYS = List.of("type");
+    private static final List<String> KAFKA_SINK_KEYS = List.of("type", "bootstrap_servers", "topic", "delivery",
+            "transactional_id_prefix", "properties", "key");
+    /** The Kafka source's reserved consumer properties, each with why: "must be set with group_id". */
+    private static final Map<String, String> RESERVED_CONSUMER_PROPERTIES = KafkaSourceSpec.RESERVED_PROPERTIES
+            .entrySet().stream().collect(Collectors.toMap(Map.Entry::getKey, e -> "must be set with " + e.getValue(),
+                    (a, b) -> a, TreeMap::new));
     private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
             "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms");
@@ -136,9 +144,10 @@ public final class PipelineParser {
         String name = root.optional("name").map(YamlNode::string).orElseGet(() -> baseName(file));
         List<SourceSpec> sources = sources(root.required("sources", "a mapping of sources"), name);
         List<SegmentSpec> segments = segments(root.required("steps", "a list of steps"));
-        List<SinkSpec> sinks = sinks(root.required("sinks", "a mapping of sinks"));
+        // Before the sinks, which may need checkpointing on.
         BridgeSettings bridge = root.optional("bridge").map(PipelineParser::bridge)
                 .orElseGet(BridgeSettings::defaults);
+        List<SinkSpec> sinks = sinks(root.required("sinks", "a mapping of sinks"), name, bridge);
         return new Pipeline(name, file, sources, segments, sinks, bridge);
     }
 
@@ -189,17 +198,24 @@ public final class PipelineParser {
                 source.optional("starting_offsets").map(v -> v.choice(StartingOffsets.class))
                         .orElse(KafkaSourceSpec.DEFAULT_STARTING_OFFSETS),
                 source.optional("bounded").map(YamlNode::bool).orElse(false),
-                source.optional("properties").map(PipelineParser::kafkaProperties).orElseGet(Map::of));
+                source.optional("properties").map(v -> kafkaProperties(v, "consumer", RESERVED_CONSUMER_PROPERTIES))
+                        .orElseGet(Map::of));
     }
 
-    private static Map<String, String> kafkaProperties(YamlNode node) {
+    /**
+     * The extra client properties of a Kafka source or sink; numbers and booleans are taken as written.
+     *
+     * @param client   {@code consumer} or {@code producer}, for messages
+     * @param reserved the properties that cannot be given here, each with why: "must be set with group_id"
+     */
+    private static Map<String, String> kafkaProperties(YamlNode node, String client, Map<String, String> reserved) {
         Map<String, String> properties = new LinkedHashMap<>();
-        for (YamlMap.Field property : node.map("a mapping of consumer properties").fields()) {
-            String field = KafkaSourceSpec.RESERVED_PROPERTIES.get(property.name());
-            if (field != null) {
-                throw property.key().error("a consumer property other than "
-                                + String.join(", ", KafkaSourceSpec.RESERVED_PROPERTIES.keySet()),
-                        YamlNode.quote(property.name()) + ", which must be set with " + field);
+        for (YamlMap.Field property : node.map("a mapping of " + client + " properties").fields()) {
+            String why = reserved.get(property.name());
+            if (why != null) {
+                throw property.key().error("a " + client + " property other than "
+                                + String.join(", ", reserved.keySet()),
+                        YamlNode.quote(property.name()) + ", which " + why);
             }
             properties.put(property.name(), property.value().string());
         }
@@ -272,7 +288,7 @@ public final class PipelineParser {
         return segments;
     }
 
-    private static List<SinkSpec> sinks(YamlNode node) {
+    private static List<SinkSpec> sinks(YamlNode node, String pipelineName, BridgeSettings bridge) {
         List<SinkSpec> sinks = new ArrayList<>();
         for (YamlMap.Field entry : node.map("a mapping of sinks").nonEmpty("at least one sink").fields()) {
             YamlMap sink = entry.value().map();
@@ -284,10 +300,40 @@ public final class PipelineParser {
                     sink.allowOnly(PRINT_SINK_KEYS);
                     yield new PrintSinkSpec(entry.name());
                 }
+                case KafkaSinkSpec.TYPE -> kafkaSink(entry.name(), sink.allowOnly(KAFKA_SINK_KEYS), pipelineName,
+                        bridge);
                 default -> throw new IllegalStateException("sink type without a case: " + type);
             });
         }
         return sinks;
+    }
+
+    private static KafkaSinkSpec kafkaSink(String name, YamlMap sink, String pipelineName, BridgeSettings bridge) {
+        Optional<YamlNode> deliveryNode = sink.optional("delivery");
+        Delivery delivery = deliveryNode.map(v -> v.choice(Delivery.class)).orElse(KafkaSinkSpec.DEFAULT_DELIVERY);
+        Optional<YamlNode> prefixNode = sink.optional("transactional_id_prefix");
+        String prefix = null;
+        if (delivery == Delivery.EXACTLY_ONCE) {
+            if (bridge.checkpointIntervalMs() == 0) {
+                throw deliveryNode.orElseThrow().error(Delivery.AT_LEAST_ONCE.configName() + ", or checkpointing on"
+                        + " for " + delivery.configName() + " (it commits at checkpoints: set"
+                        + " bridge.checkpoint_interval_ms)");
+            }
+            prefix = prefixNode.map(YamlNode::string)
+                    .orElseGet(() -> KafkaSinkSpec.defaultTransactionalIdPrefix(pipelineName, name));
+        } else if (prefixNode.isPresent()) {
+            throw prefixNode.get().error("no transactional_id_prefix with " + delivery.configName() + " delivery"
+                    + " (only " + Delivery.EXACTLY_ONCE.configName() + " uses transactions)");
+        }
+        return new KafkaSinkSpec(name,
+                sink.required("bootstrap_servers", "a list of host:port pairs").string(),
+                sink.required("topic", "a topic name").string(),
+                delivery,
+                prefix,
+                sink.optional("properties")
+                        .map(v -> kafkaProperties(v, "producer", KafkaSinkSpec.RESERVED_PROPERTIES))
+                        .orElseGet(Map::of),
+                sink.optional("key").map(PipelineParser::key).orElse(null));
     }
 
     private static BridgeSettings bridge(YamlNode node) {

@@ -130,6 +130,68 @@ class PipelineParserTest {
     }
 
     @Test
+    void kafkaSinkDefaultsAndAllKeys() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("kafka-out.yaml", """
+                name: orders
+                sources: {events: {type: generator}}
+                steps: [{step_name: s, type: filter}]
+                sinks:
+                  plain: {type: kafka, bootstrap_servers: 127.0.0.1:9092, topic: out}
+                  once:
+                    type: kafka
+                    bootstrap_servers: broker-1:9092,broker-2:9092
+                    topic: payments
+                    delivery: exactly_once
+                    properties: {transaction.timeout.ms: 900000, compression.type: zstd}
+                    key: {header: tenant}
+                  named:
+                    type: kafka
+                    bootstrap_servers: h:1
+                    topic: t
+                    delivery: exactly_once
+                    transactional_id_prefix: payments-v2
+                    key: {json_field: id}
+                bridge: {checkpoint_interval_ms: 1000}
+                """));
+
+        assertEquals(List.of(
+                new KafkaSinkSpec("plain", "127.0.0.1:9092", "out", Delivery.AT_LEAST_ONCE, null, Map.of(), null),
+                new KafkaSinkSpec("once", "broker-1:9092,broker-2:9092", "payments", Delivery.EXACTLY_ONCE,
+                        "flink-bridge-orders-once",
+                        Map.of("transaction.timeout.ms", "900000", "compression.type", "zstd"),
+                        new KeySpec(KeyKind.HEADER, "tenant")),
+                new KafkaSinkSpec("named", "h:1", "t", Delivery.EXACTLY_ONCE, "payments-v2", Map.of(),
+                        new KeySpec(KeyKind.JSON_FIELD, "id"))),
+                pipeline.sinks());
+        assertTrue(pipeline.sinks().get(1).needsCheckpoints());
+        assertFalse(pipeline.sinks().get(0).needsCheckpoints());
+    }
+
+    @Test
+    void exactlyOnceKafkaSinkNeedsCheckpointsAndAPrefixAlsoInCode() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("plain.yaml", """
+                sources: {events: {type: generator}}
+                steps: [{step_name: s, type: filter}]
+                sinks: {out: {type: print}}
+                """));
+        KafkaSinkSpec exactlyOnce = new KafkaSinkSpec("k", "h:1", "t", Delivery.EXACTLY_ONCE, "p", Map.of(), null);
+
+        IllegalArgumentException noCheckpoints = assertThrows(IllegalArgumentException.class,
+                () -> new Pipeline(pipeline.name(), pipeline.file(), pipeline.sources(), pipeline.segments(),
+                        List.of(exactlyOnce), pipeline.bridge()));
+        assertEquals("sink k needs checkpointing, but the checkpoint interval is 0 (off)", noCheckpoints.getMessage());
+        IllegalArgumentException noPrefix = assertThrows(IllegalArgumentException.class,
+                () -> new KafkaSinkSpec("k", "h:1", "t", Delivery.EXACTLY_ONCE, null, Map.of(), null));
+        assertEquals("kafka transactional id prefix must be a non-empty string but was null", noPrefix.getMessage());
+        IllegalArgumentException reserved = assertThrows(IllegalArgumentException.class,
+                () -> new KafkaSinkSpec("k", "h:1", "t", Delivery.AT_LEAST_ONCE, null,
+                        Map.of("transactional.id", "x"), null));
+        assertEquals("kafka sink property transactional.id is made from transactional_id_prefix, the subtask and the"
+                + " checkpoint, not in properties", reserved.getMessage());
+        assertEquals(Delivery.EXACTLY_ONCE, Delivery.parse("exactly_once"));
+    }
+
+    @Test
     void fileSourcesAndSinksResolveRelativePathsAgainstTheWorkingDirectory() throws IOException {
         Pipeline pipeline = PipelineParser.parse(write("files.yaml", """
                 sources:
@@ -245,7 +307,10 @@ class PipelineParserTest {
         Pipeline withKafka = new Pipeline(pipeline.name(), pipeline.file(),
                 List.of(pipeline.sources().getFirst(), new KafkaSourceSpec("k", "b:9092", "t", "g",
                         StartingOffsets.LATEST, true, Map.of("a", "b")), new FileSourceSpec("f", "/in", 0)),
-                pipeline.segments(), List.of(pipeline.sinks().getFirst(), new PrintSinkSpec("p")), pipeline.bridge());
+                pipeline.segments(), List.of(pipeline.sinks().getFirst(), new PrintSinkSpec("p"),
+                        new KafkaSinkSpec("out", "b:9092", "t", Delivery.AT_LEAST_ONCE, null, Map.of("acks", "1"),
+                                new KeySpec(KeyKind.HEADER, "h"))),
+                pipeline.bridge());
 
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
@@ -281,15 +346,17 @@ class PipelineParserTest {
                         sinks: {out: {type: print}}
                         """,
                         "steps[0].type (line 3, column 26): expected a built-in step type (append_field, batch, filter,"
-                                + " count) or a fully qualified class name but found the string 'apend_field'"),
+                                + " count, running_count) or a fully qualified class name but found the string"
+                                + " 'apend_field'"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
                         steps: [{step_name: s, type: filter}]
                         sinks:
                           out:
-                            type: kafka
+                            type: kafak
                         """,
-                        "sinks.out.type (line 5, column 11): expected one of file, print but found the string 'kafka'"),
+                        "sinks.out.type (line 5, column 11): expected one of file, print, kafka but found the string"
+                                + " 'kafak'"),
                 // Missing required keys are reported at the mapping that lacks them.
                 Arguments.of("""
                         sources:
@@ -388,6 +455,62 @@ class PipelineParserTest {
                         "sources.topic.properties['bootstrap.servers'] (line 6, column 18): expected a consumer"
                                 + " property other than bootstrap.servers, group.id but found 'bootstrap.servers',"
                                 + " which must be set with bootstrap_servers"),
+                // Kafka sinks.
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out: {type: kafka, bootstrap_servers: h:1, topic: t, delivery: exactly_once}
+                        """,
+                        "sinks.out.delivery (line 4, column 66): expected at_least_once, or checkpointing on for"
+                                + " exactly_once (it commits at checkpoints: set bridge.checkpoint_interval_ms) but"
+                                + " found the string 'exactly_once'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out: {type: kafka, bootstrap_servers: h:1, topic: t, delivery: exactly-once}
+                        """,
+                        "sinks.out.delivery (line 4, column 66): expected one of at_least_once, exactly_once but"
+                                + " found the string 'exactly-once'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out: {type: kafka, bootstrap_servers: h:1, topic: t, transactional_id_prefix: out}
+                        """,
+                        "sinks.out.transactional_id_prefix (line 4, column 81): expected no transactional_id_prefix"
+                                + " with at_least_once delivery (only exactly_once uses transactions) but found the"
+                                + " string 'out'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out:
+                            type: kafka
+                            bootstrap_servers: h:1
+                            topic: t
+                            properties: {transactional.id: fixed}
+                        """,
+                        "sinks.out.properties['transactional.id'] (line 8, column 18): expected a producer property"
+                                + " other than bootstrap.servers, key.serializer, transactional.id, value.serializer"
+                                + " but found 'transactional.id', which is made from transactional_id_prefix, the"
+                                + " subtask and the checkpoint"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out: {type: kafka, bootstrap_servers: h:1, topic: t, key: {field: id}}
+                        """,
+                        "sinks.out.key.field (line 4, column 62): expected one of the keys json_field, header but"
+                                + " found the key 'field'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks:
+                          out: {type: kafka, bootstrap_servers: h:1}
+                        """,
+                        "sinks.out.topic (line 4, column 8): expected a topic name but found no 'topic' key"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
                         steps:

@@ -9,7 +9,10 @@ import org.apache.flink.streaming.api.functions.sink.filesystem.rollingpolicies.
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.streaming.api.functions.sink.PrintSink;
 import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.job.io.kafka.AtLeastOnceKafkaSink;
+import org.flinkbridge.job.io.kafka.ExactlyOnceKafkaSink;
 import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.KafkaSinkSpec;
 import org.flinkbridge.pipeline.PrintSinkSpec;
 import org.flinkbridge.pipeline.SinkSpec;
 
@@ -28,8 +31,14 @@ public final class Sinks {
                     .withRollingPolicy(OnCheckpointRollingPolicy.build())
                     .build();
             case PrintSinkSpec print -> new PrintSink<>(print.name());
+            case KafkaSinkSpec kafka -> switch (kafka.delivery()) {
+                case AT_LEAST_ONCE -> new AtLeastOnceKafkaSink(kafka);
+                case EXACTLY_ONCE -> new ExactlyOnceKafkaSink(kafka);
+            };
         };
-        stream.toSink(DataStreamV2SinkUtils.wrapSink(sink)).withName("sink " + spec.name());
+        // A fixed uid, so that a sink's state (a Kafka sink's transactions) is restored after the graph changes.
+        stream.toSink(DataStreamV2SinkUtils.wrapSink(sink)).withName("sink " + spec.name())
+                .withUid("sink-" + spec.name());
     }
 
     /** One record per line: the payload bytes, then a newline. */
