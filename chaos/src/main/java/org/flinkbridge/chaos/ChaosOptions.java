@@ -1,0 +1,36 @@
+package org.flinkbridge.chaos;
+
+/**
+ * The chaos run's command line: {@code [--transport=shm|grpc] [--quick]}. The quick run is the one the
+ * default test suite runs; the full one is longer, with more kills.
+ */
+record ChaosOptions(String transport, int records, int recordsPerSecond, int workerKills, int taskManagerKills,
+                    long checkpointIntervalMillis, long settleSeconds) {
+
+    static final String USAGE = "usage: ./flink-bridge chaos [--transport=shm|grpc] [--quick]";
+
+    static ChaosOptions parse(String[] args) {
+        String transport = "shm";
+        boolean quick = false;
+        for (String arg : args) {
+            if (arg.equals("--quick")) {
+                quick = true;
+            } else if (arg.startsWith("--transport=")) {
+                transport = arg.substring("--transport=".length());
+                if (!transport.equals("shm") && !transport.equals("grpc")) {
+                    throw new IllegalArgumentException("--transport must be shm or grpc, not '" + transport + "'; "
+                            + USAGE);
+                }
+            } else {
+                throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
+            }
+        }
+        return quick
+                ? new ChaosOptions(transport, 40_000, 2_000, 3, 1, 1_000, 120)
+                : new ChaosOptions(transport, 300_000, 2_500, 8, 2, 1_000, 300);
+    }
+
+    long produceMillis() {
+        return records * 1000L / recordsPerSecond;
+    }
+}

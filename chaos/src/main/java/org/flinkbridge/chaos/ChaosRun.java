@@ -1,0 +1,195 @@
+package org.flinkbridge.chaos;
+
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.flinkbridge.testing.KafkaBroker;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code ./flink-bridge chaos [--transport=shm|grpc] [--quick]}: a bounded run of keyed records from a real
+ * Kafka broker through a per-key running count in the worker into the exactly-once Kafka sink, on the real
+ * standalone cluster, while worker processes (several times) and the TaskManager (at least once) are killed
+ * at random moments. The committed output is then compared with an oracle, and one line reports records
+ * in and out, kills, restarts, duplicates, losses and the p99 checkpoint duration from Flink's REST API.
+ * Exits 1 on any loss or duplicate, or when fewer kills than planned could be done.
+ */
+public final class ChaosRun {
+
+    private static final String INPUT = "chaos-in";
+    private static final String OUTPUT = "chaos-out";
+    private static final int KEYS = 50;
+
+    private final ChaosOptions options;
+    private final Cluster cluster;
+    private final Random random = new Random();
+
+    private ChaosRun(ChaosOptions options, Cluster cluster) {
+        this.options = options;
+        this.cluster = cluster;
+    }
+
+    public static void main(String[] args) throws Exception {
+        ChaosOptions options;
+        try {
+            options = ChaosOptions.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("flink-bridge chaos: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Path home = Path.of(System.getProperty("flink-bridge.home", ".")).toAbsolutePath();
+        boolean clean = new ChaosRun(options, new Cluster(home)).run();
+        System.exit(clean ? 0 : 1);
+    }
+
+    /** @return whether the output was exactly once and every planned kill was done */
+    private boolean run() throws Exception {
+        Path dir = Files.createTempDirectory("flink-bridge-chaos-");
+        log("starting a Kafka broker and the cluster");
+        try (KafkaBroker broker = KafkaBroker.start()) {
+            broker.createTopic(INPUT, 2);
+            broker.createTopic(OUTPUT, 2);
+            cluster.start();
+            try {
+                return runJob(broker, dir);
+            } finally {
+                cluster.stop();
+            }
+        }
+    }
+
+    private boolean runJob(KafkaBroker broker, Path dir) throws Exception {
+        Path pipeline = writePipeline(broker, dir);
+        String jobId = cluster.submit(pipeline, "chaos-" + options.transport(), options.transport());
+        log("job " + jobId + " submitted over " + options.transport() + "; producing " + options.records()
+                + " records at " + options.recordsPerSecond() + "/s while killing");
+        KillPlan kills = new KillPlan(random, options.produceMillis(), options.workerKills(),
+                options.taskManagerKills());
+        OutputReader output = new OutputReader(broker.bootstrapServers(), OUTPUT);
+        output.start();
+        int[] perKey = produce(broker, kills);
+        kills.finish(cluster);
+        log("input done; waiting for the output to settle");
+        Oracle.Result result = Oracle.compare(perKey, output.awaitSettled(options.records(),
+                TimeUnit.SECONDS.toMillis(options.settleSeconds())));
+        output.close();
+        long restarts = cluster.restarts(jobId);
+        String p99 = cluster.checkpointP99Millis(jobId);
+        cluster.cancel(jobId);
+        boolean killsDone = kills.workerKills() >= options.workerKills()
+                && kills.taskManagerKills() >= options.taskManagerKills();
+        System.out.println("chaos: transport=" + options.transport() + " records in=" + options.records()
+                + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
+                + " taskmanager_kills=" + kills.taskManagerKills() + " restarts=" + restarts
+                + " duplicates=" + result.duplicates() + " losses=" + result.losses()
+                + " checkpoint_p99_ms=" + p99 + (killsDone ? "" : " (fewer kills than planned)"));
+        return result.exactlyOnce() && killsDone;
+    }
+
+    private Path writePipeline(KafkaBroker broker, Path dir) throws IOException {
+        String servers = broker.bootstrapServers();
+        return Files.writeString(dir.resolve("chaos.yaml"), """
+                name: chaos-%s
+                sources:
+                  input: {type: kafka, bootstrap_servers: "%s", topic: %s, group_id: chaos, starting_offsets: earliest}
+                steps:
+                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
+                sinks:
+                  output: {type: kafka, bootstrap_servers: "%s", topic: %s, delivery: exactly_once}
+                bridge:
+                  transport: %s
+                  parallelism: 2
+                  key: {json_field: key}
+                  checkpoint_interval_ms: %d
+                  worker_timeout_ms: 10000
+                """.formatted(options.transport(), servers, INPUT, servers, OUTPUT, options.transport(),
+                options.checkpointIntervalMillis()));
+    }
+
+    /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */
+    private int[] produce(KafkaBroker broker, KillPlan kills) throws Exception {
+        int[] perKey = new int[KEYS];
+        long started = System.nanoTime();
+        try (KafkaProducer<byte[], byte[]> producer = broker.producer(Map.of("acks", "all"))) {
+            for (int i = 0; i < options.records(); i++) {
+                int key = i % KEYS;
+                perKey[key]++;
+                String json = "{\"key\":\"key-" + key + "\",\"id\":" + i + "}";
+                producer.send(new ProducerRecord<>(INPUT, ("key-" + key).getBytes(StandardCharsets.UTF_8),
+                        json.getBytes(StandardCharsets.UTF_8)));
+                long due = TimeUnit.SECONDS.toNanos(i + 1L) / options.recordsPerSecond();
+                long ahead = due - (System.nanoTime() - started);
+                if (ahead > 1_000_000) {
+                    producer.flush();
+                    kills.killDue(cluster, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                    TimeUnit.NANOSECONDS.sleep(ahead);
+                }
+            }
+            producer.flush();
+        }
+        return perKey;
+    }
+
+    static void log(String line) {
+        System.err.println("flink-bridge chaos: " + line);
+    }
+
+    /** When to kill what: worker kills and TaskManager kills at random moments while the input flows. */
+    private static final class KillPlan {
+        private final List<Long> workerAt = new ArrayList<>();
+        private final List<Long> taskManagerAt = new ArrayList<>();
+        private int workerKills;
+        private int taskManagerKills;
+
+        KillPlan(Random random, long produceMillis, int workers, int taskManagers) {
+            // Kills fall in the middle 80% of the input, so the job is running and has input left after each.
+            long from = produceMillis / 10;
+            long span = produceMillis * 8 / 10;
+            for (int i = 0; i < workers; i++) {
+                workerAt.add(from + (long) (random.nextDouble() * span));
+            }
+            for (int i = 0; i < taskManagers; i++) {
+                taskManagerAt.add(from + (long) (random.nextDouble() * span));
+            }
+            workerAt.sort(null);
+            taskManagerAt.sort(null);
+        }
+
+        void killDue(Cluster cluster, long elapsedMillis) throws Exception {
+            while (!taskManagerAt.isEmpty() && taskManagerAt.getFirst() <= elapsedMillis) {
+                taskManagerAt.removeFirst();
+                if (cluster.killTaskManager()) {
+                    taskManagerKills++;
+                }
+            }
+            while (!workerAt.isEmpty() && workerAt.getFirst() <= elapsedMillis) {
+                workerAt.removeFirst();
+                if (cluster.killAWorker()) {
+                    workerKills++;
+                }
+            }
+        }
+
+        /** Kills not yet done when the input ends are done now, so the plan is always carried out. */
+        void finish(Cluster cluster) throws Exception {
+            killDue(cluster, Long.MAX_VALUE);
+        }
+
+        int workerKills() {
+            return workerKills;
+        }
+
+        int taskManagerKills() {
+            return taskManagerKills;
+        }
+    }
+}

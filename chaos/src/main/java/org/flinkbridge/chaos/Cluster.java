@@ -1,0 +1,146 @@
+package org.flinkbridge.chaos;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The standalone cluster as the chaos run drives it: through the launcher ({@code cluster start|stop},
+ * {@code flink run|cancel}), by signals to its processes, and through Flink's REST API on 127.0.0.1:8081.
+ */
+final class Cluster {
+
+    private static final String REST = "http://127.0.0.1:8081";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path home;
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    Cluster(Path home) {
+        this.home = home;
+    }
+
+    void start() throws Exception {
+        launcher("cluster", "start");
+    }
+
+    void stop() throws Exception {
+        launcher("cluster", "stop");
+    }
+
+    /**
+     * Submits the job named {@code jobName} detached and returns its id, as the REST API lists it; Flink
+     * restarts it after every failure.
+     */
+    String submit(Path pipeline, String jobName, String transport) throws Exception {
+        launcher("flink", "run", "-d",
+                home.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
+                "--pipeline", pipeline.toString(), "--transport=" + transport,
+                "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=1000",
+                "-Drestart-strategy.fixed-delay.delay=1s");
+        for (JsonNode job : rest("/jobs/overview").path("jobs")) {
+            if (job.path("name").asText().equals(jobName) && !job.path("state").asText().equals("CANCELED")) {
+                return job.path("jid").asText();
+            }
+        }
+        throw new IOException("the cluster lists no job named " + jobName + " after it was submitted");
+    }
+
+    void cancel(String jobId) throws Exception {
+        launcher("flink", "cancel", jobId);
+    }
+
+    /**
+     * SIGKILLs one worker process the TaskManager spawned, waiting up to 60 s for one to run (after a
+     * restart the job spawns a new one); returns whether one was killed.
+     */
+    boolean killAWorker() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            List<ProcessHandle> workers = taskManager().stream().flatMap(ProcessHandle::children)
+                    .filter(p -> p.info().commandLine().orElse("").contains("--exit-with-parent"))
+                    .toList();
+            if (!workers.isEmpty()) {
+                ProcessHandle victim = workers.getFirst();
+                ChaosRun.log("killing worker process " + victim.pid());
+                victim.destroyForcibly();
+                victim.onExit().get(10, TimeUnit.SECONDS);
+                return true;
+            }
+            Thread.sleep(200);
+        }
+        ChaosRun.log("no worker process ran within 60 s; that kill is skipped");
+        return false;
+    }
+
+    /** SIGKILLs the TaskManager, then starts a new one as an operator's supervisor would; the job moves to it. */
+    boolean killTaskManager() throws Exception {
+        Optional<ProcessHandle> taskManager = taskManager();
+        if (taskManager.isEmpty()) {
+            ChaosRun.log("no TaskManager runs; that kill is skipped");
+            return false;
+        }
+        ChaosRun.log("killing the TaskManager, process " + taskManager.get().pid());
+        taskManager.get().destroyForcibly();
+        taskManager.get().onExit().get(10, TimeUnit.SECONDS);
+        start();
+        return true;
+    }
+
+    /** The running TaskManager process, from the pid file the launcher keeps. */
+    private Optional<ProcessHandle> taskManager() throws IOException {
+        Path pidFile = home.resolve(".flink-bridge/cluster/taskmanager.pid");
+        return Files.exists(pidFile)
+                ? ProcessHandle.of(Long.parseLong(Files.readString(pidFile).trim())).filter(ProcessHandle::isAlive)
+                : Optional.empty();
+    }
+
+    /** The failures the job restarted from, as its exception history lists them. */
+    long restarts(String jobId) throws Exception {
+        JsonNode history = rest("/jobs/" + jobId + "/exceptions?maxExceptions=1000").path("exceptionHistory");
+        return history.path("entries").size();
+    }
+
+    /** The p99 of the completed checkpoints' end-to-end durations, as Flink's checkpoint statistics give it. */
+    String checkpointP99Millis(String jobId) throws Exception {
+        JsonNode p99 = rest("/jobs/" + jobId + "/checkpoints").path("summary").path("end_to_end_duration")
+                .path("p99");
+        return p99.isMissingNode() ? "n/a" : p99.asText();
+    }
+
+    private JsonNode rest(String path) throws Exception {
+        HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(REST + path))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+        if (response.statusCode() != 200) {
+            throw new IOException("GET " + path + " answered " + response.statusCode() + ": " + response.body());
+        }
+        return JSON.readTree(response.body());
+    }
+
+    /** Runs {@code ./flink-bridge ARGS...}; fails with its output unless it exits 0. */
+    private String launcher(String... args) throws Exception {
+        List<String> command = new ArrayList<>();
+        command.add(home.resolve("flink-bridge").toString());
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command).directory(home.toFile()).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!process.waitFor(5, TimeUnit.MINUTES) || process.exitValue() != 0) {
+            process.destroyForcibly();
+            throw new IOException("./flink-bridge " + String.join(" ", args) + " failed:\n" + output);
+        }
+        return output;
+    }
+}

@@ -1,0 +1,45 @@
+package org.flinkbridge.chaos;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The quick chaos run, as {@code ./flink-bridge chaos --quick} runs it: a real broker, the real cluster,
+ * worker processes and the TaskManager killed mid-run, and the exactly-once output checked by the oracle.
+ */
+class ChaosQuickTest {
+
+    private static final Pattern SUMMARY = Pattern.compile(
+            "chaos: transport=(\\w+) records in=(\\d+) out=(\\d+) worker_kills=(\\d+) taskmanager_kills=(\\d+) "
+                    + "restarts=(-?\\d+) duplicates=(\\d+) losses=(\\d+) checkpoint_p99_ms=(\\S+)");
+
+    @ParameterizedTest
+    @ValueSource(strings = {"shm", "grpc"})
+    void killsLoseAndRepeatNothing(String transport) throws Exception {
+        Path home = Path.of(System.getProperty("user.dir"));
+        Process run = new ProcessBuilder(home.resolve("flink-bridge").toString(), "chaos", "--quick",
+                "--transport=" + transport).directory(home.toFile()).redirectErrorStream(true).start();
+        String output = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(run.waitFor(10, TimeUnit.MINUTES), output);
+
+        Matcher summary = SUMMARY.matcher(output);
+        assertTrue(summary.find(), "no summary line in:\n" + output);
+        assertEquals(0, run.exitValue(), output);
+        assertEquals(transport, summary.group(1));
+        assertEquals(summary.group(2), summary.group(3), "records out differ from records in: " + summary.group());
+        assertTrue(Integer.parseInt(summary.group(4)) >= 3, summary.group());
+        assertTrue(Integer.parseInt(summary.group(5)) >= 1, summary.group());
+        assertTrue(Long.parseLong(summary.group(6)) >= 1, "no restart seen: " + summary.group());
+        assertEquals("0", summary.group(7), summary.group());
+        assertEquals("0", summary.group(8), summary.group());
+    }
+}
