@@ -43,10 +43,10 @@ import java.util.concurrent.TimeUnit;
  * <p>Checkpoints: the DataStream API V2 calls {@link #snapshotState} after the barrier has gone downstream.
  * So the function sends the worker a BARRIER frame, takes every earlier input's answers without emitting
  * them, asks the worker for its state (by key group), and stores both in operator state. What it held is
- * emitted before the next input is handled (not inside snapshotState, where an operator chained behind this
- * one, such as a sink writer, may be between its own pre-barrier flush and its snapshot), so it belongs to
- * the next checkpoint. On restore the worker gets its state back before any record, and the stored outputs
- * are emitted before anything else.
+ * emitted when the checkpoint completes or is aborted, or before the next input if that comes first, so it
+ * belongs to the next checkpoint; not inside snapshotState, where an operator chained behind this one (a
+ * sink writer) may sit between its own pre-barrier flush and its snapshot. On restore the worker gets its
+ * state back before any record, and the stored outputs are emitted before anything else.
  */
 public final class BridgeFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord>,
         CheckpointedFunction, CheckpointListener {
@@ -214,13 +214,16 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         }
     }
 
+    /** Emits what the checkpoint held back: with no further input (an idle source) nothing else would. */
     @Override
     public void notifyCheckpointComplete(long checkpointId) {
+        answers.releaseHeld();
         session.notifyCheckpoint(checkpointId, true);
     }
 
     @Override
     public void notifyCheckpointAborted(long checkpointId) {
+        answers.releaseHeld();
         session.notifyCheckpoint(checkpointId, false);
     }
 
