@@ -4,17 +4,11 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-import static org.flinkbridge.transport.shm.RingLayout.CONSUMER_POSITION;
-import static org.flinkbridge.transport.shm.RingLayout.CONSUMER_WAITING;
-import static org.flinkbridge.transport.shm.RingLayout.DATA_FUTEX;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_FLAGS;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_HEADER;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_LENGTH;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_SEQUENCE;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_TYPE;
-import static org.flinkbridge.transport.shm.RingLayout.PRODUCER_POSITION;
-import static org.flinkbridge.transport.shm.RingLayout.PRODUCER_WAITING;
-import static org.flinkbridge.transport.shm.RingLayout.SPACE_FUTEX;
 
 /**
  * The reading side of one ring (single consumer). Frames are handed over in place and checked before use:
@@ -28,11 +22,7 @@ public final class RingConsumer {
     private final int capacity;
     private final int mask;
     private final int maxFrame;
-    private final MemorySegment control;
-    private final MemorySegment dataFutex;
-    private final MemorySegment consumerWaiting;
-    private final MemorySegment spaceFutex;
-    private final MemorySegment producerWaiting;
+    private final RingControl control;
     private final WaitStrategy waiting;
     private final String name;
     private final java.util.function.BooleanSupplier framesReady = this::hasFrames;
@@ -48,21 +38,17 @@ public final class RingConsumer {
         this.capacity = capacity;
         this.mask = capacity - 1;
         this.maxFrame = RingLayout.maxFrameLength(capacity);
-        this.control = file.asSlice(controlOffset, 256);
-        this.dataFutex = control.asSlice(DATA_FUTEX, 4);
-        this.consumerWaiting = control.asSlice(CONSUMER_WAITING, 4);
-        this.spaceFutex = control.asSlice(SPACE_FUTEX, 4);
-        this.producerWaiting = control.asSlice(PRODUCER_WAITING, 4);
+        this.control = new RingControl(file, controlOffset);
         this.waiting = waiting;
         this.name = name;
-        this.head = (long) Words.LONG.getVolatile(control, (long) CONSUMER_POSITION);
+        this.head = control.consumerPositionForWait();
         this.cachedTail = head;
     }
 
     /** Hands up to {@code limit} published frames to {@code handler}; returns how many. */
     public int poll(FrameHandler handler, int limit) throws IOException {
         if (head == cachedTail) {
-            cachedTail = (long) Words.LONG.getAcquire(control, (long) PRODUCER_POSITION);
+            cachedTail = control.producerPosition();
             if (head == cachedTail) {
                 return 0;
             }
@@ -101,8 +87,7 @@ public final class RingConsumer {
             }
         } finally {
             handling = -1;
-            Words.LONG.setVolatile(control, (long) CONSUMER_POSITION, head);
-            WaitStrategy.wakeIfWaiting(spaceFutex, producerWaiting);
+            control.publishConsumerPosition(head);
         }
         return frames;
     }
@@ -113,8 +98,7 @@ public final class RingConsumer {
      * and go on. Without it, both sides could wait for each other until their timeouts.
      */
     public void releaseHandled() {
-        Words.LONG.setVolatile(control, (long) CONSUMER_POSITION, handling >= 0 ? handling : head);
-        WaitStrategy.wakeIfWaiting(spaceFutex, producerWaiting);
+        control.publishConsumerPosition(handling >= 0 ? handling : head);
     }
 
     private RingException corrupt(String what, int index, int length) {
@@ -124,11 +108,11 @@ public final class RingConsumer {
 
     /** Whether a frame is published and not yet polled. */
     public boolean hasFrames() {
-        return head != (long) Words.LONG.getVolatile(control, (long) PRODUCER_POSITION);
+        return head != control.producerPositionForWait();
     }
 
     /** Waits until a frame is published (or about {@code nanos} passed); spins first, then sleeps. */
     public void awaitFrames(long nanos) {
-        waiting.await(framesReady, dataFutex, consumerWaiting, nanos);
+        control.awaitFrames(waiting, framesReady, nanos);
     }
 }

@@ -249,12 +249,8 @@ public final class RingFile implements AutoCloseable {
 
     /** Wakes whoever sleeps on either ring, so the peer sees the closed flag now rather than at its timeout. */
     private void wakeSleepers() {
-        for (int control : new int[] {TO_WORKER_CONTROL_OFFSET, FROM_WORKER_CONTROL_OFFSET}) {
-            WaitStrategy.wakeIfWaiting(file.asSlice(control + RingLayout.DATA_FUTEX, 4),
-                    file.asSlice(control + RingLayout.CONSUMER_WAITING, 4));
-            WaitStrategy.wakeIfWaiting(file.asSlice(control + RingLayout.SPACE_FUTEX, 4),
-                    file.asSlice(control + RingLayout.PRODUCER_WAITING, 4));
-        }
+        new RingControl(file, TO_WORKER_CONTROL_OFFSET).wakeSleepers();
+        new RingControl(file, FROM_WORKER_CONTROL_OFFSET).wakeSleepers();
     }
 
     public Path path() {

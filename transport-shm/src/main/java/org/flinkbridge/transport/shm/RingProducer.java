@@ -3,17 +3,11 @@ package org.flinkbridge.transport.shm;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-import static org.flinkbridge.transport.shm.RingLayout.CONSUMER_POSITION;
-import static org.flinkbridge.transport.shm.RingLayout.CONSUMER_WAITING;
-import static org.flinkbridge.transport.shm.RingLayout.DATA_FUTEX;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_FLAGS;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_HEADER;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_LENGTH;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_SEQUENCE;
 import static org.flinkbridge.transport.shm.RingLayout.FRAME_TYPE;
-import static org.flinkbridge.transport.shm.RingLayout.PRODUCER_POSITION;
-import static org.flinkbridge.transport.shm.RingLayout.PRODUCER_WAITING;
-import static org.flinkbridge.transport.shm.RingLayout.SPACE_FUTEX;
 
 /**
  * The writing side of one ring (single producer). Frames are claimed and written in place; the producer
@@ -27,11 +21,7 @@ public final class RingProducer {
     private final int capacity;
     private final int mask;
     private final int maxFrame;
-    private final MemorySegment control;
-    private final MemorySegment dataFutex;
-    private final MemorySegment consumerWaiting;
-    private final MemorySegment spaceFutex;
-    private final MemorySegment producerWaiting;
+    private final RingControl control;
     private final WaitStrategy waiting;
     private final String name;
     private long tail;
@@ -45,16 +35,12 @@ public final class RingProducer {
         this.capacity = capacity;
         this.mask = capacity - 1;
         this.maxFrame = RingLayout.maxFrameLength(capacity);
-        this.control = file.asSlice(controlOffset, 256);
-        this.dataFutex = control.asSlice(DATA_FUTEX, 4);
-        this.consumerWaiting = control.asSlice(CONSUMER_WAITING, 4);
-        this.spaceFutex = control.asSlice(SPACE_FUTEX, 4);
-        this.producerWaiting = control.asSlice(PRODUCER_WAITING, 4);
+        this.control = new RingControl(file, controlOffset);
         this.waiting = waiting;
         this.name = name;
-        this.tail = (long) Words.LONG.getVolatile(control, (long) PRODUCER_POSITION);
+        this.tail = control.producerPositionForWait();
         this.published = tail;
-        this.cachedHead = (long) Words.LONG.getVolatile(control, (long) CONSUMER_POSITION);
+        this.cachedHead = control.consumerPositionForWait();
     }
 
     /**
@@ -81,7 +67,7 @@ public final class RingProducer {
         int padding = aligned > toEnd ? toEnd : 0;
         long needed = tail + padding + aligned;
         if (needed - cachedHead > capacity) {
-            cachedHead = (long) Words.LONG.getAcquire(control, (long) CONSUMER_POSITION);
+            cachedHead = control.consumerPosition();
             if (needed - cachedHead > capacity) {
                 return -1;
             }
@@ -116,18 +102,16 @@ public final class RingProducer {
         if (tail == published) {
             return;
         }
-        Words.LONG.setVolatile(control, (long) PRODUCER_POSITION, tail);
+        control.publishProducerPosition(tail);
         published = tail;
-        WaitStrategy.wakeIfWaiting(dataFutex, consumerWaiting);
     }
 
     /** Publishes, then waits until the consumer has released room (or about {@code nanos} passed). */
     public void awaitSpace(long nanos) {
         publish();
         long head = cachedHead;
-        waiting.await(() -> (long) Words.LONG.getVolatile(control, (long) CONSUMER_POSITION) != head,
-                spaceFutex, producerWaiting, nanos);
-        cachedHead = (long) Words.LONG.getAcquire(control, (long) CONSUMER_POSITION);
+        control.awaitSpace(waiting, () -> control.consumerPositionForWait() != head, nanos);
+        cachedHead = control.consumerPosition();
     }
 
     public int capacity() {
