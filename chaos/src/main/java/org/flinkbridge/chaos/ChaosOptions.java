@@ -1,20 +1,24 @@
 package org.flinkbridge.chaos;
 
 /**
- * The chaos run's command line: {@code [--transport=shm|grpc] [--quick]}. The quick run is the one the
- * default test suite runs; the full one is longer, with more kills.
+ * The chaos run's command line: {@code [--transport=shm|grpc] [--quick] [--no-kills]}. The quick run is the
+ * one the default test suite runs; the full one is longer, with more kills. {@code --no-kills} runs the same
+ * job and input with nothing killed, which measures checkpoints under steady load.
  */
 record ChaosOptions(String transport, int records, int recordsPerSecond, int workerKills, int taskManagerKills,
                     long checkpointIntervalMillis, long settleSeconds) {
 
-    static final String USAGE = "usage: ./flink-bridge chaos [--transport=shm|grpc] [--quick]";
+    static final String USAGE = "usage: ./flink-bridge chaos [--transport=shm|grpc] [--quick] [--no-kills]";
 
     static ChaosOptions parse(String[] args) {
         String transport = "shm";
         boolean quick = false;
+        boolean kills = true;
         for (String arg : args) {
             if (arg.equals("--quick")) {
                 quick = true;
+            } else if (arg.equals("--no-kills")) {
+                kills = false;
             } else if (arg.startsWith("--transport=")) {
                 transport = arg.substring("--transport=".length());
                 if (!transport.equals("shm") && !transport.equals("grpc")) {
@@ -26,8 +30,8 @@ record ChaosOptions(String transport, int records, int recordsPerSecond, int wor
             }
         }
         return quick
-                ? new ChaosOptions(transport, 40_000, 2_000, 3, 1, 1_000, 120)
-                : new ChaosOptions(transport, 300_000, 2_500, 8, 2, 1_000, 300);
+                ? new ChaosOptions(transport, 40_000, 2_000, kills ? 3 : 0, kills ? 1 : 0, 1_000, 120)
+                : new ChaosOptions(transport, 300_000, 2_500, kills ? 8 : 0, kills ? 2 : 0, 1_000, 300);
     }
 
     long produceMillis() {
