@@ -118,7 +118,7 @@ final class Cluster {
     String checkpointP99Millis(String jobId) throws Exception {
         JsonNode p99 = rest("/jobs/" + jobId + "/checkpoints").path("summary").path("end_to_end_duration")
                 .path("p99");
-        return p99.isMissingNode() ? "n/a" : p99.asText();
+        return p99.isNumber() ? Long.toString(Math.round(p99.asDouble())) : "n/a";
     }
 
     private JsonNode rest(String path) throws Exception {
