@@ -29,7 +29,9 @@ public final class Report {
 
     private static final String ROUND_TRIP = TransportRoundTrip.class.getName() + ".roundTrip";
     private static final String COPY = CopyLimit.class.getName() + ".copy";
+    private static final String HAND_OFF = RingHandoff.class.getName() + ".handOff";
     private static final List<String> TRANSPORTS = List.of("shm", "grpc", "compat");
+    private static final String RING_ALONE = "ring alone";
     private static final String COPY_LIMIT = "copy limit";
     private static final String ALLOCATION = "gc.alloc.rate.norm";
 
@@ -71,10 +73,11 @@ public final class Report {
         }
 
         List<String> header = new ArrayList<>(List.of("payload (B)"));
-        List<String> series = Stream.concat(TRANSPORTS.stream(), Stream.of(COPY_LIMIT)).toList();
+        List<String> series = Stream.concat(TRANSPORTS.stream(), Stream.of(RING_ALONE, COPY_LIMIT)).toList();
+        List<String> allocating = Stream.concat(TRANSPORTS.stream(), Stream.of(RING_ALONE)).toList();
         series.forEach(s -> header.add(s + " rec/s"));
         series.forEach(s -> header.add(s + " MB/s"));
-        TRANSPORTS.forEach(t -> header.add(t + " alloc B/rec"));
+        allocating.forEach(t -> header.add(t + " alloc B/rec"));
         header.addAll(List.of("shm/grpc", "shm/compat", "shm/copy limit"));
 
         StringBuilder out = new StringBuilder();
@@ -110,7 +113,7 @@ public final class Report {
                 cells.add(score == null ? "–"
                         : String.format(Locale.ROOT, "%,.1f", score.recordsPerSecond * payloadBytes / 1e6));
             }
-            for (String t : TRANSPORTS) {
+            for (String t : allocating) {
                 Score score = score(scores, t, payloadBytes);
                 cells.add(score == null || Double.isNaN(score.allocatedPerRecord) ? "–"
                         : String.format(Locale.ROOT, "%,.0f", score.allocatedPerRecord));
@@ -125,22 +128,24 @@ public final class Report {
                 - rec/s: records per second, JMH's mean ± its 99.9%% confidence interval. A transport's record goes \
                 from the bridge to a worker process, through an echo segment, and back, pipelined as the bridge \
                 function does (default window of %d records, default session settings).
+                - ring alone: one thread encoding a batch of %d records into a session's ring, publishing it and \
+                reading it back in place (no process boundary, no objects for Flink): the ring's own cost.
                 - copy limit: one thread copying the payload from a heap array into off-heap memory with \
                 MemorySegment.copy, the most one copy per record allows.
                 - MB/s: payload bytes only (rec/s × payload size / 10^6), one way.
                 - alloc B/rec: bytes the benchmark JVM (the bridge side; not the worker) allocates per record, from \
                 JMH's gc profiler (gc.alloc.rate.norm).
-                """.formatted(TransportRoundTrip.WINDOW));
+                """.formatted(TransportRoundTrip.WINDOW, RingHandoff.BATCH));
         return out.toString();
     }
 
-    /** The column a result belongs to: a transport, the copy limit, or null for another benchmark. */
+    /** The column a result belongs to: a transport, the ring alone, the copy limit, or null for another. */
     private static String series(JsonNode result) {
         String benchmark = result.path("benchmark").asText();
         if (benchmark.equals(ROUND_TRIP)) {
             return result.path("params").path("transport").asText();
         }
-        return benchmark.equals(COPY) ? COPY_LIMIT : null;
+        return benchmark.equals(HAND_OFF) ? RING_ALONE : benchmark.equals(COPY) ? COPY_LIMIT : null;
     }
 
     private static Score score(Map<String, Map<Integer, Score>> scores, String series, int payloadBytes) {

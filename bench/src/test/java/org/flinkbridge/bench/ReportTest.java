@@ -18,6 +18,7 @@ class ReportTest {
                 roundTrip("grpc", 100, 500_000, 1_300),
                 roundTrip("compat", 100, 6_000, 9_000),
                 result("org.flinkbridge.bench.CopyLimit.copy", "{\"payloadBytes\": \"100\"}", 200_000_000, 0),
+                result("org.flinkbridge.bench.RingHandoff.handOff", "{\"payloadBytes\": \"100\"}", 40_000_000, 0),
                 roundTrip("shm", 1024, 1_000_000, 1_200)) + "]";
 
         String report = Report.render(new ObjectMapper().readTree(json), Instant.parse("2026-01-02T03:04:05Z"),
@@ -25,10 +26,10 @@ class ReportTest {
 
         List<String> rows = report.lines().filter(line -> line.matches("\\| \\d.*")).toList();
         assertEquals(2, rows.size(), report);
-        assertEquals("| 100 | 3,000,000 ±1% | 500,000 ±1% | 6,000 ±1% | 200,000,000 ±1% | 300.0 | 50.0 | 0.6 "
-                + "| 20,000.0 | 300 | 1,300 | 9,000 | 6.00 | 500.00 | 0.0150 |", rows.get(0));
-        assertEquals("| 1024 | 1,000,000 ±1% | – | – | – | 1,024.0 | – | – | – | 1,200 | – | – | – | – | – |",
-                rows.get(1));
+        assertEquals("| 100 | 3,000,000 ±1% | 500,000 ±1% | 6,000 ±1% | 40,000,000 ±1% | 200,000,000 ±1% | 300.0 "
+                + "| 50.0 | 0.6 | 4,000.0 | 20,000.0 | 300 | 1,300 | 9,000 | 0 | 6.00 | 500.00 | 0.0150 |", rows.get(0));
+        assertEquals("| 1024 | 1,000,000 ±1% | – | – | – | – | 1,024.0 | – | – | – | – | 1,200 | – | – | – | – | – "
+                + "| – |", rows.get(1));
         assertTrue(report.contains(", 2026-01-02T03:04:05Z\n"), report);
         assertTrue(report.contains("Command: `./flink-bridge bench --quick`, which runs "
                 + "`java -jar bench/target/benchmarks.jar`"), report);
