@@ -34,11 +34,22 @@ public final class Report {
     private static final String RING_ALONE = "ring alone";
     private static final String COPY_LIMIT = "copy limit";
     private static final String ALLOCATION = "gc.alloc.rate.norm";
+    private static final List<String> SERIES =
+            Stream.concat(TRANSPORTS.stream(), Stream.of(RING_ALONE, COPY_LIMIT)).toList();
+    /** The chart's file, written beside the Markdown report. */
+    static final String CHART = "results.png";
 
     private Report() {}
 
     /** One benchmark's scores for one payload size: records/s, its error, bridge-side bytes allocated per record. */
-    private record Score(double recordsPerSecond, double error, double allocatedPerRecord) {}
+    record Score(double recordsPerSecond, double error, double allocatedPerRecord) {}
+
+    /** Every result of a run by column (series) and payload size. */
+    record Scores(Map<String, Map<Integer, Score>> bySeries, TreeSet<Integer> payloadSizes) {
+        Score get(String series, int payloadBytes) {
+            return bySeries.getOrDefault(series, Map.of()).get(payloadBytes);
+        }
+    }
 
     public static void main(String[] args) throws IOException {
         if (args.length != 4) {
@@ -52,11 +63,13 @@ public final class Report {
         }
         // JMH writes the file as the run ends, so its time dates the run even when the report is made again.
         String report = render(results, Files.getLastModifiedTime(json).toInstant(), args[2], args[3]);
-        Files.writeString(Path.of(args[1]), report);
+        Path markdown = Path.of(args[1]);
+        Files.writeString(markdown, report);
+        Chart.write(markdown.resolveSibling(CHART), SERIES, scores(results));
         System.out.print(report);
     }
 
-    static String render(JsonNode results, Instant ranAt, String command, String jmhCommand) throws IOException {
+    static Scores scores(JsonNode results) {
         Map<String, Map<Integer, Score>> scores = new HashMap<>();
         TreeSet<Integer> payloadSizes = new TreeSet<>();
         for (JsonNode result : results) {
@@ -71,9 +84,14 @@ public final class Report {
                     primary.path("score").asDouble(), primary.path("scoreError").asDouble(Double.NaN),
                     result.path("secondaryMetrics").path(ALLOCATION).path("score").asDouble(Double.NaN)));
         }
+        return new Scores(scores, payloadSizes);
+    }
+
+    static String render(JsonNode results, Instant ranAt, String command, String jmhCommand) throws IOException {
+        Scores scores = scores(results);
 
         List<String> header = new ArrayList<>(List.of("payload (B)"));
-        List<String> series = Stream.concat(TRANSPORTS.stream(), Stream.of(RING_ALONE, COPY_LIMIT)).toList();
+        List<String> series = SERIES;
         List<String> allocating = Stream.concat(TRANSPORTS.stream(), Stream.of(RING_ALONE)).toList();
         series.forEach(s -> header.add(s + " rec/s"));
         series.forEach(s -> header.add(s + " MB/s"));
@@ -98,9 +116,10 @@ public final class Report {
                 .append(first.path("measurementTime").asText())
                 .append(" per benchmark and parameter combination.\n\n");
 
+        out.append("![records per second by transport and payload size](").append(CHART).append(")\n\n");
         out.append(row(header));
         out.append(row(header.stream().map(h -> "---:").toList()));
-        for (int payloadBytes : payloadSizes) {
+        for (int payloadBytes : scores.payloadSizes()) {
             List<String> cells = new ArrayList<>(List.of(String.valueOf(payloadBytes)));
             for (String s : series) {
                 Score score = score(scores, s, payloadBytes);
@@ -148,8 +167,8 @@ public final class Report {
         return benchmark.equals(HAND_OFF) ? RING_ALONE : benchmark.equals(COPY) ? COPY_LIMIT : null;
     }
 
-    private static Score score(Map<String, Map<Integer, Score>> scores, String series, int payloadBytes) {
-        return scores.getOrDefault(series, Map.of()).get(payloadBytes);
+    private static Score score(Scores scores, String series, int payloadBytes) {
+        return scores.get(series, payloadBytes);
     }
 
     /** Below 1, three significant digits, so a ratio far below it (shm against the copy limit) still shows. */

@@ -31,8 +31,22 @@ class ReportTest {
         assertEquals("| 1024 | 1,000,000 ±1% | – | – | – | – | 1,024.0 | – | – | – | – | 1,200 | – | – | – | – | – "
                 + "| – |", rows.get(1));
         assertTrue(report.contains(", 2026-01-02T03:04:05Z\n"), report);
+        assertTrue(report.contains("![records per second by transport and payload size](results.png)"), report);
         assertTrue(report.contains("Command: `./flink-bridge bench --quick`, which runs "
                 + "`java -jar bench/target/benchmarks.jar`"), report);
+    }
+
+    @Test
+    void drawsTheChartAsAPng(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        String json = "[" + String.join(",", roundTrip("shm", 100, 3_000_000, 300),
+                roundTrip("grpc", 100, 500_000, 1_300)) + "]";
+        java.nio.file.Path png = dir.resolve(Report.CHART);
+
+        Chart.write(png, List.of("shm", "grpc"), Report.scores(new ObjectMapper().readTree(json)));
+
+        java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(png.toFile());
+        assertEquals(1000, image.getWidth());
+        assertEquals(560, image.getHeight());
     }
 
     private static String roundTrip(String transport, int payloadBytes, double score, double allocated) {
