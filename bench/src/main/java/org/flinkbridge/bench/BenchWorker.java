@@ -1,6 +1,8 @@
 package org.flinkbridge.bench;
 
 import org.flinkbridge.job.BridgeOptions;
+import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.job.PipelineJob;
 
 import java.io.File;
@@ -37,6 +39,20 @@ final class BenchWorker {
         command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", classpath, MAIN_CLASS, "--port", "0"));
         command.addAll(extraArguments);
         return command;
+    }
+
+    /**
+     * A session of one step with the default settings of a pipeline and of the deployment options, the way a
+     * bridge function opens it.
+     */
+    static SessionSpec sessionSpec(String jobName, SessionSpec.Step step, SessionSpec.TransportMode mode,
+                                   List<String> workerCommand) {
+        return new SessionSpec(jobName, 0, step.name(), List.of(step), mode, null, workerCommand,
+                BridgeSettings.DEFAULT_MAX_IN_FLIGHT, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
+                BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
+                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
+                        (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
+                        BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
     }
 
     /**

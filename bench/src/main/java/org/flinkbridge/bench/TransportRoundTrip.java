@@ -1,6 +1,5 @@
 package org.flinkbridge.bench;
 
-import org.flinkbridge.job.BridgeOptions;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.worker.BridgeSession;
 import org.flinkbridge.job.worker.SessionSpec;
@@ -67,7 +66,8 @@ public class TransportRoundTrip extends PayloadSizes {
             pipelineFile = BenchWorker.writeEchoPipeline();
             workerArguments = List.of("--pipeline", pipelineFile.toString());
         }
-        session = BridgeSession.open(sessionSpec(mode, BenchWorker.command(workerArguments)),
+        session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip",
+                        new SessionSpec.Step("echo", EchoSegment.TYPE, "{}"), mode, BenchWorker.command(workerArguments)),
                 SessionIdentity.newBuilder()
                         .setJobName("transport-round-trip")
                         .setOperatorName("echo")
@@ -79,18 +79,6 @@ public class TransportRoundTrip extends PayloadSizes {
         new SplittableRandom(42).nextBytes(payload);
         record = new BridgeRecord(payload, Map.of(), 0L);
         answers = new EchoCheck();
-    }
-
-    /** The default settings of a pipeline and of the deployment options, with the echo step as the segment. */
-    private static SessionSpec sessionSpec(SessionSpec.TransportMode mode, List<String> workerCommand) {
-        return new SessionSpec("transport-round-trip", 0, "echo",
-                List.of(new SessionSpec.Step("echo", EchoSegment.TYPE, "{}")),
-                mode, null, workerCommand,
-                WINDOW, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
-                BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
-                        (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
-                        BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
     }
 
     @TearDown(Level.Trial)

@@ -1,0 +1,144 @@
+package org.flinkbridge.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
+import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.api.common.Collector;
+import org.apache.flink.datastream.api.context.PartitionedContext;
+import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.job.bridge.BridgeFunction;
+import org.flinkbridge.job.io.Sources;
+import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.pipeline.GeneratorSourceSpec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The end-to-end job benchmark: generated JSON events through append-field into a discarding sink on an
+ * embedded MiniCluster, with the step (a) inside Flink, no bridge, (b) in a worker over shm, (c) in a worker
+ * over streamed gRPC. Each variant runs twice: as fast as it goes (records/s between its first and last
+ * record), then at half of that rate, where the latency each record sees from before the step to after it
+ * is recorded (p50, p99, p99.9).
+ *
+ * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR}; writes {@code endtoend.json} and
+ * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}.
+ */
+public final class EndToEnd {
+
+    private static final SessionSpec.Step APPEND_FIELD =
+            new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
+    private static final List<String> VARIANTS = List.of("in-process", "shm", "grpc");
+
+    private EndToEnd() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 3) {
+            System.err.println("usage: EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR");
+            System.exit(2);
+        }
+        long records = Long.parseLong(args[0]);
+        long latencySeconds = Long.parseLong(args[1]);
+        Path out = Path.of(args[2]);
+        Map<String, Map<String, Object>> results = new LinkedHashMap<>();
+        for (String variant : VARIANTS) {
+            Latencies.Run throughput = run(variant, records, 0);
+            double peak = throughput.recordsPerSecond();
+            long halfRate = Math.max(1, (long) (peak / 2));
+            Latencies.Run latency = run(variant, halfRate * latencySeconds, halfRate);
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("records_per_second", peak);
+            result.put("latency_rate", halfRate);
+            result.put("latency_p50_us", latency.percentileMicros(50));
+            result.put("latency_p99_us", latency.percentileMicros(99));
+            result.put("latency_p999_us", latency.percentileMicros(99.9));
+            results.put(variant, result);
+            System.err.printf(Locale.ROOT, "flink-bridge bench: end to end %s: %,.0f records/s; at %,d/s p50 %.0f µs,"
+                            + " p99 %.0f µs, p99.9 %.0f µs%n", variant, peak, halfRate, latency.percentileMicros(50),
+                    latency.percentileMicros(99), latency.percentileMicros(99.9));
+        }
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
+        Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results));
+    }
+
+    /** One job: {@code count} events at {@code rate} per second (0: unthrottled) through the variant's step. */
+    private static Latencies.Run run(String variant, long count, long rate) throws Exception {
+        ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        NonKeyedPartitionStream<BridgeRecord> events = Sources.create(env,
+                new GeneratorSourceSpec("events", count, rate, 100, 42)).withParallelism(1);
+        NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
+        OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> step = variant.equals("in-process")
+                ? new InProcessStep(APPEND_FIELD)
+                : new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
+                        variant.equals("shm") ? SessionSpec.TransportMode.SHM : SessionSpec.TransportMode.GRPC_STREAM,
+                        BenchWorker.command(List.of())), false, false, false);
+        stamped.process(step).withParallelism(1)
+                .process(new Latencies.Measure()).withParallelism(1)
+                .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
+        Latencies.start(count);
+        env.execute("end-to-end " + variant);
+        Latencies.Run run = Latencies.finish();
+        if (run.records() != count) {
+            throw new IllegalStateException(variant + ": " + run.records() + " records reached the sink, not " + count);
+        }
+        return run;
+    }
+
+    private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results) {
+        double inProcess = (double) results.get("in-process").get("records_per_second");
+        StringBuilder out = new StringBuilder("""
+
+                ## End to end
+
+                Generated JSON events -> append_field -> a discarding sink, parallelism 1, on an embedded MiniCluster:
+                %,d records as fast as they go, then %d s at half of that rate for the latency from before the step
+                to after it (the bridge's round trip and pipelining included; for in-process, the step alone).
+
+                | variant | records/s | of in-process | latency rate/s | p50 µs | p99 µs | p99.9 µs |
+                | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+                """.formatted(records, latencySeconds));
+        results.forEach((variant, result) -> out.append(String.format(Locale.ROOT,
+                "| %s | %,.0f | %.0f%% | %,d | %.0f | %.0f | %.0f |%n", variant, result.get("records_per_second"),
+                100 * (double) result.get("records_per_second") / inProcess, result.get("latency_rate"),
+                result.get("latency_p50_us"), result.get("latency_p99_us"), result.get("latency_p999_us"))));
+        return out.toString();
+    }
+
+    /** The step run inside the Flink task, through the worker SDK: the baseline with no bridge. */
+    private static final class InProcessStep implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+        private final SessionSpec.Step step;
+        private transient org.flinkbridge.worker.sdk.Segment segment;
+        private transient List<org.flinkbridge.worker.sdk.Record> outputs;
+
+        InProcessStep(SessionSpec.Step step) {
+            this.step = step;
+        }
+
+        @Override
+        public void open(org.apache.flink.datastream.api.context.NonPartitionedContext<BridgeRecord> ctx)
+                throws Exception {
+            segment = InProcessSegments.create(step);
+            outputs = new ArrayList<>();
+        }
+
+        @Override
+        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                                  PartitionedContext<BridgeRecord> ctx) throws Exception {
+            outputs.clear();
+            segment.process(new org.flinkbridge.worker.sdk.Record(record.payload, record.headers, record.timestamp),
+                    outputs::add);
+            for (org.flinkbridge.worker.sdk.Record out : outputs) {
+                output.collectAndOverwriteTimestamp(new BridgeRecord(out.payload(), new java.util.HashMap<>(out.headers()),
+                        out.timestamp()), out.timestamp());
+            }
+        }
+    }
+}

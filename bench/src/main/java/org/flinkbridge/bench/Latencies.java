@@ -1,0 +1,86 @@
+package org.flinkbridge.bench;
+
+import org.apache.flink.datastream.api.common.Collector;
+import org.apache.flink.datastream.api.context.PartitionedContext;
+import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.flinkbridge.job.BridgeRecord;
+
+import java.util.Arrays;
+
+/**
+ * What the end-to-end benchmark measures, inside the one JVM the embedded MiniCluster runs in: a stamp put on
+ * each record before the step, and at the far side the time it took and when the first and last record came.
+ */
+final class Latencies {
+
+    private static final String SENT_NANOS = "bench-sent-nanos";
+
+    private static long[] nanos = new long[0];
+    private static int count;
+    private static long firstNanos;
+    private static long lastNanos;
+
+    /** The result of one run: how many records, over what time, and each one's latency. */
+    record Run(int records, long spanNanos, long[] sortedLatencies) {
+        double recordsPerSecond() {
+            return records <= 1 ? 0 : (records - 1) * 1e9 / spanNanos;
+        }
+
+        double percentileMicros(double percentile) {
+            if (sortedLatencies.length == 0) {
+                return Double.NaN;
+            }
+            int index = (int) Math.min(sortedLatencies.length - 1, Math.ceil(percentile / 100 * sortedLatencies.length) - 1);
+            return sortedLatencies[Math.max(0, index)] / 1000.0;
+        }
+    }
+
+    private Latencies() {}
+
+    static synchronized void start(long expected) {
+        nanos = new long[(int) expected];
+        count = 0;
+    }
+
+    static synchronized Run finish() {
+        long[] sorted = Arrays.copyOf(nanos, count);
+        Arrays.sort(sorted);
+        return new Run(count, lastNanos - firstNanos, sorted);
+    }
+
+    private static synchronized void record(long sentNanos) {
+        long now = System.nanoTime();
+        if (count == 0) {
+            firstNanos = now;
+        }
+        lastNanos = now;
+        if (count < nanos.length) {
+            nanos[count] = now - sentNanos;
+        }
+        count++;
+    }
+
+    /** Puts the time on a record as it goes into the step. */
+    static final class Stamp implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+        @Override
+        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                                  PartitionedContext<BridgeRecord> ctx) {
+            record.headers.put(SENT_NANOS, Long.toString(System.nanoTime()));
+            output.collect(record);
+        }
+    }
+
+    /** Takes the time a record spent in the step as it comes out. */
+    static final class Measure implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+        @Override
+        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                                  PartitionedContext<BridgeRecord> ctx) {
+            String sent = record.headers.get(SENT_NANOS);
+            if (sent == null) {
+                throw new IllegalStateException("a record lost its " + SENT_NANOS + " header in the step");
+            }
+            record(Long.parseLong(sent));
+            output.collect(record);
+        }
+    }
+}
