@@ -18,7 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -89,7 +88,7 @@ class BridgeFailuresTest {
     void workerKilled(String transport, @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "p", slowStream(30_000, transport));
         CompletableFuture<String> run = runInBackground(pipeline);
-        ProcessHandle worker = awaitSpawnedWorker();
+        ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
 
         new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
 
@@ -104,7 +103,7 @@ class BridgeFailuresTest {
     void workerHangs(String transport, @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "p", slowStream(2_000, transport));
         CompletableFuture<String> run = runInBackground(pipeline);
-        ProcessHandle worker = awaitSpawnedWorker();
+        ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
         try {
             new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
 
@@ -120,7 +119,7 @@ class BridgeFailuresTest {
     void silentWorkerOverShmIsLostAfterTheLivenessTimeout(@TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "p", slowStream(60_000, "shm"));
         CompletableFuture<String> run = runInBackground(pipeline, "-Dflink-bridge.liveness-timeout=1s");
-        ProcessHandle worker = awaitSpawnedWorker();
+        ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
         try {
             new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
 
@@ -229,20 +228,5 @@ class BridgeFailuresTest {
         } catch (java.util.concurrent.ExecutionException e) {
             return LocalRunner.causeMessage(e.getCause());
         }
-    }
-
-    /** The worker process the job spawned, once it has sessions serving records. */
-    private static ProcessHandle awaitSpawnedWorker() throws InterruptedException, IOException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            Optional<ProcessHandle> worker = ProcessHandle.current().descendants()
-                    .filter(p -> p.info().commandLine().orElse("").contains("worker-"))
-                    .findFirst();
-            if (worker.isPresent() && JobCounters.get(JobCounters.Count.SENT) > 100) {
-                return worker.get();
-            }
-            Thread.sleep(100);
-        }
-        throw new AssertionError("no spawned worker process serving records within 60 s");
     }
 }

@@ -18,7 +18,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
@@ -78,7 +77,7 @@ class CheckpointRecoveryTest {
             }
         });
 
-        ProcessHandle worker = awaitWorkerPastRecords(EVENTS / 3, run);
+        ProcessHandle worker = TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
         switch (fault) {
             case DIES -> signal(worker, "KILL");
             case HANGS -> signal(worker, "STOP");
@@ -137,24 +136,5 @@ class CheckpointRecoveryTest {
                 // the session closed meanwhile: its ring is gone
             }
         }
-    }
-
-    /** The spawned worker, once the job has sent it {@code records} records. */
-    private static ProcessHandle awaitWorkerPastRecords(long records, CompletableFuture<String> run)
-            throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            if (run.isDone()) {
-                throw new AssertionError("the job ended before the worker could be killed: " + run.get());
-            }
-            Optional<ProcessHandle> worker = ProcessHandle.current().descendants()
-                    .filter(p -> p.info().commandLine().orElse("").contains("worker-"))
-                    .findFirst();
-            if (worker.isPresent() && JobCounters.get(JobCounters.Count.SENT) > records) {
-                return worker.get();
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("no spawned worker past " + records + " records within 60 s");
     }
 }

@@ -26,7 +26,6 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.LongStream;
@@ -141,7 +140,8 @@ class KafkaSinkTest {
                 "-Drestart-strategy.fixed-delay.attempts=3", "-Drestart-strategy.fixed-delay.delay=100ms");
 
         int committedBeforeKill = awaitCommitted("eo-restart");
-        ProcessHandle worker = spawnedWorker();
+        ProcessHandle worker = TestPeers.spawnedWorker()
+                .orElseThrow(() -> new AssertionError("no spawned worker running"));
         new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
         run.get(120, TimeUnit.SECONDS);
 
@@ -161,7 +161,8 @@ class KafkaSinkTest {
                 "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
                 "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
         awaitCommitted("eo-rescale");
-        ProcessHandle worker = spawnedWorker();
+        ProcessHandle worker = TestPeers.spawnedWorker()
+                .orElseThrow(() -> new AssertionError("no spawned worker running"));
         new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
         ExecutionException failed = assertThrows(ExecutionException.class, () -> first.get(120, TimeUnit.SECONDS));
         assertTrue(LocalRunner.causeMessage(failed).contains("pid " + worker.pid()), LocalRunner.causeMessage(failed));
@@ -255,14 +256,6 @@ class KafkaSinkTest {
             Thread.sleep(100);
         }
         throw new AssertionError("nothing committed to " + topic + " within 60 s");
-    }
-
-    private static ProcessHandle spawnedWorker() {
-        String jar = TestPipelines.workerJar();
-        Optional<ProcessHandle> worker = ProcessHandle.current().descendants()
-                .filter(p -> p.info().commandLine().orElse("").contains(jar))
-                .findFirst();
-        return worker.orElseThrow(() -> new AssertionError("no spawned worker running " + jar));
     }
 
     private static byte[] utf8(String text) {

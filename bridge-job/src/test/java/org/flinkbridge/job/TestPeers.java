@@ -11,6 +11,8 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** Real gRPC servers on loopback that stand in for workers written by others. */
@@ -45,6 +47,31 @@ final class TestPeers {
             throw new AssertionError("the worker did not report its address: " + listening);
         }
         return listening.substring(listening.lastIndexOf(' ') + 1);
+    }
+
+    /** A worker process this JVM spawned for a job, if one runs. */
+    static Optional<ProcessHandle> spawnedWorker() {
+        String jar = TestPipelines.workerJar();
+        return ProcessHandle.current().descendants()
+                .filter(p -> p.info().commandLine().orElse("").contains(jar))
+                .findFirst();
+    }
+
+    /** The spawned worker, once the job has sent it more than {@code records} records; fails if the job ends first. */
+    static ProcessHandle awaitSpawnedWorker(long records, CompletableFuture<?> run) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (run.isDone()) {
+                throw new AssertionError("the job ended before its worker was past " + records + " records: "
+                        + run.get());
+            }
+            Optional<ProcessHandle> worker = spawnedWorker();
+            if (worker.isPresent() && JobCounters.get(JobCounters.Count.SENT) > records) {
+                return worker.get();
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no spawned worker past " + records + " records within 60 s");
     }
 
     /** A loopback port nothing listens on (bound, then released). */
