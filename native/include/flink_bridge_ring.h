@@ -28,9 +28,9 @@
  *     +0     8  producer position (written by the producer only, release)
  *    +64     8  consumer position (written by the consumer only, release)
  *   +128     4  data futex: bumped by the producer to wake a consumer waiting for frames
- *   +132     4  consumer waiting flag
+ *   +132     4  consumer waiting count: how many of the consumer's threads sleep on the data futex
  *   +192     4  space futex: bumped by the consumer to wake a producer waiting for room
- *   +196     4  producer waiting flag
+ *   +196     4  producer waiting count: how many of the producer's threads sleep on the space futex
  *
  * frame (8-byte aligned; it never wraps: a PADDING frame fills the rest of the ring instead):
  *      0     4  length of header + body (the frame occupies length rounded up to 8)
@@ -39,11 +39,13 @@
  *      8     8  sequence: the input this frame is, or answers (absent from PADDING, which may be 8 bytes)
  *     16     -  body
  *
- * Waiting: a side that finds nothing to do spins briefly, then reads the futex word (its ticket), sets its
- * waiting flag, re-checks, and sleeps on the futex while the word still holds the ticket. The peer, after
- * publishing its position, reads that flag and, when set, bumps the futex word and wakes all sleepers. The
- * flag store, the re-check, the position store and the flag load are all sequentially consistent, so one
- * side always sees the other: no wake-up is lost.
+ * Waiting: a side that finds nothing to do spins briefly, then reads the futex word (its ticket), adds one to
+ * its waiting count, re-checks, sleeps on the futex while the word still holds the ticket, and takes the one
+ * back. The peer, after publishing its position, reads that count and, when it is not zero, bumps the futex
+ * word and wakes all sleepers. A count rather than a flag, because more than one thread of a side may wait
+ * (the Java bridge watches for answers from a second thread). The count updates, the re-check, the position
+ * store and the count load are all sequentially consistent, so one side always sees the other: no wake-up
+ * is lost.
  *
  * Threads: an fb_ring_producer and an fb_ring_consumer each belong to one thread at a time; nothing on
  * the claim, publish, poll or wait paths allocates.
@@ -197,17 +199,17 @@ _Static_assert(offsetof(fb_ring_control, producer_position) == FB_RING_PRODUCER_
 _Static_assert(offsetof(fb_ring_control, consumer_position) == FB_RING_CONSUMER_POSITION, "consumer position at +64");
 _Static_assert(offsetof(fb_ring_control, data_futex) == FB_RING_DATA_FUTEX, "data futex at +128");
 _Static_assert(offsetof(fb_ring_control, consumer_waiting) == FB_RING_CONSUMER_WAITING,
-               "consumer waiting flag at +132");
+               "consumer waiting count at +132");
 _Static_assert(offsetof(fb_ring_control, space_futex) == FB_RING_SPACE_FUTEX, "space futex at +192");
 _Static_assert(offsetof(fb_ring_control, producer_waiting) == FB_RING_PRODUCER_WAITING,
-               "producer waiting flag at +196");
+               "producer waiting count at +196");
 _Static_assert(sizeof(fb_ring_control) == FB_RING_CONTROL_SIZE, "a control block is 256 bytes");
 _Static_assert(FB_RING_PRODUCER_POSITION % FB_RING_CACHE_LINE == 0 && FB_RING_CONSUMER_POSITION % FB_RING_CACHE_LINE == 0
                        && FB_RING_DATA_FUTEX % FB_RING_CACHE_LINE == 0 && FB_RING_SPACE_FUTEX % FB_RING_CACHE_LINE == 0,
                "positions and futex words each start their own cache line");
 _Static_assert(FB_RING_CONSUMER_WAITING / FB_RING_CACHE_LINE == FB_RING_DATA_FUTEX / FB_RING_CACHE_LINE
                        && FB_RING_PRODUCER_WAITING / FB_RING_CACHE_LINE == FB_RING_SPACE_FUTEX / FB_RING_CACHE_LINE,
-               "each waiting flag sits on the line of the futex it sleeps on");
+               "each waiting count sits on the line of the futex it sleeps on");
 
 _Static_assert(offsetof(fb_frame_header, length) == FB_FRAME_LENGTH, "frame length at 0");
 _Static_assert(offsetof(fb_frame_header, type) == FB_FRAME_TYPE, "frame type at 4");

@@ -62,7 +62,7 @@ static void cpu_relax(void) {
 
 typedef bool (*readiness)(const void *side);
 
-/* Spins, then announces the wait in `flag` and sleeps on `futex_word` unless `ready` turned true meanwhile. */
+/* Spins, then counts itself in `flag` and sleeps on `futex_word` unless `ready` turned true meanwhile. */
 static void await(readiness ready, const void *side, _Atomic uint32_t *futex_word, _Atomic uint32_t *flag,
                   int64_t timeout_ns) {
     for (int i = 0; i < FB_RING_SPINS; i++) {
@@ -74,14 +74,14 @@ static void await(readiness ready, const void *side, _Atomic uint32_t *futex_wor
     /* The ticket is read before the flag is set: a wake-up after this point changes the word, so the
        futex wait returns at once instead of sleeping through it. */
     uint32_t ticket = atomic_load_explicit(futex_word, memory_order_seq_cst);
-    atomic_store_explicit(flag, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(flag, 1, memory_order_seq_cst);
     if (!ready(side)) {
         futex_wait(futex_word, ticket, timeout_ns);
     }
-    atomic_store_explicit(flag, 0, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(flag, 1, memory_order_seq_cst);
 }
 
-/* The peer's side, right after its seq_cst position store: wakes the sleeper if its flag says it sleeps. */
+/* The peer's side, right after its seq_cst position store: wakes the sleepers if the count says any sleep. */
 static void wake_if_waiting(_Atomic uint32_t *futex_word, _Atomic uint32_t *flag) {
     if (atomic_load_explicit(flag, memory_order_seq_cst) != 0) {
         atomic_fetch_add_explicit(futex_word, 1, memory_order_seq_cst);

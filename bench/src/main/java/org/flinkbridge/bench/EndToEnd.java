@@ -7,9 +7,13 @@ import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
+import org.apache.flink.runtime.util.stats.StatsSummarySnapshot;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.bridge.BridgeFunction;
+import org.flinkbridge.job.bridge.BridgeStreams;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
@@ -25,9 +29,11 @@ import java.util.Map;
 /**
  * The end-to-end job benchmark: generated JSON events through append-field into a discarding sink on an
  * embedded MiniCluster, with the step (a) inside Flink, no bridge, (b) in a worker over shm, (c) in a worker
- * over streamed gRPC. Each variant runs twice: as fast as it goes (records/s between its first and last
- * record), then at half of that rate, where the latency each record sees from before the step to after it
- * is recorded (p50, p99, p99.9).
+ * over streamed gRPC. Each variant runs twice. First as fast as it goes, checkpointing every
+ * {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between its first and last record, and the checkpoints'
+ * end-to-end durations as Flink's statistics give them (checkpoint duration under load). Then at half of
+ * that rate, where the latency each record sees from before the step to after it is recorded (p50, p99,
+ * p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new worker process starts cold).
  *
  * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR}; writes {@code endtoend.json} and
  * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}.
@@ -37,6 +43,8 @@ public final class EndToEnd {
     private static final SessionSpec.Step APPEND_FIELD =
             new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
     private static final List<String> VARIANTS = List.of("in-process", "shm", "grpc");
+    private static final long CHECKPOINT_INTERVAL_MS = 500;
+    private static final long WARMUP_SECONDS = 2;
 
     private EndToEnd() {}
 
@@ -49,47 +57,65 @@ public final class EndToEnd {
         long latencySeconds = Long.parseLong(args[1]);
         Path out = Path.of(args[2]);
         Map<String, Map<String, Object>> results = new LinkedHashMap<>();
-        for (String variant : VARIANTS) {
-            Latencies.Run throughput = run(variant, records, 0);
-            double peak = throughput.recordsPerSecond();
-            long halfRate = Math.max(1, (long) (peak / 2));
-            Latencies.Run latency = run(variant, halfRate * latencySeconds, halfRate);
-            Map<String, Object> result = new LinkedHashMap<>();
-            result.put("records_per_second", peak);
-            result.put("latency_rate", halfRate);
-            result.put("latency_p50_us", latency.percentileMicros(50));
-            result.put("latency_p99_us", latency.percentileMicros(99));
-            result.put("latency_p999_us", latency.percentileMicros(99.9));
-            results.put(variant, result);
-            System.err.printf(Locale.ROOT, "flink-bridge bench: end to end %s: %,.0f records/s; at %,d/s p50 %.0f µs,"
-                            + " p99 %.0f µs, p99.9 %.0f µs%n", variant, peak, halfRate, latency.percentileMicros(50),
-                    latency.percentileMicros(99), latency.percentileMicros(99.9));
+        try (BenchCluster cluster = new BenchCluster()) {
+            for (String variant : VARIANTS) {
+                Measured throughput = run(cluster, variant, records, 0, 0, CHECKPOINT_INTERVAL_MS);
+                double peak = throughput.latencies().recordsPerSecond();
+                long halfRate = Math.max(1, (long) (peak / 2));
+                Latencies.Run latency = run(cluster, variant, halfRate * (WARMUP_SECONDS + latencySeconds), halfRate,
+                        halfRate * WARMUP_SECONDS, 0).latencies();
+                StatsSummarySnapshot checkpoints = throughput.checkpoints().getSummaryStats().getEndToEndDurationStats();
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put("records_per_second", peak);
+                result.put("checkpoints", checkpoints.getCount());
+                result.put("checkpoint_p50_ms", checkpoints.getQuantile(0.5));
+                result.put("checkpoint_max_ms", checkpoints.getMaximum());
+                result.put("latency_rate", halfRate);
+                result.put("latency_p50_us", latency.percentileMicros(50));
+                result.put("latency_p99_us", latency.percentileMicros(99));
+                result.put("latency_p999_us", latency.percentileMicros(99.9));
+                results.put(variant, result);
+                System.err.printf(Locale.ROOT, "flink-bridge bench: end to end %s: %,.0f records/s, %d checkpoints"
+                                + " (p50 %.0f ms, max %d ms); at %,d/s p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs%n",
+                        variant, peak, checkpoints.getCount(), checkpoints.getQuantile(0.5), checkpoints.getMaximum(),
+                        halfRate, latency.percentileMicros(50), latency.percentileMicros(99),
+                        latency.percentileMicros(99.9));
+            }
         }
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
         Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results));
     }
 
-    /** One job: {@code count} events at {@code rate} per second (0: unthrottled) through the variant's step. */
-    private static Latencies.Run run(String variant, long count, long rate) throws Exception {
+    /** What one run gives: its records' timings and its checkpoints. */
+    private record Measured(Latencies.Run latencies, CheckpointStatsSnapshot checkpoints) {}
+
+    /**
+     * One job: {@code count} events at {@code rate} per second (0: unthrottled) through the variant's step,
+     * the latencies of the first {@code warmup} left out, checkpointing every {@code checkpointMillis} (0: never).
+     */
+    private static Measured run(BenchCluster cluster, String variant, long count, long rate, long warmup,
+                                long checkpointMillis) throws Exception {
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        if (checkpointMillis > 0) {
+            ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(checkpointMillis);
+        }
         NonKeyedPartitionStream<BridgeRecord> events = Sources.create(env,
                 new GeneratorSourceSpec("events", count, rate, 100, 42)).withParallelism(1);
         NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
-        OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> step = variant.equals("in-process")
-                ? new InProcessStep(APPEND_FIELD)
-                : new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
+        NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
+                ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
+                : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
                         variant.equals("shm") ? SessionSpec.TransportMode.SHM : SessionSpec.TransportMode.GRPC_STREAM,
-                        BenchWorker.command(List.of())), false, false, false);
-        stamped.process(step).withParallelism(1)
-                .process(new Latencies.Measure()).withParallelism(1)
+                        BenchWorker.command(List.of())), false, false, false)).withParallelism(1);
+        stepped.process(new Latencies.Measure()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
-        Latencies.start(count);
-        env.execute("end-to-end " + variant);
+        Latencies.start(count, warmup);
+        CheckpointStatsSnapshot checkpoints = cluster.run(env);
         Latencies.Run run = Latencies.finish();
         if (run.records() != count) {
             throw new IllegalStateException(variant + ": " + run.records() + " records reached the sink, not " + count);
         }
-        return run;
+        return new Measured(run, checkpoints);
     }
 
     private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results) {
@@ -99,16 +125,20 @@ public final class EndToEnd {
                 ## End to end
 
                 Generated JSON events -> append_field -> a discarding sink, parallelism 1, on an embedded MiniCluster:
-                %,d records as fast as they go, then %d s at half of that rate for the latency from before the step
-                to after it (the bridge's round trip and pipelining included; for in-process, the step alone).
+                %,d records as fast as they go with a checkpoint every %d ms (records/s; checkpoint end-to-end
+                duration under that load, from Flink's checkpoint statistics), then %d s at half of that rate, after
+                %d s of warm-up, for the latency from before the step to after it (the bridge's round trip and
+                pipelining included; for in-process, the step alone).
 
-                | variant | records/s | of in-process | latency rate/s | p50 µs | p99 µs | p99.9 µs |
-                | --- | ---: | ---: | ---: | ---: | ---: | ---: |
-                """.formatted(records, latencySeconds));
+                | variant | records/s | of in-process | checkpoints | checkpoint p50 ms | checkpoint max ms | latency rate/s | p50 µs | p99 µs | p99.9 µs |
+                | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+                """.formatted(records, CHECKPOINT_INTERVAL_MS, latencySeconds, WARMUP_SECONDS));
         results.forEach((variant, result) -> out.append(String.format(Locale.ROOT,
-                "| %s | %,.0f | %.0f%% | %,d | %.0f | %.0f | %.0f |%n", variant, result.get("records_per_second"),
-                100 * (double) result.get("records_per_second") / inProcess, result.get("latency_rate"),
-                result.get("latency_p50_us"), result.get("latency_p99_us"), result.get("latency_p999_us"))));
+                "| %s | %,.0f | %.0f%% | %d | %.0f | %d | %,d | %.0f | %.0f | %.0f |%n", variant,
+                result.get("records_per_second"), 100 * (double) result.get("records_per_second") / inProcess,
+                result.get("checkpoints"), result.get("checkpoint_p50_ms"), result.get("checkpoint_max_ms"),
+                result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
+                result.get("latency_p999_us"))));
         return out.toString();
     }
 

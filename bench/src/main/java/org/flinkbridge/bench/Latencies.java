@@ -17,6 +17,7 @@ final class Latencies {
 
     private static long[] nanos = new long[0];
     private static int count;
+    private static int skip;
     private static long firstNanos;
     private static long lastNanos;
 
@@ -37,13 +38,15 @@ final class Latencies {
 
     private Latencies() {}
 
-    static synchronized void start(long expected) {
+    /** Expects {@code expected} records; the latencies of the first {@code warmup} are left out. */
+    static synchronized void start(long expected, long warmup) {
         nanos = new long[(int) expected];
         count = 0;
+        skip = (int) Math.min(warmup, expected);
     }
 
     static synchronized Run finish() {
-        long[] sorted = Arrays.copyOf(nanos, count);
+        long[] sorted = Arrays.copyOfRange(nanos, Math.min(skip, count), Math.min(count, nanos.length));
         Arrays.sort(sorted);
         return new Run(count, lastNanos - firstNanos, sorted);
     }

@@ -6,6 +6,7 @@ import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.flinkbridge.job.bridge.BridgeFunction;
+import org.flinkbridge.job.bridge.BridgeStreams;
 import org.flinkbridge.job.io.CountingFunction;
 import org.flinkbridge.job.io.Sinks;
 import org.flinkbridge.job.io.Sources;
@@ -83,9 +84,9 @@ public final class PipelineJob {
                     segment.id() == 0, segment.id() == segments.size() - 1);
             String name = "segment " + segment.id() + " " + segment.name();
             stream = keyed
-                    ? stream.keyBy(new RecordKey(bridge.key())).process(function).withName(name)
+                    ? BridgeStreams.process(stream.keyBy(new RecordKey(bridge.key())), function).withName(name)
                             .withUid("segment-" + segment.name())
-                    : stream.process(function).withName(name).withUid("segment-" + segment.name());
+                    : BridgeStreams.process(stream, function).withName(name).withUid("segment-" + segment.name());
         }
         stream = stream.process(new CountingFunction(JobCounters.Count.WRITTEN)).withName("count written");
 

@@ -28,8 +28,11 @@ import java.util.concurrent.TimeUnit;
 final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(ShmSessionLoop.class);
-    /** Frames taken per poll: answers are published after each batch. */
-    private static final int BATCH_FRAMES = 256;
+    /**
+     * Frames taken per poll: answers are published after each batch. Small, so that when inputs queue up
+     * the first answers of a batch do not wait for the whole of it; a publication costs one store.
+     */
+    private static final int BATCH_FRAMES = 32;
     /** The longest sleep between checks that the bridge is still there. */
     private static final long IDLE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 

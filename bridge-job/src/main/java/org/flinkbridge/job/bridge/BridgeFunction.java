@@ -1,5 +1,6 @@
 package org.flinkbridge.job.bridge;
 
+import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.CheckpointListener;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.watermark.LongWatermark;
@@ -28,7 +29,9 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Runs one segment of the pipeline in a worker: one instance per subtask, each owning one session.
@@ -69,6 +72,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient int maxParallelism;
     private transient Counter sent;
     private transient Counter received;
+    /** Whether a mail to take answers is queued, so a burst of arrivals queues one. */
+    private transient AtomicBoolean answersMailQueued;
+    private transient boolean closed;
 
     /**
      * @param keyed whether the function runs on a keyed stream, whose records carry their key group
@@ -115,6 +121,33 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         restoredEntries = null;
         session.restoreState(restored.workerStates());
         restoredOutputs = new ArrayList<>(restored.outputs());
+    }
+
+    /**
+     * Called by {@link BridgeOperators} once the function is open: from now on the channel wakes the task's
+     * mailbox when answers arrive, and a mail takes them (and sends inputs still batched, since an answer
+     * means the worker has room for them).
+     */
+    void takeAnswersAsTheyArrive(MailboxExecutor mailbox) {
+        answersMailQueued = new AtomicBoolean();
+        channel.onAnswersWaiting(() -> {
+            if (answersMailQueued.compareAndSet(false, true)) {
+                try {
+                    mailbox.execute(this::takeArrivedAnswers, "flink-bridge: take the worker's answers");
+                } catch (RejectedExecutionException taskEnding) {
+                    // The task is finishing or failing: endInput waits for every answer, a failure drops them.
+                    answersMailQueued.set(false);
+                }
+            }
+        });
+    }
+
+    private void takeArrivedAnswers() throws IOException {
+        answersMailQueued.set(false);
+        if (!closed) {
+            channel.flush();
+            channel.poll(answers, 0);
+        }
     }
 
     @Override
@@ -243,6 +276,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     @Override
     public void close() throws Exception {
+        closed = true;
         if (session != null) {
             session.close();
         }

@@ -89,6 +89,10 @@ final class CompatChannel implements WorkerChannel {
         return any;
     }
 
+    /** Every answer comes back within the call that sent its input: nothing ever waits. */
+    @Override
+    public void onAnswersWaiting(Runnable wakeUp) {}
+
     @Override
     public String describePeer() {
         return peer;

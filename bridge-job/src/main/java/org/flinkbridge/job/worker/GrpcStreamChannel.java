@@ -89,6 +89,11 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
+    public void onAnswersWaiting(Runnable wakeUp) {
+        stream.onArrival(wakeUp);
+    }
+
+    @Override
     public String describePeer() {
         return peer;
     }

@@ -21,9 +21,10 @@ import java.util.function.Supplier;
 
 /**
  * The shared-memory data plane: inputs are written straight into the session's to-worker ring and answers
- * read in place from its from-worker ring. Inputs are published when the bridge flushes or waits, so a busy
- * session makes no system call per record; a wait spins briefly, then sleeps on the ring's futex, waking
- * at least every {@value #CHECK_MILLIS} ms to check that the worker is alive.
+ * read in place from its from-worker ring. Inputs are published in batches while the worker is busy, so a
+ * busy session makes no system call per record, and at once when the worker has caught up, so a quiet one
+ * adds no batching delay. A wait spins briefly, then sleeps on the ring's futex, waking at least every
+ * {@value #CHECK_MILLIS} ms to check that the worker is alive.
  */
 final class ShmChannel implements WorkerChannel, FrameHandler {
 
@@ -31,7 +32,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     /** Answers taken per poll of the from-worker ring. */
     private static final int POLL_FRAMES = 1024;
     private static final long CHECK_MILLIS = 100;
-    /** Inputs written between publications, so the worker starts on a batch before the bridge waits. */
+    /** Inputs written between publications while the worker is busy. */
     private static final int PUBLISH_EVERY = 64;
 
     private final RingFile ring;
@@ -43,6 +44,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     private final Supplier<String> workerExit;
     private Answers receiver;
     private int unpublished;
+    private ShmAnswerWatcher watcher;
 
     /** @param workerExit why the worker process ended, when this JVM started it; null while it runs */
     ShmChannel(RingFile ring, String sessionName, String peer, long livenessTimeoutMillis,
@@ -62,29 +64,26 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         long body = claim(FrameType.RECORD, keyGroup == NO_KEY_GROUP ? RingLayout.NO_KEY_GROUP : keyGroup, sequence,
                 RecordCodec.bodyLength(record.headers, record.payload), whileWaiting);
         RecordCodec.write(inputs.segment(), body, record.timestamp, record.headers, record.payload);
+        written();
     }
 
     @Override
     public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
         long body = claim(FrameType.WATERMARK, 0, sequence, Long.BYTES, whileWaiting);
         inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, timestamp);
+        written();
     }
 
     @Override
     public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
         long body = claim(FrameType.BARRIER, 0, sequence, Long.BYTES, whileWaiting);
         inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, checkpointId);
+        written();
     }
 
-    /**
-     * Claims room for an input, publishing every {@value #PUBLISH_EVERY} inputs; while the ring is full, the
-     * worker's answers are taken so it can go on.
-     */
+    /** Claims room for an input; while the ring is full, the worker's answers are taken so it can go on. */
     private long claim(int type, int flags, long sequence, int bodyLength, Answers whileWaiting)
             throws IOException {
-        if (++unpublished >= PUBLISH_EVERY) {
-            flush();
-        }
         long body;
         while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
             if (!drain(whileWaiting)) {
@@ -93,6 +92,13 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
             }
         }
         return body;
+    }
+
+    /** Publishes a full batch, or whatever is written when the worker has nothing left to do. */
+    private void written() {
+        if (++unpublished >= PUBLISH_EVERY || inputs.consumerCaughtUp()) {
+            flush();
+        }
     }
 
     @Override
@@ -136,7 +142,18 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
             // Its message names the ring, the position and the fault; this names the session as well.
             throw new RingException(sessionName + ": " + corrupt.getMessage());
         }
+        if (watcher != null) {
+            watcher.polled();
+        }
         return any;
+    }
+
+    @Override
+    public void onAnswersWaiting(Runnable wakeUp) {
+        if (watcher != null) {
+            throw new IllegalStateException(sessionName + ": answers are watched already");
+        }
+        watcher = new ShmAnswerWatcher(ring.fromWorkerWatch(), wakeUp, sessionName);
     }
 
     @Override
@@ -169,6 +186,9 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     /** Tells the worker the bridge left, unmaps the ring and removes its file. */
     @Override
     public void close() {
+        if (watcher != null) {
+            watcher.stop();
+        }
         try {
             ring.close();
         } catch (IOException e) {

@@ -41,6 +41,14 @@ public interface WorkerChannel extends AutoCloseable {
      */
     boolean poll(Answers answers, long timeoutNanos) throws IOException;
 
+    /**
+     * Asks to be told when answers arrive while nobody polls: {@code wakeUp} is called from another thread
+     * once answers wait, and again only after {@link #poll} has run (or as answers keep arriving). It must
+     * only hand work to the task thread, which then polls. A transport whose answers come back within
+     * the call that sent the input has nothing to tell and ignores it.
+     */
+    void onAnswersWaiting(Runnable wakeUp);
+
     /** A one-line description of the peer, for error messages. */
     String describePeer();
 

@@ -31,6 +31,7 @@ public final class FrameStreamClient implements AutoCloseable {
     private final ClientCallStreamObserver<FrameBatch> outbound;
     private FrameBatch.Builder batch = FrameBatch.newBuilder();
     private volatile Throwable failure;
+    private volatile Runnable onArrival = () -> {};
     private boolean closed;
 
     public FrameStreamClient(
@@ -68,6 +69,14 @@ public final class FrameStreamClient implements AutoCloseable {
         awaitReady();
         outbound.onNext(batch.build());
         batch = FrameBatch.newBuilder();
+    }
+
+    /**
+     * Calls {@code listener} on gRPC's thread whenever a batch (or the stream's end) arrives, so the task
+     * thread can be told to poll while it has nothing else to do. It must return quickly.
+     */
+    public void onArrival(Runnable listener) {
+        onArrival = listener;
     }
 
     /** The next batch from the worker, waiting up to {@code timeoutNanos}; null when none came in time. */
@@ -156,6 +165,7 @@ public final class FrameStreamClient implements AutoCloseable {
         @Override
         public void onNext(FrameBatch value) {
             incoming.add(value);
+            onArrival.run();
         }
 
         @Override
@@ -165,11 +175,13 @@ public final class FrameStreamClient implements AutoCloseable {
                 failure = t;
                 readyLock.notifyAll();
             }
+            onArrival.run();
         }
 
         @Override
         public void onCompleted() {
             incoming.add(Status.UNAVAILABLE.withDescription("the worker ended the data stream").asException());
+            onArrival.run();
         }
     }
 }

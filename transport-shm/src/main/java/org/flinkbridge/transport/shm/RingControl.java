@@ -12,8 +12,8 @@ import static org.flinkbridge.transport.shm.RingLayout.SPACE_FUTEX;
 
 /**
  * One ring's control block ({@link RingLayout}): the producer and consumer positions and the two futex words
- * with their waiting flags, each accessed with the ordering it needs. Publishing a position is a volatile
- * store followed by a wake of the other side if its flag says it sleeps; a waiter re-checks with volatile
+ * with their waiting counts, each accessed with the ordering it needs. Publishing a position is a volatile
+ * store followed by a wake of the other side if its count says it sleeps; a waiter re-checks with volatile
  * reads, so no wake-up is lost (see {@link WaitStrategy}).
  */
 final class RingControl {
@@ -70,6 +70,11 @@ final class RingControl {
 
     void awaitSpace(WaitStrategy waiting, BooleanSupplier ready, long nanos) {
         waiting.await(ready, spaceFutex, producerWaiting, nanos);
+    }
+
+    /** Wakes whoever sleeps waiting for frames, so it looks again (at a closed flag, say). */
+    void wakeFrameWaiters() {
+        WaitStrategy.wakeIfWaiting(dataFutex, consumerWaiting);
     }
 
     /** Wakes whoever sleeps on this ring, so it looks again (at a closed flag, say). */

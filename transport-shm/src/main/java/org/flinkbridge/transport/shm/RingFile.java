@@ -181,6 +181,11 @@ public final class RingFile implements AutoCloseable {
                 new WaitStrategy(SPINS), path + " (from-worker ring)");
     }
 
+    /** Watches the from-worker ring for the bridge, from a thread other than its consumer's. */
+    public RingWatch fromWorkerWatch() {
+        return new RingWatch(file, FROM_WORKER_CONTROL_OFFSET);
+    }
+
     /**
      * Marks this side alive now; the peer reads it to tell a slow side from a dead one. Every open ring is
      * beaten every {@value Heartbeats#INTERVAL_MILLIS} ms without being asked.

@@ -27,9 +27,9 @@ package org.flinkbridge.transport.shm;
  *     +0     8  producer position (written by the producer only, release)
  *    +64     8  consumer position (written by the consumer only, release)
  *   +128     4  data futex: bumped by the producer to wake a consumer waiting for frames
- *   +132     4  consumer waiting flag
+ *   +132     4  consumer waiting count: how many of the consumer's threads sleep on the data futex
  *   +192     4  space futex: bumped by the consumer to wake a producer waiting for room
- *   +196     4  producer waiting flag
+ *   +196     4  producer waiting count: how many of the producer's threads sleep on the space futex
  *
  * frame (8-byte aligned; it never wraps: a PADDING frame fills the rest of the ring instead):
  *      0     4  length of header + body (the frame occupies length rounded up to 8)

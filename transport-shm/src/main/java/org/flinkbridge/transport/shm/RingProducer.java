@@ -106,6 +106,14 @@ public final class RingProducer {
         published = tail;
     }
 
+    /**
+     * Whether the consumer has released everything published so far: it is idle or about to be, so frames
+     * written since are better published now than batched further.
+     */
+    public boolean consumerCaughtUp() {
+        return control.consumerPosition() == published;
+    }
+
     /** Publishes, then waits until the consumer has released room (or about {@code nanos} passed). */
     public void awaitSpace(long nanos) {
         publish();

@@ -4,12 +4,13 @@ import java.lang.foreign.MemorySegment;
 import java.util.function.BooleanSupplier;
 
 /**
- * Waiting on a ring: spin briefly (a busy peer answers within microseconds), then announce the wait in the
- * shared header and sleep on a futex word, so an idle session costs no CPU while a busy one makes no system
- * calls. The peer wakes a sleeper only when its flag says it sleeps.
+ * Waiting on a ring: spin briefly (a busy peer answers within microseconds), then count this thread in the
+ * shared header's waiting count and sleep on a futex word, so an idle session costs no CPU while a busy one
+ * makes no system calls. The peer wakes sleepers only when the count says there are any.
  *
- * <p>No wake-up is lost: the sleeper sets its flag and then re-checks the ring; the peer publishes and
- * then reads the flag. Both are volatile accesses, so one of them sees the other.
+ * <p>No wake-up is lost: the sleeper counts itself and then re-checks the ring; the peer publishes and
+ * then reads the count. All are volatile accesses, so one of them sees the other. A count, not a flag,
+ * because two threads of one side may sleep on the same futex (a consumer and a {@link RingWatch}).
  */
 final class WaitStrategy {
 
@@ -24,9 +25,9 @@ final class WaitStrategy {
      * Waits until {@code ready} holds or about {@code nanos} passed.
      *
      * @param futexWord the word the peer bumps before waking
-     * @param flag the word that tells the peer this side sleeps
+     * @param waiting the word that counts this side's sleepers for the peer
      */
-    void await(BooleanSupplier ready, MemorySegment futexWord, MemorySegment flag, long nanos) {
+    void await(BooleanSupplier ready, MemorySegment futexWord, MemorySegment waiting, long nanos) {
         for (int i = 0; i < spins; i++) {
             if (ready.getAsBoolean()) {
                 return;
@@ -34,19 +35,19 @@ final class WaitStrategy {
             Thread.onSpinWait();
         }
         int ticket = (int) Words.INT.getVolatile(futexWord, 0L);
-        Words.INT.setVolatile(flag, 0L, 1);
+        Words.INT.getAndAdd(waiting, 0L, 1);
         try {
             if (!ready.getAsBoolean()) {
                 futex.await(futexWord, ticket, nanos);
             }
         } finally {
-            Words.INT.setVolatile(flag, 0L, 0);
+            Words.INT.getAndAdd(waiting, 0L, -1);
         }
     }
 
-    /** The peer's side: wakes the sleeper if its flag says it sleeps. */
-    static void wakeIfWaiting(MemorySegment futexWord, MemorySegment flag) {
-        if ((int) Words.INT.getVolatile(flag, 0L) != 0) {
+    /** The peer's side: wakes the sleepers if the count says there are any. */
+    static void wakeIfWaiting(MemorySegment futexWord, MemorySegment waiting) {
+        if ((int) Words.INT.getVolatile(waiting, 0L) != 0) {
             Words.INT.getAndAdd(futexWord, 0L, 1);
             Futex.wakeAll(futexWord);
         }
