@@ -23,6 +23,8 @@ final class BenchWorker {
      * bundles, and a second copy of them (an SLF4J binding among them) on its classpath only adds warnings.
      */
     static final String SEGMENT_JAR_PROPERTY = "flink-bridge.bench.jar";
+    /** JVM options added to the worker's defaults, such as a flight recording for {@code bench --profile}. */
+    static final String WORKER_JVM_OPTIONS_PROPERTY = "flink-bridge.bench.worker-jvm-options";
     private static final String MAIN_CLASS = "org.flinkbridge.worker.WorkerMain";
 
     private BenchWorker() {}
@@ -36,6 +38,10 @@ final class BenchWorker {
         List<String> command = new ArrayList<>();
         command.add("java");
         command.addAll(List.of(BridgeOptions.WORKER_JVM_OPTIONS.defaultValue().trim().split("\\s+")));
+        String extraOptions = System.getProperty(WORKER_JVM_OPTIONS_PROPERTY, "").trim();
+        if (!extraOptions.isEmpty()) {
+            command.addAll(List.of(extraOptions.split("\\s+")));
+        }
         command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", classpath, MAIN_CLASS, "--port", "0"));
         command.addAll(extraArguments);
         return command;

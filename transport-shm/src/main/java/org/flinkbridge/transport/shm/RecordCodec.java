@@ -49,10 +49,14 @@ public final class RecordCodec {
     /** Decodes a body, checking every length against the body's end. */
     public static <T> T read(MemorySegment file, long offset, int length, Sink<T> sink) throws RingException {
         long end = offset + length;
-        check(length >= FIXED, "a record body of " + length + " bytes is shorter than " + FIXED);
+        if (length < FIXED) {
+            throw corrupt("a record body of " + length + " bytes is shorter than " + FIXED);
+        }
         long timestamp = file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset);
         int count = file.get(ValueLayout.JAVA_INT_UNALIGNED, offset + 8);
-        check(count >= 0 && count <= (length - FIXED) / 8, "impossible header count " + count);
+        if (count < 0 || count > (length - FIXED) / 8) {
+            throw corrupt("impossible header count " + count);
+        }
         Map<String, String> headers = count == 0 ? Map.of() : new java.util.HashMap<>(count * 2);
         long at = offset + 12;
         for (int i = 0; i < count; i++) {
@@ -62,28 +66,35 @@ public final class RecordCodec {
             at += 4 + file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
             headers.put(key, value);
         }
-        check(at + 4 <= end, "the record body ends before its payload length");
+        if (at + 4 > end) {
+            throw corrupt("the record body ends before its payload length");
+        }
         int payloadLength = file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
-        check(payloadLength >= 0 && at + 4 + payloadLength == end,
-                "payload length " + payloadLength + " does not match the body's remaining " + (end - at - 4) + " bytes");
+        if (payloadLength < 0 || at + 4 + payloadLength != end) {
+            throw corrupt("payload length " + payloadLength + " does not match the body's remaining " + (end - at - 4)
+                    + " bytes");
+        }
         byte[] payload = new byte[payloadLength];
         MemorySegment.copy(file, ValueLayout.JAVA_BYTE, at + 4, payload, 0, payloadLength);
         return sink.record(timestamp, headers, payload);
     }
 
     private static String readString(MemorySegment file, long at, long end) throws RingException {
-        check(at + 4 <= end, "the record body ends inside its headers");
+        if (at + 4 > end) {
+            throw corrupt("the record body ends inside its headers");
+        }
         int length = file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
-        check(length >= 0 && at + 4 + length <= end, "a header of " + length + " bytes runs past the body");
+        if (length < 0 || at + 4 + length > end) {
+            throw corrupt("a header of " + length + " bytes runs past the body");
+        }
         byte[] bytes = new byte[length];
         MemorySegment.copy(file, ValueLayout.JAVA_BYTE, at + 4, bytes, 0, length);
         return new String(bytes, StandardCharsets.UTF_8);
     }
 
-    private static void check(boolean ok, String problem) throws RingException {
-        if (!ok) {
-            throw new RingException("corrupt record body: " + problem);
-        }
+    /** Only called once a check has failed: the message is built then, never on the path of a good record. */
+    private static RingException corrupt(String problem) {
+        return new RingException("corrupt record body: " + problem);
     }
 
     private static long writeString(MemorySegment file, long at, String text) {
