@@ -280,6 +280,8 @@ typedef struct fb_ring_consumer {
     uint32_t max_frame;
     uint64_t head;        /* the next frame to read */
     uint64_t cached_tail; /* the producer position last read */
+    uint64_t handling;    /* where the frame being handled starts, while a handler runs */
+    bool in_handler;
     const char *path;
     const char *direction;
 } fb_ring_consumer;
@@ -344,6 +346,13 @@ bool fb_ring_producer_drained(const fb_ring_producer *producer);
  */
 int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler handler, void *context, int limit,
                           fb_ring_error *error);
+
+/*
+ * For a handler that must wait (for room to answer in the other ring, say): releases the frames handled
+ * before the current one and wakes the producer if it waits, so the peer can drain what this side wrote
+ * and go on. Without it, both sides could wait for each other until their timeouts.
+ */
+void fb_ring_consumer_release_handled(fb_ring_consumer *consumer);
 
 /* Whether a frame is published and not yet polled. */
 bool fb_ring_consumer_has_frames(const fb_ring_consumer *consumer);

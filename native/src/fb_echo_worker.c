@@ -57,6 +57,8 @@ static fb_ring_status claim_output(echo_worker *worker, fb_frame_type type, int6
             worker->stop = STOP_BRIDGE_GONE;
             return FB_RING_STOPPED;
         }
+        /* The bridge may itself wait for room for inputs: free what is handled so it can drain answers. */
+        fb_ring_consumer_release_handled(&worker->inputs);
         fb_ring_producer_await_space(&worker->outputs, WAIT_NS);
     }
     return status;

@@ -389,6 +389,8 @@ void fb_ring_consumer_init(fb_ring_consumer *consumer, fb_ring_file *ring, fb_ri
     consumer->max_frame = fb_ring_max_frame_length(consumer->capacity);
     consumer->head = atomic_load_explicit(&consumer->control->consumer_position, memory_order_acquire);
     consumer->cached_tail = consumer->head;
+    consumer->handling = consumer->head;
+    consumer->in_handler = false;
     consumer->path = ring->path;
     consumer->direction = direction_name(direction);
 }
@@ -480,6 +482,13 @@ __attribute__((format(printf, 4, 5))) static fb_ring_status corrupt(const fb_rin
     return FB_RING_CORRUPT;
 }
 
+/* Frees the room before `position`, waking a producer that sleeps. */
+static void release(fb_ring_consumer *consumer, uint64_t position) {
+    /* seq_cst, not just release: the store must be ordered before the load of the producer's waiting count. */
+    atomic_store_explicit(&consumer->control->consumer_position, position, memory_order_seq_cst);
+    wake_if_waiting(&consumer->control->space_futex, &consumer->control->producer_waiting);
+}
+
 int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler handler, void *context, int limit,
                           fb_ring_error *error) {
     if (consumer->head == consumer->cached_tail) {
@@ -516,23 +525,30 @@ int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler hand
                              fb_frame_type_name(type));
             break;
         }
+        uint64_t frame_start = consumer->head;
         consumer->head += aligned;
         if (type != FB_FRAME_PADDING) {
             frames++;
-            if (handler(context, (fb_frame_type)type, frame->sequence,
-                        (const unsigned char *)frame + FB_FRAME_HEADER_SIZE,
-                        (uint32_t)length - FB_FRAME_HEADER_SIZE) != 0) {
+            consumer->handling = frame_start;
+            consumer->in_handler = true;
+            int stopped = handler(context, (fb_frame_type)type, frame->sequence,
+                                  (const unsigned char *)frame + FB_FRAME_HEADER_SIZE,
+                                  (uint32_t)length - FB_FRAME_HEADER_SIZE);
+            consumer->in_handler = false;
+            if (stopped != 0) {
                 status = FB_RING_STOPPED;
                 break;
             }
         }
     }
     if (consumer->head != start) {
-        /* seq_cst, not just release: the store must be ordered before the load of the producer's waiting flag. */
-        atomic_store_explicit(&consumer->control->consumer_position, consumer->head, memory_order_seq_cst);
-        wake_if_waiting(&consumer->control->space_futex, &consumer->control->producer_waiting);
+        release(consumer, consumer->head);
     }
     return status == FB_RING_OK ? frames : status;
+}
+
+void fb_ring_consumer_release_handled(fb_ring_consumer *consumer) {
+    release(consumer, consumer->in_handler ? consumer->handling : consumer->head);
 }
 
 static bool frames_published(const void *side) {
