@@ -31,6 +31,11 @@ final class BenchWorker {
 
     /** The command that starts a worker serving sessions; {@code extraArguments} go to the worker. */
     static List<String> command(List<String> extraArguments) {
+        return command(List.of(), extraArguments);
+    }
+
+    /** The same, with {@code jvmOptions} added to the worker's JVM options. */
+    static List<String> command(List<String> jvmOptions, List<String> extraArguments) {
         String classpath =
                 requiredJar(PipelineJob.WORKER_JAR_PROPERTY, "worker jar", "worker/target/worker-VERSION.jar")
                 + File.pathSeparator
@@ -42,6 +47,7 @@ final class BenchWorker {
         if (!extraOptions.isEmpty()) {
             command.addAll(List.of(extraOptions.split("\\s+")));
         }
+        command.addAll(jvmOptions);
         command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", classpath, MAIN_CLASS, "--port", "0"));
         command.addAll(extraArguments);
         return command;

@@ -33,7 +33,9 @@ import java.util.Map;
  * {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between its first and last record, and the checkpoints'
  * end-to-end durations as Flink's statistics give them (checkpoint duration under load). Then at half of
  * that rate, where the latency each record sees from before the step to after it is recorded (p50, p99,
- * p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new worker process starts cold).
+ * p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new worker process starts cold), and the
+ * records slower than the 200 µs goal are set against the garbage-collection pauses of both JVMs
+ * ({@link GcPauses}), which is where the tail comes from.
  *
  * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR}; writes {@code endtoend.json} and
  * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}.
@@ -62,9 +64,14 @@ public final class EndToEnd {
                 Measured throughput = run(cluster, variant, records, 0, 0, CHECKPOINT_INTERVAL_MS);
                 double peak = throughput.latencies().recordsPerSecond();
                 long halfRate = Math.max(1, (long) (peak / 2));
-                Latencies.Run latency = run(cluster, variant, halfRate * (WARMUP_SECONDS + latencySeconds), halfRate,
-                        halfRate * WARMUP_SECONDS, 0).latencies();
+                Measured latencyRun = run(cluster, variant, halfRate * (WARMUP_SECONDS + latencySeconds), halfRate,
+                        halfRate * WARMUP_SECONDS, 0);
+                Latencies.Run latency = latencyRun.latencies();
                 StatsSummarySnapshot checkpoints = throughput.checkpoints().getSummaryStats().getEndToEndDurationStats();
+                List<GcPauses.Pause> flinkPauses = GcPauses.within(latencyRun.flinkPauses(), latency);
+                List<GcPauses.Pause> workerPauses = GcPauses.within(latencyRun.workerPauses(), latency);
+                List<GcPauses.Pause> allPauses = new ArrayList<>(flinkPauses);
+                allPauses.addAll(workerPauses);
                 Map<String, Object> result = new LinkedHashMap<>();
                 result.put("records_per_second", peak);
                 result.put("checkpoints", checkpoints.getCount());
@@ -74,20 +81,34 @@ public final class EndToEnd {
                 result.put("latency_p50_us", latency.percentileMicros(50));
                 result.put("latency_p99_us", latency.percentileMicros(99));
                 result.put("latency_p999_us", latency.percentileMicros(99.9));
+                result.put("measured_records", latency.sortedLatencies().length);
+                result.put("records_over_goal", latency.slow().size());
+                result.put("flink_gc_pauses", flinkPauses.size());
+                result.put("flink_gc_pause_ms", flinkPauses.stream().mapToLong(GcPauses.Pause::millis).sum());
+                result.put("worker_gc_pauses", workerPauses.size());
+                result.put("worker_gc_pause_ms", workerPauses.stream().mapToLong(GcPauses.Pause::millis).sum());
+                result.put("over_goal_near_gc_share", GcPauses.slowShareNear(latency.slow(), allPauses));
+                result.put("time_near_gc_share", GcPauses.timeShareNear(allPauses, latency));
+                result.put("flink_run_queue_ms_per_s", latencyRun.flinkRunQueueMillisPerSecond());
+                result.put("worker_run_queue_ms_per_s", latencyRun.workerRunQueueMillisPerSecond());
                 results.put(variant, result);
                 System.err.printf(Locale.ROOT, "flink-bridge bench: end to end %s: %,.0f records/s, %d checkpoints"
-                                + " (p50 %.0f ms, max %d ms); at %,d/s p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs%n",
+                                + " (p50 %.0f ms, max %d ms); at %,d/s p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs;"
+                                + " %.0f%% of the records over 200 µs were near a GC pause (%.0f%% of the time)%n",
                         variant, peak, checkpoints.getCount(), checkpoints.getQuantile(0.5), checkpoints.getMaximum(),
                         halfRate, latency.percentileMicros(50), latency.percentileMicros(99),
-                        latency.percentileMicros(99.9));
+                        latency.percentileMicros(99.9), 100 * (double) result.get("over_goal_near_gc_share"),
+                        100 * (double) result.get("time_near_gc_share"));
             }
         }
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
         Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results));
     }
 
-    /** What one run gives: its records' timings and its checkpoints. */
-    private record Measured(Latencies.Run latencies, CheckpointStatsSnapshot checkpoints) {}
+    /** What one run gives: its records' timings, its checkpoints, and the GC pauses of both JVMs. */
+    private record Measured(Latencies.Run latencies, CheckpointStatsSnapshot checkpoints,
+                            List<GcPauses.Pause> flinkPauses, List<GcPauses.Pause> workerPauses,
+                            double flinkRunQueueMillisPerSecond, double workerRunQueueMillisPerSecond) {}
 
     /**
      * One job: {@code count} events at {@code rate} per second (0: unthrottled) through the variant's step,
@@ -102,20 +123,31 @@ public final class EndToEnd {
         NonKeyedPartitionStream<BridgeRecord> events = Sources.create(env,
                 new GeneratorSourceSpec("events", count, rate, 100, 42)).withParallelism(1);
         NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
+        Path workerGcLog = Files.createTempFile("flink-bridge-bench-worker-gc-", ".log");
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
                 ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
                 : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
                         variant.equals("shm") ? SessionSpec.TransportMode.SHM : SessionSpec.TransportMode.GRPC_STREAM,
-                        BenchWorker.command(List.of())), false, false, false)).withParallelism(1);
+                        BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of())),
+                        false, false, false)).withParallelism(1);
         stepped.process(new Latencies.Measure()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         Latencies.start(count, warmup);
-        CheckpointStatsSnapshot checkpoints = cluster.run(env);
+        CheckpointStatsSnapshot checkpoints;
+        List<GcPauses.Pause> flinkPauses;
+        double[] runQueue;
+        try (GcPauses.ThisJvm flinkGc = new GcPauses.ThisJvm(); RunQueueDelay delay = new RunQueueDelay()) {
+            checkpoints = cluster.run(env);
+            flinkPauses = flinkGc.pauses();
+            runQueue = delay.millisPerSecond();
+        }
         Latencies.Run run = Latencies.finish();
         if (run.records() != count) {
             throw new IllegalStateException(variant + ": " + run.records() + " records reached the sink, not " + count);
         }
-        return new Measured(run, checkpoints);
+        List<GcPauses.Pause> workerPauses = GcPauses.fromLog(workerGcLog);
+        Files.deleteIfExists(workerGcLog);
+        return new Measured(run, checkpoints, flinkPauses, workerPauses, runQueue[0], runQueue[1]);
     }
 
     private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results) {
@@ -139,6 +171,19 @@ public final class EndToEnd {
                 result.get("checkpoints"), result.get("checkpoint_p50_ms"), result.get("checkpoint_max_ms"),
                 result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
                 result.get("latency_p999_us"))));
+        out.append(String.format(Locale.ROOT, "%nWhere the records slower than 200 µs come from, in the latency runs: those in flight"
+                + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one.%n%n"
+                + " Beside them, how long the threads of each process waited for a CPU while runnable (Linux schedstat),"
+                + " in ms per second of the run.%n%n"
+                + "| variant | records over 200 µs | Flink GC pauses (ms) | worker GC pauses (ms) | of those records, near a pause"
+                + " | of the time, near a pause | Flink run-queue wait ms/s | worker run-queue wait ms/s |%n"
+                + "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%n", GcPauses.AFTERMATH_MILLIS));
+        results.forEach((variant, result) -> out.append(String.format(Locale.ROOT,
+                "| %s | %,d of %,d | %d (%d) | %d (%d) | %.0f%% | %.0f%% | %.0f | %.0f |%n", variant,
+                result.get("records_over_goal"), result.get("measured_records"), result.get("flink_gc_pauses"),
+                result.get("flink_gc_pause_ms"), result.get("worker_gc_pauses"), result.get("worker_gc_pause_ms"),
+                100 * (double) result.get("over_goal_near_gc_share"), 100 * (double) result.get("time_near_gc_share"),
+                result.get("flink_run_queue_ms_per_s"), result.get("worker_run_queue_ms_per_s"))));
         return out.toString();
     }
 

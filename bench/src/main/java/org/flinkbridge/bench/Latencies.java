@@ -5,7 +5,9 @@ import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.flinkbridge.job.BridgeRecord;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * What the end-to-end benchmark measures, inside the one JVM the embedded MiniCluster runs in: a stamp put on
@@ -18,11 +20,22 @@ final class Latencies {
     private static long[] nanos = new long[0];
     private static int count;
     private static int skip;
+    private static long[] arrivedMillis = new long[0];
     private static long firstNanos;
     private static long lastNanos;
 
-    /** The result of one run: how many records, over what time, and each one's latency. */
-    record Run(int records, long spanNanos, long[] sortedLatencies) {
+    /** A measured record slower than the latency goal: when it went into the step and came out (wall clock). */
+    record Slow(long sentMillis, long arrivedMillis) {}
+
+    /** The latency goal at half load: records slower than it are kept as {@link Slow} for their timing. */
+    static final long GOAL_NANOS = 200_000;
+
+    /**
+     * The result of one run: how many records, over what time, each measured one's latency, the measured
+     * ones slower than the goal, and the wall-clock span of the measured records.
+     */
+    record Run(int records, long spanNanos, long[] sortedLatencies, List<Slow> slow, long measuredFromMillis,
+               long measuredToMillis) {
         double recordsPerSecond() {
             return records <= 1 ? 0 : (records - 1) * 1e9 / spanNanos;
         }
@@ -41,14 +54,24 @@ final class Latencies {
     /** Expects {@code expected} records; the latencies of the first {@code warmup} are left out. */
     static synchronized void start(long expected, long warmup) {
         nanos = new long[(int) expected];
+        arrivedMillis = new long[(int) expected];
         count = 0;
         skip = (int) Math.min(warmup, expected);
     }
 
     static synchronized Run finish() {
-        long[] sorted = Arrays.copyOfRange(nanos, Math.min(skip, count), Math.min(count, nanos.length));
+        int from = Math.min(skip, count);
+        int to = Math.min(count, nanos.length);
+        List<Slow> slow = new ArrayList<>();
+        for (int i = from; i < to; i++) {
+            if (nanos[i] > GOAL_NANOS) {
+                slow.add(new Slow(arrivedMillis[i] - nanos[i] / 1_000_000, arrivedMillis[i]));
+            }
+        }
+        long[] sorted = Arrays.copyOfRange(nanos, from, to);
         Arrays.sort(sorted);
-        return new Run(count, lastNanos - firstNanos, sorted);
+        return new Run(count, lastNanos - firstNanos, sorted, slow, from < to ? arrivedMillis[from] : 0,
+                from < to ? arrivedMillis[to - 1] : 0);
     }
 
     private static synchronized void record(long sentNanos) {
@@ -59,6 +82,7 @@ final class Latencies {
         lastNanos = now;
         if (count < nanos.length) {
             nanos[count] = now - sentNanos;
+            arrivedMillis[count] = System.currentTimeMillis();
         }
         count++;
     }
