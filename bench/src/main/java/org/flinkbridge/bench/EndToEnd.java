@@ -172,7 +172,7 @@ public final class EndToEnd {
                 result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
                 result.get("latency_p999_us"))));
         out.append(String.format(Locale.ROOT, "%nWhere the records slower than 200 µs come from, in the latency runs: those in flight"
-                + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one.%n%n"
+                + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one."
                 + " Beside them, how long the threads of each process waited for a CPU while runnable (Linux schedstat),"
                 + " in ms per second of the run.%n%n"
                 + "| variant | records over 200 µs | Flink GC pauses (ms) | worker GC pauses (ms) | of those records, near a pause"
