@@ -135,7 +135,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 try {
                     mailbox.execute(this::takeArrivedAnswers, "flink-bridge: take the worker's answers");
                 } catch (RejectedExecutionException taskEnding) {
-                    // The task is finishing or failing: endInput waits for every answer, a failure drops them.
+                    // The task is ending: endInput waited for every answer, or a failure restores the checkpoint.
                     answersMailQueued.set(false);
                 }
             }
