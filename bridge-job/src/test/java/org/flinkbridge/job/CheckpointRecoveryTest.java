@@ -128,10 +128,15 @@ class CheckpointRecoveryTest {
         for (Path ring : rings) {
             try (FileChannel channel = FileChannel.open(ring, StandardOpenOption.READ, StandardOpenOption.WRITE);
                  Arena arena = Arena.ofConfined()) {
+                if (channel.size() < RingLayout.HEADER_SIZE) {
+                    continue; // a ring another session is creating right now: no answers in it yet
+                }
                 MemorySegment file = channel.map(FileChannel.MapMode.READ_WRITE, 0, channel.size(), arena);
-                long answers = RingLayout.HEADER_SIZE
-                        + file.get(ValueLayout.JAVA_INT, RingLayout.TO_WORKER_CAPACITY_OFFSET);
-                file.asSlice(answers).fill((byte) 0xFF);
+                int toWorkerCapacity = file.get(ValueLayout.JAVA_INT, RingLayout.TO_WORKER_CAPACITY_OFFSET);
+                if (toWorkerCapacity == 0) {
+                    continue; // sized, but its header is not written yet
+                }
+                file.asSlice(RingLayout.HEADER_SIZE + toWorkerCapacity).fill((byte) 0xFF);
             } catch (java.nio.file.NoSuchFileException closed) {
                 // the session closed meanwhile: its ring is gone
             }
