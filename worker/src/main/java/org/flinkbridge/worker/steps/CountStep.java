@@ -6,10 +6,6 @@ import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Segment;
 import org.flinkbridge.worker.sdk.StepContext;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.util.Iterator;
 import java.util.Map;
@@ -22,7 +18,6 @@ import java.util.TreeMap;
  */
 final class CountStep implements Segment {
 
-    private static final byte STATE_VERSION = 1;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private long windowMillis;
@@ -76,37 +71,14 @@ final class CountStep implements Segment {
 
     @Override
     public byte[] snapshotState() throws IOException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bytes);
-        out.writeByte(STATE_VERSION);
-        out.writeInt(counts.size());
-        for (Map.Entry<WindowKey, Long> window : counts.entrySet()) {
-            out.writeLong(window.getKey().start());
-            out.writeUTF(window.getKey().key());
-            out.writeLong(window.getValue());
-        }
-        out.flush();
-        return bytes.toByteArray();
+        return CountsState.write(counts, (out, window) -> {
+            out.writeLong(window.start());
+            out.writeUTF(window.key());
+        });
     }
 
     @Override
     public void restoreState(byte[] state) throws IOException {
-        counts.clear();
-        if (state.length == 0) {
-            return;
-        }
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(state))) {
-            byte version = in.readByte();
-            if (version != STATE_VERSION) {
-                throw new IOException("count state version " + version + " is not " + STATE_VERSION);
-            }
-            int size = in.readInt();
-            for (int i = 0; i < size; i++) {
-                counts.put(new WindowKey(in.readLong(), in.readUTF()), in.readLong());
-            }
-        } catch (java.io.EOFException e) {
-            counts.clear();
-            throw new IOException("count state ends early", e);
-        }
+        CountsState.read(state, counts, in -> new WindowKey(in.readLong(), in.readUTF()), "count");
     }
 }

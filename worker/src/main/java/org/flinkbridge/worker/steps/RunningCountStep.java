@@ -6,11 +6,8 @@ import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Segment;
 import org.flinkbridge.worker.sdk.StepContext;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.EOFException;
+import java.io.DataInput;
+import java.io.DataOutput;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -24,7 +21,6 @@ import java.util.Map;
  */
 final class RunningCountStep implements Segment {
 
-    private static final byte STATE_VERSION = 1;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private RecordField key;
@@ -53,36 +49,11 @@ final class RunningCountStep implements Segment {
         if (counts.isEmpty()) {
             return new byte[0];
         }
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bytes);
-        out.writeByte(STATE_VERSION);
-        out.writeInt(counts.size());
-        for (Map.Entry<String, Long> count : counts.entrySet()) {
-            out.writeUTF(count.getKey());
-            out.writeLong(count.getValue());
-        }
-        out.flush();
-        return bytes.toByteArray();
+        return CountsState.write(counts, DataOutput::writeUTF);
     }
 
     @Override
     public void restoreState(byte[] state) throws IOException {
-        counts.clear();
-        if (state.length == 0) {
-            return;
-        }
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(state))) {
-            byte version = in.readByte();
-            if (version != STATE_VERSION) {
-                throw new IOException("running_count state version " + version + " is not " + STATE_VERSION);
-            }
-            int size = in.readInt();
-            for (int i = 0; i < size; i++) {
-                counts.put(in.readUTF(), in.readLong());
-            }
-        } catch (EOFException e) {
-            counts.clear();
-            throw new IOException("running_count state ends early", e);
-        }
+        CountsState.read(state, counts, DataInput::readUTF, "running_count");
     }
 }
