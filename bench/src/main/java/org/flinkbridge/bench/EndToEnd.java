@@ -17,6 +17,7 @@ import org.flinkbridge.job.bridge.BridgeStreams;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
+import org.flinkbridge.worker.SegmentInstances;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -200,7 +201,7 @@ public final class EndToEnd {
         @Override
         public void open(org.apache.flink.datastream.api.context.NonPartitionedContext<BridgeRecord> ctx)
                 throws Exception {
-            segment = InProcessSegments.create(step);
+            segment = SegmentInstances.create(List.of(step.toProto()), "in-process baseline");
             outputs = new ArrayList<>();
         }
 

@@ -11,15 +11,18 @@ import org.flinkbridge.worker.steps.StepFactory;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Builds the logic of one segment from its step descriptions. */
-final class SegmentInstances {
+/**
+ * Builds the logic of one segment from its step descriptions: for the worker's sessions, and for anything
+ * that runs the same steps in its own process (the benchmark's in-process baseline).
+ */
+public final class SegmentInstances {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private SegmentInstances() {}
 
     /** Creates and opens every step, closing the ones already opened if a later one fails. */
-    static Segment create(List<StepSpec> steps, String sessionName) {
+    public static Segment create(List<StepSpec> steps, String sessionName) {
         List<Segment> opened = new ArrayList<>(steps.size());
         try {
             for (StepSpec step : steps) {

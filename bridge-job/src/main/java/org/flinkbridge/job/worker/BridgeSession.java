@@ -16,7 +16,6 @@ import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.SessionRef;
 import org.flinkbridge.proto.control.ShmRing;
-import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFile;
@@ -136,8 +135,7 @@ public final class BridgeSession implements AutoCloseable {
                     .setLivenessTimeoutMs((int) spec.shm().livenessTimeoutMillis()));
         }
         for (SessionSpec.Step step : spec.steps()) {
-            request.addSteps(StepSpec.newBuilder()
-                    .setName(step.name()).setType(step.type()).setConfigJson(step.configJson()));
+            request.addSteps(step.toProto());
         }
         try {
             return BridgeControlGrpc.newBlockingStub(grpc)

@@ -1,5 +1,7 @@
 package org.flinkbridge.job.worker;
 
+import org.flinkbridge.proto.control.StepSpec;
+
 import java.io.Serializable;
 import java.util.List;
 
@@ -29,7 +31,12 @@ public record SessionSpec(
     }
 
     /** One step of the segment: its name, type and config as JSON. */
-    public record Step(String name, String type, String configJson) implements Serializable {}
+    public record Step(String name, String type, String configJson) implements Serializable {
+        /** The step as the control service describes it to a worker. */
+        public StepSpec toProto() {
+            return StepSpec.newBuilder().setName(name).setType(type).setConfigJson(configJson).build();
+        }
+    }
 
     /**
      * The shared-memory transport's settings.
