@@ -3,7 +3,6 @@ package org.flinkbridge.job.worker;
 import org.flinkbridge.transport.shm.RingWatch;
 
 import java.io.IOException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -13,19 +12,20 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class ShmAnswerWatcher {
 
-    private static final long CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-
     private final RingWatch watch;
     private final Runnable wakeUp;
+    private final long checkNanos;
     private final Thread thread;
     /** Whether the answers of the last wake-up were polled; the watcher waits for that before watching. */
     private volatile boolean polled = true;
     private volatile boolean stopped;
     private volatile Throwable failure;
 
-    ShmAnswerWatcher(RingWatch watch, Runnable wakeUp, String sessionName) {
+    /** @param checkNanos the longest sleep before the thread looks at its stop flag again */
+    ShmAnswerWatcher(RingWatch watch, Runnable wakeUp, String sessionName, long checkNanos) {
         this.watch = watch;
         this.wakeUp = wakeUp;
+        this.checkNanos = checkNanos;
         this.thread = Thread.ofPlatform().daemon().name("flink-bridge answers: " + sessionName).unstarted(this::run);
         thread.start();
     }
@@ -34,8 +34,8 @@ final class ShmAnswerWatcher {
         try {
             while (!stopped) {
                 if (!polled) {
-                    LockSupport.parkNanos(this, CHECK_NANOS);
-                } else if (watch.awaitUntakenFrames(CHECK_NANOS) && !stopped) {
+                    LockSupport.parkNanos(this, checkNanos);
+                } else if (watch.awaitUntakenFrames(checkNanos) && !stopped) {
                     polled = false;
                     wakeUp.run();
                 }

@@ -153,7 +153,8 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         if (watcher != null) {
             throw new IllegalStateException(sessionName + ": answers are watched already");
         }
-        watcher = new ShmAnswerWatcher(ring.fromWorkerWatch(), wakeUp, sessionName);
+        watcher = new ShmAnswerWatcher(ring.fromWorkerWatch(), wakeUp, sessionName,
+                TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
     }
 
     @Override

@@ -79,7 +79,7 @@ final class RingControl {
 
     /** Wakes whoever sleeps on this ring, so it looks again (at a closed flag, say). */
     void wakeSleepers() {
-        WaitStrategy.wakeIfWaiting(dataFutex, consumerWaiting);
+        wakeFrameWaiters();
         WaitStrategy.wakeIfWaiting(spaceFutex, producerWaiting);
     }
 }
