@@ -3,8 +3,10 @@ package org.flinkbridge.bench;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
@@ -16,8 +18,13 @@ final class RunQueueDelay implements AutoCloseable {
 
     private static final long SAMPLE_MILLIS = 100;
 
-    /** The first and the last total seen of each process's run-queue wait, in ns, and when. */
-    private final Map<Long, long[]> byProcess = new LinkedHashMap<>();
+    /**
+     * The first and the last run-queue wait seen of each thread, in ns, by thread id; a thread's own total
+     * only grows, while a process's sum over its threads drops when one of them ends.
+     */
+    private final Map<Long, long[]> byThread = new HashMap<>();
+    /** The threads of this JVM, as opposed to its children's. */
+    private final Set<Long> ownThreads = new HashSet<>();
     private final Thread sampler;
     private volatile boolean stopped;
     private long firstMillis;
@@ -28,18 +35,12 @@ final class RunQueueDelay implements AutoCloseable {
     }
 
     private void sample() {
+        long self = ProcessHandle.current().pid();
         while (!stopped) {
             long now = System.currentTimeMillis();
             Stream.concat(Stream.of(ProcessHandle.current()), ProcessHandle.current().descendants())
-                    .forEach(process -> {
-                        long waited = waitedNanos(process.pid());
-                        if (waited >= 0) {
-                            synchronized (byProcess) {
-                                byProcess.computeIfAbsent(process.pid(), pid -> new long[] {waited, waited})[1] = waited;
-                            }
-                        }
-                    });
-            synchronized (byProcess) {
+                    .forEach(process -> readThreads(process.pid(), process.pid() == self));
+            synchronized (byThread) {
                 firstMillis = firstMillis == 0 ? now : firstMillis;
                 lastMillis = now;
             }
@@ -51,30 +52,37 @@ final class RunQueueDelay implements AutoCloseable {
         }
     }
 
-    /** The sum over a process's threads of their run-queue wait, or -1 when it cannot be read (it ended). */
-    private static long waitedNanos(long pid) {
+    /** Records the run-queue wait of each of a process's threads; a process or thread that ended is skipped. */
+    private void readThreads(long pid, boolean own) {
         try (Stream<Path> threads = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-            return threads.mapToLong(thread -> {
+            threads.forEach(thread -> {
                 try {
-                    return Long.parseLong(Files.readString(thread.resolve("schedstat")).trim().split("\\s+")[1]);
+                    long waited = Long.parseLong(Files.readString(thread.resolve("schedstat")).trim().split("\\s+")[1]);
+                    long tid = Long.parseLong(thread.getFileName().toString());
+                    synchronized (byThread) {
+                        byThread.computeIfAbsent(tid, id -> new long[] {waited, waited})[1] = waited;
+                        if (own) {
+                            ownThreads.add(tid);
+                        }
+                    }
                 } catch (IOException | RuntimeException gone) {
-                    return 0; // the thread ended between the listing and the read
+                    // the thread ended between the listing and the read: its last sample stands
                 }
-            }).sum();
+            });
         } catch (IOException | RuntimeException gone) {
-            return -1;
+            // the process ended: its threads' last samples stand
         }
     }
 
     /** Milliseconds of run-queue wait per second of the sampled time: this JVM's, and its children's. */
     double[] millisPerSecond() {
-        synchronized (byProcess) {
+        synchronized (byThread) {
             double seconds = Math.max(1, lastMillis - firstMillis) / 1000.0;
             double flink = 0;
             double children = 0;
-            for (Map.Entry<Long, long[]> process : byProcess.entrySet()) {
-                double waited = (process.getValue()[1] - process.getValue()[0]) / 1e6 / seconds;
-                if (process.getKey() == ProcessHandle.current().pid()) {
+            for (Map.Entry<Long, long[]> thread : byThread.entrySet()) {
+                double waited = (thread.getValue()[1] - thread.getValue()[0]) / 1e6 / seconds;
+                if (ownThreads.contains(thread.getKey())) {
                     flink += waited;
                 } else {
                     children += waited;
