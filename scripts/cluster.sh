@@ -15,6 +15,8 @@ REST_URL="http://127.0.0.1:$REST_PORT"
 MARKER="-Dflink-bridge.cluster=$CLUSTER_DIR"
 START_TIMEOUT_SECONDS=90
 STOP_GRACE_SECONDS=15
+# A spawned worker notices within a fraction of a second that its TaskManager is gone; this allows for its exit.
+WORKER_EXIT_SECONDS=10
 
 ensure_lib() {
   if [[ ! -f "$LIB_DIR/flink-runtime-2.2.1.jar" ]]; then
@@ -131,12 +133,39 @@ cluster_start() {
   die "the cluster did not report one TaskManager with 2 slots within ${START_TIMEOUT_SECONDS}s; see the logs in $LOG_DIR"
 }
 
+# Prints the pids of spawned workers (`--parent-pid P` on their command line) whose parent is no longer P:
+# their TaskManager is gone, and a spawned worker must never outlive it.
+orphaned_workers() {
+  local pid args spawner parent
+  for pid in $(pgrep -f -- '--parent-pid [0-9]' || true); do
+    args=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || continue
+    spawner=$(sed -n 's/.*--parent-pid \([0-9][0-9]*\).*/\1/p' <<<"$args")
+    parent=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ') || continue
+    [[ -n "$spawner" && -n "$parent" && "$parent" != "$spawner" ]] && echo "$pid"
+  done
+  return 0
+}
+
+# Waits up to WORKER_EXIT_SECONDS for the workers of a stopped or killed TaskManager to end by themselves;
+# kills and names any that do not, and fails.
+check_no_worker_left() {
+  local deadline=$((SECONDS + WORKER_EXIT_SECONDS)) left
+  left=$(orphaned_workers)
+  while [[ -n "$left" ]] && (( SECONDS < deadline )); do sleep 0.5; left=$(orphaned_workers); done
+  if [[ -n "$left" ]]; then
+    # shellcheck disable=SC2086
+    kill -KILL $left 2>/dev/null || true
+    die "worker processes outlived the TaskManager that spawned them (killed now): $(tr '\n' ' ' <<<"$left")"
+  fi
+}
+
 cluster_stop() {
   local pids deadline
   pids=$(cluster_pids)
   if [[ -z "$pids" ]]; then
     rm -f "$CLUSTER_DIR"/*.pid
-    echo "flink-bridge: no cluster is running"
+    check_no_worker_left
+    echo "flink-bridge: no cluster is running; no worker process it spawned remains"
     return 0
   fi
   # shellcheck disable=SC2086
@@ -151,7 +180,8 @@ cluster_stop() {
   fi
   [[ -z "$(cluster_pids)" ]] || die "cluster processes survived SIGKILL: $(cluster_pids | tr '\n' ' ')"
   rm -f "$CLUSTER_DIR"/*.pid
-  echo "flink-bridge: cluster stopped; no cluster process remains"
+  check_no_worker_left
+  echo "flink-bridge: cluster stopped; no cluster process and no worker it spawned remains"
 }
 
 cluster_status() {

@@ -85,14 +85,21 @@ public final class ChaosRun {
         long restarts = cluster.restarts(jobId);
         String p99 = cluster.checkpointP99Millis(jobId);
         cluster.cancel(jobId);
+        List<ProcessHandle> workersLeft = cluster.workersLeftBehind();
+        for (ProcessHandle worker : workersLeft) {
+            log("worker process " + worker.pid() + " outlived the TaskManager that spawned it; killing it: "
+                    + worker.info().commandLine().orElse("?"));
+            worker.destroyForcibly();
+        }
         boolean killsDone = kills.workerKills() >= options.workerKills()
                 && kills.taskManagerKills() >= options.taskManagerKills();
         System.out.println("chaos: transport=" + options.transport() + " records in=" + options.records()
                 + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
                 + " taskmanager_kills=" + kills.taskManagerKills() + " restarts=" + restarts
                 + " duplicates=" + result.duplicates() + " losses=" + result.losses()
-                + " checkpoint_p99_ms=" + p99 + (killsDone ? "" : " (fewer kills than planned)"));
-        return result.exactlyOnce() && killsDone;
+                + " checkpoint_p99_ms=" + p99 + " workers_left=" + workersLeft.size()
+                + (killsDone ? "" : " (fewer kills than planned)"));
+        return result.exactlyOnce() && killsDone && workersLeft.isEmpty();
     }
 
     private Path writePipeline(KafkaBroker broker, Path dir) throws IOException {

@@ -71,7 +71,7 @@ final class Cluster {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             List<ProcessHandle> workers = taskManager().stream().flatMap(ProcessHandle::children)
-                    .filter(p -> p.info().commandLine().orElse("").contains("--exit-with-parent"))
+                    .filter(p -> spawnerPid(p).isPresent())
                     .toList();
             if (!workers.isEmpty()) {
                 ProcessHandle victim = workers.getFirst();
@@ -98,6 +98,37 @@ final class Cluster {
         taskManager.get().onExit().get(10, TimeUnit.SECONDS);
         start();
         return true;
+    }
+
+    /**
+     * The spawned workers whose spawner (a TaskManager) is gone, once those that end by themselves have had
+     * 10 s to do so: a spawned worker must never outlive its TaskManager.
+     */
+    List<ProcessHandle> workersLeftBehind() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        List<ProcessHandle> left;
+        do {
+            left = ProcessHandle.allProcesses().filter(Cluster::outlivedItsSpawner).toList();
+            if (left.isEmpty()) {
+                break;
+            }
+            Thread.sleep(200);
+        } while (System.nanoTime() < deadline);
+        return left;
+    }
+
+    private static boolean outlivedItsSpawner(ProcessHandle process) {
+        Optional<Long> spawner = spawnerPid(process);
+        return spawner.isPresent() && process.isAlive()
+                && !spawner.equals(process.parent().map(ProcessHandle::pid));
+    }
+
+    /** The pid a spawned worker was given as its spawner's ({@code --parent-pid PID}); empty for any other process. */
+    private static Optional<Long> spawnerPid(ProcessHandle process) {
+        List<String> args = List.of(process.info().arguments().orElse(new String[0]));
+        int at = args.indexOf("--parent-pid");
+        return at >= 0 && at + 1 < args.size() && args.get(at + 1).matches("\\d+")
+                ? Optional.of(Long.parseLong(args.get(at + 1))) : Optional.empty();
     }
 
     /** The running TaskManager process, from the pid file the launcher keeps. */

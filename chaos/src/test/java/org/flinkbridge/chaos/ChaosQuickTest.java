@@ -14,13 +14,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The quick chaos run, as {@code ./flink-bridge chaos --quick} runs it: a real broker, the real cluster,
- * worker processes and the TaskManager killed mid-run, and the exactly-once output checked by the oracle.
+ * worker processes and the TaskManager killed mid-run, and the exactly-once output checked by the oracle;
+ * no worker a killed TaskManager spawned may be left running.
  */
 class ChaosQuickTest {
 
     private static final Pattern SUMMARY = Pattern.compile(
             "chaos: transport=(\\w+) records in=(\\d+) out=(\\d+) worker_kills=(\\d+) taskmanager_kills=(\\d+) "
-                    + "restarts=(-?\\d+) duplicates=(\\d+) losses=(\\d+) checkpoint_p99_ms=(\\S+)");
+                    + "restarts=(-?\\d+) duplicates=(\\d+) losses=(\\d+) checkpoint_p99_ms=(\\S+) workers_left=(\\d+)");
 
     @ParameterizedTest
     @ValueSource(strings = {"shm", "grpc"})
@@ -41,5 +42,6 @@ class ChaosQuickTest {
         assertTrue(Long.parseLong(summary.group(6)) >= 1, "no restart seen: " + summary.group());
         assertEquals("0", summary.group(7), summary.group());
         assertEquals("0", summary.group(8), summary.group());
+        assertEquals("0", summary.group(10), "spawned workers outlived their TaskManager: " + summary.group());
     }
 }

@@ -7,10 +7,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a worker: {@code [--host H] [--port N] [--pipeline FILE] [--exit-with-parent]}. Prints one line
+ * Starts a worker: {@code [--host H] [--port N] [--pipeline FILE] [--parent-pid PID]}. Prints one line
  * {@code flink-bridge worker listening on HOST:PORT} once it serves, which is how a spawning bridge learns
- * the port. A worker spawned by a TaskManager passes {@code --exit-with-parent}, so it does not outlive a
- * TaskManager that crashed.
+ * the port. A TaskManager that spawns a worker passes its own pid as {@code --parent-pid}, so the worker
+ * does not outlive it, even when it dies while the worker starts (see {@link ParentWatch}).
  */
 public final class WorkerMain {
 
@@ -26,7 +26,8 @@ public final class WorkerMain {
             String arg = args[i];
             switch (arg) {
                 case "--host" -> host = value(args, ++i, arg);
-                case "--port" -> port = parsePort(value(args, ++i, arg));
+                case "--port" -> port = (int) parseNumber(arg, value(args, ++i, arg), 0, 65535,
+                        "a port number (0-65535)");
                 case "--pipeline" -> {
                     try {
                         compatSegments = PipelineSegments.read(Path.of(value(args, ++i, arg)));
@@ -34,9 +35,10 @@ public final class WorkerMain {
                         fail(e.getMessage());
                     }
                 }
-                case "--exit-with-parent" -> exitWithParent();
+                case "--parent-pid" -> ParentWatch.exitWhenGone(
+                        parseNumber(arg, value(args, ++i, arg), 1, Long.MAX_VALUE, "a process id"));
                 case "-h", "--help" -> {
-                    System.out.println("usage: worker [--host HOST] [--port PORT] [--pipeline FILE] [--exit-with-parent]");
+                    System.out.println("usage: worker [--host HOST] [--port PORT] [--pipeline FILE] [--parent-pid PID]");
                     return;
                 }
                 default -> fail("unknown argument '" + arg + "'");
@@ -61,15 +63,6 @@ public final class WorkerMain {
         server.awaitTermination();
     }
 
-    private static void exitWithParent() {
-        ProcessHandle parent = ProcessHandle.current().parent()
-                .orElseThrow(() -> new IllegalStateException("--exit-with-parent: this process has no parent"));
-        parent.onExit().thenRun(() -> {
-            System.err.println("flink-bridge worker: the process that started it (" + parent.pid() + ") ended; exiting");
-            System.exit(3);
-        });
-    }
-
     private static String value(String[] args, int index, String option) {
         if (index >= args.length) {
             fail(option + " needs a value");
@@ -77,16 +70,17 @@ public final class WorkerMain {
         return args[index];
     }
 
-    private static int parsePort(String text) {
+    /** {@code text} as a number from {@code min} to {@code max}, or the worker ends naming the option. */
+    private static long parseNumber(String option, String text, long min, long max, String what) {
         try {
-            int port = Integer.parseInt(text);
-            if (port >= 0 && port <= 65535) {
-                return port;
+            long number = Long.parseLong(text);
+            if (number >= min && number <= max) {
+                return number;
             }
         } catch (NumberFormatException ignored) {
             // reported below with the offending text
         }
-        fail("--port '" + text + "' is not a port number (0-65535)");
+        fail(option + " '" + text + "' is not " + what);
         return -1;
     }
 

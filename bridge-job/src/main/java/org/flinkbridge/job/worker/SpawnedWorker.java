@@ -25,6 +25,8 @@ public final class SpawnedWorker {
     private static final Logger LOG = LoggerFactory.getLogger(SpawnedWorker.class);
     /** The line a worker prints once it serves; see the worker's {@code WorkerMain}. */
     static final String LISTENING_PREFIX = "flink-bridge worker listening on ";
+    /** The option that tells a spawned worker whose death it must not outlive; see the worker's {@code ParentWatch}. */
+    public static final String PARENT_PID_OPTION = "--parent-pid";
     private static final Map<List<String>, SpawnedWorker> RUNNING = new HashMap<>();
 
     private final List<String> command;
@@ -77,7 +79,7 @@ public final class SpawnedWorker {
     private static SpawnedWorker start(List<String> command, long startTimeoutMillis) throws IOException {
         Process process;
         try {
-            process = new ProcessBuilder(resolveJava(command)).redirectErrorStream(true).start();
+            process = new ProcessBuilder(spawnCommand(command)).redirectErrorStream(true).start();
         } catch (IOException e) {
             throw new IOException("cannot start the worker with " + String.join(" ", command) + ": "
                     + e.getMessage(), e);
@@ -103,14 +105,18 @@ public final class SpawnedWorker {
         }
     }
 
-    /** A leading {@code java} means this JVM's own launcher, so the worker runs on the same JDK. */
-    private static List<String> resolveJava(List<String> command) {
-        if (command.isEmpty() || !command.getFirst().equals("java")) {
-            return command;
+    /**
+     * {@code command} as this JVM runs it: a leading {@code java} means this JVM's own launcher, so the worker
+     * runs on the same JDK, and {@code --parent-pid} gives the worker this process's pid, so it ends when this
+     * process dies, whenever that happens (the worker protocol's launch contract).
+     */
+    private static List<String> spawnCommand(List<String> command) {
+        List<String> spawned = new java.util.ArrayList<>(command);
+        if (!spawned.isEmpty() && spawned.getFirst().equals("java")) {
+            spawned.set(0, java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString());
         }
-        List<String> resolved = new java.util.ArrayList<>(command);
-        resolved.set(0, java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        return resolved;
+        spawned.addAll(List.of(PARENT_PID_OPTION, Long.toString(ProcessHandle.current().pid())));
+        return spawned;
     }
 
     /** Forwards the worker's output to our log, picking out the line that gives its address. */
