@@ -101,7 +101,7 @@ class StandaloneClusterTest {
         Files.writeString(pipeline, """
                 name: redeployed
                 sources:
-                  events: {type: generator, count: %d, rate: 5000, keys: 20, seed: 3}
+                  events: {type: generator, count: %d, rate: 2500, keys: 20, seed: 3}
                 steps:
                   - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
                 sinks:
