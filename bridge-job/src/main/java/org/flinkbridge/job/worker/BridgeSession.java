@@ -81,7 +81,7 @@ public final class BridgeSession implements AutoCloseable {
             String name = "session " + opened.getSessionId() + " (segment " + spec.segmentId() + " '"
                     + spec.segmentName() + "' " + subtask + ", " + peer + ")";
             WorkerChannel channel = ring != null
-                    ? new ShmChannel(ring, name, peer, spec.shm().livenessTimeoutMillis(),
+                    ? new ShmChannel(ring, name, peer, spec.shm().livenessTimeoutMillis(), spec.workerTimeoutMillis(),
                             () -> spawned == null ? null : spawned.exitDescription())
                     : new GrpcStreamChannel(grpc, opened.getSessionId(), token, name, peer,
                             spec.maxBatchFrames(), spec.workerTimeoutMillis());

@@ -24,7 +24,9 @@ import java.util.function.Supplier;
  * read in place from its from-worker ring. Inputs are published in batches while the worker is busy, so a
  * busy session makes no system call per record, and at once when the worker has caught up, so a quiet one
  * adds no batching delay. A wait spins briefly, then sleeps on the ring's futex, waking at least every
- * {@value #CHECK_MILLIS} ms to check that the worker is alive.
+ * {@value #CHECK_MILLIS} ms to check that the worker is alive. No wait is endless: a worker whose heartbeat
+ * goes on while its step hangs leaves the to-worker ring full, and the session fails once it has answered
+ * nothing for {@code worker_timeout_ms}.
  */
 final class ShmChannel implements WorkerChannel, FrameHandler {
 
@@ -41,13 +43,18 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     private final String sessionName;
     private final String peer;
     private final long livenessTimeoutMillis;
+    private final long workerTimeoutMillis;
     private final Supplier<String> workerExit;
     private Answers receiver;
     private int unpublished;
     private ShmAnswerWatcher watcher;
 
-    /** @param workerExit why the worker process ended, when this JVM started it; null while it runs */
-    ShmChannel(RingFile ring, String sessionName, String peer, long livenessTimeoutMillis,
+    /**
+     * @param workerTimeoutMillis how long a full to-worker ring may go without an answer before the worker
+     *                            counts as hung
+     * @param workerExit why the worker process ended, when this JVM started it; null while it runs
+     */
+    ShmChannel(RingFile ring, String sessionName, String peer, long livenessTimeoutMillis, long workerTimeoutMillis,
                Supplier<String> workerExit) {
         this.ring = ring;
         this.inputs = ring.toWorkerProducer();
@@ -55,6 +62,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         this.sessionName = sessionName;
         this.peer = peer;
         this.livenessTimeoutMillis = livenessTimeoutMillis;
+        this.workerTimeoutMillis = workerTimeoutMillis;
         this.workerExit = workerExit;
     }
 
@@ -81,15 +89,27 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         written();
     }
 
-    /** Claims room for an input; while the ring is full, the worker's answers are taken so it can go on. */
+    /**
+     * Claims room for an input; while the ring is full, the worker's answers are taken so it can go on, and
+     * the session fails when none has come for {@code workerTimeoutMillis}.
+     */
     private long claim(int type, int flags, long sequence, int bodyLength, Answers whileWaiting)
             throws IOException {
         long body;
+        long lastAnswer = System.nanoTime();
         while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
-            if (!drain(whileWaiting)) {
-                inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
-                checkWorkerAlive();
+            if (drain(whileWaiting)) {
+                lastAnswer = System.nanoTime();
+                continue;
             }
+            if (System.nanoTime() - lastAnswer > TimeUnit.MILLISECONDS.toNanos(workerTimeoutMillis)) {
+                throw new IOException(sessionName + ": no room for " + FrameType.name(type) + " #" + sequence
+                        + " in the to-worker ring and no answer from the worker for " + workerTimeoutMillis
+                        + " ms (worker_timeout_ms): its step hangs or is far too slow, although its heartbeat"
+                        + " goes on");
+            }
+            inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
+            checkWorkerAlive();
         }
         return body;
     }
