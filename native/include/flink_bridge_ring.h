@@ -258,6 +258,9 @@ typedef struct fb_ring_file {
     uint32_t from_worker_capacity;
     bool bridge_side;
     int64_t next_liveness_ms;
+    /* How long the peer's heartbeat may be silent before it counts as lost: the session's liveness timeout
+     * (OpenSession's liveness_timeout_ms); FB_RING_DEFAULT_LIVENESS_TIMEOUT_MS until set. */
+    int64_t liveness_timeout_ms;
     char path[FB_RING_PATH_SIZE];
 } fb_ring_file;
 
@@ -297,6 +300,8 @@ typedef int (*fb_ring_frame_handler)(void *context, fb_frame_type type, int64_t 
 #define FB_RING_SPINS 2000
 /* How often fb_ring_keep_alive beats this side's heartbeat and looks at the peer. */
 #define FB_RING_LIVENESS_INTERVAL_MS 100
+/* The bridge's default liveness timeout (flink-bridge.liveness-timeout). */
+#define FB_RING_DEFAULT_LIVENESS_TIMEOUT_MS 5000
 
 /* The largest frame (header + body) a ring of `capacity` bytes takes: half, so it fits once the ring is empty. */
 static inline uint32_t fb_ring_max_frame_length(uint32_t capacity) {
@@ -363,12 +368,16 @@ void fb_ring_consumer_await_frames(fb_ring_consumer *consumer, int64_t timeout_n
 /* Marks this side alive now. */
 void fb_ring_heartbeat(fb_ring_file *ring);
 
-/* Whether the peer is gone (it closed the ring, or its process ended); the reason goes to `why`. */
-bool fb_ring_peer_gone(const fb_ring_file *ring, char *why, size_t why_size);
+/*
+ * Whether the peer is lost: it closed the ring, or its heartbeat has been silent for more than
+ * ring->liveness_timeout_ms; the reason goes to `why`. Process ids are never looked at: the peer may live in
+ * another PID namespace (a sidecar container), where its pid names another process or none.
+ */
+bool fb_ring_peer_lost(const fb_ring_file *ring, char *why, size_t why_size);
 
 /*
  * For loops that wait: every FB_RING_LIVENESS_INTERVAL_MS beats this side's heartbeat and returns false
- * (reason in `why`) when the peer is gone; in between it only reads the clock.
+ * (reason in `why`) when the peer is lost; in between it only reads the clock.
  */
 bool fb_ring_keep_alive(fb_ring_file *ring, char *why, size_t why_size);
 

@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +161,7 @@ static void adopt_mapping(fb_ring_file *ring, void *map, size_t size, uint32_t t
     ring->from_worker_capacity = from_worker_capacity;
     ring->bridge_side = bridge_side;
     ring->next_liveness_ms = 0;
+    ring->liveness_timeout_ms = FB_RING_DEFAULT_LIVENESS_TIMEOUT_MS;
 }
 
 /* The parent directory of `path` exists (created 0700 if missing), is a directory, is 0700 and is ours. */
@@ -572,17 +572,18 @@ void fb_ring_heartbeat(fb_ring_file *ring) {
     atomic_store_explicit(beat, clock_ms(CLOCK_REALTIME), memory_order_release);
 }
 
-bool fb_ring_peer_gone(const fb_ring_file *ring, char *why, size_t why_size) {
+bool fb_ring_peer_lost(const fb_ring_file *ring, char *why, size_t why_size) {
     const char *peer = ring->bridge_side ? "worker" : "bridge";
     if (atomic_load_explicit(&ring->header->closed, memory_order_acquire) != 0) {
         snprintf(why, why_size, "the %s closed the ring", peer);
         return true;
     }
-    int32_t pid = atomic_load_explicit(ring->bridge_side ? &ring->header->worker_pid : &ring->header->bridge_pid,
-                                       memory_order_acquire);
-    /* pid 0 means "not attached yet"; kill() must never see 0 or a negative pid (a process group). */
-    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
-        snprintf(why, why_size, "the %s process %" PRId32 " is gone", peer, pid);
+    int64_t beat = atomic_load_explicit(ring->bridge_side ? &ring->header->worker_heartbeat
+                                                          : &ring->header->bridge_heartbeat, memory_order_acquire);
+    int64_t silence = clock_ms(CLOCK_REALTIME) - beat;
+    if (silence > ring->liveness_timeout_ms) {
+        snprintf(why, why_size, "no heartbeat from the %s for %" PRId64 " ms (the limit is %" PRId64 " ms)", peer,
+                 silence, ring->liveness_timeout_ms);
         return true;
     }
     return false;
@@ -595,7 +596,7 @@ bool fb_ring_keep_alive(fb_ring_file *ring, char *why, size_t why_size) {
     }
     ring->next_liveness_ms = now + FB_RING_LIVENESS_INTERVAL_MS;
     fb_ring_heartbeat(ring);
-    return !fb_ring_peer_gone(ring, why, why_size);
+    return !fb_ring_peer_lost(ring, why, why_size);
 }
 
 void fb_ring_close(fb_ring_file *ring) {

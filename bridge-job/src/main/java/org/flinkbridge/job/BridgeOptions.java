@@ -56,8 +56,9 @@ public final class BridgeOptions {
             .durationType()
             .defaultValue(Duration.ofSeconds(5))
             .withDescription("How long the heartbeat a worker or bridge writes into an shm session's ring (every "
-                    + "100 ms) may be silent before the other side ends the session as lost. A peer whose "
-                    + "process has exited, or that closed the ring, is noticed sooner.");
+                    + "100 ms) may be silent before the other side ends the session as lost. A peer that closed "
+                    + "the ring, or a spawned worker whose process has exited, is noticed sooner. Process ids are "
+                    + "not used: the worker may live in another PID namespace (a sidecar container).");
 
     private BridgeOptions() {}
 }

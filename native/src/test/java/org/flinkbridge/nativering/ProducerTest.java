@@ -29,6 +29,8 @@ class ProducerTest {
 
     private static final String TOKEN = "0123456789abcdef";
     private static final int CAPACITY = 4096;
+    /** A heartbeat silence that marks the peer lost: several of its 100 ms beats missed. */
+    private static final long SILENCE_LIMIT_MILLIS = 500;
     /** How a process killed by SIGKILL reports its end to Java. */
     private static final int KILLED = 128 + 9;
 
@@ -116,13 +118,14 @@ class ProducerTest {
             assertEquals(LongStream.range(0, dieAfter).boxed().toList(), frames.sequences,
                     "exactly the published frames arrived, not the torn one");
             assertEquals(0, consumer.poll((type, flags, sequence, file, offset, length) -> fail("a torn frame arrived"), 1));
+            // Its heartbeat falls silent: that, not its pid, is how a peer is found lost.
             long deadline = System.nanoTime() + PATIENCE.toNanos();
-            String gone;
-            while ((gone = bridge.peerGone()) == null && System.nanoTime() < deadline) {
+            String lost;
+            while ((lost = bridge.peerLost(SILENCE_LIMIT_MILLIS)) == null && System.nanoTime() < deadline) {
                 Thread.sleep(10);
             }
-            assertEquals("the worker process " + producer.pid() + " is gone", gone,
-                    "the bridge sees the dead producer within " + PATIENCE);
+            assertTrue(lost != null && lost.startsWith("no heartbeat from the worker for "),
+                    "the bridge sees the dead producer within " + PATIENCE + ": " + lost);
         }
     }
 }

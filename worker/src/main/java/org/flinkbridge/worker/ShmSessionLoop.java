@@ -16,14 +16,15 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Serves one shm session on its own thread: reads the to-worker ring in order, feeds the session's logic,
  * and writes each input's outputs and end marker (or error) into the from-worker ring. Answers are
  * published once per polled batch; when the bridge sends nothing the thread sleeps on the ring's futex.
- * It ends when the bridge closes the ring or is lost (its process gone, or its heartbeat silent too long),
- * or when the ring is corrupt, and then closes the session.
+ * It ends when the bridge closes the ring or is lost (its heartbeat silent too long), or when the ring is
+ * corrupt, and then closes the session; the ring file of a lost bridge is removed.
  */
 final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoCloseable {
 
@@ -80,14 +81,30 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
         } catch (IOException | RuntimeException e) {
             LOG.error("{}: the ring failed; ending the session", session.name(), e);
         } finally {
+            // Silent without closing the ring: the bridge crashed and will not remove its file.
+            boolean bridgeLost = !stopping && ring.peerGone() == null && ring.peerLost(livenessTimeoutMillis) != null;
             try {
                 ring.close();
             } catch (IOException e) {
                 LOG.warn("{}: unmapping its ring failed", session.name(), e);
             }
+            if (bridgeLost) {
+                removeAbandonedRing();
+            }
             if (!stopping) {
                 onEnd.run();
             }
+        }
+    }
+
+    /** A bridge that crashed cannot remove its ring file, and a restarted container may reuse its pid: this side does. */
+    private void removeAbandonedRing() {
+        try {
+            if (Files.deleteIfExists(ring.path())) {
+                LOG.info("{}: removed the ring file {} its lost bridge left", session.name(), ring.path());
+            }
+        } catch (IOException e) {
+            LOG.warn("{}: removing the ring file {} its lost bridge left failed", session.name(), ring.path(), e);
         }
     }
 

@@ -15,7 +15,6 @@ import org.flinkbridge.transport.shm.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;
-import org.flinkbridge.transport.shm.RingLayout;
 import org.flinkbridge.transport.shm.RingProducer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -23,8 +22,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,13 +58,17 @@ class ShmSessionTest {
     }
 
     private static OpenSessionRequest open(RingFile ring, String token) {
+        return open(ring.path(), token, 5_000);
+    }
+
+    private static OpenSessionRequest open(Path ring, String token, int livenessTimeoutMillis) {
         return OpenSessionRequest.newBuilder()
                 .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
                 .setIdentity(SessionIdentity.newBuilder().setJobName("test").setOperatorName("op").setParallelism(1))
                 .setTransport(TransportKind.TRANSPORT_KIND_SHM)
                 .setToken(token)
-                .setRing(ShmRing.newBuilder().setPath(ring.path().toString()).setToWorkerCapacity(4096)
-                        .setFromWorkerCapacity(4096).setLivenessTimeoutMs(5_000))
+                .setRing(ShmRing.newBuilder().setPath(ring.toString()).setToWorkerCapacity(4096)
+                        .setFromWorkerCapacity(4096).setLivenessTimeoutMs(livenessTimeoutMillis))
                 .addSteps(StepSpec.newBuilder().setName("mark").setType("append_field")
                         .setConfigJson("{\"field\":\"seen\",\"value\":1}"))
                 .build();
@@ -133,17 +136,41 @@ class ShmSessionTest {
         awaitTrue(() -> server.openSessions() == 0, "the worker still holds the session 5 s after the bridge left");
     }
 
+    /**
+     * A bridge process that crashed (SIGKILL, as with its TaskManager) is lost once its heartbeat has been
+     * silent past the session's liveness timeout: its pid is not looked at (the bridge may live in another PID
+     * namespace), and the ring file it can no longer remove is removed by the worker.
+     */
     @Test
-    void aSessionEndsWhenTheBridgeProcessIsGone(@TempDir Path dir) throws Exception {
-        try (RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN)) {
-            control.openSession(open(ring, TOKEN));
-            Process gone = new ProcessBuilder("true").start();
-            gone.waitFor();
+    void aSessionEndsAndItsRingGoesWhenTheBridgeProcessCrashes(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("rings/s.ring");
+        Process bridge = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                CrashingBridge.class.getName(), path.toString(), TOKEN).redirectErrorStream(true).start();
+        try {
+            String ready = new java.io.BufferedReader(new java.io.InputStreamReader(bridge.getInputStream(),
+                    StandardCharsets.UTF_8)).readLine();
+            assertEquals("ready", ready, "the bridge process did not create its ring");
+            control.openSession(open(path, TOKEN, 1_000));
+            assertEquals(1, server.openSessions());
 
-            // The header now names a bridge process that has exited, as after a TaskManager crash.
-            ring.toWorkerProducer().segment().set(ValueLayout.JAVA_INT, RingLayout.BRIDGE_PID_OFFSET, (int) gone.pid());
+            bridge.destroyForcibly().waitFor();
 
-            awaitTrue(() -> server.openSessions() == 0, "the worker still holds the session of a dead bridge");
+            awaitTrue(() -> server.openSessions() == 0, "the worker still holds the session of a crashed bridge");
+            awaitTrue(() -> !Files.exists(path), "the crashed bridge's ring file is still there");
+        } finally {
+            bridge.destroyForcibly();
+        }
+    }
+
+    /** A bridge side that creates a ring file and then only lives (beating its heartbeat) until it is killed. */
+    public static final class CrashingBridge {
+        public static void main(String[] args) throws Exception {
+            try (RingFile ignored = RingFile.create(Path.of(args[0]), 4096, 4096, args[1])) {
+                System.out.println("ready");
+                System.out.flush();
+                Thread.sleep(Long.MAX_VALUE);
+            }
         }
     }
 

@@ -38,8 +38,6 @@ public final class RingFile implements AutoCloseable {
 
     /** Spins before a wait sleeps on its futex: a few microseconds, since a busy peer answers sooner. */
     static final int SPINS = 2_000;
-    /** How often {@link #peerLost} looks the peer's process up (a system call). */
-    static final long PROCESS_CHECK_MILLIS = 100;
 
     private final Path path;
     private final Arena arena;
@@ -48,8 +46,6 @@ public final class RingFile implements AutoCloseable {
     private final int toWorkerCapacity;
     private final int fromWorkerCapacity;
     private boolean closed;
-    /** Only the thread that serves the ring calls {@link #peerLost}. */
-    private long nextProcessCheckMillis;
 
     private RingFile(Path path, Arena arena, MemorySegment file, boolean bridgeSide) {
         this.path = path;
@@ -197,48 +193,25 @@ public final class RingFile implements AutoCloseable {
         }
     }
 
-    /** Why the peer is gone (its process ended, or it closed the ring), or null while it may be alive. */
+    /** Why the peer is gone (it closed the ring), or null while it may be alive. */
     public String peerGone() {
-        String closedIt = peerClosed();
-        return closedIt != null ? closedIt : peerProcessGone();
-    }
-
-    /**
-     * Why the peer counts as lost: it closed the ring, its heartbeat has been silent for more than
-     * {@code silenceLimitMillis}, or its process is gone; null while it is alive. Cheap enough to call on
-     * every wait: the process itself is looked up at most every {@value #PROCESS_CHECK_MILLIS} ms.
-     */
-    public String peerLost(long silenceLimitMillis) {
-        String closedIt = peerClosed();
-        if (closedIt != null) {
-            return closedIt;
-        }
-        long silence = peerSilenceMillis();
-        if (silence > silenceLimitMillis) {
-            return "no heartbeat from the " + peerName() + " for " + silence + " ms (the limit is "
-                    + silenceLimitMillis + " ms)";
-        }
-        long now = System.currentTimeMillis();
-        if (now < nextProcessCheckMillis) {
-            return null;
-        }
-        nextProcessCheckMillis = now + PROCESS_CHECK_MILLIS;
-        return peerProcessGone();
-    }
-
-    private String peerClosed() {
         return (int) Words.INT.getAcquire(file, (long) CLOSED_OFFSET) != 0 ? "the " + peerName() + " closed the ring"
                 : null;
     }
 
-    /** Assumes both sides see one process id space, as co-located processes on one host or pod do. */
-    private String peerProcessGone() {
-        int pid = file.get(ValueLayout.JAVA_INT, bridgeSide ? WORKER_PID_OFFSET : BRIDGE_PID_OFFSET);
-        if (pid == 0) {
-            return null;
+    /**
+     * Why the peer counts as lost: it closed the ring, or its heartbeat has been silent for more than
+     * {@code silenceLimitMillis}; null while it is alive. Process ids are not looked at: the peer may live
+     * in another PID namespace (see {@link RingLayout}). Cheap enough to call on every wait.
+     */
+    public String peerLost(long silenceLimitMillis) {
+        String closedIt = peerGone();
+        if (closedIt != null) {
+            return closedIt;
         }
-        boolean alive = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-        return alive ? null : "the " + peerName() + " process " + pid + " is gone";
+        long silence = peerSilenceMillis();
+        return silence > silenceLimitMillis ? "no heartbeat from the " + peerName() + " for " + silence
+                + " ms (the limit is " + silenceLimitMillis + " ms)" : null;
     }
 
     private String peerName() {

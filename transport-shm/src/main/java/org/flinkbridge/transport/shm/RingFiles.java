@@ -54,14 +54,18 @@ public final class RingFiles {
         }
     }
 
-    /** A file with no complete header may be one another session is creating this moment; only old ones go. */
-    private static final long HEADERLESS_GRACE_MILLIS = 60_000;
+    /**
+     * How long a ring file's bridge heartbeat may be silent (or a file without a complete header may exist)
+     * before the file counts as left by a crash. A live bridge beats every 100 ms; a file with no header may
+     * be one another session is creating this moment.
+     */
+    private static final long STALE_AFTER_MILLIS = 60_000;
 
     /**
-     * Removes ring files left by a crash: those whose creating bridge process is gone, and those that never
-     * got a complete header and are older than a minute (a younger one may be being created right now by a
-     * session of this very process). Returns how many were removed. Called when a process starts using
-     * {@code dir}.
+     * Removes ring files left by a crash: those whose bridge heartbeat has been silent for a minute, and
+     * those that never got a complete header and are older than a minute. Process ids are not looked at:
+     * containers reuse them, and the bridge may live in another PID namespace. Returns how many were
+     * removed. Called when a process starts using {@code dir}.
      */
     public static int cleanStale(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) {
@@ -79,15 +83,14 @@ public final class RingFiles {
     }
 
     private static boolean isStale(Path file) throws IOException {
-        int pid = creatorPid(file);
-        if (pid > 0) {
-            return ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true);
-        }
+        long lastSign;
         try {
-            return System.currentTimeMillis() - Files.getLastModifiedTime(file).toMillis() > HEADERLESS_GRACE_MILLIS;
+            long heartbeat = bridgeHeartbeat(file);
+            lastSign = heartbeat > 0 ? heartbeat : Files.getLastModifiedTime(file).toMillis();
         } catch (java.nio.file.NoSuchFileException gone) {
             return false;
         }
+        return System.currentTimeMillis() - lastSign > STALE_AFTER_MILLIS;
     }
 
     /** {@link #cleanStale} the first time this process uses {@code dir}; 0 on later calls. */
@@ -95,19 +98,17 @@ public final class RingFiles {
         return CLEANED.add(dir.toAbsolutePath().normalize()) ? cleanStale(dir) : 0;
     }
 
-    /** The bridge pid recorded in a ring file's header, or 0 when it has no readable header. */
-    private static int creatorPid(Path file) throws IOException {
+    /** The bridge's last heartbeat (epoch ms) in a ring file's header, or 0 when it has no complete header. */
+    private static long bridgeHeartbeat(Path file) throws IOException {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
             if (channel.size() < RingLayout.HEADER_SIZE) {
                 return 0;
             }
             MemorySegment header = channel.map(FileChannel.MapMode.READ_ONLY, 0, RingLayout.HEADER_SIZE, arena);
-            if (header.get(ValueLayout.JAVA_LONG, RingLayout.MAGIC_OFFSET) != RingLayout.MAGIC) {
+            if ((long) Words.LONG.getAcquire(header, (long) RingLayout.MAGIC_OFFSET) != RingLayout.MAGIC) {
                 return 0;
             }
-            return header.get(ValueLayout.JAVA_INT, RingLayout.BRIDGE_PID_OFFSET);
-        } catch (java.nio.file.NoSuchFileException gone) {
-            return 0;
+            return (long) Words.LONG.getAcquire(header, (long) RingLayout.BRIDGE_HEARTBEAT_OFFSET);
         }
     }
 }

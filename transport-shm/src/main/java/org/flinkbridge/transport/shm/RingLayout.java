@@ -12,8 +12,8 @@ package org.flinkbridge.transport.shm;
  *     12     4  header size (4096)
  *     16     4  to-worker ring capacity   (power of two, >= 4096)
  *     20     4  from-worker ring capacity (power of two, >= 4096)
- *     24     4  bridge pid
- *     28     4  worker pid (0 until the worker attaches)
+ *     24     4  bridge pid  (for logs only: as the bridge's PID namespace numbers it)
+ *     28     4  worker pid  (for logs only; 0 until the worker attaches)
  *     32    32  session token (ASCII, zero padded)
  *     64     8  bridge heartbeat (epoch ms, written by the bridge)
  *    128     8  worker heartbeat (epoch ms, written by the worker)
@@ -30,6 +30,9 @@ package org.flinkbridge.transport.shm;
  *   +132     4  consumer waiting count: how many of the consumer's threads sleep on the data futex
  *   +192     4  space futex: bumped by the consumer to wake a producer waiting for room
  *   +196     4  producer waiting count: how many of the producer's threads sleep on the space futex
+ *
+ * Liveness rests on the heartbeats and the closed flag, never on the pids: a sidecar worker and its
+ * TaskManager live in different PID namespaces, where a pid names another process or none.
  *
  * frame (8-byte aligned; it never wraps: a PADDING frame fills the rest of the ring instead):
  *      0     4  length of header + body (the frame occupies length rounded up to 8)

@@ -3,6 +3,7 @@ package org.flinkbridge.transport.shm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -203,33 +204,57 @@ class RingFileTest {
         bridge.close();
     }
 
+    /**
+     * Ring files a crash left behind go: those whose bridge heartbeat has been silent for over a minute, and
+     * those without a complete header as old. Pids do not count: a pid the header names may have been reused
+     * or belong to another PID namespace.
+     */
     @Test
-    void staleRingFilesOfDeadProcessesAreRemoved(@TempDir Path dir) throws Exception {
+    void staleRingFilesOfCrashedBridgesAreRemoved(@TempDir Path dir) throws Exception {
         Path rings = dir.resolve("rings");
         Path live = rings.resolve("live.ring");
-        Path stale = rings.resolve("stale.ring");
+        Path template = rings.resolve("template.ring");
         try (RingFile ignored = RingFile.create(live, 4096, 4096, TOKEN)) {
+            try (RingFile other = RingFile.create(template, 4096, 4096, TOKEN)) {
+                Files.copy(template, rings.resolve("silent.ring"));
+                Files.copy(template, rings.resolve("dead-pid.ring"));
+            }
+            long twoMinutesAgo = System.currentTimeMillis() - TimeUnit.MINUTES.toMillis(2);
+            writeLong(rings.resolve("silent.ring"), RingLayout.BRIDGE_HEARTBEAT_OFFSET, twoMinutesAgo);
             Process dead = new ProcessBuilder("true").start();
             dead.waitFor();
-            try (RingFile other = RingFile.create(stale, 4096, 4096, TOKEN)) {
-                other.toWorkerProducer().segment().set(ValueLayout.JAVA_INT, RingLayout.BRIDGE_PID_OFFSET,
-                        (int) dead.pid());
-                Files.copy(stale, rings.resolve("copy.ring"));
-            }
+            writeInt(rings.resolve("dead-pid.ring"), RingLayout.BRIDGE_PID_OFFSET, (int) dead.pid());
             Files.writeString(rings.resolve("notes.txt"), "not a ring".getBytes(StandardCharsets.UTF_8).length + "");
 
             // Files with no complete header: one being created right now, and one a crash left long ago.
             Path creating = Files.write(rings.resolve("creating.ring"), new byte[100]);
             Path abandoned = Files.write(rings.resolve("abandoned.ring"), new byte[100]);
-            Files.setLastModifiedTime(abandoned, java.nio.file.attribute.FileTime.fromMillis(
-                    System.currentTimeMillis() - TimeUnit.MINUTES.toMillis(2)));
+            Files.setLastModifiedTime(abandoned, java.nio.file.attribute.FileTime.fromMillis(twoMinutesAgo));
 
             assertEquals(2, RingFiles.cleanStale(rings));
             assertTrue(Files.exists(live));
             assertTrue(Files.exists(creating), "a ring file being created is not stale");
+            assertTrue(Files.exists(rings.resolve("dead-pid.ring")), "a fresh heartbeat is alive, whatever the pid");
             assertFalse(Files.exists(abandoned));
-            assertFalse(Files.exists(rings.resolve("copy.ring")));
+            assertFalse(Files.exists(rings.resolve("silent.ring")));
             assertTrue(Files.exists(rings.resolve("notes.txt")), "only ring files are touched");
+        }
+    }
+
+    private static void writeLong(Path file, long offset, long value) throws IOException {
+        write(file, offset, java.nio.ByteBuffer.allocate(Long.BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putLong(value).flip());
+    }
+
+    private static void writeInt(Path file, long offset, int value) throws IOException {
+        write(file, offset, java.nio.ByteBuffer.allocate(Integer.BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(value).flip());
+    }
+
+    private static void write(Path file, long offset, java.nio.ByteBuffer bytes) throws IOException {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(file,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            channel.write(bytes, offset);
         }
     }
 }
