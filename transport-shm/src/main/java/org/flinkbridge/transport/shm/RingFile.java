@@ -68,7 +68,7 @@ public final class RingFile implements AutoCloseable {
         long size = RingLayout.fileSize(toWorkerCapacity, fromWorkerCapacity);
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            channel.truncate(size);
+            FileAllocation.allocate(path, size);
             MemorySegment file = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             // The first write to a page costs ~15 µs on this kind of VM: pay it now, not per record.
             for (long page = 0; page < size; page += 4096) {
