@@ -19,6 +19,7 @@ import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.SnapshotStateResponse;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.FrameStreamService;
+import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFile;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -113,10 +114,22 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             throw Status.FAILED_PRECONDITION.withDescription(session.name() + ": cannot use the ring: "
                     + e.getMessage()).withCause(e).asException();
         }
-        session.ownDataPlane(ShmSessionLoop.start(session, mapped, ring.getLivenessTimeoutMs(), () -> {
-            sessions.remove(session.id());
+        session.ownDataPlane(ShmSessionLoop.start(session, mapped, ring.getLivenessTimeoutMs(),
+                () -> end(session.id(), "its ring is no longer served")));
+    }
+
+    @Override
+    public void streamBroken(String sessionId, Status status) {
+        end(sessionId, "its data stream broke (" + GrpcChannels.describe(status) + "), so the bridge is gone");
+    }
+
+    /** Closes a session the bridge can no longer close itself, and says why. */
+    private void end(String sessionId, String why) {
+        WorkerSession session = sessions.remove(sessionId);
+        if (session != null) {
+            LOG.info("{}: ended: {}", session.name(), why);
             session.close();
-        }));
+        }
     }
 
     @Override

@@ -185,11 +185,6 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         }
     }
 
-    @Override
-    public void streamEnded() {
-        LOG.debug("{}: data stream ended", name);
-    }
-
     /** Stops the session's data plane (outside the monitor, since its thread may be waiting for it), then the logic. */
     void close() {
         AutoCloseable plane;

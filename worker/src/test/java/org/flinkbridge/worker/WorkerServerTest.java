@@ -162,4 +162,31 @@ class WorkerServerTest {
         assertEquals(Status.Code.INVALID_ARGUMENT, error.getStatus().getCode());
         assertTrue(error.getStatus().getDescription().contains("no_such_step"), error.getMessage());
     }
+
+    /**
+     * A bridge that crashes cannot call CloseSession: its data stream breaks, and that ends the session on
+     * the worker (otherwise its state and instances would stay open for good).
+     */
+    @Test
+    void aSessionWhoseStreamBreaksIsClosed() throws Exception {
+        String id = control.openSession(open("secret", appendField()).build()).getSessionId();
+        ManagedChannel crashing = GrpcChannels.open("127.0.0.1:" + server.port());
+        FrameStreamClient stream = new FrameStreamClient(crashing, id, "secret", "test", 16, 5_000);
+        stream.send(record(0, "{}"));
+        stream.flush();
+        receive(stream, 2);
+        assertEquals(1, openSessions());
+
+        crashing.shutdownNow();
+
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (openSessions() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertEquals(0, openSessions(), "the session of a bridge whose stream broke is still open");
+    }
+
+    private int openSessions() {
+        return control.health(HealthRequest.getDefaultInstance()).getOpenSessions();
+    }
 }

@@ -17,15 +17,18 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
     public interface SessionHandler {
         /** Processes a batch of input frames in order and returns the answer frames (possibly empty). */
         FrameBatch handle(FrameBatch inputs);
-
-        /** The bridge closed the stream or it failed. */
-        void streamEnded();
     }
 
-    /** Finds a session by id, checking its token. */
+    /** Finds a session by id, checking its token, and hears when its stream breaks. */
     public interface SessionResolver {
         /** @throws StatusException NOT_FOUND or PERMISSION_DENIED with a message naming the cause */
         SessionHandler attach(String sessionId, String token) throws StatusException;
+
+        /**
+         * The session's stream ended with an error (cancelled, or its connection lost) rather than being
+         * completed by the bridge: the bridge is gone, and nothing else will close the session.
+         */
+        void streamBroken(String sessionId, Status status);
     }
 
     private final SessionResolver resolver;
@@ -61,12 +64,11 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
 
             @Override
             public void onError(Throwable t) {
-                handler.streamEnded();
+                resolver.streamBroken(sessionId, Status.fromThrowable(t));
             }
 
             @Override
             public void onCompleted() {
-                handler.streamEnded();
                 replies.onCompleted();
             }
         };
