@@ -4,7 +4,8 @@
  *   i64 timestamp | i32 header count | (i32 key length, key, i32 value length, value)* | i32 payload length | payload
  *
  * Little-endian, unaligned; keys and values are UTF-8, handled here as bytes. Decoding reads in place and
- * encoding writes in place: neither allocates.
+ * encoding writes in place: neither allocates. A body read in place may sit in shared memory that the peer
+ * can still rewrite, so every length is checked where it is read, each time it is read.
  */
 #ifndef FLINK_BRIDGE_RECORD_H
 #define FLINK_BRIDGE_RECORD_H
@@ -25,7 +26,8 @@ typedef struct fb_record_bytes {
 typedef struct fb_record_view {
     int64_t timestamp;
     uint32_t header_count;
-    const unsigned char *headers; /* the first encoded (key, value) pair; walk them with fb_record_next_header */
+    fb_record_bytes headers; /* the encoded (key, value) pairs, up to the payload length: walk them with
+                                fb_record_next_header */
     fb_record_bytes payload;
 } fb_record_view;
 
@@ -46,8 +48,15 @@ uint32_t fb_record_header_length(uint32_t key_length, uint32_t value_length);
 bool fb_record_decode(const unsigned char *body, uint32_t length, fb_record_view *record, char *problem,
                       size_t problem_size);
 
-/* Reads the header pair at `*at` of a body fb_record_decode accepted, and moves `*at` past it. */
-void fb_record_next_header(const unsigned char **at, fb_record_bytes *key, fb_record_bytes *value);
+/*
+ * Takes the (key, value) pair at the front of `headers` (a copy of a decoded view's headers) and moves
+ * `headers` past it. The two lengths are read again, from a body the peer may have rewritten since
+ * fb_record_decode: each is checked against what remains of `headers`, and one that does not fit returns false
+ * with the problem in `problem`. After header_count pairs `headers` is empty unless the body changed; a caller
+ * that relies on the headers' total size (to copy them into a frame it sized, say) must check that too.
+ */
+bool fb_record_next_header(fb_record_bytes *headers, fb_record_bytes *key, fb_record_bytes *value, char *problem,
+                           size_t problem_size);
 
 void fb_record_begin(fb_record_writer *writer, unsigned char *body, int64_t timestamp);
 

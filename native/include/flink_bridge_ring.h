@@ -227,7 +227,7 @@ typedef enum fb_ring_status {
     FB_RING_OK = 0,
     FB_RING_NO_ROOM = 1,     /* claim: the ring is full now; wait for space and claim again */
     FB_RING_TOO_LARGE = -1,  /* claim: the frame is larger than half the ring and can never fit */
-    FB_RING_CORRUPT = -2,    /* poll: an impossible frame or position; the ring cannot be trusted */
+    FB_RING_CORRUPT = -2,    /* poll, claim: an impossible frame or position; the ring cannot be trusted */
     FB_RING_STOPPED = -3,    /* poll: the frame handler asked to stop (its frame counts as consumed) */
     FB_RING_BAD_FILE = -4,   /* attach/create: a header, token, capacity or directory this side refuses */
     FB_RING_SYSTEM_ERROR = -5 /* attach/create: a system call failed */
@@ -330,7 +330,9 @@ void fb_ring_consumer_init(fb_ring_consumer *consumer, fb_ring_file *ring, fb_ri
 /*
  * Claims a frame with a body of `body_length` bytes and writes its header. FB_RING_OK sets *body to where
  * the body goes; FB_RING_NO_ROOM means the ring is full now; FB_RING_TOO_LARGE (with a message naming
- * the frame size, the limit and the capacity) means it never will have room.
+ * the frame size, the limit and the capacity) means it never will have room. FB_RING_CORRUPT (with a message
+ * naming the ring, its direction and the bad position) means the shared positions are impossible: unaligned,
+ * or the consumer behind the producer by more than the capacity or ahead of it; nothing was written.
  */
 fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type type, int64_t sequence,
                                       uint32_t body_length, unsigned char **body, fb_ring_error *error);
@@ -347,7 +349,8 @@ bool fb_ring_producer_drained(const fb_ring_producer *producer);
 /*
  * Hands up to `limit` published frames to `handler`, checking each first, and then releases their room
  * with one store. Returns the number of frames handed over (PADDING is not handed over), FB_RING_CORRUPT
- * with a message naming the position, ring offset and problem, or FB_RING_STOPPED.
+ * with a message naming the position, ring offset and problem (or, for impossible shared positions, the bad
+ * position, as claim does), or FB_RING_STOPPED. Nothing is read from the ring before its positions passed.
  */
 int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler handler, void *context, int limit,
                           fb_ring_error *error);

@@ -8,7 +8,8 @@
  * batch. Idle, it sleeps on the ring's futex and heartbeats.
  *
  * Exit status: 0 when the bridge closed the ring or its process is gone; 1 on bad arguments; 2 when the
- * ring file is refused (header or token); 3 on a corrupt frame, after printing it and setting the closed flag.
+ * ring file is refused (header or token); 3 on a corrupt frame, record body or ring position, after printing it
+ * and setting the closed flag (outputs of the batch that are not yet published stay unpublished).
  */
 #include "flink_bridge_record.h"
 #include "flink_bridge_ring.h"
@@ -61,6 +62,9 @@ static fb_ring_status claim_output(echo_worker *worker, fb_frame_type type, int6
         fb_ring_consumer_release_handled(&worker->inputs);
         fb_ring_producer_await_space(&worker->outputs, WAIT_NS);
     }
+    if (status == FB_RING_CORRUPT) {
+        worker->stop = STOP_CORRUPT;
+    }
     return status;
 }
 
@@ -77,12 +81,16 @@ static int report_too_large(echo_worker *worker, int64_t sequence) {
     return 0;
 }
 
+static int corrupt_record(echo_worker *worker, int64_t sequence, const char *problem) {
+    return stop(worker, STOP_CORRUPT, "%s (to-worker ring): corrupt record body in RECORD %" PRId64 ": %s",
+                worker->ring.path, sequence, problem);
+}
+
 static int echo_record(echo_worker *worker, int64_t sequence, const unsigned char *body, uint32_t length) {
     fb_record_view record;
     char problem[256];
     if (!fb_record_decode(body, length, &record, problem, sizeof problem)) {
-        return stop(worker, STOP_CORRUPT, "%s (to-worker ring): corrupt record body in RECORD %" PRId64 ": %s",
-                    worker->ring.path, sequence, problem);
+        return corrupt_record(worker, sequence, problem);
     }
     unsigned char *output;
     fb_ring_status status = claim_output(worker, FB_FRAME_OUTPUT, sequence,
@@ -95,12 +103,19 @@ static int echo_record(echo_worker *worker, int64_t sequence, const unsigned cha
     }
     fb_record_writer writer;
     fb_record_begin(&writer, output, record.timestamp);
-    const unsigned char *header = record.headers;
+    /* The bridge may have rewritten the body since it was decoded: the walk re-checks every length, and must use
+       up exactly the headers' bytes, or the copy would not fill the output just claimed for it. */
+    fb_record_bytes headers = record.headers;
     for (uint32_t i = 0; i < record.header_count; i++) {
         fb_record_bytes key;
         fb_record_bytes value;
-        fb_record_next_header(&header, &key, &value);
+        if (!fb_record_next_header(&headers, &key, &value, problem, sizeof problem)) {
+            return corrupt_record(worker, sequence, problem);
+        }
         fb_record_add_header(&writer, key, value);
+    }
+    if (headers.length != 0) {
+        return corrupt_record(worker, sequence, "its headers changed while being read");
     }
     fb_record_add_header(&writer, ECHO_KEY, ECHO_VALUE);
     memcpy(fb_record_finish(&writer, record.payload.length), record.payload.bytes, record.payload.length);
@@ -148,10 +163,11 @@ int main(int argc, char **argv) {
     fb_ring_producer_init(&worker.outputs, &worker.ring, FB_RING_FROM_WORKER);
     for (;;) {
         int polled = fb_ring_consumer_poll(&worker.inputs, on_input, &worker, POLL_BATCH, &worker.error);
-        fb_ring_producer_publish(&worker.outputs);
         if (polled == FB_RING_CORRUPT || worker.stop == STOP_CORRUPT) {
+            /* Nothing more is published: the last output claimed may be half written. */
             return fail_corrupt(&worker);
         }
+        fb_ring_producer_publish(&worker.outputs);
         if (worker.stop == STOP_BRIDGE_GONE
             || !fb_ring_keep_alive(&worker.ring, worker.error.message, sizeof worker.error.message)) {
             fb_ring_close(&worker.ring);

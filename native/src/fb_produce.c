@@ -11,8 +11,9 @@
  * and kills itself with SIGKILL: a peer that dies mid-frame.
  *
  * Exit status: 0 when done, or when the bridge left (a message says so if frames were left unwritten);
- * 1 on bad arguments; 2 when the ring file is refused (header or token); 4 when a frame can never fit the
- * ring (larger than half its capacity), before anything is written.
+ * 1 on bad arguments; 2 when the ring file is refused (header or token); 3 when the ring's shared positions
+ * are impossible (a message names the bad one); 4 when a frame can never fit the ring (larger than half its
+ * capacity), before anything is written.
  */
 #include "flink_bridge_record.h"
 #include "flink_bridge_ring.h"
@@ -24,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum exit_status { EXIT_DONE = 0, EXIT_USAGE = 1, EXIT_REFUSED = 2, EXIT_TOO_LARGE = 4 };
+enum exit_status { EXIT_DONE = 0, EXIT_USAGE = 1, EXIT_REFUSED = 2, EXIT_CORRUPT = 3, EXIT_TOO_LARGE = 4 };
 
 #define PUBLISH_EVERY 16
 #define NATURAL_PAYLOAD_MODULUS 300
@@ -157,10 +158,10 @@ int main(int argc, char **argv) {
         }
         unsigned char *body;
         fb_ring_status status = claim(&ring, &producer, &frame, &body, &error);
-        if (status == FB_RING_TOO_LARGE) {
+        if (status == FB_RING_TOO_LARGE || status == FB_RING_CORRUPT) {
             fprintf(stderr, "fb_produce: %s\n", error.message);
             fb_ring_close(&ring);
-            return EXIT_TOO_LARGE;
+            return status == FB_RING_TOO_LARGE ? EXIT_TOO_LARGE : EXIT_CORRUPT;
         }
         if (status != FB_RING_OK) {
             fprintf(stderr, "fb_produce: stopping before frame %" PRId64 " of %" PRId64 ": %s\n", i, options.count,

@@ -29,18 +29,28 @@ uint32_t fb_record_header_length(uint32_t key_length, uint32_t value_length) {
     return 4 + key_length + 4 + value_length;
 }
 
-/* Checks the length-prefixed string at `offset`; returns the offset after it, or -1 when it runs past `end`. */
-static int64_t skip_string(const unsigned char *body, int64_t offset, int64_t end, char *problem, size_t problem_size) {
-    if (offset + 4 > end) {
+/* Takes the length-prefixed string at the front of `rest`: its length is read once and checked against what
+   remains, so a length the peer rewrote since it was last checked cannot reach past the body. */
+static bool take_string(fb_record_bytes *rest, fb_record_bytes *string, char *problem, size_t problem_size) {
+    if (rest->length < 4) {
         snprintf(problem, problem_size, "the record body ends inside its headers");
-        return -1;
+        return false;
     }
-    int32_t length = read_i32(body + offset);
-    if (length < 0 || offset + 4 + length > end) {
+    int32_t length = read_i32(rest->bytes);
+    if (length < 0 || (uint32_t)length > rest->length - 4) {
         snprintf(problem, problem_size, "a header of %" PRId32 " bytes runs past the body", length);
-        return -1;
+        return false;
     }
-    return offset + 4 + length;
+    string->bytes = rest->bytes + 4;
+    string->length = (uint32_t)length;
+    rest->bytes = string->bytes + string->length;
+    rest->length -= 4 + string->length;
+    return true;
+}
+
+bool fb_record_next_header(fb_record_bytes *headers, fb_record_bytes *key, fb_record_bytes *value, char *problem,
+                           size_t problem_size) {
+    return take_string(headers, key, problem, problem_size) && take_string(headers, value, problem, problem_size);
 }
 
 bool fb_record_decode(const unsigned char *body, uint32_t length, fb_record_view *record, char *problem,
@@ -50,7 +60,6 @@ bool fb_record_decode(const unsigned char *body, uint32_t length, fb_record_view
                  FB_RECORD_FIXED_LENGTH);
         return false;
     }
-    int64_t end = length;
     memcpy(&record->timestamp, body, sizeof record->timestamp);
     int32_t count = read_i32(body + 8);
     /* Each header takes at least its two 4-byte lengths. */
@@ -58,38 +67,32 @@ bool fb_record_decode(const unsigned char *body, uint32_t length, fb_record_view
         snprintf(problem, problem_size, "impossible header count %" PRId32, count);
         return false;
     }
-    int64_t offset = 12;
-    for (int32_t i = 0; i < 2 * count && offset >= 0; i++) {
-        offset = skip_string(body, offset, end, problem, problem_size);
+    fb_record_bytes headers = {body + 12, length - 12};
+    fb_record_bytes rest = headers;
+    for (int32_t i = 0; i < count; i++) {
+        fb_record_bytes key;
+        fb_record_bytes value;
+        if (!fb_record_next_header(&rest, &key, &value, problem, problem_size)) {
+            return false;
+        }
     }
-    if (offset < 0) {
-        return false;
-    }
-    if (offset + 4 > end) {
+    if (rest.length < 4) {
         snprintf(problem, problem_size, "the record body ends before its payload length");
         return false;
     }
-    int32_t payload_length = read_i32(body + offset);
-    if (payload_length < 0 || offset + 4 + payload_length != end) {
-        snprintf(problem, problem_size, "payload length %" PRId32 " does not match the body's remaining %" PRId64
-                                        " bytes",
-                 payload_length, end - offset - 4);
+    int32_t payload_length = read_i32(rest.bytes);
+    if (payload_length < 0 || (uint32_t)payload_length != rest.length - 4) {
+        snprintf(problem, problem_size,
+                 "payload length %" PRId32 " does not match the body's remaining %" PRIu32 " bytes", payload_length,
+                 rest.length - 4);
         return false;
     }
     record->header_count = (uint32_t)count;
-    record->headers = body + 12;
-    record->payload.bytes = body + offset + 4;
+    record->headers.bytes = headers.bytes;
+    record->headers.length = headers.length - rest.length;
+    record->payload.bytes = rest.bytes + 4;
     record->payload.length = (uint32_t)payload_length;
     return true;
-}
-
-void fb_record_next_header(const unsigned char **at, fb_record_bytes *key, fb_record_bytes *value) {
-    key->length = (uint32_t)read_i32(*at);
-    key->bytes = *at + 4;
-    *at = key->bytes + key->length;
-    value->length = (uint32_t)read_i32(*at);
-    value->bytes = *at + 4;
-    *at = value->bytes + value->length;
 }
 
 void fb_record_begin(fb_record_writer *writer, unsigned char *body, int64_t timestamp) {

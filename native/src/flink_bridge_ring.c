@@ -395,6 +395,33 @@ void fb_ring_consumer_init(fb_ring_consumer *consumer, fb_ring_file *ring, fb_ri
     consumer->direction = direction_name(direction);
 }
 
+/*
+ * Checks a pair of positions before either indexes the ring: one of them was just read from the control block,
+ * where the peer (or whoever wrote the file) may have put anything. Both must be on a frame boundary, and the
+ * producer ahead of the consumer by 0 to `capacity` bytes.
+ */
+static fb_ring_status check_positions(const char *path, const char *direction, uint32_t capacity,
+                                      uint64_t producer_position, uint64_t consumer_position, fb_ring_error *error) {
+    char what[160];
+    if (consumer_position % FB_FRAME_ALIGNMENT != 0) {
+        snprintf(what, sizeof what, "consumer position %" PRIu64 " is not 8-byte aligned", consumer_position);
+    } else if (producer_position % FB_FRAME_ALIGNMENT != 0) {
+        snprintf(what, sizeof what, "producer position %" PRIu64 " is not 8-byte aligned", producer_position);
+    } else if (producer_position < consumer_position) {
+        snprintf(what, sizeof what, "producer position %" PRIu64 " is behind consumer position %" PRIu64,
+                 producer_position, consumer_position);
+    } else if (producer_position - consumer_position > capacity) {
+        snprintf(what, sizeof what, "producer position %" PRIu64 " is more than the capacity ahead of the consumer",
+                 producer_position);
+    } else {
+        return FB_RING_OK;
+    }
+    fail(error, "%s (%s ring): corrupt positions: %s (producer at %" PRIu64 ", consumer at %" PRIu64
+                ", capacity %" PRIu32 ")",
+         path, direction, what, producer_position, consumer_position, capacity);
+    return FB_RING_CORRUPT;
+}
+
 /* Writes the first 8 bytes of a frame: all a PADDING frame has, which is why the sequence is separate. */
 static fb_frame_header *start_frame(unsigned char *at, uint64_t length, fb_frame_type type) {
     fb_frame_header *frame = (fb_frame_header *)at;
@@ -420,11 +447,21 @@ fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type 
     uint32_t to_end = producer->capacity - index;
     uint32_t padding = aligned > to_end ? to_end : 0;
     uint64_t needed = producer->tail + padding + aligned;
-    if (needed - producer->cached_head > producer->capacity) {
-        producer->cached_head = atomic_load_explicit(&producer->control->consumer_position, memory_order_acquire);
-        if (needed - producer->cached_head > producer->capacity) {
-            return FB_RING_NO_ROOM;
-        }
+    uint64_t head = producer->cached_head;
+    if (needed - head > producer->capacity) {
+        head = atomic_load_explicit(&producer->control->consumer_position, memory_order_acquire);
+        producer->cached_head = head;
+    }
+    /* Checked on every claim, before the first write: the consumer position may come from init or a wait as well,
+       and the tail started at the shared producer position (it moves by aligned frames, so checking what was
+       published checks its alignment too). */
+    fb_ring_status status = check_positions(producer->path, producer->direction, producer->capacity,
+                                            producer->published, head, error);
+    if (status != FB_RING_OK) {
+        return status;
+    }
+    if (needed - head > producer->capacity) {
+        return FB_RING_NO_ROOM;
     }
     if (padding > 0) {
         /* The gap may be only 8 bytes: the PADDING frame gets no sequence, so nothing lands past the end. */
@@ -492,16 +529,15 @@ static void release(fb_ring_consumer *consumer, uint64_t position) {
 int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler handler, void *context, int limit,
                           fb_ring_error *error) {
     if (consumer->head == consumer->cached_tail) {
-        consumer->cached_tail = atomic_load_explicit(&consumer->control->producer_position, memory_order_acquire);
-        if (consumer->head == consumer->cached_tail) {
-            return 0;
+        /* The head is checked with the tail: it started at the shared consumer position, and only moves by
+           checked frames. A tail is kept only once it passed. */
+        uint64_t tail = atomic_load_explicit(&consumer->control->producer_position, memory_order_acquire);
+        fb_ring_status status = check_positions(consumer->path, consumer->direction, consumer->capacity, tail,
+                                                consumer->head, error);
+        if (status != FB_RING_OK) {
+            return status;
         }
-        if (consumer->cached_tail < consumer->head || consumer->cached_tail - consumer->head > consumer->capacity) {
-            fail(error, "%s (%s ring): corrupt positions: producer at %" PRIu64 ", consumer at %" PRIu64
-                        ", capacity %" PRIu32,
-                 consumer->path, consumer->direction, consumer->cached_tail, consumer->head, consumer->capacity);
-            return FB_RING_CORRUPT;
-        }
+        consumer->cached_tail = tail;
     }
     uint64_t start = consumer->head;
     uint32_t mask = consumer->capacity - 1;
@@ -509,8 +545,9 @@ int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler hand
     fb_ring_status status = FB_RING_OK;
     while (consumer->head < consumer->cached_tail && frames < limit) {
         uint32_t index = (uint32_t)(consumer->head & mask);
-        const fb_frame_header *frame = (const fb_frame_header *)(consumer->data + index);
-        /* Each field is read once: what is checked is what is used. */
+        /* Each field is read once, and volatile keeps the compiler from reading one again: the producer may
+           rewrite the frame, and what is checked must be what is used. */
+        const volatile fb_frame_header *frame = (const volatile fb_frame_header *)(consumer->data + index);
         int32_t length = frame->length;
         unsigned type = frame->type;
         if (type >= FB_FRAME_TYPE_COUNT) {
@@ -532,7 +569,7 @@ int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler hand
             consumer->handling = frame_start;
             consumer->in_handler = true;
             int stopped = handler(context, (fb_frame_type)type, frame->sequence,
-                                  (const unsigned char *)frame + FB_FRAME_HEADER_SIZE,
+                                  consumer->data + index + FB_FRAME_HEADER_SIZE,
                                   (uint32_t)length - FB_FRAME_HEADER_SIZE);
             consumer->in_handler = false;
             if (stopped != 0) {
