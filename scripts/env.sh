@@ -40,14 +40,63 @@ find_maven() {
 }
 
 mvn_run() {
-  (cd "$BRIDGE_HOME" && mvn -B -q "$@")
+  with_build_lock mvn_in_home "$@"
 }
 
-# Builds the jars when any is missing or older than a source or pom file.
+mvn_in_home() (
+  cd "$BRIDGE_HOME" && mvn -B -q "$@"
+)
+
+# Runs "$@" holding this checkout's build lock, so that two launcher commands at once (a worker in one
+# terminal, a run in another) do not rebuild the same jars under each other; the second waits for the first.
+# Commands run inside (the test suite drives the launcher) inherit the lock.
+with_build_lock() {
+  if [[ -n "${FLINK_BRIDGE_BUILD_LOCK_HELD:-}" ]]; then
+    "$@"
+    return
+  fi
+  local lock="$BRIDGE_HOME/.flink-bridge/build.lock"
+  mkdir -p "$(dirname "$lock")"
+  (
+    if ! flock -n 9; then
+      echo "flink-bridge: another launcher command is building this checkout; waiting for it ($lock) ..." >&2
+      flock 9
+    fi
+    export FLINK_BRIDGE_BUILD_LOCK_HELD=1
+    "$@"
+  ) 9>"$lock"
+}
+
+# Installs the Debian packages named when any is missing (apt-get, as root), or says how to.
+ensure_debian_packages() {
+  local package missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  (( ${#missing[@]} == 0 )) && return 0
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    die "missing Debian packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and run again."
+  fi
+  echo "flink-bridge: installing ${missing[*]} with apt-get ..." >&2
+  if ! apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -q >/dev/null 2>&1 || true
+    apt-get install -y -q "${missing[@]}" >/dev/null || die "apt-get could not install ${missing[*]}; install them and run again."
+  fi
+}
+
+# clang with its sanitizer and libFuzzer runtimes, for native/'s sanitized checks and fuzzers.
+CLANG_PACKAGES=(clang-14 libclang-rt-14-dev)
+
+# Builds the jars when any is missing or older than a source or pom file; under the build lock, so a command
+# that waited for another's build finds the jars fresh.
 ensure_built() {
-  local jar stale=""
   # Tests that drive the launcher run inside a build that has just made the jars.
   [[ "${FLINK_BRIDGE_NO_BUILD:-}" == 1 ]] && return 0
+  with_build_lock build_if_stale || exit 1
+}
+
+build_if_stale() {
+  local jar stale=""
   for jar in "$BRIDGE_JOB_JAR" "$BRIDGE_WORKER_JAR"; do
     [[ -f "$jar" ]] || { stale=1; break; }
     if [[ -n "$(find "$BRIDGE_HOME" -path "$BRIDGE_HOME/.git" -prune -o \( -name '*.java' -o -name 'pom.xml' -o -name '*.proto' -o -name '*.c' -o -name '*.h' -o -name '*.yaml' \) -newer "$jar" -print -quit 2>/dev/null | grep -v '/target/')" ]]; then
@@ -56,7 +105,7 @@ ensure_built() {
   done
   if [[ -n "$stale" ]]; then
     echo "flink-bridge: building (mvn install -DskipTests) ..." >&2
-    mvn_run install -DskipTests || die "the build failed; see the Maven output above."
+    mvn_in_home install -DskipTests || die "the build failed; see the Maven output above."
   fi
 }
 
