@@ -48,6 +48,7 @@ class StandaloneClusterTest {
     static void stopCluster() throws Exception {
         Result stop = launcher("cluster", "stop");
         assertEquals(0, stop.exitCode, stop.output);
+        assertTrue(stop.output.contains("no cluster process and no worker it spawned remains"), stop.output);
         assertEquals(List.of(), clusterProcesses(), "cluster processes left after stop");
         assertEquals(List.of(), ProcessHandle.allProcesses()
                 .filter(p -> p.info().commandLine().orElse("").contains("worker-0.1.0-SNAPSHOT.jar"))
@@ -115,6 +116,8 @@ class StandaloneClusterTest {
                 "--output", out.toString());
         assertEquals(0, submitted.exitCode, submitted.output);
         String jobId = onlyJobNamed("redeployed").get("jid").asText();
+        assertTrue(submitted.output.contains("Successfully submitted job 'redeployed' (" + jobId + ")"),
+                "flink run -d must say which job it submitted: " + submitted.output);
         awaitCompletedCheckpoints(jobId, 2);
         Result stopped = launcher("flink", "stop", "--type", "native", "--savepointPath",
                 dir.resolve("savepoints").toUri().toString(), jobId);
