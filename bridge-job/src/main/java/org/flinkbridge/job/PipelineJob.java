@@ -142,7 +142,9 @@ public final class PipelineJob {
         command.add("java");
         command.addAll(List.of(config.get(BridgeOptions.WORKER_JVM_OPTIONS).trim().split("\\s+")));
         command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
-                "-jar", jarPath.toString(), "--port", "0"));
+                "-jar", jarPath.toString(), "--port", "0",
+                // The worker opens ring files in this directory only.
+                "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
         if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
             // The prototype's service has no sessions: the worker learns the segments from the file.
             command.addAll(List.of("--pipeline", pipeline.file().toAbsolutePath().toString()));

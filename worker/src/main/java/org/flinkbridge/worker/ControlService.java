@@ -21,6 +21,7 @@ import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,12 +29,13 @@ import com.google.protobuf.ByteString;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 
 /** The worker's control plane: sessions open, snapshot, restore and close here; records never pass here. */
 final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
@@ -43,14 +45,18 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
 
     private final String workerId;
     private final long startedAt = System.currentTimeMillis();
-    private final AtomicLong sessionCounter = new AtomicLong();
+    /** Session ids carry 128 random bits: knowing the worker's id (Health tells it) must not name a session. */
+    private static final SecureRandom SESSION_IDS = new SecureRandom();
     private final Map<String, WorkerSession> sessions = new ConcurrentHashMap<>();
 
     private final TrafficCounter traffic;
+    private final Path ringDirectory;
 
-    ControlService(String workerId, TrafficCounter traffic) {
+    /** @param ringDirectory the only directory whose ring files this worker opens */
+    ControlService(String workerId, TrafficCounter traffic, Path ringDirectory) {
         this.workerId = workerId;
         this.traffic = traffic;
+        this.ringDirectory = ringDirectory;
     }
 
     @Override
@@ -69,7 +75,9 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             if (request.getToken().isEmpty()) {
                 throw Status.INVALID_ARGUMENT.withDescription("a session needs a token").asException();
             }
-            String id = workerId + "-" + sessionCounter.incrementAndGet();
+            byte[] random = new byte[16];
+            SESSION_IDS.nextBytes(random);
+            String id = workerId + "-" + HexFormat.of().formatHex(random);
             String name = WorkerSession.describe(id, request.getIdentity());
             WorkerSession session;
             try {
@@ -109,7 +117,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         }
         RingFile mapped;
         try {
-            mapped = RingFile.attach(Path.of(ring.getPath()), request.getToken());
+            mapped = RingFile.attach(RingFiles.checkRingPath(ringDirectory, ring.getPath()), request.getToken());
         } catch (IOException e) {
             throw Status.FAILED_PRECONDITION.withDescription(session.name() + ": cannot use the ring: "
                     + e.getMessage()).withCause(e).asException();

@@ -1,13 +1,16 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.transport.shm.RingFiles;
 
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a worker: {@code [--host H] [--port N] [--pipeline FILE] [--parent-pid PID]}. Prints one line
+ * Starts a worker: {@code [--host H] [--port N] [--ring-dir DIR] [--pipeline FILE] [--parent-pid PID]}. The ring
+ * directory (default {@code /dev/shm/flink-bridge-$USER}) is the only one whose ring files shm sessions may
+ * name: it must be the bridge's {@code flink-bridge.shm.directory}. Prints one line
  * {@code flink-bridge worker listening on HOST:PORT} once it serves, which is how a spawning bridge learns
  * the port. A TaskManager that spawns a worker passes its own pid as {@code --parent-pid}, so the worker
  * does not outlive it, even when it dies while the worker starts (see {@link ParentWatch}).
@@ -18,9 +21,16 @@ public final class WorkerMain {
 
     private WorkerMain() {}
 
+    /** The worker's own log configuration, unless the command line names another. */
+    private static final String LOG_CONFIGURATION = "flink-bridge-worker-log4j2.properties";
+
     public static void main(String[] args) throws Exception {
+        if (System.getProperty("log4j.configurationFile") == null) {
+            System.setProperty("log4j.configurationFile", LOG_CONFIGURATION);
+        }
         String host = "127.0.0.1";
         int port = 0;
+        Path ringDirectory = RingFiles.defaultDirectory();
         Map<Integer, List<StepSpec>> compatSegments = Map.of();
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -28,6 +38,7 @@ public final class WorkerMain {
                 case "--host" -> host = value(args, ++i, arg);
                 case "--port" -> port = (int) parseNumber(arg, value(args, ++i, arg), 0, 65535,
                         "a port number (0-65535)");
+                case "--ring-dir" -> ringDirectory = Path.of(value(args, ++i, arg));
                 case "--pipeline" -> {
                     try {
                         compatSegments = PipelineSegments.read(Path.of(value(args, ++i, arg)));
@@ -38,7 +49,8 @@ public final class WorkerMain {
                 case "--parent-pid" -> ParentWatch.exitWhenGone(
                         parseNumber(arg, value(args, ++i, arg), 1, Long.MAX_VALUE, "a process id"));
                 case "-h", "--help" -> {
-                    System.out.println("usage: worker [--host HOST] [--port PORT] [--pipeline FILE] [--parent-pid PID]");
+                    System.out.println("usage: worker [--host HOST] [--port PORT] [--ring-dir DIR] [--pipeline FILE] "
+                            + "[--parent-pid PID]");
                     return;
                 }
                 default -> fail("unknown argument '" + arg + "'");
@@ -46,7 +58,7 @@ public final class WorkerMain {
         }
         WorkerServer server;
         try {
-            server = WorkerServer.start(host, port, compatSegments);
+            server = WorkerServer.start(host, port, ringDirectory, compatSegments);
         } catch (java.io.IOException e) {
             fail("cannot listen on " + host + ":" + port + ": " + e.getMessage());
             return;

@@ -10,6 +10,7 @@ import org.flinkbridge.transport.grpc.SessionMetadata;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -30,12 +31,13 @@ public final class WorkerServer implements AutoCloseable {
     /**
      * Starts serving on {@code host:port} (port 0 picks a free one).
      *
+     * @param ringDirectory the only directory whose ring files shm sessions may name
      * @param compatSegments the steps of each segment id for the prototype's service (may be empty)
      */
-    public static WorkerServer start(String host, int port, Map<Integer, List<StepSpec>> compatSegments)
-            throws IOException {
+    public static WorkerServer start(String host, int port, Path ringDirectory,
+                                     Map<Integer, List<StepSpec>> compatSegments) throws IOException {
         TrafficCounter traffic = new TrafficCounter();
-        ControlService control = new ControlService(ControlService.newWorkerId(), traffic);
+        ControlService control = new ControlService(ControlService.newWorkerId(), traffic, ringDirectory);
         CompatService compat = new CompatService(compatSegments);
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES)

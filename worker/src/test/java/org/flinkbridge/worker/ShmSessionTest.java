@@ -25,6 +25,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -32,6 +33,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,13 +42,18 @@ class ShmSessionTest {
 
     private static final String TOKEN = "6f1c0a9e2b7d4e3f8a5c1b0d9e2f7a6c";
 
+    @TempDir
+    Path dir;
+    /** The worker's ring directory. */
+    private Path rings;
     private WorkerServer server;
     private ManagedChannel channel;
     private BridgeControlGrpc.BridgeControlBlockingStub control;
 
     @BeforeEach
     void start() throws IOException {
-        server = WorkerServer.start("127.0.0.1", 0, Map.of());
+        rings = dir.resolve("rings");
+        server = WorkerServer.start("127.0.0.1", 0, rings, Map.of());
         channel = GrpcChannels.open("127.0.0.1:" + server.port());
         control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
     }
@@ -75,8 +82,8 @@ class ShmSessionTest {
     }
 
     @Test
-    void recordsAreAnsweredInOrderThroughTheRing(@TempDir Path dir) throws Exception {
-        try (RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN)) {
+    void recordsAreAnsweredInOrderThroughTheRing() throws Exception {
+        try (RingFile ring = RingFile.create(rings.resolve("s.ring"), 4096, 4096, TOKEN)) {
             control.openSession(open(ring, TOKEN));
             RingProducer inputs = ring.toWorkerProducer();
             RingConsumer answers = ring.fromWorkerConsumer();
@@ -112,8 +119,8 @@ class ShmSessionTest {
     }
 
     @Test
-    void aSessionWhoseRingCarriesAnotherTokenIsRefused(@TempDir Path dir) throws Exception {
-        try (RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN)) {
+    void aSessionWhoseRingCarriesAnotherTokenIsRefused() throws Exception {
+        try (RingFile ring = RingFile.create(rings.resolve("s.ring"), 4096, 4096, TOKEN)) {
             StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
                     () -> control.openSession(open(ring, "0000000000000000ffffffffffffffff")));
 
@@ -126,8 +133,8 @@ class ShmSessionTest {
     }
 
     @Test
-    void aSessionEndsWhenTheBridgeClosesItsRing(@TempDir Path dir) throws Exception {
-        RingFile ring = RingFile.create(dir.resolve("rings/s.ring"), 4096, 4096, TOKEN);
+    void aSessionEndsWhenTheBridgeClosesItsRing() throws Exception {
+        RingFile ring = RingFile.create(rings.resolve("s.ring"), 4096, 4096, TOKEN);
         control.openSession(open(ring, TOKEN));
         assertEquals(1, server.openSessions());
 
@@ -137,13 +144,47 @@ class ShmSessionTest {
     }
 
     /**
+     * A session can only name a ring file the worker would expect a bridge to have made: a {@code .ring} file
+     * directly in its ring directory, a regular file of this user with mode 0600. Refusals say which rule was
+     * broken and nothing of the file's contents or size.
+     */
+    @Test
+    void aSessionNamingAnyOtherFileIsRefusedWithoutLearningItsContents() throws Exception {
+        Path outside = Files.writeString(dir.resolve("secret.ring"), "top secret contents");
+        Files.setPosixFilePermissions(outside, PosixFilePermissions.fromString("rw-------"));
+        Files.createDirectories(rings);
+        Path link = Files.createSymbolicLink(rings.resolve("link.ring"), outside);
+        Path readable = Files.writeString(rings.resolve("readable.ring"), "top secret contents");
+        Files.setPosixFilePermissions(readable, PosixFilePermissions.fromString("rw-r--r--"));
+        Path notARing = Files.writeString(rings.resolve("not-a-ring.ring"), "top secret contents");
+        Files.setPosixFilePermissions(notARing, PosixFilePermissions.fromString("rw-------"));
+
+        Map<String, String> refusals = new java.util.LinkedHashMap<>();
+        refusals.put("/etc/passwd", "is not a .ring file in this worker's ring directory");
+        refusals.put(outside.toString(), "is not a .ring file in this worker's ring directory");
+        refusals.put(rings.resolve("../secret.ring").toString(), "is not a .ring file in this worker's ring directory");
+        refusals.put(link.toString(), "is not a regular file");
+        refusals.put(readable.toString(), "has mode rw-r--r--; a ring file is rw-------");
+        refusals.put(notARing.toString(), ": not a ring file");
+        for (Map.Entry<String, String> refusal : refusals.entrySet()) {
+            StatusRuntimeException error = assertThrows(StatusRuntimeException.class,
+                    () -> control.openSession(open(Path.of(refusal.getKey()), TOKEN, 5_000)), refusal.getKey());
+            String message = error.getStatus().getDescription();
+            assertEquals(Status.Code.FAILED_PRECONDITION, error.getStatus().getCode(), message);
+            assertTrue(message.contains(refusal.getValue()), message);
+            assertFalse(message.contains("secret contents") || message.contains("bytes"), message);
+        }
+        assertEquals(0, server.openSessions());
+    }
+
+    /**
      * A bridge process that crashed (SIGKILL, as with its TaskManager) is lost once its heartbeat has been
      * silent past the session's liveness timeout: its pid is not looked at (the bridge may live in another PID
      * namespace), and the ring file it can no longer remove is removed by the worker.
      */
     @Test
-    void aSessionEndsAndItsRingGoesWhenTheBridgeProcessCrashes(@TempDir Path dir) throws Exception {
-        Path path = dir.resolve("rings/s.ring");
+    void aSessionEndsAndItsRingGoesWhenTheBridgeProcessCrashes() throws Exception {
+        Path path = rings.resolve("s.ring");
         Process bridge = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 CrashingBridge.class.getName(), path.toString(), TOKEN).redirectErrorStream(true).start();

@@ -18,6 +18,7 @@ import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.shm.RingFiles;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -41,7 +42,7 @@ class WorkerServerTest {
 
     @BeforeEach
     void start() throws IOException {
-        server = WorkerServer.start("127.0.0.1", 0, Map.of());
+        server = WorkerServer.start("127.0.0.1", 0, RingFiles.defaultDirectory(), Map.of());
         channel = GrpcChannels.open("127.0.0.1:" + server.port());
         control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
     }
@@ -184,6 +185,19 @@ class WorkerServerTest {
             Thread.sleep(20);
         }
         assertEquals(0, openSessions(), "the session of a bridge whose stream broke is still open");
+    }
+
+    /** Knowing the worker's id (Health tells anyone who can reach it) must not let one name a session. */
+    @Test
+    void sessionIdsCarry128RandomBits() {
+        String workerId = control.health(HealthRequest.getDefaultInstance()).getWorkerId();
+        String first = control.openSession(open("t", appendField()).build()).getSessionId();
+        String second = control.openSession(open("t", appendField()).build()).getSessionId();
+
+        for (String id : List.of(first, second)) {
+            assertTrue(id.matches(java.util.regex.Pattern.quote(workerId) + "-[0-9a-f]{32}"), id);
+        }
+        assertTrue(!first.equals(second) && !first.substring(workerId.length()).equals("-1"), first + " " + second);
     }
 
     private int openSessions() {

@@ -64,7 +64,7 @@ public final class RingFile implements AutoCloseable {
         checkCapacity("from-worker", fromWorkerCapacity);
         byte[] tokenBytes = tokenBytes(token);
         RingFiles.ensurePrivateDirectory(path.getParent());
-        Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.createFile(path, PosixFilePermissions.asFileAttribute(RingFiles.OWNER_READ_WRITE));
         long size = RingLayout.fileSize(toWorkerCapacity, fromWorkerCapacity);
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
@@ -97,11 +97,14 @@ public final class RingFile implements AutoCloseable {
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
             long size = channel.size();
             if (size < HEADER_SIZE) {
-                throw new RingException(path + ": " + size + " bytes is too small for a ring file");
+                throw new RingException(path + ": not a ring file: shorter than a ring file's header");
             }
             MemorySegment file = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             long magic = (long) Words.LONG.getAcquire(file, (long) MAGIC_OFFSET);
-            expect(path, "magic", Long.toHexString(MAGIC), Long.toHexString(magic), magic == MAGIC);
+            if (magic != MAGIC) {
+                // Says nothing of what the file holds instead: no error echoes a file's contents.
+                throw new RingException(path + ": not a ring file (it does not start with the ring magic)");
+            }
             int version = file.get(ValueLayout.JAVA_INT, VERSION_OFFSET);
             expect(path, "version", Integer.toString(VERSION), Integer.toString(version), version == VERSION);
             int headerSize = file.get(ValueLayout.JAVA_INT, HEADER_SIZE_OFFSET);

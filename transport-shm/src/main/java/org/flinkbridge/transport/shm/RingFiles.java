@@ -18,6 +18,7 @@ import java.util.stream.Stream;
 public final class RingFiles {
 
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
+    static final Set<PosixFilePermission> OWNER_READ_WRITE = PosixFilePermissions.fromString("rw-------");
     public static final String SUFFIX = ".ring";
     /** The directories this process has cleaned already. */
     private static final Set<Path> CLEANED = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -52,6 +53,43 @@ public final class RingFiles {
         if (!owner.equals(System.getProperty("user.name"))) {
             throw new RingException("ring directory " + dir + " belongs to " + owner + ", not to this user");
         }
+    }
+
+    /**
+     * Checks a ring file the worker is asked to open: it must lie directly in {@code directory} (the worker's
+     * ring directory), and be a regular file, not a link, owned by this user with mode 0600, as a bridge
+     * creates it. So a control call cannot make the worker open, or learn anything of, any other file.
+     *
+     * @return the path to open
+     * @throws RingException naming the rule broken, and nothing of the file's contents
+     */
+    public static Path checkRingPath(Path directory, String ringPath) throws RingException {
+        Path dir = directory.toAbsolutePath().normalize();
+        Path ring = Path.of(ringPath).toAbsolutePath().normalize();
+        if (!dir.equals(ring.getParent()) || !ring.getFileName().toString().endsWith(SUFFIX)) {
+            throw new RingException("ring path " + ringPath + " is not a " + SUFFIX + " file in this worker's ring "
+                    + "directory " + dir + " (start the worker with --ring-dir, or set flink-bridge.shm.directory, "
+                    + "so that the two agree)");
+        }
+        try {
+            if (!Files.isRegularFile(ring, LinkOption.NOFOLLOW_LINKS)) {
+                throw new RingException("ring path " + ring + " is not a regular file");
+            }
+            String owner = Files.getOwner(ring, LinkOption.NOFOLLOW_LINKS).getName();
+            if (!owner.equals(System.getProperty("user.name"))) {
+                throw new RingException("ring file " + ring + " belongs to " + owner + ", not to this user");
+            }
+            Set<PosixFilePermission> mode = Files.getPosixFilePermissions(ring, LinkOption.NOFOLLOW_LINKS);
+            if (!mode.equals(OWNER_READ_WRITE)) {
+                throw new RingException("ring file " + ring + " has mode " + PosixFilePermissions.toString(mode)
+                        + "; a ring file is rw-------");
+            }
+        } catch (RingException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new RingException("ring path " + ring + " cannot be checked: " + e.getClass().getSimpleName());
+        }
+        return ring;
     }
 
     /**

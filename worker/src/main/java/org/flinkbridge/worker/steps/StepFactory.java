@@ -46,7 +46,8 @@ public final class StepFactory {
         }
         Class<?> type0;
         try {
-            type0 = Class.forName(type, true, Thread.currentThread().getContextClassLoader());
+            // Not initialised yet: a class that is no step must not run its static code in the worker.
+            type0 = Class.forName(type, false, Thread.currentThread().getContextClassLoader());
         } catch (ClassNotFoundException e) {
             throw new IllegalArgumentException("step '" + stepName + "': class " + type
                     + " is not on the worker's classpath", e);

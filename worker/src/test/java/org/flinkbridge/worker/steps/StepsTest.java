@@ -247,4 +247,24 @@ class StepsTest {
                 () -> step("batch", "{\"max_count\":\"ten\"}")).getMessage()
                 .contains("config max_count must be a whole number >= 1"));
     }
+
+    /** Naming a class that is no step must not run its static code in the worker. */
+    @Test
+    void aClassThatIsNoStepIsRefusedWithoutBeingInitialised() {
+        String name = StepsTest.class.getName() + "$NotAStep";
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> step(name, "{}"));
+
+        assertEquals("step 's-" + name + "': class " + name + " does not implement org.flinkbridge.worker.sdk.Segment",
+                refused.getMessage());
+        assertEquals(null, System.getProperty(NotAStep.INITIALISED), "the class's static initialiser ran");
+    }
+
+    /** Marks in a system property that its static initialiser ran. */
+    static final class NotAStep {
+        static final String INITIALISED = "flink-bridge.test.not-a-step-initialised";
+
+        static {
+            System.setProperty(INITIALISED, "yes");
+        }
+    }
 }
