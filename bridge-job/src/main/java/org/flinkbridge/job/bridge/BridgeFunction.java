@@ -157,7 +157,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         if (inFlight.isFull()) {
             awaitAnswers(spec.maxInFlight() - 1);
         }
-        long sequence = inFlight.add(InFlight.NO_WATERMARK);
+        long sequence = inFlight.add(InFlight.Kind.RECORD);
         int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
                 ctx.getStateManager().getCurrentKey(), maxParallelism) : WorkerChannel.NO_KEY_GROUP;
         channel.sendRecord(sequence, keyGroup, record, answers);
@@ -183,7 +183,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             awaitAnswers(spec.maxInFlight() - 1);
         }
         long timestamp = ((LongWatermark) watermark).getValue();
-        channel.sendWatermark(inFlight.add(timestamp), timestamp, answers);
+        channel.sendWatermark(inFlight.addWatermark(timestamp), timestamp, answers);
         channel.flush();
         channel.poll(answers, 0);
         return WatermarkHandlingResult.POLL;
@@ -201,7 +201,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             awaitAnswers(spec.maxInFlight() - 1);
         }
         // The end marker lets stateful segments emit what they hold; it is not forwarded downstream.
-        channel.sendWatermark(inFlight.add(InFlight.END_OF_INPUT), Long.MAX_VALUE, answers);
+        channel.sendWatermark(inFlight.add(InFlight.Kind.END_OF_INPUT), Long.MAX_VALUE, answers);
         awaitAnswers(0);
     }
 
@@ -227,7 +227,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             if (inFlight.isFull()) {
                 awaitAnswers(spec.maxInFlight() - 1);
             }
-            channel.sendBarrier(inFlight.add(InFlight.BARRIER), checkpointId, answers);
+            channel.sendBarrier(inFlight.add(InFlight.Kind.BARRIER), checkpointId, answers);
             awaitAnswers(0);
             List<byte[]> entries = new ArrayList<>();
             for (KeyGroupState state : session.snapshotState(checkpointId)) {
@@ -313,8 +313,10 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         @Override
         public void endOfOutputs(long sequence) throws IOException {
             expectOldest(sequence, "an end of outputs");
-            long watermark = inFlight.removeOldest();
-            if (InFlight.isWatermark(watermark)) {
+            boolean isWatermark = inFlight.oldestKind() == InFlight.Kind.WATERMARK;
+            long watermark = inFlight.oldestWatermark();
+            inFlight.removeOldest();
+            if (isWatermark) {
                 if (holding || !held.isEmpty()) {
                     held.add(watermark);
                 } else {

@@ -1,27 +1,24 @@
 package org.flinkbridge.job.bridge;
 
 /**
- * The inputs sent to the worker and not yet fully answered, oldest first: a ring of sequence numbers with
- * the watermark each one carries ({@link #NO_WATERMARK} for a record, {@link #END_OF_INPUT} for the end
- * marker, {@link #BARRIER} for a checkpoint's flush marker). Sequences are consecutive, so the oldest one
- * is all that is stored besides the watermarks.
+ * The inputs sent to the worker and not yet fully answered, oldest first: a ring of what each input is and,
+ * for a watermark, its timestamp. Sequences are consecutive, so the oldest one is all that is stored besides
+ * them. The kind is kept apart from the timestamp so that every long, {@code Long.MIN_VALUE} included, is a
+ * watermark that can be forwarded.
  */
 final class InFlight {
 
-    static final long NO_WATERMARK = Long.MIN_VALUE;
-    static final long END_OF_INPUT = Long.MIN_VALUE + 1;
-    static final long BARRIER = Long.MIN_VALUE + 2;
+    enum Kind { RECORD, WATERMARK, END_OF_INPUT, BARRIER }
 
-    /** Whether an input carrying {@code watermark} is an event-time watermark to forward once answered. */
-    static boolean isWatermark(long watermark) {
-        return watermark != NO_WATERMARK && watermark != END_OF_INPUT && watermark != BARRIER;
-    }
+    private static final Kind[] KINDS = Kind.values();
 
+    private final byte[] kinds;
     private final long[] watermarks;
     private long oldest;
     private int size;
 
     InFlight(int capacity) {
+        this.kinds = new byte[capacity];
         this.watermarks = new long[capacity];
     }
 
@@ -30,7 +27,7 @@ final class InFlight {
     }
 
     boolean isFull() {
-        return size == watermarks.length;
+        return size == kinds.length;
     }
 
     /** The sequence number the next input gets. */
@@ -38,12 +35,27 @@ final class InFlight {
         return oldest + size;
     }
 
-    long add(long watermark) {
+    /** Adds an input that is not a watermark; returns its sequence number. */
+    long add(Kind kind) {
+        if (kind == Kind.WATERMARK) {
+            throw new IllegalArgumentException("a watermark is added with its timestamp");
+        }
+        return add(kind, 0);
+    }
+
+    /** Adds an event-time watermark of {@code timestamp}; returns its sequence number. */
+    long addWatermark(long timestamp) {
+        return add(Kind.WATERMARK, timestamp);
+    }
+
+    private long add(Kind kind, long timestamp) {
         if (isFull()) {
-            throw new IllegalStateException("more than " + watermarks.length + " inputs in flight");
+            throw new IllegalStateException("more than " + kinds.length + " inputs in flight");
         }
         long sequence = nextSequence();
-        watermarks[(int) (sequence % watermarks.length)] = watermark;
+        int slot = (int) (sequence % kinds.length);
+        kinds[slot] = (byte) kind.ordinal();
+        watermarks[slot] = timestamp;
         size++;
         return sequence;
     }
@@ -53,11 +65,18 @@ final class InFlight {
         return oldest;
     }
 
-    /** Removes the oldest input and returns its watermark. */
-    long removeOldest() {
-        long watermark = watermarks[(int) (oldest % watermarks.length)];
+    /** What the oldest input is; only valid when not empty. */
+    Kind oldestKind() {
+        return KINDS[kinds[(int) (oldest % kinds.length)]];
+    }
+
+    /** The timestamp of the oldest input, when it is a {@link Kind#WATERMARK}. */
+    long oldestWatermark() {
+        return watermarks[(int) (oldest % kinds.length)];
+    }
+
+    void removeOldest() {
         oldest++;
         size--;
-        return watermark;
     }
 }
