@@ -34,7 +34,7 @@ class PidNamespaceTest {
         Process worker = new ProcessBuilder("unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-jar", TestPipelines.workerJar(), "--port", "0")
-                .redirectErrorStream(true).start();
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try {
             String address = TestPeers.workerAddress(worker);
 

@@ -36,17 +36,22 @@ final class TestPeers {
     static Process startWorker() throws IOException {
         return new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-jar", TestPipelines.workerJar(), "--port", "0")
-                .redirectErrorStream(true).start();
+                // Its log (standard error) goes to the test's output, so nothing waits for a reader.
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
-    /** The HOST:PORT a worker started by {@link #startWorker} listens on, from the first line it prints. */
+    /** The HOST:PORT a worker listens on, from the line that says so on its standard output. */
     static String workerAddress(Process worker) throws IOException {
-        String listening = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8))
-                .readLine();
-        if (listening == null || !listening.startsWith("flink-bridge worker listening on 127.0.0.1:")) {
-            throw new AssertionError("the worker did not report its address: " + listening);
+        BufferedReader output = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
+        StringBuilder before = new StringBuilder();
+        String line;
+        while ((line = output.readLine()) != null) {
+            if (line.startsWith("flink-bridge worker listening on 127.0.0.1:")) {
+                return line.substring(line.lastIndexOf(' ') + 1);
+            }
+            before.append(line).append('\n');
         }
-        return listening.substring(listening.lastIndexOf(' ') + 1);
+        throw new AssertionError("the worker did not report its address; it printed:\n" + before);
     }
 
     /** A worker process this JVM spawned for a job, if one runs. */

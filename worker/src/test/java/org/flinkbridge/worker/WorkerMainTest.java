@@ -1,10 +1,21 @@
 package org.flinkbridge.worker;
 
+import io.grpc.ManagedChannel;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.proto.control.SessionRef;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
@@ -49,5 +60,44 @@ class WorkerMainTest {
         assertFalse(output.contains(WorkerMain.LISTENING_PREFIX), "the worker served although its spawner is gone: "
                 + output);
         assertTrue(output.contains("the process that spawned it (1) is gone"), output);
+    }
+
+    /** A worker on its own logs at INFO on standard error, including each session's opening and end. */
+    @Test
+    void aWorkerLogsItsSessionsAtInfoOnStandardError(@TempDir Path dir) throws Exception {
+        Path log = dir.resolve("worker.log");
+        Process worker = new ProcessBuilder("bash", "-c", "exec " + WORKER)
+                .redirectError(log.toFile()).start();
+        try {
+            String listening = new BufferedReader(new InputStreamReader(worker.getInputStream(),
+                    StandardCharsets.UTF_8)).readLine();
+            assertTrue(listening != null && listening.startsWith(WorkerMain.LISTENING_PREFIX), listening);
+            ManagedChannel channel = GrpcChannels.open(
+                    listening.substring(WorkerMain.LISTENING_PREFIX.length()));
+            try {
+                var control = BridgeControlGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(10, TimeUnit.SECONDS);
+                String id = control.openSession(OpenSessionRequest.newBuilder()
+                        .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                        .setIdentity(SessionIdentity.newBuilder().setJobName("logged")
+                                .setOperatorName("op").setParallelism(1))
+                        .setTransport(TransportKind.TRANSPORT_KIND_GRPC)
+                        .setToken("t")
+                        .addSteps(StepSpec.newBuilder().setName("a")
+                                .setType("append_field"))
+                        .build()).getSessionId();
+                control.closeSession(SessionRef.newBuilder().setSessionId(id).build());
+            } finally {
+                GrpcChannels.close(channel);
+            }
+        } finally {
+            worker.destroy();
+            worker.waitFor(30, TimeUnit.SECONDS);
+        }
+        String logged = Files.readString(log);
+        assertTrue(logged.lines().anyMatch(line -> line.contains(" INFO ") && line.contains("opened session ")
+                && line.contains("job 'logged'")), logged);
+        assertTrue(logged.lines().anyMatch(line -> line.contains(" INFO ") && line.contains("closed session ")),
+                logged);
     }
 }
