@@ -6,13 +6,10 @@ import org.yaml.snakeyaml.nodes.NodeTuple;
 import org.yaml.snakeyaml.nodes.ScalarNode;
 
 import java.util.Collection;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * A YAML mapping with non-empty string keys, each present once, in the file's order. Merge keys
@@ -92,15 +89,15 @@ final class YamlMap {
 
     /** The mapping as plain JSON-like values (see {@link YamlNode#plain}), in the file's order. */
     Map<String, Object> plain() {
-        Set<Node> enclosing = Collections.newSetFromMap(new IdentityHashMap<>());
-        enclosing.add(self.node());
-        return plain(enclosing);
+        YamlNode.Expansion expansion = new YamlNode.Expansion();
+        expansion.enclosing.add(self.node());
+        return plain(expansion);
     }
 
-    Map<String, Object> plain(Set<Node> enclosing) {
+    Map<String, Object> plain(YamlNode.Expansion expansion) {
         Map<String, Object> values = new LinkedHashMap<>();
         for (Field field : fields.values()) {
-            values.put(field.name(), field.value().plain(enclosing));
+            values.put(field.name(), field.value().plain(expansion));
         }
         return values;
     }

@@ -12,6 +12,8 @@ import org.yaml.snakeyaml.nodes.Tag;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -173,22 +175,36 @@ final class YamlNode {
     }
 
     /**
-     * The node as plain JSON-like Java values (step config): maps, lists, strings, numbers, booleans, null.
-     *
-     * @param enclosing the nodes being converted around this one, by identity
+     * At most this many values (mappings, lists and scalars) in one step's config once its aliases are
+     * expanded: a few hundred bytes of aliases nested in aliases expand to billions of values, which would
+     * exhaust the heap while the job is built.
      */
-    Object plain(Set<Node> enclosing) {
-        if (!enclosing.add(node)) {
+    static final int MAX_CONFIG_VALUES = 100_000;
+
+    /** The state of one conversion to plain values: the nodes around the current one, and the values so far. */
+    static final class Expansion {
+        /** The nodes being converted around the current one, by identity. */
+        final Set<Node> enclosing = Collections.newSetFromMap(new IdentityHashMap<>());
+        private int values;
+    }
+
+    /** The node as plain JSON-like Java values (step config): maps, lists, strings, numbers, booleans, null. */
+    Object plain(Expansion expansion) {
+        if (!expansion.enclosing.add(node)) {
             // An alias to an enclosing node (a: &x [*x]) has no finite JSON form.
             throw error("a value that does not contain itself", "an alias to an enclosing node");
         }
+        if (++expansion.values > MAX_CONFIG_VALUES) {
+            throw error("at most " + MAX_CONFIG_VALUES + " values in a step's config once its aliases are expanded",
+                    "more (aliases nested in aliases)");
+        }
         try {
             return switch (node) {
-                case MappingNode ignored -> map().plain(enclosing);
+                case MappingNode ignored -> map().plain(expansion);
                 case SequenceNode ignored -> {
                     List<Object> items = new ArrayList<>();
                     for (YamlNode item : list("a list")) {
-                        items.add(item.plain(enclosing));
+                        items.add(item.plain(expansion));
                     }
                     yield items;
                 }
@@ -196,7 +212,7 @@ final class YamlNode {
                 default -> throw error("a mapping, a list or a scalar");
             };
         } finally {
-            enclosing.remove(node);
+            expansion.enclosing.remove(node);
         }
     }
 

@@ -36,6 +36,36 @@ class PipelineParserTest {
     @TempDir
     Path dir;
 
+    /**
+     * Aliases nested in aliases: 600 bytes that expand to 3^17 values in a step's config. Each level has few
+     * aliases, so YAML's own alias limit lets it through; building the config must stop it with one line.
+     */
+    @Test
+    void aConfigOfNestedAliasesIsRefusedBeforeItExhaustsTheHeap() throws Exception {
+        StringBuilder yaml = new StringBuilder("""
+                sources: {events: {type: generator}}
+                sinks: {out: {type: print}}
+                steps:
+                  - step_name: s
+                    type: append_field
+                    config:
+                      l0: &l0 [x, x, x]
+                """);
+        for (int level = 1; level < 16; level++) {
+            String previous = "*l" + (level - 1);
+            yaml.append("      l").append(level).append(": &l").append(level).append(" [").append(previous)
+                    .append(", ").append(previous).append(", ").append(previous).append("]\n");
+        }
+        Path file = Files.writeString(dir.resolve("aliases.yaml"), yaml);
+
+        PipelineException error = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
+
+        assertEquals(1, error.getMessage().lines().count(), error.getMessage());
+        assertTrue(error.getMessage().startsWith(file + ": steps[0].config."), error.getMessage());
+        assertTrue(error.getMessage().endsWith("expected at most " + YamlNode.MAX_CONFIG_VALUES + " values in a step's"
+                + " config once its aliases are expanded but found more (aliases nested in aliases)"), error.getMessage());
+    }
+
     @Test
     void bundledExampleParsesIntoTheExpectedModel() {
         Path file = repositoryFile("examples/pipeline.yaml");
