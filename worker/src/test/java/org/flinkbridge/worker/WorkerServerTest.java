@@ -36,6 +36,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The worker's gRPC endpoint, driven by the same client classes the bridge uses. */
 class WorkerServerTest {
 
+    /** These tests send a few small batches, which never wait for the stream, so no answer comes meanwhile. */
+    private static final FrameStreamClient.Answers NOT_WHILE_SENDING = batch -> {
+        throw new AssertionError("answers arrived while a small batch waited to be sent: " + batch);
+    };
+
     private WorkerServer server;
     private ManagedChannel channel;
     private BridgeControlGrpc.BridgeControlBlockingStub control;
@@ -93,10 +98,11 @@ class WorkerServerTest {
         String id = control.openSession(open("secret", appendField()).build()).getSessionId();
         try (FrameStreamClient stream = new FrameStreamClient(channel, id, "secret", "test", 16, 5_000)) {
             for (int i = 0; i < 100; i++) {
-                stream.send(record(i, "{\"n\":" + i + "}"));
+                stream.send(record(i, "{\"n\":" + i + "}"), NOT_WHILE_SENDING);
             }
-            stream.send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(100).setWatermark(99).build());
-            stream.flush();
+            stream.send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(100).setWatermark(99).build(),
+                    NOT_WHILE_SENDING);
+            stream.flush(NOT_WHILE_SENDING);
 
             List<Frame> frames = receive(stream, 201);
             for (int i = 0; i < 100; i++) {
@@ -120,9 +126,9 @@ class WorkerServerTest {
     void aFailedRecordAnswersWithAnErrorAndFailsTheSession() throws IOException {
         String id = control.openSession(open("t", appendField()).build()).getSessionId();
         try (FrameStreamClient stream = new FrameStreamClient(channel, id, "t", "test", 16, 5_000)) {
-            stream.send(record(0, "not json"));
-            stream.send(record(1, "{\"ok\":true}"));
-            stream.flush();
+            stream.send(record(0, "not json"), NOT_WHILE_SENDING);
+            stream.send(record(1, "{\"ok\":true}"), NOT_WHILE_SENDING);
+            stream.flush(NOT_WHILE_SENDING);
 
             List<Frame> frames = receive(stream, 2);
             assertEquals(FrameType.ERROR, frames.get(0).getType());
@@ -139,8 +145,8 @@ class WorkerServerTest {
         try (FrameStreamClient stream = new FrameStreamClient(channel, id, "wrong", "test", 16, 5_000)) {
             // The refusal may come back before the flush or only while receiving: either way it must come.
             IOException error = assertThrows(IOException.class, () -> {
-                stream.send(record(0, "{}"));
-                stream.flush();
+                stream.send(record(0, "{}"), NOT_WHILE_SENDING);
+                stream.flush(NOT_WHILE_SENDING);
                 receive(stream, 1);
             });
             assertTrue(error.getMessage().contains("PERMISSION_DENIED"), error.getMessage());
@@ -173,8 +179,8 @@ class WorkerServerTest {
         String id = control.openSession(open("secret", appendField()).build()).getSessionId();
         ManagedChannel crashing = GrpcChannels.open("127.0.0.1:" + server.port());
         FrameStreamClient stream = new FrameStreamClient(crashing, id, "secret", "test", 16, 5_000);
-        stream.send(record(0, "{}"));
-        stream.flush();
+        stream.send(record(0, "{}"), NOT_WHILE_SENDING);
+        stream.flush(NOT_WHILE_SENDING);
         receive(stream, 2);
         assertEquals(1, openSessions());
 

@@ -17,6 +17,9 @@ final class GrpcStreamChannel implements WorkerChannel {
 
     private final FrameStreamClient stream;
     private final String peer;
+    /** Where answers that arrive while a send waits go: the answers given with the last input. */
+    private Answers receiver;
+    private final FrameStreamClient.Answers takeWhileWaiting = batch -> deliver(batch, receiver);
 
     GrpcStreamChannel(ManagedChannel channel, String sessionId, String token, String sessionName,
                       String peer, int maxBatchFrames, long timeoutMillis) {
@@ -34,24 +37,29 @@ final class GrpcStreamChannel implements WorkerChannel {
         if (keyGroup != NO_KEY_GROUP) {
             frame.setKeyGroup(keyGroup);
         }
-        stream.send(frame.build());
+        send(frame.build(), whileWaiting);
     }
 
     @Override
     public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
-        stream.send(Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence)
-                .setCheckpointId(checkpointId).build());
+        send(Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence)
+                .setCheckpointId(checkpointId).build(), whileWaiting);
     }
 
     @Override
     public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
-        stream.send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(sequence)
-                .setWatermark(timestamp).build());
+        send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(sequence)
+                .setWatermark(timestamp).build(), whileWaiting);
+    }
+
+    private void send(Frame frame, Answers whileWaiting) throws IOException {
+        receiver = whileWaiting;
+        stream.send(frame, takeWhileWaiting);
     }
 
     @Override
     public void flush() throws IOException {
-        stream.flush();
+        stream.flush(takeWhileWaiting);
     }
 
     @Override
@@ -61,18 +69,22 @@ final class GrpcStreamChannel implements WorkerChannel {
             return false;
         }
         do {
-            for (Frame frame : batch.getFramesList()) {
-                switch (frame.getType()) {
-                    case OUTPUT -> answers.output(frame.getSequence(), toRecord(frame.getRecord()));
-                    case END_OF_OUTPUTS -> answers.endOfOutputs(frame.getSequence());
-                    case ERROR -> answers.error(frame.getSequence(), frame.getError());
-                    default -> throw new IOException("the worker sent a frame of type " + frame.getType()
-                            + " (sequence " + frame.getSequence() + "), which a worker never sends");
-                }
-            }
+            deliver(batch, answers);
             batch = stream.poll(0);
         } while (batch != null);
         return true;
+    }
+
+    private static void deliver(FrameBatch batch, Answers answers) throws IOException {
+        for (Frame frame : batch.getFramesList()) {
+            switch (frame.getType()) {
+                case OUTPUT -> answers.output(frame.getSequence(), toRecord(frame.getRecord()));
+                case END_OF_OUTPUTS -> answers.endOfOutputs(frame.getSequence());
+                case ERROR -> answers.error(frame.getSequence(), frame.getError());
+                default -> throw new IOException("the worker sent a frame of type " + frame.getType()
+                        + " (sequence " + frame.getSequence() + "), which a worker never sends");
+            }
+        }
     }
 
     static Message toMessage(BridgeRecord record) {

@@ -17,11 +17,16 @@ import java.util.concurrent.TimeUnit;
  * The bridge side of one session's streamed data plane: frames are sent in batches over one bidirectional
  * stream, and the worker's answer batches are queued for the task thread to poll.
  *
- * <p>Outbound flow control follows gRPC's readiness: {@link #flush} waits while the transport is not ready,
- * so a slow worker is backpressure and never a growing buffer. Not thread-safe: one task thread sends and
+ * <p>Flow control both ways: {@link #flush} waits while the transport is not ready, so a slow worker is
+ * backpressure and never a growing buffer; and at most {@value #MAX_QUEUED_BATCHES} answer batches are asked
+ * of gRPC ahead of the task thread's polls, so a bridge that is slow to take answers holds the worker back
+ * through HTTP/2 flow control instead of queueing without bound. Not thread-safe: one task thread sends and
  * polls; gRPC's threads only enqueue.
  */
 public final class FrameStreamClient implements AutoCloseable {
+
+    /** Answer batches received and not yet polled, at most. */
+    static final int MAX_QUEUED_BATCHES = 16;
 
     private final String sessionName;
     private final int maxBatchFrames;
@@ -52,21 +57,31 @@ public final class FrameStreamClient implements AutoCloseable {
         this.outbound = inbound.requestStream;
     }
 
-    /** Adds a frame to the current batch, sending the batch when it is full. */
-    public void send(Frame frame) throws IOException {
+    /** Takes answer batches that arrive while the task thread waits to send. */
+    @FunctionalInterface
+    public interface Answers {
+        void take(FrameBatch answers) throws IOException;
+    }
+
+    /** Adds a frame to the current batch, sending the batch when it is full (see {@link #flush}). */
+    public void send(Frame frame, Answers whileWaiting) throws IOException {
         batch.addFrames(frame);
         if (batch.getFramesCount() >= maxBatchFrames) {
-            flush();
+            flush(whileWaiting);
         }
     }
 
-    /** Sends the current batch, if any, waiting while gRPC is not ready to take more. */
-    public void flush() throws IOException {
+    /**
+     * Sends the current batch, if any, waiting while gRPC is not ready to take more. Answers that arrive
+     * meanwhile go to {@code whileWaiting}: a worker that cannot send its answers stops taking inputs, so
+     * they must be taken for this wait to end.
+     */
+    public void flush(Answers whileWaiting) throws IOException {
         if (batch.getFramesCount() == 0) {
             return;
         }
         throwIfFailed();
-        awaitReady();
+        awaitReady(whileWaiting);
         outbound.onNext(batch.build());
         batch = FrameBatch.newBuilder();
     }
@@ -89,6 +104,7 @@ public final class FrameStreamClient implements AutoCloseable {
             throw new IOException(sessionName + ": interrupted while waiting for the worker", e);
         }
         if (next instanceof FrameBatch received) {
+            outbound.request(1);
             return received;
         }
         if (next != null) {
@@ -97,26 +113,39 @@ public final class FrameStreamClient implements AutoCloseable {
         return null;
     }
 
-    private void awaitReady() throws IOException {
-        if (outbound.isReady()) {
-            return;
-        }
+    /** Waits until gRPC takes more, handing over answers meanwhile; fails after the timeout with none taken. */
+    private void awaitReady(Answers whileWaiting) throws IOException {
         long deadline = System.nanoTime() + readyTimeoutNanos;
-        synchronized (readyLock) {
-            while (!outbound.isReady()) {
-                throwIfFailed();
-                long remaining = deadline - System.nanoTime();
-                if (remaining <= 0) {
-                    throw new IOException(sessionName + ": the worker took no data for "
-                            + TimeUnit.NANOSECONDS.toMillis(readyTimeoutNanos) + " ms (stream not ready)");
-                }
-                try {
-                    readyLock.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining)));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IOException(sessionName + ": interrupted while sending to the worker", e);
+        while (!outbound.isReady()) {
+            FrameBatch answers = poll(0);
+            if (answers != null) {
+                whileWaiting.take(answers);
+                deadline = System.nanoTime() + readyTimeoutNanos;
+                continue;
+            }
+            throwIfFailed();
+            long remaining = deadline - System.nanoTime();
+            if (remaining <= 0) {
+                throw new IOException(sessionName + ": the worker took no data for "
+                        + TimeUnit.NANOSECONDS.toMillis(readyTimeoutNanos) + " ms (stream not ready)");
+            }
+            synchronized (readyLock) {
+                // Woken by readiness, an arriving answer or the stream's end; checked again above.
+                if (!outbound.isReady() && incoming.isEmpty() && failure == null) {
+                    try {
+                        readyLock.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(remaining))));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IOException(sessionName + ": interrupted while sending to the worker", e);
+                    }
                 }
             }
+        }
+    }
+
+    private void wakeSender() {
+        synchronized (readyLock) {
+            readyLock.notifyAll();
         }
     }
 
@@ -134,6 +163,11 @@ public final class FrameStreamClient implements AutoCloseable {
                 ? "the worker closed the data stream"
                 : "data stream failed: " + GrpcChannels.describe(status);
         return new IOException(sessionName + ": " + reason, cause);
+    }
+
+    /** Answer batches received and not yet polled. */
+    int queuedBatches() {
+        return (int) incoming.stream().filter(FrameBatch.class::isInstance).count();
     }
 
     @Override
@@ -155,16 +189,14 @@ public final class FrameStreamClient implements AutoCloseable {
         @Override
         public void beforeStart(ClientCallStreamObserver<FrameBatch> requestStream) {
             this.requestStream = requestStream;
-            requestStream.setOnReadyHandler(() -> {
-                synchronized (readyLock) {
-                    readyLock.notifyAll();
-                }
-            });
+            requestStream.disableAutoRequestWithInitial(MAX_QUEUED_BATCHES);
+            requestStream.setOnReadyHandler(FrameStreamClient.this::wakeSender);
         }
 
         @Override
         public void onNext(FrameBatch value) {
             incoming.add(value);
+            wakeSender();
             onArrival.run();
         }
 
@@ -181,6 +213,7 @@ public final class FrameStreamClient implements AutoCloseable {
         @Override
         public void onCompleted() {
             incoming.add(Status.UNAVAILABLE.withDescription("the worker ended the data stream").asException());
+            wakeSender();
             onArrival.run();
         }
     }

@@ -2,14 +2,15 @@ package org.flinkbridge.transport.grpc;
 
 import io.grpc.Status;
 import io.grpc.StatusException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import org.flinkbridge.proto.data.BridgeDataGrpc;
 import org.flinkbridge.proto.data.FrameBatch;
 
 /**
  * The worker side of the streamed data plane. Each stream is bound to a session by its metadata; gRPC
- * delivers one stream's messages one at a time, so a session's batches are handled strictly in order while
- * different sessions run on different threads.
+ * delivers one stream's messages one at a time (and, here, one batch ahead of its answers going out), so a
+ * session's batches are handled strictly in order while different sessions run on different threads.
  */
 public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase {
 
@@ -53,12 +54,29 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
             replies.onError(e);
             return new DiscardingObserver();
         }
+        // The next input batch is asked for only once the answers to this one could go out: a bridge slow to
+        // take answers then holds back its own inputs (HTTP/2 flow control) instead of answers piling up here.
+        ServerCallStreamObserver<FrameBatch> flow = (ServerCallStreamObserver<FrameBatch>) replies;
+        flow.disableAutoRequest();
+        boolean[] inputWanted = {false};
+        flow.setOnReadyHandler(() -> {
+            if (inputWanted[0] && flow.isReady()) {
+                inputWanted[0] = false;
+                flow.request(1);
+            }
+        });
+        flow.request(1);
         return new StreamObserver<>() {
             @Override
             public void onNext(FrameBatch inputs) {
                 FrameBatch answers = handler.handle(inputs);
                 if (answers.getFramesCount() > 0) {
                     replies.onNext(answers);
+                }
+                if (flow.isReady()) {
+                    flow.request(1);
+                } else {
+                    inputWanted[0] = true;
                 }
             }
 
