@@ -9,6 +9,8 @@ import java.io.Serializable;
  * @param key                  what to key the stream by before the first segment, or {@code null} for no keyBy
  * @param maxInFlight          inputs sent to the worker and not yet answered, per session
  * @param checkpointIntervalMs 0 turns checkpointing off
+ * @param acceptAtLeastOnce    runs steps that may keep state over the prototype's service (grpc_mode compat)
+ *                             with checkpointing on, which cannot be exactly-once (see {@link Pipeline})
  */
 public record BridgeSettings(
         Transport transport,
@@ -18,7 +20,8 @@ public record BridgeSettings(
         int parallelism,
         int maxInFlight,
         long workerTimeoutMs,
-        long checkpointIntervalMs) implements Serializable {
+        long checkpointIntervalMs,
+        boolean acceptAtLeastOnce) implements Serializable {
 
     public static final Transport DEFAULT_TRANSPORT = Transport.SHM;
     public static final GrpcMode DEFAULT_GRPC_MODE = GrpcMode.STREAM;
@@ -47,27 +50,27 @@ public record BridgeSettings(
     /** The settings of a file without a {@code bridge} section. */
     public static BridgeSettings defaults() {
         return new BridgeSettings(DEFAULT_TRANSPORT, DEFAULT_GRPC_MODE, null, null, DEFAULT_PARALLELISM,
-                DEFAULT_MAX_IN_FLIGHT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_CHECKPOINT_INTERVAL_MS);
+                DEFAULT_MAX_IN_FLIGHT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_CHECKPOINT_INTERVAL_MS, false);
     }
 
     public BridgeSettings withTransport(Transport newTransport) {
         return new BridgeSettings(newTransport, grpcMode, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce);
     }
 
     public BridgeSettings withGrpcMode(GrpcMode newGrpcMode) {
         return new BridgeSettings(transport, newGrpcMode, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce);
     }
 
     /** @param newWorkerAddress a running worker's control address, or {@code null} to spawn one */
     public BridgeSettings withWorkerAddress(String newWorkerAddress) {
         return new BridgeSettings(transport, grpcMode, newWorkerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce);
     }
 
     public BridgeSettings withParallelism(int newParallelism) {
         return new BridgeSettings(transport, grpcMode, workerAddress, key, newParallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce);
     }
 }

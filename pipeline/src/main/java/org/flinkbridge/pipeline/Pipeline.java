@@ -34,6 +34,7 @@ public record Pipeline(
                         + " (its position) but has " + segments.get(i).id());
             }
         }
+        requireExactlyOnceOrAccepted(segments, bridge);
         if (bridge.checkpointIntervalMs() == 0) {
             for (SinkSpec sink : sinks) {
                 if (sink.needsCheckpoints()) {
@@ -41,6 +42,28 @@ public record Pipeline(
                             + " needs checkpointing, but the checkpoint interval is 0 (off)");
                 }
             }
+        }
+    }
+
+    /**
+     * The prototype's unary service (grpc_mode compat) has no checkpoint barriers and keeps the worker's state
+     * out of Flink's checkpoints: after a restore, a step that keeps state would see again inputs whose effect
+     * its state already holds. With checkpointing on that is not exactly-once, so it is refused unless the
+     * file accepts at-least-once.
+     */
+    private static void requireExactlyOnceOrAccepted(List<SegmentSpec> segments, BridgeSettings bridge) {
+        if (bridge.transport() != Transport.GRPC || bridge.grpcMode() != GrpcMode.COMPAT
+                || bridge.checkpointIntervalMs() == 0 || bridge.acceptAtLeastOnce()) {
+            return;
+        }
+        List<String> stateful = segments.stream().flatMap(segment -> segment.steps().stream())
+                .filter(step -> !step.keepsNoState()).map(step -> step.name() + " (" + step.type() + ")").toList();
+        if (!stateful.isEmpty()) {
+            throw new IllegalArgumentException("grpc_mode compat (the prototype's unary service) has no checkpoint "
+                    + "barriers and keeps worker state out of Flink's checkpoints, so with checkpointing on the "
+                    + "steps that may keep state, " + String.join(", ", stateful) + ", cannot be exactly-once: use "
+                    + "transport shm or grpc_mode stream, or set accept_at_least_once: true in the bridge section "
+                    + "to run them at least once");
         }
     }
 

@@ -54,7 +54,7 @@ public final class PipelineParser {
                     (a, b) -> a, TreeMap::new));
     private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
-            "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms");
+            "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once");
     private static final List<String> KEY_KINDS = Arrays.stream(KeyKind.values()).map(KeyKind::configName).toList();
     private static final String STEP_TYPES = "a built-in step type (" + String.join(", ", StepSpec.BUILT_IN_TYPES)
             + ") or a fully qualified class name";
@@ -86,6 +86,9 @@ public final class PipelineParser {
         } catch (YAMLException e) {
             // Without the cause: a snakeyaml stack trace tells the user nothing the message does not.
             throw new PipelineException(where + ": cannot parse the pipeline file: " + oneLine(e.getMessage()));
+        } catch (IllegalArgumentException e) {
+            // A rule the model itself holds to (one that spans sections), worded for the file's author.
+            throw new PipelineException(where + ": " + oneLine(e.getMessage()), e);
         } catch (RuntimeException e) {
             throw new PipelineException(where + ": cannot parse the pipeline file: " + oneLine(e.toString()), e);
         }
@@ -351,7 +354,8 @@ public final class PipelineParser {
                 bridge.optional("worker_timeout_ms").map(v -> v.integer(1, Long.MAX_VALUE))
                         .orElse(BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS),
                 bridge.optional("checkpoint_interval_ms").map(PipelineParser::checkpointInterval)
-                        .orElse(BridgeSettings.DEFAULT_CHECKPOINT_INTERVAL_MS));
+                        .orElse(BridgeSettings.DEFAULT_CHECKPOINT_INTERVAL_MS),
+                bridge.optional("accept_at_least_once").map(YamlNode::bool).orElse(false));
     }
 
     private static long checkpointInterval(YamlNode node) {

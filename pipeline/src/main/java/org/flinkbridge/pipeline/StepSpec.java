@@ -23,6 +23,8 @@ import java.util.Map;
 public record StepSpec(String name, String type, Map<String, Object> config) implements Serializable {
 
     public static final List<String> BUILT_IN_TYPES = List.of("append_field", "batch", "filter", "count", "running_count");
+    /** The built-in steps that keep nothing between records. */
+    private static final List<String> STATELESS_BUILT_IN_TYPES = List.of("append_field", "filter");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -33,6 +35,11 @@ public record StepSpec(String name, String type, Map<String, Object> config) imp
                     + " or a class name containing a dot but was " + type);
         }
         config = freezeMap(config, name);
+    }
+
+    /** Whether this step certainly keeps no state: a built-in stateless step; a user step may keep some. */
+    public boolean keepsNoState() {
+        return STATELESS_BUILT_IN_TYPES.contains(type);
     }
 
     /** Whether {@code type} names a built-in step or, containing a dot, a class for the worker to load. */

@@ -85,7 +85,7 @@ class PipelineParserTest {
                         new StepSpec("batch", "batch", batchConfig)))),
                 List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
                 new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
-                        1024, 30_000, 0));
+                        1024, 30_000, 0, false));
         assertEquals(expected, pipeline);
         assertTrue(pipeline.sources().getFirst().bounded());
         List<StepSpec> steps = pipeline.segments().getFirst().steps();
@@ -112,7 +112,7 @@ class PipelineParserTest {
         assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
         assertEquals("{}", keep.configJson());
         assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
-        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0),
+        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0, false),
                 pipeline.bridge());
         assertEquals(BridgeSettings.defaults(), pipeline.bridge());
     }
@@ -307,19 +307,53 @@ class PipelineParserTest {
                   max_in_flight: 64
                   worker_timeout_ms: 5000
                   checkpoint_interval_ms: 10
+                  accept_at_least_once: true
                 """));
 
         assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "127.0.0.1:50051",
-                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10), pipeline.bridge());
+                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10, true), pipeline.bridge());
+    }
+
+    /**
+     * Steps that may keep state, over the prototype's service, with checkpointing on: not exactly-once, so
+     * refused (in the file, and when the command line switches to compat) unless at-least-once is accepted.
+     */
+    @Test
+    void compatModeWithCheckpointsAndStatefulStepsIsRefusedUnlessAtLeastOnceIsAccepted() throws IOException {
+        String compat = """
+                sources: {events: {type: generator}}
+                steps:
+                  - {step_name: mark, type: append_field}
+                  - {step_name: counts, type: running_count}
+                  - {step_name: mine, type: com.example.MyStep}
+                sinks: {console: {type: print}}
+                bridge: {transport: grpc, grpc_mode: compat, checkpoint_interval_ms: 1000%s}
+                """;
+        Path refused = write("refused.yaml", compat.formatted(""));
+
+        PipelineException error = assertThrows(PipelineException.class, () -> PipelineParser.parse(refused));
+
+        assertEquals(refused + ": grpc_mode compat (the prototype's unary service) has no checkpoint barriers and"
+                + " keeps worker state out of Flink's checkpoints, so with checkpointing on the steps that may keep"
+                + " state, counts (running_count), mine (com.example.MyStep), cannot be exactly-once: use transport"
+                + " shm or grpc_mode stream, or set accept_at_least_once: true in the bridge section to run them at"
+                + " least once", error.getMessage());
+        assertTrue(PipelineParser.parse(write("accepted.yaml", compat.formatted(", accept_at_least_once: true")))
+                .bridge().acceptAtLeastOnce());
+        Pipeline stream = PipelineParser.parse(write("stream.yaml", compat.formatted("").replace("compat", "stream")));
+        IllegalArgumentException switched = assertThrows(IllegalArgumentException.class,
+                () -> stream.withBridge(stream.bridge().withGrpcMode(GrpcMode.COMPAT)));
+        assertTrue(switched.getMessage().startsWith("grpc_mode compat (the prototype's unary service)"),
+                switched.getMessage());
     }
 
     @Test
     void commandLineOverridesCopyTheSettings() {
         BridgeSettings file = new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null,
-                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100);
+                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false);
 
         assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "host:1",
-                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100),
+                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false),
                 file.withTransport(Transport.parse("grpc")).withGrpcMode(GrpcMode.parse("compat"))
                         .withWorkerAddress("host:1").withParallelism(8));
         assertEquals(file, file.withWorkerAddress("host:1").withWorkerAddress(null));
@@ -651,7 +685,7 @@ class PipelineParserTest {
                         """,
                         "bridge.paralelism (line 5, column 3): expected one of the keys transport, grpc_mode,"
                                 + " worker_address, key, parallelism, max_in_flight, worker_timeout_ms,"
-                                + " checkpoint_interval_ms but found the key 'paralelism'"),
+                                + " checkpoint_interval_ms, accept_at_least_once but found the key 'paralelism'"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
                         steps: [{step_name: s, type: filter, settings: {}}]
