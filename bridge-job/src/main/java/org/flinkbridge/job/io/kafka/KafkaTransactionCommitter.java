@@ -2,6 +2,9 @@ package org.flinkbridge.job.io.kafka;
 
 import org.apache.flink.api.connector.sink2.Committer;
 import org.apache.flink.connector.kafka.sink.internal.FlinkKafkaInternalProducer;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.InvalidTxnStateException;
 import org.apache.kafka.common.errors.ProducerFencedException;
@@ -10,29 +13,33 @@ import org.flinkbridge.pipeline.KafkaSinkSpec;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Commits the transactions of completed checkpoints: one producer resumes each by its producer id and epoch and
  * commits it. The producer is reused from one transaction to the next, and replaced after a failure.
  *
- * <p>A transaction that cannot be resumed because its producer was fenced has ended already. After a restore
- * (it belongs to the restored checkpoint or an earlier one) or a retry, that is normal: it was committed before.
- * Otherwise the broker aborted it, its transaction timeout having run out before its checkpoint completed, and
- * its records are lost: that fails the job rather than pass unnoticed.
+ * <p>A transaction that cannot be resumed because its producer was fenced has ended already: it was committed
+ * before (after a restore, or by an attempt whose answer was lost before a retry), or the broker aborted it,
+ * its transaction timeout having run out before its checkpoint completed, and its records are lost. Only the
+ * broker's transaction coordinator can tell which, so it is asked: a commit it does not show (same producer,
+ * state CompleteCommit) fails the job, naming what it saw, rather than pass as "committed before".
  */
 final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
 
     private static final Logger LOG = LoggerFactory.getLogger(KafkaTransactionCommitter.class);
+    private static final Duration DESCRIBE_TIMEOUT = Duration.ofSeconds(30);
 
     private final KafkaSinkSpec spec;
-    private final long restoredCheckpointId;
     private FlinkKafkaInternalProducer<byte[], byte[]> producer;
 
-    /** @param restoredCheckpointId the checkpoint the job was restored from, or 0 */
-    KafkaTransactionCommitter(KafkaSinkSpec spec, long restoredCheckpointId) {
+    KafkaTransactionCommitter(KafkaSinkSpec spec) {
         this.spec = spec;
-        this.restoredCheckpointId = restoredCheckpointId;
     }
 
     @Override
@@ -50,14 +57,16 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
             resumed.commitTransaction();
         } catch (ProducerFencedException | InvalidProducerEpochException | InvalidTxnStateException ended) {
             discardProducer();
-            if (transaction.id().checkpointId() <= restoredCheckpointId || request.getNumberOfRetries() > 0) {
+            String outcome = outcomeOnTheBroker(transaction);
+            if (outcome == null) {
                 LOG.info("kafka sink '{}': transaction {} was committed before", spec.name(), transaction.id());
                 request.signalAlreadyCommitted();
             } else {
                 request.signalFailedWithUnknownReason(new IllegalStateException("kafka sink '" + spec.name()
-                        + "': the broker aborted transaction " + transaction.id() + " before its checkpoint"
-                        + " completed, so its records are lost; raise transaction.timeout.ms in the sink's"
-                        + " properties above the time checkpoints take (" + ended.getMessage() + ")", ended));
+                        + "': transaction " + transaction.id() + " cannot be committed (" + ended.getMessage()
+                        + ") and the broker does not show it committed: " + outcome + ". Its records are lost"
+                        + " if the broker aborted it, as it does when transaction.timeout.ms (in the sink's"
+                        + " properties) runs out before its checkpoint completes", ended));
             }
         } catch (RetriableException e) {
             discardProducer();
@@ -67,6 +76,28 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
         } catch (RuntimeException e) {
             discardProducer();
             request.signalFailedWithUnknownReason(e);
+        }
+    }
+
+    /** Null when the broker shows the transaction committed by its producer; else what it shows instead. */
+    private String outcomeOnTheBroker(KafkaTransaction transaction) {
+        String id = transaction.id().toString();
+        try (Admin admin = KafkaClients.admin(spec)) {
+            TransactionDescription description = admin.describeTransactions(List.of(id)).description(id)
+                    .get(DESCRIBE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            if (description.state() == TransactionState.COMPLETE_COMMIT
+                    && description.producerId() == transaction.producerId()) {
+                return null;
+            }
+            return "its state is " + description.state() + " for producer id " + description.producerId()
+                    + " (this transaction's is " + transaction.producerId() + ")";
+        } catch (ExecutionException e) {
+            return "describing it failed: " + e.getCause();
+        } catch (TimeoutException e) {
+            return "describing it took more than " + DESCRIBE_TIMEOUT.toSeconds() + " s";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "interrupted while describing it";
         }
     }
 
