@@ -67,7 +67,12 @@ public final class RingProducer {
         int padding = aligned > toEnd ? toEnd : 0;
         long needed = tail + padding + aligned;
         if (needed - cachedHead > capacity) {
-            cachedHead = control.consumerPosition();
+            // Checked before anything is written: the consumer position is the peer's to set, and the tail
+            // started at the shared producer position (it moves by aligned frames, so checking what was
+            // published checks its alignment too).
+            long head = control.consumerPosition();
+            RingPositions.check(name, published, head, capacity);
+            cachedHead = head;
             if (needed - cachedHead > capacity) {
                 return -1;
             }
