@@ -19,7 +19,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-import java.nio.file.Files;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -98,7 +97,8 @@ class AnswersWhileIdleTest {
                         "{\"field\":\"processed\",\"value\":true}")),
                 mode, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                new SessionSpec.ShmSettings(Files.createTempDirectory("rings").toString(),
+                // The sidecar worker opens rings in its default directory only, the bridge's default too.
+                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
                         (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
                         BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
     }
