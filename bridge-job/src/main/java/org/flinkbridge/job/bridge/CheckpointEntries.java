@@ -5,6 +5,7 @@ import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.runtime.state.KeyGroupRange;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.pipeline.StateStrings;
 import org.flinkbridge.proto.control.KeyGroupState;
 
 import java.io.ByteArrayInputStream;
@@ -35,7 +36,8 @@ final class CheckpointEntries {
     static final ListStateDescriptor<byte[]> DESCRIPTOR =
             new ListStateDescriptor<>("flink-bridge-session", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
 
-    private static final byte VERSION = 1;
+    /** 2: strings as a length and UTF-8 ({@link StateStrings}), where 1 had writeUTF, limited to 64 KiB. */
+    private static final byte VERSION = 2;
     private static final byte WORKER_STATE = 0;
     private static final byte OUTPUT = 1;
 
@@ -53,8 +55,8 @@ final class CheckpointEntries {
             out.writeLong(record.timestamp);
             out.writeInt(record.headers.size());
             for (Map.Entry<String, String> header : record.headers.entrySet()) {
-                out.writeUTF(header.getKey());
-                out.writeUTF(header.getValue());
+                StateStrings.write(out, header.getKey());
+                StateStrings.write(out, header.getValue());
             }
             out.writeInt(record.payload.length);
             out.write(record.payload);
@@ -114,11 +116,13 @@ final class CheckpointEntries {
         int headerCount = in.readInt();
         Map<String, String> headers = new HashMap<>(headerCount * 2);
         for (int i = 0; i < headerCount; i++) {
-            headers.put(in.readUTF(), in.readUTF());
+            headers.put(StateStrings.read(in), StateStrings.read(in));
         }
-        byte[] payload = new byte[in.readInt()];
-        in.readFully(payload);
-        return new BridgeRecord(payload, headers, timestamp);
+        int length = in.readInt();
+        if (length < 0 || length > in.available()) {
+            throw new IOException("a held output of " + length + " bytes with " + in.available() + " left");
+        }
+        return new BridgeRecord(in.readNBytes(length), headers, timestamp);
     }
 
     @FunctionalInterface

@@ -2,6 +2,7 @@ package org.flinkbridge.worker.steps;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.pipeline.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Segment;
@@ -26,7 +27,8 @@ import java.util.Map;
 final class BatchStep implements Segment {
 
     static final String BATCH_SIZE_HEADER = "batch_size";
-    private static final byte STATE_VERSION = 1;
+    /** 2: header strings as a length and UTF-8 ({@link StateStrings}), where 1 had writeUTF (64 KiB at most). */
+    private static final byte STATE_VERSION = 2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private int maxCount;
@@ -101,8 +103,8 @@ final class BatchStep implements Segment {
             out.writeLong(record.timestamp());
             out.writeInt(record.headers().size());
             for (Map.Entry<String, String> header : record.headers().entrySet()) {
-                out.writeUTF(header.getKey());
-                out.writeUTF(header.getValue());
+                StateStrings.write(out, header.getKey());
+                StateStrings.write(out, header.getValue());
             }
             out.writeInt(record.payload().length);
             out.write(record.payload());
@@ -132,7 +134,7 @@ final class BatchStep implements Segment {
                 int headerCount = in.readInt();
                 Map<String, String> headers = new HashMap<>();
                 for (int h = 0; h < headerCount; h++) {
-                    headers.put(in.readUTF(), in.readUTF());
+                    headers.put(StateStrings.read(in), StateStrings.read(in));
                 }
                 int length = in.readInt();
                 if (length < 0 || length > in.available()) {

@@ -1,6 +1,7 @@
 package org.flinkbridge.worker.steps;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.pipeline.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Segment;
@@ -73,12 +74,12 @@ final class CountStep implements Segment {
     public byte[] snapshotState() throws IOException {
         return CountsState.write(counts, (out, window) -> {
             out.writeLong(window.start());
-            out.writeUTF(window.key());
+            StateStrings.write(out, window.key());
         });
     }
 
     @Override
     public void restoreState(byte[] state) throws IOException {
-        CountsState.read(state, counts, in -> new WindowKey(in.readLong(), in.readUTF()), "count");
+        CountsState.read(state, counts, in -> new WindowKey(in.readLong(), StateStrings.read(in)), "count");
     }
 }

@@ -2,7 +2,6 @@ package org.flinkbridge.worker.steps;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
-import java.io.DataInput;
 import java.io.DataInputStream;
 import java.io.DataOutput;
 import java.io.DataOutputStream;
@@ -16,14 +15,15 @@ import java.util.Map;
  */
 final class CountsState {
 
-    private static final byte VERSION = 1;
+    /** 2: keys written with {@link org.flinkbridge.pipeline.StateStrings}, where 1 had writeUTF (64 KiB at most). */
+    private static final byte VERSION = 2;
 
     interface KeyWriter<K> {
         void write(DataOutput out, K key) throws IOException;
     }
 
     interface KeyReader<K> {
-        K read(DataInput in) throws IOException;
+        K read(DataInputStream in) throws IOException;
     }
 
     private CountsState() {}

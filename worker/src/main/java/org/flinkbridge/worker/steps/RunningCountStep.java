@@ -1,13 +1,12 @@
 package org.flinkbridge.worker.steps;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.pipeline.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Segment;
 import org.flinkbridge.worker.sdk.StepContext;
 
-import java.io.DataInput;
-import java.io.DataOutput;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -49,11 +48,11 @@ final class RunningCountStep implements Segment {
         if (counts.isEmpty()) {
             return new byte[0];
         }
-        return CountsState.write(counts, DataOutput::writeUTF);
+        return CountsState.write(counts, StateStrings::write);
     }
 
     @Override
     public void restoreState(byte[] state) throws IOException {
-        CountsState.read(state, counts, DataInput::readUTF, "running_count");
+        CountsState.read(state, counts, StateStrings::read, "running_count");
     }
 }

@@ -122,12 +122,12 @@ class StepsTest {
 
         assertEquals(List.of("[{\"i\":0},\"not json\",{\"i\":2},{\"i\":3}]"), out.stream().map(StepsTest::text).toList());
         assertEquals(Map.of("k", "v", "batch_size", "4"), out.getFirst().headers());
-        assertArrayEquals(new byte[] {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+        assertArrayEquals(new byte[] {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
                 step("batch", config).snapshotState(), "empty batch: version, opening time, no records");
-        IOException corrupt = assertThrows(IOException.class, () -> after.restoreState(new byte[] {1, 0, 0}));
+        IOException corrupt = assertThrows(IOException.class, () -> after.restoreState(new byte[] {2, 0, 0}));
         assertEquals("batch state ends early", corrupt.getMessage());
         IOException version = assertThrows(IOException.class, () -> after.restoreState(new byte[] {9}));
-        assertEquals("batch state version 9 is not 1", version.getMessage());
+        assertEquals("batch state version 9 is not 2", version.getMessage());
     }
 
     @Test
@@ -181,6 +181,29 @@ class StepsTest {
         assertEquals(List.of("{\"key\":\"a\",\"window_start\":1000,\"window_end\":2000,\"count\":1}"),
                 out.stream().map(StepsTest::text).toList());
         assertThrows(IllegalArgumentException.class, () -> step("count", "{}"));
+    }
+
+    /** Keys and headers of a megabyte: state strings are not limited to writeUTF's 64 KiB. */
+    @Test
+    void aKeyAndAHeaderOfAMegabyteSurviveARestart() throws Exception {
+        String huge = "k".repeat(1 << 20);
+        Segment count = step("running_count", "{\"key_header\":\"id\"}");
+        List<Record> out = new ArrayList<>();
+        count.process(json("{}", 1, Map.of("id", huge)), out::add);
+        Segment restoredCount = step("running_count", "{\"key_header\":\"id\"}");
+        restoredCount.restoreState(count.snapshotState());
+        out.clear();
+        restoredCount.process(json("{}", 2, Map.of("id", huge)), out::add);
+        assertEquals(2, JSON.readTree(out.getFirst().payload()).get("count").asInt());
+
+        String config = "{\"max_count\":2,\"max_wait_ms\":600000}";
+        Segment batch = step("batch", config);
+        batch.process(json("{\"i\":0}", 1, Map.of(huge, huge)), out::add);
+        Segment restoredBatch = step("batch", config);
+        restoredBatch.restoreState(batch.snapshotState());
+        out.clear();
+        restoredBatch.process(json("{\"i\":1}", 2), out::add);
+        assertEquals(huge, out.getFirst().headers().get(huge));
     }
 
     @Test
