@@ -69,7 +69,7 @@ public final class ExactlyOnceKafkaSink implements Sink<BridgeRecord>, SupportsC
 
     @Override
     public Committer<KafkaTransaction> createCommitter(CommitterInitContext context) {
-        return new KafkaTransactionCommitter(spec);
+        return new KafkaTransactionCommitter(spec, restoredCheckpointId(context));
     }
 
     @Override

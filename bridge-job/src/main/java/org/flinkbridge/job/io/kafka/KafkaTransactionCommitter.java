@@ -28,7 +28,9 @@ import java.util.concurrent.TimeoutException;
  * before (after a restore, or by an attempt whose answer was lost before a retry), or the broker aborted it,
  * its transaction timeout having run out before its checkpoint completed, and its records are lost. Only the
  * broker's transaction coordinator can tell which, so it is asked: a commit it does not show (same producer,
- * state CompleteCommit) fails the job, naming what it saw, rather than pass as "committed before".
+ * state CompleteCommit) fails the job, naming what it saw, rather than pass as "committed before". One case
+ * stays unproven and is accepted with a warning: a transaction of the restored checkpoint whose id a later
+ * producer has reused, which resets what the coordinator keeps (state Empty).
  */
 final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
 
@@ -38,8 +40,12 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
     private final KafkaSinkSpec spec;
     private FlinkKafkaInternalProducer<byte[], byte[]> producer;
 
-    KafkaTransactionCommitter(KafkaSinkSpec spec) {
+    private final long restoredCheckpointId;
+
+    /** @param restoredCheckpointId the checkpoint the job was restored from, or 0 */
+    KafkaTransactionCommitter(KafkaSinkSpec spec, long restoredCheckpointId) {
         this.spec = spec;
+        this.restoredCheckpointId = restoredCheckpointId;
     }
 
     @Override
@@ -57,16 +63,23 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
             resumed.commitTransaction();
         } catch (ProducerFencedException | InvalidProducerEpochException | InvalidTxnStateException ended) {
             discardProducer();
-            String outcome = outcomeOnTheBroker(transaction);
-            if (outcome == null) {
+            Outcome outcome = outcomeOnTheBroker(transaction);
+            if (outcome.committed()) {
                 LOG.info("kafka sink '{}': transaction {} was committed before", spec.name(), transaction.id());
+                request.signalAlreadyCommitted();
+            } else if (outcome.superseded() && transaction.id().checkpointId() <= restoredCheckpointId) {
+                // The restored checkpoint completed, so its transactions were committed unless the broker aborted
+                // them; a later producer of the same id has since reset what the broker keeps of it.
+                LOG.warn("kafka sink '{}': transaction {} of the restored checkpoint has ended and the broker no"
+                        + " longer tells how ({}); taking it as committed", spec.name(), transaction.id(),
+                        outcome.description());
                 request.signalAlreadyCommitted();
             } else {
                 request.signalFailedWithUnknownReason(new IllegalStateException("kafka sink '" + spec.name()
                         + "': transaction " + transaction.id() + " cannot be committed (" + ended.getMessage()
-                        + ") and the broker does not show it committed: " + outcome + ". Its records are lost"
-                        + " if the broker aborted it, as it does when transaction.timeout.ms (in the sink's"
-                        + " properties) runs out before its checkpoint completes", ended));
+                        + ") and the broker does not show it committed: " + outcome.description() + ". Its"
+                        + " records are lost if the broker aborted it, as it does when transaction.timeout.ms (in"
+                        + " the sink's properties) runs out before its checkpoint completes", ended));
             }
         } catch (RetriableException e) {
             discardProducer();
@@ -79,25 +92,32 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
         }
     }
 
-    /** Null when the broker shows the transaction committed by its producer; else what it shows instead. */
-    private String outcomeOnTheBroker(KafkaTransaction transaction) {
+    /**
+     * What the broker's transaction coordinator shows of an ended transaction.
+     *
+     * @param committed  CompleteCommit by the transaction's own producer: proven committed
+     * @param superseded Empty for the same producer id: a later producer of the id started since, so whether it
+     *                   was committed or aborted is no longer kept
+     */
+    private record Outcome(boolean committed, boolean superseded, String description) {}
+
+    private Outcome outcomeOnTheBroker(KafkaTransaction transaction) {
         String id = transaction.id().toString();
         try (Admin admin = KafkaClients.admin(spec)) {
             TransactionDescription description = admin.describeTransactions(List.of(id)).description(id)
                     .get(DESCRIBE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            if (description.state() == TransactionState.COMPLETE_COMMIT
-                    && description.producerId() == transaction.producerId()) {
-                return null;
-            }
-            return "its state is " + description.state() + " for producer id " + description.producerId()
-                    + " (this transaction's is " + transaction.producerId() + ")";
+            boolean sameProducer = description.producerId() == transaction.producerId();
+            return new Outcome(sameProducer && description.state() == TransactionState.COMPLETE_COMMIT,
+                    sameProducer && description.state() == TransactionState.EMPTY,
+                    "its state is " + description.state() + " for producer id " + description.producerId()
+                            + " (this transaction's is " + transaction.producerId() + ")");
         } catch (ExecutionException e) {
-            return "describing it failed: " + e.getCause();
+            return new Outcome(false, false, "describing it failed: " + e.getCause());
         } catch (TimeoutException e) {
-            return "describing it took more than " + DESCRIBE_TIMEOUT.toSeconds() + " s";
+            return new Outcome(false, false, "describing it took more than " + DESCRIBE_TIMEOUT.toSeconds() + " s");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return "interrupted while describing it";
+            return new Outcome(false, false, "interrupted while describing it");
         }
     }
 

@@ -60,7 +60,7 @@ class KafkaTransactionCommitterTest {
     /** Commits {@code transaction} as a retry of a commit whose answer was lost. */
     private static RecordingRequest retryCommitOf(KafkaTransaction transaction) {
         RecordingRequest retry = new RecordingRequest(transaction, 1);
-        try (KafkaTransactionCommitter committer = new KafkaTransactionCommitter(spec)) {
+        try (KafkaTransactionCommitter committer = new KafkaTransactionCommitter(spec, 0)) {
             committer.commit(List.of(retry));
         }
         return retry;
