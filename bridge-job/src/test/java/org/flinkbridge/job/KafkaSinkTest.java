@@ -153,7 +153,10 @@ class KafkaSinkTest {
 
     @Test
     void exactlyOnceHoldsAcrossARestoreAtASmallerParallelism(@TempDir Path dir) throws Exception {
-        int records = 8_000;
+        // 8 s of input, so the kill after the first commit lands mid-run even when this test runs first in a cold
+        // JVM (with 4 s it sometimes came after the end; restoring a checkpoint taken after the input ended is
+        // another case, open in the hardening issue).
+        int records = 16_000;
         broker.createTopic("eo-rescale", 3);
         Path pipeline = TestPipelines.write(dir, "rescale", exactlyOnce("rescale", "eo-rescale", records, 2_000, 3));
         Path checkpoints = dir.resolve("checkpoints");
