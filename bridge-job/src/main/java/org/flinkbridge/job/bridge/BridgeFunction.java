@@ -65,6 +65,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient WorkerChannel channel;
     private transient InFlight inFlight;
     private transient Collector<BridgeRecord> output;
+    /** The operator's output, for the end of an input that brought no record or watermark. */
+    private transient Collector<BridgeRecord> operatorOutput;
     private transient NonPartitionedContext<BridgeRecord> context;
     private transient Answers answers;
     private transient List<BridgeRecord> restoredOutputs;
@@ -121,6 +123,11 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         restoredEntries = null;
         session.restoreState(restored.workerStates());
         restoredOutputs = new ArrayList<>(restored.outputs());
+    }
+
+    /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
+    void emitAtEndOfInputTo(Collector<BridgeRecord> operatorOutput) {
+        this.operatorOutput = operatorOutput;
     }
 
     /**
@@ -191,12 +198,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     @Override
     public void endInput(NonPartitionedContext<BridgeRecord> ctx) throws Exception {
-        if (output == null) {
-            // No record or watermark came, so no collector was handed to us yet; ask for one.
-            ctx.applyToAllPartitions((collector, partitionContext) -> useCollector(collector));
-        } else {
-            useCollector(output);
-        }
+        // With no record or watermark, the V2 API handed no collector (and on a keyed stream would hand one only
+        // for keys seen since open): what a restored checkpoint held goes out through the operator's own.
+        useCollector(output != null ? output : operatorOutput);
         if (inFlight.isFull()) {
             awaitAnswers(spec.maxInFlight() - 1);
         }

@@ -1,5 +1,6 @@
 package org.flinkbridge.job.bridge;
 
+import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.impl.operators.KeyedProcessOperator;
 import org.apache.flink.datastream.impl.operators.ProcessOperator;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -7,15 +8,18 @@ import org.flinkbridge.job.BridgeRecord;
 
 /**
  * Flink's own DataStream V2 process operators, keyed and not, for a {@link BridgeFunction}: once the function
- * is open they also hand it a mailbox executor of its task, which the V2 function API does not expose, so the
- * worker's answers can be taken on the task thread as they arrive (as Flink's async I/O operator does).
+ * is open they also hand it what the V2 function API does not expose: a mailbox executor of its task, so the
+ * worker's answers can be taken on the task thread as they arrive (as Flink's async I/O operator does), and the
+ * operator's output, for a subtask whose input ends before any record or watermark came.
  */
 final class BridgeOperators {
 
     private BridgeOperators() {}
 
-    /** Gives the function a mailbox executor at its operator's place in the chain, as Flink makes them. */
-    private static void handMailbox(AbstractStreamOperator<?> operator, BridgeFunction function) {
+    /** Gives the function its operator's output and a mailbox executor at the operator's place in the chain. */
+    private static void handOver(AbstractStreamOperator<?> operator, BridgeFunction function,
+                                 Collector<BridgeRecord> output) {
+        function.emitAtEndOfInputTo(output);
         function.takeAnswersAsTheyArrive(operator.getContainingTask().getMailboxExecutorFactory()
                 .createExecutor(operator.getOperatorConfig().getChainIndex()));
     }
@@ -28,7 +32,7 @@ final class BridgeOperators {
         @Override
         public void open() throws Exception {
             super.open();
-            handMailbox(this, (BridgeFunction) userFunction);
+            handOver(this, (BridgeFunction) userFunction, outputCollector);
         }
     }
 
@@ -40,7 +44,7 @@ final class BridgeOperators {
         @Override
         public void open() throws Exception {
             super.open();
-            handMailbox(this, (BridgeFunction) userFunction);
+            handOver(this, (BridgeFunction) userFunction, outputCollector);
         }
     }
 }
