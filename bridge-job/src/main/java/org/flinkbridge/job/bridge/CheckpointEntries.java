@@ -114,6 +114,10 @@ final class CheckpointEntries {
     private static BridgeRecord readOutput(DataInputStream in) throws IOException {
         long timestamp = in.readLong();
         int headerCount = in.readInt();
+        // Each header takes at least its two lengths: a count beyond that is corrupt, not a capacity to allocate.
+        if (headerCount < 0 || headerCount > in.available() / (2 * Integer.BYTES)) {
+            throw new IOException("a held output with " + headerCount + " headers in " + in.available() + " bytes");
+        }
         Map<String, String> headers = new HashMap<>(headerCount * 2);
         for (int i = 0; i < headerCount; i++) {
             headers.put(StateStrings.read(in), StateStrings.read(in));
