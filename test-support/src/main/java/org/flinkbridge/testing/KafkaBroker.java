@@ -75,6 +75,9 @@ public final class KafkaBroker implements AutoCloseable {
                 "transaction.state.log.min.isr=1",
                 "transaction.state.log.num.partitions=4",
                 "group.initial.rebalance.delay.ms=0",
+                // Keep every record: retention goes by record timestamps, and tests write events stamped in 2025
+                // (generated events) or 2023, which the default 7 days would delete 30 s after start, mid-test.
+                "log.retention.ms=-1",
                 "") );
         Files.writeString(dir.resolve("log4j2.properties"), String.join("\n",
                 "rootLogger.level = INFO",
