@@ -122,11 +122,7 @@ final class CheckpointEntries {
         for (int i = 0; i < headerCount; i++) {
             headers.put(StateStrings.read(in), StateStrings.read(in));
         }
-        int length = in.readInt();
-        if (length < 0 || length > in.available()) {
-            throw new IOException("a held output of " + length + " bytes with " + in.available() + " left");
-        }
-        return new BridgeRecord(in.readNBytes(length), headers, timestamp);
+        return new BridgeRecord(StateStrings.readBytes(in, "held output"), headers, timestamp);
     }
 
     @FunctionalInterface

@@ -136,11 +136,7 @@ final class BatchStep implements Segment {
                 for (int h = 0; h < headerCount; h++) {
                     headers.put(StateStrings.read(in), StateStrings.read(in));
                 }
-                int length = in.readInt();
-                if (length < 0 || length > in.available()) {
-                    throw new IOException("a payload of " + length + " bytes with " + in.available() + " left");
-                }
-                batch.add(new Record(in.readNBytes(length), headers, timestamp));
+                batch.add(new Record(StateStrings.readBytes(in, "payload"), headers, timestamp));
             }
         } catch (java.io.EOFException e) {
             batch.clear();
