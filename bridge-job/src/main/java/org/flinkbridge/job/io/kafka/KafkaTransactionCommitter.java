@@ -95,7 +95,8 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
     /**
      * What the broker's transaction coordinator shows of an ended transaction.
      *
-     * @param committed  CompleteCommit by the transaction's own producer: proven committed
+     * @param committed  PrepareCommit or CompleteCommit by the transaction's own producer: proven committed (in
+     *                   PrepareCommit the coordinator has logged the commit and is still writing its markers)
      * @param superseded Empty for the same producer id: a later producer of the id started since, so whether it
      *                   was committed or aborted is no longer kept
      */
@@ -107,7 +108,9 @@ final class KafkaTransactionCommitter implements Committer<KafkaTransaction> {
             TransactionDescription description = admin.describeTransactions(List.of(id)).description(id)
                     .get(DESCRIBE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             boolean sameProducer = description.producerId() == transaction.producerId();
-            return new Outcome(sameProducer && description.state() == TransactionState.COMPLETE_COMMIT,
+            boolean commitLogged = description.state() == TransactionState.PREPARE_COMMIT
+                    || description.state() == TransactionState.COMPLETE_COMMIT;
+            return new Outcome(sameProducer && commitLogged,
                     sameProducer && description.state() == TransactionState.EMPTY,
                     "its state is " + description.state() + " for producer id " + description.producerId()
                             + " (this transaction's is " + transaction.producerId() + ")");
