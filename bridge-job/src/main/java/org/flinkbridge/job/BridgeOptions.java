@@ -27,6 +27,25 @@ public final class BridgeOptions {
             .defaultValue("-Xmx1g -XX:+UseSerialGC")
             .withDescription("JVM options of a spawned worker, separated by spaces.");
 
+    public static final ConfigOption<String> PYTHON_RUNTIME = ConfigOptions.key("flink-bridge.worker.python.runtime")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The folder of the Python worker runtime (python/ in the repository) a TaskManager "
+                    + "spawns for pipelines with bridge.worker: python. The system property of the same name and "
+                    + "the FLINK_BRIDGE_PYTHON_RUNTIME variable also set it, in that order after this option.");
+
+    public static final ConfigOption<String> PYTHON_EXECUTABLE = ConfigOptions.key("flink-bridge.worker.python.executable")
+            .stringType()
+            .defaultValue("/usr/bin/python3")
+            .withDescription("The Python interpreter of a spawned Python worker: one with the grpcio and protobuf "
+                    + "packages (Debian's python3-grpcio and python3-protobuf). The launcher finds one and sets it.");
+
+    public static final ConfigOption<String> PYTHON_PATH = ConfigOptions.key("flink-bridge.worker.python.path")
+            .stringType()
+            .defaultValue("")
+            .withDescription("Directories, separated by ':', where a spawned Python worker finds the modules of "
+                    + "the pipeline's segments, besides the pipeline file's own directory.");
+
     public static final ConfigOption<Integer> GRPC_BATCH_FRAMES = ConfigOptions.key("flink-bridge.grpc.batch-frames")
             .intType()
             .defaultValue(256)

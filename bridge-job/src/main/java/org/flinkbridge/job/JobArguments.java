@@ -5,6 +5,7 @@ import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.PipelineParser;
 import org.flinkbridge.pipeline.Transport;
+import org.flinkbridge.pipeline.WorkerLanguage;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -13,16 +14,17 @@ import java.util.Map;
 
 /**
  * The job's command line: {@code [--pipeline] FILE [--transport=shm|grpc] [--grpc-mode=stream|compat]
- * [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] [--parallelism N] [-Dkey=value ...]}.
+ * [--worker-address HOST:PORT] [--worker=java|python] [--worker-jar JAR] [--output DIR] [--parallelism N] [-Dkey=value ...]}.
  * Flags override the pipeline file's {@code bridge} section; {@code -D} sets a Flink configuration option
  * of the job (such as the {@link BridgeOptions}). Both {@code --flag value} and {@code --flag=value} work.
  */
 public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpcMode, String workerAddress,
-                           String workerJar, String output, Integer parallelism, Map<String, String> options) {
+                           WorkerLanguage worker, String workerJar, String output, Integer parallelism,
+                           Map<String, String> options) {
 
     public static final String USAGE = "usage: [--pipeline] FILE [--transport=shm|grpc] "
-            + "[--grpc-mode=stream|compat] [--worker-address HOST:PORT] [--worker-jar JAR] [--output DIR] "
-            + "[--parallelism N] [-Dkey=value ...]";
+            + "[--grpc-mode=stream|compat] [--worker-address HOST:PORT] [--worker=java|python] [--worker-jar JAR] "
+            + "[--output DIR] [--parallelism N] [-Dkey=value ...]";
 
     public JobArguments {
         options = Map.copyOf(options);
@@ -35,6 +37,7 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
         GrpcMode grpcMode = null;
         String workerAddress = null;
         String workerJar = null;
+        WorkerLanguage worker = null;
         String output = null;
         Integer parallelism = null;
         Map<String, String> options = new LinkedHashMap<>();
@@ -75,6 +78,7 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
                 case "--grpc-mode" -> grpcMode = parseEnum(GrpcMode.class, name, value);
                 case "--worker-address" -> workerAddress = value;
                 case "--worker-jar" -> workerJar = value;
+                case "--worker" -> worker = parseEnum(WorkerLanguage.class, name, value);
                 case "--output" -> output = value;
                 case "--parallelism" -> parallelism = parsePositive(name, value);
                 default -> throw new IllegalArgumentException("unknown option '" + name + "'; " + USAGE);
@@ -86,7 +90,7 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
             }
             pipeline = defaultPipeline;
         }
-        return new JobArguments(pipeline, transport, grpcMode, workerAddress, workerJar, output, parallelism,
+        return new JobArguments(pipeline, transport, grpcMode, workerAddress, worker, workerJar, output, parallelism,
                 options);
     }
 
@@ -102,6 +106,9 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
         }
         if (workerAddress != null) {
             bridge = bridge.withWorkerAddress(workerAddress);
+        }
+        if (worker != null) {
+            bridge = bridge.withWorker(worker);
         }
         if (parallelism != null) {
             bridge = bridge.withParallelism(parallelism);

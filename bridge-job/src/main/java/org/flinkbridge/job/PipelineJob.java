@@ -1,5 +1,6 @@
 package org.flinkbridge.job;
 
+import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
@@ -20,6 +21,7 @@ import org.flinkbridge.pipeline.SegmentSpec;
 import org.flinkbridge.pipeline.SinkSpec;
 import org.flinkbridge.pipeline.StepSpec;
 import org.flinkbridge.pipeline.Transport;
+import org.flinkbridge.pipeline.WorkerLanguage;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.transport.shm.RingLayout;
 
@@ -40,6 +42,7 @@ public final class PipelineJob {
     /** Where the launcher names a spawned worker's jar, when neither the flag nor the option does. */
     public static final String WORKER_JAR_PROPERTY = "flink-bridge.worker.jar";
     public static final String WORKER_JAR_ENV = "FLINK_BRIDGE_WORKER_JAR";
+    public static final String PYTHON_RUNTIME_ENV = "FLINK_BRIDGE_PYTHON_RUNTIME";
 
     private PipelineJob() {}
 
@@ -127,14 +130,13 @@ public final class PipelineJob {
 
     /** The command a TaskManager runs to spawn a worker; {@code java} stands for its own JVM's launcher. */
     static List<String> workerCommand(Pipeline pipeline, JobArguments args, Configuration config) {
-        String jar = Stream.of(args.workerJar(), config.get(BridgeOptions.WORKER_JAR),
-                        System.getProperty(WORKER_JAR_PROPERTY), System.getenv(WORKER_JAR_ENV))
-                .filter(Objects::nonNull)
-                .findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("no worker to use: give --worker-address "
-                        + "HOST:PORT for a running worker, or --worker-jar JAR (or the option "
-                        + BridgeOptions.WORKER_JAR.key() + ", or " + WORKER_JAR_ENV + ") to spawn one"));
-        Path jarPath = Path.of(jar).toAbsolutePath();
+        return pipeline.bridge().worker() == WorkerLanguage.PYTHON
+                ? pythonWorkerCommand(pipeline, config) : javaWorkerCommand(pipeline, args, config);
+    }
+
+    private static List<String> javaWorkerCommand(Pipeline pipeline, JobArguments args, Configuration config) {
+        Path jarPath = locate("worker jar", args.workerJar(), config, BridgeOptions.WORKER_JAR, WORKER_JAR_ENV,
+                "--worker-jar JAR");
         if (!Files.isReadable(jarPath)) {
             throw new IllegalArgumentException("the worker jar " + jarPath + " does not exist or is not readable");
         }
@@ -150,5 +152,45 @@ public final class PipelineJob {
             command.addAll(List.of("--pipeline", pipeline.file().toAbsolutePath().toString()));
         }
         return command;
+    }
+
+    /** {@code python3 RUNTIME --port 0 --ring-dir DIR --path DIR...}: segments are found beside the pipeline file. */
+    private static List<String> pythonWorkerCommand(Pipeline pipeline, Configuration config) {
+        if (pipeline.bridge().transport() == Transport.GRPC && pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
+            throw new IllegalArgumentException("the Python worker does not serve the prototype's service (grpc_mode "
+                    + "compat) yet: use transport shm or grpc_mode stream, or run the prototype's own worker with "
+                    + "--worker-address");
+        }
+        Path runtime = locate("Python worker runtime", null, config, BridgeOptions.PYTHON_RUNTIME,
+                PYTHON_RUNTIME_ENV, "-D" + BridgeOptions.PYTHON_RUNTIME.key() + "=DIR");
+        if (!Files.isRegularFile(runtime.resolve("flink_bridge").resolve("main.py"))) {
+            throw new IllegalArgumentException("the Python worker runtime " + runtime + " has no flink_bridge/main.py");
+        }
+        List<String> command = new ArrayList<>(List.of(config.get(BridgeOptions.PYTHON_EXECUTABLE),
+                runtime.toString(), "--port", "0", "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
+        List<String> paths = new ArrayList<>();
+        paths.add(pipeline.file().toAbsolutePath().getParent().toString());
+        for (String path : config.get(BridgeOptions.PYTHON_PATH).split(":")) {
+            if (!path.isBlank()) {
+                paths.add(Path.of(path.trim()).toAbsolutePath().toString());
+            }
+        }
+        paths.forEach(path -> command.addAll(List.of("--path", path)));
+        return command;
+    }
+
+    /**
+     * The first of: the command line's {@code flag}, the Flink {@code option}, the system property of the
+     * option's name, the environment variable {@code env}; refused naming them all when none is set.
+     */
+    private static Path locate(String what, String flag, Configuration config, ConfigOption<String> option,
+                               String env, String flagUsage) {
+        String value = Stream.of(flag, config.get(option), System.getProperty(option.key()), System.getenv(env))
+                .filter(Objects::nonNull)
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no " + what + " to spawn: give --worker-address "
+                        + "HOST:PORT for a running worker, or " + flagUsage + " (or the option " + option.key()
+                        + ", or " + env + ")"));
+        return Path.of(value).toAbsolutePath();
     }
 }

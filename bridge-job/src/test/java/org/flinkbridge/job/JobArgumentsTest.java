@@ -2,6 +2,7 @@ package org.flinkbridge.job;
 
 import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Transport;
+import org.flinkbridge.pipeline.WorkerLanguage;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -16,9 +17,10 @@ class JobArgumentsTest {
     @Test
     void flagsAndConfigurationOptions() {
         JobArguments args = JobArguments.parse(new String[] {"p.yaml", "--transport=grpc", "--grpc-mode", "compat",
-                "-Dflink-bridge.shm.ring-capacity=64kb", "--parallelism=3", "-Dflink-bridge.liveness-timeout=1s"}, null);
+                "-Dflink-bridge.shm.ring-capacity=64kb", "--parallelism=3", "-Dflink-bridge.liveness-timeout=1s", "--worker", "python"}, null);
 
-        assertEquals(new JobArguments(Path.of("p.yaml"), Transport.GRPC, GrpcMode.COMPAT, null, null, null, 3,
+        assertEquals(new JobArguments(Path.of("p.yaml"), Transport.GRPC, GrpcMode.COMPAT, null, WorkerLanguage.PYTHON,
+                null, null, 3,
                 Map.of("flink-bridge.shm.ring-capacity", "64kb", "flink-bridge.liveness-timeout", "1s")), args);
     }
 

@@ -54,7 +54,8 @@ public final class PipelineParser {
                     (a, b) -> a, TreeMap::new));
     private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
-            "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once");
+            "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once",
+            "worker");
     private static final List<String> KEY_KINDS = Arrays.stream(KeyKind.values()).map(KeyKind::configName).toList();
     private static final String STEP_TYPES = "a built-in step type (" + String.join(", ", StepSpec.BUILT_IN_TYPES)
             + ") or a fully qualified class name";
@@ -355,7 +356,9 @@ public final class PipelineParser {
                         .orElse(BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS),
                 bridge.optional("checkpoint_interval_ms").map(PipelineParser::checkpointInterval)
                         .orElse(BridgeSettings.DEFAULT_CHECKPOINT_INTERVAL_MS),
-                bridge.optional("accept_at_least_once").map(YamlNode::bool).orElse(false));
+                bridge.optional("accept_at_least_once").map(YamlNode::bool).orElse(false),
+                bridge.optional("worker").map(v -> v.choice(WorkerLanguage.class))
+                        .orElse(BridgeSettings.DEFAULT_WORKER));
     }
 
     private static long checkpointInterval(YamlNode node) {

@@ -85,7 +85,7 @@ class PipelineParserTest {
                         new StepSpec("batch", "batch", batchConfig)))),
                 List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
                 new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
-                        1024, 30_000, 0, false));
+                        1024, 30_000, 0, false, WorkerLanguage.JAVA));
         assertEquals(expected, pipeline);
         assertTrue(pipeline.sources().getFirst().bounded());
         List<StepSpec> steps = pipeline.segments().getFirst().steps();
@@ -112,7 +112,7 @@ class PipelineParserTest {
         assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
         assertEquals("{}", keep.configJson());
         assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
-        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0, false),
+        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0, false, WorkerLanguage.JAVA),
                 pipeline.bridge());
         assertEquals(BridgeSettings.defaults(), pipeline.bridge());
     }
@@ -308,10 +308,12 @@ class PipelineParserTest {
                   worker_timeout_ms: 5000
                   checkpoint_interval_ms: 10
                   accept_at_least_once: true
+                  worker: python
                 """));
 
         assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "127.0.0.1:50051",
-                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10, true), pipeline.bridge());
+                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10, true, WorkerLanguage.PYTHON),
+                pipeline.bridge());
     }
 
     /**
@@ -350,11 +352,11 @@ class PipelineParserTest {
     @Test
     void commandLineOverridesCopyTheSettings() {
         BridgeSettings file = new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null,
-                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false);
+                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false, WorkerLanguage.JAVA);
 
         assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "host:1",
-                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false),
-                file.withTransport(Transport.parse("grpc")).withGrpcMode(GrpcMode.parse("compat"))
+                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false, WorkerLanguage.PYTHON),
+                file.withWorker(WorkerLanguage.parse("python")).withTransport(Transport.parse("grpc")).withGrpcMode(GrpcMode.parse("compat"))
                         .withWorkerAddress("host:1").withParallelism(8));
         assertEquals(file, file.withWorkerAddress("host:1").withWorkerAddress(null));
         IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> file.withParallelism(0));

@@ -1,0 +1,19 @@
+package org.flinkbridge.pipeline;
+
+/**
+ * Which worker runtime a TaskManager spawns when the pipeline names no running worker: {@code java} (the
+ * {@code worker} module's jar) or {@code python} (the {@code python/} runtime, one process per session).
+ */
+public enum WorkerLanguage {
+    JAVA, PYTHON;
+
+    /** The name in pipeline files and on the command line, e.g. {@code python}. */
+    public String configName() {
+        return ConfigNames.of(this);
+    }
+
+    /** @throws IllegalArgumentException naming the allowed names */
+    public static WorkerLanguage parse(String name) {
+        return ConfigNames.parse(WorkerLanguage.class, name);
+    }
+}

@@ -1,0 +1,265 @@
+"""The supervisor: the worker's control service (``flinkbridge.v1.BridgeControl``) and the streamed gRPC
+data plane (``flinkbridge.v1.BridgeData``), one per TaskManager or container. Each session runs in its own
+process (``flink_bridge.session_process``); this process only starts, forwards to and watches them.
+
+The services are registered as generic gRPC handlers over the generated message classes, so no
+service stubs need generating.
+"""
+import collections
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+
+from . import channel
+from ._proto import control as control_pb2
+from .ring import mark_closed
+from .segments import UNKEYED
+
+LOG = logging.getLogger("flink_bridge.control")
+CONTROL_SERVICE = "flinkbridge.v1.BridgeControl"
+DATA_SERVICE = "flinkbridge.v1.BridgeData"
+SESSION_KEY = "flink-bridge-session"
+TOKEN_KEY = "flink-bridge-token"
+# How long a new session process may take to build its steps and map its ring.
+OPEN_TIMEOUT_SECONDS = 60
+
+
+class SessionHandle:
+    """The supervisor's view of one session: its process, its channel (one request at a time) and what is
+    needed to authenticate its stream and to close its ring if the process dies."""
+
+    def __init__(self, session_id, name, token, shm, ring_path, process, connection):
+        self.id = session_id
+        self.name = name
+        self.token = token
+        self.shm = shm
+        self.ring_path = ring_path
+        self.process = process
+        self.connection = connection
+        self.lock = threading.Lock()
+
+    def ask(self, *request):
+        with self.lock:
+            return channel.ask(self.connection, request)
+
+    def gone(self):
+        code = self.process.poll()
+        return None if code is None else f"its process {self.process.pid} exited with code {code}"
+
+
+class Supervisor:
+
+    def __init__(self, worker_id, ring_directory, session_env):
+        self.worker_id = worker_id
+        self.ring_directory = ring_directory
+        self.session_env = session_env
+        self.started_at = time.monotonic()
+        self.sessions = {}
+        self.sessions_lock = threading.Lock()
+        self.received = collections.Counter()
+
+    # gRPC plumbing
+
+    def handlers(self):
+        def unary(method, handler, request_type, response_type):
+            return grpc.unary_unary_rpc_method_handler(
+                handler, request_deserializer=self._counted(f"{CONTROL_SERVICE}/{method}", request_type.FromString),
+                response_serializer=response_type.SerializeToString)
+        c = control_pb2
+        control = grpc.method_handlers_generic_handler(CONTROL_SERVICE, {
+            "OpenSession": unary("OpenSession", self.open_session, c.OpenSessionRequest, c.OpenSessionResponse),
+            "RestoreState": unary("RestoreState", self.restore_state, c.RestoreStateRequest, c.Ack),
+            "SnapshotState": unary("SnapshotState", self.snapshot_state, c.SnapshotStateRequest,
+                                   c.SnapshotStateResponse),
+            "NotifyCheckpoint": unary("NotifyCheckpoint", self.notify_checkpoint, c.CheckpointNotification, c.Ack),
+            "CloseSession": unary("CloseSession", self.close_session, c.SessionRef, c.Ack),
+            "Health": unary("Health", self.health, c.HealthRequest, c.HealthResponse),
+        })
+        # Batches pass through as bytes: the session process parses them.
+        data = grpc.method_handlers_generic_handler(DATA_SERVICE, {
+            "Exchange": grpc.stream_stream_rpc_method_handler(
+                self.exchange, request_deserializer=self._counted(f"{DATA_SERVICE}/Exchange", bytes),
+                response_serializer=bytes),
+        })
+        return control, data
+
+    def _counted(self, method, parse):
+        def deserialize(raw):
+            self.received[method] += len(raw)
+            return parse(raw)
+        return deserialize
+
+    # The control service
+
+    def open_session(self, request, context):
+        if request.protocol_version != control_pb2.PROTOCOL_VERSION_CURRENT:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"protocol version {request.protocol_version} is not supported; this worker speaks "
+                          f"{control_pb2.PROTOCOL_VERSION_CURRENT}")
+        if request.transport not in (control_pb2.TRANSPORT_KIND_GRPC, control_pb2.TRANSPORT_KIND_SHM):
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          f"transport {control_pb2.TransportKind.Name(request.transport)} is not served by this worker")
+        if not request.token:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session needs a token")
+        # 128 random bits: knowing the worker's id (Health tells it) must not name a session.
+        session_id = f"{self.worker_id}-{secrets.token_hex(16)}"
+        identity = request.identity
+        name = (f"session {session_id} (job '{identity.job_name}', operator '{identity.operator_name}', subtask "
+                f"{identity.subtask_index}/{identity.parallelism})")
+        ours, theirs = channel.pair()
+        with theirs:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "flink_bridge.session_process", "--fd", str(theirs.fileno()),
+                 "--parent-pid", str(os.getpid())],
+                pass_fds=(theirs.fileno(),), env=self.session_env, stdin=subprocess.DEVNULL)
+        shm = request.transport == control_pb2.TRANSPORT_KIND_SHM
+        handle = SessionHandle(session_id, name, request.token, shm, request.ring.path if shm else None,
+                               process, ours)
+        try:
+            ours.send((request.SerializeToString(), session_id, self.ring_directory))
+            if not ours.poll(OPEN_TIMEOUT_SECONDS):
+                raise channel.SessionGone(f"it did not open within {OPEN_TIMEOUT_SECONDS} s")
+            reply = ours.recv()
+        except (channel.SessionGone, EOFError, OSError) as e:
+            self._stop(handle)
+            context.abort(grpc.StatusCode.INTERNAL, f"{name}: its process failed to start: {e}")
+        if reply[0] != "ok":
+            self._stop(handle)
+            context.abort(getattr(grpc.StatusCode, reply[1]), reply[2])
+        with self.sessions_lock:
+            self.sessions[session_id] = handle
+        threading.Thread(target=self._watch, args=(handle,), name=f"watch-{process.pid}", daemon=True).start()
+        LOG.info("opened %s with %d step(s) over %s in process %d", name, len(request.steps),
+                 control_pb2.TransportKind.Name(request.transport), process.pid)
+        return control_pb2.OpenSessionResponse(session_id=session_id, worker_id=self.worker_id,
+                                               protocol_version=control_pb2.PROTOCOL_VERSION_CURRENT)
+
+    def snapshot_state(self, request, context):
+        states = self._ask(request.session_id, context, "snapshot")
+        response = control_pb2.SnapshotStateResponse()
+        for key_group, state in states.items():
+            entry = response.states.add(state=state)
+            if key_group != UNKEYED:
+                entry.key_group = key_group
+        return response
+
+    def restore_state(self, request, context):
+        states = {}
+        for entry in request.states:
+            key_group = entry.key_group if entry.HasField("key_group") else UNKEYED
+            if key_group in states:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"key group {key_group} given twice")
+            states[key_group] = entry.state
+        self._ask(request.session_id, context, "restore", states)
+        return control_pb2.Ack()
+
+    def notify_checkpoint(self, request, context):
+        self._ask(request.session_id, context, "notify", request.checkpoint_id, request.completed)
+        return control_pb2.Ack()
+
+    def close_session(self, request, context):
+        with self.sessions_lock:
+            handle = self.sessions.pop(request.session_id, None)
+        if handle is not None:
+            self._close(handle)
+            LOG.info("closed %s", handle.name)
+        return control_pb2.Ack()
+
+    def health(self, request, context):
+        with self.sessions_lock:
+            open_sessions = len(self.sessions)
+        return control_pb2.HealthResponse(worker_id=self.worker_id, open_sessions=open_sessions,
+                                          uptime_millis=int((time.monotonic() - self.started_at) * 1000),
+                                          received_bytes=dict(self.received))
+
+    # The streamed data plane
+
+    def exchange(self, batches, context):
+        metadata = dict(context.invocation_metadata())
+        handle = self._session(metadata.get(SESSION_KEY, ""), context)
+        if not secrets.compare_digest(handle.token.encode(), metadata.get(TOKEN_KEY, "").encode()):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{handle.name}: token does not match")
+        if handle.shm:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"{handle.name} is served over its shared-memory ring, not a gRPC stream")
+        completed = False
+        try:
+            for batch in batches:
+                yield self._reply(handle, context, handle.ask("batch", batch))
+            completed = True
+        except channel.SessionGone:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{handle.name}: {handle.gone() or 'its process is gone'}")
+        finally:
+            if not completed:
+                self._end(handle.id, "its data stream broke, so the bridge is gone")
+
+    # Sessions
+
+    def _session(self, session_id, context):
+        with self.sessions_lock:
+            handle = self.sessions.get(session_id)
+        if handle is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no open session {session_id}")
+        return handle
+
+    def _ask(self, session_id, context, *request):
+        handle = self._session(session_id, context)
+        try:
+            reply = handle.ask(*request)
+        except channel.SessionGone:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{handle.name}: {handle.gone() or 'its process is gone'}")
+        return self._reply(handle, context, reply)
+
+    @staticmethod
+    def _reply(handle, context, reply):
+        if reply[0] != "ok":
+            context.abort(getattr(grpc.StatusCode, reply[1]), reply[2])
+        return reply[1]
+
+    def _watch(self, handle):
+        """Ends the session when its process dies on its own; the bridge learns it from the closed ring (shm)
+        or from its stream and next control call (gRPC)."""
+        code = handle.process.wait()
+        with self.sessions_lock:
+            ended = self.sessions.pop(handle.id, None) is not None
+        if ended:
+            LOG.warning("%s: ended: its process %d exited with code %d", handle.name, handle.process.pid, code)
+            if handle.ring_path:
+                mark_closed(handle.ring_path)
+            handle.connection.close()
+
+    def _end(self, session_id, why):
+        with self.sessions_lock:
+            handle = self.sessions.pop(session_id, None)
+        if handle is not None:
+            LOG.info("%s: ended: %s", handle.name, why)
+            self._close(handle)
+
+    def _close(self, handle):
+        try:
+            handle.ask("close")
+        except channel.SessionGone:
+            pass
+        self._stop(handle)
+
+    @staticmethod
+    def _stop(handle):
+        handle.connection.close()
+        try:
+            handle.process.wait(5)
+        except subprocess.TimeoutExpired:
+            handle.process.kill()
+            handle.process.wait()
+
+    def close_all(self):
+        with self.sessions_lock:
+            handles = list(self.sessions.values())
+            self.sessions.clear()
+        for handle in handles:
+            self._close(handle)

@@ -1,0 +1,88 @@
+"""The Python worker's entry point: ``python3 python/ [--port N] [--host H] [--ring-dir DIR] [--path DIR]...
+[--parent-pid PID]``. Serves the control service on loopback, prints the listening line the launch contract
+asks for (docs/protocol.md, "Launch and lifetime"), and starts one process per session.
+"""
+import argparse
+import getpass
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from concurrent import futures
+
+import grpc
+
+from .control import Supervisor
+
+LOG = logging.getLogger("flink_bridge")
+LISTENING_PREFIX = "flink-bridge worker listening on "
+PARENT_CHECK_SECONDS = 0.2
+# Exit code of a worker whose spawner is gone.
+ORPHANED = 3
+
+
+def default_ring_directory():
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
+    return os.path.join(base, f"flink-bridge-{getpass.getuser()}")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="flink-bridge worker --python",
+                                     description="Flink Bridge's Python worker (one process per session).")
+    parser.add_argument("--port", type=int, default=50051, help="control port on the host (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default loopback)")
+    parser.add_argument("--ring-dir", default=default_ring_directory(),
+                        help="the only directory whose ring files this worker opens")
+    parser.add_argument("--path", action="append", default=[],
+                        help="a directory where segment modules are found (repeatable; PYTHONPATH works too)")
+    parser.add_argument("--parent-pid", type=int, help="exit once this process is no longer the parent")
+    return parser.parse_args(argv)
+
+
+def session_environment(paths):
+    """The environment of session processes: this runtime and the segments' directories on PYTHONPATH."""
+    runtime = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    entries = [runtime] + [os.path.abspath(path) for path in paths]
+    if os.environ.get("PYTHONPATH"):
+        entries.append(os.environ["PYTHONPATH"])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(entries)
+    return env
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Checked before a port is opened: a spawner that died while this process started is seen at once.
+    if args.parent_pid is not None and os.getppid() != args.parent_pid:
+        LOG.error("the spawner (pid %d) is gone before the worker started; exiting", args.parent_pid)
+        sys.exit(ORPHANED)
+    supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(args.path))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+                         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                                  ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+    server.add_generic_rpc_handlers(supervisor.handlers())
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    if port == 0:
+        LOG.error("cannot listen on %s:%d", args.host, args.port)
+        sys.exit(1)
+    server.start()
+    stopped = threading.Event()
+
+    def stop(reason, code):
+        LOG.info("stopping: %s", reason)
+        supervisor.close_all()
+        server.stop(1)
+        os._exit(code)
+
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, args=("SIGTERM", 0)).start())
+    signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=stop, args=("SIGINT", 0)).start())
+    print(f"{LISTENING_PREFIX}{args.host}:{port}", flush=True)
+    LOG.info("worker %s serving on %s:%d, ring directory %s", supervisor.worker_id, args.host, port, args.ring_dir)
+    while not stopped.wait(PARENT_CHECK_SECONDS):
+        if args.parent_pid is not None and os.getppid() != args.parent_pid:
+            stop(f"the spawner (pid {args.parent_pid}) is gone", ORPHANED)

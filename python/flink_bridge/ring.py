@@ -1,0 +1,395 @@
+"""The worker's side of a session's ring file (docs/protocol.md, "The ring file a session names"): checked,
+mapped, beaten every 100 ms, and read and written through one consumer and one producer.
+
+The positions read from a control block are the peer's to write, so each is checked before it indexes the
+ring, and every frame length against the bytes published (see ``Consumer.poll``).
+"""
+import ctypes
+import hmac
+import mmap
+import os
+import stat
+import struct
+import threading
+import time
+
+from . import futex
+from . import layout as L
+from .segments import TransportFailed
+
+SUFFIX = ".ring"
+HEARTBEAT_SECONDS = 0.1
+# Spins before a wait sleeps on its futex: a busy peer answers within microseconds.
+SPINS = 200
+
+
+class RingError(TransportFailed):
+    """A ring that cannot be used, or a peer that broke the layout's rules: ends the session."""
+
+
+def now_millis():
+    return time.time_ns() // 1_000_000
+
+
+def check_ring_path(directory, ring_path):
+    """The path to open, if ``ring_path`` is a ``.ring`` file directly in ``directory``, a regular file (no
+    link) of this user with mode 0600; otherwise a RingError naming the rule broken and nothing of the file."""
+    directory = os.path.abspath(directory)
+    ring = os.path.abspath(ring_path)
+    if os.path.dirname(ring) != directory or not ring.endswith(SUFFIX):
+        raise RingError(f"ring path {ring_path} is not a {SUFFIX} file in this worker's ring directory {directory}"
+                        " (start the worker with --ring-dir, or set flink-bridge.shm.directory, so that the two agree)")
+    try:
+        info = os.lstat(ring)
+    except OSError as e:
+        raise RingError(f"ring path {ring} cannot be checked: {type(e).__name__}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise RingError(f"ring path {ring} is not a regular file")
+    if info.st_uid != os.geteuid():
+        raise RingError(f"ring file {ring} belongs to uid {info.st_uid}, not to this user")
+    if stat.S_IMODE(info.st_mode) != 0o600:
+        raise RingError(f"ring file {ring} has mode {stat.filemode(info.st_mode)[1:]}; a ring file is rw-------")
+    return ring
+
+
+def _check_capacity(ring, capacity):
+    if capacity < L.MIN_CAPACITY or capacity & (capacity - 1):
+        raise RingError(f"the {ring} ring capacity {capacity} must be a power of two of at least {L.MIN_CAPACITY}")
+
+
+def _token_bytes(token):
+    try:
+        text = token.encode("ascii")
+    except UnicodeEncodeError:
+        text = b""
+    if not 0 < len(text) <= L.TOKEN_LENGTH:
+        raise RingError(f"a session token must be 1 to {L.TOKEN_LENGTH} ASCII characters")
+    return text.ljust(L.TOKEN_LENGTH, b"\0")
+
+
+class RingFile:
+    """A ring file mapped by the worker after its header and token were checked."""
+
+    def __init__(self, path, token):
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            if size < L.HEADER_SIZE:
+                raise RingError(f"{path}: not a ring file: shorter than a ring file's header")
+            self._map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        try:
+            self._check_header(size, token)
+        except BaseException:
+            self._map.close()
+            raise
+        self._anchor = ctypes.c_char.from_buffer(self._map)
+        self.base = ctypes.addressof(self._anchor)
+        self.to_worker_capacity = L.UINT32.unpack_from(self._map, L.TO_WORKER_CAPACITY_OFFSET)[0]
+        self.from_worker_capacity = L.UINT32.unpack_from(self._map, L.FROM_WORKER_CAPACITY_OFFSET)[0]
+        L.UINT32.pack_into(self._map, L.WORKER_PID_OFFSET, os.getpid())
+        self._closed = False
+        self._lock = threading.Lock()
+        self.heartbeat()
+        self._beating = threading.Thread(target=self._beat, name="ring-heartbeat", daemon=True)
+        self._beating.start()
+
+    def _check_header(self, size, token):
+        buffer, path = self._map, self.path
+        if L.INT64.unpack_from(buffer, L.MAGIC_OFFSET)[0] != _signed(L.MAGIC):
+            # Says nothing of what the file holds instead: no error echoes a file's contents.
+            raise RingError(f"{path}: not a ring file (it does not start with the ring magic)")
+        for field, offset, expected in (("version", L.VERSION_OFFSET, L.VERSION),
+                                        ("header size", L.HEADER_SIZE_OFFSET, L.HEADER_SIZE)):
+            found = L.UINT32.unpack_from(buffer, offset)[0]
+            if found != expected:
+                raise RingError(f"{path}: not a ring file this side understands: {field} is {found}, "
+                                f"expected {expected}")
+        to_worker = L.UINT32.unpack_from(buffer, L.TO_WORKER_CAPACITY_OFFSET)[0]
+        from_worker = L.UINT32.unpack_from(buffer, L.FROM_WORKER_CAPACITY_OFFSET)[0]
+        _check_capacity("to-worker", to_worker)
+        _check_capacity("from-worker", from_worker)
+        if size != L.file_size(to_worker, from_worker):
+            raise RingError(f"{path}: not a ring file this side understands: file size is {size}, expected "
+                            f"{L.file_size(to_worker, from_worker)}")
+        found = bytes(buffer[L.TOKEN_OFFSET:L.TOKEN_OFFSET + L.TOKEN_LENGTH])
+        if not hmac.compare_digest(found, _token_bytes(token)):
+            raise RingError(f"{path}: the session token does not match; refusing the ring")
+
+    def consumer(self):
+        """Reads the to-worker ring: the bridge's inputs."""
+        return Consumer(self, L.TO_WORKER_CONTROL_OFFSET, L.HEADER_SIZE, self.to_worker_capacity,
+                        f"{self.path} (to-worker ring)")
+
+    def producer(self):
+        """Writes the from-worker ring: the answers."""
+        return Producer(self, L.FROM_WORKER_CONTROL_OFFSET, L.HEADER_SIZE + self.to_worker_capacity,
+                        self.from_worker_capacity, f"{self.path} (from-worker ring)")
+
+    def heartbeat(self):
+        with self._lock:
+            if not self._closed:
+                L.INT64.pack_into(self._map, L.WORKER_HEARTBEAT_OFFSET, now_millis())
+
+    def _beat(self):
+        while not self._closed:
+            self.heartbeat()
+            time.sleep(HEARTBEAT_SECONDS)
+
+    def bridge_closed(self):
+        return L.UINT32.unpack_from(self._map, L.CLOSED_OFFSET)[0] != 0
+
+    def bridge_lost(self, limit_millis):
+        """Why the bridge counts as lost (it closed the ring, or its heartbeat is silent past the limit), or None.
+        Process ids are never looked at: the bridge may live in another PID namespace."""
+        if self.bridge_closed():
+            return "the bridge closed the ring"
+        silence = now_millis() - L.INT64.unpack_from(self._map, L.BRIDGE_HEARTBEAT_OFFSET)[0]
+        if silence > limit_millis:
+            return f"no heartbeat from the bridge for {silence} ms (the limit is {limit_millis} ms)"
+        return None
+
+    def close(self):
+        """Tells the bridge this side left (the closed flag, and a wake of every sleeper), then unmaps."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            L.UINT32.pack_into(self._map, L.CLOSED_OFFSET, 1)
+            futex.fence()
+            for control in (L.TO_WORKER_CONTROL_OFFSET, L.FROM_WORKER_CONTROL_OFFSET):
+                for word, waiting in ((L.DATA_FUTEX, L.CONSUMER_WAITING), (L.SPACE_FUTEX, L.PRODUCER_WAITING)):
+                    _wake_if_waiting(self, control + word, control + waiting)
+        self._beating.join()
+        del self._anchor
+        self._map.close()
+
+
+def _signed(value):
+    return struct.unpack("<q", struct.pack("<Q", value))[0]
+
+
+def _wake_if_waiting(ring, futex_offset, waiting_offset):
+    """The peer's side of a wait: bumps the futex word and wakes, only if the peer counts a sleeper. The caller
+    has fenced since it published what the sleeper waits for."""
+    if L.INT32.unpack_from(ring._map, waiting_offset)[0] != 0:
+        word = L.INT32.unpack_from(ring._map, futex_offset)[0]
+        L.INT32.pack_into(ring._map, futex_offset, _signed32(word + 1))
+        futex.wake_all(ring.base + futex_offset)
+
+
+def _signed32(value):
+    return (value + 0x80000000) % 0x100000000 - 0x80000000
+
+
+def _await(ring, ready, futex_offset, waiting_offset, seconds):
+    """Spins briefly, then counts this thread as waiting and sleeps on the futex word until ``ready()`` or
+    about ``seconds``. No wake-up is lost: the count is fenced before ``ready`` is checked again, and the
+    peer fences between publishing and reading the count."""
+    for _ in range(SPINS):
+        if ready():
+            return
+    buffer = ring._map
+    ticket = L.INT32.unpack_from(buffer, futex_offset)[0]
+    count = L.INT32.unpack_from(buffer, waiting_offset)[0]
+    L.INT32.pack_into(buffer, waiting_offset, count + 1)
+    futex.fence()
+    try:
+        if not ready():
+            futex.wait(ring.base + futex_offset, ticket, seconds)
+    finally:
+        count = L.INT32.unpack_from(buffer, waiting_offset)[0]
+        L.INT32.pack_into(buffer, waiting_offset, count - 1)
+
+
+def _check_positions(name, producer, consumer, capacity):
+    if consumer % L.FRAME_ALIGNMENT:
+        fault = f"consumer position {consumer} is not 8-byte aligned"
+    elif producer % L.FRAME_ALIGNMENT:
+        fault = f"producer position {producer} is not 8-byte aligned"
+    elif producer < consumer:
+        fault = f"producer position {producer} is behind consumer position {consumer}"
+    elif producer - consumer > capacity:
+        fault = f"producer position {producer} is more than the capacity ahead of the consumer"
+    else:
+        return
+    raise RingError(f"{name}: corrupt positions: {fault} (producer at {producer}, consumer at {consumer}, "
+                    f"capacity {capacity})")
+
+
+class Consumer:
+    """The reading side of the to-worker ring (single consumer). The consumer position is released once per
+    ``poll``, not per frame."""
+
+    def __init__(self, ring, control, data, capacity, name):
+        self._ring = ring
+        self._buffer = ring._map
+        self._data = data
+        self._capacity = capacity
+        self._mask = capacity - 1
+        self._max_frame = L.max_frame_length(capacity)
+        self._producer_at = control + L.PRODUCER_POSITION
+        self._consumer_at = control + L.CONSUMER_POSITION
+        self._futex_at = control + L.DATA_FUTEX
+        self._waiting_at = control + L.CONSUMER_WAITING
+        self._space_futex_at = control + L.SPACE_FUTEX
+        self._producer_waiting_at = control + L.PRODUCER_WAITING
+        self._name = name
+        self._head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+        self._tail = self._head
+        self._handling = -1
+
+    def poll(self, handler, limit):
+        """Hands up to ``limit`` published frames to ``handler(type, flags, sequence, buffer, offset, length)``
+        in place; returns how many."""
+        buffer = self._buffer
+        if self._head == self._tail:
+            # The head is checked with the tail: it started at the shared consumer position, which the peer may
+            # have set to anything, and only moves by checked frames.
+            tail = L.INT64.unpack_from(buffer, self._producer_at)[0]
+            _check_positions(self._name, tail, self._head, self._capacity)
+            self._tail = tail
+            if self._head == tail:
+                return 0
+        frames = 0
+        unpack_frame = L.FRAME.unpack_from
+        try:
+            while self._head < self._tail and frames < limit:
+                index = self._head & self._mask
+                at = self._data + index
+                length, frame_type, flags, sequence = unpack_frame(buffer, at)
+                aligned = (length + 7) & -8
+                if frame_type >= len(L.FRAME_NAMES):
+                    raise self._corrupt(f"unknown frame type {frame_type}", index)
+                minimum = L.FRAME_ALIGNMENT if frame_type == L.PADDING else L.FRAME_HEADER
+                if (length < minimum or aligned > self._capacity - index or self._head + aligned > self._tail
+                        or (frame_type != L.PADDING and length > self._max_frame)):
+                    raise self._corrupt(f"impossible length {length} for a {L.frame_name(frame_type)} frame", index)
+                start = self._head
+                self._head += aligned
+                if frame_type != L.PADDING:
+                    frames += 1
+                    self._handling = start
+                    handler(frame_type, flags, sequence, buffer, at + L.FRAME_HEADER, length - L.FRAME_HEADER)
+        finally:
+            self._handling = -1
+            self._publish(self._head)
+        return frames
+
+    def release_handled(self):
+        """For a handler that must wait for room to answer: frees the frames handled before the current one,
+        so the bridge can go on and drain the answers already written."""
+        self._publish(self._handling if self._handling >= 0 else self._head)
+
+    def _publish(self, position):
+        L.INT64.pack_into(self._buffer, self._consumer_at, position)
+        futex.fence()
+        _wake_if_waiting(self._ring, self._space_futex_at, self._producer_waiting_at)
+
+    def _corrupt(self, what, index):
+        return RingError(f"{self._name}: corrupt frame at position {self._head} (ring offset {index}): {what} "
+                         f"(frames are {L.FRAME_HEADER} to {self._max_frame} bytes, 8-byte aligned)")
+
+    def has_frames(self):
+        return self._head != L.INT64.unpack_from(self._buffer, self._producer_at)[0]
+
+    def await_frames(self, seconds):
+        _await(self._ring, self.has_frames, self._futex_at, self._waiting_at, seconds)
+
+
+class Producer:
+    """The writing side of the from-worker ring (single producer): frames are written in place and made
+    visible by ``publish``, one store (and a wake only if the bridge sleeps) per batch."""
+
+    def __init__(self, ring, control, data, capacity, name):
+        self._ring = ring
+        self._buffer = ring._map
+        self._data = data
+        self._capacity = capacity
+        self._mask = capacity - 1
+        self.max_frame = L.max_frame_length(capacity)
+        self._producer_at = control + L.PRODUCER_POSITION
+        self._consumer_at = control + L.CONSUMER_POSITION
+        self._data_futex_at = control + L.DATA_FUTEX
+        self._consumer_waiting_at = control + L.CONSUMER_WAITING
+        self._space_futex_at = control + L.SPACE_FUTEX
+        self._waiting_at = control + L.PRODUCER_WAITING
+        self._name = name
+        self._tail = L.INT64.unpack_from(self._buffer, self._producer_at)[0]
+        self._published = self._tail
+        self._cached_head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+
+    def try_write(self, frame_type, sequence, body, flags=0):
+        """Writes one frame with ``body`` (bytes, may be empty); False when the ring has no room now."""
+        body_length = len(body)
+        if body_length > self.max_frame - L.FRAME_HEADER:
+            raise RingError(f"{self._name}: a {L.frame_name(frame_type)} frame of {L.FRAME_HEADER + body_length} "
+                            f"bytes does not fit: frames are at most {self.max_frame} bytes, half the ring's "
+                            f"capacity of {self._capacity}; give the session larger rings")
+        length = L.FRAME_HEADER + body_length
+        aligned = (length + 7) & -8
+        index = self._tail & self._mask
+        to_end = self._capacity - index
+        padding = to_end if aligned > to_end else 0
+        needed = self._tail + padding + aligned
+        if needed - self._cached_head > self._capacity:
+            head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+            _check_positions(self._name, self._published, head, self._capacity)
+            self._cached_head = head
+            if needed - head > self._capacity:
+                return False
+        buffer = self._buffer
+        if padding:
+            # The gap may be only 8 bytes: a PADDING frame is just its length, type and flags.
+            struct.pack_into("<IHH", buffer, self._data + index, padding, L.PADDING, 0)
+            self._tail += padding
+            index = 0
+        at = self._data + index
+        L.FRAME.pack_into(buffer, at, length, frame_type, flags, sequence)
+        if body_length:
+            buffer[at + L.FRAME_HEADER:at + length] = body
+        self._tail += aligned
+        return True
+
+    def publish(self):
+        """Makes every written frame visible to the bridge, waking it if it sleeps."""
+        if self._tail == self._published:
+            return
+        L.INT64.pack_into(self._buffer, self._producer_at, self._tail)
+        self._published = self._tail
+        futex.fence()
+        _wake_if_waiting(self._ring, self._data_futex_at, self._consumer_waiting_at)
+
+    def await_space(self, seconds):
+        """Publishes, then waits until the bridge has released room (or about ``seconds``)."""
+        self.publish()
+        head = self._cached_head
+        _await(self._ring, lambda: L.INT64.unpack_from(self._buffer, self._consumer_at)[0] != head,
+               self._space_futex_at, self._waiting_at, seconds)
+        self._cached_head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+
+
+def mark_closed(path):
+    """For a supervisor whose session process died holding ``path``: sets the closed flag and wakes every
+    sleeper, so the bridge ends the session now rather than when the dead side's heartbeat times out."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if os.fstat(fd).st_size < L.HEADER_SIZE:
+            return
+        mapped = mmap.mmap(fd, L.HEADER_SIZE)
+    finally:
+        os.close(fd)
+    anchor = ctypes.c_char.from_buffer(mapped)
+    base = ctypes.addressof(anchor)
+    L.UINT32.pack_into(mapped, L.CLOSED_OFFSET, 1)
+    futex.fence()
+    for control in (L.TO_WORKER_CONTROL_OFFSET, L.FROM_WORKER_CONTROL_OFFSET):
+        for word in (L.DATA_FUTEX, L.SPACE_FUTEX):
+            futex.wake_all(base + control + word)
+    del anchor
+    mapped.close()

@@ -1,0 +1,271 @@
+"""A session's logic: its steps built from their descriptions and chained, one instance per Flink key group.
+
+A step ``type`` is a built-in step's name or ``module.Class`` (a user segment, found on the worker's
+``PYTHONPATH`` or its ``--path``), constructed with the step's ``config`` as keyword arguments. User segments
+have the prototype's shape; ``UserSegment`` adapts them and checks everything they return.
+"""
+import importlib
+import io
+import json
+import pickle
+import traceback
+from collections.abc import Mapping
+
+from . import steps as builtin
+from .sdk import Message
+
+UNKEYED = -1
+
+
+class TransportFailed(Exception):
+    """The session's data plane failed (the bridge is gone, its ring is corrupt): not the step's doing, so it
+    passes through the steps unchanged and ends the session."""
+
+
+class StepFailed(Exception):
+    """A step raised: carries the step's name and type, the exception's type and message, and the last frame
+    of its traceback."""
+
+    def __init__(self, step_name, step_type, error):
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        where = f" (at {frame.filename}:{frame.lineno} in {frame.name})" if frame else ""
+        super().__init__(f"step '{step_name}' ({step_type}) failed: {type(error).__name__}: {error}{where}")
+        self.details = "".join(traceback.format_exception(error))
+
+
+class UserSegment(builtin.Step):
+    """A segment written for the prototype's worker: ``process(message) -> [Message]`` and optionally
+    ``watermark(timestamp) -> [Message]``; its state is ``snapshot()``/``restore(bytes)`` when it has both,
+    else the pickled instance."""
+
+    def __init__(self, step_name, step_type, instance):
+        self.name = f"segment '{step_name}' ({step_type})"
+        self.instance = instance
+        self.own_state = callable(getattr(instance, "snapshot", None)) and callable(getattr(instance, "restore", None))
+
+    def process(self, message, emit):
+        self._emit_all(self.instance.process(message), "process", emit)
+
+    def on_watermark(self, timestamp, emit):
+        watermark = getattr(self.instance, "watermark", None)
+        if watermark is not None:
+            self._emit_all(watermark(timestamp), "watermark", emit)
+
+    def _emit_all(self, outputs, method, emit):
+        if outputs is None:
+            return
+        if isinstance(outputs, (str, bytes, Mapping)) or not hasattr(outputs, "__iter__"):
+            raise TypeError(f"{self.name}: {method}() returned a {type(outputs).__name__}, not a list of messages")
+        for output in outputs:
+            emit(self.checked(output, method))
+
+    def checked(self, output, method):
+        """``output`` as a Message, or a TypeError naming the segment and what is wrong."""
+        for field in ("payload", "headers", "timestamp"):
+            if not hasattr(output, field):
+                raise TypeError(f"{self.name}: {method}() returned a {type(output).__name__} without {field}, "
+                                "not a message")
+        payload, headers, timestamp = output.payload, output.headers, output.timestamp
+        if not isinstance(payload, (bytes, bytearray)):
+            raise TypeError(f"{self.name}: {method}() returned a message whose payload is a "
+                            f"{type(payload).__name__}, not bytes")
+        if not isinstance(headers, Mapping):
+            raise TypeError(f"{self.name}: {method}() returned a message whose headers are a "
+                            f"{type(headers).__name__}, not a dict of strings")
+        for key, value in headers.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(f"{self.name}: {method}() returned a message with header {key!r}: {value!r}; "
+                                "header names and values must be strings")
+        if not isinstance(timestamp, int) or isinstance(timestamp, bool) or not -2 ** 63 <= timestamp < 2 ** 63:
+            raise TypeError(f"{self.name}: {method}() returned a message whose timestamp is {timestamp!r}, "
+                            "not milliseconds as an int")
+        return Message(bytes(payload), dict(headers), timestamp)
+
+    def snapshot_state(self):
+        if self.own_state:
+            state = self.instance.snapshot()
+            if not isinstance(state, (bytes, bytearray)):
+                raise TypeError(f"{self.name}: snapshot() returned a {type(state).__name__}, not bytes")
+            return bytes(state)
+        try:
+            return pickle.dumps(self.instance, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:
+            raise TypeError(f"{self.name}: its state cannot be pickled ({type(e).__name__}: {e}); give the class "
+                            "snapshot() -> bytes and restore(bytes)") from e
+
+    def restore_state(self, state):
+        if self.own_state:
+            self.instance.restore(state)
+        elif state:
+            try:
+                self.instance = pickle.loads(state)
+            except Exception as e:
+                raise ValueError(f"{self.name}: cannot unpickle its state: {type(e).__name__}: {e}") from e
+
+    def close(self):
+        close = getattr(self.instance, "close", None)
+        if callable(close):
+            close()
+
+
+def build_step(step_name, step_type, config_json):
+    """One step from its description; a ValueError naming the step when it cannot be built."""
+    try:
+        config = json.loads(config_json) if config_json else {}
+    except ValueError as e:
+        raise ValueError(f"step '{step_name}': config is not valid JSON: {e}") from None
+    built_in = builtin.BUILT_IN.get(step_type)
+    if built_in is not None:
+        return built_in(step_name, builtin.StepConfig(step_name, config))
+    module_name, dot, class_name = step_type.rpartition(".")
+    if not dot or not module_name or not class_name:
+        raise ValueError(f"step '{step_name}' has unknown type '{step_type}': built-in types are "
+                         f"{', '.join(sorted(builtin.BUILT_IN))}; a user segment is named module.Class")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ValueError(f"step '{step_name}': cannot import module {module_name} (is it on the worker's "
+                         f"PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
+    segment_class = getattr(module, class_name, None)
+    if not isinstance(segment_class, type) or not callable(getattr(segment_class, "process", None)):
+        raise ValueError(f"step '{step_name}': {step_type} is not a class with a process(message) method")
+    if not isinstance(config, dict):
+        raise ValueError(f"step '{step_name}': config must be an object, to pass as keyword arguments")
+    try:
+        instance = segment_class(**config)
+    except Exception as e:
+        raise ValueError(f"step '{step_name}': creating {step_type} failed: {type(e).__name__}: {e}") from e
+    return UserSegment(step_name, step_type, instance)
+
+
+class SegmentChain:
+    """The steps of one segment run as one: the outputs of step k are the inputs of step k+1, and a watermark
+    passes the steps in order, so what step k emits on it reaches step k+1 before the watermark does."""
+
+    def __init__(self, described):
+        """``described``: (name, type, config JSON) of each step, in order."""
+        if not described:
+            raise ValueError("a segment needs at least one step")
+        self.steps = []
+        try:
+            for name, step_type, config_json in described:
+                self.steps.append(build_step(name, step_type, config_json))
+        except BaseException:
+            self.close()
+            raise
+        self.names = [(name, step_type) for name, step_type, _ in described]
+        self._downstream = None
+        # _emitters[k] takes what step k emits: step k+1's input, or the chain's output after the last step.
+        self._emitters = [self._feeder(index + 1) for index in range(len(self.steps) - 1)] + [self._out]
+
+    def _out(self, message):
+        self._downstream(message)
+
+    def _feeder(self, index):
+        step = self.steps[index]
+
+        def emit(message):
+            self._call(index, step.process, message, self._emitters[index])
+        return emit
+
+    def _call(self, index, method, argument, emit):
+        try:
+            method(argument, emit)
+        except (StepFailed, TransportFailed):
+            raise
+        except Exception as e:
+            name, step_type = self.names[index]
+            raise StepFailed(name, step_type, e) from e
+
+    def process(self, message, emit):
+        self._downstream = emit
+        self._call(0, self.steps[0].process, message, self._emitters[0])
+
+    def on_watermark(self, timestamp, emit):
+        self._downstream = emit
+        for index, step in enumerate(self.steps):
+            self._call(index, step.on_watermark, timestamp, self._emitters[index])
+
+    def snapshot_state(self):
+        """The steps' states, each behind its length, behind the number of steps; empty when none holds any
+        (the Java worker's encoding)."""
+        states = [step.snapshot_state() for step in self.steps]
+        if not any(states):
+            return b""
+        out = io.BytesIO()
+        out.write(builtin._INT.pack(len(states)))
+        for state in states:
+            builtin.write_bytes(out, state)
+        return out.getvalue()
+
+    def restore_state(self, state):
+        if not state:
+            return
+        reader = builtin.StateReader(state, "segment")
+        count = reader.int()
+        if count != len(self.steps):
+            raise ValueError(f"cannot restore the segment's state: it holds {count} step states, but the segment "
+                             f"has {len(self.steps)} steps")
+        for step in self.steps:
+            step.restore_state(reader.bytes("step state"))
+        if reader.remaining():
+            raise ValueError(f"cannot restore the segment's state: {reader.remaining()} bytes after the last "
+                             "step state")
+
+    def checkpoint_finished(self, checkpoint_id, completed):
+        for step in self.steps:
+            (step.checkpoint_completed if completed else step.checkpoint_aborted)(checkpoint_id)
+
+    def close(self):
+        first = None
+        for step in self.steps:
+            try:
+                step.close()
+            except Exception as e:
+                first = first or e
+        if first is not None:
+            raise first
+
+
+class KeyGroupInstances:
+    """One instance of the segment per Flink key group the session has seen (one in all for a stream that is
+    not keyed), so each instance's state is exactly its key group's and a rescale moves it with the keys.
+    Watermarks reach every instance in key group order."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.instances = {}
+
+    def for_key_group(self, key_group):
+        instance = self.instances.get(key_group)
+        if instance is None:
+            instance = self.instances[key_group] = self.factory()
+        return instance
+
+    def on_watermark(self, timestamp, emit):
+        for key_group in sorted(self.instances):
+            self.instances[key_group].on_watermark(timestamp, emit)
+
+    def snapshot(self):
+        """Each instance's state by key group (UNKEYED for a stream that is not keyed); empty ones left out."""
+        states = {}
+        for key_group in sorted(self.instances):
+            state = self.instances[key_group].snapshot_state()
+            if state:
+                states[key_group] = state
+        return states
+
+    def restore(self, states):
+        for key_group in sorted(states):
+            if key_group in self.instances:
+                raise ValueError(f"key group {key_group} already holds state")
+            self.for_key_group(key_group).restore_state(states[key_group])
+
+    def checkpoint_finished(self, checkpoint_id, completed):
+        for instance in self.instances.values():
+            instance.checkpoint_finished(checkpoint_id, completed)
+
+    def close(self):
+        for instance in self.instances.values():
+            instance.close()
+        self.instances.clear()

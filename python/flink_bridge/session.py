@@ -1,0 +1,75 @@
+"""One session's logic, fed strictly in order whatever the transport: every input gets its outputs and an
+end of outputs, or an error. After an error the session refuses further input, because the bridge fails the
+task and Flink restarts from the last checkpoint.
+
+Inputs come from the data plane's thread and control calls (snapshot, restore, checkpoint notifications)
+from another; the bridge asks for a snapshot only once every earlier input is answered, and the lock keeps
+the two apart.
+"""
+import threading
+
+from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFailed
+
+
+class Session:
+
+    def __init__(self, name, described_steps):
+        """``described_steps``: (name, type, config JSON) of each step; a ValueError if any cannot be built."""
+        self.name = name
+        # Built once now so that invalid steps refuse the session; instances come per key group later.
+        SegmentChain(described_steps).close()
+        self.logic = KeyGroupInstances(lambda: SegmentChain(described_steps))
+        self.lock = threading.Lock()
+        self.failure = None
+        self.closed = False
+
+    def record(self, sequence, key_group, message, answers):
+        with self.lock:
+            self._serve(sequence, answers, lambda emit: self.logic.for_key_group(key_group).process(message, emit))
+
+    def watermark(self, sequence, timestamp, answers):
+        with self.lock:
+            self._serve(sequence, answers, lambda emit: self.logic.on_watermark(timestamp, emit))
+
+    def barrier(self, sequence, answers):
+        """A flush marker: answered once every earlier input is, which it is by the time it is served."""
+        with self.lock:
+            self._serve(sequence, answers, lambda emit: None)
+
+    def _serve(self, sequence, answers, apply):
+        if self.failure is not None or self.closed:
+            answers.error(sequence, "session closed" if self.closed else f"session already failed: {self.failure}")
+            return
+        try:
+            apply(lambda output: answers.output(sequence, output))
+        except TransportFailed:
+            raise
+        except StepFailed as e:
+            self._failed(sequence, answers, str(e), e.details)
+            return
+        except Exception as e:
+            self._failed(sequence, answers, f"{type(e).__name__}: {e}", "")
+            return
+        answers.end_of_outputs(sequence)
+
+    def _failed(self, sequence, answers, summary, details):
+        self.failure = summary
+        answers.error(sequence, f"{self.name}: {summary}" + (f"\n{details}" if details else ""))
+
+    def snapshot(self):
+        with self.lock:
+            return self.logic.snapshot()
+
+    def restore(self, states):
+        with self.lock:
+            self.logic.restore(states)
+
+    def checkpoint_finished(self, checkpoint_id, completed):
+        with self.lock:
+            self.logic.checkpoint_finished(checkpoint_id, completed)
+
+    def close(self):
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.logic.close()

@@ -1,0 +1,189 @@
+"""One session's process: ``python3 -m flink_bridge.session_process --fd N --parent-pid P``, started by the
+supervisor (``flink_bridge.control``) for every session, so that no two Flink slots share a GIL.
+
+It receives the session's OpenSessionRequest over its channel, builds the steps, maps the ring (shm) and
+answers whether the session is open; then its main thread serves the ring while a second thread answers
+the supervisor's requests (snapshot, restore, checkpoint notifications, gRPC stream batches, close). It ends
+when the session closes, the bridge is lost, or its supervisor is gone (its parent is no longer P).
+"""
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+
+from . import channel
+from ._proto import control as control_pb2
+from ._proto import data as data_pb2
+from .ring import RingError, RingFile, check_ring_path
+from .sdk import Message
+from .segments import UNKEYED
+from .session import Session
+from .shm_loop import ShmLoop
+
+LOG = logging.getLogger("flink_bridge.session")
+PARENT_CHECK_SECONDS = 0.2
+# How long closing waits for the ring loop to leave (it checks every 100 ms).
+CLOSE_WAIT_SECONDS = 5
+
+
+def describe(session_id, identity):
+    return (f"session {session_id} (job '{identity.job_name}', operator '{identity.operator_name}', subtask "
+            f"{identity.subtask_index}/{identity.parallelism})")
+
+
+class StreamAnswers:
+    """Answers of one gRPC batch, as frames of the answer batch."""
+
+    def __init__(self):
+        self.batch = data_pb2.FrameBatch()
+
+    def output(self, sequence, message):
+        frame = self.batch.frames.add(type=data_pb2.OUTPUT, sequence=sequence)
+        frame.record.payload = message.payload
+        frame.record.headers.update(message.headers)
+        frame.record.timestamp = message.timestamp
+
+    def end_of_outputs(self, sequence):
+        self.batch.frames.add(type=data_pb2.END_OF_OUTPUTS, sequence=sequence)
+
+    def error(self, sequence, text):
+        self.batch.frames.add(type=data_pb2.ERROR, sequence=sequence, error=text)
+
+
+def serve_batch(session, request):
+    """The streamed gRPC data plane: a batch of input frames in, a batch of answer frames out."""
+    answers = StreamAnswers()
+    for frame in data_pb2.FrameBatch.FromString(request).frames:
+        if frame.type == data_pb2.RECORD:
+            record = frame.record
+            session.record(frame.sequence, frame.key_group if frame.HasField("key_group") else UNKEYED,
+                           Message(record.payload, dict(record.headers), record.timestamp), answers)
+        elif frame.type == data_pb2.WATERMARK:
+            session.watermark(frame.sequence, frame.watermark, answers)
+        elif frame.type == data_pb2.BARRIER:
+            session.barrier(frame.sequence, answers)
+        else:
+            answers.error(frame.sequence, f"{session.name}: unexpected frame type "
+                                          f"{data_pb2.FrameType.Name(frame.type)} from the bridge")
+    return answers.batch.SerializeToString()
+
+
+class SessionProcess:
+
+    def __init__(self, connection, session, loop):
+        self.connection = connection
+        self.session = session
+        self.loop = loop
+        self.done = threading.Event()
+
+    def answer_requests(self):
+        """The supervisor's requests, one at a time, until it closes the session or goes away."""
+        try:
+            while True:
+                request = self.connection.recv()
+                kind = request[0]
+                if kind == "close":
+                    self.close()
+                    self.connection.send(("ok", None))
+                    return
+                try:
+                    self.connection.send(("ok", self.handle(kind, request[1:])))
+                except Exception as e:
+                    LOG.warning("%s: %s failed", self.session.name, kind, exc_info=True)
+                    self.connection.send(("error", "INTERNAL", f"{self.session.name}: {type(e).__name__}: {e}"))
+        except (EOFError, OSError):
+            LOG.info("%s: ending: the supervisor closed its channel", self.session.name)
+            self.close()
+        finally:
+            self.done.set()
+
+    def handle(self, kind, arguments):
+        if kind == "batch":
+            return serve_batch(self.session, arguments[0])
+        if kind == "snapshot":
+            return self.session.snapshot()
+        if kind == "restore":
+            return self.session.restore(arguments[0])
+        if kind == "notify":
+            return self.session.checkpoint_finished(*arguments)
+        raise ValueError(f"unknown request {kind}")
+
+    def close(self):
+        if self.loop is not None:
+            self.loop.stopping = True
+            self.loop_done.wait(CLOSE_WAIT_SECONDS)
+        self.session.close()
+
+    def serve(self):
+        self.loop_done = threading.Event()
+        threading.Thread(target=self.answer_requests, name="requests", daemon=True).start()
+        if self.loop is None:
+            self.done.wait()
+            return
+        try:
+            self.loop.run()
+        finally:
+            self.loop_done.set()
+        # A loop that ended by itself (the bridge left or was lost) ends the process; a close waits for its reply.
+        if self.loop.stopping:
+            self.done.wait(CLOSE_WAIT_SECONDS)
+
+
+def open_session(connection):
+    """Builds the session from the supervisor's first message and answers whether it is open."""
+    request, session_id, ring_directory = connection.recv()
+    opened = control_pb2.OpenSessionRequest.FromString(request)
+    name = describe(session_id, opened.identity)
+    try:
+        session = Session(name, [(step.name, step.type, step.config_json) for step in opened.steps])
+    except Exception as e:
+        connection.send(("error", "INVALID_ARGUMENT", f"{name}: cannot build segment {opened.segment_id}: {e}"))
+        return None, None
+    loop = None
+    if opened.transport == control_pb2.TRANSPORT_KIND_SHM:
+        ring = opened.ring
+        if not ring.path or ring.liveness_timeout_ms == 0:
+            connection.send(("error", "INVALID_ARGUMENT",
+                             f"{name}: an shm session needs a ring path and a liveness timeout"))
+            return None, None
+        try:
+            mapped = RingFile(check_ring_path(ring_directory, ring.path), opened.token)
+        except (RingError, OSError) as e:
+            connection.send(("error", "FAILED_PRECONDITION", f"{name}: cannot use the ring: {e}"))
+            return None, None
+        loop = ShmLoop(session, mapped, ring.liveness_timeout_ms)
+    connection.send(("ok", os.getpid()))
+    return session, loop
+
+
+def watch_parent(parent_pid):
+    """Ends this process once its supervisor is gone: an orphan gets a new parent."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    LOG.error("the supervisor (pid %d) is gone; exiting", parent_pid)
+    os._exit(3)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="flink_bridge.session_process")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s session process {os.getpid()}: %(message)s")
+    if os.getppid() != args.parent_pid:
+        sys.exit(3)
+    threading.Thread(target=watch_parent, args=(args.parent_pid,), name="parent-watch", daemon=True).start()
+    connection = channel.attach(args.fd)
+    session, loop = open_session(connection)
+    if session is None:
+        return
+    LOG.info("opened %s", session.name)
+    SessionProcess(connection, session, loop).serve()
+    LOG.info("%s: ended", session.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Serves one shm session: reads the to-worker ring in order, feeds the session, and writes each input's
+outputs and end marker (or error) into the from-worker ring, published once per polled batch. When the bridge
+sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the bridge is still there.
+"""
+import logging
+import os
+
+from . import codec
+from . import layout as L
+from .ring import RingError
+from .segments import UNKEYED
+
+LOG = logging.getLogger("flink_bridge.shm")
+
+# Frames taken per poll: answers are published after each batch, so the first answers of a long queue do
+# not wait for all of it.
+BATCH_FRAMES = 32
+IDLE_WAIT_SECONDS = 0.1
+_unpack_long = L.INT64.unpack_from
+
+
+class ShmLoop:
+
+    def __init__(self, session, ring, liveness_timeout_ms):
+        self.session = session
+        self.ring = ring
+        self.inputs = ring.consumer()
+        self.answers = ring.producer()
+        self.liveness_timeout_ms = liveness_timeout_ms
+        self.stopping = False
+
+    def run(self):
+        """Serves until the bridge closes the ring or is lost, the session is closed, or the ring is corrupt;
+        then closes the ring (removing the file of a bridge that crashed)."""
+        handle = self._on_frame
+        try:
+            while not self.stopping:
+                if self.inputs.poll(handle, BATCH_FRAMES):
+                    self.answers.publish()
+                    continue
+                self.inputs.await_frames(IDLE_WAIT_SECONDS)
+                lost = None if self.inputs.has_frames() else self.ring.bridge_lost(self.liveness_timeout_ms)
+                if lost is not None:
+                    LOG.info("%s: ending: %s", self.session.name, lost)
+                    break
+        except Exception:
+            LOG.exception("%s: the ring failed; ending the session", self.session.name)
+        finally:
+            # Silent without closing the ring: the bridge crashed and will not remove its file.
+            abandoned = (not self.stopping and not self.ring.bridge_closed()
+                         and self.ring.bridge_lost(self.liveness_timeout_ms) is not None)
+            self.ring.close()
+            if abandoned:
+                try:
+                    os.unlink(self.ring.path)
+                    LOG.info("%s: removed the ring file %s its lost bridge left", self.session.name, self.ring.path)
+                except FileNotFoundError:
+                    pass
+
+    def _on_frame(self, frame_type, flags, sequence, buffer, offset, length):
+        if frame_type == L.RECORD:
+            message = codec.decode(buffer, offset, length)
+            self.session.record(sequence, UNKEYED if flags == L.NO_KEY_GROUP else flags, message, self)
+        elif frame_type == L.WATERMARK:
+            if length < 8:
+                raise RingError(f"{self.session.name}: a WATERMARK frame of {length} body bytes (input #{sequence})")
+            self.session.watermark(sequence, _unpack_long(buffer, offset)[0], self)
+        elif frame_type == L.BARRIER:
+            self.session.barrier(sequence, self)
+        else:
+            raise RingError(f"{self.session.name}: the bridge sent a {L.frame_name(frame_type)} frame "
+                            f"(input #{sequence}), which a bridge never sends")
+
+    # The session's answers, written straight into the from-worker ring.
+
+    def output(self, sequence, message):
+        self._write(L.OUTPUT, sequence, codec.encode(message))
+
+    def end_of_outputs(self, sequence):
+        self._write(L.END_OF_OUTPUTS, sequence, b"")
+
+    def error(self, sequence, text):
+        """The message, cut to what one frame holds (a traceback may be longer than a small ring takes)."""
+        body = text.encode("utf-8", "replace")[:self.answers.max_frame - L.FRAME_HEADER]
+        self._write(L.ERROR, sequence, body)
+
+    def _write(self, frame_type, sequence, body):
+        while not self.answers.try_write(frame_type, sequence, body):
+            # The bridge may itself wait for room for inputs: free what is handled and let it drain answers.
+            self.inputs.release_handled()
+            self.answers.await_space(IDLE_WAIT_SECONDS)
+            lost = self.ring.bridge_lost(self.liveness_timeout_ms)
+            if lost is not None or self.stopping:
+                raise RingError(f"{self.session.name}: cannot answer input #{sequence}: "
+                                f"{lost or 'the session is closing'}")

@@ -1,0 +1,380 @@
+"""The built-in steps, with the same configuration, output and state encoding as the Java worker's
+(worker/src/main/java/org/flinkbridge/worker/steps), so one pipeline file gives the same output with either
+worker, and a savepoint taken with one restores in the other.
+
+A step here has the worker's internal shape: ``process(message, emit)``, ``on_watermark(timestamp, emit)``,
+``snapshot_state() -> bytes``, ``restore_state(bytes)``; user segments are adapted to it in ``segments``.
+"""
+import io
+import json
+import struct
+import time
+
+from .sdk import Message
+
+MAX_WATERMARK = 2 ** 63 - 1
+BATCH_SIZE_HEADER = "batch_size"
+# 2: strings as an int length and UTF-8 bytes (docs/steps.md), as the Java worker's StateStrings writes them.
+STATE_VERSION = 2
+
+_INT = struct.Struct(">i")
+_LONG = struct.Struct(">q")
+
+
+def _json_bytes(value):
+    """Compact JSON, non-ASCII left as UTF-8: what Jackson writes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _now_millis():
+    return time.time_ns() // 1_000_000
+
+
+class StepConfig:
+    """Typed reads of a step's config, with errors naming the step, the key and what is expected."""
+
+    def __init__(self, step_name, config):
+        self.step_name = step_name
+        self.config = config
+        if not isinstance(config, dict):
+            raise self.invalid("config", "an object", config)
+
+    def string(self, key, fallback=None):
+        value = self.config.get(key)
+        if value is None:
+            return fallback
+        if not isinstance(value, str):
+            raise self.invalid(key, "a string", value)
+        return value
+
+    def positive_long(self, key, fallback):
+        value = self.config.get(key)
+        if value is None:
+            return fallback
+        whole = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+        if not whole or value < 1 or value > 2 ** 63 - 1:
+            raise self.invalid(key, "a whole number >= 1", value)
+        return int(value)
+
+    def boolean(self, key, fallback):
+        value = self.config.get(key)
+        if value is None:
+            return fallback
+        if not isinstance(value, bool):
+            raise self.invalid(key, "true or false", value)
+        return value
+
+    def invalid(self, key, expected, found):
+        return ValueError(f"step '{self.step_name}': config {key} must be {expected}, not {json.dumps(found)}")
+
+
+class RecordField:
+    """A value read from a record: a header (``<prefix>header``) or a top-level JSON field
+    (``<prefix>json_field``) as its text; None when missing or when the payload is no JSON object."""
+
+    def __init__(self, header, json_field):
+        self.header = header
+        self.json_field = json_field
+
+    @staticmethod
+    def from_config(config, prefix, required):
+        header = config.string(prefix + "header")
+        json_field = config.string(prefix + "json_field")
+        if header is not None and json_field is not None:
+            raise ValueError(f"step '{config.step_name}': give {prefix}header or {prefix}json_field, not both")
+        if header is None and json_field is None:
+            if required:
+                raise ValueError(f"step '{config.step_name}': config needs {prefix}header or {prefix}json_field")
+            return None
+        return RecordField(header, json_field)
+
+    def read(self, message):
+        if self.header is not None:
+            return message.headers.get(self.header)
+        return top_level_scalar(message.payload, self.json_field)
+
+
+def top_level_scalar(payload, field):
+    """A top-level field's text as written (numbers keep their spelling), if it is a scalar and not null."""
+    try:
+        document = json.loads(payload, parse_int=str, parse_float=str, parse_constant=str)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    value = document.get(field)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else None
+
+
+class Step:
+    """The defaults: no watermark output, no state, nothing to do on checkpoints or close."""
+
+    def on_watermark(self, timestamp, emit):
+        pass
+
+    def snapshot_state(self):
+        return b""
+
+    def restore_state(self, state):
+        pass
+
+    def checkpoint_completed(self, checkpoint_id):
+        pass
+
+    def checkpoint_aborted(self, checkpoint_id):
+        pass
+
+    def close(self):
+        pass
+
+
+class AppendField(Step):
+    """``append_field``: adds one field (``field``, default "processed") with ``value`` (default true) to a
+    JSON object payload."""
+
+    def __init__(self, step_name, config):
+        self.step_name = step_name
+        self.field = config.string("field", "processed")
+        self.value = config.config.get("value", True)
+
+    def process(self, message, emit):
+        try:
+            document = json.loads(message.payload)
+        except ValueError as e:
+            raise ValueError(f"step '{self.step_name}' (append_field): the payload is not JSON: {e}") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"step '{self.step_name}' (append_field): the payload is not a JSON object but "
+                             f"{type(document).__name__}")
+        document[self.field] = self.value
+        emit(message.with_payload(_json_bytes(document)))
+
+
+class Filter(Step):
+    """``filter``: keeps the records whose field equals ``equals`` (``negate: true`` keeps the others)."""
+
+    def __init__(self, step_name, config):
+        self.field = RecordField.from_config(config, "", True)
+        self.expected = config.string("equals")
+        if self.expected is None:
+            raise config.invalid("equals", "a string", None)
+        self.negate = config.boolean("negate", False)
+
+    def process(self, message, emit):
+        if (self.field.read(message) == self.expected) != self.negate:
+            emit(message)
+
+
+class Batch(Step):
+    """``batch``: a JSON array of up to ``max_count`` payloads with a ``batch_size`` header, closed at
+    ``max_count``, when a record or watermark comes after it has been open ``max_wait_ms``, and at the end of
+    input. The open batch is the state."""
+
+    def __init__(self, step_name, config):
+        self.max_count = config.positive_long("max_count", 100)
+        if self.max_count > 1_000_000:
+            raise config.invalid("max_count", "at most 1000000", self.max_count)
+        self.max_wait_ms = config.positive_long("max_wait_ms", 1000)
+        self.batch = []
+        self.opened_at = 0
+
+    def process(self, message, emit):
+        if self.batch and self._aged():
+            self._emit(emit)
+        if not self.batch:
+            self.opened_at = _now_millis()
+        self.batch.append(message)
+        if len(self.batch) >= self.max_count:
+            self._emit(emit)
+
+    def on_watermark(self, timestamp, emit):
+        if self.batch and (timestamp == MAX_WATERMARK or self._aged()):
+            self._emit(emit)
+
+    def _aged(self):
+        return _now_millis() - self.opened_at >= self.max_wait_ms
+
+    def _emit(self, emit):
+        items = []
+        for message in self.batch:
+            try:
+                items.append(json.loads(message.payload))
+            except ValueError:
+                items.append(message.payload.decode("utf-8", "replace"))
+        headers = dict(self.batch[0].headers)
+        headers[BATCH_SIZE_HEADER] = str(len(self.batch))
+        timestamp = self.batch[-1].timestamp
+        self.batch = []
+        emit(Message(_json_bytes(items), headers, timestamp))
+
+    def snapshot_state(self):
+        out = io.BytesIO()
+        out.write(bytes([STATE_VERSION]))
+        out.write(_LONG.pack(self.opened_at))
+        out.write(_INT.pack(len(self.batch)))
+        for message in self.batch:
+            out.write(_LONG.pack(message.timestamp))
+            out.write(_INT.pack(len(message.headers)))
+            for key, value in message.headers.items():
+                write_string(out, key)
+                write_string(out, value)
+            write_bytes(out, message.payload)
+        return out.getvalue()
+
+    def restore_state(self, state):
+        self.batch = []
+        if not state:
+            return
+        reader = StateReader(state, "batch")
+        version = reader.byte()
+        if version != STATE_VERSION:
+            raise ValueError(f"batch state version {version} is not {STATE_VERSION}")
+        self.opened_at = reader.long()
+        size = reader.int()
+        if size < 0 or size > self.max_count:
+            raise ValueError(f"batch state holds {size} records; max_count is {self.max_count}")
+        batch = []
+        for _ in range(size):
+            timestamp = reader.long()
+            headers = {}
+            for _ in range(reader.int()):
+                key = reader.string()
+                headers[key] = reader.string()
+            batch.append(Message(reader.bytes("payload"), headers, timestamp))
+        self.batch = batch
+
+
+class RunningCount(Step):
+    """``running_count``: per key, emits ``{"key": K, "count": N}`` (with a ``key`` header) for every record,
+    N counting this one. The counts are the state."""
+
+    def __init__(self, step_name, config):
+        self.key = RecordField.from_config(config, "key_", True)
+        self.counts = {}
+
+    def process(self, message, emit):
+        key = self.key.read(message)
+        if key is None:
+            raise ValueError("the record has no key to count by")
+        count = self.counts.get(key, 0) + 1
+        self.counts[key] = count
+        emit(Message(_json_bytes({"key": key, "count": count}), {"key": key}, message.timestamp))
+
+    def snapshot_state(self):
+        return write_counts(self.counts, write_string) if self.counts else b""
+
+    def restore_state(self, state):
+        self.counts = read_counts(state, StateReader.string, "running_count")
+
+
+class Count(Step):
+    """``count``: per key, counts records in tumbling event-time windows of ``window_ms`` and emits
+    ``{"key","window_start","window_end","count"}`` once the watermark passes a window's end."""
+
+    def __init__(self, step_name, config):
+        if config.config.get("window_ms") is None:
+            raise config.invalid("window_ms", "a whole number >= 1", None)
+        self.window_ms = config.positive_long("window_ms", 0)
+        self.key = RecordField.from_config(config, "key_", False)
+        self.counts = {}
+
+    def process(self, message, emit):
+        key = "" if self.key is None else self.key.read(message)
+        start = message.timestamp - message.timestamp % self.window_ms
+        window = (start, "" if key is None else key)
+        self.counts[window] = self.counts.get(window, 0) + 1
+
+    def on_watermark(self, timestamp, emit):
+        for window in sorted(self.counts):
+            start, key = window
+            end = start + self.window_ms
+            if end > timestamp and timestamp != MAX_WATERMARK:
+                break
+            count = self.counts.pop(window)
+            emit(Message(_json_bytes({"key": key, "window_start": start, "window_end": end, "count": count}),
+                         {"key": key}, end - 1))
+
+    def snapshot_state(self):
+        def write_window(out, window):
+            out.write(_LONG.pack(window[0]))
+            write_string(out, window[1])
+        return write_counts(self.counts, write_window)
+
+    def restore_state(self, state):
+        self.counts = read_counts(state, lambda reader: (reader.long(), reader.string()), "count")
+
+
+BUILT_IN = {"append_field": AppendField, "batch": Batch, "filter": Filter, "count": Count,
+            "running_count": RunningCount}
+
+
+def write_string(out, value):
+    write_bytes(out, value.encode("utf-8"))
+
+
+def write_bytes(out, value):
+    out.write(_INT.pack(len(value)))
+    out.write(value)
+
+
+def write_counts(counts, write_key):
+    """The counting steps' state: version, number of counts, then each key and its count (big-endian)."""
+    out = io.BytesIO()
+    out.write(bytes([STATE_VERSION]))
+    out.write(_INT.pack(len(counts)))
+    for key, count in counts.items():
+        write_key(out, key)
+        out.write(_LONG.pack(count))
+    return out.getvalue()
+
+
+def read_counts(state, read_key, step):
+    counts = {}
+    if not state:
+        return counts
+    reader = StateReader(state, step)
+    version = reader.byte()
+    if version != STATE_VERSION:
+        raise ValueError(f"{step} state version {version} is not {STATE_VERSION}")
+    for _ in range(reader.int()):
+        key = read_key(reader)
+        counts[key] = reader.long()
+    return counts
+
+
+class StateReader:
+    """Reads a state encoding, refusing a length that runs past the bytes left."""
+
+    def __init__(self, state, what):
+        self.state = state
+        self.at = 0
+        self.what = what
+
+    def _take(self, count):
+        if count < 0 or self.at + count > len(self.state):
+            raise ValueError(f"{self.what} state ends early")
+        start = self.at
+        self.at += count
+        return self.state[start:self.at]
+
+    def byte(self):
+        return self._take(1)[0]
+
+    def int(self):
+        return _INT.unpack(self._take(4))[0]
+
+    def long(self):
+        return _LONG.unpack(self._take(8))[0]
+
+    def bytes(self, what):
+        length = self.int()
+        if length < 0 or length > len(self.state) - self.at:
+            raise ValueError(f"a {what} of {length} bytes with {len(self.state) - self.at} left")
+        return bytes(self._take(length))
+
+    def string(self):
+        return self.bytes("string").decode("utf-8", "replace")
+
+    def remaining(self):
+        return len(self.state) - self.at
