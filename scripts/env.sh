@@ -93,7 +93,7 @@ PYTHON_MODULES_CHECK='import grpc, google.protobuf'
 
 # Sets BRIDGE_PYTHON to an interpreter that imports grpc and protobuf: FLINK_BRIDGE_PYTHON if set, else Debian's
 # /usr/bin/python3, else the python3 on the PATH (often another build without the packages); when none does,
-# installs Debian's packages (as root) or says what is missing.
+# installs Debian's packages (as root). Returns 1 when there is none and they cannot be installed.
 find_python() {
   local candidate
   for candidate in "${FLINK_BRIDGE_PYTHON:-}" /usr/bin/python3 "$(command -v python3 2>/dev/null || true)"; do
@@ -103,16 +103,21 @@ find_python() {
       return 0
     fi
   done
-  [[ -x /usr/bin/python3 ]] || die "no Python 3 found for the Python worker; install Debian's python3 ${PYTHON_PACKAGES[*]} (or set FLINK_BRIDGE_PYTHON to an interpreter with grpc and protobuf) and run again."
+  [[ -x /usr/bin/python3 && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1 || return 1
   ensure_debian_packages "${PYTHON_PACKAGES[@]}"
-  /usr/bin/python3 -c "$PYTHON_MODULES_CHECK" 2>/dev/null \
-    || die "/usr/bin/python3 cannot import grpc and protobuf even with ${PYTHON_PACKAGES[*]} installed; set FLINK_BRIDGE_PYTHON to an interpreter that can."
+  /usr/bin/python3 -c "$PYTHON_MODULES_CHECK" 2>/dev/null || return 1
   BRIDGE_PYTHON=/usr/bin/python3
 }
 
-# The Flink options that let a job spawn the Python worker of this checkout.
+require_python() {
+  find_python || die "no Python 3 that imports grpc and protobuf for the Python worker: install Debian's python3 ${PYTHON_PACKAGES[*]} (apt-get install python3 ${PYTHON_PACKAGES[*]}), or set FLINK_BRIDGE_PYTHON to an interpreter that has them, and run again."
+}
+
+# The Flink options that let a job spawn the Python worker of this checkout (the interpreter only where one was
+# found: a job that needs none runs without).
 python_worker_options() {
-  echo "-Dflink-bridge.worker.python.runtime=$BRIDGE_HOME/python" "-Dflink-bridge.worker.python.executable=$BRIDGE_PYTHON"
+  echo "-Dflink-bridge.worker.python.runtime=$BRIDGE_HOME/python"
+  if [[ -n "${BRIDGE_PYTHON:-}" ]]; then echo "-Dflink-bridge.worker.python.executable=$BRIDGE_PYTHON"; fi
 }
 
 # Builds the jars when any is missing or older than a source or pom file; under the build lock, so a command

@@ -1,0 +1,47 @@
+"""Segments in the prototype's shape, for tests."""
+from flink_bridge.sdk import Message
+
+
+class Echo:
+    def process(self, message):
+        if message.payload == b"boom":
+            raise ValueError("told to fail")
+        return [message]
+
+
+class Counter:
+    """Counts records; its state is the pickled instance."""
+
+    def __init__(self, start=0):
+        self.seen = start
+
+    def process(self, message):
+        self.seen += 1
+        return [Message(str(self.seen).encode(), {}, message.timestamp)]
+
+    def watermark(self, timestamp):
+        return [Message(b"watermark %d" % timestamp, {}, timestamp)]
+
+
+class ReturnsText:
+    def process(self, message):
+        return [Message("text", {}, 0)]
+
+
+class ReturnsNumberHeader:
+    def process(self, message):
+        return [Message(b"x", {"n": 1}, 0)]
+
+
+class ReturnsOneMessage:
+    def process(self, message):
+        return message
+
+
+class HoldsALock:
+    def __init__(self):
+        import threading
+        self.lock = threading.Lock()
+
+    def process(self, message):
+        return []
