@@ -20,10 +20,13 @@ def attach(fd):
     return Connection(fd)
 
 
-def ask(connection, request):
-    """Sends one request and waits for its reply: ("ok", value) or ("error", grpc code name, text)."""
+def ask(connection, request, timeout):
+    """Sends one request and waits up to ``timeout`` seconds for its reply: ("ok", value) or ("error", grpc
+    code name, text). SessionGone when the process has ended or does not answer in time."""
     try:
         connection.send(request)
+        if not connection.poll(timeout):
+            raise SessionGone(f"it did not answer {request[0]} within {timeout:g} s")
         return connection.recv()
     except (EOFError, OSError) as e:
         raise SessionGone(str(e) or type(e).__name__) from e

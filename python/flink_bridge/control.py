@@ -28,6 +28,10 @@ SESSION_KEY = "flink-bridge-session"
 TOKEN_KEY = "flink-bridge-token"
 # How long a new session process may take to build its steps and map its ring.
 OPEN_TIMEOUT_SECONDS = 60
+# How long a session process may take over a request (a batch, a snapshot) before it counts as hung and is
+# killed: the bridge's own deadline (worker_timeout_ms) is what normally ends a slow session first.
+REQUEST_TIMEOUT_SECONDS = 600
+CLOSE_TIMEOUT_SECONDS = 5
 
 
 class SessionHandle:
@@ -44,9 +48,19 @@ class SessionHandle:
         self.connection = connection
         self.lock = threading.Lock()
 
-    def ask(self, *request):
-        with self.lock:
-            return channel.ask(self.connection, request)
+    def ask(self, *request, timeout=REQUEST_TIMEOUT_SECONDS):
+        """One request, waiting at most ``timeout`` for the channel and as long again for the reply. A process
+        that does not answer is hung: it is killed, so that nothing waits on it again."""
+        if not self.lock.acquire(timeout=timeout):
+            self.process.kill()
+            raise channel.SessionGone(f"an earlier request took more than {timeout:g} s")
+        try:
+            return channel.ask(self.connection, request, timeout)
+        except channel.SessionGone:
+            self.process.kill()
+            raise
+        finally:
+            self.lock.release()
 
     def gone(self):
         code = self.process.poll()
@@ -243,9 +257,9 @@ class Supervisor:
 
     def _close(self, handle):
         try:
-            handle.ask("close")
-        except channel.SessionGone:
-            pass
+            handle.ask("close", timeout=CLOSE_TIMEOUT_SECONDS)
+        except channel.SessionGone as e:
+            LOG.warning("%s: closing it failed (%s); its process is stopped", handle.name, e)
         self._stop(handle)
 
     @staticmethod

@@ -30,7 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Worker state lives in Flink's checkpoints: a job counting records per key in the worker, whose worker dies,
  * hangs or answers garbage mid-run, restarts from the last checkpoint with the worker's counts restored, and
- * the exactly-once file sink holds every key's counts 1..n once each: nothing lost, nothing repeated.
+ * the exactly-once file sink holds every key's counts 1..n once each: nothing lost, nothing repeated. With
+ * the Python worker the fault strikes one session's process (the one serving the ring or stream).
  */
 class CheckpointRecoveryTest {
 
@@ -47,9 +48,13 @@ class CheckpointRecoveryTest {
         ANSWERS_GARBAGE
     }
 
+    /** What the faults strike in a Python worker: a session's process. */
+    private static final String PYTHON_SESSION = "flink_bridge.session_process";
+
     @ParameterizedTest
-    @CsvSource({"shm, DIES", "grpc, DIES", "shm, HANGS", "shm, ANSWERS_GARBAGE"})
-    void aFailingWorkerIsRestoredFromTheCheckpointWithNoLossOrDuplicate(String transport, Fault fault,
+    @CsvSource({"shm, DIES, java", "grpc, DIES, java", "shm, HANGS, java", "shm, ANSWERS_GARBAGE, java",
+            "shm, DIES, python", "grpc, DIES, python", "shm, HANGS, python", "shm, ANSWERS_GARBAGE, python"})
+    void aFailingWorkerIsRestoredFromTheCheckpointWithNoLossOrDuplicate(String transport, Fault fault, String worker,
                                                                        @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "counts", """
                 name: counts
@@ -65,7 +70,8 @@ class CheckpointRecoveryTest {
                   key: {json_field: key}
                   checkpoint_interval_ms: 300
                   worker_timeout_ms: 3000
-                """.formatted(EVENTS, transport));
+                  worker: %s
+                """.formatted(EVENTS, transport, worker));
         Path out = dir.resolve("out");
         CompletableFuture<String> run = CompletableFuture.supplyAsync(() -> {
             try {
@@ -77,10 +83,11 @@ class CheckpointRecoveryTest {
             }
         });
 
-        ProcessHandle worker = TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
+        ProcessHandle target = worker.equals("python") ? TestPeers.awaitSpawned(PYTHON_SESSION, EVENTS / 3, run)
+                : TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
         switch (fault) {
-            case DIES -> signal(worker, "KILL");
-            case HANGS -> signal(worker, "STOP");
+            case DIES -> signal(target, "KILL");
+            case HANGS -> signal(target, "STOP");
             case ANSWERS_GARBAGE -> {
                 // Answers in flight are what the bridge reads next; keep scribbling until some were there.
                 long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
@@ -93,7 +100,7 @@ class CheckpointRecoveryTest {
         try {
             run.get(3, TimeUnit.MINUTES);
         } finally {
-            signal(worker, "KILL");
+            signal(target, "KILL");
         }
 
         Map<String, List<Long>> counts = new TreeMap<>();

@@ -56,27 +56,39 @@ final class TestPeers {
 
     /** A worker process this JVM spawned for a job, if one runs. */
     static Optional<ProcessHandle> spawnedWorker() {
-        String jar = TestPipelines.workerJar();
+        return spawned(TestPipelines.workerJar());
+    }
+
+    /** A process this JVM spawned (or one of its descendants) whose command line contains {@code marker}. */
+    static Optional<ProcessHandle> spawned(String marker) {
         return ProcessHandle.current().descendants()
-                .filter(p -> p.info().commandLine().orElse("").contains(jar))
+                .filter(p -> p.info().commandLine().orElse("").contains(marker))
                 .findFirst();
     }
 
     /** The spawned worker, once the job has sent it more than {@code records} records; fails if the job ends first. */
     static ProcessHandle awaitSpawnedWorker(long records, CompletableFuture<?> run) throws Exception {
+        return awaitSpawned(TestPipelines.workerJar(), records, run);
+    }
+
+    /**
+     * A spawned process whose command line contains {@code marker}, once the job has sent more than
+     * {@code records} records; fails if the job ends first.
+     */
+    static ProcessHandle awaitSpawned(String marker, long records, CompletableFuture<?> run) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             if (run.isDone()) {
                 throw new AssertionError("the job ended before its worker was past " + records + " records: "
                         + run.get());
             }
-            Optional<ProcessHandle> worker = spawnedWorker();
-            if (worker.isPresent() && JobCounters.get(JobCounters.Count.SENT) > records) {
-                return worker.get();
+            Optional<ProcessHandle> process = spawned(marker);
+            if (process.isPresent() && JobCounters.get(JobCounters.Count.SENT) > records) {
+                return process.get();
             }
             Thread.sleep(50);
         }
-        throw new AssertionError("no spawned worker past " + records + " records within 60 s");
+        throw new AssertionError("no spawned " + marker + " past " + records + " records within 60 s");
     }
 
     /** A loopback port nothing listens on (bound, then released). */

@@ -687,7 +687,7 @@ class PipelineParserTest {
                         """,
                         "bridge.paralelism (line 5, column 3): expected one of the keys transport, grpc_mode,"
                                 + " worker_address, key, parallelism, max_in_flight, worker_timeout_ms,"
-                                + " checkpoint_interval_ms, accept_at_least_once but found the key 'paralelism'"),
+                                + " checkpoint_interval_ms, accept_at_least_once, worker but found the key 'paralelism'"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
                         steps: [{step_name: s, type: filter, settings: {}}]

@@ -1,0 +1,146 @@
+package org.flinkbridge.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.control.TransportKind;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The Python worker (python/) serves the same jobs as the Java worker: the same output from the same pipeline
+ * file over every transport, segments written in Python, failures that name their cause, and no process left
+ * once its spawner is gone. Its recovery from faults is in {@link CheckpointRecoveryTest}.
+ */
+class PythonWorkerTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void theBundledExampleGivesTheJavaWorkersOutputOverEveryTransport(@TempDir Path dir) throws Exception {
+        List<String> javaOutput = runExample(dir.resolve("java"), "--worker=java");
+
+        for (String transport : List.of("shm", "grpc")) {
+            List<String> pythonOutput = runExample(dir.resolve(transport), "--worker=python", "--transport=" + transport);
+            assertEquals(javaOutput, pythonOutput, "over " + transport);
+        }
+        assertEquals(1035, javaOutput.size());
+    }
+
+    private static List<String> runExample(Path out, String... flags) throws Exception {
+        List<String> args = new ArrayList<>(List.of("--output", out.toString()));
+        args.addAll(List.of(flags));
+        String summary = LocalRunner.run(args.toArray(String[]::new));
+        assertTrue(summary.contains("every input accounted for"), summary);
+        List<String> lines = TestPipelines.outputLines(out);
+        lines.sort(null);
+        return lines;
+    }
+
+    /** examples/python: a segment class in the pipeline's folder, keyed state in a pickled instance. */
+    @Test
+    void thePythonExampleSumsEveryKeysEventsOnce(@TempDir Path dir) throws Exception {
+        Path example = Path.of(System.getProperty("flink-bridge.home"), "examples", "python", "pipeline.yaml");
+
+        String summary = LocalRunner.run(new String[] {example.toString(), "--output", dir.toString()});
+
+        assertTrue(summary.contains("read=20000 sent=20000 received=20000 written=20000"), summary);
+        Map<String, List<Long>> counts = new TreeMap<>();
+        for (String line : TestPipelines.outputLines(dir)) {
+            JsonNode total = JSON.readTree(line);
+            counts.computeIfAbsent(total.get("key").asText(), key -> new ArrayList<>()).add(total.get("count").asLong());
+        }
+        assertEquals(50, counts.size());
+        counts.forEach((key, seen) -> {
+            seen.sort(null);
+            for (int i = 0; i < seen.size(); i++) {
+                assertEquals(i + 1, seen.get(i), key + ": counts are not 1..n: " + seen);
+            }
+        });
+    }
+
+    @Test
+    void aSegmentThatRaisesFailsTheJobNamingTheStepTheExceptionAndWhereItWasRaised(@TempDir Path dir)
+            throws Exception {
+        Files.writeString(dir.resolve("picky.py"), """
+                class RejectsOddIds:
+                    def process(self, message):
+                        if b'"id":3,' in message.payload:
+                            raise ValueError("id 3 is odd")
+                        return [message]
+                """);
+        Path pipeline = TestPipelines.write(dir, "picky", """
+                name: picky
+                sources: {events: {type: generator, count: 10}}
+                steps:
+                  - {step_name: reject_odd, type: picky.RejectsOddIds}
+                sinks: {out: {type: print}}
+                bridge: {worker: python}
+                """);
+
+        Exception error = assertThrows(Exception.class, () -> LocalRunner.run(new String[] {pipeline.toString()}));
+        String message = LocalRunner.causeMessage(error);
+
+        assertTrue(message.contains("the worker failed input #3"), message);
+        assertTrue(message.contains("step 'reject_odd' (picky.RejectsOddIds) failed: ValueError: id 3 is odd (at "
+                + dir.resolve("picky.py") + ":4 in process)"), message);
+    }
+
+    /** The supervisor is killed: each session's process sees its parent change and ends within a second. */
+    @Test
+    void sessionProcessesEndWithTheirSupervisor() throws Exception {
+        Process supervisor = new ProcessBuilder(System.getProperty("flink-bridge.worker.python.executable"),
+                System.getProperty("flink-bridge.worker.python.runtime"), "--port", "0")
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            String address = TestPeers.workerAddress(supervisor);
+            ManagedChannel channel = NettyChannelBuilder.forTarget(address).usePlaintext().build();
+            try {
+                for (int session = 0; session < 2; session++) {
+                    BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                            .openSession(OpenSessionRequest.newBuilder()
+                                    .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                                    .setIdentity(SessionIdentity.newBuilder().setJobName("orphans")
+                                            .setOperatorName("segment 0").setSubtaskIndex(session).setParallelism(2))
+                                    .addSteps(StepSpec.newBuilder().setName("count").setType("running_count")
+                                            .setConfigJson("{\"key_header\":\"k\"}"))
+                                    .setTransport(TransportKind.TRANSPORT_KIND_GRPC).setToken("t" + session)
+                                    .build());
+                }
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+            List<ProcessHandle> sessions = supervisor.children().toList();
+            assertEquals(2, sessions.size(), "one process per session");
+
+            supervisor.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (sessions.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertTrue(sessions.stream().noneMatch(ProcessHandle::isAlive), "a session process outlived its supervisor");
+        } finally {
+            supervisor.descendants().forEach(ProcessHandle::destroyForcibly);
+            supervisor.destroyForcibly();
+        }
+    }
+}
