@@ -3,6 +3,10 @@ mapped, beaten every 100 ms, and read and written through one consumer and one p
 
 The positions read from a control block are the peer's to write, so each is checked before it indexes the
 ring, and every frame length against the bytes published (see ``Consumer.poll``).
+
+Every word the peer reads while this side writes it (positions, futex words, waiting counts, heartbeat,
+closed flag) is accessed through a ctypes view: one aligned load or store. ``struct.pack_into`` must never
+write them: it zeroes its target before packing, so the peer could read 0 in between.
 """
 import ctypes
 import hmac
@@ -89,7 +93,10 @@ class RingFile:
         self.base = ctypes.addressof(self._anchor)
         self.to_worker_capacity = L.UINT32.unpack_from(self._map, L.TO_WORKER_CAPACITY_OFFSET)[0]
         self.from_worker_capacity = L.UINT32.unpack_from(self._map, L.FROM_WORKER_CAPACITY_OFFSET)[0]
-        L.UINT32.pack_into(self._map, L.WORKER_PID_OFFSET, os.getpid())
+        self.word32(L.WORKER_PID_OFFSET).value = os.getpid()
+        self._heartbeat = self.word64(L.WORKER_HEARTBEAT_OFFSET)
+        self._bridge_heartbeat = self.word64(L.BRIDGE_HEARTBEAT_OFFSET)
+        self._closed_flag = self.word32(L.CLOSED_OFFSET)
         self._closed = False
         self._lock = threading.Lock()
         self.heartbeat()
@@ -118,6 +125,13 @@ class RingFile:
         if not hmac.compare_digest(found, _token_bytes(token)):
             raise RingError(f"{path}: the session token does not match; refusing the ring")
 
+    def word64(self, offset):
+        """A view of the 64-bit word at ``offset``: one load or store per access. Valid while mapped."""
+        return ctypes.c_int64.from_address(self.base + offset)
+
+    def word32(self, offset):
+        return ctypes.c_int32.from_address(self.base + offset)
+
     def consumer(self):
         """Reads the to-worker ring: the bridge's inputs."""
         return Consumer(self, L.TO_WORKER_CONTROL_OFFSET, L.HEADER_SIZE, self.to_worker_capacity,
@@ -131,7 +145,7 @@ class RingFile:
     def heartbeat(self):
         with self._lock:
             if not self._closed:
-                L.INT64.pack_into(self._map, L.WORKER_HEARTBEAT_OFFSET, now_millis())
+                self._heartbeat.value = now_millis()
 
     def _beat(self):
         while not self._closed:
@@ -139,14 +153,14 @@ class RingFile:
             time.sleep(HEARTBEAT_SECONDS)
 
     def bridge_closed(self):
-        return L.UINT32.unpack_from(self._map, L.CLOSED_OFFSET)[0] != 0
+        return self._closed_flag.value != 0
 
     def bridge_lost(self, limit_millis):
         """Why the bridge counts as lost (it closed the ring, or its heartbeat is silent past the limit), or None.
         Process ids are never looked at: the bridge may live in another PID namespace."""
         if self.bridge_closed():
             return "the bridge closed the ring"
-        silence = now_millis() - L.INT64.unpack_from(self._map, L.BRIDGE_HEARTBEAT_OFFSET)[0]
+        silence = now_millis() - self._bridge_heartbeat.value
         if silence > limit_millis:
             return f"no heartbeat from the bridge for {silence} ms (the limit is {limit_millis} ms)"
         return None
@@ -157,11 +171,11 @@ class RingFile:
             if self._closed:
                 return
             self._closed = True
-            L.UINT32.pack_into(self._map, L.CLOSED_OFFSET, 1)
+            self._closed_flag.value = 1
             futex.fence()
             for control in (L.TO_WORKER_CONTROL_OFFSET, L.FROM_WORKER_CONTROL_OFFSET):
                 for word, waiting in ((L.DATA_FUTEX, L.CONSUMER_WAITING), (L.SPACE_FUTEX, L.PRODUCER_WAITING)):
-                    _wake_if_waiting(self, control + word, control + waiting)
+                    _Wake(self, control + word, control + waiting).if_waiting()
         self._beating.join()
         del self._anchor
         self._map.close()
@@ -171,37 +185,48 @@ def _signed(value):
     return struct.unpack("<q", struct.pack("<Q", value))[0]
 
 
-def _wake_if_waiting(ring, futex_offset, waiting_offset):
-    """The peer's side of a wait: bumps the futex word and wakes, only if the peer counts a sleeper. The caller
-    has fenced since it published what the sleeper waits for."""
-    if L.INT32.unpack_from(ring._map, waiting_offset)[0] != 0:
-        word = L.INT32.unpack_from(ring._map, futex_offset)[0]
-        L.INT32.pack_into(ring._map, futex_offset, _signed32(word + 1))
-        futex.wake_all(ring.base + futex_offset)
+class _Wake:
+    """The peer's side of a wait on one futex word: bumps the word and wakes, only if the peer counts a
+    sleeper. The caller has fenced since it published what the sleeper waits for."""
+
+    def __init__(self, ring, futex_offset, waiting_offset):
+        self.address = ring.base + futex_offset
+        self.word = ring.word32(futex_offset)
+        self.waiting = ring.word32(waiting_offset)
+
+    def if_waiting(self):
+        if self.waiting.value != 0:
+            self.word.value = _signed32(self.word.value + 1)
+            futex.wake_all(self.address)
 
 
 def _signed32(value):
     return (value + 0x80000000) % 0x100000000 - 0x80000000
 
 
-def _await(ring, ready, futex_offset, waiting_offset, seconds):
-    """Spins briefly, then counts this thread as waiting and sleeps on the futex word until ``ready()`` or
-    about ``seconds``. No wake-up is lost: the count is fenced before ``ready`` is checked again, and the
-    peer fences between publishing and reading the count."""
-    for _ in range(SPINS):
-        if ready():
-            return
-    buffer = ring._map
-    ticket = L.INT32.unpack_from(buffer, futex_offset)[0]
-    count = L.INT32.unpack_from(buffer, waiting_offset)[0]
-    L.INT32.pack_into(buffer, waiting_offset, count + 1)
-    futex.fence()
-    try:
-        if not ready():
-            futex.wait(ring.base + futex_offset, ticket, seconds)
-    finally:
-        count = L.INT32.unpack_from(buffer, waiting_offset)[0]
-        L.INT32.pack_into(buffer, waiting_offset, count - 1)
+class _Wait:
+    """This side's waits on one futex word: spins briefly, then counts itself as waiting and sleeps until
+    ``ready()`` or about ``seconds``. No wake-up is lost: the count is fenced before ``ready`` is checked again,
+    and the peer fences between publishing and reading the count. Only this side's one thread changes the
+    count."""
+
+    def __init__(self, ring, futex_offset, waiting_offset):
+        self.address = ring.base + futex_offset
+        self.word = ring.word32(futex_offset)
+        self.waiting = ring.word32(waiting_offset)
+
+    def until(self, ready, seconds):
+        for _ in range(SPINS):
+            if ready():
+                return
+        ticket = self.word.value
+        self.waiting.value += 1
+        futex.fence()
+        try:
+            if not ready():
+                futex.wait(self.address, ticket, seconds)
+        finally:
+            self.waiting.value -= 1
 
 
 def _check_positions(name, producer, consumer, capacity):
@@ -230,14 +255,12 @@ class Consumer:
         self._capacity = capacity
         self._mask = capacity - 1
         self._max_frame = L.max_frame_length(capacity)
-        self._producer_at = control + L.PRODUCER_POSITION
-        self._consumer_at = control + L.CONSUMER_POSITION
-        self._futex_at = control + L.DATA_FUTEX
-        self._waiting_at = control + L.CONSUMER_WAITING
-        self._space_futex_at = control + L.SPACE_FUTEX
-        self._producer_waiting_at = control + L.PRODUCER_WAITING
+        self._producer = ring.word64(control + L.PRODUCER_POSITION)
+        self._consumer = ring.word64(control + L.CONSUMER_POSITION)
+        self._frames = _Wait(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
+        self._space = _Wake(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
         self._name = name
-        self._head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+        self._head = self._consumer.value
         self._tail = self._head
         self._handling = -1
 
@@ -248,7 +271,7 @@ class Consumer:
         if self._head == self._tail:
             # The head is checked with the tail: it started at the shared consumer position, which the peer may
             # have set to anything, and only moves by checked frames.
-            tail = L.INT64.unpack_from(buffer, self._producer_at)[0]
+            tail = self._producer.value
             _check_positions(self._name, tail, self._head, self._capacity)
             self._tail = tail
             if self._head == tail:
@@ -284,19 +307,19 @@ class Consumer:
         self._publish(self._handling if self._handling >= 0 else self._head)
 
     def _publish(self, position):
-        L.INT64.pack_into(self._buffer, self._consumer_at, position)
+        self._consumer.value = position
         futex.fence()
-        _wake_if_waiting(self._ring, self._space_futex_at, self._producer_waiting_at)
+        self._space.if_waiting()
 
     def _corrupt(self, what, index):
         return RingError(f"{self._name}: corrupt frame at position {self._head} (ring offset {index}): {what} "
                          f"(frames are {L.FRAME_HEADER} to {self._max_frame} bytes, 8-byte aligned)")
 
     def has_frames(self):
-        return self._head != L.INT64.unpack_from(self._buffer, self._producer_at)[0]
+        return self._head != self._producer.value
 
     def await_frames(self, seconds):
-        _await(self._ring, self.has_frames, self._futex_at, self._waiting_at, seconds)
+        self._frames.until(self.has_frames, seconds)
 
 
 class Producer:
@@ -310,16 +333,14 @@ class Producer:
         self._capacity = capacity
         self._mask = capacity - 1
         self.max_frame = L.max_frame_length(capacity)
-        self._producer_at = control + L.PRODUCER_POSITION
-        self._consumer_at = control + L.CONSUMER_POSITION
-        self._data_futex_at = control + L.DATA_FUTEX
-        self._consumer_waiting_at = control + L.CONSUMER_WAITING
-        self._space_futex_at = control + L.SPACE_FUTEX
-        self._waiting_at = control + L.PRODUCER_WAITING
+        self._producer = ring.word64(control + L.PRODUCER_POSITION)
+        self._consumer = ring.word64(control + L.CONSUMER_POSITION)
+        self._frames = _Wake(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
+        self._space = _Wait(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
         self._name = name
-        self._tail = L.INT64.unpack_from(self._buffer, self._producer_at)[0]
+        self._tail = self._producer.value
         self._published = self._tail
-        self._cached_head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+        self._cached_head = self._consumer.value
 
     def try_write(self, frame_type, sequence, body, flags=0):
         """Writes one frame with ``body`` (bytes, may be empty); False when the ring has no room now."""
@@ -335,7 +356,7 @@ class Producer:
         padding = to_end if aligned > to_end else 0
         needed = self._tail + padding + aligned
         if needed - self._cached_head > self._capacity:
-            head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+            head = self._consumer.value
             _check_positions(self._name, self._published, head, self._capacity)
             self._cached_head = head
             if needed - head > self._capacity:
@@ -357,18 +378,18 @@ class Producer:
         """Makes every written frame visible to the bridge, waking it if it sleeps."""
         if self._tail == self._published:
             return
-        L.INT64.pack_into(self._buffer, self._producer_at, self._tail)
+        self._producer.value = self._tail
         self._published = self._tail
         futex.fence()
-        _wake_if_waiting(self._ring, self._data_futex_at, self._consumer_waiting_at)
+        self._frames.if_waiting()
 
     def await_space(self, seconds):
         """Publishes, then waits until the bridge has released room (or about ``seconds``)."""
         self.publish()
         head = self._cached_head
-        _await(self._ring, lambda: L.INT64.unpack_from(self._buffer, self._consumer_at)[0] != head,
-               self._space_futex_at, self._waiting_at, seconds)
-        self._cached_head = L.INT64.unpack_from(self._buffer, self._consumer_at)[0]
+        consumer = self._consumer
+        self._space.until(lambda: consumer.value != head, seconds)
+        self._cached_head = consumer.value
 
 
 def mark_closed(path):
@@ -386,7 +407,7 @@ def mark_closed(path):
         os.close(fd)
     anchor = ctypes.c_char.from_buffer(mapped)
     base = ctypes.addressof(anchor)
-    L.UINT32.pack_into(mapped, L.CLOSED_OFFSET, 1)
+    ctypes.c_int32.from_address(base + L.CLOSED_OFFSET).value = 1
     futex.fence()
     for control in (L.TO_WORKER_CONTROL_OFFSET, L.FROM_WORKER_CONTROL_OFFSET):
         for word in (L.DATA_FUTEX, L.SPACE_FUTEX):

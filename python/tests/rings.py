@@ -1,4 +1,5 @@
 """Ring files as a bridge creates them, for tests: header written, mode 0600, in a private directory."""
+import ctypes
 import mmap
 import os
 import struct
@@ -26,6 +27,11 @@ def _now_ms():
     return time.time_ns() // 1_000_000
 
 
+def word64(mapped, offset):
+    """A position the worker reads while the test writes it: one store (struct.pack_into zeroes first)."""
+    return ctypes.c_int64.from_buffer(mapped, offset)
+
+
 class BridgeSide:
     """Writes the to-worker ring and reads the from-worker ring of a mapped file, as the bridge does."""
 
@@ -34,6 +40,10 @@ class BridgeSide:
         self.capacity = capacity
         self.tail = 0
         self.head = 0
+        self.inputs_published = word64(mapped, L.TO_WORKER_CONTROL_OFFSET + L.PRODUCER_POSITION)
+        self.inputs_taken = word64(mapped, L.TO_WORKER_CONTROL_OFFSET + L.CONSUMER_POSITION)
+        self.answers_published = word64(mapped, L.FROM_WORKER_CONTROL_OFFSET + L.PRODUCER_POSITION)
+        self.answers_taken = word64(mapped, L.FROM_WORKER_CONTROL_OFFSET + L.CONSUMER_POSITION)
 
     def send(self, frame_type, sequence, body=b"", flags=0):
         length = L.FRAME_HEADER + len(body)
@@ -47,14 +57,13 @@ class BridgeSide:
         L.FRAME.pack_into(self.mapped, at, length, frame_type, flags, sequence)
         self.mapped[at + L.FRAME_HEADER:at + length] = body
         self.tail += aligned
-        struct.pack_into("<q", self.mapped, L.TO_WORKER_CONTROL_OFFSET + L.PRODUCER_POSITION, self.tail)
+        self.inputs_published.value = self.tail
 
     def answers(self):
         """Every answer frame published so far: (type, sequence, body)."""
         found = []
-        control = L.FROM_WORKER_CONTROL_OFFSET
         data = L.HEADER_SIZE + self.capacity
-        tail = struct.unpack_from("<q", self.mapped, control + L.PRODUCER_POSITION)[0]
+        tail = self.answers_published.value
         while self.head < tail:
             index = self.head % self.capacity
             length, frame_type = struct.unpack_from("<IH", self.mapped, data + index)
@@ -63,5 +72,5 @@ class BridgeSide:
                 sequence = struct.unpack_from("<q", self.mapped, at + 8)[0]
                 found.append((frame_type, sequence, bytes(self.mapped[at + L.FRAME_HEADER:at + length])))
             self.head += L.align(length)
-        struct.pack_into("<q", self.mapped, control + L.CONSUMER_POSITION, self.head)
+        self.answers_taken.value = self.head
         return found

@@ -84,8 +84,7 @@ class ShmLoopTest(unittest.TestCase):
         answers = []
         for sequence in range(300):
             body = codec.encode(Message(b"payload-%d" % sequence, {"k": "v"}, sequence))
-            while self.bridge.tail - struct.unpack_from(
-                    "<q", self.mapped, L.TO_WORKER_CONTROL_OFFSET + L.CONSUMER_POSITION)[0] > 2048:
+            while self.bridge.tail - self.bridge.inputs_taken.value > 2048:
                 answers += self.bridge.answers()
             self.bridge.send(L.RECORD, sequence, body, flags=7)
         answers += self.await_answers(600 - len(answers))
@@ -99,7 +98,7 @@ class ShmLoopTest(unittest.TestCase):
 
     def test_a_corrupt_frame_ends_the_session_and_closes_the_ring(self):
         struct.pack_into("<IHHq", self.mapped, L.HEADER_SIZE, 1 << 30, L.RECORD, 0, 0)
-        struct.pack_into("<q", self.mapped, L.TO_WORKER_CONTROL_OFFSET + L.PRODUCER_POSITION, 16)
+        self.bridge.inputs_published.value = 16
         self.thread.join(5)
         self.assertFalse(self.thread.is_alive())
         self.assertEqual(1, struct.unpack_from("<I", self.mapped, L.CLOSED_OFFSET)[0])
