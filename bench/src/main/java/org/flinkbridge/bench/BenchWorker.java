@@ -53,6 +53,21 @@ final class BenchWorker {
         return command;
     }
 
+    /** The Python worker's echo segment (bench/src/main/python/bench_echo.py). */
+    static final String PYTHON_ECHO_TYPE = "bench_echo.Echo";
+
+    /**
+     * The command that starts the Python worker of this checkout ({@code flink-bridge.home}), with the echo
+     * segment's folder on its path; the interpreter and runtime come from the options the launcher sets.
+     */
+    static List<String> pythonCommand() {
+        String home = System.getProperty("flink-bridge.home", ".");
+        return List.of(System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(),
+                        BridgeOptions.PYTHON_EXECUTABLE.defaultValue()),
+                System.getProperty(BridgeOptions.PYTHON_RUNTIME.key(), Path.of(home, "python").toString()),
+                "--port", "0", "--path", Path.of(home, "bench", "src", "main", "python").toString());
+    }
+
     /**
      * A session of one step with the default settings of a pipeline and of the deployment options, the way a
      * bridge function opens it.

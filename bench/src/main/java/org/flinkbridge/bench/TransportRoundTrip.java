@@ -45,6 +45,13 @@ public class TransportRoundTrip extends PayloadSizes {
     @Param({"shm", "grpc", "compat"})
     public String transport;
 
+    /**
+     * The worker: {@code java} (the worker jar, with {@link EchoSegment}) or {@code python} (the Python worker
+     * in python/, with bench/src/main/python/bench_echo.py; shm and grpc only): {@code -p worker=java,python}.
+     */
+    @Param({"java"})
+    public String worker;
+
     private Path pipelineFile;
     private BridgeSession session;
     private WorkerChannel channel;
@@ -61,13 +68,25 @@ public class TransportRoundTrip extends PayloadSizes {
             default -> throw new IllegalArgumentException("unknown transport '" + transport
                     + "': use shm, grpc or compat");
         };
-        List<String> workerArguments = List.of();
-        if (mode == SessionSpec.TransportMode.GRPC_COMPAT) {
-            pipelineFile = BenchWorker.writeEchoPipeline();
-            workerArguments = List.of("--pipeline", pipelineFile.toString());
+        List<String> workerCommand;
+        String echoType;
+        if (worker.equals("python")) {
+            if (mode == SessionSpec.TransportMode.GRPC_COMPAT) {
+                throw new IllegalArgumentException("the Python worker does not serve the prototype's service (compat)");
+            }
+            workerCommand = BenchWorker.pythonCommand();
+            echoType = BenchWorker.PYTHON_ECHO_TYPE;
+        } else {
+            List<String> workerArguments = List.of();
+            if (mode == SessionSpec.TransportMode.GRPC_COMPAT) {
+                pipelineFile = BenchWorker.writeEchoPipeline();
+                workerArguments = List.of("--pipeline", pipelineFile.toString());
+            }
+            workerCommand = BenchWorker.command(workerArguments);
+            echoType = EchoSegment.TYPE;
         }
         session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip",
-                        new SessionSpec.Step("echo", EchoSegment.TYPE, "{}"), mode, BenchWorker.command(workerArguments)),
+                        new SessionSpec.Step("echo", echoType, "{}"), mode, workerCommand),
                 SessionIdentity.newBuilder()
                         .setJobName("transport-round-trip")
                         .setOperatorName("echo")
