@@ -54,8 +54,13 @@ def _read_string(buffer, at, end):
     return bytes(buffer[start:start + length]).decode("utf-8", "replace"), start + length
 
 
+_NO_HEADERS = struct.Struct("<qii")
+
+
 def encode(message):
-    """The body of ``message`` as bytes; the caller has checked its types (see session.check_output)."""
+    """The body of ``message`` as bytes; the caller has checked its types (segments.UserSegment.checked)."""
+    if not message.headers:
+        return _NO_HEADERS.pack(message.timestamp, 0, len(message.payload)) + message.payload
     parts = [_FIXED.pack(message.timestamp, len(message.headers))]
     for key, value in message.headers.items():
         key_bytes = key.encode("utf-8")

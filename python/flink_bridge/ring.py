@@ -229,6 +229,9 @@ class _Wait:
             self.waiting.value -= 1
 
 
+_FRAME_TYPES = len(L.FRAME_NAMES)
+
+
 def _check_positions(name, producer, consumer, capacity):
     if consumer % L.FRAME_ALIGNMENT:
         fault = f"consumer position {consumer} is not 8-byte aligned"
@@ -277,28 +280,33 @@ class Consumer:
             if self._head == tail:
                 return 0
         frames = 0
+        head, tail, mask, data, capacity, max_frame = (self._head, self._tail, self._mask, self._data,
+                                                        self._capacity, self._max_frame)
         unpack_frame = L.FRAME.unpack_from
         try:
-            while self._head < self._tail and frames < limit:
-                index = self._head & self._mask
-                at = self._data + index
+            while head < tail and frames < limit:
+                index = head & mask
+                at = data + index
                 length, frame_type, flags, sequence = unpack_frame(buffer, at)
                 aligned = (length + 7) & -8
-                if frame_type >= len(L.FRAME_NAMES):
-                    raise self._corrupt(f"unknown frame type {frame_type}", index)
-                minimum = L.FRAME_ALIGNMENT if frame_type == L.PADDING else L.FRAME_HEADER
-                if (length < minimum or aligned > self._capacity - index or self._head + aligned > self._tail
-                        or (frame_type != L.PADDING and length > self._max_frame)):
-                    raise self._corrupt(f"impossible length {length} for a {L.frame_name(frame_type)} frame", index)
-                start = self._head
-                self._head += aligned
-                if frame_type != L.PADDING:
-                    frames += 1
-                    self._handling = start
-                    handler(frame_type, flags, sequence, buffer, at + L.FRAME_HEADER, length - L.FRAME_HEADER)
+                if frame_type == L.PADDING:
+                    if length < L.FRAME_ALIGNMENT or aligned > capacity - index or head + aligned > tail:
+                        raise self._corrupt(head, f"impossible length {length} for a PADDING frame", index)
+                    head += aligned
+                    continue
+                if (length < L.FRAME_HEADER or length > max_frame or aligned > capacity - index
+                        or head + aligned > tail or frame_type >= _FRAME_TYPES):
+                    problem = (f"unknown frame type {frame_type}" if frame_type >= _FRAME_TYPES else
+                               f"impossible length {length} for a {L.frame_name(frame_type)} frame")
+                    raise self._corrupt(head, problem, index)
+                self._handling = head
+                head += aligned
+                frames += 1
+                handler(frame_type, flags, sequence, buffer, at + L.FRAME_HEADER, length - L.FRAME_HEADER)
         finally:
+            self._head = head
             self._handling = -1
-            self._publish(self._head)
+            self._publish(head)
         return frames
 
     def release_handled(self):
@@ -311,8 +319,8 @@ class Consumer:
         futex.fence()
         self._space.if_waiting()
 
-    def _corrupt(self, what, index):
-        return RingError(f"{self._name}: corrupt frame at position {self._head} (ring offset {index}): {what} "
+    def _corrupt(self, position, what, index):
+        return RingError(f"{self._name}: corrupt frame at position {position} (ring offset {index}): {what} "
                          f"(frames are {L.FRAME_HEADER} to {self._max_frame} bytes, 8-byte aligned)")
 
     def has_frames(self):

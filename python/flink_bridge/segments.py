@@ -44,7 +44,13 @@ class UserSegment(builtin.Step):
         self.own_state = callable(getattr(instance, "snapshot", None)) and callable(getattr(instance, "restore", None))
 
     def process(self, message, emit):
-        self._emit_all(self.instance.process(message), "process", emit)
+        outputs = self.instance.process(message)
+        if type(outputs) is list:
+            checked = self.checked
+            for output in outputs:
+                emit(checked(output, "process"))
+        else:
+            self._emit_all(outputs, "process", emit)
 
     def on_watermark(self, timestamp, emit):
         watermark = getattr(self.instance, "watermark", None)
@@ -52,15 +58,25 @@ class UserSegment(builtin.Step):
             self._emit_all(watermark(timestamp), "watermark", emit)
 
     def _emit_all(self, outputs, method, emit):
-        if outputs is None:
-            return
-        if isinstance(outputs, (str, bytes, Mapping)) or not hasattr(outputs, "__iter__"):
-            raise TypeError(f"{self.name}: {method}() returned a {type(outputs).__name__}, not a list of messages")
+        if type(outputs) is not list:
+            if outputs is None:
+                return
+            if isinstance(outputs, (str, bytes, Mapping)) or not hasattr(outputs, "__iter__"):
+                raise TypeError(f"{self.name}: {method}() returned a {type(outputs).__name__}, not a list of "
+                                "messages")
         for output in outputs:
             emit(self.checked(output, method))
 
     def checked(self, output, method):
         """``output`` as a Message, or a TypeError naming the segment and what is wrong."""
+        # The common case first, at the cost of a few type() calls: our own Message with plain field types.
+        if (type(output) is Message and type(output.payload) is bytes and type(output.headers) is dict
+                and type(output.timestamp) is int and -2 ** 63 <= output.timestamp < 2 ** 63):
+            for key, value in output.headers.items():
+                if type(key) is not str or type(value) is not str:
+                    break
+            else:
+                return output
         for field in ("payload", "headers", "timestamp"):
             if not hasattr(output, field):
                 raise TypeError(f"{self.name}: {method}() returned a {type(output).__name__} without {field}, "
@@ -157,6 +173,8 @@ class SegmentChain:
         self._downstream = None
         # _emitters[k] takes what step k emits: step k+1's input, or the chain's output after the last step.
         self._emitters = [self._feeder(index + 1) for index in range(len(self.steps) - 1)] + [self._out]
+        self._first = self.steps[0]
+        self._single = len(self.steps) == 1
 
     def _out(self, message):
         self._downstream(message)
@@ -178,8 +196,18 @@ class SegmentChain:
             raise StepFailed(name, step_type, e) from e
 
     def process(self, message, emit):
+        if self._single:
+            # The common one-step segment: its outputs go straight out.
+            try:
+                self._first.process(message, emit)
+            except (StepFailed, TransportFailed):
+                raise
+            except Exception as e:
+                name, step_type = self.names[0]
+                raise StepFailed(name, step_type, e) from e
+            return
         self._downstream = emit
-        self._call(0, self.steps[0].process, message, self._emitters[0])
+        self._call(0, self._first.process, message, self._emitters[0])
 
     def on_watermark(self, timestamp, emit):
         self._downstream = emit

@@ -12,6 +12,9 @@ from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFail
 
 
 class Session:
+    """Answers go to an ``answers`` object of the transport: ``output(message)`` for an output of the input
+    in its ``sequence`` attribute (set here before the input is fed), ``end_of_outputs(sequence)`` and
+    ``error(sequence, text)``."""
 
     def __init__(self, name, described_steps):
         """``described_steps``: (name, type, config JSON) of each step; a ValueError if any cannot be built."""
@@ -25,23 +28,26 @@ class Session:
 
     def record(self, sequence, key_group, message, answers):
         with self.lock:
-            self._serve(sequence, answers, lambda emit: self.logic.for_key_group(key_group).process(message, emit))
+            instance = self.logic.instances.get(key_group) or self.logic.for_key_group(key_group)
+            self._serve(sequence, answers, instance.process, message)
 
     def watermark(self, sequence, timestamp, answers):
         with self.lock:
-            self._serve(sequence, answers, lambda emit: self.logic.on_watermark(timestamp, emit))
+            self._serve(sequence, answers, self.logic.on_watermark, timestamp)
 
     def barrier(self, sequence, answers):
         """A flush marker: answered once every earlier input is, which it is by the time it is served."""
         with self.lock:
-            self._serve(sequence, answers, lambda emit: None)
+            self._serve(sequence, answers, _nothing, None)
 
-    def _serve(self, sequence, answers, apply):
+    def _serve(self, sequence, answers, apply, argument):
+        """``apply(argument, emit)``, its outputs answering input ``sequence``."""
         if self.failure is not None or self.closed:
             answers.error(sequence, "session closed" if self.closed else f"session already failed: {self.failure}")
             return
+        answers.sequence = sequence
         try:
-            apply(lambda output: answers.output(sequence, output))
+            apply(argument, answers.output)
         except TransportFailed:
             raise
         except StepFailed as e:
@@ -73,3 +79,7 @@ class Session:
             if not self.closed:
                 self.closed = True
                 self.logic.close()
+
+
+def _nothing(argument, emit):
+    pass

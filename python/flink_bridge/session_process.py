@@ -7,6 +7,7 @@ the supervisor's requests (snapshot, restore, checkpoint notifications, gRPC str
 when the session closes, the bridge is lost, or its supervisor is gone (its parent is no longer P).
 """
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -38,9 +39,10 @@ class StreamAnswers:
 
     def __init__(self):
         self.batch = data_pb2.FrameBatch()
+        self.sequence = -1
 
-    def output(self, sequence, message):
-        frame = self.batch.frames.add(type=data_pb2.OUTPUT, sequence=sequence)
+    def output(self, message):
+        frame = self.batch.frames.add(type=data_pb2.OUTPUT, sequence=self.sequence)
         frame.record.payload = message.payload
         frame.record.headers.update(message.headers)
         frame.record.timestamp = message.timestamp
@@ -181,6 +183,10 @@ def main(argv=None):
     if session is None:
         return
     LOG.info("opened %s", session.name)
+    # What was built so far lives as long as the session: keep the cyclic collector off it, and let it run
+    # less often over the many short-lived records.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     SessionProcess(connection, session, loop).serve()
     LOG.info("%s: ended", session.name)
 

@@ -28,6 +28,8 @@ class ShmLoop:
         self.answers = ring.producer()
         self.liveness_timeout_ms = liveness_timeout_ms
         self.stopping = False
+        # The input whose outputs are being written (the session sets it before feeding the input).
+        self.sequence = -1
 
     def run(self):
         """Serves until the bridge closes the ring or is lost, the session is closed, or the ring is corrupt;
@@ -73,11 +75,15 @@ class ShmLoop:
 
     # The session's answers, written straight into the from-worker ring.
 
-    def output(self, sequence, message):
-        self._write(L.OUTPUT, sequence, codec.encode(message))
+    def output(self, message):
+        """One output of input ``self.sequence``."""
+        body = codec.encode(message)
+        if not self.answers.try_write(L.OUTPUT, self.sequence, body):
+            self._write(L.OUTPUT, self.sequence, body)
 
     def end_of_outputs(self, sequence):
-        self._write(L.END_OF_OUTPUTS, sequence, b"")
+        if not self.answers.try_write(L.END_OF_OUTPUTS, sequence, b""):
+            self._write(L.END_OF_OUTPUTS, sequence, b"")
 
     def error(self, sequence, text):
         """The message, cut to what one frame holds (a traceback may be longer than a small ring takes)."""
@@ -85,6 +91,7 @@ class ShmLoop:
         self._write(L.ERROR, sequence, body)
 
     def _write(self, frame_type, sequence, body):
+        """Writes one answer, waiting while the ring is full."""
         while not self.answers.try_write(frame_type, sequence, body):
             # The bridge may itself wait for room for inputs: free what is handled and let it drain answers.
             self.inputs.release_handled()
