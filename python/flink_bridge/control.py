@@ -83,7 +83,7 @@ class Supervisor:
     def handlers(self):
         def unary(method, handler, request_type, response_type):
             return grpc.unary_unary_rpc_method_handler(
-                handler, request_deserializer=self._counted(f"{CONTROL_SERVICE}/{method}", request_type.FromString),
+                handler, request_deserializer=self.counted(f"{CONTROL_SERVICE}/{method}", request_type.FromString),
                 response_serializer=response_type.SerializeToString)
         c = control_pb2
         control = grpc.method_handlers_generic_handler(CONTROL_SERVICE, {
@@ -98,12 +98,12 @@ class Supervisor:
         # Batches pass through as bytes: the session process parses them.
         data = grpc.method_handlers_generic_handler(DATA_SERVICE, {
             "Exchange": grpc.stream_stream_rpc_method_handler(
-                self.exchange, request_deserializer=self._counted(f"{DATA_SERVICE}/Exchange", bytes),
+                self.exchange, request_deserializer=self.counted(f"{DATA_SERVICE}/Exchange", bytes),
                 response_serializer=bytes),
         })
         return control, data
 
-    def _counted(self, method, parse):
+    def counted(self, method, parse):
         def deserialize(raw):
             self.received[method] += len(raw)
             return parse(raw)

@@ -15,6 +15,7 @@ from concurrent import futures
 
 import grpc
 
+from .compat import CompatService, parse_segments
 from .control import Supervisor
 
 LOG = logging.getLogger("flink_bridge")
@@ -39,6 +40,9 @@ def parse(argv):
     parser.add_argument("--path", action="append", default=[],
                         help="a directory where segment modules are found (repeatable; PYTHONPATH works too)")
     parser.add_argument("--parent-pid", type=int, help="exit once this process is no longer the parent")
+    parser.add_argument("--compat-segments", default="{}",
+                        help="the segments the prototype's service (grpc_mode compat) serves, as JSON: "
+                             '{"0": [{"name": ..., "type": ..., "config_json": ...}], ...}')
     return parser.parse_args(argv)
 
 
@@ -55,6 +59,10 @@ def session_environment(paths):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        compat_segments = parse_segments(args.compat_segments)
+    except ValueError as e:
+        sys.exit(f"flink-bridge worker: {e}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Checked before a port is opened: a spawner that died while this process started is seen at once.
@@ -65,7 +73,8 @@ def main(argv=None):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
-    server.add_generic_rpc_handlers(supervisor.handlers())
+    compat = CompatService(compat_segments)
+    server.add_generic_rpc_handlers(supervisor.handlers() + (compat.handler(supervisor.counted),))
     port = server.add_insecure_port(f"{args.host}:{args.port}")
     if port == 0:
         LOG.error("cannot listen on %s:%d", args.host, args.port)

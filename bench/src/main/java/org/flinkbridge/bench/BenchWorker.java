@@ -59,13 +59,20 @@ final class BenchWorker {
     /**
      * The command that starts the Python worker of this checkout ({@code flink-bridge.home}), with the echo
      * segment's folder on its path; the interpreter and runtime come from the options the launcher sets.
+     *
+     * @param compat whether it serves the echo step as segment 0 of the prototype's service
      */
-    static List<String> pythonCommand() {
+    static List<String> pythonCommand(boolean compat) {
         String home = System.getProperty("flink-bridge.home", ".");
-        return List.of(System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(),
+        List<String> command = new ArrayList<>(List.of(System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(),
                         BridgeOptions.PYTHON_EXECUTABLE.defaultValue()),
                 System.getProperty(BridgeOptions.PYTHON_RUNTIME.key(), Path.of(home, "python").toString()),
-                "--port", "0", "--path", Path.of(home, "bench", "src", "main", "python").toString());
+                "--port", "0", "--path", Path.of(home, "bench", "src", "main", "python").toString()));
+        if (compat) {
+            command.addAll(List.of("--compat-segments",
+                    "{\"0\": [{\"name\": \"echo\", \"type\": \"" + PYTHON_ECHO_TYPE + "\", \"config_json\": \"{}\"}]}"));
+        }
+        return command;
     }
 
     /**

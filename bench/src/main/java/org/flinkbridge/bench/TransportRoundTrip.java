@@ -47,7 +47,7 @@ public class TransportRoundTrip extends PayloadSizes {
 
     /**
      * The worker: {@code java} (the worker jar, with {@link EchoSegment}) or {@code python} (the Python worker
-     * in python/, with bench/src/main/python/bench_echo.py; shm and grpc only): {@code -p worker=java,python}.
+     * in python/, with bench/src/main/python/bench_echo.py): {@code -p worker=java,python}.
      */
     @Param({"java"})
     public String worker;
@@ -71,10 +71,7 @@ public class TransportRoundTrip extends PayloadSizes {
         List<String> workerCommand;
         String echoType;
         if (worker.equals("python")) {
-            if (mode == SessionSpec.TransportMode.GRPC_COMPAT) {
-                throw new IllegalArgumentException("the Python worker does not serve the prototype's service (compat)");
-            }
-            workerCommand = BenchWorker.pythonCommand();
+            workerCommand = BenchWorker.pythonCommand(mode == SessionSpec.TransportMode.GRPC_COMPAT);
             echoType = BenchWorker.PYTHON_ECHO_TYPE;
         } else {
             List<String> workerArguments = List.of();

@@ -1,5 +1,7 @@
 package org.flinkbridge.job;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
@@ -12,6 +14,7 @@ import org.flinkbridge.job.io.CountingFunction;
 import org.flinkbridge.job.io.Sinks;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.io.Union;
+import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
@@ -22,15 +25,16 @@ import org.flinkbridge.pipeline.SinkSpec;
 import org.flinkbridge.pipeline.StepSpec;
 import org.flinkbridge.pipeline.Transport;
 import org.flinkbridge.pipeline.WorkerLanguage;
-import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.transport.shm.RingLayout;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.stream.Stream;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * Builds the Flink job of a pipeline: sources (unioned), event-time watermarks from the records'
@@ -156,11 +160,6 @@ public final class PipelineJob {
 
     /** {@code python3 RUNTIME --port 0 --ring-dir DIR --path DIR...}: segments are found beside the pipeline file. */
     private static List<String> pythonWorkerCommand(Pipeline pipeline, Configuration config) {
-        if (pipeline.bridge().transport() == Transport.GRPC && pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
-            throw new IllegalArgumentException("the Python worker does not serve the prototype's service (grpc_mode "
-                    + "compat) yet: use transport shm or grpc_mode stream, or run the prototype's own worker with "
-                    + "--worker-address");
-        }
         Path runtime = locate("Python worker runtime", null, config, BridgeOptions.PYTHON_RUNTIME,
                 PYTHON_RUNTIME_ENV, "-D" + BridgeOptions.PYTHON_RUNTIME.key() + "=DIR");
         if (!Files.isRegularFile(runtime.resolve("flink_bridge").resolve("main.py"))) {
@@ -176,7 +175,26 @@ public final class PipelineJob {
             }
         }
         paths.forEach(path -> command.addAll(List.of("--path", path)));
+        if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
+            // The prototype's service has no sessions: the worker learns the segments from its command line.
+            command.addAll(List.of("--compat-segments", compatSegmentsJson(pipeline)));
+        }
         return command;
+    }
+
+    /** {@code {"0": [{"name": ..., "type": ..., "config_json": ...}], ...}}: each segment's steps by id. */
+    private static String compatSegmentsJson(Pipeline pipeline) {
+        Map<String, List<Map<String, String>>> segments = new LinkedHashMap<>();
+        for (SegmentSpec segment : pipeline.segments()) {
+            segments.put(Integer.toString(segment.id()), segment.steps().stream()
+                    .map(step -> Map.of("name", step.name(), "type", step.type(), "config_json", step.configJson()))
+                    .toList());
+        }
+        try {
+            return new ObjectMapper().writeValueAsString(segments);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write the pipeline's segments as JSON", e);
+        }
     }
 
     /**

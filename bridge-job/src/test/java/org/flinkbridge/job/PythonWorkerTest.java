@@ -35,7 +35,7 @@ class PythonWorkerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
-    void theBundledExampleGivesTheJavaWorkersOutputOverEveryTransport(@TempDir Path dir) throws Exception {
+    void theBundledExampleGivesTheJavaWorkersOutputOverShmAndTheStream(@TempDir Path dir) throws Exception {
         List<String> javaOutput = runExample(dir.resolve("java"), "--worker=java");
 
         for (String transport : List.of("shm", "grpc")) {
@@ -45,6 +45,7 @@ class PythonWorkerTest {
         assertEquals(1035, javaOutput.size());
     }
 
+    /** Runs a pipeline (the bundled example unless {@code flags} name one) and returns its sorted output lines. */
     private static List<String> runExample(Path out, String... flags) throws Exception {
         List<String> args = new ArrayList<>(List.of("--output", out.toString()));
         args.addAll(List.of(flags));
@@ -53,6 +54,32 @@ class PythonWorkerTest {
         List<String> lines = TestPipelines.outputLines(out);
         lines.sort(null);
         return lines;
+    }
+
+    /** The prototype's unary service, served by the Python worker with the segments the job hands it. */
+    @Test
+    void thePrototypesServiceGivesWhatTheJavaWorkerGives(@TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "stateless", """
+                name: stateless
+                sources: {events: {type: generator, count: 2000, keys: 10, seed: 3}}
+                steps:
+                  - {step_name: mark, type: append_field, config: {field: seen, value: 1}}
+                sinks: {out: {type: file, path: unused}}
+                bridge: {parallelism: 2}
+                """);
+        List<String> overShm = runPipeline(pipeline, dir.resolve("java-shm"), "--worker=java");
+
+        List<String> overCompat = runPipeline(pipeline, dir.resolve("python-compat"), "--worker=python",
+                "--transport=grpc", "--grpc-mode=compat");
+
+        assertEquals(overShm, overCompat);
+        assertEquals(2000, overShm.size());
+    }
+
+    private static List<String> runPipeline(Path pipeline, Path out, String... flags) throws Exception {
+        List<String> args = new ArrayList<>(List.of(pipeline.toString()));
+        args.addAll(List.of(flags));
+        return runExample(out, args.toArray(String[]::new));
     }
 
     /** examples/python: a segment class in the pipeline's folder, keyed state in a pickled instance. */
