@@ -59,6 +59,8 @@ def session_environment(paths):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    # Session processes get these on their PYTHONPATH; the prototype's service runs segments in this process.
+    sys.path[1:1] = [os.path.abspath(path) for path in args.path]
     try:
         compat_segments = parse_segments(args.compat_segments)
     except ValueError as e:

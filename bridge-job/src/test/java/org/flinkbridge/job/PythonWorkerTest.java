@@ -56,24 +56,37 @@ class PythonWorkerTest {
         return lines;
     }
 
-    /** The prototype's unary service, served by the Python worker with the segments the job hands it. */
+    /**
+     * The prototype's unary service, served by the Python worker with the segments the job hands it, gives what
+     * the session transports give; the segment is a Python class beside the pipeline file.
+     */
     @Test
-    void thePrototypesServiceGivesWhatTheJavaWorkerGives(@TempDir Path dir) throws Exception {
+    void thePrototypesServiceGivesWhatTheSessionTransportsGive(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("marks.py"), """
+                class Mark:
+                    def __init__(self, suffix):
+                        self.suffix = suffix.encode()
+
+                    def process(self, message):
+                        message.payload += self.suffix
+                        return [message]
+                """);
         Path pipeline = TestPipelines.write(dir, "stateless", """
                 name: stateless
                 sources: {events: {type: generator, count: 2000, keys: 10, seed: 3}}
                 steps:
-                  - {step_name: mark, type: append_field, config: {field: seen, value: 1}}
+                  - {step_name: mark, type: marks.Mark, config: {suffix: " marked"}}
                 sinks: {out: {type: file, path: unused}}
-                bridge: {parallelism: 2}
+                bridge: {parallelism: 2, worker: python}
                 """);
-        List<String> overShm = runPipeline(pipeline, dir.resolve("java-shm"), "--worker=java");
+        List<String> overShm = runPipeline(pipeline, dir.resolve("shm"));
 
-        List<String> overCompat = runPipeline(pipeline, dir.resolve("python-compat"), "--worker=python",
-                "--transport=grpc", "--grpc-mode=compat");
+        List<String> overCompat = runPipeline(pipeline, dir.resolve("compat"), "--transport=grpc",
+                "--grpc-mode=compat");
 
         assertEquals(overShm, overCompat);
         assertEquals(2000, overShm.size());
+        assertTrue(overShm.getFirst().endsWith("} marked"), overShm.getFirst());
     }
 
     private static List<String> runPipeline(Path pipeline, Path out, String... flags) throws Exception {
