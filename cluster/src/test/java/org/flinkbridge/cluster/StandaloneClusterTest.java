@@ -6,7 +6,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The real thing: `./flink-bridge cluster start` runs a JobManager and a TaskManager from the Maven Central
  * jars, the job jar goes in through Flink's own CLI (`./flink-bridge flink run`), the TaskManager spawns the
- * worker, the REST API reports the job FINISHED, and `cluster stop` leaves no process behind.
+ * worker (Java or Python), the REST API reports the job FINISHED, and `cluster stop` leaves no process behind.
  */
 class StandaloneClusterTest {
 
@@ -51,16 +51,19 @@ class StandaloneClusterTest {
         assertTrue(stop.output.contains("no cluster process and no worker it spawned remains"), stop.output);
         assertEquals(List.of(), clusterProcesses(), "cluster processes left after stop");
         assertEquals(List.of(), ProcessHandle.allProcesses()
-                .filter(p -> p.info().commandLine().orElse("").contains("worker-0.1.0-SNAPSHOT.jar"))
+                // Every spawned worker process, Java or Python, supervisor or session, carries --parent-pid.
+                .filter(p -> p.info().commandLine().orElse("").contains("worker-0.1.0-SNAPSHOT.jar")
+                        || p.info().commandLine().orElse("").contains("--parent-pid"))
                 .map(ProcessHandle::pid).toList(), "worker processes left after stop");
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"grpc", "shm"})
-    void jobSubmittedThroughFlinksCliRunsToCompletion(String transport, @TempDir Path dir) throws Exception {
+    @CsvSource({"grpc, java", "shm, java", "shm, python"})
+    void jobSubmittedThroughFlinksCliRunsToCompletion(String transport, String worker, @TempDir Path dir)
+            throws Exception {
         Path pipeline = dir.resolve("pipeline.yaml");
         Files.writeString(pipeline, """
-                name: on-the-cluster-%s
+                name: on-the-cluster-%s-%s
                 sources:
                   events: {type: generator, count: 30000, keys: 20}
                 steps:
@@ -69,14 +72,15 @@ class StandaloneClusterTest {
                 sinks:
                   files: {type: file, path: unused}
                 bridge: {parallelism: 2, key: {json_field: key}}
-                """.formatted(transport));
+                """.formatted(transport, worker));
         Path out = dir.resolve("out");
 
         Result run = launcher("flink", "run", HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
-                "--pipeline", pipeline.toString(), "--transport=" + transport, "--output", out.toString());
+                "--pipeline", pipeline.toString(), "--transport=" + transport, "--worker=" + worker,
+                "--output", out.toString());
 
         assertEquals(0, run.exitCode, run.output);
-        JsonNode job = onlyJobNamed("on-the-cluster-" + transport);
+        JsonNode job = onlyJobNamed("on-the-cluster-" + transport + "-" + worker);
         assertEquals("FINISHED", job.get("state").asText(), job.toString());
         long events = 0;
         for (String line : outputLines(out)) {
