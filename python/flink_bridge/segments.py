@@ -15,6 +15,7 @@ from . import steps as builtin
 from .sdk import Message
 
 UNKEYED = -1
+MAX_WATERMARK = builtin.MAX_WATERMARK
 
 
 class TransportFailed(Exception):
@@ -143,15 +144,79 @@ def build_step(step_name, step_type, config_json):
         raise ValueError(f"step '{step_name}': cannot import module {module_name} (is it on the worker's "
                          f"PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
     segment_class = getattr(module, class_name, None)
-    if not isinstance(segment_class, type) or not callable(getattr(segment_class, "process", None)):
-        raise ValueError(f"step '{step_name}': {step_type} is not a class with a process(message) method")
+    windowed = isinstance(segment_class, type) and all(
+        callable(getattr(segment_class, method, None)) for method in ("add", "trigger"))
+    if not isinstance(segment_class, type) or not (windowed or callable(getattr(segment_class, "process", None))):
+        raise ValueError(f"step '{step_name}': {step_type} is not a class with a process(message) method, nor a "
+                         "window segment with add(message, window_time, window_key) and trigger(window_time, "
+                         "window_key)")
     if not isinstance(config, dict):
         raise ValueError(f"step '{step_name}': config must be an object, to pass as keyword arguments")
+    window = None
+    if windowed:
+        window = WindowSpec(step_name, step_type, config.pop("window", None))
     try:
         instance = segment_class(**config)
     except Exception as e:
         raise ValueError(f"step '{step_name}': creating {step_type} failed: {type(e).__name__}: {e}") from e
-    return UserSegment(step_name, step_type, instance)
+    return UserSegment(step_name, step_type, instance) if window is None else WindowSegment(
+        step_name, step_type, instance, window)
+
+
+class WindowSpec:
+    """How the worker assigns a window segment's windows: tumbling event-time windows of ``size_ms``, per
+    key (``key_header`` or ``key_json_field``; one key when neither is given). From the step's
+    ``config: {window: {...}}``, which is not passed to the constructor."""
+
+    def __init__(self, step_name, step_type, window):
+        if not isinstance(window, dict):
+            raise ValueError(f"step '{step_name}': {step_type} is a window segment (add/trigger): its config needs "
+                             "window: {size_ms: N} (and key_header or key_json_field to window per key)")
+        config = builtin.StepConfig(step_name, window)
+        if window.get("size_ms") is None:
+            raise config.invalid("window.size_ms", "a whole number >= 1", None)
+        self.size_ms = config.positive_long("size_ms", 0)
+        self.key = builtin.RecordField.from_config(config, "key_", False)
+
+
+class WindowSegment(UserSegment):
+    """The prototype's window segment: ``add(message, window_time, window_key)`` for each record, into the
+    window the worker assigns it (``window_time`` is the window's start), and ``trigger(window_time,
+    window_key) -> list of messages`` once the watermark passes the window's end. The open windows are part
+    of the state, with the instance's own."""
+
+    def __init__(self, step_name, step_type, instance, window):
+        super().__init__(step_name, step_type, instance)
+        self.window = window
+        self.open = set()
+
+    def process(self, message, emit):
+        size = self.window.size_ms
+        start = message.timestamp - message.timestamp % size
+        key = "" if self.window.key is None else self.window.key.read(message) or ""
+        self.instance.add(message, start, key)
+        self.open.add((start, key))
+
+    def on_watermark(self, timestamp, emit):
+        size = self.window.size_ms
+        for start, key in sorted(self.open):
+            if start + size > timestamp and timestamp != MAX_WATERMARK:
+                break
+            self.open.discard((start, key))
+            self._emit_all(self.instance.trigger(start, key), "trigger", emit)
+
+    def snapshot_state(self):
+        return pickle.dumps((super().snapshot_state(), sorted(self.open)), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_state(self, state):
+        if not state:
+            return
+        try:
+            own, open_windows = pickle.loads(state)
+        except Exception as e:
+            raise ValueError(f"{self.name}: cannot unpickle its windows: {type(e).__name__}: {e}") from e
+        super().restore_state(own)
+        self.open = set(open_windows)
 
 
 class SegmentChain:

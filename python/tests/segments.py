@@ -45,3 +45,19 @@ class HoldsALock:
 
     def process(self, message):
         return []
+
+
+class SumPerWindow:
+    """A window segment in the prototype's shape: accumulates payload lengths per window."""
+
+    def __init__(self, label):
+        self.label = label
+        self.sums = {}
+
+    def add(self, message, window_time, window_key):
+        key = (window_time, window_key)
+        self.sums[key] = self.sums.get(key, 0) + len(message.payload)
+
+    def trigger(self, window_time, window_key):
+        total = self.sums.pop((window_time, window_key))
+        return [Message(f"{self.label} {window_key}@{window_time}: {total}".encode(), {}, window_time)]

@@ -97,6 +97,22 @@ class UserSegmentsTest(unittest.TestCase):
             chain.snapshot_state()
         self.assertIn("segment 's0' (tests.segments.HoldsALock): its state cannot be pickled", str(failed.exception))
 
+    def test_a_window_segment_gets_its_windows_assigned_and_fired_by_watermarks(self):
+        config = {"label": "sum", "window": {"size_ms": 10, "key_header": "k"}}
+        records = [Message(b"ab", {"k": "x"}, 3), Message(b"abc", {"k": "y"}, 5), Message(b"a", {"k": "x"}, 12)]
+        chain, out = run([("tests.segments.SumPerWindow", config)], records, watermark=10)
+        self.assertEqual([b"sum x@0: 2", b"sum y@0: 3"], [m.payload for m in out])
+        copy, _ = run([("tests.segments.SumPerWindow", config)], [])
+        copy.restore_state(chain.snapshot_state())
+        copy.on_watermark(2 ** 63 - 1, out.append)
+        self.assertEqual(b"sum x@10: 1", out[-1].payload)
+
+    def test_a_window_segment_without_a_window_size_is_refused(self):
+        with self.assertRaises(ValueError) as refused:
+            run([("tests.segments.SumPerWindow", {"label": "sum"})], [])
+        self.assertIn("is a window segment (add/trigger): its config needs window: {size_ms: N}",
+                      str(refused.exception))
+
     def test_an_unknown_module_or_a_class_without_process_is_refused(self):
         with self.assertRaises(ValueError) as refused:
             run([("no_such_module.Segment", {})], [])
