@@ -73,7 +73,7 @@ public final class ChaosRun {
         log("job " + jobId + " submitted over " + options.transport() + "; producing " + options.records()
                 + " records at " + options.recordsPerSecond() + "/s while killing");
         KillPlan kills = new KillPlan(random, options.produceMillis(), options.workerKills(),
-                options.taskManagerKills());
+                options.taskManagerKills(), options.worker().equals("python"));
         OutputReader output = new OutputReader(broker.bootstrapServers(), OUTPUT);
         output.start();
         int[] perKey = produce(broker, kills);
@@ -93,7 +93,7 @@ public final class ChaosRun {
         }
         boolean killsDone = kills.workerKills() >= options.workerKills()
                 && kills.taskManagerKills() >= options.taskManagerKills();
-        System.out.println("chaos: transport=" + options.transport() + " records in=" + options.records()
+        System.out.println("chaos: transport=" + options.transport() + " worker=" + options.worker() + " records in=" + options.records()
                 + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
                 + " taskmanager_kills=" + kills.taskManagerKills() + " restarts=" + restarts
                 + " duplicates=" + result.duplicates() + " losses=" + result.losses()
@@ -118,8 +118,9 @@ public final class ChaosRun {
                   key: {json_field: key}
                   checkpoint_interval_ms: %d
                   worker_timeout_ms: 10000
+                  worker: %s
                 """.formatted(options.transport(), servers, INPUT, servers, OUTPUT, options.transport(),
-                options.checkpointIntervalMillis()));
+                options.checkpointIntervalMillis(), options.worker()));
     }
 
     /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */
@@ -150,14 +151,19 @@ public final class ChaosRun {
         System.err.println("flink-bridge chaos: " + line);
     }
 
-    /** When to kill what: worker kills and TaskManager kills at random moments while the input flows. */
+    /**
+     * When to kill what: worker kills and TaskManager kills at random moments while the input flows. A worker
+     * kill of the Python worker kills one of its session processes (its supervisor dies with the TaskManager).
+     */
     private static final class KillPlan {
         private final List<Long> workerAt = new ArrayList<>();
         private final List<Long> taskManagerAt = new ArrayList<>();
+        private final boolean sessionProcesses;
         private int workerKills;
         private int taskManagerKills;
 
-        KillPlan(Random random, long produceMillis, int workers, int taskManagers) {
+        KillPlan(Random random, long produceMillis, int workers, int taskManagers, boolean sessionProcesses) {
+            this.sessionProcesses = sessionProcesses;
             // Kills fall in the middle 80% of the input, so the job is running and has input left after each.
             long from = produceMillis / 10;
             long span = produceMillis * 8 / 10;
@@ -180,7 +186,7 @@ public final class ChaosRun {
             }
             while (!workerAt.isEmpty() && workerAt.getFirst() <= elapsedMillis) {
                 workerAt.removeFirst();
-                if (cluster.killAWorker()) {
+                if (cluster.killAWorker(sessionProcesses)) {
                     workerKills++;
                 }
             }

@@ -64,14 +64,16 @@ final class Cluster {
     }
 
     /**
-     * SIGKILLs one worker process the TaskManager spawned, waiting up to 60 s for one to run (after a
-     * restart the job spawns a new one); returns whether one was killed.
+     * SIGKILLs one worker process the TaskManager spawned (or, with {@code sessionProcess}, one process a
+     * spawned Python worker runs a session in), waiting up to 60 s for one to run (after a restart the job
+     * spawns a new one); returns whether one was killed.
      */
-    boolean killAWorker() throws Exception {
+    boolean killAWorker(boolean sessionProcess) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             List<ProcessHandle> workers = taskManager().stream().flatMap(ProcessHandle::children)
                     .filter(p -> spawnerPid(p).isPresent())
+                    .flatMap(worker -> sessionProcess ? worker.children() : java.util.stream.Stream.of(worker))
                     .toList();
             if (!workers.isEmpty()) {
                 ProcessHandle victim = workers.getFirst();

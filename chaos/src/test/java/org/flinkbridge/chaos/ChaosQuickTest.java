@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ChaosQuickTest {
 
     private static final Pattern SUMMARY = Pattern.compile(
-            "chaos: transport=(\\w+) records in=(\\d+) out=(\\d+) worker_kills=(\\d+) taskmanager_kills=(\\d+) "
+            "chaos: transport=(\\w+) worker=java records in=(\\d+) out=(\\d+) worker_kills=(\\d+) taskmanager_kills=(\\d+) "
                     + "restarts=(-?\\d+) duplicates=(\\d+) losses=(\\d+) checkpoint_p99_ms=(\\S+) workers_left=(\\d+)");
 
     @ParameterizedTest
