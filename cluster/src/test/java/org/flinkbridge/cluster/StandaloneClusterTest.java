@@ -4,9 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -95,16 +95,20 @@ class StandaloneClusterTest {
 
     /**
      * Redeployment: the job stops with a native savepoint (canonical ones fail for DSv2 keyed operators),
-     * the worker is replaced by a different build, and the job resumes from the savepoint at parallelism 1
+     * the worker is replaced (by a different build of the Java worker, or by the Python worker, which reads the
+     * Java worker's state of the built-in steps), and the job resumes from the savepoint at parallelism 1
      * instead of 2. The per-key counts continue from the worker state in the savepoint, and across both runs
      * every key's counts appear once each: nothing lost, nothing repeated.
      */
-    @Test
-    void stopWithSavepointUpgradeTheWorkerAndResumeAtAnotherParallelism(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"java", "python"})
+    void stopWithSavepointReplaceTheWorkerAndResumeAtAnotherParallelism(String resumedOn, @TempDir Path dir)
+            throws Exception {
         int events = 40_000;
+        String name = "redeployed-to-" + resumedOn;
         Path pipeline = dir.resolve("pipeline.yaml");
         Files.writeString(pipeline, """
-                name: redeployed
+                name: %s
                 sources:
                   events: {type: generator, count: %d, rate: 2500, keys: 20, seed: 3}
                 steps:
@@ -112,15 +116,15 @@ class StandaloneClusterTest {
                 sinks:
                   files: {type: file, path: unused}
                 bridge: {parallelism: 2, key: {json_field: key}, checkpoint_interval_ms: 500}
-                """.formatted(events));
+                """.formatted(name, events));
         String jobJar = HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString();
 
         Path out = dir.resolve("out");
         Result submitted = launcher("flink", "run", "-d", jobJar, "--pipeline", pipeline.toString(),
                 "--output", out.toString());
         assertEquals(0, submitted.exitCode, submitted.output);
-        String jobId = onlyJobNamed("redeployed").get("jid").asText();
-        assertTrue(submitted.output.contains("Successfully submitted job 'redeployed' (" + jobId + ")"),
+        String jobId = onlyJobNamed(name).get("jid").asText();
+        assertTrue(submitted.output.contains("Successfully submitted job '" + name + "' (" + jobId + ")"),
                 "flink run -d must say which job it submitted: " + submitted.output);
         awaitCompletedCheckpoints(jobId, 2);
         Result stopped = launcher("flink", "stop", "--type", "native", "--savepointPath",
@@ -132,13 +136,22 @@ class StandaloneClusterTest {
         int committedAtStop = committedLines(out).size();
         assertTrue(committedAtStop > 0 && committedAtStop < events, committedAtStop + " records committed at the stop");
 
-        Path upgraded = otherWorkerBuild(dir.resolve("worker-upgraded.jar"));
-        Result resumed = launcher("flink", "run", "-s", savepoint, jobJar, "--pipeline", pipeline.toString(),
-                "--parallelism", "1", "--worker-jar", upgraded.toString(), "--output", out.toString());
+        String spawned;
+        Result resumed;
+        if (resumedOn.equals("python")) {
+            spawned = HOME.resolve("python") + " --port 0";
+            resumed = launcher("flink", "run", "-s", savepoint, jobJar, "--pipeline", pipeline.toString(),
+                    "--parallelism", "1", "--worker=python", "--output", out.toString());
+        } else {
+            Path upgraded = otherWorkerBuild(dir.resolve("worker-upgraded.jar"));
+            spawned = "-jar " + upgraded;
+            resumed = launcher("flink", "run", "-s", savepoint, jobJar, "--pipeline", pipeline.toString(),
+                    "--parallelism", "1", "--worker-jar", upgraded.toString(), "--output", out.toString());
+        }
         assertEquals(0, resumed.exitCode, resumed.output);
 
-        assertTrue(Files.readString(HOME.resolve(".flink-bridge/cluster/log/taskmanager.log"))
-                .contains("-jar " + upgraded), "the resumed job did not spawn the upgraded worker");
+        assertTrue(Files.readString(HOME.resolve(".flink-bridge/cluster/log/taskmanager.log")).contains(spawned),
+                "the resumed job did not spawn the replacement worker (" + spawned + ")");
         // Outputs emitted after the savepoint's barrier sit in an in-progress file the stopped job never
         // commits; they are in the savepoint and the resumed job emits them again. Only committed files count.
         java.util.Map<String, List<Long>> counts = new java.util.TreeMap<>();
