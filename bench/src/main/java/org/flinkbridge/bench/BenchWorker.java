@@ -63,16 +63,28 @@ final class BenchWorker {
      * @param compat whether it serves the echo step as segment 0 of the prototype's service
      */
     static List<String> pythonCommand(boolean compat) {
-        String home = System.getProperty("flink-bridge.home", ".");
-        List<String> command = new ArrayList<>(List.of(System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(),
-                        BridgeOptions.PYTHON_EXECUTABLE.defaultValue()),
-                System.getProperty(BridgeOptions.PYTHON_RUNTIME.key(), Path.of(home, "python").toString()),
-                "--port", "0", "--path", Path.of(home, "bench", "src", "main", "python").toString()));
+        List<String> command = new ArrayList<>(List.of(pythonExecutable(), pythonRuntime().toString(),
+                "--port", "0", "--path", pythonScripts().toString()));
         if (compat) {
             command.addAll(List.of("--compat-segments",
                     "{\"0\": [{\"name\": \"echo\", \"type\": \"" + PYTHON_ECHO_TYPE + "\", \"config_json\": \"{}\"}]}"));
         }
         return command;
+    }
+
+    static String pythonExecutable() {
+        return System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(), BridgeOptions.PYTHON_EXECUTABLE.defaultValue());
+    }
+
+    /** The Python worker's folder (python/). */
+    static Path pythonRuntime() {
+        return Path.of(System.getProperty(BridgeOptions.PYTHON_RUNTIME.key(),
+                Path.of(System.getProperty("flink-bridge.home", "."), "python").toString()));
+    }
+
+    /** This module's Python files: the echo segment and the Python ceiling's loop. */
+    static Path pythonScripts() {
+        return Path.of(System.getProperty("flink-bridge.home", "."), "bench", "src", "main", "python");
     }
 
     /**

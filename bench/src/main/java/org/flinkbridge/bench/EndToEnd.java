@@ -19,6 +19,7 @@ import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.worker.SegmentInstances;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,7 +46,10 @@ public final class EndToEnd {
 
     private static final SessionSpec.Step APPEND_FIELD =
             new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
-    private static final List<String> VARIANTS = List.of("in-process", "shm", "grpc");
+    /** in-process, then the Java worker over each transport, then the Python worker over each transport. */
+    private static final List<String> VARIANTS = List.of("in-process", "shm", "grpc", "python-shm", "python-grpc");
+    /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
+    private static final int PYTHON_CEILING_RECORDS = 300_000;
     private static final long CHECKPOINT_INTERVAL_MS = 500;
     private static final long WARMUP_SECONDS = 2;
 
@@ -102,8 +106,26 @@ public final class EndToEnd {
                         100 * (double) result.get("time_near_gc_share"));
             }
         }
+        double pythonCeiling = pythonCeiling();
+        results.get("python-shm").put("python_loop_records_per_second", pythonCeiling);
+        System.err.printf(Locale.ROOT, "flink-bridge bench: the same step in a plain Python loop: %,.0f records/s%n",
+                pythonCeiling);
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
-        Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results));
+        Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results, pythonCeiling));
+    }
+
+    /** Records/s of the Python worker's append_field step in a plain Python loop: what no bridge can beat. */
+    private static double pythonCeiling() throws IOException, InterruptedException {
+        ProcessBuilder builder = new ProcessBuilder(BenchWorker.pythonExecutable(),
+                BenchWorker.pythonScripts().resolve("python_ceiling.py").toString(),
+                Integer.toString(PYTHON_CEILING_RECORDS)).redirectError(ProcessBuilder.Redirect.INHERIT);
+        builder.environment().put("PYTHONPATH", BenchWorker.pythonRuntime().toString());
+        Process loop = builder.start();
+        String printed = new String(loop.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        if (loop.waitFor() != 0) {
+            throw new IOException("the Python loop failed (exit " + loop.exitValue() + "): " + printed);
+        }
+        return Double.parseDouble(printed);
     }
 
     /** What one run gives: its records' timings, its checkpoints, and the GC pauses of both JVMs. */
@@ -125,12 +147,14 @@ public final class EndToEnd {
                 new GeneratorSourceSpec("events", count, rate, 100, 42)).withParallelism(1);
         NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
         Path workerGcLog = Files.createTempFile("flink-bridge-bench-worker-gc-", ".log");
+        boolean python = variant.startsWith("python-");
+        List<String> workerCommand = python ? BenchWorker.pythonCommand(false)
+                : BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of());
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
                 ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
                 : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
-                        variant.equals("shm") ? SessionSpec.TransportMode.SHM : SessionSpec.TransportMode.GRPC_STREAM,
-                        BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of())),
-                        false, false, false)).withParallelism(1);
+                        variant.endsWith("shm") ? SessionSpec.TransportMode.SHM : SessionSpec.TransportMode.GRPC_STREAM,
+                        workerCommand), false, false, false)).withParallelism(1);
         stepped.process(new Latencies.Measure()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         Latencies.start(count, warmup);
@@ -151,7 +175,8 @@ public final class EndToEnd {
         return new Measured(run, checkpoints, flinkPauses, workerPauses, runQueue[0], runQueue[1]);
     }
 
-    private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results) {
+    private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results,
+                                double pythonCeiling) {
         double inProcess = (double) results.get("in-process").get("records_per_second");
         StringBuilder out = new StringBuilder("""
 
@@ -172,6 +197,9 @@ public final class EndToEnd {
                 result.get("checkpoints"), result.get("checkpoint_p50_ms"), result.get("checkpoint_max_ms"),
                 result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
                 result.get("latency_p999_us"))));
+        out.append(String.format(Locale.ROOT, "%nThe same append_field step in a plain Python loop (the Python worker's"
+                        + " built-in step, no Flink, no transport): %,.0f records/s; python-shm reaches %.0f%% of it.%n",
+                pythonCeiling, 100 * (double) results.get("python-shm").get("records_per_second") / pythonCeiling));
         out.append(String.format(Locale.ROOT, "%nWhere the records slower than 200 µs come from, in the latency runs: those in flight"
                 + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one."
                 + " Beside them, how long the threads of each process waited for a CPU while runnable (Linux schedstat),"

@@ -31,6 +31,8 @@ public final class Report {
     private static final String COPY = CopyLimit.class.getName() + ".copy";
     private static final String HAND_OFF = RingHandoff.class.getName() + ".handOff";
     private static final List<String> TRANSPORTS = List.of("shm", "grpc", "compat");
+    /** The Python worker's round trips (TransportRoundTrip with worker=python), by transport. */
+    private static final String PYTHON = "python ";
     private static final String RING_ALONE = "ring alone";
     private static final String COPY_LIMIT = "copy limit";
     private static final String ALLOCATION = "gc.alloc.rate.norm";
@@ -155,14 +157,52 @@ public final class Report {
                 - alloc B/rec: bytes the benchmark JVM (the bridge side; not the worker) allocates per record, from \
                 JMH's gc profiler (gc.alloc.rate.norm).
                 """.formatted(TransportRoundTrip.WINDOW, RingHandoff.BATCH));
+        out.append(pythonTable(scores));
         return out.toString();
     }
 
-    /** The column a result belongs to: a transport, the ring alone, the copy limit, or null for another. */
+    /** The Python worker's round trips beside each other and beside the Java worker's shm; empty when not run. */
+    private static String pythonTable(Scores scores) {
+        if (TRANSPORTS.stream().noneMatch(t -> scores.bySeries().containsKey(PYTHON + t))) {
+            return "";
+        }
+        StringBuilder out = new StringBuilder("""
+
+                ## Python worker
+
+                The same round trip through the Python worker (python/, one process per session) and its echo                 segment (bench/src/main/python/bench_echo.py), in the same run.
+
+                """);
+        List<String> header = new ArrayList<>(List.of("payload (B)"));
+        TRANSPORTS.forEach(t -> header.add("python " + t + " rec/s"));
+        header.addAll(List.of("python shm/grpc", "python shm/compat", "python shm / Java shm"));
+        out.append(row(header));
+        out.append(row(header.stream().map(h -> "---:").toList()));
+        for (int payloadBytes : scores.payloadSizes()) {
+            List<String> cells = new ArrayList<>(List.of(String.valueOf(payloadBytes)));
+            for (String t : TRANSPORTS) {
+                Score score = score(scores, PYTHON + t, payloadBytes);
+                cells.add(score == null ? "–" : String.format(Locale.ROOT, "%,.0f", score.recordsPerSecond));
+            }
+            Score pythonShm = score(scores, PYTHON + "shm", payloadBytes);
+            cells.add(ratio(pythonShm, score(scores, PYTHON + "grpc", payloadBytes)));
+            cells.add(ratio(pythonShm, score(scores, PYTHON + "compat", payloadBytes)));
+            cells.add(ratio(pythonShm, score(scores, "shm", payloadBytes)));
+            out.append(row(cells));
+        }
+        return out.toString();
+    }
+
+    /**
+     * The column a result belongs to: a transport (the Java worker's; "python shm" and so on for the Python
+     * worker's), the ring alone, the copy limit, or null for another.
+     */
     private static String series(JsonNode result) {
         String benchmark = result.path("benchmark").asText();
         if (benchmark.equals(ROUND_TRIP)) {
-            return result.path("params").path("transport").asText();
+            String transport = result.path("params").path("transport").asText();
+            return result.path("params").path("worker").asText("java").equals("python") ? PYTHON + transport
+                    : transport;
         }
         return benchmark.equals(HAND_OFF) ? RING_ALONE : benchmark.equals(COPY) ? COPY_LIMIT : null;
     }
