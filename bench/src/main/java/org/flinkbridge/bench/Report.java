@@ -170,7 +170,8 @@ public final class Report {
 
                 ## Python worker
 
-                The same round trip through the Python worker (python/, one process per session) and its echo                 segment (bench/src/main/python/bench_echo.py), in the same run.
+                The same round trip through the Python worker (python/, one process per session) and its echo
+                segment (bench/src/main/python/bench_echo.py), in the same run.
 
                 """);
         List<String> header = new ArrayList<>(List.of("payload (B)"));
