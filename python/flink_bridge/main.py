@@ -17,6 +17,7 @@ import grpc
 
 from .compat import CompatService, parse_segments
 from .control import Supervisor
+from .secret import Authenticator, for_directory
 
 LOG = logging.getLogger("flink_bridge")
 LISTENING_PREFIX = "flink-bridge worker listening on "
@@ -71,8 +72,13 @@ def main(argv=None):
     if args.parent_pid is not None and os.getppid() != args.parent_pid:
         LOG.error("the spawner (pid %d) is gone before the worker started; exiting", args.parent_pid)
         sys.exit(ORPHANED)
+    try:
+        secret = for_directory(args.ring_dir)
+    except OSError as e:
+        sys.exit(f"flink-bridge worker: {e}")
     supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(args.path))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+                         interceptors=[Authenticator(secret)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
     compat = CompatService(compat_segments)

@@ -3,13 +3,15 @@ package org.flinkbridge.job;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.ControlSecret;
+import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.shm.RingFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -152,7 +154,7 @@ class PythonWorkerTest {
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try {
             String address = TestPeers.workerAddress(supervisor);
-            ManagedChannel channel = NettyChannelBuilder.forTarget(address).usePlaintext().build();
+            ManagedChannel channel = GrpcChannels.open(address, ControlSecret.forDirectory(RingFiles.defaultDirectory()));
             try {
                 for (int session = 0; session < 2; session++) {
                     BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)

@@ -8,6 +8,7 @@ import org.flinkbridge.proto.control.HealthRequest;
 import org.flinkbridge.proto.control.HealthResponse;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
+import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
@@ -16,6 +17,7 @@ import org.flinkbridge.transport.shm.RingProducer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -124,8 +126,8 @@ class ShmTransportTest {
         }
     }
 
-    private static Map<String, Long> receivedBytes(String address) throws InterruptedException {
-        ManagedChannel channel = GrpcChannels.open(address);
+    private static Map<String, Long> receivedBytes(String address) throws InterruptedException, IOException {
+        ManagedChannel channel = GrpcChannels.open(address, ControlSecret.forDirectory(RingFiles.defaultDirectory()));
         try {
             HealthResponse health = BridgeControlGrpc.newBlockingStub(channel).health(HealthRequest.getDefaultInstance());
             return health.getReceivedBytesMap();

@@ -4,6 +4,7 @@ import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.SessionMetadata;
@@ -29,7 +30,8 @@ public final class WorkerServer implements AutoCloseable {
     }
 
     /**
-     * Starts serving on {@code host:port} (port 0 picks a free one).
+     * Starts serving on {@code host:port} (port 0 picks a free one), every call authenticated by the control
+     * secret of {@code ringDirectory} ({@link ControlSecret#forDirectory}).
      *
      * @param ringDirectory the only directory whose ring files shm sessions may name
      * @param compatSegments the steps of each segment id for the prototype's service (may be empty)
@@ -39,8 +41,10 @@ public final class WorkerServer implements AutoCloseable {
         TrafficCounter traffic = new TrafficCounter();
         ControlService control = new ControlService(ControlService.newWorkerId(), traffic, ringDirectory);
         CompatService compat = new CompatService(compatSegments);
+        ControlSecret secret = ControlSecret.forDirectory(ringDirectory);
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES)
+                .intercept(secret.serverInterceptor())
                 .addStreamTracerFactory(traffic)
                 .addService(control)
                 .addService(ServerInterceptors.intercept(

@@ -10,6 +10,7 @@ import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
@@ -54,7 +55,7 @@ class ShmSessionTest {
     void start() throws IOException {
         rings = dir.resolve("rings");
         server = WorkerServer.start("127.0.0.1", 0, rings, Map.of());
-        channel = GrpcChannels.open("127.0.0.1:" + server.port());
+        channel = GrpcChannels.open("127.0.0.1:" + server.port(), ControlSecret.forDirectory(rings));
         control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
     }
 

@@ -8,7 +8,9 @@ import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.SessionRef;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.shm.RingFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -72,8 +74,8 @@ class WorkerMainTest {
             String listening = new BufferedReader(new InputStreamReader(worker.getInputStream(),
                     StandardCharsets.UTF_8)).readLine();
             assertTrue(listening != null && listening.startsWith(WorkerMain.LISTENING_PREFIX), listening);
-            ManagedChannel channel = GrpcChannels.open(
-                    listening.substring(WorkerMain.LISTENING_PREFIX.length()));
+            ManagedChannel channel = GrpcChannels.open(listening.substring(WorkerMain.LISTENING_PREFIX.length()),
+                    ControlSecret.forDirectory(RingFiles.defaultDirectory()));
             try {
                 var control = BridgeControlGrpc.newBlockingStub(channel)
                         .withDeadlineAfter(10, TimeUnit.SECONDS);

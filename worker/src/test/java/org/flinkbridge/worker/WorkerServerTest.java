@@ -17,6 +17,7 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
+import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.junit.jupiter.api.AfterEach;
@@ -48,7 +49,7 @@ class WorkerServerTest {
     @BeforeEach
     void start() throws IOException {
         server = WorkerServer.start("127.0.0.1", 0, RingFiles.defaultDirectory(), Map.of());
-        channel = GrpcChannels.open("127.0.0.1:" + server.port());
+        channel = GrpcChannels.open("127.0.0.1:" + server.port(), secret());
         control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
     }
 
@@ -177,7 +178,7 @@ class WorkerServerTest {
     @Test
     void aSessionWhoseStreamBreaksIsClosed() throws Exception {
         String id = control.openSession(open("secret", appendField()).build()).getSessionId();
-        ManagedChannel crashing = GrpcChannels.open("127.0.0.1:" + server.port());
+        ManagedChannel crashing = GrpcChannels.open("127.0.0.1:" + server.port(), secret());
         FrameStreamClient stream = new FrameStreamClient(crashing, id, "secret", "test", 16, 5_000);
         stream.send(record(0, "{}"), NOT_WHILE_SENDING);
         stream.flush(NOT_WHILE_SENDING);
@@ -208,5 +209,9 @@ class WorkerServerTest {
 
     private int openSessions() {
         return control.health(HealthRequest.getDefaultInstance()).getOpenSessions();
+    }
+
+    private static ControlSecret secret() throws IOException {
+        return ControlSecret.forDirectory(RingFiles.defaultDirectory());
     }
 }

@@ -17,6 +17,7 @@ import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.SessionRef;
 import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
@@ -67,7 +68,7 @@ public final class BridgeSession implements AutoCloseable {
         ManagedChannel grpc = null;
         RingFile ring = null;
         try {
-            grpc = GrpcChannels.open(address);
+            grpc = GrpcChannels.open(address, ControlSecret.forDirectory(Path.of(spec.shm().directory())));
             if (spec.mode() == SessionSpec.TransportMode.GRPC_COMPAT) {
                 String name = "segment " + spec.segmentId() + " '" + spec.segmentName() + "' " + subtask
                         + " (compat mode, " + peer + ")";

@@ -6,7 +6,10 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 
 import java.util.concurrent.TimeUnit;
 
-/** Channels from the bridge to a worker: plaintext, since workers are co-located and listen on loopback. */
+/**
+ * Channels from the bridge to a worker: plaintext, since workers are co-located and listen on loopback, and
+ * every call carries the worker's {@link ControlSecret}.
+ */
 public final class GrpcChannels {
 
     /** Large enough for a batch of big records; a frame above it fails the stream with a clear status. */
@@ -14,11 +17,12 @@ public final class GrpcChannels {
 
     private GrpcChannels() {}
 
-    /** A channel to {@code host:port}. */
-    public static ManagedChannel open(String address) {
+    /** A channel to {@code host:port} whose calls carry {@code secret}. */
+    public static ManagedChannel open(String address, ControlSecret secret) {
         HostPort hostPort = HostPort.parse(address);
         return NettyChannelBuilder.forAddress(hostPort.host(), hostPort.port())
                 .usePlaintext()
+                .intercept(secret.clientInterceptor())
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .keepAliveTime(30, TimeUnit.SECONDS)
                 .build();

@@ -9,8 +9,10 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -26,10 +28,11 @@ class FrameStreamClientTest {
      * batches and leaves the rest to gRPC's flow control, and every batch still arrives, in order.
      */
     @Test
-    void answersTheBridgeHasNotTakenStayBoundedAndNoneIsLost() throws Exception {
+    void answersTheBridgeHasNotTakenStayBoundedAndNoneIsLost(@TempDir Path dir) throws Exception {
         Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                 .addService(new ChattyWorker()).build().start();
-        ManagedChannel channel = GrpcChannels.open("127.0.0.1:" + server.getPort());
+        ManagedChannel channel = GrpcChannels.open("127.0.0.1:" + server.getPort(),
+                ControlSecret.fromFile(dir.resolve(ControlSecret.FILE_NAME)));
         try (FrameStreamClient stream = new FrameStreamClient(channel, "s-1", "token", "session s-1", 1, 5_000)) {
             stream.send(Frame.newBuilder().setType(FrameType.RECORD).setSequence(0).build(), batch -> {
                 throw new AssertionError("a one-frame batch had to wait to be sent");
