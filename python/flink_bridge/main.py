@@ -1,12 +1,15 @@
-"""The Python worker's entry point: ``python3 python/ [--port N] [--host H] [--ring-dir DIR] [--path DIR]...
-[--parent-pid PID]``. Serves the control service on loopback, prints the listening line the launch contract
+"""The Python worker's entry point: ``python3 python/ [--port N | --unix-socket] [--host H] [--ring-dir DIR]
+[--path DIR]... [--parent-pid PID]``. Serves the control service on loopback (or a Unix domain socket in the ring
+directory), prints the listening line the launch contract
 asks for (docs/protocol.md, "Launch and lifetime"), and starts one process per session.
 """
 import argparse
 import getpass
+import glob
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -31,10 +34,40 @@ def default_ring_directory():
     return os.path.join(base, f"flink-bridge-{getpass.getuser()}")
 
 
+def unix_socket(ring_directory):
+    """The socket this worker listens on in its ring directory (private, 0700), named by its pid. Sockets of
+    workers that are gone (killed, so they could not remove theirs) are removed first: nothing accepts on them."""
+    directory = os.path.abspath(ring_directory)
+    for stale in glob.glob(os.path.join(directory, "worker-*.sock")):
+        if not _accepts(stale):
+            _unlink(stale)
+    path = os.path.join(directory, f"worker-{os.getpid()}.sock")
+    _unlink(path)
+    return path
+
+
+def _accepts(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(prog="flink-bridge worker --python",
                                      description="Flink Bridge's Python worker (one process per session).")
     parser.add_argument("--port", type=int, default=50051, help="control port on the host (0: any free port)")
+    parser.add_argument("--unix-socket", action="store_true",
+                        help="listen on a Unix domain socket in the ring directory instead (how a bridge spawns it)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default loopback)")
     parser.add_argument("--ring-dir", default=default_ring_directory(),
                         help="the only directory whose ring files this worker opens")
@@ -83,10 +116,14 @@ def main(argv=None):
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
     compat = CompatService(compat_segments)
     server.add_generic_rpc_handlers(supervisor.handlers() + (compat.handler(supervisor.counted),))
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    socket_path = unix_socket(args.ring_dir) if args.unix_socket else None
+    address = f"unix:{socket_path}" if socket_path else f"{args.host}:{args.port}"
+    port = server.add_insecure_port(address)
     if port == 0:
-        LOG.error("cannot listen on %s:%d", args.host, args.port)
+        LOG.error("cannot listen on %s", address)
         sys.exit(1)
+    if not socket_path:
+        address = f"{args.host}:{port}"
     server.start()
     stopped = threading.Event()
 
@@ -94,12 +131,14 @@ def main(argv=None):
         LOG.info("stopping: %s", reason)
         supervisor.close_all()
         server.stop(1)
+        if socket_path:
+            _unlink(socket_path)
         os._exit(code)
 
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, args=("SIGTERM", 0)).start())
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=stop, args=("SIGINT", 0)).start())
-    print(f"{LISTENING_PREFIX}{args.host}:{port}", flush=True)
-    LOG.info("worker %s serving on %s:%d, ring directory %s", supervisor.worker_id, args.host, port, args.ring_dir)
+    print(f"{LISTENING_PREFIX}{address}", flush=True)
+    LOG.info("worker %s serving on %s, ring directory %s", supervisor.worker_id, address, args.ring_dir)
     while not stopped.wait(PARENT_CHECK_SECONDS):
         if args.parent_pid is not None and os.getppid() != args.parent_pid:
             stop(f"the spawner (pid {args.parent_pid}) is gone", ORPHANED)

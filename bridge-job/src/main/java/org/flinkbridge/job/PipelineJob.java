@@ -148,8 +148,8 @@ public final class PipelineJob {
         command.add("java");
         command.addAll(List.of(config.get(BridgeOptions.WORKER_JVM_OPTIONS).trim().split("\\s+")));
         command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
-                "-jar", jarPath.toString(), "--port", "0",
-                // The worker opens ring files in this directory only.
+                "-jar", jarPath.toString(), "--unix-socket",
+                // The worker opens ring files in this directory only, and its socket goes there.
                 "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
         if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
             // The prototype's service has no sessions: the worker learns the segments from the file.
@@ -158,7 +158,7 @@ public final class PipelineJob {
         return command;
     }
 
-    /** {@code python3 RUNTIME --port 0 --ring-dir DIR --path DIR...}: segments are found beside the pipeline file. */
+    /** {@code python3 RUNTIME --unix-socket --ring-dir DIR --path DIR...}: segments are found beside the pipeline file. */
     private static List<String> pythonWorkerCommand(Pipeline pipeline, Configuration config) {
         Path runtime = locate("Python worker runtime", null, config, BridgeOptions.PYTHON_RUNTIME,
                 PYTHON_RUNTIME_ENV, "-D" + BridgeOptions.PYTHON_RUNTIME.key() + "=DIR");
@@ -166,7 +166,7 @@ public final class PipelineJob {
             throw new IllegalArgumentException("the Python worker runtime " + runtime + " has no flink_bridge/main.py");
         }
         List<String> command = new ArrayList<>(List.of(config.get(BridgeOptions.PYTHON_EXECUTABLE),
-                runtime.toString(), "--port", "0", "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
+                runtime.toString(), "--unix-socket", "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
         List<String> paths = new ArrayList<>();
         paths.add(pipeline.file().toAbsolutePath().getParent().toString());
         for (String path : config.get(BridgeOptions.PYTHON_PATH).split(":")) {

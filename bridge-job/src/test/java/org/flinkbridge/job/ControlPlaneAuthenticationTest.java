@@ -7,10 +7,11 @@ import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -22,8 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Every call to a worker is authenticated (the hardening issue, point 1): another local user, and a client of
  * the same user that does not present the control secret, call every method of every service a worker serves
- * and each is refused with UNAUTHENTICATED and nothing else (no worker id, no session, no method list). The
- * second user cannot read the secret file either. With the secret, the same call goes through.
+ * and each is refused with UNAUTHENTICATED and nothing else (no worker id, no session, no method list); on a
+ * spawned worker's Unix domain socket the other user cannot even connect. The second user cannot read the
+ * secret file either. With the secret, the same call goes through.
  */
 class ControlPlaneAuthenticationTest {
 
@@ -51,12 +53,24 @@ class ControlPlaneAuthenticationTest {
     private static final String REFUSAL = "UNAUTHENTICATED the call does not carry this worker's control secret";
     private static final String NOBODY = "65534";
 
+    /**
+     * @param worker    java or python
+     * @param listening tcp (a sidecar's default: loopback, secret required) or unix (a spawned worker's: a Unix
+     *                  domain socket in the private ring directory, which another user cannot even connect to)
+     */
     @ParameterizedTest
-    @ValueSource(strings = {"java", "python"})
-    void callsWithoutTheSecretAreRefusedAndTellNothing(String worker) throws Exception {
-        Process process = worker.equals("java") ? TestPeers.startWorker() : startPythonWorker();
+    @CsvSource({"java, tcp", "python, tcp", "java, unix", "python, unix"})
+    void callsWithoutTheSecretAreRefusedAndTellNothing(String worker, String listening) throws Exception {
+        List<String> command = new ArrayList<>(worker.equals("java")
+                ? List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "--enable-native-access=ALL-UNNAMED", "-jar", TestPipelines.workerJar())
+                : List.of(System.getProperty("flink-bridge.worker.python.executable"),
+                        System.getProperty("flink-bridge.worker.python.runtime")));
+        command.addAll(listening.equals("unix") ? List.of("--unix-socket") : List.of("--port", "0"));
+        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try {
             String address = TestPeers.workerAddress(process);
+            assertEquals(listening.equals("unix"), address.startsWith("unix:"), address);
 
             List<String> sameUser = attack(address, false);
             assertEquals(METHODS, sameUser.size(), String.join("\n", sameUser));
@@ -65,7 +79,9 @@ class ControlPlaneAuthenticationTest {
             if (isRoot()) {
                 List<String> otherUser = attack(address, true);
                 assertEquals(METHODS, otherUser.size(), String.join("\n", otherUser));
-                otherUser.forEach(line -> assertTrue(line.endsWith(REFUSAL), line));
+                // Over the socket another user cannot connect at all (the directory is 0700); over TCP it is refused.
+                String expected = listening.equals("unix") ? " UNAVAILABLE " : REFUSAL;
+                otherUser.forEach(line -> assertTrue(line.contains(expected), line));
                 String secretFile = RingFiles.defaultDirectory().resolve(ControlSecret.FILE_NAME).toString();
                 Process reading = asNobody(List.of("cat", secretFile));
                 String read = new String(reading.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -84,12 +100,6 @@ class ControlPlaneAuthenticationTest {
             process.descendants().forEach(ProcessHandle::destroyForcibly);
             process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
-    }
-
-    private static Process startPythonWorker() throws IOException {
-        return new ProcessBuilder(System.getProperty("flink-bridge.worker.python.executable"),
-                System.getProperty("flink-bridge.worker.python.runtime"), "--port", "0")
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
     /** The attacker's one line per method: path, status code and description. */

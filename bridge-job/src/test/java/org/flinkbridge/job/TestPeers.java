@@ -40,13 +40,14 @@ final class TestPeers {
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
-    /** The HOST:PORT a worker listens on, from the line that says so on its standard output. */
+    /** The HOST:PORT (or unix:PATH) a worker listens on, from the line that says so on its standard output. */
     static String workerAddress(Process worker) throws IOException {
         BufferedReader output = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
         StringBuilder before = new StringBuilder();
         String line;
         while ((line = output.readLine()) != null) {
-            if (line.startsWith("flink-bridge worker listening on 127.0.0.1:")) {
+            if (line.startsWith("flink-bridge worker listening on 127.0.0.1:")
+                    || line.startsWith("flink-bridge worker listening on unix:")) {
                 return line.substring(line.lastIndexOf(' ') + 1);
             }
             before.append(line).append('\n');

@@ -8,7 +8,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a worker: {@code [--host H] [--port N] [--ring-dir DIR] [--pipeline FILE] [--parent-pid PID]}. The ring
+ * Starts a worker: {@code [--host H] [--port N | --unix-socket] [--ring-dir DIR] [--pipeline FILE] [--parent-pid PID]}.
+ * {@code --unix-socket} listens on a Unix domain socket in the ring directory instead of TCP (how a bridge spawns
+ * it: only the directory's owner can connect); every call carries the control secret either way. The ring
  * directory (default {@code /dev/shm/flink-bridge-$USER}) is the only one whose ring files shm sessions may
  * name: it must be the bridge's {@code flink-bridge.shm.directory}. Prints one line
  * {@code flink-bridge worker listening on HOST:PORT} once it serves, which is how a spawning bridge learns
@@ -30,6 +32,7 @@ public final class WorkerMain {
         }
         String host = "127.0.0.1";
         int port = 0;
+        boolean unixSocket = false;
         Path ringDirectory = RingFiles.defaultDirectory();
         Map<Integer, List<StepSpec>> compatSegments = Map.of();
         for (int i = 0; i < args.length; i++) {
@@ -39,6 +42,7 @@ public final class WorkerMain {
                 case "--port" -> port = (int) parseNumber(arg, value(args, ++i, arg), 0, 65535,
                         "a port number (0-65535)");
                 case "--ring-dir" -> ringDirectory = Path.of(value(args, ++i, arg));
+                case "--unix-socket" -> unixSocket = true;
                 case "--pipeline" -> {
                     try {
                         compatSegments = PipelineSegments.read(Path.of(value(args, ++i, arg)));
@@ -49,8 +53,8 @@ public final class WorkerMain {
                 case "--parent-pid" -> ParentWatch.exitWhenGone(
                         parseNumber(arg, value(args, ++i, arg), 1, Long.MAX_VALUE, "a process id"));
                 case "-h", "--help" -> {
-                    System.out.println("usage: worker [--host HOST] [--port PORT] [--ring-dir DIR] [--pipeline FILE] "
-                            + "[--parent-pid PID]");
+                    System.out.println("usage: worker [--host HOST] [--port PORT | --unix-socket] [--ring-dir DIR] "
+                            + "[--pipeline FILE] [--parent-pid PID]");
                     return;
                 }
                 default -> fail("unknown argument '" + arg + "'");
@@ -58,9 +62,11 @@ public final class WorkerMain {
         }
         WorkerServer server;
         try {
-            server = WorkerServer.start(host, port, ringDirectory, compatSegments);
-        } catch (java.io.IOException e) {
-            fail("cannot listen on " + host + ":" + port + ": " + e.getMessage());
+            server = unixSocket ? WorkerServer.startOnUnixSocket(ringDirectory, compatSegments)
+                    : WorkerServer.start(host, port, ringDirectory, compatSegments);
+        } catch (java.io.IOException | RuntimeException e) {
+            fail("cannot listen on " + (unixSocket ? "a Unix domain socket in " + ringDirectory : host + ":" + port)
+                    + ": " + e.getMessage());
             return;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -70,7 +76,7 @@ public final class WorkerMain {
                 System.err.println("flink-bridge worker: shutdown failed: " + e);
             }
         }, "worker-shutdown"));
-        System.out.println(LISTENING_PREFIX + host + ":" + server.port());
+        System.out.println(LISTENING_PREFIX + server.address());
         System.out.flush();
         server.awaitTermination();
     }

@@ -3,14 +3,19 @@ package org.flinkbridge.worker;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.SessionMetadata;
+import org.flinkbridge.transport.grpc.UnixSockets;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -22,11 +27,20 @@ public final class WorkerServer implements AutoCloseable {
     private final ControlService control;
     private final CompatService compat;
     private final Server server;
+    private final String address;
+    /** The socket file of a server on a Unix domain socket, or null. */
+    private final Path socket;
+    /** The event loops of a server on a Unix domain socket (none for TCP), shut down with it. */
+    private final EventLoopGroup socketLoops;
 
-    private WorkerServer(ControlService control, CompatService compat, Server server) {
+    private WorkerServer(ControlService control, CompatService compat, Server server, String address, Path socket,
+                         EventLoopGroup socketLoops) {
         this.control = control;
         this.compat = compat;
         this.server = server;
+        this.address = address;
+        this.socket = socket;
+        this.socketLoops = socketLoops;
     }
 
     /**
@@ -38,11 +52,39 @@ public final class WorkerServer implements AutoCloseable {
      */
     public static WorkerServer start(String host, int port, Path ringDirectory,
                                      Map<Integer, List<StepSpec>> compatSegments) throws IOException {
+        return start(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)), ringDirectory, compatSegments,
+                null, null);
+    }
+
+    /**
+     * Starts serving on a Unix domain socket in {@code ringDirectory}, named by this process's pid
+     * ({@link UnixSockets#workerSocket}): the default of a spawned worker, which only the directory's owner can
+     * reach. Its address is {@code unix:PATH}.
+     */
+    public static WorkerServer startOnUnixSocket(Path ringDirectory, Map<Integer, List<StepSpec>> compatSegments)
+            throws IOException {
+        ControlSecret.forDirectory(ringDirectory); // creates the private directory the socket goes in
+        Path socket = UnixSockets.workerSocket(ringDirectory, ProcessHandle.current().pid());
+        EventLoopGroup loops = UnixSockets.eventLoops("worker-unix-socket");
+        try {
+            return start(NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+                    .channelType(EpollServerDomainSocketChannel.class)
+                    .bossEventLoopGroup(loops)
+                    .workerEventLoopGroup(loops), ringDirectory, compatSegments, socket, loops);
+        } catch (IOException | RuntimeException e) {
+            loops.shutdownGracefully();
+            throw e;
+        }
+    }
+
+    private static WorkerServer start(NettyServerBuilder builder, Path ringDirectory,
+                                      Map<Integer, List<StepSpec>> compatSegments, Path socket,
+                                      EventLoopGroup socketLoops) throws IOException {
         TrafficCounter traffic = new TrafficCounter();
         ControlService control = new ControlService(ControlService.newWorkerId(), traffic, ringDirectory);
         CompatService compat = new CompatService(compatSegments);
         ControlSecret secret = ControlSecret.forDirectory(ringDirectory);
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+        Server server = builder
                 .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES)
                 .intercept(secret.serverInterceptor())
                 .addStreamTracerFactory(traffic)
@@ -52,7 +94,14 @@ public final class WorkerServer implements AutoCloseable {
                 .addService(compat)
                 .build()
                 .start();
-        return new WorkerServer(control, compat, server);
+        String address = socket != null ? GrpcChannels.UNIX_PREFIX + socket
+                : ((InetSocketAddress) server.getListenSockets().getFirst()).getHostString() + ":" + server.getPort();
+        return new WorkerServer(control, compat, server, address, socket, socketLoops);
+    }
+
+    /** Where it listens: {@code HOST:PORT} or {@code unix:PATH}, as a bridge's worker address names it. */
+    public String address() {
+        return address;
     }
 
     public int port() {
@@ -73,5 +122,11 @@ public final class WorkerServer implements AutoCloseable {
         server.awaitTermination(5, TimeUnit.SECONDS);
         control.closeAll();
         compat.closeAll();
+        if (socketLoops != null) {
+            socketLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+        if (socket != null) {
+            Files.deleteIfExists(socket);
+        }
     }
 }

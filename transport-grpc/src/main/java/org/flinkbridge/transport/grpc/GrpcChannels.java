@@ -3,6 +3,9 @@ package org.flinkbridge.transport.grpc;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 
 import java.util.concurrent.TimeUnit;
 
@@ -17,15 +20,31 @@ public final class GrpcChannels {
 
     private GrpcChannels() {}
 
-    /** A channel to {@code host:port} whose calls carry {@code secret}. */
+    /** How a worker address names a Unix domain socket: {@code unix:/path/to/socket}. */
+    public static final String UNIX_PREFIX = "unix:";
+
+    /** A channel to {@code host:port}, or to {@code unix:PATH}, whose calls carry {@code secret}. */
     public static ManagedChannel open(String address, ControlSecret secret) {
-        HostPort hostPort = HostPort.parse(address);
-        return NettyChannelBuilder.forAddress(hostPort.host(), hostPort.port())
+        NettyChannelBuilder builder;
+        if (address.startsWith(UNIX_PREFIX)) {
+            builder = NettyChannelBuilder.forAddress(new DomainSocketAddress(address.substring(UNIX_PREFIX.length())))
+                    .channelType(EpollDomainSocketChannel.class)
+                    .eventLoopGroup(UnixSocketLoops.CLIENT);
+        } else {
+            HostPort hostPort = HostPort.parse(address);
+            builder = NettyChannelBuilder.forAddress(hostPort.host(), hostPort.port());
+        }
+        return builder
                 .usePlaintext()
                 .intercept(secret.clientInterceptor())
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .keepAliveTime(30, TimeUnit.SECONDS)
                 .build();
+    }
+
+    /** The event loops of channels over Unix domain sockets (epoll), made on first use and shared. */
+    private static final class UnixSocketLoops {
+        static final EventLoopGroup CLIENT = UnixSockets.eventLoops("grpc-unix-client");
     }
 
     public static void close(ManagedChannel channel) {
