@@ -227,8 +227,13 @@ fb_ring_status fb_ring_create(fb_ring_file *ring, const char *path, uint32_t to_
     }
     size_t size = file_size(to_worker_capacity, from_worker_capacity);
     void *map = MAP_FAILED;
-    if (ftruncate(fd, (off_t)size) == 0) {
+    /* Allocated, not just sized: on a full tmpfs a sparse file would fault (SIGBUS) at its first write; this
+     * fails here with ENOSPC instead. */
+    int allocated = posix_fallocate(fd, 0, (off_t)size);
+    if (allocated == 0) {
         map = map_file(fd, size);
+    } else {
+        errno = allocated;
     }
     int saved_errno = errno;
     close(fd);

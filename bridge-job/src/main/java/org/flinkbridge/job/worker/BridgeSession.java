@@ -73,7 +73,7 @@ public final class BridgeSession implements AutoCloseable {
                 String name = "segment " + spec.segmentId() + " '" + spec.segmentName() + "' " + subtask
                         + " (compat mode, " + peer + ")";
                 return new BridgeSession(name, spawned, grpc, null,
-                        new CompatChannel(grpc, spec.segmentId(), spec.workerTimeoutMillis(), peer),
+                        new CompatChannel(grpc, spec.segmentId(), spec.workerTimeoutMillis()),
                         spec.workerTimeoutMillis());
             }
             String token = HexFormat.of().formatHex(TOKENS.generateSeed(16));
@@ -82,9 +82,9 @@ public final class BridgeSession implements AutoCloseable {
             String name = "session " + opened.getSessionId() + " (segment " + spec.segmentId() + " '"
                     + spec.segmentName() + "' " + subtask + ", " + peer + ")";
             WorkerChannel channel = ring != null
-                    ? new ShmChannel(ring, name, peer, spec.shm().livenessTimeoutMillis(), spec.workerTimeoutMillis(),
+                    ? new ShmChannel(ring, name, spec.shm().livenessTimeoutMillis(), spec.workerTimeoutMillis(),
                             () -> spawned == null ? null : spawned.exitDescription())
-                    : new GrpcStreamChannel(grpc, opened.getSessionId(), token, name, peer,
+                    : new GrpcStreamChannel(grpc, opened.getSessionId(), token, name,
                             spec.maxBatchFrames(), spec.workerTimeoutMillis());
             LOG.info("opened {} over {}", name, ring != null ? "shared memory (" + ring.path() + ")" : "gRPC");
             return new BridgeSession(name, spawned, grpc, opened.getSessionId(), channel,

@@ -23,14 +23,12 @@ final class CompatChannel implements WorkerChannel {
     private final FlinkWorkerServiceGrpc.FlinkWorkerServiceBlockingStub stub;
     private final int segmentId;
     private final long timeoutMillis;
-    private final String peer;
     private final ArrayDeque<Answer> answered = new ArrayDeque<>();
 
-    CompatChannel(ManagedChannel channel, int segmentId, long timeoutMillis, String peer) {
+    CompatChannel(ManagedChannel channel, int segmentId, long timeoutMillis) {
         this.stub = FlinkWorkerServiceGrpc.newBlockingStub(channel);
         this.segmentId = segmentId;
         this.timeoutMillis = timeoutMillis;
-        this.peer = peer;
     }
 
     @Override
@@ -92,11 +90,6 @@ final class CompatChannel implements WorkerChannel {
     /** Every answer comes back within the call that sent its input: nothing ever waits. */
     @Override
     public void onAnswersWaiting(Runnable wakeUp) {}
-
-    @Override
-    public String describePeer() {
-        return peer;
-    }
 
     @Override
     public void close() {

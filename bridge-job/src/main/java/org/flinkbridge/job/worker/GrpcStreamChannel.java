@@ -16,15 +16,13 @@ import java.util.HashMap;
 final class GrpcStreamChannel implements WorkerChannel {
 
     private final FrameStreamClient stream;
-    private final String peer;
     /** Where answers that arrive while a send waits go: the answers given with the last input. */
     private Answers receiver;
     private final FrameStreamClient.Answers takeWhileWaiting = batch -> deliver(batch, receiver);
 
     GrpcStreamChannel(ManagedChannel channel, String sessionId, String token, String sessionName,
-                      String peer, int maxBatchFrames, long timeoutMillis) {
+                      int maxBatchFrames, long timeoutMillis) {
         this.stream = new FrameStreamClient(channel, sessionId, token, sessionName, maxBatchFrames, timeoutMillis);
-        this.peer = peer;
     }
 
     @Override
@@ -103,11 +101,6 @@ final class GrpcStreamChannel implements WorkerChannel {
     @Override
     public void onAnswersWaiting(Runnable wakeUp) {
         stream.onArrival(wakeUp);
-    }
-
-    @Override
-    public String describePeer() {
-        return peer;
     }
 
     @Override

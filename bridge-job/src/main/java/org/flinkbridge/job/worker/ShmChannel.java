@@ -41,7 +41,6 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     private final RingProducer inputs;
     private final RingConsumer answers;
     private final String sessionName;
-    private final String peer;
     private final long livenessTimeoutMillis;
     private final long workerTimeoutMillis;
     private final Supplier<String> workerExit;
@@ -54,13 +53,12 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
      *                            counts as hung
      * @param workerExit why the worker process ended, when this JVM started it; null while it runs
      */
-    ShmChannel(RingFile ring, String sessionName, String peer, long livenessTimeoutMillis, long workerTimeoutMillis,
+    ShmChannel(RingFile ring, String sessionName, long livenessTimeoutMillis, long workerTimeoutMillis,
                Supplier<String> workerExit) {
         this.ring = ring;
         this.inputs = ring.toWorkerProducer();
         this.answers = ring.fromWorkerConsumer();
         this.sessionName = sessionName;
-        this.peer = peer;
         this.livenessTimeoutMillis = livenessTimeoutMillis;
         this.workerTimeoutMillis = workerTimeoutMillis;
         this.workerExit = workerExit;
@@ -197,11 +195,6 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         if (lost != null) {
             throw new IOException(sessionName + ": the worker is gone: " + lost);
         }
-    }
-
-    @Override
-    public String describePeer() {
-        return peer;
     }
 
     /** Tells the worker the bridge left, unmaps the ring and removes its file. */

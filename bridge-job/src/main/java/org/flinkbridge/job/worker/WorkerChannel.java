@@ -49,9 +49,6 @@ public interface WorkerChannel extends AutoCloseable {
      */
     void onAnswersWaiting(Runnable wakeUp);
 
-    /** A one-line description of the peer, for error messages. */
-    String describePeer();
-
     @Override
     void close();
 

@@ -47,7 +47,7 @@ class ShmChannelTest {
         try (RingFile bridge = RingFile.create(dir.resolve("s" + RingFiles.SUFFIX), RingLayout.MIN_CAPACITY,
                 RingLayout.MIN_CAPACITY, "00112233445566778899aabbccddeeff");
              RingFile hungWorker = RingFile.attach(bridge.path(), "00112233445566778899aabbccddeeff")) {
-            ShmChannel channel = new ShmChannel(bridge, SESSION, "worker at test", 60_000, WORKER_TIMEOUT_MILLIS,
+            ShmChannel channel = new ShmChannel(bridge, SESSION, 60_000, WORKER_TIMEOUT_MILLIS,
                     () -> null);
             BridgeRecord record = new BridgeRecord(new byte[512], Map.of(), 0L);
 

@@ -127,10 +127,6 @@ public final class RingProducer {
         cachedHead = control.consumerPosition();
     }
 
-    public int capacity() {
-        return capacity;
-    }
-
     public int maxFrameLength() {
         return maxFrame;
     }
