@@ -149,9 +149,7 @@ class PythonWorkerTest {
     /** The supervisor is killed: each session's process sees its parent change and ends within a second. */
     @Test
     void sessionProcessesEndWithTheirSupervisor() throws Exception {
-        Process supervisor = new ProcessBuilder(System.getProperty("flink-bridge.worker.python.executable"),
-                System.getProperty("flink-bridge.worker.python.runtime"), "--port", "0")
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Process supervisor = TestPeers.startPythonWorker();
         try {
             String address = TestPeers.workerAddress(supervisor);
             ManagedChannel channel = GrpcChannels.open(address, ControlSecret.forDirectory(RingFiles.defaultDirectory()));

@@ -16,6 +16,8 @@ import org.flinkbridge.transport.shm.RingLayout;
 import org.flinkbridge.transport.shm.RingProducer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
@@ -58,10 +60,11 @@ class ShmTransportTest {
         assertEquals(List.of(), ringFiles(), "ring files left after the job");
     }
 
-    @Test
-    void noRecordBytesTravelOverGrpcInShmMode(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"java", "python"})
+    void noRecordBytesTravelOverGrpcInShmMode(String language, @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "e2e", BridgeJobEndToEndTest.examplePipeline(EVENTS));
-        Process worker = TestPeers.startWorker();
+        Process worker = language.equals("java") ? TestPeers.startWorker() : TestPeers.startPythonWorker();
         try {
             String address = TestPeers.workerAddress(worker);
 
@@ -80,6 +83,7 @@ class ShmTransportTest {
             // The same counter sees the records when they do travel over gRPC.
             assertTrue(afterGrpc.getOrDefault(DATA_EXCHANGE, 0L) > recordBytes / 2, "grpc mode: " + afterGrpc);
         } finally {
+            worker.descendants().forEach(ProcessHandle::destroyForcibly);
             worker.destroyForcibly().waitFor();
         }
     }

@@ -40,6 +40,13 @@ final class TestPeers {
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
+    /** The Python worker started on its own (sidecar mode), listening on a free loopback port. */
+    static Process startPythonWorker() throws IOException {
+        return new ProcessBuilder(System.getProperty("flink-bridge.worker.python.executable"),
+                System.getProperty("flink-bridge.worker.python.runtime"), "--port", "0")
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
     /** The HOST:PORT (or unix:PATH) a worker listens on, from the line that says so on its standard output. */
     static String workerAddress(Process worker) throws IOException {
         BufferedReader output = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
