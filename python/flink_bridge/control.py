@@ -20,6 +20,7 @@ from . import channel
 from ._proto import control as control_pb2
 from .ring import mark_closed
 from .segments import UNKEYED
+from .session import describe
 
 LOG = logging.getLogger("flink_bridge.control")
 CONTROL_SERVICE = "flinkbridge.v1.BridgeControl"
@@ -123,9 +124,7 @@ class Supervisor:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session needs a token")
         # 128 random bits: knowing the worker's id (Health tells it) must not name a session.
         session_id = f"{self.worker_id}-{secrets.token_hex(16)}"
-        identity = request.identity
-        name = (f"session {session_id} (job '{identity.job_name}', operator '{identity.operator_name}', subtask "
-                f"{identity.subtask_index}/{identity.parallelism})")
+        name = describe(session_id, request.identity)
         ours, theirs = channel.pair()
         with theirs:
             process = subprocess.Popen(

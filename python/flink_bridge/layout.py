@@ -41,7 +41,6 @@ PADDING, RECORD, WATERMARK, BARRIER, OUTPUT, END_OF_OUTPUTS, ERROR = range(7)
 FRAME_NAMES = ("PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR")
 
 FRAME = struct.Struct("<IHHq")
-INT32 = struct.Struct("<i")
 UINT32 = struct.Struct("<I")
 INT64 = struct.Struct("<q")
 

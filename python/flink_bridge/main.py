@@ -81,9 +81,10 @@ def parse(argv):
 
 
 def session_environment(paths):
-    """The environment of session processes: this runtime and the segments' directories on PYTHONPATH."""
+    """The environment of session processes: this runtime and the segments' directories (absolute) on
+    PYTHONPATH."""
     runtime = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    entries = [runtime] + [os.path.abspath(path) for path in paths]
+    entries = [runtime] + paths
     if os.environ.get("PYTHONPATH"):
         entries.append(os.environ["PYTHONPATH"])
     env = dict(os.environ)
@@ -93,8 +94,9 @@ def session_environment(paths):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    segment_paths = [os.path.abspath(path) for path in args.path]
     # Session processes get these on their PYTHONPATH; the prototype's service runs segments in this process.
-    sys.path[1:1] = [os.path.abspath(path) for path in args.path]
+    sys.path[1:1] = segment_paths
     try:
         compat_segments = parse_segments(args.compat_segments)
     except ValueError as e:
@@ -109,7 +111,7 @@ def main(argv=None):
         secret = for_directory(args.ring_dir)
     except OSError as e:
         sys.exit(f"flink-bridge worker: {e}")
-    supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(args.path))
+    supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(segment_paths))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                          interceptors=[Authenticator(secret)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -125,7 +127,6 @@ def main(argv=None):
     if not socket_path:
         address = f"{args.host}:{port}"
     server.start()
-    stopped = threading.Event()
 
     def stop(reason, code):
         LOG.info("stopping: %s", reason)
@@ -139,6 +140,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=stop, args=("SIGINT", 0)).start())
     print(f"{LISTENING_PREFIX}{address}", flush=True)
     LOG.info("worker %s serving on %s, ring directory %s", supervisor.worker_id, address, args.ring_dir)
-    while not stopped.wait(PARENT_CHECK_SECONDS):
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
         if args.parent_pid is not None and os.getppid() != args.parent_pid:
             stop(f"the spawner (pid {args.parent_pid}) is gone", ORPHANED)

@@ -247,22 +247,29 @@ def _check_positions(name, producer, consumer, capacity):
                     f"capacity {capacity})")
 
 
-class Consumer:
-    """The reading side of the to-worker ring (single consumer). The consumer position is released once per
-    ``poll``, not per frame."""
+class _RingEnd:
+    """What either end of one ring holds: the mapped file, where the ring's data lies, and its control block's
+    two positions."""
 
     def __init__(self, ring, control, data, capacity, name):
-        self._ring = ring
         self._buffer = ring._map
         self._data = data
         self._capacity = capacity
         self._mask = capacity - 1
-        self._max_frame = L.max_frame_length(capacity)
+        self.max_frame = L.max_frame_length(capacity)
         self._producer = ring.word64(control + L.PRODUCER_POSITION)
         self._consumer = ring.word64(control + L.CONSUMER_POSITION)
+        self._name = name
+
+
+class Consumer(_RingEnd):
+    """The reading side of the to-worker ring (single consumer). The consumer position is released once per
+    ``poll``, not per frame."""
+
+    def __init__(self, ring, control, data, capacity, name):
+        super().__init__(ring, control, data, capacity, name)
         self._frames = _Wait(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
         self._space = _Wake(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
-        self._name = name
         self._head = self._consumer.value
         self._tail = self._head
         self._handling = -1
@@ -281,7 +288,7 @@ class Consumer:
                 return 0
         frames = 0
         head, tail, mask, data, capacity, max_frame = (self._head, self._tail, self._mask, self._data,
-                                                        self._capacity, self._max_frame)
+                                                        self._capacity, self.max_frame)
         unpack_frame = L.FRAME.unpack_from
         try:
             while head < tail and frames < limit:
@@ -321,7 +328,7 @@ class Consumer:
 
     def _corrupt(self, position, what, index):
         return RingError(f"{self._name}: corrupt frame at position {position} (ring offset {index}): {what} "
-                         f"(frames are {L.FRAME_HEADER} to {self._max_frame} bytes, 8-byte aligned)")
+                         f"(frames are {L.FRAME_HEADER} to {self.max_frame} bytes, 8-byte aligned)")
 
     def has_frames(self):
         return self._head != self._producer.value
@@ -330,22 +337,14 @@ class Consumer:
         self._frames.until(self.has_frames, seconds)
 
 
-class Producer:
+class Producer(_RingEnd):
     """The writing side of the from-worker ring (single producer): frames are written in place and made
     visible by ``publish``, one store (and a wake only if the bridge sleeps) per batch."""
 
     def __init__(self, ring, control, data, capacity, name):
-        self._ring = ring
-        self._buffer = ring._map
-        self._data = data
-        self._capacity = capacity
-        self._mask = capacity - 1
-        self.max_frame = L.max_frame_length(capacity)
-        self._producer = ring.word64(control + L.PRODUCER_POSITION)
-        self._consumer = ring.word64(control + L.CONSUMER_POSITION)
+        super().__init__(ring, control, data, capacity, name)
         self._frames = _Wake(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
         self._space = _Wait(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
-        self._name = name
         self._tail = self._producer.value
         self._published = self._tail
         self._cached_head = self._consumer.value

@@ -11,6 +11,12 @@ import threading
 from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFailed
 
 
+def describe(session_id, identity):
+    """How errors and logs name a session: its id and the bridge function subtask that opened it."""
+    return (f"session {session_id} (job '{identity.job_name}', operator '{identity.operator_name}', subtask "
+            f"{identity.subtask_index}/{identity.parallelism})")
+
+
 class Session:
     """Answers go to an ``answers`` object of the transport: ``output(message)`` for an output of the input
     in its ``sequence`` attribute (set here before the input is fed), ``end_of_outputs(sequence)`` and
@@ -28,8 +34,7 @@ class Session:
 
     def record(self, sequence, key_group, message, answers):
         with self.lock:
-            instance = self.logic.instances.get(key_group) or self.logic.for_key_group(key_group)
-            self._serve(sequence, answers, instance.process, message)
+            self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message)
 
     def watermark(self, sequence, timestamp, answers):
         with self.lock:

@@ -20,18 +20,13 @@ from ._proto import data as data_pb2
 from .ring import RingError, RingFile, check_ring_path
 from .sdk import Message
 from .segments import UNKEYED
-from .session import Session
+from .session import Session, describe
 from .shm_loop import ShmLoop
 
 LOG = logging.getLogger("flink_bridge.session")
 PARENT_CHECK_SECONDS = 0.2
 # How long closing waits for the ring loop to leave (it checks every 100 ms).
 CLOSE_WAIT_SECONDS = 5
-
-
-def describe(session_id, identity):
-    return (f"session {session_id} (job '{identity.job_name}', operator '{identity.operator_name}', subtask "
-            f"{identity.subtask_index}/{identity.parallelism})")
 
 
 class StreamAnswers:
@@ -79,6 +74,7 @@ class SessionProcess:
         self.session = session
         self.loop = loop
         self.done = threading.Event()
+        self.loop_done = threading.Event()
 
     def answer_requests(self):
         """The supervisor's requests, one at a time, until it closes the session or goes away."""
@@ -119,7 +115,6 @@ class SessionProcess:
         self.session.close()
 
     def serve(self):
-        self.loop_done = threading.Event()
         threading.Thread(target=self.answer_requests, name="requests", daemon=True).start()
         if self.loop is None:
             self.done.wait()

@@ -53,7 +53,7 @@ public final class WorkerServer implements AutoCloseable {
     public static WorkerServer start(String host, int port, Path ringDirectory,
                                      Map<Integer, List<StepSpec>> compatSegments) throws IOException {
         return start(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)), ringDirectory, compatSegments,
-                null, null);
+                ControlSecret.forDirectory(ringDirectory), null, null);
     }
 
     /**
@@ -63,14 +63,14 @@ public final class WorkerServer implements AutoCloseable {
      */
     public static WorkerServer startOnUnixSocket(Path ringDirectory, Map<Integer, List<StepSpec>> compatSegments)
             throws IOException {
-        ControlSecret.forDirectory(ringDirectory); // creates the private directory the socket goes in
+        ControlSecret secret = ControlSecret.forDirectory(ringDirectory); // also creates the directory, if absent
         Path socket = UnixSockets.workerSocket(ringDirectory, ProcessHandle.current().pid());
         EventLoopGroup loops = UnixSockets.eventLoops("worker-unix-socket");
         try {
             return start(NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
                     .channelType(EpollServerDomainSocketChannel.class)
                     .bossEventLoopGroup(loops)
-                    .workerEventLoopGroup(loops), ringDirectory, compatSegments, socket, loops);
+                    .workerEventLoopGroup(loops), ringDirectory, compatSegments, secret, socket, loops);
         } catch (IOException | RuntimeException e) {
             loops.shutdownGracefully();
             throw e;
@@ -78,12 +78,11 @@ public final class WorkerServer implements AutoCloseable {
     }
 
     private static WorkerServer start(NettyServerBuilder builder, Path ringDirectory,
-                                      Map<Integer, List<StepSpec>> compatSegments, Path socket,
+                                      Map<Integer, List<StepSpec>> compatSegments, ControlSecret secret, Path socket,
                                       EventLoopGroup socketLoops) throws IOException {
         TrafficCounter traffic = new TrafficCounter();
         ControlService control = new ControlService(ControlService.newWorkerId(), traffic, ringDirectory);
         CompatService compat = new CompatService(compatSegments);
-        ControlSecret secret = ControlSecret.forDirectory(ringDirectory);
         Server server = builder
                 .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES)
                 .intercept(secret.serverInterceptor())
