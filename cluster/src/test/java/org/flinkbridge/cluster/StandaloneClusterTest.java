@@ -136,10 +136,13 @@ class StandaloneClusterTest {
         int committedAtStop = committedLines(out).size();
         assertTrue(committedAtStop > 0 && committedAtStop < events, committedAtStop + " records committed at the stop");
 
+        // The TaskManager's log outlives cluster restarts: only what the resumed job adds to it counts.
+        Path taskManagerLog = HOME.resolve(".flink-bridge/cluster/log/taskmanager.log");
+        int logBefore = Files.readString(taskManagerLog).length();
         String spawned;
         Result resumed;
         if (resumedOn.equals("python")) {
-            spawned = HOME.resolve("python") + " --port 0";
+            spawned = HOME.resolve("python") + " --unix-socket";
             resumed = launcher("flink", "run", "-s", savepoint, jobJar, "--pipeline", pipeline.toString(),
                     "--parallelism", "1", "--worker=python", "--output", out.toString());
         } else {
@@ -150,7 +153,7 @@ class StandaloneClusterTest {
         }
         assertEquals(0, resumed.exitCode, resumed.output);
 
-        assertTrue(Files.readString(HOME.resolve(".flink-bridge/cluster/log/taskmanager.log")).contains(spawned),
+        assertTrue(Files.readString(taskManagerLog).substring(logBefore).contains(spawned),
                 "the resumed job did not spawn the replacement worker (" + spawned + ")");
         // Outputs emitted after the savepoint's barrier sit in an in-progress file the stopped job never
         // commits; they are in the savepoint and the resumed job emits them again. Only committed files count.
