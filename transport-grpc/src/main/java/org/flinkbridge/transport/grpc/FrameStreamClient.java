@@ -27,6 +27,8 @@ public final class FrameStreamClient implements AutoCloseable {
 
     /** Answer batches received and not yet polled, at most. */
     static final int MAX_QUEUED_BATCHES = 16;
+    /** A batch is sent once it holds this many bytes, so large records never make a message gRPC refuses. */
+    static final int MAX_BATCH_BYTES = 4 << 20;
 
     private final String sessionName;
     private final int maxBatchFrames;
@@ -35,6 +37,7 @@ public final class FrameStreamClient implements AutoCloseable {
     private final Object readyLock = new Object();
     private final ClientCallStreamObserver<FrameBatch> outbound;
     private FrameBatch.Builder batch = FrameBatch.newBuilder();
+    private int batchBytes;
     private volatile Throwable failure;
     private volatile Runnable onArrival = () -> {};
     private boolean closed;
@@ -63,10 +66,18 @@ public final class FrameStreamClient implements AutoCloseable {
         void take(FrameBatch answers) throws IOException;
     }
 
-    /** Adds a frame to the current batch, sending the batch when it is full (see {@link #flush}). */
+    /**
+     * Adds a frame to the current batch, sending the batch when it is full in frames or bytes (see
+     * {@link #flush}).
+     */
     public void send(Frame frame, Answers whileWaiting) throws IOException {
+        int size = frame.getSerializedSize();
+        if (batchBytes > 0 && batchBytes + size > MAX_BATCH_BYTES) {
+            flush(whileWaiting);
+        }
         batch.addFrames(frame);
-        if (batch.getFramesCount() >= maxBatchFrames) {
+        batchBytes += size;
+        if (batch.getFramesCount() >= maxBatchFrames || batchBytes >= MAX_BATCH_BYTES) {
             flush(whileWaiting);
         }
     }
@@ -84,6 +95,7 @@ public final class FrameStreamClient implements AutoCloseable {
         awaitReady(whileWaiting);
         outbound.onNext(batch.build());
         batch = FrameBatch.newBuilder();
+        batchBytes = 0;
     }
 
     /**

@@ -1,5 +1,6 @@
 package org.flinkbridge.transport.grpc;
 
+import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -8,12 +9,16 @@ import org.flinkbridge.proto.data.BridgeDataGrpc;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.proto.compat.Message;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -55,6 +60,66 @@ class FrameStreamClientTest {
         } finally {
             GrpcChannels.close(channel);
             server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * Large records fill a batch long before its frame count: a batch is sent once it holds 4 MiB, so 256
+     * records of 1 MiB never make one message of 256 MiB, which gRPC refuses (its limit is 64 MiB).
+     */
+    @Test
+    void aBatchOfLargeRecordsIsSentOnceItHoldsItsBytes(@TempDir Path dir) throws Exception {
+        BatchSizes worker = new BatchSizes();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .maxInboundMessageSize(GrpcChannels.MAX_MESSAGE_BYTES).addService(worker).build().start();
+        ManagedChannel channel = GrpcChannels.open("127.0.0.1:" + server.getPort(),
+                ControlSecret.fromFile(dir.resolve(ControlSecret.FILE_NAME)));
+        Message record = Message.newBuilder().setPayload(ByteString.copyFrom(new byte[1 << 20])).build();
+        try (FrameStreamClient stream = new FrameStreamClient(channel, "s-1", "token", "session s-1", 256, 5_000)) {
+            for (int i = 0; i < 256; i++) {
+                stream.send(Frame.newBuilder().setType(FrameType.RECORD).setSequence(i).setRecord(record).build(),
+                        answers -> {});
+            }
+            stream.flush(answers -> {});
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (worker.frames() < 256 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+        } finally {
+            GrpcChannels.close(channel);
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        assertEquals(256, worker.frames(), "records that reached the worker; batch sizes: " + worker.sizes);
+        assertTrue(worker.sizes.stream().allMatch(size -> size <= FrameStreamClient.MAX_BATCH_BYTES + (2 << 20)),
+                "batch sizes: " + worker.sizes);
+    }
+
+    /** Records the size of every batch it is sent. */
+    private static final class BatchSizes extends BridgeDataGrpc.BridgeDataImplBase {
+        final List<Integer> sizes = new CopyOnWriteArrayList<>();
+        private final AtomicInteger frames = new AtomicInteger();
+
+        int frames() {
+            return frames.get();
+        }
+
+        @Override
+        public StreamObserver<FrameBatch> exchange(StreamObserver<FrameBatch> replies) {
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(FrameBatch inputs) {
+                    sizes.add(inputs.getSerializedSize());
+                    frames.addAndGet(inputs.getFramesCount());
+                }
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {
+                    replies.onCompleted();
+                }
+            };
         }
     }
 
