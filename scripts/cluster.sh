@@ -52,6 +52,9 @@ web.tmpdir: $CLUSTER_DIR/tmp/web
 # A TaskManager that dies is noticed within seconds, not the default 50 s, so a job restarts promptly.
 heartbeat.interval: 1000
 heartbeat.timeout: 5000
+# Worker state is operator state of any size: Flink's default storage, the JobManager's memory, refuses over 5 MiB.
+execution.checkpointing.storage: filesystem
+execution.checkpointing.dir: file://$CLUSTER_DIR/checkpoints
 env.java.opts.all: ${BRIDGE_JVM_ARGS[*]}
 CONF
   mkdir -p "$CLUSTER_DIR/tmp/web"

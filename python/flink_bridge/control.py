@@ -16,10 +16,9 @@ import time
 
 import grpc
 
-from . import channel
+from . import channel, state_pieces
 from ._proto import control as control_pb2
 from .ring import mark_closed
-from .segments import UNKEYED
 from .session import describe
 
 LOG = logging.getLogger("flink_bridge.control")
@@ -89,9 +88,14 @@ class Supervisor:
         c = control_pb2
         control = grpc.method_handlers_generic_handler(CONTROL_SERVICE, {
             "OpenSession": unary("OpenSession", self.open_session, c.OpenSessionRequest, c.OpenSessionResponse),
-            "RestoreState": unary("RestoreState", self.restore_state, c.RestoreStateRequest, c.Ack),
-            "SnapshotState": unary("SnapshotState", self.snapshot_state, c.SnapshotStateRequest,
-                                   c.SnapshotStateResponse),
+            "RestoreState": grpc.stream_unary_rpc_method_handler(
+                self.restore_state, request_deserializer=self.counted(f"{CONTROL_SERVICE}/RestoreState",
+                                                                      c.RestoreStateRequest.FromString),
+                response_serializer=c.Ack.SerializeToString),
+            "SnapshotState": grpc.unary_stream_rpc_method_handler(
+                self.snapshot_state, request_deserializer=self.counted(f"{CONTROL_SERVICE}/SnapshotState",
+                                                                       c.SnapshotStateRequest.FromString),
+                response_serializer=c.SnapshotStateResponse.SerializeToString),
             "NotifyCheckpoint": unary("NotifyCheckpoint", self.notify_checkpoint, c.CheckpointNotification, c.Ack),
             "CloseSession": unary("CloseSession", self.close_session, c.SessionRef, c.Ack),
             "Health": unary("Health", self.health, c.HealthRequest, c.HealthResponse),
@@ -155,21 +159,27 @@ class Supervisor:
 
     def snapshot_state(self, request, context):
         states = self._ask(request.session_id, context, "snapshot")
-        response = control_pb2.SnapshotStateResponse()
-        for key_group, state in states.items():
-            entry = response.states.add(state=state)
-            if key_group != UNKEYED:
-                entry.key_group = key_group
-        return response
+        for pieces in state_pieces.messages(states):
+            yield control_pb2.SnapshotStateResponse(states=pieces)
 
-    def restore_state(self, request, context):
-        states = {}
-        for entry in request.states:
-            key_group = entry.key_group if entry.HasField("key_group") else UNKEYED
-            if key_group in states:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"key group {key_group} given twice")
-            states[key_group] = entry.state
-        self._ask(request.session_id, context, "restore", states)
+    def restore_state(self, requests, context):
+        assembler = state_pieces.Assembler()
+        session_id = None
+        for request in requests:
+            if session_id not in (None, request.session_id):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"one RestoreState stream names sessions {session_id} and {request.session_id}")
+            session_id = request.session_id
+            try:
+                for piece in request.states:
+                    assembler.add(piece)
+            except ValueError as e:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        try:
+            states = assembler.finish()
+        except ValueError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        self._ask(session_id, context, "restore", states)
         return control_pb2.Ack()
 
     def notify_checkpoint(self, request, context):

@@ -1,6 +1,10 @@
 package org.flinkbridge.job;
 
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.apache.flink.util.FileUtils;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 import org.flinkbridge.pipeline.PrintSinkSpec;
@@ -9,6 +13,8 @@ import org.flinkbridge.pipeline.PipelineException;
 import org.flinkbridge.pipeline.SinkSpec;
 import org.flinkbridge.job.io.OutputDirectories;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,9 +55,34 @@ public final class LocalRunner {
         }
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         PipelineJob.build(env, pipeline, arguments);
+        Path checkpoints = keepCheckpointsInFiles(((ExecutionEnvironmentImpl) env).getConfiguration());
         JobCounters.reset();
-        env.execute(pipeline.name());
+        try {
+            env.execute(pipeline.name());
+        } finally {
+            if (checkpoints != null) {
+                FileUtils.deleteDirectoryQuietly(checkpoints.toFile());
+            }
+        }
         return summary(pipeline, arguments);
+    }
+
+    /**
+     * Unless the run names its checkpoint storage, checkpoints go to files in a temporary directory, removed
+     * after the run: Flink's default keeps them in the JobManager's memory, which refuses any operator's
+     * state over 5 MiB, and worker state is often larger.
+     *
+     * @return the temporary directory, or null when the run names its own storage
+     */
+    private static Path keepCheckpointsInFiles(Configuration config) throws IOException {
+        if (config.contains(CheckpointingOptions.CHECKPOINT_STORAGE)
+                || config.contains(CheckpointingOptions.CHECKPOINTS_DIRECTORY)) {
+            return null;
+        }
+        Path directory = Files.createTempDirectory("flink-bridge-checkpoints-");
+        config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+        config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, directory.toUri().toString());
+        return directory;
     }
 
     static String summary(Pipeline pipeline, JobArguments arguments) {

@@ -205,13 +205,7 @@ class BridgeFailuresTest {
     }
 
     private static CompletableFuture<String> runInBackground(Path pipeline, String... extra) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return LocalRunner.run(arguments(pipeline, extra));
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
+        return TestPipelines.runInBackground(arguments(pipeline, extra));
     }
 
     private static String[] arguments(Path pipeline, String... extra) {

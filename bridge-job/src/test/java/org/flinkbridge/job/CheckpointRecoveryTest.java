@@ -1,7 +1,5 @@
 package org.flinkbridge.job;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -15,11 +13,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -35,7 +30,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CheckpointRecoveryTest {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int EVENTS = 30_000;
 
     /** What goes wrong with the worker mid-run. */
@@ -73,16 +67,9 @@ class CheckpointRecoveryTest {
                   worker: %s
                 """.formatted(EVENTS, transport, worker));
         Path out = dir.resolve("out");
-        CompletableFuture<String> run = CompletableFuture.supplyAsync(() -> {
-            try {
-                return LocalRunner.run(new String[] {pipeline.toString(), "--output", out.toString(),
-                        "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=3",
-                        "-Drestart-strategy.fixed-delay.delay=200ms"});
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
-
+        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
+                "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=3",
+                "-Drestart-strategy.fixed-delay.delay=200ms");
         ProcessHandle target = worker.equals("python") ? TestPeers.awaitSpawned(PYTHON_SESSION, EVENTS / 3, run)
                 : TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
         switch (fault) {
@@ -103,19 +90,8 @@ class CheckpointRecoveryTest {
             signal(target, "KILL");
         }
 
-        Map<String, List<Long>> counts = new TreeMap<>();
-        for (String line : TestPipelines.committedLines(out)) {
-            JsonNode count = JSON.readTree(line);
-            counts.computeIfAbsent(count.get("key").asText(), key -> new ArrayList<>()).add(count.get("count").asLong());
-        }
-        long total = 0;
-        for (Map.Entry<String, List<Long>> key : counts.entrySet()) {
-            List<Long> seen = key.getValue();
-            TreeSet<Long> distinct = new TreeSet<>(seen);
-            assertEquals(distinct.size(), seen.size(), key.getKey() + ": a count was written twice");
-            assertEquals(seen.size(), distinct.last(), key.getKey() + ": counts have gaps: " + distinct);
-            total += seen.size();
-        }
+        Map<String, List<Long>> counts = TestPipelines.runningCountsOnceEach(out);
+        long total = counts.values().stream().mapToLong(List::size).sum();
         assertEquals(EVENTS, total, "records in the output");
         assertTrue(JobCounters.get(JobCounters.Count.SENT) > EVENTS,
                 "no records were sent again from a checkpoint: the fault did not make the job restart");

@@ -33,7 +33,9 @@ class ControlPlaneAuthenticationTest {
     private static final String ATTACKER = """
             import sys, grpc
             methods = [("/flinkbridge.v1.BridgeControl/" + m, "unary") for m in
-                       ("OpenSession", "RestoreState", "SnapshotState", "NotifyCheckpoint", "CloseSession", "Health")]
+                       ("OpenSession", "NotifyCheckpoint", "CloseSession", "Health")]
+            methods += [("/flinkbridge.v1.BridgeControl/RestoreState", "client_stream"),
+                        ("/flinkbridge.v1.BridgeControl/SnapshotState", "server_stream")]
             methods += [("/flink_worker.FlinkWorkerService/" + m, "unary") for m in
                         ("ProcessMessage", "ProcessWatermark", "AddToWindow", "TriggerWindow")]
             methods += [("/flinkbridge.v1.BridgeData/Exchange", "stream")]
@@ -42,6 +44,10 @@ class ControlPlaneAuthenticationTest {
                 try:
                     if kind == "unary":
                         channel.unary_unary(path)(b"", timeout=10)
+                    elif kind == "client_stream":
+                        channel.stream_unary(path)(iter([b""]), timeout=10)
+                    elif kind == "server_stream":
+                        list(channel.unary_stream(path)(b"", timeout=10))
                     else:
                         list(channel.stream_stream(path)(iter([b""]), timeout=10,
                              metadata=[("flink-bridge-session", "w1-0"), ("flink-bridge-token", "x")]))

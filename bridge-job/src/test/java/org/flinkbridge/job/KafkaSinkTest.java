@@ -138,7 +138,7 @@ class KafkaSinkTest {
         // 6 s of input: the kill comes at the first commit, and must come while the source still reads, or the
         // restart has nothing to replay (at 3 s a slow start once left the kill after the source had finished).
         Path pipeline = TestPipelines.write(dir, "restart", exactlyOnce("restart", "eo-restart", records, 2_000, 2));
-        CompletableFuture<String> run = runInBackground(pipeline.toString(), "-Drestart-strategy.type=fixed-delay",
+        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=fixed-delay",
                 "-Drestart-strategy.fixed-delay.attempts=3", "-Drestart-strategy.fixed-delay.delay=100ms");
 
         int committedBeforeKill = awaitCommitted("eo-restart");
@@ -162,7 +162,7 @@ class KafkaSinkTest {
         broker.createTopic("eo-rescale", 3);
         Path pipeline = TestPipelines.write(dir, "rescale", exactlyOnce("rescale", "eo-rescale", records, 2_000, 3));
         Path checkpoints = dir.resolve("checkpoints");
-        CompletableFuture<String> first = runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
+        CompletableFuture<String> first = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
                 "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
                 "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
         awaitCommitted("eo-rescale");
@@ -177,16 +177,6 @@ class KafkaSinkTest {
                 "-Dexecution.state-recovery.path=" + latest.toUri()});
 
         assertEachGeneratedEventOnce("eo-rescale", records);
-    }
-
-    private static CompletableFuture<String> runInBackground(String... args) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return LocalRunner.run(args);
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
     }
 
     /** The newest retained checkpoint: the {@code chk-N} directory with the highest N that holds {@code _metadata}. */

@@ -1,5 +1,8 @@
 package org.flinkbridge.job;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -7,10 +10,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** Writes pipeline files for tests and reads what their file sinks wrote. */
 final class TestPipelines {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private TestPipelines() {}
 
@@ -53,6 +64,37 @@ final class TestPipelines {
             }
         }
         return lines;
+    }
+
+    /** Runs a pipeline with {@link LocalRunner} on another thread; the future holds its summary line. */
+    static CompletableFuture<String> runInBackground(String... args) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return LocalRunner.run(args);
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    /**
+     * The counts a {@code running_count} step wrote, by key, from the committed output under {@code out},
+     * checked to be 1..n once each for every key (exactly once across failures); returns how many there are.
+     */
+    static Map<String, List<Long>> runningCountsOnceEach(Path out) throws IOException {
+        Map<String, List<Long>> counts = new TreeMap<>();
+        for (String line : committedLines(out)) {
+            JsonNode count = JSON.readTree(line);
+            counts.computeIfAbsent(count.get("key").asText(), key -> new ArrayList<>()).add(count.get("count").asLong());
+        }
+        for (Map.Entry<String, List<Long>> key : counts.entrySet()) {
+            List<Long> seen = key.getValue();
+            String name = key.getKey().length() > 40 ? key.getKey().substring(0, 40) + "..." : key.getKey();
+            TreeSet<Long> distinct = new TreeSet<>(seen);
+            assertEquals(distinct.size(), seen.size(), name + ": a count was written twice");
+            assertEquals(seen.size(), distinct.last(), name + ": counts have gaps: " + distinct);
+        }
+        return counts;
     }
 
     static String workerJar() {

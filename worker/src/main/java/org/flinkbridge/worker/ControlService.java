@@ -2,6 +2,7 @@ package org.flinkbridge.worker;
 
 import io.grpc.Status;
 import io.grpc.StatusException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
@@ -20,20 +21,21 @@ import org.flinkbridge.proto.control.SnapshotStateResponse;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.grpc.StatePieces;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
-import java.util.SortedMap;
-import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -48,6 +50,9 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     /** Session ids carry 128 random bits: knowing the worker's id (Health tells it) must not name a session. */
     private static final SecureRandom SESSION_IDS = new SecureRandom();
     private final Map<String, WorkerSession> sessions = new ConcurrentHashMap<>();
+
+    /** A bridge that reads no piece of its state for this long is gone (its own deadline usually ends it first). */
+    private static final long STATE_TRANSFER_TIMEOUT_MILLIS = 60_000;
 
     private final TrafficCounter traffic;
     private final Path ringDirectory;
@@ -157,34 +162,65 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         return session;
     }
 
+    /** Streams the state in pieces, each message when the bridge is ready for it. */
     @Override
     public void snapshotState(SnapshotStateRequest request, StreamObserver<SnapshotStateResponse> reply) {
-        call(reply, () -> {
-            SnapshotStateResponse.Builder response = SnapshotStateResponse.newBuilder();
-            session(request.getSessionId()).snapshot().forEach((keyGroup, state) -> {
-                KeyGroupState.Builder entry = response.addStatesBuilder().setState(ByteString.copyFrom(state));
-                if (keyGroup != KeyGroupInstances.UNKEYED) {
-                    entry.setKeyGroup(keyGroup);
-                }
-            });
-            return response.build();
-        });
+        try {
+            List<KeyGroupState> pieces = new ArrayList<>();
+            session(request.getSessionId()).snapshot().forEach((keyGroup, state) -> pieces.addAll(StatePieces.cut(
+                    keyGroup == KeyGroupInstances.UNKEYED ? null : keyGroup, UnsafeByteOperations.unsafeWrap(state))));
+            StatePieces.send(pieces, states -> SnapshotStateResponse.newBuilder().addAllStates(states).build(),
+                    (ServerCallStreamObserver<SnapshotStateResponse>) reply, STATE_TRANSFER_TIMEOUT_MILLIS);
+            reply.onCompleted();
+        } catch (StatusException e) {
+            reply.onError(e);
+        } catch (Exception e) {
+            reply.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asException());
+        }
     }
 
     @Override
-    public void restoreState(RestoreStateRequest request, StreamObserver<Ack> reply) {
-        call(reply, () -> {
-            SortedMap<Integer, byte[]> states = new TreeMap<>();
-            for (KeyGroupState entry : request.getStatesList()) {
-                int keyGroup = entry.hasKeyGroup() ? entry.getKeyGroup() : KeyGroupInstances.UNKEYED;
-                if (states.put(keyGroup, entry.getState().toByteArray()) != null) {
-                    throw Status.INVALID_ARGUMENT.withDescription("key group " + keyGroup + " given twice")
-                            .asException();
+    public StreamObserver<RestoreStateRequest> restoreState(StreamObserver<Ack> reply) {
+        return new StreamObserver<>() {
+            private final StateAssembler assembler = new StateAssembler();
+            private String sessionId;
+            private StatusException failed;
+
+            @Override
+            public void onNext(RestoreStateRequest request) {
+                if (failed != null) {
+                    return;
+                }
+                try {
+                    if (sessionId != null && !sessionId.equals(request.getSessionId())) {
+                        throw Status.INVALID_ARGUMENT.withDescription("one RestoreState stream names sessions "
+                                + sessionId + " and " + request.getSessionId()).asException();
+                    }
+                    sessionId = request.getSessionId();
+                    for (KeyGroupState piece : request.getStatesList()) {
+                        assembler.add(piece);
+                    }
+                } catch (StatusException e) {
+                    failed = e;
                 }
             }
-            session(request.getSessionId()).restore(states);
-            return Ack.getDefaultInstance();
-        });
+
+            @Override
+            public void onError(Throwable t) {
+                LOG.warn("a state restore for session {} broke off: {}", sessionId, Status.fromThrowable(t));
+            }
+
+            @Override
+            public void onCompleted() {
+                call(reply, () -> {
+                    if (failed != null) {
+                        throw failed;
+                    }
+                    session(sessionId).restore(assembler.states());
+                    return Ack.getDefaultInstance();
+                });
+            }
+        };
     }
 
     @Override

@@ -27,7 +27,7 @@ import java.util.Map;
  *
  * <pre>
  * entry: u8 version (1) | u8 kind | i32 subtask that wrote it | body
- *   kind 0, worker state: the KeyGroupState message
+ *   kind 0, worker state: a KeyGroupState message (one piece of a key group's state, in the worker's order)
  *   kind 1, output:       i64 timestamp | i32 header count | (UTF key, UTF value)* | i32 length | payload
  * </pre>
  */
@@ -89,7 +89,7 @@ final class CheckpointEntries {
                 case WORKER_STATE -> {
                     KeyGroupState state = KeyGroupState.parseFrom(in);
                     if (state.hasKeyGroup() ? keyGroups.contains(state.getKeyGroup()) : mine) {
-                        if (!state.hasKeyGroup() && unkeyedFrom != null) {
+                        if (!state.hasKeyGroup() && unkeyedFrom != null && unkeyedFrom != writer) {
                             throw new IOException("the segment is not keyed, so the worker state of old subtasks "
                                     + unkeyedFrom + " and " + writer + " cannot be merged into subtask " + subtask
                                     + " of " + parallelism + "; restore at the parallelism it was taken at, or key "

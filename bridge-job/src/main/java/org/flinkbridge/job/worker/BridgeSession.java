@@ -3,6 +3,7 @@ package org.flinkbridge.job.worker;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
@@ -19,17 +20,23 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.grpc.StatePieces;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -162,35 +169,64 @@ public final class BridgeSession implements AutoCloseable {
     }
 
     /**
-     * The worker's state of this session by key group, taken once every earlier input is answered; empty in
-     * compatibility mode, whose service keeps no state the bridge can see.
+     * The worker's state of this session by key group, in the pieces it came in, taken once every earlier
+     * input is answered; empty in compatibility mode, whose service keeps no state the bridge can see.
      */
     public List<KeyGroupState> snapshotState(long checkpointId) throws IOException {
         if (sessionId == null) {
             return List.of();
         }
+        List<KeyGroupState> pieces = new ArrayList<>();
         try {
-            return control().snapshotState(SnapshotStateRequest.newBuilder().setSessionId(sessionId)
-                    .setCheckpointId(checkpointId).build()).getStatesList();
+            control().snapshotState(SnapshotStateRequest.newBuilder().setSessionId(sessionId)
+                    .setCheckpointId(checkpointId).build())
+                    .forEachRemaining(message -> pieces.addAll(message.getStatesList()));
         } catch (StatusRuntimeException e) {
             throw controlFailure("cannot take the worker's state for checkpoint " + checkpointId, e);
         }
+        return pieces;
     }
 
-    /** Hands the worker its state from a checkpoint, before any record. */
-    public void restoreState(List<KeyGroupState> states) throws IOException {
-        if (states.isEmpty()) {
+    /** Hands the worker its state from a checkpoint, in the pieces it was taken in, before any record. */
+    public void restoreState(List<KeyGroupState> pieces) throws IOException {
+        if (pieces.isEmpty()) {
             return;
         }
         if (sessionId == null) {
             throw new IOException(name + ": the checkpoint holds worker state, but the prototype's service "
                     + "(compat mode) cannot take it back; restore with the transport it was taken with");
         }
+        CompletableFuture<Ack> acked = new CompletableFuture<>();
+        ClientCallStreamObserver<RestoreStateRequest> requests = (ClientCallStreamObserver<RestoreStateRequest>)
+                BridgeControlGrpc.newStub(grpc).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
+                        .restoreState(new StreamObserver<>() {
+                            @Override
+                            public void onNext(Ack ack) {
+                                acked.complete(ack);
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {
+                                acked.completeExceptionally(t);
+                            }
+
+                            @Override
+                            public void onCompleted() {}
+                        });
         try {
-            control().restoreState(RestoreStateRequest.newBuilder().setSessionId(sessionId).addAllStates(states)
-                    .build());
-        } catch (StatusRuntimeException e) {
-            throw controlFailure("cannot restore the worker's state", e);
+            StatePieces.send(pieces, states -> RestoreStateRequest.newBuilder().setSessionId(sessionId)
+                    .addAllStates(states).build(), requests, timeoutMillis);
+            requests.onCompleted();
+            acked.get();
+        } catch (TimeoutException e) {
+            requests.cancel("the worker took no state", e);
+            throw new IOException(name + ": cannot restore the worker's state: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            requests.cancel("interrupted", e);
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException(name + ": interrupted while restoring the worker's state");
+        } catch (ExecutionException e) {
+            throw controlFailure("cannot restore the worker's state", Status.fromThrowable(e.getCause()).asRuntimeException());
         }
     }
 

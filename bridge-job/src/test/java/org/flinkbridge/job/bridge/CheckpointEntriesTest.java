@@ -1,9 +1,13 @@
 package org.flinkbridge.job.bridge;
 
+import com.google.protobuf.ByteString;
 import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.transport.grpc.StatePieces;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -40,5 +44,21 @@ class CheckpointEntriesTest {
 
         IOException error = assertThrows(IOException.class, () -> CheckpointEntries.select(List.of(corrupt), 0, 1, 128));
         assertTrue(error.getMessage().startsWith("a string of 2130706433 bytes with "), error.getMessage());
+    }
+
+    /** A large state comes from the worker in pieces: all of one old subtask's pieces go to one new subtask. */
+    @Test
+    void theStatePiecesOfOneOldSubtaskAreRestoredTogetherInOrderAndTwoOldSubtasksAreNotMerged() throws IOException {
+        List<KeyGroupState> pieces = StatePieces.cut(null, ByteString.copyFrom(new byte[9 << 20]));
+        List<byte[]> entries = new ArrayList<>();
+        pieces.forEach(piece -> entries.add(CheckpointEntries.workerState(1, piece)));
+
+        assertEquals(pieces, CheckpointEntries.select(entries, 1, 2, 128).workerStates());
+        assertEquals(List.of(), CheckpointEntries.select(entries, 0, 2, 128).workerStates());
+
+        entries.add(CheckpointEntries.workerState(0, pieces.getLast()));
+        IOException merged = assertThrows(IOException.class, () -> CheckpointEntries.select(entries, 0, 1, 128));
+        assertTrue(merged.getMessage().startsWith("the segment is not keyed, so the worker state of old subtasks 1 "
+                + "and 0 cannot be merged"), merged.getMessage());
     }
 }

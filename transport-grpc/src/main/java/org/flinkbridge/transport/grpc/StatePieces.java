@@ -1,0 +1,97 @@
+package org.flinkbridge.transport.grpc;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Context;
+import io.grpc.stub.CallStreamObserver;
+import org.flinkbridge.proto.control.KeyGroupState;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
+
+/**
+ * Worker state on the control plane travels in pieces ({@code KeyGroupState} with {@code continued}), packed
+ * into messages of at most {@link #MESSAGE_BYTES} of state, so that no state is too large for one gRPC
+ * message and a transfer holds only a few messages in flight.
+ */
+public final class StatePieces {
+
+    /** The most state bytes one message of a SnapshotState or RestoreState stream carries. */
+    public static final int MESSAGE_BYTES = 4 << 20;
+
+    private StatePieces() {}
+
+    /**
+     * Cuts one key group's state into pieces of at most {@link #MESSAGE_BYTES}, without copying it.
+     *
+     * @param keyGroup the key group, or null for the state of a stream that is not keyed
+     */
+    public static List<KeyGroupState> cut(Integer keyGroup, ByteString state) {
+        List<KeyGroupState> pieces = new ArrayList<>();
+        int offset = 0;
+        do {
+            int end = Math.min(state.size(), offset + MESSAGE_BYTES);
+            KeyGroupState.Builder piece = KeyGroupState.newBuilder()
+                    .setState(state.substring(offset, end))
+                    .setContinued(end < state.size());
+            if (keyGroup != null) {
+                piece.setKeyGroup(keyGroup);
+            }
+            pieces.add(piece.build());
+            offset = end;
+        } while (offset < state.size());
+        return pieces;
+    }
+
+    /** Packs pieces, in order, into groups of at most {@link #MESSAGE_BYTES} of state (a larger piece alone). */
+    public static List<List<KeyGroupState>> pack(List<KeyGroupState> pieces) {
+        List<List<KeyGroupState>> messages = new ArrayList<>();
+        List<KeyGroupState> message = new ArrayList<>();
+        long bytes = 0;
+        for (KeyGroupState piece : pieces) {
+            if (!message.isEmpty() && bytes + piece.getState().size() > MESSAGE_BYTES) {
+                messages.add(message);
+                message = new ArrayList<>();
+                bytes = 0;
+            }
+            message.add(piece);
+            bytes += piece.getState().size();
+        }
+        if (!message.isEmpty()) {
+            messages.add(message);
+        }
+        return messages;
+    }
+
+    /**
+     * Sends the pieces packed into messages, each when gRPC's flow control is ready for it, so a large state
+     * is not buffered whole on its way; the caller completes the stream.
+     *
+     * @throws TimeoutException when the peer takes no message for {@code timeoutMillis}
+     */
+    public static <T> void send(List<KeyGroupState> pieces, Function<List<KeyGroupState>, T> message,
+                                CallStreamObserver<T> out, long timeoutMillis)
+            throws TimeoutException, InterruptedException {
+        for (List<KeyGroupState> states : pack(pieces)) {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+            while (!out.isReady()) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw new TimeoutException("the peer took no state for " + timeoutMillis + " ms");
+                }
+                if (Thread.interrupted()) {
+                    throw new InterruptedException();
+                }
+                if (Context.current().isCancelled()) {
+                    // A server's call whose client cancelled it or whose deadline passed: no one reads on.
+                    throw new TimeoutException("the peer cancelled the transfer: " + Context.current().cancellationCause());
+                }
+                // Readiness comes back once the peer has read a message: one at a time, a millisecond is fine.
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+            }
+            out.onNext(message.apply(states));
+        }
+    }
+}
