@@ -115,6 +115,9 @@ typedef enum fb_frame_type {
 
 #define FB_FRAME_TYPE_COUNT 7
 
+/* The flags of a RECORD frame whose stream is not keyed; otherwise they carry the record's Flink key group. */
+#define FB_RING_NO_KEY_GROUP 0xFFFF
+
 /* A ring's control block. Each side writes only its own lines. */
 typedef struct fb_ring_control {
     _Atomic uint64_t producer_position;
@@ -290,11 +293,12 @@ typedef struct fb_ring_consumer {
 } fb_ring_consumer;
 
 /*
- * Receives one frame in place: the body is valid during the call only. Return 0 to go on, non-zero to
- * make fb_ring_consumer_poll stop and return FB_RING_STOPPED.
+ * Receives one frame in place: the body is valid during the call only. `flags` are a RECORD's Flink key group,
+ * FB_RING_NO_KEY_GROUP when its stream is not keyed, and 0 on every other frame. Return 0 to go on, non-zero
+ * to make fb_ring_consumer_poll stop and return FB_RING_STOPPED.
  */
-typedef int (*fb_ring_frame_handler)(void *context, fb_frame_type type, int64_t sequence, const unsigned char *body,
-                                     uint32_t body_length);
+typedef int (*fb_ring_frame_handler)(void *context, fb_frame_type type, uint16_t flags, int64_t sequence,
+                                     const unsigned char *body, uint32_t body_length);
 
 /* Spins before a wait sleeps on its futex: a few microseconds, since a busy peer answers sooner. */
 #define FB_RING_SPINS 2000
@@ -328,14 +332,16 @@ void fb_ring_producer_init(fb_ring_producer *producer, fb_ring_file *ring, fb_ri
 void fb_ring_consumer_init(fb_ring_consumer *consumer, fb_ring_file *ring, fb_ring_direction direction);
 
 /*
- * Claims a frame with a body of `body_length` bytes and writes its header. FB_RING_OK sets *body to where
+ * Claims a frame with a body of `body_length` bytes and writes its header, `flags` included (a RECORD's key
+ * group or FB_RING_NO_KEY_GROUP; 0 on every other frame). FB_RING_OK sets *body to where
  * the body goes; FB_RING_NO_ROOM means the ring is full now; FB_RING_TOO_LARGE (with a message naming
  * the frame size, the limit and the capacity) means it never will have room. FB_RING_CORRUPT (with a message
  * naming the ring, its direction and the bad position) means the shared positions are impossible: unaligned,
  * or the consumer behind the producer by more than the capacity or ahead of it; nothing was written.
  */
-fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type type, int64_t sequence,
-                                      uint32_t body_length, unsigned char **body, fb_ring_error *error);
+fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type type, uint16_t flags,
+                                      int64_t sequence, uint32_t body_length, unsigned char **body,
+                                      fb_ring_error *error);
 
 /* Makes every claimed frame visible to the consumer, waking it if it sleeps. */
 void fb_ring_producer_publish(fb_ring_producer *producer);

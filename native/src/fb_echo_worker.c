@@ -3,7 +3,8 @@
  *
  * A worker written against the C ring library, for testing the Java bridge side. It attaches to the ring
  * file and answers the to-worker ring in order: a RECORD gets one OUTPUT with the same sequence and the same
- * record plus the header "echo": "c" (decoded and re-encoded, so the C record codec is used both ways), then
+ * record plus the header "echo": "c" and, when the record carries a key group in its frame's flags, the header
+ * "key_group": that number (decoded and re-encoded, so the C record codec is used both ways), then
  * END_OF_OUTPUTS; a WATERMARK or BARRIER gets END_OF_OUTPUTS only. Outputs are published once per polled
  * batch. Idle, it sleeps on the ring's futex and heartbeats.
  *
@@ -29,6 +30,7 @@ enum stop_reason { RUNNING, STOP_BRIDGE_GONE, STOP_CORRUPT };
 
 static const fb_record_bytes ECHO_KEY = {(const unsigned char *)"echo", 4};
 static const fb_record_bytes ECHO_VALUE = {(const unsigned char *)"c", 1};
+static const fb_record_bytes KEY_GROUP_KEY = {(const unsigned char *)"key_group", 9};
 
 typedef struct echo_worker {
     fb_ring_file ring;
@@ -52,7 +54,7 @@ __attribute__((format(printf, 3, 4))) static int stop(echo_worker *worker, enum 
 static fb_ring_status claim_output(echo_worker *worker, fb_frame_type type, int64_t sequence, uint32_t body_length,
                                    unsigned char **body) {
     fb_ring_status status;
-    while ((status = fb_ring_producer_claim(&worker->outputs, type, sequence, body_length, body, &worker->error))
+    while ((status = fb_ring_producer_claim(&worker->outputs, type, 0, sequence, body_length, body, &worker->error))
            == FB_RING_NO_ROOM) {
         if (!fb_ring_keep_alive(&worker->ring, worker->error.message, sizeof worker->error.message)) {
             worker->stop = STOP_BRIDGE_GONE;
@@ -86,15 +88,21 @@ static int corrupt_record(echo_worker *worker, int64_t sequence, const char *pro
                 worker->ring.path, sequence, problem);
 }
 
-static int echo_record(echo_worker *worker, int64_t sequence, const unsigned char *body, uint32_t length) {
+static int echo_record(echo_worker *worker, uint16_t key_group, int64_t sequence, const unsigned char *body,
+                       uint32_t length) {
     fb_record_view record;
     char problem[256];
     if (!fb_record_decode(body, length, &record, problem, sizeof problem)) {
         return corrupt_record(worker, sequence, problem);
     }
+    char key_group_text[8];
+    fb_record_bytes key_group_value = {(const unsigned char *)key_group_text,
+                                       (uint32_t)snprintf(key_group_text, sizeof key_group_text, "%u", key_group)};
+    bool keyed = key_group != FB_RING_NO_KEY_GROUP;
+    uint32_t output_length = length + fb_record_header_length(ECHO_KEY.length, ECHO_VALUE.length)
+                             + (keyed ? fb_record_header_length(KEY_GROUP_KEY.length, key_group_value.length) : 0);
     unsigned char *output;
-    fb_ring_status status = claim_output(worker, FB_FRAME_OUTPUT, sequence,
-                                         length + fb_record_header_length(ECHO_KEY.length, ECHO_VALUE.length), &output);
+    fb_ring_status status = claim_output(worker, FB_FRAME_OUTPUT, sequence, output_length, &output);
     if (status == FB_RING_TOO_LARGE) {
         return report_too_large(worker, sequence);
     }
@@ -118,16 +126,19 @@ static int echo_record(echo_worker *worker, int64_t sequence, const unsigned cha
         return corrupt_record(worker, sequence, "its headers changed while being read");
     }
     fb_record_add_header(&writer, ECHO_KEY, ECHO_VALUE);
+    if (keyed) {
+        fb_record_add_header(&writer, KEY_GROUP_KEY, key_group_value);
+    }
     memcpy(fb_record_finish(&writer, record.payload.length), record.payload.bytes, record.payload.length);
     return 0;
 }
 
-static int on_input(void *context, fb_frame_type type, int64_t sequence, const unsigned char *body,
+static int on_input(void *context, fb_frame_type type, uint16_t flags, int64_t sequence, const unsigned char *body,
                     uint32_t length) {
     echo_worker *worker = context;
     switch (type) {
     case FB_FRAME_RECORD:
-        if (echo_record(worker, sequence, body, length) != 0) {
+        if (echo_record(worker, flags, sequence, body, length) != 0) {
             return 1;
         }
         break;

@@ -116,8 +116,8 @@ static void encode(unsigned char *body, const frame_spec *frame, uint32_t payloa
 static fb_ring_status claim(fb_ring_file *ring, fb_ring_producer *producer, const frame_spec *frame,
                             unsigned char **body, fb_ring_error *error) {
     fb_ring_status status;
-    while ((status = fb_ring_producer_claim(producer, FB_FRAME_OUTPUT, frame->index, frame->body_length, body, error))
-           == FB_RING_NO_ROOM) {
+    while ((status = fb_ring_producer_claim(producer, FB_FRAME_OUTPUT, 0, frame->index, frame->body_length, body,
+                                            error)) == FB_RING_NO_ROOM) {
         if (!fb_ring_keep_alive(ring, error->message, sizeof error->message)) {
             return FB_RING_NO_ROOM;
         }

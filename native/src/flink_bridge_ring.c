@@ -436,8 +436,9 @@ static fb_frame_header *start_frame(unsigned char *at, uint64_t length, fb_frame
     return frame;
 }
 
-fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type type, int64_t sequence,
-                                      uint32_t body_length, unsigned char **body, fb_ring_error *error) {
+fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type type, uint16_t flags,
+                                      int64_t sequence, uint32_t body_length, unsigned char **body,
+                                      fb_ring_error *error) {
     uint64_t length = (uint64_t)FB_FRAME_HEADER_SIZE + body_length;
     if (length > producer->max_frame) {
         fail(error,
@@ -475,6 +476,7 @@ fb_ring_status fb_ring_producer_claim(fb_ring_producer *producer, fb_frame_type 
         index = 0;
     }
     fb_frame_header *frame = start_frame(producer->data + index, length, type);
+    frame->flags = flags;
     frame->sequence = sequence;
     producer->tail += aligned;
     *body = producer->data + index + FB_FRAME_HEADER_SIZE;
@@ -555,6 +557,7 @@ int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler hand
         const volatile fb_frame_header *frame = (const volatile fb_frame_header *)(consumer->data + index);
         int32_t length = frame->length;
         unsigned type = frame->type;
+        uint16_t flags = frame->flags;
         if (type >= FB_FRAME_TYPE_COUNT) {
             status = corrupt(consumer, error, index, "unknown frame type %u", type);
             break;
@@ -573,7 +576,7 @@ int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler hand
             frames++;
             consumer->handling = frame_start;
             consumer->in_handler = true;
-            int stopped = handler(context, (fb_frame_type)type, frame->sequence,
+            int stopped = handler(context, (fb_frame_type)type, flags, frame->sequence,
                                   consumer->data + index + FB_FRAME_HEADER_SIZE,
                                   (uint32_t)length - FB_FRAME_HEADER_SIZE);
             consumer->in_handler = false;

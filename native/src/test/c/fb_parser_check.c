@@ -150,9 +150,10 @@ static void put_frame(ring_image *image, uint32_t offset, int32_t length, fb_fra
     memcpy(image->data + offset, &frame, sizeof frame);
 }
 
-static int touch_body(void *context, fb_frame_type type, int64_t sequence, const unsigned char *body,
-                      uint32_t body_length) {
+static int touch_body(void *context, fb_frame_type type, uint16_t flags, int64_t sequence,
+                      const unsigned char *body, uint32_t body_length) {
     (void)type;
+    (void)flags;
     (void)sequence;
     unsigned *sum = context;
     for (uint32_t b = 0; b < body_length; b++) {
@@ -192,7 +193,7 @@ static void check_claim(const char *check, ring_image *image, const char *bad_po
     fb_ring_producer_init(&producer, &image->file, FB_RING_TO_WORKER);
     fb_ring_error error = {{0}};
     unsigned char *body = NULL;
-    int status = fb_ring_producer_claim(&producer, FB_FRAME_RECORD, 7, 16, &body, &error);
+    int status = fb_ring_producer_claim(&producer, FB_FRAME_RECORD, FB_RING_NO_KEY_GROUP, 7, 16, &body, &error);
     if (status == FB_RING_OK) {
         memset(body, 0xAB, 16);
     }

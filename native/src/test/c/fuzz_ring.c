@@ -23,9 +23,9 @@ static volatile unsigned sink; /* keeps the handler's byte reads from being opti
 
 /* Reads every body byte; as the data says, also releases the frames before this one, as a handler that must
    wait does, or stops the poll. */
-static int read_body(void *context, fb_frame_type type, int64_t sequence, const unsigned char *body,
-                     uint32_t body_length) {
-    unsigned sum = (unsigned)type + (unsigned)sequence;
+static int read_body(void *context, fb_frame_type type, uint16_t flags, int64_t sequence,
+                     const unsigned char *body, uint32_t body_length) {
+    unsigned sum = (unsigned)type + flags + (unsigned)sequence;
     for (uint32_t b = 0; b < body_length; b++) {
         sum += body[b];
     }
@@ -81,9 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fb_ring_error error;
         for (int i = 0; i < CLAIMS; i++) {
             unsigned char *body;
-            fb_ring_status status = fb_ring_producer_claim(&producer, FB_FRAME_RECORD, i, claims[i], &body, &error);
+            fb_ring_status status
+                = fb_ring_producer_claim(&producer, FB_FRAME_RECORD, (uint16_t)i, i, claims[i], &body, &error);
             if (status == FB_RING_NO_ROOM && drain(&consumer)) {
-                status = fb_ring_producer_claim(&producer, FB_FRAME_RECORD, i, claims[i], &body, &error);
+                status = fb_ring_producer_claim(&producer, FB_FRAME_RECORD, (uint16_t)i, i, claims[i], &body, &error);
                 if (status == FB_RING_NO_ROOM) {
                     abort(); /* a drained ring has room for any frame of up to half its capacity */
                 }

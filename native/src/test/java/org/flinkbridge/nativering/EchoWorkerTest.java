@@ -67,9 +67,18 @@ class EchoWorkerTest {
         return bytes;
     }
 
+    /** Every third record's stream is not keyed; the others carry a key group, up to the largest Flink has. */
+    static int keyGroup(int i) {
+        return i % 3 == 0 ? RingLayout.NO_KEY_GROUP : (i * 7919) % 32768;
+    }
+
+    /** What the C worker answers record i with: its headers, "echo", and the key group it read from the flags. */
     static Map<String, String> echoed(int i) {
         Map<String, String> headers = new HashMap<>(headers(i));
         headers.put("echo", "c");
+        if (keyGroup(i) != RingLayout.NO_KEY_GROUP) {
+            headers.put("key_group", Integer.toString(keyGroup(i)));
+        }
         return headers;
     }
 
@@ -138,7 +147,8 @@ class EchoWorkerTest {
             int length = bodyLength(i);
             long body;
             long deadline = System.nanoTime() + PATIENCE.toNanos();
-            while ((body = producer.tryClaim(kind(i), i, length)) < 0) {
+            int flags = kind(i) == FrameType.RECORD ? keyGroup(i) : 0;
+            while ((body = producer.tryClaim(kind(i), flags, i, length)) < 0) {
                 rethrowIfFailed(reading);
                 worker.assertRunning("the echo exchange");
                 if (System.nanoTime() > deadline) {
@@ -188,6 +198,7 @@ class EchoWorkerTest {
             placement.place(RingLayout.FRAME_HEADER + length);
             int input = next;
             assertEquals(input, sequence, "the sequence of an answer");
+            assertEquals(0, flags, "the flags of an answer");
             if (kind(input) == FrameType.RECORD && !outputSeen) {
                 assertEquals(FrameType.name(FrameType.OUTPUT), FrameType.name(type), "the first answer to input " + input);
                 Decoded output = Decoded.read(file, offset, length);
