@@ -71,13 +71,17 @@ class RingLayoutAgreementTest {
     }
 
     /** Every public static int or long constant of RingLayout and FrameType, by name. */
-    private static Map<String, Long> javaConstants() throws IllegalAccessException {
+    static Map<String, Long> javaConstants() {
         Map<String, Long> constants = new TreeMap<>();
         for (Class<?> type : new Class<?>[] {RingLayout.class, FrameType.class}) {
             for (Field field : type.getFields()) {
                 if (Modifier.isStatic(field.getModifiers())
                         && (field.getType() == int.class || field.getType() == long.class)) {
-                    constants.put(field.getName(), ((Number) field.get(null)).longValue());
+                    try {
+                        constants.put(field.getName(), ((Number) field.get(null)).longValue());
+                    } catch (IllegalAccessException e) {
+                        throw new AssertionError(field + " is public", e);
+                    }
                 }
             }
         }
