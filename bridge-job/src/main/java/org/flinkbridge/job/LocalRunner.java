@@ -2,6 +2,7 @@ package org.flinkbridge.job;
 
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.util.FileUtils;
@@ -16,6 +17,7 @@ import org.flinkbridge.job.io.OutputDirectories;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -27,6 +29,9 @@ public final class LocalRunner {
 
     /** The bundled example, relative to the project's home. */
     static final String EXAMPLE_PIPELINE = "examples/pipeline.yaml";
+
+    /** Restarts a run with checkpointing allows before it fails, unless it sets a restart strategy of its own. */
+    static final int RESTART_ATTEMPTS = 3;
 
     private LocalRunner() {}
 
@@ -55,7 +60,16 @@ public final class LocalRunner {
         }
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         PipelineJob.build(env, pipeline, arguments);
-        Path checkpoints = keepCheckpointsInFiles(((ExecutionEnvironmentImpl) env).getConfiguration());
+        Configuration config = ((ExecutionEnvironmentImpl) env).getConfiguration();
+        Path checkpoints = keepCheckpointsInFiles(config);
+        if (pipeline.bridge().checkpointIntervalMs() > 0 && !config.contains(RestartStrategyOptions.RESTART_STRATEGY)) {
+            // With checkpointing on, Flink's default restarts a failing job forever (without, not at all), and
+            // this runner prints nothing meanwhile: a few restarts ride out a passing fault, then the run ends
+            // naming the cause.
+            config.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+            config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, RESTART_ATTEMPTS);
+            config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofSeconds(1));
+        }
         JobCounters.reset();
         try {
             env.execute(pipeline.name());

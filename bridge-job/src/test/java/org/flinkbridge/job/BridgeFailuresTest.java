@@ -181,6 +181,33 @@ class BridgeFailuresTest {
         }
     }
 
+    /**
+     * With checkpointing on, Flink's default restarts a failing job forever, and the local runner printed
+     * nothing meanwhile; it now allows a few restarts and then fails naming the cause.
+     */
+    @Test
+    void aJobThatFailsOnEveryAttemptEndsNamingTheCauseInsteadOfRestartingForever(@TempDir Path dir) {
+        Path pipeline = TestPipelines.write(dir, "p", """
+                sources:
+                  events: {type: generator, count: 1000, rate: 100}
+                steps:
+                  - {step_name: count, type: running_count, config: {key_json_field: missing}}
+                sinks:
+                  files: {type: file, path: unused}
+                bridge:
+                  checkpoint_interval_ms: 500
+                """);
+
+        Exception error = assertThrows(Exception.class,
+                () -> LocalRunner.run(arguments(pipeline, "--output", dir.resolve("out").toString())));
+
+        String message = LocalRunner.causeMessage(error);
+        assertTrue(message.contains("the worker failed input #0: java.io.IOException: the record has no key to count by"),
+                message);
+        assertTrue(TestPipelines.stackTrace(error).contains("maxNumberRestartAttempts=" + LocalRunner.RESTART_ATTEMPTS),
+                "the restarts are bounded: " + TestPipelines.stackTrace(error));
+    }
+
     @Test
     void malformedPipelineEndsBeforeTheJobStarts(@TempDir Path dir) {
         Path pipeline = TestPipelines.write(dir, "p", """

@@ -97,6 +97,12 @@ final class TestPipelines {
         return counts;
     }
 
+    static String stackTrace(Throwable error) {
+        java.io.StringWriter trace = new java.io.StringWriter();
+        error.printStackTrace(new java.io.PrintWriter(trace));
+        return trace.toString();
+    }
+
     static String workerJar() {
         String jar = System.getProperty(PipelineJob.WORKER_JAR_PROPERTY);
         if (jar == null || !Files.isReadable(Path.of(jar))) {
