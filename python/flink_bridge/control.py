@@ -214,7 +214,7 @@ class Supervisor:
         completed = False
         try:
             for batch in batches:
-                yield self._reply(handle, context, handle.ask("batch", batch))
+                yield from self._reply(handle, context, handle.ask("batch", batch))
             completed = True
         except channel.SessionGone:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"{handle.name}: {handle.gone() or 'its process is gone'}")

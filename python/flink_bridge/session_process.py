@@ -64,7 +64,28 @@ def serve_batch(session, request):
         else:
             answers.error(frame.sequence, f"{session.name}: unexpected frame type "
                                           f"{data_pb2.FrameType.Name(frame.type)} from the bridge")
-    return answers.batch.SerializeToString()
+    return split_batch(answers.batch)
+
+
+# A batch is cut once it holds this many bytes, as the bridge cuts its own (FrameBatches.MAX_BYTES in Java),
+# so that a step answering with more than it was given never makes a message over gRPC's limit (64 MiB).
+MAX_BATCH_BYTES = 4 << 20
+
+
+def split_batch(batch):
+    """The serialized answer batch, or its parts in order when it holds more than MAX_BATCH_BYTES."""
+    if batch.ByteSize() <= MAX_BATCH_BYTES:
+        return [batch.SerializeToString()]
+    parts, part, size = [], data_pb2.FrameBatch(), 0
+    for frame in batch.frames:
+        part.frames.append(frame)
+        size += frame.ByteSize()
+        if size >= MAX_BATCH_BYTES:
+            parts.append(part.SerializeToString())
+            part, size = data_pb2.FrameBatch(), 0
+    if part.frames:
+        parts.append(part.SerializeToString())
+    return parts
 
 
 class SessionProcess:

@@ -27,8 +27,6 @@ public final class FrameStreamClient implements AutoCloseable {
 
     /** Answer batches received and not yet polled, at most. */
     static final int MAX_QUEUED_BATCHES = 16;
-    /** A batch is sent once it holds this many bytes, so large records never make a message gRPC refuses. */
-    static final int MAX_BATCH_BYTES = 4 << 20;
 
     private final String sessionName;
     private final int maxBatchFrames;
@@ -72,12 +70,12 @@ public final class FrameStreamClient implements AutoCloseable {
      */
     public void send(Frame frame, Answers whileWaiting) throws IOException {
         int size = frame.getSerializedSize();
-        if (batchBytes > 0 && batchBytes + size > MAX_BATCH_BYTES) {
+        if (batchBytes > 0 && batchBytes + size > FrameBatches.MAX_BYTES) {
             flush(whileWaiting);
         }
         batch.addFrames(frame);
         batchBytes += size;
-        if (batch.getFramesCount() >= maxBatchFrames || batchBytes >= MAX_BATCH_BYTES) {
+        if (batch.getFramesCount() >= maxBatchFrames || batchBytes >= FrameBatches.MAX_BYTES) {
             flush(whileWaiting);
         }
     }

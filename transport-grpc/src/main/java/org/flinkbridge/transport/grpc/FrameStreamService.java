@@ -71,7 +71,8 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
             public void onNext(FrameBatch inputs) {
                 FrameBatch answers = handler.handle(inputs);
                 if (answers.getFramesCount() > 0) {
-                    replies.onNext(answers);
+                    // A step may answer with more than it was given: large answers go in several batches.
+                    FrameBatches.split(answers).forEach(replies::onNext);
                 }
                 if (flow.isReady()) {
                     flow.request(1);
