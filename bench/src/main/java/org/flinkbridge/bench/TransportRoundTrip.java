@@ -6,6 +6,7 @@ import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.job.worker.WorkerChannel;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.protocol.KeyGroups;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
@@ -114,7 +115,7 @@ public class TransportRoundTrip extends PayloadSizes {
             if (answers.inFlight() == WINDOW) {
                 awaitAnswers(WINDOW - 1);
             }
-            channel.sendRecord(answers.nextSequence(), WorkerChannel.NO_KEY_GROUP, record, answers);
+            channel.sendRecord(answers.nextSequence(), KeyGroups.NONE, record, answers);
             answers.sent();
             if (answers.inFlight() == 1) {
                 // Nothing else is on its way: send now rather than wait for a batch to fill.

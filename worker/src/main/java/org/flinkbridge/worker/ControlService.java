@@ -19,6 +19,7 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.SnapshotStateResponse;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.StatePieces;
@@ -168,7 +169,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         try {
             List<KeyGroupState> pieces = new ArrayList<>();
             session(request.getSessionId()).snapshot().forEach((keyGroup, state) -> pieces.addAll(StatePieces.cut(
-                    keyGroup == KeyGroupInstances.UNKEYED ? null : keyGroup, UnsafeByteOperations.unsafeWrap(state))));
+                    KeyGroups.toOptional(keyGroup), UnsafeByteOperations.unsafeWrap(state))));
             StatePieces.send(pieces, states -> SnapshotStateResponse.newBuilder().addAllStates(states).build(),
                     (ServerCallStreamObserver<SnapshotStateResponse>) reply, STATE_TRANSFER_TIMEOUT_MILLIS);
             reply.onCompleted();

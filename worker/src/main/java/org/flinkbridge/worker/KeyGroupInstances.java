@@ -1,5 +1,6 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Segment;
 
@@ -15,9 +16,6 @@ import java.util.function.Supplier;
  * the keys it now serves, with no help from the segment. Watermarks reach every instance in key group order.
  */
 final class KeyGroupInstances implements AutoCloseable {
-
-    /** The key group of records of a stream that is not keyed. */
-    static final int UNKEYED = -1;
 
     private final Supplier<Segment> factory;
     private final TreeMap<Integer, Segment> instances = new TreeMap<>();
@@ -44,7 +42,10 @@ final class KeyGroupInstances implements AutoCloseable {
         }
     }
 
-    /** Each instance's state by key group ({@link #UNKEYED} for a stream that is not keyed); empty ones left out. */
+    /**
+     * Each instance's state by key group ({@link KeyGroups#NONE} for a stream that is not keyed); empty ones
+     * left out.
+     */
     SortedMap<Integer, byte[]> snapshot() throws Exception {
         SortedMap<Integer, byte[]> states = new TreeMap<>();
         for (Map.Entry<Integer, Segment> instance : instances.entrySet()) {

@@ -1,5 +1,6 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.transport.shm.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
@@ -113,7 +114,7 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             throws IOException {
         switch (type) {
             case FrameType.RECORD -> session.record(sequence,
-                    flags == RingLayout.NO_KEY_GROUP ? KeyGroupInstances.UNKEYED : flags,
+                    KeyGroups.fromRingFlags(flags),
                     RecordCodec.read(file, offset, length,
                             (timestamp, headers, payload) -> new Record(payload, headers, timestamp)), this);
             case FrameType.WATERMARK -> session.watermark(sequence,

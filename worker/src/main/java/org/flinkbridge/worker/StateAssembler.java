@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.KeyGroups;
 
 import java.util.SortedMap;
 import java.util.TreeMap;
@@ -19,7 +20,7 @@ final class StateAssembler {
     private ByteString open = ByteString.EMPTY;
 
     void add(KeyGroupState piece) throws StatusException {
-        int keyGroup = piece.hasKeyGroup() ? piece.getKeyGroup() : KeyGroupInstances.UNKEYED;
+        int keyGroup = KeyGroups.fromOptional(piece.hasKeyGroup(), piece.getKeyGroup());
         if (openKeyGroup != null && openKeyGroup != keyGroup) {
             throw incomplete(openKeyGroup);
         }

@@ -4,6 +4,7 @@ import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
@@ -86,7 +87,7 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         return dataPlane != null;
     }
 
-    /** @param keyGroup the record's Flink key group, or {@link KeyGroupInstances#UNKEYED} */
+    /** @param keyGroup the record's Flink key group, or {@link KeyGroups#NONE} */
     synchronized void record(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
     }
@@ -153,7 +154,7 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
             for (Frame input : inputs.getFramesList()) {
                 long sequence = input.getSequence();
                 switch (input.getType()) {
-                    case RECORD -> record(sequence, input.hasKeyGroup() ? input.getKeyGroup() : KeyGroupInstances.UNKEYED,
+                    case RECORD -> record(sequence, KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
                             Messages.toRecord(input.getRecord()), answers);
                     case WATERMARK -> watermark(sequence, input.getWatermark(), answers);
                     case BARRIER -> barrier(sequence, answers);

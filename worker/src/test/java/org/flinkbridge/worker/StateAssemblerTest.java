@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.StatePieces;
 import org.junit.jupiter.api.Test;
 
@@ -28,7 +29,7 @@ class StateAssemblerTest {
         assembler.add(KeyGroupState.newBuilder().setState(ByteString.copyFromUtf8("unkeyed")).build());
 
         SortedMap<Integer, byte[]> states = assembler.states();
-        assertEquals(List.of(KeyGroupInstances.UNKEYED, 3, 5), List.copyOf(states.keySet()));
+        assertEquals(List.of(KeyGroups.NONE, 3, 5), List.copyOf(states.keySet()));
         assertArrayEquals(large, states.get(3));
         assertEquals("five", new String(states.get(5)));
     }

@@ -24,6 +24,7 @@ import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.job.worker.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.protocol.KeyGroups;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
@@ -166,7 +167,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         }
         long sequence = inFlight.add(InFlight.Kind.RECORD);
         int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
-                ctx.getStateManager().getCurrentKey(), maxParallelism) : WorkerChannel.NO_KEY_GROUP;
+                ctx.getStateManager().getCurrentKey(), maxParallelism) : KeyGroups.NONE;
         channel.sendRecord(sequence, keyGroup, record, answers);
         sent.inc();
         if (countSent) {

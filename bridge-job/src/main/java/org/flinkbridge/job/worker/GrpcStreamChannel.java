@@ -7,6 +7,7 @@ import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 
 import java.io.IOException;
@@ -32,8 +33,9 @@ final class GrpcStreamChannel implements WorkerChannel {
                 .setType(FrameType.RECORD)
                 .setSequence(sequence)
                 .setRecord(toMessage(record));
-        if (keyGroup != NO_KEY_GROUP) {
-            frame.setKeyGroup(keyGroup);
+        Integer optionalKeyGroup = KeyGroups.toOptional(keyGroup);
+        if (optionalKeyGroup != null) {
+            frame.setKeyGroup(optionalKeyGroup);
         }
         send(frame.build(), whileWaiting);
     }

@@ -1,13 +1,13 @@
 package org.flinkbridge.job.worker;
 
 import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.transport.shm.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;
 import org.flinkbridge.transport.shm.RingFile;
-import org.flinkbridge.transport.shm.RingLayout;
 import org.flinkbridge.transport.shm.RingProducer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,7 +67,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     @Override
     public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
             throws IOException {
-        long body = claim(FrameType.RECORD, keyGroup == NO_KEY_GROUP ? RingLayout.NO_KEY_GROUP : keyGroup, sequence,
+        long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(keyGroup), sequence,
                 RecordCodec.bodyLength(record.headers, record.payload), whileWaiting);
         RecordCodec.write(inputs.segment(), body, record.timestamp, record.headers, record.payload);
         written();

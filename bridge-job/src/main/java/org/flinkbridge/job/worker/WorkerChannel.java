@@ -1,6 +1,7 @@
 package org.flinkbridge.job.worker;
 
 import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.protocol.KeyGroups;
 
 import java.io.IOException;
 
@@ -11,11 +12,8 @@ import java.io.IOException;
  */
 public interface WorkerChannel extends AutoCloseable {
 
-    /** The key group of a record whose stream is not keyed. */
-    int NO_KEY_GROUP = -1;
-
     /**
-     * Sends an input record of Flink key group {@code keyGroup} ({@link #NO_KEY_GROUP} for a stream that is
+     * Sends an input record of Flink key group {@code keyGroup} ({@link KeyGroups#NONE} for a stream that is
      * not keyed). A transport that must wait for room hands the answers that arrive meanwhile to
      * {@code whileWaiting}, so a worker blocked on its own answers can go on.
      */

@@ -1,6 +1,7 @@
 package org.flinkbridge.job.worker;
 
 import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.flinkbridge.transport.shm.RingLayout;
@@ -55,7 +56,7 @@ class ShmChannelTest {
                     IOException.class, () -> {
                         for (long sequence = 0; ; sequence++) {
                             switch (input) {
-                                case "RECORD" -> channel.sendRecord(sequence, WorkerChannel.NO_KEY_GROUP, record,
+                                case "RECORD" -> channel.sendRecord(sequence, KeyGroups.NONE, record,
                                         NO_ANSWERS);
                                 case "WATERMARK" -> channel.sendWatermark(sequence, Long.MAX_VALUE, NO_ANSWERS);
                                 default -> channel.sendBarrier(sequence, sequence, NO_ANSWERS);

@@ -1,5 +1,7 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.KeyGroups;
+
 /**
  * The ring file's layout, shared with {@code native/include/flink_bridge_ring.h} byte for byte. All words
  * are little-endian; positions are byte counts that only grow (the index in a ring is position & (capacity-1)).
@@ -77,7 +79,7 @@ public final class RingLayout {
     public static final int FRAME_HEADER = 16;
     public static final int FRAME_ALIGNMENT = 8;
     /** The flags of a RECORD frame whose stream is not keyed. */
-    public static final int NO_KEY_GROUP = 0xFFFF;
+    public static final int NO_KEY_GROUP = KeyGroups.RING_NONE;
 
     public static final int MIN_CAPACITY = 4096;
 
