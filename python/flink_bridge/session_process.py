@@ -67,7 +67,7 @@ def serve_batch(session, request):
     return split_batch(answers.batch)
 
 
-# A batch is cut once it holds this many bytes, as the bridge cuts its own (FrameBatches.MAX_BYTES in Java),
+# A batch is cut once it holds this many bytes, as the bridge cuts its own (GrpcChannels.MESSAGE_BUDGET_BYTES),
 # so that a step answering with more than it was given never makes a message over gRPC's limit (64 MiB).
 MAX_BATCH_BYTES = 4 << 20
 

@@ -44,7 +44,7 @@ class Assembler:
     def add(self, piece):
         key_group = piece.key_group if piece.HasField("key_group") else UNKEYED
         if self._open_key_group is not None and self._open_key_group != key_group:
-            raise ValueError(f"the state of key group {self._open_key_group} ends without its last piece")
+            raise self._incomplete()
         if self._open_key_group is None and key_group in self.states:
             raise ValueError(f"key group {key_group} given twice")
         self._open.append(piece.state)
@@ -56,5 +56,8 @@ class Assembler:
 
     def finish(self):
         if self._open_key_group is not None:
-            raise ValueError(f"the state of key group {self._open_key_group} ends without its last piece")
+            raise self._incomplete()
         return self.states
+
+    def _incomplete(self):
+        return ValueError(f"the state of key group {self._open_key_group} ends without its last piece")

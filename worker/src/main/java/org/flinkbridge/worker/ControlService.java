@@ -173,10 +173,8 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             StatePieces.send(pieces, states -> SnapshotStateResponse.newBuilder().addAllStates(states).build(),
                     (ServerCallStreamObserver<SnapshotStateResponse>) reply, STATE_TRANSFER_TIMEOUT_MILLIS);
             reply.onCompleted();
-        } catch (StatusException e) {
-            reply.onError(e);
         } catch (Exception e) {
-            reply.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asException());
+            fail(reply, e);
         }
     }
 
@@ -276,15 +274,18 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         T result;
         try {
             result = body.run();
-        } catch (StatusException e) {
-            reply.onError(e);
-            return;
         } catch (Exception e) {
-            reply.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asException());
+            fail(reply, e);
             return;
         }
         reply.onNext(result);
         reply.onCompleted();
+    }
+
+    /** Ends a call with the status a failure carries, or INTERNAL naming the exception. */
+    private static void fail(StreamObserver<?> reply, Exception e) {
+        reply.onError(e instanceof StatusException status ? status
+                : Status.INTERNAL.withDescription(e.toString()).withCause(e).asException());
     }
 
     @FunctionalInterface

@@ -226,7 +226,8 @@ public final class BridgeSession implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException(name + ": interrupted while restoring the worker's state");
         } catch (ExecutionException e) {
-            throw controlFailure("cannot restore the worker's state", Status.fromThrowable(e.getCause()).asRuntimeException());
+            throw controlFailure("cannot restore the worker's state",
+                    Status.fromThrowable(e.getCause()).asRuntimeException());
         }
     }
 

@@ -6,20 +6,17 @@ import org.flinkbridge.proto.data.FrameBatch;
 import java.util.ArrayList;
 import java.util.List;
 
-/** How many bytes one batch of the streamed data plane holds, on either side. */
+/**
+ * A batch of the streamed data plane is cut once it holds {@link GrpcChannels#MESSAGE_BUDGET_BYTES}, on either
+ * side, so large records never make a message over gRPC's limit: a batch holds at most that plus one frame.
+ */
 public final class FrameBatches {
-
-    /**
-     * A batch is cut once it holds this many bytes, so large records never make a message over gRPC's limit
-     * ({@link GrpcChannels#MAX_MESSAGE_BYTES}): a batch holds at most this plus one frame.
-     */
-    public static final int MAX_BYTES = 4 << 20;
 
     private FrameBatches() {}
 
-    /** The batch as it goes on the stream: itself, or parts of it in order, each cut once it holds MAX_BYTES. */
+    /** The batch as it goes on the stream: itself, or parts of it in order, each cut once it holds the budget. */
     public static List<FrameBatch> split(FrameBatch batch) {
-        if (batch.getSerializedSize() <= MAX_BYTES) {
+        if (batch.getSerializedSize() <= GrpcChannels.MESSAGE_BUDGET_BYTES) {
             return List.of(batch);
         }
         List<FrameBatch> parts = new ArrayList<>();
@@ -28,7 +25,7 @@ public final class FrameBatches {
         for (Frame frame : batch.getFramesList()) {
             part.addFrames(frame);
             bytes += frame.getSerializedSize();
-            if (bytes >= MAX_BYTES) {
+            if (bytes >= GrpcChannels.MESSAGE_BUDGET_BYTES) {
                 parts.add(part.build());
                 part = FrameBatch.newBuilder();
                 bytes = 0;

@@ -70,12 +70,12 @@ public final class FrameStreamClient implements AutoCloseable {
      */
     public void send(Frame frame, Answers whileWaiting) throws IOException {
         int size = frame.getSerializedSize();
-        if (batchBytes > 0 && batchBytes + size > FrameBatches.MAX_BYTES) {
+        if (batchBytes > 0 && batchBytes + size > GrpcChannels.MESSAGE_BUDGET_BYTES) {
             flush(whileWaiting);
         }
         batch.addFrames(frame);
         batchBytes += size;
-        if (batch.getFramesCount() >= maxBatchFrames || batchBytes >= FrameBatches.MAX_BYTES) {
+        if (batch.getFramesCount() >= maxBatchFrames || batchBytes >= GrpcChannels.MESSAGE_BUDGET_BYTES) {
             flush(whileWaiting);
         }
     }

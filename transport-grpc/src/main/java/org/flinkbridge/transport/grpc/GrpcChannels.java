@@ -18,6 +18,13 @@ public final class GrpcChannels {
     /** Large enough for a batch of big records; a frame above it fails the stream with a clear status. */
     public static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+    /**
+     * What a sender puts in one message of a stream before it starts the next: a batch of frames is cut once it
+     * holds this many bytes, a state transfer carries at most this much state per message. Far below
+     * {@link #MAX_MESSAGE_BYTES}, so a transfer holds only a few messages in flight.
+     */
+    public static final int MESSAGE_BUDGET_BYTES = 4 << 20;
+
     private GrpcChannels() {}
 
     /** How a worker address names a Unix domain socket: {@code unix:/path/to/socket}. */

@@ -14,18 +14,18 @@ import java.util.function.Function;
 
 /**
  * Worker state on the control plane travels in pieces ({@code KeyGroupState} with {@code continued}), packed
- * into messages of at most {@link #MESSAGE_BYTES} of state, so that no state is too large for one gRPC
- * message and a transfer holds only a few messages in flight.
+ * into messages of at most {@link GrpcChannels#MESSAGE_BUDGET_BYTES} of state, so that no state is too large
+ * for one gRPC message and a transfer holds only a few messages in flight.
  */
 public final class StatePieces {
 
-    /** The most state bytes one message of a SnapshotState or RestoreState stream carries. */
-    public static final int MESSAGE_BYTES = 4 << 20;
+    private static final int MESSAGE_BYTES = GrpcChannels.MESSAGE_BUDGET_BYTES;
 
     private StatePieces() {}
 
     /**
-     * Cuts one key group's state into pieces of at most {@link #MESSAGE_BYTES}, without copying it.
+     * Cuts one key group's state into pieces of at most {@link GrpcChannels#MESSAGE_BUDGET_BYTES}, without
+     * copying it.
      *
      * @param keyGroup the key group, or null for the state of a stream that is not keyed
      */
@@ -46,7 +46,7 @@ public final class StatePieces {
         return pieces;
     }
 
-    /** Packs pieces, in order, into groups of at most {@link #MESSAGE_BYTES} of state (a larger piece alone). */
+    /** Packs pieces, in order, into groups of at most the budget of state (a larger piece alone). */
     public static List<List<KeyGroupState>> pack(List<KeyGroupState> pieces) {
         List<List<KeyGroupState>> messages = new ArrayList<>();
         List<KeyGroupState> message = new ArrayList<>();
@@ -86,7 +86,8 @@ public final class StatePieces {
                 }
                 if (Context.current().isCancelled()) {
                     // A server's call whose client cancelled it or whose deadline passed: no one reads on.
-                    throw new TimeoutException("the peer cancelled the transfer: " + Context.current().cancellationCause());
+                    throw new TimeoutException("the peer cancelled the transfer: "
+                            + Context.current().cancellationCause());
                 }
                 // Readiness comes back once the peer has read a message: one at a time, a millisecond is fine.
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));

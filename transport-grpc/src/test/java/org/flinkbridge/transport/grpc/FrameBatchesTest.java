@@ -37,7 +37,7 @@ class FrameBatchesTest {
 
         assertTrue(parts.size() >= 16, parts.size() + " parts");
         for (FrameBatch part : parts) {
-            assertTrue(part.getSerializedSize() <= FrameBatches.MAX_BYTES + (1 << 20) + 64,
+            assertTrue(part.getSerializedSize() <= GrpcChannels.MESSAGE_BUDGET_BYTES + (1 << 20) + 64,
                     part.getSerializedSize() + " bytes");
         }
         assertEquals(batch.getFramesList(), parts.stream().flatMap(part -> part.getFramesList().stream()).toList());

@@ -90,7 +90,7 @@ class FrameStreamClientTest {
             server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
         assertEquals(256, worker.frames(), "records that reached the worker; batch sizes: " + worker.sizes);
-        assertTrue(worker.sizes.stream().allMatch(size -> size <= FrameBatches.MAX_BYTES + (2 << 20)),
+        assertTrue(worker.sizes.stream().allMatch(size -> size <= GrpcChannels.MESSAGE_BUDGET_BYTES + (2 << 20)),
                 "batch sizes: " + worker.sizes);
     }
 

@@ -28,7 +28,7 @@ class StatePiecesTest {
         for (int i = 0; i < pieces.size(); i++) {
             KeyGroupState piece = pieces.get(i);
             assertEquals(7, piece.getKeyGroup());
-            assertTrue(piece.getState().size() <= StatePieces.MESSAGE_BYTES);
+            assertTrue(piece.getState().size() <= GrpcChannels.MESSAGE_BUDGET_BYTES);
             assertEquals(i < pieces.size() - 1, piece.getContinued(), "continued on all but the last piece");
             joined = joined.concat(piece.getState());
         }
@@ -56,7 +56,8 @@ class StatePiecesTest {
 
         assertEquals(pieces, messages.stream().flatMap(List::stream).toList(), "every piece once, in order");
         for (List<KeyGroupState> message : messages) {
-            assertTrue(message.stream().mapToInt(piece -> piece.getState().size()).sum() <= StatePieces.MESSAGE_BYTES);
+            assertTrue(message.stream().mapToInt(piece -> piece.getState().size()).sum()
+                    <= GrpcChannels.MESSAGE_BUDGET_BYTES);
         }
         // 10 MB of small states in 4 MiB messages, then the large one's three pieces
         assertEquals(3 + 3, messages.size());
