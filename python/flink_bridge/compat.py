@@ -44,8 +44,9 @@ def _response(outputs):
 
 class CompatService:
 
-    def __init__(self, segments):
+    def __init__(self, segments, own_segments):
         self.described = segments
+        self.own_segments = own_segments
         self.segments = {}
         self.windows = {}
         self.lock = threading.Lock()
@@ -120,6 +121,6 @@ class CompatService:
                           f"segment {segment_id} is not defined; this worker knows segments "
                           f"{sorted(self.described)} (start it with --compat-segments)")
         try:
-            return SegmentChain(steps)
+            return SegmentChain(steps, self.own_segments.own_for(steps, segment_id))
         except ValueError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot build segment {segment_id}: {e}")

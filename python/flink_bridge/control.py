@@ -69,10 +69,12 @@ class SessionHandle:
 
 class Supervisor:
 
-    def __init__(self, worker_id, ring_directory, session_env):
+    def __init__(self, worker_id, ring_directory, session_env, segments_name=None):
+        """``segments_name``: the worker's own segments (``--segments module.NAME``), handed to each session."""
         self.worker_id = worker_id
         self.ring_directory = ring_directory
         self.session_env = session_env
+        self.segments_name = segments_name
         self.started_at = time.monotonic()
         self.sessions = {}
         self.sessions_lock = threading.Lock()
@@ -139,7 +141,7 @@ class Supervisor:
         handle = SessionHandle(session_id, name, request.token, shm, request.ring.path if shm else None,
                                process, ours)
         try:
-            ours.send((request.SerializeToString(), session_id, self.ring_directory))
+            ours.send((request.SerializeToString(), session_id, self.ring_directory, self.segments_name))
             if not ours.poll(OPEN_TIMEOUT_SECONDS):
                 raise channel.SessionGone(f"it did not open within {OPEN_TIMEOUT_SECONDS} s")
             reply = ours.recv()

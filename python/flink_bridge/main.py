@@ -21,6 +21,7 @@ import grpc
 from .compat import CompatService, parse_segments
 from .control import Supervisor
 from .secret import Authenticator, for_directory
+from .segments import WorkerSegments
 
 LOG = logging.getLogger("flink_bridge")
 LISTENING_PREFIX = "flink-bridge worker listening on "
@@ -74,6 +75,9 @@ def parse(argv):
     parser.add_argument("--path", action="append", default=[],
                         help="a directory where segment modules are found (repeatable; PYTHONPATH works too)")
     parser.add_argument("--parent-pid", type=int, help="exit once this process is no longer the parent")
+    parser.add_argument("--segments", metavar="MODULE.NAME",
+                        help="the worker's own segments, which serve the pipeline's steps without a type: a list "
+                             "(or dict) whose entry N is the class serving segment N")
     parser.add_argument("--compat-segments", default="{}",
                         help="the segments the prototype's service (grpc_mode compat) serves, as JSON: "
                              '{"0": [{"name": ..., "type": ..., "config_json": ...}], ...}')
@@ -99,6 +103,9 @@ def main(argv=None):
     sys.path[1:1] = segment_paths
     try:
         compat_segments = parse_segments(args.compat_segments)
+        own_segments = WorkerSegments(args.segments)
+        if args.segments:
+            own_segments.table()
     except ValueError as e:
         sys.exit(f"flink-bridge worker: {e}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
@@ -111,12 +118,13 @@ def main(argv=None):
         secret = for_directory(args.ring_dir)
     except OSError as e:
         sys.exit(f"flink-bridge worker: {e}")
-    supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(segment_paths))
+    supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(segment_paths),
+                            args.segments)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                          interceptors=[Authenticator(secret)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
-    compat = CompatService(compat_segments)
+    compat = CompatService(compat_segments, own_segments)
     server.add_generic_rpc_handlers(supervisor.handlers() + (compat.handler(supervisor.counted),))
     socket_path = unix_socket(args.ring_dir) if args.unix_socket else None
     address = f"unix:{socket_path}" if socket_path else f"{args.host}:{args.port}"

@@ -1,8 +1,9 @@
 """A session's logic: its steps built from their descriptions and chained, one instance per Flink key group.
 
 A step ``type`` is a built-in step's name or ``module.Class`` (a user segment, found on the worker's
-``PYTHONPATH`` or its ``--path``), constructed with the step's ``config`` as keyword arguments. User segments
-have the prototype's shape; ``UserSegment`` adapts them and checks everything they return.
+``PYTHONPATH`` or its ``--path``), constructed with the step's ``config`` as keyword arguments; a step without
+a type is served by the worker's own segment of the session's id (``WorkerSegments``). User segments have the
+prototype's shape; ``UserSegment`` adapts them and checks everything they return.
 """
 import importlib
 import io
@@ -125,8 +126,11 @@ class UserSegment(builtin.Step):
             close()
 
 
-def build_step(step_name, step_type, config_json):
-    """One step from its description; a ValueError naming the step when it cannot be built."""
+def build_step(step_name, step_type, config_json, own=None):
+    """One step from its description; a ValueError naming the step when it cannot be built.
+
+    ``own``: (label, class) of the worker's own segment that serves a step without a type (see
+    ``WorkerSegments``), or None when the session has no such step."""
     try:
         config = json.loads(config_json) if config_json else {}
     except ValueError as e:
@@ -134,16 +138,12 @@ def build_step(step_name, step_type, config_json):
     built_in = builtin.BUILT_IN.get(step_type)
     if built_in is not None:
         return built_in(step_name, builtin.StepConfig(step_name, config))
-    module_name, dot, class_name = step_type.rpartition(".")
-    if not dot or not module_name or not class_name:
-        raise ValueError(f"step '{step_name}' has unknown type '{step_type}': built-in types are "
-                         f"{', '.join(sorted(builtin.BUILT_IN))}; a user segment is named module.Class")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise ValueError(f"step '{step_name}': cannot import module {module_name} (is it on the worker's "
-                         f"PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
-    segment_class = getattr(module, class_name, None)
+    if step_type == "":
+        if own is None:
+            raise ValueError(f"step '{step_name}' has no type and no segment of the worker's own serves it")
+        step_type, segment_class = own
+    else:
+        segment_class = _imported_class(step_name, step_type)
     windowed = isinstance(segment_class, type) and all(
         callable(getattr(segment_class, method, None)) for method in ("add", "trigger"))
     if not isinstance(segment_class, type) or not (windowed or callable(getattr(segment_class, "process", None))):
@@ -161,6 +161,66 @@ def build_step(step_name, step_type, config_json):
         raise ValueError(f"step '{step_name}': creating {step_type} failed: {type(e).__name__}: {e}") from e
     return UserSegment(step_name, step_type, instance) if window is None else WindowSegment(
         step_name, step_type, instance, window)
+
+
+def _imported_class(step_name, step_type):
+    """The class ``module.Class`` names, imported from the worker's PYTHONPATH or --path."""
+    module_name, dot, class_name = step_type.rpartition(".")
+    if not dot or not module_name or not class_name:
+        raise ValueError(f"step '{step_name}' has unknown type '{step_type}': built-in types are "
+                         f"{', '.join(sorted(builtin.BUILT_IN))}; a user segment is named module.Class")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ValueError(f"step '{step_name}': cannot import module {module_name} (is it on the worker's "
+                         f"PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
+    return getattr(module, class_name, None)
+
+
+class WorkerSegments:
+    """The worker's own segments (``--segments module.NAME``), which serve the steps that have no type, as
+    the prototype's worker served a sentry_streams pipeline's segments by their index: ``NAME`` is a list
+    whose entry N, or a dict whose key N, is the class serving segment N. Imported on first use."""
+
+    def __init__(self, name=None):
+        self.name = name
+        self._table = None
+
+    def own_for(self, described, segment_id):
+        """(label, class) serving segment ``segment_id``'s steps without a type; None when each has a type."""
+        untyped = [name for name, step_type, _ in described if step_type == ""]
+        if not untyped:
+            return None
+        if not self.name:
+            raise ValueError(f"step '{untyped[0]}' has no type, so it is segment {segment_id} of the worker's own "
+                             "segments, but this worker has none: start it with --segments module.NAME (a job "
+                             "that spawns it: -Dflink-bridge.worker.segments=module.NAME)")
+        table = self.table()
+        try:
+            return f"{self.name}[{segment_id}]", table[segment_id]
+        except (IndexError, KeyError):
+            held = (f"entries 0 to {len(table) - 1}" if isinstance(table, (list, tuple))
+                    else f"keys {sorted(table)}")
+            raise ValueError(f"step '{untyped[0]}' has no type, so it is segment {segment_id} of the worker's own "
+                             f"segments, but {self.name} has no segment {segment_id} ({held})") from None
+
+    def table(self):
+        """The list or dict ``--segments`` names, imported on the first call."""
+        if self._table is None:
+            module_name, dot, attribute = self.name.rpartition(".")
+            if not dot or not module_name or not attribute:
+                raise ValueError(f"--segments {self.name}: expected module.NAME")
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as e:
+                raise ValueError(f"--segments {self.name}: cannot import module {module_name} (is it on the "
+                                 f"worker's PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
+            table = getattr(module, attribute, None)
+            if not isinstance(table, (list, tuple, Mapping)):
+                raise ValueError(f"--segments {self.name}: expected a list or dict of segment classes by segment "
+                                 f"id, found {type(table).__name__}")
+            self._table = table
+        return self._table
 
 
 class WindowSpec:
@@ -223,18 +283,19 @@ class SegmentChain:
     """The steps of one segment run as one: the outputs of step k are the inputs of step k+1, and a watermark
     passes the steps in order, so what step k emits on it reaches step k+1 before the watermark does."""
 
-    def __init__(self, described):
-        """``described``: (name, type, config JSON) of each step, in order."""
+    def __init__(self, described, own=None):
+        """``described``: (name, type, config JSON) of each step, in order; ``own``: what serves a step without
+        a type (``WorkerSegments.own_for``)."""
         if not described:
             raise ValueError("a segment needs at least one step")
         self.steps = []
         try:
             for name, step_type, config_json in described:
-                self.steps.append(build_step(name, step_type, config_json))
+                self.steps.append(build_step(name, step_type, config_json, own))
         except BaseException:
             self.close()
             raise
-        self.names = [(name, step_type) for name, step_type, _ in described]
+        self.names = [(name, step_type or own[0]) for name, step_type, _ in described]
         self._downstream = None
         # _emitters[k] takes what step k emits: step k+1's input, or the chain's output after the last step.
         self._emitters = [self._feeder(index + 1) for index in range(len(self.steps) - 1)] + [self._out]

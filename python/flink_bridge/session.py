@@ -22,12 +22,13 @@ class Session:
     in its ``sequence`` attribute (set here before the input is fed), ``end_of_outputs(sequence)`` and
     ``error(sequence, text)``."""
 
-    def __init__(self, name, described_steps):
-        """``described_steps``: (name, type, config JSON) of each step; a ValueError if any cannot be built."""
+    def __init__(self, name, described_steps, own=None):
+        """``described_steps``: (name, type, config JSON) of each step; ``own``: what serves a step without a
+        type (``WorkerSegments.own_for``). A ValueError if any step cannot be built."""
         self.name = name
         # Built once now so that invalid steps refuse the session; instances come per key group later.
-        SegmentChain(described_steps).close()
-        self.logic = KeyGroupInstances(lambda: SegmentChain(described_steps))
+        SegmentChain(described_steps, own).close()
+        self.logic = KeyGroupInstances(lambda: SegmentChain(described_steps, own))
         self.lock = threading.Lock()
         self.failure = None
         self.closed = False

@@ -19,7 +19,7 @@ from ._proto import control as control_pb2
 from ._proto import data as data_pb2
 from .ring import RingError, RingFile, check_ring_path
 from .sdk import Message
-from .segments import UNKEYED
+from .segments import UNKEYED, WorkerSegments
 from .session import Session, describe
 from .shm_loop import ShmLoop
 
@@ -151,11 +151,12 @@ class SessionProcess:
 
 def open_session(connection):
     """Builds the session from the supervisor's first message and answers whether it is open."""
-    request, session_id, ring_directory = connection.recv()
+    request, session_id, ring_directory, segments_name = connection.recv()
     opened = control_pb2.OpenSessionRequest.FromString(request)
     name = describe(session_id, opened.identity)
     try:
-        session = Session(name, [(step.name, step.type, step.config_json) for step in opened.steps])
+        described = [(step.name, step.type, step.config_json) for step in opened.steps]
+        session = Session(name, described, WorkerSegments(segments_name).own_for(described, opened.segment_id))
     except Exception as e:
         connection.send(("error", "INVALID_ARGUMENT", f"{name}: cannot build segment {opened.segment_id}: {e}"))
         return None, None

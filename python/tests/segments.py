@@ -61,3 +61,7 @@ class SumPerWindow:
     def trigger(self, window_time, window_key):
         total = self.sums.pop((window_time, window_key))
         return [Message(f"{self.label} {window_key}@{window_time}: {total}".encode(), {}, window_time)]
+
+
+# The worker's own segments (--segments tests.segments.SEGMENTS): entry N serves segment N's untyped steps.
+SEGMENTS = [Echo, Counter]

@@ -4,7 +4,7 @@ import unittest
 from flink_bridge import codec
 from flink_bridge.codec import CorruptRecord
 from flink_bridge.sdk import Message
-from flink_bridge.segments import SegmentChain, StepFailed
+from flink_bridge.segments import SegmentChain, StepFailed, WorkerSegments
 
 
 def run(steps, messages, watermark=None):
@@ -120,6 +120,38 @@ class UserSegmentsTest(unittest.TestCase):
         with self.assertRaises(ValueError) as refused:
             run([("json.JSONDecoder", {})], [])
         self.assertIn("is not a class with a process(message) method", str(refused.exception))
+
+
+class WorkerSegmentsTest(unittest.TestCase):
+    """Steps without a type are served by the worker's own segment of the session's id (sentry_streams files)."""
+
+    def test_an_untyped_step_is_served_by_the_segment_of_its_id_with_its_config(self):
+        described = [("mycount", "", json.dumps({"start": 5}))]
+        own = WorkerSegments("tests.segments.SEGMENTS").own_for(described, 1)
+        chain = SegmentChain(described, own)
+        out = []
+        chain.process(Message(b"x"), out.append)
+        self.assertEqual([b"6"], [m.payload for m in out])
+        self.assertEqual([("mycount", "tests.segments.SEGMENTS[1]")], chain.names)
+
+    def test_typed_steps_need_no_own_segments(self):
+        self.assertIsNone(WorkerSegments().own_for([("s", "filter", "{}")], 3))
+
+    def test_a_missing_table_or_segment_id_is_refused_naming_the_step(self):
+        described = [("mybatch", "", "{}")]
+        with self.assertRaises(ValueError) as refused:
+            WorkerSegments().own_for(described, 0)
+        self.assertIn("step 'mybatch' has no type, so it is segment 0 of the worker's own segments, but this worker "
+                      "has none: start it with --segments module.NAME", str(refused.exception))
+        with self.assertRaises(ValueError) as refused:
+            WorkerSegments("tests.segments.SEGMENTS").own_for(described, 2)
+        self.assertIn("tests.segments.SEGMENTS has no segment 2 (entries 0 to 1)", str(refused.exception))
+        with self.assertRaises(ValueError) as refused:
+            WorkerSegments("tests.segments.Echo").own_for(described, 0)
+        self.assertIn("expected a list or dict of segment classes by segment id, found type", str(refused.exception))
+        with self.assertRaises(ValueError) as refused:
+            SegmentChain(described)
+        self.assertIn("step 'mybatch' has no type and no segment of the worker's own serves it", str(refused.exception))
 
 
 class CodecTest(unittest.TestCase):

@@ -46,6 +46,13 @@ public final class BridgeOptions {
             .withDescription("Directories, separated by ':', where a spawned Python worker finds the modules of "
                     + "the pipeline's segments, besides the pipeline file's own directory.");
 
+    public static final ConfigOption<String> WORKER_SEGMENTS = ConfigOptions.key("flink-bridge.worker.segments")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The spawned Python worker's own segments, which serve the steps a pipeline file gives"
+                    + " no type (as sentry_streams writes them): module.NAME of a list whose entry N, or a dict whose"
+                    + " key N, is the segment class serving segment N. Passed to the worker as --segments.");
+
     public static final ConfigOption<Integer> GRPC_BATCH_FRAMES = ConfigOptions.key("flink-bridge.grpc.batch-frames")
             .intType()
             .defaultValue(256)

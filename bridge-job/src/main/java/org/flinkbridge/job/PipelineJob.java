@@ -182,6 +182,8 @@ public final class PipelineJob {
             }
         }
         paths.forEach(path -> command.addAll(List.of("--path", path)));
+        config.getOptional(BridgeOptions.WORKER_SEGMENTS).ifPresent(segments ->
+                command.addAll(List.of("--segments", segments)));
         if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
             // The prototype's service has no sessions: the worker learns the segments from its command line.
             command.addAll(List.of("--compat-segments", compatSegmentsJson(pipeline)));

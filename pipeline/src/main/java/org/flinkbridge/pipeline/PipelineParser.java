@@ -52,6 +52,11 @@ public final class PipelineParser {
     private static final Map<String, String> RESERVED_CONSUMER_PROPERTIES = KafkaSourceSpec.RESERVED_PROPERTIES
             .entrySet().stream().collect(Collectors.toMap(Map.Entry::getKey, e -> "must be set with " + e.getValue(),
                     (a, b) -> a, TreeMap::new));
+    /** A source or sink as the sentry_streams Flink adapter writes it: a Kafka topic without a type. */
+    private static final List<String> STREAM_KEYS = List.of("bootstrap_servers", "stream_name", "starts_segment");
+    private static final String SERVERS = "host:port pairs, comma-separated or as a list";
+    private static final String STREAM_FORM = " (or, as sentry_streams writes a Kafka topic, stream_name and"
+            + " bootstrap_servers without a type)";
     private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
             "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once",
@@ -166,7 +171,15 @@ public final class PipelineParser {
         List<SourceSpec> sources = new ArrayList<>();
         for (YamlMap.Field entry : node.map("a mapping of sources").nonEmpty("at least one source").fields()) {
             YamlMap source = entry.value().map();
-            String type = source.required("type", "one of " + String.join(", ", SOURCE_TYPES)).oneOf(SOURCE_TYPES);
+            if (isStream(source)) {
+                YamlMap stream = stream(source);
+                sources.add(new KafkaSourceSpec(entry.name(), servers(stream), stream.required("stream_name", "a topic name")
+                        .string(), KafkaSourceSpec.defaultGroupId(pipelineName),
+                        KafkaSourceSpec.DEFAULT_STARTING_OFFSETS, false, Map.of()));
+                continue;
+            }
+            String type = source.required("type", "one of " + String.join(", ", SOURCE_TYPES) + STREAM_FORM)
+                    .oneOf(SOURCE_TYPES);
             sources.add(switch (type) {
                 case GeneratorSourceSpec.TYPE -> generator(entry.name(), source.allowOnly(GENERATOR_KEYS));
                 case FileSourceSpec.TYPE -> fileSource(entry.name(), source.allowOnly(FILE_SOURCE_KEYS));
@@ -195,7 +208,7 @@ public final class PipelineParser {
 
     private static KafkaSourceSpec kafka(String name, YamlMap source, String pipelineName) {
         return new KafkaSourceSpec(name,
-                source.required("bootstrap_servers", "a list of host:port pairs").string(),
+                servers(source),
                 source.required("topic", "a topic name").string(),
                 source.optional("group_id").map(YamlNode::string)
                         .orElseGet(() -> KafkaSourceSpec.defaultGroupId(pipelineName)),
@@ -204,6 +217,21 @@ public final class PipelineParser {
                 source.optional("bounded").map(YamlNode::bool).orElse(false),
                 source.optional("properties").map(v -> kafkaProperties(v, "consumer", RESERVED_CONSUMER_PROPERTIES))
                         .orElseGet(Map::of));
+    }
+
+    /** Whether a source or sink is a Kafka topic as sentry_streams writes it: no type, a stream_name. */
+    private static boolean isStream(YamlMap endpoint) {
+        return endpoint.optional("type").isEmpty() && endpoint.optional("stream_name").isPresent();
+    }
+
+    /** A sentry_streams topic's keys, checked; starts_segment is accepted and changes nothing here. */
+    private static YamlMap stream(YamlMap endpoint) {
+        endpoint.allowOnly(STREAM_KEYS).optional("starts_segment").ifPresent(YamlNode::bool);
+        return endpoint;
+    }
+
+    private static String servers(YamlMap endpoint) {
+        return String.join(",", endpoint.required("bootstrap_servers", SERVERS).strings(SERVERS));
     }
 
     /**
@@ -258,16 +286,32 @@ public final class PipelineParser {
                 throw nameNode.error("a unique step name", YamlNode.quote(name) + ", which " + firstUse
                         + " already uses");
             }
-            YamlNode typeNode = step.required("type", STEP_TYPES);
-            String type = typeNode.string();
-            if (!StepSpec.isKnownType(type)) {
-                throw typeNode.error(STEP_TYPES);
-            }
             Map<String, Object> config = step.optional("config")
                     .map(v -> v.map("a mapping (passed to the worker as JSON)").plain())
                     .orElseGet(Map::of);
-
             Optional<YamlNode> segmentNode = step.optional("segment");
+            Optional<YamlNode> typeNode = step.optional("type");
+            if (typeNode.isEmpty()) {
+                // As sentry_streams writes it: a whole segment of its own, which the worker serves by its id.
+                if (segmentNode.isPresent()) {
+                    throw segmentNode.get().error("no segment key: a step without a type is a segment of its own,"
+                            + " served by the worker by its id", YamlNode.quote(segmentNode.get().string()));
+                }
+                if (segmentName != null) {
+                    segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
+                    segmentSteps = new ArrayList<>();
+                    segmentName = null;
+                }
+                segments.add(new SegmentSpec(segments.size(), name,
+                        List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config))));
+                lastStepPathBySegment.put(name, item.path());
+                continue;
+            }
+            String type = typeNode.get().string();
+            if (!StepSpec.isKnownType(type)) {
+                throw typeNode.get().error(STEP_TYPES);
+            }
+
             String segment = segmentNode.map(YamlNode::string).orElse(SegmentSpec.DEFAULT_NAME);
             if (!segment.equals(segmentName)) {
                 if (segmentName != null) {
@@ -278,8 +322,8 @@ public final class PipelineParser {
                 if (ended != null) {
                     // A segment runs in one worker session, so its steps must be consecutive.
                     YamlNode at = segmentNode.orElseGet(() -> item.child("segment", item.node()));
-                    throw at.error(YamlNode.quote(segmentName) + " or a new segment name (a segment's steps"
-                                    + " must be consecutive)",
+                    throw at.error((segmentName != null ? YamlNode.quote(segmentName) + " or " : "")
+                                    + "a new segment name (a segment's steps must be consecutive)",
                             YamlNode.quote(segment) + (segmentNode.isEmpty() ? " (the default)" : "")
                                     + ", whose steps ended at " + ended);
                 }
@@ -288,7 +332,9 @@ public final class PipelineParser {
             lastStepPathBySegment.put(segment, item.path());
             segmentSteps.add(new StepSpec(name, type, config));
         }
-        segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
+        if (segmentName != null) {
+            segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
+        }
         return segments;
     }
 
@@ -296,7 +342,14 @@ public final class PipelineParser {
         List<SinkSpec> sinks = new ArrayList<>();
         for (YamlMap.Field entry : node.map("a mapping of sinks").nonEmpty("at least one sink").fields()) {
             YamlMap sink = entry.value().map();
-            String type = sink.required("type", "one of " + String.join(", ", SINK_TYPES)).oneOf(SINK_TYPES);
+            if (isStream(sink)) {
+                YamlMap stream = stream(sink);
+                sinks.add(new KafkaSinkSpec(entry.name(), servers(stream), stream.required("stream_name", "a topic name")
+                        .string(), KafkaSinkSpec.DEFAULT_DELIVERY, null, Map.of(), null));
+                continue;
+            }
+            String type = sink.required("type", "one of " + String.join(", ", SINK_TYPES) + STREAM_FORM)
+                    .oneOf(SINK_TYPES);
             sinks.add(switch (type) {
                 case FileSinkSpec.TYPE -> new FileSinkSpec(entry.name(),
                         location(sink.allowOnly(FILE_SINK_KEYS).required("path", "an output directory path")));
@@ -330,7 +383,7 @@ public final class PipelineParser {
                     + " (only " + Delivery.EXACTLY_ONCE.configName() + " uses transactions)");
         }
         return new KafkaSinkSpec(name,
-                sink.required("bootstrap_servers", "a list of host:port pairs").string(),
+                servers(sink),
                 sink.required("topic", "a topic name").string(),
                 delivery,
                 prefix,

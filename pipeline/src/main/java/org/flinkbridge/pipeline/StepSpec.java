@@ -16,12 +16,18 @@ import java.util.Map;
  * One step of application logic, run by the worker.
  *
  * @param name   unique within the pipeline
- * @param type   a built-in step type ({@link #BUILT_IN_TYPES}) or a fully qualified class name
+ * @param type   a built-in step type ({@link #BUILT_IN_TYPES}), a fully qualified class name, or
+ *               {@link #WORKER_SEGMENT}
  * @param config JSON-like values (null, strings, booleans, numbers, lists, maps with string keys), kept in
  *               the file's order; the worker validates them
  */
 public record StepSpec(String name, String type, Map<String, Object> config) implements Serializable {
 
+    /**
+     * The type of a step the file gives none (as sentry_streams writes its segments): the worker serves it with
+     * its own segment of the step's segment id.
+     */
+    public static final String WORKER_SEGMENT = "";
     public static final List<String> BUILT_IN_TYPES = List.of("append_field", "batch", "filter", "count", "running_count");
     /** The built-in steps that keep nothing between records. */
     private static final List<String> STATELESS_BUILT_IN_TYPES = List.of("append_field", "filter");
@@ -30,7 +36,7 @@ public record StepSpec(String name, String type, Map<String, Object> config) imp
 
     public StepSpec {
         Checks.nonBlank(name, "step name");
-        if (type == null || !isKnownType(type)) {
+        if (type == null || !(isKnownType(type) || type.equals(WORKER_SEGMENT))) {
             throw new IllegalArgumentException("step " + name + ": type must be one of " + BUILT_IN_TYPES
                     + " or a class name containing a dot but was " + type);
         }

@@ -174,6 +174,21 @@ final class YamlNode {
         return items;
     }
 
+    /** A non-empty string, or a non-empty list of them (as sentry_streams writes bootstrap_servers). */
+    List<String> strings(String expected) {
+        if (!(node instanceof SequenceNode)) {
+            if (node instanceof ScalarNode scalar && !isNull() && !scalar.getValue().isBlank()) {
+                return List.of(scalar.getValue());
+            }
+            throw error(expected);
+        }
+        List<YamlNode> items = list(expected);
+        if (items.isEmpty()) {
+            throw error(expected, "an empty list");
+        }
+        return items.stream().map(YamlNode::string).toList();
+    }
+
     /**
      * At most this many values (mappings, lists and scalars) in one step's config once its aliases are
      * expanded: a few hundred bytes of aliases nested in aliases expand to billions of values, which would

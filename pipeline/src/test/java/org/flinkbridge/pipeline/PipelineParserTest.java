@@ -159,6 +159,60 @@ class PipelineParserTest {
                 pipeline.sources());
     }
 
+    /** The form the sentry_streams Flink adapter writes (yaml.dump: keys sorted, lists as block items). */
+    @Test
+    void sentryStreamsFilesRunUnchanged() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("sentry.yaml", """
+                sinks:
+                  mysink:
+                    bootstrap_servers:
+                    - 127.0.0.1:9092
+                    stream_name: transformed-events
+                sources:
+                  myinput:
+                    bootstrap_servers:
+                    - 127.0.0.1:9092
+                    - 127.0.0.2:9092
+                    starts_segment: true
+                    stream_name: events
+                steps:
+                - config: {}
+                  step_name: parser
+                - config:
+                    batch_size: 2
+                    batch_timedelta:
+                      seconds: 20
+                  step_name: mybatch
+                """));
+
+        assertEquals(List.of(new KafkaSourceSpec("myinput", "127.0.0.1:9092,127.0.0.2:9092", "events",
+                "flink-bridge-sentry", StartingOffsets.EARLIEST, false, Map.of())), pipeline.sources());
+        assertEquals(List.of(new KafkaSinkSpec("mysink", "127.0.0.1:9092", "transformed-events",
+                Delivery.AT_LEAST_ONCE, null, Map.of(), null)), pipeline.sinks());
+        assertEquals(List.of(
+                new SegmentSpec(0, "parser", List.of(new StepSpec("parser", StepSpec.WORKER_SEGMENT, Map.of()))),
+                new SegmentSpec(1, "mybatch", List.of(new StepSpec("mybatch", StepSpec.WORKER_SEGMENT,
+                        Map.of("batch_size", 2L, "batch_timedelta", Map.of("seconds", 20L)))))),
+                pipeline.segments());
+    }
+
+    @Test
+    void stepsWithoutATypeSplitTypedStepsIntoSegments() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("mixed.yaml", """
+                sources: {events: {type: generator}}
+                steps:
+                  - {step_name: a, type: filter}
+                  - {step_name: own}
+                  - {step_name: b, type: filter, segment: rest}
+                  - {step_name: c, type: filter, segment: rest}
+                sinks: {out: {type: print}}
+                """));
+
+        assertEquals(List.of("main", "own", "rest"), pipeline.segments().stream().map(SegmentSpec::name).toList());
+        assertEquals(List.of(0, 1, 2), pipeline.segments().stream().map(SegmentSpec::id).toList());
+        assertEquals(2, pipeline.segments().get(2).steps().size());
+    }
+
     @Test
     void kafkaSinkDefaultsAndAllKeys() throws IOException {
         Pipeline pipeline = PipelineParser.parse(write("kafka-out.yaml", """
@@ -450,8 +504,46 @@ class PipelineParserTest {
                         sources:
                           events: {count: 5}
                         """ + STEPS_AND_SINKS,
-                        "sources.events.type (line 2, column 11): expected one of generator, file, kafka but found no"
-                                + " 'type' key"),
+                        "sources.events.type (line 2, column 11): expected one of generator, file, kafka (or, as"
+                                + " sentry_streams writes a Kafka topic, stream_name and bootstrap_servers without a"
+                                + " type) but found no 'type' key"),
+                // sentry_streams' form: only its keys, and a step without a type is a segment of its own.
+                Arguments.of("""
+                        sources:
+                          events: {stream_name: e, bootstrap_servers: [h:1], topic: t}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.topic (line 2, column 54): expected one of the keys bootstrap_servers, stream_name,"
+                                + " starts_segment but found the key 'topic'"),
+                Arguments.of("""
+                        sources:
+                          events: {stream_name: e, bootstrap_servers: []}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.bootstrap_servers (line 2, column 47): expected host:port pairs,"
+                                + " comma-separated or as a list but found an empty list"),
+                Arguments.of("""
+                        sources:
+                          events: {stream_name: e, bootstrap_servers: h:1, starts_segment: maybe}
+                        """ + STEPS_AND_SINKS,
+                        "sources.events.starts_segment (line 2, column 68): expected true or false but found the"
+                                + " string 'maybe'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: s, segment: main}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].segment (line 3, column 29): expected no segment key: a step without a type is a"
+                                + " segment of its own, served by the worker by its id but found 'main'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: a, type: filter}
+                          - {step_name: own}
+                          - {step_name: b, type: filter}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[2].segment (line 5, column 5): expected a new segment name (a segment's steps must be"
+                                + " consecutive) but found 'main' (the default), whose steps ended at steps[0]"),
                 Arguments.of(STEPS_AND_SINKS,
                         "sources (line 1, column 1): expected a mapping of sources but found no 'sources' key"),
                 Arguments.of("""

@@ -39,6 +39,11 @@ public final class StepFactory {
         if (builtIn != null) {
             return builtIn.get();
         }
+        if (type.isEmpty()) {
+            throw new IllegalArgumentException("step '" + stepName + "' has no type, so the worker would serve it"
+                    + " with a segment of its own by the segment's id (a sentry_streams pipeline); the Java worker"
+                    + " has none: give the step a type, or run the Python worker with --segments module.NAME");
+        }
         if (!type.contains(".")) {
             throw new IllegalArgumentException("step '" + stepName + "' has unknown type '" + type
                     + "': built-in types are " + String.join(", ", BUILT_IN.keySet())

@@ -261,6 +261,8 @@ class StepsTest {
         assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, count, filter, running_count; "
                         + "a user segment is named by its fully qualified class name (with dots)",
                 assertThrows(IllegalArgumentException.class, () -> step("nope", "{}")).getMessage());
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> step("", "{}")).getMessage()
+                .startsWith("step 's-' has no type, so the worker would serve it with a segment of its own"));
         assertEquals("step 's-com.example.Missing': class com.example.Missing is not on the worker's classpath",
                 assertThrows(IllegalArgumentException.class, () -> step("com.example.Missing", "{}")).getMessage());
         assertEquals("step 's-java.lang.String': class java.lang.String does not implement "
