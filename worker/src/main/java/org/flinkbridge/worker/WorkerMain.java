@@ -1,6 +1,7 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.protocol.WorkerLaunch;
 import org.flinkbridge.transport.shm.RingFiles;
 
 import java.nio.file.Path;
@@ -19,7 +20,6 @@ import java.util.Map;
  */
 public final class WorkerMain {
 
-    public static final String LISTENING_PREFIX = "flink-bridge worker listening on ";
 
     private WorkerMain() {}
 
@@ -50,7 +50,7 @@ public final class WorkerMain {
                         fail(e.getMessage());
                     }
                 }
-                case "--parent-pid" -> ParentWatch.exitWhenGone(
+                case WorkerLaunch.PARENT_PID_OPTION -> ParentWatch.exitWhenGone(
                         parseNumber(arg, value(args, ++i, arg), 1, Long.MAX_VALUE, "a process id"));
                 case "-h", "--help" -> {
                     System.out.println("usage: worker [--host HOST] [--port PORT | --unix-socket] [--ring-dir DIR] "
@@ -76,7 +76,7 @@ public final class WorkerMain {
                 System.err.println("flink-bridge worker: shutdown failed: " + e);
             }
         }, "worker-shutdown"));
-        System.out.println(LISTENING_PREFIX + server.address());
+        System.out.println(WorkerLaunch.LISTENING_PREFIX + server.address());
         System.out.flush();
         server.awaitTermination();
     }

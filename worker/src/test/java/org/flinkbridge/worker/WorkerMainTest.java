@@ -1,5 +1,7 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.protocol.WorkerLaunch;
+
 import io.grpc.ManagedChannel;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.OpenSessionRequest;
@@ -59,7 +61,7 @@ class WorkerMainTest {
         String output = new String(worker.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(worker.waitFor(30, TimeUnit.SECONDS), "the worker did not end");
         assertEquals(ParentWatch.EXIT_PARENT_GONE, worker.exitValue(), output);
-        assertFalse(output.contains(WorkerMain.LISTENING_PREFIX), "the worker served although its spawner is gone: "
+        assertFalse(output.contains(WorkerLaunch.LISTENING_PREFIX), "the worker served although its spawner is gone: "
                 + output);
         assertTrue(output.contains("the process that spawned it (1) is gone"), output);
     }
@@ -73,8 +75,8 @@ class WorkerMainTest {
         try {
             String listening = new BufferedReader(new InputStreamReader(worker.getInputStream(),
                     StandardCharsets.UTF_8)).readLine();
-            assertTrue(listening != null && listening.startsWith(WorkerMain.LISTENING_PREFIX), listening);
-            ManagedChannel channel = GrpcChannels.open(listening.substring(WorkerMain.LISTENING_PREFIX.length()),
+            assertTrue(listening != null && listening.startsWith(WorkerLaunch.LISTENING_PREFIX), listening);
+            ManagedChannel channel = GrpcChannels.open(listening.substring(WorkerLaunch.LISTENING_PREFIX.length()),
                     ControlSecret.forDirectory(RingFiles.defaultDirectory()));
             try {
                 var control = BridgeControlGrpc.newBlockingStub(channel)

@@ -3,13 +3,11 @@ package org.flinkbridge.job.worker;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.Status;
-import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CheckpointNotification;
 import org.flinkbridge.proto.control.KeyGroupState;
-import org.flinkbridge.proto.control.RestoreStateRequest;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
@@ -34,8 +32,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.TimeUnit;
 
@@ -196,38 +192,15 @@ public final class BridgeSession implements AutoCloseable {
             throw new IOException(name + ": the checkpoint holds worker state, but the prototype's service "
                     + "(compat mode) cannot take it back; restore with the transport it was taken with");
         }
-        CompletableFuture<Ack> acked = new CompletableFuture<>();
-        ClientCallStreamObserver<RestoreStateRequest> requests = (ClientCallStreamObserver<RestoreStateRequest>)
-                BridgeControlGrpc.newStub(grpc).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
-                        .restoreState(new StreamObserver<>() {
-                            @Override
-                            public void onNext(Ack ack) {
-                                acked.complete(ack);
-                            }
-
-                            @Override
-                            public void onError(Throwable t) {
-                                acked.completeExceptionally(t);
-                            }
-
-                            @Override
-                            public void onCompleted() {}
-                        });
         try {
-            StatePieces.send(pieces, states -> RestoreStateRequest.newBuilder().setSessionId(sessionId)
-                    .addAllStates(states).build(), requests, timeoutMillis);
-            requests.onCompleted();
-            acked.get();
+            StatePieces.restore(grpc, sessionId, pieces, timeoutMillis);
         } catch (TimeoutException e) {
-            requests.cancel("the worker took no state", e);
             throw new IOException(name + ": cannot restore the worker's state: " + e.getMessage(), e);
         } catch (InterruptedException e) {
-            requests.cancel("interrupted", e);
             Thread.currentThread().interrupt();
             throw new InterruptedIOException(name + ": interrupted while restoring the worker's state");
-        } catch (ExecutionException e) {
-            throw controlFailure("cannot restore the worker's state",
-                    Status.fromThrowable(e.getCause()).asRuntimeException());
+        } catch (StatusRuntimeException e) {
+            throw controlFailure("cannot restore the worker's state", e);
         }
     }
 

@@ -1,12 +1,22 @@
 package org.flinkbridge.transport.grpc;
 
 import com.google.protobuf.ByteString;
+import io.grpc.Channel;
 import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.CallStreamObserver;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import org.flinkbridge.proto.control.Ack;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.proto.control.RestoreStateRequest;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
@@ -93,6 +103,49 @@ public final class StatePieces {
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
             }
             out.onNext(message.apply(states));
+        }
+    }
+
+    /**
+     * The bridge's side of {@code RestoreState}: streams the pieces to the worker's session as {@link #send}
+     * does and waits for its acknowledgement, all within the call's deadline of {@code timeoutMillis}.
+     *
+     * @throws StatusRuntimeException the worker's refusal, or the call's failure
+     * @throws TimeoutException       when the worker takes no message for {@code timeoutMillis} (the call is
+     *                                cancelled)
+     */
+    public static void restore(Channel channel, String sessionId, List<KeyGroupState> pieces, long timeoutMillis)
+            throws TimeoutException, InterruptedException {
+        CompletableFuture<Ack> acked = new CompletableFuture<>();
+        ClientCallStreamObserver<RestoreStateRequest> requests = (ClientCallStreamObserver<RestoreStateRequest>)
+                BridgeControlGrpc.newStub(channel).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
+                        .restoreState(new StreamObserver<>() {
+                            @Override
+                            public void onNext(Ack ack) {
+                                acked.complete(ack);
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {
+                                acked.completeExceptionally(t);
+                            }
+
+                            @Override
+                            public void onCompleted() {}
+                        });
+        try {
+            send(pieces, states -> RestoreStateRequest.newBuilder().setSessionId(sessionId).addAllStates(states)
+                    .build(), requests, timeoutMillis);
+            requests.onCompleted();
+            acked.get();
+        } catch (TimeoutException e) {
+            requests.cancel("the worker took no state", e);
+            throw e;
+        } catch (InterruptedException e) {
+            requests.cancel("interrupted", e);
+            throw e;
+        } catch (ExecutionException e) {
+            throw Status.fromThrowable(e.getCause()).asRuntimeException();
         }
     }
 }
