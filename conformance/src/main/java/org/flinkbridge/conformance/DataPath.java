@@ -1,0 +1,57 @@
+package org.flinkbridge.conformance;
+
+import java.io.IOException;
+import java.util.List;
+
+/** One session's data plane, as the kit drives it: well-formed inputs, a few malformed ones, and the answers. */
+interface DataPath extends AutoCloseable {
+
+    /** @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE} */
+    void record(long sequence, int keyGroup, KitRecord record) throws IOException;
+
+    void watermark(long sequence, long timestamp) throws IOException;
+
+    void barrier(long sequence, long checkpointId) throws IOException;
+
+    /** Sends input {@code sequence} malformed as {@code how}, which this transport must carry. */
+    void misbehave(Misbehaviour how, long sequence) throws IOException;
+
+    /**
+     * Every answer up to the one that ends input {@code sequence} (its {@code END_OF_OUTPUTS} or {@code ERROR}).
+     *
+     * @throws SessionEnded when the worker ends the session first
+     * @throws IOException  when nothing ends that input within {@code timeoutMillis}
+     */
+    List<Answer> answersThrough(long sequence, long timeoutMillis) throws IOException;
+
+    @Override
+    void close();
+
+    /** Inputs a bridge never sends, each of which a worker must refuse without crashing (docs/protocol.md, "Bad input"). */
+    enum Misbehaviour {
+        /** A RECORD whose body says it holds a million headers. */
+        CORRUPT_RECORD_BODY("a record body whose lengths run past it"),
+        /** A frame whose length is more than the bytes published (shm) or a message over 64 MiB (gRPC). */
+        OVERSIZE_FRAME("an oversize frame"),
+        /** A frame of a type the bridge never sends (OUTPUT). */
+        FOREIGN_FRAME_TYPE("a frame of a type only a worker sends");
+
+        final String description;
+
+        Misbehaviour(String description) {
+            this.description = description;
+        }
+
+        /** Whether the transport can carry it: a record body on the gRPC stream is protobuf's to decode. */
+        boolean carriedBy(WorkerUnderTest.KitTransport transport) {
+            return this != CORRUPT_RECORD_BODY || transport == WorkerUnderTest.KitTransport.SHM;
+        }
+    }
+
+    /** The worker ended the session (closed the ring, ended the stream): the answer to bad input, or a fault. */
+    final class SessionEnded extends IOException {
+        SessionEnded(String why) {
+            super(why);
+        }
+    }
+}

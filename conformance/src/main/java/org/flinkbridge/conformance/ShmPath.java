@@ -1,0 +1,159 @@
+package org.flinkbridge.conformance;
+
+import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.transport.shm.FrameHandler;
+import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.transport.shm.RecordCodec;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
+import org.flinkbridge.transport.shm.RingProducer;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** The shm data plane of a session: the kit writes the to-worker ring and reads the from-worker ring. */
+final class ShmPath implements DataPath, FrameHandler {
+
+    /** How long the worker's heartbeat may be silent before the kit counts it as gone. */
+    static final long LIVENESS_MILLIS = 2_000;
+    private static final long WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    private final RingFile ring;
+    private final RingProducer inputs;
+    private final RingConsumer answers;
+    private final AnswerLog received = new AnswerLog();
+
+    ShmPath(RingFile ring) {
+        this.ring = ring;
+        this.inputs = ring.toWorkerProducer();
+        this.answers = ring.fromWorkerConsumer();
+    }
+
+    @Override
+    public void record(long sequence, int keyGroup, KitRecord record) throws IOException {
+        long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(keyGroup), sequence,
+                RecordCodec.bodyLength(record.headers(), record.payload()));
+        RecordCodec.write(inputs.segment(), body, record.timestamp(), record.headers(), record.payload());
+        inputs.publish();
+    }
+
+    @Override
+    public void watermark(long sequence, long timestamp) throws IOException {
+        writeLong(FrameType.WATERMARK, sequence, timestamp);
+    }
+
+    @Override
+    public void barrier(long sequence, long checkpointId) throws IOException {
+        writeLong(FrameType.BARRIER, sequence, checkpointId);
+    }
+
+    private void writeLong(int type, long sequence, long value) throws IOException {
+        long body = claim(type, 0, sequence, Long.BYTES);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, value);
+        inputs.publish();
+    }
+
+    @Override
+    public void misbehave(Misbehaviour how, long sequence) throws IOException {
+        MemorySegment file = inputs.segment();
+        switch (how) {
+            case CORRUPT_RECORD_BODY -> {
+                long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(KeyGroups.NONE), sequence, 16);
+                file.set(ValueLayout.JAVA_LONG_UNALIGNED, body, 0L);
+                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 8, 1_000_000);
+                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 12, 0);
+            }
+            case OVERSIZE_FRAME -> {
+                long body = claim(FrameType.WATERMARK, 0, sequence, Long.BYTES);
+                // The frame claims more than was published, and more than half the ring a frame may take.
+                file.set(ValueLayout.JAVA_INT_UNALIGNED, body - RingLayout.FRAME_HEADER + RingLayout.FRAME_LENGTH,
+                        inputs.maxFrameLength() + RingLayout.FRAME_ALIGNMENT);
+            }
+            case FOREIGN_FRAME_TYPE -> {
+                long body = claim(FrameType.OUTPUT, 0, sequence, 16);
+                file.set(ValueLayout.JAVA_LONG_UNALIGNED, body, 0L);
+                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 8, 0);
+                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 12, 0);
+            }
+        }
+        inputs.publish();
+    }
+
+    private long claim(int type, int flags, long sequence, int bodyLength) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long body;
+        while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
+            // The worker may wait for room for its answers: take them so it can go on.
+            drain();
+            checkAlive();
+            if (System.nanoTime() > deadline) {
+                throw new IOException("no room in the to-worker ring for 30 s: the worker takes no input");
+            }
+            inputs.awaitSpace(WAIT_NANOS);
+        }
+        return body;
+    }
+
+    @Override
+    public List<Answer> answersThrough(long sequence, long timeoutMillis) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        while (true) {
+            drain();
+            List<Answer> through = received.takeThrough(sequence);
+            if (through != null) {
+                return through;
+            }
+            checkAlive();
+            if (System.nanoTime() > deadline) {
+                throw received.timedOut(sequence, timeoutMillis);
+            }
+            answers.awaitFrames(WAIT_NANOS);
+        }
+    }
+
+    private void drain() throws IOException {
+        while (answers.poll(this, 1024) > 0) {
+            // onFrame collects them
+        }
+    }
+
+    private void checkAlive() throws SessionEnded {
+        String lost = ring.peerLost(LIVENESS_MILLIS);
+        if (lost != null) {
+            throw new SessionEnded(lost);
+        }
+    }
+
+    /** Whether the worker has ended the session: it closed the ring, or its heartbeat stopped. */
+    String ended() {
+        return ring.peerLost(LIVENESS_MILLIS);
+    }
+
+    @Override
+    public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length)
+            throws IOException {
+        received.add(switch (type) {
+            case FrameType.OUTPUT -> new Answer(type, sequence, RecordCodec.read(file, offset, length, KitRecord::new),
+                    null);
+            case FrameType.END_OF_OUTPUTS -> new Answer(type, sequence, null, null);
+            case FrameType.ERROR -> new Answer(type, sequence, null,
+                    new String(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+            default -> throw new IOException("the worker sent a " + FrameType.name(type) + " frame (#" + sequence
+                    + "), which a worker never sends");
+        });
+    }
+
+    @Override
+    public void close() {
+        try {
+            ring.close();
+        } catch (IOException e) {
+            System.err.println("conformance: removing ring " + ring.path() + " failed: " + e.getMessage());
+        }
+    }
+}
