@@ -1,5 +1,6 @@
 package org.flinkbridge.bench;
 
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeOptions;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
@@ -91,7 +92,7 @@ final class BenchWorker {
      * A session of one step with the default settings of a pipeline and of the deployment options, the way a
      * bridge function opens it.
      */
-    static SessionSpec sessionSpec(String jobName, SessionSpec.Step step, SessionSpec.TransportMode mode,
+    static SessionSpec sessionSpec(String jobName, SessionSpec.Step step, TransportMode mode,
                                    List<String> workerCommand) {
         return new SessionSpec(jobName, 0, step.name(), List.of(step), mode, null, workerCommand,
                 BridgeSettings.DEFAULT_MAX_IN_FLIGHT, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,

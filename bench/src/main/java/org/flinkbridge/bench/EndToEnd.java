@@ -11,6 +11,7 @@ import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.util.stats.StatsSummarySnapshot;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.bridge.BridgeFunction;
 import org.flinkbridge.job.bridge.BridgeStreams;
@@ -153,7 +154,7 @@ public final class EndToEnd {
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
                 ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
                 : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
-                        variant.endsWith("shm") ? SessionSpec.TransportMode.SHM : SessionSpec.TransportMode.GRPC_STREAM,
+                        variant.endsWith("shm") ? TransportMode.SHM : TransportMode.GRPC_STREAM,
                         workerCommand), false, false, false)).withParallelism(1);
         stepped.process(new Latencies.Measure()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);

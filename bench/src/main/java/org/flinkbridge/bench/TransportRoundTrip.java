@@ -1,5 +1,6 @@
 package org.flinkbridge.bench;
 
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.worker.BridgeSession;
 import org.flinkbridge.job.worker.SessionSpec;
@@ -62,21 +63,21 @@ public class TransportRoundTrip extends PayloadSizes {
 
     @Setup(Level.Trial)
     public void open() throws IOException {
-        SessionSpec.TransportMode mode = switch (transport) {
-            case "shm" -> SessionSpec.TransportMode.SHM;
-            case "grpc" -> SessionSpec.TransportMode.GRPC_STREAM;
-            case "compat" -> SessionSpec.TransportMode.GRPC_COMPAT;
+        TransportMode mode = switch (transport) {
+            case "shm" -> TransportMode.SHM;
+            case "grpc" -> TransportMode.GRPC_STREAM;
+            case "compat" -> TransportMode.GRPC_COMPAT;
             default -> throw new IllegalArgumentException("unknown transport '" + transport
                     + "': use shm, grpc or compat");
         };
         List<String> workerCommand;
         String echoType;
         if (worker.equals("python")) {
-            workerCommand = BenchWorker.pythonCommand(mode == SessionSpec.TransportMode.GRPC_COMPAT);
+            workerCommand = BenchWorker.pythonCommand(mode == TransportMode.GRPC_COMPAT);
             echoType = BenchWorker.PYTHON_ECHO_TYPE;
         } else {
             List<String> workerArguments = List.of();
-            if (mode == SessionSpec.TransportMode.GRPC_COMPAT) {
+            if (mode == TransportMode.GRPC_COMPAT) {
                 pipelineFile = BenchWorker.writeEchoPipeline();
                 workerArguments = List.of("--pipeline", pipelineFile.toString());
             }

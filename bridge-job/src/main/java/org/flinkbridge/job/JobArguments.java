@@ -9,7 +9,6 @@ import org.flinkbridge.pipeline.WorkerLanguage;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -74,11 +73,11 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
             }
             switch (name) {
                 case "--pipeline" -> pipeline = Path.of(value);
-                case "--transport" -> transport = parseEnum(Transport.class, name, value);
-                case "--grpc-mode" -> grpcMode = parseEnum(GrpcMode.class, name, value);
+                case "--transport" -> transport = parsed(name, value, Transport::parse);
+                case "--grpc-mode" -> grpcMode = parsed(name, value, GrpcMode::parse);
                 case "--worker-address" -> workerAddress = value;
                 case "--worker-jar" -> workerJar = value;
-                case "--worker" -> worker = parseEnum(WorkerLanguage.class, name, value);
+                case "--worker" -> worker = parsed(name, value, WorkerLanguage::parse);
                 case "--output" -> output = value;
                 case "--parallelism" -> parallelism = parsePositive(name, value);
                 default -> throw new IllegalArgumentException("unknown option '" + name + "'; " + USAGE);
@@ -98,12 +97,7 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
     public Pipeline loadPipeline() {
         Pipeline pipeline = PipelineParser.parse(pipelineFile);
         BridgeSettings bridge = pipeline.bridge();
-        if (transport != null) {
-            bridge = bridge.withTransport(transport);
-        }
-        if (grpcMode != null) {
-            bridge = bridge.withGrpcMode(grpcMode);
-        }
+        bridge = bridge.withTransport(bridge.transport().override(transport, grpcMode));
         if (workerAddress != null) {
             bridge = bridge.withWorkerAddress(workerAddress);
         }
@@ -116,15 +110,12 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
         return pipeline.withBridge(bridge);
     }
 
-    private static <E extends Enum<E>> E parseEnum(Class<E> type, String option, String value) {
+    /** {@code value} parsed as one of a model enum's names; the error names the option. */
+    private static <E> E parsed(String option, String value, java.util.function.Function<String, E> parse) {
         try {
-            return Enum.valueOf(type, value.toUpperCase(Locale.ROOT));
+            return parse.apply(value);
         } catch (IllegalArgumentException e) {
-            StringBuilder allowed = new StringBuilder();
-            for (E constant : type.getEnumConstants()) {
-                allowed.append(allowed.isEmpty() ? "" : "|").append(constant.name().toLowerCase(Locale.ROOT));
-            }
-            throw new IllegalArgumentException(option + " must be " + allowed + ", not '" + value + "'");
+            throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
         }
     }
 

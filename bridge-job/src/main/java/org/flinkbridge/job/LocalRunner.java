@@ -110,7 +110,7 @@ public final class LocalRunner {
         long read = JobCounters.get(JobCounters.Count.READ);
         long written = JobCounters.get(JobCounters.Count.WRITTEN);
         long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
-        return "flink-bridge: pipeline '" + pipeline.name() + "' over " + transportName(pipeline)
+        return "flink-bridge: pipeline '" + pipeline.name() + "' over " + pipeline.bridge().transport().describe()
                 + ": read=" + read
                 + " sent=" + JobCounters.get(JobCounters.Count.SENT)
                 + " received=" + JobCounters.get(JobCounters.Count.RECEIVED)
@@ -118,13 +118,6 @@ public final class LocalRunner {
                 + (writtenInputs == read ? " - every input accounted for" : " - " + (read - writtenInputs)
                         + " inputs not in the output (filtered or aggregated)")
                 + "; output: " + String.join(", ", outputs);
-    }
-
-    private static String transportName(Pipeline pipeline) {
-        return switch (pipeline.bridge().transport()) {
-            case SHM -> "shm";
-            case GRPC -> "grpc (" + pipeline.bridge().grpcMode().name().toLowerCase(java.util.Locale.ROOT) + ")";
-        };
     }
 
     /**

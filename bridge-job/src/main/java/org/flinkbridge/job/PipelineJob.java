@@ -19,12 +19,11 @@ import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
-import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.SegmentSpec;
 import org.flinkbridge.pipeline.SinkSpec;
 import org.flinkbridge.pipeline.StepSpec;
-import org.flinkbridge.pipeline.Transport;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.pipeline.WorkerLanguage;
 import org.flinkbridge.transport.shm.RingLayout;
 
@@ -121,10 +120,7 @@ public final class PipelineJob {
         for (StepSpec step : segment.steps()) {
             steps.add(new SessionSpec.Step(step.name(), step.type(), step.configJson()));
         }
-        SessionSpec.TransportMode mode = bridge.transport() == Transport.SHM ? SessionSpec.TransportMode.SHM
-                : bridge.grpcMode() == GrpcMode.COMPAT ? SessionSpec.TransportMode.GRPC_COMPAT
-                : SessionSpec.TransportMode.GRPC_STREAM;
-        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps, mode,
+        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps, bridge.transport(),
                 bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
                 batchFrames, shm);
     }
@@ -158,7 +154,7 @@ public final class PipelineJob {
                 "-jar", jarPath.toString(), "--unix-socket",
                 // The worker opens ring files in this directory only, and its socket goes there.
                 "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
-        if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
+        if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
             // The prototype's service has no sessions: the worker learns the segments from the file.
             command.addAll(List.of("--pipeline", pipeline.file().toAbsolutePath().toString()));
         }
@@ -184,7 +180,7 @@ public final class PipelineJob {
         paths.forEach(path -> command.addAll(List.of("--path", path)));
         config.getOptional(BridgeOptions.WORKER_SEGMENTS).ifPresent(segments ->
                 command.addAll(List.of("--segments", segments)));
-        if (pipeline.bridge().grpcMode() == GrpcMode.COMPAT) {
+        if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
             // The prototype's service has no sessions: the worker learns the segments from its command line.
             command.addAll(List.of("--compat-segments", compatSegmentsJson(pipeline)));
         }

@@ -10,6 +10,7 @@ import org.apache.flink.api.connector.source.lib.NumberSequenceSource;
 import org.apache.flink.api.connector.source.util.ratelimit.RateLimiter;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.bridge.BridgeFunction;
 import org.flinkbridge.job.bridge.BridgeStreams;
 import org.flinkbridge.job.worker.SessionSpec;
@@ -56,8 +57,8 @@ class AnswersWhileIdleTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = SessionSpec.TransportMode.class, names = {"SHM", "GRPC_STREAM"})
-    void answersArriveWhileTheSourceWaits(SessionSpec.TransportMode mode) throws Exception {
+    @EnumSource(value = TransportMode.class, names = {"SHM", "GRPC_STREAM"})
+    void answersArriveWhileTheSourceWaits(TransportMode mode) throws Exception {
         RECEIVED.clear();
         resume = new CompletableFuture<>();
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
@@ -91,7 +92,7 @@ class AnswersWhileIdleTest {
         assertTrue(RECEIVED.stream().allMatch(line -> line.contains("\"processed\":true")), RECEIVED.toString());
     }
 
-    private static SessionSpec sessionSpec(SessionSpec.TransportMode mode) throws Exception {
+    private static SessionSpec sessionSpec(TransportMode mode) throws Exception {
         return new SessionSpec("answers-while-idle", 0, "add_processed",
                 List.of(new SessionSpec.Step("add_processed", "append_field",
                         "{\"field\":\"processed\",\"value\":true}")),

@@ -14,8 +14,7 @@ import java.io.Serializable;
  * @param worker               the worker runtime a TaskManager spawns when {@code workerAddress} is null
  */
 public record BridgeSettings(
-        Transport transport,
-        GrpcMode grpcMode,
+        TransportMode transport,
         String workerAddress,
         KeySpec key,
         int parallelism,
@@ -25,8 +24,7 @@ public record BridgeSettings(
         boolean acceptAtLeastOnce,
         WorkerLanguage worker) implements Serializable {
 
-    public static final Transport DEFAULT_TRANSPORT = Transport.SHM;
-    public static final GrpcMode DEFAULT_GRPC_MODE = GrpcMode.STREAM;
+    public static final TransportMode DEFAULT_TRANSPORT = TransportMode.SHM;
     public static final WorkerLanguage DEFAULT_WORKER = WorkerLanguage.JAVA;
     public static final int DEFAULT_PARALLELISM = 1;
     public static final int DEFAULT_MAX_IN_FLIGHT = 1024;
@@ -36,8 +34,8 @@ public record BridgeSettings(
     public static final long MIN_CHECKPOINT_INTERVAL_MS = 10;
 
     public BridgeSettings {
-        if (transport == null || grpcMode == null || worker == null) {
-            throw new IllegalArgumentException("transport, grpc mode and worker must not be null");
+        if (transport == null || worker == null) {
+            throw new IllegalArgumentException("transport and worker must not be null");
         }
         if (workerAddress != null) {
             Checks.nonBlank(workerAddress, "worker address");
@@ -52,34 +50,29 @@ public record BridgeSettings(
 
     /** The settings of a file without a {@code bridge} section. */
     public static BridgeSettings defaults() {
-        return new BridgeSettings(DEFAULT_TRANSPORT, DEFAULT_GRPC_MODE, null, null, DEFAULT_PARALLELISM,
+        return new BridgeSettings(DEFAULT_TRANSPORT, null, null, DEFAULT_PARALLELISM,
                 DEFAULT_MAX_IN_FLIGHT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_CHECKPOINT_INTERVAL_MS, false,
                 DEFAULT_WORKER);
     }
 
-    public BridgeSettings withTransport(Transport newTransport) {
-        return new BridgeSettings(newTransport, grpcMode, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
-    }
-
-    public BridgeSettings withGrpcMode(GrpcMode newGrpcMode) {
-        return new BridgeSettings(transport, newGrpcMode, workerAddress, key, parallelism, maxInFlight,
+    public BridgeSettings withTransport(TransportMode newTransport) {
+        return new BridgeSettings(newTransport, workerAddress, key, parallelism, maxInFlight,
                 workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
     }
 
     /** @param newWorkerAddress a running worker's control address, or {@code null} to spawn one */
     public BridgeSettings withWorkerAddress(String newWorkerAddress) {
-        return new BridgeSettings(transport, grpcMode, newWorkerAddress, key, parallelism, maxInFlight,
+        return new BridgeSettings(transport, newWorkerAddress, key, parallelism, maxInFlight,
                 workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
     }
 
     public BridgeSettings withParallelism(int newParallelism) {
-        return new BridgeSettings(transport, grpcMode, workerAddress, key, newParallelism, maxInFlight,
+        return new BridgeSettings(transport, workerAddress, key, newParallelism, maxInFlight,
                 workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
     }
 
     public BridgeSettings withWorker(WorkerLanguage newWorker) {
-        return new BridgeSettings(transport, grpcMode, workerAddress, key, parallelism, maxInFlight,
+        return new BridgeSettings(transport, workerAddress, key, parallelism, maxInFlight,
                 workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, newWorker);
     }
 }

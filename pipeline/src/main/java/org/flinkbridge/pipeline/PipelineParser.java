@@ -396,10 +396,7 @@ public final class PipelineParser {
     private static BridgeSettings bridge(YamlNode node) {
         YamlMap bridge = node.map().allowOnly(BRIDGE_KEYS);
         return new BridgeSettings(
-                bridge.optional("transport").map(v -> v.choice(Transport.class))
-                        .orElse(BridgeSettings.DEFAULT_TRANSPORT),
-                bridge.optional("grpc_mode").map(v -> v.choice(GrpcMode.class))
-                        .orElse(BridgeSettings.DEFAULT_GRPC_MODE),
+                transportMode(bridge),
                 bridge.optional("worker_address").map(YamlNode::string).orElse(null),
                 bridge.optional("key").map(PipelineParser::key).orElse(null),
                 bridge.optional("parallelism").map(v -> v.integer(1)).orElse(BridgeSettings.DEFAULT_PARALLELISM),
@@ -412,6 +409,20 @@ public final class PipelineParser {
                 bridge.optional("accept_at_least_once").map(YamlNode::bool).orElse(false),
                 bridge.optional("worker").map(v -> v.choice(WorkerLanguage.class))
                         .orElse(BridgeSettings.DEFAULT_WORKER));
+    }
+
+    /** The one transport mode of {@code transport} and {@code grpc_mode}; compat over shm is refused. */
+    private static TransportMode transportMode(YamlMap bridge) {
+        Transport transport = bridge.optional("transport").map(v -> v.choice(Transport.class))
+                .orElse(BridgeSettings.DEFAULT_TRANSPORT.transport());
+        Optional<YamlNode> grpcModeNode = bridge.optional("grpc_mode");
+        GrpcMode grpcMode = grpcModeNode.map(v -> v.choice(GrpcMode.class)).orElse(null);
+        if (transport == Transport.SHM && grpcMode == GrpcMode.COMPAT) {
+            throw grpcModeNode.orElseThrow().error(GrpcMode.STREAM.configName() + ", or transport "
+                    + Transport.GRPC.configName() + " for " + GrpcMode.COMPAT.configName() + " (the prototype's unary"
+                    + " gRPC service)");
+        }
+        return TransportMode.of(transport, grpcMode);
     }
 
     private static long checkpointInterval(YamlNode node) {

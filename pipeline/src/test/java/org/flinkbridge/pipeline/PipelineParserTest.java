@@ -84,7 +84,7 @@ class PipelineParserTest {
                         new StepSpec("add_processed", "append_field", appendConfig),
                         new StepSpec("batch", "batch", batchConfig)))),
                 List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
-                new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
+                new BridgeSettings(TransportMode.SHM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
                         1024, 30_000, 0, false, WorkerLanguage.JAVA));
         assertEquals(expected, pipeline);
         assertTrue(pipeline.sources().getFirst().bounded());
@@ -112,7 +112,7 @@ class PipelineParserTest {
         assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
         assertEquals("{}", keep.configJson());
         assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
-        assertEquals(new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null, null, 1, 1024, 30_000, 0, false, WorkerLanguage.JAVA),
+        assertEquals(new BridgeSettings(TransportMode.SHM, null, null, 1, 1024, 30_000, 0, false, WorkerLanguage.JAVA),
                 pipeline.bridge());
         assertEquals(BridgeSettings.defaults(), pipeline.bridge());
     }
@@ -365,7 +365,7 @@ class PipelineParserTest {
                   worker: python
                 """));
 
-        assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "127.0.0.1:50051",
+        assertEquals(new BridgeSettings(TransportMode.GRPC_COMPAT, "127.0.0.1:50051",
                 new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10, true, WorkerLanguage.PYTHON),
                 pipeline.bridge());
     }
@@ -398,19 +398,20 @@ class PipelineParserTest {
                 .bridge().acceptAtLeastOnce());
         Pipeline stream = PipelineParser.parse(write("stream.yaml", compat.formatted("").replace("compat", "stream")));
         IllegalArgumentException switched = assertThrows(IllegalArgumentException.class,
-                () -> stream.withBridge(stream.bridge().withGrpcMode(GrpcMode.COMPAT)));
+                () -> stream.withBridge(stream.bridge().withTransport(TransportMode.GRPC_COMPAT)));
         assertTrue(switched.getMessage().startsWith("grpc_mode compat (the prototype's unary service)"),
                 switched.getMessage());
     }
 
     @Test
     void commandLineOverridesCopyTheSettings() {
-        BridgeSettings file = new BridgeSettings(Transport.SHM, GrpcMode.STREAM, null,
+        BridgeSettings file = new BridgeSettings(TransportMode.SHM, null,
                 new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false, WorkerLanguage.JAVA);
 
-        assertEquals(new BridgeSettings(Transport.GRPC, GrpcMode.COMPAT, "host:1",
+        assertEquals(new BridgeSettings(TransportMode.GRPC_COMPAT, "host:1",
                         new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false, WorkerLanguage.PYTHON),
-                file.withWorker(WorkerLanguage.parse("python")).withTransport(Transport.parse("grpc")).withGrpcMode(GrpcMode.parse("compat"))
+                file.withWorker(WorkerLanguage.parse("python"))
+                        .withTransport(file.transport().override(Transport.parse("grpc"), GrpcMode.parse("compat")))
                         .withWorkerAddress("host:1").withParallelism(8));
         assertEquals(file, file.withWorkerAddress("host:1").withWorkerAddress(null));
         IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> file.withParallelism(0));
@@ -419,6 +420,22 @@ class PipelineParserTest {
         assertEquals("expected one of shm, grpc but found 'GRPC'", upper.getMessage());
         assertEquals("json_field", KeyKind.JSON_FIELD.configName());
         assertEquals(StartingOffsets.LATEST, StartingOffsets.parse("latest"));
+    }
+
+    /** The transport and the gRPC mode become one mode; shared memory with the prototype's service is refused. */
+    @Test
+    void transportAndGrpcModeAreOneModeAndShmWithCompatCannotBeChosen() {
+        assertEquals(TransportMode.SHM, TransportMode.of(Transport.SHM, GrpcMode.STREAM));
+        assertEquals(TransportMode.GRPC_STREAM, TransportMode.of(Transport.GRPC, null));
+        assertEquals("grpc (compat)", TransportMode.of(Transport.GRPC, GrpcMode.COMPAT).describe());
+        assertEquals("grpc mode compat is the prototype's unary gRPC service: it needs transport grpc, not shm",
+                assertThrows(IllegalArgumentException.class, () -> TransportMode.of(Transport.SHM, GrpcMode.COMPAT))
+                        .getMessage());
+        // --transport=shm on a compat file means shared memory; --grpc-mode=compat alone needs transport grpc.
+        assertEquals(TransportMode.SHM, TransportMode.GRPC_COMPAT.override(Transport.SHM, null));
+        assertEquals(TransportMode.GRPC_COMPAT, TransportMode.GRPC_COMPAT.override(Transport.GRPC, null));
+        assertEquals(TransportMode.GRPC_STREAM, TransportMode.SHM.override(Transport.GRPC, null));
+        assertThrows(IllegalArgumentException.class, () -> TransportMode.SHM.override(null, GrpcMode.COMPAT));
     }
 
     @Test
@@ -507,6 +524,14 @@ class PipelineParserTest {
                         "sources.events.type (line 2, column 11): expected one of generator, file, kafka (or, as"
                                 + " sentry_streams writes a Kafka topic, stream_name and bootstrap_servers without a"
                                 + " type) but found no 'type' key"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: filter}]
+                        sinks: {out: {type: print}}
+                        bridge: {transport: shm, grpc_mode: compat}
+                        """,
+                        "bridge.grpc_mode (line 4, column 37): expected stream, or transport grpc for compat (the"
+                                + " prototype's unary gRPC service) but found the string 'compat'"),
                 // sentry_streams' form: only its keys, and a step without a type is a segment of its own.
                 Arguments.of("""
                         sources:

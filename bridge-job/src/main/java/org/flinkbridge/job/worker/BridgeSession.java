@@ -4,6 +4,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CheckpointNotification;
@@ -72,7 +73,7 @@ public final class BridgeSession implements AutoCloseable {
         RingFile ring = null;
         try {
             grpc = GrpcChannels.open(address, ControlSecret.forDirectory(Path.of(spec.shm().directory())));
-            if (spec.mode() == SessionSpec.TransportMode.GRPC_COMPAT) {
+            if (spec.mode() == TransportMode.GRPC_COMPAT) {
                 String name = "segment " + spec.segmentId() + " '" + spec.segmentName() + "' " + subtask
                         + " (compat mode, " + peer + ")";
                 return new BridgeSession(name, spawned, grpc, null,
@@ -80,7 +81,7 @@ public final class BridgeSession implements AutoCloseable {
                         spec.workerTimeoutMillis());
             }
             String token = HexFormat.of().formatHex(TOKENS.generateSeed(16));
-            ring = spec.mode() == SessionSpec.TransportMode.SHM ? createRing(spec.shm(), token) : null;
+            ring = spec.mode() == TransportMode.SHM ? createRing(spec.shm(), token) : null;
             OpenSessionResponse opened = openOnWorker(spec, identity, token, ring, grpc, peer, subtask);
             String name = "session " + opened.getSessionId() + " (segment " + spec.segmentId() + " '"
                     + spec.segmentName() + "' " + subtask + ", " + peer + ")";
@@ -129,7 +130,8 @@ public final class BridgeSession implements AutoCloseable {
                 .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
                 .setIdentity(identity)
                 .setSegmentId(spec.segmentId())
-                .setTransport(ring != null ? TransportKind.TRANSPORT_KIND_SHM : TransportKind.TRANSPORT_KIND_GRPC)
+                .setTransport(spec.mode() == TransportMode.SHM ? TransportKind.TRANSPORT_KIND_SHM
+                        : TransportKind.TRANSPORT_KIND_GRPC)
                 .setToken(token);
         if (ring != null) {
             request.setRing(ShmRing.newBuilder()

@@ -1,5 +1,6 @@
 package org.flinkbridge.job.worker;
 
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.StepSpec;
 
 import java.io.Serializable;
@@ -46,13 +47,4 @@ public record SessionSpec(
      * @param livenessTimeoutMillis how long a side's heartbeat may be silent before the other gives up
      */
     public record ShmSettings(String directory, int ringCapacity, long livenessTimeoutMillis) implements Serializable {}
-
-    public enum TransportMode {
-        /** Records through two shared-memory rings; gRPC for control only. */
-        SHM,
-        /** Batched frames over one bidirectional gRPC stream per session. */
-        GRPC_STREAM,
-        /** The prototype's unary FlinkWorkerService, one call per input. */
-        GRPC_COMPAT
-    }
 }

@@ -10,6 +10,7 @@ import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeOptions;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.worker.SessionSpec;
@@ -86,7 +87,7 @@ class HeldOutputsTest {
     private static SessionSpec sessionSpec() {
         return new SessionSpec("held-outputs", 0, "main",
                 List.of(new SessionSpec.Step("mark", "append_field", "{\"field\":\"seen\",\"value\":1}")),
-                SessionSpec.TransportMode.GRPC_STREAM, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
+                TransportMode.GRPC_STREAM, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
                         (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
