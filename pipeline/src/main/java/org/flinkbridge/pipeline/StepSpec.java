@@ -2,6 +2,7 @@ package org.flinkbridge.pipeline;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.protocol.BuiltInStep;
 
 import java.io.Serializable;
 import java.math.BigDecimal;
@@ -28,9 +29,7 @@ public record StepSpec(String name, String type, Map<String, Object> config) imp
      * its own segment of the step's segment id.
      */
     public static final String WORKER_SEGMENT = "";
-    public static final List<String> BUILT_IN_TYPES = List.of("append_field", "batch", "filter", "count", "running_count");
-    /** The built-in steps that keep nothing between records. */
-    private static final List<String> STATELESS_BUILT_IN_TYPES = List.of("append_field", "filter");
+    public static final List<String> BUILT_IN_TYPES = BuiltInStep.typeNames();
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -45,12 +44,12 @@ public record StepSpec(String name, String type, Map<String, Object> config) imp
 
     /** Whether this step certainly keeps no state: a built-in stateless step; a user step may keep some. */
     public boolean keepsNoState() {
-        return STATELESS_BUILT_IN_TYPES.contains(type);
+        return BuiltInStep.find(type).map(BuiltInStep::keepsNoState).orElse(false);
     }
 
     /** Whether {@code type} names a built-in step or, containing a dot, a class for the worker to load. */
     public static boolean isKnownType(String type) {
-        return BUILT_IN_TYPES.contains(type) || type.contains(".");
+        return BuiltInStep.find(type).isPresent() || type.contains(".");
     }
 
     /** The config as a JSON object, as the worker receives it. */

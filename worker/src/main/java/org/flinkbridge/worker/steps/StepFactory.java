@@ -1,22 +1,14 @@
 package org.flinkbridge.worker.steps;
 
+import org.flinkbridge.protocol.BuiltInStep;
 import org.flinkbridge.worker.sdk.Segment;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.lang.reflect.InvocationTargetException;
-import java.util.Map;
-import java.util.TreeMap;
-import java.util.function.Supplier;
+import java.util.Optional;
 
 /** Makes a step's logic from its type: a built-in step's name, or the class name of a user segment. */
 public final class StepFactory {
-
-    private static final Map<String, Supplier<Segment>> BUILT_IN = new TreeMap<>(Map.of(
-            "append_field", AppendFieldStep::new,
-            "batch", BatchStep::new,
-            "filter", FilterStep::new,
-            "count", CountStep::new,
-            "running_count", RunningCountStep::new));
 
     private StepFactory() {}
 
@@ -35,9 +27,15 @@ public final class StepFactory {
     }
 
     private static Segment instantiate(String type, String stepName) {
-        Supplier<Segment> builtIn = BUILT_IN.get(type);
-        if (builtIn != null) {
-            return builtIn.get();
+        Optional<BuiltInStep> builtIn = BuiltInStep.find(type);
+        if (builtIn.isPresent()) {
+            return switch (builtIn.get()) {
+                case APPEND_FIELD -> new AppendFieldStep();
+                case BATCH -> new BatchStep();
+                case FILTER -> new FilterStep();
+                case COUNT -> new CountStep();
+                case RUNNING_COUNT -> new RunningCountStep();
+            };
         }
         if (type.isEmpty()) {
             throw new IllegalArgumentException("step '" + stepName + "' has no type, so the worker would serve it"
@@ -46,7 +44,7 @@ public final class StepFactory {
         }
         if (!type.contains(".")) {
             throw new IllegalArgumentException("step '" + stepName + "' has unknown type '" + type
-                    + "': built-in types are " + String.join(", ", BUILT_IN.keySet())
+                    + "': built-in types are " + String.join(", ", BuiltInStep.typeNames())
                     + "; a user segment is named by its fully qualified class name (with dots)");
         }
         Class<?> type0;
