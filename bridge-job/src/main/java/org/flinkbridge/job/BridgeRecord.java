@@ -34,6 +34,11 @@ public class BridgeRecord {
         this.timestamp = timestamp;
     }
 
+    /** A record from its fields as a transport decodes them (a {@code RecordSink}). */
+    public static BridgeRecord fromWire(long timestamp, Map<String, String> headers, byte[] payload) {
+        return new BridgeRecord(payload, headers, timestamp);
+    }
+
     public static BridgeRecord ofUtf8(String payload, long timestamp) {
         return new BridgeRecord(payload.getBytes(StandardCharsets.UTF_8), new HashMap<>(), timestamp);
     }

@@ -9,6 +9,7 @@ import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.grpc.RecordMessages;
 
 import java.io.IOException;
 import java.util.List;
@@ -28,8 +29,7 @@ final class StreamPath implements DataPath {
     @Override
     public void record(long sequence, int keyGroup, KitRecord record) throws IOException {
         Frame.Builder frame = Frame.newBuilder().setType(FrameType.RECORD).setSequence(sequence)
-                .setRecord(Message.newBuilder().setTimestamp(record.timestamp()).putAllHeaders(record.headers())
-                        .setPayload(ByteString.copyFrom(record.payload())));
+                .setRecord(RecordMessages.message(record.timestamp(), record.headers(), record.payload()));
         Integer optional = KeyGroups.toOptional(keyGroup);
         if (optional != null) {
             frame.setKeyGroup(optional);
@@ -74,8 +74,7 @@ final class StreamPath implements DataPath {
         for (Frame frame : batch.getFramesList()) {
             int type = frame.getTypeValue();
             received.add(new Answer(type, frame.getSequence(),
-                    frame.getType() == FrameType.OUTPUT ? new KitRecord(frame.getRecord().getTimestamp(),
-                            frame.getRecord().getHeadersMap(), frame.getRecord().getPayload().toByteArray()) : null,
+                    frame.getType() == FrameType.OUTPUT ? RecordMessages.read(frame.getRecord(), KitRecord::new) : null,
                     frame.getType() == FrameType.ERROR ? frame.getError() : null));
         }
     }

@@ -39,8 +39,8 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
                                             StreamObserver<ProcessMessageResponse> reply) {
         ControlService.call(reply, () -> {
             ProcessMessageResponse.Builder outputs = ProcessMessageResponse.newBuilder();
-            segment(request.getSegmentId()).process(Messages.toRecord(request.getMessage()),
-                    output -> outputs.addMessages(Messages.toMessage(output)));
+            segment(request.getSegmentId()).process(WireRecords.record(request.getMessage()),
+                    output -> outputs.addMessages(WireRecords.message(output)));
             return outputs.build();
         });
     }
@@ -51,7 +51,7 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
         ControlService.call(reply, () -> {
             ProcessMessageResponse.Builder outputs = ProcessMessageResponse.newBuilder();
             segment(request.getSegmentId()).onWatermark(request.getTimestamp(),
-                    output -> outputs.addMessages(Messages.toMessage(output)));
+                    output -> outputs.addMessages(WireRecords.message(output)));
             return outputs.build();
         });
     }
@@ -64,8 +64,8 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
             WindowBuffer window = existing != null ? existing
                     : new WindowBuffer(newSegment(request.getSegmentId(), "window " + key));
             windows.put(key, window);
-            window.segment.process(Messages.toRecord(request.getMessage()),
-                    output -> window.outputs.addMessages(Messages.toMessage(output)));
+            window.segment.process(WireRecords.record(request.getMessage()),
+                    output -> window.outputs.addMessages(WireRecords.message(output)));
             return Empty.getDefaultInstance();
         });
     }
@@ -81,7 +81,7 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
             }
             try (Segment segment = window.segment) {
                 segment.onWatermark(Long.MAX_VALUE,
-                        output -> window.outputs.addMessages(Messages.toMessage(output)));
+                        output -> window.outputs.addMessages(WireRecords.message(output)));
             }
             return window.outputs.build();
         });

@@ -115,8 +115,7 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
         switch (type) {
             case FrameType.RECORD -> session.record(sequence,
                     KeyGroups.fromRingFlags(flags),
-                    RecordCodec.read(file, offset, length,
-                            (timestamp, headers, payload) -> new Record(payload, headers, timestamp)), this);
+                    RecordCodec.read(file, offset, length, WireRecords::record), this);
             case FrameType.WATERMARK -> session.watermark(sequence,
                     file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset), this);
             case FrameType.BARRIER -> session.barrier(sequence, this);

@@ -137,7 +137,7 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
             @Override
             public void output(long sequence, Record output) {
                 batch.addFrames(Frame.newBuilder().setType(FrameType.OUTPUT).setSequence(sequence)
-                        .setRecord(Messages.toMessage(output)));
+                        .setRecord(WireRecords.message(output)));
             }
 
             @Override
@@ -155,7 +155,7 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
                 long sequence = input.getSequence();
                 switch (input.getType()) {
                     case RECORD -> record(sequence, KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
-                            Messages.toRecord(input.getRecord()), answers);
+                            WireRecords.record(input.getRecord()), answers);
                     case WATERMARK -> watermark(sequence, input.getWatermark(), answers);
                     case BARRIER -> barrier(sequence, answers);
                     default -> serve(sequence, answers, outputs -> {

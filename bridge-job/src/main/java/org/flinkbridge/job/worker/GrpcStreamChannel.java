@@ -1,6 +1,5 @@
 package org.flinkbridge.job.worker;
 
-import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.proto.compat.Message;
@@ -9,9 +8,9 @@ import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
+import org.flinkbridge.transport.grpc.RecordMessages;
 
 import java.io.IOException;
-import java.util.HashMap;
 
 /** The streamed gRPC data plane: batched frames over one bidirectional stream. */
 final class GrpcStreamChannel implements WorkerChannel {
@@ -88,16 +87,11 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     static Message toMessage(BridgeRecord record) {
-        return Message.newBuilder()
-                .setPayload(ByteString.copyFrom(record.payload))
-                .putAllHeaders(record.headers)
-                .setTimestamp(record.timestamp)
-                .build();
+        return RecordMessages.message(record.timestamp, record.headers, record.payload);
     }
 
     static BridgeRecord toRecord(Message message) {
-        return new BridgeRecord(message.getPayload().toByteArray(), new HashMap<>(message.getHeadersMap()),
-                message.getTimestamp());
+        return RecordMessages.read(message, BridgeRecord::fromWire);
     }
 
     @Override

@@ -179,8 +179,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length)
             throws IOException {
         switch (type) {
-            case FrameType.OUTPUT -> receiver.output(sequence, RecordCodec.read(file, offset, length,
-                    (timestamp, headers, payload) -> new BridgeRecord(payload, headers, timestamp)));
+            case FrameType.OUTPUT -> receiver.output(sequence, RecordCodec.read(file, offset, length, BridgeRecord::fromWire));
             case FrameType.END_OF_OUTPUTS -> receiver.endOfOutputs(sequence);
             case FrameType.ERROR -> receiver.error(sequence, new String(
                     file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));

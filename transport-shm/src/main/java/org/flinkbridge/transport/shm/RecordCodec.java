@@ -1,5 +1,7 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.RecordSink;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
@@ -41,13 +43,8 @@ public final class RecordCodec {
         MemorySegment.copy(payload, 0, file, ValueLayout.JAVA_BYTE, at + 4, payload.length);
     }
 
-    /** Receives a decoded record body. */
-    public interface Sink<T> {
-        T record(long timestamp, Map<String, String> headers, byte[] payload);
-    }
-
     /** Decodes a body, checking every length against the body's end. */
-    public static <T> T read(MemorySegment file, long offset, int length, Sink<T> sink) throws RingException {
+    public static <T> T read(MemorySegment file, long offset, int length, RecordSink<T> sink) throws RingException {
         long end = offset + length;
         if (length < FIXED) {
             throw corrupt("a record body of " + length + " bytes is shorter than " + FIXED);
