@@ -1,17 +1,19 @@
 package org.flinkbridge.bench;
 
-import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeOptions;
+import org.flinkbridge.job.PipelineJob;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
-import org.flinkbridge.job.PipelineJob;
+import org.flinkbridge.pipeline.TransportMode;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.transport.grpc.CompatSegments;
 
 import java.io.File;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The worker process a benchmark spawns: the worker jar plus this module's jar (so it can load
@@ -67,8 +69,7 @@ final class BenchWorker {
         List<String> command = new ArrayList<>(List.of(pythonExecutable(), pythonRuntime().toString(),
                 "--port", "0", "--path", pythonScripts().toString()));
         if (compat) {
-            command.addAll(List.of("--compat-segments",
-                    "{\"0\": [{\"name\": \"echo\", \"type\": \"" + PYTHON_ECHO_TYPE + "\", \"config_json\": \"{}\"}]}"));
+            command.addAll(compatEcho(PYTHON_ECHO_TYPE));
         }
         return command;
     }
@@ -106,18 +107,10 @@ final class BenchWorker {
      * A pipeline file whose only segment is the echo step, for the prototype's unary service: that service
      * has no sessions, so the worker learns its segments from a file given with {@code --pipeline}.
      */
-    static Path writeEchoPipeline() throws IOException {
-        Path file = Files.createTempFile("flink-bridge-bench-", ".yaml");
-        Files.writeString(file, """
-                name: transport-round-trip
-                sources:
-                  unused: {type: generator, count: 0}
-                steps:
-                  - {step_name: echo, type: %s}
-                sinks:
-                  unused: {type: print}
-                """.formatted(EchoSegment.TYPE));
-        return file;
+    /** The worker arguments that serve the echo step of {@code type} as segment 0 of the prototype's service. */
+    static List<String> compatEcho(String type) {
+        return List.of(CompatSegments.OPTION, CompatSegments.toJson(Map.of(0, List.of(
+                StepSpec.newBuilder().setName("echo").setType(type).setConfigJson("{}").build()))));
     }
 
     private static String requiredJar(String property, String what, String hint) {

@@ -11,13 +11,13 @@ import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.util.stats.StatsSummarySnapshot;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.bridge.BridgeFunction;
 import org.flinkbridge.job.bridge.BridgeStreams;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.worker.SegmentInstances;
 
 import java.io.IOException;

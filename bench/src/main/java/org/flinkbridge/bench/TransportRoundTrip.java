@@ -1,11 +1,11 @@
 package org.flinkbridge.bench;
 
-import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.worker.BridgeSession;
 import org.flinkbridge.job.worker.SessionSpec;
 import org.flinkbridge.job.worker.WorkerChannel;
 import org.flinkbridge.pipeline.BridgeSettings;
+import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.protocol.KeyGroups;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -21,8 +21,6 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -54,7 +52,6 @@ public class TransportRoundTrip extends PayloadSizes {
     @Param({"java"})
     public String worker;
 
-    private Path pipelineFile;
     private BridgeSession session;
     private WorkerChannel channel;
     private BridgeRecord record;
@@ -76,12 +73,8 @@ public class TransportRoundTrip extends PayloadSizes {
             workerCommand = BenchWorker.pythonCommand(mode == TransportMode.GRPC_COMPAT);
             echoType = BenchWorker.PYTHON_ECHO_TYPE;
         } else {
-            List<String> workerArguments = List.of();
-            if (mode == TransportMode.GRPC_COMPAT) {
-                pipelineFile = BenchWorker.writeEchoPipeline();
-                workerArguments = List.of("--pipeline", pipelineFile.toString());
-            }
-            workerCommand = BenchWorker.command(workerArguments);
+            workerCommand = BenchWorker.command(mode == TransportMode.GRPC_COMPAT
+                    ? BenchWorker.compatEcho(EchoSegment.TYPE) : List.of());
             echoType = EchoSegment.TYPE;
         }
         session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip",
@@ -103,9 +96,6 @@ public class TransportRoundTrip extends PayloadSizes {
     public void close() throws IOException {
         if (session != null) {
             session.close();
-        }
-        if (pipelineFile != null) {
-            Files.deleteIfExists(pipelineFile);
         }
     }
 

@@ -1,7 +1,5 @@
 package org.flinkbridge.job;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
@@ -22,9 +20,10 @@ import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.SegmentSpec;
 import org.flinkbridge.pipeline.SinkSpec;
-import org.flinkbridge.pipeline.StepSpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.pipeline.WorkerLanguage;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.transport.grpc.CompatSegments;
 import org.flinkbridge.transport.shm.RingLayout;
 
 import java.nio.file.Files;
@@ -116,13 +115,15 @@ public final class PipelineJob {
     private static SessionSpec sessionSpec(Pipeline pipeline, SegmentSpec segment, List<String> workerCommand,
                                            int batchFrames, SessionSpec.ShmSettings shm) {
         BridgeSettings bridge = pipeline.bridge();
-        List<SessionSpec.Step> steps = new ArrayList<>();
-        for (StepSpec step : segment.steps()) {
-            steps.add(new SessionSpec.Step(step.name(), step.type(), step.configJson()));
-        }
-        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps, bridge.transport(),
+        return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps(segment), bridge.transport(),
                 bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
                 batchFrames, shm);
+    }
+
+    /** A segment's steps as the control service describes them to a worker. */
+    private static List<SessionSpec.Step> steps(SegmentSpec segment) {
+        return segment.steps().stream()
+                .map(step -> new SessionSpec.Step(step.name(), step.type(), step.configJson())).toList();
     }
 
     private static SessionSpec.ShmSettings shmSettings(Configuration config) {
@@ -137,11 +138,19 @@ public final class PipelineJob {
 
     /** The command a TaskManager runs to spawn a worker; {@code java} stands for its own JVM's launcher. */
     static List<String> workerCommand(Pipeline pipeline, JobArguments args, Configuration config) {
-        return pipeline.bridge().worker() == WorkerLanguage.PYTHON
-                ? pythonWorkerCommand(pipeline, config) : javaWorkerCommand(pipeline, args, config);
+        List<String> command = pipeline.bridge().worker() == WorkerLanguage.PYTHON
+                ? pythonWorkerCommand(pipeline, config) : javaWorkerCommand(args, config);
+        if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
+            // The prototype's service has no sessions: the worker learns the segments from its command line.
+            Map<Integer, List<StepSpec>> segments = new LinkedHashMap<>();
+            pipeline.segments().forEach(segment -> segments.put(segment.id(),
+                    steps(segment).stream().map(SessionSpec.Step::toProto).toList()));
+            command.addAll(List.of(CompatSegments.OPTION, CompatSegments.toJson(segments)));
+        }
+        return command;
     }
 
-    private static List<String> javaWorkerCommand(Pipeline pipeline, JobArguments args, Configuration config) {
+    private static List<String> javaWorkerCommand(JobArguments args, Configuration config) {
         Path jarPath = locate("worker jar", args.workerJar(), config, BridgeOptions.WORKER_JAR, WORKER_JAR_ENV,
                 "--worker-jar JAR");
         if (!Files.isReadable(jarPath)) {
@@ -154,10 +163,6 @@ public final class PipelineJob {
                 "-jar", jarPath.toString(), "--unix-socket",
                 // The worker opens ring files in this directory only, and its socket goes there.
                 "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
-        if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
-            // The prototype's service has no sessions: the worker learns the segments from the file.
-            command.addAll(List.of("--pipeline", pipeline.file().toAbsolutePath().toString()));
-        }
         return command;
     }
 
@@ -180,26 +185,7 @@ public final class PipelineJob {
         paths.forEach(path -> command.addAll(List.of("--path", path)));
         config.getOptional(BridgeOptions.WORKER_SEGMENTS).ifPresent(segments ->
                 command.addAll(List.of("--segments", segments)));
-        if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
-            // The prototype's service has no sessions: the worker learns the segments from its command line.
-            command.addAll(List.of("--compat-segments", compatSegmentsJson(pipeline)));
-        }
         return command;
-    }
-
-    /** {@code {"0": [{"name": ..., "type": ..., "config_json": ...}], ...}}: each segment's steps by id. */
-    private static String compatSegmentsJson(Pipeline pipeline) {
-        Map<String, List<Map<String, String>>> segments = new LinkedHashMap<>();
-        for (SegmentSpec segment : pipeline.segments()) {
-            segments.put(Integer.toString(segment.id()), segment.steps().stream()
-                    .map(step -> Map.of("name", step.name(), "type", step.type(), "config_json", step.configJson()))
-                    .toList());
-        }
-        try {
-            return new ObjectMapper().writeValueAsString(segments);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot write the pipeline's segments as JSON", e);
-        }
     }
 
     /**

@@ -1,7 +1,7 @@
 package org.flinkbridge.job;
 
 import org.apache.flink.api.java.functions.KeySelector;
-import org.flinkbridge.pipeline.JsonFields;
+import org.flinkbridge.protocol.JsonFields;
 import org.flinkbridge.pipeline.KeySpec;
 
 import java.io.IOException;

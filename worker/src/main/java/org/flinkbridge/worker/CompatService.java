@@ -12,24 +12,30 @@ import org.flinkbridge.proto.compat.ProcessWatermarkRequest;
 import org.flinkbridge.proto.compat.TriggerWindowRequest;
 import org.flinkbridge.proto.compat.WindowIdentifier;
 import org.flinkbridge.proto.control.StepSpec;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.transport.grpc.CompatSegments;
+import org.flinkbridge.worker.sdk.Record;
 
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The prototype's unary {@code flink_worker.FlinkWorkerService}, so a bridge written for the prototype can
- * use this worker. The prototype has no sessions: one instance of each segment serves every caller, and a
- * window's records are kept by a fresh instance of the segment until the window is triggered.
+ * The prototype's unary {@code flink_worker.FlinkWorkerService}, so a bridge written for the prototype can use
+ * this worker: an adapter over {@link WorkerSession}, as the ring loop and the gRPC stream are. The prototype has
+ * no sessions: one session per segment id serves every caller (unkeyed; a fresh one after a call fails), and a
+ * window's records are kept by a session of its own until the window is triggered.
  */
 final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplBase {
 
-    private final Map<Integer, List<StepSpec>> segmentSteps;
-    private final Map<Integer, Segment> segments = new HashMap<>();
-    private final Map<WindowKey, WindowBuffer> windows = new HashMap<>();
+    /** Each call is one input; its number means nothing to the prototype's caller. */
+    private static final long SEQUENCE = 0;
 
-    /** @param segmentSteps the steps of each segment id, as the pipeline file groups them */
+    private final Map<Integer, List<StepSpec>> segmentSteps;
+    private final Map<Integer, WorkerSession> segments = new HashMap<>();
+    private final Map<WindowKey, Window> windows = new HashMap<>();
+
+    /** @param segmentSteps the steps of each segment id ({@code --compat-segments}) */
     CompatService(Map<Integer, List<StepSpec>> segmentSteps) {
         this.segmentSteps = Map.copyOf(segmentSteps);
     }
@@ -38,10 +44,11 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
     public synchronized void processMessage(ProcessMessageRequest request,
                                             StreamObserver<ProcessMessageResponse> reply) {
         ControlService.call(reply, () -> {
-            ProcessMessageResponse.Builder outputs = ProcessMessageResponse.newBuilder();
-            segment(request.getSegmentId()).process(WireRecords.record(request.getMessage()),
-                    output -> outputs.addMessages(WireRecords.message(output)));
-            return outputs.build();
+            int id = request.getSegmentId();
+            WorkerSession segment = segment(id);
+            ResponseAnswers answers = new ResponseAnswers();
+            segment.record(SEQUENCE, KeyGroups.NONE, WireRecords.record(request.getMessage()), answers);
+            return answers.response(() -> segments.remove(id).close());
         });
     }
 
@@ -49,10 +56,10 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
     public synchronized void processWatermark(ProcessWatermarkRequest request,
                                               StreamObserver<ProcessMessageResponse> reply) {
         ControlService.call(reply, () -> {
-            ProcessMessageResponse.Builder outputs = ProcessMessageResponse.newBuilder();
-            segment(request.getSegmentId()).onWatermark(request.getTimestamp(),
-                    output -> outputs.addMessages(WireRecords.message(output)));
-            return outputs.build();
+            int id = request.getSegmentId();
+            ResponseAnswers answers = new ResponseAnswers();
+            segment(id).watermark(SEQUENCE, request.getTimestamp(), answers);
+            return answers.response(() -> segments.remove(id).close());
         });
     }
 
@@ -60,12 +67,16 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
     public synchronized void addToWindow(AddToWindowRequest request, StreamObserver<Empty> reply) {
         ControlService.call(reply, () -> {
             WindowKey key = new WindowKey(request.getSegmentId(), request.getWindowId());
-            WindowBuffer existing = windows.get(key);
-            WindowBuffer window = existing != null ? existing
-                    : new WindowBuffer(newSegment(request.getSegmentId(), "window " + key));
-            windows.put(key, window);
-            window.segment.process(WireRecords.record(request.getMessage()),
-                    output -> window.outputs.addMessages(WireRecords.message(output)));
+            Window window = windows.get(key);
+            if (window == null) {
+                window = new Window(newSession(request.getSegmentId(), "window " + key));
+                windows.put(key, window);
+            }
+            window.session.record(SEQUENCE, KeyGroups.NONE, WireRecords.record(request.getMessage()), window.answers);
+            if (window.answers.failure != null) {
+                windows.remove(key).session.close();
+                throw window.answers.failed();
+            }
             return Empty.getDefaultInstance();
         });
     }
@@ -74,57 +85,82 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
     public synchronized void triggerWindow(TriggerWindowRequest request,
                                            StreamObserver<ProcessMessageResponse> reply) {
         ControlService.call(reply, () -> {
-            WindowKey key = new WindowKey(request.getSegmentId(), request.getWindowId());
-            WindowBuffer window = windows.remove(key);
+            Window window = windows.remove(new WindowKey(request.getSegmentId(), request.getWindowId()));
             if (window == null) {
                 return ProcessMessageResponse.getDefaultInstance();
             }
-            try (Segment segment = window.segment) {
-                segment.onWatermark(Long.MAX_VALUE,
-                        output -> window.outputs.addMessages(WireRecords.message(output)));
+            try {
+                window.session.watermark(SEQUENCE, Long.MAX_VALUE, window.answers);
+                return window.answers.response(() -> {});
+            } finally {
+                window.session.close();
             }
-            return window.outputs.build();
         });
     }
 
-    private Segment segment(int segmentId) throws StatusException {
-        Segment segment = segments.get(segmentId);
+    private WorkerSession segment(int segmentId) throws Exception {
+        WorkerSession segment = segments.get(segmentId);
         if (segment == null) {
-            segment = newSegment(segmentId, "compat segment " + segmentId);
+            segment = newSession(segmentId, "compat segment " + segmentId);
             segments.put(segmentId, segment);
         }
         return segment;
     }
 
-    private Segment newSegment(int segmentId, String name) throws StatusException {
+    private WorkerSession newSession(int segmentId, String name) throws Exception {
         List<StepSpec> steps = segmentSteps.get(segmentId);
         if (steps == null) {
             throw Status.NOT_FOUND.withDescription("segment " + segmentId + " is not defined; this worker "
-                    + "knows segments " + segmentSteps.keySet() + " (start it with --pipeline FILE)")
-                    .asException();
+                    + "knows segments " + segmentSteps.keySet() + " (start it with " + CompatSegments.OPTION
+                    + " JSON)").asException();
         }
-        return SegmentInstances.create(steps, name);
+        return WorkerSession.of(name, "", name, steps);
     }
 
-    synchronized void closeAll() throws Exception {
-        for (Segment segment : segments.values()) {
-            segment.close();
-        }
-        for (WindowBuffer window : windows.values()) {
-            window.segment.close();
-        }
+    synchronized void closeAll() {
+        segments.values().forEach(WorkerSession::close);
+        windows.values().forEach(window -> window.session.close());
         segments.clear();
         windows.clear();
     }
 
+    /** The answers to one call as the prototype's response, or its failure as a status. */
+    private static final class ResponseAnswers implements WorkerSession.Answers {
+        final ProcessMessageResponse.Builder outputs = ProcessMessageResponse.newBuilder();
+        String failure;
+
+        @Override
+        public void output(long sequence, Record output) {
+            outputs.addMessages(WireRecords.message(output));
+        }
+
+        @Override
+        public void endOfOutputs(long sequence) {}
+
+        @Override
+        public void error(long sequence, String message) {
+            failure = message;
+        }
+
+        StatusException failed() {
+            return Status.INTERNAL.withDescription(failure).asException();
+        }
+
+        /** The outputs; or, when the input failed, {@code discard} the session that failed and the failure. */
+        ProcessMessageResponse response(Runnable discard) throws StatusException {
+            if (failure != null) {
+                discard.run();
+                throw failed();
+            }
+            return outputs.build();
+        }
+    }
+
     private record WindowKey(int segmentId, WindowIdentifier window) {}
 
-    private static final class WindowBuffer {
-        final Segment segment;
-        final ProcessMessageResponse.Builder outputs = ProcessMessageResponse.newBuilder();
-
-        WindowBuffer(Segment segment) {
-            this.segment = segment;
+    private record Window(WorkerSession session, ResponseAnswers answers) {
+        Window(WorkerSession session) {
+            this(session, new ResponseAnswers());
         }
     }
 }

@@ -50,7 +50,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     private final long startedAt = System.currentTimeMillis();
     /** Session ids carry 128 random bits: knowing the worker's id (Health tells it) must not name a session. */
     private static final SecureRandom SESSION_IDS = new SecureRandom();
-    private final Map<String, WorkerSession> sessions = new ConcurrentHashMap<>();
+    private final Map<String, Open> sessions = new ConcurrentHashMap<>();
 
     /** A bridge that reads no piece of its state for this long is gone (its own deadline usually ends it first). */
     private static final long STATE_TRANSFER_TIMEOUT_MILLIS = 60_000;
@@ -87,18 +87,16 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             String name = WorkerSession.describe(id, request.getIdentity());
             WorkerSession session;
             try {
-                // Built once now so that invalid steps refuse the session; instances come per key group later.
-                SegmentInstances.create(request.getStepsList(), name).close();
-                session = new WorkerSession(id, request.getToken(), request.getIdentity(),
-                        new KeyGroupInstances(() -> SegmentInstances.create(request.getStepsList(), name)));
+                session = WorkerSession.of(id, request.getToken(), name, request.getStepsList());
             } catch (RuntimeException e) {
                 throw Status.INVALID_ARGUMENT.withDescription(name + ": cannot build segment "
                         + request.getSegmentId() + ": " + e.getMessage()).withCause(e).asException();
             }
-            sessions.put(id, session);
+            Open open = new Open(session, request.getTransport());
+            sessions.put(id, open);
             if (request.getTransport() == TransportKind.TRANSPORT_KIND_SHM) {
                 try {
-                    serveRing(session, request);
+                    open.ring = serveRing(session, request);
                 } catch (StatusException e) {
                     sessions.remove(id);
                     session.close();
@@ -115,7 +113,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     }
 
     /** Maps the session's ring (checking its header and token) and starts the thread that serves it. */
-    private void serveRing(WorkerSession session, OpenSessionRequest request) throws StatusException {
+    private ShmSessionLoop serveRing(WorkerSession session, OpenSessionRequest request) throws StatusException {
         ShmRing ring = request.getRing();
         if (ring.getPath().isEmpty() || ring.getLivenessTimeoutMs() == 0) {
             throw Status.INVALID_ARGUMENT.withDescription(session.name()
@@ -128,8 +126,8 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             throw Status.FAILED_PRECONDITION.withDescription(session.name() + ": cannot use the ring: "
                     + e.getMessage()).withCause(e).asException();
         }
-        session.ownDataPlane(ShmSessionLoop.start(session, mapped, ring.getLivenessTimeoutMs(),
-                () -> end(session.id(), "its ring is no longer served")));
+        return ShmSessionLoop.start(session, mapped, ring.getLivenessTimeoutMs(),
+                () -> end(session.id(), "its ring is no longer served"));
     }
 
     @Override
@@ -139,28 +137,25 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
 
     /** Closes a session the bridge can no longer close itself, and says why. */
     private void end(String sessionId, String why) {
-        WorkerSession session = sessions.remove(sessionId);
-        if (session != null) {
-            LOG.info("{}: ended: {}", session.name(), why);
-            session.close();
+        Open open = sessions.remove(sessionId);
+        if (open != null) {
+            LOG.info("{}: ended: {}", open.session.name(), why);
+            open.close();
         }
     }
 
     @Override
-    public WorkerSession attach(String sessionId, String token) throws StatusException {
-        WorkerSession session = sessions.get(sessionId);
-        if (session == null) {
-            throw Status.NOT_FOUND.withDescription("no open session " + sessionId).asException();
-        }
-        if (!session.tokenMatches(token)) {
-            throw Status.PERMISSION_DENIED.withDescription(session.name() + ": token does not match")
+    public FrameStreamService.SessionHandler attach(String sessionId, String token) throws StatusException {
+        Open open = open(sessionId);
+        if (!open.session.tokenMatches(token)) {
+            throw Status.PERMISSION_DENIED.withDescription(open.session.name() + ": token does not match")
                     .asException();
         }
-        if (session.ownsDataPlane()) {
-            throw Status.FAILED_PRECONDITION.withDescription(session.name()
+        if (open.transport != TransportKind.TRANSPORT_KIND_GRPC) {
+            throw Status.FAILED_PRECONDITION.withDescription(open.session.name()
                     + " is served over its shared-memory ring, not a gRPC stream").asException();
         }
-        return session;
+        return new StreamSessionAdapter(open.session);
     }
 
     /** Streams the state in pieces, each message when the bridge is ready for it. */
@@ -233,10 +228,10 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     @Override
     public void closeSession(SessionRef request, StreamObserver<Ack> reply) {
         call(reply, () -> {
-            WorkerSession session = sessions.remove(request.getSessionId());
-            if (session != null) {
-                session.close();
-                LOG.info("closed {}", session.name());
+            Open open = sessions.remove(request.getSessionId());
+            if (open != null) {
+                open.close();
+                LOG.info("closed {}", open.session.name());
             }
             return Ack.getDefaultInstance();
         });
@@ -257,16 +252,46 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     }
 
     void closeAll() {
-        sessions.values().forEach(WorkerSession::close);
+        sessions.values().forEach(Open::close);
         sessions.clear();
     }
 
     private WorkerSession session(String id) throws StatusException {
-        WorkerSession session = sessions.get(id);
-        if (session == null) {
+        return open(id).session;
+    }
+
+    private Open open(String id) throws StatusException {
+        Open open = sessions.get(id);
+        if (open == null) {
             throw Status.NOT_FOUND.withDescription("no open session " + id).asException();
         }
-        return session;
+        return open;
+    }
+
+    /** An open session and the transport that serves its data: its ring loop (shm), or a gRPC stream. */
+    private static final class Open {
+        final WorkerSession session;
+        final TransportKind transport;
+        /** Set once the loop runs; it may end (and close the session) before. */
+        volatile ShmSessionLoop ring;
+
+        Open(WorkerSession session, TransportKind transport) {
+            this.session = session;
+            this.transport = transport;
+        }
+
+        /** Stops the data plane first, outside the session's monitor, which its thread may hold while it waits. */
+        void close() {
+            ShmSessionLoop loop = ring;
+            if (loop != null) {
+                try {
+                    loop.close();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            session.close();
+        }
     }
 
     /** Answers a unary call, turning any failure into a status whose description names the cause. */

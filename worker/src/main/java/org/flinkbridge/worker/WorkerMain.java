@@ -2,6 +2,7 @@ package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.WorkerLaunch;
+import org.flinkbridge.transport.grpc.CompatSegments;
 import org.flinkbridge.transport.shm.RingFiles;
 
 import java.nio.file.Path;
@@ -9,7 +10,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a worker: {@code [--host H] [--port N | --unix-socket] [--ring-dir DIR] [--pipeline FILE] [--parent-pid PID]}.
+ * Starts a worker: {@code [--host H] [--port N | --unix-socket] [--ring-dir DIR] [--compat-segments JSON]
+ * [--parent-pid PID]}; {@code --compat-segments} gives the steps of each segment id for the prototype's service.
  * {@code --unix-socket} listens on a Unix domain socket in the ring directory instead of TCP (how a bridge spawns
  * it: only the directory's owner can connect); every call carries the control secret either way. The ring
  * directory (default {@code /dev/shm/flink-bridge-$USER}) is the only one whose ring files shm sessions may
@@ -43,10 +45,10 @@ public final class WorkerMain {
                         "a port number (0-65535)");
                 case "--ring-dir" -> ringDirectory = Path.of(value(args, ++i, arg));
                 case "--unix-socket" -> unixSocket = true;
-                case "--pipeline" -> {
+                case CompatSegments.OPTION -> {
                     try {
-                        compatSegments = PipelineSegments.read(Path.of(value(args, ++i, arg)));
-                    } catch (org.flinkbridge.pipeline.PipelineException e) {
+                        compatSegments = CompatSegments.fromJson(value(args, ++i, arg));
+                    } catch (IllegalArgumentException e) {
                         fail(e.getMessage());
                     }
                 }
@@ -54,7 +56,7 @@ public final class WorkerMain {
                         parseNumber(arg, value(args, ++i, arg), 1, Long.MAX_VALUE, "a process id"));
                 case "-h", "--help" -> {
                     System.out.println("usage: worker [--host HOST] [--port PORT | --unix-socket] [--ring-dir DIR] "
-                            + "[--pipeline FILE] [--parent-pid PID]");
+                            + "[--compat-segments JSON] [--parent-pid PID]");
                     return;
                 }
                 default -> fail("unknown argument '" + arg + "'");

@@ -1,11 +1,8 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.control.SessionIdentity;
-import org.flinkbridge.proto.data.Frame;
-import org.flinkbridge.proto.data.FrameBatch;
-import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.KeyGroups;
-import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.slf4j.Logger;
@@ -15,18 +12,20 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
+import java.util.List;
 import java.util.SortedMap;
 
 /**
- * One bridge function subtask's session: its segment logic, fed strictly in order, whatever the transport.
- * Every input gets its outputs followed by an end of outputs, or an error; after an error the session
- * refuses further input, because the bridge fails the task and Flink restarts from the last checkpoint.
+ * One bridge function subtask's session: its segment logic, fed strictly in order. It knows no transport: each
+ * data plane (the ring loop of an shm session, the gRPC stream, the prototype's unary service) is an adapter that
+ * decodes inputs into {@link #record}, {@link #watermark} and {@link #barrier} and encodes the {@link Answers}.
+ * Every input gets its outputs followed by an end of outputs, or an error; after an error the session refuses
+ * further input, because the bridge fails the task and Flink restarts from the last checkpoint.
  *
- * <p>Inputs come from the session's data plane (a gRPC stream, or the ring loop of an shm session) and
- * control calls (snapshot, restore, close) on other threads; the bridge only asks for a snapshot once every
- * earlier input is answered, and the monitor keeps the two apart.
+ * <p>Inputs come from the data plane's thread and control calls (snapshot, restore, close) from others; the
+ * bridge only asks for a snapshot once every earlier input is answered, and the monitor keeps the two apart.
  */
-final class WorkerSession implements FrameStreamService.SessionHandler {
+final class WorkerSession {
 
     private static final Logger LOG = LoggerFactory.getLogger(WorkerSession.class);
 
@@ -49,15 +48,24 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
     private final String token;
     private final String name;
     private final KeyGroupInstances logic;
-    private AutoCloseable dataPlane;
     private String failure;
     private boolean closed;
 
-    WorkerSession(String id, String token, SessionIdentity identity, KeyGroupInstances logic) {
+    /** @param name how logs and errors name the session ({@link #describe}) */
+    WorkerSession(String id, String token, String name, KeyGroupInstances logic) {
         this.id = id;
         this.token = token;
-        this.name = describe(id, identity);
+        this.name = name;
         this.logic = logic;
+    }
+
+    /**
+     * A session of {@code steps}, built once now so that steps that cannot be built refuse it; their instances
+     * come per key group later.
+     */
+    static WorkerSession of(String id, String token, String name, List<StepSpec> steps) throws Exception {
+        SegmentInstances.create(steps, name).close();
+        return new WorkerSession(id, token, name, new KeyGroupInstances(() -> SegmentInstances.create(steps, name)));
     }
 
     static String describe(String id, SessionIdentity identity) {
@@ -78,15 +86,6 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         return java.security.MessageDigest.isEqual(token.getBytes(), presented.getBytes());
     }
 
-    /** A data plane the session owns (an shm session's ring loop), closed with the session. */
-    synchronized void ownDataPlane(AutoCloseable plane) {
-        this.dataPlane = plane;
-    }
-
-    synchronized boolean ownsDataPlane() {
-        return dataPlane != null;
-    }
-
     /** @param keyGroup the record's Flink key group, or {@link KeyGroups#NONE} */
     synchronized void record(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
@@ -99,6 +98,13 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
     /** A flush marker: answered once every earlier input is, which it is by the time it is served. */
     synchronized void barrier(long sequence, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> { });
+    }
+
+    /** An input the data plane could not make sense of: it fails, and with it the session. */
+    synchronized void refuse(long sequence, String why, Answers answers) throws IOException {
+        serve(sequence, answers, outputs -> {
+            throw new IllegalArgumentException(why);
+        });
     }
 
     private void serve(long sequence, Answers answers, Input input) throws IOException {
@@ -129,47 +135,6 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         return text.toString();
     }
 
-    /** The streamed gRPC data plane: a batch of input frames in, a batch of answer frames out. */
-    @Override
-    public FrameBatch handle(FrameBatch inputs) {
-        FrameBatch.Builder batch = FrameBatch.newBuilder();
-        Answers answers = new Answers() {
-            @Override
-            public void output(long sequence, Record output) {
-                batch.addFrames(Frame.newBuilder().setType(FrameType.OUTPUT).setSequence(sequence)
-                        .setRecord(WireRecords.message(output)));
-            }
-
-            @Override
-            public void endOfOutputs(long sequence) {
-                batch.addFrames(Frame.newBuilder().setType(FrameType.END_OF_OUTPUTS).setSequence(sequence));
-            }
-
-            @Override
-            public void error(long sequence, String message) {
-                batch.addFrames(Frame.newBuilder().setType(FrameType.ERROR).setSequence(sequence).setError(message));
-            }
-        };
-        try {
-            for (Frame input : inputs.getFramesList()) {
-                long sequence = input.getSequence();
-                switch (input.getType()) {
-                    case RECORD -> record(sequence, KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
-                            WireRecords.record(input.getRecord()), answers);
-                    case WATERMARK -> watermark(sequence, input.getWatermark(), answers);
-                    case BARRIER -> barrier(sequence, answers);
-                    default -> serve(sequence, answers, outputs -> {
-                        throw new IllegalArgumentException("unexpected frame type " + input.getType()
-                                + " from the bridge");
-                    });
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("answers into a batch cannot fail", e);
-        }
-        return batch.build();
-    }
-
     synchronized SortedMap<Integer, byte[]> snapshot() throws Exception {
         return logic.snapshot();
     }
@@ -186,29 +151,16 @@ final class WorkerSession implements FrameStreamService.SessionHandler {
         }
     }
 
-    /** Stops the session's data plane (outside the monitor, since its thread may be waiting for it), then the logic. */
-    void close() {
-        AutoCloseable plane;
-        synchronized (this) {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            plane = dataPlane;
+    /** Closes the logic; its data plane is stopped first by whoever owns it. */
+    synchronized void close() {
+        if (closed) {
+            return;
         }
+        closed = true;
         try {
-            if (plane != null) {
-                plane.close();
-            }
+            logic.close();
         } catch (Exception e) {
-            LOG.warn("{}: closing its data plane failed", name, e);
-        }
-        synchronized (this) {
-            try {
-                logic.close();
-            } catch (Exception e) {
-                LOG.warn("{}: closing its logic failed", name, e);
-            }
+            LOG.warn("{}: closing its logic failed", name, e);
         }
     }
 }

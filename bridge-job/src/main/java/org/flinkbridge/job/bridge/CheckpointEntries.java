@@ -5,7 +5,7 @@ import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.runtime.state.KeyGroupRange;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.flinkbridge.job.BridgeRecord;
-import org.flinkbridge.pipeline.StateStrings;
+import org.flinkbridge.protocol.StateStrings;
 import org.flinkbridge.proto.control.KeyGroupState;
 
 import java.io.ByteArrayInputStream;

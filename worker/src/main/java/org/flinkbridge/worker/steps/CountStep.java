@@ -1,7 +1,7 @@
 package org.flinkbridge.worker.steps;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.flinkbridge.pipeline.StateStrings;
+import org.flinkbridge.protocol.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Segment;

@@ -15,7 +15,7 @@ import java.util.Map;
  */
 final class CountsState {
 
-    /** 2: keys written with {@link org.flinkbridge.pipeline.StateStrings}, where 1 had writeUTF (64 KiB at most). */
+    /** 2: keys written with {@link org.flinkbridge.protocol.StateStrings}, where 1 had writeUTF (64 KiB at most). */
     private static final byte VERSION = 2;
 
     interface KeyWriter<K> {

@@ -1,6 +1,6 @@
 package org.flinkbridge.worker.steps;
 
-import org.flinkbridge.pipeline.JsonFields;
+import org.flinkbridge.protocol.JsonFields;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.StepContext;
 

@@ -4,7 +4,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.Size;
 import net.jqwik.api.constraints.StringLength;
-import org.flinkbridge.pipeline.StateStrings;
+import org.flinkbridge.protocol.StateStrings;
 
 import java.io.IOException;
 import java.util.HashMap;

@@ -1,4 +1,4 @@
-package org.flinkbridge.pipeline;
+package org.flinkbridge.protocol;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParseException;

@@ -1,4 +1,4 @@
-package org.flinkbridge.pipeline;
+package org.flinkbridge.protocol;
 
 import java.io.DataInputStream;
 import java.io.DataOutput;

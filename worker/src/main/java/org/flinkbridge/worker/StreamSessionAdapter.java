@@ -1,0 +1,64 @@
+package org.flinkbridge.worker;
+
+import org.flinkbridge.proto.data.Frame;
+import org.flinkbridge.proto.data.FrameBatch;
+import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.transport.grpc.FrameStreamService;
+import org.flinkbridge.worker.sdk.Record;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+
+/** The streamed gRPC data plane of a session: a batch of input frames in, a batch of answer frames out. */
+final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
+
+    private final WorkerSession session;
+
+    StreamSessionAdapter(WorkerSession session) {
+        this.session = session;
+    }
+
+    @Override
+    public FrameBatch handle(FrameBatch inputs) {
+        BatchAnswers answers = new BatchAnswers();
+        try {
+            for (Frame input : inputs.getFramesList()) {
+                long sequence = input.getSequence();
+                switch (input.getType()) {
+                    case RECORD -> session.record(sequence,
+                            KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
+                            WireRecords.record(input.getRecord()), answers);
+                    case WATERMARK -> session.watermark(sequence, input.getWatermark(), answers);
+                    case BARRIER -> session.barrier(sequence, answers);
+                    default -> session.refuse(sequence, "the bridge sent a frame of type " + input.getType()
+                            + ", which a bridge never sends", answers);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("answers into a batch cannot fail", e);
+        }
+        return answers.batch.build();
+    }
+
+    /** Answers as frames of one batch. */
+    private static final class BatchAnswers implements WorkerSession.Answers {
+        final FrameBatch.Builder batch = FrameBatch.newBuilder();
+
+        @Override
+        public void output(long sequence, Record output) {
+            batch.addFrames(Frame.newBuilder().setType(FrameType.OUTPUT).setSequence(sequence)
+                    .setRecord(WireRecords.message(output)));
+        }
+
+        @Override
+        public void endOfOutputs(long sequence) {
+            batch.addFrames(Frame.newBuilder().setType(FrameType.END_OF_OUTPUTS).setSequence(sequence));
+        }
+
+        @Override
+        public void error(long sequence, String message) {
+            batch.addFrames(Frame.newBuilder().setType(FrameType.ERROR).setSequence(sequence).setError(message));
+        }
+    }
+}
