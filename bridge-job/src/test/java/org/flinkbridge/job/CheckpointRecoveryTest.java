@@ -6,6 +6,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.flinkbridge.transport.shm.RingLayout;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -76,9 +77,11 @@ class CheckpointRecoveryTest {
             case DIES -> signal(target, "KILL");
             case HANGS -> signal(target, "STOP");
             case ANSWERS_GARBAGE -> {
-                // Answers in flight are what the bridge reads next; keep scribbling until some were there.
-                long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
-                while (System.nanoTime() < until && !run.isDone()) {
+                // Answers in flight are what the bridge reads next; keep scribbling until a session failed on
+                // them (its ring file is gone) or the input is nearly over.
+                List<Path> struck = rings();
+                long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(3000);
+                while (System.nanoTime() < until && !run.isDone() && struck.stream().allMatch(Files::exists)) {
                     scribbleOverAnswerRings();
                     Thread.sleep(10);
                 }
@@ -104,11 +107,7 @@ class CheckpointRecoveryTest {
 
     /** Fills the from-worker ring of every open session with 0xFF: lengths and types no frame has. */
     private static void scribbleOverAnswerRings() throws Exception {
-        List<Path> rings;
-        try (Stream<Path> files = Files.list(RingFiles.defaultDirectory())) {
-            rings = files.filter(file -> file.toString().endsWith(RingFiles.SUFFIX)).toList();
-        }
-        for (Path ring : rings) {
+        for (Path ring : rings()) {
             try (FileChannel channel = FileChannel.open(ring, StandardOpenOption.READ, StandardOpenOption.WRITE);
                  Arena arena = Arena.ofConfined()) {
                 if (channel.size() < RingLayout.HEADER_SIZE) {
@@ -123,6 +122,13 @@ class CheckpointRecoveryTest {
             } catch (java.nio.file.NoSuchFileException closed) {
                 // the session closed meanwhile: its ring is gone
             }
+        }
+    }
+
+    /** The ring files of the sessions open now. */
+    private static List<Path> rings() throws IOException {
+        try (Stream<Path> files = Files.list(RingFiles.defaultDirectory())) {
+            return files.filter(file -> file.toString().endsWith(RingFiles.SUFFIX)).toList();
         }
     }
 }

@@ -26,6 +26,10 @@ final class InFlight {
         return size;
     }
 
+    int capacity() {
+        return kinds.length;
+    }
+
     boolean isFull() {
         return size == kinds.length;
     }
