@@ -2,7 +2,7 @@ package org.flinkbridge.bench;
 
 import org.flinkbridge.job.BridgeOptions;
 import org.flinkbridge.job.PipelineJob;
-import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.job.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.StepSpec;
@@ -17,7 +17,7 @@ import java.util.Map;
 
 /**
  * The worker process a benchmark spawns: the worker jar plus this module's jar (so it can load
- * {@link EchoSegment#TYPE}), with the JVM options a TaskManager gives the workers it spawns.
+ * {@link EchoStep#TYPE}), with the JVM options a TaskManager gives the workers it spawns.
  */
 final class BenchWorker {
 

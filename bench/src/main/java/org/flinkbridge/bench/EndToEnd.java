@@ -15,7 +15,7 @@ import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.job.bridge.BridgeFunction;
 import org.flinkbridge.job.bridge.BridgeStreams;
 import org.flinkbridge.job.io.Sources;
-import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.job.session.SessionSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.worker.SegmentInstances;
@@ -220,7 +220,7 @@ public final class EndToEnd {
     /** The step run inside the Flink task, through the worker SDK: the baseline with no bridge. */
     private static final class InProcessStep implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
         private final SessionSpec.Step step;
-        private transient org.flinkbridge.worker.sdk.Segment segment;
+        private transient org.flinkbridge.worker.sdk.Step segment;
         private transient List<org.flinkbridge.worker.sdk.Record> outputs;
 
         InProcessStep(SessionSpec.Step step) {

@@ -1,9 +1,9 @@
 package org.flinkbridge.bench;
 
 import org.flinkbridge.job.BridgeRecord;
-import org.flinkbridge.job.worker.BridgeSession;
-import org.flinkbridge.job.worker.SessionSpec;
-import org.flinkbridge.job.worker.WorkerChannel;
+import org.flinkbridge.job.session.BridgeSession;
+import org.flinkbridge.job.session.SessionSpec;
+import org.flinkbridge.job.session.WorkerChannel;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.SessionIdentity;
@@ -46,7 +46,7 @@ public class TransportRoundTrip extends PayloadSizes {
     public String transport;
 
     /**
-     * The worker: {@code java} (the worker jar, with {@link EchoSegment}) or {@code python} (the Python worker
+     * The worker: {@code java} (the worker jar, with {@link EchoStep}) or {@code python} (the Python worker
      * in python/, with bench/src/main/python/bench_echo.py): {@code -p worker=java,python}.
      */
     @Param({"java"})
@@ -74,8 +74,8 @@ public class TransportRoundTrip extends PayloadSizes {
             echoType = BenchWorker.PYTHON_ECHO_TYPE;
         } else {
             workerCommand = BenchWorker.command(mode == TransportMode.GRPC_COMPAT
-                    ? BenchWorker.compatEcho(EchoSegment.TYPE) : List.of());
-            echoType = EchoSegment.TYPE;
+                    ? BenchWorker.compatEcho(EchoStep.TYPE) : List.of());
+            echoType = EchoStep.TYPE;
         }
         session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip",
                         new SessionSpec.Step("echo", echoType, "{}"), mode, workerCommand),

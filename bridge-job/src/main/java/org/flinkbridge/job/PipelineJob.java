@@ -13,7 +13,7 @@ import org.flinkbridge.job.io.CountingFunction;
 import org.flinkbridge.job.io.Sinks;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.io.Union;
-import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.job.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;

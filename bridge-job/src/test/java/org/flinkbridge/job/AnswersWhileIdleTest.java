@@ -12,7 +12,7 @@ import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.flinkbridge.job.bridge.BridgeFunction;
 import org.flinkbridge.job.bridge.BridgeStreams;
-import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.job.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.junit.jupiter.api.AfterAll;

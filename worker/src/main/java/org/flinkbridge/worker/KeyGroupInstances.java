@@ -2,7 +2,7 @@ package org.flinkbridge.worker;
 
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.sdk.Emitter;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 
 import java.util.Map;
 import java.util.SortedMap;
@@ -17,18 +17,18 @@ import java.util.function.Supplier;
  */
 final class KeyGroupInstances implements AutoCloseable {
 
-    private final Supplier<Segment> factory;
-    private final TreeMap<Integer, Segment> instances = new TreeMap<>();
+    private final Supplier<Step> factory;
+    private final TreeMap<Integer, Step> instances = new TreeMap<>();
     private int lastKeyGroup = Integer.MIN_VALUE;
-    private Segment last;
+    private Step last;
 
     /** @param factory makes and opens a new instance of the segment (throws when its steps are invalid) */
-    KeyGroupInstances(Supplier<Segment> factory) {
+    KeyGroupInstances(Supplier<Step> factory) {
         this.factory = factory;
     }
 
     /** The instance of {@code keyGroup}, made on first use. */
-    Segment forKeyGroup(int keyGroup) {
+    Step forKeyGroup(int keyGroup) {
         if (keyGroup != lastKeyGroup) {
             last = instances.computeIfAbsent(keyGroup, group -> factory.get());
             lastKeyGroup = keyGroup;
@@ -37,7 +37,7 @@ final class KeyGroupInstances implements AutoCloseable {
     }
 
     void onWatermark(long timestamp, Emitter output) throws Exception {
-        for (Segment instance : instances.values()) {
+        for (Step instance : instances.values()) {
             instance.onWatermark(timestamp, output);
         }
     }
@@ -48,7 +48,7 @@ final class KeyGroupInstances implements AutoCloseable {
      */
     SortedMap<Integer, byte[]> snapshot() throws Exception {
         SortedMap<Integer, byte[]> states = new TreeMap<>();
-        for (Map.Entry<Integer, Segment> instance : instances.entrySet()) {
+        for (Map.Entry<Integer, Step> instance : instances.entrySet()) {
             byte[] state = instance.getValue().snapshotState();
             if (state.length > 0) {
                 states.put(instance.getKey(), state);
@@ -68,13 +68,13 @@ final class KeyGroupInstances implements AutoCloseable {
     }
 
     void checkpointCompleted(long checkpointId) throws Exception {
-        for (Segment instance : instances.values()) {
+        for (Step instance : instances.values()) {
             instance.onCheckpointCompleted(checkpointId);
         }
     }
 
     void checkpointAborted(long checkpointId) throws Exception {
-        for (Segment instance : instances.values()) {
+        for (Step instance : instances.values()) {
             instance.onCheckpointAborted(checkpointId);
         }
     }
@@ -82,7 +82,7 @@ final class KeyGroupInstances implements AutoCloseable {
     @Override
     public void close() throws Exception {
         Exception first = null;
-        for (Segment instance : instances.values()) {
+        for (Step instance : instances.values()) {
             try {
                 instance.close();
             } catch (Exception e) {

@@ -3,7 +3,7 @@ package org.flinkbridge.worker;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.proto.control.StepSpec;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 import org.flinkbridge.worker.steps.SegmentChain;
 import org.flinkbridge.worker.steps.StepFactory;
@@ -22,15 +22,15 @@ public final class SegmentInstances {
     private SegmentInstances() {}
 
     /** Creates and opens every step, closing the ones already opened if a later one fails. */
-    public static Segment create(List<StepSpec> steps, String sessionName) {
-        List<Segment> opened = new ArrayList<>(steps.size());
+    public static Step create(List<StepSpec> steps, String sessionName) {
+        List<Step> opened = new ArrayList<>(steps.size());
         try {
             for (StepSpec step : steps) {
                 opened.add(StepFactory.create(step.getType(), context(step, sessionName)));
             }
             return new SegmentChain(opened);
         } catch (RuntimeException e) {
-            for (Segment segment : opened) {
+            for (Step segment : opened) {
                 try {
                     segment.close();
                 } catch (Exception closeFailure) {

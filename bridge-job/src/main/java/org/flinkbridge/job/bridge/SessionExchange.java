@@ -1,7 +1,7 @@
 package org.flinkbridge.job.bridge;
 
 import org.flinkbridge.job.BridgeRecord;
-import org.flinkbridge.job.worker.WorkerChannel;
+import org.flinkbridge.job.session.WorkerChannel;
 
 import java.io.IOException;
 import java.util.ArrayDeque;

@@ -12,7 +12,7 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.flinkbridge.job.BridgeOptions;
 import org.flinkbridge.job.BridgeRecord;
-import org.flinkbridge.job.worker.SessionSpec;
+import org.flinkbridge.job.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.junit.jupiter.api.AfterAll;

@@ -1,6 +1,6 @@
 package org.flinkbridge.worker.sdk;
 
-/** Receives the outputs of a segment, in the order they are emitted. */
+/** Receives the outputs of a step, in the order they are emitted. */
 @FunctionalInterface
 public interface Emitter {
     void emit(Record output);

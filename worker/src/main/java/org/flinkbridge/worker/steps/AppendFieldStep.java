@@ -6,13 +6,13 @@ import com.fasterxml.jackson.databind.node.BooleanNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.io.IOException;
 
 /** {@code append_field}: the prototype's example logic, adding one field to a JSON object payload. */
-final class AppendFieldStep implements Segment {
+final class AppendFieldStep implements Step {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.protocol.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.io.ByteArrayInputStream;
@@ -24,7 +24,7 @@ import java.util.Map;
  * after it has been open {@code max_wait_ms} (processing time), and at the end of input. The open batch is
  * the step's state, so a checkpoint keeps it.
  */
-final class BatchStep implements Segment {
+final class BatchStep implements Step {
 
     static final String BATCH_SIZE_HEADER = "batch_size";
     /** 2: header strings as a length and UTF-8 ({@link StateStrings}), where 1 had writeUTF (64 KiB at most). */

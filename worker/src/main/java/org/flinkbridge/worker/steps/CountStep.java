@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.protocol.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.io.IOException;
@@ -17,7 +17,7 @@ import java.util.TreeMap;
  * {@code {"key","window_start","window_end","count"}} once the watermark passes a window's end. The open
  * windows are the step's state.
  */
-final class CountStep implements Segment {
+final class CountStep implements Step {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -2,7 +2,7 @@ package org.flinkbridge.worker.steps;
 
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.io.IOException;
@@ -11,7 +11,7 @@ import java.io.IOException;
  * {@code filter}: keeps the records whose header or JSON field equals {@code equals} ({@code negate: true}
  * keeps the others). A record without the field does not equal.
  */
-final class FilterStep implements Segment {
+final class FilterStep implements Step {
 
     private RecordField field;
     private String expected;

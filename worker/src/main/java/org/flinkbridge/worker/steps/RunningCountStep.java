@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.protocol.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.io.IOException;
@@ -18,7 +18,7 @@ import java.util.Map;
  * has seen, this one included. The counts are the step's state, so with exactly-once delivery each key's
  * counts come out as 1, 2, 3, ... with no gap and no repeat, across failures and restores.
  */
-final class RunningCountStep implements Segment {
+final class RunningCountStep implements Step {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -2,7 +2,7 @@ package org.flinkbridge.worker.steps;
 
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -16,16 +16,16 @@ import java.util.List;
  * passes through the chain in order, so whatever step k emits on it reaches step k+1 before step k+1 sees
  * the watermark itself.
  */
-public final class SegmentChain implements Segment {
+public final class SegmentChain implements Step {
 
-    private final Segment[] steps;
+    private final Step[] steps;
     private final Link[] links;
 
-    public SegmentChain(List<Segment> steps) {
+    public SegmentChain(List<Step> steps) {
         if (steps.isEmpty()) {
             throw new IllegalArgumentException("a segment needs at least one step");
         }
-        this.steps = steps.toArray(Segment[]::new);
+        this.steps = steps.toArray(Step[]::new);
         this.links = new Link[this.steps.length];
         for (int i = 0; i < links.length; i++) {
             links[i] = new Link(i);
@@ -81,7 +81,7 @@ public final class SegmentChain implements Segment {
                 throw new IOException("it holds " + count + " step states, but the segment has " + steps.length
                         + " steps");
             }
-            for (Segment step : steps) {
+            for (Step step : steps) {
                 int length = in.readInt();
                 if (length < 0 || length > in.available()) {
                     throw new IOException("a step state of " + length + " bytes, with " + in.available() + " left");
@@ -100,14 +100,14 @@ public final class SegmentChain implements Segment {
 
     @Override
     public void onCheckpointCompleted(long checkpointId) throws Exception {
-        for (Segment step : steps) {
+        for (Step step : steps) {
             step.onCheckpointCompleted(checkpointId);
         }
     }
 
     @Override
     public void onCheckpointAborted(long checkpointId) throws Exception {
-        for (Segment step : steps) {
+        for (Step step : steps) {
             step.onCheckpointAborted(checkpointId);
         }
     }
@@ -115,7 +115,7 @@ public final class SegmentChain implements Segment {
     @Override
     public void close() throws Exception {
         Exception first = null;
-        for (Segment step : steps) {
+        for (Step step : steps) {
             try {
                 step.close();
             } catch (Exception e) {

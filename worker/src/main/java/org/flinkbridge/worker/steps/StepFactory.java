@@ -1,32 +1,32 @@
 package org.flinkbridge.worker.steps;
 
 import org.flinkbridge.protocol.BuiltInStep;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.lang.reflect.InvocationTargetException;
 import java.util.Optional;
 
-/** Makes a step's logic from its type: a built-in step's name, or the class name of a user segment. */
+/** Makes a step's logic from its type: a built-in step's name, or the class name of a user step. */
 public final class StepFactory {
 
     private StepFactory() {}
 
     /** Creates the step and opens it with its context. */
-    public static Segment create(String type, StepContext context) {
-        Segment segment = instantiate(type, context.stepName());
+    public static Step create(String type, StepContext context) {
+        Step step = instantiate(type, context.stepName());
         try {
-            segment.open(context);
+            step.open(context);
         } catch (IllegalArgumentException e) {
             throw e;
         } catch (Exception e) {
             throw new IllegalArgumentException("step '" + context.stepName() + "' (" + type + ") failed to open: "
                     + e, e);
         }
-        return segment;
+        return step;
     }
 
-    private static Segment instantiate(String type, String stepName) {
+    private static Step instantiate(String type, String stepName) {
         Optional<BuiltInStep> builtIn = BuiltInStep.find(type);
         if (builtIn.isPresent()) {
             return switch (builtIn.get()) {
@@ -45,7 +45,7 @@ public final class StepFactory {
         if (!type.contains(".")) {
             throw new IllegalArgumentException("step '" + stepName + "' has unknown type '" + type
                     + "': built-in types are " + String.join(", ", BuiltInStep.typeNames())
-                    + "; a user segment is named by its fully qualified class name (with dots)");
+                    + "; a user step is named by its fully qualified class name (with dots)");
         }
         Class<?> type0;
         try {
@@ -55,12 +55,12 @@ public final class StepFactory {
             throw new IllegalArgumentException("step '" + stepName + "': class " + type
                     + " is not on the worker's classpath", e);
         }
-        if (!Segment.class.isAssignableFrom(type0)) {
+        if (!Step.class.isAssignableFrom(type0)) {
             throw new IllegalArgumentException("step '" + stepName + "': class " + type + " does not implement "
-                    + Segment.class.getName());
+                    + Step.class.getName());
         }
         try {
-            return (Segment) type0.getConstructor().newInstance();
+            return (Step) type0.getConstructor().newInstance();
         } catch (NoSuchMethodException | IllegalAccessException e) {
             throw new IllegalArgumentException("step '" + stepName + "': class " + type
                     + " needs a public no-argument constructor", e);

@@ -3,7 +3,7 @@ package org.flinkbridge.worker.steps;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.worker.sdk.Record;
-import org.flinkbridge.worker.sdk.Segment;
+import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 import org.junit.jupiter.api.Test;
 
@@ -22,7 +22,7 @@ class StepsTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    static Segment step(String type, String configJson) throws IOException {
+    static Step step(String type, String configJson) throws IOException {
         JsonNode config = JSON.readTree(configJson);
         return StepFactory.create(type, new StepContext() {
             @Override
@@ -69,7 +69,7 @@ class StepsTest {
 
     @Test
     void appendFieldRefusesWhatIsNotAJsonObject() throws Exception {
-        Segment append = step("append_field", "{}");
+        Step append = step("append_field", "{}");
         IOException array = assertThrows(IOException.class, () -> append.process(json("[1]", 0), r -> { }));
         assertEquals("step 's-append_field' (append_field): the payload is not a JSON object but ARRAY",
                 array.getMessage());
@@ -80,7 +80,7 @@ class StepsTest {
 
     @Test
     void batchClosesByCountAndAtTheEndOfInput() throws Exception {
-        Segment batch = step("batch", "{\"max_count\":3,\"max_wait_ms\":600000}");
+        Step batch = step("batch", "{\"max_count\":3,\"max_wait_ms\":600000}");
         List<Record> out = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
             batch.process(json("{\"i\":" + i + "}", 100 + i, Map.of("first", "h" + i)), out::add);
@@ -98,7 +98,7 @@ class StepsTest {
 
     @Test
     void batchClosesByAge() throws Exception {
-        Segment batch = step("batch", "{\"max_count\":100,\"max_wait_ms\":1}");
+        Step batch = step("batch", "{\"max_count\":100,\"max_wait_ms\":1}");
         List<Record> out = new ArrayList<>();
         batch.process(json("\"a\"", 1), out::add);
         Thread.sleep(5);
@@ -109,13 +109,13 @@ class StepsTest {
     @Test
     void batchStateSurvivesARestart() throws Exception {
         String config = "{\"max_count\":4,\"max_wait_ms\":600000}";
-        Segment before = step("batch", config);
+        Step before = step("batch", config);
         List<Record> out = new ArrayList<>();
         before.process(json("{\"i\":0}", 1, Map.of("k", "v")), out::add);
         before.process(json("not json", 2), out::add);
         byte[] state = before.snapshotState();
 
-        Segment after = step("batch", config);
+        Step after = step("batch", config);
         after.restoreState(state);
         after.process(json("{\"i\":2}", 3), out::add);
         after.process(json("{\"i\":3}", 4), out::add);
@@ -133,14 +133,14 @@ class StepsTest {
     @Test
     void filterKeepsMatchingRecords() throws Exception {
         List<Record> out = new ArrayList<>();
-        Segment byField = step("filter", "{\"json_field\":\"kind\",\"equals\":\"a\"}");
+        Step byField = step("filter", "{\"json_field\":\"kind\",\"equals\":\"a\"}");
         for (String payload : List.of("{\"kind\":\"a\"}", "{\"kind\":\"b\"}", "{\"other\":1}", "[]", "{\"kind\":\"a\",\"n\":1}")) {
             byField.process(json(payload, 0), out::add);
         }
         assertEquals(List.of("{\"kind\":\"a\"}", "{\"kind\":\"a\",\"n\":1}"), out.stream().map(StepsTest::text).toList());
 
         out.clear();
-        Segment byHeader = step("filter", "{\"header\":\"tenant\",\"equals\":\"x\",\"negate\":true}");
+        Step byHeader = step("filter", "{\"header\":\"tenant\",\"equals\":\"x\",\"negate\":true}");
         byHeader.process(json("1", 0, Map.of("tenant", "x")), out::add);
         byHeader.process(json("2", 0, Map.of("tenant", "y")), out::add);
         byHeader.process(json("3", 0), out::add);
@@ -156,7 +156,7 @@ class StepsTest {
 
     @Test
     void countEmitsClosedWindowsInOrder() throws Exception {
-        Segment count = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
+        Step count = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
         List<Record> out = new ArrayList<>();
         count.process(json("{\"k\":\"b\"}", 100), out::add);
         count.process(json("{\"k\":\"a\"}", 200), out::add);
@@ -174,7 +174,7 @@ class StepsTest {
         assertEquals(Map.of("key", "a"), out.getFirst().headers());
 
         byte[] state = count.snapshotState();
-        Segment restored = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
+        Step restored = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
         restored.restoreState(state);
         out.clear();
         restored.onWatermark(Long.MAX_VALUE, out::add);
@@ -187,19 +187,19 @@ class StepsTest {
     @Test
     void aKeyAndAHeaderOfAMegabyteSurviveARestart() throws Exception {
         String huge = "k".repeat(1 << 20);
-        Segment count = step("running_count", "{\"key_header\":\"id\"}");
+        Step count = step("running_count", "{\"key_header\":\"id\"}");
         List<Record> out = new ArrayList<>();
         count.process(json("{}", 1, Map.of("id", huge)), out::add);
-        Segment restoredCount = step("running_count", "{\"key_header\":\"id\"}");
+        Step restoredCount = step("running_count", "{\"key_header\":\"id\"}");
         restoredCount.restoreState(count.snapshotState());
         out.clear();
         restoredCount.process(json("{}", 2, Map.of("id", huge)), out::add);
         assertEquals(2, JSON.readTree(out.getFirst().payload()).get("count").asInt());
 
         String config = "{\"max_count\":2,\"max_wait_ms\":600000}";
-        Segment batch = step("batch", config);
+        Step batch = step("batch", config);
         batch.process(json("{\"i\":0}", 1, Map.of(huge, huge)), out::add);
-        Segment restoredBatch = step("batch", config);
+        Step restoredBatch = step("batch", config);
         restoredBatch.restoreState(batch.snapshotState());
         out.clear();
         restoredBatch.process(json("{\"i\":1}", 2), out::add);
@@ -208,7 +208,7 @@ class StepsTest {
 
     @Test
     void runningCountCountsPerKeyAndContinuesFromItsState() throws Exception {
-        Segment count = step("running_count", "{\"key_json_field\":\"k\"}");
+        Step count = step("running_count", "{\"key_json_field\":\"k\"}");
         List<Record> out = new ArrayList<>();
         count.process(json("{\"k\":\"a\"}", 1), out::add);
         count.process(json("{\"k\":\"b\"}", 2), out::add);
@@ -218,7 +218,7 @@ class StepsTest {
         assertEquals(3, out.getLast().timestamp());
         assertEquals(Map.of("key", "a"), out.getLast().headers());
 
-        Segment restored = step("running_count", "{\"key_json_field\":\"k\"}");
+        Step restored = step("running_count", "{\"key_json_field\":\"k\"}");
         restored.restoreState(count.snapshotState());
         out.clear();
         restored.process(json("{\"k\":\"a\"}", 4), out::add);
@@ -232,7 +232,7 @@ class StepsTest {
 
     @Test
     void chainFeedsWatermarkOutputsToTheNextStepFirst() throws Exception {
-        Segment chain = new SegmentChain(List.of(
+        Step chain = new SegmentChain(List.of(
                 step("batch", "{\"max_count\":10,\"max_wait_ms\":600000}"),
                 step("count", "{\"window_ms\":1000}")));
         List<Record> out = new ArrayList<>();
@@ -243,7 +243,7 @@ class StepsTest {
                 out.stream().map(StepsTest::text).toList(), "the batch reached the count before its watermark");
 
         byte[] state = chain.snapshotState();
-        Segment other = new SegmentChain(List.of(step("append_field", "{}")));
+        Step other = new SegmentChain(List.of(step("append_field", "{}")));
         IOException mismatch = assertThrows(IOException.class, () -> other.restoreState(state));
         assertTrue(mismatch.getMessage().contains("holds 2 step states, but the segment has 1 steps"),
                 mismatch.getMessage());
@@ -252,21 +252,21 @@ class StepsTest {
     @Test
     void userSegmentsLoadByClassName() throws Exception {
         List<Record> out = new ArrayList<>();
-        step(UppercaseSegment.class.getName(), "{}").process(json("abc", 0), out::add);
+        step(UppercaseStep.class.getName(), "{}").process(json("abc", 0), out::add);
         assertEquals("ABC", text(out.getFirst()));
     }
 
     @Test
     void badTypesAreNamed() {
         assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, filter, count, running_count; "
-                        + "a user segment is named by its fully qualified class name (with dots)",
+                        + "a user step is named by its fully qualified class name (with dots)",
                 assertThrows(IllegalArgumentException.class, () -> step("nope", "{}")).getMessage());
         assertTrue(assertThrows(IllegalArgumentException.class, () -> step("", "{}")).getMessage()
                 .startsWith("step 's-' has no type, so the worker would serve it with a segment of its own"));
         assertEquals("step 's-com.example.Missing': class com.example.Missing is not on the worker's classpath",
                 assertThrows(IllegalArgumentException.class, () -> step("com.example.Missing", "{}")).getMessage());
         assertEquals("step 's-java.lang.String': class java.lang.String does not implement "
-                        + "org.flinkbridge.worker.sdk.Segment",
+                        + "org.flinkbridge.worker.sdk.Step",
                 assertThrows(IllegalArgumentException.class, () -> step("java.lang.String", "{}")).getMessage());
         assertTrue(assertThrows(IllegalArgumentException.class,
                 () -> step("batch", "{\"max_count\":\"ten\"}")).getMessage()
@@ -279,7 +279,7 @@ class StepsTest {
         String name = StepsTest.class.getName() + "$NotAStep";
         IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> step(name, "{}"));
 
-        assertEquals("step 's-" + name + "': class " + name + " does not implement org.flinkbridge.worker.sdk.Segment",
+        assertEquals("step 's-" + name + "': class " + name + " does not implement org.flinkbridge.worker.sdk.Step",
                 refused.getMessage());
         assertEquals(null, System.getProperty(NotAStep.INITIALISED), "the class's static initialiser ran");
     }

@@ -1,4 +1,4 @@
-package org.flinkbridge.job.worker;
+package org.flinkbridge.job.session;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;

@@ -1,4 +1,4 @@
-package org.flinkbridge.job.worker;
+package org.flinkbridge.job.session;
 
 import org.flinkbridge.job.BridgeRecord;
 import org.flinkbridge.protocol.KeyGroups;

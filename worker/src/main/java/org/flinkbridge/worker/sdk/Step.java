@@ -10,7 +10,7 @@ package org.flinkbridge.worker.sdk;
  * <p>Implementations are loaded by built-in type name or by fully qualified class name and need a public
  * no-argument constructor.
  */
-public interface Segment extends AutoCloseable {
+public interface Step extends AutoCloseable {
 
     /** Called once before any record, with the step's configuration. */
     default void open(StepContext context) throws Exception {}
@@ -25,7 +25,7 @@ public interface Segment extends AutoCloseable {
     default void onWatermark(long timestamp, Emitter output) throws Exception {}
 
     /**
-     * The state to keep in the Flink checkpoint; an empty array for a stateless segment. Called once every
+     * The state to keep in the Flink checkpoint; an empty array for a stateless step. Called once every
      * earlier input is processed and before any later one. On a keyed stream the runtime keeps one instance
      * per Flink key group, so an instance's state is that of its key group's keys.
      */
@@ -36,7 +36,7 @@ public interface Segment extends AutoCloseable {
     /** Restores what {@link #snapshotState} returned, before the first record after a restart. */
     default void restoreState(byte[] state) throws Exception {}
 
-    /** The checkpoint that last took this segment's state is complete (for side effects to commit). */
+    /** The checkpoint that last took this step's state is complete (for side effects to commit). */
     default void onCheckpointCompleted(long checkpointId) throws Exception {}
 
     /** A checkpoint was aborted: its state will not be used. */

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile] [JMH ARGS...]`: the transports' round trip
+# (JMH, Java and Python workers) and the end-to-end job, each run written to bench/results/<UTC time>/results.md.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+find_jdk; find_maven; ensure_built
+cd "$BRIDGE_HOME"
+bench_jar=bench/target/benchmarks.jar
+if [[ ! -f "$bench_jar" || -n "$(find bench/src bench/pom.xml "$BRIDGE_JOB_JAR" "$BRIDGE_WORKER_JAR" \
+    -newer "$bench_jar" -print -quit)" ]]; then
+  echo "flink-bridge: building the benchmarks (mvn install -pl bench -am -DskipTests) ..." >&2
+  mvn_run install -pl bench -am -DskipTests || die "the build failed; see the Maven output above."
+fi
+invocation="./flink-bridge bench${*:+ $*}"
+timing=(-wi 4 -w 2s -i 6 -r 3s)
+e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
+profile=false
+while [[ "${1:-}" == --quick || "${1:-}" == --profile ]]; do
+  case "$1" in
+    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3) ;;
+    --profile) profile=true ;;
+  esac
+  shift
+done
+results="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$results"
+# Every benchmark JVM (and JMH's forks, which inherit its options) finds the worker and the echo segment here.
+find_python || true
+bench_java=("$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" -Dflink-bridge.worker.jar="worker/target/worker-$BRIDGE_VERSION.jar"
+  -Dflink-bridge.bench.jar="bench/target/bench-$BRIDGE_VERSION.jar" -Dflink-bridge.home="$BRIDGE_HOME"
+  $(python_worker_options))
+if [[ "$profile" == true ]]; then
+  # Where the time of a 1 KiB round trip over shm goes, on both sides: Java Flight Recorder in the
+  # benchmark's fork (the bridge) and in the worker process, then each side's hottest methods.
+  "${bench_java[@]}" -Dflink-bridge.bench.worker-jvm-options="-XX:StartFlightRecording=filename=$results/profile-worker.jfr,settings=profile" \
+    -jar "$bench_jar" TransportRoundTrip.roundTrip -p transport=shm -p payloadBytes=1024 -f 1 "${timing[@]}" \
+    -jvmArgsAppend "-XX:StartFlightRecording=filename=$results/profile-bridge.jfr,settings=profile" "$@" \
+    2>&1 | tee "$results/jmh.log"
+  jfr_bin="$(dirname "$(java_bin)")/jfr"
+  for side in bridge worker; do
+    { "$jfr_bin" view --width 160 hot-methods "$results/profile-$side.jfr"
+      "$jfr_bin" view --width 160 allocation-by-class "$results/profile-$side.jfr"; } > "$results/profile-$side.txt"
+    echo "flink-bridge: the $side's profile: $results/profile-$side.txt" >&2
+  done
+  exit 0
+fi
+jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json
+  -rff "$results/transport.json" -p worker=java,python "$@")
+"${jmh[@]}" 2>&1 | tee "$results/jmh.log"
+ln -sfn "$(basename "$results")" bench/results/latest
+"$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report "$results/transport.json" "$results/results.md" \
+  "$invocation" "${jmh[*]}"
+# The end-to-end job runs on the job's own Flink classpath, with the worker's SDK for the in-process
+# baseline, and a fixed heap as a TaskManager's JVM has.
+"${bench_java[@]}" -Xms2g -Xmx2g \
+  -cp "bench/target/bench-$BRIDGE_VERSION.jar:$BRIDGE_JOB_JAR:$(cat bridge-job/target/flink-classpath.txt):$BRIDGE_WORKER_JAR" \
+  org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$results" 2>&1 | grep '^flink-bridge bench' >&2 \
+  || die "the end-to-end benchmark failed; run it again to see its output"
+cat "$results/endtoend.md" >> "$results/results.md"
+cat "$results/endtoend.md"
+echo "flink-bridge: results in $results/results.md (also bench/results/latest)" >&2
