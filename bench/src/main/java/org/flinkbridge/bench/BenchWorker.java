@@ -1,8 +1,7 @@
 package org.flinkbridge.bench;
 
-import org.flinkbridge.job.BridgeOptions;
-import org.flinkbridge.job.PipelineJob;
-import org.flinkbridge.job.session.SessionSpec;
+import org.flinkbridge.bridge.BridgeOptions;
+import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.StepSpec;
@@ -40,9 +39,9 @@ final class BenchWorker {
     /** The same, with {@code jvmOptions} added to the worker's JVM options. */
     static List<String> command(List<String> jvmOptions, List<String> extraArguments) {
         String classpath =
-                requiredJar(PipelineJob.WORKER_JAR_PROPERTY, "worker jar", "worker/target/worker-VERSION.jar")
+                requiredJar(BridgeOptions.WORKER_JAR.key(), "worker jar", "worker/target/worker-VERSION.jar")
                 + File.pathSeparator
-                + requiredJar(SEGMENT_JAR_PROPERTY, "jar with the echo segment", "bench/target/bench-VERSION.jar");
+                + requiredJar(SEGMENT_JAR_PROPERTY, "jar with the echo step", "bench/target/bench-VERSION.jar");
         List<String> command = new ArrayList<>();
         command.add("java");
         command.addAll(List.of(BridgeOptions.WORKER_JVM_OPTIONS.defaultValue().trim().split("\\s+")));

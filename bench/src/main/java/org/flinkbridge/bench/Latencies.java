@@ -3,7 +3,7 @@ package org.flinkbridge.bench;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
-import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.bridge.BridgeRecord;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,9 +1,9 @@
 package org.flinkbridge.bench;
 
-import org.flinkbridge.job.BridgeRecord;
-import org.flinkbridge.job.session.BridgeSession;
-import org.flinkbridge.job.session.SessionSpec;
-import org.flinkbridge.job.session.WorkerChannel;
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.session.BridgeSession;
+import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.SessionIdentity;

@@ -1,5 +1,6 @@
 package org.flinkbridge.job;
 
+import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Pipeline;

@@ -6,13 +6,14 @@ import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.util.FileUtils;
+import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.job.io.OutputDirectories;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
-import org.flinkbridge.pipeline.PrintSinkSpec;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.PipelineException;
+import org.flinkbridge.pipeline.PrintSinkSpec;
 import org.flinkbridge.pipeline.SinkSpec;
-import org.flinkbridge.job.io.OutputDirectories;
 
 import java.io.IOException;
 import java.nio.file.Files;

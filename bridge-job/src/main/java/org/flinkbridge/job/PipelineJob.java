@@ -7,13 +7,17 @@ import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
-import org.flinkbridge.job.bridge.BridgeFunction;
-import org.flinkbridge.job.bridge.BridgeStreams;
+import org.flinkbridge.bridge.BridgeOptions;
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.bridge.RecordKey;
+import org.flinkbridge.bridge.function.BridgeFunction;
+import org.flinkbridge.bridge.function.BridgeStreams;
+import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.job.io.CountingFunction;
 import org.flinkbridge.job.io.Sinks;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.job.io.Union;
-import org.flinkbridge.job.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
@@ -42,8 +46,6 @@ import java.util.stream.Stream;
  */
 public final class PipelineJob {
 
-    /** Where the launcher names a spawned worker's jar, when neither the flag nor the option does. */
-    public static final String WORKER_JAR_PROPERTY = "flink-bridge.worker.jar";
     public static final String WORKER_JAR_ENV = "FLINK_BRIDGE_WORKER_JAR";
     public static final String PYTHON_RUNTIME_ENV = "FLINK_BRIDGE_PYTHON_RUNTIME";
 

@@ -1,10 +1,11 @@
 package org.flinkbridge.job;
 
+import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.transport.shm.RingFiles;
+import org.flinkbridge.transport.shm.RingLayout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.flinkbridge.transport.shm.RingFiles;
-import org.flinkbridge.transport.shm.RingLayout;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

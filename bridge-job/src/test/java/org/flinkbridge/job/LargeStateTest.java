@@ -1,5 +1,6 @@
 package org.flinkbridge.job;
 
+import org.flinkbridge.bridge.BridgeOptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

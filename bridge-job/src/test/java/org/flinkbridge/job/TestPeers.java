@@ -3,6 +3,7 @@ package org.flinkbridge.job;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import org.flinkbridge.bridge.JobCounters;
 
 import java.io.BufferedReader;
 import java.io.IOException;

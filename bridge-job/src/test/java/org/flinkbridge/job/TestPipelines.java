@@ -2,6 +2,7 @@ package org.flinkbridge.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.bridge.BridgeOptions;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -104,7 +105,7 @@ final class TestPipelines {
     }
 
     static String workerJar() {
-        String jar = System.getProperty(PipelineJob.WORKER_JAR_PROPERTY);
+        String jar = System.getProperty(BridgeOptions.WORKER_JAR.key());
         if (jar == null || !Files.isReadable(Path.of(jar))) {
             throw new AssertionError("the worker jar is not built: " + jar);
         }

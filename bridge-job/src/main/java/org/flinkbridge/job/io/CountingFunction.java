@@ -5,8 +5,8 @@ import org.apache.flink.datastream.api.context.NonPartitionedContext;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.metrics.Counter;
-import org.flinkbridge.job.BridgeRecord;
-import org.flinkbridge.job.JobCounters;
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.JobCounters;
 
 /**
  * Passes records through unchanged, counting them as the job's records read or written (a Flink metric

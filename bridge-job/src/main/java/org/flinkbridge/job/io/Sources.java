@@ -2,27 +2,23 @@ package org.flinkbridge.job.io;
 
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
-import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.connector.file.src.FileSource;
 import org.apache.flink.connector.file.src.reader.TextLineInputFormat;
-import org.apache.flink.connector.kafka.source.KafkaSource;
-import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
-import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
-import org.apache.kafka.clients.consumer.OffsetResetStrategy;
-import org.flinkbridge.job.BridgeRecord;
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.kafka.KafkaSources;
 import org.flinkbridge.pipeline.FileSourceSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.KafkaSourceSpec;
 import org.flinkbridge.pipeline.SourceSpec;
 
 import java.time.Duration;
-import java.util.Properties;
 
 /** Turns the pipeline file's sources into Flink sources of {@link BridgeRecord}s. */
 public final class Sources {
@@ -39,7 +35,7 @@ public final class Sources {
                     .process(new LinesToRecords())
                     .withName("decode " + spec.name());
             case KafkaSourceSpec kafka -> env.fromSource(
-                    DataStreamV2SourceUtils.wrapSource(kafka(kafka)), "source " + spec.name());
+                    DataStreamV2SourceUtils.wrapSource(KafkaSources.of(kafka)), "source " + spec.name());
         };
     }
 
@@ -57,26 +53,6 @@ public final class Sources {
                 new TextLineInputFormat(), new org.apache.flink.core.fs.Path(spec.path()));
         if (spec.monitorIntervalMs() > 0) {
             builder.monitorContinuously(Duration.ofMillis(spec.monitorIntervalMs()));
-        }
-        return builder.build();
-    }
-
-    private static KafkaSource<BridgeRecord> kafka(KafkaSourceSpec spec) {
-        Properties properties = new Properties();
-        properties.putAll(spec.properties());
-        KafkaSourceBuilder<BridgeRecord> builder = KafkaSource.<BridgeRecord>builder()
-                .setBootstrapServers(spec.bootstrapServers())
-                .setTopics(spec.topic())
-                .setGroupId(spec.groupId())
-                .setProperties(properties)
-                .setStartingOffsets(switch (spec.startingOffsets()) {
-                    case EARLIEST -> OffsetsInitializer.earliest();
-                    case LATEST -> OffsetsInitializer.latest();
-                    case COMMITTED -> OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
-                })
-                .setDeserializer(new KafkaRecords());
-        if (spec.bounded()) {
-            builder.setBounded(OffsetsInitializer.latest());
         }
         return builder.build();
     }

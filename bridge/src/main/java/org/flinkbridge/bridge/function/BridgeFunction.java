@@ -1,0 +1,250 @@
+package org.flinkbridge.bridge.function;
+
+import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.state.CheckpointListener;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.watermark.LongWatermark;
+import org.apache.flink.api.common.watermark.Watermark;
+import org.apache.flink.api.common.watermark.WatermarkHandlingResult;
+import org.apache.flink.datastream.api.common.Collector;
+import org.apache.flink.datastream.api.context.NonPartitionedContext;
+import org.apache.flink.datastream.api.context.PartitionedContext;
+import org.apache.flink.datastream.api.context.TaskInfo;
+import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
+import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.bridge.session.BridgeSession;
+import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.protocol.KeyGroups;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Runs one segment of the pipeline in a worker: one instance per subtask, each owning one session. A thin Flink
+ * adapter over {@link SessionExchange}, which holds the exchange with the session (in-flight window, ordered
+ * answers, holding across a checkpoint, restored outputs): this class opens the session, keeps the operator
+ * state, and hands the exchange Flink's records, watermarks, end of input, checkpoints and collectors.
+ *
+ * <p>Answers are emitted on the task thread (Flink collectors are not thread-safe): as inputs are sent, and by a
+ * mail the channel queues when answers arrive while the task has nothing to send.
+ *
+ * <p>Checkpoints: the DataStream API V2 calls {@link #snapshotState} after the barrier has gone downstream, so
+ * the exchange sends the worker a BARRIER and holds every earlier input's answers; the worker's state (by key
+ * group) and the held outputs go into operator state. What was held is emitted when the checkpoint completes or
+ * is aborted, or before the next input if that comes first, so it belongs to the next checkpoint; not inside
+ * snapshotState, where an operator chained behind this one (a sink writer) may sit between its own pre-barrier
+ * flush and its snapshot. On restore the worker gets its state back before any record, and the stored outputs
+ * are emitted before anything else.
+ */
+public final class BridgeFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord>,
+        CheckpointedFunction, CheckpointListener {
+
+    private final SessionSpec spec;
+    private final boolean keyed;
+    private final boolean countSent;
+    private final boolean countReceived;
+
+    private transient ListState<byte[]> checkpointed;
+    private transient List<byte[]> restoredEntries;
+    private transient BridgeSession session;
+    private transient SessionExchange exchange;
+    private transient Collector<BridgeRecord> output;
+    /** The operator's output, for the end of an input that brought no record or watermark. */
+    private transient Collector<BridgeRecord> operatorOutput;
+    private transient int subtask;
+    private transient int maxParallelism;
+    private transient Counter sent;
+    /** Whether a mail to take answers is queued, so a burst of arrivals queues one. */
+    private transient AtomicBoolean answersMailQueued;
+    private transient boolean closed;
+
+    /**
+     * @param keyed whether the function runs on a keyed stream, whose records carry their key group
+     * @param countSent whether this segment's inputs count as the job's records sent to workers
+     * @param countReceived whether its outputs count as the job's records received back
+     */
+    public BridgeFunction(SessionSpec spec, boolean keyed, boolean countSent, boolean countReceived) {
+        this.spec = spec;
+        this.keyed = keyed;
+        this.countSent = countSent;
+        this.countReceived = countReceived;
+    }
+
+    /** Called before {@link #open}: reads what a restored checkpoint holds; open() picks this subtask's part. */
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        checkpointed = ctx.getOperatorStateStore().getUnionListState(CheckpointEntries.DESCRIPTOR);
+        restoredEntries = new ArrayList<>();
+        if (ctx.isRestored()) {
+            checkpointed.get().forEach(restoredEntries::add);
+        }
+    }
+
+    @Override
+    public void open(NonPartitionedContext<BridgeRecord> ctx) throws Exception {
+        TaskInfo task = ctx.getTaskInfo();
+        subtask = task.getIndexOfThisSubtask();
+        maxParallelism = task.getMaxParallelism();
+        session = BridgeSession.open(spec, SessionIdentity.newBuilder()
+                .setJobName(spec.jobName())
+                .setOperatorName(task.getTaskName())
+                .setSubtaskIndex(subtask)
+                .setParallelism(task.getParallelism())
+                .setAttempt(task.getAttemptNumber())
+                .build());
+        sent = ctx.getMetricGroup().counter("bridgeRecordsSent");
+        CheckpointEntries.Restored restored = CheckpointEntries.select(
+                restoredEntries == null ? List.of() : restoredEntries, subtask, task.getParallelism(), maxParallelism);
+        restoredEntries = null;
+        session.restoreState(restored.workerStates());
+        exchange = new SessionExchange(session.name(), session.channel(), spec.maxInFlight(), session.timeoutMillis(),
+                session::workerExitDescription, new Downstream(ctx, ctx.getMetricGroup().counter("bridgeRecordsReceived")),
+                restored.outputs());
+    }
+
+    /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
+    void emitAtEndOfInputTo(Collector<BridgeRecord> operatorOutput) {
+        this.operatorOutput = operatorOutput;
+    }
+
+    /**
+     * Called by {@link BridgeOperators} once the function is open: from now on the channel wakes the task's
+     * mailbox when answers arrive, and a mail takes them (and sends inputs still batched, since an answer
+     * means the worker has room for them).
+     */
+    void takeAnswersAsTheyArrive(MailboxExecutor mailbox) {
+        answersMailQueued = new AtomicBoolean();
+        session.channel().onAnswersWaiting(() -> {
+            if (answersMailQueued.compareAndSet(false, true)) {
+                try {
+                    mailbox.execute(this::takeArrivedAnswers, "flink-bridge: take the worker's answers");
+                } catch (RejectedExecutionException taskEnding) {
+                    // The task is ending: endInput waited for every answer, or a failure restores the checkpoint.
+                    answersMailQueued.set(false);
+                }
+            }
+        });
+    }
+
+    private void takeArrivedAnswers() throws IOException {
+        answersMailQueued.set(false);
+        if (!closed) {
+            exchange.takeArrived();
+        }
+    }
+
+    @Override
+    public void processRecord(BridgeRecord record, Collector<BridgeRecord> out, PartitionedContext<BridgeRecord> ctx)
+            throws Exception {
+        output = out;
+        int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
+                ctx.getStateManager().getCurrentKey(), maxParallelism) : KeyGroups.NONE;
+        exchange.record(keyGroup, record);
+        sent.inc();
+        if (countSent) {
+            JobCounters.add(JobCounters.Count.SENT, 1);
+        }
+    }
+
+    @Override
+    public WatermarkHandlingResult onWatermark(Watermark watermark, Collector<BridgeRecord> out,
+                                               NonPartitionedContext<BridgeRecord> ctx) throws Exception {
+        if (!EventTimeExtension.isEventTimeWatermark(watermark)) {
+            return WatermarkHandlingResult.PEEK;
+        }
+        output = out;
+        exchange.watermark(((LongWatermark) watermark).getValue());
+        return WatermarkHandlingResult.POLL;
+    }
+
+    @Override
+    public void endInput(NonPartitionedContext<BridgeRecord> ctx) throws Exception {
+        // With no record or watermark, the V2 API handed no collector (and on a keyed stream would hand one only
+        // for keys seen since open): what a restored checkpoint held goes out through the operator's own.
+        if (output == null) {
+            output = operatorOutput;
+        }
+        exchange.endOfInput();
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        long checkpointId = ctx.getCheckpointId();
+        List<BridgeRecord> pending = exchange.barrier(checkpointId);
+        List<byte[]> entries = new ArrayList<>();
+        for (KeyGroupState state : session.snapshotState(checkpointId)) {
+            entries.add(CheckpointEntries.workerState(subtask, state));
+        }
+        for (BridgeRecord record : pending) {
+            entries.add(CheckpointEntries.output(subtask, record));
+        }
+        checkpointed.update(entries);
+    }
+
+    /** Emits what the checkpoint held back: with no further input (an idle source) nothing else would. */
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) {
+        exchange.checkpointFinished();
+        session.notifyCheckpoint(checkpointId, true);
+    }
+
+    @Override
+    public void notifyCheckpointAborted(long checkpointId) {
+        exchange.checkpointFinished();
+        session.notifyCheckpoint(checkpointId, false);
+    }
+
+    @Override
+    public void close() throws Exception {
+        closed = true;
+        if (session != null) {
+            session.close();
+        }
+    }
+
+    /** Where the exchange's answers go: the collector of the current input, and the watermark manager. */
+    private final class Downstream implements SessionExchange.Downstream {
+
+        private final NonPartitionedContext<BridgeRecord> context;
+        private final Counter received;
+
+        Downstream(NonPartitionedContext<BridgeRecord> context, Counter received) {
+            this.context = context;
+            this.received = received;
+        }
+
+        @Override
+        public void emit(BridgeRecord record) {
+            if (output == null) {
+                throw new SessionExchange.WorkerFailure(session.name() + ": an output arrived with nowhere to go");
+            }
+            output.collectAndOverwriteTimestamp(record, record.timestamp);
+        }
+
+        @Override
+        public void emitWatermark(long watermark) {
+            context.getWatermarkManager().emitWatermark(
+                    EventTimeExtension.EVENT_TIME_WATERMARK_DECLARATION.newWatermark(watermark));
+        }
+
+        @Override
+        public void arrived() {
+            received.inc();
+            if (countReceived) {
+                JobCounters.add(JobCounters.Count.RECEIVED, 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+package org.flinkbridge.bridge.function;
+
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.datastream.api.stream.KeyedPartitionStream;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream.ProcessConfigurableAndNonKeyedPartitionStream;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.impl.attribute.AttributeParser;
+import org.apache.flink.datastream.impl.stream.AbstractDataStream;
+import org.apache.flink.datastream.impl.stream.KeyedPartitionStreamImpl;
+import org.apache.flink.datastream.impl.stream.NonKeyedPartitionStreamImpl;
+import org.apache.flink.datastream.impl.stream.ProcessConfigurableAndNonKeyedPartitionStreamImpl;
+import org.apache.flink.datastream.impl.utils.StreamUtils;
+import org.apache.flink.streaming.api.transformations.OneInputTransformation;
+import org.flinkbridge.bridge.BridgeRecord;
+
+/**
+ * Applies a {@link BridgeFunction} to a stream, as {@code stream.process(function)} would, but through
+ * {@link BridgeOperators}, so the function gets its task's mailbox.
+ */
+public final class BridgeStreams {
+
+    private static final TypeInformation<BridgeRecord> TYPE = TypeInformation.of(BridgeRecord.class);
+
+    private BridgeStreams() {}
+
+    public static ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> process(
+            NonKeyedPartitionStream<BridgeRecord> input, BridgeFunction function) {
+        AbstractDataStream<BridgeRecord> in =
+                input instanceof ProcessConfigurableAndNonKeyedPartitionStreamImpl<BridgeRecord> configurable
+                        ? configurable.getNonKeyedPartitionStream()
+                        : (NonKeyedPartitionStreamImpl<BridgeRecord>) input;
+        return added(in, function, StreamUtils.getOneInputTransformation("Process", in, TYPE,
+                new BridgeOperators.NonKeyed(function)));
+    }
+
+    public static <K> ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> process(
+            KeyedPartitionStream<K, BridgeRecord> input, BridgeFunction function) {
+        KeyedPartitionStreamImpl<K, BridgeRecord> in = (KeyedPartitionStreamImpl<K, BridgeRecord>) input;
+        return added(in, function, StreamUtils.getOneInputKeyedTransformation("KeyedProcess", in, TYPE,
+                new BridgeOperators.Keyed<K>(function), in.getKeySelector(), in.getKeyType()));
+    }
+
+    private static ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> added(
+            AbstractDataStream<BridgeRecord> in, BridgeFunction function,
+            OneInputTransformation<BridgeRecord, BridgeRecord> transformation) {
+        transformation.setAttribute(AttributeParser.parseAttribute(function));
+        in.getEnvironment().addOperator(transformation);
+        return StreamUtils.wrapWithConfigureHandle(new NonKeyedPartitionStreamImpl<>(in.getEnvironment(),
+                transformation));
+    }
+}

@@ -1,0 +1,211 @@
+package org.flinkbridge.bridge.session;
+
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.transport.shm.FrameHandler;
+import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.transport.shm.RecordCodec;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingException;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingProducer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * The shared-memory data plane: inputs are written straight into the session's to-worker ring and answers
+ * read in place from its from-worker ring. Inputs are published in batches while the worker is busy, so a
+ * busy session makes no system call per record, and at once when the worker has caught up, so a quiet one
+ * adds no batching delay. A wait spins briefly, then sleeps on the ring's futex, waking at least every
+ * {@value #CHECK_MILLIS} ms to check that the worker is alive. No wait is endless: a worker whose heartbeat
+ * goes on while its step hangs leaves the to-worker ring full, and the session fails once it has answered
+ * nothing for {@code worker_timeout_ms}.
+ */
+final class ShmChannel implements WorkerChannel, FrameHandler {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ShmChannel.class);
+    /** Answers taken per poll of the from-worker ring. */
+    private static final int POLL_FRAMES = 1024;
+    private static final long CHECK_MILLIS = 100;
+    /** Inputs written between publications while the worker is busy. */
+    private static final int PUBLISH_EVERY = 64;
+
+    private final RingFile ring;
+    private final RingProducer inputs;
+    private final RingConsumer answers;
+    private final String sessionName;
+    private final long livenessTimeoutMillis;
+    private final long workerTimeoutMillis;
+    private final Supplier<String> workerExit;
+    private Answers receiver;
+    private int unpublished;
+    private ShmAnswerWatcher watcher;
+
+    /**
+     * @param workerTimeoutMillis how long a full to-worker ring may go without an answer before the worker
+     *                            counts as hung
+     * @param workerExit why the worker process ended, when this JVM started it; null while it runs
+     */
+    ShmChannel(RingFile ring, String sessionName, long livenessTimeoutMillis, long workerTimeoutMillis,
+               Supplier<String> workerExit) {
+        this.ring = ring;
+        this.inputs = ring.toWorkerProducer();
+        this.answers = ring.fromWorkerConsumer();
+        this.sessionName = sessionName;
+        this.livenessTimeoutMillis = livenessTimeoutMillis;
+        this.workerTimeoutMillis = workerTimeoutMillis;
+        this.workerExit = workerExit;
+    }
+
+    @Override
+    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+            throws IOException {
+        long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(keyGroup), sequence,
+                RecordCodec.bodyLength(record.headers, record.payload), whileWaiting);
+        RecordCodec.write(inputs.segment(), body, record.timestamp, record.headers, record.payload);
+        written();
+    }
+
+    @Override
+    public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
+        long body = claim(FrameType.WATERMARK, 0, sequence, Long.BYTES, whileWaiting);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, timestamp);
+        written();
+    }
+
+    @Override
+    public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
+        long body = claim(FrameType.BARRIER, 0, sequence, Long.BYTES, whileWaiting);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, checkpointId);
+        written();
+    }
+
+    /**
+     * Claims room for an input; while the ring is full, the worker's answers are taken so it can go on, and
+     * the session fails when none has come for {@code workerTimeoutMillis}.
+     */
+    private long claim(int type, int flags, long sequence, int bodyLength, Answers whileWaiting)
+            throws IOException {
+        long body;
+        long lastAnswer = System.nanoTime();
+        while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
+            if (drain(whileWaiting)) {
+                lastAnswer = System.nanoTime();
+                continue;
+            }
+            if (System.nanoTime() - lastAnswer > TimeUnit.MILLISECONDS.toNanos(workerTimeoutMillis)) {
+                throw new IOException(sessionName + ": no room for " + FrameType.name(type) + " #" + sequence
+                        + " in the to-worker ring and no answer from the worker for " + workerTimeoutMillis
+                        + " ms (worker_timeout_ms): its step hangs or is far too slow, although its heartbeat"
+                        + " goes on");
+            }
+            inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
+            checkWorkerAlive();
+        }
+        return body;
+    }
+
+    /** Publishes a full batch, or whatever is written when the worker has nothing left to do. */
+    private void written() {
+        if (++unpublished >= PUBLISH_EVERY || inputs.consumerCaughtUp()) {
+            flush();
+        }
+    }
+
+    @Override
+    public void flush() {
+        inputs.publish();
+        unpublished = 0;
+    }
+
+    @Override
+    public boolean poll(Answers to, long timeoutNanos) throws IOException {
+        if (drain(to)) {
+            return true;
+        }
+        if (timeoutNanos <= 0) {
+            return false;
+        }
+        flush();
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (true) {
+            long remaining = deadline - System.nanoTime();
+            if (remaining <= 0) {
+                return false;
+            }
+            answers.awaitFrames(Math.min(remaining, TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS)));
+            if (drain(to)) {
+                return true;
+            }
+            checkWorkerAlive();
+        }
+    }
+
+    /** Hands every published answer to {@code to}; returns whether there was any. */
+    private boolean drain(Answers to) throws IOException {
+        receiver = to;
+        boolean any = false;
+        try {
+            while (answers.poll(this, POLL_FRAMES) > 0) {
+                any = true;
+            }
+        } catch (RingException corrupt) {
+            // Its message names the ring, the position and the fault; this names the session as well.
+            throw new RingException(sessionName + ": " + corrupt.getMessage());
+        }
+        if (watcher != null) {
+            watcher.polled();
+        }
+        return any;
+    }
+
+    @Override
+    public void onAnswersWaiting(Runnable wakeUp) {
+        if (watcher != null) {
+            throw new IllegalStateException(sessionName + ": answers are watched already");
+        }
+        watcher = new ShmAnswerWatcher(ring.fromWorkerWatch(), wakeUp, sessionName,
+                TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
+    }
+
+    @Override
+    public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length)
+            throws IOException {
+        switch (type) {
+            case FrameType.OUTPUT -> receiver.output(sequence, RecordCodec.read(file, offset, length, BridgeRecord::fromWire));
+            case FrameType.END_OF_OUTPUTS -> receiver.endOfOutputs(sequence);
+            case FrameType.ERROR -> receiver.error(sequence, new String(
+                    file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+            default -> throw new IOException(sessionName + ": the worker sent a " + FrameType.name(type)
+                    + " frame (sequence " + sequence + "), which a worker never sends");
+        }
+    }
+
+    private void checkWorkerAlive() throws IOException {
+        String exit = workerExit.get();
+        String lost = exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
+        if (lost != null) {
+            throw new IOException(sessionName + ": the worker is gone: " + lost);
+        }
+    }
+
+    /** Tells the worker the bridge left, unmaps the ring and removes its file. */
+    @Override
+    public void close() {
+        if (watcher != null) {
+            watcher.stop();
+        }
+        try {
+            ring.close();
+        } catch (IOException e) {
+            LOG.warn("{}: removing its ring file {} failed", sessionName, ring.path(), e);
+        }
+    }
+}

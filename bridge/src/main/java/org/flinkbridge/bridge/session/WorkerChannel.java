@@ -1,0 +1,61 @@
+package org.flinkbridge.bridge.session;
+
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.protocol.KeyGroups;
+
+import java.io.IOException;
+
+/**
+ * The data path of one session, as the bridge function sees it, whatever the transport. Inputs carry a
+ * sequence number; the worker answers each with its outputs and an end marker, in input order. Used by
+ * one task thread only.
+ */
+public interface WorkerChannel extends AutoCloseable {
+
+    /**
+     * Sends an input record of Flink key group {@code keyGroup} ({@link KeyGroups#NONE} for a stream that is
+     * not keyed). A transport that must wait for room hands the answers that arrive meanwhile to
+     * {@code whileWaiting}, so a worker blocked on its own answers can go on.
+     */
+    void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) throws IOException;
+
+    /** Sends a watermark (or the end-of-input marker); waits for room as {@link #sendRecord} does. */
+    void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException;
+
+    /**
+     * Sends a checkpoint's flush marker: the worker answers it (with no outputs) once every earlier input
+     * is answered. Waits for room as {@link #sendRecord} does.
+     */
+    void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException;
+
+    /** Makes everything sent so far visible to the worker (sends a pending batch). */
+    void flush() throws IOException;
+
+    /**
+     * Hands every answer already received to {@code answers}, first waiting up to {@code timeoutNanos} for
+     * one if none is there (0 = do not wait).
+     *
+     * @return whether any answer was handed over
+     */
+    boolean poll(Answers answers, long timeoutNanos) throws IOException;
+
+    /**
+     * Asks to be told when answers arrive while nobody polls: {@code wakeUp} is called from another thread
+     * once answers wait, and again only after {@link #poll} has run (or as answers keep arriving). It must
+     * only hand work to the task thread, which then polls. A transport whose answers come back within
+     * the call that sent the input has nothing to tell and ignores it.
+     */
+    void onAnswersWaiting(Runnable wakeUp);
+
+    @Override
+    void close();
+
+    /** The worker's answers, in order. */
+    interface Answers {
+        void output(long sequence, BridgeRecord output) throws IOException;
+
+        void endOfOutputs(long sequence) throws IOException;
+
+        void error(long sequence, String message) throws IOException;
+    }
+}

@@ -1,0 +1,267 @@
+package org.flinkbridge.bridge.function;
+
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.session.WorkerChannel;
+import org.flinkbridge.protocol.KeyGroups;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The bridge's exchange with a session, without Flink: a worker in memory answers as the protocol says (or, where
+ * a test says so, breaks it), and the downstream log shows what the Flink function would emit, in order.
+ */
+class SessionExchangeTest {
+
+    private final Worker worker = new Worker();
+    private final List<String> downstream = new ArrayList<>();
+
+    private SessionExchange exchange(int maxInFlight, List<BridgeRecord> restored) {
+        return exchange(worker, maxInFlight, restored);
+    }
+
+    private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
+        return new SessionExchange("session s", worker, maxInFlight, 50, () -> null,
+                new SessionExchange.Downstream() {
+                    @Override
+                    public void emit(BridgeRecord output) {
+                        downstream.add(text(output));
+                    }
+
+                    @Override
+                    public void emitWatermark(long watermark) {
+                        downstream.add("watermark " + watermark);
+                    }
+
+                    @Override
+                    public void arrived() {}
+                }, restored);
+    }
+
+    @Test
+    void outputsGoDownstreamInInputOrderAsTheyArrive() throws IOException {
+        SessionExchange exchange = exchange(8, List.of());
+        for (int i = 0; i < 5; i++) {
+            exchange.record(KeyGroups.NONE, record("r" + i));
+        }
+        exchange.takeArrived();
+
+        assertEquals(List.of("r0'", "r1'", "r2'", "r3'", "r4'"), downstream);
+        assertEquals(0, exchange.inFlight());
+    }
+
+    /** A watermark goes downstream at its own end marker, so after every earlier input's outputs. */
+    @Test
+    void aWatermarkFollowsTheOutputsOfEarlierInputs() throws IOException {
+        worker.answering = false;
+        SessionExchange exchange = exchange(8, List.of());
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.watermark(10);
+        exchange.record(KeyGroups.NONE, record("b"));
+        assertEquals(List.of(), downstream, "nothing goes downstream before the worker answers");
+
+        worker.answerAll();
+        exchange.takeArrived();
+
+        assertEquals(List.of("a'", "watermark 10", "b'"), downstream);
+    }
+
+    @Test
+    void answersOutOfOrderAreAProtocolViolation() throws IOException {
+        worker.answering = false;
+        SessionExchange exchange = exchange(8, List.of());
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.record(KeyGroups.NONE, record("b"));
+        worker.queued.add(answers -> answers.endOfOutputs(1));
+
+        SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class,
+                exchange::takeArrived);
+
+        assertEquals("session s: the worker sent an end of outputs for input #1 but the oldest unanswered input is"
+                + " #0 (a protocol violation)", failure.getMessage());
+    }
+
+    /** After the barrier, answers belong to the next checkpoint: held, stored, and released when it completes. */
+    @Test
+    void aCheckpointHoldsTheAnswersToEarlierInputsUntilItCompletes() throws IOException {
+        worker.answering = false;
+        SessionExchange exchange = exchange(8, List.of());
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.watermark(5);
+        worker.answering = true;
+
+        List<BridgeRecord> stored = exchange.barrier(1);
+
+        assertEquals(List.of("a'"), stored.stream().map(SessionExchangeTest::text).toList());
+        assertEquals(List.of(), downstream, "nothing goes downstream while the checkpoint is taken");
+        assertEquals(List.of("RECORD 0", "WATERMARK 1", "BARRIER 2"), worker.inputs);
+        exchange.checkpointFinished();
+        assertEquals(List.of("a'", "watermark 5"), downstream);
+    }
+
+    /** An aborted checkpoint that is never notified: the next input releases what it held, first. */
+    @Test
+    void theNextInputReleasesWhatAnAbortedCheckpointHeld() throws IOException {
+        worker.answering = false;
+        SessionExchange exchange = exchange(8, List.of());
+        exchange.record(KeyGroups.NONE, record("a"));
+        worker.answering = true;
+        exchange.barrier(1);
+
+        exchange.record(KeyGroups.NONE, record("b"));
+
+        assertEquals(List.of("a'", "b'"), downstream);
+    }
+
+    @Test
+    void outputsARestoredCheckpointHeldGoFirstAndAreStoredAgainUntilEmitted() throws IOException {
+        SessionExchange exchange = exchange(8, List.of(record("held1"), record("held2")));
+
+        List<BridgeRecord> stored = exchange.barrier(3);
+        assertEquals(List.of("held1", "held2"), stored.stream().map(SessionExchangeTest::text).toList());
+        exchange.checkpointFinished();
+        assertEquals(List.of(), downstream, "a restored checkpoint's outputs wait for somewhere to go");
+
+        exchange.record(KeyGroups.NONE, record("new"));
+        assertEquals(List.of("held1", "held2", "new'"), downstream);
+    }
+
+    /** A job restored at parallelism 1 from two subtasks: both subtasks' held outputs come back, in order. */
+    @Test
+    void aRestoreAtAnotherParallelismEmitsEveryOldSubtasksHeldOutputs() throws IOException {
+        List<byte[]> checkpoint = List.of(CheckpointEntries.output(0, record("s0-a")),
+                CheckpointEntries.output(1, record("s1-a")), CheckpointEntries.output(0, record("s0-b")));
+        CheckpointEntries.Restored restored = CheckpointEntries.select(checkpoint, 0, 1, 128);
+        SessionExchange exchange = exchange(8, restored.outputs());
+
+        exchange.endOfInput();
+
+        assertEquals(List.of("s0-a", "s0-b", "s1-a"), downstream.stream().sorted().toList());
+        assertEquals(3, downstream.size());
+    }
+
+    /** A full window waits for the oldest answer before it sends more: that is backpressure. */
+    @Test
+    void aFullWindowWaitsForAnAnswerBeforeSendingMore() throws IOException {
+        worker.answering = false;
+        worker.answerWhenWaitedFor = true;
+        SessionExchange exchange = exchange(2, List.of());
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.record(KeyGroups.NONE, record("b"));
+        assertEquals(2, exchange.inFlight());
+
+        exchange.record(KeyGroups.NONE, record("c"));
+
+        assertEquals(List.of("RECORD 0", "RECORD 1", "RECORD 2"), worker.inputs);
+        assertTrue(downstream.contains("a'"), downstream.toString());
+    }
+
+    @Test
+    void aSilentWorkerOrAFailedInputFailsTheTaskNamingTheSession() throws IOException {
+        worker.answering = false;
+        SessionExchange silent = exchange(8, List.of());
+        silent.record(KeyGroups.NONE, record("a"));
+        assertEquals("session s: no answer to input #0 within 50 ms (the worker hangs or is unreachable)",
+                assertThrows(SessionExchange.WorkerFailure.class, silent::endOfInput).getMessage());
+
+        Worker failing = new Worker();
+        failing.failing = true;
+        SessionExchange failed = exchange(failing, 8, List.of());
+        assertEquals("session s: the worker failed input #0: boom",
+                assertThrows(SessionExchange.WorkerFailure.class,
+                        () -> failed.record(KeyGroups.NONE, record("x"))).getMessage());
+    }
+
+    private static BridgeRecord record(String text) {
+        return new BridgeRecord(text.getBytes(StandardCharsets.UTF_8), Map.of(), 0);
+    }
+
+    private static String text(BridgeRecord record) {
+        return new String(record.payload, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A worker in memory: each record is answered by one output (its payload with a prime) and an end marker, a
+     * watermark or barrier by an end marker; answers are queued at once ({@code answering}), or when the test
+     * says, or (with {@code answerWhenWaitedFor}) when the bridge waits for them.
+     */
+    private static final class Worker implements WorkerChannel {
+        final List<String> inputs = new ArrayList<>();
+        final Queue<Answer> queued = new ArrayDeque<>();
+        private final Queue<Answer> unanswered = new ArrayDeque<>();
+        boolean answering = true;
+        boolean answerWhenWaitedFor;
+        boolean failing;
+
+        @FunctionalInterface
+        interface Answer {
+            void give(Answers answers) throws IOException;
+        }
+
+        @Override
+        public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) {
+            inputs.add("RECORD " + sequence);
+            answer(failing ? answers -> answers.error(sequence, "boom") : answers -> {
+                answers.output(sequence, SessionExchangeTest.record(text(record) + "'"));
+                answers.endOfOutputs(sequence);
+            });
+        }
+
+        @Override
+        public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) {
+            inputs.add("WATERMARK " + sequence);
+            answer(answers -> answers.endOfOutputs(sequence));
+        }
+
+        @Override
+        public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) {
+            inputs.add("BARRIER " + sequence);
+            answer(answers -> answers.endOfOutputs(sequence));
+        }
+
+        /** Answers stay in input order: answering one answers every earlier one first. */
+        private void answer(Answer answer) {
+            unanswered.add(answer);
+            if (answering) {
+                answerAll();
+            }
+        }
+
+        void answerAll() {
+            queued.addAll(unanswered);
+            unanswered.clear();
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public boolean poll(Answers answers, long timeoutNanos) throws IOException {
+            if (queued.isEmpty() && timeoutNanos > 0 && (answering || answerWhenWaitedFor)) {
+                answerAll();
+            }
+            boolean any = !queued.isEmpty();
+            Answer next;
+            while ((next = queued.poll()) != null) {
+                next.give(answers);
+            }
+            return any;
+        }
+
+        @Override
+        public void onAnswersWaiting(Runnable wakeUp) {}
+
+        @Override
+        public void close() {}
+    }
+}
