@@ -1,4 +1,4 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
 import io.grpc.BindableService;
 import io.grpc.Server;

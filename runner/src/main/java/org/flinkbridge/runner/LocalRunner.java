@@ -1,5 +1,7 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
+import org.flinkbridge.job.JobArguments;
+import org.flinkbridge.job.PipelineJob;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;

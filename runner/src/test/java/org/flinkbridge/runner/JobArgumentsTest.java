@@ -1,5 +1,6 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
+import org.flinkbridge.job.JobArguments;
 import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Transport;
 import org.flinkbridge.pipeline.WorkerLanguage;

@@ -1,4 +1,4 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
 import org.flinkbridge.bridge.BridgeOptions;
 import org.junit.jupiter.api.io.TempDir;

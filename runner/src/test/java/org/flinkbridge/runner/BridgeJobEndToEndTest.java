@@ -1,4 +1,4 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

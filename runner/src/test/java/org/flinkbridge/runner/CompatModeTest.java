@@ -1,4 +1,4 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
 import com.google.protobuf.ByteString;
 import io.grpc.Server;

@@ -1,4 +1,4 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
 import org.flinkbridge.bridge.JobCounters;
 import org.flinkbridge.transport.shm.RingFiles;

@@ -1,4 +1,4 @@
-package org.flinkbridge.job;
+package org.flinkbridge.runner;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
