@@ -1,7 +1,7 @@
 package org.flinkbridge.bench;
 
 import org.flinkbridge.transport.shm.FrameHandler;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;

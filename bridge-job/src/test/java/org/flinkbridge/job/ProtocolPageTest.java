@@ -1,7 +1,7 @@
 package org.flinkbridge.job;
 
 import org.flinkbridge.proto.control.ProtocolVersion;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RingLayout;
 import org.junit.jupiter.api.Test;
 

@@ -2,7 +2,7 @@ package org.flinkbridge.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RingLayout;
 import org.junit.jupiter.api.Test;
 

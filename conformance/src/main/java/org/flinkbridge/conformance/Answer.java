@@ -1,6 +1,6 @@
 package org.flinkbridge.conformance;
 
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 
 /**
  * One frame a worker answered with: an {@code OUTPUT} (with its record), an {@code END_OF_OUTPUTS} or an

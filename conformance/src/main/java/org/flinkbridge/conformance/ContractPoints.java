@@ -21,7 +21,7 @@ import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
 

@@ -3,7 +3,7 @@ package org.flinkbridge.conformance;
 import org.flinkbridge.conformance.DataPath.Misbehaviour;
 import org.flinkbridge.conformance.DataPath.SessionEnded;
 import org.flinkbridge.protocol.KeyGroups;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
 

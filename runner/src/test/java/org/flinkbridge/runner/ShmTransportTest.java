@@ -98,7 +98,7 @@ class ShmTransportTest {
                     RingFile ring = RingFile.attach(Path.of(request.getRing().getPath()), request.getToken());
                     attached.add(ring);
                     RingProducer answers = ring.fromWorkerProducer();
-                    long body = answers.tryClaim(org.flinkbridge.transport.shm.FrameType.END_OF_OUTPUTS, 0, 0);
+                    long body = answers.tryClaim(org.flinkbridge.protocol.FrameType.END_OF_OUTPUTS, 0, 0);
                     answers.segment().set(ValueLayout.JAVA_SHORT, body - RingLayout.FRAME_HEADER + RingLayout.FRAME_TYPE,
                             (short) 99);
                     answers.publish();

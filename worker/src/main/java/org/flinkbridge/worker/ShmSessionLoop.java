@@ -2,7 +2,7 @@ package org.flinkbridge.worker;
 
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.shm.FrameHandler;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;

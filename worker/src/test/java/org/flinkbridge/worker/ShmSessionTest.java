@@ -12,7 +12,7 @@ import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;

@@ -3,7 +3,7 @@ package org.flinkbridge.bridge.session;
 import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.shm.FrameHandler;
-import org.flinkbridge.transport.shm.FrameType;
+import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;

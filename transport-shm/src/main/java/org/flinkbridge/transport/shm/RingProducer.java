@@ -1,5 +1,6 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.FrameType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 

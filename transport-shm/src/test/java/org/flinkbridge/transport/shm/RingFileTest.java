@@ -1,5 +1,6 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.FrameType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

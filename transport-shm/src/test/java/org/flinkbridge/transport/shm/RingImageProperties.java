@@ -1,5 +1,6 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.FrameType;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;

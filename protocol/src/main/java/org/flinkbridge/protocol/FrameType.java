@@ -1,6 +1,6 @@
-package org.flinkbridge.transport.shm;
+package org.flinkbridge.protocol;
 
-/** The frame types of the ring, as numbered on the wire. */
+/** The frame types, as numbered on both wires: a ring frame's type field and the gRPC stream's FrameType. */
 public final class FrameType {
 
     public static final int PADDING = 0;
@@ -22,7 +22,8 @@ public final class FrameType {
 
     private FrameType() {}
 
-    static boolean isKnown(int type) {
+    /** Whether {@code type} is a frame type at all (a bridge or a worker still sends only its own). */
+    public static boolean isKnown(int type) {
         return type >= 0 && type < NAMES.length;
     }
 
