@@ -2,14 +2,16 @@ package org.flinkbridge.conformance;
 
 import org.flinkbridge.conformance.WorkerUnderTest.KitTransport;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.protocol.KeyGroups;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 
 /**
- * A bridge in a process of its own, which opens one session and waits to be killed, so the kit can check that a
- * worker ends the session of a bridge that disappears (no CloseSession, no closed flag: the process is gone).
+ * A bridge in a process of its own, which opens one session, has one record answered over it, and waits to be
+ * killed, so the kit can check that a worker ends the session of a bridge that disappears mid-session (no
+ * CloseSession, no closed flag: the process is gone).
  */
 final class VanishingBridge {
 
@@ -31,6 +33,9 @@ final class VanishingBridge {
         WorkerUnderTest worker = WorkerUnderTest.at(args[0], Path.of(args[1]));
         WorkerUnderTest.Session session = worker.open(KitTransport.parse(args[2]), List.of(StepSpec.newBuilder()
                 .setName("mark").setType("append_field").setConfigJson("{}").build()), 0, 1);
+        // One round trip first: the session's data plane is up (over gRPC, its stream has reached the worker).
+        session.data().record(0, KeyGroups.NONE, ContractPoints.input(0));
+        session.data().answersThrough(0, WorkerUnderTest.CALL_TIMEOUT_MILLIS);
         System.out.println(OPENED + (session.ring() != null ? session.ring() : "-"));
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);
