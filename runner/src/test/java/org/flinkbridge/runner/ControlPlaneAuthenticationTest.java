@@ -9,8 +9,8 @@ import org.flinkbridge.transport.shm.RingFiles;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,7 +31,7 @@ class ControlPlaneAuthenticationTest {
 
     /** Every method a worker serves, called without the secret, with empty requests. */
     private static final String ATTACKER = """
-            import sys, grpc
+            import os, sys, grpc
             methods = [("/flinkbridge.v1.BridgeControl/" + m, "unary") for m in
                        ("OpenSession", "NotifyCheckpoint", "CloseSession", "Health")]
             methods += [("/flinkbridge.v1.BridgeControl/RestoreState", "client_stream"),
@@ -54,6 +54,9 @@ class ControlPlaneAuthenticationTest {
                     print(path, "ANSWERED")
                 except grpc.RpcError as e:
                     print(path, e.code().name, e.details())
+            sys.stdout.flush()
+            # grpcio 1.51 can hang in interpreter shutdown with a channel still open: leave at once.
+            os._exit(0)
             """;
     private static final int METHODS = 11;
     private static final String REFUSAL = "UNAUTHENTICATED the call does not carry this worker's control secret";
@@ -89,7 +92,8 @@ class ControlPlaneAuthenticationTest {
                 String expected = listening.equals("unix") ? " UNAVAILABLE " : REFUSAL;
                 otherUser.forEach(line -> assertTrue(line.contains(expected), line));
                 String secretFile = RingFiles.defaultDirectory().resolve(ControlSecret.FILE_NAME).toString();
-                Process reading = asNobody(List.of("cat", secretFile));
+                Process reading = new ProcessBuilder(asNobody(List.of("cat", secretFile))).redirectErrorStream(true)
+                        .start();
                 String read = new String(reading.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 assertFalse(reading.waitFor(10, TimeUnit.SECONDS) && reading.exitValue() == 0,
                         "another user read the control secret: " + read);
@@ -112,19 +116,29 @@ class ControlPlaneAuthenticationTest {
     private static List<String> attack(String address, boolean asAnotherUser) throws Exception {
         List<String> command = List.of(System.getProperty("flink-bridge.worker.python.executable"), "-c", ATTACKER,
                 address);
-        Process attacker = asAnotherUser ? asNobody(command)
-                : new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(attacker.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(attacker.waitFor(60, TimeUnit.SECONDS), output);
-        assertEquals(0, attacker.exitValue(), output);
-        return new ArrayList<>(output.lines().toList());
+        Path log = Files.createTempFile("attacker-", ".log");
+        try {
+            List<String> started = asAnotherUser ? asNobody(command) : command;
+            Process attacker = new ProcessBuilder(started).redirectErrorStream(true)
+                    .redirectOutput(log.toFile()).start();
+            boolean ended = attacker.waitFor(60, TimeUnit.SECONDS);
+            if (!ended) {
+                attacker.destroyForcibly().waitFor();
+            }
+            String output = Files.readString(log, StandardCharsets.UTF_8);
+            assertTrue(ended, "the attacker did not end within 60 s: " + output);
+            assertEquals(0, attacker.exitValue(), output);
+            return new ArrayList<>(output.lines().toList());
+        } finally {
+            Files.deleteIfExists(log);
+        }
     }
 
-    private static Process asNobody(List<String> command) throws IOException {
+    private static List<String> asNobody(List<String> command) {
         List<String> wrapped = new ArrayList<>(List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
                 "--clear-groups"));
         wrapped.addAll(command);
-        return new ProcessBuilder(wrapped).redirectErrorStream(true).start();
+        return wrapped;
     }
 
     private static boolean isRoot() {
