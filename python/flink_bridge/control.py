@@ -213,6 +213,11 @@ class Supervisor:
         if handle.shm:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"{handle.name} is served over its shared-memory ring, not a gRPC stream")
+        # The call's end, whatever ends it, also ends the session: a bridge whose process died leaves the handler
+        # waiting for its next batch on some grpcio versions under load, while the callback still comes.
+        context.add_callback(lambda: threading.Thread(
+            target=self._end, args=(handle.id, "its data stream ended, so the bridge is gone"),
+            name="session-end", daemon=True).start())
         completed = False
         try:
             for batch in batches:
