@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** The shm data plane of a session: the kit writes the to-worker ring and reads the from-worker ring. */
@@ -63,10 +64,9 @@ final class ShmPath implements DataPath, FrameHandler {
         MemorySegment file = inputs.segment();
         switch (how) {
             case CORRUPT_RECORD_BODY -> {
-                long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(KeyGroups.NONE), sequence, 16);
-                file.set(ValueLayout.JAVA_LONG_UNALIGNED, body, 0L);
-                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 8, 1_000_000);
-                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 12, 0);
+                long body = emptyRecord(FrameType.RECORD, KeyGroups.toRingFlags(KeyGroups.NONE), sequence);
+                // Its header count: far more headers than the body holds.
+                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + Long.BYTES, 1_000_000);
             }
             case OVERSIZE_FRAME -> {
                 long body = claim(FrameType.WATERMARK, 0, sequence, Long.BYTES);
@@ -74,14 +74,17 @@ final class ShmPath implements DataPath, FrameHandler {
                 file.set(ValueLayout.JAVA_INT_UNALIGNED, body - RingLayout.FRAME_HEADER + RingLayout.FRAME_LENGTH,
                         inputs.maxFrameLength() + RingLayout.FRAME_ALIGNMENT);
             }
-            case FOREIGN_FRAME_TYPE -> {
-                long body = claim(FrameType.OUTPUT, 0, sequence, 16);
-                file.set(ValueLayout.JAVA_LONG_UNALIGNED, body, 0L);
-                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 8, 0);
-                file.set(ValueLayout.JAVA_INT_UNALIGNED, body + 12, 0);
-            }
+            case FOREIGN_FRAME_TYPE -> emptyRecord(FrameType.OUTPUT, 0, sequence);
         }
         inputs.publish();
+    }
+
+    /** Writes a frame of {@code type} holding a record with no headers and no payload; returns its body's offset. */
+    private long emptyRecord(int type, int flags, long sequence) throws IOException {
+        byte[] none = new byte[0];
+        long body = claim(type, flags, sequence, RecordCodec.bodyLength(Map.of(), none));
+        RecordCodec.write(inputs.segment(), body, 0, Map.of(), none);
+        return body;
     }
 
     private long claim(int type, int flags, long sequence, int bodyLength) throws IOException {

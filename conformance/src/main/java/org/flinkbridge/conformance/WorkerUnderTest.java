@@ -14,6 +14,7 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.protocol.SessionTokens;
 import org.flinkbridge.protocol.WorkerLaunch;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -23,13 +24,10 @@ import org.flinkbridge.transport.shm.RingFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -44,7 +42,6 @@ final class WorkerUnderTest implements AutoCloseable {
     private static final long START_TIMEOUT_MILLIS = 60_000;
     private static final int RING_CAPACITY = 1 << 16;
     private static final int OUTPUT_LINES_KEPT = 40;
-    private static final SecureRandom TOKENS = new SecureRandom();
 
     private final Process process;
     private final String address;
@@ -116,13 +113,13 @@ final class WorkerUnderTest implements AutoCloseable {
 
     /** A session as the bridge's subtask {@code subtask} of {@code parallelism} opens it. */
     Session open(KitTransport transport, List<StepSpec> steps, int subtask, int parallelism) throws IOException {
-        String token = HexFormat.of().formatHex(TOKENS.generateSeed(16));
+        String token = SessionTokens.random();
         OpenSessionRequest.Builder request = request(steps, subtask, parallelism).setToken(token)
                 .setTransport(transport.kind);
         RingFile ring = null;
         try {
             if (transport == KitTransport.SHM) {
-                ring = RingFile.create(ringDirectory.resolve("session-" + UUID.randomUUID() + RingFiles.SUFFIX),
+                ring = RingFile.create(RingFiles.newSessionPath(ringDirectory),
                         RING_CAPACITY, RING_CAPACITY, token);
                 request.setRing(ShmRing.newBuilder().setPath(ring.path().toString())
                         .setToWorkerCapacity(RING_CAPACITY).setFromWorkerCapacity(RING_CAPACITY)

@@ -17,6 +17,7 @@ import org.flinkbridge.proto.control.SessionRef;
 import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.protocol.SessionTokens;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.StatePieces;
@@ -28,11 +29,8 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -43,7 +41,6 @@ import java.util.concurrent.TimeoutException;
 public final class BridgeSession implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(BridgeSession.class);
-    private static final SecureRandom TOKENS = new SecureRandom();
 
     private final String name;
     private final SpawnedWorker spawned;
@@ -80,7 +77,7 @@ public final class BridgeSession implements AutoCloseable {
                         new CompatChannel(grpc, spec.segmentId(), spec.workerTimeoutMillis()),
                         spec.workerTimeoutMillis());
             }
-            String token = HexFormat.of().formatHex(TOKENS.generateSeed(16));
+            String token = SessionTokens.random();
             ring = spec.mode() == TransportMode.SHM ? createRing(spec.shm(), token) : null;
             OpenSessionResponse opened = openOnWorker(spec, identity, token, ring, grpc, peer, subtask);
             String name = "session " + opened.getSessionId() + " (segment " + spec.segmentId() + " '"
@@ -118,7 +115,7 @@ public final class BridgeSession implements AutoCloseable {
         if (stale > 0) {
             LOG.info("removed {} ring file(s) left in {} by processes that are gone", stale, directory);
         }
-        return RingFile.create(directory.resolve("session-" + UUID.randomUUID() + RingFiles.SUFFIX),
+        return RingFile.create(RingFiles.newSessionPath(directory),
                 shm.ringCapacity(), shm.ringCapacity(), token);
     }
 

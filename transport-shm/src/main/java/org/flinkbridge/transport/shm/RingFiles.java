@@ -12,6 +12,7 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
+import java.util.UUID;
 import java.util.stream.Stream;
 
 /** Where ring files live: a private directory on a tmpfs, cleaned of files left by dead processes. */
@@ -148,5 +149,10 @@ public final class RingFiles {
             }
             return (long) Words.LONG.getAcquire(header, (long) RingLayout.BRIDGE_HEARTBEAT_OFFSET);
         }
+    }
+
+    /** A new session's ring file in {@code directory}: a fresh name with the ring suffix. */
+    public static Path newSessionPath(Path directory) {
+        return directory.resolve("session-" + UUID.randomUUID() + SUFFIX);
     }
 }
