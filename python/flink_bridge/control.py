@@ -213,21 +213,19 @@ class Supervisor:
         if handle.shm:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"{handle.name} is served over its shared-memory ring, not a gRPC stream")
-        # The call's end, whatever ends it, also ends the session: a bridge whose process died leaves the handler
-        # waiting for its next batch on some grpcio versions under load, while the callback still comes.
-        context.add_callback(lambda: threading.Thread(
-            target=self._end, args=(handle.id, "its data stream ended, so the bridge is gone"),
-            name="session-end", daemon=True).start())
-        completed = False
+        # The call's end, whatever ends it, ends the session: a bridge whose process died leaves the handler waiting
+        # for its next batch on some grpcio versions under load, while the termination callback still comes.
+        def end_session():
+            self._end(handle.id, "its data stream ended, so the bridge is gone")
+        if not context.add_callback(lambda: threading.Thread(target=end_session, name="session-end",
+                                                             daemon=True).start()):
+            end_session()  # the call has ended already
+            return
         try:
             for batch in batches:
                 yield from self._reply(handle, context, handle.ask("batch", batch))
-            completed = True
         except channel.SessionGone:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"{handle.name}: {handle.gone() or 'its process is gone'}")
-        finally:
-            if not completed:
-                self._end(handle.id, "its data stream broke, so the bridge is gone")
 
     # Sessions
 
