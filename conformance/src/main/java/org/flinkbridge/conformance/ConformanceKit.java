@@ -109,5 +109,6 @@ public final class ConformanceKit {
             report.check("lifetime: the worker is still running after every point", () -> Report.require(
                     worker.exited() == null, worker.exited() + "; its last output:\n" + worker.lastOutput()));
         }
+        new SpawnerDeathPoints(command, ringDirectory, report).run(transports.getFirst());
     }
 }

@@ -47,7 +47,7 @@ final class ContractPoints {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long ANSWER_MILLIS = 20_000;
-    private static final StepSpec MARK = StepSpec.newBuilder().setName("mark").setType("append_field")
+    static final StepSpec MARK = StepSpec.newBuilder().setName("mark").setType("append_field")
             .setConfigJson("{\"field\":\"conformance\",\"value\":true}").build();
     private static final StepSpec COUNT = StepSpec.newBuilder().setName("count").setType("running_count")
             .setConfigJson("{\"key_json_field\":\"key\"}").build();

@@ -1,12 +1,9 @@
 package org.flinkbridge.conformance;
 
 import org.flinkbridge.conformance.WorkerUnderTest.KitTransport;
-import org.flinkbridge.proto.control.StepSpec;
-import org.flinkbridge.protocol.KeyGroups;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * A bridge in a process of its own, which opens one session, has one record answered over it, and waits to be
@@ -31,11 +28,7 @@ final class VanishingBridge {
     /** {@code ADDRESS RING_DIRECTORY shm|grpc} */
     public static void main(String[] args) throws Exception {
         WorkerUnderTest worker = WorkerUnderTest.at(args[0], Path.of(args[1]));
-        WorkerUnderTest.Session session = worker.open(KitTransport.parse(args[2]), List.of(StepSpec.newBuilder()
-                .setName("mark").setType("append_field").setConfigJson("{}").build()), 0, 1);
-        // One round trip first: the session's data plane is up (over gRPC, its stream has reached the worker).
-        session.data().record(0, KeyGroups.NONE, ContractPoints.input(0));
-        session.data().answersThrough(0, WorkerUnderTest.CALL_TIMEOUT_MILLIS);
+        WorkerUnderTest.Session session = worker.openAnswered(KitTransport.parse(args[2]));
         System.out.println(OPENED + (session.ring() != null ? session.ring() : "-"));
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);

@@ -14,6 +14,7 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.SessionTokens;
 import org.flinkbridge.protocol.WorkerLaunch;
 import org.flinkbridge.transport.grpc.ControlSecret;
@@ -162,6 +163,22 @@ final class WorkerUnderTest implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted", e);
+        }
+    }
+
+    /**
+     * A session whose data plane is known to be up: one record has been answered over it (over gRPC, its stream
+     * has reached the worker).
+     */
+    Session openAnswered(KitTransport transport) throws IOException {
+        Session session = open(transport, List.of(ContractPoints.MARK), 0, 1);
+        try {
+            session.data().record(0, KeyGroups.NONE, ContractPoints.input(0));
+            session.data().answersThrough(0, CALL_TIMEOUT_MILLIS);
+            return session;
+        } catch (IOException | RuntimeException e) {
+            session.close();
+            throw e;
         }
     }
 

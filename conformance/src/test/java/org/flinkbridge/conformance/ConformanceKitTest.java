@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The workers we ship keep every contract point the kit checks: the Java and the Python worker all of them over
  * both transports, the C ring library (its echo worker) the data-plane points; and the kit fails a peer that
- * breaks one.
+ * breaks one, and a worker that would outlive its spawner.
  */
 class ConformanceKitTest {
 
@@ -33,14 +33,14 @@ class ConformanceKitTest {
     void theJavaWorkerKeepsEveryPoint() {
         String jar = System.getProperty("flink-bridge.worker.jar");
         assertTrue(jar != null && Files.isReadable(Path.of(jar)), "the worker jar is not built: " + jar);
-        assertKeepsEveryPoint(28, "--", "java", "--enable-native-access=ALL-UNNAMED",
+        assertKeepsEveryPoint(32, "--", "java", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-jar", jar, "--unix-socket", "--ring-dir",
                 ringDirectory.toString());
     }
 
     @Test
     void thePythonWorkerKeepsEveryPoint() {
-        assertKeepsEveryPoint(28, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
+        assertKeepsEveryPoint(32, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
                 "python", "--unix-socket", "--ring-dir", ringDirectory.toString());
     }
 
@@ -79,6 +79,22 @@ class ConformanceKitTest {
         } finally {
             Files.deleteIfExists(peer);
         }
+    }
+
+    /**
+     * The Python worker behind a shell that drops the {@code --parent-pid} the kit appends: it serves well but
+     * would outlive a dead TaskManager, and the kit must fail exactly the lifetime points that say so.
+     */
+    @Test
+    void aWorkerThatOutlivesItsSpawnerFails() {
+        Run run = run("--transport", "grpc", "--", "/bin/sh", "-c", "exec \"$0\" python --unix-socket --ring-dir \""
+                + ringDirectory + "\"", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"));
+
+        assertEquals(1, run.status, run.output);
+        List<String> failed = run.lines().stream().filter(line -> line.startsWith("FAIL")).toList();
+        assertEquals(4, failed.size(), run.output);
+        assertTrue(failed.stream().allMatch(line -> line.startsWith("FAIL lifetime: the worker")
+                && line.contains("ms after its spawner was killed")), run.output);
     }
 
     private void assertKeepsEveryPoint(int atLeast, String... commandLine) {

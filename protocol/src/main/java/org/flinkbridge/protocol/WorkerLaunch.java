@@ -39,10 +39,7 @@ public final class WorkerLaunch {
      */
     public static Started start(List<String> command, long timeoutMillis, ObjLongConsumer<String> output)
             throws IOException {
-        List<String> spawned = new ArrayList<>(command);
-        if (!spawned.isEmpty() && spawned.getFirst().equals("java")) {
-            spawned.set(0, Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        }
+        List<String> spawned = onThisJdk(command);
         spawned.addAll(List.of(PARENT_PID_OPTION, Long.toString(ProcessHandle.current().pid())));
         Process process;
         try {
@@ -68,6 +65,15 @@ public final class WorkerLaunch {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while starting the worker", e);
         }
+    }
+
+    /** {@code command} with a leading {@code java} replaced by this JVM's own launcher. */
+    public static List<String> onThisJdk(List<String> command) {
+        List<String> resolved = new ArrayList<>(command);
+        if (!resolved.isEmpty() && resolved.getFirst().equals("java")) {
+            resolved.set(0, Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        }
+        return resolved;
     }
 
     /** Forwards the worker's output, picking out the line that gives its address. */
