@@ -94,12 +94,16 @@ final class BenchWorker {
      */
     static SessionSpec sessionSpec(String jobName, SessionSpec.Step step, TransportMode mode,
                                    List<String> workerCommand) {
+        return sessionSpec(jobName, step, mode, workerCommand, SessionSpec.Recovery.defaults());
+    }
+
+    /** The same, with {@code recovery} instead of the default (recovery in place, with its journal). */
+    static SessionSpec sessionSpec(String jobName, SessionSpec.Step step, TransportMode mode,
+                                   List<String> workerCommand, SessionSpec.Recovery recovery) {
         return new SessionSpec(jobName, 0, step.name(), List.of(step), mode, null, workerCommand,
                 BridgeSettings.DEFAULT_MAX_IN_FLIGHT, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
                 BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
-                        (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
-                        BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
+                SessionSpec.ShmSettings.defaults(), recovery);
     }
 
     /**

@@ -47,8 +47,12 @@ public final class EndToEnd {
 
     private static final SessionSpec.Step APPEND_FIELD =
             new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
-    /** in-process, then the Java worker over each transport, then the Python worker over each transport. */
-    private static final List<String> VARIANTS = List.of("in-process", "shm", "grpc", "python-shm", "python-grpc");
+    /**
+     * in-process, then the Java worker over shm (recovery in place, with its journal), over shm with failover (no
+     * journal: what journaling costs), and over gRPC, then the Python worker over each transport.
+     */
+    private static final List<String> VARIANTS = List.of("in-process", "shm", "failover-shm", "grpc", "python-shm",
+            "python-grpc");
     /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
     private static final int PYTHON_CEILING_RECORDS = 300_000;
     private static final long CHECKPOINT_INTERVAL_MS = 500;
@@ -154,8 +158,9 @@ public final class EndToEnd {
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
                 ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
                 : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
-                        variant.endsWith("shm") ? TransportMode.SHM : TransportMode.GRPC_STREAM,
-                        workerCommand), false, false, false)).withParallelism(1);
+                        variant.endsWith("shm") ? TransportMode.SHM : TransportMode.GRPC_STREAM, workerCommand,
+                        variant.startsWith("failover-") ? SessionSpec.Recovery.failover() : SessionSpec.Recovery.defaults()),
+                        false, false, false)).withParallelism(1);
         stepped.process(new Latencies.Measure()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         Latencies.start(count, warmup);
@@ -198,6 +203,10 @@ public final class EndToEnd {
                 result.get("checkpoints"), result.get("checkpoint_p50_ms"), result.get("checkpoint_max_ms"),
                 result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
                 result.get("latency_p999_us"))));
+        out.append(String.format(Locale.ROOT, "%nJournaling for recovery in place: shm with its journal runs at %.0f%%"
+                        + " of failover-shm's records/s, the same job with no journal (goal: at least 90%%).%n",
+                100 * (double) results.get("shm").get("records_per_second")
+                        / (double) results.get("failover-shm").get("records_per_second")));
         out.append(String.format(Locale.ROOT, "%nThe same append_field step in a plain Python loop (the Python worker's"
                         + " built-in step, no Flink, no transport): %,.0f records/s; python-shm reaches %.0f%% of it.%n",
                 pythonCeiling, 100 * (double) results.get("python-shm").get("records_per_second") / pythonCeiling));

@@ -94,7 +94,8 @@ public final class PipelineJob {
         for (SegmentSpec segment : segments) {
             boolean keyed = segment.id() == 0 && bridge.key() != null;
             BridgeFunction function = new BridgeFunction(
-                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm), keyed,
+                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm,
+                            config.get(BridgeOptions.JOURNAL_SIZE).getBytes()), keyed,
                     segment.id() == 0, segment.id() == segments.size() - 1);
             String name = "segment " + segment.id() + " " + segment.name();
             stream = keyed
@@ -115,11 +116,14 @@ public final class PipelineJob {
     }
 
     private static SessionSpec sessionSpec(Pipeline pipeline, SegmentSpec segment, List<String> workerCommand,
-                                           int batchFrames, SessionSpec.ShmSettings shm) {
+                                           int batchFrames, SessionSpec.ShmSettings shm, long journalBytes) {
         BridgeSettings bridge = pipeline.bridge();
+        // The prototype's unary service keeps no state the bridge could restore: a lost worker fails the task.
+        SessionSpec.Recovery recovery = bridge.transport() == TransportMode.GRPC_COMPAT ? SessionSpec.Recovery.failover()
+                : new SessionSpec.Recovery(bridge.workerRecovery(), bridge.workerRestartTimeoutMs(), journalBytes);
         return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps(segment), bridge.transport(),
                 bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
-                batchFrames, shm);
+                batchFrames, shm, recovery);
     }
 
     /** A segment's steps as the control service describes them to a worker. */

@@ -86,5 +86,13 @@ public final class BridgeOptions {
                     + "the ring, or a spawned worker whose process has exited, is noticed sooner. Process ids are "
                     + "not used: the worker may live in another PID namespace (a sidecar container).");
 
+    public static final ConfigOption<MemorySize> JOURNAL_SIZE = ConfigOptions.key("flink-bridge.worker.journal-size")
+            .memoryType()
+            .defaultValue(MemorySize.parse("32mb"))
+            .withDescription("The bound of each session's journal (off-heap): the inputs sent to the worker since "
+                    + "the last checkpoint barrier, which recovery in place (bridge.worker_recovery: in_place) "
+                    + "replays to a new worker. Past it, a worker lost before the next barrier fails the task, "
+                    + "and the job restores from its checkpoint.");
+
     private BridgeOptions() {}
 }

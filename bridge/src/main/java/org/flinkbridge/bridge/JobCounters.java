@@ -18,7 +18,9 @@ public final class JobCounters {
         /** Records that reached the sinks. */
         WRITTEN,
         /** Inputs those written records stand for: a batch counts its batch_size. */
-        WRITTEN_INPUTS
+        WRITTEN_INPUTS,
+        /** Lost workers recovered in place, by any session. */
+        WORKER_RECOVERIES
     }
 
     private static final LongAdder[] COUNTS = new LongAdder[Count.values().length];

@@ -1,19 +1,22 @@
 package org.flinkbridge.chaos;
 
 /**
- * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python] [--quick] [--no-kills]}. The quick run is the
+ * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python]
+ * [--recovery=in_place|failover] [--quick] [--no-kills]}; the recovery is the pipeline's {@code worker_recovery}. The quick run is the
  * one the default test suite runs; the full one is longer, with more kills. {@code --no-kills} runs the same
  * job and input with nothing killed, which measures checkpoints under steady load.
  */
-record ChaosOptions(String transport, String worker, int records, int recordsPerSecond, int workerKills, int taskManagerKills,
+record ChaosOptions(String transport, String worker, String recovery, int records, int recordsPerSecond, int workerKills, int taskManagerKills,
                     long checkpointIntervalMillis, long settleSeconds) {
 
     static final String USAGE =
-            "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python] [--quick] [--no-kills]";
+            "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python] [--recovery=in_place|failover]"
+                    + " [--quick] [--no-kills]";
 
     static ChaosOptions parse(String[] args) {
         String transport = "shm";
         String worker = "java";
+        String recovery = "in_place";
         boolean quick = false;
         boolean kills = true;
         for (String arg : args) {
@@ -33,13 +36,19 @@ record ChaosOptions(String transport, String worker, int records, int recordsPer
                     throw new IllegalArgumentException("--worker must be java or python, not '" + worker + "'; "
                             + USAGE);
                 }
+            } else if (arg.startsWith("--recovery=")) {
+                recovery = arg.substring("--recovery=".length());
+                if (!recovery.equals("in_place") && !recovery.equals("failover")) {
+                    throw new IllegalArgumentException("--recovery must be in_place or failover, not '" + recovery
+                            + "'; " + USAGE);
+                }
             } else {
                 throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
             }
         }
         return quick
-                ? new ChaosOptions(transport, worker, 40_000, 2_000, kills ? 3 : 0, kills ? 1 : 0, 1_000, 120)
-                : new ChaosOptions(transport, worker, 300_000, 2_500, kills ? 8 : 0, kills ? 2 : 0, 1_000, 300);
+                ? new ChaosOptions(transport, worker, recovery, 40_000, 2_000, kills ? 3 : 0, kills ? 1 : 0, 1_000, 120)
+                : new ChaosOptions(transport, worker, recovery, 300_000, 2_500, kills ? 8 : 0, kills ? 2 : 0, 1_000, 300);
     }
 
     long produceMillis() {

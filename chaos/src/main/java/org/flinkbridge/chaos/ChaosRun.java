@@ -17,9 +17,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code ./flink-bridge chaos [--transport=shm|grpc] [--quick]}: a bounded run of keyed records from a real
  * Kafka broker through a per-key running count in the worker into the exactly-once Kafka sink, on the real
- * standalone cluster, while worker processes (several times) and the TaskManager (at least once) are killed
- * at random moments. The committed output is then compared with an oracle, and one line reports records
- * in and out, kills, restarts, duplicates, losses and the p99 checkpoint duration from Flink's REST API.
+ * standalone cluster, while worker processes (several times) and then the TaskManager (at least once) are
+ * killed at random moments spread over the input. The committed output is then compared with an oracle, and
+ * one line reports records in and out, kills, job restarts, workers recovered in place, duplicates, losses and
+ * the p99 checkpoint duration from Flink's REST API.
  * Exits 1 on any loss or duplicate, or when fewer kills than planned could be done.
  */
 public final class ChaosRun {
@@ -69,6 +70,7 @@ public final class ChaosRun {
 
     private boolean runJob(KafkaBroker broker, Path dir) throws Exception {
         Path pipeline = writePipeline(broker, dir);
+        long recoveriesBefore = cluster.recoveriesLogged();
         String jobId = cluster.submit(pipeline, "chaos-" + options.transport(), options.transport());
         log("job " + jobId + " submitted over " + options.transport() + "; producing " + options.records()
                 + " records at " + options.recordsPerSecond() + "/s while killing");
@@ -83,6 +85,7 @@ public final class ChaosRun {
                 TimeUnit.SECONDS.toMillis(options.settleSeconds())));
         output.close();
         long restarts = cluster.restarts(jobId);
+        long recoveries = cluster.recoveriesLogged() - recoveriesBefore;
         String p99 = cluster.checkpointP99Millis(jobId);
         cluster.cancel(jobId);
         List<ProcessHandle> workersLeft = cluster.workersLeftBehind();
@@ -93,9 +96,11 @@ public final class ChaosRun {
         }
         boolean killsDone = kills.workerKills() >= options.workerKills()
                 && kills.taskManagerKills() >= options.taskManagerKills();
-        System.out.println("chaos: transport=" + options.transport() + " worker=" + options.worker() + " records in=" + options.records()
+        System.out.println("chaos: transport=" + options.transport() + " worker=" + options.worker()
+                + " recovery=" + options.recovery() + " records in=" + options.records()
                 + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
-                + " taskmanager_kills=" + kills.taskManagerKills() + " restarts=" + restarts
+                + " taskmanager_kills=" + kills.taskManagerKills() + " job_restarts=" + restarts
+                + " worker_recoveries=" + recoveries
                 + " duplicates=" + result.duplicates() + " losses=" + result.losses()
                 + " checkpoint_p99_ms=" + p99 + " workers_left=" + workersLeft.size()
                 + (killsDone ? "" : " (fewer kills than planned)"));
@@ -119,8 +124,9 @@ public final class ChaosRun {
                   checkpoint_interval_ms: %d
                   worker_timeout_ms: 10000
                   worker: %s
+                  worker_recovery: %s
                 """.formatted(options.transport(), servers, INPUT, servers, OUTPUT, options.transport(),
-                options.checkpointIntervalMillis(), options.worker()));
+                options.checkpointIntervalMillis(), options.worker(), options.recovery()));
     }
 
     /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */
@@ -152,7 +158,7 @@ public final class ChaosRun {
     }
 
     /**
-     * When to kill what: worker kills and TaskManager kills at random moments while the input flows. A worker
+     * When to kill what: worker kills, then TaskManager kills, at random moments while the input flows. A worker
      * kill of the Python worker kills one of its session processes (its supervisor dies with the TaskManager).
      */
     private static final class KillPlan {
@@ -164,17 +170,17 @@ public final class ChaosRun {
 
         KillPlan(Random random, long produceMillis, int workers, int taskManagers, boolean sessionProcesses) {
             this.sessionProcesses = sessionProcesses;
-            // Kills fall in the middle 80% of the input, so the job is running and has input left after each.
+            // Kills fall in the middle 80% of the input, so the job is running and has input left after each: one
+            // to a slot of equal length, at a random moment in its middle half, so that one kill's recovery is
+            // mostly over before the next; the workers' slots first, then the TaskManager's, whose restart of
+            // the job would otherwise take the next worker kills' place.
             long from = produceMillis / 10;
-            long span = produceMillis * 8 / 10;
-            for (int i = 0; i < workers; i++) {
-                workerAt.add(from + (long) (random.nextDouble() * span));
+            int slots = workers + taskManagers;
+            double slot = produceMillis * 0.8 / Math.max(1, slots);
+            for (int i = 0; i < slots; i++) {
+                long at = from + (long) (slot * (i + 0.25 + random.nextDouble() * 0.5));
+                (i < workers ? workerAt : taskManagerAt).add(at);
             }
-            for (int i = 0; i < taskManagers; i++) {
-                taskManagerAt.add(from + (long) (random.nextDouble() * span));
-            }
-            workerAt.sort(null);
-            taskManagerAt.sort(null);
         }
 
         void killDue(Cluster cluster, long elapsedMillis) throws Exception {

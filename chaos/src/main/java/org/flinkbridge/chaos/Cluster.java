@@ -24,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 final class Cluster {
 
     private static final String REST = "http://127.0.0.1:8081";
+    /** What the bridge's session exchange logs once per recovery in place (it logs nothing else this way). */
+    private static final String RECOVERED_IN_PLACE = ": recovered in place in ";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path home;
@@ -139,6 +141,20 @@ final class Cluster {
         return Files.exists(pidFile)
                 ? ProcessHandle.of(Long.parseLong(Files.readString(pidFile).trim())).filter(ProcessHandle::isAlive)
                 : Optional.empty();
+    }
+
+    /**
+     * The recoveries in place the TaskManager's log has recorded so far, across its restarts (the log is
+     * appended to): each is one line of the bridge's session exchange.
+     */
+    long recoveriesLogged() throws IOException {
+        Path log = home.resolve(".flink-bridge/cluster/log/taskmanager.log");
+        if (!Files.exists(log)) {
+            return 0;
+        }
+        try (var lines = Files.lines(log, java.nio.charset.StandardCharsets.ISO_8859_1)) {
+            return lines.filter(line -> line.contains(RECOVERED_IN_PLACE)).count();
+        }
     }
 
     /** The failures the job restarted from, as its exception history lists them. */

@@ -15,13 +15,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The quick chaos run, as {@code ./flink-bridge chaos --quick} runs it: a real broker, the real cluster,
  * worker processes and the TaskManager killed mid-run, and the exactly-once output checked by the oracle;
- * no worker a killed TaskManager spawned may be left running.
+ * killed workers are recovered in place, so only the TaskManager's kill restarts the job; no worker a killed
+ * TaskManager spawned may be left running.
  */
 class ChaosQuickTest {
 
     private static final Pattern SUMMARY = Pattern.compile(
-            "chaos: transport=(\\w+) worker=java records in=(\\d+) out=(\\d+) worker_kills=(\\d+) taskmanager_kills=(\\d+) "
-                    + "restarts=(-?\\d+) duplicates=(\\d+) losses=(\\d+) checkpoint_p99_ms=(\\S+) workers_left=(\\d+)");
+            "chaos: transport=(\\w+) worker=java recovery=in_place records in=(\\d+) out=(\\d+) worker_kills=(\\d+) "
+                    + "taskmanager_kills=(\\d+) job_restarts=(-?\\d+) worker_recoveries=(\\d+) duplicates=(\\d+) "
+                    + "losses=(\\d+) checkpoint_p99_ms=(\\S+) workers_left=(\\d+)");
 
     @ParameterizedTest
     @ValueSource(strings = {"shm", "grpc"})
@@ -39,9 +41,14 @@ class ChaosQuickTest {
         assertEquals(summary.group(2), summary.group(3), "records out differ from records in: " + summary.group());
         assertTrue(Integer.parseInt(summary.group(4)) >= 3, summary.group());
         assertTrue(Integer.parseInt(summary.group(5)) >= 1, summary.group());
-        assertTrue(Long.parseLong(summary.group(6)) >= 1, "no restart seen: " + summary.group());
-        assertEquals("0", summary.group(7), summary.group());
+        // A killed TaskManager restarts the job; a killed worker restarts nothing: it is recovered in place, or,
+        // killed while the job (re)starts, waited for as the session opens. (A recovery the TaskManager's kill cuts
+        // short is not logged as one, so worker_recoveries may be below the worker kills.)
+        long restarts = Long.parseLong(summary.group(6));
+        assertTrue(restarts >= 1 && restarts <= Long.parseLong(summary.group(5)),
+                "job restarts other than the TaskManager kills': " + summary.group());
         assertEquals("0", summary.group(8), summary.group());
-        assertEquals("0", summary.group(10), "spawned workers outlived their TaskManager: " + summary.group());
+        assertEquals("0", summary.group(9), summary.group());
+        assertEquals("0", summary.group(11), "spawned workers outlived their TaskManager: " + summary.group());
     }
 }

@@ -12,6 +12,8 @@ import java.io.Serializable;
  * @param acceptAtLeastOnce    runs steps that may keep state over the prototype's service (grpc_mode compat)
  *                             with checkpointing on, which cannot be exactly-once (see {@link Pipeline})
  * @param worker               the worker runtime a TaskManager spawns when {@code workerAddress} is null
+ * @param workerRecovery       what a lost worker leads to: recovery in place, or the task's failure
+ * @param workerRestartTimeoutMs how long recovery in place waits for a new worker (spawned, or at its address)
  */
 public record BridgeSettings(
         TransportMode transport,
@@ -22,7 +24,9 @@ public record BridgeSettings(
         long workerTimeoutMs,
         long checkpointIntervalMs,
         boolean acceptAtLeastOnce,
-        WorkerLanguage worker) implements Serializable {
+        WorkerLanguage worker,
+        WorkerRecovery workerRecovery,
+        long workerRestartTimeoutMs) implements Serializable {
 
     public static final TransportMode DEFAULT_TRANSPORT = TransportMode.SHM;
     public static final WorkerLanguage DEFAULT_WORKER = WorkerLanguage.JAVA;
@@ -30,12 +34,14 @@ public record BridgeSettings(
     public static final int DEFAULT_MAX_IN_FLIGHT = 1024;
     public static final long DEFAULT_WORKER_TIMEOUT_MS = 30_000;
     public static final long DEFAULT_CHECKPOINT_INTERVAL_MS = 0;
+    public static final WorkerRecovery DEFAULT_WORKER_RECOVERY = WorkerRecovery.IN_PLACE;
+    public static final long DEFAULT_WORKER_RESTART_TIMEOUT_MS = 30_000;
     /** Flink refuses shorter checkpoint intervals. */
     public static final long MIN_CHECKPOINT_INTERVAL_MS = 10;
 
     public BridgeSettings {
-        if (transport == null || worker == null) {
-            throw new IllegalArgumentException("transport and worker must not be null");
+        if (transport == null || worker == null || workerRecovery == null) {
+            throw new IllegalArgumentException("transport, worker and worker recovery must not be null");
         }
         if (workerAddress != null) {
             Checks.nonBlank(workerAddress, "worker address");
@@ -43,6 +49,7 @@ public record BridgeSettings(
         Checks.atLeast(parallelism, 1, "parallelism");
         Checks.atLeast(maxInFlight, 1, "max in flight");
         Checks.atLeast(workerTimeoutMs, 1, "worker timeout");
+        Checks.atLeast(workerRestartTimeoutMs, 1, "worker restart timeout");
         if (checkpointIntervalMs != 0) {
             Checks.atLeast(checkpointIntervalMs, MIN_CHECKPOINT_INTERVAL_MS, "checkpoint interval (unless 0)");
         }
@@ -52,27 +59,31 @@ public record BridgeSettings(
     public static BridgeSettings defaults() {
         return new BridgeSettings(DEFAULT_TRANSPORT, null, null, DEFAULT_PARALLELISM,
                 DEFAULT_MAX_IN_FLIGHT, DEFAULT_WORKER_TIMEOUT_MS, DEFAULT_CHECKPOINT_INTERVAL_MS, false,
-                DEFAULT_WORKER);
+                DEFAULT_WORKER, DEFAULT_WORKER_RECOVERY, DEFAULT_WORKER_RESTART_TIMEOUT_MS);
     }
 
     public BridgeSettings withTransport(TransportMode newTransport) {
         return new BridgeSettings(newTransport, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker,
+                workerRecovery, workerRestartTimeoutMs);
     }
 
     /** @param newWorkerAddress a running worker's control address, or {@code null} to spawn one */
     public BridgeSettings withWorkerAddress(String newWorkerAddress) {
         return new BridgeSettings(transport, newWorkerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker,
+                workerRecovery, workerRestartTimeoutMs);
     }
 
     public BridgeSettings withParallelism(int newParallelism) {
         return new BridgeSettings(transport, workerAddress, key, newParallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker,
+                workerRecovery, workerRestartTimeoutMs);
     }
 
     public BridgeSettings withWorker(WorkerLanguage newWorker) {
         return new BridgeSettings(transport, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, newWorker);
+                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, newWorker,
+                workerRecovery, workerRestartTimeoutMs);
     }
 }

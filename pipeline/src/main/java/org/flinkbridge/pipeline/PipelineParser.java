@@ -60,7 +60,7 @@ public final class PipelineParser {
     private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
             "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once",
-            "worker");
+            "worker", "worker_recovery", "worker_restart_timeout_ms");
     private static final List<String> KEY_KINDS = Arrays.stream(KeyKind.values()).map(KeyKind::configName).toList();
     private static final String STEP_TYPES = "a built-in step type (" + String.join(", ", StepSpec.BUILT_IN_TYPES)
             + ") or a fully qualified class name";
@@ -408,7 +408,11 @@ public final class PipelineParser {
                         .orElse(BridgeSettings.DEFAULT_CHECKPOINT_INTERVAL_MS),
                 bridge.optional("accept_at_least_once").map(YamlNode::bool).orElse(false),
                 bridge.optional("worker").map(v -> v.choice(WorkerLanguage.class))
-                        .orElse(BridgeSettings.DEFAULT_WORKER));
+                        .orElse(BridgeSettings.DEFAULT_WORKER),
+                bridge.optional("worker_recovery").map(v -> v.choice(WorkerRecovery.class))
+                        .orElse(BridgeSettings.DEFAULT_WORKER_RECOVERY),
+                bridge.optional("worker_restart_timeout_ms").map(v -> v.integer(1, Long.MAX_VALUE))
+                        .orElse(BridgeSettings.DEFAULT_WORKER_RESTART_TIMEOUT_MS));
     }
 
     /** The one transport mode of {@code transport} and {@code grpc_mode}; compat over shm is refused. */

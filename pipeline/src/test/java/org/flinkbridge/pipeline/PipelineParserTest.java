@@ -85,7 +85,7 @@ class PipelineParserTest {
                         new StepSpec("batch", "batch", batchConfig)))),
                 List.of(new FileSinkSpec("files", Path.of("out/example").toAbsolutePath().toString())),
                 new BridgeSettings(TransportMode.SHM, null, new KeySpec(KeyKind.JSON_FIELD, "key"), 2,
-                        1024, 30_000, 0, false, WorkerLanguage.JAVA));
+                        1024, 30_000, 0, false, WorkerLanguage.JAVA, WorkerRecovery.IN_PLACE, 30_000));
         assertEquals(expected, pipeline);
         assertTrue(pipeline.sources().getFirst().bounded());
         List<StepSpec> steps = pipeline.segments().getFirst().steps();
@@ -112,7 +112,8 @@ class PipelineParserTest {
         assertEquals(List.of(new SegmentSpec(0, "main", List.of(keep))), pipeline.segments());
         assertEquals("{}", keep.configJson());
         assertEquals(List.of(new PrintSinkSpec("console")), pipeline.sinks());
-        assertEquals(new BridgeSettings(TransportMode.SHM, null, null, 1, 1024, 30_000, 0, false, WorkerLanguage.JAVA),
+        assertEquals(new BridgeSettings(TransportMode.SHM, null, null, 1, 1024, 30_000, 0, false, WorkerLanguage.JAVA,
+                        WorkerRecovery.IN_PLACE, 30_000),
                 pipeline.bridge());
         assertEquals(BridgeSettings.defaults(), pipeline.bridge());
     }
@@ -363,10 +364,13 @@ class PipelineParserTest {
                   checkpoint_interval_ms: 10
                   accept_at_least_once: true
                   worker: python
+                  worker_recovery: failover
+                  worker_restart_timeout_ms: 7000
                 """));
 
         assertEquals(new BridgeSettings(TransportMode.GRPC_COMPAT, "127.0.0.1:50051",
-                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10, true, WorkerLanguage.PYTHON),
+                new KeySpec(KeyKind.HEADER, "tenant"), 4, 64, 5000, 10, true, WorkerLanguage.PYTHON,
+                WorkerRecovery.FAILOVER, 7000),
                 pipeline.bridge());
     }
 
@@ -406,10 +410,12 @@ class PipelineParserTest {
     @Test
     void commandLineOverridesCopyTheSettings() {
         BridgeSettings file = new BridgeSettings(TransportMode.SHM, null,
-                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false, WorkerLanguage.JAVA);
+                new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false, WorkerLanguage.JAVA,
+                WorkerRecovery.IN_PLACE, 5000);
 
         assertEquals(new BridgeSettings(TransportMode.GRPC_COMPAT, "host:1",
-                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false, WorkerLanguage.PYTHON),
+                        new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false, WorkerLanguage.PYTHON,
+                        WorkerRecovery.IN_PLACE, 5000),
                 file.withWorker(WorkerLanguage.parse("python"))
                         .withTransport(file.transport().override(Transport.parse("grpc"), GrpcMode.parse("compat")))
                         .withWorkerAddress("host:1").withParallelism(8));
@@ -804,7 +810,8 @@ class PipelineParserTest {
                         """,
                         "bridge.paralelism (line 5, column 3): expected one of the keys transport, grpc_mode,"
                                 + " worker_address, key, parallelism, max_in_flight, worker_timeout_ms,"
-                                + " checkpoint_interval_ms, accept_at_least_once, worker but found the key 'paralelism'"),
+                                + " checkpoint_interval_ms, accept_at_least_once, worker, worker_recovery,"
+                                + " worker_restart_timeout_ms but found the key 'paralelism'"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
                         steps: [{step_name: s, type: filter, settings: {}}]

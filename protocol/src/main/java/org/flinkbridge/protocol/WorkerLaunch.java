@@ -35,7 +35,7 @@ public final class WorkerLaunch {
      * leading {@code java} means this JVM's own launcher, so a Java worker runs on the same JDK. Every line the
      * worker prints (standard output and error) goes to {@code output} with its pid, from a daemon thread, for as long as it
      * runs. A worker that does not print the line within {@code timeoutMillis}, or exits first, is stopped and
-     * refused naming the command.
+     * refused naming the command ({@link WorkerLostException}: a worker killed while it starts is one).
      */
     public static Started start(List<String> command, long timeoutMillis, ObjLongConsumer<String> output)
             throws IOException {
@@ -58,7 +58,7 @@ public final class WorkerLaunch {
             process.destroyForcibly();
             String why = process.isAlive() || !process.onExit().isDone() ? "did not report its address within "
                     + timeoutMillis + " ms" : "exited with code " + process.onExit().join().exitValue();
-            throw new IOException("the worker started with '" + String.join(" ", command) + "' " + why
+            throw new WorkerLostException("the worker started with '" + String.join(" ", command) + "' " + why
                     + " (its output is in this process's log)", e);
         } catch (InterruptedException e) {
             process.destroyForcibly();

@@ -101,9 +101,7 @@ class AnswersWhileIdleTest {
                 mode, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 // The sidecar worker opens rings in its default directory only, the bridge's default too.
-                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
-                        (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
-                        BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
+                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults());
     }
 
     /** Lets {@link #BEFORE_PAUSE} records through at once, then holds the next until the test resumes it. */

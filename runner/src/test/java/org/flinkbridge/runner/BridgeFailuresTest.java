@@ -45,7 +45,7 @@ class BridgeFailuresTest {
                   - {step_name: add_processed, type: append_field}
                 sinks:
                   out: {type: print}
-                bridge: {transport: %s, worker_timeout_ms: %d}
+                bridge: {transport: %s, worker_timeout_ms: %d, worker_recovery: failover}
                 """.formatted(transport, timeoutMs);
     }
 

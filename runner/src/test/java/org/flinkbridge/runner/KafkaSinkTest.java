@@ -190,6 +190,7 @@ class KafkaSinkTest {
         }
     }
 
+    /** With failover: a killed worker restarts the job from its checkpoint, which is what these tests are about. */
     private static String exactlyOnce(String name, String topic, int count, int rate, int parallelism) {
         return """
                 name: %s
@@ -204,7 +205,7 @@ class KafkaSinkTest {
                     topic: %s
                     delivery: exactly_once
                     key: {json_field: key}
-                bridge: {parallelism: %d, checkpoint_interval_ms: 200}
+                bridge: {parallelism: %d, checkpoint_interval_ms: 200, worker_recovery: failover}
                 """.formatted(name, count, rate, broker.bootstrapServers(), topic, parallelism);
     }
 

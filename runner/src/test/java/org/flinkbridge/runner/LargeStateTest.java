@@ -64,6 +64,7 @@ class LargeStateTest {
                   parallelism: 1
                   checkpoint_interval_ms: 10000
                   worker: %s
+                  worker_recovery: failover
                 """.formatted(input, TICKS, transport, worker));
         Path checkpoints = dir.resolve("checkpoints");
         Path out = dir.resolve("out");

@@ -35,8 +35,14 @@ final class TestPeers {
 
     /** A real worker process started on its own (sidecar mode), listening on a free loopback port. */
     static Process startWorker() throws IOException {
+        return startWorker(0);
+    }
+
+    /** A real worker process started on its own (sidecar mode), listening on loopback port {@code port}. */
+    static Process startWorker(int port) throws IOException {
         return new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", TestPipelines.workerJar(), "--port", "0")
+                "--enable-native-access=ALL-UNNAMED", "-jar", TestPipelines.workerJar(), "--port",
+                Integer.toString(port))
                 // Its log (standard error) goes to the test's output, so nothing waits for a reader.
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }

@@ -26,6 +26,31 @@ final class TestPipelines {
 
     private TestPipelines() {}
 
+    /**
+     * {@code counts.yaml}: {@code events} generated records of 20 keys at {@code rate} a second, counted per key
+     * in the worker ({@code running_count}) at parallelism 2, checkpointing every 300 ms, into the file sink;
+     * {@code bridgeSettings} are further lines of the {@code bridge} section.
+     */
+    static Path perKeyCounts(Path dir, int events, int rate, String... bridgeSettings) {
+        StringBuilder bridge = new StringBuilder();
+        for (String setting : bridgeSettings) {
+            bridge.append("  ").append(setting).append('\n');
+        }
+        return write(dir, "counts", """
+                name: counts
+                sources:
+                  events: {type: generator, count: %d, rate: %d, keys: 20, seed: 7}
+                steps:
+                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
+                sinks:
+                  files: {type: file, path: unused}
+                bridge:
+                  parallelism: 2
+                  key: {json_field: key}
+                  checkpoint_interval_ms: 300
+                """.formatted(events, rate) + bridge);
+    }
+
     static Path write(Path dir, String name, String yaml) {
         try {
             Path file = dir.resolve(name + ".yaml");

@@ -13,13 +13,14 @@ import org.apache.flink.datastream.api.context.TaskInfo;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.JobCounters;
-import org.flinkbridge.bridge.session.BridgeSession;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
@@ -58,7 +59,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     private transient ListState<byte[]> checkpointed;
     private transient List<byte[]> restoredEntries;
-    private transient BridgeSession session;
+    private transient ReplaceableSession session;
     private transient SessionExchange exchange;
     private transient Collector<BridgeRecord> output;
     /** The operator's output, for the end of an input that brought no record or watermark. */
@@ -97,21 +98,22 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         TaskInfo task = ctx.getTaskInfo();
         subtask = task.getIndexOfThisSubtask();
         maxParallelism = task.getMaxParallelism();
-        session = BridgeSession.open(spec, SessionIdentity.newBuilder()
+        CheckpointEntries.Restored restored = CheckpointEntries.select(
+                restoredEntries == null ? List.of() : restoredEntries, subtask, task.getParallelism(), maxParallelism);
+        restoredEntries = null;
+        session = new ReplaceableSession(spec, SessionIdentity.newBuilder()
                 .setJobName(spec.jobName())
                 .setOperatorName(task.getTaskName())
                 .setSubtaskIndex(subtask)
                 .setParallelism(task.getParallelism())
                 .setAttempt(task.getAttemptNumber())
-                .build());
-        sent = ctx.getMetricGroup().counter("bridgeRecordsSent");
-        CheckpointEntries.Restored restored = CheckpointEntries.select(
-                restoredEntries == null ? List.of() : restoredEntries, subtask, task.getParallelism(), maxParallelism);
-        restoredEntries = null;
-        session.restoreState(restored.workerStates());
-        exchange = new SessionExchange(session.name(), session.channel(), spec.maxInFlight(), session.timeoutMillis(),
-                session::workerExitDescription, new Downstream(ctx, ctx.getMetricGroup().counter("bridgeRecordsReceived")),
-                restored.outputs());
+                .build(), restored.workerStates());
+        MetricGroup metrics = ctx.getMetricGroup();
+        sent = metrics.counter("bridgeRecordsSent");
+        ReplayJournal journal = spec.recovery().inPlace()
+                ? new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()) : null;
+        exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), journal,
+                new Downstream(ctx, metrics), restored.workerStates(), restored.outputs());
     }
 
     /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
@@ -126,7 +128,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
      */
     void takeAnswersAsTheyArrive(MailboxExecutor mailbox) {
         answersMailQueued = new AtomicBoolean();
-        session.channel().onAnswersWaiting(() -> {
+        session.onAnswersWaiting(() -> {
             if (answersMailQueued.compareAndSet(false, true)) {
                 try {
                     mailbox.execute(this::takeArrivedAnswers, "flink-bridge: take the worker's answers");
@@ -181,13 +183,12 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     @Override
     public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
-        long checkpointId = ctx.getCheckpointId();
-        List<BridgeRecord> pending = exchange.barrier(checkpointId);
+        SessionExchange.Checkpoint checkpoint = exchange.checkpoint(ctx.getCheckpointId());
         List<byte[]> entries = new ArrayList<>();
-        for (KeyGroupState state : session.snapshotState(checkpointId)) {
+        for (KeyGroupState state : checkpoint.workerState()) {
             entries.add(CheckpointEntries.workerState(subtask, state));
         }
-        for (BridgeRecord record : pending) {
+        for (BridgeRecord record : checkpoint.pendingOutputs()) {
             entries.add(CheckpointEntries.output(subtask, record));
         }
         checkpointed.update(entries);
@@ -212,6 +213,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         if (session != null) {
             session.close();
         }
+        if (exchange != null) {
+            exchange.close();
+        }
     }
 
     /** Where the exchange's answers go: the collector of the current input, and the watermark manager. */
@@ -219,10 +223,25 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
         private final NonPartitionedContext<BridgeRecord> context;
         private final Counter received;
+        private final Counter recoveries;
+        private final Counter replayedInputs;
+        private volatile long lastRecoveryMillis;
 
-        Downstream(NonPartitionedContext<BridgeRecord> context, Counter received) {
+        Downstream(NonPartitionedContext<BridgeRecord> context, MetricGroup metrics) {
             this.context = context;
-            this.received = received;
+            this.received = metrics.counter("bridgeRecordsReceived");
+            this.recoveries = metrics.counter("bridgeWorkerRecoveries");
+            this.replayedInputs = metrics.counter("bridgeReplayedInputs");
+            Gauge<Long> lastRecovery = () -> lastRecoveryMillis;
+            metrics.gauge("bridgeLastRecoveryMillis", lastRecovery);
+        }
+
+        @Override
+        public void recovered(SessionExchange.Recovery recovery) {
+            recoveries.inc();
+            JobCounters.add(JobCounters.Count.WORKER_RECOVERIES, 1);
+            replayedInputs.inc(recovery.replayedInputs());
+            lastRecoveryMillis = recovery.millis();
         }
 
         @Override

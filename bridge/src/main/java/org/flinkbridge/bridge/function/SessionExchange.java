@@ -2,13 +2,16 @@ package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.session.WorkerChannel;
+import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.WorkerLostException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 
 /**
  * The bridge's side of the exchange with one session, apart from Flink: inputs go out without waiting for their
@@ -16,10 +19,19 @@ import java.util.function.Supplier;
  * watermark only once every earlier input's outputs have gone; while a checkpoint is taken the answers are held
  * (after the barrier, they belong to the next checkpoint) and released when the checkpoint completes or is
  * aborted, or before the next input; outputs a restored checkpoint held go out before anything else. A worker
- * that fails an input, breaks the order or stays silent past the timeout raises a {@link WorkerFailure} naming
- * the session and the cause.
+ * that fails an input or breaks the order raises a {@link WorkerFailure} naming the session and the cause.
+ *
+ * <p>A worker that is lost (gone, unreachable, or silent past the timeout) is recovered in place when the
+ * exchange has a {@link ReplayJournal}: the session is replaced by one restored to the worker state of the last
+ * barrier, the inputs sent since are replayed, and the answers already received are checked and dropped, so
+ * nothing goes downstream twice. Without a journal (failover), or when recovery cannot be sure of the result,
+ * the loss fails the task and Flink restores the job from its checkpoint.
  */
 final class SessionExchange {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SessionExchange.class);
+    /** New sessions tried, one after another, for one loss before the task fails. */
+    static final int RECOVERY_ATTEMPTS = 3;
 
     /** Where answers go: the Flink function's collector and watermark manager. */
     interface Downstream {
@@ -29,7 +41,32 @@ final class SessionExchange {
 
         /** An output arrived from the worker (emitted now or held), for the counters. */
         void arrived();
+
+        /** A lost worker was recovered in place, for the counters. */
+        void recovered(Recovery recovery);
     }
+
+    /** The session the exchange talks to, which recovery in place replaces. */
+    interface Session {
+        String name();
+
+        WorkerChannel channel();
+
+        /** Why the worker process ended, when this JVM started it; null while it runs. */
+        String workerExit();
+
+        /** The worker's state by key group, taken once every earlier input is answered. */
+        List<KeyGroupState> snapshotState(long checkpointId) throws IOException;
+
+        /** Leaves the lost session and opens another (on a new worker, or at the worker's address) with {@code state}. */
+        void replace(List<KeyGroupState> state) throws IOException;
+    }
+
+    /** What a checkpoint stores for this session: the worker's state and the outputs not yet emitted. */
+    record Checkpoint(List<KeyGroupState> workerState, List<BridgeRecord> pendingOutputs) {}
+
+    /** One recovery in place: why, how long it took, the inputs replayed and the outputs checked and dropped. */
+    record Recovery(String cause, long millis, int replayedInputs, long verifiedOutputs) {}
 
     /** An answer held back while a checkpoint is taken, in order. */
     sealed interface Held {
@@ -38,29 +75,36 @@ final class SessionExchange {
         record Watermark(long timestamp) implements Held {}
     }
 
-    private final String sessionName;
-    private final WorkerChannel channel;
+    private final Session session;
     private final long timeoutMillis;
-    private final Supplier<String> workerExit;
     private final Downstream downstream;
     private final InFlight inFlight;
+    /** Null for failover: a lost worker fails the task. */
+    private final ReplayJournal journal;
     private final Answers answers = new Answers();
     private final ArrayDeque<Held> held = new ArrayDeque<>();
+    private final ReplayJournal.Replayer replayer = new Replayer();
+    private WorkerChannel channel;
+    /** The worker state the journal's inputs start from: the last barrier's, or the restored checkpoint's. */
+    private List<KeyGroupState> barrierState;
     private List<BridgeRecord> restoredOutputs;
     private boolean holding;
+    private long verifiedOutputs;
 
     /**
-     * @param workerExit      why the worker process ended, when this JVM started it; null while it runs
+     * @param journal         the journal recovery in place replays, or null for failover
+     * @param restoredState   the worker state a restored checkpoint gave the session
      * @param restoredOutputs outputs a restored checkpoint held back, emitted before anything else
      */
-    SessionExchange(String sessionName, WorkerChannel channel, int maxInFlight, long timeoutMillis,
-                    Supplier<String> workerExit, Downstream downstream, List<BridgeRecord> restoredOutputs) {
-        this.sessionName = sessionName;
-        this.channel = channel;
+    SessionExchange(Session session, int maxInFlight, long timeoutMillis, ReplayJournal journal,
+                    Downstream downstream, List<KeyGroupState> restoredState, List<BridgeRecord> restoredOutputs) {
+        this.session = session;
+        this.channel = session.channel();
         this.timeoutMillis = timeoutMillis;
-        this.workerExit = workerExit;
+        this.journal = journal;
         this.downstream = downstream;
         this.inFlight = new InFlight(maxInFlight);
+        this.barrierState = List.copyOf(restoredState);
         this.restoredOutputs = new ArrayList<>(restoredOutputs);
     }
 
@@ -68,51 +112,92 @@ final class SessionExchange {
     void record(int keyGroup, BridgeRecord record) throws IOException {
         releasePending();
         makeRoom();
-        channel.sendRecord(inFlight.add(InFlight.Kind.RECORD), keyGroup, record, answers);
-        if (inFlight.size() == 1) {
-            // Nothing else is on its way: send now rather than wait for a batch to fill.
-            channel.flush();
+        long sequence = inFlight.add(InFlight.Kind.RECORD);
+        if (journal != null) {
+            journal.appendRecord(sequence, keyGroup, record);
         }
-        channel.poll(answers, 0);
+        try {
+            channel.sendRecord(sequence, keyGroup, record, answers);
+            if (inFlight.size() == 1) {
+                // Nothing else is on its way: send now rather than wait for a batch to fill.
+                channel.flush();
+            }
+            channel.poll(answers, 0);
+        } catch (WorkerLostException e) {
+            lost(e);
+        }
     }
 
     /** An event-time watermark: in-band to the worker, downstream once every earlier input's outputs are. */
     void watermark(long timestamp) throws IOException {
         releasePending();
         makeRoom();
-        channel.sendWatermark(inFlight.addWatermark(timestamp), timestamp, answers);
-        channel.flush();
-        channel.poll(answers, 0);
+        long sequence = inFlight.addWatermark(timestamp);
+        if (journal != null) {
+            journal.appendMarker(InFlight.Kind.WATERMARK, sequence, timestamp);
+        }
+        try {
+            channel.sendWatermark(sequence, timestamp, answers);
+            channel.flush();
+            channel.poll(answers, 0);
+        } catch (WorkerLostException e) {
+            lost(e);
+        }
     }
 
     /** The end of input: the worker gets a last watermark (not forwarded) and answers everything before. */
     void endOfInput() throws IOException {
         releasePending();
         makeRoom();
-        channel.sendWatermark(inFlight.add(InFlight.Kind.END_OF_INPUT), Long.MAX_VALUE, answers);
+        long sequence = inFlight.add(InFlight.Kind.END_OF_INPUT);
+        if (journal != null) {
+            journal.appendMarker(InFlight.Kind.END_OF_INPUT, sequence, Long.MAX_VALUE);
+        }
+        try {
+            channel.sendWatermark(sequence, Long.MAX_VALUE, answers);
+        } catch (WorkerLostException e) {
+            lost(e);
+        }
         awaitAnswers(0);
     }
 
     /** Takes the answers that have arrived, sending inputs still batched (an answer means the worker has room). */
     void takeArrived() throws IOException {
-        channel.flush();
-        channel.poll(answers, 0);
+        try {
+            channel.flush();
+            channel.poll(answers, 0);
+        } catch (WorkerLostException e) {
+            lost(e);
+        }
     }
 
     /**
      * At a checkpoint (after its barrier went downstream): sends the worker a BARRIER, takes every earlier
-     * input's answers without emitting them, and returns the outputs the checkpoint must store: a restored
-     * checkpoint's not yet emitted, then the held ones. What was held goes downstream at {@link
-     * #checkpointFinished} or before the next input.
+     * input's answers without emitting them, takes the worker's state, and returns it with the outputs the
+     * checkpoint must store: a restored checkpoint's not yet emitted, then the held ones. What was held goes
+     * downstream at {@link #checkpointFinished} or before the next input. The journal starts again from here.
      */
-    List<BridgeRecord> barrier(long checkpointId) throws IOException {
+    Checkpoint checkpoint(long checkpointId) throws IOException {
+        List<KeyGroupState> state;
         holding = true;
         try {
             makeRoom();
-            channel.sendBarrier(inFlight.add(InFlight.Kind.BARRIER), checkpointId, answers);
-            awaitAnswers(0);
+            long sequence = inFlight.add(InFlight.Kind.BARRIER);
+            if (journal != null) {
+                journal.appendMarker(InFlight.Kind.BARRIER, sequence, checkpointId);
+            }
+            try {
+                channel.sendBarrier(sequence, checkpointId, answers);
+            } catch (WorkerLostException e) {
+                lost(e);
+            }
+            state = awaitState(checkpointId);
         } finally {
             holding = false;
+        }
+        barrierState = state;
+        if (journal != null) {
+            journal.truncate();
         }
         List<BridgeRecord> pending = new ArrayList<>(restoredOutputs);
         for (Held answer : held) {
@@ -120,7 +205,19 @@ final class SessionExchange {
                 pending.add(output.record());
             }
         }
-        return pending;
+        return new Checkpoint(state, pending);
+    }
+
+    /** Every answer up to the barrier, then the worker's state: taken again from a new worker if this one is lost. */
+    private List<KeyGroupState> awaitState(long checkpointId) throws IOException {
+        while (true) {
+            awaitAnswers(0);
+            try {
+                return session.snapshotState(checkpointId);
+            } catch (WorkerLostException e) {
+                lost(e);
+            }
+        }
     }
 
     /**
@@ -152,6 +249,13 @@ final class SessionExchange {
         }
     }
 
+    /** Releases the journal's memory. */
+    void close() {
+        if (journal != null) {
+            journal.close();
+        }
+    }
+
     /** Inputs sent and not yet answered. */
     int inFlight() {
         return inFlight.size();
@@ -165,14 +269,96 @@ final class SessionExchange {
 
     /** Flushes and takes answers until at most {@code remaining} inputs are unanswered. */
     private void awaitAnswers(int remaining) throws IOException {
-        channel.flush();
-        long timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         while (inFlight.size() > remaining) {
-            if (!channel.poll(answers, timeoutNanos)) {
-                String exit = workerExit.get();
-                throw new WorkerFailure(sessionName + ": no answer to input #" + inFlight.oldest() + " within "
-                        + timeoutMillis + " ms" + (exit == null ? " (the worker hangs or is unreachable)" : ": " + exit));
+            try {
+                channel.flush();
+                awaitSome(inFlight.oldest());
+            } catch (WorkerLostException e) {
+                lost(e);
             }
+        }
+    }
+
+    /** Takes at least one answer, waiting up to the timeout; {@code oldest} names the input waited for. */
+    private void awaitSome(long oldest) throws IOException {
+        if (!channel.poll(answers, TimeUnit.MILLISECONDS.toNanos(timeoutMillis))) {
+            String exit = session.workerExit();
+            String silent = session.name() + ": no answer to input #" + oldest + " within " + timeoutMillis + " ms"
+                    + (exit == null ? " (the worker hangs or is unreachable)" : ": " + exit);
+            if (journal == null) {
+                throw new WorkerFailure(silent);
+            }
+            throw new WorkerLostException(silent);
+        }
+    }
+
+    /**
+     * The worker is lost: recovered in place (a new session with the last barrier's state, the journal replayed
+     * and its answers checked), or, for failover, the task fails with the loss.
+     */
+    private void lost(WorkerLostException loss) throws IOException {
+        if (journal == null || Thread.currentThread().isInterrupted()) {
+            throw loss;
+        }
+        if (journal.overflowed()) {
+            throw new WorkerFailure(loss.getMessage() + "; recovery in place cannot replay the inputs since the last"
+                    + " checkpoint: they exceed the journal's " + journal.capacityBytes() + " bytes"
+                    + " (flink-bridge.worker.journal-size), so the job restores from its checkpoint", loss);
+        }
+        LOG.warn("{}: the worker is lost, recovering in place: {}", session.name(), loss.getMessage());
+        long started = System.nanoTime();
+        WorkerLostException last = loss;
+        for (int attempt = 1; attempt <= RECOVERY_ATTEMPTS; attempt++) {
+            try {
+                session.replace(barrierState);
+                channel = session.channel();
+                verifiedOutputs = 0;
+                journal.replay(replayer);
+                channel.flush();
+                while (journal.verifying()) {
+                    awaitSome(journal.verifyingSequence());
+                }
+                Recovery recovery = new Recovery(loss.getMessage(),
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), journal.entries(), verifiedOutputs);
+                LOG.info("{}: recovered in place in {} ms: replayed {} input(s) sent since the last barrier and checked"
+                                + " {} output(s) already emitted; lost because: {}", session.name(), recovery.millis(),
+                        recovery.replayedInputs(), recovery.verifiedOutputs(), recovery.cause());
+                downstream.recovered(recovery);
+                return;
+            } catch (ReplayJournal.ReplayMismatch mismatch) {
+                throw new WorkerFailure(session.name() + ": the worker was lost (" + loss.getMessage() + ") and in"
+                        + " the recovery in place " + mismatch.getMessage() + "; the job restores from its checkpoint",
+                        mismatch);
+            } catch (WorkerLostException again) {
+                LOG.warn("{}: recovery in place, attempt {} of {}, lost the new worker too: {}", session.name(),
+                        attempt, RECOVERY_ATTEMPTS, again.getMessage());
+                last = again;
+            }
+        }
+        throw new WorkerFailure(session.name() + ": the worker was lost (" + loss.getMessage() + ") and "
+                + RECOVERY_ATTEMPTS + " new sessions were lost too, the last because: " + last.getMessage(), last);
+    }
+
+    /** Sends the journal's inputs to the new session, as they were sent the first time. */
+    private final class Replayer implements ReplayJournal.Replayer {
+        @Override
+        public void record(long sequence, int keyGroup, BridgeRecord record) throws IOException {
+            channel.sendRecord(sequence, keyGroup, record, answers);
+        }
+
+        @Override
+        public void watermark(long sequence, long timestamp) throws IOException {
+            channel.sendWatermark(sequence, timestamp, answers);
+        }
+
+        @Override
+        public void barrier(long sequence, long checkpointId) throws IOException {
+            channel.sendBarrier(sequence, checkpointId, answers);
+        }
+
+        @Override
+        public void endOfInput(long sequence) throws IOException {
+            channel.sendWatermark(sequence, Long.MAX_VALUE, answers);
         }
     }
 
@@ -181,7 +367,14 @@ final class SessionExchange {
 
         @Override
         public void output(long sequence, BridgeRecord record) {
+            if (journal != null && journal.absorbOutput(sequence, record)) {
+                verifiedOutputs++;
+                return;
+            }
             expectOldest(sequence, "an output");
+            if (journal != null) {
+                journal.outputReceived(sequence, record);
+            }
             // Held answers stay ahead of later ones until they are released.
             if (holding || !held.isEmpty()) {
                 held.add(new Held.Output(record));
@@ -193,7 +386,13 @@ final class SessionExchange {
 
         @Override
         public void endOfOutputs(long sequence) {
+            if (journal != null && journal.absorbEnd(sequence)) {
+                return;
+            }
             expectOldest(sequence, "an end of outputs");
+            if (journal != null) {
+                journal.ended(sequence);
+            }
             boolean isWatermark = inFlight.oldestKind() == InFlight.Kind.WATERMARK;
             long watermark = inFlight.oldestWatermark();
             inFlight.removeOldest();
@@ -209,12 +408,12 @@ final class SessionExchange {
 
         @Override
         public void error(long sequence, String message) {
-            throw new WorkerFailure(sessionName + ": the worker failed input #" + sequence + ": " + message);
+            throw new WorkerFailure(session.name() + ": the worker failed input #" + sequence + ": " + message);
         }
 
         private void expectOldest(long sequence, String what) {
             if (inFlight.size() == 0 || sequence != inFlight.oldest()) {
-                throw new WorkerFailure(sessionName + ": the worker sent " + what + " for input #" + sequence
+                throw new WorkerFailure(session.name() + ": the worker sent " + what + " for input #" + sequence
                         + " but the oldest unanswered input is "
                         + (inFlight.size() == 0 ? "none" : "#" + inFlight.oldest()) + " (a protocol violation)");
             }
@@ -225,6 +424,10 @@ final class SessionExchange {
     static final class WorkerFailure extends RuntimeException {
         WorkerFailure(String message) {
             super(message);
+        }
+
+        WorkerFailure(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 }

@@ -18,6 +18,7 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.protocol.SessionTokens;
+import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.StatePieces;
@@ -145,9 +146,8 @@ public final class BridgeSession implements AutoCloseable {
                     .withDeadlineAfter(spec.workerTimeoutMillis(), TimeUnit.MILLISECONDS)
                     .openSession(request.build());
         } catch (StatusRuntimeException e) {
-            throw new IOException("cannot open a session for segment " + spec.segmentId() + " '"
-                    + spec.segmentName() + "' " + subtask + " on the " + peer + ": "
-                    + GrpcChannels.describe(e.getStatus()), e);
+            throw failure("cannot open a session for segment " + spec.segmentId() + " '"
+                    + spec.segmentName() + "' " + subtask + " on the " + peer, e);
         }
     }
 
@@ -234,7 +234,19 @@ public final class BridgeSession implements AutoCloseable {
     }
 
     private IOException controlFailure(String what, StatusRuntimeException e) {
-        return new IOException(name + ": " + what + ": " + GrpcChannels.describe(e.getStatus()), e);
+        return failure(name + ": " + what, e);
+    }
+
+    /**
+     * A control call that failed: the worker is lost when it cannot be reached, did not answer in time, or no
+     * longer knows the session (a worker restarted at the same address).
+     */
+    private static IOException failure(String what, StatusRuntimeException e) {
+        String message = what + ": " + GrpcChannels.describe(e.getStatus());
+        return switch (e.getStatus().getCode()) {
+            case UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, NOT_FOUND -> new WorkerLostException(message, e);
+            default -> new IOException(message, e);
+        };
     }
 
     /** Why the worker stopped answering, when this JVM knows: the spawned process's exit. */
@@ -242,20 +254,41 @@ public final class BridgeSession implements AutoCloseable {
         return spawned == null ? null : spawned.exitDescription();
     }
 
-    @Override
-    public void close() {
+    /**
+     * Leaves a session whose worker is lost, to open another: kills the worker process when this JVM started it
+     * and it still runs, and closes the session on the worker only when it may still serve others (a sidecar).
+     */
+    public void abandon() {
         channel.close();
-        if (sessionId != null) {
-            try {
-                BridgeControlGrpc.newBlockingStub(grpc).withDeadlineAfter(5, TimeUnit.SECONDS)
-                        .closeSession(SessionRef.newBuilder().setSessionId(sessionId).build());
-            } catch (StatusRuntimeException e) {
-                LOG.warn("{}: closing it on the worker failed: {}", name, e.getStatus());
-            }
+        if (spawned != null) {
+            spawned.killIfRunning();
+        } else if (sessionId != null) {
+            closeOnWorker(1);
         }
         GrpcChannels.close(grpc);
         if (spawned != null) {
             spawned.release();
+        }
+    }
+
+    @Override
+    public void close() {
+        channel.close();
+        if (sessionId != null) {
+            closeOnWorker(5);
+        }
+        GrpcChannels.close(grpc);
+        if (spawned != null) {
+            spawned.release();
+        }
+    }
+
+    private void closeOnWorker(long timeoutSeconds) {
+        try {
+            BridgeControlGrpc.newBlockingStub(grpc).withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS)
+                    .closeSession(SessionRef.newBuilder().setSessionId(sessionId).build());
+        } catch (StatusRuntimeException e) {
+            LOG.warn("{}: closing it on the worker failed: {}", name, e.getStatus());
         }
     }
 }

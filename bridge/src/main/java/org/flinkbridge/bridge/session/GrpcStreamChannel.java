@@ -7,6 +7,7 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.RecordMessages;
 
@@ -53,25 +54,49 @@ final class GrpcStreamChannel implements WorkerChannel {
 
     private void send(Frame frame, Answers whileWaiting) throws IOException {
         receiver = whileWaiting;
-        stream.send(frame, takeWhileWaiting);
+        try {
+            stream.send(frame, takeWhileWaiting);
+        } catch (IOException e) {
+            throw lostUnlessAnswers(e);
+        }
     }
 
     @Override
     public void flush() throws IOException {
-        stream.flush(takeWhileWaiting);
+        try {
+            stream.flush(takeWhileWaiting);
+        } catch (IOException e) {
+            throw lostUnlessAnswers(e);
+        }
     }
 
     @Override
     public boolean poll(Answers answers, long timeoutNanos) throws IOException {
-        FrameBatch batch = stream.poll(timeoutNanos);
+        FrameBatch batch = nextBatch(timeoutNanos);
         if (batch == null) {
             return false;
         }
         do {
             deliver(batch, answers);
-            batch = stream.poll(0);
+            batch = nextBatch(0);
         } while (batch != null);
         return true;
+    }
+
+    private FrameBatch nextBatch(long timeoutNanos) throws WorkerLostException {
+        try {
+            return stream.poll(timeoutNanos);
+        } catch (IOException e) {
+            throw new WorkerLostException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * What the stream raised: the stream's own failures (it broke, ended or took nothing in time) mean the worker
+     * is lost; a bad frame among the answers handed over while waiting stays what it is.
+     */
+    private static IOException lostUnlessAnswers(IOException e) {
+        return e instanceof BadAnswer ? e : new WorkerLostException(e.getMessage(), e);
     }
 
     private static void deliver(FrameBatch batch, Answers answers) throws IOException {
@@ -80,7 +105,7 @@ final class GrpcStreamChannel implements WorkerChannel {
                 case OUTPUT -> answers.output(frame.getSequence(), toRecord(frame.getRecord()));
                 case END_OF_OUTPUTS -> answers.endOfOutputs(frame.getSequence());
                 case ERROR -> answers.error(frame.getSequence(), frame.getError());
-                default -> throw new IOException("the worker sent a frame of type " + frame.getType()
+                default -> throw new BadAnswer("the worker sent a frame of type " + frame.getType()
                         + " (sequence " + frame.getSequence() + "), which a worker never sends");
             }
         }
@@ -92,6 +117,13 @@ final class GrpcStreamChannel implements WorkerChannel {
 
     static BridgeRecord toRecord(Message message) {
         return RecordMessages.read(message, BridgeRecord::fromWire);
+    }
+
+    /** A frame a worker never sends. */
+    private static final class BadAnswer extends IOException {
+        BadAnswer(String message) {
+            super(message);
+        }
     }
 
     @Override

@@ -1,6 +1,9 @@
 package org.flinkbridge.bridge.session;
 
+import org.flinkbridge.bridge.BridgeOptions;
+import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
+import org.flinkbridge.pipeline.WorkerRecovery;
 import org.flinkbridge.proto.control.StepSpec;
 
 import java.io.Serializable;
@@ -12,6 +15,7 @@ import java.util.List;
  * @param workerAddress a running worker's HOST:PORT, or null to spawn one with {@code workerCommand}
  * @param workerCommand the command that starts a worker printing its listening line (spawn mode)
  * @param shm the ring settings, used when {@code mode} is {@link TransportMode#SHM}
+ * @param recovery what a lost worker leads to
  */
 public record SessionSpec(
         String jobName,
@@ -24,7 +28,8 @@ public record SessionSpec(
         int maxInFlight,
         long workerTimeoutMillis,
         int maxBatchFrames,
-        ShmSettings shm) implements Serializable {
+        ShmSettings shm,
+        Recovery recovery) implements Serializable {
 
     public SessionSpec {
         steps = List.copyOf(steps);
@@ -40,11 +45,44 @@ public record SessionSpec(
     }
 
     /**
+     * What a lost worker leads to.
+     *
+     * @param mode recovery in place, or the task's failure
+     * @param restartTimeoutMillis how long recovery in place waits for a new worker
+     * @param journalBytes the bound of the off-heap journal of inputs since the last barrier, per session
+     */
+    public record Recovery(WorkerRecovery mode, long restartTimeoutMillis, long journalBytes) implements Serializable {
+
+        /** The defaults of a pipeline's bridge section and of the deployment options. */
+        public static Recovery defaults() {
+            return new Recovery(BridgeSettings.DEFAULT_WORKER_RECOVERY, BridgeSettings.DEFAULT_WORKER_RESTART_TIMEOUT_MS,
+                    BridgeOptions.JOURNAL_SIZE.defaultValue().getBytes());
+        }
+
+        /** Failing the task at once, with no journal: what compat mode, which keeps no state, always gets. */
+        public static Recovery failover() {
+            return new Recovery(WorkerRecovery.FAILOVER, 1, 0);
+        }
+
+        public boolean inPlace() {
+            return mode == WorkerRecovery.IN_PLACE;
+        }
+    }
+
+    /**
      * The shared-memory transport's settings.
      *
      * @param directory where ring files are made (a private 0700 directory is created inside it if needed)
      * @param ringCapacity bytes of each of the session's two rings (a power of two)
      * @param livenessTimeoutMillis how long a side's heartbeat may be silent before the other gives up
      */
-    public record ShmSettings(String directory, int ringCapacity, long livenessTimeoutMillis) implements Serializable {}
+    public record ShmSettings(String directory, int ringCapacity, long livenessTimeoutMillis) implements Serializable {
+
+        /** The deployment options' defaults. */
+        public static ShmSettings defaults() {
+            return new ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
+                    (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
+                    BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis());
+        }
+    }
 }

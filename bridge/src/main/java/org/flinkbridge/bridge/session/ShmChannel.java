@@ -1,9 +1,10 @@
 package org.flinkbridge.bridge.session;
 
 import org.flinkbridge.bridge.BridgeRecord;
-import org.flinkbridge.protocol.KeyGroups;
-import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.protocol.FrameType;
+import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.WorkerLostException;
+import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;
@@ -101,7 +102,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
                 continue;
             }
             if (System.nanoTime() - lastAnswer > TimeUnit.MILLISECONDS.toNanos(workerTimeoutMillis)) {
-                throw new IOException(sessionName + ": no room for " + FrameType.name(type) + " #" + sequence
+                throw new WorkerLostException(sessionName + ": no room for " + FrameType.name(type) + " #" + sequence
                         + " in the to-worker ring and no answer from the worker for " + workerTimeoutMillis
                         + " ms (worker_timeout_ms): its step hangs or is far too slow, although its heartbeat"
                         + " goes on");
@@ -192,7 +193,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         String exit = workerExit.get();
         String lost = exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
         if (lost != null) {
-            throw new IOException(sessionName + ": the worker is gone: " + lost);
+            throw new WorkerLostException(sessionName + ": the worker is gone: " + lost);
         }
     }
 

@@ -52,6 +52,22 @@ public final class SpawnedWorker {
         stop();
     }
 
+    /**
+     * Kills the process when it still runs: a worker lost while its process lives hangs or broke its sessions,
+     * and the next {@link #acquire} starts a new one for every session of this TaskManager.
+     */
+    public void killIfRunning() {
+        if (process.isAlive()) {
+            LOG.warn("killing worker process {}, which stopped serving its sessions", process.pid());
+            process.destroyForcibly();
+            try {
+                process.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
     public String address() {
         return address;
     }

@@ -89,9 +89,7 @@ class HeldOutputsTest {
                 List.of(new SessionSpec.Step("mark", "append_field", "{\"field\":\"seen\",\"value\":1}")),
                 TransportMode.GRPC_STREAM, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                new SessionSpec.ShmSettings(BridgeOptions.SHM_DIRECTORY.defaultValue(),
-                        (int) BridgeOptions.SHM_RING_CAPACITY.defaultValue().getBytes(),
-                        BridgeOptions.LIVENESS_TIMEOUT.defaultValue().toMillis()));
+                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults());
     }
 
     /** Writes given entries into the bridge's union list state at a checkpoint. */

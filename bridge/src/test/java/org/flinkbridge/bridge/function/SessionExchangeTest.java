@@ -2,6 +2,7 @@ package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.session.WorkerChannel;
+import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.KeyGroups;
 import org.junit.jupiter.api.Test;
 
@@ -24,28 +25,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SessionExchangeTest {
 
     private final Worker worker = new Worker();
-    private final List<String> downstream = new ArrayList<>();
+    private final DownstreamLog log = new DownstreamLog();
+    private final List<String> downstream = log.lines;
 
     private SessionExchange exchange(int maxInFlight, List<BridgeRecord> restored) {
         return exchange(worker, maxInFlight, restored);
     }
 
     private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
-        return new SessionExchange("session s", worker, maxInFlight, 50, () -> null,
-                new SessionExchange.Downstream() {
-                    @Override
-                    public void emit(BridgeRecord output) {
-                        downstream.add(text(output));
-                    }
-
-                    @Override
-                    public void emitWatermark(long watermark) {
-                        downstream.add("watermark " + watermark);
-                    }
-
-                    @Override
-                    public void arrived() {}
-                }, restored);
+        return new SessionExchange(new FixedSession(worker), maxInFlight, 50, null, log, List.of(), restored);
     }
 
     @Test
@@ -100,7 +88,7 @@ class SessionExchangeTest {
         exchange.watermark(5);
         worker.answering = true;
 
-        List<BridgeRecord> stored = exchange.barrier(1);
+        List<BridgeRecord> stored = exchange.checkpoint(1).pendingOutputs();
 
         assertEquals(List.of("a'"), stored.stream().map(SessionExchangeTest::text).toList());
         assertEquals(List.of(), downstream, "nothing goes downstream while the checkpoint is taken");
@@ -116,7 +104,7 @@ class SessionExchangeTest {
         SessionExchange exchange = exchange(8, List.of());
         exchange.record(KeyGroups.NONE, record("a"));
         worker.answering = true;
-        exchange.barrier(1);
+        exchange.checkpoint(1);
 
         exchange.record(KeyGroups.NONE, record("b"));
 
@@ -127,7 +115,7 @@ class SessionExchangeTest {
     void outputsARestoredCheckpointHeldGoFirstAndAreStoredAgainUntilEmitted() throws IOException {
         SessionExchange exchange = exchange(8, List.of(record("held1"), record("held2")));
 
-        List<BridgeRecord> stored = exchange.barrier(3);
+        List<BridgeRecord> stored = exchange.checkpoint(3).pendingOutputs();
         assertEquals(List.of("held1", "held2"), stored.stream().map(SessionExchangeTest::text).toList());
         exchange.checkpointFinished();
         assertEquals(List.of(), downstream, "a restored checkpoint's outputs wait for somewhere to go");
@@ -180,6 +168,29 @@ class SessionExchangeTest {
         assertEquals("session s: the worker failed input #0: boom",
                 assertThrows(SessionExchange.WorkerFailure.class,
                         () -> failed.record(KeyGroups.NONE, record("x"))).getMessage());
+    }
+
+    /** A session that is never replaced: these tests run without recovery in place. */
+    private record FixedSession(WorkerChannel channel) implements SessionExchange.Session {
+        @Override
+        public String name() {
+            return "session s";
+        }
+
+        @Override
+        public String workerExit() {
+            return null;
+        }
+
+        @Override
+        public List<KeyGroupState> snapshotState(long checkpointId) {
+            return List.of();
+        }
+
+        @Override
+        public void replace(List<KeyGroupState> state) {
+            throw new AssertionError("a session without recovery in place is never replaced");
+        }
     }
 
     private static BridgeRecord record(String text) {

@@ -1,0 +1,315 @@
+package org.flinkbridge.bridge.function;
+
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.transport.shm.RecordCodec;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * What recovery in place needs to bring a new worker to where the lost one was: the inputs sent to the session
+ * since its last barrier, in order, kept off-heap and bounded, and for each the count and a 64-bit hash of the
+ * outputs the bridge has received for it, and whether its end came. A replay sends them all again; the answers
+ * to what was answered before are checked against those counts and hashes and dropped ({@link #absorbOutput},
+ * {@link #absorbEnd}), and any mismatch is a {@link ReplayMismatch}. Truncated at every barrier. Used by the task
+ * thread only; appending allocates nothing.
+ *
+ * <p>The log, entries appended from offset 0, each 8-byte aligned:
+ * <pre>
+ *   0   i32 kind            InFlight.Kind ordinal
+ *   4   i32 key group       of a record (KeyGroups.NONE when not keyed)
+ *   8   i64 sequence
+ *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id
+ *   24  i32 body length     a record's RecordCodec body, 0 for other kinds
+ *   28  i32 ended           1 once the input's end of outputs arrived
+ *   32  i64 outputs         outputs received for it
+ *   40  i64 hash            of those outputs, in order
+ *   48  body, padded to 8 bytes
+ * </pre>
+ */
+final class ReplayJournal implements AutoCloseable {
+
+    private static final int KIND = 0;
+    private static final int KEY_GROUP = 4;
+    private static final int SEQUENCE = 8;
+    private static final int VALUE = 16;
+    private static final int BODY_LENGTH = 24;
+    private static final int ENDED = 28;
+    private static final int OUTPUTS = 32;
+    private static final int HASH = 40;
+    private static final int HEADER = 48;
+    private static final long NOT_JOURNALED = -1;
+    private static final InFlight.Kind[] KINDS = InFlight.Kind.values();
+
+    /** The inputs a replay sends, in order. */
+    interface Replayer {
+        void record(long sequence, int keyGroup, BridgeRecord record) throws IOException;
+
+        void watermark(long sequence, long timestamp) throws IOException;
+
+        void barrier(long sequence, long checkpointId) throws IOException;
+
+        void endOfInput(long sequence) throws IOException;
+    }
+
+    /** A replayed input's outputs differ from those its first answer gave: the step is not deterministic. */
+    static final class ReplayMismatch extends RuntimeException {
+        ReplayMismatch(String message) {
+            super(message);
+        }
+    }
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment log;
+    /** Where each input in flight is in the log, by sequence modulo its length; NOT_JOURNALED past the bound. */
+    private final long[] inFlightOffsets;
+    private long end;
+    private int entries;
+    private boolean overflowed;
+    /** The offset of the entry whose replayed answers come next, or NOT_JOURNALED when no replay is checked. */
+    private long verifying = NOT_JOURNALED;
+    private long replayedOutputs;
+    private long replayedHash;
+
+    ReplayJournal(long capacityBytes, int maxInFlight) {
+        this.log = arena.allocate(Math.max(capacityBytes, HEADER), Long.BYTES);
+        this.inFlightOffsets = new long[maxInFlight];
+        Arrays.fill(inFlightOffsets, NOT_JOURNALED);
+    }
+
+    void appendRecord(long sequence, int keyGroup, BridgeRecord record) {
+        int bodyLength = RecordCodec.bodyLength(record.headers, record.payload);
+        long at = append(InFlight.Kind.RECORD, sequence, keyGroup, 0, bodyLength);
+        if (at != NOT_JOURNALED) {
+            RecordCodec.write(log, at + HEADER, record.timestamp, record.headers, record.payload);
+        }
+    }
+
+    /** A watermark, with its timestamp; a barrier, with its checkpoint id; or the end of input. */
+    void appendMarker(InFlight.Kind kind, long sequence, long value) {
+        append(kind, sequence, 0, value, 0);
+    }
+
+    private long append(InFlight.Kind kind, long sequence, int keyGroup, long value, int bodyLength) {
+        int slot = (int) (sequence % inFlightOffsets.length);
+        long length = HEADER + align(bodyLength);
+        if (overflowed || end + length > log.byteSize()) {
+            overflowed = true;
+            inFlightOffsets[slot] = NOT_JOURNALED;
+            return NOT_JOURNALED;
+        }
+        long at = end;
+        log.set(ValueLayout.JAVA_INT, at + KIND, kind.ordinal());
+        log.set(ValueLayout.JAVA_INT, at + KEY_GROUP, keyGroup);
+        log.set(ValueLayout.JAVA_LONG, at + SEQUENCE, sequence);
+        log.set(ValueLayout.JAVA_LONG, at + VALUE, value);
+        log.set(ValueLayout.JAVA_INT, at + BODY_LENGTH, bodyLength);
+        log.set(ValueLayout.JAVA_INT, at + ENDED, 0);
+        log.set(ValueLayout.JAVA_LONG, at + OUTPUTS, 0);
+        log.set(ValueLayout.JAVA_LONG, at + HASH, 0);
+        end += length;
+        entries++;
+        inFlightOffsets[slot] = at;
+        return at;
+    }
+
+    /** An output of input {@code sequence} (in flight) went on downstream. */
+    void outputReceived(long sequence, BridgeRecord output) {
+        long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
+        if (at != NOT_JOURNALED) {
+            log.set(ValueLayout.JAVA_LONG, at + OUTPUTS, log.get(ValueLayout.JAVA_LONG, at + OUTPUTS) + 1);
+            log.set(ValueLayout.JAVA_LONG, at + HASH, OutputHash.chain(log.get(ValueLayout.JAVA_LONG, at + HASH),
+                    OutputHash.of(output)));
+        }
+    }
+
+    /** Input {@code sequence} (in flight) is fully answered. */
+    void ended(long sequence) {
+        long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
+        if (at != NOT_JOURNALED) {
+            log.set(ValueLayout.JAVA_INT, at + ENDED, 1);
+        }
+    }
+
+    /** At a barrier whose state was taken, with nothing in flight: what came before is in that state. */
+    void truncate() {
+        end = 0;
+        entries = 0;
+        overflowed = false;
+        verifying = NOT_JOURNALED;
+        Arrays.fill(inFlightOffsets, NOT_JOURNALED);
+    }
+
+    /** Whether inputs were left out since the last barrier because the log was full: no replay is possible. */
+    boolean overflowed() {
+        return overflowed;
+    }
+
+    long capacityBytes() {
+        return log.byteSize();
+    }
+
+    int entries() {
+        return entries;
+    }
+
+    /**
+     * Sends every input again, in order, and checks the answers that follow against what was received the first
+     * time (through {@link #absorbOutput} and {@link #absorbEnd}).
+     */
+    void replay(Replayer to) throws IOException {
+        if (overflowed) {
+            throw new IllegalStateException("the journal overflowed; it cannot be replayed");
+        }
+        verifying = entries == 0 ? NOT_JOURNALED : 0;
+        replayedOutputs = 0;
+        replayedHash = 0;
+        skipUnanswered();
+        for (long at = 0; at < end; at = next(at)) {
+            long sequence = log.get(ValueLayout.JAVA_LONG, at + SEQUENCE);
+            long value = log.get(ValueLayout.JAVA_LONG, at + VALUE);
+            switch (KINDS[log.get(ValueLayout.JAVA_INT, at + KIND)]) {
+                case RECORD -> to.record(sequence, log.get(ValueLayout.JAVA_INT, at + KEY_GROUP), RecordCodec.read(log,
+                        at + HEADER, log.get(ValueLayout.JAVA_INT, at + BODY_LENGTH), BridgeRecord::fromWire));
+                case WATERMARK -> to.watermark(sequence, value);
+                case BARRIER -> to.barrier(sequence, value);
+                case END_OF_INPUT -> to.endOfInput(sequence);
+            }
+        }
+    }
+
+    /**
+     * A replayed output: true when it repeats one received before (checked, to be dropped); false when it is new
+     * (the input had not been fully answered when the worker was lost), to go on as any answer does.
+     */
+    boolean absorbOutput(long sequence, BridgeRecord output) {
+        if (verifying == NOT_JOURNALED) {
+            return false;
+        }
+        requireAnswering(sequence, "an output");
+        long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
+        boolean repeated = replayedOutputs < received;
+        if (!repeated && log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1) {
+            throw mismatch(sequence, "gave more than the " + received + " output(s) it gave before");
+        }
+        // A new output is counted here too: outputReceived adds it to the entry as well, keeping the two equal.
+        replayedOutputs++;
+        replayedHash = OutputHash.chain(replayedHash, OutputHash.of(output));
+        if (replayedOutputs == received && replayedHash != log.get(ValueLayout.JAVA_LONG, verifying + HASH)) {
+            throw mismatch(sequence, "gave " + received + " output(s) that differ from those it gave before");
+        }
+        return repeated;
+    }
+
+    /**
+     * A replayed end of outputs: true when the input was fully answered before (checked, to be dropped); false
+     * when this is its first end, to go on as any answer does.
+     */
+    boolean absorbEnd(long sequence) {
+        if (verifying == NOT_JOURNALED) {
+            return false;
+        }
+        requireAnswering(sequence, "an end of outputs");
+        long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
+        if (replayedOutputs < received) {
+            throw mismatch(sequence, "gave " + replayedOutputs + " output(s) where it gave " + received + " before");
+        }
+        boolean endedBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1;
+        verifying = next(verifying);
+        replayedOutputs = 0;
+        replayedHash = 0;
+        skipUnanswered();
+        return endedBefore;
+    }
+
+    /** Whether replayed answers are still being checked. */
+    boolean verifying() {
+        return verifying != NOT_JOURNALED;
+    }
+
+    /** The input whose replayed answers come next; only while {@link #verifying()}. */
+    long verifyingSequence() {
+        return log.get(ValueLayout.JAVA_LONG, verifying + SEQUENCE);
+    }
+
+    /** Stops checking once the next entry had no answer at all: neither had any later one. */
+    private void skipUnanswered() {
+        if (verifying != NOT_JOURNALED && (verifying >= end
+                || log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS) == 0
+                && log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 0)) {
+            verifying = NOT_JOURNALED;
+        }
+    }
+
+    private void requireAnswering(long sequence, String what) {
+        long expected = log.get(ValueLayout.JAVA_LONG, verifying + SEQUENCE);
+        if (sequence != expected) {
+            throw new ReplayMismatch("the new worker sent " + what + " for replayed input #" + sequence
+                    + " while input #" + expected + " was not yet answered (a protocol violation)");
+        }
+    }
+
+    private ReplayMismatch mismatch(long sequence, String what) {
+        return new ReplayMismatch("replayed input #" + sequence + " " + what + ": the steps are not deterministic,"
+                + " so recovery in place cannot be sure of the result");
+    }
+
+    private long next(long at) {
+        return at + HEADER + align(log.get(ValueLayout.JAVA_INT, at + BODY_LENGTH));
+    }
+
+    private static long align(int length) {
+        return (length + 7L) & ~7L;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+
+    /** A 64-bit hash of an output's fields, and the chain of an input's outputs in order. */
+    static final class OutputHash {
+
+        private static final long PRIME = 0x100000001b3L;
+        private static final long OFFSET = 0xcbf29ce484222325L;
+
+        private OutputHash() {}
+
+        static long of(BridgeRecord record) {
+            long hash = mix(OFFSET ^ record.timestamp);
+            for (byte b : record.payload) {
+                hash = (hash ^ (b & 0xff)) * PRIME;
+            }
+            // Headers are a map: their hash must not depend on its iteration order.
+            long headers = 0;
+            for (Map.Entry<String, String> header : record.headers.entrySet()) {
+                headers += mix(chars(chars(OFFSET, header.getKey()) * PRIME, header.getValue()));
+            }
+            return mix(hash ^ headers);
+        }
+
+        static long chain(long chained, long output) {
+            return mix(chained * PRIME + output);
+        }
+
+        private static long chars(long hash, String text) {
+            for (int i = 0; i < text.length(); i++) {
+                hash = (hash ^ text.charAt(i)) * PRIME;
+            }
+            return hash;
+        }
+
+        /** The murmur3 finaliser, so that every input bit moves every output bit. */
+        private static long mix(long h) {
+            h ^= h >>> 33;
+            h *= 0xff51afd7ed558ccdL;
+            h ^= h >>> 33;
+            h *= 0xc4ceb9fe1a85ec53L;
+            return h ^ (h >>> 33);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+package org.flinkbridge.bridge.function;
+
+import org.flinkbridge.bridge.BridgeRecord;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/** What an exchange sends downstream, as lines in order (payloads as text, "watermark T"), and its recoveries. */
+final class DownstreamLog implements SessionExchange.Downstream {
+
+    final List<String> lines = new ArrayList<>();
+    final List<SessionExchange.Recovery> recoveries = new ArrayList<>();
+
+    @Override
+    public void emit(BridgeRecord output) {
+        lines.add(new String(output.payload, StandardCharsets.UTF_8));
+    }
+
+    @Override
+    public void emitWatermark(long watermark) {
+        lines.add("watermark " + watermark);
+    }
+
+    @Override
+    public void arrived() {}
+
+    @Override
+    public void recovered(SessionExchange.Recovery recovery) {
+        recoveries.add(recovery);
+    }
+}

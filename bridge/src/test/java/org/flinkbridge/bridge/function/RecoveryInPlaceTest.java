@@ -1,0 +1,262 @@
+package org.flinkbridge.bridge.function;
+
+import com.google.protobuf.ByteString;
+import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.session.WorkerChannel;
+import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.WorkerLostException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Recovery in place, without Flink: workers in memory that die after a given number of answers, a session that
+ * replaces one with the next, and the downstream log, which must show every output exactly once and in order.
+ */
+class RecoveryInPlaceTest {
+
+    private static final KeyGroupState RESTORED = state("restored");
+    private final DownstreamLog log = new DownstreamLog();
+    private final List<String> downstream = log.lines;
+    private final List<SessionExchange.Recovery> recoveries = log.recoveries;
+    private SessionExchange exchange;
+
+    @AfterEach
+    void releaseTheJournal() {
+        if (exchange != null) {
+            exchange.close();
+        }
+    }
+
+    @Test
+    void aWorkerLostMidStreamIsReplacedAndNothingGoesDownstreamTwice() throws IOException {
+        // The first worker answers r0 and r1 and the first output of r2 (of two), then dies.
+        Sessions sessions = new Sessions(new Worker(2, 5), new Worker(2, Integer.MAX_VALUE));
+        exchange = exchange(sessions, 1 << 20);
+        for (int i = 0; i < 4; i++) {
+            exchange.record(KeyGroups.NONE, record("r" + i));
+        }
+        exchange.watermark(7);
+        exchange.endOfInput();
+
+        assertEquals(List.of("r0'0", "r0'1", "r1'0", "r1'1", "r2'0", "r2'1", "r3'0", "r3'1", "watermark 7"), downstream);
+        assertEquals(List.of(List.of(RESTORED)), sessions.replacedWith, "the new session gets the restored state");
+        assertEquals(1, recoveries.size());
+        assertTrue(recoveries.getFirst().cause().contains("worker 0 is gone"), recoveries.toString());
+        assertTrue(sessions.workers.get(1).inputs.containsAll(List.of("RECORD 0", "RECORD 1", "RECORD 2")),
+                "the inputs since the last barrier are replayed: " + sessions.workers.get(1).inputs);
+    }
+
+    @Test
+    void afterACheckpointOnlyLaterInputsAreReplayedOnItsState() throws IOException {
+        // The first worker answers a, the barrier and b, then dies: b is answered, c not yet sent.
+        Sessions sessions = new Sessions(new Worker(1, 5), new Worker(1, Integer.MAX_VALUE));
+        exchange = exchange(sessions, 1 << 20);
+        exchange.record(KeyGroups.NONE, record("a"));
+        SessionExchange.Checkpoint checkpoint = exchange.checkpoint(1);
+        exchange.checkpointFinished();
+        exchange.record(KeyGroups.NONE, record("b"));
+        exchange.record(KeyGroups.NONE, record("c"));
+        exchange.endOfInput();
+
+        assertEquals(List.of(state("snapshot of worker 0")), checkpoint.workerState());
+        assertEquals(List.of(checkpoint.workerState()), sessions.replacedWith);
+        assertEquals(List.of("a'0", "b'0", "c'0"), downstream);
+        assertEquals(List.of("RECORD 2", "RECORD 3", "WATERMARK 4"), sessions.workers.get(1).inputs);
+        assertEquals(2, recoveries.getFirst().replayedInputs(), "b and c were sent since the barrier");
+    }
+
+    @Test
+    void aReplayThatAnswersDifferentlyFailsTheTaskInsteadOfEmittingIt() throws IOException {
+        Worker different = new Worker(1, Integer.MAX_VALUE);
+        different.suffix = "''";
+        Sessions sessions = new Sessions(new Worker(1, 2), different);
+        exchange = exchange(sessions, 1 << 20);
+
+        SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class, () -> {
+            exchange.record(KeyGroups.NONE, record("a"));
+            exchange.record(KeyGroups.NONE, record("b"));
+            exchange.endOfInput();
+        });
+
+        assertTrue(failure.getMessage().contains("replayed input #0 gave 1 output(s) that differ from those it gave"
+                + " before: the steps are not deterministic"), failure.getMessage());
+        assertEquals(List.of("a'0"), downstream);
+    }
+
+    @Test
+    void aJournalOverItsBoundFailsTheTaskNamingIt() throws IOException {
+        Sessions sessions = new Sessions(new Worker(1, 0), new Worker(1, Integer.MAX_VALUE));
+        exchange = exchange(sessions, 64);
+
+        SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class, () -> {
+            exchange.record(KeyGroups.NONE, record("a".repeat(100)));
+            exchange.endOfInput();
+        });
+
+        assertTrue(failure.getMessage().contains("they exceed the journal's 64 bytes (flink-bridge.worker.journal-size)"),
+                failure.getMessage());
+        assertEquals(List.of(), sessions.replacedWith);
+    }
+
+    @Test
+    void newSessionsLostOneAfterAnotherFailTheTask() throws IOException {
+        Sessions sessions = new Sessions(new Worker(1, 0), new Worker(1, 0), new Worker(1, 0), new Worker(1, 0));
+        exchange = exchange(sessions, 1 << 20);
+
+        SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class, () -> {
+            exchange.record(KeyGroups.NONE, record("a"));
+            exchange.endOfInput();
+        });
+
+        assertTrue(failure.getMessage().contains("and " + SessionExchange.RECOVERY_ATTEMPTS
+                + " new sessions were lost too, the last because: worker 3 is gone"), failure.getMessage());
+    }
+
+    private SessionExchange exchange(Sessions sessions, long journalBytes) {
+        return new SessionExchange(sessions, 4, 1_000, new ReplayJournal(journalBytes, 4), log, List.of(RESTORED),
+                List.of());
+    }
+
+    private static BridgeRecord record(String text) {
+        return new BridgeRecord(text.getBytes(StandardCharsets.UTF_8), Map.of("h", "v"), 1);
+    }
+
+    private static KeyGroupState state(String text) {
+        return KeyGroupState.newBuilder().setKeyGroup(1).setState(ByteString.copyFromUtf8(text)).build();
+    }
+
+    /** Workers one after another: {@code replace} moves to the next, recording the state it was given. */
+    private static final class Sessions implements SessionExchange.Session {
+        final List<Worker> workers;
+        final List<List<KeyGroupState>> replacedWith = new ArrayList<>();
+        private int current;
+
+        Sessions(Worker... workers) {
+            this.workers = List.of(workers);
+            for (int i = 0; i < workers.length; i++) {
+                workers[i].id = i;
+            }
+        }
+
+        @Override
+        public String name() {
+            return "session s" + current;
+        }
+
+        @Override
+        public WorkerChannel channel() {
+            return workers.get(current);
+        }
+
+        @Override
+        public String workerExit() {
+            return null;
+        }
+
+        @Override
+        public List<KeyGroupState> snapshotState(long checkpointId) throws IOException {
+            workers.get(current).checkAlive();
+            return List.of(state("snapshot of worker " + current));
+        }
+
+        @Override
+        public void replace(List<KeyGroupState> state) {
+            replacedWith.add(state);
+            current++;
+        }
+    }
+
+    /**
+     * A worker in memory: each record is answered by {@code outputs} outputs (its payload, the suffix and the
+     * output's index) and an end, other inputs by an end; after {@code lifetime} answers (outputs and ends) it
+     * is gone, and every call says so.
+     */
+    private static final class Worker implements WorkerChannel {
+        final List<String> inputs = new ArrayList<>();
+        private final Queue<Answer> queued = new ArrayDeque<>();
+        private final int outputs;
+        private int lifetime;
+        int id;
+        String suffix = "'";
+
+        @FunctionalInterface
+        interface Answer {
+            void give(Answers answers) throws IOException;
+        }
+
+        Worker(int outputs, int lifetime) {
+            this.outputs = outputs;
+            this.lifetime = lifetime;
+        }
+
+        void checkAlive() throws WorkerLostException {
+            if (lifetime <= 0) {
+                throw new WorkerLostException("worker " + id + " is gone");
+            }
+        }
+
+        @Override
+        public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+                throws IOException {
+            checkAlive();
+            inputs.add("RECORD " + sequence);
+            for (int i = 0; i < outputs; i++) {
+                String text = new String(record.payload, StandardCharsets.UTF_8) + suffix + i;
+                queued.add(answers -> answers.output(sequence, RecoveryInPlaceTest.record(text)));
+            }
+            queued.add(answers -> answers.endOfOutputs(sequence));
+        }
+
+        @Override
+        public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
+            checkAlive();
+            inputs.add("WATERMARK " + sequence);
+            queued.add(answers -> answers.endOfOutputs(sequence));
+        }
+
+        @Override
+        public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
+            checkAlive();
+            inputs.add("BARRIER " + sequence);
+            queued.add(answers -> answers.endOfOutputs(sequence));
+        }
+
+        @Override
+        public void flush() throws IOException {
+            checkAlive();
+        }
+
+        @Override
+        public boolean poll(Answers answers, long timeoutNanos) throws IOException {
+            checkAlive();
+            boolean any = false;
+            Answer next;
+            while ((next = queued.poll()) != null) {
+                checkAlive();
+                next.give(answers);
+                lifetime--;
+                any = true;
+            }
+            return any;
+        }
+
+        @Override
+        public void onAnswersWaiting(Runnable wakeUp) {}
+
+        @Override
+        public void close() {}
+    }
+}
