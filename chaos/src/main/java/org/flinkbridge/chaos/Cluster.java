@@ -12,7 +12,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -78,7 +80,9 @@ final class Cluster {
                     .flatMap(worker -> sessionProcess ? worker.children() : java.util.stream.Stream.of(worker))
                     .toList();
             if (!workers.isEmpty()) {
-                ProcessHandle victim = workers.getFirst();
+                // The oldest: the worker serving the job, not a standby started after it.
+                ProcessHandle victim = workers.stream()
+                        .min(Comparator.comparing(p -> p.info().startInstant().orElse(Instant.MAX))).orElseThrow();
                 ChaosRun.log("killing worker process " + victim.pid());
                 victim.destroyForcibly();
                 victim.onExit().get(10, TimeUnit.SECONDS);
@@ -152,7 +156,7 @@ final class Cluster {
         if (!Files.exists(log)) {
             return 0;
         }
-        try (var lines = Files.lines(log, java.nio.charset.StandardCharsets.ISO_8859_1)) {
+        try (var lines = Files.lines(log, StandardCharsets.ISO_8859_1)) {
             return lines.filter(line -> line.contains(RECOVERED_IN_PLACE)).count();
         }
     }

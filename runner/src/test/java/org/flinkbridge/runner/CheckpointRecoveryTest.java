@@ -70,18 +70,22 @@ class CheckpointRecoveryTest {
             "shm, ANSWERS_GARBAGE, java"})
     void inPlaceALostWorkerIsReplacedWithoutRestartingTheJob(String transport, Fault fault, String worker,
                                                             @TempDir Path dir) throws Exception {
-        runWithFault(transport, fault, worker, "in_place", dir);
+        ProcessHandle target = runWithFault(transport, fault, worker, "in_place", dir);
 
         if (fault == Fault.ANSWERS_GARBAGE) {
             assertTrue(JobCounters.get(JobCounters.Count.SENT) > EVENTS, "garbage did not make the job restart");
         } else {
             assertEquals(EVENTS, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records were sent again");
-            assertTrue(JobCounters.get(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted");
+            assertTrue(JobCounters.get(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted"
+                    + " after the fault struck " + target.pid() + " (" + target.info().commandLine().orElse("?") + ")");
         }
     }
 
-    /** Runs the per-key count with the fault striking mid-run; checks every key's counts 1..n once each. */
-    private static void runWithFault(String transport, Fault fault, String worker, String recovery, Path dir)
+    /**
+     * Runs the per-key count with the fault striking mid-run; checks every key's counts 1..n once each; returns
+     * the process the fault struck.
+     */
+    private static ProcessHandle runWithFault(String transport, Fault fault, String worker, String recovery, Path dir)
             throws Exception {
         Path pipeline = TestPipelines.perKeyCounts(dir, EVENTS, 6000, "transport: " + transport,
                 "worker_timeout_ms: 3000", "worker: " + worker, "worker_recovery: " + recovery);
@@ -115,6 +119,7 @@ class CheckpointRecoveryTest {
         long total = counts.values().stream().mapToLong(List::size).sum();
         assertEquals(EVENTS, total, "records in the output");
         assertEquals(20, counts.size());
+        return target;
     }
 
     private static void signal(ProcessHandle process, String signal) throws Exception {

@@ -38,6 +38,8 @@ class SidecarRecoveryTest {
                     "worker_address: \"127.0.0.1:" + port + "\"", "worker_timeout_ms: 3000",
                     "worker_restart_timeout_ms: 30000");
             Path out = dir.resolve("out");
+            // The counts of an earlier job in this JVM must not pass for this one's before it resets them.
+            JobCounters.reset();
             CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output",
                     out.toString(), "-Drestart-strategy.type=none");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

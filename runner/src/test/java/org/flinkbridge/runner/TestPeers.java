@@ -12,6 +12,8 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Comparator;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -74,11 +76,14 @@ final class TestPeers {
         return spawned(TestPipelines.workerJar());
     }
 
-    /** A process this JVM spawned (or one of its descendants) whose command line contains {@code marker}. */
+    /**
+     * The oldest process this JVM spawned (or one of its descendants) whose command line contains {@code marker}:
+     * the worker serving the job, not the standby started after it.
+     */
     static Optional<ProcessHandle> spawned(String marker) {
         return ProcessHandle.current().descendants()
                 .filter(p -> p.info().commandLine().orElse("").contains(marker))
-                .findFirst();
+                .min(Comparator.comparing(p -> p.info().startInstant().orElse(Instant.MAX)));
     }
 
     /** The spawned worker, once the job has sent it more than {@code records} records; fails if the job ends first. */

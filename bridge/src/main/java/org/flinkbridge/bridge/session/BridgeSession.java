@@ -63,7 +63,7 @@ public final class BridgeSession implements AutoCloseable {
     public static BridgeSession open(SessionSpec spec, SessionIdentity identity) throws IOException {
         String subtask = "subtask " + identity.getSubtaskIndex() + "/" + identity.getParallelism();
         SpawnedWorker spawned = spec.workerAddress() == null
-                ? SpawnedWorker.acquire(spec.workerCommand(), spec.workerTimeoutMillis())
+                ? SpawnedWorker.acquire(spec.workerCommand(), spec.workerTimeoutMillis(), spec.recovery().inPlace())
                 : null;
         String address = spawned == null ? spec.workerAddress() : spawned.address();
         String peer = "worker at " + address + (spawned == null ? "" : " (pid " + spawned.pid() + ")");
@@ -102,7 +102,11 @@ public final class BridgeSession implements AutoCloseable {
             if (grpc != null) {
                 GrpcChannels.close(grpc);
             }
-            if (spawned != null) {
+            if (spawned != null && e instanceof WorkerLostException) {
+                // It started but does not serve: it hangs, and the next try needs another.
+                spawned.killIfRunning();
+                spawned.releaseLost();
+            } else if (spawned != null) {
                 spawned.release();
             }
             throw e;
@@ -267,7 +271,7 @@ public final class BridgeSession implements AutoCloseable {
         }
         GrpcChannels.close(grpc);
         if (spawned != null) {
-            spawned.release();
+            spawned.releaseLost();
         }
     }
 

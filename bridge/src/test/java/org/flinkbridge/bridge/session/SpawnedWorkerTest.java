@@ -89,7 +89,7 @@ class SpawnedWorkerTest {
     /** A stand-in for a TaskManager: spawns the worker given by its arguments as a bridge does, then waits. */
     public static final class Spawner {
         public static void main(String[] args) throws Exception {
-            SpawnedWorker.acquire(List.of(args), TimeUnit.SECONDS.toMillis(60));
+            SpawnedWorker.acquire(List.of(args), TimeUnit.SECONDS.toMillis(60), true);
             Thread.sleep(Long.MAX_VALUE);
         }
     }
