@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The benchmarks behind `./flink-bridge bench [--quick] [--profile] [JMH ARGS...]`: the transports' round trip
-# (JMH, Java and Python workers) and the end-to-end job, each run written to bench/results/<UTC time>/results.md.
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end] [JMH ARGS...]`: the transports'
+# round trip (JMH, Java and Python workers) and the end-to-end job, each run written to
+# bench/results/<UTC time>/results.md; --end-to-end runs the end-to-end job only.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -16,10 +17,12 @@ invocation="./flink-bridge bench${*:+ $*}"
 timing=(-wi 4 -w 2s -i 6 -r 3s)
 e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
 profile=false
-while [[ "${1:-}" == --quick || "${1:-}" == --profile ]]; do
+jmh_runs=true
+while [[ "${1:-}" == --quick || "${1:-}" == --profile || "${1:-}" == --end-to-end ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3) ;;
     --profile) profile=true ;;
+    --end-to-end) jmh_runs=false ;;
   esac
   shift
 done
@@ -47,10 +50,14 @@ if [[ "$profile" == true ]]; then
 fi
 jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json
   -rff "$results/transport.json" -p worker=java,python "$@")
-"${jmh[@]}" 2>&1 | tee "$results/jmh.log"
-ln -sfn "$(basename "$results")" bench/results/latest
-"$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report "$results/transport.json" "$results/results.md" \
-  "$invocation" "${jmh[*]}"
+if [[ "$jmh_runs" == true ]]; then
+  "${jmh[@]}" 2>&1 | tee "$results/jmh.log"
+  ln -sfn "$(basename "$results")" bench/results/latest
+  "$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report "$results/transport.json" \
+    "$results/results.md" "$invocation" "${jmh[*]}"
+else
+  echo "# $invocation" > "$results/results.md"
+fi
 # The end-to-end job runs on the job's own Flink classpath, with the worker's SDK for the in-process
 # baseline, and a fixed heap as a TaskManager's JVM has.
 "${bench_java[@]}" -Xms2g -Xmx2g \

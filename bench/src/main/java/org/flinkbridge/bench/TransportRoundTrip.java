@@ -77,8 +77,10 @@ public class TransportRoundTrip extends PayloadSizes {
                     ? BenchWorker.compatEcho(EchoStep.TYPE) : List.of());
             echoType = EchoStep.TYPE;
         }
+        // A session on its own, with no exchange to recover it: no standby worker process either.
         session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip",
-                        new SessionSpec.Step("echo", echoType, "{}"), mode, workerCommand),
+                        new SessionSpec.Step("echo", echoType, "{}"), mode, workerCommand,
+                        SessionSpec.Recovery.failover()),
                 SessionIdentity.newBuilder()
                         .setJobName("transport-round-trip")
                         .setOperatorName("echo")

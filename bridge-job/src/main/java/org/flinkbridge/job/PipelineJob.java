@@ -94,8 +94,7 @@ public final class PipelineJob {
         for (SegmentSpec segment : segments) {
             boolean keyed = segment.id() == 0 && bridge.key() != null;
             BridgeFunction function = new BridgeFunction(
-                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm,
-                            config.get(BridgeOptions.JOURNAL_SIZE).getBytes()), keyed,
+                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm, config), keyed,
                     segment.id() == 0, segment.id() == segments.size() - 1);
             String name = "segment " + segment.id() + " " + segment.name();
             stream = keyed
@@ -116,11 +115,12 @@ public final class PipelineJob {
     }
 
     private static SessionSpec sessionSpec(Pipeline pipeline, SegmentSpec segment, List<String> workerCommand,
-                                           int batchFrames, SessionSpec.ShmSettings shm, long journalBytes) {
+                                           int batchFrames, SessionSpec.ShmSettings shm, Configuration config) {
         BridgeSettings bridge = pipeline.bridge();
         // The prototype's unary service keeps no state the bridge could restore: a lost worker fails the task.
         SessionSpec.Recovery recovery = bridge.transport() == TransportMode.GRPC_COMPAT ? SessionSpec.Recovery.failover()
-                : new SessionSpec.Recovery(bridge.workerRecovery(), bridge.workerRestartTimeoutMs(), journalBytes);
+                : new SessionSpec.Recovery(bridge.workerRecovery(), bridge.workerRestartTimeoutMs(),
+                        config.get(BridgeOptions.JOURNAL_SIZE).getBytes(), config.get(BridgeOptions.WORKER_STANDBY));
         return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps(segment), bridge.transport(),
                 bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
                 batchFrames, shm, recovery);

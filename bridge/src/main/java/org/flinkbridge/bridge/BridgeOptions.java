@@ -94,5 +94,12 @@ public final class BridgeOptions {
                     + "replays to a new worker. Past it, a worker lost before the next barrier fails the task, "
                     + "and the job restores from its checkpoint.");
 
+    public static final ConfigOption<Boolean> WORKER_STANDBY = ConfigOptions.key("flink-bridge.worker.standby")
+            .booleanType()
+            .defaultValue(true)
+            .withDescription("With recovery in place, whether a TaskManager keeps a standby process behind each worker"
+                    + " it spawns (started 3 s after it), which takes over at once when the worker is lost instead"
+                    + " of a new process being started then. Costs one idle worker process per TaskManager.");
+
     private BridgeOptions() {}
 }

@@ -63,7 +63,8 @@ public final class BridgeSession implements AutoCloseable {
     public static BridgeSession open(SessionSpec spec, SessionIdentity identity) throws IOException {
         String subtask = "subtask " + identity.getSubtaskIndex() + "/" + identity.getParallelism();
         SpawnedWorker spawned = spec.workerAddress() == null
-                ? SpawnedWorker.acquire(spec.workerCommand(), spec.workerTimeoutMillis(), spec.recovery().inPlace())
+                ? SpawnedWorker.acquire(spec.workerCommand(), spec.workerTimeoutMillis(),
+                        spec.recovery().inPlace() && spec.recovery().standby())
                 : null;
         String address = spawned == null ? spec.workerAddress() : spawned.address();
         String peer = "worker at " + address + (spawned == null ? "" : " (pid " + spawned.pid() + ")");

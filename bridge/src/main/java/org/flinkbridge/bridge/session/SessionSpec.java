@@ -50,22 +50,29 @@ public record SessionSpec(
      * @param mode recovery in place, or the task's failure
      * @param restartTimeoutMillis how long recovery in place waits for a new worker
      * @param journalBytes the bound of the off-heap journal of inputs since the last barrier, per session
+     * @param standby whether a spawned worker has a standby process behind it, to take over when it is lost
      */
-    public record Recovery(WorkerRecovery mode, long restartTimeoutMillis, long journalBytes) implements Serializable {
+    public record Recovery(WorkerRecovery mode, long restartTimeoutMillis, long journalBytes, boolean standby)
+            implements Serializable {
 
         /** The defaults of a pipeline's bridge section and of the deployment options. */
         public static Recovery defaults() {
             return new Recovery(BridgeSettings.DEFAULT_WORKER_RECOVERY, BridgeSettings.DEFAULT_WORKER_RESTART_TIMEOUT_MS,
-                    BridgeOptions.JOURNAL_SIZE.defaultValue().getBytes());
+                    BridgeOptions.JOURNAL_SIZE.defaultValue().getBytes(), BridgeOptions.WORKER_STANDBY.defaultValue());
         }
 
         /** Failing the task at once, with no journal: what compat mode, which keeps no state, always gets. */
         public static Recovery failover() {
-            return new Recovery(WorkerRecovery.FAILOVER, 1, 0);
+            return new Recovery(WorkerRecovery.FAILOVER, 1, 0, false);
         }
 
         public boolean inPlace() {
             return mode == WorkerRecovery.IN_PLACE;
+        }
+
+        /** The same without a standby worker process. */
+        public Recovery withoutStandby() {
+            return new Recovery(mode, restartTimeoutMillis, journalBytes, false);
         }
     }
 
