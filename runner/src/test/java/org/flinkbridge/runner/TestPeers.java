@@ -77,12 +77,15 @@ final class TestPeers {
     }
 
     /**
-     * The oldest process this JVM spawned (or one of its descendants) whose command line contains {@code marker}:
-     * the worker serving the job, not the standby started after it.
+     * The oldest process this JVM spawned (or one of its descendants) for the job last run in the background
+     * whose command line contains {@code marker}: the worker serving that job, not the standby started after
+     * it, nor one an earlier job spawned that is still on its way out.
      */
     static Optional<ProcessHandle> spawned(String marker) {
+        Instant jobStarted = TestPipelines.lastStarted();
         return ProcessHandle.current().descendants()
                 .filter(p -> p.info().commandLine().orElse("").contains(marker))
+                .filter(p -> !p.info().startInstant().orElse(Instant.MIN).isBefore(jobStarted))
                 .min(Comparator.comparing(p -> p.info().startInstant().orElse(Instant.MAX)));
     }
 

@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -93,7 +94,15 @@ final class TestPipelines {
     }
 
     /** Runs a pipeline with {@link LocalRunner} on another thread; the future holds its summary line. */
+    /** When the last job run in the background was started: processes older than that belong to earlier jobs. */
+    private static volatile Instant lastStarted = Instant.EPOCH;
+
+    static Instant lastStarted() {
+        return lastStarted;
+    }
+
     static CompletableFuture<String> runInBackground(String... args) {
+        lastStarted = Instant.now();
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return LocalRunner.run(args);
