@@ -83,7 +83,7 @@ final class SessionExchange {
     private final ReplayJournal journal;
     private final Answers answers = new Answers();
     private final ArrayDeque<Held> held = new ArrayDeque<>();
-    private final ReplayJournal.Replayer replayer = new Replayer();
+    private final Inputs inputs = new Inputs();
     private WorkerChannel channel;
     /** The worker state the journal's inputs start from: the last barrier's, or the restored checkpoint's. */
     private List<KeyGroupState> barrierState;
@@ -117,7 +117,7 @@ final class SessionExchange {
             journal.appendRecord(sequence, keyGroup, record);
         }
         try {
-            channel.sendRecord(sequence, keyGroup, record, answers);
+            inputs.record(sequence, keyGroup, record);
             if (inFlight.size() == 1) {
                 // Nothing else is on its way: send now rather than wait for a batch to fill.
                 channel.flush();
@@ -137,7 +137,7 @@ final class SessionExchange {
             journal.appendMarker(InFlight.Kind.WATERMARK, sequence, timestamp);
         }
         try {
-            channel.sendWatermark(sequence, timestamp, answers);
+            inputs.watermark(sequence, timestamp);
             channel.flush();
             channel.poll(answers, 0);
         } catch (WorkerLostException e) {
@@ -154,7 +154,7 @@ final class SessionExchange {
             journal.appendMarker(InFlight.Kind.END_OF_INPUT, sequence, Long.MAX_VALUE);
         }
         try {
-            channel.sendWatermark(sequence, Long.MAX_VALUE, answers);
+            inputs.endOfInput(sequence);
         } catch (WorkerLostException e) {
             lost(e);
         }
@@ -187,7 +187,7 @@ final class SessionExchange {
                 journal.appendMarker(InFlight.Kind.BARRIER, sequence, checkpointId);
             }
             try {
-                channel.sendBarrier(sequence, checkpointId, answers);
+                inputs.barrier(sequence, checkpointId);
             } catch (WorkerLostException e) {
                 lost(e);
             }
@@ -313,7 +313,7 @@ final class SessionExchange {
                 session.replace(barrierState);
                 channel = session.channel();
                 verifiedOutputs = 0;
-                journal.replay(replayer);
+                journal.replay(inputs);
                 channel.flush();
                 while (journal.verifying()) {
                     awaitSome(journal.verifyingSequence());
@@ -339,8 +339,8 @@ final class SessionExchange {
                 + RECOVERY_ATTEMPTS + " new sessions were lost too, the last because: " + last.getMessage(), last);
     }
 
-    /** Sends the journal's inputs to the new session, as they were sent the first time. */
-    private final class Replayer implements ReplayJournal.Replayer {
+    /** Sends an input to the session's channel: the first time, and again when the journal is replayed. */
+    private final class Inputs implements ReplayJournal.Replayer {
         @Override
         public void record(long sequence, int keyGroup, BridgeRecord record) throws IOException {
             channel.sendRecord(sequence, keyGroup, record, answers);

@@ -105,7 +105,6 @@ public final class BridgeSession implements AutoCloseable {
             }
             if (spawned != null && e instanceof WorkerLostException) {
                 // It started but does not serve: it hangs, and the next try needs another.
-                spawned.killIfRunning();
                 spawned.releaseLost();
             } else if (spawned != null) {
                 spawned.release();
@@ -265,9 +264,7 @@ public final class BridgeSession implements AutoCloseable {
      */
     public void abandon() {
         channel.close();
-        if (spawned != null) {
-            spawned.killIfRunning();
-        } else if (sessionId != null) {
+        if (spawned == null && sessionId != null) {
             closeOnWorker(1);
         }
         GrpcChannels.close(grpc);

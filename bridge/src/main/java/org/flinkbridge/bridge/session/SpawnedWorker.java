@@ -67,8 +67,13 @@ public final class SpawnedWorker {
         release(false);
     }
 
-    /** Releases a worker its session lost and is about to replace: its standby stays, to take over. */
+    /**
+     * Releases a worker its session lost and is about to replace. Its process is killed when it still runs: a
+     * worker lost while its process lives hangs or broke its sessions, and every session of this TaskManager
+     * moves to the next one. Its standby stays, to take over.
+     */
     public void releaseLost() {
+        killIfRunning();
         release(true);
     }
 
@@ -86,11 +91,7 @@ public final class SpawnedWorker {
         stop();
     }
 
-    /**
-     * Kills the process when it still runs: a worker lost while its process lives hangs or broke its sessions,
-     * and the next {@link #acquire} starts a new one for every session of this TaskManager.
-     */
-    public void killIfRunning() {
+    private void killIfRunning() {
         if (process.isAlive()) {
             LOG.warn("killing worker process {}, which stopped serving its sessions", process.pid());
             process.destroyForcibly();
