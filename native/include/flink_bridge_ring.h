@@ -110,10 +110,11 @@ typedef enum fb_frame_type {
     FB_FRAME_BARRIER = 3,        /* bridge -> worker: flush marker (body: i64 checkpoint id) */
     FB_FRAME_OUTPUT = 4,         /* worker -> bridge: one output of input `sequence` (record body) */
     FB_FRAME_END_OF_OUTPUTS = 5, /* worker -> bridge: input `sequence` has no more outputs (empty body) */
-    FB_FRAME_ERROR = 6           /* worker -> bridge: input `sequence` failed (body: UTF-8 message) */
+    FB_FRAME_ERROR = 6,          /* worker -> bridge: input `sequence` failed (body: UTF-8 message) */
+    FB_FRAME_CLOCK = 7           /* bridge -> worker: processing time advanced (body: i64 ms since the epoch) */
 } fb_frame_type;
 
-#define FB_FRAME_TYPE_COUNT 7
+#define FB_FRAME_TYPE_COUNT 8
 
 /* The flags of a RECORD frame whose stream is not keyed; otherwise they carry the record's Flink key group. */
 #define FB_RING_NO_KEY_GROUP 0xFFFF

@@ -5,7 +5,7 @@
  * file and answers the to-worker ring in order: a RECORD gets one OUTPUT with the same sequence and the same
  * record plus the header "echo": "c" and, when the record carries a key group in its frame's flags, the header
  * "key_group": that number (decoded and re-encoded, so the C record codec is used both ways), then
- * END_OF_OUTPUTS; a WATERMARK or BARRIER gets END_OF_OUTPUTS only. Outputs are published once per polled
+ * END_OF_OUTPUTS; a WATERMARK, BARRIER or CLOCK gets END_OF_OUTPUTS only. Outputs are published once per polled
  * batch. Idle, it sleeps on the ring's futex and heartbeats.
  *
  * Exit status: 0 when the bridge closed the ring or its process is gone; 1 on bad arguments; 2 when the
@@ -144,6 +144,7 @@ static int on_input(void *context, fb_frame_type type, uint16_t flags, int64_t s
         break;
     case FB_FRAME_WATERMARK:
     case FB_FRAME_BARRIER:
+    case FB_FRAME_CLOCK:
         break;
     default:
         return stop(worker, STOP_CORRUPT, "%s (to-worker ring): a %s frame (sequence %" PRId64

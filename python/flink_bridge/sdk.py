@@ -5,7 +5,26 @@ A segment is any class with ``process(message) -> list of Message`` and, optiona
 arguments. Its state goes into Flink's checkpoints: ``snapshot() -> bytes`` / ``restore(bytes)`` where it
 defines them, else the pickled instance. Window segments (the prototype's ``add(message, window_time,
 window_key)`` and ``trigger(window_time, window_key)``) are described in docs/python-worker.md.
+
+A segment that needs processing time reads ``current_time_millis()``, never the system clock: it is the time the
+bridge stamped on the inputs, so a recovery in place that replays them gives the segment the same times.
 """
+import time
+
+# A session process serves one session: its clock is this process's.
+_stamped_millis = None
+
+
+def current_time_millis():
+    """Processing time (ms since the epoch) as of the input being processed: the bridge's clock, stamped on
+    the inputs and journaled with them; this process's clock until the bridge has sent one."""
+    return time.time_ns() // 1_000_000 if _stamped_millis is None else _stamped_millis
+
+
+def stamp_clock(millis):
+    """The bridge's clock reached ``millis`` (a CLOCK input)."""
+    global _stamped_millis
+    _stamped_millis = millis
 
 
 class Message:

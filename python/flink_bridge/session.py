@@ -8,6 +8,7 @@ the two apart.
 """
 import threading
 
+from .sdk import stamp_clock
 from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFailed
 
 
@@ -40,6 +41,11 @@ class Session:
     def watermark(self, sequence, timestamp, answers):
         with self.lock:
             self._serve(sequence, answers, self.logic.on_watermark, timestamp)
+
+    def clock(self, sequence, millis, answers):
+        """Processing time advanced to ``millis``: what steps read from then on; answered with no output."""
+        with self.lock:
+            self._serve(sequence, answers, _stamp, millis)
 
     def barrier(self, sequence, answers):
         """A flush marker: answered once every earlier input is, which it is by the time it is served."""
@@ -89,3 +95,7 @@ class Session:
 
 def _nothing(argument, emit):
     pass
+
+
+def _stamp(millis, emit):
+    stamp_clock(millis)

@@ -61,6 +61,8 @@ def serve_batch(session, request):
             session.watermark(frame.sequence, frame.watermark, answers)
         elif frame.type == data_pb2.BARRIER:
             session.barrier(frame.sequence, answers)
+        elif frame.type == data_pb2.CLOCK:
+            session.clock(frame.sequence, frame.processing_time, answers)
         else:
             answers.error(frame.sequence, f"{session.name}: unexpected frame type "
                                           f"{data_pb2.FrameType.Name(frame.type)} from the bridge")

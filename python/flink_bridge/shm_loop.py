@@ -64,14 +64,21 @@ class ShmLoop:
             message = codec.decode(buffer, offset, length)
             self.session.record(sequence, UNKEYED if flags == L.NO_KEY_GROUP else flags, message, self)
         elif frame_type == L.WATERMARK:
-            if length < 8:
-                raise RingError(f"{self.session.name}: a WATERMARK frame of {length} body bytes (input #{sequence})")
-            self.session.watermark(sequence, _unpack_long(buffer, offset)[0], self)
+            self.session.watermark(sequence, self._long_body(frame_type, sequence, buffer, offset, length), self)
         elif frame_type == L.BARRIER:
             self.session.barrier(sequence, self)
+        elif frame_type == L.CLOCK:
+            self.session.clock(sequence, self._long_body(frame_type, sequence, buffer, offset, length), self)
         else:
             raise RingError(f"{self.session.name}: the bridge sent a {L.frame_name(frame_type)} frame "
                             f"(input #{sequence}), which a bridge never sends")
+
+    def _long_body(self, frame_type, sequence, buffer, offset, length):
+        """The i64 a WATERMARK or CLOCK frame carries, once its length is known to hold one."""
+        if length < 8:
+            raise RingError(f"{self.session.name}: a {L.frame_name(frame_type)} frame of {length} body bytes "
+                            f"(input #{sequence})")
+        return _unpack_long(buffer, offset)[0]
 
     # The session's answers, written straight into the from-worker ring.
 

@@ -8,9 +8,8 @@ A step here has the worker's internal shape: ``process(message, emit)``, ``on_wa
 import io
 import json
 import struct
-import time
 
-from .sdk import Message
+from .sdk import Message, current_time_millis
 
 MAX_WATERMARK = 2 ** 63 - 1
 BATCH_SIZE_HEADER = "batch_size"
@@ -24,10 +23,6 @@ _LONG = struct.Struct(">q")
 def _json_bytes(value):
     """Compact JSON, non-ASCII left as UTF-8: what Jackson writes."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _now_millis():
-    return time.time_ns() // 1_000_000
 
 
 class StepConfig:
@@ -183,7 +178,7 @@ class Batch(Step):
         if self.batch and self._aged():
             self._emit(emit)
         if not self.batch:
-            self.opened_at = _now_millis()
+            self.opened_at = current_time_millis()
         self.batch.append(message)
         if len(self.batch) >= self.max_count:
             self._emit(emit)
@@ -193,7 +188,7 @@ class Batch(Step):
             self._emit(emit)
 
     def _aged(self):
-        return _now_millis() - self.opened_at >= self.max_wait_ms
+        return current_time_millis() - self.opened_at >= self.max_wait_ms
 
     def _emit(self, emit):
         items = []

@@ -1,8 +1,10 @@
 import json
+import time
 import unittest
 
 from flink_bridge import codec
 from flink_bridge.codec import CorruptRecord
+from flink_bridge import sdk
 from flink_bridge.sdk import Message
 from flink_bridge.segments import SegmentChain, StepFailed, WorkerSegments
 
@@ -33,6 +35,22 @@ class BuiltInStepsTest(unittest.TestCase):
     def test_a_batch_still_open_is_emitted_by_the_last_watermark(self):
         _, out = run([("batch", {"max_count": 10})], [Message(b"not json", {}, 1)], watermark=2 ** 63 - 1)
         self.assertEqual(b'["not json"]', out[0].payload)
+
+    def test_a_batch_ages_by_the_clock_the_bridge_stamps_alone(self):
+        sdk.stamp_clock(1000)
+        try:
+            chain, out = run([("batch", {"max_count": 100, "max_wait_ms": 10})], [Message(b"1")])
+            time.sleep(0.02)
+            chain.on_watermark(2, out.append)
+            self.assertEqual([], out, "the bridge's clock has not moved, however long the worker waited")
+            sdk.stamp_clock(1009)
+            chain.process(Message(b"2"), out.append)
+            self.assertEqual([], out)
+            sdk.stamp_clock(1010)
+            chain.on_watermark(4, out.append)
+            self.assertEqual([b"[1,2]"], [m.payload for m in out])
+        finally:
+            sdk.stamp_clock(None)
 
     def test_filter_compares_a_field_as_written(self):
         _, out = run([("filter", {"json_field": "value", "equals": "1.50"})],

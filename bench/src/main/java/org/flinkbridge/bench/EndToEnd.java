@@ -19,6 +19,7 @@ import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.worker.SegmentInstances;
+import org.flinkbridge.worker.SessionClock;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -241,7 +242,7 @@ public final class EndToEnd {
         @Override
         public void open(org.apache.flink.datastream.api.context.NonPartitionedContext<BridgeRecord> ctx)
                 throws Exception {
-            segment = SegmentInstances.create(List.of(step.toProto()), "in-process baseline");
+            segment = SegmentInstances.create(List.of(step.toProto()), "in-process baseline", new SessionClock());
             outputs = new ArrayList<>();
         }
 

@@ -49,6 +49,8 @@ final class ContractPoints {
     private static final long ANSWER_MILLIS = 20_000;
     static final StepSpec MARK = StepSpec.newBuilder().setName("mark").setType("append_field")
             .setConfigJson("{\"field\":\"conformance\",\"value\":true}").build();
+    private static final StepSpec AGED_BATCH = StepSpec.newBuilder().setName("aged").setType("batch")
+            .setConfigJson("{\"max_count\":100,\"max_wait_ms\":10}").build();
     private static final StepSpec COUNT = StepSpec.newBuilder().setName("count").setType("running_count")
             .setConfigJson("{\"key_json_field\":\"key\"}").build();
     /** Two keys and the key groups the kit routes them to, as Flink would route two keys. */
@@ -153,6 +155,8 @@ final class ContractPoints {
                 () -> records(transport));
         report.check("watermarks and barriers: each is answered after every earlier input" + over,
                 () -> watermarksAndBarriers(transport));
+        report.check("clock: steps read processing time from CLOCK inputs alone, each answered by END_OF_OUTPUTS"
+                + over, () -> clock(transport));
         List<KeyGroupState> taken = new ArrayList<>();
         report.check("state: SnapshotState after a barrier gives the state by key group" + over,
                 () -> taken.addAll(snapshot(transport)));
@@ -227,6 +231,33 @@ final class ContractPoints {
             List<String> expected = List.of("OUTPUT #0", "END_OF_OUTPUTS #0", "END_OF_OUTPUTS #1", "OUTPUT #2",
                     "END_OF_OUTPUTS #2", "END_OF_OUTPUTS #3", "END_OF_OUTPUTS #4");
             require(answers.equals(expected), "answered " + answers + ", expected " + expected);
+            worker.closeSession(session.id());
+        }
+    }
+
+    /**
+     * A batch open for 10 ms of processing time: however long the worker waits, it closes only once the bridge's
+     * clock (CLOCK inputs) has moved 10 ms, so a replay of the same inputs closes the same batches.
+     */
+    private void clock(KitTransport transport) throws Exception {
+        try (Session session = worker.open(transport, List.of(AGED_BATCH), 0, 1)) {
+            DataPath data = session.data();
+            data.clock(0, 1_000);
+            data.record(1, KeyGroups.NONE, input(1));
+            data.answersThrough(1, ANSWER_MILLIS);
+            Thread.sleep(50);
+            data.watermark(2, 5);
+            data.clock(3, 1_010);
+            data.watermark(4, 6);
+            List<Answer> answers = data.answersThrough(4, ANSWER_MILLIS);
+            List<String> kinds = answers.stream()
+                    .map(answer -> FrameType.name(answer.type()) + " #" + answer.sequence()).toList();
+            List<String> expected = List.of("END_OF_OUTPUTS #2", "END_OF_OUTPUTS #3", "OUTPUT #4", "END_OF_OUTPUTS #4");
+            require(kinds.equals(expected), "answered " + kinds + ", expected " + expected + " (a batch of"
+                    + " max_wait_ms 10 opened at processing time 1000 closes at the watermark after CLOCK 1010, and"
+                    + " not before, whatever the worker's own clock says)");
+            String batchSize = answers.get(2).output().headers().get("batch_size");
+            require("1".equals(batchSize), "the batch holds " + batchSize + " records, not 1");
             worker.closeSession(session.id());
         }
     }

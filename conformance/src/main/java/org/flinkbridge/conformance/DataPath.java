@@ -13,6 +13,8 @@ interface DataPath extends AutoCloseable {
 
     void barrier(long sequence, long checkpointId) throws IOException;
 
+    void clock(long sequence, long processingTimeMillis) throws IOException;
+
     /** Sends input {@code sequence} malformed as {@code how}, which this transport must carry. */
     void misbehave(Misbehaviour how, long sequence) throws IOException;
 

@@ -53,6 +53,11 @@ final class ShmPath implements DataPath, FrameHandler {
         writeLong(FrameType.BARRIER, sequence, checkpointId);
     }
 
+    @Override
+    public void clock(long sequence, long processingTimeMillis) throws IOException {
+        writeLong(FrameType.CLOCK, sequence, processingTimeMillis);
+    }
+
     private void writeLong(int type, long sequence, long value) throws IOException {
         long body = claim(type, 0, sequence, Long.BYTES);
         inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, value);

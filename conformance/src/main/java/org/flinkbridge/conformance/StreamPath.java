@@ -49,6 +49,12 @@ final class StreamPath implements DataPath {
     }
 
     @Override
+    public void clock(long sequence, long processingTimeMillis) throws IOException {
+        send(Frame.newBuilder().setType(FrameType.CLOCK).setSequence(sequence).setProcessingTime(processingTimeMillis)
+                .build());
+    }
+
+    @Override
     public void misbehave(Misbehaviour how, long sequence) throws IOException {
         switch (how) {
             case CORRUPT_RECORD_BODY -> throw new IllegalArgumentException("protobuf carries a record body here");

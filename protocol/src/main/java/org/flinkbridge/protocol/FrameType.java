@@ -16,9 +16,14 @@ public final class FrameType {
     public static final int END_OF_OUTPUTS = 5;
     /** worker → bridge: input {@code sequence} failed (body: UTF-8 message). */
     public static final int ERROR = 6;
+    /**
+     * bridge → worker: processing time advanced (body: i64 ms since the epoch, the bridge's clock), so that a
+     * replayed input sees the time it saw the first time.
+     */
+    public static final int CLOCK = 7;
 
     private static final String[] NAMES =
-            {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR"};
+            {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK"};
 
     private FrameType() {}
 

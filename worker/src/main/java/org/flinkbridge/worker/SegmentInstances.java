@@ -22,11 +22,11 @@ public final class SegmentInstances {
     private SegmentInstances() {}
 
     /** Creates and opens every step, closing the ones already opened if a later one fails. */
-    public static Step create(List<StepSpec> steps, String sessionName) {
+    public static Step create(List<StepSpec> steps, String sessionName, SessionClock clock) {
         List<Step> opened = new ArrayList<>(steps.size());
         try {
             for (StepSpec step : steps) {
-                opened.add(StepFactory.create(step.getType(), context(step, sessionName)));
+                opened.add(StepFactory.create(step.getType(), context(step, sessionName, clock)));
             }
             return new SegmentChain(opened);
         } catch (RuntimeException e) {
@@ -41,7 +41,7 @@ public final class SegmentInstances {
         }
     }
 
-    private static StepContext context(StepSpec step, String sessionName) {
+    private static StepContext context(StepSpec step, String sessionName, SessionClock clock) {
         JsonNode config;
         try {
             config = step.getConfigJson().isEmpty()
@@ -65,6 +65,11 @@ public final class SegmentInstances {
             @Override
             public String sessionName() {
                 return sessionName;
+            }
+
+            @Override
+            public long currentTimeMillis() {
+                return clock.millis();
             }
         };
     }

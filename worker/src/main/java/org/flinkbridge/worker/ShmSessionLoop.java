@@ -116,12 +116,21 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             case FrameType.RECORD -> session.record(sequence,
                     KeyGroups.fromRingFlags(flags),
                     RecordCodec.read(file, offset, length, WireRecords::record), this);
-            case FrameType.WATERMARK -> session.watermark(sequence,
-                    file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset), this);
+            case FrameType.WATERMARK -> session.watermark(sequence, longBody(type, sequence, file, offset, length), this);
             case FrameType.BARRIER -> session.barrier(sequence, this);
+            case FrameType.CLOCK -> session.clock(sequence, longBody(type, sequence, file, offset, length), this);
             default -> throw new RingException(session.name() + ": the bridge sent a " + FrameType.name(type)
                     + " frame (input #" + sequence + "), which a bridge never sends");
         }
+    }
+
+    /** The i64 a WATERMARK or CLOCK frame carries, once its length is known to hold one. */
+    private long longBody(int type, long sequence, MemorySegment file, long offset, int length) throws RingException {
+        if (length < Long.BYTES) {
+            throw new RingException(session.name() + ": a " + FrameType.name(type) + " frame of " + length
+                    + " body bytes (input #" + sequence + ")");
+        }
+        return file.get(ValueLayout.JAVA_LONG_UNALIGNED, offset);
     }
 
     @Override

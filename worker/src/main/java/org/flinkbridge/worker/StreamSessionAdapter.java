@@ -31,6 +31,7 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
                             WireRecords.record(input.getRecord()), answers);
                     case WATERMARK -> session.watermark(sequence, input.getWatermark(), answers);
                     case BARRIER -> session.barrier(sequence, answers);
+                    case CLOCK -> session.clock(sequence, input.getProcessingTime(), answers);
                     default -> session.refuse(sequence, "the bridge sent a frame of type " + input.getType()
                             + ", which a bridge never sends", answers);
                 }

@@ -18,7 +18,7 @@ import java.util.SortedMap;
 /**
  * One bridge function subtask's session: its segment logic, fed strictly in order. It knows no transport: each
  * data plane (the ring loop of an shm session, the gRPC stream, the prototype's unary service) is an adapter that
- * decodes inputs into {@link #record}, {@link #watermark} and {@link #barrier} and encodes the {@link Answers}.
+ * decodes inputs into {@link #record}, {@link #watermark}, {@link #clock} and {@link #barrier} and encodes the {@link Answers}.
  * Every input gets its outputs followed by an end of outputs, or an error; after an error the session refuses
  * further input, because the bridge fails the task and Flink restarts from the last checkpoint.
  *
@@ -48,15 +48,17 @@ final class WorkerSession {
     private final String token;
     private final String name;
     private final KeyGroupInstances logic;
+    private final SessionClock clock;
     private String failure;
     private boolean closed;
 
     /** @param name how logs and errors name the session ({@link #describe}) */
-    WorkerSession(String id, String token, String name, KeyGroupInstances logic) {
+    WorkerSession(String id, String token, String name, KeyGroupInstances logic, SessionClock clock) {
         this.id = id;
         this.token = token;
         this.name = name;
         this.logic = logic;
+        this.clock = clock;
     }
 
     /**
@@ -64,8 +66,10 @@ final class WorkerSession {
      * come per key group later.
      */
     static WorkerSession of(String id, String token, String name, List<StepSpec> steps) throws Exception {
-        SegmentInstances.create(steps, name).close();
-        return new WorkerSession(id, token, name, new KeyGroupInstances(() -> SegmentInstances.create(steps, name)));
+        SessionClock clock = new SessionClock();
+        SegmentInstances.create(steps, name, clock).close();
+        return new WorkerSession(id, token, name,
+                new KeyGroupInstances(() -> SegmentInstances.create(steps, name, clock)), clock);
     }
 
     static String describe(String id, SessionIdentity identity) {
@@ -93,6 +97,11 @@ final class WorkerSession {
 
     synchronized void watermark(long sequence, long timestamp, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> logic.onWatermark(timestamp, outputs));
+    }
+
+    /** Processing time advanced to {@code millis}: what steps read from then on; answered with no output. */
+    synchronized void clock(long sequence, long millis, Answers answers) throws IOException {
+        serve(sequence, answers, outputs -> clock.stamp(millis));
     }
 
     /** A flush marker: answered once every earlier input is, which it is by the time it is served. */

@@ -8,7 +8,7 @@ package org.flinkbridge.bridge.function;
  */
 final class InFlight {
 
-    enum Kind { RECORD, WATERMARK, END_OF_INPUT, BARRIER }
+    enum Kind { RECORD, WATERMARK, END_OF_INPUT, BARRIER, CLOCK }
 
     private static final Kind[] KINDS = Kind.values();
 

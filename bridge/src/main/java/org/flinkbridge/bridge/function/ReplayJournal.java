@@ -23,7 +23,7 @@ import java.util.Map;
  *   0   i32 kind            InFlight.Kind ordinal
  *   4   i32 key group       of a record (KeyGroups.NONE when not keyed)
  *   8   i64 sequence
- *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id
+ *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id, a clock's time
  *   24  i32 body length     a record's RecordCodec body, 0 for other kinds
  *   28  i32 ended           1 once the input's end of outputs arrived
  *   32  i64 outputs         outputs received for it
@@ -52,6 +52,8 @@ final class ReplayJournal implements AutoCloseable {
         void watermark(long sequence, long timestamp) throws IOException;
 
         void barrier(long sequence, long checkpointId) throws IOException;
+
+        void clock(long sequence, long processingTimeMillis) throws IOException;
 
         void endOfInput(long sequence) throws IOException;
     }
@@ -177,6 +179,7 @@ final class ReplayJournal implements AutoCloseable {
                         at + HEADER, log.get(ValueLayout.JAVA_INT, at + BODY_LENGTH), BridgeRecord::fromWire));
                 case WATERMARK -> to.watermark(sequence, value);
                 case BARRIER -> to.barrier(sequence, value);
+                case CLOCK -> to.clock(sequence, value);
                 case END_OF_INPUT -> to.endOfInput(sequence);
             }
         }

@@ -12,6 +12,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 
 /**
  * The bridge's side of the exchange with one session, apart from Flink: inputs go out without waiting for their
@@ -76,6 +77,7 @@ final class SessionExchange {
     }
 
     private final Session session;
+    private final LongSupplier clock;
     private final long timeoutMillis;
     private final Downstream downstream;
     private final InFlight inFlight;
@@ -90,6 +92,9 @@ final class SessionExchange {
     private List<BridgeRecord> restoredOutputs;
     private boolean holding;
     private long verifiedOutputs;
+    /** The processing time last stamped on the inputs (it never goes back), and whether since the last barrier. */
+    private long stampedMillis = Long.MIN_VALUE;
+    private boolean stampedSinceBarrier;
 
     /**
      * @param journal         the journal recovery in place replays, or null for failover
@@ -98,7 +103,15 @@ final class SessionExchange {
      */
     SessionExchange(Session session, int maxInFlight, long timeoutMillis, ReplayJournal journal,
                     Downstream downstream, List<KeyGroupState> restoredState, List<BridgeRecord> restoredOutputs) {
+        this(session, System::currentTimeMillis, maxInFlight, timeoutMillis, journal, downstream, restoredState,
+                restoredOutputs);
+    }
+
+    /** @param clock the processing time stamped on the inputs (ms since the epoch) */
+    SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, ReplayJournal journal,
+                    Downstream downstream, List<KeyGroupState> restoredState, List<BridgeRecord> restoredOutputs) {
         this.session = session;
+        this.clock = clock;
         this.channel = session.channel();
         this.timeoutMillis = timeoutMillis;
         this.journal = journal;
@@ -111,6 +124,7 @@ final class SessionExchange {
     /** @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE} */
     void record(int keyGroup, BridgeRecord record) throws IOException {
         releasePending();
+        stampClock();
         makeRoom();
         long sequence = inFlight.add(InFlight.Kind.RECORD);
         if (journal != null) {
@@ -131,6 +145,7 @@ final class SessionExchange {
     /** An event-time watermark: in-band to the worker, downstream once every earlier input's outputs are. */
     void watermark(long timestamp) throws IOException {
         releasePending();
+        stampClock();
         makeRoom();
         long sequence = inFlight.addWatermark(timestamp);
         if (journal != null) {
@@ -140,6 +155,30 @@ final class SessionExchange {
             inputs.watermark(sequence, timestamp);
             channel.flush();
             channel.poll(answers, 0);
+        } catch (WorkerLostException e) {
+            lost(e);
+        }
+    }
+
+    /**
+     * Stamps processing time on the inputs that follow, with a CLOCK input when it has moved (and always first
+     * after a barrier, where a replay starts): journaled like any input, so the steps of a worker that replays
+     * the journal read the times the lost one read, and a step that closes a batch by age closes the same ones.
+     */
+    private void stampClock() throws IOException {
+        long now = Math.max(clock.getAsLong(), stampedMillis);
+        if (now == stampedMillis && stampedSinceBarrier) {
+            return;
+        }
+        makeRoom();
+        long sequence = inFlight.add(InFlight.Kind.CLOCK);
+        if (journal != null) {
+            journal.appendMarker(InFlight.Kind.CLOCK, sequence, now);
+        }
+        stampedMillis = now;
+        stampedSinceBarrier = true;
+        try {
+            inputs.clock(sequence, now);
         } catch (WorkerLostException e) {
             lost(e);
         }
@@ -196,6 +235,7 @@ final class SessionExchange {
             holding = false;
         }
         barrierState = state;
+        stampedSinceBarrier = false;
         if (journal != null) {
             journal.truncate();
         }
@@ -354,6 +394,11 @@ final class SessionExchange {
         @Override
         public void barrier(long sequence, long checkpointId) throws IOException {
             channel.sendBarrier(sequence, checkpointId, answers);
+        }
+
+        @Override
+        public void clock(long sequence, long processingTimeMillis) throws IOException {
+            channel.sendClock(sequence, processingTimeMillis, answers);
         }
 
         @Override

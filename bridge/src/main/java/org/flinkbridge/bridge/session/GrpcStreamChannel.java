@@ -52,6 +52,12 @@ final class GrpcStreamChannel implements WorkerChannel {
                 .setWatermark(timestamp).build(), whileWaiting);
     }
 
+    @Override
+    public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) throws IOException {
+        send(Frame.newBuilder().setType(FrameType.CLOCK).setSequence(sequence)
+                .setProcessingTime(processingTimeMillis).build(), whileWaiting);
+    }
+
     private void send(Frame frame, Answers whileWaiting) throws IOException {
         receiver = whileWaiting;
         try {

@@ -76,15 +76,23 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
 
     @Override
     public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException {
-        long body = claim(FrameType.WATERMARK, 0, sequence, Long.BYTES, whileWaiting);
-        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, timestamp);
-        written();
+        sendLong(FrameType.WATERMARK, sequence, timestamp, whileWaiting);
+    }
+
+    @Override
+    public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) throws IOException {
+        sendLong(FrameType.CLOCK, sequence, processingTimeMillis, whileWaiting);
     }
 
     @Override
     public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
-        long body = claim(FrameType.BARRIER, 0, sequence, Long.BYTES, whileWaiting);
-        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, checkpointId);
+        sendLong(FrameType.BARRIER, sequence, checkpointId, whileWaiting);
+    }
+
+    /** An input whose body is one i64. */
+    private void sendLong(int type, long sequence, long value, Answers whileWaiting) throws IOException {
+        long body = claim(type, 0, sequence, Long.BYTES, whileWaiting);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, value);
         written();
     }
 

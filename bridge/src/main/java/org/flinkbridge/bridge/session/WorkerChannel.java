@@ -23,6 +23,12 @@ public interface WorkerChannel extends AutoCloseable {
     void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException;
 
     /**
+     * Sends the bridge's processing time (ms since the epoch), which the worker's steps read until the next one;
+     * the worker answers it with no outputs. Waits for room as {@link #sendRecord} does.
+     */
+    void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) throws IOException;
+
+    /**
      * Sends a checkpoint's flush marker: the worker answers it (with no outputs) once every earlier input
      * is answered. Waits for room as {@link #sendRecord} does.
      */

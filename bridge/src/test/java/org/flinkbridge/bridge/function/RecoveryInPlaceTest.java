@@ -32,6 +32,8 @@ class RecoveryInPlaceTest {
     private final List<String> downstream = log.lines;
     private final List<SessionExchange.Recovery> recoveries = log.recoveries;
     private SessionExchange exchange;
+    /** The bridge's processing time, as the exchange stamps it. */
+    private long now = 1_000;
 
     @AfterEach
     void releaseTheJournal() {
@@ -42,8 +44,8 @@ class RecoveryInPlaceTest {
 
     @Test
     void aWorkerLostMidStreamIsReplacedAndNothingGoesDownstreamTwice() throws IOException {
-        // The first worker answers r0 and r1 and the first output of r2 (of two), then dies.
-        Sessions sessions = new Sessions(new Worker(2, 5), new Worker(2, Integer.MAX_VALUE));
+        // The first worker answers the clock, r0 and r1 and the first output of r2 (of two), then dies.
+        Sessions sessions = new Sessions(new Worker(2, 6), new Worker(2, Integer.MAX_VALUE));
         exchange = exchange(sessions, 1 << 20);
         for (int i = 0; i < 4; i++) {
             exchange.record(KeyGroups.NONE, record("r" + i));
@@ -55,14 +57,14 @@ class RecoveryInPlaceTest {
         assertEquals(List.of(List.of(RESTORED)), sessions.replacedWith, "the new session gets the restored state");
         assertEquals(1, recoveries.size());
         assertTrue(recoveries.getFirst().cause().contains("worker 0 is gone"), recoveries.toString());
-        assertTrue(sessions.workers.get(1).inputs.containsAll(List.of("RECORD 0", "RECORD 1", "RECORD 2")),
+        assertTrue(sessions.workers.get(1).inputs.containsAll(List.of("CLOCK 0 at 1000", "RECORD 1", "RECORD 2", "RECORD 3")),
                 "the inputs since the last barrier are replayed: " + sessions.workers.get(1).inputs);
     }
 
     @Test
     void afterACheckpointOnlyLaterInputsAreReplayedOnItsState() throws IOException {
-        // The first worker answers a, the barrier and b, then dies: b is answered, c not yet sent.
-        Sessions sessions = new Sessions(new Worker(1, 5), new Worker(1, Integer.MAX_VALUE));
+        // The first worker answers the clock, a, the barrier, the next clock and b, then dies: c is not yet sent.
+        Sessions sessions = new Sessions(new Worker(1, 7), new Worker(1, Integer.MAX_VALUE));
         exchange = exchange(sessions, 1 << 20);
         exchange.record(KeyGroups.NONE, record("a"));
         SessionExchange.Checkpoint checkpoint = exchange.checkpoint(1);
@@ -74,15 +76,35 @@ class RecoveryInPlaceTest {
         assertEquals(List.of(state("snapshot of worker 0")), checkpoint.workerState());
         assertEquals(List.of(checkpoint.workerState()), sessions.replacedWith);
         assertEquals(List.of("a'0", "b'0", "c'0"), downstream);
-        assertEquals(List.of("RECORD 2", "RECORD 3", "WATERMARK 4"), sessions.workers.get(1).inputs);
-        assertEquals(2, recoveries.getFirst().replayedInputs(), "b and c were sent since the barrier");
+        assertEquals(List.of("CLOCK 3 at 1000", "RECORD 4", "RECORD 5", "WATERMARK 6"), sessions.workers.get(1).inputs);
+        assertEquals(3, recoveries.getFirst().replayedInputs(), "a clock, b and c were sent since the barrier");
+    }
+
+    /** Steps that read processing time read the bridge's, journaled: a replay gives them the times of the first run. */
+    @Test
+    void aReplaySendsTheProcessingTimesOfTheFirstRunNotTheTimeOfTheReplay() throws IOException {
+        // The first worker answers the clock, a, the next clock and b, then dies before c's answers.
+        Sessions sessions = new Sessions(new Worker(1, 6), new Worker(1, Integer.MAX_VALUE));
+        exchange = exchange(sessions, 1 << 20);
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.record(KeyGroups.NONE, record("a2"));
+        now = 1_250;
+        exchange.record(KeyGroups.NONE, record("b"));
+        now = 9_000;
+        exchange.endOfInput();
+
+        assertEquals(List.of("CLOCK 0 at 1000", "RECORD 1", "RECORD 2", "CLOCK 3 at 1250", "RECORD 4"),
+                sessions.workers.get(0).inputs, "a clock only when the time moved");
+        assertEquals(List.of("CLOCK 0 at 1000", "RECORD 1", "RECORD 2", "CLOCK 3 at 1250", "RECORD 4",
+                "WATERMARK 5"), sessions.workers.get(1).inputs);
+        assertEquals(List.of("a'0", "a2'0", "b'0"), downstream);
     }
 
     @Test
     void aReplayThatAnswersDifferentlyFailsTheTaskInsteadOfEmittingIt() throws IOException {
         Worker different = new Worker(1, Integer.MAX_VALUE);
         different.suffix = "''";
-        Sessions sessions = new Sessions(new Worker(1, 2), different);
+        Sessions sessions = new Sessions(new Worker(1, 3), different);
         exchange = exchange(sessions, 1 << 20);
 
         SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class, () -> {
@@ -91,14 +113,15 @@ class RecoveryInPlaceTest {
             exchange.endOfInput();
         });
 
-        assertTrue(failure.getMessage().contains("replayed input #0 gave 1 output(s) that differ from those it gave"
+        assertTrue(failure.getMessage().contains("replayed input #1 gave 1 output(s) that differ from those it gave"
                 + " before: the steps are not deterministic"), failure.getMessage());
         assertEquals(List.of("a'0"), downstream);
     }
 
     @Test
     void aJournalOverItsBoundFailsTheTaskNamingIt() throws IOException {
-        Sessions sessions = new Sessions(new Worker(1, 0), new Worker(1, Integer.MAX_VALUE));
+        // The first worker answers the clock, then dies with the record (more than the journal holds) unanswered.
+        Sessions sessions = new Sessions(new Worker(1, 1), new Worker(1, Integer.MAX_VALUE));
         exchange = exchange(sessions, 64);
 
         SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class, () -> {
@@ -126,8 +149,8 @@ class RecoveryInPlaceTest {
     }
 
     private SessionExchange exchange(Sessions sessions, long journalBytes) {
-        return new SessionExchange(sessions, 4, 1_000, new ReplayJournal(journalBytes, 4), log, List.of(RESTORED),
-                List.of());
+        return new SessionExchange(sessions, () -> now, 4, 1_000, new ReplayJournal(journalBytes, 4), log,
+                List.of(RESTORED), List.of());
     }
 
     private static BridgeRecord record(String text) {
@@ -231,6 +254,13 @@ class RecoveryInPlaceTest {
         public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
             checkAlive();
             inputs.add("BARRIER " + sequence);
+            queued.add(answers -> answers.endOfOutputs(sequence));
+        }
+
+        @Override
+        public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) throws IOException {
+            checkAlive();
+            inputs.add("CLOCK " + sequence + " at " + processingTimeMillis);
             queued.add(answers -> answers.endOfOutputs(sequence));
         }
 

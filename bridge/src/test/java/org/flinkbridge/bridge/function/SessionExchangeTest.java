@@ -33,7 +33,8 @@ class SessionExchangeTest {
     }
 
     private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
-        return new SessionExchange(new FixedSession(worker), maxInFlight, 50, null, log, List.of(), restored);
+        return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, null, log, List.of(),
+                restored);
     }
 
     @Test
@@ -92,7 +93,7 @@ class SessionExchangeTest {
 
         assertEquals(List.of("a'"), stored.stream().map(SessionExchangeTest::text).toList());
         assertEquals(List.of(), downstream, "nothing goes downstream while the checkpoint is taken");
-        assertEquals(List.of("RECORD 0", "WATERMARK 1", "BARRIER 2"), worker.inputs);
+        assertEquals(List.of("CLOCK 0", "RECORD 1", "WATERMARK 2", "BARRIER 3"), worker.inputs);
         exchange.checkpointFinished();
         assertEquals(List.of("a'", "watermark 5"), downstream);
     }
@@ -145,12 +146,11 @@ class SessionExchangeTest {
         worker.answerWhenWaitedFor = true;
         SessionExchange exchange = exchange(2, List.of());
         exchange.record(KeyGroups.NONE, record("a"));
+        assertEquals(2, exchange.inFlight(), "the first input's clock, and a");
+
         exchange.record(KeyGroups.NONE, record("b"));
-        assertEquals(2, exchange.inFlight());
 
-        exchange.record(KeyGroups.NONE, record("c"));
-
-        assertEquals(List.of("RECORD 0", "RECORD 1", "RECORD 2"), worker.inputs);
+        assertEquals(List.of("CLOCK 0", "RECORD 1", "RECORD 2"), worker.inputs);
         assertTrue(downstream.contains("a'"), downstream.toString());
     }
 
@@ -165,7 +165,7 @@ class SessionExchangeTest {
         Worker failing = new Worker();
         failing.failing = true;
         SessionExchange failed = exchange(failing, 8, List.of());
-        assertEquals("session s: the worker failed input #0: boom",
+        assertEquals("session s: the worker failed input #1: boom",
                 assertThrows(SessionExchange.WorkerFailure.class,
                         () -> failed.record(KeyGroups.NONE, record("x"))).getMessage());
     }
@@ -237,6 +237,12 @@ class SessionExchangeTest {
         @Override
         public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) {
             inputs.add("BARRIER " + sequence);
+            answer(answers -> answers.endOfOutputs(sequence));
+        }
+
+        @Override
+        public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) {
+            inputs.add("CLOCK " + sequence);
             answer(answers -> answers.endOfOutputs(sequence));
         }
 

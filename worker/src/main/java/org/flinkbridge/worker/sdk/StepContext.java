@@ -13,4 +13,12 @@ public interface StepContext {
 
     /** The session this instance serves, for log lines and error messages. */
     String sessionName();
+
+    /**
+     * Processing time (ms since the epoch) as of the input being processed: the bridge's clock, stamped on the
+     * inputs and journaled with them, so that a step that reads time here gives the same outputs when a recovery
+     * in place replays its inputs. A step that reads {@link System#currentTimeMillis()} instead cannot recover in
+     * place (docs/steps.md).
+     */
+    long currentTimeMillis();
 }

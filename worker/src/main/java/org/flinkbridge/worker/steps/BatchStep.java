@@ -21,8 +21,8 @@ import java.util.Map;
 /**
  * {@code batch}: groups records into one output whose payload is the JSON array of their payloads, with a
  * {@code batch_size} header. A batch closes at {@code max_count} records, when a record or watermark comes
- * after it has been open {@code max_wait_ms} (processing time), and at the end of input. The open batch is
- * the step's state, so a checkpoint keeps it.
+ * after it has been open {@code max_wait_ms} (processing time, as the bridge stamps it: a replay closes the same
+ * batches), and at the end of input. The open batch is the step's state, so a checkpoint keeps it.
  */
 final class BatchStep implements Step {
 
@@ -33,6 +33,7 @@ final class BatchStep implements Step {
 
     private int maxCount;
     private long maxWaitMillis;
+    private StepContext context;
     private final List<Record> batch = new ArrayList<>();
     private long openedAtMillis;
 
@@ -45,6 +46,7 @@ final class BatchStep implements Step {
         }
         maxCount = (int) count;
         maxWaitMillis = config.positiveLong("max_wait_ms", 1000);
+        this.context = context;
     }
 
     @Override
@@ -53,7 +55,7 @@ final class BatchStep implements Step {
             emit(output);
         }
         if (batch.isEmpty()) {
-            openedAtMillis = System.currentTimeMillis();
+            openedAtMillis = context.currentTimeMillis();
         }
         batch.add(input);
         if (batch.size() >= maxCount) {
@@ -69,7 +71,7 @@ final class BatchStep implements Step {
     }
 
     private boolean aged() {
-        return System.currentTimeMillis() - openedAtMillis >= maxWaitMillis;
+        return context.currentTimeMillis() - openedAtMillis >= maxWaitMillis;
     }
 
     private void emit(Emitter output) throws IOException {

@@ -2,6 +2,7 @@ package org.flinkbridge.worker.steps;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.worker.SessionClock;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
@@ -23,6 +24,10 @@ class StepsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static Step step(String type, String configJson) throws IOException {
+        return step(type, configJson, new SessionClock());
+    }
+
+    static Step step(String type, String configJson, SessionClock clock) throws IOException {
         JsonNode config = JSON.readTree(configJson);
         return StepFactory.create(type, new StepContext() {
             @Override
@@ -38,6 +43,11 @@ class StepsTest {
             @Override
             public String sessionName() {
                 return "test session";
+            }
+
+            @Override
+            public long currentTimeMillis() {
+                return clock.millis();
             }
         });
     }
@@ -97,13 +107,21 @@ class StepsTest {
     }
 
     @Test
-    void batchClosesByAge() throws Exception {
-        Step batch = step("batch", "{\"max_count\":100,\"max_wait_ms\":1}");
+    void batchClosesByAgeOnTheStampedClockAlone() throws Exception {
+        SessionClock clock = new SessionClock();
+        clock.stamp(1_000);
+        Step batch = step("batch", "{\"max_count\":100,\"max_wait_ms\":10}", clock);
         List<Record> out = new ArrayList<>();
         batch.process(json("\"a\"", 1), out::add);
-        Thread.sleep(5);
+        Thread.sleep(20);
         batch.onWatermark(2, out::add);
-        assertEquals(List.of("[\"a\"]"), out.stream().map(StepsTest::text).toList());
+        assertEquals(List.of(), out, "the bridge's clock has not moved, however long the worker waited");
+        clock.stamp(1_009);
+        batch.process(json("\"b\"", 3), out::add);
+        assertEquals(List.of(), out);
+        clock.stamp(1_010);
+        batch.onWatermark(4, out::add);
+        assertEquals(List.of("[\"a\",\"b\"]"), out.stream().map(StepsTest::text).toList());
     }
 
     @Test
