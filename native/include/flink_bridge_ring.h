@@ -116,6 +116,10 @@ typedef enum fb_frame_type {
 
 #define FB_FRAME_TYPE_COUNT 8
 
+/* The closed flag's values: a side left; the worker stopped as asked (SIGTERM) after answering every input it read. */
+#define FB_RING_CLOSED_LEFT 1
+#define FB_RING_CLOSED_STOPPED 2
+
 /* The flags of a RECORD frame whose stream is not keyed; otherwise they carry the record's Flink key group. */
 #define FB_RING_NO_KEY_GROUP 0xFFFF
 

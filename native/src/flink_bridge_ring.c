@@ -646,7 +646,7 @@ bool fb_ring_keep_alive(fb_ring_file *ring, char *why, size_t why_size) {
 
 void fb_ring_close(fb_ring_file *ring) {
     fb_ring_header *header = ring->header;
-    atomic_store_explicit(&header->closed, 1, memory_order_seq_cst);
+    atomic_store_explicit(&header->closed, FB_RING_CLOSED_LEFT, memory_order_seq_cst);
     /* A peer asleep on either ring wakes now and sees the flag, instead of at its timeout. */
     wake_if_waiting(&header->to_worker.data_futex, &header->to_worker.consumer_waiting);
     wake_if_waiting(&header->to_worker.space_futex, &header->to_worker.producer_waiting);

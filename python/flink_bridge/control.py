@@ -8,6 +8,7 @@ service stubs need generating.
 import collections
 import logging
 import os
+import queue
 import secrets
 import subprocess
 import sys
@@ -32,6 +33,10 @@ OPEN_TIMEOUT_SECONDS = 60
 # killed: the bridge's own deadline (worker_timeout_ms) is what normally ends a slow session first.
 REQUEST_TIMEOUT_SECONDS = 600
 CLOSE_TIMEOUT_SECONDS = 5
+# How often a stream waiting for its next batch checks whether the worker is asked to stop.
+STOP_CHECK_SECONDS = 0.1
+# How long a stopping worker still answers control calls once its sessions' data planes have ended.
+STOP_GRACE_SECONDS = 1
 
 
 class SessionHandle:
@@ -47,6 +52,10 @@ class SessionHandle:
         self.process = process
         self.connection = connection
         self.lock = threading.Lock()
+        # The worker is asked to stop: its gRPC stream ends (status OK) after the batch in hand, and says so here.
+        self.stop_asked = threading.Event()
+        self.stream_ended = threading.Event()
+        self.stream_ended.set()
 
     def ask(self, *request, timeout=REQUEST_TIMEOUT_SECONDS):
         """One request, waiting at most ``timeout`` for the channel and as long again for the reply. A process
@@ -79,6 +88,7 @@ class Supervisor:
         self.sessions = {}
         self.sessions_lock = threading.Lock()
         self.received = collections.Counter()
+        self.stopping = False
 
     # gRPC plumbing
 
@@ -128,6 +138,8 @@ class Supervisor:
                           f"transport {control_pb2.TransportKind.Name(request.transport)} is not served by this worker")
         if not request.token:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a session needs a token")
+        if self.stopping:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"worker {self.worker_id} is stopping, as asked")
         # 128 random bits: knowing the worker's id (Health tells it) must not name a session.
         session_id = f"{self.worker_id}-{secrets.token_hex(16)}"
         name = describe(session_id, request.identity)
@@ -221,11 +233,20 @@ class Supervisor:
                                                              daemon=True).start()):
             end_session()  # the call has ended already
             return
+        # Batches are read on a thread of their own, one ahead, so that a stop ends an idle stream too.
+        inbox = queue.Queue(maxsize=1)
+        handle.stream_ended.clear()
+        threading.Thread(target=_read_batches, args=(batches, inbox, handle.stop_asked), name="stream-reader",
+                         daemon=True).start()
         try:
-            for batch in batches:
+            while (batch := _next_batch(inbox, handle.stop_asked)) is not _END:
                 yield from self._reply(handle, context, handle.ask("batch", batch))
         except channel.SessionGone:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"{handle.name}: {handle.gone() or 'its process is gone'}")
+        finally:
+            handle.stream_ended.set()
+        if handle.stop_asked.is_set():
+            LOG.info("%s: stopped as asked, every input batch it took answered", handle.name)
 
     # Sessions
 
@@ -285,9 +306,72 @@ class Supervisor:
             handle.process.kill()
             handle.process.wait()
 
+    def stop_all_as_asked(self):
+        """The worker is asked to stop (SIGTERM), for an upgrade say: no new session opens, and each open one
+        answers the inputs it has read and ends as stopped (its ring's closed flag, or its stream completed), which
+        tells the bridge to move it to a new worker without restarting the job."""
+        self.stopping = True
+        with self.sessions_lock:
+            handles = list(self.sessions.values())
+        for handle in handles:
+            handle.stop_asked.set()
+        for handle in handles:
+            if handle.shm:
+                try:
+                    handle.ask("stop", timeout=CLOSE_TIMEOUT_SECONDS)
+                except channel.SessionGone as e:
+                    LOG.warning("%s: stopping it failed (%s); its process is stopped", handle.name, e)
+            else:
+                handle.stream_ended.wait(CLOSE_TIMEOUT_SECONDS)
+        if handles:
+            # A bridge that took a barrier's answer just before its stream ended still takes that barrier's state.
+            time.sleep(STOP_GRACE_SECONDS)
+        with self.sessions_lock:
+            self.sessions.clear()
+        for handle in handles:
+            if handle.shm:
+                self._stop(handle)
+            else:
+                self._close(handle)
+
     def close_all(self):
         with self.sessions_lock:
             handles = list(self.sessions.values())
             self.sessions.clear()
         for handle in handles:
             self._close(handle)
+
+
+_END = object()
+
+
+def _read_batches(batches, inbox, stop):
+    """Hands the stream's input batches to its handler until the stream ends or the worker is asked to stop."""
+    try:
+        for batch in batches:
+            if not _put(inbox, batch, stop):
+                return
+    except grpc.RpcError:
+        pass  # the stream broke: the call's termination callback ends the session
+    _put(inbox, _END, stop)
+
+
+def _put(inbox, item, stop):
+    while not stop.is_set():
+        try:
+            inbox.put(item, timeout=STOP_CHECK_SECONDS)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
+def _next_batch(inbox, stop):
+    """The next input batch, or _END once the stream ended or the worker is asked to stop (a batch not yet taken
+    then stays unanswered: the bridge sends it again to the next worker)."""
+    while not stop.is_set():
+        try:
+            return inbox.get(timeout=STOP_CHECK_SECONDS)
+        except queue.Empty:
+            pass
+    return _END

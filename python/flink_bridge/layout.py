@@ -20,6 +20,9 @@ TOKEN_LENGTH = 32
 BRIDGE_HEARTBEAT_OFFSET = 64
 WORKER_HEARTBEAT_OFFSET = 128
 CLOSED_OFFSET = 192
+# The closed flag's values: a side left; the worker stopped as asked (SIGTERM) after answering every input it read.
+CLOSED_LEFT = 1
+CLOSED_STOPPED = 2
 TO_WORKER_CONTROL_OFFSET = 256
 FROM_WORKER_CONTROL_OFFSET = 512
 

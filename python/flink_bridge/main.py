@@ -136,15 +136,20 @@ def main(argv=None):
         address = f"{args.host}:{port}"
     server.start()
 
-    def stop(reason, code):
+    def stop(reason, code, asked=False):
+        """``asked``: SIGTERM, a request to stop (an upgrade, the TaskManager releasing the worker): sessions end
+        as stopped, which their bridges tell from a failure; any other end is not that."""
         LOG.info("stopping: %s", reason)
-        supervisor.close_all()
+        if asked:
+            supervisor.stop_all_as_asked()
+        else:
+            supervisor.close_all()
         server.stop(1)
         if socket_path:
             _unlink(socket_path)
         os._exit(code)
 
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, args=("SIGTERM", 0)).start())
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, args=("SIGTERM", 0, True)).start())
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=stop, args=("SIGINT", 0)).start())
     print(f"{LISTENING_PREFIX}{address}", flush=True)
     LOG.info("worker %s serving on %s, ring directory %s", supervisor.worker_id, address, args.ring_dir)

@@ -165,13 +165,14 @@ class RingFile:
             return f"no heartbeat from the bridge for {silence} ms (the limit is {limit_millis} ms)"
         return None
 
-    def close(self):
-        """Tells the bridge this side left (the closed flag, and a wake of every sleeper), then unmaps."""
+    def close(self, stopped=False):
+        """Tells the bridge this side left (the closed flag, and a wake of every sleeper), then unmaps. ``stopped``:
+        the worker was asked to stop and answered every input it read (CLOSED_STOPPED), a planned stop."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._closed_flag.value = 1
+            self._closed_flag.value = L.CLOSED_STOPPED if stopped else L.CLOSED_LEFT
             futex.fence()
             for control in (L.TO_WORKER_CONTROL_OFFSET, L.FROM_WORKER_CONTROL_OFFSET):
                 for word, waiting in ((L.DATA_FUTEX, L.CONSUMER_WAITING), (L.SPACE_FUTEX, L.PRODUCER_WAITING)):
@@ -414,7 +415,10 @@ def mark_closed(path):
         os.close(fd)
     anchor = ctypes.c_char.from_buffer(mapped)
     base = ctypes.addressof(anchor)
-    ctypes.c_int32.from_address(base + L.CLOSED_OFFSET).value = 1
+    closed = ctypes.c_int32.from_address(base + L.CLOSED_OFFSET)
+    # The dead process may have closed it already, as stopped: that says more, and stays.
+    if closed.value == 0:
+        closed.value = L.CLOSED_LEFT
     futex.fence()
     for control in (L.TO_WORKER_CONTROL_OFFSET, L.FROM_WORKER_CONTROL_OFFSET):
         for word in (L.DATA_FUTEX, L.SPACE_FUTEX):

@@ -109,6 +109,10 @@ class SessionProcess:
                     self.close()
                     self.connection.send(("ok", None))
                     return
+                if kind == "stop":
+                    self.stop_as_asked()
+                    self.connection.send(("ok", None))
+                    return
                 try:
                     self.connection.send(("ok", self.handle(kind, request[1:])))
                 except Exception as e:
@@ -131,6 +135,13 @@ class SessionProcess:
             return self.session.checkpoint_finished(*arguments)
         raise ValueError(f"unknown request {kind}")
 
+    def stop_as_asked(self):
+        """The worker is asked to stop: the ring loop answers what it has read and closes the ring as stopped."""
+        if self.loop is not None:
+            self.loop.stop_asked = True
+            self.loop_done.wait(CLOSE_WAIT_SECONDS)
+        self.session.close()
+
     def close(self):
         if self.loop is not None:
             self.loop.stopping = True
@@ -146,8 +157,9 @@ class SessionProcess:
             self.loop.run()
         finally:
             self.loop_done.set()
-        # A loop that ended by itself (the bridge left or was lost) ends the process; a close waits for its reply.
-        if self.loop.stopping:
+        # A loop that ended by itself (the bridge left or was lost) ends the process; a close or stop waits for
+        # its reply.
+        if self.loop.stopping or self.loop.stop_asked:
             self.done.wait(CLOSE_WAIT_SECONDS)
 
 

@@ -28,6 +28,8 @@ class ShmLoop:
         self.answers = ring.producer()
         self.liveness_timeout_ms = liveness_timeout_ms
         self.stopping = False
+        # The worker is asked to stop: answer what was read, then close the ring as stopped.
+        self.stop_asked = False
         # The input whose outputs are being written (the session sets it before feeding the input).
         self.sequence = -1
 
@@ -36,7 +38,7 @@ class ShmLoop:
         then closes the ring (removing the file of a bridge that crashed)."""
         handle = self._on_frame
         try:
-            while not self.stopping:
+            while not self.stopping and not self.stop_asked:
                 if self.inputs.poll(handle, BATCH_FRAMES):
                     self.answers.publish()
                     continue
@@ -51,7 +53,10 @@ class ShmLoop:
             # Silent without closing the ring: the bridge crashed and will not remove its file.
             abandoned = (not self.stopping and not self.ring.bridge_closed()
                          and self.ring.bridge_lost(self.liveness_timeout_ms) is not None)
-            self.ring.close()
+            stopped = self.stop_asked and not self.stopping
+            if stopped:
+                LOG.info("%s: stopped as asked, every input it read answered", self.session.name)
+            self.ring.close(stopped=stopped)
             if abandoned:
                 try:
                     os.unlink(self.ring.path)

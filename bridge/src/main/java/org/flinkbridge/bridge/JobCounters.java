@@ -20,7 +20,9 @@ public final class JobCounters {
         /** Inputs those written records stand for: a batch counts its batch_size. */
         WRITTEN_INPUTS,
         /** Lost workers recovered in place, by any session. */
-        WORKER_RECOVERIES
+        WORKER_RECOVERIES,
+        /** Sessions moved to a new worker after theirs stopped as asked (an upgrade). */
+        WORKER_UPGRADES
     }
 
     private static final LongAdder[] COUNTS = new LongAdder[Count.values().length];

@@ -114,12 +114,14 @@ public final class LocalRunner {
         long written = JobCounters.get(JobCounters.Count.WRITTEN);
         long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
         long recoveries = JobCounters.get(JobCounters.Count.WORKER_RECOVERIES);
+        long upgrades = JobCounters.get(JobCounters.Count.WORKER_UPGRADES);
         return "flink-bridge: pipeline '" + pipeline.name() + "' over " + pipeline.bridge().transport().describe()
                 + ": read=" + read
                 + " sent=" + JobCounters.get(JobCounters.Count.SENT)
                 + " received=" + JobCounters.get(JobCounters.Count.RECEIVED)
                 + " written=" + written + (writtenInputs != written ? " (holding " + writtenInputs + " inputs)" : "")
                 + (recoveries > 0 ? " worker_recoveries=" + recoveries : "")
+                + (upgrades > 0 ? " worker_upgrades=" + upgrades : "")
                 + (writtenInputs == read ? " - every input accounted for" : " - " + (read - writtenInputs)
                         + " inputs not in the output (filtered or aggregated)")
                 + "; output: " + String.join(", ", outputs);

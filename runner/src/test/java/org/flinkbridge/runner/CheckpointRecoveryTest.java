@@ -96,8 +96,8 @@ class CheckpointRecoveryTest {
         ProcessHandle target = worker.equals("python") ? TestPeers.awaitSpawned(PYTHON_SESSION, EVENTS / 3, run)
                 : TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
         switch (fault) {
-            case DIES -> signal(target, "KILL");
-            case HANGS -> signal(target, "STOP");
+            case DIES -> TestPeers.signal(target, "KILL");
+            case HANGS -> TestPeers.signal(target, "STOP");
             case ANSWERS_GARBAGE -> {
                 // Answers in flight are what the bridge reads next; keep scribbling until a session failed on
                 // them (its ring file is gone) or the input is nearly over.
@@ -112,7 +112,7 @@ class CheckpointRecoveryTest {
         try {
             run.get(3, TimeUnit.MINUTES);
         } finally {
-            signal(target, "KILL");
+            TestPeers.signal(target, "KILL");
         }
 
         Map<String, List<Long>> counts = TestPipelines.runningCountsOnceEach(out);
@@ -122,9 +122,6 @@ class CheckpointRecoveryTest {
         return target;
     }
 
-    private static void signal(ProcessHandle process, String signal) throws Exception {
-        new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).start().waitFor();
-    }
 
     /** Fills the from-worker ring of every open session with 0xFF: lengths and types no frame has. */
     private static void scribbleOverAnswerRings() throws Exception {

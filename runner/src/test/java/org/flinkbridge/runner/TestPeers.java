@@ -114,6 +114,11 @@ final class TestPeers {
         throw new AssertionError("no spawned " + marker + " past " + records + " records within 60 s");
     }
 
+    /** Sends {@code signal} (KILL, TERM, STOP...) to {@code process}. */
+    static void signal(ProcessHandle process, String signal) throws Exception {
+        new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).start().waitFor();
+    }
+
     /** A loopback port nothing listens on (bound, then released). */
     static int closedPort() throws IOException {
         try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {

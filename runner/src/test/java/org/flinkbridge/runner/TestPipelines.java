@@ -33,6 +33,12 @@ final class TestPipelines {
      * {@code bridgeSettings} are further lines of the {@code bridge} section.
      */
     static Path perKeyCounts(Path dir, int events, int rate, String... bridgeSettings) {
+        return perKey(dir, "{step_name: count_per_key, type: running_count, config: {key_json_field: key}}", events,
+                rate, bridgeSettings);
+    }
+
+    /** {@code step} over 20 keys, keyed by the JSON field {@code key}, at parallelism 2, checkpointing every 300 ms. */
+    static Path perKey(Path dir, String step, int events, int rate, String... bridgeSettings) {
         StringBuilder bridge = new StringBuilder();
         for (String setting : bridgeSettings) {
             bridge.append("  ").append(setting).append('\n');
@@ -42,14 +48,14 @@ final class TestPipelines {
                 sources:
                   events: {type: generator, count: %d, rate: %d, keys: 20, seed: 7}
                 steps:
-                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
+                  - %s
                 sinks:
                   files: {type: file, path: unused}
                 bridge:
                   parallelism: 2
                   key: {json_field: key}
                   checkpoint_interval_ms: 300
-                """.formatted(events, rate) + bridge);
+                """.formatted(events, rate, step) + bridge);
     }
 
     static Path write(Path dir, String name, String yaml) {

@@ -51,6 +51,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
     /** Session ids carry 128 random bits: knowing the worker's id (Health tells it) must not name a session. */
     private static final SecureRandom SESSION_IDS = new SecureRandom();
     private final Map<String, Open> sessions = new ConcurrentHashMap<>();
+    private volatile boolean stopping;
 
     /** A bridge that reads no piece of its state for this long is gone (its own deadline usually ends it first). */
     private static final long STATE_TRANSFER_TIMEOUT_MILLIS = 60_000;
@@ -80,6 +81,10 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             }
             if (request.getToken().isEmpty()) {
                 throw Status.INVALID_ARGUMENT.withDescription("a session needs a token").asException();
+            }
+            if (stopping) {
+                throw Status.UNAVAILABLE.withDescription("worker " + workerId + " is stopping, as asked")
+                        .asException();
             }
             byte[] random = new byte[16];
             SESSION_IDS.nextBytes(random);
@@ -155,7 +160,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             throw Status.FAILED_PRECONDITION.withDescription(open.session.name()
                     + " is served over its shared-memory ring, not a gRPC stream").asException();
         }
-        return new StreamSessionAdapter(open.session);
+        return new StreamSessionAdapter(open.session, endStream -> open.endStream = endStream);
     }
 
     /** Streams the state in pieces, each message when the bridge is ready for it. */
@@ -251,6 +256,18 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         return sessions.size();
     }
 
+    /**
+     * The worker is asked to stop (SIGTERM), for an upgrade say: it opens no new session, and each open one
+     * answers the inputs it has read and ends as stopped (its ring's closed flag, or its stream completed), which
+     * tells the bridge to move it to a new worker without restarting the job. Returns how many were open.
+     */
+    int stopAsAsked() {
+        stopping = true;
+        List<Open> open = List.copyOf(sessions.values());
+        open.forEach(Open::stopAsAsked);
+        return open.size();
+    }
+
     void closeAll() {
         sessions.values().forEach(Open::close);
         sessions.clear();
@@ -274,10 +291,26 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
         final TransportKind transport;
         /** Set once the loop runs; it may end (and close the session) before. */
         volatile ShmSessionLoop ring;
+        /** Ends the session's gRPC stream as stopped; set once the stream is attached. */
+        volatile Runnable endStream;
 
         Open(WorkerSession session, TransportKind transport) {
             this.session = session;
             this.transport = transport;
+        }
+
+        void stopAsAsked() {
+            ShmSessionLoop loop = ring;
+            Runnable stream = endStream;
+            try {
+                if (loop != null) {
+                    loop.stopAsAsked();
+                } else if (stream != null) {
+                    stream.run();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
 
         /** Stops the data plane first, outside the session's monitor, which its thread may hold while it waits. */

@@ -46,6 +46,8 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
     private final Runnable onEnd;
     private final Thread thread;
     private volatile boolean stopping;
+    /** The worker is asked to stop: the loop answers what it has read, then closes the ring as stopped. */
+    private volatile boolean stopAsked;
 
     private ShmSessionLoop(WorkerSession session, RingFile ring, long livenessTimeoutMillis, Runnable onEnd) {
         this.session = session;
@@ -67,7 +69,7 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
 
     private void run() {
         try {
-            while (!stopping) {
+            while (!stopping && !stopAsked) {
                 if (inputs.poll(this, BATCH_FRAMES) > 0) {
                     answers.publish();
                     continue;
@@ -85,7 +87,12 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             // Silent without closing the ring: the bridge crashed and will not remove its file.
             boolean bridgeLost = !stopping && ring.peerGone() == null && ring.peerLost(livenessTimeoutMillis) != null;
             try {
-                ring.close();
+                if (stopAsked && !stopping) {
+                    LOG.info("{}: stopped as asked, every input it read answered", session.name());
+                    ring.closeStopped();
+                } else {
+                    ring.close();
+                }
             } catch (IOException e) {
                 LOG.warn("{}: unmapping its ring failed", session.name(), e);
             }
@@ -168,6 +175,15 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             }
         }
         return body;
+    }
+
+    /**
+     * The worker is asked to stop (SIGTERM): the loop answers the inputs it has read, publishes the answers and
+     * closes the ring as stopped, so that the bridge moves the session to a new worker; waits for that.
+     */
+    void stopAsAsked() throws InterruptedException {
+        stopAsked = true;
+        thread.join(TimeUnit.SECONDS.toMillis(5));
     }
 
     /** Stops the loop (the bridge closed the session over control) and waits for its thread to leave. */

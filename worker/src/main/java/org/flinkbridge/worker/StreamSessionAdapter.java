@@ -14,9 +14,17 @@ import java.io.UncheckedIOException;
 final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
 
     private final WorkerSession session;
+    private final java.util.function.Consumer<Runnable> stopRegistry;
 
-    StreamSessionAdapter(WorkerSession session) {
+    /** @param stopRegistry keeps what ends the stream, for when the worker is asked to stop */
+    StreamSessionAdapter(WorkerSession session, java.util.function.Consumer<Runnable> stopRegistry) {
         this.session = session;
+        this.stopRegistry = stopRegistry;
+    }
+
+    @Override
+    public void onStopAsked(Runnable endStream) {
+        stopRegistry.accept(endStream);
     }
 
     @Override

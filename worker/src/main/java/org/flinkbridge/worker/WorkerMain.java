@@ -78,6 +78,16 @@ public final class WorkerMain {
                 System.err.println("flink-bridge worker: shutdown failed: " + e);
             }
         }, "worker-shutdown"));
+        // SIGTERM is a request to stop (an upgrade, a TaskManager releasing the worker): sessions end as stopped,
+        // which their bridges tell from a failure. Any other end (the spawner gone, SIGINT) is not that.
+        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> {
+            try {
+                server.stopAsAsked();
+            } catch (Exception e) {
+                System.err.println("flink-bridge worker: stopping failed: " + e);
+            }
+            System.exit(0);
+        });
         System.out.println(WorkerLaunch.LISTENING_PREFIX + server.address());
         System.out.flush();
         server.awaitTermination();

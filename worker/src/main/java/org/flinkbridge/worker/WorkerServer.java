@@ -24,6 +24,9 @@ import java.util.concurrent.TimeUnit;
 /** A worker's gRPC endpoint: the control service, the streamed data plane and the prototype's service. */
 public final class WorkerServer implements AutoCloseable {
 
+    /** How long a stopping worker still answers control calls once its sessions' data planes have ended. */
+    private static final long STOP_GRACE_MILLIS = 1_000;
+
     private final ControlService control;
     private final CompatService compat;
     private final Server server;
@@ -113,6 +116,18 @@ public final class WorkerServer implements AutoCloseable {
 
     public void awaitTermination() throws InterruptedException {
         server.awaitTermination();
+    }
+
+    /**
+     * Asked to stop (SIGTERM): every session answers the inputs it has read and ends as stopped, so that its
+     * bridge moves it to a new worker without restarting the job; then the server closes.
+     */
+    public void stopAsAsked() throws Exception {
+        if (control.stopAsAsked() > 0) {
+            // A bridge that took a barrier's answer just before its data plane ended still takes its state.
+            Thread.sleep(STOP_GRACE_MILLIS);
+        }
+        close();
     }
 
     @Override

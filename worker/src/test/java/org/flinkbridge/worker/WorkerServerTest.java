@@ -157,11 +157,14 @@ class WorkerServerTest {
 
     @Test
     void anOtherProtocolVersionIsRefused() {
-        // Version 1 sent a session's state in one message, which a worker of version 2 does not read.
-        StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> control.openSession(
-                open("t", appendField()).setProtocolVersionValue(1).build()));
-        assertEquals(Status.Code.FAILED_PRECONDITION, error.getStatus().getCode());
-        assertEquals("protocol version 1 is not supported; this worker speaks 2", error.getStatus().getDescription());
+        // Version 1 sent a session's state in one message, and 2 had no CLOCK inputs: this worker speaks 3.
+        for (int version : new int[] {1, 2}) {
+            StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> control.openSession(
+                    open("t", appendField()).setProtocolVersionValue(version).build()));
+            assertEquals(Status.Code.FAILED_PRECONDITION, error.getStatus().getCode());
+            assertEquals("protocol version " + version + " is not supported; this worker speaks 3",
+                    error.getStatus().getDescription());
+        }
     }
 
     @Test

@@ -224,6 +224,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         private final NonPartitionedContext<BridgeRecord> context;
         private final Counter received;
         private final Counter recoveries;
+        private final Counter upgrades;
         private final Counter replayedInputs;
         private volatile long lastRecoveryMillis;
 
@@ -231,6 +232,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             this.context = context;
             this.received = metrics.counter("bridgeRecordsReceived");
             this.recoveries = metrics.counter("bridgeWorkerRecoveries");
+            this.upgrades = metrics.counter("bridgeWorkerUpgrades");
             this.replayedInputs = metrics.counter("bridgeReplayedInputs");
             Gauge<Long> lastRecovery = () -> lastRecoveryMillis;
             metrics.gauge("bridgeLastRecoveryMillis", lastRecovery);
@@ -238,8 +240,13 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
         @Override
         public void recovered(SessionExchange.Recovery recovery) {
-            recoveries.inc();
-            JobCounters.add(JobCounters.Count.WORKER_RECOVERIES, 1);
+            if (recovery.upgrade()) {
+                upgrades.inc();
+                JobCounters.add(JobCounters.Count.WORKER_UPGRADES, 1);
+            } else {
+                recoveries.inc();
+                JobCounters.add(JobCounters.Count.WORKER_RECOVERIES, 1);
+            }
             replayedInputs.inc(recovery.replayedInputs());
             lastRecoveryMillis = recovery.millis();
         }

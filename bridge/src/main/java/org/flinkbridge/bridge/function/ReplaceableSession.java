@@ -76,8 +76,8 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
     }
 
     @Override
-    public void replace(List<KeyGroupState> state) throws IOException {
-        current.abandon();
+    public void replace(List<KeyGroupState> state, boolean stopped) throws IOException {
+        current.abandon(stopped);
         current = null;
         open(state, name);
     }
@@ -100,7 +100,7 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
                 return;
             } catch (WorkerLostException e) {
                 if (current != null) {
-                    current.abandon();
+                    current.abandon(false);
                     current = null;
                 }
                 if (!spec.recovery().inPlace()) {

@@ -74,6 +74,8 @@ final class ReplayJournal implements AutoCloseable {
     private boolean overflowed;
     /** The offset of the entry whose replayed answers come next, or NOT_JOURNALED when no replay is checked. */
     private long verifying = NOT_JOURNALED;
+    /** Whether replayed answers must equal the first ones: not after a worker stopped for an upgrade. */
+    private boolean comparing;
     private long replayedOutputs;
     private long replayedHash;
 
@@ -160,10 +162,14 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /**
-     * Sends every input again, in order, and checks the answers that follow against what was received the first
-     * time (through {@link #absorbOutput} and {@link #absorbEnd}).
+     * Sends every input again, in order, and takes the answers that follow through {@link #absorbOutput} and
+     * {@link #absorbEnd}: those of inputs answered before are dropped, compared with the first ones when
+     * {@code compare} (a lost worker's replacement must give the same), or not (a worker that stopped for an
+     * upgrade: its new build may answer differently, and what the old one answered has gone downstream). Either
+     * way the entries then hold what the new worker gave, which a later replay is compared with.
      */
-    void replay(Replayer to) throws IOException {
+    void replay(Replayer to, boolean compare) throws IOException {
+        comparing = compare;
         if (overflowed) {
             throw new IllegalStateException("the journal overflowed; it cannot be replayed");
         }
@@ -195,14 +201,16 @@ final class ReplayJournal implements AutoCloseable {
         }
         requireAnswering(sequence, "an output");
         long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
-        boolean repeated = replayedOutputs < received;
-        if (!repeated && log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1) {
+        boolean endedBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1;
+        boolean repeated = replayedOutputs < received || endedBefore;
+        if (comparing && replayedOutputs >= received && endedBefore) {
             throw mismatch(sequence, "gave more than the " + received + " output(s) it gave before");
         }
         // A new output is counted here too: outputReceived adds it to the entry as well, keeping the two equal.
         replayedOutputs++;
         replayedHash = OutputHash.chain(replayedHash, OutputHash.of(output));
-        if (replayedOutputs == received && replayedHash != log.get(ValueLayout.JAVA_LONG, verifying + HASH)) {
+        if (comparing && replayedOutputs == received
+                && replayedHash != log.get(ValueLayout.JAVA_LONG, verifying + HASH)) {
             throw mismatch(sequence, "gave " + received + " output(s) that differ from those it gave before");
         }
         return repeated;
@@ -218,10 +226,12 @@ final class ReplayJournal implements AutoCloseable {
         }
         requireAnswering(sequence, "an end of outputs");
         long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
-        if (replayedOutputs < received) {
+        if (comparing && replayedOutputs < received) {
             throw mismatch(sequence, "gave " + replayedOutputs + " output(s) where it gave " + received + " before");
         }
         boolean endedBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1;
+        log.set(ValueLayout.JAVA_LONG, verifying + OUTPUTS, replayedOutputs);
+        log.set(ValueLayout.JAVA_LONG, verifying + HASH, replayedHash);
         verifying = next(verifying);
         replayedOutputs = 0;
         replayedHash = 0;

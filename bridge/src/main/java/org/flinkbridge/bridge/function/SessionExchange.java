@@ -59,15 +59,22 @@ final class SessionExchange {
         /** The worker's state by key group, taken once every earlier input is answered. */
         List<KeyGroupState> snapshotState(long checkpointId) throws IOException;
 
-        /** Leaves the lost session and opens another (on a new worker, or at the worker's address) with {@code state}. */
-        void replace(List<KeyGroupState> state) throws IOException;
+        /**
+         * Leaves the lost session and opens another (on a new worker, or at the worker's address) with {@code state};
+         * {@code stopped}: the worker stopped as asked, for an upgrade, so the new session must be on the new build.
+         */
+        void replace(List<KeyGroupState> state, boolean stopped) throws IOException;
     }
 
     /** What a checkpoint stores for this session: the worker's state and the outputs not yet emitted. */
     record Checkpoint(List<KeyGroupState> workerState, List<BridgeRecord> pendingOutputs) {}
 
-    /** One recovery in place: why, how long it took, the inputs replayed and the outputs checked and dropped. */
-    record Recovery(String cause, long millis, int replayedInputs, long verifiedOutputs) {}
+    /**
+     * One recovery in place: why, how long it took, the inputs replayed and the outputs already emitted that the
+     * replay gave again and were dropped: checked to be the same, or, after a worker stopped as asked for an
+     * upgrade ({@code upgrade}), not compared.
+     */
+    record Recovery(String cause, long millis, int replayedInputs, long verifiedOutputs, boolean upgrade) {}
 
     /** An answer held back while a checkpoint is taken, in order. */
     sealed interface Held {
@@ -345,24 +352,39 @@ final class SessionExchange {
                     + " checkpoint: they exceed the journal's " + journal.capacityBytes() + " bytes"
                     + " (flink-bridge.worker.journal-size), so the job restores from its checkpoint", loss);
         }
-        LOG.warn("{}: the worker is lost, recovering in place: {}", session.name(), loss.getMessage());
+        // A control call that finds the session gone after the worker ended its data plane as stopped is that stop.
+        boolean upgrade = loss.stoppedAsAsked() || channel.workerStopped();
+        if (upgrade) {
+            LOG.info("{}: the worker stopped as asked, moving the session to a new worker: {}", session.name(),
+                    loss.getMessage());
+        } else {
+            LOG.warn("{}: the worker is lost, recovering in place: {}", session.name(), loss.getMessage());
+        }
         long started = System.nanoTime();
         WorkerLostException last = loss;
         for (int attempt = 1; attempt <= RECOVERY_ATTEMPTS; attempt++) {
             try {
-                session.replace(barrierState);
+                session.replace(barrierState, upgrade && attempt == 1);
                 channel = session.channel();
                 verifiedOutputs = 0;
-                journal.replay(inputs);
+                journal.replay(inputs, !upgrade);
                 channel.flush();
                 while (journal.verifying()) {
                     awaitSome(journal.verifyingSequence());
                 }
                 Recovery recovery = new Recovery(loss.getMessage(),
-                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), journal.entries(), verifiedOutputs);
-                LOG.info("{}: recovered in place in {} ms: replayed {} input(s) sent since the last barrier and checked"
-                                + " {} output(s) already emitted; lost because: {}", session.name(), recovery.millis(),
-                        recovery.replayedInputs(), recovery.verifiedOutputs(), recovery.cause());
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), journal.entries(), verifiedOutputs,
+                        upgrade);
+                if (upgrade) {
+                    LOG.info("{}: moved to a new worker in {} ms: replayed {} input(s) sent since the last barrier and"
+                                    + " dropped, unchecked (a new build may answer differently), {} output(s) already"
+                                    + " emitted; because: {}", session.name(), recovery.millis(),
+                            recovery.replayedInputs(), recovery.verifiedOutputs(), recovery.cause());
+                } else {
+                    LOG.info("{}: recovered in place in {} ms: replayed {} input(s) sent since the last barrier and"
+                                    + " checked {} output(s) already emitted; lost because: {}", session.name(),
+                            recovery.millis(), recovery.replayedInputs(), recovery.verifiedOutputs(), recovery.cause());
+                }
                 downstream.recovered(recovery);
                 return;
             } catch (ReplayJournal.ReplayMismatch mismatch) {

@@ -261,15 +261,21 @@ public final class BridgeSession implements AutoCloseable {
     /**
      * Leaves a session whose worker is lost, to open another: kills the worker process when this JVM started it
      * and it still runs, and closes the session on the worker only when it may still serve others (a sidecar).
+     * {@code stopped}: the worker stopped as asked (an upgrade): a spawned one is left to exit, and the next
+     * session of its command gets a new process rather than the standby, which runs the old build.
      */
-    public void abandon() {
+    public void abandon(boolean stopped) {
         channel.close();
         if (spawned == null && sessionId != null) {
             closeOnWorker(1);
         }
         GrpcChannels.close(grpc);
         if (spawned != null) {
-            spawned.releaseLost();
+            if (stopped) {
+                spawned.releaseStopped();
+            } else {
+                spawned.releaseLost();
+            }
         }
     }
 

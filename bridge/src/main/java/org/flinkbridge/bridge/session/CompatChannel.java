@@ -53,6 +53,12 @@ final class CompatChannel implements WorkerChannel {
         answered.add(new Answer(sequence, ProcessMessageResponse.getDefaultInstance(), null));
     }
 
+    /** The prototype's service has no way to say it stopped as asked. */
+    @Override
+    public boolean workerStopped() {
+        return false;
+    }
+
     /** The prototype's service has no clock: its segments read their own. */
     @Override
     public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) {

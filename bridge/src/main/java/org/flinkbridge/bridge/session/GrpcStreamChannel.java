@@ -68,6 +68,11 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
+    public boolean workerStopped() {
+        return stream.workerStopped();
+    }
+
+    @Override
     public void flush() throws IOException {
         try {
             stream.flush(takeWhileWaiting);
@@ -89,11 +94,11 @@ final class GrpcStreamChannel implements WorkerChannel {
         return true;
     }
 
-    private FrameBatch nextBatch(long timeoutNanos) throws WorkerLostException {
+    private FrameBatch nextBatch(long timeoutNanos) throws IOException {
         try {
             return stream.poll(timeoutNanos);
         } catch (IOException e) {
-            throw new WorkerLostException(e.getMessage(), e);
+            throw lostUnlessAnswers(e);
         }
     }
 
@@ -102,7 +107,8 @@ final class GrpcStreamChannel implements WorkerChannel {
      * is lost; a bad frame among the answers handed over while waiting stays what it is.
      */
     private static IOException lostUnlessAnswers(IOException e) {
-        return e instanceof BadAnswer ? e : new WorkerLostException(e.getMessage(), e);
+        return e instanceof BadAnswer || e instanceof WorkerLostException ? e
+                : new WorkerLostException(e.getMessage(), e);
     }
 
     private static void deliver(FrameBatch batch, Answers answers) throws IOException {

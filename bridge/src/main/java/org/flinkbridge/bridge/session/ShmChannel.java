@@ -129,6 +129,11 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     @Override
+    public boolean workerStopped() {
+        return ring.peerStopped();
+    }
+
+    @Override
     public void flush() {
         inputs.publish();
         unpublished = 0;
@@ -198,6 +203,10 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     private void checkWorkerAlive() throws IOException {
+        // Before its exit: a worker that stopped as asked goes on to exit, and the flag says why.
+        if (ring.peerStopped()) {
+            throw WorkerLostException.stoppedAsAsked(sessionName + ": " + ring.peerGone(), null);
+        }
         String exit = workerExit.get();
         String lost = exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
         if (lost != null) {

@@ -32,6 +32,8 @@ public final class SpawnedWorker {
     private final Process process;
     private final String address;
     private int users;
+    /** Stopped as asked (an upgrade): sessions no longer open on it. */
+    private boolean retired;
 
     private SpawnedWorker(List<String> command, Process process, String address) {
         this.command = command;
@@ -46,7 +48,7 @@ public final class SpawnedWorker {
     public static synchronized SpawnedWorker acquire(List<String> command, long startTimeoutMillis, boolean standby)
             throws IOException {
         SpawnedWorker worker = RUNNING.get(command);
-        if (worker == null || !worker.process.isAlive()) {
+        if (worker == null || worker.retired || !worker.process.isAlive()) {
             Standby behind = STANDBYS.remove(command);
             worker = behind == null ? null : behind.take(startTimeoutMillis);
             if (worker != null) {
@@ -77,15 +79,37 @@ public final class SpawnedWorker {
         release(true);
     }
 
+    /**
+     * Releases a worker that stopped as asked, for an upgrade: it is left to exit, and the next session of its
+     * command starts a new process, of the build installed now. Its standby is dropped: it runs the old build.
+     */
+    public void releaseStopped() {
+        synchronized (SpawnedWorker.class) {
+            // Once per worker: its other sessions find it stopped too, after a new one (and standby) took its place.
+            if (!retired) {
+                retired = true;
+                Standby standby = STANDBYS.remove(command);
+                if (standby != null) {
+                    standby.drop();
+                }
+            }
+        }
+        release(false);
+    }
+
     private synchronized void release(boolean keepStandby) {
         synchronized (SpawnedWorker.class) {
-            if (--users > 0 || RUNNING.get(command) != this) {
+            if (--users > 0) {
                 return;
             }
-            RUNNING.remove(command);
-            Standby standby = keepStandby ? null : STANDBYS.remove(command);
-            if (standby != null) {
-                standby.drop();
+            if (RUNNING.get(command) == this) {
+                RUNNING.remove(command);
+                Standby standby = keepStandby ? null : STANDBYS.remove(command);
+                if (standby != null) {
+                    standby.drop();
+                }
+            } else if (!retired) {
+                return;
             }
         }
         stop();

@@ -34,6 +34,12 @@ public interface WorkerChannel extends AutoCloseable {
      */
     void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException;
 
+    /**
+     * Whether the worker ended this session's data plane as stopped (asked to stop, an upgrade): then a control
+     * call that finds the session gone is that stop too, not a failure.
+     */
+    boolean workerStopped();
+
     /** Makes everything sent so far visible to the worker (sends a pending batch). */
     void flush() throws IOException;
 

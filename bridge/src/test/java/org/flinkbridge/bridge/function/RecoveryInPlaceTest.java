@@ -118,6 +118,53 @@ class RecoveryInPlaceTest {
         assertEquals(List.of("a'0"), downstream);
     }
 
+    /**
+     * A worker stopped for an upgrade: the new build answers differently, which is no failure. What the old build
+     * answered went downstream once and its replay is dropped unchecked; what it had not answered, the new one does.
+     */
+    @Test
+    void aWorkerStoppedForAnUpgradeHandsOverToANewBuildWhoseAnswersDiffer() throws IOException {
+        // The old build answers the clock, a and b, then stops as asked before c is sent.
+        Worker old = new Worker(1, 5);
+        old.stopsAsAsked = true;
+        Worker upgraded = new Worker(1, Integer.MAX_VALUE);
+        upgraded.suffix = "-v2-";
+        Sessions sessions = new Sessions(old, upgraded);
+        exchange = exchange(sessions, 1 << 20);
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.record(KeyGroups.NONE, record("b"));
+        exchange.record(KeyGroups.NONE, record("c"));
+        exchange.endOfInput();
+
+        assertEquals(List.of("a'0", "b'0", "c-v2-0"), downstream);
+        assertEquals(List.of(true), sessions.replacedAfterStop, "the session knows to move to the new build");
+        assertEquals(1, recoveries.size());
+        assertTrue(recoveries.getFirst().upgrade(), recoveries.toString());
+        assertEquals(2, recoveries.getFirst().verifiedOutputs(), "a's and b's outputs replayed and dropped");
+    }
+
+    /** After an upgrade the journal holds the new build's answers: a later loss compares the replay with those. */
+    @Test
+    void aLossAfterAnUpgradeComparesTheReplayWithTheNewBuildsAnswers() throws IOException {
+        Worker old = new Worker(1, 5);
+        old.stopsAsAsked = true;
+        Worker upgraded = new Worker(1, 7);
+        upgraded.suffix = "-v2-";
+        Worker again = new Worker(1, Integer.MAX_VALUE);
+        again.suffix = "-v2-";
+        Sessions sessions = new Sessions(old, upgraded, again);
+        exchange = exchange(sessions, 1 << 20);
+        for (String name : List.of("a", "b", "c", "d")) {
+            exchange.record(KeyGroups.NONE, record(name));
+        }
+        exchange.endOfInput();
+
+        assertEquals(List.of("a'0", "b'0", "c-v2-0", "d-v2-0"), downstream);
+        assertEquals(List.of(true, false), sessions.replacedAfterStop);
+        assertEquals(2, recoveries.size());
+        assertTrue(!recoveries.get(1).upgrade() && recoveries.get(1).verifiedOutputs() > 0, recoveries.toString());
+    }
+
     @Test
     void aJournalOverItsBoundFailsTheTaskNamingIt() throws IOException {
         // The first worker answers the clock, then dies with the record (more than the journal holds) unanswered.
@@ -165,6 +212,7 @@ class RecoveryInPlaceTest {
     private static final class Sessions implements SessionExchange.Session {
         final List<Worker> workers;
         final List<List<KeyGroupState>> replacedWith = new ArrayList<>();
+        final List<Boolean> replacedAfterStop = new ArrayList<>();
         private int current;
 
         Sessions(Worker... workers) {
@@ -196,8 +244,9 @@ class RecoveryInPlaceTest {
         }
 
         @Override
-        public void replace(List<KeyGroupState> state) {
+        public void replace(List<KeyGroupState> state, boolean stopped) {
             replacedWith.add(state);
+            replacedAfterStop.add(stopped);
             current++;
         }
     }
@@ -214,6 +263,8 @@ class RecoveryInPlaceTest {
         private int lifetime;
         int id;
         String suffix = "'";
+        /** Ends as a worker asked to stop does (an upgrade), rather than lost. */
+        boolean stopsAsAsked;
 
         @FunctionalInterface
         interface Answer {
@@ -227,7 +278,8 @@ class RecoveryInPlaceTest {
 
         void checkAlive() throws WorkerLostException {
             if (lifetime <= 0) {
-                throw new WorkerLostException("worker " + id + " is gone");
+                throw stopsAsAsked ? WorkerLostException.stoppedAsAsked("worker " + id + " stopped as asked", null)
+                        : new WorkerLostException("worker " + id + " is gone");
             }
         }
 
@@ -281,6 +333,11 @@ class RecoveryInPlaceTest {
                 any = true;
             }
             return any;
+        }
+
+        @Override
+        public boolean workerStopped() {
+            return false;
         }
 
         @Override

@@ -188,7 +188,7 @@ class SessionExchangeTest {
         }
 
         @Override
-        public void replace(List<KeyGroupState> state) {
+        public void replace(List<KeyGroupState> state, boolean stopped) {
             throw new AssertionError("a session without recovery in place is never replaced");
         }
     }
@@ -273,6 +273,11 @@ class SessionExchangeTest {
                 next.give(answers);
             }
             return any;
+        }
+
+        @Override
+        public boolean workerStopped() {
+            return false;
         }
 
         @Override

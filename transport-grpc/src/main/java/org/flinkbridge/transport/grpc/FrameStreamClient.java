@@ -2,12 +2,14 @@ package org.flinkbridge.transport.grpc;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import io.grpc.StatusException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
 import org.flinkbridge.proto.data.BridgeDataGrpc;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
+import org.flinkbridge.protocol.WorkerLostException;
 
 import java.io.IOException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -169,10 +171,18 @@ public final class FrameStreamClient implements AutoCloseable {
     private IOException streamFailure(Throwable cause) {
         failure = cause;
         Status status = Status.fromThrowable(cause);
-        String reason = status.getCode() == Status.Code.OK
-                ? "the worker closed the data stream"
-                : "data stream failed: " + GrpcChannels.describe(status);
-        return new IOException(sessionName + ": " + reason, cause);
+        if (status.getCode() == Status.Code.OK) {
+            // A worker ends a stream itself only when it is asked to stop, after answering every batch it took.
+            return WorkerLostException.stoppedAsAsked(sessionName + ": the worker stopped as asked and ended the"
+                    + " data stream, having answered every input batch it took", cause);
+        }
+        return new IOException(sessionName + ": data stream failed: " + GrpcChannels.describe(status), cause);
+    }
+
+    /** Whether the worker ended the stream itself, as a worker asked to stop does. */
+    public boolean workerStopped() {
+        Throwable cause = failure;
+        return cause != null && Status.fromThrowable(cause).isOk();
     }
 
     /** Answer batches received and not yet polled. */
@@ -222,8 +232,12 @@ public final class FrameStreamClient implements AutoCloseable {
 
         @Override
         public void onCompleted() {
-            incoming.add(Status.UNAVAILABLE.withDescription("the worker ended the data stream").asException());
-            wakeSender();
+            StatusException stopped = Status.OK.withDescription("the worker ended the data stream").asException();
+            incoming.add(stopped);
+            synchronized (readyLock) {
+                failure = stopped;
+                readyLock.notifyAll();
+            }
             onArrival.run();
         }
     }

@@ -18,6 +18,13 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
     public interface SessionHandler {
         /** Processes a batch of input frames in order and returns the answer frames (possibly empty). */
         FrameBatch handle(FrameBatch inputs);
+
+        /**
+         * Hands over what ends the stream when the worker is asked to stop: it completes the stream (status OK)
+         * once the batch in hand is answered, and no later batch is taken, which tells the bridge to move the
+         * session to a new worker.
+         */
+        void onStopAsked(Runnable endStream);
     }
 
     /** Finds a session by id, checking its token, and hears when its stream breaks. */
@@ -66,18 +73,34 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
             }
         });
         flow.request(1);
+        // A stop ends the stream from another thread: one turn at a time on the replies, and nothing after the end.
+        Object turn = new Object();
+        boolean[] ended = {false};
+        handler.onStopAsked(() -> {
+            synchronized (turn) {
+                if (!ended[0]) {
+                    ended[0] = true;
+                    replies.onCompleted();
+                }
+            }
+        });
         return new StreamObserver<>() {
             @Override
             public void onNext(FrameBatch inputs) {
-                FrameBatch answers = handler.handle(inputs);
-                if (answers.getFramesCount() > 0) {
-                    // A step may answer with more than it was given: large answers go in several batches.
-                    FrameBatches.split(answers).forEach(replies::onNext);
-                }
-                if (flow.isReady()) {
-                    flow.request(1);
-                } else {
-                    inputWanted[0] = true;
+                synchronized (turn) {
+                    if (ended[0]) {
+                        return;
+                    }
+                    FrameBatch answers = handler.handle(inputs);
+                    if (answers.getFramesCount() > 0) {
+                        // A step may answer with more than it was given: large answers go in several batches.
+                        FrameBatches.split(answers).forEach(replies::onNext);
+                    }
+                    if (flow.isReady()) {
+                        flow.request(1);
+                    } else {
+                        inputWanted[0] = true;
+                    }
                 }
             }
 
@@ -88,7 +111,12 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
 
             @Override
             public void onCompleted() {
-                replies.onCompleted();
+                synchronized (turn) {
+                    if (!ended[0]) {
+                        ended[0] = true;
+                        replies.onCompleted();
+                    }
+                }
             }
         };
     }

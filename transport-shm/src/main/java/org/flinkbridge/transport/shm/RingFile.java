@@ -198,8 +198,21 @@ public final class RingFile implements AutoCloseable {
 
     /** Why the peer is gone (it closed the ring), or null while it may be alive. */
     public String peerGone() {
-        return (int) Words.INT.getAcquire(file, (long) CLOSED_OFFSET) != 0 ? "the " + peerName() + " closed the ring"
-                : null;
+        return switch (closedFlag()) {
+            case 0 -> null;
+            case RingLayout.CLOSED_STOPPED -> "the " + peerName() + " stopped as asked, having answered every input"
+                    + " it read";
+            default -> "the " + peerName() + " closed the ring";
+        };
+    }
+
+    /** Whether the worker left because it was asked to stop (an upgrade), not because it failed or was lost. */
+    public boolean peerStopped() {
+        return closedFlag() == RingLayout.CLOSED_STOPPED;
+    }
+
+    private int closedFlag() {
+        return (int) Words.INT.getAcquire(file, (long) CLOSED_OFFSET);
     }
 
     /**
@@ -241,6 +254,18 @@ public final class RingFile implements AutoCloseable {
     /** Tells the peer this side left, unmaps, and (on the bridge side) removes the file. */
     @Override
     public void close() throws IOException {
+        close(RingLayout.CLOSED_LEFT);
+    }
+
+    /**
+     * The worker's side, asked to stop (SIGTERM): tells the bridge it answered every input it read and left on
+     * purpose, so that the bridge moves the session to a new worker rather than treat it as a failure.
+     */
+    public void closeStopped() throws IOException {
+        close(RingLayout.CLOSED_STOPPED);
+    }
+
+    private void close(int flag) throws IOException {
         Heartbeats.stop(this);
         synchronized (this) {
             if (closed) {
@@ -248,7 +273,7 @@ public final class RingFile implements AutoCloseable {
             }
             closed = true;
         }
-        Words.INT.setRelease(file, (long) CLOSED_OFFSET, 1);
+        Words.INT.setRelease(file, (long) CLOSED_OFFSET, flag);
         wakeSleepers();
         arena.close();
         if (bridgeSide) {

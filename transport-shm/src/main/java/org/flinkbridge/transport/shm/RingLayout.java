@@ -19,7 +19,8 @@ import org.flinkbridge.protocol.KeyGroups;
  *     32    32  session token (ASCII, zero padded)
  *     64     8  bridge heartbeat (epoch ms, written by the bridge)
  *    128     8  worker heartbeat (epoch ms, written by the worker)
- *    192     4  closed flag (either side sets 1 when it leaves)
+ *    192     4  closed flag: 0 open; CLOSED_LEFT (1) once either side has left; CLOSED_STOPPED (2) when the
+ *               worker stopped as asked (SIGTERM) after answering every input it read
  *    256   256  to-worker ring control     (see below)
  *    512   256  from-worker ring control   (see below)
  *   4096   C1   to-worker ring data
@@ -62,6 +63,10 @@ public final class RingLayout {
     public static final int BRIDGE_HEARTBEAT_OFFSET = 64;
     public static final int WORKER_HEARTBEAT_OFFSET = 128;
     public static final int CLOSED_OFFSET = 192;
+    /** The closed flag when a side has left: ended the session, failed, or found its peer lost. */
+    public static final int CLOSED_LEFT = 1;
+    /** The closed flag when the worker stopped as asked (an upgrade), after answering every input it read. */
+    public static final int CLOSED_STOPPED = 2;
     public static final int TO_WORKER_CONTROL_OFFSET = 256;
     public static final int FROM_WORKER_CONTROL_OFFSET = 512;
 
