@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A standalone Flink cluster on 127.0.0.1 (JobManager + one TaskManager with 2 slots, REST and Web UI on
 # :8081) run from jars Maven Central ships (cluster/target/flink-lib), and Flink's own CLI against it.
-# Called by ./flink-bridge as `cluster start|stop|status` and `flink ARGS...`.
+# Called by ./flink-bridge as `cluster start|stop|status|upgrade-worker` and `flink ARGS...`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -187,6 +187,55 @@ cluster_stop() {
   echo "flink-bridge: cluster stopped; no cluster process and no worker it spawned remains"
 }
 
+# The worker processes the cluster's TaskManager spawned: its children carrying `--parent-pid` with its pid
+# (a Python worker's session processes are its own children and go with it).
+spawned_workers() {
+  local tm
+  tm=$(cat "$CLUSTER_DIR/taskmanager.pid" 2>/dev/null) || return 0
+  pid_alive "$tm" || return 0
+  pgrep -P "$tm" -f -- "--parent-pid $tm" || true
+}
+
+# Asks every worker of the running cluster to stop (SIGTERM): each answers what it has read and ends its sessions
+# as stopped, and their bridges move them to new worker processes of the build installed now, with no job
+# restart (docs/protocol.md, "Stopping and upgrades"). --jar installs a new Java worker build first, at the path
+# the running workers were started from.
+cluster_upgrade_worker() {
+  local jar="" pids target targets=() deadline left
+  while (( $# )); do
+    case "$1" in
+      --jar) (( $# >= 2 )) || die "--jar needs the path of the new worker jar"; jar="$2"; shift 2 ;;
+      --jar=*) jar="${1#--jar=}"; shift ;;
+      *) die "usage: ./flink-bridge cluster upgrade-worker [--jar NEW_WORKER_JAR]" ;;
+    esac
+  done
+  [[ -n "$(cluster_pids)" ]] || die "no cluster is running (./flink-bridge cluster start)"
+  pids=$(spawned_workers)
+  [[ -n "$pids" ]] || die "no worker runs under the cluster's TaskManager, so there is nothing to upgrade (a job's first session spawns one)"
+  if [[ -n "$jar" ]]; then
+    [[ -f "$jar" ]] || die "--jar $jar: no such file"
+    while read -r target; do
+      [[ -n "$target" ]] && targets+=("$target")
+    done < <(for pid in $pids; do tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | sed -n '/^-jar$/{n;p}'; done | sort -u)
+    (( ${#targets[@]} > 0 )) || die "--jar: the TaskManager's workers are not Java workers (none runs -jar)"
+    for target in "${targets[@]}"; do
+      # Whole at once: a worker starting meanwhile reads the old jar or the new one, never half of one.
+      cp "$jar" "$target.next" && mv -f "$target.next" "$target" || die "cannot install $jar at $target"
+      echo "flink-bridge: installed $jar at $target"
+    done
+  fi
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  deadline=$((SECONDS + STOP_GRACE_SECONDS))
+  left=$pids
+  while [[ -n "$left" ]] && (( SECONDS < deadline )); do
+    sleep 0.5
+    left=$(for pid in $left; do if pid_alive "$pid"; then echo "$pid"; fi; done)
+  done
+  [[ -z "$left" ]] || die "worker processes did not stop within ${STOP_GRACE_SECONDS}s of SIGTERM: $(tr '\n' ' ' <<<"$left")"
+  echo "flink-bridge: $(wc -w <<<"$pids") worker process(es) stopped as asked (pids $(tr '\n' ' ' <<<"$pids" | sed 's/ $//')); their sessions moved to new worker processes of the build installed now, with no job restart (the TaskManager log says \"moved to a new worker\" for each)"
+}
+
 cluster_status() {
   local pids
   pids=$(cluster_pids)
@@ -218,9 +267,10 @@ case "${1:-}" in
       start) cluster_start ;;
       stop) cluster_stop ;;
       status) cluster_status ;;
-      *) die "usage: ./flink-bridge cluster start|stop|status" ;;
+      upgrade-worker) shift 2; cluster_upgrade_worker "$@" ;;
+      *) die "usage: ./flink-bridge cluster start|stop|status|upgrade-worker [--jar NEW_WORKER_JAR]" ;;
     esac
     ;;
   flink) shift; flink_cli "$@" ;;
-  *) die "usage: cluster.sh cluster start|stop|status | flink ARGS..." ;;
+  *) die "usage: cluster.sh cluster start|stop|status|upgrade-worker | flink ARGS..." ;;
 esac

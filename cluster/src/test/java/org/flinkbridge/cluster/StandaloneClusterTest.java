@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -106,17 +107,7 @@ class StandaloneClusterTest {
             throws Exception {
         int events = 40_000;
         String name = "redeployed-to-" + resumedOn;
-        Path pipeline = dir.resolve("pipeline.yaml");
-        Files.writeString(pipeline, """
-                name: %s
-                sources:
-                  events: {type: generator, count: %d, rate: 2500, keys: 20, seed: 3}
-                steps:
-                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
-                sinks:
-                  files: {type: file, path: unused}
-                bridge: {parallelism: 2, key: {json_field: key}, checkpoint_interval_ms: 500}
-                """.formatted(name, events));
+        Path pipeline = perKeyPipeline(dir, name, events, 2500, 3, RUNNING_COUNT, "");
         String jobJar = HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString();
 
         Path out = dir.resolve("out");
@@ -157,18 +148,141 @@ class StandaloneClusterTest {
                 "the resumed job did not spawn the replacement worker (" + spawned + ")");
         // Outputs emitted after the savepoint's barrier sit in an in-progress file the stopped job never
         // commits; they are in the savepoint and the resumed job emits them again. Only committed files count.
+        assertCountsOnceEach(out, events);
+    }
+
+    /**
+     * A planned upgrade of a running job: the Python segment (examples/upgrade) is replaced by a new build in
+     * place and `./flink-bridge cluster upgrade-worker` asks the TaskManager's worker to stop; its sessions move
+     * to a new worker process, which runs the new build, and the job never restarts. Every key's counts come out
+     * 1..n once each, the old build's first and the new one's after.
+     */
+    @Test
+    void upgradeWorkerSwitchesARunningJobToANewBuildWithoutARestart(@TempDir Path dir) throws Exception {
+        int events = 40_000;
+        String name = "upgraded-in-place";
+        Path segment = dir.resolve("versioned_count.py");
+        String example = Files.readString(HOME.resolve("examples/upgrade/versioned_count.py"));
+        Files.writeString(segment, example);
+        Path pipeline = perKeyPipeline(dir, name, events, 4000, 5, "{step_name: count, type: versioned_count.Count}",
+                ", worker: python");
+        Path out = dir.resolve("out");
+        Result submitted = launcher("flink", "run", "-d",
+                HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
+                "--pipeline", pipeline.toString(), "--output", out.toString());
+        assertEquals(0, submitted.exitCode, submitted.output);
+        String jobId = onlyJobNamed(name).get("jid").asText();
+        awaitCompletedCheckpoints(jobId, 2);
+        Path taskManagerLog = HOME.resolve(".flink-bridge/cluster/log/taskmanager.log");
+        int logBefore = Files.readString(taskManagerLog).length();
+
+        Path next = dir.resolve("versioned_count.py.next");
+        Files.writeString(next, example.replace("BUILD = \"v1\"", "BUILD = \"v2\"") + "# the second build\n");
+        Files.move(next, segment, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Result upgrade = launcher("cluster", "upgrade-worker");
+
+        assertEquals(0, upgrade.exitCode, upgrade.output);
+        assertTrue(upgrade.output.contains("stopped as asked"), upgrade.output);
+        awaitJobState(jobId, "FINISHED");
+        assertEquals(0, restGet("/jobs/" + jobId + "/exceptions").path("exceptionHistory").path("entries").size(),
+                "the job restarted");
+        assertTrue(Files.readString(taskManagerLog).substring(logBefore).contains("moved to a new worker"),
+                "no session moved to a new worker after the stop");
+        java.util.Map<String, java.util.TreeMap<Long, String>> builds = new java.util.TreeMap<>();
+        List<String> lines = committedLines(out);
+        for (String line : lines) {
+            JsonNode count = JSON.readTree(line);
+            String build = builds.computeIfAbsent(count.get("key").asText(), key -> new java.util.TreeMap<>())
+                    .put(count.get("count").asLong(), count.get("build").asText());
+            assertEquals(null, build, "a count written twice: " + line);
+        }
+        assertEquals(events, lines.size());
+        builds.forEach((key, byCount) -> {
+            assertEquals(byCount.size(), byCount.lastKey(), key + ": counts have gaps: " + byCount.keySet());
+            List<String> order = new ArrayList<>(byCount.values());
+            int switched = order.indexOf("v2");
+            assertTrue(switched > 0 && order.subList(0, switched).stream().allMatch("v1"::equals)
+                    && order.subList(switched, order.size()).stream().allMatch("v2"::equals),
+                    key + ": builds by count are not v1 then v2: " + order);
+        });
+    }
+
+    /** `upgrade-worker --jar`: the new Java worker build goes where the running workers were started from. */
+    @Test
+    void upgradeWorkerInstallsANewJavaWorkerJarWithoutARestart(@TempDir Path dir) throws Exception {
+        int events = 30_000;
+        String name = "java-worker-upgraded";
+        Path pipeline = perKeyPipeline(dir, name, events, 4000, 9, RUNNING_COUNT, "");
+        Path running = dir.resolve("worker.jar");
+        Files.copy(HOME.resolve("worker/target/worker-0.1.0-SNAPSHOT.jar"), running);
+        Path out = dir.resolve("out");
+        Result submitted = launcher("flink", "run", "-d",
+                HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
+                "--pipeline", pipeline.toString(), "--worker-jar", running.toString(), "--output", out.toString());
+        assertEquals(0, submitted.exitCode, submitted.output);
+        String jobId = onlyJobNamed(name).get("jid").asText();
+        awaitCompletedCheckpoints(jobId, 2);
+
+        Result upgrade = launcher("cluster", "upgrade-worker", "--jar",
+                otherWorkerBuild(dir.resolve("worker-next.jar")).toString());
+
+        assertEquals(0, upgrade.exitCode, upgrade.output);
+        assertTrue(upgrade.output.contains("installed " + dir.resolve("worker-next.jar") + " at " + running),
+                upgrade.output);
+        try (java.nio.file.FileSystem jar = java.nio.file.FileSystems.newFileSystem(running)) {
+            assertTrue(Files.exists(jar.getPath("flink-bridge-build.txt")), "the new build is not in place");
+        }
+        awaitJobState(jobId, "FINISHED");
+        assertEquals(0, restGet("/jobs/" + jobId + "/exceptions").path("exceptionHistory").path("entries").size(),
+                "the job restarted");
+        assertCountsOnceEach(out, events);
+    }
+
+    private static final String RUNNING_COUNT =
+            "{step_name: count_per_key, type: running_count, config: {key_json_field: key}}";
+
+    /** {@code step} over 20 keys at parallelism 2, checkpointing every 500 ms; {@code bridge}: more settings. */
+    private static Path perKeyPipeline(Path dir, String name, int events, int rate, int seed, String step,
+                                       String bridge) throws IOException {
+        Path pipeline = dir.resolve("pipeline.yaml");
+        Files.writeString(pipeline, """
+                name: %s
+                sources:
+                  events: {type: generator, count: %d, rate: %d, keys: 20, seed: %d}
+                steps:
+                  - %s
+                sinks:
+                  files: {type: file, path: unused}
+                bridge: {parallelism: 2, key: {json_field: key}, checkpoint_interval_ms: 500%s}
+                """.formatted(name, events, rate, seed, step, bridge));
+        return pipeline;
+    }
+
+    /** The committed output holds {@code events} counts, every key's 1..n once each: nothing lost or repeated. */
+    private static void assertCountsOnceEach(Path out, int events) throws IOException {
         java.util.Map<String, List<Long>> counts = new java.util.TreeMap<>();
         List<String> lines = committedLines(out);
         for (String line : lines) {
             JsonNode count = JSON.readTree(line);
             counts.computeIfAbsent(count.get("key").asText(), key -> new ArrayList<>()).add(count.get("count").asLong());
         }
-        for (java.util.Map.Entry<String, List<Long>> key : counts.entrySet()) {
-            List<Long> sorted = key.getValue().stream().sorted().toList();
-            List<Long> expected = java.util.stream.LongStream.rangeClosed(1, sorted.size()).boxed().toList();
-            assertEquals(expected, sorted, key.getKey() + ": counts lost or repeated across the redeployment");
-        }
+        counts.forEach((key, seen) -> assertEquals(java.util.stream.LongStream.rangeClosed(1, seen.size()).boxed()
+                .toList(), seen.stream().sorted().toList(), key + ": counts lost or repeated"));
         assertEquals(events, lines.size());
+    }
+
+    private static void awaitJobState(String jobId, String state) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        String seen = "";
+        while (System.nanoTime() < deadline) {
+            seen = restGet("/jobs/" + jobId).path("state").asText();
+            if (seen.equals(state)) {
+                return;
+            }
+            Thread.sleep(500);
+        }
+        throw new AssertionError("job " + jobId + " is " + seen + ", not " + state + ", after 120 s");
     }
 
     /** The lines of the committed part files under {@code dir}, leaving out in-progress (hidden) ones. */

@@ -37,9 +37,9 @@ class WorkerUpgradeTest {
     @CsvSource({"shm", "grpc"})
     void aPythonSegmentUpgradedMidRunTakesOverWithoutAJobRestart(String transport, @TempDir Path dir)
             throws Exception {
-        Path segment = dir.resolve("versioned.py");
+        Path segment = dir.resolve("versioned_count.py");
         Files.writeString(segment, countingSegment("v1"));
-        Path pipeline = TestPipelines.perKey(dir, "{step_name: count, type: versioned.Count}", EVENTS, 6000,
+        Path pipeline = TestPipelines.perKey(dir, "{step_name: count, type: versioned_count.Count}", EVENTS, 6000,
                 "worker: python", "transport: " + transport);
         Path out = dir.resolve("out");
         CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString());
@@ -94,24 +94,10 @@ class WorkerUpgradeTest {
                 + ")");
     }
 
-    /** A per-key running count whose outputs name the build; its state is the pickled instance. */
-    private static String countingSegment(String build) {
-        return """
-                import json
-
-                BUILD = "%s"
-
-
-                class Count:
-                    def __init__(self, **config):
-                        self.counts = {}
-
-                    def process(self, message):
-                        key = json.loads(message.payload)["key"]
-                        self.counts[key] = self.counts.get(key, 0) + 1
-                        answer = {"key": key, "count": self.counts[key], "build": BUILD}
-                        return [message.with_payload(json.dumps(answer).encode())]
-                """.formatted(build);
+    /** examples/upgrade/versioned_count.py as build {@code build}: a per-key count whose outputs name the build. */
+    static String countingSegment(String build) throws Exception {
+        Path example = Path.of(System.getProperty("flink-bridge.home"), "examples", "upgrade", "versioned_count.py");
+        return Files.readString(example).replace("BUILD = \"v1\"", "BUILD = \"" + build + "\"");
     }
 
     /** Puts a new version in place at once, as a deployment would: no reader sees it half written. */
