@@ -38,6 +38,11 @@ final class AnswerLog {
         return null;
     }
 
+    /** Whether answers came for the oldest input not yet ended (all others are taken or ended). */
+    boolean partlyAnswered() {
+        return !received.isEmpty();
+    }
+
     /** An answer the protocol does not allow, as opposed to a session that ended. */
     static final class ProtocolViolation extends IOException {
         ProtocolViolation(String what) {

@@ -110,5 +110,7 @@ public final class ConformanceKit {
                     worker.exited() == null, worker.exited() + "; its last output:\n" + worker.lastOutput()));
         }
         new SpawnerDeathPoints(command, ringDirectory, report).run(transports.getFirst());
+        StopPoints stops = new StopPoints(command, ringDirectory, report);
+        transports.forEach(stops::run);
     }
 }

@@ -26,6 +26,12 @@ interface DataPath extends AutoCloseable {
      */
     List<Answer> answersThrough(long sequence, long timeoutMillis) throws IOException;
 
+    /** Whether the worker ended the session as stopped (asked to stop): the ring's flag, or its stream completed. */
+    boolean endedAsStopped();
+
+    /** Whether some answers came for an input whose end has not: after the session ended, an input cut short. */
+    boolean partlyAnswered();
+
     @Override
     void close();
 

@@ -130,11 +130,23 @@ final class ShmPath implements DataPath, FrameHandler {
         }
     }
 
-    private void checkAlive() throws SessionEnded {
+    private void checkAlive() throws IOException {
         String lost = ring.peerLost(LIVENESS_MILLIS);
         if (lost != null) {
+            // Answers published before the flag was set are all there now.
+            drain();
             throw new SessionEnded(lost);
         }
+    }
+
+    @Override
+    public boolean endedAsStopped() {
+        return ring.peerStopped();
+    }
+
+    @Override
+    public boolean partlyAnswered() {
+        return received.partlyAnswered();
     }
 
     /** Whether the worker has ended the session: it closed the ring, or its heartbeat stopped. */

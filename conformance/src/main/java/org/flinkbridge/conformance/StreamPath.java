@@ -110,6 +110,16 @@ final class StreamPath implements DataPath {
     }
 
     @Override
+    public boolean endedAsStopped() {
+        return stream.workerStopped();
+    }
+
+    @Override
+    public boolean partlyAnswered() {
+        return received.partlyAnswered();
+    }
+
+    @Override
     public void close() {
         stream.close();
     }

@@ -96,6 +96,16 @@ final class WorkerUnderTest implements AutoCloseable {
                 : "the worker process " + process.pid() + " exited with code " + process.exitValue();
     }
 
+    /** Sends {@code signal} (TERM, KILL...) to the worker process the kit started. */
+    void signal(String signal) throws IOException, InterruptedException {
+        new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid())).start().waitFor();
+    }
+
+    /** Whether the worker process the kit started ended within the time given. */
+    boolean awaitExit(long timeout, TimeUnit unit) throws InterruptedException {
+        return process.waitFor(timeout, unit);
+    }
+
     BridgeControlGrpc.BridgeControlBlockingStub control() {
         return BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(CALL_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
     }

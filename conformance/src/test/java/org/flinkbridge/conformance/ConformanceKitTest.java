@@ -33,14 +33,14 @@ class ConformanceKitTest {
     void theJavaWorkerKeepsEveryPoint() {
         String jar = System.getProperty("flink-bridge.worker.jar");
         assertTrue(jar != null && Files.isReadable(Path.of(jar)), "the worker jar is not built: " + jar);
-        assertKeepsEveryPoint(34, "--", "java", "--enable-native-access=ALL-UNNAMED",
+        assertKeepsEveryPoint(36, "--", "java", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-jar", jar, "--unix-socket", "--ring-dir",
                 ringDirectory.toString());
     }
 
     @Test
     void thePythonWorkerKeepsEveryPoint() {
-        assertKeepsEveryPoint(34, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
+        assertKeepsEveryPoint(36, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
                 "python", "--unix-socket", "--ring-dir", ringDirectory.toString());
     }
 
