@@ -2,16 +2,20 @@ package org.flinkbridge.chaos;
 
 /**
  * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python]
- * [--recovery=in_place|failover] [--quick] [--no-kills]}; the recovery is the pipeline's {@code worker_recovery}. The quick run is the
+ * [--recovery=in_place|failover] [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]}; the recovery
+ * is the pipeline's {@code worker_recovery}. {@code --worker-kills-only} kills workers, never the TaskManager.
+ * {@code --nondeterministic} (Python worker) counts with examples/chaos/noisy_count.py,
+ * whose outputs differ on every replay, so a recovery in place takes the failover path. The quick run is the
  * one the default test suite runs; the full one is longer, with more kills. {@code --no-kills} runs the same
  * job and input with nothing killed, which measures checkpoints under steady load.
  */
-record ChaosOptions(String transport, String worker, String recovery, int records, int recordsPerSecond, int workerKills, int taskManagerKills,
-                    long checkpointIntervalMillis, long settleSeconds) {
+record ChaosOptions(String transport, String worker, String recovery, boolean nondeterministic, int records,
+                    int recordsPerSecond, int workerKills, int taskManagerKills, long checkpointIntervalMillis,
+                    long settleSeconds) {
 
     static final String USAGE =
             "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python] [--recovery=in_place|failover]"
-                    + " [--quick] [--no-kills]";
+                    + " [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]";
 
     static ChaosOptions parse(String[] args) {
         String transport = "shm";
@@ -19,11 +23,17 @@ record ChaosOptions(String transport, String worker, String recovery, int record
         String recovery = "in_place";
         boolean quick = false;
         boolean kills = true;
+        boolean taskManagerKills = true;
+        boolean nondeterministic = false;
         for (String arg : args) {
             if (arg.equals("--quick")) {
                 quick = true;
             } else if (arg.equals("--no-kills")) {
                 kills = false;
+            } else if (arg.equals("--worker-kills-only")) {
+                taskManagerKills = false;
+            } else if (arg.equals("--nondeterministic")) {
+                nondeterministic = true;
             } else if (arg.startsWith("--transport=")) {
                 transport = arg.substring("--transport=".length());
                 if (!transport.equals("shm") && !transport.equals("grpc")) {
@@ -46,9 +56,15 @@ record ChaosOptions(String transport, String worker, String recovery, int record
                 throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
             }
         }
+        if (nondeterministic && !worker.equals("python")) {
+            throw new IllegalArgumentException("--nondeterministic runs a Python segment: add --worker=python; "
+                    + USAGE);
+        }
         return quick
-                ? new ChaosOptions(transport, worker, recovery, 40_000, 2_000, kills ? 3 : 0, kills ? 1 : 0, 1_000, 120)
-                : new ChaosOptions(transport, worker, recovery, 300_000, 2_500, kills ? 8 : 0, kills ? 2 : 0, 1_000, 300);
+                ? new ChaosOptions(transport, worker, recovery, nondeterministic, 40_000, 2_000, kills ? 3 : 0,
+                        kills && taskManagerKills ? 1 : 0, 1_000, 120)
+                : new ChaosOptions(transport, worker, recovery, nondeterministic, 300_000, 2_500, kills ? 8 : 0,
+                        kills && taskManagerKills ? 2 : 0, 1_000, 300);
     }
 
     long produceMillis() {

@@ -30,12 +30,14 @@ public final class ChaosRun {
     private static final int KEYS = 50;
 
     private final ChaosOptions options;
+    private final Path home;
     private final Cluster cluster;
     private final Random random = new Random();
 
-    private ChaosRun(ChaosOptions options, Cluster cluster) {
+    private ChaosRun(ChaosOptions options, Path home) {
         this.options = options;
-        this.cluster = cluster;
+        this.home = home;
+        this.cluster = new Cluster(home);
     }
 
     public static void main(String[] args) throws Exception {
@@ -48,7 +50,7 @@ public final class ChaosRun {
             return;
         }
         Path home = Path.of(System.getProperty("flink-bridge.home", ".")).toAbsolutePath();
-        boolean clean = new ChaosRun(options, new Cluster(home)).run();
+        boolean clean = new ChaosRun(options, home).run();
         System.exit(clean ? 0 : 1);
     }
 
@@ -97,7 +99,8 @@ public final class ChaosRun {
         boolean killsDone = kills.workerKills() >= options.workerKills()
                 && kills.taskManagerKills() >= options.taskManagerKills();
         System.out.println("chaos: transport=" + options.transport() + " worker=" + options.worker()
-                + " recovery=" + options.recovery() + " records in=" + options.records()
+                + " recovery=" + options.recovery() + (options.nondeterministic() ? " steps=nondeterministic" : "")
+                + " records in=" + options.records()
                 + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
                 + " taskmanager_kills=" + kills.taskManagerKills() + " job_restarts=" + restarts
                 + " worker_recoveries=" + recoveries
@@ -109,12 +112,18 @@ public final class ChaosRun {
 
     private Path writePipeline(KafkaBroker broker, Path dir) throws IOException {
         String servers = broker.bootstrapServers();
+        String step = "{step_name: count_per_key, type: running_count, config: {key_json_field: key}}";
+        if (options.nondeterministic()) {
+            // The Python worker finds segments in the pipeline's folder.
+            Files.copy(home.resolve("examples/chaos/noisy_count.py"), dir.resolve("noisy_count.py"));
+            step = "{step_name: noisy_count, type: noisy_count.Count}";
+        }
         return Files.writeString(dir.resolve("chaos.yaml"), """
                 name: chaos-%s
                 sources:
                   input: {type: kafka, bootstrap_servers: "%s", topic: %s, group_id: chaos, starting_offsets: earliest}
                 steps:
-                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
+                  - %s
                 sinks:
                   output: {type: kafka, bootstrap_servers: "%s", topic: %s, delivery: exactly_once}
                 bridge:
@@ -125,7 +134,7 @@ public final class ChaosRun {
                   worker_timeout_ms: 10000
                   worker: %s
                   worker_recovery: %s
-                """.formatted(options.transport(), servers, INPUT, servers, OUTPUT, options.transport(),
+                """.formatted(options.transport(), servers, INPUT, step, servers, OUTPUT, options.transport(),
                 options.checkpointIntervalMillis(), options.worker(), options.recovery()));
     }
 
