@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end] [JMH ARGS...]`: the transports'
-# round trip (JMH, Java and Python workers) and the end-to-end job, each run written to
-# bench/results/<UTC time>/results.md; --end-to-end runs the end-to-end job only.
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end|--journal] [JMH ARGS...]`: the
+# transports' round trip (JMH, Java and Python workers) and the end-to-end job, each run written to
+# bench/results/<UTC time>/results.md; --end-to-end runs the end-to-end job only, --journal only the journal of
+# recovery in place against chronicle-queue (JMH JournalAppend).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -17,12 +18,14 @@ invocation="./flink-bridge bench${*:+ $*}"
 timing=(-wi 4 -w 2s -i 6 -r 3s)
 e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
 profile=false
+journal=false
 jmh_runs=true
-while [[ "${1:-}" == --quick || "${1:-}" == --profile || "${1:-}" == --end-to-end ]]; do
+while [[ "${1:-}" == --quick || "${1:-}" == --profile || "${1:-}" == --end-to-end || "${1:-}" == --journal ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3) ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
+    --journal) journal=true ;;
   esac
   shift
 done
@@ -46,6 +49,12 @@ if [[ "$profile" == true ]]; then
       "$jfr_bin" view --width 160 allocation-by-class "$results/profile-$side.jfr"; } > "$results/profile-$side.txt"
     echo "flink-bridge: the $side's profile: $results/profile-$side.txt" >&2
   done
+  exit 0
+fi
+if [[ "$journal" == true ]]; then
+  "${bench_java[@]}" -jar "$bench_jar" JournalAppend -f 1 "${timing[@]}" -foe true -prof gc -rf json \
+    -rff "$results/journal.json" "$@" 2>&1 | tee "$results/jmh.log"
+  echo "flink-bridge: results in $results (jmh.log, journal.json)" >&2
   exit 0
 fi
 jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json
