@@ -67,9 +67,12 @@ class WorkerUpgradeTest {
         });
     }
 
-    /** The same build asked to stop: its sessions move to a new process, not to the standby started before. */
+    /**
+     * The same build asked to stop: its sessions move to a new process, not to the standby started before. (Over
+     * shm the conformance kit's stop point and the standalone cluster's upgrade test stop the Java worker.)
+     */
     @ParameterizedTest
-    @CsvSource({"shm", "grpc"})
+    @CsvSource({"grpc"})
     void aJavaWorkerAskedToStopHandsItsSessionsOnWithoutAJobRestart(String transport, @TempDir Path dir)
             throws Exception {
         Path pipeline = TestPipelines.perKeyCounts(dir, EVENTS, 6000, "transport: " + transport);
