@@ -131,6 +131,8 @@ final class SessionExchange {
     /** @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE} */
     void record(int keyGroup, BridgeRecord record) throws IOException {
         releasePending();
+        // Nothing else on its way (a clock stamped now goes with this record): send now, not when a batch fills.
+        boolean idle = inFlight.size() == 0;
         stampClock();
         makeRoom();
         long sequence = inFlight.add(InFlight.Kind.RECORD);
@@ -139,8 +141,7 @@ final class SessionExchange {
         }
         try {
             inputs.record(sequence, keyGroup, record);
-            if (inFlight.size() == 1) {
-                // Nothing else is on its way: send now rather than wait for a batch to fill.
+            if (idle) {
                 channel.flush();
             }
             channel.poll(answers, 0);
