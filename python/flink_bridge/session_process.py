@@ -110,7 +110,7 @@ class SessionProcess:
                     self.connection.send(("ok", None))
                     return
                 if kind == "stop":
-                    self.stop_as_asked()
+                    self.close(stopped=True)
                     self.connection.send(("ok", None))
                     return
                 try:
@@ -135,16 +135,14 @@ class SessionProcess:
             return self.session.checkpoint_finished(*arguments)
         raise ValueError(f"unknown request {kind}")
 
-    def stop_as_asked(self):
-        """The worker is asked to stop: the ring loop answers what it has read and closes the ring as stopped."""
+    def close(self, stopped=False):
+        """``stopped``: the worker is asked to stop, so the ring loop answers what it has read and closes the ring
+        as stopped; otherwise it leaves at once."""
         if self.loop is not None:
-            self.loop.stop_asked = True
-            self.loop_done.wait(CLOSE_WAIT_SECONDS)
-        self.session.close()
-
-    def close(self):
-        if self.loop is not None:
-            self.loop.stopping = True
+            if stopped:
+                self.loop.stop_asked = True
+            else:
+                self.loop.stopping = True
             self.loop_done.wait(CLOSE_WAIT_SECONDS)
         self.session.close()
 

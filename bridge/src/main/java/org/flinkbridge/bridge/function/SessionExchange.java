@@ -353,8 +353,8 @@ final class SessionExchange {
                     + " checkpoint: they exceed the journal's " + journal.capacityBytes() + " bytes"
                     + " (flink-bridge.worker.journal-size), so the job restores from its checkpoint", loss);
         }
-        // A control call that finds the session gone after the worker ended its data plane as stopped is that stop.
-        boolean upgrade = loss.stoppedAsAsked() || channel.workerStopped();
+        // Whatever noticed it first (the data plane, or a control call finding the session gone), the channel knows.
+        boolean upgrade = channel.workerStopped();
         if (upgrade) {
             LOG.info("{}: the worker stopped as asked, moving the session to a new worker: {}", session.name(),
                     loss.getMessage());

@@ -94,11 +94,11 @@ final class GrpcStreamChannel implements WorkerChannel {
         return true;
     }
 
-    private FrameBatch nextBatch(long timeoutNanos) throws IOException {
+    private FrameBatch nextBatch(long timeoutNanos) throws WorkerLostException {
         try {
             return stream.poll(timeoutNanos);
         } catch (IOException e) {
-            throw lostUnlessAnswers(e);
+            throw new WorkerLostException(e.getMessage(), e);
         }
     }
 
@@ -107,8 +107,7 @@ final class GrpcStreamChannel implements WorkerChannel {
      * is lost; a bad frame among the answers handed over while waiting stays what it is.
      */
     private static IOException lostUnlessAnswers(IOException e) {
-        return e instanceof BadAnswer || e instanceof WorkerLostException ? e
-                : new WorkerLostException(e.getMessage(), e);
+        return e instanceof BadAnswer ? e : new WorkerLostException(e.getMessage(), e);
     }
 
     private static void deliver(FrameBatch batch, Answers answers) throws IOException {

@@ -203,11 +203,8 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     private void checkWorkerAlive() throws IOException {
-        // Before its exit: a worker that stopped as asked goes on to exit, and the flag says why.
-        if (ring.peerStopped()) {
-            throw WorkerLostException.stoppedAsAsked(sessionName + ": " + ring.peerGone(), null);
-        }
-        String exit = workerExit.get();
+        // The stop flag before the exit: a worker that stopped as asked goes on to exit, and the flag says why.
+        String exit = workerStopped() ? null : workerExit.get();
         String lost = exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
         if (lost != null) {
             throw new WorkerLostException(sessionName + ": the worker is gone: " + lost);

@@ -278,8 +278,7 @@ class RecoveryInPlaceTest {
 
         void checkAlive() throws WorkerLostException {
             if (lifetime <= 0) {
-                throw stopsAsAsked ? WorkerLostException.stoppedAsAsked("worker " + id + " stopped as asked", null)
-                        : new WorkerLostException("worker " + id + " is gone");
+                throw new WorkerLostException("worker " + id + (stopsAsAsked ? " stopped as asked" : " is gone"));
             }
         }
 
@@ -337,7 +336,7 @@ class RecoveryInPlaceTest {
 
         @Override
         public boolean workerStopped() {
-            return false;
+            return stopsAsAsked && lifetime <= 0;
         }
 
         @Override

@@ -9,7 +9,6 @@ import io.grpc.stub.MetadataUtils;
 import org.flinkbridge.proto.data.BridgeDataGrpc;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
-import org.flinkbridge.protocol.WorkerLostException;
 
 import java.io.IOException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -171,12 +170,11 @@ public final class FrameStreamClient implements AutoCloseable {
     private IOException streamFailure(Throwable cause) {
         failure = cause;
         Status status = Status.fromThrowable(cause);
-        if (status.getCode() == Status.Code.OK) {
-            // A worker ends a stream itself only when it is asked to stop, after answering every batch it took.
-            return WorkerLostException.stoppedAsAsked(sessionName + ": the worker stopped as asked and ended the"
-                    + " data stream, having answered every input batch it took", cause);
-        }
-        return new IOException(sessionName + ": data stream failed: " + GrpcChannels.describe(status), cause);
+        // A worker ends a stream itself only when it is asked to stop, after answering every batch it took.
+        String reason = status.isOk()
+                ? "the worker stopped as asked and ended the data stream, having answered every input batch it took"
+                : "data stream failed: " + GrpcChannels.describe(status);
+        return new IOException(sessionName + ": " + reason, cause);
     }
 
     /** Whether the worker ended the stream itself, as a worker asked to stop does. */

@@ -76,14 +76,15 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
         // A stop ends the stream from another thread: one turn at a time on the replies, and nothing after the end.
         Object turn = new Object();
         boolean[] ended = {false};
-        handler.onStopAsked(() -> {
+        Runnable end = () -> {
             synchronized (turn) {
                 if (!ended[0]) {
                     ended[0] = true;
                     replies.onCompleted();
                 }
             }
-        });
+        };
+        handler.onStopAsked(end);
         return new StreamObserver<>() {
             @Override
             public void onNext(FrameBatch inputs) {
@@ -111,12 +112,7 @@ public final class FrameStreamService extends BridgeDataGrpc.BridgeDataImplBase 
 
             @Override
             public void onCompleted() {
-                synchronized (turn) {
-                    if (!ended[0]) {
-                        ended[0] = true;
-                        replies.onCompleted();
-                    }
-                }
+                end.run();
             }
         };
     }
