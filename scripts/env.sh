@@ -9,6 +9,7 @@ BRIDGE_JVM_ARGS=(--add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.ba
 BRIDGE_JOB_JAR="$BRIDGE_HOME/bridge-job/target/bridge-job-$BRIDGE_VERSION.jar"
 BRIDGE_WORKER_JAR="$BRIDGE_HOME/worker/target/worker-$BRIDGE_VERSION.jar"
 BRIDGE_RUNNER_JAR="$BRIDGE_HOME/runner/target/runner-$BRIDGE_VERSION.jar"
+BRIDGE_RUST_WORKER="$BRIDGE_HOME/worker-rust/target/release/flink-bridge-worker"
 
 die() { echo "flink-bridge: $*" >&2; exit 1; }
 
@@ -92,6 +93,30 @@ CLANG_PACKAGES=(clang-14 libclang-rt-14-dev)
 PYTHON_PACKAGES=(python3-grpcio python3-protobuf)
 PYTHON_MODULES_CHECK='import grpc, google.protobuf'
 
+# The Rust worker builds offline from Debian's crate packages (worker-rust/.cargo/config.toml points cargo at
+# /usr/share/cargo/registry) and generates its messages with Debian's protoc.
+RUST_PACKAGES=(librust-hyper-dev librust-tokio-dev librust-prost-dev librust-prost-build-dev librust-memmap2-dev
+  librust-libc-dev librust-serde-json-dev librust-h2-dev librust-futures-util-dev librust-bytes-dev librust-http-dev
+  librust-http-body-dev librust-indexmap-dev protobuf-compiler)
+# The oldest cargo that builds worker-rust (its code uses Rust 1.77's language).
+RUST_MIN_VERSION=1.77
+
+# Puts a cargo of at least RUST_MIN_VERSION on the PATH (the PATH's, else ~/.cargo/bin's) and installs the crate
+# packages, or says what to do.
+ensure_rust() {
+  local cargo version
+  for cargo in "$(command -v cargo 2>/dev/null || true)" "$HOME/.cargo/bin/cargo"; do
+    [[ -n "$cargo" && -x "$cargo" ]] || continue
+    version="$("$cargo" --version 2>/dev/null | awk '{print $2}')"
+    if [[ "$(printf '%s\n' "$RUST_MIN_VERSION" "$version" | sort -V | head -1)" == "$RUST_MIN_VERSION" ]]; then
+      export PATH="$(dirname "$cargo"):$PATH"
+      ensure_debian_packages "${RUST_PACKAGES[@]}"
+      return 0
+    fi
+  done
+  die "the Rust worker needs cargo $RUST_MIN_VERSION or newer (found ${version:-none}): install Rust with rustup (or put its cargo on the PATH) and run again."
+}
+
 # Sets BRIDGE_PYTHON to an interpreter that imports grpc and protobuf: FLINK_BRIDGE_PYTHON if set, else Debian's
 # /usr/bin/python3, else the python3 on the PATH (often another build without the packages); when none does,
 # installs Debian's packages (as root). Returns 1 when there is none and they cannot be installed.
@@ -139,7 +164,12 @@ build_if_stale() {
       stale=1; break
     fi
   done
+  [[ -x "$BRIDGE_RUST_WORKER" ]] || stale=1
+  if [[ -z "$stale" && -n "$(find "$BRIDGE_HOME/worker-rust" -path "$BRIDGE_HOME/worker-rust/target" -prune -o \( -name '*.rs' -o -name 'Cargo.*' \) -newer "$BRIDGE_RUST_WORKER" -print -quit 2>/dev/null)" ]]; then
+    stale=1
+  fi
   if [[ -n "$stale" ]]; then
+    ensure_rust
     echo "flink-bridge: building (mvn install -DskipTests) ..." >&2
     mvn_in_home install -DskipTests || die "the build failed; see the Maven output above."
   fi

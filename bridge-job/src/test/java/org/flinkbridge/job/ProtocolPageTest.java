@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * docs/protocol.md cannot drift from the code: every constant its layout tables and its text name has the
  * page's value in the Java definitions ({@link RingLayout}, {@link FrameType}, the protobuf enums) and in the
- * C header. (The Python layout is held to the Java one by {@link RingLayoutAgreementTest}.)
+ * C header; and every constant of the Rust worker's layout has the Java value. (The Python layout is held to the
+ * Java one by {@link RingLayoutAgreementTest}.)
  */
 class ProtocolPageTest {
 
@@ -32,6 +33,9 @@ class ProtocolPageTest {
     private static final Pattern FRAME_TYPE = Pattern.compile("`([A-Z_]+)` \\((\\d+)\\)");
     private static final Pattern C_ENUM = Pattern.compile("(FB_[A-Z0-9_]+)\\s*=\\s*(-?\\d+)");
     private static final Pattern C_DEFINE = Pattern.compile("#define (FB_[A-Z0-9_]+) (?:UINT64_C\\()?(0x[0-9A-Fa-f]+|\\d+)");
+
+    /** A constant in the Rust worker's layout: {@code pub const NAME: u32 = 4096;} or {@code = 0x3130_474E_...;}. */
+    private static final Pattern RUST_CONST = Pattern.compile("pub const ([A-Z_]+): \\w+ = (0x[0-9A-Fa-f_]+|[0-9_]+);");
 
     private final String page = read("docs/protocol.md");
     private final Map<String, Long> c = cConstants(read("native/include/flink_bridge_ring.h"));
@@ -84,6 +88,20 @@ class ProtocolPageTest {
         }
         assertEquals(List.of("BARRIER", "CLOCK", "END_OF_OUTPUTS", "ERROR", "OUTPUT", "PADDING", "RECORD", "WATERMARK"),
                 List.copyOf(types.keySet()), "frame types the page numbers");
+    }
+
+    @Test
+    void everyConstantOfTheRustLayoutHasTheJavaValue() {
+        Map<String, Long> rust = new TreeMap<>();
+        for (Matcher constant = RUST_CONST.matcher(read("worker-rust/src/layout.rs")); constant.find(); ) {
+            String name = constant.group(1);
+            long value = Long.parseUnsignedLong(constant.group(2).replace("_", "").replaceFirst("^0x", ""),
+                    constant.group(2).startsWith("0x") ? 16 : 10);
+            rust.put(name, value);
+            assertEquals(javaValue(name), value, name + " in worker-rust/src/layout.rs");
+        }
+        assertTrue(rust.keySet().containsAll(List.of("MAGIC", "CLOSED_OFFSET", "CLOSED_STOPPED", "SPACE_FUTEX", "CLOCK",
+                "NO_KEY_GROUP")), "constants found in layout.rs: " + rust);
     }
 
     private long javaValue(String name) {

@@ -18,8 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The workers we ship keep every contract point the kit checks: the Java and the Python worker all of them over
- * both transports, the C ring library (its echo worker) the data-plane points; and the kit fails a peer that
+ * The workers we ship keep every contract point the kit checks: the Java, the Python and the Rust worker all of
+ * them over both transports, the C ring library (its echo worker) the data-plane points; and the kit fails a peer that
  * breaks one, and a worker that would outlive its spawner.
  */
 class ConformanceKitTest {
@@ -42,6 +42,13 @@ class ConformanceKitTest {
     void thePythonWorkerKeepsEveryPoint() {
         assertKeepsEveryPoint(36, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
                 "python", "--unix-socket", "--ring-dir", ringDirectory.toString());
+    }
+
+    @Test
+    void theRustWorkerKeepsEveryPoint() {
+        Path binary = Path.of("worker-rust/target/release/flink-bridge-worker");
+        assertTrue(Files.isExecutable(binary), "the Rust worker is not built: " + binary);
+        assertKeepsEveryPoint(36, "--", binary.toString(), "--unix-socket", "--ring-dir", ringDirectory.toString());
     }
 
     @Test

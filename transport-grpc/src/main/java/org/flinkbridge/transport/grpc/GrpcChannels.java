@@ -36,7 +36,10 @@ public final class GrpcChannels {
         if (address.startsWith(UNIX_PREFIX)) {
             builder = NettyChannelBuilder.forAddress(new DomainSocketAddress(address.substring(UNIX_PREFIX.length())))
                     .channelType(EpollDomainSocketChannel.class)
-                    .eventLoopGroup(UnixSocketLoops.CLIENT);
+                    .eventLoopGroup(UnixSocketLoops.CLIENT)
+                    // The socket's path is no host name: HTTP/2 servers stricter than grpc's (hyper's, under the
+                    // Rust worker) refuse it as the :authority.
+                    .overrideAuthority("localhost");
         } else {
             HostPort hostPort = HostPort.parse(address);
             builder = NettyChannelBuilder.forAddress(hostPort.host(), hostPort.port());

@@ -1,0 +1,260 @@
+//! The small part of gRPC this worker needs, over hyper's HTTP/2 server (there is no tonic among Debian's
+//! crates): length-prefixed messages read from a request body and written to a response body, the status in
+//! the trailers (or in the headers of a trailers-only answer), and the caller's deadline (`grpc-timeout`).
+//! grpc-java on the bridge's side is the peer it is tested against.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Response};
+use hyper::body::HttpBody;
+use hyper::Body;
+
+/// The largest message either side accepts (docs/protocol.md: "messages of up to 64 MiB").
+pub const MAX_MESSAGE: usize = 64 << 20;
+const PREFIX: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Ok = 0,
+    Cancelled = 1,
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    NotFound = 5,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+    Unauthenticated = 16,
+}
+
+#[derive(Debug)]
+pub struct Status {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Status {
+    pub fn new(code: Code, message: impl Into<String>) -> Status {
+        Status { code, message: message.into() }
+    }
+
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-status", HeaderValue::from((self.code as u32) as u16));
+        if !self.message.is_empty() {
+            headers.insert("grpc-message", HeaderValue::from_str(&percent_encode(&self.message)).expect("percent-encoded text is a valid header"));
+        }
+        headers
+    }
+}
+
+/// grpc-message is percent-encoded UTF-8: everything outside printable ASCII, and '%' itself.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The caller's deadline, from `grpc-timeout` (an integer and a unit: H, M, S, m, u, n).
+pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (amount, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = amount.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// The messages of a request body, one at a time.
+pub struct Messages {
+    body: Body,
+    buffer: BytesMut,
+}
+
+impl Messages {
+    pub fn new(body: Body) -> Messages {
+        Messages { body, buffer: BytesMut::new() }
+    }
+
+    /// The next message; None once the caller has completed its side. Cancel-safe: what was read stays buffered.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, Status> {
+        loop {
+            if self.buffer.len() >= PREFIX {
+                if self.buffer[0] != 0 {
+                    return Err(Status::new(Code::Unimplemented, "compressed messages are not accepted"));
+                }
+                let length = u32::from_be_bytes(self.buffer[1..5].try_into().unwrap()) as usize;
+                if length > MAX_MESSAGE {
+                    return Err(Status::new(
+                        Code::ResourceExhausted,
+                        format!("a message of {length} bytes is larger than the {MAX_MESSAGE} bytes a message may have"),
+                    ));
+                }
+                if self.buffer.len() >= PREFIX + length {
+                    self.buffer.advance(PREFIX);
+                    return Ok(Some(self.buffer.split_to(length).freeze()));
+                }
+                self.buffer.reserve(PREFIX + length - self.buffer.len());
+            }
+            match self.body.data().await {
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(Status::new(Code::Cancelled, format!("the call broke: {e}"))),
+                None if self.buffer.is_empty() => return Ok(None),
+                None => return Err(Status::new(Code::Internal, "the call ended inside a message")),
+            }
+        }
+    }
+}
+
+/// One message with its length prefix.
+pub fn frame(message: &impl prost::Message) -> Bytes {
+    let length = message.encoded_len();
+    let mut out = BytesMut::with_capacity(PREFIX + length);
+    out.put_u8(0);
+    out.put_u32(length as u32);
+    message.encode(&mut out).expect("the buffer has room for the message");
+    out.freeze()
+}
+
+fn ok_trailers() -> HeaderMap {
+    Status::new(Code::Ok, "").headers()
+}
+
+fn started(body: Reply) -> Response<Reply> {
+    let mut response = Response::new(body);
+    response.headers_mut().insert("content-type", HeaderValue::from_static("application/grpc"));
+    response
+}
+
+/// A call's answer: one message then OK, an error with no message (trailers-only), or a stream of messages
+/// whose writer sends the trailers (`Streamed::finish`).
+pub enum Reply {
+    Unary { message: Option<Bytes>, trailers: Option<HeaderMap> },
+    Stream(Body),
+}
+
+impl Reply {
+    pub fn unary(message: &impl prost::Message) -> Response<Reply> {
+        started(Reply::Unary { message: Some(frame(message)), trailers: Some(ok_trailers()) })
+    }
+
+    pub fn status(status: Status) -> Response<Reply> {
+        let mut response = started(Reply::Unary { message: None, trailers: None });
+        response.headers_mut().extend(status.headers());
+        response
+    }
+
+    /// A streamed answer and the writer of its messages and trailers.
+    pub fn stream() -> (Streamed, Response<Reply>) {
+        let (sender, body) = Body::channel();
+        (Streamed { sender }, started(Reply::Stream(body)))
+    }
+}
+
+impl HttpBody for Reply {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_data(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, hyper::Error>>> {
+        match self.get_mut() {
+            Reply::Unary { message, .. } => Poll::Ready(message.take().map(Ok)),
+            Reply::Stream(body) => Pin::new(body).poll_data(cx),
+        }
+    }
+
+    fn poll_trailers(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<HeaderMap>, hyper::Error>> {
+        match self.get_mut() {
+            Reply::Unary { trailers, .. } => Poll::Ready(Ok(trailers.take())),
+            Reply::Stream(body) => Pin::new(body).poll_trailers(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Reply::Unary { message, trailers } => message.is_none() && trailers.is_none(),
+            Reply::Stream(body) => body.is_end_stream(),
+        }
+    }
+}
+
+/// Writes a streamed answer. Each send waits until HTTP/2's flow control takes the message, so a slow reader
+/// holds the writer back instead of messages piling up here.
+pub struct Streamed {
+    sender: hyper::body::Sender,
+}
+
+/// The caller is gone: nothing more can be sent.
+#[derive(Debug)]
+pub struct CallerGone;
+
+impl Streamed {
+    pub async fn send(&mut self, message: &impl prost::Message) -> Result<(), CallerGone> {
+        self.sender.send_data(frame(message)).await.map_err(|_| CallerGone)
+    }
+
+    pub async fn finish(mut self, status: Status) {
+        // A caller gone by now learns nothing from the trailers anyway.
+        let _ = self.sender.send_trailers(status.headers()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_read_in_every_unit() {
+        let mut headers = HeaderMap::new();
+        for (value, expected) in [("3S", Duration::from_secs(3)), ("250m", Duration::from_millis(250)), ("1M", Duration::from_secs(60)), ("7u", Duration::from_micros(7))] {
+            headers.insert("grpc-timeout", HeaderValue::from_static(value));
+            assert_eq!(deadline(&headers), Some(expected));
+        }
+        headers.insert("grpc-timeout", HeaderValue::from_static("x"));
+        assert_eq!(deadline(&headers), None);
+    }
+
+    #[test]
+    fn a_status_message_is_percent_encoded() {
+        assert_eq!(percent_encode("100% ü\n"), "100%25 %C3%BC%0A");
+    }
+
+    #[tokio::test]
+    async fn messages_are_cut_at_their_prefixes_and_oversized_ones_refused() {
+        let mut stream = frame(&crate::proto::Ack {}).to_vec();
+        stream.extend_from_slice(&frame(&crate::proto::SessionRef { session_id: "abc".into() }));
+        let (mut sender, body) = Body::channel();
+        let (a, b) = stream.split_at(3);
+        let (a, b) = (Bytes::copy_from_slice(a), Bytes::copy_from_slice(b));
+        tokio::spawn(async move {
+            sender.send_data(a).await.unwrap();
+            sender.send_data(b).await.unwrap();
+        });
+        let mut messages = Messages::new(body);
+        assert_eq!(messages.next().await.unwrap().unwrap().len(), 0);
+        let second = messages.next().await.unwrap().unwrap();
+        assert_eq!(<crate::proto::SessionRef as prost::Message>::decode(second).unwrap().session_id, "abc");
+        assert!(messages.next().await.unwrap().is_none());
+
+        let mut huge = vec![0u8, 0, 0, 0, 0];
+        huge[1..5].copy_from_slice(&((MAX_MESSAGE + 1) as u32).to_be_bytes());
+        let mut messages = Messages::new(Body::from(huge));
+        assert_eq!(messages.next().await.unwrap_err().code, Code::ResourceExhausted);
+    }
+}

@@ -1,0 +1,117 @@
+//! A record, and its body in RECORD and OUTPUT frames (docs/protocol.md, "The data plane"):
+//!
+//! ```text
+//! i64 timestamp | i32 header count | (i32 key length, key, i32 value length, value)* | i32 payload length | payload
+//! ```
+//!
+//! All little-endian, strings UTF-8. Every length is checked against the bytes left before it is used: the
+//! bytes are the peer's to write.
+
+use indexmap::IndexMap;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    pub payload: Vec<u8>,
+    /// In the order they came (a later duplicate key replaces the earlier value).
+    pub headers: IndexMap<String, String>,
+    /// Event time, ms.
+    pub timestamp: i64,
+}
+
+const FIXED_LENGTH: usize = 8 + 4 + 4;
+
+pub fn decode(body: &[u8]) -> Result<Record, String> {
+    if body.len() < FIXED_LENGTH {
+        return Err(format!("corrupt record body: a record body of {} bytes is shorter than {FIXED_LENGTH}", body.len()));
+    }
+    let timestamp = i64::from_le_bytes(body[0..8].try_into().unwrap());
+    let count = i32::from_le_bytes(body[8..12].try_into().unwrap());
+    if count < 0 || count as usize > (body.len() - FIXED_LENGTH) / 8 {
+        return Err(format!("corrupt record body: impossible header count {count}"));
+    }
+    let mut at = 12;
+    let mut headers = IndexMap::with_capacity(count as usize);
+    for _ in 0..count {
+        let key = read_string(body, &mut at)?;
+        let value = read_string(body, &mut at)?;
+        headers.insert(key, value);
+    }
+    if at + 4 > body.len() {
+        return Err("corrupt record body: the record body ends before its payload length".into());
+    }
+    let payload_length = i32::from_le_bytes(body[at..at + 4].try_into().unwrap());
+    let left = body.len() - at - 4;
+    if payload_length < 0 || payload_length as usize != left {
+        return Err(format!("corrupt record body: payload length {payload_length} does not match the body's remaining {left} bytes"));
+    }
+    Ok(Record { payload: body[at + 4..].to_vec(), headers, timestamp })
+}
+
+fn read_string(body: &[u8], at: &mut usize) -> Result<String, String> {
+    if *at + 4 > body.len() {
+        return Err("corrupt record body: the record body ends inside its headers".into());
+    }
+    let length = i32::from_le_bytes(body[*at..*at + 4].try_into().unwrap());
+    let start = *at + 4;
+    if length < 0 || length as usize > body.len() - start {
+        return Err(format!("corrupt record body: a header of {length} bytes runs past the body"));
+    }
+    *at = start + length as usize;
+    Ok(String::from_utf8_lossy(&body[start..*at]).into_owned())
+}
+
+pub fn encoded_length(record: &Record) -> usize {
+    FIXED_LENGTH + record.headers.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>() + record.payload.len()
+}
+
+/// Writes the body of `record` into `out`, which is exactly `encoded_length(record)` bytes.
+pub fn encode_into(record: &Record, out: &mut [u8]) {
+    out[0..8].copy_from_slice(&record.timestamp.to_le_bytes());
+    out[8..12].copy_from_slice(&(record.headers.len() as i32).to_le_bytes());
+    let mut at = 12;
+    let mut put = |bytes: &[u8], at: &mut usize| {
+        out[*at..*at + 4].copy_from_slice(&(bytes.len() as i32).to_le_bytes());
+        out[*at + 4..*at + 4 + bytes.len()].copy_from_slice(bytes);
+        *at += 4 + bytes.len();
+    };
+    for (key, value) in &record.headers {
+        put(key.as_bytes(), &mut at);
+        put(value.as_bytes(), &mut at);
+    }
+    put(&record.payload, &mut at);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        let mut headers = IndexMap::new();
+        headers.insert("k".to_string(), "v".to_string());
+        headers.insert("".to_string(), "ü".to_string());
+        Record { payload: b"{\"a\":1}".to_vec(), headers, timestamp: -5 }
+    }
+
+    #[test]
+    fn a_record_survives_encoding() {
+        let record = sample();
+        let mut body = vec![0; encoded_length(&record)];
+        encode_into(&record, &mut body);
+        assert_eq!(decode(&body).unwrap(), record);
+    }
+
+    #[test]
+    fn every_cut_or_inflated_length_is_refused_not_read_past() {
+        let record = sample();
+        let mut body = vec![0; encoded_length(&record)];
+        encode_into(&record, &mut body);
+        for cut in 0..body.len() {
+            assert!(decode(&body[..cut]).is_err(), "a body cut to {cut} bytes was accepted");
+        }
+        for at in [8, 12, 17] {
+            let mut bad = body.clone();
+            bad[at..at + 4].copy_from_slice(&i32::MAX.to_le_bytes());
+            assert!(decode(&bad).unwrap_err().contains("corrupt record body"));
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The worker's side of a session's ring file (docs/protocol.md, "The ring file a session names"): checked,
+//! mapped, beaten every 100 ms, read through one consumer and written through one producer.
+//!
+//! Every word the peer reads while this side writes it (positions, futex words, waiting counts, heartbeat,
+//! closed flag) is an atomic; positions are published with release and read with acquire ordering, and a
+//! SeqCst fence sits between publishing a position and reading the peer's waiting count (and between counting
+//! oneself waiting and checking again), so no wake-up is lost. The positions are the peer's to write: each is
+//! checked before it indexes the ring, and every frame length against the bytes published.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use memmap2::MmapMut;
+
+use crate::layout as l;
+
+pub const SUFFIX: &str = ".ring";
+const HEARTBEAT: Duration = Duration::from_millis(100);
+/// Spins before a wait sleeps on its futex: a busy peer answers within microseconds.
+const SPINS: u32 = 200;
+
+/// A ring that cannot be used, or a peer that broke the layout's rules: ends the session.
+#[derive(Debug)]
+pub struct RingError(pub String);
+
+impl std::fmt::Display for RingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `path` made absolute and rid of `.` and `..` without following links (a link is refused later).
+pub fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The path to open if `ring_path` is a `.ring` file directly in `directory`, a regular file (no link) of this
+/// user with mode 0600; otherwise an error naming the rule broken and nothing of the file.
+pub fn check_ring_path(directory: &Path, ring_path: &str) -> Result<PathBuf, RingError> {
+    let directory = absolute(directory);
+    let ring = absolute(Path::new(ring_path));
+    if ring.parent() != Some(directory.as_path()) || !ring_path.ends_with(SUFFIX) {
+        return Err(RingError(format!(
+            "ring path {ring_path} is not a {SUFFIX} file in this worker's ring directory {} (start the worker with \
+             --ring-dir, or set flink-bridge.shm.directory, so that the two agree)",
+            directory.display()
+        )));
+    }
+    let info = std::fs::symlink_metadata(&ring)
+        .map_err(|e| RingError(format!("ring path {} cannot be checked: {:?}", ring.display(), e.kind())))?;
+    if !info.file_type().is_file() {
+        return Err(RingError(format!("ring path {} is not a regular file", ring.display())));
+    }
+    let uid = unsafe { libc::geteuid() };
+    if info.uid() != uid {
+        return Err(RingError(format!("ring file {} belongs to uid {}, not to this user", ring.display(), info.uid())));
+    }
+    if info.mode() & 0o7777 != 0o600 {
+        return Err(RingError(format!(
+            "ring file {} has mode {:o}; a ring file is rw------- (0600)",
+            ring.display(),
+            info.mode() & 0o7777
+        )));
+    }
+    Ok(ring)
+}
+
+fn check_capacity(ring: &str, capacity: u32) -> Result<(), RingError> {
+    if capacity < l::MIN_CAPACITY || !capacity.is_power_of_two() {
+        return Err(RingError(format!(
+            "the {ring} ring capacity {capacity} must be a power of two of at least {}",
+            l::MIN_CAPACITY
+        )));
+    }
+    Ok(())
+}
+
+fn token_bytes(token: &str) -> Result<[u8; l::TOKEN_LENGTH], RingError> {
+    if token.is_empty() || token.len() > l::TOKEN_LENGTH || !token.is_ascii() {
+        return Err(RingError(format!("a session token must be 1 to {} ASCII characters", l::TOKEN_LENGTH)));
+    }
+    let mut padded = [0u8; l::TOKEN_LENGTH];
+    padded[..token.len()].copy_from_slice(token.as_bytes());
+    Ok(padded)
+}
+
+/// Compares in time independent of where the two differ.
+pub fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A ring file mapped by the worker after its header and token were checked.
+pub struct RingFile {
+    pub path: PathBuf,
+    map: MmapMut,
+    base: *mut u8,
+    pub to_worker_capacity: usize,
+    pub from_worker_capacity: usize,
+    closed: AtomicBool,
+}
+
+// The mapping is shared memory read and written only through atomics, raw frame copies by the one consumer
+// and the one producer, and the header words: safe to reach from the serving thread and the heartbeat thread.
+unsafe impl Send for RingFile {}
+unsafe impl Sync for RingFile {}
+
+impl RingFile {
+    pub fn open(path: PathBuf, token: &str) -> Result<Arc<RingFile>, RingError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| RingError(format!("{}: cannot be opened: {:?}", path.display(), e.kind())))?;
+        let size = file.metadata().map_err(|e| RingError(format!("{}: {:?}", path.display(), e.kind())))?.len() as usize;
+        if size < l::HEADER_SIZE {
+            return Err(RingError(format!("{}: not a ring file: shorter than a ring file's header", path.display())));
+        }
+        let mut map = unsafe { MmapMut::map_mut(&file) }
+            .map_err(|e| RingError(format!("{}: cannot be mapped: {:?}", path.display(), e.kind())))?;
+        let base = map.as_mut_ptr();
+        let mut ring = RingFile { path, map, base, to_worker_capacity: 0, from_worker_capacity: 0, closed: AtomicBool::new(false) };
+        ring.check_header(size, token)?;
+        ring.word32(l::WORKER_PID_OFFSET).store(std::process::id(), Ordering::Relaxed);
+        let ring = Arc::new(ring);
+        ring.heartbeat();
+        Ok(ring)
+    }
+
+    fn read_u32(&self, offset: usize) -> u32 {
+        u32::from_le_bytes(self.map[offset..offset + 4].try_into().unwrap())
+    }
+
+    fn check_header(&mut self, size: usize, token: &str) -> Result<(), RingError> {
+        let path = self.path.display().to_string();
+        let magic = u64::from_le_bytes(self.map[l::MAGIC_OFFSET..l::MAGIC_OFFSET + 8].try_into().unwrap());
+        if magic != l::MAGIC {
+            // Says nothing of what the file holds instead: no error echoes a file's contents.
+            return Err(RingError(format!("{path}: not a ring file (it does not start with the ring magic)")));
+        }
+        for (field, offset, expected) in
+            [("version", l::VERSION_OFFSET, l::VERSION), ("header size", l::HEADER_SIZE_OFFSET, l::HEADER_SIZE as u32)]
+        {
+            let found = self.read_u32(offset);
+            if found != expected {
+                return Err(RingError(format!(
+                    "{path}: not a ring file this side understands: {field} is {found}, expected {expected}"
+                )));
+            }
+        }
+        let to_worker = self.read_u32(l::TO_WORKER_CAPACITY_OFFSET);
+        let from_worker = self.read_u32(l::FROM_WORKER_CAPACITY_OFFSET);
+        check_capacity("to-worker", to_worker)?;
+        check_capacity("from-worker", from_worker)?;
+        let expected = l::file_size(to_worker as usize, from_worker as usize);
+        if size != expected {
+            return Err(RingError(format!(
+                "{path}: not a ring file this side understands: file size is {size}, expected {expected}"
+            )));
+        }
+        let found = &self.map[l::TOKEN_OFFSET..l::TOKEN_OFFSET + l::TOKEN_LENGTH];
+        if !constant_time_equal(found, &token_bytes(token)?) {
+            return Err(RingError(format!("{path}: the session token does not match; refusing the ring")));
+        }
+        self.to_worker_capacity = to_worker as usize;
+        self.from_worker_capacity = from_worker as usize;
+        Ok(())
+    }
+
+    fn word32(&self, offset: usize) -> &AtomicU32 {
+        unsafe { &*(self.base.add(offset) as *const AtomicU32) }
+    }
+
+    fn word64(&self, offset: usize) -> &AtomicU64 {
+        unsafe { &*(self.base.add(offset) as *const AtomicU64) }
+    }
+
+    /// Starts the thread that writes the worker's heartbeat every 100 ms until the ring is closed.
+    pub fn start_heartbeat(self: &Arc<Self>) -> JoinHandle<()> {
+        let ring = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("ring-heartbeat".into())
+            .spawn(move || {
+                while !ring.closed.load(Ordering::Acquire) {
+                    ring.heartbeat();
+                    std::thread::sleep(HEARTBEAT);
+                }
+            })
+            .expect("starting a ring's heartbeat thread")
+    }
+
+    fn heartbeat(&self) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.word64(l::WORKER_HEARTBEAT_OFFSET).store(now_millis() as u64, Ordering::Release);
+        }
+    }
+
+    pub fn bridge_closed(&self) -> bool {
+        self.word32(l::CLOSED_OFFSET).load(Ordering::Acquire) != 0
+    }
+
+    /// Why the bridge counts as lost (it closed the ring, or its heartbeat is silent past the limit), or None.
+    /// Process ids are never looked at: the bridge may live in another PID namespace.
+    pub fn bridge_lost(&self, limit_millis: i64) -> Option<String> {
+        if self.bridge_closed() {
+            return Some("the bridge closed the ring".into());
+        }
+        let silence = now_millis() - self.word64(l::BRIDGE_HEARTBEAT_OFFSET).load(Ordering::Acquire) as i64;
+        (silence > limit_millis)
+            .then(|| format!("no heartbeat from the bridge for {silence} ms (the limit is {limit_millis} ms)"))
+    }
+
+    /// Tells the bridge this side left (the closed flag, and a wake of every sleeper). `stopped`: the worker was
+    /// asked to stop and answered every input it read (CLOSED_STOPPED), a planned stop.
+    pub fn close(&self, stopped: bool) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let flag = if stopped { l::CLOSED_STOPPED } else { l::CLOSED_LEFT };
+        self.word32(l::CLOSED_OFFSET).store(flag, Ordering::Release);
+        fence(Ordering::SeqCst);
+        for control in [l::TO_WORKER_CONTROL_OFFSET, l::FROM_WORKER_CONTROL_OFFSET] {
+            for (word, waiting) in [(l::DATA_FUTEX, l::CONSUMER_WAITING), (l::SPACE_FUTEX, l::PRODUCER_WAITING)] {
+                Wake::new(self, control + word, control + waiting).if_waiting();
+            }
+        }
+    }
+
+    pub fn consumer(self: &Arc<Self>) -> Consumer {
+        Consumer::new(RingEnd::new(self, l::TO_WORKER_CONTROL_OFFSET, l::HEADER_SIZE, self.to_worker_capacity, "to-worker"))
+    }
+
+    pub fn producer(self: &Arc<Self>) -> Producer {
+        let data = l::HEADER_SIZE + self.to_worker_capacity;
+        Producer::new(RingEnd::new(self, l::FROM_WORKER_CONTROL_OFFSET, data, self.from_worker_capacity, "from-worker"))
+    }
+}
+
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let spec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+    // EAGAIN (the word changed), EINTR and ETIMEDOUT all mean "go and look again" to the callers. Shared (not
+    // private) futexes: the peer is another process.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word as *const AtomicU32, libc::FUTEX_WAIT, expected, &spec as *const libc::timespec,
+                      std::ptr::null::<u32>(), 0);
+    }
+}
+
+fn futex_wake_all(word: &AtomicU32) {
+    unsafe {
+        libc::syscall(libc::SYS_futex, word as *const AtomicU32, libc::FUTEX_WAKE, i32::MAX, std::ptr::null::<libc::timespec>(),
+                      std::ptr::null::<u32>(), 0);
+    }
+}
+
+/// The peer's side of a wait on one futex word: bumps the word and wakes, only if the peer counts a sleeper.
+/// The caller has fenced since it published what the sleeper waits for.
+struct Wake {
+    word: *const AtomicU32,
+    waiting: *const AtomicI32,
+}
+
+impl Wake {
+    fn new(ring: &RingFile, futex_offset: usize, waiting_offset: usize) -> Wake {
+        Wake { word: ring.word32(futex_offset), waiting: ring.word32(waiting_offset) as *const AtomicU32 as *const AtomicI32 }
+    }
+
+    fn if_waiting(&self) {
+        let (word, waiting) = unsafe { (&*self.word, &*self.waiting) };
+        if waiting.load(Ordering::Acquire) != 0 {
+            word.fetch_add(1, Ordering::Release);
+            futex_wake_all(word);
+        }
+    }
+}
+
+/// This side's waits on one futex word: spins briefly, then counts itself waiting and sleeps until `ready()`
+/// or about `timeout`. The count is fenced before `ready` is checked again, and the peer fences between
+/// publishing and reading the count, so no wake-up is lost.
+struct Wait {
+    word: *const AtomicU32,
+    waiting: *const AtomicI32,
+}
+
+impl Wait {
+    fn until(&self, ready: impl Fn() -> bool, timeout: Duration) {
+        for _ in 0..SPINS {
+            if ready() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let (word, waiting) = unsafe { (&*self.word, &*self.waiting) };
+        let ticket = word.load(Ordering::Acquire);
+        waiting.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !ready() {
+            futex_wait(word, ticket, timeout);
+        }
+        waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What either end of one ring holds: the mapped file (kept alive), where the ring's data lies, its control
+/// block's two positions.
+struct RingEnd {
+    ring: Arc<RingFile>,
+    control: usize,
+    data: *mut u8,
+    capacity: usize,
+    max_frame: usize,
+    name: String,
+}
+
+impl RingEnd {
+    fn new(ring: &Arc<RingFile>, control: usize, data: usize, capacity: usize, which: &str) -> RingEnd {
+        RingEnd {
+            ring: Arc::clone(ring),
+            control,
+            data: unsafe { ring.base.add(data) },
+            capacity,
+            max_frame: l::max_frame_length(capacity),
+            name: format!("{} ({which} ring)", ring.path.display()),
+        }
+    }
+
+    fn producer_position(&self) -> &AtomicU64 {
+        self.ring.word64(self.control + l::PRODUCER_POSITION)
+    }
+
+    fn consumer_position(&self) -> &AtomicU64 {
+        self.ring.word64(self.control + l::CONSUMER_POSITION)
+    }
+
+    fn wait(&self, futex: usize, waiting: usize) -> Wait {
+        Wait { word: self.ring.word32(self.control + futex), waiting: self.ring.word32(self.control + waiting) as *const AtomicU32 as *const AtomicI32 }
+    }
+
+    fn wake(&self, futex: usize, waiting: usize) -> Wake {
+        Wake::new(&self.ring, self.control + futex, self.control + waiting)
+    }
+
+    fn check_positions(&self, producer: u64, consumer: u64) -> Result<(), RingError> {
+        let fault = if consumer % l::FRAME_ALIGNMENT as u64 != 0 {
+            format!("consumer position {consumer} is not 8-byte aligned")
+        } else if producer % l::FRAME_ALIGNMENT as u64 != 0 {
+            format!("producer position {producer} is not 8-byte aligned")
+        } else if producer < consumer {
+            format!("producer position {producer} is behind consumer position {consumer}")
+        } else if producer - consumer > self.capacity as u64 {
+            format!("producer position {producer} is more than the capacity ahead of the consumer")
+        } else {
+            return Ok(());
+        };
+        Err(RingError(format!(
+            "{}: corrupt positions: {fault} (producer at {producer}, consumer at {consumer}, capacity {})",
+            self.name, self.capacity
+        )))
+    }
+}
+
+unsafe impl Send for RingEnd {}
+
+/// One frame read in place: valid until the consumer's next poll.
+pub struct Frame<'a> {
+    pub frame_type: u16,
+    pub flags: u16,
+    pub sequence: u64,
+    pub body: &'a [u8],
+}
+
+/// The reading side of the to-worker ring (single consumer). The consumer position is released once per
+/// poll, not per frame.
+pub struct Consumer {
+    end: RingEnd,
+    frames: Wait,
+    space: Wake,
+    head: u64,
+    tail: u64,
+    handling: Option<u64>,
+}
+
+impl Consumer {
+    fn new(end: RingEnd) -> Consumer {
+        let head = end.consumer_position().load(Ordering::Acquire);
+        Consumer { frames: end.wait(l::DATA_FUTEX, l::CONSUMER_WAITING), space: end.wake(l::SPACE_FUTEX, l::PRODUCER_WAITING), head, tail: head, handling: None, end }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.end.name
+    }
+
+    /// Hands up to `limit` published frames to `handler` in place; returns how many. A handler's error stops
+    /// the poll (the frames before it stay consumed).
+    pub fn poll<E: From<RingError>>(&mut self, limit: usize, mut handler: impl FnMut(&mut Self, Frame<'_>) -> Result<(), E>) -> Result<usize, E> {
+        if self.head == self.tail {
+            // The head is checked with the tail: it started at the shared consumer position, which the peer
+            // may have set to anything, and only moves by checked frames.
+            let tail = self.end.producer_position().load(Ordering::Acquire);
+            self.end.check_positions(tail, self.head)?;
+            self.tail = tail;
+            if self.head == tail {
+                return Ok(0);
+            }
+        }
+        let mut count = 0;
+        let result = self.take_frames(limit, &mut count, &mut handler);
+        self.handling = None;
+        self.publish(self.head);
+        result.map(|_| count)
+    }
+
+    fn take_frames<E: From<RingError>>(&mut self, limit: usize, count: &mut usize, handler: &mut impl FnMut(&mut Self, Frame<'_>) -> Result<(), E>) -> Result<(), E> {
+        let (capacity, mask, max_frame) = (self.end.capacity, self.end.capacity as u64 - 1, self.end.max_frame);
+        while self.head < self.tail && *count < limit {
+            let index = (self.head & mask) as usize;
+            let at = unsafe { self.end.data.add(index) };
+            // Each value read once from shared memory, then checked.
+            let mut header = [0u8; l::FRAME_HEADER];
+            let header_bytes = (capacity - index).min(l::FRAME_HEADER);
+            unsafe { std::ptr::copy_nonoverlapping(at, header.as_mut_ptr(), header_bytes) };
+            let length = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+            let frame_type = u16::from_le_bytes(header[4..6].try_into().unwrap());
+            let flags = u16::from_le_bytes(header[6..8].try_into().unwrap());
+            let aligned = l::align(length) as u64;
+            let published = self.tail - self.head;
+            if frame_type == l::PADDING {
+                if length < l::FRAME_ALIGNMENT || aligned > (capacity - index) as u64 || aligned > published {
+                    return Err(self.corrupt(format!("impossible length {length} for a PADDING frame"), index).into());
+                }
+                self.head += aligned;
+                continue;
+            }
+            if length < l::FRAME_HEADER || length > max_frame || aligned > (capacity - index) as u64 || aligned > published || !l::is_known_type(frame_type) {
+                let problem = if l::is_known_type(frame_type) {
+                    format!("impossible length {length} for a {} frame", l::frame_name(frame_type))
+                } else {
+                    format!("unknown frame type {frame_type}")
+                };
+                return Err(self.corrupt(problem, index).into());
+            }
+            let sequence = u64::from_le_bytes(header[8..16].try_into().unwrap());
+            self.handling = Some(self.head);
+            self.head += aligned;
+            *count += 1;
+            // The body stays in the ring until the next poll publishes the head past it.
+            let body = unsafe { std::slice::from_raw_parts(at.add(l::FRAME_HEADER), length - l::FRAME_HEADER) };
+            handler(self, Frame { frame_type, flags, sequence, body })?;
+        }
+        Ok(())
+    }
+
+    /// For a handler that must wait for room to answer: frees the frames handled before the current one, so the
+    /// bridge can go on and drain the answers already written.
+    pub fn release_handled(&mut self) {
+        self.publish(self.handling.unwrap_or(self.head));
+    }
+
+    fn publish(&self, position: u64) {
+        self.end.consumer_position().store(position, Ordering::Release);
+        fence(Ordering::SeqCst);
+        self.space.if_waiting();
+    }
+
+    fn corrupt(&self, what: String, index: usize) -> RingError {
+        RingError(format!(
+            "{}: corrupt frame at position {} (ring offset {index}): {what} (frames are {} to {} bytes, 8-byte aligned)",
+            self.end.name, self.head, l::FRAME_HEADER, self.end.max_frame
+        ))
+    }
+
+    pub fn has_frames(&self) -> bool {
+        self.head != self.end.producer_position().load(Ordering::Acquire)
+    }
+
+    pub fn await_frames(&self, timeout: Duration) {
+        let producer = self.end.producer_position();
+        let head = self.head;
+        self.frames.until(|| producer.load(Ordering::Acquire) != head, timeout);
+    }
+}
+
+unsafe impl Send for Consumer {}
+
+/// The writing side of the from-worker ring (single producer): frames are written in place and made visible
+/// by `publish`, one store (and a wake only if the bridge sleeps) per batch.
+pub struct Producer {
+    end: RingEnd,
+    frames: Wake,
+    space: Wait,
+    tail: u64,
+    published: u64,
+    cached_head: u64,
+}
+
+impl Producer {
+    fn new(end: RingEnd) -> Producer {
+        let tail = end.producer_position().load(Ordering::Acquire);
+        let cached_head = end.consumer_position().load(Ordering::Acquire);
+        Producer { frames: end.wake(l::DATA_FUTEX, l::CONSUMER_WAITING), space: end.wait(l::SPACE_FUTEX, l::PRODUCER_WAITING), tail, published: tail, cached_head, end }
+    }
+
+    /// The most body bytes one frame can carry.
+    pub fn max_body(&self) -> usize {
+        self.end.max_frame - l::FRAME_HEADER
+    }
+
+    /// Writes one frame whose body `write_body` fills (exactly `body_length` bytes); false when the ring has
+    /// no room now.
+    pub fn try_write(&mut self, frame_type: u16, sequence: u64, body_length: usize, write_body: impl Fn(&mut [u8])) -> Result<bool, RingError> {
+        if body_length > self.max_body() {
+            return Err(RingError(format!(
+                "{}: a {} frame of {} bytes does not fit: frames are at most {} bytes, half the ring's capacity of {}; give the session larger rings",
+                self.end.name, l::frame_name(frame_type), l::FRAME_HEADER + body_length, self.end.max_frame, self.end.capacity
+            )));
+        }
+        let length = l::FRAME_HEADER + body_length;
+        let aligned = l::align(length);
+        let capacity = self.end.capacity;
+        let mut index = (self.tail & (capacity as u64 - 1)) as usize;
+        let to_end = capacity - index;
+        let padding = if aligned > to_end { to_end } else { 0 };
+        let needed = self.tail + (padding + aligned) as u64;
+        if needed - self.cached_head > capacity as u64 {
+            let head = self.end.consumer_position().load(Ordering::Acquire);
+            self.end.check_positions(self.published, head)?;
+            self.cached_head = head;
+            if needed - head > capacity as u64 {
+                return Ok(false);
+            }
+        }
+        if padding > 0 {
+            // The gap may be only 8 bytes: a PADDING frame is just its length, type and flags.
+            let at = unsafe { std::slice::from_raw_parts_mut(self.end.data.add(index), 8) };
+            at[0..4].copy_from_slice(&(padding as u32).to_le_bytes());
+            at[4..8].copy_from_slice(&[0, 0, 0, 0]);
+            self.tail += padding as u64;
+            index = 0;
+        }
+        let frame = unsafe { std::slice::from_raw_parts_mut(self.end.data.add(index), length) };
+        frame[0..4].copy_from_slice(&(length as u32).to_le_bytes());
+        frame[4..6].copy_from_slice(&frame_type.to_le_bytes());
+        frame[6..8].copy_from_slice(&0u16.to_le_bytes());
+        frame[8..16].copy_from_slice(&sequence.to_le_bytes());
+        write_body(&mut frame[l::FRAME_HEADER..]);
+        self.tail += aligned as u64;
+        Ok(true)
+    }
+
+    /// Makes every written frame visible to the bridge, waking it if it sleeps.
+    pub fn publish(&mut self) {
+        if self.tail == self.published {
+            return;
+        }
+        self.end.producer_position().store(self.tail, Ordering::Release);
+        self.published = self.tail;
+        fence(Ordering::SeqCst);
+        self.frames.if_waiting();
+    }
+
+    /// Publishes, then waits until the bridge has released room (or about `timeout`).
+    pub fn await_space(&mut self, timeout: Duration) {
+        self.publish();
+        let consumer = self.end.consumer_position();
+        let head = self.cached_head;
+        self.space.until(|| consumer.load(Ordering::Acquire) != head, timeout);
+        self.cached_head = consumer.load(Ordering::Acquire);
+    }
+}
+
+unsafe impl Send for Producer {}

@@ -1,0 +1,498 @@
+//! The step trait and the built-in steps, with the same configuration, output and state encoding as the Java
+//! worker's (worker/src/main/java/org/flinkbridge/worker/steps) and the Python worker's, so one pipeline file
+//! gives the same output with any worker, and a savepoint taken with one restores in another (docs/steps.md).
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use crate::record::Record;
+
+pub const MAX_WATERMARK: i64 = i64::MAX;
+const BATCH_SIZE_HEADER: &str = "batch_size";
+/// 2: strings as an int length and UTF-8 bytes, as the Java worker's StateStrings writes them.
+const STATE_VERSION: u8 = 2;
+
+/// What a step may ask of its session: processing time is the bridge's (the session's last CLOCK input), so a
+/// replay gives a step the times of the first run.
+pub struct StepContext {
+    pub clock: Option<i64>,
+}
+
+impl StepContext {
+    pub fn current_time_millis(&self) -> i64 {
+        self.clock.unwrap_or_else(crate::ring::now_millis)
+    }
+}
+
+pub type Emit<'a> = dyn FnMut(Record) + 'a;
+
+/// One step of a segment. Called from one thread at a time, strictly in input order. `on_watermark(i64::MAX)` is
+/// the end of input: emit whatever is held.
+pub trait Step: Send {
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String>;
+
+    fn on_watermark(&mut self, _timestamp: i64, _context: &StepContext, _emit: &mut Emit) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Empty when the step holds nothing.
+    fn snapshot_state(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn checkpoint_finished(&mut self, _checkpoint_id: i64, _completed: bool) {}
+}
+
+/// Builds a built-in step by its type; an error names the step and what is wrong.
+pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Result<Box<dyn Step>, String> {
+    let parsed: Value = if config_json.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_str(config_json).map_err(|e| format!("step '{step_name}': config is not JSON: {e}"))?
+    };
+    let config = StepConfig::new(step_name, parsed)?;
+    Ok(match step_type {
+        "append_field" => Box::new(AppendField::new(&config)?),
+        "filter" => Box::new(Filter::new(&config)?),
+        "batch" => Box::new(Batch::new(&config)?),
+        "running_count" => Box::new(RunningCount::new(&config)?),
+        "count" => Box::new(Count::new(&config)?),
+        "" => return Err(format!("step '{step_name}' has no type, and this worker has no segments of its own to serve it")),
+        other => {
+            return Err(format!(
+                "step '{step_name}': unknown step type '{other}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count)"
+            ))
+        }
+    })
+}
+
+/// Typed reads of a step's config, with errors naming the step, the key and what is expected.
+struct StepConfig<'a> {
+    step_name: &'a str,
+    config: Map<String, Value>,
+}
+
+impl<'a> StepConfig<'a> {
+    fn new(step_name: &'a str, config: Value) -> Result<Self, String> {
+        match config {
+            Value::Object(config) => Ok(StepConfig { step_name, config }),
+            other => Err(invalid(step_name, "config", "an object", &other)),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.config.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(invalid(self.step_name, key, "a string", other)),
+        }
+    }
+
+    fn positive_long(&self, key: &str, fallback: i64) -> Result<i64, String> {
+        match self.get(key) {
+            None => Ok(fallback),
+            Some(value) => {
+                let whole = value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f <= i64::MAX as f64).map(|f| f as i64));
+                match whole {
+                    Some(n) if n >= 1 => Ok(n),
+                    _ => Err(invalid(self.step_name, key, "a whole number >= 1", value)),
+                }
+            }
+        }
+    }
+
+    fn boolean(&self, key: &str, fallback: bool) -> Result<bool, String> {
+        match self.get(key) {
+            None => Ok(fallback),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(invalid(self.step_name, key, "true or false", other)),
+        }
+    }
+}
+
+fn invalid(step_name: &str, key: &str, expected: &str, found: &Value) -> String {
+    format!("step '{step_name}': config {key} must be {expected}, not {found}")
+}
+
+/// A value read from a record: a header (`<prefix>header`) or a top-level JSON field (`<prefix>json_field`)
+/// as its text; None when missing or when the payload is no JSON object.
+enum RecordField {
+    Header(String),
+    JsonField(String),
+}
+
+impl RecordField {
+    fn from_config(config: &StepConfig, prefix: &str, required: bool) -> Result<Option<RecordField>, String> {
+        let header = config.string(&format!("{prefix}header"))?;
+        let json_field = config.string(&format!("{prefix}json_field"))?;
+        match (header, json_field) {
+            (Some(_), Some(_)) => Err(format!("step '{}': give {prefix}header or {prefix}json_field, not both", config.step_name)),
+            (Some(h), None) => Ok(Some(RecordField::Header(h))),
+            (None, Some(f)) => Ok(Some(RecordField::JsonField(f))),
+            (None, None) if required => Err(format!("step '{}': config needs {prefix}header or {prefix}json_field", config.step_name)),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn read(&self, record: &Record) -> Option<String> {
+        match self {
+            RecordField::Header(name) => record.headers.get(name).cloned(),
+            RecordField::JsonField(field) => top_level_scalar(&record.payload, field),
+        }
+    }
+}
+
+/// A top-level field's text if it is a scalar and not null (numbers as written out again).
+fn top_level_scalar(payload: &[u8], field: &str) -> Option<String> {
+    match serde_json::from_slice::<Value>(payload).ok()? {
+        Value::Object(document) => match document.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Compact JSON, non-ASCII left as UTF-8: what Jackson writes.
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a JSON value always serializes")
+}
+
+/// `append_field`: adds one field (`field`, default "processed") with `value` (default true) to a JSON object payload.
+struct AppendField {
+    step_name: String,
+    field: String,
+    value: Value,
+}
+
+impl AppendField {
+    fn new(config: &StepConfig) -> Result<Self, String> {
+        Ok(AppendField {
+            step_name: config.step_name.to_string(),
+            field: config.string("field")?.unwrap_or_else(|| "processed".into()),
+            value: config.config.get("value").cloned().unwrap_or(Value::Bool(true)),
+        })
+    }
+}
+
+impl Step for AppendField {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        let document: Value = serde_json::from_slice(&record.payload)
+            .map_err(|e| format!("step '{}' (append_field): the payload is not JSON: {e}", self.step_name))?;
+        let Value::Object(mut document) = document else {
+            return Err(format!("step '{}' (append_field): the payload is not a JSON object", self.step_name));
+        };
+        document.insert(self.field.clone(), self.value.clone());
+        let payload = json_bytes(&Value::Object(document));
+        emit(Record { payload, headers: record.headers, timestamp: record.timestamp });
+        Ok(())
+    }
+}
+
+/// `filter`: keeps the records whose field equals `equals` (`negate: true` keeps the others).
+struct Filter {
+    field: RecordField,
+    expected: String,
+    negate: bool,
+}
+
+impl Filter {
+    fn new(config: &StepConfig) -> Result<Self, String> {
+        let field = RecordField::from_config(config, "", true)?.expect("required");
+        let expected = config.string("equals")?.ok_or_else(|| invalid(config.step_name, "equals", "a string", &Value::Null))?;
+        Ok(Filter { field, expected, negate: config.boolean("negate", false)? })
+    }
+}
+
+impl Step for Filter {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        if (self.field.read(&record).as_deref() == Some(self.expected.as_str())) != self.negate {
+            emit(record);
+        }
+        Ok(())
+    }
+}
+
+/// `batch`: a JSON array of up to `max_count` payloads with a `batch_size` header, closed at `max_count`, when
+/// a record or watermark comes after it has been open `max_wait_ms` (the bridge's clock), and at the end of
+/// input. The open batch is the state.
+struct Batch {
+    max_count: i64,
+    max_wait_ms: i64,
+    batch: Vec<Record>,
+    opened_at: i64,
+}
+
+impl Batch {
+    fn new(config: &StepConfig) -> Result<Self, String> {
+        let max_count = config.positive_long("max_count", 100)?;
+        if max_count > 1_000_000 {
+            return Err(invalid(config.step_name, "max_count", "at most 1000000", &Value::from(max_count)));
+        }
+        Ok(Batch { max_count, max_wait_ms: config.positive_long("max_wait_ms", 1000)?, batch: Vec::new(), opened_at: 0 })
+    }
+
+    fn aged(&self, context: &StepContext) -> bool {
+        context.current_time_millis() - self.opened_at >= self.max_wait_ms
+    }
+
+    fn emit_batch(&mut self, emit: &mut Emit) {
+        let batch = std::mem::take(&mut self.batch);
+        let items: Vec<Value> = batch
+            .iter()
+            .map(|r| serde_json::from_slice(&r.payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.payload).into_owned())))
+            .collect();
+        let mut headers = batch[0].headers.clone();
+        headers.insert(BATCH_SIZE_HEADER.into(), batch.len().to_string());
+        emit(Record { payload: json_bytes(&Value::Array(items)), headers, timestamp: batch[batch.len() - 1].timestamp });
+    }
+}
+
+impl Step for Batch {
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        if !self.batch.is_empty() && self.aged(context) {
+            self.emit_batch(emit);
+        }
+        if self.batch.is_empty() {
+            self.opened_at = context.current_time_millis();
+        }
+        self.batch.push(record);
+        if self.batch.len() as i64 >= self.max_count {
+            self.emit_batch(emit);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        if !self.batch.is_empty() && (timestamp == MAX_WATERMARK || self.aged(context)) {
+            self.emit_batch(emit);
+        }
+        Ok(())
+    }
+
+    fn snapshot_state(&self) -> Vec<u8> {
+        let mut out = vec![STATE_VERSION];
+        out.extend_from_slice(&self.opened_at.to_be_bytes());
+        out.extend_from_slice(&(self.batch.len() as i32).to_be_bytes());
+        for record in &self.batch {
+            out.extend_from_slice(&record.timestamp.to_be_bytes());
+            out.extend_from_slice(&(record.headers.len() as i32).to_be_bytes());
+            for (key, value) in &record.headers {
+                write_bytes(&mut out, key.as_bytes());
+                write_bytes(&mut out, value.as_bytes());
+            }
+            write_bytes(&mut out, &record.payload);
+        }
+        out
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.batch.clear();
+        if state.is_empty() {
+            return Ok(());
+        }
+        let mut reader = StateReader::new(state, "batch");
+        reader.version()?;
+        self.opened_at = reader.long()?;
+        let size = reader.int()?;
+        if size < 0 || size as i64 > self.max_count {
+            return Err(format!("batch state holds {size} records; max_count is {}", self.max_count));
+        }
+        for _ in 0..size {
+            let timestamp = reader.long()?;
+            let mut headers = IndexMap::new();
+            for _ in 0..reader.int()? {
+                let key = reader.string()?;
+                headers.insert(key, reader.string()?);
+            }
+            self.batch.push(Record { payload: reader.bytes("payload")?.to_vec(), headers, timestamp });
+        }
+        Ok(())
+    }
+}
+
+/// `running_count`: per key, emits `{"key": K, "count": N}` (with a `key` header) for every record, N counting
+/// this one. The counts are the state.
+struct RunningCount {
+    key: RecordField,
+    counts: IndexMap<String, i64>,
+}
+
+impl RunningCount {
+    fn new(config: &StepConfig) -> Result<Self, String> {
+        Ok(RunningCount { key: RecordField::from_config(config, "key_", true)?.expect("required"), counts: IndexMap::new() })
+    }
+}
+
+impl Step for RunningCount {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        let key = self.key.read(&record).ok_or("the record has no key to count by")?;
+        let count = self.counts.entry(key.clone()).or_insert(0);
+        *count += 1;
+        let payload = json_bytes(&serde_json::json!({"key": key, "count": *count}));
+        let mut headers = IndexMap::new();
+        headers.insert("key".to_string(), key);
+        emit(Record { payload, headers, timestamp: record.timestamp });
+        Ok(())
+    }
+
+    fn snapshot_state(&self) -> Vec<u8> {
+        if self.counts.is_empty() {
+            return Vec::new();
+        }
+        write_counts(self.counts.iter(), |out, key| write_bytes(out, key.as_bytes()))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.counts = read_counts(state, "running_count", |reader| reader.string())?;
+        Ok(())
+    }
+}
+
+/// `count`: per key, counts records in tumbling event-time windows of `window_ms` and emits
+/// `{"key","window_start","window_end","count"}` once the watermark passes a window's end.
+struct Count {
+    window_ms: i64,
+    key: Option<RecordField>,
+    /// (window start, key): counted, in the order windows are emitted.
+    counts: BTreeMap<(i64, String), i64>,
+}
+
+impl Count {
+    fn new(config: &StepConfig) -> Result<Self, String> {
+        if config.get("window_ms").is_none() {
+            return Err(invalid(config.step_name, "window_ms", "a whole number >= 1", &Value::Null));
+        }
+        Ok(Count { window_ms: config.positive_long("window_ms", 1)?, key: RecordField::from_config(config, "key_", false)?, counts: BTreeMap::new() })
+    }
+}
+
+impl Step for Count {
+    fn process(&mut self, record: Record, _: &StepContext, _: &mut Emit) -> Result<(), String> {
+        let key = self.key.as_ref().and_then(|k| k.read(&record)).unwrap_or_default();
+        let start = record.timestamp - record.timestamp.rem_euclid(self.window_ms);
+        *self.counts.entry((start, key)).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, timestamp: i64, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        while let Some(((start, _), _)) = self.counts.first_key_value() {
+            let end = start.saturating_add(self.window_ms);
+            if end > timestamp && timestamp != MAX_WATERMARK {
+                break;
+            }
+            let ((start, key), count) = self.counts.pop_first().expect("looked at just now");
+            let payload = json_bytes(&serde_json::json!({"key": key, "window_start": start, "window_end": end, "count": count}));
+            let mut headers = IndexMap::new();
+            headers.insert("key".to_string(), key);
+            emit(Record { payload, headers, timestamp: end - 1 });
+        }
+        Ok(())
+    }
+
+    fn snapshot_state(&self) -> Vec<u8> {
+        write_counts(self.counts.iter(), |out, (start, key)| {
+            out.extend_from_slice(&start.to_be_bytes());
+            write_bytes(out, key.as_bytes());
+        })
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.counts = read_counts(state, "count", |reader| Ok((reader.long()?, reader.string()?)))?;
+        Ok(())
+    }
+}
+
+pub fn write_bytes(out: &mut Vec<u8>, value: &[u8]) {
+    out.extend_from_slice(&(value.len() as i32).to_be_bytes());
+    out.extend_from_slice(value);
+}
+
+/// The counting steps' state: version, number of counts, then each key and its count (big-endian).
+fn write_counts<'a, K: 'a>(counts: impl ExactSizeIterator<Item = (&'a K, &'a i64)>, write_key: impl Fn(&mut Vec<u8>, &K)) -> Vec<u8> {
+    let mut out = vec![STATE_VERSION];
+    out.extend_from_slice(&(counts.len() as i32).to_be_bytes());
+    for (key, count) in counts {
+        write_key(&mut out, key);
+        out.extend_from_slice(&count.to_be_bytes());
+    }
+    out
+}
+
+fn read_counts<K: std::hash::Hash + Ord + Eq, C: FromIterator<(K, i64)>>(
+    state: &[u8],
+    step: &str,
+    read_key: impl Fn(&mut StateReader) -> Result<K, String>,
+) -> Result<C, String> {
+    if state.is_empty() {
+        return Ok(std::iter::empty().collect());
+    }
+    let mut reader = StateReader::new(state, step);
+    reader.version()?;
+    let size = reader.int()?;
+    (0..size.max(0)).map(|_| Ok((read_key(&mut reader)?, reader.long()?))).collect()
+}
+
+/// Reads a state encoding, refusing a length that runs past the bytes left.
+pub struct StateReader<'a> {
+    state: &'a [u8],
+    at: usize,
+    what: &'a str,
+}
+
+impl<'a> StateReader<'a> {
+    pub fn new(state: &'a [u8], what: &'a str) -> Self {
+        StateReader { state, at: 0, what }
+    }
+
+    fn take(&mut self, count: usize) -> Result<&'a [u8], String> {
+        if count > self.remaining() {
+            return Err(format!("{} state ends early", self.what));
+        }
+        self.at += count;
+        Ok(&self.state[self.at - count..self.at])
+    }
+
+    fn version(&mut self) -> Result<(), String> {
+        let version = self.take(1)?[0];
+        if version != STATE_VERSION {
+            return Err(format!("{} state version {version} is not {STATE_VERSION}", self.what));
+        }
+        Ok(())
+    }
+
+    pub fn int(&mut self) -> Result<i32, String> {
+        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn long(&mut self) -> Result<i64, String> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+
+    pub fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
+        let length = self.int()?;
+        if length < 0 || length as usize > self.remaining() {
+            return Err(format!("a {what} of {length} bytes with {} left", self.remaining()));
+        }
+        self.take(length as usize)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        Ok(String::from_utf8_lossy(self.bytes("string")?).into_owned())
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.state.len() - self.at
+    }
+}

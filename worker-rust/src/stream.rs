@@ -1,0 +1,154 @@
+//! The streamed gRPC data plane (`flinkbridge.v1.BridgeData/Exchange`): one bidirectional stream per session,
+//! named by the call metadata `flink-bridge-session` and authenticated by `flink-bridge-token`. Each input
+//! batch is answered by answer batches of at most 4 MiB, in order; the next input batch is read only once the
+//! answers to the last are taken by flow control, so a bridge slow to take answers holds back its own inputs.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http::{HeaderMap, Response};
+use prost::Message;
+
+use crate::control::{Plane, SessionHandle, Worker};
+use crate::grpc::{Code, Messages, Reply, Status, Streamed};
+use crate::proto::{flink_worker, Frame, FrameBatch, FrameType};
+use crate::record::Record;
+use crate::ring::constant_time_equal;
+use crate::session::Input;
+use crate::log;
+
+const SESSION_KEY: &str = "flink-bridge-session";
+const TOKEN_KEY: &str = "flink-bridge-token";
+/// Either side cuts a batch once it holds this much.
+const BATCH_BYTES: usize = 4 << 20;
+
+pub fn exchange(worker: Arc<Worker>, method: String, headers: &HeaderMap, messages: Messages) -> Response<Reply> {
+    let text = |key| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let handle = match worker.session(text(SESSION_KEY)) {
+        Ok(handle) => handle,
+        Err(status) => return Reply::status(status),
+    };
+    if !constant_time_equal(handle.token.as_bytes(), text(TOKEN_KEY).as_bytes()) {
+        return Reply::status(Status::new(Code::PermissionDenied, format!("{}: token does not match", handle.name)));
+    }
+    if matches!(handle.plane, Plane::Shm) {
+        return Reply::status(Status::new(Code::FailedPrecondition, format!("{} is served over its shared-memory ring, not a gRPC stream", handle.name)));
+    }
+    let (writer, response) = Reply::stream();
+    tokio::spawn(async move {
+        let end = serve(&worker, &handle, &method, messages, writer).await;
+        match end {
+            End::Stopped => log!("{}: stopped as asked, every input batch it took answered", handle.name),
+            End::Ended(why) => worker.end(&handle.id, &why),
+        }
+        handle.ended.store(true, Ordering::Release);
+    });
+    response
+}
+
+enum End {
+    /// The worker was asked to stop: the stream was completed with OK.
+    Stopped,
+    /// The stream ended otherwise, which ends the session.
+    Ended(String),
+}
+
+async fn serve(worker: &Arc<Worker>, handle: &Arc<SessionHandle>, method: &str, mut messages: Messages, mut writer: Streamed) -> End {
+    handle.ended.store(false, Ordering::Release);
+    let mut stop = worker.stop_signal.subscribe();
+    let mut outputs = Vec::new();
+    loop {
+        if handle.stop_asked.load(Ordering::Acquire) {
+            writer.finish(Status::new(Code::Ok, "")).await;
+            return End::Stopped;
+        }
+        let next = tokio::select! {
+            next = worker.read::<FrameBatch>(method, &mut messages) => next,
+            _ = stop.changed() => continue,
+        };
+        let batch = match next {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                writer.finish(Status::new(Code::Ok, "")).await;
+                return End::Ended("its data stream ended".into());
+            }
+            Err(status) => {
+                let why = format!("its data stream failed: {}", status.message);
+                writer.finish(status).await;
+                return End::Ended(why);
+            }
+        };
+        let answers = answer(handle, batch, &mut outputs);
+        for answer in answers {
+            if writer.send(&answer).await.is_err() {
+                return End::Ended("its data stream broke, so the bridge is gone".into());
+            }
+        }
+    }
+}
+
+/// The answer batches to one input batch, each cut once it holds BATCH_BYTES.
+fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) -> Vec<FrameBatch> {
+    let mut batches = vec![FrameBatch::default()];
+    let mut size = 0;
+    let mut logic = handle.logic.lock().unwrap();
+    for frame in batch.frames {
+        let sequence = frame.sequence;
+        let served = match input(&handle.name, frame) {
+            Ok(input) => logic.serve(input, outputs),
+            Err(text) => {
+                // A frame a bridge never sends fails the session, as a step's error does.
+                logic.fail(&text);
+                Err(text)
+            }
+        };
+        let mut push = |frame: Frame| {
+            size += frame.encoded_len();
+            batches.last_mut().expect("never empty").frames.push(frame);
+            if size >= BATCH_BYTES {
+                batches.push(FrameBatch::default());
+                size = 0;
+            }
+        };
+        match served {
+            Ok(()) => {
+                for output in outputs.drain(..) {
+                    push(Frame { r#type: FrameType::Output as i32, sequence, record: Some(message(output)), ..Default::default() });
+                }
+                push(Frame { r#type: FrameType::EndOfOutputs as i32, sequence, ..Default::default() });
+            }
+            Err(error) => push(Frame { r#type: FrameType::Error as i32, sequence, error, ..Default::default() }),
+        }
+    }
+    batches.retain(|b| !b.frames.is_empty());
+    batches
+}
+
+fn input(session: &str, frame: Frame) -> Result<Input, String> {
+    let sequence = frame.sequence;
+    match FrameType::from_i32(frame.r#type) {
+        Some(FrameType::Record) => {
+            let message = frame.record.ok_or_else(|| format!("{session}: the RECORD frame of input #{sequence} has no record"))?;
+            Ok(Input::Record(frame.key_group, record(message)))
+        }
+        Some(FrameType::Watermark) => Ok(Input::Watermark(frame.watermark)),
+        Some(FrameType::Barrier) => Ok(Input::Barrier),
+        Some(FrameType::Clock) => Ok(Input::Clock(frame.processing_time)),
+        _ => {
+            let kind = FrameType::from_i32(frame.r#type).map_or_else(|| format!("unknown type {}", frame.r#type), |t| format!("{t:?}"));
+            Err(format!("{session}: the bridge sent a {kind} frame (input #{sequence}), which a bridge never sends"))
+        }
+    }
+}
+
+fn record(message: flink_worker::Message) -> Record {
+    // A map on the wire: the order of headers is not kept by the protocol; sorted here so that answers are stable.
+    let mut headers: Vec<_> = message.headers.into_iter().collect();
+    headers.sort();
+    Record { payload: message.payload.to_vec(), headers: headers.into_iter().collect(), timestamp: message.timestamp }
+}
+
+fn message(record: Record) -> flink_worker::Message {
+    flink_worker::Message { payload: record.payload.into(), headers: record.headers.into_iter().collect(), timestamp: record.timestamp }
+}
+
