@@ -35,7 +35,7 @@ mkdir -p "$results"
 find_python || true
 bench_java=("$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" -Dflink-bridge.worker.jar="worker/target/worker-$BRIDGE_VERSION.jar"
   -Dflink-bridge.bench.jar="bench/target/bench-$BRIDGE_VERSION.jar" -Dflink-bridge.home="$BRIDGE_HOME"
-  $(python_worker_options))
+  $(spawned_worker_options))
 if [[ "$profile" == true ]]; then
   # Where the time of a 1 KiB round trip over shm goes, on both sides: Java Flight Recorder in the
   # benchmark's fork (the bridge) and in the worker process, then each side's hottest methods.

@@ -257,7 +257,7 @@ flink_cli() {
   [[ -f "$CONF_DIR/config.yaml" ]] || write_conf
   FLINK_CONF_DIR="$CONF_DIR" exec "$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" \
     -Dlog.file="$LOG_DIR/cli.log" -Dlog4j.configurationFile="file:$CONF_DIR/log4j-cli.properties" \
-    -Dflink-bridge.worker.jar="$BRIDGE_WORKER_JAR" $(find_python || true; python_worker_options) \
+    -Dflink-bridge.worker.jar="$BRIDGE_WORKER_JAR" $(find_python || true; spawned_worker_options) \
     -cp "$LIB_DIR/*" org.apache.flink.client.cli.CliFrontend "$@"
 }
 

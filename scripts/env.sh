@@ -139,10 +139,11 @@ require_python() {
   find_python || die "no Python 3 that imports grpc and protobuf for the Python worker: install Debian's python3 ${PYTHON_PACKAGES[*]} (apt-get install python3 ${PYTHON_PACKAGES[*]}), or set FLINK_BRIDGE_PYTHON to an interpreter that has them, and run again."
 }
 
-# The Flink options that let a job spawn the Python worker of this checkout (the interpreter only where one was
-# found: a job that needs none runs without).
-python_worker_options() {
+# The Flink options that let a job spawn the Python or the Rust worker of this checkout (the interpreter only
+# where one was found: a job that needs none runs without).
+spawned_worker_options() {
   echo "-Dflink-bridge.worker.python.runtime=$BRIDGE_HOME/python"
+  echo "-Dflink-bridge.worker.rust.binary=$BRIDGE_RUST_WORKER"
   if [[ -n "${BRIDGE_PYTHON:-}" ]]; then echo "-Dflink-bridge.worker.python.executable=$BRIDGE_PYTHON"; fi
 }
 

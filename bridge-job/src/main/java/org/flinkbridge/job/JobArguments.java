@@ -14,7 +14,7 @@ import java.util.Map;
 
 /**
  * The job's command line: {@code [--pipeline] FILE [--transport=shm|grpc] [--grpc-mode=stream|compat]
- * [--worker-address HOST:PORT] [--worker=java|python] [--worker-jar JAR] [--output DIR] [--parallelism N] [-Dkey=value ...]}.
+ * [--worker-address HOST:PORT] [--worker=java|python|rust] [--worker-jar JAR] [--output DIR] [--parallelism N] [-Dkey=value ...]}.
  * Flags override the pipeline file's {@code bridge} section; {@code -D} sets a Flink configuration option
  * of the job (such as the {@link BridgeOptions}). Both {@code --flag value} and {@code --flag=value} work.
  */
@@ -23,7 +23,7 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
                            Map<String, String> options) {
 
     public static final String USAGE = "usage: [--pipeline] FILE [--transport=shm|grpc] "
-            + "[--grpc-mode=stream|compat] [--worker-address HOST:PORT] [--worker=java|python] [--worker-jar JAR] "
+            + "[--grpc-mode=stream|compat] [--worker-address HOST:PORT] [--worker=java|python|rust] [--worker-jar JAR] "
             + "[--output DIR] [--parallelism N] [-Dkey=value ...]";
 
     public JobArguments {

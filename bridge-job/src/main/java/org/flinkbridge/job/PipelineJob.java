@@ -48,6 +48,7 @@ public final class PipelineJob {
 
     public static final String WORKER_JAR_ENV = "FLINK_BRIDGE_WORKER_JAR";
     public static final String PYTHON_RUNTIME_ENV = "FLINK_BRIDGE_PYTHON_RUNTIME";
+    public static final String RUST_WORKER_ENV = "FLINK_BRIDGE_RUST_WORKER";
 
     private PipelineJob() {}
 
@@ -144,8 +145,11 @@ public final class PipelineJob {
 
     /** The command a TaskManager runs to spawn a worker; {@code java} stands for its own JVM's launcher. */
     static List<String> workerCommand(Pipeline pipeline, JobArguments args, Configuration config) {
-        List<String> command = pipeline.bridge().worker() == WorkerLanguage.PYTHON
-                ? pythonWorkerCommand(pipeline, config) : javaWorkerCommand(args, config);
+        List<String> command = switch (pipeline.bridge().worker()) {
+            case JAVA -> javaWorkerCommand(args, config);
+            case PYTHON -> pythonWorkerCommand(pipeline, config);
+            case RUST -> rustWorkerCommand(pipeline, config);
+        };
         if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
             // The prototype's service has no sessions: the worker learns the segments from its command line.
             Map<Integer, List<StepSpec>> segments = new LinkedHashMap<>();
@@ -170,6 +174,22 @@ public final class PipelineJob {
                 // The worker opens ring files in this directory only, and its socket goes there.
                 "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
         return command;
+    }
+
+    /** {@code flink-bridge-worker --unix-socket --ring-dir DIR}: the built-in steps, one thread per session. */
+    private static List<String> rustWorkerCommand(Pipeline pipeline, Configuration config) {
+        if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
+            throw new IllegalArgumentException("the Rust worker does not serve the prototype's service (grpc_mode "
+                    + "compat): use transport shm, or grpc with grpc_mode stream");
+        }
+        Path binary = locate("Rust worker", null, config, BridgeOptions.RUST_WORKER, RUST_WORKER_ENV,
+                "-D" + BridgeOptions.RUST_WORKER.key() + "=PATH");
+        if (!Files.isExecutable(binary)) {
+            throw new IllegalArgumentException("the Rust worker " + binary + " does not exist or is not executable "
+                    + "(./flink-bridge build builds it)");
+        }
+        return new ArrayList<>(List.of(binary.toString(), "--unix-socket", "--ring-dir",
+                config.get(BridgeOptions.SHM_DIRECTORY)));
     }
 
     /** {@code python3 RUNTIME --unix-socket --ring-dir DIR --path DIR...}: segments are found beside the pipeline file. */

@@ -34,6 +34,14 @@ public final class BridgeOptions {
                     + "spawns for pipelines with bridge.worker: python. The system property of the same name and "
                     + "the FLINK_BRIDGE_PYTHON_RUNTIME variable also set it, in that order after this option.");
 
+    public static final ConfigOption<String> RUST_WORKER = ConfigOptions.key("flink-bridge.worker.rust.binary")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The Rust worker binary (worker-rust/target/release/flink-bridge-worker in the "
+                    + "repository) a TaskManager spawns for pipelines with bridge.worker: rust. The system property "
+                    + "of the same name and the FLINK_BRIDGE_RUST_WORKER variable also set it, in that order after "
+                    + "this option.");
+
     public static final ConfigOption<String> PYTHON_EXECUTABLE = ConfigOptions.key("flink-bridge.worker.python.executable")
             .stringType()
             .defaultValue("/usr/bin/python3")

@@ -1,7 +1,9 @@
 package org.flinkbridge.chaos;
 
+import java.util.List;
+
 /**
- * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python]
+ * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python|rust]
  * [--recovery=in_place|failover] [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]}; the recovery
  * is the pipeline's {@code worker_recovery}. {@code --worker-kills-only} kills workers, never the TaskManager.
  * {@code --nondeterministic} (Python worker) counts with examples/chaos/noisy_count.py,
@@ -14,7 +16,7 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                     long settleSeconds) {
 
     static final String USAGE =
-            "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python] [--recovery=in_place|failover]"
+            "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python|rust] [--recovery=in_place|failover]"
                     + " [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]";
 
     static ChaosOptions parse(String[] args) {
@@ -42,8 +44,8 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                 }
             } else if (arg.startsWith("--worker=")) {
                 worker = arg.substring("--worker=".length());
-                if (!worker.equals("java") && !worker.equals("python")) {
-                    throw new IllegalArgumentException("--worker must be java or python, not '" + worker + "'; "
+                if (!List.of("java", "python", "rust").contains(worker)) {
+                    throw new IllegalArgumentException("--worker must be java, python or rust, not '" + worker + "'; "
                             + USAGE);
                 }
             } else if (arg.startsWith("--recovery=")) {

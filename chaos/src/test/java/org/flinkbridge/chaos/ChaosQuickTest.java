@@ -1,7 +1,9 @@
 package org.flinkbridge.chaos;
 
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -21,16 +23,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ChaosQuickTest {
 
     private static final Pattern SUMMARY = Pattern.compile(
-            "chaos: transport=(\\w+) worker=java recovery=in_place records in=(\\d+) out=(\\d+) worker_kills=(\\d+) "
-                    + "taskmanager_kills=(\\d+) job_restarts=(-?\\d+) worker_recoveries=(\\d+) duplicates=(\\d+) "
+            "chaos: transport=(\\w+) worker=(\\w+) recovery=in_place records in=(\\d+) out=(\\d+) "
+                    + "worker_kills=(\\d+) taskmanager_kills=(\\d+) job_restarts=(-?\\d+) worker_recoveries=(\\d+) duplicates=(\\d+) "
                     + "losses=(\\d+) checkpoint_p99_ms=(\\S+) workers_left=(\\d+)");
 
+    @Test
+    void killsLoseAndRepeatNothing() throws Exception {
+        runQuick("shm", "java");
+    }
+
+    /** The other transport and the other workers, in the long run (./flink-bridge test --long). */
+    @Tag("long")
     @ParameterizedTest
-    @ValueSource(strings = {"shm", "grpc"})
-    void killsLoseAndRepeatNothing(String transport) throws Exception {
+    @CsvSource({"grpc, java", "shm, rust", "grpc, rust"})
+    void killsLoseAndRepeatNothingOnEveryTransportAndWorker(String transport, String worker) throws Exception {
+        runQuick(transport, worker);
+    }
+
+    private static void runQuick(String transport, String worker) throws Exception {
         Path home = Path.of(System.getProperty("user.dir"));
         Process run = new ProcessBuilder(home.resolve("flink-bridge").toString(), "chaos", "--quick",
-                "--transport=" + transport).directory(home.toFile()).redirectErrorStream(true).start();
+                "--transport=" + transport, "--worker=" + worker).directory(home.toFile()).redirectErrorStream(true)
+                .start();
         String output = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(run.waitFor(10, TimeUnit.MINUTES), output);
 
@@ -38,17 +52,18 @@ class ChaosQuickTest {
         assertTrue(summary.find(), "no summary line in:\n" + output);
         assertEquals(0, run.exitValue(), output);
         assertEquals(transport, summary.group(1));
-        assertEquals(summary.group(2), summary.group(3), "records out differ from records in: " + summary.group());
-        assertTrue(Integer.parseInt(summary.group(4)) >= 3, summary.group());
-        assertTrue(Integer.parseInt(summary.group(5)) >= 1, summary.group());
+        assertEquals(worker, summary.group(2));
+        assertEquals(summary.group(3), summary.group(4), "records out differ from records in: " + summary.group());
+        assertTrue(Integer.parseInt(summary.group(5)) >= 3, summary.group());
+        assertTrue(Integer.parseInt(summary.group(6)) >= 1, summary.group());
         // A killed TaskManager restarts the job; a killed worker restarts nothing: it is recovered in place, or,
         // killed while the job (re)starts, waited for as the session opens. (A recovery the TaskManager's kill cuts
         // short is not logged as one, so worker_recoveries may be below the worker kills.)
-        long restarts = Long.parseLong(summary.group(6));
-        assertTrue(restarts >= 1 && restarts <= Long.parseLong(summary.group(5)),
+        long restarts = Long.parseLong(summary.group(7));
+        assertTrue(restarts >= 1 && restarts <= Long.parseLong(summary.group(6)),
                 "job restarts other than the TaskManager kills': " + summary.group());
-        assertEquals("0", summary.group(8), summary.group());
         assertEquals("0", summary.group(9), summary.group());
-        assertEquals("0", summary.group(11), "spawned workers outlived their TaskManager: " + summary.group());
+        assertEquals("0", summary.group(10), summary.group());
+        assertEquals("0", summary.group(12), "spawned workers outlived their TaskManager: " + summary.group());
     }
 }

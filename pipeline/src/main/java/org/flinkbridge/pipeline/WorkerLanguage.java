@@ -2,10 +2,11 @@ package org.flinkbridge.pipeline;
 
 /**
  * Which worker runtime a TaskManager spawns when the pipeline names no running worker: {@code java} (the
- * {@code worker} module's jar) or {@code python} (the {@code python/} runtime, one process per session).
+ * {@code worker} module's jar), {@code python} (the {@code python/} runtime, one process per session) or
+ * {@code rust} (the {@code worker-rust} binary, one thread per session).
  */
 public enum WorkerLanguage {
-    JAVA, PYTHON;
+    JAVA, PYTHON, RUST;
 
     /** The name in pipeline files and on the command line, e.g. {@code python}. */
     public String configName() {

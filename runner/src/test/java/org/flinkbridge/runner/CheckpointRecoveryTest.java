@@ -45,9 +45,6 @@ class CheckpointRecoveryTest {
         ANSWERS_GARBAGE
     }
 
-    /** What the faults strike in a Python worker: a session's process. */
-    private static final String PYTHON_SESSION = "flink_bridge.session_process";
-
     @ParameterizedTest
     @CsvSource({"shm, DIES, java", "shm, HANGS, java", "grpc, DIES, python", "shm, ANSWERS_GARBAGE, python"})
     void withFailoverAFailingWorkerIsRestoredFromTheCheckpointWithNoLossOrDuplicate(
@@ -66,7 +63,7 @@ class CheckpointRecoveryTest {
      */
     @ParameterizedTest
     @CsvSource({"shm, DIES, java", "grpc, HANGS, java", "grpc, DIES, python", "shm, HANGS, python",
-            "shm, ANSWERS_GARBAGE, java"})
+            "shm, ANSWERS_GARBAGE, java", "shm, DIES, rust", "grpc, HANGS, rust"})
     void inPlaceALostWorkerIsReplacedWithoutRestartingTheJob(String transport, Fault fault, String worker,
                                                             @TempDir Path dir) throws Exception {
         ProcessHandle target = runWithFault(transport, fault, worker, "in_place", dir);
@@ -92,8 +89,8 @@ class CheckpointRecoveryTest {
         CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
                 "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=3",
                 "-Drestart-strategy.fixed-delay.delay=200ms");
-        ProcessHandle target = worker.equals("python") ? TestPeers.awaitSpawned(PYTHON_SESSION, EVENTS / 3, run)
-                : TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
+        String marker = TestPeers.faultTarget(worker);
+        ProcessHandle target = TestPeers.awaitSpawned(marker, EVENTS / 3, run);
         switch (fault) {
             case DIES -> TestPeers.signal(target, "KILL");
             case HANGS -> TestPeers.signal(target, "STOP");

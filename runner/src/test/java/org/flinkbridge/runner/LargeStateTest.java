@@ -1,6 +1,8 @@
 package org.flinkbridge.runner;
 
 import org.flinkbridge.bridge.BridgeOptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -43,12 +45,22 @@ class LargeStateTest {
      */
     private static final long TICKS = 25_000;
     private static final long LARGE_STATE = 256L << 20;
-    private static final String PYTHON_SESSION = "flink_bridge.session_process";
 
+    @Test
+    void stateOfSeveralHundredMebibytesSurvivesAWorkerKill(@TempDir Path dir) throws Exception {
+        survivesAWorkerKill("shm", "java", dir);
+    }
+
+    /** The other workers, in the long run (./flink-bridge test --long). */
+    @Tag("long")
     @ParameterizedTest
-    @CsvSource({"shm, java", "shm, python"})
-    void stateOfSeveralHundredMebibytesSurvivesAWorkerKill(String transport, String worker, @TempDir Path dir)
+    @CsvSource({"shm, python", "shm, rust"})
+    void stateOfSeveralHundredMebibytesSurvivesAKillOfEveryWorker(String transport, String worker, @TempDir Path dir)
             throws Exception {
+        survivesAWorkerKill(transport, worker, dir);
+    }
+
+    private static void survivesAWorkerKill(String transport, String worker, Path dir) throws Exception {
         Path input = writeLargeKeys(dir.resolve("large-keys.jsonl"));
         Path pipeline = TestPipelines.write(dir, "large", """
                 name: large-state
@@ -75,7 +87,7 @@ class LargeStateTest {
                 "-D" + BridgeOptions.WORKER_JVM_OPTIONS.key() + "=-Xmx3g -XX:+UseSerialGC",
                 "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=2",
                 "-Drestart-strategy.fixed-delay.delay=200ms");
-        String marker = worker.equals("python") ? PYTHON_SESSION : TestPipelines.workerJar();
+        String marker = TestPeers.faultTarget(worker);
         ProcessHandle killed = null;
         try {
             sizes.awaitOneOfAtLeast(LARGE_STATE, run);

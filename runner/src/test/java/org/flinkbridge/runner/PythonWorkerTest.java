@@ -28,35 +28,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The Python worker (python/) serves the same jobs as the Java worker: the same output from the same pipeline
- * file over every transport, segments written in Python, failures that name their cause, and no process left
+ * The Python worker (python/) serves the same jobs as the Java worker (the same output from the same pipeline
+ * file: {@link WorkerLanguagesTest}; the prototype's service here), segments written in Python, failures that name their cause, and no process left
  * once its spawner is gone. Its recovery from faults is in {@link CheckpointRecoveryTest}.
  */
 class PythonWorkerTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    @Test
-    void theBundledExampleGivesTheJavaWorkersOutputOverShmAndTheStream(@TempDir Path dir) throws Exception {
-        List<String> javaOutput = runExample(dir.resolve("java"), "--worker=java");
-
-        for (String transport : List.of("shm", "grpc")) {
-            List<String> pythonOutput = runExample(dir.resolve(transport), "--worker=python", "--transport=" + transport);
-            assertEquals(javaOutput, pythonOutput, "over " + transport);
-        }
-        assertEquals(1035, javaOutput.size());
-    }
-
-    /** Runs a pipeline (the bundled example unless {@code flags} name one) and returns its sorted output lines. */
-    private static List<String> runExample(Path out, String... flags) throws Exception {
-        List<String> args = new ArrayList<>(List.of("--output", out.toString()));
-        args.addAll(List.of(flags));
-        String summary = LocalRunner.run(args.toArray(String[]::new));
-        assertTrue(summary.contains("every input accounted for"), summary);
-        List<String> lines = TestPipelines.outputLines(out);
-        lines.sort(null);
-        return lines;
-    }
 
     /**
      * The prototype's unary service, served by the Python worker with the segments the job hands it, gives what
@@ -94,7 +72,7 @@ class PythonWorkerTest {
     private static List<String> runPipeline(Path pipeline, Path out, String... flags) throws Exception {
         List<String> args = new ArrayList<>(List.of(pipeline.toString()));
         args.addAll(List.of(flags));
-        return runExample(out, args.toArray(String[]::new));
+        return TestPipelines.runSorted(out, args.toArray(String[]::new));
     }
 
     /** examples/python: a segment class in the pipeline's folder, keyed state in a pickled instance. */

@@ -89,6 +89,18 @@ final class TestPeers {
                 .min(Comparator.comparing(p -> p.info().startInstant().orElse(Instant.MAX)));
     }
 
+    /**
+     * What marks the process a fault strikes in a spawned worker of {@code worker} (java, python or rust) on its
+     * command line: the Java worker's jar, a Python session's process (one per session), the Rust binary.
+     */
+    static String faultTarget(String worker) {
+        return switch (worker) {
+            case "python" -> "flink_bridge.session_process";
+            case "rust" -> TestPipelines.RUST_WORKER;
+            default -> TestPipelines.workerJar();
+        };
+    }
+
     /** The spawned worker, once the job has sent it more than {@code records} records; fails if the job ends first. */
     static ProcessHandle awaitSpawnedWorker(long records, CompletableFuture<?> run) throws Exception {
         return awaitSpawned(TestPipelines.workerJar(), records, run);

@@ -19,6 +19,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Writes pipeline files for tests and reads what their file sinks wrote. */
 final class TestPipelines {
@@ -138,11 +139,28 @@ final class TestPipelines {
         return counts;
     }
 
+    /**
+     * Runs a pipeline with the local runner (the bundled example unless {@code flags} name one), checks that every
+     * input was accounted for, and returns its output lines sorted.
+     */
+    static List<String> runSorted(Path out, String... flags) throws Exception {
+        List<String> args = new ArrayList<>(List.of("--output", out.toString()));
+        args.addAll(List.of(flags));
+        String summary = LocalRunner.run(args.toArray(String[]::new));
+        assertTrue(summary.contains("every input accounted for"), summary);
+        List<String> lines = outputLines(out);
+        lines.sort(null);
+        return lines;
+    }
+
     static String stackTrace(Throwable error) {
         java.io.StringWriter trace = new java.io.StringWriter();
         error.printStackTrace(new java.io.PrintWriter(trace));
         return trace.toString();
     }
+
+    /** The Rust worker binary the tests spawn (its path marks its process). */
+    static final String RUST_WORKER = System.getProperty(BridgeOptions.RUST_WORKER.key());
 
     static String workerJar() {
         String jar = System.getProperty(BridgeOptions.WORKER_JAR.key());
