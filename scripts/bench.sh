@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end|--journal] [JMH ARGS...]`: the
-# transports' round trip (JMH, Java and Python workers) and the end-to-end job, each run written to
+# transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run written to
 # bench/results/<UTC time>/results.md; --end-to-end runs the end-to-end job only, --journal only the journal of
 # recovery in place against chronicle-queue (JMH JournalAppend).
 set -euo pipefail
@@ -59,11 +59,16 @@ if [[ "$journal" == true ]]; then
 fi
 jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json
   -rff "$results/transport.json" -p worker=java,python "$@")
+# The Rust worker serves no prototype's service (compat): its round trips are a second run, right after the first.
+jmh_rust=("${bench_java[@]}" -jar "$bench_jar" TransportRoundTrip -f 1 "${timing[@]}" -foe true -prof gc -rf json
+  -rff "$results/transport-rust.json" "$@" -p worker=rust -p transport=shm,grpc)
 if [[ "$jmh_runs" == true ]]; then
   "${jmh[@]}" 2>&1 | tee "$results/jmh.log"
+  "${jmh_rust[@]}" 2>&1 | tee -a "$results/jmh.log"
   ln -sfn "$(basename "$results")" bench/results/latest
-  "$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report "$results/transport.json" \
-    "$results/results.md" "$invocation" "${jmh[*]}"
+  "$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report \
+    "$results/transport.json:$results/transport-rust.json" "$results/results.md" "$invocation" \
+    "${jmh[*]}, then ${jmh_rust[*]}"
 else
   echo "# $invocation" > "$results/results.md"
 fi

@@ -63,12 +63,27 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Result<Box<
         "running_count" => Box::new(RunningCount::new(&config)?),
         "count" => Box::new(Count::new(&config)?),
         "" => return Err(format!("step '{step_name}' has no type, and this worker has no segments of its own to serve it")),
+        ECHO_TYPE => Box::new(Echo),
         other => {
             return Err(format!(
-                "step '{step_name}': unknown step type '{other}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count)"
+                "step '{step_name}': unknown step type '{other}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count, and {ECHO_TYPE})"
             ))
         }
     })
+}
+
+/// The type of a step compiled into this binary beside the built-ins (Rust code is not loaded at run time).
+pub const ECHO_TYPE: &str = "flink_bridge_worker::Echo";
+
+/// Answers each input with itself: a step that does no work, so a round trip through it measures the transport
+/// and the runtime (the round-trip benchmark's echo, as the Java and Python workers have theirs).
+struct Echo;
+
+impl Step for Echo {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+        emit(record);
+        Ok(())
+    }
 }
 
 /// Typed reads of a step's config, with errors naming the step, the key and what is expected.

@@ -73,6 +73,19 @@ final class BenchWorker {
         return command;
     }
 
+    /** The Rust worker's echo step, compiled into its binary. */
+    static final String RUST_ECHO_TYPE = "flink_bridge_worker::Echo";
+
+    /** The command that starts the Rust worker of this checkout (the binary the launcher names). */
+    static List<String> rustCommand() {
+        String binary = System.getProperty(BridgeOptions.RUST_WORKER.key());
+        if (binary == null || !Files.isExecutable(Path.of(binary))) {
+            throw new IllegalStateException("no Rust worker (-D" + BridgeOptions.RUST_WORKER.key() + "=" + binary
+                    + "): run the benchmarks with ./flink-bridge bench, after ./flink-bridge build");
+        }
+        return new ArrayList<>(List.of(binary, "--port", "0"));
+    }
+
     static String pythonExecutable() {
         return System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(), BridgeOptions.PYTHON_EXECUTABLE.defaultValue());
     }

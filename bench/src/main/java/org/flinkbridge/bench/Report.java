@@ -2,7 +2,10 @@ package org.flinkbridge.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 
+import java.io.File;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.MathContext;
@@ -31,8 +34,9 @@ public final class Report {
     private static final String COPY = CopyLimit.class.getName() + ".copy";
     private static final String HAND_OFF = RingHandoff.class.getName() + ".handOff";
     private static final List<String> TRANSPORTS = List.of("shm", "grpc", "compat");
-    /** The Python worker's round trips (TransportRoundTrip with worker=python), by transport. */
+    /** The Python and the Rust worker's round trips (TransportRoundTrip with worker=python or rust), by transport. */
     private static final String PYTHON = "python ";
+    private static final String RUST = "rust ";
     private static final String RING_ALONE = "ring alone";
     private static final String COPY_LIMIT = "copy limit";
     private static final String ALLOCATION = "gc.alloc.rate.norm";
@@ -55,13 +59,19 @@ public final class Report {
 
     public static void main(String[] args) throws IOException {
         if (args.length != 4) {
-            System.err.println("usage: Report RESULTS_JSON OUTPUT_MD COMMAND JMH_COMMAND");
+            System.err.println("usage: Report RESULTS_JSON[:MORE_RESULTS_JSON...] OUTPUT_MD COMMAND JMH_COMMAND");
             System.exit(2);
         }
-        Path json = Path.of(args[0]);
-        JsonNode results = new ObjectMapper().readTree(json.toFile());
-        if (!results.isArray() || results.isEmpty()) {
-            throw new IllegalArgumentException(args[0] + " holds no JMH results");
+        // The results of several JMH runs of one command (the Rust worker's runs after the others) make one report.
+        ArrayNode results = JsonNodeFactory.instance.arrayNode();
+        Path json = null;
+        for (String file : args[0].split(File.pathSeparator)) {
+            json = Path.of(file);
+            JsonNode run = new ObjectMapper().readTree(json.toFile());
+            if (!run.isArray() || run.isEmpty()) {
+                throw new IllegalArgumentException(file + " holds no JMH results");
+            }
+            results.addAll((ArrayNode) run);
         }
         // JMH writes the file as the run ends, so its time dates the run even when the report is made again.
         String report = render(results, Files.getLastModifiedTime(json).toInstant(), args[2], args[3]);
@@ -157,53 +167,68 @@ public final class Report {
                 - alloc B/rec: bytes the benchmark JVM (the bridge side; not the worker) allocates per record, from \
                 JMH's gc profiler (gc.alloc.rate.norm).
                 """.formatted(TransportRoundTrip.WINDOW, RingHandoff.BATCH));
-        out.append(pythonTable(scores));
-        return out.toString();
-    }
-
-    /** The Python worker's round trips beside each other and beside the Java worker's shm; empty when not run. */
-    private static String pythonTable(Scores scores) {
-        if (TRANSPORTS.stream().noneMatch(t -> scores.bySeries().containsKey(PYTHON + t))) {
-            return "";
-        }
-        StringBuilder out = new StringBuilder("""
+        out.append(workerTable(scores, PYTHON, TRANSPORTS, """
 
                 ## Python worker
 
                 The same round trip through the Python worker (python/, one process per session) and its echo
                 segment (bench/src/main/python/bench_echo.py), in the same run.
 
-                """);
+                """));
+        out.append(workerTable(scores, RUST, List.of("shm", "grpc"), """
+
+                ## Rust worker
+
+                The same round trip through the Rust worker (worker-rust/, one thread per session) and its echo step,
+                measured by a second JMH run of the same command, right after the first.
+
+                """));
+        return out.toString();
+    }
+
+    /**
+     * One worker's round trips ({@code prefix} names its series) beside each other and beside the Java worker's on
+     * the same transport; empty when not run.
+     */
+    private static String workerTable(Scores scores, String prefix, List<String> transports, String about) {
+        if (transports.stream().noneMatch(t -> scores.bySeries().containsKey(prefix + t))) {
+            return "";
+        }
+        StringBuilder out = new StringBuilder(about);
         List<String> header = new ArrayList<>(List.of("payload (B)"));
-        TRANSPORTS.forEach(t -> header.add("python " + t + " rec/s"));
-        header.addAll(List.of("python shm/grpc", "python shm/compat", "python shm / Java shm"));
+        transports.forEach(t -> header.add(prefix + t + " rec/s"));
+        transports.stream().skip(1).forEach(t -> header.add(prefix + "shm/" + t));
+        transports.forEach(t -> header.add(prefix + t + " / Java " + t));
         out.append(row(header));
         out.append(row(header.stream().map(h -> "---:").toList()));
         for (int payloadBytes : scores.payloadSizes()) {
             List<String> cells = new ArrayList<>(List.of(String.valueOf(payloadBytes)));
-            for (String t : TRANSPORTS) {
-                Score score = score(scores, PYTHON + t, payloadBytes);
+            for (String t : transports) {
+                Score score = score(scores, prefix + t, payloadBytes);
                 cells.add(score == null ? "–" : String.format(Locale.ROOT, "%,.0f", score.recordsPerSecond));
             }
-            Score pythonShm = score(scores, PYTHON + "shm", payloadBytes);
-            cells.add(ratio(pythonShm, score(scores, PYTHON + "grpc", payloadBytes)));
-            cells.add(ratio(pythonShm, score(scores, PYTHON + "compat", payloadBytes)));
-            cells.add(ratio(pythonShm, score(scores, "shm", payloadBytes)));
+            Score shm = score(scores, prefix + "shm", payloadBytes);
+            transports.stream().skip(1).forEach(t -> cells.add(ratio(shm, score(scores, prefix + t, payloadBytes))));
+            transports.forEach(t -> cells.add(ratio(score(scores, prefix + t, payloadBytes),
+                    score(scores, t, payloadBytes))));
             out.append(row(cells));
         }
         return out.toString();
     }
 
     /**
-     * The column a result belongs to: a transport (the Java worker's; "python shm" and so on for the Python
-     * worker's), the ring alone, the copy limit, or null for another.
+     * The column a result belongs to: a transport (the Java worker's; "python shm", "rust shm" and so on for the
+     * Python and the Rust worker's), the ring alone, the copy limit, or null for another.
      */
     private static String series(JsonNode result) {
         String benchmark = result.path("benchmark").asText();
         if (benchmark.equals(ROUND_TRIP)) {
             String transport = result.path("params").path("transport").asText();
-            return result.path("params").path("worker").asText("java").equals("python") ? PYTHON + transport
-                    : transport;
+            return switch (result.path("params").path("worker").asText("java")) {
+                case "python" -> PYTHON + transport;
+                case "rust" -> RUST + transport;
+                default -> transport;
+            };
         }
         return benchmark.equals(HAND_OFF) ? RING_ALONE : benchmark.equals(COPY) ? COPY_LIMIT : null;
     }

@@ -46,8 +46,9 @@ public class TransportRoundTrip extends PayloadSizes {
     public String transport;
 
     /**
-     * The worker: {@code java} (the worker jar, with {@link EchoStep}) or {@code python} (the Python worker
-     * in python/, with bench/src/main/python/bench_echo.py): {@code -p worker=java,python}.
+     * The worker: {@code java} (the worker jar, with {@link EchoStep}), {@code python} (the Python worker in
+     * python/, with bench/src/main/python/bench_echo.py) or {@code rust} (worker-rust's binary, with its echo
+     * step; shm and grpc only): {@code -p worker=java,python,rust}.
      */
     @Param({"java"})
     public String worker;
@@ -72,6 +73,13 @@ public class TransportRoundTrip extends PayloadSizes {
         if (worker.equals("python")) {
             workerCommand = BenchWorker.pythonCommand(mode == TransportMode.GRPC_COMPAT);
             echoType = BenchWorker.PYTHON_ECHO_TYPE;
+        } else if (worker.equals("rust")) {
+            if (mode == TransportMode.GRPC_COMPAT) {
+                throw new IllegalArgumentException("the Rust worker does not serve the prototype's service: "
+                        + "run it with -p transport=shm,grpc");
+            }
+            workerCommand = BenchWorker.rustCommand();
+            echoType = BenchWorker.RUST_ECHO_TYPE;
         } else {
             workerCommand = BenchWorker.command(mode == TransportMode.GRPC_COMPAT
                     ? BenchWorker.compatEcho(EchoStep.TYPE) : List.of());

@@ -7,6 +7,7 @@ import java.time.Instant;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ReportTest {
@@ -37,6 +38,24 @@ class ReportTest {
     }
 
     @Test
+    void putsTheRustWorkersRoundTripsBesideTheJavaWorkersOnEachTransport() throws Exception {
+        String json = "[" + String.join(",",
+                roundTrip("shm", 100, 3_000_000, 300),
+                roundTrip("grpc", 100, 500_000, 1_300),
+                roundTrip("rust", "shm", 100, 6_000_000, 300),
+                roundTrip("rust", "grpc", 100, 400_000, 1_300)) + "]";
+
+        String report = Report.render(new ObjectMapper().readTree(json), Instant.parse("2026-01-02T03:04:05Z"),
+                "./flink-bridge bench", "java -jar bench/target/benchmarks.jar");
+
+        String rust = report.substring(report.indexOf("## Rust worker"));
+        assertTrue(rust.contains("| payload (B) | rust shm rec/s | rust grpc rec/s | rust shm/grpc | rust shm / Java shm "
+                + "| rust grpc / Java grpc |"), rust);
+        assertTrue(rust.contains("| 100 | 6,000,000 | 400,000 | 15.00 | 2.00 | 0.800 |"), rust);
+        assertFalse(report.contains("## Python worker"), report);
+    }
+
+    @Test
     void drawsTheChartAsAPng(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         String json = "[" + String.join(",", roundTrip("shm", 100, 3_000_000, 300),
                 roundTrip("grpc", 100, 500_000, 1_300)) + "]";
@@ -50,9 +69,13 @@ class ReportTest {
     }
 
     private static String roundTrip(String transport, int payloadBytes, double score, double allocated) {
-        return result("org.flinkbridge.bench.TransportRoundTrip.roundTrip",
-                "{\"payloadBytes\": \"" + payloadBytes + "\", \"transport\": \"" + transport + "\"}",
-                score, allocated);
+        return roundTrip("java", transport, payloadBytes, score, allocated);
+    }
+
+    private static String roundTrip(String worker, String transport, int payloadBytes, double score,
+                                    double allocated) {
+        return result("org.flinkbridge.bench.TransportRoundTrip.roundTrip", "{\"payloadBytes\": \"" + payloadBytes
+                + "\", \"transport\": \"" + transport + "\", \"worker\": \"" + worker + "\"}", score, allocated);
     }
 
     private static String result(String benchmark, String params, double score, double allocated) {
