@@ -94,10 +94,11 @@ PYTHON_PACKAGES=(python3-grpcio python3-protobuf)
 PYTHON_MODULES_CHECK='import grpc, google.protobuf'
 
 # The Rust worker builds offline from Debian's crate packages (worker-rust/.cargo/config.toml points cargo at
-# /usr/share/cargo/registry) and generates its messages with Debian's protoc.
+# /usr/share/cargo/registry), generates its messages with Debian's protoc and links Debian's libpython3 (it
+# hosts Python segments).
 RUST_PACKAGES=(librust-hyper-dev librust-tokio-dev librust-prost-dev librust-prost-build-dev librust-memmap2-dev
   librust-libc-dev librust-serde-json-dev librust-h2-dev librust-futures-util-dev librust-bytes-dev librust-http-dev
-  librust-http-body-dev librust-indexmap-dev protobuf-compiler)
+  librust-http-body-dev librust-indexmap-dev librust-pyo3-dev python3-dev protobuf-compiler)
 # The oldest cargo that builds worker-rust (its code uses Rust 1.77's language).
 RUST_MIN_VERSION=1.77
 

@@ -241,7 +241,11 @@ impl Worker {
             Ok(handle) => handle,
             Err(status) => return Reply::status(status),
         };
-        let states = handle.logic.lock().unwrap().snapshot();
+        let taken = handle.logic.lock().unwrap().snapshot();
+        let states = match taken {
+            Ok(states) => states,
+            Err(e) => return Reply::status(Status::new(Code::Internal, format!("{}: its state cannot be taken: {e}", handle.name))),
+        };
         let (mut writer, response) = Reply::stream();
         tokio::spawn(async move {
             // Each message is sent once flow control takes the last, so a large state is never buffered twice.

@@ -1,11 +1,12 @@
 //! Flink Bridge's Rust worker: `flink-bridge-worker [--port N | --unix-socket] [--host H] [--ring-dir DIR]
-//! [--parent-pid PID]`. Serves the control service and the streamed data plane over HTTP/2 (gRPC framing of its
+//! [--python-runtime DIR [--path DIR]...] [--parent-pid PID]`. Serves the control service and the streamed data plane over HTTP/2 (gRPC framing of its
 //! own, over hyper), maps the shm rings sessions name, prints the listening line the launch contract asks for
 //! (docs/protocol.md, "Launch and lifetime"), and serves each session on a thread of this process.
 
 mod control;
 mod grpc;
 mod layout;
+mod python;
 mod record;
 mod ring;
 mod secret;
@@ -48,7 +49,7 @@ const LISTENING_PREFIX: &str = "flink-bridge worker listening on ";
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 /// Exit code of a worker whose spawner is gone.
 const ORPHANED: i32 = 3;
-const USAGE: &str = "usage: flink-bridge-worker [--port N | --unix-socket] [--host H] [--ring-dir DIR] [--parent-pid PID]";
+const USAGE: &str = "usage: flink-bridge-worker [--port N | --unix-socket] [--host H] [--ring-dir DIR] [--python-runtime DIR [--path DIR]...] [--parent-pid PID]";
 
 struct Options {
     port: u16,
@@ -56,6 +57,10 @@ struct Options {
     host: String,
     ring_dir: PathBuf,
     parent_pid: Option<i32>,
+    /// The Python worker's runtime folder (python/): with it, the worker hosts Python segments.
+    python_runtime: Option<PathBuf>,
+    /// Where Python segments' modules are found.
+    paths: Vec<PathBuf>,
 }
 
 fn default_ring_directory() -> PathBuf {
@@ -69,7 +74,7 @@ fn default_ring_directory() -> PathBuf {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { port: 50051, unix_socket: false, host: "127.0.0.1".into(), ring_dir: default_ring_directory(), parent_pid: None };
+    let mut options = Options { port: 50051, unix_socket: false, host: "127.0.0.1".into(), ring_dir: default_ring_directory(), parent_pid: None, python_runtime: None, paths: Vec::new() };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
@@ -78,6 +83,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--unix-socket" => options.unix_socket = true,
             "--host" => options.host = value("--host")?,
             "--ring-dir" => options.ring_dir = PathBuf::from(value("--ring-dir")?),
+            "--python-runtime" => options.python_runtime = Some(ring::absolute(Path::new(&value("--python-runtime")?))),
+            "--path" => options.paths.push(ring::absolute(Path::new(&value("--path")?))),
             "--parent-pid" => options.parent_pid = Some(value("--parent-pid")?.parse().map_err(|_| "--parent-pid needs a process id".to_string())?),
             "--compat-segments" => {
                 if value("--compat-segments")?.trim() != "{}" {
@@ -126,8 +133,21 @@ fn main() {
         eprintln!("flink-bridge-worker: {e}");
         std::process::exit(1)
     });
+    if let Some(runtime) = &options.python_runtime {
+        if let Err(e) = python::start(runtime.clone(), &options.paths) {
+            eprintln!("flink-bridge-worker: {e}");
+            std::process::exit(1)
+        }
+    }
     let worker = Worker::new(options.ring_dir.clone(), secret);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("grpc").build().expect("starting the async runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("grpc")
+        // Streamed sessions and control calls reach Python steps from these threads.
+        .on_thread_start(python::attach_this_thread)
+        .on_thread_stop(python::detach_this_thread)
+        .build()
+        .expect("starting the async runtime");
     runtime.block_on(serve(worker, options));
 }
 

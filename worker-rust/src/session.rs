@@ -71,16 +71,16 @@ impl Chain {
 
     /// The steps' states, each behind its length, behind the number of steps; empty when none holds any (the
     /// Java worker's encoding).
-    fn snapshot_state(&self) -> Vec<u8> {
-        let states: Vec<Vec<u8>> = self.steps.iter().map(|s| s.snapshot_state()).collect();
+    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
+        let states = self.steps.iter().enumerate().map(|(i, s)| s.snapshot_state().map_err(|e| self.failed(i, e))).collect::<Result<Vec<_>, _>>()?;
         if states.iter().all(Vec::is_empty) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let mut out = (states.len() as i32).to_be_bytes().to_vec();
         for state in &states {
             steps::write_bytes(&mut out, state);
         }
-        out
+        Ok(out)
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
@@ -178,9 +178,16 @@ impl Session {
         })
     }
 
-    /// Each instance's state by key group, empty ones left out.
-    pub fn snapshot(&self) -> Vec<(KeyGroup, Vec<u8>)> {
-        self.instances.iter().map(|(k, chain)| (*k, chain.snapshot_state())).filter(|(_, s)| !s.is_empty()).collect()
+    /// Each instance's state by key group, empty ones left out; an error names the step that failed.
+    pub fn snapshot(&self) -> Result<Vec<(KeyGroup, Vec<u8>)>, String> {
+        let mut states = Vec::new();
+        for (key_group, chain) in &self.instances {
+            let state = chain.snapshot_state().map_err(|e| format!("key group {}: {e}", describe_key_group(*key_group)))?;
+            if !state.is_empty() {
+                states.push((*key_group, state));
+            }
+        }
+        Ok(states)
     }
 
     pub fn restore(&mut self, states: BTreeMap<KeyGroup, Vec<u8>>) -> Result<(), String> {
@@ -245,7 +252,7 @@ mod tests {
         for (kg, key) in [(1, "a"), (2, "b"), (1, "a")] {
             first.serve(Input::Record(Some(kg), record("{}", key)), &mut out).unwrap();
         }
-        let states: BTreeMap<_, _> = first.snapshot().into_iter().collect();
+        let states: BTreeMap<_, _> = first.snapshot().unwrap().into_iter().collect();
         assert_eq!(states.keys().copied().collect::<Vec<_>>(), vec![Some(1), Some(2)]);
         let mut second = Session::new("s".into(), steps).unwrap();
         second.restore(states).unwrap();

@@ -23,7 +23,11 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 pub fn start(worker: Arc<Worker>, handle: Arc<SessionHandle>, ring: Arc<RingFile>, liveness_timeout_ms: i64) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name(format!("session-{}", &handle.id[handle.id.len() - 8..]))
-        .spawn(move || ShmLoop::new(handle, ring, liveness_timeout_ms).run(&worker))
+        .spawn(move || {
+            crate::python::attach_this_thread();
+            ShmLoop::new(handle, ring, liveness_timeout_ms).run(&worker);
+            crate::python::detach_this_thread();
+        })
         .expect("starting a session's thread")
 }
 

@@ -37,8 +37,8 @@ pub trait Step: Send {
     }
 
     /// Empty when the step holds nothing.
-    fn snapshot_state(&self) -> Vec<u8> {
-        Vec::new()
+    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
     }
 
     fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
@@ -64,11 +64,14 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Result<Box<
         "count" => Box::new(Count::new(&config)?),
         "" => return Err(format!("step '{step_name}' has no type, and this worker has no segments of its own to serve it")),
         ECHO_TYPE => Box::new(Echo),
-        other => {
-            return Err(format!(
-                "step '{step_name}': unknown step type '{other}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count, and {ECHO_TYPE})"
-            ))
-        }
+        other => match crate::python::build(step_name, other, config_json) {
+            Some(python_step) => python_step?,
+            None => {
+                return Err(format!(
+                    "step '{step_name}': unknown step type '{other}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count, and {ECHO_TYPE}; it hosts Python segments, module.Class, when started with --python-runtime DIR)"
+                ))
+            }
+        },
     })
 }
 
@@ -296,7 +299,7 @@ impl Step for Batch {
         Ok(())
     }
 
-    fn snapshot_state(&self) -> Vec<u8> {
+    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
         let mut out = vec![STATE_VERSION];
         out.extend_from_slice(&self.opened_at.to_be_bytes());
         out.extend_from_slice(&(self.batch.len() as i32).to_be_bytes());
@@ -309,7 +312,7 @@ impl Step for Batch {
             }
             write_bytes(&mut out, &record.payload);
         }
-        out
+        Ok(out)
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
@@ -362,11 +365,11 @@ impl Step for RunningCount {
         Ok(())
     }
 
-    fn snapshot_state(&self) -> Vec<u8> {
+    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
         if self.counts.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        write_counts(self.counts.iter(), |out, key| write_bytes(out, key.as_bytes()))
+        Ok(write_counts(self.counts.iter(), |out, key| write_bytes(out, key.as_bytes())))
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
@@ -416,11 +419,11 @@ impl Step for Count {
         Ok(())
     }
 
-    fn snapshot_state(&self) -> Vec<u8> {
-        write_counts(self.counts.iter(), |out, (start, key)| {
+    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
+        Ok(write_counts(self.counts.iter(), |out, (start, key)| {
             out.extend_from_slice(&start.to_be_bytes());
             write_bytes(out, key.as_bytes());
-        })
+        }))
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {

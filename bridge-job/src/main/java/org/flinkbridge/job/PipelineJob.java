@@ -176,7 +176,11 @@ public final class PipelineJob {
         return command;
     }
 
-    /** {@code flink-bridge-worker --unix-socket --ring-dir DIR}: the built-in steps, one thread per session. */
+    /**
+     * {@code flink-bridge-worker --unix-socket --ring-dir DIR [--python-runtime DIR --path DIR...]}: the built-in
+     * steps, one thread per session; with the Python runtime configured, it also hosts the pipeline's Python
+     * segments, found beside the pipeline file.
+     */
     private static List<String> rustWorkerCommand(Pipeline pipeline, Configuration config) {
         if (pipeline.bridge().transport() == TransportMode.GRPC_COMPAT) {
             throw new IllegalArgumentException("the Rust worker does not serve the prototype's service (grpc_mode "
@@ -188,19 +192,40 @@ public final class PipelineJob {
             throw new IllegalArgumentException("the Rust worker " + binary + " does not exist or is not executable "
                     + "(./flink-bridge build builds it)");
         }
-        return new ArrayList<>(List.of(binary.toString(), "--unix-socket", "--ring-dir",
+        List<String> command = new ArrayList<>(List.of(binary.toString(), "--unix-socket", "--ring-dir",
                 config.get(BridgeOptions.SHM_DIRECTORY)));
+        boolean pythonConfigured = Stream.of(config.get(BridgeOptions.PYTHON_RUNTIME),
+                System.getProperty(BridgeOptions.PYTHON_RUNTIME.key()), System.getenv(PYTHON_RUNTIME_ENV))
+                .anyMatch(Objects::nonNull);
+        if (pythonConfigured) {
+            command.addAll(List.of("--python-runtime", pythonRuntime(config).toString()));
+            segmentPaths(pipeline, config).forEach(path -> command.addAll(List.of("--path", path)));
+        }
+        return command;
     }
 
     /** {@code python3 RUNTIME --unix-socket --ring-dir DIR --path DIR...}: segments are found beside the pipeline file. */
     private static List<String> pythonWorkerCommand(Pipeline pipeline, Configuration config) {
+        List<String> command = new ArrayList<>(List.of(config.get(BridgeOptions.PYTHON_EXECUTABLE),
+                pythonRuntime(config).toString(), "--unix-socket", "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
+        segmentPaths(pipeline, config).forEach(path -> command.addAll(List.of("--path", path)));
+        config.getOptional(BridgeOptions.WORKER_SEGMENTS).ifPresent(segments ->
+                command.addAll(List.of("--segments", segments)));
+        return command;
+    }
+
+    /** The Python worker's runtime folder (python/), checked. */
+    private static Path pythonRuntime(Configuration config) {
         Path runtime = locate("Python worker runtime", null, config, BridgeOptions.PYTHON_RUNTIME,
                 PYTHON_RUNTIME_ENV, "-D" + BridgeOptions.PYTHON_RUNTIME.key() + "=DIR");
         if (!Files.isRegularFile(runtime.resolve("flink_bridge").resolve("main.py"))) {
             throw new IllegalArgumentException("the Python worker runtime " + runtime + " has no flink_bridge/main.py");
         }
-        List<String> command = new ArrayList<>(List.of(config.get(BridgeOptions.PYTHON_EXECUTABLE),
-                runtime.toString(), "--unix-socket", "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
+        return runtime;
+    }
+
+    /** Where Python segments are found: the pipeline file's folder, then flink-bridge.worker.python.path's. */
+    private static List<String> segmentPaths(Pipeline pipeline, Configuration config) {
         List<String> paths = new ArrayList<>();
         paths.add(pipeline.file().toAbsolutePath().getParent().toString());
         for (String path : config.get(BridgeOptions.PYTHON_PATH).split(":")) {
@@ -208,10 +233,7 @@ public final class PipelineJob {
                 paths.add(Path.of(path.trim()).toAbsolutePath().toString());
             }
         }
-        paths.forEach(path -> command.addAll(List.of("--path", path)));
-        config.getOptional(BridgeOptions.WORKER_SEGMENTS).ifPresent(segments ->
-                command.addAll(List.of("--segments", segments)));
-        return command;
+        return paths;
     }
 
     /**
