@@ -86,6 +86,13 @@ final class BenchWorker {
         return new ArrayList<>(List.of(binary, "--port", "0"));
     }
 
+    /** The same, hosting Python segments: this checkout's Python runtime, with this module's Python files. */
+    static List<String> rustHostingPythonCommand() {
+        List<String> command = rustCommand();
+        command.addAll(List.of("--python-runtime", pythonRuntime().toString(), "--path", pythonScripts().toString()));
+        return command;
+    }
+
     static String pythonExecutable() {
         return System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(), BridgeOptions.PYTHON_EXECUTABLE.defaultValue());
     }

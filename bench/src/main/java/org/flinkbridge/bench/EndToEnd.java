@@ -33,13 +33,13 @@ import java.util.Map;
 /**
  * The end-to-end job benchmark: generated JSON events through append-field into a discarding sink on an
  * embedded MiniCluster, with the step (a) inside Flink, no bridge, (b) in a worker over shm, (c) in a worker
- * over streamed gRPC. Each variant runs twice. First as fast as it goes, checkpointing every
- * {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between its first and last record, and the checkpoints'
- * end-to-end durations as Flink's statistics give them (checkpoint duration under load). Then at half of
- * that rate, where the latency each record sees from before the step to after it is recorded (p50, p99,
- * p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new worker process starts cold), and the
- * records slower than the 200 µs goal are set against the garbage-collection pauses of both JVMs
- * ({@link GcPauses}), which is where the tail comes from.
+ * over streamed gRPC, (d) as a Python segment in the Python worker and in the Rust worker. Each variant runs
+ * twice. First as fast as it goes, checkpointing every {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between
+ * its first and last record, and the checkpoints' end-to-end durations as Flink's statistics give them
+ * (checkpoint duration under load). Then at half of that rate, where the latency each record sees from before
+ * the step to after it is recorded (p50, p99, p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new
+ * worker process starts cold), and the records slower than the 200 µs goal are set against the
+ * garbage-collection pauses of both JVMs ({@link GcPauses}), which is where the tail comes from.
  *
  * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR}; writes {@code endtoend.json} and
  * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}.
@@ -50,10 +50,17 @@ public final class EndToEnd {
             new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
     /**
      * in-process, then the Java worker over shm with failover (no journal) and with recovery in place (its
-     * journal: what journaling costs, side by side), and over gRPC, then the Python worker over each transport.
+     * journal: what journaling costs, side by side), and over gRPC, then the Python worker over each transport,
+     * then the same step as a Python segment in the Python worker and hosted by the Rust worker, over shm.
      */
     private static final List<String> VARIANTS = List.of("in-process", "failover-shm", "shm", "grpc", "python-shm",
-            "python-grpc");
+            "python-grpc", "python-segment-shm", "rust-python-segment-shm");
+    /**
+     * The same JSON step as a Python segment (bench/src/main/python/bench_json.py), in the Python worker and hosted
+     * by the Rust worker: the python-segment variants differ only in what hosts it.
+     */
+    private static final SessionSpec.Step PYTHON_SEGMENT =
+            new SessionSpec.Step("append_field", "bench_json.AppendField", "{}");
     /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
     private static final int PYTHON_CEILING_RECORDS = 300_000;
     private static final long CHECKPOINT_INTERVAL_MS = 500;
@@ -153,12 +160,13 @@ public final class EndToEnd {
                 new GeneratorSourceSpec("events", count, rate, 100, 42)).withParallelism(1);
         NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
         Path workerGcLog = Files.createTempFile("flink-bridge-bench-worker-gc-", ".log");
-        boolean python = variant.startsWith("python-");
-        List<String> workerCommand = python ? BenchWorker.pythonCommand(false)
+        List<String> workerCommand = variant.startsWith("python-") ? BenchWorker.pythonCommand(false)
+                : variant.startsWith("rust-") ? BenchWorker.rustHostingPythonCommand()
                 : BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of());
+        SessionSpec.Step step = variant.contains("python-segment") ? PYTHON_SEGMENT : APPEND_FIELD;
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
                 ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
-                : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", APPEND_FIELD,
+                : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", step,
                         variant.endsWith("shm") ? TransportMode.SHM : TransportMode.GRPC_STREAM, workerCommand,
                         // No standby process: its start-up would land in the measurement.
                         variant.startsWith("failover-") ? SessionSpec.Recovery.failover()
@@ -213,6 +221,11 @@ public final class EndToEnd {
         out.append(String.format(Locale.ROOT, "%nThe same append_field step in a plain Python loop (the Python worker's"
                         + " built-in step, no Flink, no transport): %,.0f records/s; python-shm reaches %.0f%% of it.%n",
                 pythonCeiling, 100 * (double) results.get("python-shm").get("records_per_second") / pythonCeiling));
+        out.append(String.format(Locale.ROOT, "%nThe same JSON step as a Python segment (bench_json.AppendField):"
+                        + " hosted by the Rust worker it runs at %.2f times its records/s in the Python worker (goal:"
+                        + " at least 1.5).%n",
+                (double) results.get("rust-python-segment-shm").get("records_per_second")
+                        / (double) results.get("python-segment-shm").get("records_per_second")));
         out.append(String.format(Locale.ROOT, "%nWhere the records slower than 200 µs come from, in the latency runs: those in flight"
                 + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one."
                 + " Beside them, how long the threads of each process waited for a CPU while runnable (Linux schedstat),"
