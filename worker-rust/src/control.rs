@@ -1,6 +1,7 @@
 //! The worker's control service (`flinkbridge.v1.BridgeControl`) and the router of every call: the secret
-//! checked first, then the method. Sessions run on threads of this process: a shm session's serving loop on a
-//! thread of its own (shm_loop), a streamed session on the async runtime (stream).
+//! checked first, then the method. Sessions of built-in steps run on threads of this process: a shm session's
+//! serving loop on a thread of its own (shm_loop), a streamed session on the async runtime (stream). A session
+//! with Python steps runs in a process of its own (child), to which its calls are handed on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ use crate::grpc::{self, Code, Messages, Reply, Status};
 use crate::proto;
 use crate::ring::{self, constant_time_equal, RingFile};
 use crate::session::{describe_key_group, KeyGroup, Session, StepSpec};
-use crate::{log, secret, shm_loop, stream};
+use crate::child::Child;
+use crate::{log, python, secret, shm_loop, steps, stream};
 
 const CONTROL_SERVICE: &str = "flinkbridge.v1.BridgeControl";
 const DATA_SERVICE: &str = "flinkbridge.v1.BridgeData";
@@ -27,6 +29,8 @@ const DEFAULT_LIVENESS_TIMEOUT_MS: u32 = 5000;
 const END_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a stopping worker still answers control calls once its sessions' data planes have ended.
 const STOP_GRACE: Duration = Duration::from_secs(1);
+/// How long a session's own process may take to stop as asked: its data plane, then its grace for control calls.
+const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(8);
 /// The most state bytes one SnapshotState message carries.
 const STATE_MESSAGE_BYTES: usize = 4 << 20;
 
@@ -73,10 +77,16 @@ pub struct Worker {
     stopping: AtomicBool,
     /// Set once the worker is asked to stop: wakes streams waiting for their next batch.
     pub stop_signal: watch::Sender<bool>,
+    /// Sessions served by a process of their own (Python steps), by session id.
+    children: Mutex<HashMap<String, Arc<Child>>>,
+    /// How to start such a process: this worker's arguments for one session.
+    child_args: Vec<String>,
+    /// This process is such a process: it serves one session and exits when it ends.
+    one_session: bool,
 }
 
 impl Worker {
-    pub fn new(ring_dir: PathBuf, secret: String) -> Arc<Worker> {
+    pub fn new(ring_dir: PathBuf, secret: String, one_session: bool, child_args: Vec<String>) -> Arc<Worker> {
         Arc::new(Worker {
             id: format!("w{}", secret::random_hex(4)),
             ring_dir,
@@ -86,6 +96,9 @@ impl Worker {
             received: Mutex::new(BTreeMap::new()),
             stopping: AtomicBool::new(false),
             stop_signal: watch::channel(false).0,
+            children: Mutex::new(HashMap::new()),
+            child_args,
+            one_session,
         })
     }
 
@@ -112,8 +125,12 @@ impl Worker {
         let Some((service, name)) = method.split_once('/') else {
             return Reply::status(Status::new(Code::Unimplemented, format!("no method {method}")));
         };
+        match self.handed_on(method, &head.headers, messages).await {
+            Ok(response) => return response,
+            Err(unread) => messages = unread,
+        }
         let result = match (service, name) {
-            (CONTROL_SERVICE, "OpenSession") => self.unary(method, &mut messages, |w, r| w.open_session(r)).await,
+            (CONTROL_SERVICE, "OpenSession") => self.open_session_call(method, &head.headers, &mut messages).await,
             (CONTROL_SERVICE, "NotifyCheckpoint") => self.unary(method, &mut messages, |w, r| w.notify_checkpoint(r)).await,
             (CONTROL_SERVICE, "CloseSession") => self.unary(method, &mut messages, |w, r| w.close_session(r)).await,
             (CONTROL_SERVICE, "Health") => self.unary(method, &mut messages, |w, _: proto::HealthRequest| Ok(w.health())).await,
@@ -127,6 +144,83 @@ impl Worker {
             _ => Err(Status::new(Code::Unimplemented, format!("no method {method}"))),
         };
         result.unwrap_or_else(Reply::status)
+    }
+
+    /// A call of a session that runs in a process of its own, handed on to it (a CloseSession also releases
+    /// it); or the call's messages back, as they were, for this process to serve.
+    async fn handed_on(self: &Arc<Self>, method: &str, headers: &http::HeaderMap, mut messages: Messages) -> Result<Response<Reply>, Messages> {
+        if self.children.lock().unwrap().is_empty() {
+            return Err(messages);
+        }
+        let session_id = if method == format!("{DATA_SERVICE}/Exchange") {
+            headers.get(stream::SESSION_KEY).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+        } else if matches!(method.rsplit('/').next(), Some("NotifyCheckpoint" | "CloseSession" | "SnapshotState" | "RestoreState")) {
+            // Every request of these names its session in field 1, as SessionRef does.
+            match messages.next().await {
+                Ok(Some(first)) => {
+                    messages.unread(&first);
+                    proto::SessionRef::decode(first).map(|r| r.session_id).unwrap_or_default()
+                }
+                _ => return Err(messages),
+            }
+        } else {
+            return Err(messages);
+        };
+        let Some(child) = self.children.lock().unwrap().get(&session_id).cloned() else { return Err(messages) };
+        let response = child.forward(method, headers, messages.into_body()).await;
+        if method.ends_with("/CloseSession") {
+            // The child exits once its session is closed; its reaper sees it go.
+            self.children.lock().unwrap().remove(&session_id);
+        }
+        Ok(Reply::forwarded(response))
+    }
+
+    /// OpenSession: served here, or by a new process of its own when the session has Python steps.
+    async fn open_session_call(self: &Arc<Self>, method: &str, headers: &http::HeaderMap, messages: &mut Messages) -> Result<Response<Reply>, Status> {
+        let request: proto::OpenSessionRequest = self.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
+        let has_python = request.steps.iter().any(|s| !s.r#type.is_empty() && !steps::is_native(&s.r#type));
+        if self.one_session || !python::hosting() || !has_python {
+            let worker = Arc::clone(self);
+            return blocking(method, move || worker.open_session(request)).await.map(|answer| Reply::unary(&answer));
+        }
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(Status::new(Code::Unavailable, format!("worker {} is stopping, as asked", self.id)));
+        }
+        let mut child = Child::start(self.child_args.clone()).await?;
+        if request.transport == proto::TransportKind::Shm as i32 {
+            child.ring = request.ring.as_ref().map(|r| PathBuf::from(&r.path));
+        }
+        let (head, body) = child.forward(method, headers, Body::from(grpc::frame(&request))).await.into_parts();
+        let failed = head.headers.get("grpc-status").is_some_and(|code| code != "0");
+        let opened = if failed { None } else { hyper::body::to_bytes(body).await.ok() }
+            .filter(|bytes| bytes.len() > 5)
+            .and_then(|bytes| proto::OpenSessionResponse::decode(bytes.slice(5..)).ok());
+        let Some(opened) = opened else {
+            child.end(libc::SIGKILL, Duration::ZERO);
+            return Ok(Response::from_parts(head, Reply::Unary { message: None, trailers: None }));
+        };
+        let child = Arc::new(child);
+        self.children.lock().unwrap().insert(opened.session_id.clone(), Arc::clone(&child));
+        self.reap(opened.session_id.clone(), child);
+        Ok(Reply::unary(&opened))
+    }
+
+    /// Waits for a session's process to exit; one that exits while its session is still open (it crashed, or was
+    /// killed) ends the session, and its ring is closed for the bridge to see at once.
+    fn reap(self: &Arc<Self>, session_id: String, child: Arc<Child>) {
+        let worker = Arc::clone(self);
+        std::thread::Builder::new()
+            .name(format!("reap-{}", child.pid))
+            .spawn(move || {
+                let status = child.wait();
+                if worker.children.lock().unwrap().remove(&session_id).is_some() {
+                    log!("session {session_id}: ended: its process {} exited ({status:?})", child.pid);
+                    if let Some(ring) = &child.ring {
+                        ring::mark_closed(ring);
+                    }
+                }
+            })
+            .expect("starting a reaper thread");
     }
 
     /// Reads one request message, counting its bytes under `method`.
@@ -144,11 +238,7 @@ impl Worker {
     ) -> Result<Response<Reply>, Status> {
         let request = self.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
         let worker = Arc::clone(self);
-        // The handlers may block (a session's lock, a ring being mapped, a data plane ending).
-        let answer = tokio::task::spawn_blocking(move || handle(&worker, request))
-            .await
-            .map_err(|e| Status::new(Code::Internal, format!("{method} failed: {e}")))??;
-        Ok(Reply::unary(&answer))
+        blocking(method, move || handle(&worker, request)).await.map(|answer| Reply::unary(&answer))
     }
 
     pub fn session(&self, session_id: &str) -> Result<Arc<SessionHandle>, Status> {
@@ -269,14 +359,25 @@ impl Worker {
         if let Some(handle) = self.sessions.lock().unwrap().remove(&request.session_id) {
             self.close(&handle);
             log!("closed {}", handle.name);
+            self.exit_if_one_session();
         }
         Ok(proto::Ack {})
+    }
+
+    /// A process serving one session for its parent exits once that session is over (after its last answer).
+    fn exit_if_one_session(&self) {
+        if self.one_session {
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                std::process::exit(0)
+            });
+        }
     }
 
     fn health(&self) -> proto::HealthResponse {
         proto::HealthResponse {
             worker_id: self.id.clone(),
-            open_sessions: self.sessions.lock().unwrap().len() as u32,
+            open_sessions: (self.sessions.lock().unwrap().len() + self.children.lock().unwrap().len()) as u32,
             uptime_millis: self.started.elapsed().as_millis() as i64,
             received_bytes: self.received.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect(),
         }
@@ -289,6 +390,7 @@ impl Worker {
         if let Some(handle) = removed {
             log!("{}: ended: {why}", handle.name);
             handle.logic.lock().unwrap().close();
+            self.exit_if_one_session();
         }
     }
 
@@ -312,6 +414,8 @@ impl Worker {
             handle.stop_asked.store(true, Ordering::Release);
         }
         self.stop_signal.send_replace(true);
+        // A session's own process stops as asked too; this one answers its calls until it has exited.
+        self.end_children(libc::SIGTERM, CHILD_STOP_TIMEOUT);
         for handle in &handles {
             handle.await_end();
         }
@@ -324,11 +428,28 @@ impl Worker {
 
     /// Any other end of the worker: each session's data plane stops and says the worker left.
     pub fn close_all(&self) {
+        self.end_children(libc::SIGINT, END_TIMEOUT);
         let handles: Vec<_> = self.sessions.lock().unwrap().drain().map(|(_, h)| h).collect();
         for handle in handles {
             self.close(&handle);
         }
     }
+}
+
+impl Worker {
+    fn end_children(&self, signal: libc::c_int, limit: Duration) {
+        let children: Vec<_> = self.children.lock().unwrap().values().cloned().collect();
+        std::thread::scope(|scope| {
+            for child in &children {
+                scope.spawn(move || child.end(signal, limit));
+            }
+        });
+    }
+}
+
+/// Runs a handler that may block (a session's lock, a ring being mapped, a data plane ending) off the runtime.
+async fn blocking<A: Send + 'static>(method: &str, handle: impl FnOnce() -> Result<A, Status> + Send + 'static) -> Result<A, Status> {
+    tokio::task::spawn_blocking(handle).await.map_err(|e| Status::new(Code::Internal, format!("{method} failed: {e}")))?
 }
 
 /// The states of a snapshot as SnapshotState messages of at most STATE_MESSAGE_BYTES of state each, every

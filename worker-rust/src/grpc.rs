@@ -93,6 +93,21 @@ impl Messages {
         Messages { body, buffer: BytesMut::new() }
     }
 
+    /// Puts `message` (as read by `next`) back in front of what is left to read.
+    pub fn unread(&mut self, message: &[u8]) {
+        let mut buffer = BytesMut::with_capacity(PREFIX + message.len() + self.buffer.len());
+        buffer.extend_from_slice(&frame_raw(message));
+        buffer.extend_from_slice(&self.buffer);
+        self.buffer = buffer;
+    }
+
+    /// What is left of the call's body, messages not yet read included: to hand the call on as it came.
+    pub fn into_body(self) -> Body {
+        let buffered = self.buffer.freeze();
+        let rest = futures_util::stream::iter((!buffered.is_empty()).then_some(Ok::<_, hyper::Error>(buffered)));
+        Body::wrap_stream(futures_util::StreamExt::chain(rest, self.body))
+    }
+
     /// The next message; None once the caller has completed its side. Cancel-safe: what was read stays buffered.
     pub async fn next(&mut self) -> Result<Option<Bytes>, Status> {
         loop {
@@ -121,6 +136,15 @@ impl Messages {
             }
         }
     }
+}
+
+/// An encoded message with its length prefix.
+pub fn frame_raw(message: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(PREFIX + message.len());
+    out.put_u8(0);
+    out.put_u32(message.len() as u32);
+    out.extend_from_slice(message);
+    out.freeze()
 }
 
 /// One message with its length prefix.
@@ -159,6 +183,19 @@ impl Reply {
         let mut response = started(Reply::Unary { message: None, trailers: None });
         response.headers_mut().extend(status.headers());
         response
+    }
+
+    /// A trailers-only answer as hyper's own body type, for answers made where a forwarded answer is expected.
+    pub fn status_response(status: Status) -> Response<Body> {
+        let mut response = Response::new(Body::empty());
+        response.headers_mut().insert("content-type", HeaderValue::from_static("application/grpc"));
+        response.headers_mut().extend(status.headers());
+        response
+    }
+
+    /// Another server's answer to a call handed on to it, as it comes: headers, messages and trailers.
+    pub fn forwarded(response: Response<Body>) -> Response<Reply> {
+        response.map(Reply::Stream)
     }
 
     /// A streamed answer and the writer of its messages and trailers.
@@ -233,6 +270,19 @@ mod tests {
     #[test]
     fn a_status_message_is_percent_encoded() {
         assert_eq!(percent_encode("100% ü\n"), "100%25 %C3%BC%0A");
+    }
+
+    #[tokio::test]
+    async fn a_message_put_back_is_read_again_and_handed_on_with_the_rest() {
+        let mut stream = frame(&crate::proto::SessionRef { session_id: "one".into() }).to_vec();
+        stream.extend_from_slice(&frame(&crate::proto::SessionRef { session_id: "two".into() }));
+        let mut messages = Messages::new(Body::from(stream.clone()));
+        let first = messages.next().await.unwrap().unwrap();
+        messages.unread(&first);
+        assert_eq!(messages.next().await.unwrap().unwrap(), first);
+        messages.unread(&first);
+        let handed_on = hyper::body::to_bytes(messages.into_body()).await.unwrap();
+        assert_eq!(handed_on.to_vec(), stream);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! own, over hyper), maps the shm rings sessions name, prints the listening line the launch contract asks for
 //! (docs/protocol.md, "Launch and lifetime"), and serves each session on a thread of this process.
 
+mod child;
 mod control;
 mod grpc;
 mod layout;
@@ -61,6 +62,8 @@ struct Options {
     python_runtime: Option<PathBuf>,
     /// Where Python segments' modules are found.
     paths: Vec<PathBuf>,
+    /// Serve one session (for a parent worker that starts this process for a session with Python steps), then exit.
+    one_session: bool,
 }
 
 fn default_ring_directory() -> PathBuf {
@@ -74,13 +77,14 @@ fn default_ring_directory() -> PathBuf {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { port: 50051, unix_socket: false, host: "127.0.0.1".into(), ring_dir: default_ring_directory(), parent_pid: None, python_runtime: None, paths: Vec::new() };
+    let mut options = Options { port: 50051, unix_socket: false, host: "127.0.0.1".into(), ring_dir: default_ring_directory(), parent_pid: None, python_runtime: None, paths: Vec::new(), one_session: false };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--port" => options.port = value("--port")?.parse().map_err(|_| "--port needs a port number".to_string())?,
             "--unix-socket" => options.unix_socket = true,
+            "--one-session" => options.one_session = true,
             "--host" => options.host = value("--host")?,
             "--ring-dir" => options.ring_dir = PathBuf::from(value("--ring-dir")?),
             "--python-runtime" => options.python_runtime = Some(ring::absolute(Path::new(&value("--python-runtime")?))),
@@ -96,6 +100,21 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     Ok(options)
+}
+
+/// The arguments of a process this worker starts for one session with Python steps: on a Unix socket in the
+/// same ring directory, hosting Python the same way, watching this process as its spawner.
+fn child_args(options: &Options) -> Vec<String> {
+    let mut args = vec!["--unix-socket".to_string(), "--one-session".to_string(), "--ring-dir".to_string()];
+    args.push(options.ring_dir.to_string_lossy().into_owned());
+    if let Some(runtime) = &options.python_runtime {
+        args.extend(["--python-runtime".to_string(), runtime.to_string_lossy().into_owned()]);
+    }
+    for path in &options.paths {
+        args.extend(["--path".to_string(), path.to_string_lossy().into_owned()]);
+    }
+    args.extend(["--parent-pid".to_string(), std::process::id().to_string()]);
+    args
 }
 
 fn parent_gone(parent_pid: Option<i32>) -> bool {
@@ -139,7 +158,7 @@ fn main() {
             std::process::exit(1)
         }
     }
-    let worker = Worker::new(options.ring_dir.clone(), secret);
+    let worker = Worker::new(options.ring_dir.clone(), secret, options.one_session, child_args(&options));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("grpc")

@@ -4,8 +4,9 @@
 //! `snapshot()`/`restore()`, else its pickled instance). The ring, the frames and the records stay native; only
 //! the segment's own code runs in Python.
 //!
-//! One interpreter serves the process: its sessions take turns on the GIL. Each call stamps the session's clock
-//! first (`flink_bridge.sdk.stamp_clock`), since the interpreter's clock is shared by the sessions. A thread that
+//! One interpreter serves the process; a session with Python steps gets a process of its own (child), so its
+//! interpreter serves that session alone. Each call still stamps the session's clock first
+//! (`flink_bridge.sdk.stamp_clock`), where the runtime keeps it. A thread that
 //! calls into Python is attached to the interpreter for as long as it serves (`attach_this_thread`): without it,
 //! every call would create and destroy a Python thread state, and with it the memory of its frame stack (an mmap
 //! and a munmap, and a TLB shootdown, per call).
@@ -88,6 +89,11 @@ pub fn attach_this_thread() {
 
 pub fn detach_this_thread() {
     ATTACHED.with(|attached| drop(attached.borrow_mut().take()));
+}
+
+/// Whether this worker hosts Python segments.
+pub fn hosting() -> bool {
+    HOST.get().is_some()
 }
 
 /// A step in Python, or None when the worker hosts no Python (no `--python-runtime`).

@@ -256,6 +256,27 @@ impl RingFile {
     }
 }
 
+/// For a session whose serving process died holding the ring at `path`: sets the closed flag (unless that
+/// process set it, which says more) and wakes every sleeper, so the bridge ends the session now rather than when
+/// the dead side's heartbeat times out.
+pub fn mark_closed(path: &Path) {
+    let Ok(file) = OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path) else { return };
+    if file.metadata().map(|m| (m.len() as usize) < l::HEADER_SIZE).unwrap_or(true) {
+        return;
+    }
+    let Ok(mut header) = (unsafe { memmap2::MmapOptions::new().len(l::HEADER_SIZE).map_mut(&file) }) else { return };
+    let base = header.as_mut_ptr();
+    let word = |offset: usize| unsafe { &*(base.add(offset) as *const AtomicU32) };
+    let _ = word(l::CLOSED_OFFSET).compare_exchange(0, l::CLOSED_LEFT, Ordering::AcqRel, Ordering::Acquire);
+    fence(Ordering::SeqCst);
+    for control in [l::TO_WORKER_CONTROL_OFFSET, l::FROM_WORKER_CONTROL_OFFSET] {
+        for futex in [l::DATA_FUTEX, l::SPACE_FUTEX] {
+            word(control + futex).fetch_add(1, Ordering::Release);
+            futex_wake_all(word(control + futex));
+        }
+    }
+}
+
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     let spec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
     // EAGAIN (the word changed), EINTR and ETIMEDOUT all mean "go and look again" to the callers. Shared (not

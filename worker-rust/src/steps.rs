@@ -48,6 +48,11 @@ pub trait Step: Send {
     fn checkpoint_finished(&mut self, _checkpoint_id: i64, _completed: bool) {}
 }
 
+/// Whether a step of this type is native to this binary (a built-in step, or one compiled in), not Python.
+pub fn is_native(step_type: &str) -> bool {
+    matches!(step_type, "append_field" | "filter" | "batch" | "running_count" | "count" | ECHO_TYPE)
+}
+
 /// Builds a built-in step by its type; an error names the step and what is wrong.
 pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Result<Box<dyn Step>, String> {
     let parsed: Value = if config_json.trim().is_empty() {

@@ -17,7 +17,7 @@ use crate::ring::constant_time_equal;
 use crate::session::Input;
 use crate::log;
 
-const SESSION_KEY: &str = "flink-bridge-session";
+pub const SESSION_KEY: &str = "flink-bridge-session";
 const TOKEN_KEY: &str = "flink-bridge-token";
 /// Either side cuts a batch once it holds this much.
 const BATCH_BYTES: usize = 4 << 20;

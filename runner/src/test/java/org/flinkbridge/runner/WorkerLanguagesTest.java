@@ -41,8 +41,9 @@ class WorkerLanguagesTest {
 
     /**
      * A segment written for the prototype's worker (examples/python/segments.py, its state the pickled instance)
-     * runs in the Rust worker as in the Python worker; killed mid-run, the Rust worker is replaced in place from
-     * the state it checkpointed, and the output is the same, with no record sent twice.
+     * runs in the Rust worker as in the Python worker, each session in a process of its own; killed mid-run (its
+     * session processes then end too), the Rust worker is replaced in place from the state it checkpointed, and
+     * the output is the same, with no record sent twice.
      */
     @Test
     void aPythonSegmentRunsInTheRustWorkerWithItsStateInTheCheckpoints(@TempDir Path dir) throws Exception {
@@ -63,6 +64,10 @@ class WorkerLanguagesTest {
         CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
                 "--worker=rust", segments);
         ProcessHandle worker = TestPeers.awaitSpawned(TestPeers.faultTarget("rust"), PYTHON_EVENTS / 3, run);
+        // Each session with Python steps runs in a process of its own, so no two share a GIL.
+        long sessionProcesses = worker.children()
+                .filter(child -> child.info().commandLine().orElse("").contains("--one-session")).count();
+        assertEquals(2, sessionProcesses, "processes of the Rust worker serving one session each");
         TestPeers.signal(worker, "KILL");
         assertTrue(run.get(3, TimeUnit.MINUTES).contains("every input accounted for"));
 

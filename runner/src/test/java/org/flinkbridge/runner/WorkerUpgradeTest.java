@@ -32,22 +32,26 @@ class WorkerUpgradeTest {
     private static final int EVENTS = 30_000;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** A Python segment replaced by a new version while the job runs: from then on its outputs are the new build's. */
+    /**
+     * A Python segment replaced by a new version while the job runs: from then on its outputs are the new build's.
+     * In the Python worker, and hosted by the Rust worker (whose session processes stop as asked with it).
+     */
     @ParameterizedTest
-    @CsvSource({"shm", "grpc"})
-    void aPythonSegmentUpgradedMidRunTakesOverWithoutAJobRestart(String transport, @TempDir Path dir)
+    @CsvSource({"shm, python", "grpc, python", "shm, rust", "grpc, rust"})
+    void aPythonSegmentUpgradedMidRunTakesOverWithoutAJobRestart(String transport, String worker, @TempDir Path dir)
             throws Exception {
         Path segment = dir.resolve("versioned_count.py");
         Files.writeString(segment, countingSegment("v1"));
         Path pipeline = TestPipelines.perKey(dir, "{step_name: count, type: versioned_count.Count}", EVENTS, 6000,
-                "worker: python", "transport: " + transport);
+                "worker: " + worker, "transport: " + transport);
         Path out = dir.resolve("out");
         CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString());
-        // The supervisor: its command line names the pipeline's folder (its segments' path).
-        ProcessHandle worker = TestPeers.awaitSpawned(dir.toString(), EVENTS / 3, run);
+        // The worker (the Python supervisor, or the Rust worker, the oldest): its command line names the pipeline's
+        // folder (its segments' path).
+        ProcessHandle spawned = TestPeers.awaitSpawned(dir.toString(), EVENTS / 3, run);
 
         install(segment, countingSegment("v2") + "# the second build\n");
-        TestPeers.signal(worker, "TERM");
+        TestPeers.signal(spawned, "TERM");
         run.get(3, TimeUnit.MINUTES);
 
         assertEveryCountOnceWithoutARestart(out);
