@@ -39,6 +39,25 @@ class WorkerLanguagesTest {
         }
     }
 
+    /** The steps the bundled example leaves out: filter and count windows give the Java worker's output. */
+    @Test
+    void theFilterAndCountStepsGiveTheJavaWorkersOutputOnTheRustWorker(@TempDir Path dir) throws Exception {
+        Path pipeline = TestPipelines.write(dir, "built-ins", """
+                name: built-ins
+                sources: {events: {type: generator, count: 20000, keys: 20, seed: 5}}
+                steps:
+                  - {step_name: drop_seven, type: filter, config: {json_field: key, equals: key-7, negate: true}}
+                  - {step_name: windows, type: count, config: {window_ms: 1000, key_json_field: key}}
+                sinks: {files: {type: file, path: unused}}
+                bridge: {parallelism: 2, key: {json_field: key}}
+                """);
+        String summary = "read=20000 sent=20000 received=380 written=380";
+        List<String> javaOutput = TestPipelines.runSorted(summary, dir.resolve("java"), pipeline.toString(),
+                "--worker=java");
+        assertEquals(javaOutput, TestPipelines.runSorted(summary, dir.resolve("rust"), pipeline.toString(),
+                "--worker=rust"));
+    }
+
     /**
      * A segment written for the prototype's worker (examples/python/segments.py, its state the pickled instance)
      * runs in the Rust worker as in the Python worker, each session in a process of its own; killed mid-run (its
