@@ -73,6 +73,13 @@ final class BenchWorker {
         return command;
     }
 
+    /** The JSON step as a Python segment (bench/src/main/python/bench_json.py), for the Python and the Rust worker. */
+    static final SessionSpec.Step PYTHON_JSON_STEP =
+            new SessionSpec.Step("append_field", "bench_json.AppendField", "{}");
+    /** The same step built in: what the Java worker (and the end-to-end job) runs. */
+    static final SessionSpec.Step APPEND_FIELD =
+            new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
+
     /** The Rust worker's echo step, compiled into its binary. */
     static final String RUST_ECHO_TYPE = "flink_bridge_worker::Echo";
 

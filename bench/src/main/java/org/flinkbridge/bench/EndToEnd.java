@@ -46,8 +46,6 @@ import java.util.Map;
  */
 public final class EndToEnd {
 
-    private static final SessionSpec.Step APPEND_FIELD =
-            new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
     /**
      * in-process, then the Java worker over shm with failover (no journal) and with recovery in place (its
      * journal: what journaling costs, side by side), and over gRPC, then the Python worker over each transport,
@@ -55,12 +53,7 @@ public final class EndToEnd {
      */
     private static final List<String> VARIANTS = List.of("in-process", "failover-shm", "shm", "grpc", "python-shm",
             "python-grpc", "python-segment-shm", "rust-python-segment-shm");
-    /**
-     * The same JSON step as a Python segment (bench/src/main/python/bench_json.py), in the Python worker and hosted
-     * by the Rust worker: the python-segment variants differ only in what hosts it.
-     */
-    private static final SessionSpec.Step PYTHON_SEGMENT =
-            new SessionSpec.Step("append_field", "bench_json.AppendField", "{}");
+
     /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
     private static final int PYTHON_CEILING_RECORDS = 300_000;
     private static final long CHECKPOINT_INTERVAL_MS = 500;
@@ -163,9 +156,11 @@ public final class EndToEnd {
         List<String> workerCommand = variant.startsWith("python-") ? BenchWorker.pythonCommand(false)
                 : variant.startsWith("rust-") ? BenchWorker.rustHostingPythonCommand()
                 : BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of());
-        SessionSpec.Step step = variant.contains("python-segment") ? PYTHON_SEGMENT : APPEND_FIELD;
+        // The python-segment variants run the same Python segment, and differ only in what hosts it.
+        SessionSpec.Step step = variant.contains("python-segment") ? BenchWorker.PYTHON_JSON_STEP
+                : BenchWorker.APPEND_FIELD;
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
-                ? stamped.process(new InProcessStep(APPEND_FIELD)).withParallelism(1)
+                ? stamped.process(new InProcessStep(BenchWorker.APPEND_FIELD)).withParallelism(1)
                 : BridgeStreams.process(stamped, new BridgeFunction(BenchWorker.sessionSpec("end-to-end", step,
                         variant.endsWith("shm") ? TransportMode.SHM : TransportMode.GRPC_STREAM, workerCommand,
                         // No standby process: its start-up would land in the measurement.

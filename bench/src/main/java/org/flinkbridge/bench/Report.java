@@ -223,6 +223,9 @@ public final class Report {
     private static String series(JsonNode result) {
         String benchmark = result.path("benchmark").asText();
         if (benchmark.equals(ROUND_TRIP)) {
+            if (!result.path("params").path("step").asText("echo").equals("echo")) {
+                return null; // the JSON step's round trips are not the transport's: the report is of the echo's
+            }
             String transport = result.path("params").path("transport").asText();
             return switch (result.path("params").path("worker").asText("java")) {
                 case "python" -> PYTHON + transport;

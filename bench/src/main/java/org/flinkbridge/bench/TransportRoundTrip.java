@@ -21,6 +21,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -28,7 +29,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Records through a transport to a worker process and back: the bridge sends each record, the worker's
- * echo segment returns it, and the bridge takes the answer. Driven as the bridge function drives its
+ * echo segment returns it (or, with {@code -p step=json}, a JSON step adds a field to it), and the bridge takes
+ * the answer. Driven as the bridge function drives its
  * channel (pipelined up to the default in-flight window, flushed when it would wait, polled without waiting
  * after each send), with the default session settings. The score is records per second.
  */
@@ -53,11 +55,23 @@ public class TransportRoundTrip extends PayloadSizes {
     @Param({"java"})
     public String worker;
 
+    /**
+     * The step: {@code echo}, or {@code json}: a JSON object payload given a field, by the built-in append_field
+     * on the Java worker and by the Python segment bench/src/main/python/bench_json.py on the Python worker and
+     * hosted by the Rust worker (what hosts a Python step, measured without Flink): {@code -p step=echo,json}.
+     */
+    @Param({"echo"})
+    public String step;
+
+    /** What append_field adds to a payload: {@code ,"processed":true}. */
+    private static final String ADDED_FIELD = ",\"processed\":true";
+
     private BridgeSession session;
     private WorkerChannel channel;
     private BridgeRecord record;
     private EchoCheck answers;
     private long timeoutNanos;
+    private int outputBytes;
 
     @Setup(Level.Trial)
     public void open() throws IOException {
@@ -68,26 +82,32 @@ public class TransportRoundTrip extends PayloadSizes {
             default -> throw new IllegalArgumentException("unknown transport '" + transport
                     + "': use shm, grpc or compat");
         };
+        boolean json = switch (step) {
+            case "echo" -> false;
+            case "json" -> true;
+            default -> throw new IllegalArgumentException("unknown step '" + step + "': use echo or json");
+        };
         List<String> workerCommand;
-        String echoType;
+        SessionSpec.Step steps;
         if (worker.equals("python")) {
             workerCommand = BenchWorker.pythonCommand(mode == TransportMode.GRPC_COMPAT);
-            echoType = BenchWorker.PYTHON_ECHO_TYPE;
+            steps = json ? BenchWorker.PYTHON_JSON_STEP
+                    : new SessionSpec.Step("echo", BenchWorker.PYTHON_ECHO_TYPE, "{}");
         } else if (worker.equals("rust")) {
             if (mode == TransportMode.GRPC_COMPAT) {
                 throw new IllegalArgumentException("the Rust worker does not serve the prototype's service: "
                         + "run it with -p transport=shm,grpc");
             }
-            workerCommand = BenchWorker.rustCommand();
-            echoType = BenchWorker.RUST_ECHO_TYPE;
+            workerCommand = json ? BenchWorker.rustHostingPythonCommand() : BenchWorker.rustCommand();
+            steps = json ? BenchWorker.PYTHON_JSON_STEP
+                    : new SessionSpec.Step("echo", BenchWorker.RUST_ECHO_TYPE, "{}");
         } else {
             workerCommand = BenchWorker.command(mode == TransportMode.GRPC_COMPAT
                     ? BenchWorker.compatEcho(EchoStep.TYPE) : List.of());
-            echoType = EchoStep.TYPE;
+            steps = json ? BenchWorker.APPEND_FIELD : new SessionSpec.Step("echo", EchoStep.TYPE, "{}");
         }
         // A session on its own, with no exchange to recover it: no standby worker process either.
-        session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip",
-                        new SessionSpec.Step("echo", echoType, "{}"), mode, workerCommand,
+        session = BridgeSession.open(BenchWorker.sessionSpec("transport-round-trip", steps, mode, workerCommand,
                         SessionSpec.Recovery.failover()),
                 SessionIdentity.newBuilder()
                         .setJobName("transport-round-trip")
@@ -96,10 +116,22 @@ public class TransportRoundTrip extends PayloadSizes {
                         .build());
         channel = session.channel();
         timeoutNanos = TimeUnit.MILLISECONDS.toNanos(session.timeoutMillis());
-        byte[] payload = new byte[payloadBytes];
-        new SplittableRandom(42).nextBytes(payload);
+        byte[] payload = json ? jsonPayload(payloadBytes) : randomPayload(payloadBytes);
+        outputBytes = payload.length + (json ? ADDED_FIELD.length() : 0);
         record = new BridgeRecord(payload, Map.of(), 0L);
         answers = new EchoCheck();
+    }
+
+    private static byte[] randomPayload(int bytes) {
+        byte[] payload = new byte[bytes];
+        new SplittableRandom(42).nextBytes(payload);
+        return payload;
+    }
+
+    /** A JSON object of {@code bytes} bytes (at least its fixed part), one string field padding it. */
+    private static byte[] jsonPayload(int bytes) {
+        String start = "{\"key\":\"key-7\",\"pad\":\"";
+        return (start + "x".repeat(Math.max(0, bytes - start.length() - 2)) + "\"}").getBytes(StandardCharsets.UTF_8);
     }
 
     @TearDown(Level.Trial)
@@ -171,9 +203,9 @@ public class TransportRoundTrip extends PayloadSizes {
             if (outputSeen) {
                 throw failure("a second output for record #" + sequence + ", which the echo step emits once");
             }
-            if (output.payload.length != payloadBytes) {
+            if (output.payload.length != outputBytes) {
                 throw failure("the output for record #" + sequence + " has " + output.payload.length
-                        + " payload bytes instead of " + payloadBytes);
+                        + " payload bytes instead of " + outputBytes);
             }
             outputSeen = true;
         }
