@@ -37,6 +37,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -194,10 +195,7 @@ public final class PipelineJob {
         }
         List<String> command = new ArrayList<>(List.of(binary.toString(), "--unix-socket", "--ring-dir",
                 config.get(BridgeOptions.SHM_DIRECTORY)));
-        boolean pythonConfigured = Stream.of(config.get(BridgeOptions.PYTHON_RUNTIME),
-                System.getProperty(BridgeOptions.PYTHON_RUNTIME.key()), System.getenv(PYTHON_RUNTIME_ENV))
-                .anyMatch(Objects::nonNull);
-        if (pythonConfigured) {
+        if (configured(null, config, BridgeOptions.PYTHON_RUNTIME, PYTHON_RUNTIME_ENV).isPresent()) {
             command.addAll(List.of("--python-runtime", pythonRuntime(config).toString()));
             segmentPaths(pipeline, config).forEach(path -> command.addAll(List.of("--path", path)));
         }
@@ -242,12 +240,18 @@ public final class PipelineJob {
      */
     private static Path locate(String what, String flag, Configuration config, ConfigOption<String> option,
                                String env, String flagUsage) {
-        String value = Stream.of(flag, config.get(option), System.getProperty(option.key()), System.getenv(env))
-                .filter(Objects::nonNull)
-                .findFirst()
+        String value = configured(flag, config, option, env)
                 .orElseThrow(() -> new IllegalArgumentException("no " + what + " to spawn: give --worker-address "
                         + "HOST:PORT for a running worker, or " + flagUsage + " (or the option " + option.key()
                         + ", or " + env + ")"));
         return Path.of(value).toAbsolutePath();
+    }
+
+    /** The first of the command line's {@code flag}, the Flink {@code option}, its system property, {@code env}. */
+    private static Optional<String> configured(String flag, Configuration config, ConfigOption<String> option,
+                                               String env) {
+        return Stream.of(flag, config.get(option), System.getProperty(option.key()), System.getenv(env))
+                .filter(Objects::nonNull)
+                .findFirst();
     }
 }
