@@ -1,4 +1,4 @@
-"""The Python worker's entry point: ``python3 python/ [--port N | --unix-socket] [--host H] [--ring-dir DIR]
+"""The Python worker's entry point: ``python3 python/ [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR]
 [--path DIR]... [--parent-pid PID]``. Serves the control service on loopback (or a Unix domain socket in the ring
 directory), prints the listening line the launch contract
 asks for (docs/protocol.md, "Launch and lifetime"), and starts one process per session.
@@ -47,6 +47,17 @@ def unix_socket(ring_directory):
     return path
 
 
+def claim_socket(path):
+    """``path``, a fixed socket a sidecar worker is told to listen on, made free: a socket file there that nothing
+    accepts on (its worker was killed) is removed; one that accepts is an error, as two workers must not share an
+    address."""
+    path = os.path.abspath(path)
+    if _accepts(path):
+        sys.exit(f"flink-bridge worker: cannot listen on unix:{path}: another process accepts on it")
+    _unlink(path)
+    return path
+
+
 def _accepts(path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
@@ -69,6 +80,9 @@ def parse(argv):
     parser.add_argument("--port", type=int, default=50051, help="control port on the host (0: any free port)")
     parser.add_argument("--unix-socket", action="store_true",
                         help="listen on a Unix domain socket in the ring directory instead (how a bridge spawns it)")
+    parser.add_argument("--unix-socket-path", metavar="PATH",
+                        help="listen on this Unix domain socket instead (a sidecar's fixed address, in a folder it "
+                             "shares with its TaskManager)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default loopback)")
     parser.add_argument("--ring-dir", default=default_ring_directory(),
                         help="the only directory whose ring files this worker opens")
@@ -126,7 +140,8 @@ def main(argv=None):
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
     compat = CompatService(compat_segments, own_segments)
     server.add_generic_rpc_handlers(supervisor.handlers() + (compat.handler(supervisor.counted),))
-    socket_path = unix_socket(args.ring_dir) if args.unix_socket else None
+    socket_path = (claim_socket(args.unix_socket_path) if args.unix_socket_path
+                   else unix_socket(args.ring_dir) if args.unix_socket else None)
     address = f"unix:{socket_path}" if socket_path else f"{args.host}:{args.port}"
     port = server.add_insecure_port(address)
     if port == 0:

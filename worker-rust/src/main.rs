@@ -1,4 +1,4 @@
-//! Flink Bridge's Rust worker: `flink-bridge-worker [--port N | --unix-socket] [--host H] [--ring-dir DIR]
+//! Flink Bridge's Rust worker: `flink-bridge-worker [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR]
 //! [--python-runtime DIR [--path DIR]...] [--parent-pid PID]`. Serves the control service and the streamed data plane over HTTP/2 (gRPC framing of its
 //! own, over hyper), maps the shm rings sessions name, prints the listening line the launch contract asks for
 //! (docs/protocol.md, "Launch and lifetime"), and serves each session on a thread of this process.
@@ -50,11 +50,13 @@ const LISTENING_PREFIX: &str = "flink-bridge worker listening on ";
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 /// Exit code of a worker whose spawner is gone.
 const ORPHANED: i32 = 3;
-const USAGE: &str = "usage: flink-bridge-worker [--port N | --unix-socket] [--host H] [--ring-dir DIR] [--python-runtime DIR [--path DIR]...] [--parent-pid PID]";
+const USAGE: &str = "usage: flink-bridge-worker [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR] [--python-runtime DIR [--path DIR]...] [--parent-pid PID]";
 
 struct Options {
     port: u16,
     unix_socket: bool,
+    /// A fixed socket to listen on (a sidecar's address, in a folder it shares with its TaskManager).
+    socket_path: Option<PathBuf>,
     host: String,
     ring_dir: PathBuf,
     parent_pid: Option<i32>,
@@ -77,13 +79,14 @@ fn default_ring_directory() -> PathBuf {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { port: 50051, unix_socket: false, host: "127.0.0.1".into(), ring_dir: default_ring_directory(), parent_pid: None, python_runtime: None, paths: Vec::new(), one_session: false };
+    let mut options = Options { port: 50051, unix_socket: false, socket_path: None, host: "127.0.0.1".into(), ring_dir: default_ring_directory(), parent_pid: None, python_runtime: None, paths: Vec::new(), one_session: false };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--port" => options.port = value("--port")?.parse().map_err(|_| "--port needs a port number".to_string())?,
             "--unix-socket" => options.unix_socket = true,
+            "--unix-socket-path" => options.socket_path = Some(ring::absolute(Path::new(&value("--unix-socket-path")?))),
             "--one-session" => options.one_session = true,
             "--host" => options.host = value("--host")?,
             "--ring-dir" => options.ring_dir = PathBuf::from(value("--ring-dir")?),
@@ -137,6 +140,16 @@ fn unix_socket(ring_dir: &Path) -> PathBuf {
     path
 }
 
+/// `path`, a fixed socket this worker is told to listen on, made free: a socket file there that nothing accepts on
+/// (its worker was killed) is removed; one that accepts is an error, as two workers must not share an address.
+fn claim_socket(path: &Path) -> Result<PathBuf, String> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!("cannot listen on unix:{}: another process accepts on it", path.display()));
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(path.to_path_buf())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = parse(&args).unwrap_or_else(|e| {
@@ -171,7 +184,13 @@ fn main() {
 }
 
 async fn serve(worker: Arc<Worker>, options: Options) {
-    let socket = options.unix_socket.then(|| unix_socket(&options.ring_dir));
+    let socket = match &options.socket_path {
+        Some(path) => Some(claim_socket(path).unwrap_or_else(|e| {
+            log!("{e}");
+            std::process::exit(2)
+        })),
+        None => options.unix_socket.then(|| unix_socket(&options.ring_dir)),
+    };
     let listener = match &socket {
         Some(path) => UnixListener::bind(path).map(Listener::Unix).map_err(|e| format!("cannot listen on unix:{}: {e}", path.display())),
         None => TcpListener::bind((options.host.as_str(), options.port)).await.map(Listener::Tcp).map_err(|e| format!("cannot listen on {}:{}: {e}", options.host, options.port)),

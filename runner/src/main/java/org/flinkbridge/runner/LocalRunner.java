@@ -9,6 +9,7 @@ import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.util.FileUtils;
 import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.bridge.JobFailures;
 import org.flinkbridge.job.io.OutputDirectories;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
@@ -74,6 +75,7 @@ public final class LocalRunner {
             config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofSeconds(1));
         }
         JobCounters.reset();
+        JobFailures.reset();
         try {
             env.execute(pipeline.name());
         } finally {
@@ -129,7 +131,9 @@ public final class LocalRunner {
 
     /**
      * The message of the deepest exception in the chain that the bridge itself raised, which names the
-     * session and the cause; Flink's wrappers around it only say that the job failed.
+     * session and the cause; Flink's wrappers around it only say that the job failed. Where the chain holds
+     * none (Flink reported a consequence of the bridge's failure first), the first failure the bridge raised
+     * in this run.
      */
     static String causeMessage(Throwable e) {
         Throwable deepest = e;
@@ -143,6 +147,9 @@ public final class LocalRunner {
         }
         if (ours != null) {
             return ours;
+        }
+        if (JobFailures.first() != null) {
+            return JobFailures.first().getMessage();
         }
         return deepest.getMessage() == null ? deepest.toString() : deepest.getMessage();
     }

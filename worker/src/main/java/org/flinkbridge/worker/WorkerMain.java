@@ -10,10 +10,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Starts a worker: {@code [--host H] [--port N | --unix-socket] [--ring-dir DIR] [--compat-segments JSON]
- * [--parent-pid PID]}; {@code --compat-segments} gives the steps of each segment id for the prototype's service.
- * {@code --unix-socket} listens on a Unix domain socket in the ring directory instead of TCP (how a bridge spawns
- * it: only the directory's owner can connect); every call carries the control secret either way. The ring
+ * Starts a worker: {@code [--host H] [--port N | --unix-socket | --unix-socket-path PATH] [--ring-dir DIR]
+ * [--compat-segments JSON] [--parent-pid PID]}; {@code --compat-segments} gives the steps of each segment id for
+ * the prototype's service. {@code --unix-socket} listens on a Unix domain socket in the ring directory instead of
+ * TCP (how a bridge spawns it: only the directory's owner can connect); {@code --unix-socket-path} on the socket
+ * named (a sidecar's fixed address, which its TaskManager's jobs give as {@code unix:PATH}); every call carries
+ * the control secret either way. The ring
  * directory (default {@code /dev/shm/flink-bridge-$USER}) is the only one whose ring files shm sessions may
  * name: it must be the bridge's {@code flink-bridge.shm.directory}. Prints one line
  * {@code flink-bridge worker listening on HOST:PORT} once it serves, which is how a spawning bridge learns
@@ -35,6 +37,7 @@ public final class WorkerMain {
         String host = "127.0.0.1";
         int port = 0;
         boolean unixSocket = false;
+        Path socketPath = null;
         Path ringDirectory = RingFiles.defaultDirectory();
         Map<Integer, List<StepSpec>> compatSegments = Map.of();
         for (int i = 0; i < args.length; i++) {
@@ -45,6 +48,10 @@ public final class WorkerMain {
                         "a port number (0-65535)");
                 case "--ring-dir" -> ringDirectory = Path.of(value(args, ++i, arg));
                 case "--unix-socket" -> unixSocket = true;
+                case "--unix-socket-path" -> {
+                    socketPath = Path.of(value(args, ++i, arg));
+                    unixSocket = true;
+                }
                 case CompatSegments.OPTION -> {
                     try {
                         compatSegments = CompatSegments.fromJson(value(args, ++i, arg));
@@ -55,7 +62,8 @@ public final class WorkerMain {
                 case WorkerLaunch.PARENT_PID_OPTION -> ParentWatch.exitWhenGone(
                         parseNumber(arg, value(args, ++i, arg), 1, Long.MAX_VALUE, "a process id"));
                 case "-h", "--help" -> {
-                    System.out.println("usage: worker [--host HOST] [--port PORT | --unix-socket] [--ring-dir DIR] "
+                    System.out.println("usage: worker [--host HOST] [--port PORT | --unix-socket | --unix-socket-path PATH] "
+                            + "[--ring-dir DIR] "
                             + "[--compat-segments JSON] [--parent-pid PID]");
                     return;
                 }
@@ -64,10 +72,11 @@ public final class WorkerMain {
         }
         WorkerServer server;
         try {
-            server = unixSocket ? WorkerServer.startOnUnixSocket(ringDirectory, compatSegments)
+            server = unixSocket ? WorkerServer.startOnUnixSocket(ringDirectory, socketPath, compatSegments)
                     : WorkerServer.start(host, port, ringDirectory, compatSegments);
         } catch (java.io.IOException | RuntimeException e) {
-            fail("cannot listen on " + (unixSocket ? "a Unix domain socket in " + ringDirectory : host + ":" + port)
+            fail("cannot listen on " + (socketPath != null ? "unix:" + socketPath
+                    : unixSocket ? "a Unix domain socket in " + ringDirectory : host + ":" + port)
                     + ": " + e.getMessage());
             return;
         }

@@ -60,14 +60,16 @@ public final class WorkerServer implements AutoCloseable {
     }
 
     /**
-     * Starts serving on a Unix domain socket in {@code ringDirectory}, named by this process's pid
+     * Starts serving on a Unix domain socket: {@code socketPath} when given (a sidecar's fixed address, in a
+     * folder it shares with its TaskManager), else one in {@code ringDirectory} named by this process's pid
      * ({@link UnixSockets#workerSocket}): the default of a spawned worker, which only the directory's owner can
      * reach. Its address is {@code unix:PATH}.
      */
-    public static WorkerServer startOnUnixSocket(Path ringDirectory, Map<Integer, List<StepSpec>> compatSegments)
-            throws IOException {
+    public static WorkerServer startOnUnixSocket(Path ringDirectory, Path socketPath,
+                                                 Map<Integer, List<StepSpec>> compatSegments) throws IOException {
         ControlSecret secret = ControlSecret.forDirectory(ringDirectory); // also creates the directory, if absent
-        Path socket = UnixSockets.workerSocket(ringDirectory, ProcessHandle.current().pid());
+        Path socket = socketPath != null ? UnixSockets.claimSocket(socketPath.toAbsolutePath())
+                : UnixSockets.workerSocket(ringDirectory, ProcessHandle.current().pid());
         EventLoopGroup loops = UnixSockets.eventLoops("worker-unix-socket");
         try {
             return start(NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))

@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.JobFailures;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.WorkerLostException;
@@ -489,13 +490,16 @@ final class SessionExchange {
     }
 
     /** The worker failed, died, hung or broke the protocol: the task must fail and restart. */
+    /** A failure of the worker or of its answers; each is thrown as soon as it is made, so it is recorded then. */
     static final class WorkerFailure extends RuntimeException {
         WorkerFailure(String message) {
             super(message);
+            JobFailures.record(this);
         }
 
         WorkerFailure(String message, Throwable cause) {
             super(message, cause);
+            JobFailures.record(this);
         }
     }
 }

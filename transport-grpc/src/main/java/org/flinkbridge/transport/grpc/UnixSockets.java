@@ -49,6 +49,20 @@ public final class UnixSockets {
         return socket;
     }
 
+    /**
+     * {@code socket}, a fixed path a sidecar worker is told to listen on, made free: a socket file there that
+     * nothing accepts on (its worker was killed) is removed.
+     *
+     * @throws IOException when a process accepts on it: two workers must not share one address
+     */
+    public static Path claimSocket(Path socket) throws IOException {
+        if (accepts(socket)) {
+            throw new IOException("another process accepts on " + socket);
+        }
+        Files.deleteIfExists(socket);
+        return socket;
+    }
+
     private static boolean accepts(Path socket) {
         if (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {
             return false;
