@@ -60,39 +60,17 @@ CONF
   mkdir -p "$CLUSTER_DIR/tmp/web"
 }
 
-# Prints the lines BashJavaUtils computes (JVM memory flags, then -D dynamic properties) for jm or tm.
-resource_params() {
-  local what="$1" output
-  output=$("$(java_bin)" -cp "$LIB_DIR/*" org.apache.flink.runtime.util.bash.BashJavaUtils \
-      "GET_${what}_RESOURCE_PARAMS" --configDir "$CONF_DIR" 2>&1) \
-    || die "Flink could not compute the $what memory settings: $output"
-  grep '^BASH_JAVA_UTILS_EXEC_RESULT:' <<<"$output" | sed 's/^BASH_JAVA_UTILS_EXEC_RESULT://'
-}
-
-role_main() {
-  case "$1" in
-    jobmanager) echo org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint ;;
-    taskmanager) echo org.apache.flink.runtime.taskexecutor.TaskManagerRunner ;;
-  esac
-}
-
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
 
 cluster_pids() { pgrep -f -- "$MARKER" || true; }
 
 rest_get() { curl -sf --max-time 3 "$REST_URL$1"; }
 
-# Starts one cluster process in the background: $1 = jobmanager|taskmanager, $2 = main class.
+# Starts one cluster process in the background: $1 = jobmanager|taskmanager.
 start_process() {
-  local role="$1" main="$2" key params jvm dynamic
-  key=$([[ "$role" == jobmanager ]] && echo JM || echo TM)
-  params=$(resource_params "$key")
-  jvm=$(sed -n 1p <<<"$params")
-  dynamic=$(sed -n 2p <<<"$params")
-  # shellcheck disable=SC2086 # the memory flags and -D pairs are meant to split into words
-  nohup "$(java_bin)" $jvm "${BRIDGE_JVM_ARGS[@]}" "$MARKER" \
+  local role="$1"
+  nohup "$BRIDGE_HOME/cluster/bin/flink-process" "$role" "$CONF_DIR" "$LIB_DIR" "${BRIDGE_JVM_ARGS[@]}" "$MARKER" \
     -Dlog.file="$LOG_DIR/$role.log" -Dlog4j.configurationFile="file:$CONF_DIR/log4j.properties" \
-    -cp "$LIB_DIR/*" "$main" --configDir "$CONF_DIR" $dynamic \
     > "$LOG_DIR/$role.out" 2>&1 < /dev/null &
   echo $! > "$CLUSTER_DIR/$role.pid"
 }
@@ -115,7 +93,7 @@ cluster_start() {
   fi
   # A running JobManager keeps its place: only what is missing starts (a TaskManager that was killed, say).
   for role in "${missing[@]}"; do
-    start_process "$role" "$(role_main "$role")"
+    start_process "$role"
   done
   local deadline=$((SECONDS + START_TIMEOUT_SECONDS)) overview
   while (( SECONDS < deadline )); do
