@@ -177,4 +177,16 @@ build_if_stale() {
   fi
 }
 
+# Builds the chaos module (the chaos run and the sandbox load test) and the cluster's lib folder when missing or
+# older than their sources.
+ensure_chaos_built() {
+  cd "$BRIDGE_HOME"
+  if [[ "${FLINK_BRIDGE_NO_BUILD:-}" != 1 && ( ! -f chaos/target/classpath.txt \
+      || ! -f cluster/target/flink-lib/flink-runtime-2.2.1.jar \
+      || -n "$(find chaos/src chaos/pom.xml -newer chaos/target/classpath.txt -print -quit)" ) ]]; then
+    echo "flink-bridge: building the chaos module (mvn install -pl chaos -am -DskipTests) ..." >&2
+    mvn_run install -pl chaos -am -DskipTests || die "the build failed; see the Maven output above."
+  fi
+}
+
 java_bin() { echo "$JAVA_HOME/bin/java"; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Docker sandbox: images built here without a registry (a debootstrap base, a jlink runtime, Flink, the
 # workers, Kafka) and a compose project of them on host networking. Called by ./flink-bridge as
-# `sandbox build|up|status|down`.
+# `sandbox build|up|status|down|load`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -196,10 +196,19 @@ sandbox_down() {
   echo "flink-bridge: sandbox down; no container or volume of it is left"
 }
 
+# The load test (chaos module, org.flinkbridge.chaos.SandboxLoad): it brings the sandbox up afresh and down at the end.
+sandbox_load() {
+  find_jdk; find_maven; ensure_built; ensure_chaos_built; ensure_docker
+  exec "$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" -Dflink-bridge.home="$BRIDGE_HOME" \
+    -cp "$BRIDGE_HOME/chaos/target/classes:$(cat "$BRIDGE_HOME/chaos/target/classpath.txt")" \
+    org.flinkbridge.chaos.SandboxLoad "$@"
+}
+
 case "${1:-}" in
   build) sandbox_build ;;
+  load) shift; sandbox_load "$@" ;;
   up) sandbox_up ;;
   status) sandbox_status ;;
   down) sandbox_down ;;
-  *) die "usage: ./flink-bridge sandbox build|up|status|down" ;;
+  *) die "usage: ./flink-bridge sandbox build|up|status|down | sandbox load [--minutes N] [--rate R] [--transport shm|grpc] [--worker java|python] [--quick]" ;;
 esac

@@ -1,11 +1,9 @@
 package org.flinkbridge.chaos;
 
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.flinkbridge.testing.KafkaBroker;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -41,17 +39,7 @@ public final class ChaosRun {
     }
 
     public static void main(String[] args) throws Exception {
-        ChaosOptions options;
-        try {
-            options = ChaosOptions.parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println("flink-bridge chaos: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
-        Path home = Path.of(System.getProperty("flink-bridge.home", ".")).toAbsolutePath();
-        boolean clean = new ChaosRun(options, home).run();
-        System.exit(clean ? 0 : 1);
+        Runs.main("chaos", args, ChaosOptions::parse, (options, home) -> new ChaosRun(options, home).run());
     }
 
     /** @return whether the output was exactly once and every planned kill was done */
@@ -140,26 +128,10 @@ public final class ChaosRun {
 
     /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */
     private int[] produce(KafkaBroker broker, KillPlan kills) throws Exception {
-        int[] perKey = new int[KEYS];
-        long started = System.nanoTime();
         try (KafkaProducer<byte[], byte[]> producer = broker.producer(Map.of("acks", "all"))) {
-            for (int i = 0; i < options.records(); i++) {
-                int key = i % KEYS;
-                perKey[key]++;
-                String json = "{\"key\":\"key-" + key + "\",\"id\":" + i + "}";
-                producer.send(new ProducerRecord<>(INPUT, ("key-" + key).getBytes(StandardCharsets.UTF_8),
-                        json.getBytes(StandardCharsets.UTF_8)));
-                long due = TimeUnit.SECONDS.toNanos(i + 1L) / options.recordsPerSecond();
-                long ahead = due - (System.nanoTime() - started);
-                if (ahead > 1_000_000) {
-                    producer.flush();
-                    kills.killDue(cluster, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-                    TimeUnit.NANOSECONDS.sleep(ahead);
-                }
-            }
-            producer.flush();
+            return SteadyProducer.produce(producer, INPUT, options.records(), options.recordsPerSecond(), KEYS,
+                    elapsedMillis -> kills.killDue(cluster, elapsedMillis));
         }
-        return perKey;
     }
 
     static void log(String line) {

@@ -46,21 +46,43 @@ final class Cluster {
     }
 
     /**
-     * Submits the job named {@code jobName} detached and returns its id, as the REST API lists it; Flink
-     * restarts it after every failure.
+     * Submits the job named {@code jobName} detached, with the job's further {@code options}, and returns its id,
+     * as the REST API lists it; Flink restarts it after every failure.
      */
-    String submit(Path pipeline, String jobName, String transport) throws Exception {
-        launcher("flink", "run", "-d",
+    String submit(Path pipeline, String jobName, String transport, String... options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("flink", "run", "-d",
                 home.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
                 "--pipeline", pipeline.toString(), "--transport=" + transport,
                 "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=1000",
-                "-Drestart-strategy.fixed-delay.delay=1s");
+                "-Drestart-strategy.fixed-delay.delay=1s"));
+        args.addAll(List.of(options));
+        launcher(args.toArray(String[]::new));
         for (JsonNode job : rest("/jobs/overview").path("jobs")) {
             if (job.path("name").asText().equals(jobName) && !job.path("state").asText().equals("CANCELED")) {
                 return job.path("jid").asText();
             }
         }
         throw new IOException("the cluster lists no job named " + jobName + " after it was submitted");
+    }
+
+    /**
+     * Waits until every task of the job runs and a first checkpoint completed (its sources and sinks are ready), or
+     * fails after {@code timeoutSeconds}.
+     */
+    void awaitRunning(String jobId, long timeoutSeconds) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
+        while (System.nanoTime() < deadline) {
+            JsonNode job = rest("/jobs/" + jobId);
+            boolean allRunning = job.path("state").asText().equals("RUNNING");
+            for (JsonNode vertex : job.path("vertices")) {
+                allRunning &= vertex.path("status").asText().equals("RUNNING");
+            }
+            if (allRunning && rest("/jobs/" + jobId + "/checkpoints").path("counts").path("completed").asLong() > 0) {
+                return;
+            }
+            Thread.sleep(500);
+        }
+        throw new IOException("job " + jobId + " did not run with a completed checkpoint within " + timeoutSeconds + " s");
     }
 
     void cancel(String jobId) throws Exception {

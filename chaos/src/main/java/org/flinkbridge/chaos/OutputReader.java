@@ -30,7 +30,15 @@ final class OutputReader implements AutoCloseable {
     private volatile boolean stopping;
     private volatile Exception failure;
 
+    /** Where each record's read time and latency go, or null. */
+    private final Timeline timeline;
+
     OutputReader(String bootstrapServers, String topic) {
+        this(bootstrapServers, topic, null);
+    }
+
+    OutputReader(String bootstrapServers, String topic, Timeline timeline) {
+        this.timeline = timeline;
         Properties properties = new Properties();
         properties.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
         properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -53,6 +61,10 @@ final class OutputReader implements AutoCloseable {
         try {
             while (!stopping) {
                 for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(200))) {
+                    if (timeline != null) {
+                        long now = System.currentTimeMillis();
+                        timeline.add(now, now - record.timestamp());
+                    }
                     JsonNode count = JSON.readTree(record.value());
                     synchronized (counts) {
                         counts.add(new Oracle.Count(count.path("key").asText(), count.path("count").asLong()));

@@ -1,0 +1,112 @@
+package org.flinkbridge.chaos;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The Docker sandbox as the load test drives it: the launcher brings it up and down ({@code sandbox up|down}),
+ * docker and docker-compose restart, upgrade and kill its containers, and a file fills a TaskManager's ring tmpfs.
+ */
+final class Sandbox {
+
+    private static final String PROJECT = "flink-bridge-sandbox";
+    /** Room left in a ring tmpfs that is pushed near its limit: one new session's two 4 MiB rings and a little. */
+    private static final long RING_ROOM_BYTES = 9L << 20;
+    private static final String FILLER = "/rings/filler";
+
+    private final Path home;
+    private final String workerLanguage;
+
+    Sandbox(Path home, String workerLanguage) {
+        this.home = home;
+        this.workerLanguage = workerLanguage;
+    }
+
+    /** Starts the sandbox afresh (an empty Kafka, no checkpoints), with the worker images of version v1. */
+    void up() throws Exception {
+        run(Map.of(), home.resolve("flink-bridge").toString(), "sandbox", "down");
+        run(Map.of("WORKER_LANGUAGE", workerLanguage), home.resolve("flink-bridge").toString(), "sandbox", "up");
+    }
+
+    void down() throws Exception {
+        run(Map.of(), home.resolve("flink-bridge").toString(), "sandbox", "down");
+    }
+
+    /** {@code docker restart}: the worker is asked to stop (SIGTERM), then starts again in the same container. */
+    void restartWorker(int n) throws Exception {
+        run(Map.of(), "docker", "restart", "-t", "20", container("worker-" + n));
+    }
+
+    /** Replaces worker {@code n}'s container by one of the image of {@code version}, as a deployment would. */
+    void upgradeWorker(int n, String version) throws Exception {
+        compose(Map.of("WORKER_VERSION", version), "up", "-d", "--no-deps", "worker-" + n);
+    }
+
+    /**
+     * SIGKILLs TaskManager {@code n}'s JVM (the child of the container's init), so that the container exits with
+     * a failure and the compose restart policy brings it back.
+     */
+    void killTaskManager(int n) throws Exception {
+        long init = Long.parseLong(run(Map.of(), "docker", "inspect", "-f", "{{.State.Pid}}",
+                container("taskmanager-" + n)).trim());
+        List<ProcessHandle> jvms = ProcessHandle.of(init).stream().flatMap(ProcessHandle::children).toList();
+        if (jvms.isEmpty()) {
+            throw new IOException("TaskManager " + n + " runs no process under its init (pid " + init + ")");
+        }
+        for (ProcessHandle jvm : jvms) {
+            jvm.destroyForcibly();
+        }
+    }
+
+    /** Fills TaskManager {@code n}'s ring tmpfs (through its worker, which shares it) up to one session's room. */
+    String fillRings(int n) throws Exception {
+        return run(Map.of(), "docker", "exec", container("worker-" + n), "sh", "-c",
+                "avail=$(df --output=avail -B1 /rings | tail -1); fallocate -l $((avail - " + RING_ROOM_BYTES + ")) "
+                        + FILLER + " && df -h /rings | tail -1").trim();
+    }
+
+    void emptyRings(int n) throws Exception {
+        run(Map.of(), "docker", "exec", container("worker-" + n), "rm", "-f", FILLER);
+    }
+
+    /** Lines of a service's log (all its containers' starts) that contain {@code text}. */
+    long logLines(String service, String text) throws Exception {
+        return compose(Map.of(), "logs", "--no-color", service).lines().filter(line -> line.contains(text)).count();
+    }
+
+    private String container(String service) throws Exception {
+        String id = compose(Map.of(), "ps", "-q", service).trim();
+        if (id.isEmpty()) {
+            throw new IOException("the sandbox has no container for " + service + "; is it up?");
+        }
+        return id;
+    }
+
+    private String compose(Map<String, String> environment, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of("docker-compose", "-p", PROJECT, "-f",
+                home.resolve("sandbox/docker-compose.yml").toString()));
+        command.addAll(List.of(args));
+        Map<String, String> withLanguage = new HashMap<>(environment);
+        withLanguage.put("WORKER_LANGUAGE", workerLanguage);
+        return run(withLanguage, command.toArray(String[]::new));
+    }
+
+    /** Runs a command; fails with its output unless it exits 0 within 10 minutes. */
+    private String run(Map<String, String> environment, String... command) throws Exception {
+        ProcessBuilder builder = new ProcessBuilder(command).directory(home.toFile()).redirectErrorStream(true);
+        builder.environment().putAll(environment);
+        Process process = builder.start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!process.waitFor(10, TimeUnit.MINUTES) || process.exitValue() != 0) {
+            process.destroyForcibly();
+            throw new IOException(String.join(" ", command) + " failed:\n" + output);
+        }
+        return output;
+    }
+}

@@ -1,0 +1,218 @@
+package org.flinkbridge.chaos;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code ./flink-bridge sandbox load}: a steady stream of keyed records into the sandbox's Kafka, through a per-key
+ * running count in the workers (each TaskManager's sidecar container) into the exactly-once Kafka sink, while the
+ * worker containers are restarted, one is replaced by the other image version (an upgrade), a TaskManager's JVM is
+ * killed (its container comes back by the compose restart policy) and a ring tmpfs is filled near its limit. The
+ * committed output (read_committed) is compared with an oracle; one line sums the run up, and a Markdown report
+ * with a PNG of throughput and latency over time, the faults marked, goes to sandbox/results/UTC-TIME/.
+ * Exits 1 on any loss or duplicate, or when a planned fault could not be done.
+ */
+public final class SandboxLoad {
+
+    private static final String INPUT = "sandbox-in";
+    private static final String OUTPUT = "sandbox-out";
+    private static final String KAFKA = "127.0.0.1:9092";
+    private static final int KEYS = 100;
+    private static final long BUCKET_MILLIS = 5_000;
+    private static final long SETTLE_MILLIS = TimeUnit.MINUTES.toMillis(5);
+    /** The address each TaskManager's jobs find their own sidecar by: the socket in the tmpfs they share. */
+    private static final String WORKER_ADDRESS = "unix:/rings/worker.sock";
+    /** What the bridge logs once per recovery in place and once per session moved to a new worker. */
+    private static final List<String> RECOVERY_LINES = List.of(": recovered in place in ", ": moved to a new worker in ");
+
+    /** A fault done (or attempted) at a moment of the run. */
+    record Fault(long atSecond, String what, String outcome, boolean done) {}
+
+    private final SandboxOptions options;
+    private final Path home;
+    private final Sandbox sandbox;
+    private final Cluster cluster;
+    private final List<Fault> faults = Collections.synchronizedList(new ArrayList<>());
+
+    private SandboxLoad(SandboxOptions options, Path home) {
+        this.options = options;
+        this.home = home;
+        this.sandbox = new Sandbox(home, options.worker());
+        this.cluster = new Cluster(home);
+    }
+
+    public static void main(String[] args) throws Exception {
+        Runs.main("sandbox load", args, SandboxOptions::parse, (options, home) -> new SandboxLoad(options, home).run());
+    }
+
+    private boolean run() throws Exception {
+        log("bringing the sandbox up afresh with the " + options.worker() + " worker");
+        sandbox.up();
+        try {
+            return runJob();
+        } finally {
+            log("taking the sandbox down");
+            sandbox.down();
+        }
+    }
+
+    private boolean runJob() throws Exception {
+        createTopics();
+        Path dir = Files.createTempDirectory("flink-bridge-sandbox-");
+        Path pipeline = writePipeline(dir);
+        String jobName = "sandbox-" + options.transport();
+        String jobId = cluster.submit(pipeline, jobName, options.transport(), "-Dflink-bridge.shm.directory=/rings");
+        cluster.awaitRunning(jobId, 180);
+        long produceMillis = options.records() * 1000 / options.recordsPerSecond();
+        log("job " + jobId + " submitted over " + options.transport() + "; producing " + options.records()
+                + " records at " + options.recordsPerSecond() + "/s for " + options.minutes() + " min while faults happen");
+        Timeline timeline = new Timeline(System.currentTimeMillis(), BUCKET_MILLIS);
+        OutputReader output = new OutputReader(KAFKA, OUTPUT, timeline);
+        output.start();
+        ScheduledExecutorService faultThread = Executors.newSingleThreadScheduledExecutor();
+        scheduleFaults(faultThread, produceMillis, timeline.startMillis());
+        int[] perKey;
+        try (KafkaProducer<byte[], byte[]> producer = producer()) {
+            perKey = SteadyProducer.produce(producer, INPUT, options.records(), options.recordsPerSecond(), KEYS,
+                    elapsedMillis -> { });
+        }
+        faultThread.shutdown();
+        if (!faultThread.awaitTermination(5, TimeUnit.MINUTES)) {
+            throw new IOException("the faults did not finish within 5 minutes of the input's end");
+        }
+        log("input done; waiting for the output to settle");
+        Oracle.Result result = Oracle.compare(perKey, output.awaitSettled(options.records(), SETTLE_MILLIS));
+        output.close();
+        long restarts = cluster.restarts(jobId);
+        String checkpointP99 = cluster.checkpointP99Millis(jobId);
+        long recoveries = 0;
+        for (String taskManager : List.of("taskmanager-1", "taskmanager-2")) {
+            for (String line : RECOVERY_LINES) {
+                recoveries += sandbox.logLines(taskManager, line);
+            }
+        }
+        cluster.cancel(jobId);
+        List<Timeline.Bucket> buckets = timeline.buckets();
+        long activeSeconds = buckets.stream().filter(b -> b.outputs() > 0).count() * BUCKET_MILLIS / 1000;
+        long throughput = activeSeconds == 0 ? 0 : result.outputs() / activeSeconds;
+        boolean faultsDone = faults.stream().allMatch(Fault::done);
+        String summary = "sandbox: transport=" + options.transport() + " worker=" + options.worker()
+                + " minutes=" + options.minutes() + " records_in=" + options.records()
+                + " records_out=" + result.outputs() + " duplicates=" + result.duplicates()
+                + " losses=" + result.losses() + " job_restarts=" + restarts + " worker_recoveries=" + recoveries
+                + " throughput_rps=" + throughput + " latency_p50_ms=" + timeline.latencyPercentile(0.50)
+                + " latency_p99_ms=" + timeline.latencyPercentile(0.99) + " checkpoint_p99_ms=" + checkpointP99
+                + (faultsDone ? "" : " (a planned fault failed)");
+        Path report = LoadReport.write(home.resolve("sandbox/results")
+                .resolve(DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC)
+                        .format(Instant.now())), summary, options, BUCKET_MILLIS / 1000, buckets, List.copyOf(faults));
+        System.out.println(summary);
+        log("report: " + report);
+        return result.exactlyOnce() && faultsDone;
+    }
+
+    /**
+     * The faults, spread over the input: three worker restarts (the last while the ring tmpfs of its TaskManager is
+     * filled to one session's room), one upgrade to the image of version v2, one TaskManager kill.
+     */
+    private void scheduleFaults(ScheduledExecutorService thread, long produceMillis, long startMillis) {
+        schedule(thread, produceMillis * 15 / 100, startMillis, "docker restart worker-1", () -> {
+            sandbox.restartWorker(1);
+            return "restarted";
+        });
+        schedule(thread, produceMillis * 30 / 100, startMillis, "docker restart worker-2", () -> {
+            sandbox.restartWorker(2);
+            return "restarted";
+        });
+        schedule(thread, produceMillis * 42 / 100, startMillis, "upgrade worker-1 to image v2", () -> {
+            sandbox.upgradeWorker(1, "v2");
+            return "replaced by a container of flink-bridge/worker-" + options.worker() + ":v2";
+        });
+        schedule(thread, produceMillis * 55 / 100, startMillis, "fill the ring tmpfs of taskmanager-2", () ->
+                "filled: " + sandbox.fillRings(2));
+        schedule(thread, produceMillis * 60 / 100, startMillis, "docker restart worker-2 (tmpfs near full)", () -> {
+            sandbox.restartWorker(2);
+            return "restarted";
+        });
+        schedule(thread, produceMillis * 66 / 100, startMillis, "empty the ring tmpfs of taskmanager-2", () -> {
+            sandbox.emptyRings(2);
+            return "emptied";
+        });
+        schedule(thread, produceMillis * 78 / 100, startMillis, "kill the TaskManager JVM of taskmanager-1", () -> {
+            sandbox.killTaskManager(1);
+            return "killed; the restart policy starts it again";
+        });
+    }
+
+    private interface FaultAction {
+        String run() throws Exception;
+    }
+
+    private void schedule(ScheduledExecutorService thread, long atMillis, long startMillis, String what,
+                          FaultAction action) {
+        thread.schedule(() -> {
+            long atSecond = (System.currentTimeMillis() - startMillis) / 1000;
+            log(what);
+            try {
+                faults.add(new Fault(atSecond, what, action.run(), true));
+            } catch (Exception e) {
+                log(what + " failed: " + e.getMessage());
+                faults.add(new Fault(atSecond, what, "failed: " + e.getMessage(), false));
+            }
+        }, atMillis, TimeUnit.MILLISECONDS);
+    }
+
+    private void createTopics() throws Exception {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA))) {
+            admin.createTopics(List.of(new NewTopic(INPUT, 2, (short) 1), new NewTopic(OUTPUT, 2, (short) 1)))
+                    .all().get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    private static KafkaProducer<byte[], byte[]> producer() {
+        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA, ProducerConfig.ACKS_CONFIG,
+                "all", ProducerConfig.LINGER_MS_CONFIG, 5), new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
+    private Path writePipeline(Path dir) throws IOException {
+        return Files.writeString(dir.resolve("sandbox.yaml"), """
+                name: sandbox-%s
+                sources:
+                  input: {type: kafka, bootstrap_servers: "%s", topic: %s, group_id: sandbox, starting_offsets: earliest}
+                steps:
+                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
+                sinks:
+                  output: {type: kafka, bootstrap_servers: "%s", topic: %s, delivery: exactly_once}
+                bridge:
+                  transport: %s
+                  parallelism: 2
+                  key: {json_field: key}
+                  checkpoint_interval_ms: 1000
+                  worker_timeout_ms: 10000
+                  worker_address: "%s"
+                  worker_recovery: in_place
+                """.formatted(options.transport(), KAFKA, INPUT, KAFKA, OUTPUT, options.transport(), WORKER_ADDRESS));
+    }
+
+    static void log(String line) {
+        System.err.println("flink-bridge sandbox load: " + line);
+    }
+}

@@ -1,0 +1,71 @@
+package org.flinkbridge.chaos;
+
+import java.util.List;
+
+/**
+ * The sandbox load test's command line: {@code [--minutes N] [--rate R] [--transport shm|grpc]
+ * [--worker java|python] [--quick]}. The quick run is 3 minutes at 2,000 records/s; the default 10 minutes at
+ * 4,000. Both do the same faults.
+ */
+record SandboxOptions(String transport, String worker, int minutes, int recordsPerSecond) {
+
+    static final String USAGE = "usage: ./flink-bridge sandbox load [--minutes N] [--rate R] [--transport shm|grpc]"
+            + " [--worker java|python] [--quick]";
+
+    static SandboxOptions parse(String[] args) {
+        String transport = "shm";
+        String worker = "java";
+        Integer minutes = null;
+        Integer rate = null;
+        boolean quick = false;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+            if (name.equals("--quick")) {
+                quick = true;
+                continue;
+            }
+            String value;
+            if (arg.contains("=")) {
+                value = arg.substring(arg.indexOf('=') + 1);
+            } else if (i + 1 < args.length) {
+                value = args[++i];
+            } else {
+                throw new IllegalArgumentException(name + " needs a value; " + USAGE);
+            }
+            switch (name) {
+                case "--transport" -> transport = oneOf(name, value, List.of("shm", "grpc"));
+                case "--worker" -> worker = oneOf(name, value, List.of("java", "python"));
+                case "--minutes" -> minutes = positive(name, value);
+                case "--rate" -> rate = positive(name, value);
+                default -> throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
+            }
+        }
+        return new SandboxOptions(transport, worker, minutes != null ? minutes : quick ? 3 : 10,
+                rate != null ? rate : quick ? 2_000 : 4_000);
+    }
+
+    private static String oneOf(String name, String value, List<String> allowed) {
+        if (!allowed.contains(value)) {
+            throw new IllegalArgumentException(name + " must be " + String.join(" or ", allowed) + ", not '" + value
+                    + "'; " + USAGE);
+        }
+        return value;
+    }
+
+    private static int positive(String name, String value) {
+        try {
+            int number = Integer.parseInt(value);
+            if (number > 0) {
+                return number;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below with the text given
+        }
+        throw new IllegalArgumentException(name + " needs a whole number above 0, not '" + value + "'; " + USAGE);
+    }
+
+    long records() {
+        return (long) minutes * 60 * recordsPerSecond;
+    }
+}
