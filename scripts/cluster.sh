@@ -11,6 +11,7 @@ LOG_DIR="$CLUSTER_DIR/log"
 LIB_DIR="$BRIDGE_HOME/cluster/target/flink-lib"
 REST_PORT=8081
 REST_URL="http://127.0.0.1:$REST_PORT"
+PROMETHEUS_PORTS=9249-9259
 # Every process of this cluster carries this marker, so stop finds strays without pid files too.
 MARKER="-Dflink-bridge.cluster=$CLUSTER_DIR"
 START_TIMEOUT_SECONDS=90
@@ -55,6 +56,10 @@ heartbeat.timeout: 5000
 # Worker state is operator state of any size: Flink's default storage, the JobManager's memory, refuses over 5 MiB.
 execution.checkpointing.storage: filesystem
 execution.checkpointing.dir: file://$CLUSTER_DIR/checkpoints
+# Every metric, the bridge's among them, for Prometheus: the JobManager and the TaskManager each take the first free
+# port of the range (the reporter has no host option: scrape it on 127.0.0.1).
+metrics.reporter.prom.factory.class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
+metrics.reporter.prom.port: $PROMETHEUS_PORTS
 env.java.opts.all: ${BRIDGE_JVM_ARGS[*]}
 CONF
   mkdir -p "$CLUSTER_DIR/tmp/web"

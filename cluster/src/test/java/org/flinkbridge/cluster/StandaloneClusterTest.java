@@ -95,6 +95,81 @@ class StandaloneClusterTest {
     }
 
     /**
+     * The bridge's metrics of each session, while a job runs over shm: records and bytes each way, inputs in
+     * flight, each ring's occupancy, the round-trip histogram, the checkpoint drain time and the recoveries, as the
+     * TaskManager's Prometheus reporter serves them and as the REST API behind the Web UI lists them.
+     */
+    @Test
+    void theBridgesMetricsAreServedToPrometheusAndTheWebUi(@TempDir Path dir) throws Exception {
+        String name = "measured";
+        Path pipeline = perKeyPipeline(dir, name, 60_000, 3000, 7, RUNNING_COUNT, "");
+        Result submitted = launcher("flink", "run", "-d",
+                HOME.resolve("bridge-job/target/bridge-job-0.1.0-SNAPSHOT.jar").toString(),
+                "--pipeline", pipeline.toString(), "--output", dir.resolve("out").toString());
+        assertEquals(0, submitted.exitCode, submitted.output);
+        String jobId = onlyJobNamed(name).get("jid").asText();
+        try {
+            awaitCompletedCheckpoints(jobId, 3);
+
+            String scraped = taskManagerMetrics();
+            for (String counter : List.of("bridgeRecordsSent", "bridgeBytesSent", "bridgeRecordsReceived",
+                    "bridgeBytesReceived", "bridgeRoundTripMicros_count")) {
+                assertTrue(sampleSum(scraped, counter) > 0, counter + " is not above 0 in:\n" + bridgeLines(scraped));
+            }
+            assertTrue(sampleSum(scraped, "bridgeBytesSent") >= 20 * sampleSum(scraped, "bridgeRecordsSent"),
+                    "each generated record is more than 20 bytes:\n" + bridgeLines(scraped));
+            for (String gauge : List.of("bridgeInputsInFlight", "bridgeRingToWorkerBytes", "bridgeRingFromWorkerBytes",
+                    "bridgeCheckpointDrainMillis", "bridgeWorkerRecoveries", "bridgeRoundTripMicros{")) {
+                assertTrue(scraped.contains("_operator_" + gauge), gauge + " is missing:\n" + bridgeLines(scraped));
+            }
+
+            // The Web UI's metrics come from the JobManager's fetcher, which asks the TaskManagers every 10 s.
+            List<String> listed = new ArrayList<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (listed.stream().noneMatch(metric -> metric.contains(".bridge")) && System.nanoTime() < deadline) {
+                Thread.sleep(500);
+                listed.clear();
+                for (JsonNode vertex : restGet("/jobs/" + jobId).path("vertices")) {
+                    restGet("/jobs/" + jobId + "/vertices/" + vertex.path("id").asText() + "/metrics")
+                            .forEach(metric -> listed.add(metric.path("id").asText()));
+                }
+            }
+            assertTrue(listed.stream().anyMatch(metric -> metric.endsWith(".bridgeRoundTripMicros_p99")), listed.toString());
+            assertTrue(listed.stream().anyMatch(metric -> metric.endsWith(".bridgeRingToWorkerBytes")), listed.toString());
+        } finally {
+            launcher("flink", "cancel", jobId);
+            awaitJobState(jobId, "CANCELED");
+        }
+    }
+
+    /** What the TaskManager's Prometheus reporter serves: the endpoint of the range that has task metrics. */
+    private static String taskManagerMetrics() throws Exception {
+        for (int port = 9249; port <= 9259; port++) {
+            try {
+                HttpResponse<String> response = HttpClient.newHttpClient().send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+                if (response.statusCode() == 200 && response.body().contains("flink_taskmanager_")) {
+                    return response.body();
+                }
+            } catch (IOException nothingThere) {
+                // the next port of the reporter's range
+            }
+        }
+        throw new AssertionError("no TaskManager metrics on 127.0.0.1:9249-9259");
+    }
+
+    /** The sum over the subtasks of the operator metric {@code name}'s samples. */
+    private static double sampleSum(String scraped, String name) {
+        return scraped.lines().filter(line -> line.startsWith("flink_taskmanager_job_task_operator_" + name + "{"))
+                .mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))).sum();
+    }
+
+    private static String bridgeLines(String scraped) {
+        return String.join("\n", scraped.lines().filter(line -> line.contains("_bridge")).toList());
+    }
+
+    /**
      * Redeployment: the job stops with a native savepoint (canonical ones fail for DSv2 keyed operators),
      * the worker is replaced (by a different build of the Java worker, or by the Python worker, which reads the
      * Java worker's state of the built-in steps), and the job resumes from the savepoint at parallelism 1

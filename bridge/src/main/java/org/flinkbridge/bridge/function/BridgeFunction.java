@@ -12,9 +12,6 @@ import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.context.TaskInfo;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
-import org.apache.flink.metrics.Counter;
-import org.apache.flink.metrics.Gauge;
-import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
@@ -30,6 +27,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -66,7 +64,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient Collector<BridgeRecord> operatorOutput;
     private transient int subtask;
     private transient int maxParallelism;
-    private transient Counter sent;
+    private transient SessionMetrics metrics;
     /** Whether a mail to take answers is queued, so a burst of arrivals queues one. */
     private transient AtomicBoolean answersMailQueued;
     private transient boolean closed;
@@ -108,12 +106,13 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 .setParallelism(task.getParallelism())
                 .setAttempt(task.getAttemptNumber())
                 .build(), restored.workerStates());
-        MetricGroup metrics = ctx.getMetricGroup();
-        sent = metrics.counter("bridgeRecordsSent");
+        metrics = new SessionMetrics(ctx.getMetricGroup(), spec.maxInFlight(),
+                () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
+                session::fromWorkerRingBytes);
         ReplayJournal journal = spec.recovery().inPlace()
                 ? new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()) : null;
         exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), journal,
-                new Downstream(ctx, metrics), restored.workerStates(), restored.outputs());
+                new Downstream(ctx), restored.workerStates(), restored.outputs());
     }
 
     /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
@@ -154,7 +153,6 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
                 ctx.getStateManager().getCurrentKey(), maxParallelism) : KeyGroups.NONE;
         exchange.record(keyGroup, record);
-        sent.inc();
         if (countSent) {
             JobCounters.add(JobCounters.Count.SENT, 1);
         }
@@ -183,7 +181,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     @Override
     public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        long started = System.nanoTime();
         SessionExchange.Checkpoint checkpoint = exchange.checkpoint(ctx.getCheckpointId());
+        metrics.checkpointDrained(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
         List<byte[]> entries = new ArrayList<>();
         for (KeyGroupState state : checkpoint.workerState()) {
             entries.add(CheckpointEntries.workerState(subtask, state));
@@ -222,33 +222,24 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private final class Downstream implements SessionExchange.Downstream {
 
         private final NonPartitionedContext<BridgeRecord> context;
-        private final Counter received;
-        private final Counter recoveries;
-        private final Counter upgrades;
-        private final Counter replayedInputs;
-        private volatile long lastRecoveryMillis;
 
-        Downstream(NonPartitionedContext<BridgeRecord> context, MetricGroup metrics) {
+        Downstream(NonPartitionedContext<BridgeRecord> context) {
             this.context = context;
-            this.received = metrics.counter("bridgeRecordsReceived");
-            this.recoveries = metrics.counter("bridgeWorkerRecoveries");
-            this.upgrades = metrics.counter("bridgeWorkerUpgrades");
-            this.replayedInputs = metrics.counter("bridgeReplayedInputs");
-            Gauge<Long> lastRecovery = () -> lastRecoveryMillis;
-            metrics.gauge("bridgeLastRecoveryMillis", lastRecovery);
         }
 
         @Override
         public void recovered(SessionExchange.Recovery recovery) {
-            if (recovery.upgrade()) {
-                upgrades.inc();
-                JobCounters.add(JobCounters.Count.WORKER_UPGRADES, 1);
-            } else {
-                recoveries.inc();
-                JobCounters.add(JobCounters.Count.WORKER_RECOVERIES, 1);
-            }
-            replayedInputs.inc(recovery.replayedInputs());
-            lastRecoveryMillis = recovery.millis();
+            metrics.recovered(recovery);
+        }
+
+        @Override
+        public void sent(long sequence, BridgeRecord input) {
+            metrics.recordSent(sequence, input.payload.length);
+        }
+
+        @Override
+        public void answered(long sequence) {
+            metrics.answered(sequence);
         }
 
         @Override
@@ -266,8 +257,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         }
 
         @Override
-        public void arrived() {
-            received.inc();
+        public void arrived(BridgeRecord output) {
+            metrics.outputReceived(output.payload.length);
             if (countReceived) {
                 JobCounters.add(JobCounters.Count.RECEIVED, 1);
             }

@@ -27,7 +27,8 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
 
     private final SessionSpec spec;
     private final SessionIdentity identity;
-    private BridgeSession current;
+    /** Volatile: the metrics reporter's thread reads the rings' occupancy through it. */
+    private volatile BridgeSession current;
     /** The current session's name, or the lost one's while none replaces it yet. */
     private String name;
     private Runnable wakeUp;
@@ -53,6 +54,18 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
         if (current != null) {
             current.notifyCheckpoint(checkpointId, completed);
         }
+    }
+
+    /** Bytes queued for the worker in the current session's ring (0 over gRPC, or while none is open). */
+    long toWorkerRingBytes() {
+        BridgeSession session = current;
+        return session == null ? 0 : session.channel().toWorkerRingBytes();
+    }
+
+    /** Bytes queued for the bridge in the current session's ring (0 over gRPC, or while none is open). */
+    long fromWorkerRingBytes() {
+        BridgeSession session = current;
+        return session == null ? 0 : session.channel().fromWorkerRingBytes();
     }
 
     @Override

@@ -41,8 +41,14 @@ final class SessionExchange {
 
         void emitWatermark(long watermark);
 
-        /** An output arrived from the worker (emitted now or held), for the counters. */
-        void arrived();
+        /** An output arrived from the worker (emitted now or held), for the metrics. */
+        void arrived(BridgeRecord output);
+
+        /** Record input {@code sequence} went to the worker (not counting replays), for the metrics. */
+        default void sent(long sequence, BridgeRecord input) {}
+
+        /** Every answer to input {@code sequence} arrived, for the metrics. */
+        default void answered(long sequence) {}
 
         /** A lost worker was recovered in place, for the counters. */
         void recovered(Recovery recovery);
@@ -137,6 +143,7 @@ final class SessionExchange {
         stampClock();
         makeRoom();
         long sequence = inFlight.add(InFlight.Kind.RECORD);
+        downstream.sent(sequence, record);
         if (journal != null) {
             journal.appendRecord(sequence, keyGroup, record);
         }
@@ -450,7 +457,7 @@ final class SessionExchange {
             } else {
                 downstream.emit(record);
             }
-            downstream.arrived();
+            downstream.arrived(record);
         }
 
         @Override
@@ -465,6 +472,7 @@ final class SessionExchange {
             boolean isWatermark = inFlight.oldestKind() == InFlight.Kind.WATERMARK;
             long watermark = inFlight.oldestWatermark();
             inFlight.removeOldest();
+            downstream.answered(sequence);
             if (!isWatermark) {
                 return;
             }
@@ -489,8 +497,10 @@ final class SessionExchange {
         }
     }
 
-    /** The worker failed, died, hung or broke the protocol: the task must fail and restart. */
-    /** A failure of the worker or of its answers; each is thrown as soon as it is made, so it is recorded then. */
+    /**
+     * The worker failed, died, hung or broke the protocol: the task must fail and restart. Each is thrown as soon as
+     * it is made, so it is recorded then.
+     */
     static final class WorkerFailure extends RuntimeException {
         WorkerFailure(String message) {
             super(message);

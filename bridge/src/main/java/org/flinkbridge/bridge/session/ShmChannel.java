@@ -211,6 +211,25 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         }
     }
 
+    @Override
+    public long toWorkerRingBytes() {
+        return occupancy(true);
+    }
+
+    @Override
+    public long fromWorkerRingBytes() {
+        return occupancy(false);
+    }
+
+    /** Read by a metrics reporter, which may find the session already closed and its ring unmapped: then none. */
+    private long occupancy(boolean toWorker) {
+        try {
+            return toWorker ? ring.toWorkerUsedBytes() : ring.fromWorkerUsedBytes();
+        } catch (IllegalStateException closed) {
+            return 0;
+        }
+    }
+
     /** Tells the worker the bridge left, unmaps the ring and removes its file. */
     @Override
     public void close() {

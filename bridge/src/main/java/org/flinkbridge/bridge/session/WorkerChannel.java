@@ -59,6 +59,19 @@ public interface WorkerChannel extends AutoCloseable {
      */
     void onAnswersWaiting(Runnable wakeUp);
 
+    /**
+     * Bytes of inputs queued for the worker in the transport's ring, as a metrics reporter reads them from its own
+     * thread; a transport without rings queues none there.
+     */
+    default long toWorkerRingBytes() {
+        return 0;
+    }
+
+    /** Bytes of answers queued for the bridge in the transport's ring; see {@link #toWorkerRingBytes}. */
+    default long fromWorkerRingBytes() {
+        return 0;
+    }
+
     @Override
     void close();
 

@@ -23,7 +23,7 @@ final class DownstreamLog implements SessionExchange.Downstream {
     }
 
     @Override
-    public void arrived() {}
+    public void arrived(BridgeRecord output) {}
 
     @Override
     public void recovered(SessionExchange.Recovery recovery) {

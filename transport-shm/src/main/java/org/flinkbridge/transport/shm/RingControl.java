@@ -53,6 +53,12 @@ final class RingControl {
         return (long) Words.LONG.getAcquire(control, (long) CONSUMER_POSITION);
     }
 
+    /** Bytes published and not yet released: how full the ring is, as an observer on any thread reads it. */
+    long usedBytes() {
+        long consumer = consumerPosition();
+        return Math.max(0, producerPosition() - consumer);
+    }
+
     /** The consumer position as a waiter re-checks it after announcing its wait. */
     long consumerPositionForWait() {
         return (long) Words.LONG.getVolatile(control, (long) CONSUMER_POSITION);

@@ -45,6 +45,8 @@ public final class RingFile implements AutoCloseable {
     private final boolean bridgeSide;
     private final int toWorkerCapacity;
     private final int fromWorkerCapacity;
+    private final RingControl toWorkerControl;
+    private final RingControl fromWorkerControl;
     private boolean closed;
 
     private RingFile(Path path, Arena arena, MemorySegment file, boolean bridgeSide) {
@@ -54,6 +56,8 @@ public final class RingFile implements AutoCloseable {
         this.bridgeSide = bridgeSide;
         this.toWorkerCapacity = file.get(ValueLayout.JAVA_INT, TO_WORKER_CAPACITY_OFFSET);
         this.fromWorkerCapacity = file.get(ValueLayout.JAVA_INT, FROM_WORKER_CAPACITY_OFFSET);
+        this.toWorkerControl = new RingControl(file, TO_WORKER_CONTROL_OFFSET);
+        this.fromWorkerControl = new RingControl(file, FROM_WORKER_CONTROL_OFFSET);
         Heartbeats.start(this);
     }
 
@@ -180,6 +184,16 @@ public final class RingFile implements AutoCloseable {
                 new WaitStrategy(SPINS), path + " (from-worker ring)");
     }
 
+    /** Bytes of inputs published to the to-worker ring that the worker has not yet taken (for metrics). */
+    public long toWorkerUsedBytes() {
+        return toWorkerControl.usedBytes();
+    }
+
+    /** Bytes of answers published to the from-worker ring that the bridge has not yet taken (for metrics). */
+    public long fromWorkerUsedBytes() {
+        return fromWorkerControl.usedBytes();
+    }
+
     /** Watches the from-worker ring for the bridge, from a thread other than its consumer's. */
     public RingWatch fromWorkerWatch() {
         return new RingWatch(file, FROM_WORKER_CONTROL_OFFSET);
@@ -243,8 +257,8 @@ public final class RingFile implements AutoCloseable {
 
     /** Wakes whoever sleeps on either ring, so the peer sees the closed flag now rather than at its timeout. */
     private void wakeSleepers() {
-        new RingControl(file, TO_WORKER_CONTROL_OFFSET).wakeSleepers();
-        new RingControl(file, FROM_WORKER_CONTROL_OFFSET).wakeSleepers();
+        toWorkerControl.wakeSleepers();
+        fromWorkerControl.wakeSleepers();
     }
 
     public Path path() {
