@@ -16,7 +16,6 @@ use hyper::Body;
 
 use crate::grpc::{Code, Status};
 
-const LISTENING_PREFIX: &str = "flink-bridge worker listening on unix:";
 /// How long a child may take to start and print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -41,11 +40,11 @@ impl Child {
             let mut line = String::new();
             std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
         });
+        let listening = format!("{}unix:", crate::LISTENING_PREFIX);
         let socket = match tokio::time::timeout(START_TIMEOUT, line).await {
-            Ok(Ok(Ok(line))) if line.starts_with(LISTENING_PREFIX) => PathBuf::from(line[LISTENING_PREFIX.len()..].trim()),
+            Ok(Ok(Ok(line))) if line.starts_with(&listening) => PathBuf::from(line[listening.len()..].trim()),
             other => {
-                let _ = process.kill();
-                let _ = process.wait();
+                abandon(&mut process);
                 return Err(failed(format!("process {pid} printed no listening line within {START_TIMEOUT:?} ({other:?})")));
             }
         };
@@ -56,8 +55,7 @@ impl Child {
         let (sender, connection) = match connected.await {
             Ok(pair) => pair,
             Err(e) => {
-                let _ = process.kill();
-                let _ = process.wait();
+                abandon(&mut process);
                 return Err(failed(format!("cannot connect to process {pid}: {e}")));
             }
         };
@@ -108,4 +106,10 @@ impl Child {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Kills a session process that could not be used, and reaps it.
+fn abandon(process: &mut std::process::Child) {
+    let _ = process.kill();
+    let _ = process.wait();
 }

@@ -20,7 +20,7 @@ use crate::proto;
 use crate::ring::{self, constant_time_equal, RingFile};
 use crate::session::{describe_key_group, KeyGroup, Session, StepSpec};
 use crate::child::Child;
-use crate::{log, python, secret, shm_loop, steps, stream};
+use crate::{log, secret, shm_loop, steps, stream};
 
 const CONTROL_SERVICE: &str = "flinkbridge.v1.BridgeControl";
 const DATA_SERVICE: &str = "flinkbridge.v1.BridgeData";
@@ -79,14 +79,15 @@ pub struct Worker {
     pub stop_signal: watch::Sender<bool>,
     /// Sessions served by a process of their own (Python steps), by session id.
     children: Mutex<HashMap<String, Arc<Child>>>,
-    /// How to start such a process: this worker's arguments for one session.
-    child_args: Vec<String>,
+    /// How to start such a process: this worker's arguments for one session; None where sessions with Python
+    /// steps are served here (a session's own process) or fail there (no Python runtime given).
+    child_args: Option<Vec<String>>,
     /// This process is such a process: it serves one session and exits when it ends.
     one_session: bool,
 }
 
 impl Worker {
-    pub fn new(ring_dir: PathBuf, secret: String, one_session: bool, child_args: Vec<String>) -> Arc<Worker> {
+    pub fn new(ring_dir: PathBuf, secret: String, one_session: bool, child_args: Option<Vec<String>>) -> Arc<Worker> {
         Arc::new(Worker {
             id: format!("w{}", secret::random_hex(4)),
             ring_dir,
@@ -179,14 +180,17 @@ impl Worker {
     async fn open_session_call(self: &Arc<Self>, method: &str, headers: &http::HeaderMap, messages: &mut Messages) -> Result<Response<Reply>, Status> {
         let request: proto::OpenSessionRequest = self.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
         let has_python = request.steps.iter().any(|s| !s.r#type.is_empty() && !steps::is_native(&s.r#type));
-        if self.one_session || !python::hosting() || !has_python {
-            let worker = Arc::clone(self);
-            return blocking(method, move || worker.open_session(request)).await.map(|answer| Reply::unary(&answer));
-        }
+        let child_args = match &self.child_args {
+            Some(args) if has_python => args.clone(),
+            _ => {
+                let worker = Arc::clone(self);
+                return blocking(method, move || worker.open_session(request)).await.map(|answer| Reply::unary(&answer));
+            }
+        };
         if self.stopping.load(Ordering::Acquire) {
             return Err(Status::new(Code::Unavailable, format!("worker {} is stopping, as asked", self.id)));
         }
-        let mut child = Child::start(self.child_args.clone()).await?;
+        let mut child = Child::start(child_args).await?;
         if request.transport == proto::TransportKind::Shm as i32 {
             child.ring = request.ring.as_ref().map(|r| PathBuf::from(&r.path));
         }

@@ -46,7 +46,7 @@ macro_rules! log {
     }};
 }
 
-const LISTENING_PREFIX: &str = "flink-bridge worker listening on ";
+pub(crate) const LISTENING_PREFIX: &str = "flink-bridge worker listening on ";
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 /// Exit code of a worker whose spawner is gone.
 const ORPHANED: i32 = 3;
@@ -165,13 +165,16 @@ fn main() {
         eprintln!("flink-bridge-worker: {e}");
         std::process::exit(1)
     });
-    if let Some(runtime) = &options.python_runtime {
+    // Only a session's own process runs Python: the worker serving every session hands each session with Python
+    // steps to a process of its own (child.rs), so it needs to know only that a runtime was given.
+    let session_processes = options.python_runtime.is_some() && !options.one_session;
+    if let (Some(runtime), true) = (&options.python_runtime, options.one_session) {
         if let Err(e) = python::start(runtime.clone(), &options.paths) {
             eprintln!("flink-bridge-worker: {e}");
             std::process::exit(1)
         }
     }
-    let worker = Worker::new(options.ring_dir.clone(), secret, options.one_session, child_args(&options));
+    let worker = Worker::new(options.ring_dir.clone(), secret, options.one_session, session_processes.then(|| child_args(&options)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("grpc")

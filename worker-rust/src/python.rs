@@ -91,11 +91,6 @@ pub fn detach_this_thread() {
     ATTACHED.with(|attached| drop(attached.borrow_mut().take()));
 }
 
-/// Whether this worker hosts Python segments.
-pub fn hosting() -> bool {
-    HOST.get().is_some()
-}
-
 /// A step in Python, or None when the worker hosts no Python (no `--python-runtime`).
 pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Option<Result<Box<dyn Step>, String>> {
     let host = HOST.get()?;
