@@ -183,10 +183,23 @@ final class Cluster {
         }
     }
 
+    /** A failure the job restarted from: when, the exception's class and the first line of its message. */
+    record Failure(long timestampMillis, String exception, String message) {}
+
     /** The failures the job restarted from, as its exception history lists them. */
     long restarts(String jobId) throws Exception {
-        JsonNode history = rest("/jobs/" + jobId + "/exceptions?maxExceptions=1000").path("exceptionHistory");
-        return history.path("entries").size();
+        return failures(jobId).size();
+    }
+
+    List<Failure> failures(String jobId) throws Exception {
+        List<Failure> failures = new ArrayList<>();
+        for (JsonNode entry : rest("/jobs/" + jobId + "/exceptions?maxExceptions=1000").path("exceptionHistory")
+                .path("entries")) {
+            String trace = entry.path("stacktrace").asText();
+            failures.add(new Failure(entry.path("timestamp").asLong(), entry.path("exceptionName").asText(),
+                    trace.lines().findFirst().orElse("")));
+        }
+        return failures;
     }
 
     /** The p99 of the completed checkpoints' end-to-end durations, as Flink's checkpoint statistics give it. */

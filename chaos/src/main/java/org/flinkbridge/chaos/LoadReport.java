@@ -33,7 +33,8 @@ final class LoadReport {
 
     /** Writes the report into {@code dir} (created) and returns the Markdown file. */
     static Path write(Path dir, String summary, SandboxOptions options, long bucketSeconds,
-                      List<Timeline.Bucket> buckets, List<SandboxLoad.Fault> faults) throws IOException {
+                      List<Timeline.Bucket> buckets, List<SandboxLoad.Fault> faults, List<Cluster.Failure> failures,
+                      long startMillis) throws IOException {
         Files.createDirectories(dir);
         chart(dir.resolve("timeline.png"), options, bucketSeconds, buckets, faults);
         StringBuilder md = new StringBuilder();
@@ -47,6 +48,15 @@ final class LoadReport {
             SandboxLoad.Fault fault = faults.get(i);
             md.append("| ").append(i + 1).append(" | ").append(fault.atSecond()).append(" | ").append(fault.what())
                     .append(" | ").append(fault.outcome().replace("|", "/").replace("\n", " ")).append(" |\n");
+        }
+        md.append("\n## The job's failures\n\nFlink's exception history: each failure the job restarted from (a"
+                + " restart attempt that found no slot while a killed TaskManager was away, "
+                + "`NoResourceAvailableException`, retries the same failover and is not counted in `job_restarts`).\n\n"
+                + "| at (s) | exception | message |\n| --- | --- | --- |\n");
+        for (Cluster.Failure failure : failures) {
+            md.append("| ").append((failure.timestampMillis() - startMillis) / 1000).append(" | ")
+                    .append(failure.exception()).append(" | ")
+                    .append(failure.message().replace("|", "/")).append(" |\n");
         }
         md.append("\n## Committed output over time\n\nRecords read back with read_committed per second, and how"
                         + " late (read time minus the input's Kafka timestamp), per bucket of ")

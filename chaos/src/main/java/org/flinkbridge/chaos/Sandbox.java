@@ -18,7 +18,11 @@ final class Sandbox {
     private static final String PROJECT = "flink-bridge-sandbox";
     /** Room left in a ring tmpfs that is pushed near its limit: one new session's two 4 MiB rings and a little. */
     private static final long RING_ROOM_BYTES = 9L << 20;
-    private static final String FILLER = "/rings/filler";
+    /** The folder a TaskManager and its worker share (sandbox/docker-compose.yml). */
+    static final String SHARED = "/bridge";
+    /** The ring folder in it: the bridge's flink-bridge.shm.directory and the worker's --ring-dir. */
+    static final String RINGS = SHARED + "/rings";
+    private static final String FILLER = SHARED + "/filler";
 
     private final Path home;
     private final String workerLanguage;
@@ -67,8 +71,8 @@ final class Sandbox {
     /** Fills TaskManager {@code n}'s ring tmpfs (through its worker, which shares it) up to one session's room. */
     String fillRings(int n) throws Exception {
         return run(Map.of(), "docker", "exec", container("worker-" + n), "sh", "-c",
-                "avail=$(df --output=avail -B1 /rings | tail -1); fallocate -l $((avail - " + RING_ROOM_BYTES + ")) "
-                        + FILLER + " && df -h /rings | tail -1").trim();
+                "avail=$(df --output=avail -B1 " + SHARED + " | tail -1); fallocate -l $((avail - " + RING_ROOM_BYTES
+                        + ")) " + FILLER + " && df -h " + SHARED + " | tail -1").trim();
     }
 
     void emptyRings(int n) throws Exception {

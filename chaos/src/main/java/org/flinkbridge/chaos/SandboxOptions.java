@@ -4,13 +4,15 @@ import java.util.List;
 
 /**
  * The sandbox load test's command line: {@code [--minutes N] [--rate R] [--transport shm|grpc]
- * [--worker java|python] [--quick]}. The quick run is 3 minutes at 2,000 records/s; the default 10 minutes at
- * 4,000. Both do the same faults.
+ * [--worker java|python] [--quick] [--saturate [--records N]]}. The quick run is 3 minutes at 2,000 records/s;
+ * the default 10 minutes at 4,000. Both do the same faults. {@code --saturate} measures instead how fast the job
+ * drains N records written beforehand (default 600,000; 200,000 with {@code --quick}), over shm and then gRPC.
  */
-record SandboxOptions(String transport, String worker, int minutes, int recordsPerSecond) {
+record SandboxOptions(String transport, String worker, int minutes, int recordsPerSecond, boolean saturate,
+                      int saturationRecords) {
 
     static final String USAGE = "usage: ./flink-bridge sandbox load [--minutes N] [--rate R] [--transport shm|grpc]"
-            + " [--worker java|python] [--quick]";
+            + " [--worker java|python] [--quick] [--saturate [--records N]]";
 
     static SandboxOptions parse(String[] args) {
         String transport = "shm";
@@ -18,11 +20,14 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
         Integer minutes = null;
         Integer rate = null;
         boolean quick = false;
+        boolean saturate = false;
+        Integer records = null;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
-            if (name.equals("--quick")) {
-                quick = true;
+            if (name.equals("--quick") || name.equals("--saturate")) {
+                quick |= name.equals("--quick");
+                saturate |= name.equals("--saturate");
                 continue;
             }
             String value;
@@ -38,11 +43,16 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
                 case "--worker" -> worker = oneOf(name, value, List.of("java", "python"));
                 case "--minutes" -> minutes = positive(name, value);
                 case "--rate" -> rate = positive(name, value);
+                case "--records" -> records = positive(name, value);
                 default -> throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
             }
         }
+        if (records != null && !saturate) {
+            throw new IllegalArgumentException("--records sets the input of a --saturate run; " + USAGE);
+        }
         return new SandboxOptions(transport, worker, minutes != null ? minutes : quick ? 3 : 10,
-                rate != null ? rate : quick ? 2_000 : 4_000);
+                rate != null ? rate : quick ? 2_000 : 4_000, saturate,
+                records != null ? records : quick ? 200_000 : 600_000);
     }
 
     private static String oneOf(String name, String value, List<String> allowed) {

@@ -18,6 +18,8 @@ final class Timeline {
     private final long bucketMillis;
     private final List<long[]> latencies = new ArrayList<>();
     private final List<Integer> sizes = new ArrayList<>();
+    private long firstReadMillis = Long.MAX_VALUE;
+    private long lastReadMillis = Long.MIN_VALUE;
 
     Timeline(long startMillis, long bucketMillis) {
         this.startMillis = startMillis;
@@ -29,6 +31,8 @@ final class Timeline {
     }
 
     synchronized void add(long readMillis, long latencyMillis) {
+        firstReadMillis = Math.min(firstReadMillis, readMillis);
+        lastReadMillis = Math.max(lastReadMillis, readMillis);
         int bucket = (int) Math.max(0, (readMillis - startMillis) / bucketMillis);
         while (latencies.size() <= bucket) {
             latencies.add(new long[64]);
@@ -42,6 +46,16 @@ final class Timeline {
         }
         values[size] = latencyMillis;
         sizes.set(bucket, size + 1);
+    }
+
+    /** When the first record was read (ms since the epoch); Long.MAX_VALUE before any. */
+    synchronized long firstReadMillis() {
+        return firstReadMillis;
+    }
+
+    /** When the last record was read (ms since the epoch); Long.MIN_VALUE before any. */
+    synchronized long lastReadMillis() {
+        return lastReadMillis;
     }
 
     synchronized List<Bucket> buckets() {
