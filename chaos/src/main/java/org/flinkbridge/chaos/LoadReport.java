@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -34,7 +35,7 @@ final class LoadReport {
     /** Writes the report into {@code dir} (created) and returns the Markdown file. */
     static Path write(Path dir, String summary, SandboxOptions options, long bucketSeconds,
                       List<Timeline.Bucket> buckets, List<SandboxLoad.Fault> faults, List<Cluster.Failure> failures,
-                      long startMillis) throws IOException {
+                      long startMillis, Map<String, Map<Integer, Double>> metrics) throws IOException {
         Files.createDirectories(dir);
         chart(dir.resolve("timeline.png"), options, bucketSeconds, buckets, faults);
         StringBuilder md = new StringBuilder();
@@ -49,15 +50,28 @@ final class LoadReport {
             md.append("| ").append(i + 1).append(" | ").append(fault.atSecond()).append(" | ").append(fault.what())
                     .append(" | ").append(fault.outcome().replace("|", "/").replace("\n", " ")).append(" |\n");
         }
-        md.append("\n## The job's failures\n\nFlink's exception history: each failure the job restarted from (a"
-                + " restart attempt that found no slot while a killed TaskManager was away, "
-                + "`NoResourceAvailableException`, retries the same failover and is not counted in `job_restarts`).\n\n"
-                + "| at (s) | exception | message |\n| --- | --- | --- |\n");
-        for (Cluster.Failure failure : failures) {
-            md.append("| ").append((failure.timestampMillis() - startMillis) / 1000).append(" | ")
-                    .append(failure.exception()).append(" | ")
+        md.append("\n## The job's failures\n\nFlink's exception history, oldest first, each with the fault before it."
+                + " A restart attempt that could not deploy the job while a killed TaskManager was away (no slot, or"
+                + " the dead TaskManager unreachable) retries the failover its loss began and is not counted in"
+                + " `job_restarts`.\n\n| at (s) | after fault | counted | message |\n| --- | --- | --- | --- |\n");
+        for (Cluster.Failure failure : failures.reversed()) {
+            long at = (failure.timestampMillis() - startMillis) / 1000;
+            int fault = 0;
+            for (int i = 0; i < faults.size(); i++) {
+                if (faults.get(i).atSecond() <= at) {
+                    fault = i + 1;
+                }
+            }
+            md.append("| ").append(at).append(" | ").append(fault == 0 ? "none" : "#" + fault).append(" | ")
+                    .append(SandboxLoad.retriesAFailover(failure) ? "no (a retry)" : "yes").append(" | ")
                     .append(failure.message().replace("|", "/")).append(" |\n");
         }
+        md.append("\n## The bridge's metrics at the end of the input\n\nFrom the TaskManagers' Prometheus reporters,"
+                + " per subtask (one session each); counters start again with a task that restarted.\n\n"
+                + "| metric | subtask 0 | subtask 1 |\n| --- | --- | --- |\n");
+        metrics.forEach((name, bySubtask) -> md.append("| ").append(name).append(" | ")
+                .append(String.format("%,.0f", bySubtask.getOrDefault(0, Double.NaN))).append(" | ")
+                .append(String.format("%,.0f", bySubtask.getOrDefault(1, Double.NaN))).append(" |\n"));
         md.append("\n## Committed output over time\n\nRecords read back with read_committed per second, and how"
                         + " late (read time minus the input's Kafka timestamp), per bucket of ")
                 .append(bucketSeconds)

@@ -44,8 +44,6 @@ public final class SandboxLoad {
     /** What the bridge logs once per recovery in place and once per session moved to a new worker. */
     private static final List<String> RECOVERY_LINES = List.of(": recovered in place in ", ": moved to a new worker in ");
 
-    private static final String NO_SLOT = "NoResourceAvailableException";
-
     /** A fault done (or attempted) at a moment of the run. */
     record Fault(long atSecond, String what, String outcome, boolean done) {}
 
@@ -100,9 +98,9 @@ public final class SandboxLoad {
         log("input done; waiting for the output to settle");
         Oracle.Result result = Oracle.compare(perKey, output.awaitSettled(options.records(), SETTLE_MILLIS));
         output.close();
+        Map<String, Map<Integer, Double>> metrics = BridgeMetrics.scrape();
         List<Cluster.Failure> failures = cluster.failures(jobId);
-        // A restart attempt that found no slot while the killed TaskManager was away retries the same failover.
-        long restarts = failures.stream().filter(f -> !f.exception().endsWith(NO_SLOT)).count();
+        long restarts = failures.stream().filter(failure -> !retriesAFailover(failure)).count();
         String checkpointP99 = cluster.checkpointP99Millis(jobId);
         long recoveries = 0;
         for (String taskManager : List.of("taskmanager-1", "taskmanager-2")) {
@@ -123,7 +121,7 @@ public final class SandboxLoad {
                 + " latency_p99_ms=" + timeline.latencyPercentile(0.99) + " checkpoint_p99_ms=" + checkpointP99
                 + (faultsDone ? "" : " (a planned fault failed)");
         Path report = LoadReport.write(resultsDir(), summary, options, BUCKET_MILLIS / 1000, buckets,
-                List.copyOf(faults), failures, timeline.startMillis());
+                List.copyOf(faults), failures, timeline.startMillis(), metrics);
         System.out.println(summary);
         log("report: " + report);
         return result.exactlyOnce() && faultsDone;
@@ -191,6 +189,16 @@ public final class SandboxLoad {
     private Path resultsDir() {
         return home.resolve("sandbox/results").resolve(DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'")
                 .withZone(ZoneOffset.UTC).format(Instant.now()));
+    }
+
+    /**
+     * Whether a failure is a restart attempt that could not deploy the job while a killed TaskManager was away: no
+     * slot to be had, or the dead TaskManager, still registered, unreachable for the deployment. Such attempts
+     * retry the failover the TaskManager's loss began; they are not restarts of their own.
+     */
+    static boolean retriesAFailover(Cluster.Failure failure) {
+        return failure.message().contains("NoResourceAvailableException")
+                || failure.message().contains("TaskExecutorGateway.submitTask") && failure.message().contains("unreachable");
     }
 
     /**
