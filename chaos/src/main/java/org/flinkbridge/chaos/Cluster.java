@@ -16,6 +16,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
@@ -223,12 +224,6 @@ final class Cluster {
         List<String> command = new ArrayList<>();
         command.add(home.resolve("flink-bridge").toString());
         command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).directory(home.toFile()).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!process.waitFor(5, TimeUnit.MINUTES) || process.exitValue() != 0) {
-            process.destroyForcibly();
-            throw new IOException("./flink-bridge " + String.join(" ", args) + " failed:\n" + output);
-        }
-        return output;
+        return Commands.run(home, Map.of(), Duration.ofMinutes(5), command);
     }
 }

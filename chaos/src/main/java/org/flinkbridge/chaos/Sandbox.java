@@ -1,13 +1,12 @@
 package org.flinkbridge.chaos;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The Docker sandbox as the load test drives it: the launcher brings it up and down ({@code sandbox up|down}),
@@ -101,16 +100,8 @@ final class Sandbox {
         return run(withLanguage, command.toArray(String[]::new));
     }
 
-    /** Runs a command; fails with its output unless it exits 0 within 10 minutes. */
+    /** Runs a command; fails with its output unless it exits 0 within 10 minutes (an image build may run). */
     private String run(Map<String, String> environment, String... command) throws Exception {
-        ProcessBuilder builder = new ProcessBuilder(command).directory(home.toFile()).redirectErrorStream(true);
-        builder.environment().putAll(environment);
-        Process process = builder.start();
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!process.waitFor(10, TimeUnit.MINUTES) || process.exitValue() != 0) {
-            process.destroyForcibly();
-            throw new IOException(String.join(" ", command) + " failed:\n" + output);
-        }
-        return output;
+        return Commands.run(home, environment, Duration.ofMinutes(10), List.of(command));
     }
 }
