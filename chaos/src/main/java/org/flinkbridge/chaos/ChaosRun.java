@@ -100,30 +100,15 @@ public final class ChaosRun {
 
     private Path writePipeline(KafkaBroker broker, Path dir) throws IOException {
         String servers = broker.bootstrapServers();
-        String step = "{step_name: count_per_key, type: running_count, config: {key_json_field: key}}";
+        String step = KafkaCountPipeline.RUNNING_COUNT;
         if (options.nondeterministic()) {
             // The Python worker finds segments in the pipeline's folder.
             Files.copy(home.resolve("examples/chaos/noisy_count.py"), dir.resolve("noisy_count.py"));
             step = "{step_name: noisy_count, type: noisy_count.Count}";
         }
-        return Files.writeString(dir.resolve("chaos.yaml"), """
-                name: chaos-%s
-                sources:
-                  input: {type: kafka, bootstrap_servers: "%s", topic: %s, group_id: chaos, starting_offsets: earliest}
-                steps:
-                  - %s
-                sinks:
-                  output: {type: kafka, bootstrap_servers: "%s", topic: %s, delivery: exactly_once}
-                bridge:
-                  transport: %s
-                  parallelism: 2
-                  key: {json_field: key}
-                  checkpoint_interval_ms: %d
-                  worker_timeout_ms: 10000
-                  worker: %s
-                  worker_recovery: %s
-                """.formatted(options.transport(), servers, INPUT, step, servers, OUTPUT, options.transport(),
-                options.checkpointIntervalMillis(), options.worker(), options.recovery()));
+        return KafkaCountPipeline.write(dir.resolve("chaos.yaml"), "chaos-" + options.transport(), servers, INPUT,
+                OUTPUT, step, options.transport(), options.checkpointIntervalMillis(), options.recovery(),
+                "worker: " + options.worker());
     }
 
     /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */

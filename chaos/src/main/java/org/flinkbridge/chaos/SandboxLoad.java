@@ -265,23 +265,9 @@ public final class SandboxLoad {
     }
 
     private static Path writePipeline(Path dir, String transport, String input, String output) throws IOException {
-        return Files.writeString(dir.resolve("sandbox.yaml"), """
-                name: sandbox-%s
-                sources:
-                  input: {type: kafka, bootstrap_servers: "%s", topic: %s, group_id: sandbox, starting_offsets: earliest}
-                steps:
-                  - {step_name: count_per_key, type: running_count, config: {key_json_field: key}}
-                sinks:
-                  output: {type: kafka, bootstrap_servers: "%s", topic: %s, delivery: exactly_once}
-                bridge:
-                  transport: %s
-                  parallelism: 2
-                  key: {json_field: key}
-                  checkpoint_interval_ms: 1000
-                  worker_timeout_ms: 10000
-                  worker_address: "%s"
-                  worker_recovery: in_place
-                """.formatted(transport, KAFKA, input, KAFKA, output, transport, WORKER_ADDRESS));
+        return KafkaCountPipeline.write(dir.resolve("sandbox.yaml"), "sandbox-" + transport, KAFKA, input, output,
+                KafkaCountPipeline.RUNNING_COUNT, transport, 1000, "in_place",
+                "worker_address: \"" + WORKER_ADDRESS + "\"");
     }
 
     static void log(String line) {
