@@ -114,6 +114,12 @@ build_flink() {
   build_image flink-bridge/flink:$TAG "$dir" flink-bridge/jre:$TAG --build-arg "JRE=flink-bridge/jre:$TAG"
 }
 
+# The Python worker's runtime (python/) into context $1, without compiled files.
+copy_python_runtime() {
+  cp -r "$BRIDGE_HOME/python" "$1/python"
+  find "$1/python" -name __pycache__ -prune -exec rm -rf {} +
+}
+
 # The worker images, as version $1 (an upgrade in the load test replaces a worker by the other version's image).
 build_workers() {
   local version="$1" dir
@@ -122,9 +128,13 @@ build_workers() {
   build_image "flink-bridge/worker-java:$version" "$dir" flink-bridge/jre:$TAG \
     --build-arg "JRE=flink-bridge/jre:$TAG" --build-arg "VERSION=$version"
   dir=$(stage worker-python)
-  cp -r "$BRIDGE_HOME/python" "$dir/python"
-  find "$dir/python" -name __pycache__ -prune -exec rm -rf {} +
+  copy_python_runtime "$dir"
   build_image "flink-bridge/worker-python:$version" "$dir" "$BASE_IMAGE" \
+    --build-arg "BASE=$BASE_IMAGE" --build-arg "VERSION=$version"
+  dir=$(stage worker-rust)
+  cp "$BRIDGE_RUST_WORKER" "$dir/"
+  copy_python_runtime "$dir"
+  build_image "flink-bridge/worker-rust:$version" "$dir" "$BASE_IMAGE" \
     --build-arg "BASE=$BASE_IMAGE" --build-arg "VERSION=$version"
 }
 
@@ -140,7 +150,8 @@ build_kafka() {
 print_sizes() {
   local image
   for image in "$BASE_IMAGE" flink-bridge/jre:$TAG flink-bridge/flink:$TAG flink-bridge/worker-java:v1 \
-      flink-bridge/worker-java:v2 flink-bridge/worker-python:v1 flink-bridge/worker-python:v2 flink-bridge/kafka:$TAG; do
+      flink-bridge/worker-java:v2 flink-bridge/worker-python:v1 flink-bridge/worker-python:v2 flink-bridge/worker-rust:v1 \
+      flink-bridge/worker-rust:v2 flink-bridge/kafka:$TAG; do
     printf 'sandbox image %-32s %s MB\n' "$image" $(( $(docker image inspect -f '{{.Size}}' "$image") / 1000000 ))
   done
 }
@@ -210,5 +221,5 @@ case "${1:-}" in
   up) sandbox_up ;;
   status) sandbox_status ;;
   down) sandbox_down ;;
-  *) die "usage: ./flink-bridge sandbox build|up|status|down | sandbox load [--minutes N] [--rate R] [--transport shm|grpc] [--worker java|python] [--quick]" ;;
+  *) die "usage: ./flink-bridge sandbox build|up|status|down | sandbox load [--minutes N] [--rate R] [--transport shm|grpc] [--worker java|python|rust] [--quick]" ;;
 esac

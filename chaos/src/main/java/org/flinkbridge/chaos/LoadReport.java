@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -35,7 +36,7 @@ final class LoadReport {
     /** Writes the report into {@code dir} (created) and returns the Markdown file. */
     static Path write(Path dir, String summary, SandboxOptions options, long bucketSeconds,
                       List<Timeline.Bucket> buckets, List<SandboxLoad.Fault> faults, List<Cluster.Failure> failures,
-                      long startMillis, Map<String, Map<Integer, Double>> metrics) throws IOException {
+                      Set<Cluster.Failure> retries, long startMillis, Map<String, Map<Integer, Double>> metrics) throws IOException {
         Files.createDirectories(dir);
         chart(dir.resolve("timeline.png"), options, bucketSeconds, buckets, faults);
         StringBuilder md = new StringBuilder();
@@ -51,9 +52,10 @@ final class LoadReport {
                     .append(" | ").append(fault.outcome().replace("|", "/").replace("\n", " ")).append(" |\n");
         }
         md.append("\n## The job's failures\n\nFlink's exception history, oldest first, each with the fault before it."
-                + " A restart attempt that could not deploy the job while a killed TaskManager was away (no slot, or"
-                + " the dead TaskManager unreachable) retries the failover its loss began and is not counted in"
-                + " `job_restarts`.\n\n| at (s) | after fault | counted | message |\n| --- | --- | --- | --- |\n");
+                + " A failure naming a TaskManager an earlier one named (its loss, seen again by the resource manager),"
+                + " and a restart attempt that could not deploy the job while a killed TaskManager was away (no slot,"
+                + " or the dead TaskManager unreachable), repeat or retry the failover its loss began and are not"
+                + " counted in `job_restarts`.\n\n| at (s) | after fault | counted | message |\n| --- | --- | --- | --- |\n");
         for (Cluster.Failure failure : failures.reversed()) {
             long at = (failure.timestampMillis() - startMillis) / 1000;
             int fault = 0;
@@ -63,7 +65,7 @@ final class LoadReport {
                 }
             }
             md.append("| ").append(at).append(" | ").append(fault == 0 ? "none" : "#" + fault).append(" | ")
-                    .append(SandboxLoad.retriesAFailover(failure) ? "no (a retry)" : "yes").append(" | ")
+                    .append(retries.contains(failure) ? "no (a retry)" : "yes").append(" | ")
                     .append(failure.message().replace("|", "/")).append(" |\n");
         }
         md.append("\n## The bridge's metrics at the end of the input\n\nFrom the TaskManagers' Prometheus reporters,"

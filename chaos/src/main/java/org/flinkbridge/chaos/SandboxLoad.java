@@ -18,6 +18,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -100,7 +101,8 @@ public final class SandboxLoad {
         output.close();
         Map<String, Map<Integer, Double>> metrics = BridgeMetrics.scrape();
         List<Cluster.Failure> failures = cluster.failures(jobId);
-        long restarts = failures.stream().filter(failure -> !retriesAFailover(failure)).count();
+        Set<Cluster.Failure> retries = Failovers.retries(failures);
+        long restarts = failures.stream().filter(failure -> !retries.contains(failure)).count();
         String checkpointP99 = cluster.checkpointP99Millis(jobId);
         long recoveries = 0;
         for (String taskManager : List.of("taskmanager-1", "taskmanager-2")) {
@@ -121,7 +123,7 @@ public final class SandboxLoad {
                 + " latency_p99_ms=" + timeline.latencyPercentile(0.99) + " checkpoint_p99_ms=" + checkpointP99
                 + (faultsDone ? "" : " (a planned fault failed)");
         Path report = LoadReport.write(resultsDir(), summary, options, BUCKET_MILLIS / 1000, buckets,
-                List.copyOf(faults), failures, timeline.startMillis(), metrics);
+                List.copyOf(faults), failures, retries, timeline.startMillis(), metrics);
         System.out.println(summary);
         log("report: " + report);
         return result.exactlyOnce() && faultsDone;
@@ -189,16 +191,6 @@ public final class SandboxLoad {
     private Path resultsDir() {
         return home.resolve("sandbox/results").resolve(DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'")
                 .withZone(ZoneOffset.UTC).format(Instant.now()));
-    }
-
-    /**
-     * Whether a failure is a restart attempt that could not deploy the job while a killed TaskManager was away: no
-     * slot to be had, or the dead TaskManager, still registered, unreachable for the deployment. Such attempts
-     * retry the failover the TaskManager's loss began; they are not restarts of their own.
-     */
-    static boolean retriesAFailover(Cluster.Failure failure) {
-        return failure.message().contains("NoResourceAvailableException")
-                || failure.message().contains("TaskExecutorGateway.submitTask") && failure.message().contains("unreachable");
     }
 
     /**

@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * The sandbox load test's command line: {@code [--minutes N] [--rate R] [--transport shm|grpc]
- * [--worker java|python] [--quick] [--saturate [--records N]]}. The quick run is 3 minutes at 2,000 records/s;
+ * [--worker java|python|rust] [--quick] [--saturate [--records N]]}. The quick run is 3 minutes at 2,000 records/s;
  * the default 10 minutes at 4,000. Both do the same faults. {@code --saturate} measures instead how fast the job
  * drains N records written beforehand (default 600,000; 200,000 with {@code --quick}), over shm and then gRPC.
  */
@@ -12,7 +12,7 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
                       int saturationRecords) {
 
     static final String USAGE = "usage: ./flink-bridge sandbox load [--minutes N] [--rate R] [--transport shm|grpc]"
-            + " [--worker java|python] [--quick] [--saturate [--records N]]";
+            + " [--worker java|python|rust] [--quick] [--saturate [--records N]]";
 
     static SandboxOptions parse(String[] args) {
         String transport = "shm";
@@ -40,7 +40,7 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
             }
             switch (name) {
                 case "--transport" -> transport = oneOf(name, value, List.of("shm", "grpc"));
-                case "--worker" -> worker = oneOf(name, value, List.of("java", "python"));
+                case "--worker" -> worker = oneOf(name, value, List.of("java", "python", "rust"));
                 case "--minutes" -> minutes = positive(name, value);
                 case "--rate" -> rate = positive(name, value);
                 case "--records" -> records = positive(name, value);
