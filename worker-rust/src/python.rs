@@ -5,19 +5,24 @@
 //! the segment's own code runs in Python.
 //!
 //! One interpreter serves the process; a session with Python steps gets a process of its own (child), so its
-//! interpreter serves that session alone. Each call still stamps the session's clock first
-//! (`flink_bridge.sdk.stamp_clock`), where the runtime keeps it. A thread that
+//! interpreter serves that session alone. A call stamps the session's clock first when it moved
+//! (`flink_bridge.sdk.stamp_clock`, where the runtime keeps it). A prototype-style segment (the runtime's
+//! `UserSegment`) is called directly, `instance.process(message)`, and the messages it returns are checked here; only
+//! those that are not plain (`Message` with bytes, a dict of strings and an int) go through the runtime's `checked`,
+//! which normalises them or raises its error. A thread that
 //! calls into Python is attached to the interpreter for as long as it serves (`attach_this_thread`): without it,
 //! every call would create and destroy a Python thread state, and with it the memory of its frame stack (an mmap
 //! and a munmap, and a TLB shootdown, per call).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyLong, PyString};
+use pyo3::{intern, PyTryFrom};
 
 use crate::record::Record;
 use crate::steps::{Emit, Step, StepContext};
@@ -27,9 +32,13 @@ struct Host {
     build_step: Py<PyAny>,
     message: Py<PyAny>,
     stamp_clock: Py<PyAny>,
+    user_segment: Py<PyAny>,
 }
 
 static HOST: OnceLock<Host> = OnceLock::new();
+
+/// The clock last stamped into the runtime (`i64::MIN`: none yet); the interpreter serves one session.
+static STAMPED: AtomicI64 = AtomicI64::new(i64::MIN);
 
 /// Starts the interpreter with the Python runtime and the segments' folders on its path; an error names what
 /// failed to load.
@@ -46,6 +55,7 @@ pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
             build_step: segments.getattr("build_step")?.into(),
             message: sdk.getattr("Message")?.into(),
             stamp_clock: sdk.getattr("stamp_clock")?.into(),
+            user_segment: segments.getattr("UserSegment")?.into(),
         })
     })
     .map_err(|e| format!("the Python runtime in {} cannot be loaded: {e}", runtime.display()))?;
@@ -95,17 +105,29 @@ pub fn detach_this_thread() {
 pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Option<Result<Box<dyn Step>, String>> {
     let host = HOST.get()?;
     Some(Python::with_gil(|py| {
-        host.build_step
-            .call1(py, (step_name, step_type, config_json))
-            .map(|step| Box::new(PythonStep { step }) as Box<dyn Step>)
-            .map_err(|e| e.value(py).to_string())
+        let built = host.build_step.call1(py, (step_name, step_type, config_json)).and_then(|step| {
+            let segment_process = segment_process(py, &step)?;
+            Ok(Box::new(PythonStep { step, segment_process }) as Box<dyn Step>)
+        });
+        built.map_err(|e| e.value(py).to_string())
     }))
 }
 
 struct PythonStep {
     /// The runtime's step: process(message, emit), on_watermark(timestamp, emit), snapshot_state(),
-    /// restore_state(bytes), checkpoint_completed(id), checkpoint_aborted(id), close().
+    /// restore_state(bytes), checkpoint_completed(id), checkpoint_aborted(id), close(); a `UserSegment` also
+    /// checked(output, method) and _emit_all(outputs, method, emit).
     step: Py<PyAny>,
+    /// A `UserSegment`'s `instance.process`, called directly; None for every other step. Taken again after a
+    /// restore, which may replace the instance.
+    segment_process: Option<Py<PyAny>>,
+}
+
+fn segment_process(py: Python<'_>, step: &Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    if !step.as_ref(py).get_type().is(host().user_segment.as_ref(py)) {
+        return Ok(None);
+    }
+    Ok(Some(step.getattr(py, "instance")?.getattr(py, "process")?))
 }
 
 fn host() -> &'static Host {
@@ -124,6 +146,41 @@ fn describe(py: Python<'_>, error: PyErr) -> String {
 }
 
 impl PythonStep {
+    /// A `UserSegment`'s process: what the runtime's `UserSegment.process` does, with the common case (a list of
+    /// plain messages) checked here instead of by a Python call per message.
+    fn process_segment(&self, process: &Py<PyAny>, input: Record, context: &StepContext, emit: &mut Emit)
+                       -> Result<(), String> {
+        Python::with_gil(|py| {
+            let outputs = stamp(py, context)
+                .and_then(|_| process.call1(py, (message(py, input)?,)))
+                .map_err(|e| describe(py, e))?;
+            let outputs = outputs.as_ref(py);
+            if let Ok(list) = <PyList as PyTryFrom>::try_from_exact(outputs) {
+                for output in list {
+                    emit(self.checked(py, output).map_err(|e| describe(py, e))?);
+                }
+                return Ok(());
+            }
+            // Anything else (a generator, None, a wrong type) goes through the runtime's own checks and errors.
+            let collected = PyList::empty(py);
+            self.step
+                .call_method1(py, "_emit_all", (outputs, "process", collected.getattr("append").map_err(|e| describe(py, e))?))
+                .map_err(|e| describe(py, e))?;
+            for output in collected {
+                emit(record(output).map_err(|e| describe(py, e))?);
+            }
+            Ok(())
+        })
+    }
+
+    /// `output` as a record: directly when it is a plain message, else as the runtime's `checked` makes it.
+    fn checked(&self, py: Python<'_>, output: &PyAny) -> PyResult<Record> {
+        if let Some(plain) = plain_record(py, output)? {
+            return Ok(plain);
+        }
+        record(self.step.call_method1(py, "checked", (output, "process"))?.as_ref(py))
+    }
+
     /// Calls `method(argument, outputs.append)` with the session's clock stamped, and emits what it appended; one
     /// turn on the GIL for all of it.
     fn call_emitting(&self, method: &str, argument: impl FnOnce(Python<'_>) -> PyResult<PyObject>, context: &StepContext,
@@ -142,10 +199,35 @@ impl PythonStep {
 }
 
 fn stamp(py: Python<'_>, context: &StepContext) -> PyResult<()> {
-    if let Some(millis) = context.clock {
+    if let Some(millis) = context.clock.filter(|&millis| STAMPED.load(Ordering::Relaxed) != millis) {
         host().stamp_clock.call1(py, (millis,))?;
+        STAMPED.store(millis, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The record of a message whose fields have exactly the plain types the runtime's `checked` lets through as they
+/// are (bytes, a dict of str to str, an int within 64 bits); None for anything else, which `checked` decides on.
+fn plain_record(py: Python<'_>, output: &PyAny) -> PyResult<Option<Record>> {
+    if !output.get_type().is(host().message.as_ref(py)) {
+        return Ok(None);
+    }
+    let (payload, headers, timestamp) = (output.getattr(intern!(py, "payload"))?, output.getattr(intern!(py, "headers"))?,
+                                         output.getattr(intern!(py, "timestamp"))?);
+    let (Ok(payload), Ok(headers), Ok(timestamp)) = (<PyBytes as PyTryFrom>::try_from_exact(payload),
+                                                     <PyDict as PyTryFrom>::try_from_exact(headers),
+                                                     <PyLong as PyTryFrom>::try_from_exact(timestamp)) else {
+        return Ok(None);
+    };
+    let Ok(timestamp) = timestamp.extract::<i64>() else { return Ok(None) };
+    let mut map = IndexMap::with_capacity(headers.len());
+    for (key, value) in headers {
+        let (Ok(key), Ok(value)) = (<PyString as PyTryFrom>::try_from_exact(key), <PyString as PyTryFrom>::try_from_exact(value)) else {
+            return Ok(None);
+        };
+        map.insert(key.to_str()?.to_owned(), value.to_str()?.to_owned());
+    }
+    Ok(Some(Record { payload: payload.as_bytes().to_vec(), headers: map, timestamp }))
 }
 
 /// A runtime Message (its fields already checked by the runtime) as a record.
@@ -169,7 +251,10 @@ fn message(py: Python<'_>, record: Record) -> PyResult<PyObject> {
 
 impl Step for PythonStep {
     fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
-        self.call_emitting("process", |py| message(py, record), context, emit)
+        match &self.segment_process {
+            Some(process) => self.process_segment(process, record, context, emit),
+            None => self.call_emitting("process", |py| message(py, record), context, emit),
+        }
     }
 
     fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
@@ -184,7 +269,11 @@ impl Step for PythonStep {
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
-        Python::with_gil(|py| self.step.call_method1(py, "restore_state", (PyBytes::new(py, state),)).map(|_| ()).map_err(|e| describe(py, e)))
+        Python::with_gil(|py| {
+            self.step.call_method1(py, "restore_state", (PyBytes::new(py, state),)).map_err(|e| describe(py, e))?;
+            self.segment_process = segment_process(py, &self.step).map_err(|e| describe(py, e))?;
+            Ok(())
+        })
     }
 
     fn checkpoint_finished(&mut self, checkpoint_id: i64, completed: bool) {
@@ -204,5 +293,103 @@ impl Drop for PythonStep {
                 crate::log!("closing a Python step failed: {}", describe(py, e));
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Once;
+
+    const SEGMENTS: &str = r#"
+from flink_bridge import sdk
+from flink_bridge.sdk import Message
+
+class Plain:
+    def process(self, message):
+        return [message, Message(message.payload + b"!", {"k": "v"}, message.timestamp + 1)]
+
+class Loose:
+    def process(self, message):
+        return (Message(bytearray(message.payload), {}, 7) for _ in range(2))
+
+class NotAList:
+    def process(self, message):
+        return "not messages"
+
+class BadHeader:
+    def process(self, message):
+        return [Message(message.payload, {"k": 1}, 0)]
+
+class Counter:
+    def __init__(self):
+        self.seen = 0
+
+    def process(self, message):
+        self.seen += 1
+        return [Message(str(self.seen).encode(), {}, 0)]
+
+class Clock:
+    def process(self, message):
+        return [Message(str(sdk.current_time_millis()).encode(), {}, 0)]
+"#;
+
+    fn step(step_type: &str) -> Box<dyn Step> {
+        static START: Once = Once::new();
+        START.call_once(|| {
+            let dir = std::env::temp_dir().join(format!("flink-bridge-hosted-segments-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("hosted_segments.py"), SEGMENTS).unwrap();
+            start(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../python")), &[dir]).unwrap();
+        });
+        build("s", &format!("hosted_segments.{step_type}"), "").expect("the runtime is loaded").unwrap()
+    }
+
+    fn run(step: &mut dyn Step, payload: &str, clock: Option<i64>) -> Result<Vec<Record>, String> {
+        let mut out = Vec::new();
+        let input = Record { payload: payload.as_bytes().to_vec(), headers: IndexMap::new(), timestamp: 5 };
+        step.process(input, &StepContext { clock }, &mut |record| out.push(record))?;
+        Ok(out)
+    }
+
+    fn payloads(records: &[Record]) -> Vec<String> {
+        records.iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_segments_plain_messages_become_records_as_they_are() {
+        let out = run(step("Plain").as_mut(), "a", None).unwrap();
+        assert_eq!(payloads(&out), ["a", "a!"]);
+        assert_eq!((out[0].timestamp, out[1].timestamp), (5, 6));
+        assert_eq!(out[1].headers.get("k").map(String::as_str), Some("v"));
+    }
+
+    #[test]
+    fn other_outputs_go_through_the_runtimes_checks() {
+        let out = run(step("Loose").as_mut(), "b", None).unwrap();
+        assert_eq!(payloads(&out), ["b", "b"]);
+        assert_eq!(out[0].timestamp, 7);
+        let error = run(step("NotAList").as_mut(), "c", None).unwrap_err();
+        assert!(error.contains("process() returned a str, not a list of messages"), "{error}");
+        let error = run(step("BadHeader").as_mut(), "d", None).unwrap_err();
+        assert!(error.contains("header 'k': 1"), "{error}");
+    }
+
+    #[test]
+    fn a_restored_segment_is_the_one_called() {
+        let mut counter = step("Counter");
+        run(counter.as_mut(), "x", None).unwrap();
+        let state = counter.snapshot_state().unwrap();
+        let mut restored = step("Counter");
+        restored.restore_state(&state).unwrap();
+        assert_eq!(payloads(&run(restored.as_mut(), "x", None).unwrap()), ["2"]);
+    }
+
+    #[test]
+    fn the_sessions_clock_is_what_the_segment_reads() {
+        let mut clock = step("Clock");
+        for millis in [1_000, 1_000, 1_001] {
+            assert_eq!(payloads(&run(clock.as_mut(), "t", Some(millis)).unwrap()), [millis.to_string()]);
+        }
     }
 }
