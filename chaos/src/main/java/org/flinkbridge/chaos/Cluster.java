@@ -197,8 +197,11 @@ final class Cluster {
         for (JsonNode entry : rest("/jobs/" + jobId + "/exceptions?maxExceptions=1000").path("exceptionHistory")
                 .path("entries")) {
             String trace = entry.path("stacktrace").asText();
+            // The first line says what failed; the last "Caused by" says why (a restore that fails, say).
+            String rootCause = trace.lines().filter(line -> line.startsWith("Caused by: ")).reduce((a, b) -> b)
+                    .map(line -> " Root cause: " + line.substring("Caused by: ".length())).orElse("");
             failures.add(new Failure(entry.path("timestamp").asLong(), entry.path("exceptionName").asText(),
-                    trace.lines().findFirst().orElse("")));
+                    trace.lines().findFirst().orElse("") + rootCause));
         }
         return failures;
     }
