@@ -162,14 +162,7 @@ impl PythonStep {
                 return Ok(());
             }
             // Anything else (a generator, None, a wrong type) goes through the runtime's own checks and errors.
-            let collected = PyList::empty(py);
-            self.step
-                .call_method1(py, "_emit_all", (outputs, "process", collected.getattr("append").map_err(|e| describe(py, e))?))
-                .map_err(|e| describe(py, e))?;
-            for output in collected {
-                emit(record(output).map_err(|e| describe(py, e))?);
-            }
-            Ok(())
+            emit_appended(py, emit, |append| self.step.call_method1(py, "_emit_all", (outputs, "process", append)))
         })
     }
 
@@ -186,16 +179,20 @@ impl PythonStep {
     fn call_emitting(&self, method: &str, argument: impl FnOnce(Python<'_>) -> PyResult<PyObject>, context: &StepContext,
                      emit: &mut Emit) -> Result<(), String> {
         Python::with_gil(|py| {
-            let outputs = PyList::empty(py);
-            let called = stamp(py, context)
-                .and_then(|_| self.step.call_method1(py, method, (argument(py)?, outputs.getattr("append")?)));
-            called.map_err(|e| describe(py, e))?;
-            for output in outputs {
-                emit(record(output).map_err(|e| describe(py, e))?);
-            }
-            Ok(())
+            stamp(py, context).map_err(|e| describe(py, e))?;
+            emit_appended(py, emit, |append| self.step.call_method1(py, method, (argument(py)?, append)))
         })
     }
+}
+
+/// Calls `call` with a list's `append` and emits, as records, the messages it appended.
+fn emit_appended(py: Python<'_>, emit: &mut Emit, call: impl FnOnce(&PyAny) -> PyResult<PyObject>) -> Result<(), String> {
+    let outputs = PyList::empty(py);
+    outputs.getattr("append").and_then(call).map_err(|e| describe(py, e))?;
+    for output in outputs {
+        emit(record(output).map_err(|e| describe(py, e))?);
+    }
+    Ok(())
 }
 
 fn stamp(py: Python<'_>, context: &StepContext) -> PyResult<()> {
