@@ -132,7 +132,8 @@ build_workers() {
   build_image "flink-bridge/worker-python:$version" "$dir" "$BASE_IMAGE" \
     --build-arg "BASE=$BASE_IMAGE" --build-arg "VERSION=$version"
   dir=$(stage worker-rust)
-  cp "$BRIDGE_RUST_WORKER" "$dir/"
+  # The image takes the binary without the debug information the release profile keeps for profiling here.
+  strip --strip-debug -o "$dir/flink-bridge-worker" "$BRIDGE_RUST_WORKER" || die "strip $BRIDGE_RUST_WORKER failed"
   copy_python_runtime "$dir"
   build_image "flink-bridge/worker-rust:$version" "$dir" "$BASE_IMAGE" \
     --build-arg "BASE=$BASE_IMAGE" --build-arg "VERSION=$version"

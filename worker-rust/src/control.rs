@@ -168,7 +168,10 @@ impl Worker {
             return Err(messages);
         };
         let Some(child) = self.children.lock().unwrap().get(&session_id).cloned() else { return Err(messages) };
-        let response = child.forward(method, headers, messages.into_body()).await;
+        let worker = Arc::clone(self);
+        let counted_as = method.to_string();
+        let body = messages.into_body(move |bytes| worker.count_received(&counted_as, bytes));
+        let response = child.forward(method, headers, body).await;
         if method.ends_with("/CloseSession") {
             // The child exits once its session is closed; its reaper sees it go.
             self.children.lock().unwrap().remove(&session_id);
@@ -227,10 +230,15 @@ impl Worker {
             .expect("starting a reaper thread");
     }
 
+    /// Adds to the bytes received by `method`, as Health reports them.
+    fn count_received(&self, method: &str, bytes: u64) {
+        *self.received.lock().unwrap().entry(method.to_string()).or_insert(0) += bytes;
+    }
+
     /// Reads one request message, counting its bytes under `method`.
     pub async fn read<M: Message + Default>(&self, method: &str, messages: &mut Messages) -> Result<Option<M>, Status> {
         let Some(bytes) = messages.next().await? else { return Ok(None) };
-        *self.received.lock().unwrap().entry(method.to_string()).or_insert(0) += bytes.len() as u64;
+        self.count_received(method, bytes.len() as u64);
         M::decode(bytes).map(Some).map_err(|e| Status::new(Code::InvalidArgument, format!("{method}: the request cannot be parsed: {e}")))
     }
 

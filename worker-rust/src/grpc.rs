@@ -102,10 +102,17 @@ impl Messages {
     }
 
     /// What is left of the call's body, messages not yet read included: to hand the call on as it came.
-    pub fn into_body(self) -> Body {
+    /// `count` is told the bytes of each part of a message as it passes (prefixes not included).
+    pub fn into_body(self, count: impl FnMut(u64) + Send + 'static) -> Body {
         let buffered = self.buffer.freeze();
         let rest = futures_util::stream::iter((!buffered.is_empty()).then_some(Ok::<_, hyper::Error>(buffered)));
-        Body::wrap_stream(futures_util::StreamExt::chain(rest, self.body))
+        let mut sizes = MessageBytes::new(count);
+        let counted = futures_util::StreamExt::inspect(futures_util::StreamExt::chain(rest, self.body), move |chunk| {
+            if let Ok(chunk) = chunk {
+                sizes.pass(chunk);
+            }
+        });
+        Body::wrap_stream(counted)
     }
 
     /// The next message; None once the caller has completed its side. Cancel-safe: what was read stays buffered.
@@ -133,6 +140,40 @@ impl Messages {
                 Some(Err(e)) => return Err(Status::new(Code::Cancelled, format!("the call broke: {e}"))),
                 None if self.buffer.is_empty() => return Ok(None),
                 None => return Err(Status::new(Code::Internal, "the call ended inside a message")),
+            }
+        }
+    }
+}
+
+/// Counts the message bytes of a stream of length-prefixed messages as it passes in chunks cut anywhere, without
+/// copying or parsing the messages: what a call handed on as it came received.
+struct MessageBytes<F> {
+    prefix: [u8; PREFIX],
+    prefix_read: usize,
+    message_left: u64,
+    count: F,
+}
+
+impl<F: FnMut(u64)> MessageBytes<F> {
+    fn new(count: F) -> Self {
+        MessageBytes { prefix: [0; PREFIX], prefix_read: 0, message_left: 0, count }
+    }
+
+    fn pass(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() {
+            if self.message_left > 0 {
+                let taken = self.message_left.min(chunk.len() as u64);
+                (self.count)(taken);
+                self.message_left -= taken;
+                chunk = &chunk[taken as usize..];
+            } else {
+                self.prefix[self.prefix_read] = chunk[0];
+                self.prefix_read += 1;
+                chunk = &chunk[1..];
+                if self.prefix_read == PREFIX {
+                    self.prefix_read = 0;
+                    self.message_left = u32::from_be_bytes(self.prefix[1..].try_into().unwrap()) as u64;
+                }
             }
         }
     }
@@ -281,8 +322,27 @@ mod tests {
         messages.unread(&first);
         assert_eq!(messages.next().await.unwrap().unwrap(), first);
         messages.unread(&first);
-        let handed_on = hyper::body::to_bytes(messages.into_body()).await.unwrap();
+        let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&counted);
+        let body = messages.into_body(move |bytes| {
+            counter.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        });
+        let handed_on = hyper::body::to_bytes(body).await.unwrap();
         assert_eq!(handed_on.to_vec(), stream);
+        assert_eq!(counted.load(std::sync::atomic::Ordering::Relaxed), 2 * first.len() as u64);
+    }
+
+    #[test]
+    fn message_bytes_are_counted_wherever_the_chunks_are_cut() {
+        let mut stream = frame_raw(&[7; 300]).to_vec();
+        stream.extend_from_slice(&frame_raw(&[]));
+        stream.extend_from_slice(&frame_raw(&[1, 2, 3]));
+        for cut in [1, 2, 4, 5, 6, 64, stream.len()] {
+            let mut total = 0;
+            let mut sizes = MessageBytes::new(|bytes| total += bytes);
+            stream.chunks(cut).for_each(|chunk| sizes.pass(chunk));
+            assert_eq!(total, 303, "chunks of {cut} bytes");
+        }
     }
 
     #[tokio::test]

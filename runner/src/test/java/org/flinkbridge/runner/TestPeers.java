@@ -56,6 +56,16 @@ final class TestPeers {
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
+    /**
+     * The Rust worker started on its own (sidecar mode), listening on a free loopback port, hosting the Python
+     * segments of the modules in {@code pythonPath}.
+     */
+    static Process startRustWorker(Path pythonPath) throws IOException {
+        return new ProcessBuilder(TestPipelines.RUST_WORKER, "--port", "0", "--python-runtime",
+                System.getProperty("flink-bridge.worker.python.runtime"), "--path", pythonPath.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
     /** The HOST:PORT (or unix:PATH) a worker listens on, from the line that says so on its standard output. */
     static String workerAddress(Process worker) throws IOException {
         BufferedReader output = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8));
