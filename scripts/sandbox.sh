@@ -139,6 +139,17 @@ build_workers() {
     --build-arg "BASE=$BASE_IMAGE" --build-arg "VERSION=$version"
 }
 
+# The load generator and the oracle: the chaos module's jar and what it loads (Kafka's client, Jackson).
+build_load() {
+  local dir jar="$BRIDGE_HOME/chaos/target/chaos-$BRIDGE_VERSION.jar"
+  [[ -f "$jar" ]] || die "$jar is missing; build the project (./flink-bridge build)"
+  dir=$(stage load)
+  mkdir -p "$dir/lib"
+  cp "$jar" "$dir/lib/"
+  tr ':' '\n' < "$BRIDGE_HOME/chaos/target/classpath.txt" | xargs -I{} cp {} "$dir/lib/"
+  build_image flink-bridge/load:$TAG "$dir" flink-bridge/jre:$TAG --build-arg "JRE=flink-bridge/jre:$TAG"
+}
+
 build_kafka() {
   local dir classpath="$BRIDGE_HOME/test-support/target/classes/org/flinkbridge/testing/kafka-broker.classpath"
   [[ -f "$classpath" ]] || die "$classpath is missing; build the project (./flink-bridge build)"
@@ -152,13 +163,13 @@ print_sizes() {
   local image
   for image in "$BASE_IMAGE" flink-bridge/jre:$TAG flink-bridge/flink:$TAG flink-bridge/worker-java:v1 \
       flink-bridge/worker-java:v2 flink-bridge/worker-python:v1 flink-bridge/worker-python:v2 flink-bridge/worker-rust:v1 \
-      flink-bridge/worker-rust:v2 flink-bridge/kafka:$TAG; do
+      flink-bridge/worker-rust:v2 flink-bridge/kafka:$TAG flink-bridge/load:$TAG; do
     printf 'sandbox image %-32s %s MB\n' "$image" $(( $(docker image inspect -f '{{.Size}}' "$image") / 1000000 ))
   done
 }
 
 sandbox_build() {
-  find_jdk; find_maven; ensure_built; ensure_docker
+  find_jdk; find_maven; ensure_built; ensure_chaos_built; ensure_docker
   [[ -f "$BRIDGE_HOME/cluster/target/flink-lib/flink-runtime-2.2.1.jar" ]] \
     || mvn_run install -pl cluster -am -DskipTests || die "building the cluster's lib folder failed"
   mkdir -p "$CONTEXT_DIR"
@@ -168,6 +179,7 @@ sandbox_build() {
   build_workers v1
   build_workers v2
   build_kafka
+  build_load
   print_sizes
 }
 
@@ -201,7 +213,8 @@ sandbox_status() {
 # Stops and removes every container, network and volume of the project and checks that none is left.
 sandbox_down() {
   docker info >/dev/null 2>&1 || { echo "flink-bridge: Docker is not running; no sandbox to stop"; return 0; }
-  compose down -v --remove-orphans --timeout 20 >&2 || die "docker-compose down failed"
+  # With the load test's profile, so that its load generator and oracle go too.
+  compose --profile load down -v --remove-orphans --timeout 20 >&2 || die "docker-compose down failed"
   local left
   left="$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT") $(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")"
   [[ -z "${left// /}" ]] || die "containers or volumes of $PROJECT are left: $left"

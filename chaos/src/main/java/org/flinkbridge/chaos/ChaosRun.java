@@ -71,8 +71,8 @@ public final class ChaosRun {
         int[] perKey = produce(broker, kills);
         kills.finish(cluster);
         log("input done; waiting for the output to settle");
-        Oracle.Result result = Oracle.compare(perKey, output.awaitSettled(options.records(),
-                TimeUnit.SECONDS.toMillis(options.settleSeconds())));
+        Oracle.Result result = output.awaitSettled(options.records(),
+                TimeUnit.SECONDS.toMillis(options.settleSeconds())).compare(perKey);
         output.close();
         long restarts = cluster.restarts(jobId);
         long recoveries = cluster.recoveriesLogged() - recoveriesBefore;

@@ -10,7 +10,6 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 import java.io.IOException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
@@ -25,7 +24,7 @@ final class OutputReader implements AutoCloseable {
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final String topic;
-    private final List<Oracle.Count> counts = new ArrayList<>();
+    private final Oracle oracle = new Oracle();
     private final Thread thread;
     private volatile boolean stopping;
     private volatile Exception failure;
@@ -66,9 +65,7 @@ final class OutputReader implements AutoCloseable {
                         timeline.add(now, now - record.timestamp());
                     }
                     JsonNode count = JSON.readTree(record.value());
-                    synchronized (counts) {
-                        counts.add(new Oracle.Count(count.path("key").asText(), count.path("count").asLong()));
-                    }
+                    oracle.add(count.path("key").asText(), count.path("count").asLong());
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -78,17 +75,17 @@ final class OutputReader implements AutoCloseable {
 
     /**
      * Waits until at least {@code expected} records were read and no more came for a few checkpoints (late
-     * duplicates would show then), or until {@code timeoutMillis} passed; returns what was read.
+     * duplicates would show then), or until {@code timeoutMillis} passed; returns the tally of what was read.
      */
-    List<Oracle.Count> awaitSettled(long expected, long timeoutMillis) throws Exception {
+    Oracle awaitSettled(long expected, long timeoutMillis) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
-        int last = -1;
+        long last = -1;
         long quietSince = System.nanoTime();
         while (System.nanoTime() < deadline) {
             if (failure != null) {
                 throw new IOException("reading the output failed", failure);
             }
-            int now = size();
+            long now = oracle.outputs();
             if (now != last) {
                 last = now;
                 quietSince = System.nanoTime();
@@ -97,15 +94,7 @@ final class OutputReader implements AutoCloseable {
             }
             Thread.sleep(200);
         }
-        synchronized (counts) {
-            return List.copyOf(counts);
-        }
-    }
-
-    private int size() {
-        synchronized (counts) {
-            return counts.size();
-        }
+        return oracle;
     }
 
     @Override

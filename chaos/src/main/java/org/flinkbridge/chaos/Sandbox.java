@@ -10,7 +10,8 @@ import java.util.Map;
 
 /**
  * The Docker sandbox as the load test drives it: the launcher brings it up and down ({@code sandbox up|down}),
- * docker and docker-compose restart, upgrade and kill its containers, and a file fills a TaskManager's ring tmpfs.
+ * docker and docker-compose restart, upgrade and kill its containers, a file fills a TaskManager's ring tmpfs, and
+ * the load generator and the oracle run as services of their own.
  */
 final class Sandbox {
 
@@ -22,6 +23,9 @@ final class Sandbox {
     /** The ring folder in it: the bridge's flink-bridge.shm.directory and the worker's --ring-dir. */
     static final String RINGS = SHARED + "/rings";
     private static final String FILLER = SHARED + "/filler";
+    /** The compose profile of the load generator and the oracle, and the volume they share. */
+    private static final String LOAD_PROFILE = "load";
+    private static final String LOAD = "/load";
 
     private final Path home;
     private final String workerLanguage;
@@ -78,9 +82,42 @@ final class Sandbox {
         run(Map.of(), "docker", "exec", container("worker-" + n), "rm", "-f", FILLER);
     }
 
+    /**
+     * Starts one of the load test's services (load-generator, oracle; compose profile "load") with the LOAD_*
+     * settings in {@code settings}, replacing a container of it left by an earlier use in this sandbox.
+     */
+    void startLoadService(String service, Map<String, String> settings) throws Exception {
+        compose(settings, "up", "-d", "--no-deps", "--force-recreate", service);
+    }
+
+    /**
+     * Waits up to {@code limit} for a load service to exit; its exit status, or a failure with its log when it was
+     * still running.
+     */
+    int awaitExit(String service, Duration limit) throws Exception {
+        String id = container(service);
+        try {
+            return Integer.parseInt(run(Map.of(), "timeout", Long.toString(limit.toSeconds()), "docker", "wait", id)
+                    .trim());
+        } catch (IOException e) {
+            throw new IOException(service + " did not end within " + limit + "; its log:\n" + log(service), e);
+        }
+    }
+
+    /** Copies {@code file} of the load services' shared volume out of {@code service}'s container into {@code dir}. */
+    Path copyLoadFile(String service, String file, Path dir) throws Exception {
+        run(Map.of(), "docker", "cp", container(service) + ":" + LOAD + "/" + file, dir.toString());
+        return dir.resolve(file);
+    }
+
+    /** A service's log (all its containers' starts). */
+    String log(String service) throws Exception {
+        return compose(Map.of(), "logs", "--no-color", service);
+    }
+
     /** Lines of a service's log (all its containers' starts) that contain {@code text}. */
     long logLines(String service, String text) throws Exception {
-        return compose(Map.of(), "logs", "--no-color", service).lines().filter(line -> line.contains(text)).count();
+        return log(service).lines().filter(line -> line.contains(text)).count();
     }
 
     private String container(String service) throws Exception {
@@ -93,7 +130,7 @@ final class Sandbox {
 
     private String compose(Map<String, String> environment, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of("docker-compose", "-p", PROJECT, "-f",
-                home.resolve("sandbox/docker-compose.yml").toString()));
+                home.resolve("sandbox/docker-compose.yml").toString(), "--profile", LOAD_PROFILE));
         command.addAll(List.of(args));
         Map<String, String> withLanguage = new HashMap<>(environment);
         withLanguage.put("WORKER_LANGUAGE", workerLanguage);

@@ -3,13 +3,11 @@ package org.flinkbridge.chaos;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -28,8 +26,10 @@ import java.util.concurrent.TimeUnit;
  * running count in the workers (each TaskManager's sidecar container) into the exactly-once Kafka sink, while the
  * worker containers are restarted, one is replaced by the other image version (an upgrade), a TaskManager's JVM is
  * killed (its container comes back by the compose restart policy) and a ring tmpfs is filled near its limit. The
- * committed output (read_committed) is compared with an oracle; one line sums the run up, and a Markdown report
- * with a PNG of throughput and latency over time, the faults marked, goes to sandbox/results/UTC-TIME/.
+ * records come from the sandbox's load generator, and its oracle reads the committed output (read_committed) and
+ * checks it, each a container of its own ({@link LoadTraffic}); one line sums the run up, and a Markdown report with
+ * a PNG of throughput and latency over time, the faults marked, goes to sandbox/results/UTC-TIME/ with the oracle's
+ * own report (OUTPUT-TOPIC.oracle.json).
  * Exits 1 on any loss or duplicate, or when a planned fault could not be done.
  */
 public final class SandboxLoad {
@@ -39,7 +39,14 @@ public final class SandboxLoad {
     private static final String KAFKA = "127.0.0.1:9092";
     private static final int KEYS = 100;
     private static final long BUCKET_MILLIS = 5_000;
-    private static final long SETTLE_MILLIS = TimeUnit.MINUTES.toMillis(5);
+    /** How long the output may take to settle once the input is written. */
+    private static final Duration SETTLE = Duration.ofMinutes(5);
+    /** How much longer than planned writing the input may take (a slow Kafka, the TaskManager kill's load). */
+    private static final Duration INPUT_GRACE = Duration.ofMinutes(5);
+    private static final Duration SATURATION_INPUT_LIMIT = Duration.ofMinutes(30);
+    /** The load test's compose services (profile "load"). */
+    private static final String GENERATOR = "load-generator";
+    private static final String ORACLE = "oracle";
     /** The address each TaskManager's jobs find their own sidecar by: the socket in the tmpfs they share. */
     private static final String WORKER_ADDRESS = "unix:" + Sandbox.RINGS + "/worker.sock";
     /** What the bridge logs once per recovery in place and once per session moved to a new worker. */
@@ -77,28 +84,27 @@ public final class SandboxLoad {
     }
 
     private boolean runJob() throws Exception {
+        Path results = resultsDir();
         createTopics(INPUT, OUTPUT);
         String jobId = submit(options.transport(), INPUT, OUTPUT);
         long produceMillis = options.records() * 1000 / options.recordsPerSecond();
         log("job " + jobId + " submitted over " + options.transport() + "; producing " + options.records()
                 + " records at " + options.recordsPerSecond() + "/s for " + options.minutes() + " min while faults happen");
-        Timeline timeline = new Timeline(System.currentTimeMillis(), BUCKET_MILLIS);
-        OutputReader output = new OutputReader(KAFKA, OUTPUT, timeline);
-        output.start();
+        long startMillis = System.currentTimeMillis();
+        Map<String, String> load = loadSettings(INPUT, OUTPUT, options.records(), options.recordsPerSecond(),
+                startMillis);
+        sandbox.startLoadService(ORACLE, load);
+        sandbox.startLoadService(GENERATOR, load);
         ScheduledExecutorService faultThread = Executors.newSingleThreadScheduledExecutor();
-        scheduleFaults(faultThread, produceMillis, timeline.startMillis());
-        int[] perKey;
-        try (KafkaProducer<byte[], byte[]> producer = producer()) {
-            perKey = SteadyProducer.produce(producer, INPUT, options.records(), options.recordsPerSecond(), KEYS,
-                    elapsedMillis -> { });
-        }
+        scheduleFaults(faultThread, produceMillis, startMillis);
+        awaitGenerator(Duration.ofMillis(produceMillis).plus(INPUT_GRACE));
         faultThread.shutdown();
         if (!faultThread.awaitTermination(5, TimeUnit.MINUTES)) {
             throw new IOException("the faults did not finish within 5 minutes of the input's end");
         }
         log("input done; waiting for the output to settle");
-        Oracle.Result result = Oracle.compare(perKey, output.awaitSettled(options.records(), SETTLE_MILLIS));
-        output.close();
+        LoadTraffic.Report oracle = awaitOracle(OUTPUT, results);
+        Oracle.Result result = oracle.result();
         Map<String, Map<Integer, Double>> metrics = BridgeMetrics.scrape();
         List<Cluster.Failure> failures = cluster.failures(jobId);
         Set<Cluster.Failure> retries = Failovers.retries(failures);
@@ -111,7 +117,7 @@ public final class SandboxLoad {
             }
         }
         cluster.cancel(jobId);
-        List<Timeline.Bucket> buckets = timeline.buckets();
+        List<Timeline.Bucket> buckets = oracle.buckets();
         long activeSeconds = buckets.stream().filter(b -> b.outputs() > 0).count() * BUCKET_MILLIS / 1000;
         long throughput = activeSeconds == 0 ? 0 : result.outputs() / activeSeconds;
         boolean faultsDone = faults.stream().allMatch(Fault::done);
@@ -119,11 +125,11 @@ public final class SandboxLoad {
                 + " minutes=" + options.minutes() + " records_in=" + options.records()
                 + " records_out=" + result.outputs() + " duplicates=" + result.duplicates()
                 + " losses=" + result.losses() + " job_restarts=" + restarts + " worker_recoveries=" + recoveries
-                + " throughput_rps=" + throughput + " latency_p50_ms=" + timeline.latencyPercentile(0.50)
-                + " latency_p99_ms=" + timeline.latencyPercentile(0.99) + " checkpoint_p99_ms=" + checkpointP99
+                + " throughput_rps=" + throughput + " latency_p50_ms=" + oracle.latencyP50Millis()
+                + " latency_p99_ms=" + oracle.latencyP99Millis() + " checkpoint_p99_ms=" + checkpointP99
                 + (faultsDone ? "" : " (a planned fault failed)");
-        Path report = LoadReport.write(resultsDir(), summary, options, BUCKET_MILLIS / 1000, buckets,
-                List.copyOf(faults), failures, retries, timeline.startMillis(), metrics);
+        Path report = LoadReport.write(results, summary, options, BUCKET_MILLIS / 1000, buckets,
+                List.copyOf(faults), failures, retries, startMillis, metrics);
         System.out.println(summary);
         log("report: " + report);
         return result.exactlyOnce() && faultsDone;
@@ -135,6 +141,7 @@ public final class SandboxLoad {
      * committed output to the last.
      */
     private boolean runSaturated() throws Exception {
+        Path results = resultsDir();
         StringBuilder summary = new StringBuilder("sandbox saturation: worker=" + options.worker() + " records="
                 + options.saturationRecords());
         Map<String, Long> throughputs = new LinkedHashMap<>();
@@ -143,22 +150,18 @@ public final class SandboxLoad {
             String input = "saturate-in-" + transport;
             String output = "saturate-out-" + transport;
             createTopics(input, output);
-            int[] perKey;
             log("writing " + options.saturationRecords() + " records for the " + transport + " run");
-            try (KafkaProducer<byte[], byte[]> producer = producer()) {
-                perKey = SteadyProducer.produce(producer, input, options.saturationRecords(), Integer.MAX_VALUE, KEYS,
-                        elapsedMillis -> { });
-            }
-            Timeline timeline = new Timeline(System.currentTimeMillis(), BUCKET_MILLIS);
-            OutputReader reader = new OutputReader(KAFKA, output, timeline);
-            reader.start();
+            Map<String, String> load = loadSettings(input, output, options.saturationRecords(), 0,
+                    System.currentTimeMillis());
+            sandbox.startLoadService(GENERATOR, load);
+            awaitGenerator(SATURATION_INPUT_LIMIT);
+            sandbox.startLoadService(ORACLE, load);
             String jobId = submit(transport, input, output);
             log("job " + jobId + " drains the input over " + transport);
-            Oracle.Result result = Oracle.compare(perKey, reader.awaitSettled(options.saturationRecords(),
-                    SETTLE_MILLIS));
-            reader.close();
+            LoadTraffic.Report oracle = awaitOracle(output, results);
             cluster.cancel(jobId);
-            long millis = Math.max(1, timeline.lastReadMillis() - timeline.firstReadMillis());
+            Oracle.Result result = oracle.result();
+            long millis = Math.max(1, oracle.lastReadMillis() - oracle.firstReadMillis());
             throughputs.put(transport, result.outputs() * 1000 / millis);
             exactlyOnce &= result.exactlyOnce();
             summary.append(' ').append(transport).append("_rps=").append(throughputs.get(transport))
@@ -166,16 +169,42 @@ public final class SandboxLoad {
                     .append(' ').append(transport).append("_losses=").append(result.losses());
         }
         summary.append(String.format(" shm_to_grpc=%.2f", throughputs.get("shm") / (double) throughputs.get("grpc")));
-        Path dir = resultsDir();
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("saturation.md"), "# Sandbox at saturation: " + options.worker()
+        Files.writeString(results.resolve("saturation.md"), "# Sandbox at saturation: " + options.worker()
                 + " worker, shm and gRPC side by side\n\n`./flink-bridge sandbox load --saturate --worker "
                 + options.worker() + "`: " + options.saturationRecords() + " records written into Kafka first, then"
                 + " drained by the per-key count over each transport in turn, in the same sandbox.\n\n```\n" + summary
                 + "\n```\n");
         System.out.println(summary);
-        log("report: " + dir.resolve("saturation.md"));
+        log("report: " + results.resolve("saturation.md"));
         return exactlyOnce;
+    }
+
+    /** The LOAD_* settings of the load generator and the oracle (sandbox/docker-compose.yml). */
+    private static Map<String, String> loadSettings(String input, String output, long records, int recordsPerSecond,
+                                                    long startMillis) {
+        return Map.of("LOAD_INPUT", input, "LOAD_OUTPUT", output, "LOAD_RECORDS", Long.toString(records),
+                "LOAD_RATE", Integer.toString(recordsPerSecond), "LOAD_KEYS", Integer.toString(KEYS),
+                "LOAD_START_MILLIS", Long.toString(startMillis), "LOAD_BUCKET_MILLIS", Long.toString(BUCKET_MILLIS),
+                "LOAD_SETTLE_SECONDS", Long.toString(SETTLE.toSeconds()));
+    }
+
+    private void awaitGenerator(Duration limit) throws Exception {
+        int status = sandbox.awaitExit(GENERATOR, limit);
+        if (status != 0) {
+            throw new IOException("the load generator failed (exit status " + status + "); its log:\n"
+                    + sandbox.log(GENERATOR));
+        }
+    }
+
+    /** Waits for the oracle of {@code output} and takes its report into {@code results}. */
+    private LoadTraffic.Report awaitOracle(String output, Path results) throws Exception {
+        // Exit status 1 is a loss or a duplicate, which its report gives; anything else is the oracle's failure.
+        int status = sandbox.awaitExit(ORACLE, SETTLE.plus(INPUT_GRACE));
+        if (status != 0 && status != 1) {
+            throw new IOException("the oracle failed (exit status " + status + "); its log:\n" + sandbox.log(ORACLE));
+        }
+        Files.createDirectories(results);
+        return LoadTraffic.readReport(sandbox.copyLoadFile(ORACLE, output + LoadTraffic.REPORT, results));
     }
 
     /** Submits the per-key count from {@code input} to {@code output} and waits until it runs. */
@@ -249,11 +278,6 @@ public final class SandboxLoad {
             admin.createTopics(List.of(new NewTopic(input, 2, (short) 1), new NewTopic(output, 2, (short) 1)))
                     .all().get(60, TimeUnit.SECONDS);
         }
-    }
-
-    private static KafkaProducer<byte[], byte[]> producer() {
-        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA, ProducerConfig.ACKS_CONFIG,
-                "all", ProducerConfig.LINGER_MS_CONFIG, 5), new ByteArraySerializer(), new ByteArraySerializer());
     }
 
     private static Path writePipeline(Path dir, String transport, String input, String output) throws IOException {
