@@ -180,6 +180,8 @@ sandbox_build() {
   build_workers v2
   build_kafka
   build_load
+  # Images a rebuild replaced are left without a name: they go.
+  docker image prune -f --filter label=org.flinkbridge.context >/dev/null
   print_sizes
 }
 

@@ -23,6 +23,12 @@ final class Sandbox {
     /** The ring folder in it: the bridge's flink-bridge.shm.directory and the worker's --ring-dir. */
     static final String RINGS = SHARED + "/rings";
     private static final String FILLER = SHARED + "/filler";
+    /**
+     * Where the sandbox's Flink keeps checkpoints: the volume the JobManager and both TaskManagers mount. A job
+     * submitted from this machine's CLI must name it, or it takes the local cluster's folder from the CLI's
+     * configuration, which each container would then have on its own file system.
+     */
+    static final String CHECKPOINTS = "file:///checkpoints";
     /** The compose profile of the load generator and the oracle, and the volume they share. */
     private static final String LOAD_PROFILE = "load";
     private static final String LOAD = "/load";

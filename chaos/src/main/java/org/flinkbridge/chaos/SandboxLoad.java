@@ -212,7 +212,8 @@ public final class SandboxLoad {
         Path dir = Files.createTempDirectory("flink-bridge-sandbox-");
         Path pipeline = writePipeline(dir, transport, input, output);
         String jobId = cluster.submit(pipeline, "sandbox-" + transport, transport,
-                "-Dflink-bridge.shm.directory=" + Sandbox.RINGS);
+                "-Dflink-bridge.shm.directory=" + Sandbox.RINGS,
+                "-Dexecution.checkpointing.dir=" + Sandbox.CHECKPOINTS);
         cluster.awaitRunning(jobId, 180);
         return jobId;
     }

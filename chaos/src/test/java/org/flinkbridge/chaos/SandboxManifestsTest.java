@@ -94,6 +94,18 @@ class SandboxManifestsTest {
     }
 
     @Test
+    void everyFlinkProcessKeepsCheckpointsInTheOneFolderTheLoadTestsJobsName() {
+        for (String name : List.of("jobmanager", "taskmanager-1", "taskmanager-2")) {
+            Map<String, Object> service = service(name);
+            assertTrue(lines(map(service, "environment").get("FLINK_PROPERTIES").toString())
+                    .contains("execution.checkpointing.dir: " + Sandbox.CHECKPOINTS), name);
+            String folder = Sandbox.CHECKPOINTS.substring("file://".length());
+            assertTrue(((List<?>) service.get("volumes")).contains("checkpoints:" + folder),
+                    name + " does not mount the checkpoints volume at " + folder);
+        }
+    }
+
+    @Test
     void aTaskManagerAndItsWorkerShareOneSizedMemoryVolumeAndNoProcessIds() {
         String mount = "/bridge";
         for (String n : List.of("1", "2")) {
