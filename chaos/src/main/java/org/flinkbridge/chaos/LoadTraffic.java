@@ -21,7 +21,7 @@ import java.util.function.Function;
  *       Kafka takes them) over LOAD_KEYS keys, then the records per key into LOAD_DIR/LOAD_TOPIC.per-key.json;</li>
  *   <li>{@code oracle}: reads LOAD_TOPIC with read_committed from the start, and once the generator's per-key file
  *       (LOAD_INPUT_TOPIC) is there and the output settled (LOAD_RECORDS read, then quiet; at most
- *       LOAD_SETTLE_SECONDS), writes its {@link Report} to LOAD_DIR/LOAD_TOPIC.oracle.json and exits 1 on any loss or
+ *       LOAD_SETTLE_SECONDS), writes its {@link Report} to LOAD_DIR/LOAD_TOPIC.oracle.json and exits 3 on any loss or
  *       duplicate. Latencies are bucketed by LOAD_BUCKET_MILLIS from LOAD_START_MILLIS.</li>
  * </ul>
  */
@@ -31,6 +31,8 @@ public final class LoadTraffic {
     /** The file names in LOAD_DIR: the generator's records per key, and the oracle's report, after the topic's. */
     static final String PER_KEY = ".per-key.json";
     static final String REPORT = ".oracle.json";
+    /** The oracle's exit status when the output lost or repeated a record (its report says which); 1 is a crash. */
+    static final int LOSS_OR_DUPLICATE = 3;
 
     /** What the oracle found, as the load test's report takes it. */
     record Report(Oracle.Result result, List<Timeline.Bucket> buckets, long latencyP50Millis, long latencyP99Millis,
@@ -42,7 +44,7 @@ public final class LoadTraffic {
         String role = args.length == 1 ? args[0] : "";
         switch (role) {
             case "produce" -> produce(new Settings(System::getenv));
-            case "oracle" -> System.exit(oracle(new Settings(System::getenv)) ? 0 : 1);
+            case "oracle" -> System.exit(oracle(new Settings(System::getenv)) ? 0 : LOSS_OR_DUPLICATE);
             default -> {
                 System.err.println("usage: LoadTraffic produce|oracle (configured by LOAD_* environment variables)");
                 System.exit(2);

@@ -198,13 +198,18 @@ public final class SandboxLoad {
 
     /** Waits for the oracle of {@code output} and takes its report into {@code results}. */
     private LoadTraffic.Report awaitOracle(String output, Path results) throws Exception {
-        // Exit status 1 is a loss or a duplicate, which its report gives; anything else is the oracle's failure.
+        // A loss or a duplicate has an exit status of its own, and the report says which; others are the oracle's.
         int status = sandbox.awaitExit(ORACLE, SETTLE.plus(INPUT_GRACE));
-        if (status != 0 && status != 1) {
+        if (status != 0 && status != LoadTraffic.LOSS_OR_DUPLICATE) {
             throw new IOException("the oracle failed (exit status " + status + "); its log:\n" + sandbox.log(ORACLE));
         }
         Files.createDirectories(results);
-        return LoadTraffic.readReport(sandbox.copyLoadFile(ORACLE, output + LoadTraffic.REPORT, results));
+        try {
+            return LoadTraffic.readReport(sandbox.copyLoadFile(ORACLE, output + LoadTraffic.REPORT, results));
+        } catch (IOException e) {
+            throw new IOException("the oracle (exit status " + status + ") left no report; its log:\n"
+                    + sandbox.log(ORACLE), e);
+        }
     }
 
     /** Submits the per-key count from {@code input} to {@code output} and waits until it runs. */

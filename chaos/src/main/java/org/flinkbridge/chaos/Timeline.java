@@ -6,7 +6,9 @@ import java.util.List;
 
 /**
  * When the committed output was read and how late each record was (read time minus its input's Kafka timestamp,
- * which the job carries through), in buckets of fixed length from the start of a run; thread-safe.
+ * which the job carries through), in buckets of fixed length from the start of a run; thread-safe. Latencies are
+ * kept as ints of milliseconds per bucket, and counted in a histogram by millisecond for the run's percentiles,
+ * so tens of millions of records fit in the oracle container's heap.
  */
 final class Timeline {
 
@@ -16,8 +18,11 @@ final class Timeline {
 
     private final long startMillis;
     private final long bucketMillis;
-    private final List<long[]> latencies = new ArrayList<>();
+    private final List<int[]> latencies = new ArrayList<>();
     private final List<Integer> sizes = new ArrayList<>();
+    /** Records by latency in milliseconds (a negative latency, from clocks apart, counts as 0). */
+    private long[] histogram = new long[1024];
+    private long recorded;
     private long firstReadMillis = Long.MAX_VALUE;
     private long lastReadMillis = Long.MIN_VALUE;
 
@@ -33,19 +38,25 @@ final class Timeline {
     synchronized void add(long readMillis, long latencyMillis) {
         firstReadMillis = Math.min(firstReadMillis, readMillis);
         lastReadMillis = Math.max(lastReadMillis, readMillis);
+        int latency = (int) Math.min(Integer.MAX_VALUE - 1, Math.max(0, latencyMillis));
         int bucket = (int) Math.max(0, (readMillis - startMillis) / bucketMillis);
         while (latencies.size() <= bucket) {
-            latencies.add(new long[64]);
+            latencies.add(new int[64]);
             sizes.add(0);
         }
-        long[] values = latencies.get(bucket);
+        int[] values = latencies.get(bucket);
         int size = sizes.get(bucket);
         if (size == values.length) {
             values = Arrays.copyOf(values, size * 2);
             latencies.set(bucket, values);
         }
-        values[size] = latencyMillis;
+        values[size] = latency;
         sizes.set(bucket, size + 1);
+        if (latency >= histogram.length) {
+            histogram = Arrays.copyOf(histogram, Math.max(latency + 1, histogram.length * 2));
+        }
+        histogram[latency]++;
+        recorded++;
     }
 
     /** When the first record was read (ms since the epoch); Long.MAX_VALUE before any. */
@@ -61,7 +72,7 @@ final class Timeline {
     synchronized List<Bucket> buckets() {
         List<Bucket> buckets = new ArrayList<>();
         for (int i = 0; i < latencies.size(); i++) {
-            long[] sorted = Arrays.copyOf(latencies.get(i), sizes.get(i));
+            int[] sorted = Arrays.copyOf(latencies.get(i), sizes.get(i));
             Arrays.sort(sorted);
             buckets.add(new Bucket(i * bucketMillis / 1000, sorted.length, sorted.length * 1000.0 / bucketMillis,
                     percentile(sorted, 0.50), percentile(sorted, 0.99)));
@@ -71,17 +82,26 @@ final class Timeline {
 
     /** The {@code q} quantile of every latency recorded, in milliseconds (0 when none was). */
     synchronized long latencyPercentile(double q) {
-        long[] all = new long[sizes.stream().mapToInt(Integer::intValue).sum()];
-        int at = 0;
-        for (int i = 0; i < latencies.size(); i++) {
-            System.arraycopy(latencies.get(i), 0, all, at, sizes.get(i));
-            at += sizes.get(i);
+        if (recorded == 0) {
+            return 0;
         }
-        Arrays.sort(all);
-        return percentile(all, q);
+        long rank = rank(recorded, q);
+        long seen = 0;
+        for (int millis = 0; millis < histogram.length; millis++) {
+            seen += histogram[millis];
+            if (seen > rank) {
+                return millis;
+            }
+        }
+        throw new IllegalStateException("the histogram holds fewer than " + recorded + " latencies");
     }
 
-    private static long percentile(long[] sorted, double q) {
-        return sorted.length == 0 ? 0 : sorted[(int) Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+    private static long percentile(int[] sorted, double q) {
+        return sorted.length == 0 ? 0 : sorted[(int) rank(sorted.length, q)];
+    }
+
+    /** The 0-based index of the {@code q} quantile among {@code count} sorted values (nearest rank). */
+    private static long rank(long count, double q) {
+        return Math.max(0, Math.min(count - 1, (long) Math.ceil(q * count) - 1));
     }
 }
