@@ -232,7 +232,14 @@ impl Worker {
 
     /// Adds to the bytes received by `method`, as Health reports them.
     fn count_received(&self, method: &str, bytes: u64) {
-        *self.received.lock().unwrap().entry(method.to_string()).or_insert(0) += bytes;
+        // Called per message or forwarded chunk: the method's name is copied only the first time it is seen.
+        let mut received = self.received.lock().unwrap();
+        match received.get_mut(method) {
+            Some(total) => *total += bytes,
+            None => {
+                received.insert(method.to_string(), bytes);
+            }
+        }
     }
 
     /// Reads one request message, counting its bytes under `method`.

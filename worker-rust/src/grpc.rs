@@ -102,7 +102,7 @@ impl Messages {
     }
 
     /// What is left of the call's body, messages not yet read included: to hand the call on as it came.
-    /// `count` is told the bytes of each part of a message as it passes (prefixes not included).
+    /// `count` is told the message bytes of each chunk as it passes (prefixes not included).
     pub fn into_body(self, count: impl FnMut(u64) + Send + 'static) -> Body {
         let buffered = self.buffer.freeze();
         let rest = futures_util::stream::iter((!buffered.is_empty()).then_some(Ok::<_, hyper::Error>(buffered)));
@@ -159,11 +159,13 @@ impl<F: FnMut(u64)> MessageBytes<F> {
         MessageBytes { prefix: [0; PREFIX], prefix_read: 0, message_left: 0, count }
     }
 
+    /// Counts `chunk`'s message bytes, told to `count` once per chunk.
     fn pass(&mut self, mut chunk: &[u8]) {
+        let mut counted = 0;
         while !chunk.is_empty() {
             if self.message_left > 0 {
                 let taken = self.message_left.min(chunk.len() as u64);
-                (self.count)(taken);
+                counted += taken;
                 self.message_left -= taken;
                 chunk = &chunk[taken as usize..];
             } else {
@@ -175,6 +177,9 @@ impl<F: FnMut(u64)> MessageBytes<F> {
                     self.message_left = u32::from_be_bytes(self.prefix[1..].try_into().unwrap()) as u64;
                 }
             }
+        }
+        if counted > 0 {
+            (self.count)(counted);
         }
     }
 }

@@ -31,10 +31,6 @@ final class Timeline {
         this.bucketMillis = bucketMillis;
     }
 
-    long startMillis() {
-        return startMillis;
-    }
-
     synchronized void add(long readMillis, long latencyMillis) {
         firstReadMillis = Math.min(firstReadMillis, readMillis);
         lastReadMillis = Math.max(lastReadMillis, readMillis);

@@ -1,10 +1,7 @@
 package org.flinkbridge.chaos;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.flinkbridge.testing.KafkaBroker;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -12,6 +9,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
@@ -53,21 +52,19 @@ class LoadTrafficTest {
                     .readValue(dir.resolve("in" + LoadTraffic.PER_KEY).toFile(), int[].class));
 
             // Every key's counts 1..1000, except that key-1 loses count 7 and key-2 has count 9 twice.
-            try (KafkaProducer<byte[], byte[]> output = new KafkaProducer<>(Map.of(
-                    ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers()), new ByteArraySerializer(),
-                    new ByteArraySerializer())) {
-                for (int key = 0; key < KEYS; key++) {
-                    for (int count = 1; count <= RECORDS / KEYS; count++) {
-                        if (key == 1 && count == 7) {
-                            continue;
-                        }
-                        for (int copy = 0; copy < (key == 2 && count == 9 ? 2 : 1); copy++) {
-                            output.send(new ProducerRecord<>("out", ("{\"key\":\"key-" + key + "\",\"count\":" + count
-                                    + "}").getBytes(StandardCharsets.UTF_8)));
-                        }
+            List<ProducerRecord<byte[], byte[]>> output = new ArrayList<>();
+            for (int key = 0; key < KEYS; key++) {
+                for (int count = 1; count <= RECORDS / KEYS; count++) {
+                    if (key == 1 && count == 7) {
+                        continue;
+                    }
+                    for (int copy = 0; copy < (key == 2 && count == 9 ? 2 : 1); copy++) {
+                        output.add(new ProducerRecord<>("out", ("{\"key\":\"key-" + key + "\",\"count\":" + count
+                                + "}").getBytes(StandardCharsets.UTF_8)));
                     }
                 }
             }
+            broker.produce(output);
 
             assertFalse(oracle.get(), "the oracle passed an output with a loss and a duplicate");
             LoadTraffic.Report report = LoadTraffic.readReport(dir.resolve("out" + LoadTraffic.REPORT));
