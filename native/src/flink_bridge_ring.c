@@ -564,7 +564,9 @@ int fb_ring_consumer_poll(fb_ring_consumer *consumer, fb_ring_frame_handler hand
         }
         int32_t minimum = type == FB_FRAME_PADDING ? FB_FRAME_ALIGNMENT : FB_FRAME_HEADER_SIZE;
         uint64_t aligned = length >= minimum ? align_frame((uint64_t)length) : 0;
-        if (length < minimum || aligned > consumer->capacity - index || consumer->head + aligned > consumer->cached_tail
+        /* Against the bytes published, not head + aligned against the tail: near the top of the 64-bit range the
+           sum would wrap, pass, and send the head back to walk PADDING frames without end. */
+        if (length < minimum || aligned > consumer->capacity - index || aligned > consumer->cached_tail - consumer->head
             || (type != FB_FRAME_PADDING && (uint32_t)length > consumer->max_frame)) {
             status = corrupt(consumer, error, index, "impossible length %" PRId32 " for a %s frame", length,
                              fb_frame_type_name(type));

@@ -233,6 +233,14 @@ static void check_rings(void) {
     image_init(&image, 32, 64);
     check_poll("ring: a producer position behind the consumer is refused", &image, "32");
 
+    /* Positions at the top of the 64-bit range: the 16-byte PADDING frame is longer than the 8 bytes published, and
+       a check of head + length against the tail would wrap to 0, pass, and loop through the PADDING frame at 0. */
+    image_init(&image, UINT64_MAX - 7, UINT64_MAX - 15);
+    put_frame(&image, CAPACITY - 16, 16, FB_FRAME_PADDING);
+    put_frame(&image, 0, CAPACITY, FB_FRAME_PADDING);
+    check_poll("ring: a frame running past the published bytes at the top of the position range is refused", &image,
+               "18446744073709551600");
+
     /* A claim there would start with a PADDING frame whose 8 bytes run 7 bytes past the ring's end. */
     image_init(&image, 4095, 4088);
     check_claim("ring: a claim at producer position 4095 is refused", &image, "4095");

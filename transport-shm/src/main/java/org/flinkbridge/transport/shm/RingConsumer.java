@@ -71,7 +71,9 @@ public final class RingConsumer {
                     throw corrupt("unknown frame type " + type, index, length);
                 }
                 int minimum = type == FrameType.PADDING ? RingLayout.FRAME_ALIGNMENT : FRAME_HEADER;
-                if (length < minimum || aligned > capacity - index || head + aligned > cachedTail
+                // Against the bytes published, not head + aligned against the tail: near Long.MAX_VALUE the sum
+                // would wrap, pass, and send the head back to walk PADDING frames without end.
+                if (length < minimum || aligned > capacity - index || aligned > cachedTail - head
                         || (type != FrameType.PADDING && length > maxFrame)) {
                     throw corrupt("impossible length " + length + " for a " + FrameType.name(type) + " frame", index,
                             length);

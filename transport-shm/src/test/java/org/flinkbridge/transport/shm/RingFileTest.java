@@ -2,9 +2,12 @@ package org.flinkbridge.transport.shm;
 
 import org.flinkbridge.protocol.FrameType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -126,6 +129,31 @@ class RingFileTest {
                     () -> worker.toWorkerConsumer().poll((t, g, s, f, o, l) -> { }, 10));
             assertTrue(error.getMessage().contains("impossible length 2147483647 for a PADDING frame"), error.getMessage());
         }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // a loop without the check: fail, not stall
+    void aFrameRunningPastThePublishedBytesNearLongMaxValueIsCorruptNotALoop() {
+        int capacity = 4096;
+        long data = 256;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment file = arena.allocate(data + capacity);
+            // 8 bytes published, where a 16-byte PADDING frame starts; head + 16 would wrap to Long.MIN_VALUE and pass
+            // a check against the tail, then walk the 4096-byte PADDING frame at offset 0 without end.
+            file.set(ValueLayout.JAVA_LONG, RingLayout.CONSUMER_POSITION, Long.MAX_VALUE - 15);
+            file.set(ValueLayout.JAVA_LONG, RingLayout.PRODUCER_POSITION, Long.MAX_VALUE - 7);
+            putPadding(file, data + capacity - 16, 16);
+            putPadding(file, data, capacity);
+            RingConsumer consumer = new RingConsumer(file, 0, data, capacity, new WaitStrategy(0), "top.ring");
+            RingException error = assertThrows(RingException.class, () -> consumer.poll((t, g, s, f, o, l) -> { }, 10));
+            assertTrue(error.getMessage().contains("corrupt frame at position " + (Long.MAX_VALUE - 15)
+                    + " (ring offset 4080): impossible length 16 for a PADDING frame"), error.getMessage());
+        }
+    }
+
+    private static void putPadding(MemorySegment file, long at, int length) {
+        file.set(ValueLayout.JAVA_INT, at + RingLayout.FRAME_LENGTH, length);
+        file.set(ValueLayout.JAVA_SHORT, at + RingLayout.FRAME_TYPE, (short) FrameType.PADDING);
     }
 
     @Test

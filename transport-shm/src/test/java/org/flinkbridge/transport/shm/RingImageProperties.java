@@ -87,7 +87,8 @@ class RingImageProperties {
     Arbitrary<Long> positions() {
         return Arbitraries.oneOf(
                 Arbitraries.longs().between(-16, 3 * CAPACITY),
-                Arbitraries.of(0L, 8L, 4088L, 4095L, 4096L, 4104L, 8192L, Long.MAX_VALUE, Long.MIN_VALUE, -8L),
+                Arbitraries.of(0L, 8L, 4088L, 4095L, 4096L, 4104L, 8192L, Long.MAX_VALUE, Long.MAX_VALUE - 7,
+                        Long.MAX_VALUE - 15, Long.MIN_VALUE, -8L),
                 Arbitraries.longs());
     }
 
