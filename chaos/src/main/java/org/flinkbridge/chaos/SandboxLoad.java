@@ -171,8 +171,9 @@ public final class SandboxLoad {
         summary.append(String.format(" shm_to_grpc=%.2f", throughputs.get("shm") / (double) throughputs.get("grpc")));
         Files.writeString(results.resolve("saturation.md"), "# Sandbox at saturation: " + options.worker()
                 + " worker, shm and gRPC side by side\n\n`./flink-bridge sandbox load --saturate --worker "
-                + options.worker() + "`: " + options.saturationRecords() + " records written into Kafka first, then"
-                + " drained by the per-key count over each transport in turn, in the same sandbox.\n\n```\n" + summary
+                + options.worker() + " --records " + options.saturationRecords() + "`: " + options.saturationRecords()
+                + " records written into Kafka first, then drained by the per-key count over each transport in turn,"
+                + " in the same sandbox.\n\n```\n" + summary
                 + "\n```\n");
         System.out.println(summary);
         log("report: " + results.resolve("saturation.md"));

@@ -6,7 +6,8 @@ import java.util.List;
  * The sandbox load test's command line: {@code [--minutes N] [--rate R] [--transport shm|grpc]
  * [--worker java|python|rust] [--quick] [--saturate [--records N]]}. The quick run is 3 minutes at 2,000 records/s;
  * the default 10 minutes at 4,000. Both do the same faults. {@code --saturate} measures instead how fast the job
- * drains N records written beforehand (default 600,000; 200,000 with {@code --quick}), over shm and then gRPC.
+ * drains N records written beforehand (default 6,000,000, so that the drain outlasts the job's start-up; 200,000
+ * with {@code --quick}), over shm and then gRPC.
  */
 record SandboxOptions(String transport, String worker, int minutes, int recordsPerSecond, boolean saturate,
                       int saturationRecords) {
@@ -52,7 +53,7 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
         }
         return new SandboxOptions(transport, worker, minutes != null ? minutes : quick ? 3 : 10,
                 rate != null ? rate : quick ? 2_000 : 4_000, saturate,
-                records != null ? records : quick ? 200_000 : 600_000);
+                records != null ? records : quick ? 200_000 : 6_000_000);
     }
 
     private static String oneOf(String name, String value, List<String> allowed) {
