@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end|--journal] [JMH ARGS...]`: the
-# transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run written to
-# bench/results/<UTC time>/results.md; --end-to-end runs the end-to-end job only, --journal only the journal of
-# recovery in place against chronicle-queue (JMH JournalAppend).
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal]
+# [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
+# written to bench/results/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only
+# those of its variants), --journal only the journal of recovery in place against chronicle-queue (JMH
+# JournalAppend).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -17,15 +18,18 @@ fi
 invocation="./flink-bridge bench${*:+ $*}"
 timing=(-wi 4 -w 2s -i 6 -r 3s)
 e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
+e2e_variants=()   # end to end: every variant unless --variants names some
 profile=false
 journal=false
 jmh_runs=true
-while [[ "${1:-}" == --quick || "${1:-}" == --profile || "${1:-}" == --end-to-end || "${1:-}" == --journal ]]; do
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants)$ ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3) ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
     --journal) journal=true ;;
+    --variants) [[ -n "${2:-}" ]] || die "--variants needs a comma-separated list of end-to-end variants"
+      e2e_variants=("$2"); shift ;;
   esac
   shift
 done
@@ -76,7 +80,7 @@ fi
 # baseline, and a fixed heap as a TaskManager's JVM has.
 "${bench_java[@]}" -Xms2g -Xmx2g \
   -cp "bench/target/bench-$BRIDGE_VERSION.jar:$BRIDGE_JOB_JAR:$(cat bridge-job/target/flink-classpath.txt):$BRIDGE_WORKER_JAR" \
-  org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$results" 2>&1 | grep '^flink-bridge bench' >&2 \
+  org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$results" "${e2e_variants[@]}" 2>&1 | grep '^flink-bridge bench' >&2 \
   || die "the end-to-end benchmark failed; run it again to see its output"
 cat "$results/endtoend.md" >> "$results/results.md"
 cat "$results/endtoend.md"

@@ -29,30 +29,33 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The end-to-end job benchmark: generated JSON events through append-field into a discarding sink on an
  * embedded MiniCluster, with the step (a) inside Flink, no bridge, (b) in a worker over shm, (c) in a worker
- * over streamed gRPC, (d) as a Python segment in the Python worker and in the Rust worker. Each variant runs
- * twice. First as fast as it goes, checkpointing every {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between
+ * over streamed gRPC, (d) in the Rust worker over shm, (e) as a Python segment in the Python worker and in the
+ * Rust worker. Each variant runs twice. First as fast as it goes, checkpointing every {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between
  * its first and last record, and the checkpoints' end-to-end durations as Flink's statistics give them
  * (checkpoint duration under load). Then at half of that rate, where the latency each record sees from before
  * the step to after it is recorded (p50, p99, p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new
  * worker process starts cold), and the records slower than the 200 µs goal are set against the
  * garbage-collection pauses of both JVMs ({@link GcPauses}), which is where the tail comes from.
  *
- * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR}; writes {@code endtoend.json} and
- * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}.
+ * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR [VARIANT,...]}; writes {@code endtoend.json} and
+ * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}; a list
+ * of variants runs only those (the ratios between variants not run are left out).
  */
 public final class EndToEnd {
 
     /**
      * in-process, then the Java worker over shm with failover (no journal) and with recovery in place (its
-     * journal: what journaling costs, side by side), and over gRPC, then the Python worker over each transport,
-     * then the same step as a Python segment in the Python worker and hosted by the Rust worker, over shm.
+     * journal: what journaling costs, side by side), and over gRPC, then the Rust worker's own step over shm, the
+     * Python worker over each transport, then the same step as a Python segment in the Python worker and hosted by
+     * the Rust worker, over shm.
      */
-    private static final List<String> VARIANTS = List.of("in-process", "failover-shm", "shm", "grpc", "python-shm",
-            "python-grpc", "python-segment-shm", "rust-python-segment-shm");
+    private static final List<String> VARIANTS = List.of("in-process", "failover-shm", "shm", "grpc", "rust-shm",
+            "python-shm", "python-grpc", "python-segment-shm", "rust-python-segment-shm");
 
     /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
     private static final int PYTHON_CEILING_RECORDS = 300_000;
@@ -62,16 +65,21 @@ public final class EndToEnd {
     private EndToEnd() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR");
+        if (args.length != 3 && args.length != 4) {
+            System.err.println("usage: EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR [VARIANT,...]");
             System.exit(2);
         }
         long records = Long.parseLong(args[0]);
         long latencySeconds = Long.parseLong(args[1]);
         Path out = Path.of(args[2]);
+        List<String> variants = args.length == 4 ? List.of(args[3].split(",")) : VARIANTS;
+        if (!VARIANTS.containsAll(variants)) {
+            System.err.println("flink-bridge bench: unknown variants in " + variants + "; the variants are " + VARIANTS);
+            System.exit(2);
+        }
         Map<String, Map<String, Object>> results = new LinkedHashMap<>();
         try (BenchCluster cluster = new BenchCluster()) {
-            for (String variant : VARIANTS) {
+            for (String variant : variants) {
                 Measured throughput = run(cluster, variant, records, 0, 0, CHECKPOINT_INTERVAL_MS);
                 double peak = throughput.latencies().recordsPerSecond();
                 long halfRate = Math.max(1, (long) (peak / 2));
@@ -113,7 +121,9 @@ public final class EndToEnd {
             }
         }
         double pythonCeiling = pythonCeiling();
-        results.get("python-shm").put("python_loop_records_per_second", pythonCeiling);
+        if (results.containsKey("python-shm")) {
+            results.get("python-shm").put("python_loop_records_per_second", pythonCeiling);
+        }
         System.err.printf(Locale.ROOT, "flink-bridge bench: the same step in a plain Python loop: %,.0f records/s%n",
                 pythonCeiling);
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
@@ -154,6 +164,7 @@ public final class EndToEnd {
         NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
         Path workerGcLog = Files.createTempFile("flink-bridge-bench-worker-gc-", ".log");
         List<String> workerCommand = variant.startsWith("python-") ? BenchWorker.pythonCommand(false)
+                : variant.equals("rust-shm") ? BenchWorker.rustCommand()
                 : variant.startsWith("rust-") ? BenchWorker.rustHostingPythonCommand()
                 : BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of());
         // The python-segment variants run the same Python segment, and differ only in what hosts it.
@@ -189,7 +200,6 @@ public final class EndToEnd {
 
     private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results,
                                 double pythonCeiling) {
-        double inProcess = (double) results.get("in-process").get("records_per_second");
         StringBuilder out = new StringBuilder("""
 
                 ## End to end
@@ -204,23 +214,25 @@ public final class EndToEnd {
                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
                 """.formatted(records, CHECKPOINT_INTERVAL_MS, latencySeconds, WARMUP_SECONDS));
         results.forEach((variant, result) -> out.append(String.format(Locale.ROOT,
-                "| %s | %,.0f | %.0f%% | %d | %.0f | %d | %,d | %.0f | %.0f | %.0f |%n", variant,
-                result.get("records_per_second"), 100 * (double) result.get("records_per_second") / inProcess,
+                "| %s | %,.0f | %s | %d | %.0f | %d | %,d | %.0f | %.0f | %.0f |%n", variant,
+                result.get("records_per_second"), ratio(results, variant, "in-process")
+                        .map(r -> String.format(Locale.ROOT, "%.0f%%", 100 * r)).orElse("-"),
                 result.get("checkpoints"), result.get("checkpoint_p50_ms"), result.get("checkpoint_max_ms"),
                 result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
                 result.get("latency_p999_us"))));
-        out.append(String.format(Locale.ROOT, "%nJournaling for recovery in place: shm with its journal runs at %.0f%%"
-                        + " of failover-shm's records/s, the same job with no journal (goal: at least 90%%).%n",
-                100 * (double) results.get("shm").get("records_per_second")
-                        / (double) results.get("failover-shm").get("records_per_second")));
-        out.append(String.format(Locale.ROOT, "%nThe same append_field step in a plain Python loop (the Python worker's"
-                        + " built-in step, no Flink, no transport): %,.0f records/s; python-shm reaches %.0f%% of it.%n",
-                pythonCeiling, 100 * (double) results.get("python-shm").get("records_per_second") / pythonCeiling));
-        out.append(String.format(Locale.ROOT, "%nThe same JSON step as a Python segment (bench_json.AppendField):"
-                        + " hosted by the Rust worker it runs at %.2f times its records/s in the Python worker (goal:"
-                        + " at least 1.5).%n",
-                (double) results.get("rust-python-segment-shm").get("records_per_second")
-                        / (double) results.get("python-segment-shm").get("records_per_second")));
+        ratio(results, "shm", "failover-shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
+                "%nJournaling for recovery in place: shm with its journal runs at %.0f%% of failover-shm's records/s,"
+                        + " the same job with no journal (goal: at least 90%%).%n", 100 * r)));
+        if (results.containsKey("python-shm")) {
+            out.append(String.format(Locale.ROOT, "%nThe same append_field step in a plain Python loop (the Python"
+                            + " worker's built-in step, no Flink, no transport): %,.0f records/s; python-shm reaches"
+                            + " %.0f%% of it.%n", pythonCeiling,
+                    100 * (double) results.get("python-shm").get("records_per_second") / pythonCeiling));
+        }
+        ratio(results, "rust-python-segment-shm", "python-segment-shm").ifPresent(r -> out.append(String.format(
+                Locale.ROOT, "%nThe same JSON step as a Python segment (bench_json.AppendField): hosted by the Rust"
+                        + " worker it runs at %.2f times its records/s in the Python worker (goal: at least 1.5).%n",
+                r)));
         out.append(String.format(Locale.ROOT, "%nWhere the records slower than 200 µs come from, in the latency runs: those in flight"
                 + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one."
                 + " Beside them, how long the threads of each process waited for a CPU while runnable (Linux schedstat),"
@@ -235,6 +247,15 @@ public final class EndToEnd {
                 100 * (double) result.get("over_goal_near_gc_share"), 100 * (double) result.get("time_near_gc_share"),
                 result.get("flink_run_queue_ms_per_s"), result.get("worker_run_queue_ms_per_s"))));
         return out.toString();
+    }
+
+    /** Records/s of {@code variant} over those of {@code baseline}, when both ran. */
+    private static Optional<Double> ratio(Map<String, Map<String, Object>> results, String variant, String baseline) {
+        if (!results.containsKey(variant) || !results.containsKey(baseline)) {
+            return Optional.empty();
+        }
+        return Optional.of((double) results.get(variant).get("records_per_second")
+                / (double) results.get(baseline).get("records_per_second"));
     }
 
     /** The step run inside the Flink task, through the worker SDK: the baseline with no bridge. */
