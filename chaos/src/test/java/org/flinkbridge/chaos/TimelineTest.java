@@ -34,4 +34,31 @@ class TimelineTest {
                 new Timeline.Bucket(10, 1, 0.2, 0, 0)), timeline.buckets());
         assertEquals(0, new Timeline(0, 1).latencyPercentile(0.99));
     }
+
+    @Test
+    void aBucketsPercentilesAreTheNearestRanksOfItsLatencies() {
+        Timeline timeline = new Timeline(0, 1_000);
+        Random random = new Random(11);
+        long[] second = new long[5_001];
+        for (int i = 0; i < second.length; i++) {
+            second[i] = random.nextInt(i % 7 == 0 ? 20_000 : 900);
+            timeline.add(1_000 + i % 1_000, second[i]);
+            timeline.add(0, 1);
+        }
+        Arrays.sort(second);
+        Timeline.Bucket bucket = timeline.buckets().get(1);
+        assertEquals(second.length, bucket.outputs());
+        assertEquals(second[(int) Math.ceil(0.50 * second.length) - 1], bucket.latencyP50Millis());
+        assertEquals(second[(int) Math.ceil(0.99 * second.length) - 1], bucket.latencyP99Millis());
+        assertEquals(1, timeline.buckets().get(0).latencyP99Millis());
+    }
+
+    @Test
+    void aLatencyPastTenMinutesCountsAsTenMinutes() {
+        Timeline timeline = new Timeline(0, 1_000);
+        timeline.add(0, Long.MAX_VALUE);
+        timeline.add(0, 5);
+        assertEquals(Timeline.MAX_LATENCY_MILLIS, timeline.latencyPercentile(0.99));
+        assertEquals(Timeline.MAX_LATENCY_MILLIS, timeline.buckets().getFirst().latencyP99Millis());
+    }
 }
