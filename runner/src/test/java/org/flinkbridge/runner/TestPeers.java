@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -92,10 +93,10 @@ final class TestPeers {
      * it, nor one an earlier job spawned that is still on its way out.
      */
     static Optional<ProcessHandle> spawned(String marker) {
-        Instant jobStarted = TestPipelines.lastStarted();
+        Set<Long> earlier = TestPipelines.earlierProcesses();
         return ProcessHandle.current().descendants()
                 .filter(p -> p.info().commandLine().orElse("").contains(marker))
-                .filter(p -> !p.info().startInstant().orElse(Instant.MIN).isBefore(jobStarted))
+                .filter(p -> !earlier.contains(p.pid()))
                 .min(Comparator.comparing(p -> p.info().startInstant().orElse(Instant.MAX)));
     }
 

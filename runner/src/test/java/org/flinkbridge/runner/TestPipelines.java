@@ -9,13 +9,14 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -100,16 +101,20 @@ final class TestPipelines {
         return lines;
     }
 
-    /** Runs a pipeline with {@link LocalRunner} on another thread; the future holds its summary line. */
-    /** When the last job run in the background was started: processes older than that belong to earlier jobs. */
-    private static volatile Instant lastStarted = Instant.EPOCH;
+    /**
+     * The processes this JVM had spawned (and theirs) when the last job run in the background started: they belong
+     * to earlier jobs. Kept by pid, not by start time: Linux gives a process's start to within a second only
+     * (/proc/stat's boot time is in whole seconds), so a worker spawned just after the job started could look older.
+     */
+    private static volatile Set<Long> earlierProcesses = Set.of();
 
-    static Instant lastStarted() {
-        return lastStarted;
+    static Set<Long> earlierProcesses() {
+        return earlierProcesses;
     }
 
+    /** Runs a pipeline with {@link LocalRunner} on another thread; the future holds its summary line. */
     static CompletableFuture<String> runInBackground(String... args) {
-        lastStarted = Instant.now();
+        earlierProcesses = ProcessHandle.current().descendants().map(ProcessHandle::pid).collect(Collectors.toSet());
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return LocalRunner.run(args);
