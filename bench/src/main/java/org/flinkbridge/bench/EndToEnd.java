@@ -35,8 +35,9 @@ import java.util.Optional;
  * The end-to-end job benchmark: generated JSON events through append-field into a discarding sink on an
  * embedded MiniCluster, with the step (a) inside Flink, no bridge, (b) in a worker over shm, (c) in a worker
  * over streamed gRPC, (d) in the Rust worker over shm, (e) as a Python segment in the Python worker and in the
- * Rust worker. Each variant runs twice. First as fast as it goes, checkpointing every {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between
- * its first and last record, and the checkpoints' end-to-end durations as Flink's statistics give them
+ * Rust worker. Each variant runs twice. First as fast as it goes, checkpointing every
+ * {@value #CHECKPOINT_INTERVAL_MS} ms: records/s between its first and last record, and the checkpoints'
+ * end-to-end durations as Flink's statistics give them
  * (checkpoint duration under load). Then at half of that rate, where the latency each record sees from before
  * the step to after it is recorded (p50, p99, p99.9) once the first {@value #WARMUP_SECONDS} s are over (a new
  * worker process starts cold), and the records slower than the 200 µs goal are set against the
@@ -120,12 +121,14 @@ public final class EndToEnd {
                         100 * (double) result.get("time_near_gc_share"));
             }
         }
-        double pythonCeiling = pythonCeiling();
+        // The Python ceiling is set beside python-shm only: a run without it has nothing to compare it with.
+        Optional<Double> pythonCeiling = Optional.empty();
         if (results.containsKey("python-shm")) {
-            results.get("python-shm").put("python_loop_records_per_second", pythonCeiling);
+            pythonCeiling = Optional.of(pythonCeiling());
+            results.get("python-shm").put("python_loop_records_per_second", pythonCeiling.get());
+            System.err.printf(Locale.ROOT, "flink-bridge bench: the same step in a plain Python loop: %,.0f records/s%n",
+                    pythonCeiling.get());
         }
-        System.err.printf(Locale.ROOT, "flink-bridge bench: the same step in a plain Python loop: %,.0f records/s%n",
-                pythonCeiling);
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
         Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results, pythonCeiling));
     }
@@ -199,7 +202,7 @@ public final class EndToEnd {
     }
 
     private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results,
-                                double pythonCeiling) {
+                                Optional<Double> pythonCeiling) {
         StringBuilder out = new StringBuilder("""
 
                 ## End to end
@@ -223,12 +226,10 @@ public final class EndToEnd {
         ratio(results, "shm", "failover-shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
                 "%nJournaling for recovery in place: shm with its journal runs at %.0f%% of failover-shm's records/s,"
                         + " the same job with no journal (goal: at least 90%%).%n", 100 * r)));
-        if (results.containsKey("python-shm")) {
-            out.append(String.format(Locale.ROOT, "%nThe same append_field step in a plain Python loop (the Python"
-                            + " worker's built-in step, no Flink, no transport): %,.0f records/s; python-shm reaches"
-                            + " %.0f%% of it.%n", pythonCeiling,
-                    100 * (double) results.get("python-shm").get("records_per_second") / pythonCeiling));
-        }
+        pythonCeiling.ifPresent(ceiling -> out.append(String.format(Locale.ROOT, "%nThe same append_field step in a"
+                        + " plain Python loop (the Python worker's built-in step, no Flink, no transport): %,.0f"
+                        + " records/s; python-shm reaches %.0f%% of it.%n", ceiling,
+                100 * (double) results.get("python-shm").get("records_per_second") / ceiling)));
         ratio(results, "rust-python-segment-shm", "python-segment-shm").ifPresent(r -> out.append(String.format(
                 Locale.ROOT, "%nThe same JSON step as a Python segment (bench_json.AppendField): hosted by the Rust"
                         + " worker it runs at %.2f times its records/s in the Python worker (goal: at least 1.5).%n",

@@ -19,9 +19,8 @@ class TimelineTest {
             all[i] = random.nextInt(i % 10 == 0 ? 30_000 : 2_000);
             timeline.add(i / 10, all[i]);
         }
-        Arrays.sort(all);
-        assertEquals(all[(int) Math.ceil(0.50 * all.length) - 1], timeline.latencyPercentile(0.50));
-        assertEquals(all[(int) Math.ceil(0.99 * all.length) - 1], timeline.latencyPercentile(0.99));
+        assertEquals(nearestRank(all, 0.50), timeline.latencyPercentile(0.50));
+        assertEquals(nearestRank(all, 0.99), timeline.latencyPercentile(0.99));
     }
 
     @Test
@@ -45,11 +44,10 @@ class TimelineTest {
             timeline.add(1_000 + i % 1_000, second[i]);
             timeline.add(0, 1);
         }
-        Arrays.sort(second);
         Timeline.Bucket bucket = timeline.buckets().get(1);
         assertEquals(second.length, bucket.outputs());
-        assertEquals(second[(int) Math.ceil(0.50 * second.length) - 1], bucket.latencyP50Millis());
-        assertEquals(second[(int) Math.ceil(0.99 * second.length) - 1], bucket.latencyP99Millis());
+        assertEquals(nearestRank(second, 0.50), bucket.latencyP50Millis());
+        assertEquals(nearestRank(second, 0.99), bucket.latencyP99Millis());
         assertEquals(1, timeline.buckets().get(0).latencyP99Millis());
     }
 
@@ -60,5 +58,11 @@ class TimelineTest {
         timeline.add(0, 5);
         assertEquals(Timeline.MAX_LATENCY_MILLIS, timeline.latencyPercentile(0.99));
         assertEquals(Timeline.MAX_LATENCY_MILLIS, timeline.buckets().getFirst().latencyP99Millis());
+    }
+
+    /** The nearest-rank {@code q} quantile of {@code values} (sorted here). */
+    private static long nearestRank(long[] values, double q) {
+        Arrays.sort(values);
+        return values[(int) Math.ceil(q * values.length) - 1];
     }
 }
