@@ -39,7 +39,7 @@ final class BenchWorker {
     /** The same, with {@code jvmOptions} added to the worker's JVM options. */
     static List<String> command(List<String> jvmOptions, List<String> extraArguments) {
         String classpath =
-                requiredJar(BridgeOptions.WORKER_JAR.key(), "worker jar", "worker/target/worker-VERSION.jar")
+                requiredJar(BridgeOptions.WORKER_JAR.key(), "worker jar", "workers/java/target/worker-VERSION.jar")
                 + File.pathSeparator
                 + requiredJar(SEGMENT_JAR_PROPERTY, "jar with the echo step", "bench/target/bench-VERSION.jar");
         List<String> command = new ArrayList<>();
@@ -104,10 +104,10 @@ final class BenchWorker {
         return System.getProperty(BridgeOptions.PYTHON_EXECUTABLE.key(), BridgeOptions.PYTHON_EXECUTABLE.defaultValue());
     }
 
-    /** The Python worker's folder (python/). */
+    /** The Python worker's folder (workers/python/). */
     static Path pythonRuntime() {
         return Path.of(System.getProperty(BridgeOptions.PYTHON_RUNTIME.key(),
-                Path.of(System.getProperty("flink-bridge.home", "."), "python").toString()));
+                Path.of(System.getProperty("flink-bridge.home", "."), "workers", "python").toString()));
     }
 
     /** This module's Python files: the echo segment and the Python ceiling's loop. */

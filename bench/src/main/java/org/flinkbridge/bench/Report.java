@@ -171,7 +171,7 @@ public final class Report {
 
                 ## Python worker
 
-                The same round trip through the Python worker (python/, one process per session) and its echo
+                The same round trip through the Python worker (workers/python/, one process per session) and its echo
                 segment (bench/src/main/python/bench_echo.py), in the same run.
 
                 """));
@@ -179,7 +179,7 @@ public final class Report {
 
                 ## Rust worker
 
-                The same round trip through the Rust worker (worker-rust/, one thread per session) and its echo step,
+                The same round trip through the Rust worker (workers/rust/, one thread per session) and its echo step,
                 measured by a second JMH run of the same command, right after the first.
 
                 """));

@@ -49,7 +49,7 @@ public class TransportRoundTrip extends PayloadSizes {
 
     /**
      * The worker: {@code java} (the worker jar, with {@link EchoStep}), {@code python} (the Python worker in
-     * python/, with bench/src/main/python/bench_echo.py) or {@code rust} (worker-rust's binary, with its echo
+     * workers/python/, with bench/src/main/python/bench_echo.py) or {@code rust} (workers/rust's binary, with its echo
      * step; shm and grpc only): {@code -p worker=java,python,rust}.
      */
     @Param({"java"})

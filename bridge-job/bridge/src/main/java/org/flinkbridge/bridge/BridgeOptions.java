@@ -1,0 +1,113 @@
+package org.flinkbridge.bridge;
+
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.MemorySize;
+import org.flinkbridge.transport.shm.RingFiles;
+
+import java.time.Duration;
+
+/**
+ * Job-wide settings that belong to the deployment rather than to a pipeline file: set them in the Flink
+ * configuration or with {@code -D} on {@code flink run}. The pipeline's own settings live in its
+ * {@code bridge} section.
+ */
+public final class BridgeOptions {
+
+    public static final ConfigOption<String> WORKER_JAR = ConfigOptions.key("flink-bridge.worker.jar")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The worker jar a TaskManager spawns (one worker process per TaskManager, shared by "
+                    + "its sessions) when the pipeline names no worker address. The --worker-jar flag, the "
+                    + "flink-bridge.worker.jar system property and the FLINK_BRIDGE_WORKER_JAR variable "
+                    + "also set it, in that order of precedence after this option.");
+
+    public static final ConfigOption<String> WORKER_JVM_OPTIONS = ConfigOptions.key("flink-bridge.worker.jvm-options")
+            .stringType()
+            .defaultValue("-Xmx1g -XX:+UseSerialGC")
+            .withDescription("JVM options of a spawned worker, separated by spaces.");
+
+    public static final ConfigOption<String> PYTHON_RUNTIME = ConfigOptions.key("flink-bridge.worker.python.runtime")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The folder of the Python worker runtime (workers/python/ in the repository) a TaskManager "
+                    + "spawns for pipelines with bridge.worker: python. The system property of the same name and "
+                    + "the FLINK_BRIDGE_PYTHON_RUNTIME variable also set it, in that order after this option.");
+
+    public static final ConfigOption<String> RUST_WORKER = ConfigOptions.key("flink-bridge.worker.rust.binary")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The Rust worker binary (workers/rust/target/release/flink-bridge-worker in the "
+                    + "repository) a TaskManager spawns for pipelines with bridge.worker: rust. The system property "
+                    + "of the same name and the FLINK_BRIDGE_RUST_WORKER variable also set it, in that order after "
+                    + "this option.");
+
+    public static final ConfigOption<String> PYTHON_EXECUTABLE = ConfigOptions.key("flink-bridge.worker.python.executable")
+            .stringType()
+            .defaultValue("/usr/bin/python3")
+            .withDescription("The Python interpreter of a spawned Python worker: one with the grpcio and protobuf "
+                    + "packages (Debian's python3-grpcio and python3-protobuf). The launcher finds one and sets it.");
+
+    public static final ConfigOption<String> PYTHON_PATH = ConfigOptions.key("flink-bridge.worker.python.path")
+            .stringType()
+            .defaultValue("")
+            .withDescription("Directories, separated by ':', where a spawned Python worker finds the modules of "
+                    + "the pipeline's segments, besides the pipeline file's own directory.");
+
+    public static final ConfigOption<String> WORKER_SEGMENTS = ConfigOptions.key("flink-bridge.worker.segments")
+            .stringType()
+            .noDefaultValue()
+            .withDescription("The spawned Python worker's own segments, which serve the steps a pipeline file gives"
+                    + " no type (as sentry_streams writes them): module.NAME of a list whose entry N, or a dict whose"
+                    + " key N, is the segment class serving segment N. Passed to the worker as --segments.");
+
+    public static final ConfigOption<Integer> GRPC_BATCH_FRAMES = ConfigOptions.key("flink-bridge.grpc.batch-frames")
+            .intType()
+            .defaultValue(256)
+            .withDescription("Frames per batch on the streamed gRPC data plane. A batch is also sent as soon as "
+                    + "the bridge would otherwise wait, or when nothing else is in flight.");
+
+    public static final ConfigOption<Duration> WATERMARK_INTERVAL = ConfigOptions.key("flink-bridge.watermark-interval")
+            .durationType()
+            .defaultValue(Duration.ofMillis(200))
+            .withDescription("How often event-time watermarks, taken from the records' timestamps, advance while "
+                    + "records flow. Each watermark also makes every bridge function emit the outputs it has.");
+
+    public static final ConfigOption<String> SHM_DIRECTORY = ConfigOptions.key("flink-bridge.shm.directory")
+            .stringType()
+            .defaultValue(RingFiles.defaultDirectory().toString())
+            .withDescription("The private directory (created with mode 0700) where shm sessions' ring files live; "
+                    + "it should be on a tmpfs shared with the worker. Files left by crashed processes are "
+                    + "removed when a TaskManager first uses it.");
+
+    public static final ConfigOption<MemorySize> SHM_RING_CAPACITY = ConfigOptions.key("flink-bridge.shm.ring-capacity")
+            .memoryType()
+            .defaultValue(MemorySize.parse("4mb"))
+            .withDescription("The size of each of an shm session's two rings (to the worker and back): a power of "
+                    + "two of at least 4 kb. A record or output may take at most half of it.");
+
+    public static final ConfigOption<Duration> LIVENESS_TIMEOUT = ConfigOptions.key("flink-bridge.liveness-timeout")
+            .durationType()
+            .defaultValue(Duration.ofSeconds(5))
+            .withDescription("How long the heartbeat a worker or bridge writes into an shm session's ring (every "
+                    + "100 ms) may be silent before the other side ends the session as lost. A peer that closed "
+                    + "the ring, or a spawned worker whose process has exited, is noticed sooner. Process ids are "
+                    + "not used: the worker may live in another PID namespace (a sidecar container).");
+
+    public static final ConfigOption<MemorySize> JOURNAL_SIZE = ConfigOptions.key("flink-bridge.worker.journal-size")
+            .memoryType()
+            .defaultValue(MemorySize.parse("32mb"))
+            .withDescription("The bound of each session's journal (off-heap): the inputs sent to the worker since "
+                    + "the last checkpoint barrier, which recovery in place (bridge.worker_recovery: in_place) "
+                    + "replays to a new worker. Past it, a worker lost before the next barrier fails the task, "
+                    + "and the job restores from its checkpoint.");
+
+    public static final ConfigOption<Boolean> WORKER_STANDBY = ConfigOptions.key("flink-bridge.worker.standby")
+            .booleanType()
+            .defaultValue(true)
+            .withDescription("With recovery in place, whether a TaskManager keeps a standby process behind each worker"
+                    + " it spawns (started 3 s after it), which takes over at once when the worker is lost instead"
+                    + " of a new process being started then. Costs one idle worker process per TaskManager.");
+
+    private BridgeOptions() {}
+}

@@ -1,0 +1,156 @@
+package org.flinkbridge.runner;
+
+import org.flinkbridge.job.JobArguments;
+import org.flinkbridge.job.PipelineJob;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.apache.flink.util.FileUtils;
+import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.bridge.JobFailures;
+import org.flinkbridge.job.io.OutputDirectories;
+import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.KafkaSinkSpec;
+import org.flinkbridge.pipeline.Pipeline;
+import org.flinkbridge.pipeline.PipelineException;
+import org.flinkbridge.pipeline.PrintSinkSpec;
+import org.flinkbridge.pipeline.SinkSpec;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code ./flink-bridge run}: runs a pipeline on an embedded Flink MiniCluster in this JVM and ends with one
+ * summary line of the records read, sent to the worker, received back and written, and where they went.
+ */
+public final class LocalRunner {
+
+    /** The bundled example, relative to the project's home. */
+    static final String EXAMPLE_PIPELINE = "docs/examples/pipeline.yaml";
+
+    /** Restarts a run with checkpointing allows before it fails, unless it sets a restart strategy of its own. */
+    static final int RESTART_ATTEMPTS = 3;
+
+    private LocalRunner() {}
+
+    public static void main(String[] args) {
+        try {
+            System.out.println(run(args));
+        } catch (PipelineException | IllegalArgumentException e) {
+            System.err.println("flink-bridge: " + e.getMessage());
+            System.exit(2);
+        } catch (Exception e) {
+            System.err.println("flink-bridge: the job failed: " + causeMessage(e));
+            e.printStackTrace(System.err);
+            System.exit(1);
+        }
+    }
+
+    /** Runs the job to completion and returns its summary line. */
+    public static String run(String[] args) throws Exception {
+        String home = System.getProperty("flink-bridge.home", ".");
+        JobArguments arguments = JobArguments.parse(args, Path.of(home, EXAMPLE_PIPELINE));
+        Pipeline pipeline = arguments.loadPipeline();
+        for (SinkSpec sink : pipeline.sinks()) {
+            if (sink instanceof FileSinkSpec file) {
+                OutputDirectories.prepare(Path.of(arguments.output() != null ? arguments.output() : file.path()));
+            }
+        }
+        ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        PipelineJob.build(env, pipeline, arguments);
+        Configuration config = ((ExecutionEnvironmentImpl) env).getConfiguration();
+        Path checkpoints = keepCheckpointsInFiles(config);
+        if (pipeline.bridge().checkpointIntervalMs() > 0 && !config.contains(RestartStrategyOptions.RESTART_STRATEGY)) {
+            // With checkpointing on, Flink's default restarts a failing job forever (without, not at all), and
+            // this runner prints nothing meanwhile: a few restarts ride out a passing fault, then the run ends
+            // naming the cause.
+            config.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+            config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, RESTART_ATTEMPTS);
+            config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofSeconds(1));
+        }
+        JobCounters.reset();
+        JobFailures.reset();
+        try {
+            env.execute(pipeline.name());
+        } finally {
+            if (checkpoints != null) {
+                FileUtils.deleteDirectoryQuietly(checkpoints.toFile());
+            }
+        }
+        return summary(pipeline, arguments);
+    }
+
+    /**
+     * Unless the run names its checkpoint storage, checkpoints go to files in a temporary directory, removed
+     * after the run: Flink's default keeps them in the JobManager's memory, which refuses any operator's
+     * state over 5 MiB, and worker state is often larger.
+     *
+     * @return the temporary directory, or null when the run names its own storage
+     */
+    private static Path keepCheckpointsInFiles(Configuration config) throws IOException {
+        if (config.contains(CheckpointingOptions.CHECKPOINT_STORAGE)
+                || config.contains(CheckpointingOptions.CHECKPOINTS_DIRECTORY)) {
+            return null;
+        }
+        Path directory = Files.createTempDirectory("flink-bridge-checkpoints-");
+        config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+        config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, directory.toUri().toString());
+        return directory;
+    }
+
+    static String summary(Pipeline pipeline, JobArguments arguments) {
+        List<String> outputs = new ArrayList<>();
+        pipeline.sinks().forEach(sink -> outputs.add(switch (sink) {
+            case FileSinkSpec file -> arguments.output() != null ? arguments.output() : file.path();
+            case KafkaSinkSpec kafka -> "Kafka topic " + kafka.topic() + " (" + kafka.delivery().name()
+                    .toLowerCase(java.util.Locale.ROOT) + ")";
+            case PrintSinkSpec print -> print.name() + " (stdout)";
+        }));
+        long read = JobCounters.get(JobCounters.Count.READ);
+        long written = JobCounters.get(JobCounters.Count.WRITTEN);
+        long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
+        long recoveries = JobCounters.get(JobCounters.Count.WORKER_RECOVERIES);
+        long upgrades = JobCounters.get(JobCounters.Count.WORKER_UPGRADES);
+        return "flink-bridge: pipeline '" + pipeline.name() + "' over " + pipeline.bridge().transport().describe()
+                + ": read=" + read
+                + " sent=" + JobCounters.get(JobCounters.Count.SENT)
+                + " received=" + JobCounters.get(JobCounters.Count.RECEIVED)
+                + " written=" + written + (writtenInputs != written ? " (holding " + writtenInputs + " inputs)" : "")
+                + (recoveries > 0 ? " worker_recoveries=" + recoveries : "")
+                + (upgrades > 0 ? " worker_upgrades=" + upgrades : "")
+                + (writtenInputs == read ? " - every input accounted for" : " - " + (read - writtenInputs)
+                        + " inputs not in the output (filtered or aggregated)")
+                + "; output: " + String.join(", ", outputs);
+    }
+
+    /**
+     * The message of the deepest exception in the chain that the bridge itself raised, which names the
+     * session and the cause; Flink's wrappers around it only say that the job failed. Where the chain holds
+     * none (Flink reported a consequence of the bridge's failure first), the first failure the bridge raised
+     * in this run.
+     */
+    static String causeMessage(Throwable e) {
+        Throwable deepest = e;
+        String ours = null;
+        for (Throwable cause = e; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
+            StackTraceElement[] trace = cause.getStackTrace();
+            if (trace.length > 0 && trace[0].getClassName().startsWith("org.flinkbridge.") && cause.getMessage() != null) {
+                ours = cause.getMessage();
+            }
+            deepest = cause;
+        }
+        if (ours != null) {
+            return ours;
+        }
+        if (JobFailures.first() != null) {
+            return JobFailures.first().getMessage();
+        }
+        return deepest.getMessage() == null ? deepest.toString() : deepest.getMessage();
+    }
+}

@@ -1,0 +1,75 @@
+package org.flinkbridge.chaos;
+
+import java.util.List;
+
+/**
+ * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python|rust]
+ * [--recovery=in_place|failover] [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]}; the recovery
+ * is the pipeline's {@code worker_recovery}. {@code --worker-kills-only} kills workers, never the TaskManager.
+ * {@code --nondeterministic} (Python worker) counts with docs/examples/chaos/noisy_count.py,
+ * whose outputs differ on every replay, so a recovery in place takes the failover path. The quick run is the
+ * one the default test suite runs; the full one is longer, with more kills. {@code --no-kills} runs the same
+ * job and input with nothing killed, which measures checkpoints under steady load.
+ */
+record ChaosOptions(String transport, String worker, String recovery, boolean nondeterministic, int records,
+                    int recordsPerSecond, int workerKills, int taskManagerKills, long checkpointIntervalMillis,
+                    long settleSeconds) {
+
+    static final String USAGE =
+            "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python|rust] [--recovery=in_place|failover]"
+                    + " [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]";
+
+    static ChaosOptions parse(String[] args) {
+        String transport = "shm";
+        String worker = "java";
+        String recovery = "in_place";
+        boolean quick = false;
+        boolean kills = true;
+        boolean taskManagerKills = true;
+        boolean nondeterministic = false;
+        for (String arg : args) {
+            if (arg.equals("--quick")) {
+                quick = true;
+            } else if (arg.equals("--no-kills")) {
+                kills = false;
+            } else if (arg.equals("--worker-kills-only")) {
+                taskManagerKills = false;
+            } else if (arg.equals("--nondeterministic")) {
+                nondeterministic = true;
+            } else if (arg.startsWith("--transport=")) {
+                transport = arg.substring("--transport=".length());
+                if (!transport.equals("shm") && !transport.equals("grpc")) {
+                    throw new IllegalArgumentException("--transport must be shm or grpc, not '" + transport + "'; "
+                            + USAGE);
+                }
+            } else if (arg.startsWith("--worker=")) {
+                worker = arg.substring("--worker=".length());
+                if (!List.of("java", "python", "rust").contains(worker)) {
+                    throw new IllegalArgumentException("--worker must be java, python or rust, not '" + worker + "'; "
+                            + USAGE);
+                }
+            } else if (arg.startsWith("--recovery=")) {
+                recovery = arg.substring("--recovery=".length());
+                if (!recovery.equals("in_place") && !recovery.equals("failover")) {
+                    throw new IllegalArgumentException("--recovery must be in_place or failover, not '" + recovery
+                            + "'; " + USAGE);
+                }
+            } else {
+                throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
+            }
+        }
+        if (nondeterministic && !worker.equals("python")) {
+            throw new IllegalArgumentException("--nondeterministic runs a Python segment: add --worker=python; "
+                    + USAGE);
+        }
+        return quick
+                ? new ChaosOptions(transport, worker, recovery, nondeterministic, 40_000, 2_000, kills ? 3 : 0,
+                        kills && taskManagerKills ? 1 : 0, 1_000, 120)
+                : new ChaosOptions(transport, worker, recovery, nondeterministic, 300_000, 2_500, kills ? 8 : 0,
+                        kills && taskManagerKills ? 2 : 0, 1_000, 300);
+    }
+
+    long produceMillis() {
+        return records * 1000L / recordsPerSecond;
+    }
+}

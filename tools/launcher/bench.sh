@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal]
+# [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
+# written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only
+# those of its variants), --journal only the journal of recovery in place against chronicle-queue (JMH
+# JournalAppend).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+find_jdk; find_maven; ensure_built
+cd "$BRIDGE_HOME"
+bench_jar=bench/target/benchmarks.jar
+if [[ ! -f "$bench_jar" || -n "$(find bench/src bench/pom.xml "$BRIDGE_JOB_JAR" "$BRIDGE_WORKER_JAR" \
+    -newer "$bench_jar" -print -quit)" ]]; then
+  echo "flink-bridge: building the benchmarks (mvn install -pl :bench -am -DskipTests) ..." >&2
+  mvn_run install -pl :bench -am -DskipTests || die "the build failed; see the Maven output above."
+fi
+invocation="./flink-bridge bench${*:+ $*}"
+timing=(-wi 4 -w 2s -i 6 -r 3s)
+e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
+e2e_variants=()   # end to end: every variant unless --variants names some
+profile=false
+journal=false
+jmh_runs=true
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants)$ ]]; do
+  case "$1" in
+    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3) ;;
+    --profile) profile=true ;;
+    --end-to-end) jmh_runs=false ;;
+    --journal) journal=true ;;
+    --variants) [[ -n "${2:-}" ]] || die "--variants needs a comma-separated list of end-to-end variants"
+      e2e_variants=("$2"); shift ;;
+  esac
+  shift
+done
+results="out/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$results"
+# Every benchmark JVM (and JMH's forks, which inherit its options) finds the worker and the echo segment here.
+find_python || true
+bench_java=("$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" -Dflink-bridge.worker.jar="workers/java/target/worker-$BRIDGE_VERSION.jar"
+  -Dflink-bridge.bench.jar="bench/target/bench-$BRIDGE_VERSION.jar" -Dflink-bridge.home="$BRIDGE_HOME"
+  $(spawned_worker_options))
+if [[ "$profile" == true ]]; then
+  # Where the time of a 1 KiB round trip over shm goes, on both sides: Java Flight Recorder in the
+  # benchmark's fork (the bridge) and in the worker process, then each side's hottest methods.
+  "${bench_java[@]}" -Dflink-bridge.bench.worker-jvm-options="-XX:StartFlightRecording=filename=$results/profile-worker.jfr,settings=profile" \
+    -jar "$bench_jar" TransportRoundTrip.roundTrip -p transport=shm -p payloadBytes=1024 -f 1 "${timing[@]}" \
+    -jvmArgsAppend "-XX:StartFlightRecording=filename=$results/profile-bridge.jfr,settings=profile" "$@" \
+    2>&1 | tee "$results/jmh.log"
+  jfr_bin="$(dirname "$(java_bin)")/jfr"
+  for side in bridge worker; do
+    { "$jfr_bin" view --width 160 hot-methods "$results/profile-$side.jfr"
+      "$jfr_bin" view --width 160 allocation-by-class "$results/profile-$side.jfr"; } > "$results/profile-$side.txt"
+    echo "flink-bridge: the $side's profile: $results/profile-$side.txt" >&2
+  done
+  exit 0
+fi
+if [[ "$journal" == true ]]; then
+  "${bench_java[@]}" -jar "$bench_jar" JournalAppend -f 1 "${timing[@]}" -foe true -prof gc -rf json \
+    -rff "$results/journal.json" "$@" 2>&1 | tee "$results/jmh.log"
+  echo "flink-bridge: results in $results (jmh.log, journal.json)" >&2
+  exit 0
+fi
+jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json
+  -rff "$results/transport.json" -p worker=java,python "$@")
+# The Rust worker serves no prototype's service (compat): its round trips are a second run, right after the first.
+jmh_rust=("${bench_java[@]}" -jar "$bench_jar" TransportRoundTrip -f 1 "${timing[@]}" -foe true -prof gc -rf json
+  -rff "$results/transport-rust.json" "$@" -p worker=rust -p transport=shm,grpc)
+if [[ "$jmh_runs" == true ]]; then
+  "${jmh[@]}" 2>&1 | tee "$results/jmh.log"
+  "${jmh_rust[@]}" 2>&1 | tee -a "$results/jmh.log"
+  ln -sfn "$(basename "$results")" out/bench/latest
+  "$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report \
+    "$results/transport.json:$results/transport-rust.json" "$results/results.md" "$invocation" \
+    "${jmh[*]}, then ${jmh_rust[*]}"
+else
+  echo "# $invocation" > "$results/results.md"
+fi
+# The end-to-end job runs on the job's own Flink classpath, with the worker's SDK for the in-process
+# baseline, and a fixed heap as a TaskManager's JVM has.
+"${bench_java[@]}" -Xms2g -Xmx2g \
+  -cp "bench/target/bench-$BRIDGE_VERSION.jar:$BRIDGE_JOB_JAR:$(cat bridge-job/job/target/flink-classpath.txt):$BRIDGE_WORKER_JAR" \
+  org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$results" "${e2e_variants[@]}" 2>&1 | grep '^flink-bridge bench' >&2 \
+  || die "the end-to-end benchmark failed; run it again to see its output"
+cat "$results/endtoend.md" >> "$results/results.md"
+cat "$results/endtoend.md"
+echo "flink-bridge: results in $results/results.md (also out/bench/latest)" >&2
