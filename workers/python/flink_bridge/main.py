@@ -1,4 +1,4 @@
-"""The Python worker's entry point: ``python3 python/ [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR]
+"""The Python worker's entry point: ``python3 workers/python/ [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR]
 [--path DIR]... [--parent-pid PID]``. Serves the control service on loopback (or a Unix domain socket in the ring
 directory), prints the listening line the launch contract
 asks for (docs/protocol.md, "Launch and lifetime"), and starts one process per session.

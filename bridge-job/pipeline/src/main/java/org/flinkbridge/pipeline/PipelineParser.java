@@ -160,7 +160,7 @@ public final class PipelineParser {
         return new Pipeline(name, file, sources, segments, sinks, bridge);
     }
 
-    /** The file name without its last extension: {@code example} for {@code examples/example.yaml}. */
+    /** The file name without its last extension: {@code example} for {@code docs/examples/example.yaml}. */
     private static String baseName(Path file) {
         String fileName = String.valueOf(file.getFileName());
         int dot = fileName.lastIndexOf('.');

@@ -227,7 +227,7 @@ class StandaloneClusterTest {
     }
 
     /**
-     * A planned upgrade of a running job: the Python segment (examples/upgrade) is replaced by a new build in
+     * A planned upgrade of a running job: the Python segment (docs/examples/upgrade) is replaced by a new build in
      * place and `./flink-bridge cluster upgrade-worker` asks the TaskManager's worker to stop; its sessions move
      * to a new worker process, which runs the new build, and the job never restarts. Every key's counts come out
      * 1..n once each, the old build's first and the new one's after.
