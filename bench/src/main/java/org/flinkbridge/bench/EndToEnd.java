@@ -11,13 +11,13 @@ import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.util.stats.StatsSummarySnapshot;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.function.BridgeFunction;
 import org.flinkbridge.bridge.function.BridgeStreams;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.TransportMode;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.worker.SegmentInstances;
 import org.flinkbridge.worker.SessionClock;
 

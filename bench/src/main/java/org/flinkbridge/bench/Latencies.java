@@ -3,11 +3,11 @@ package org.flinkbridge.bench;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
-import org.flinkbridge.bridge.BridgeRecord;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * What the end-to-end benchmark measures, inside the one JVM the embedded MiniCluster runs in: a stamp put on

@@ -1,6 +1,5 @@
 package org.flinkbridge.bench;
 
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.session.BridgeSession;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.bridge.session.WorkerChannel;
@@ -8,6 +7,7 @@ import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.records.BridgeRecord;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;

@@ -1,8 +1,8 @@
 package org.flinkbridge.nativering;
 
+import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.protocol.FrameType;
-import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingLayout;

@@ -3,9 +3,9 @@ package org.flinkbridge.kafka;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.pipeline.Delivery;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Writes every record to Kafka as it comes; before each checkpoint's barrier and at the end of input the

@@ -2,11 +2,11 @@ package org.flinkbridge.kafka;
 
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 
 import java.io.IOException;
 import java.time.Duration;
+import org.flinkbridge.records.BridgeRecord;
 
 /** Sends each record with one producer; {@link #flush} waits for every acknowledgement. */
 final class AtLeastOnceKafkaWriter implements SinkWriter<BridgeRecord> {

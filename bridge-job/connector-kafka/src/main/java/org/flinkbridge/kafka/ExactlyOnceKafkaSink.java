@@ -10,7 +10,6 @@ import org.apache.flink.api.connector.sink2.SupportsCommitter;
 import org.apache.flink.api.connector.sink2.SupportsWriterState;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.core.io.SimpleVersionedSerializer;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.pipeline.Delivery;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 
@@ -19,6 +18,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Exactly-once delivery to Kafka through transactions committed when checkpoints complete: each writer writes

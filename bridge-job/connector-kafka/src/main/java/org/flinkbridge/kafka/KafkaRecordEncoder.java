@@ -3,8 +3,6 @@ package org.flinkbridge.kafka;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
-import org.flinkbridge.bridge.BridgeRecord;
-import org.flinkbridge.bridge.RecordKey;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 
 import java.io.IOException;
@@ -13,6 +11,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.flinkbridge.records.BridgeRecord;
+import org.flinkbridge.records.RecordKey;
 
 /**
  * A bridge record as the Kafka record a sink writes: the payload as value, each header as a UTF-8 header, the

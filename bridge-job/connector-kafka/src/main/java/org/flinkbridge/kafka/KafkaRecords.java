@@ -5,11 +5,11 @@ import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDe
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
-import org.flinkbridge.bridge.BridgeRecord;
 
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
+import org.flinkbridge.records.BridgeRecord;
 
 /** A Kafka record becomes a bridge record: value as payload, headers as headers, the key as header "key". */
 final class KafkaRecords implements KafkaRecordDeserializationSchema<BridgeRecord> {

@@ -4,10 +4,10 @@ import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.pipeline.KafkaSourceSpec;
 
 import java.util.Properties;
+import org.flinkbridge.records.BridgeRecord;
 
 /** Flink's own KafkaSource, set up as a pipeline file's Kafka source says. */
 public final class KafkaSources {

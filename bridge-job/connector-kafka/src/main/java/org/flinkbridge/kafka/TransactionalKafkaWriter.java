@@ -2,12 +2,12 @@ package org.flinkbridge.kafka;
 
 import org.apache.flink.api.connector.sink2.CommittingSinkWriter;
 import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 
 import java.io.IOException;
 import java.util.Collection;
 import java.util.List;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Writes the records between two checkpoints in one Kafka transaction, begun with the first of them. At each

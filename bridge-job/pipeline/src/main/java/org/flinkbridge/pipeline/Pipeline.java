@@ -52,7 +52,7 @@ public record Pipeline(
      * file accepts at-least-once.
      */
     private static void requireExactlyOnceOrAccepted(List<SegmentSpec> segments, BridgeSettings bridge) {
-        if (bridge.transport() != TransportMode.GRPC_COMPAT
+        if (bridge.transport().checkpointsWorkerState()
                 || bridge.checkpointIntervalMs() == 0 || bridge.acceptAtLeastOnce()) {
             return;
         }

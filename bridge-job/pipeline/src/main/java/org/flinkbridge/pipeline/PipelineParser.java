@@ -421,12 +421,13 @@ public final class PipelineParser {
                 .orElse(BridgeSettings.DEFAULT_TRANSPORT.transport());
         Optional<YamlNode> grpcModeNode = bridge.optional("grpc_mode");
         GrpcMode grpcMode = grpcModeNode.map(v -> v.choice(GrpcMode.class)).orElse(null);
-        if (transport == Transport.SHM && grpcMode == GrpcMode.COMPAT) {
+        try {
+            return TransportMode.of(transport, grpcMode);
+        } catch (IllegalArgumentException refused) {
             throw grpcModeNode.orElseThrow().error(GrpcMode.STREAM.configName() + ", or transport "
                     + Transport.GRPC.configName() + " for " + GrpcMode.COMPAT.configName() + " (the prototype's unary"
                     + " gRPC service)");
         }
-        return TransportMode.of(transport, grpcMode);
     }
 
     private static long checkpointInterval(YamlNode node) {

@@ -30,6 +30,19 @@ public enum TransportMode {
         return grpcMode;
     }
 
+    /**
+     * Whether the worker keeps its state in sessions whose state goes into Flink's checkpoints. The prototype's
+     * unary service has no sessions, no checkpoint barriers and keeps the worker's state to itself.
+     */
+    public boolean checkpointsWorkerState() {
+        return this != GRPC_COMPAT;
+    }
+
+    /** Whether the worker must serve the prototype's unary service, which not every worker does. */
+    public boolean needsPrototypeService() {
+        return this == GRPC_COMPAT;
+    }
+
     /** As the run's summary names it: {@code shm}, {@code grpc (stream)}, {@code grpc (compat)}. */
     public String describe() {
         return grpcMode == null ? transport.configName() : transport.configName() + " (" + grpcMode.configName() + ")";

@@ -1,7 +1,10 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.CorruptRecordException;
 import org.flinkbridge.protocol.FrameType;
+
 import java.io.IOException;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -83,9 +86,14 @@ public final class RingConsumer {
                 if (type != FrameType.PADDING) {
                     frames++;
                     handling = start;
-                    handler.onFrame(type, file.get(ValueLayout.JAVA_SHORT, at + FRAME_FLAGS) & 0xffff,
-                            file.get(ValueLayout.JAVA_LONG, at + FRAME_SEQUENCE), file,
-                            at + FRAME_HEADER, length - FRAME_HEADER);
+                    try {
+                        handler.onFrame(type, file.get(ValueLayout.JAVA_SHORT, at + FRAME_FLAGS) & 0xffff,
+                                file.get(ValueLayout.JAVA_LONG, at + FRAME_SEQUENCE), file,
+                                at + FRAME_HEADER, length - FRAME_HEADER);
+                    } catch (CorruptRecordException corrupt) {
+                        throw new RingException(name + ": " + corrupt.getMessage() + " in the frame at position "
+                                + start, corrupt);
+                    }
                 }
             }
         } finally {

@@ -1,6 +1,7 @@
 package org.flinkbridge.transport.shm;
 
 import org.flinkbridge.protocol.FrameType;
+import org.flinkbridge.protocol.RecordCodec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;

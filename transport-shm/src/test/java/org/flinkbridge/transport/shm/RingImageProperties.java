@@ -1,5 +1,6 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.CorruptRecordException;
 import org.flinkbridge.protocol.FrameType;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
@@ -14,6 +15,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Map;
+import org.flinkbridge.protocol.RecordCodec;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -32,7 +34,7 @@ class RingImageProperties {
     @Property(tries = 2_000)
     void everyRecordRoundTrips(@ForAll long timestamp,
                                @ForAll @Size(max = 8) Map<@StringLength(max = 40) String, @StringLength(max = 200) String> headers,
-                               @ForAll @Size(max = 2_000) byte[] payload) throws RingException {
+                               @ForAll @Size(max = 2_000) byte[] payload) throws CorruptRecordException {
         int length = RecordCodec.bodyLength(headers, payload);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment body = arena.allocate(length + 16L);
@@ -72,7 +74,7 @@ class RingImageProperties {
 
     /** Reads every record-carrying body, as the bridge and the worker do. */
     private static void decodeEveryBody(int type, int flags, long sequence, MemorySegment file, long offset, int length)
-            throws RingException {
+            throws CorruptRecordException {
         if (type == FrameType.RECORD || type == FrameType.OUTPUT) {
             RecordCodec.read(file, offset, length, (ts, headers, payload) -> payload);
         } else if (type == FrameType.WATERMARK || type == FrameType.BARRIER) {

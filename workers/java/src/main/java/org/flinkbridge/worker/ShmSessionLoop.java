@@ -1,9 +1,9 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.protocol.FrameType;
-import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;
 import org.flinkbridge.transport.shm.RingFile;

@@ -1,6 +1,7 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.compat.Message;
+import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.transport.grpc.RecordMessages;
 import org.flinkbridge.worker.sdk.Record;
 

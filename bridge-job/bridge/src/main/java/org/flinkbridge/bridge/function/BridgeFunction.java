@@ -16,8 +16,8 @@ import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Runs one segment of the pipeline in a worker: one instance per subtask, each owning one session. A thin Flink
@@ -109,10 +110,12 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         metrics = new SessionMetrics(ctx.getMetricGroup(), spec.maxInFlight(),
                 () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
                 session::fromWorkerRingBytes);
-        ReplayJournal journal = spec.recovery().inPlace()
-                ? new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()) : null;
-        exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), journal,
-                new Downstream(ctx), restored.workerStates(), restored.outputs());
+        WorkerLoss loss = spec.recovery().inPlace()
+                ? new InPlaceRecovery(new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()),
+                        restored.workerStates())
+                : WorkerLoss.FAILOVER;
+        exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), loss,
+                new Downstream(ctx), restored.outputs());
     }
 
     /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
@@ -228,7 +231,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         }
 
         @Override
-        public void recovered(SessionExchange.Recovery recovery) {
+        public void recovered(InPlaceRecovery.Recovery recovery) {
             metrics.recovered(recovery);
         }
 

@@ -4,7 +4,7 @@ import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.impl.operators.KeyedProcessOperator;
 import org.apache.flink.datastream.impl.operators.ProcessOperator;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
-import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Flink's own DataStream V2 process operators, keyed and not, for a {@link BridgeFunction}: once the function

@@ -11,7 +11,7 @@ import org.apache.flink.datastream.impl.stream.NonKeyedPartitionStreamImpl;
 import org.apache.flink.datastream.impl.stream.ProcessConfigurableAndNonKeyedPartitionStreamImpl;
 import org.apache.flink.datastream.impl.utils.StreamUtils;
 import org.apache.flink.streaming.api.transformations.OneInputTransformation;
-import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Applies a {@link BridgeFunction} to a stream, as {@code stream.process(function)} would, but through

@@ -4,7 +4,6 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.runtime.state.KeyGroupRange;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.StateStrings;
 
@@ -18,6 +17,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * What a bridge function keeps in Flink's operator state at a checkpoint: the worker's state of its session

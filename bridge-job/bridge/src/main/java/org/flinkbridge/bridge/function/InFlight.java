@@ -1,5 +1,7 @@
 package org.flinkbridge.bridge.function;
 
+import org.flinkbridge.bridge.journal.InputKind;
+
 /**
  * The inputs sent to the worker and not yet fully answered, oldest first: a ring of what each input is and,
  * for a watermark, its timestamp. Sequences are consecutive, so the oldest one is all that is stored besides
@@ -8,9 +10,7 @@ package org.flinkbridge.bridge.function;
  */
 final class InFlight {
 
-    enum Kind { RECORD, WATERMARK, END_OF_INPUT, BARRIER, CLOCK }
-
-    private static final Kind[] KINDS = Kind.values();
+    private static final InputKind[] KINDS = InputKind.values();
 
     private final byte[] kinds;
     private final long[] watermarks;
@@ -40,8 +40,8 @@ final class InFlight {
     }
 
     /** Adds an input that is not a watermark; returns its sequence number. */
-    long add(Kind kind) {
-        if (kind == Kind.WATERMARK) {
+    long add(InputKind kind) {
+        if (kind == InputKind.WATERMARK) {
             throw new IllegalArgumentException("a watermark is added with its timestamp");
         }
         return add(kind, 0);
@@ -49,10 +49,10 @@ final class InFlight {
 
     /** Adds an event-time watermark of {@code timestamp}; returns its sequence number. */
     long addWatermark(long timestamp) {
-        return add(Kind.WATERMARK, timestamp);
+        return add(InputKind.WATERMARK, timestamp);
     }
 
-    private long add(Kind kind, long timestamp) {
+    private long add(InputKind kind, long timestamp) {
         if (isFull()) {
             throw new IllegalStateException("more than " + kinds.length + " inputs in flight");
         }
@@ -70,11 +70,11 @@ final class InFlight {
     }
 
     /** What the oldest input is; only valid when not empty. */
-    Kind oldestKind() {
+    InputKind oldestKind() {
         return KINDS[kinds[(int) (oldest % kinds.length)]];
     }
 
-    /** The timestamp of the oldest input, when it is a {@link Kind#WATERMARK}. */
+    /** The timestamp of the oldest input, when it is a {@link InputKind#WATERMARK}. */
     long oldestWatermark() {
         return watermarks[(int) (oldest % kinds.length)];
     }

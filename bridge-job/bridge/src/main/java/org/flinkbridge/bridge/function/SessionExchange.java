@@ -1,12 +1,12 @@
 package org.flinkbridge.bridge.function;
 
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.JobFailures;
+import org.flinkbridge.bridge.journal.InputKind;
+import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.WorkerLostException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import org.flinkbridge.records.BridgeRecord;
 
 import java.io.IOException;
 import java.util.ArrayDeque;
@@ -23,17 +23,10 @@ import java.util.function.LongSupplier;
  * aborted, or before the next input; outputs a restored checkpoint held go out before anything else. A worker
  * that fails an input or breaks the order raises a {@link WorkerFailure} naming the session and the cause.
  *
- * <p>A worker that is lost (gone, unreachable, or silent past the timeout) is recovered in place when the
- * exchange has a {@link ReplayJournal}: the session is replaced by one restored to the worker state of the last
- * barrier, the inputs sent since are replayed, and the answers already received are checked and dropped, so
- * nothing goes downstream twice. Without a journal (failover), or when recovery cannot be sure of the result,
- * the loss fails the task and Flink restores the job from its checkpoint.
+ * <p>What a lost worker (gone, unreachable, or silent past the timeout) leads to is its {@link WorkerLoss}: recovery in
+ * place ({@link InPlaceRecovery}), or the task's failure.
  */
 final class SessionExchange {
-
-    private static final Logger LOG = LoggerFactory.getLogger(SessionExchange.class);
-    /** New sessions tried, one after another, for one loss before the task fails. */
-    static final int RECOVERY_ATTEMPTS = 3;
 
     /** Where answers go: the Flink function's collector and watermark manager. */
     interface Downstream {
@@ -51,7 +44,7 @@ final class SessionExchange {
         default void answered(long sequence) {}
 
         /** A lost worker was recovered in place, for the counters. */
-        void recovered(Recovery recovery);
+        void recovered(InPlaceRecovery.Recovery recovery);
     }
 
     /** The session the exchange talks to, which recovery in place replaces. */
@@ -76,13 +69,6 @@ final class SessionExchange {
     /** What a checkpoint stores for this session: the worker's state and the outputs not yet emitted. */
     record Checkpoint(List<KeyGroupState> workerState, List<BridgeRecord> pendingOutputs) {}
 
-    /**
-     * One recovery in place: why, how long it took, the inputs replayed and the outputs already emitted that the
-     * replay gave again and were dropped: checked to be the same, or, after a worker stopped as asked for an
-     * upgrade ({@code upgrade}), not compared.
-     */
-    record Recovery(String cause, long millis, int replayedInputs, long verifiedOutputs, boolean upgrade) {}
-
     /** An answer held back while a checkpoint is taken, in order. */
     sealed interface Held {
         record Output(BridgeRecord record) implements Held {}
@@ -95,43 +81,37 @@ final class SessionExchange {
     private final long timeoutMillis;
     private final Downstream downstream;
     private final InFlight inFlight;
-    /** Null for failover: a lost worker fails the task. */
-    private final ReplayJournal journal;
+    private final WorkerLoss loss;
     private final Answers answers = new Answers();
     private final ArrayDeque<Held> held = new ArrayDeque<>();
     private final Inputs inputs = new Inputs();
+    private final Replay replay = new Replay();
     private WorkerChannel channel;
-    /** The worker state the journal's inputs start from: the last barrier's, or the restored checkpoint's. */
-    private List<KeyGroupState> barrierState;
     private List<BridgeRecord> restoredOutputs;
     private boolean holding;
-    private long verifiedOutputs;
     /** The processing time last stamped on the inputs (it never goes back), and whether since the last barrier. */
     private long stampedMillis = Long.MIN_VALUE;
     private boolean stampedSinceBarrier;
 
     /**
-     * @param journal         the journal recovery in place replays, or null for failover
-     * @param restoredState   the worker state a restored checkpoint gave the session
+     * @param loss            what a lost worker leads to: {@link InPlaceRecovery}, or {@link WorkerLoss#FAILOVER}
      * @param restoredOutputs outputs a restored checkpoint held back, emitted before anything else
      */
-    SessionExchange(Session session, int maxInFlight, long timeoutMillis, ReplayJournal journal,
-                    Downstream downstream, List<KeyGroupState> restoredState, List<BridgeRecord> restoredOutputs) {
-        this(session, System::currentTimeMillis, maxInFlight, timeoutMillis, journal, downstream, restoredState,
-                restoredOutputs);
+    SessionExchange(Session session, int maxInFlight, long timeoutMillis, WorkerLoss loss, Downstream downstream,
+                    List<BridgeRecord> restoredOutputs) {
+        this(session, System::currentTimeMillis, maxInFlight, timeoutMillis, loss, downstream, restoredOutputs);
     }
 
     /** @param clock the processing time stamped on the inputs (ms since the epoch) */
-    SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, ReplayJournal journal,
-                    Downstream downstream, List<KeyGroupState> restoredState, List<BridgeRecord> restoredOutputs) {
+    SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, WorkerLoss loss,
+                    Downstream downstream, List<BridgeRecord> restoredOutputs) {
         this.session = session;
         this.clock = clock;
         this.channel = session.channel();
         this.timeoutMillis = timeoutMillis;
-        this.journal = journal;
+        this.loss = loss;
         this.downstream = downstream;
         this.inFlight = new InFlight(maxInFlight);
-        this.barrierState = List.copyOf(restoredState);
         this.restoredOutputs = new ArrayList<>(restoredOutputs);
     }
 
@@ -142,11 +122,9 @@ final class SessionExchange {
         boolean idle = inFlight.size() == 0;
         stampClock();
         makeRoom();
-        long sequence = inFlight.add(InFlight.Kind.RECORD);
+        long sequence = inFlight.add(InputKind.RECORD);
         downstream.sent(sequence, record);
-        if (journal != null) {
-            journal.appendRecord(sequence, keyGroup, record);
-        }
+        loss.sentRecord(sequence, keyGroup, record);
         try {
             inputs.record(sequence, keyGroup, record);
             if (idle) {
@@ -164,9 +142,7 @@ final class SessionExchange {
         stampClock();
         makeRoom();
         long sequence = inFlight.addWatermark(timestamp);
-        if (journal != null) {
-            journal.appendMarker(InFlight.Kind.WATERMARK, sequence, timestamp);
-        }
+        loss.sentMarker(InputKind.WATERMARK, sequence, timestamp);
         try {
             inputs.watermark(sequence, timestamp);
             channel.flush();
@@ -187,10 +163,8 @@ final class SessionExchange {
             return;
         }
         makeRoom();
-        long sequence = inFlight.add(InFlight.Kind.CLOCK);
-        if (journal != null) {
-            journal.appendMarker(InFlight.Kind.CLOCK, sequence, now);
-        }
+        long sequence = inFlight.add(InputKind.CLOCK);
+        loss.sentMarker(InputKind.CLOCK, sequence, now);
         stampedMillis = now;
         stampedSinceBarrier = true;
         try {
@@ -204,10 +178,8 @@ final class SessionExchange {
     void endOfInput() throws IOException {
         releasePending();
         makeRoom();
-        long sequence = inFlight.add(InFlight.Kind.END_OF_INPUT);
-        if (journal != null) {
-            journal.appendMarker(InFlight.Kind.END_OF_INPUT, sequence, Long.MAX_VALUE);
-        }
+        long sequence = inFlight.add(InputKind.END_OF_INPUT);
+        loss.sentMarker(InputKind.END_OF_INPUT, sequence, Long.MAX_VALUE);
         try {
             inputs.endOfInput(sequence);
         } catch (WorkerLostException e) {
@@ -237,10 +209,8 @@ final class SessionExchange {
         holding = true;
         try {
             makeRoom();
-            long sequence = inFlight.add(InFlight.Kind.BARRIER);
-            if (journal != null) {
-                journal.appendMarker(InFlight.Kind.BARRIER, sequence, checkpointId);
-            }
+            long sequence = inFlight.add(InputKind.BARRIER);
+            loss.sentMarker(InputKind.BARRIER, sequence, checkpointId);
             try {
                 inputs.barrier(sequence, checkpointId);
             } catch (WorkerLostException e) {
@@ -250,11 +220,8 @@ final class SessionExchange {
         } finally {
             holding = false;
         }
-        barrierState = state;
         stampedSinceBarrier = false;
-        if (journal != null) {
-            journal.truncate();
-        }
+        loss.barrier(state);
         List<BridgeRecord> pending = new ArrayList<>(restoredOutputs);
         for (Held answer : held) {
             if (answer instanceof Held.Output output) {
@@ -305,11 +272,9 @@ final class SessionExchange {
         }
     }
 
-    /** Releases the journal's memory. */
+    /** Releases what recovery in place keeps. */
     void close() {
-        if (journal != null) {
-            journal.close();
-        }
+        loss.close();
     }
 
     /** Inputs sent and not yet answered. */
@@ -341,73 +306,53 @@ final class SessionExchange {
             String exit = session.workerExit();
             String silent = session.name() + ": no answer to input #" + oldest + " within " + timeoutMillis + " ms"
                     + (exit == null ? " (the worker hangs or is unreachable)" : ": " + exit);
-            if (journal == null) {
+            if (!loss.recoversInPlace()) {
                 throw new WorkerFailure(silent);
             }
             throw new WorkerLostException(silent);
         }
     }
 
-    /**
-     * The worker is lost: recovered in place (a new session with the last barrier's state, the journal replayed
-     * and its answers checked), or, for failover, the task fails with the loss.
-     */
-    private void lost(WorkerLostException loss) throws IOException {
-        if (journal == null || Thread.currentThread().isInterrupted()) {
-            throw loss;
+    /** The worker is lost: what follows is its {@link WorkerLoss}'s, unless the task is being cancelled. */
+    private void lost(WorkerLostException lost) throws IOException {
+        if (Thread.currentThread().isInterrupted()) {
+            throw lost;
         }
-        if (journal.overflowed()) {
-            throw new WorkerFailure(loss.getMessage() + "; recovery in place cannot replay the inputs since the last"
-                    + " checkpoint: they exceed the journal's " + journal.capacityBytes() + " bytes"
-                    + " (flink-bridge.worker.journal-size), so the job restores from its checkpoint", loss);
+        downstream.recovered(loss.recover(lost, replay));
+    }
+
+    /** The exchange as a recovery in place replays into it. */
+    private final class Replay implements InPlaceRecovery.Replay {
+        @Override
+        public String sessionName() {
+            return session.name();
         }
-        // Whatever noticed it first (the data plane, or a control call finding the session gone), the channel knows.
-        boolean upgrade = channel.workerStopped();
-        if (upgrade) {
-            LOG.info("{}: the worker stopped as asked, moving the session to a new worker: {}", session.name(),
-                    loss.getMessage());
-        } else {
-            LOG.warn("{}: the worker is lost, recovering in place: {}", session.name(), loss.getMessage());
+
+        @Override
+        public boolean workerStopped() {
+            return channel.workerStopped();
         }
-        long started = System.nanoTime();
-        WorkerLostException last = loss;
-        for (int attempt = 1; attempt <= RECOVERY_ATTEMPTS; attempt++) {
-            try {
-                session.replace(barrierState, upgrade && attempt == 1);
-                channel = session.channel();
-                verifiedOutputs = 0;
-                journal.replay(inputs, !upgrade);
-                channel.flush();
-                while (journal.verifying()) {
-                    awaitSome(journal.verifyingSequence());
-                }
-                Recovery recovery = new Recovery(loss.getMessage(),
-                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), journal.entries(), verifiedOutputs,
-                        upgrade);
-                if (upgrade) {
-                    LOG.info("{}: moved to a new worker in {} ms: replayed {} input(s) sent since the last barrier and"
-                                    + " dropped, unchecked (a new build may answer differently), {} output(s) already"
-                                    + " emitted; because: {}", session.name(), recovery.millis(),
-                            recovery.replayedInputs(), recovery.verifiedOutputs(), recovery.cause());
-                } else {
-                    LOG.info("{}: recovered in place in {} ms: replayed {} input(s) sent since the last barrier and"
-                                    + " checked {} output(s) already emitted; lost because: {}", session.name(),
-                            recovery.millis(), recovery.replayedInputs(), recovery.verifiedOutputs(), recovery.cause());
-                }
-                downstream.recovered(recovery);
-                return;
-            } catch (ReplayJournal.ReplayMismatch mismatch) {
-                throw new WorkerFailure(session.name() + ": the worker was lost (" + loss.getMessage() + ") and in"
-                        + " the recovery in place " + mismatch.getMessage() + "; the job restores from its checkpoint",
-                        mismatch);
-            } catch (WorkerLostException again) {
-                LOG.warn("{}: recovery in place, attempt {} of {}, lost the new worker too: {}", session.name(),
-                        attempt, RECOVERY_ATTEMPTS, again.getMessage());
-                last = again;
-            }
+
+        @Override
+        public void reopen(List<KeyGroupState> state, boolean stopped) throws IOException {
+            session.replace(state, stopped);
+            channel = session.channel();
         }
-        throw new WorkerFailure(session.name() + ": the worker was lost (" + loss.getMessage() + ") and "
-                + RECOVERY_ATTEMPTS + " new sessions were lost too, the last because: " + last.getMessage(), last);
+
+        @Override
+        public ReplayJournal.Replayer inputs() {
+            return inputs;
+        }
+
+        @Override
+        public void flush() throws IOException {
+            channel.flush();
+        }
+
+        @Override
+        public void awaitSome(long sequence) throws IOException {
+            SessionExchange.this.awaitSome(sequence);
+        }
     }
 
     /** Sends an input to the session's channel: the first time, and again when the journal is replayed. */
@@ -443,14 +388,11 @@ final class SessionExchange {
 
         @Override
         public void output(long sequence, BridgeRecord record) {
-            if (journal != null && journal.absorbOutput(sequence, record)) {
-                verifiedOutputs++;
+            if (loss.absorbOutput(sequence, record)) {
                 return;
             }
             expectOldest(sequence, "an output");
-            if (journal != null) {
-                journal.outputReceived(sequence, record);
-            }
+            loss.outputReceived(sequence, record);
             // Held answers stay ahead of later ones until they are released.
             if (holding || !held.isEmpty()) {
                 held.add(new Held.Output(record));
@@ -462,14 +404,12 @@ final class SessionExchange {
 
         @Override
         public void endOfOutputs(long sequence) {
-            if (journal != null && journal.absorbEnd(sequence)) {
+            if (loss.absorbEnd(sequence)) {
                 return;
             }
             expectOldest(sequence, "an end of outputs");
-            if (journal != null) {
-                journal.ended(sequence);
-            }
-            boolean isWatermark = inFlight.oldestKind() == InFlight.Kind.WATERMARK;
+            loss.ended(sequence);
+            boolean isWatermark = inFlight.oldestKind() == InputKind.WATERMARK;
             long watermark = inFlight.oldestWatermark();
             inFlight.removeOldest();
             downstream.answered(sequence);

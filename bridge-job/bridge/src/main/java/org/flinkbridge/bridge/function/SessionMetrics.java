@@ -90,7 +90,7 @@ final class SessionMetrics {
         bytesReceived.inc(payloadBytes);
     }
 
-    void recovered(SessionExchange.Recovery recovery) {
+    void recovered(InPlaceRecovery.Recovery recovery) {
         if (recovery.upgrade()) {
             upgrades.inc();
             JobCounters.add(JobCounters.Count.WORKER_UPGRADES, 1);

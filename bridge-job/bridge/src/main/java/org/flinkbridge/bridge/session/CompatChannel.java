@@ -2,12 +2,12 @@ package org.flinkbridge.bridge.session;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.proto.compat.FlinkWorkerServiceGrpc;
 import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.compat.ProcessMessageRequest;
 import org.flinkbridge.proto.compat.ProcessMessageResponse;
 import org.flinkbridge.proto.compat.ProcessWatermarkRequest;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 
 import java.io.IOException;

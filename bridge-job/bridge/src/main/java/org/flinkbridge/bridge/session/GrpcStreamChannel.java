@@ -1,13 +1,13 @@
 package org.flinkbridge.bridge.session;
 
 import io.grpc.ManagedChannel;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.WorkerLostException;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.RecordMessages;
 

@@ -1,11 +1,11 @@
 package org.flinkbridge.bridge.session;
 
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.protocol.WorkerLostException;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.shm.FrameHandler;
-import org.flinkbridge.transport.shm.RecordCodec;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;
 import org.flinkbridge.transport.shm.RingFile;

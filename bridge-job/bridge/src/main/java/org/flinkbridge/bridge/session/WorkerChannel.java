@@ -1,9 +1,9 @@
 package org.flinkbridge.bridge.session;
 
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.protocol.KeyGroups;
 
 import java.io.IOException;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * The data path of one session, as the bridge function sees it, whatever the transport. Inputs carry a

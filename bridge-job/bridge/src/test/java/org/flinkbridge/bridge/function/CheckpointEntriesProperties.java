@@ -5,11 +5,11 @@ import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 import net.jqwik.api.constraints.StringLength;
-import org.flinkbridge.bridge.BridgeRecord;
 
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
+import org.flinkbridge.records.BridgeRecord;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

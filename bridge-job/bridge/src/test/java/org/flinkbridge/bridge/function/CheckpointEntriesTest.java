@@ -1,8 +1,8 @@
 package org.flinkbridge.bridge.function;
 
 import com.google.protobuf.ByteString;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.grpc.StatePieces;
 import org.junit.jupiter.api.Test;
 

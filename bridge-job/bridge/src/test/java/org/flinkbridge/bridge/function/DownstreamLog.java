@@ -1,16 +1,16 @@
 package org.flinkbridge.bridge.function;
 
-import org.flinkbridge.bridge.BridgeRecord;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import org.flinkbridge.records.BridgeRecord;
 
 /** What an exchange sends downstream, as lines in order (payloads as text, "watermark T"), and its recoveries. */
 final class DownstreamLog implements SessionExchange.Downstream {
 
     final List<String> lines = new ArrayList<>();
-    final List<SessionExchange.Recovery> recoveries = new ArrayList<>();
+    final List<InPlaceRecovery.Recovery> recoveries = new ArrayList<>();
 
     @Override
     public void emit(BridgeRecord output) {
@@ -26,7 +26,7 @@ final class DownstreamLog implements SessionExchange.Downstream {
     public void arrived(BridgeRecord output) {}
 
     @Override
-    public void recovered(SessionExchange.Recovery recovery) {
+    public void recovered(InPlaceRecovery.Recovery recovery) {
         recoveries.add(recovery);
     }
 }

@@ -1,5 +1,6 @@
 package org.flinkbridge.bridge.function;
 
+import org.flinkbridge.bridge.journal.InputKind;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -15,29 +16,29 @@ class InFlightTest {
         long[] extremes = {Long.MIN_VALUE, Long.MIN_VALUE + 1, Long.MIN_VALUE + 2, -1, Long.MAX_VALUE};
         long expected = 0;
         for (long timestamp : extremes) {
-            assertEquals(expected++, inFlight.add(InFlight.Kind.RECORD));
+            assertEquals(expected++, inFlight.add(InputKind.RECORD));
             assertEquals(expected++, inFlight.addWatermark(timestamp));
-            assertEquals(expected++, inFlight.add(InFlight.Kind.BARRIER));
+            assertEquals(expected++, inFlight.add(InputKind.BARRIER));
             assertTrue(inFlight.isFull());
 
-            assertEquals(InFlight.Kind.RECORD, inFlight.oldestKind());
+            assertEquals(InputKind.RECORD, inFlight.oldestKind());
             inFlight.removeOldest();
-            assertEquals(InFlight.Kind.WATERMARK, inFlight.oldestKind());
+            assertEquals(InputKind.WATERMARK, inFlight.oldestKind());
             assertEquals(timestamp, inFlight.oldestWatermark());
             inFlight.removeOldest();
-            assertEquals(InFlight.Kind.BARRIER, inFlight.oldestKind());
+            assertEquals(InputKind.BARRIER, inFlight.oldestKind());
             inFlight.removeOldest();
             assertEquals(0, inFlight.size());
         }
-        assertEquals(15, inFlight.add(InFlight.Kind.END_OF_INPUT));
-        assertEquals(InFlight.Kind.END_OF_INPUT, inFlight.oldestKind());
+        assertEquals(15, inFlight.add(InputKind.END_OF_INPUT));
+        assertEquals(InputKind.END_OF_INPUT, inFlight.oldestKind());
     }
 
     @Test
     void itRefusesMoreThanItsCapacityAndAWatermarkWithoutTimestamp() {
         InFlight inFlight = new InFlight(1);
-        assertThrows(IllegalArgumentException.class, () -> inFlight.add(InFlight.Kind.WATERMARK));
-        inFlight.add(InFlight.Kind.RECORD);
-        assertThrows(IllegalStateException.class, () -> inFlight.add(InFlight.Kind.RECORD));
+        assertThrows(IllegalArgumentException.class, () -> inFlight.add(InputKind.WATERMARK));
+        inFlight.add(InputKind.RECORD);
+        assertThrows(IllegalStateException.class, () -> inFlight.add(InputKind.RECORD));
     }
 }

@@ -1,11 +1,12 @@
 package org.flinkbridge.bridge.function;
 
 import com.google.protobuf.ByteString;
-import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.WorkerLostException;
+import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -30,7 +31,7 @@ class RecoveryInPlaceTest {
     private static final KeyGroupState RESTORED = state("restored");
     private final DownstreamLog log = new DownstreamLog();
     private final List<String> downstream = log.lines;
-    private final List<SessionExchange.Recovery> recoveries = log.recoveries;
+    private final List<InPlaceRecovery.Recovery> recoveries = log.recoveries;
     private SessionExchange exchange;
     /** The bridge's processing time, as the exchange stamps it. */
     private long now = 1_000;
@@ -191,13 +192,13 @@ class RecoveryInPlaceTest {
             exchange.endOfInput();
         });
 
-        assertTrue(failure.getMessage().contains("and " + SessionExchange.RECOVERY_ATTEMPTS
+        assertTrue(failure.getMessage().contains("and " + InPlaceRecovery.ATTEMPTS
                 + " new sessions were lost too, the last because: worker 3 is gone"), failure.getMessage());
     }
 
     private SessionExchange exchange(Sessions sessions, long journalBytes) {
-        return new SessionExchange(sessions, () -> now, 4, 1_000, new ReplayJournal(journalBytes, 4), log,
-                List.of(RESTORED), List.of());
+        return new SessionExchange(sessions, () -> now, 4, 1_000,
+                new InPlaceRecovery(new ReplayJournal(journalBytes, 4), List.of(RESTORED)), log, List.of());
     }
 
     private static BridgeRecord record(String text) {

@@ -1,9 +1,9 @@
 package org.flinkbridge.bridge.function;
 
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -33,7 +33,7 @@ class SessionExchangeTest {
     }
 
     private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
-        return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, null, log, List.of(),
+        return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, WorkerLoss.FAILOVER, log,
                 restored);
     }
 

@@ -1,7 +1,7 @@
 package org.flinkbridge.bridge.session;
 
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.flinkbridge.transport.shm.RingLayout;

@@ -5,8 +5,8 @@ import org.apache.flink.datastream.api.context.NonPartitionedContext;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.metrics.Counter;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Passes records through unchanged, counting them as the job's records read or written (a Flink metric

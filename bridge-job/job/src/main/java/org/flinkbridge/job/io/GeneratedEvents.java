@@ -1,7 +1,7 @@
 package org.flinkbridge.job.io;
 
 import org.apache.flink.connector.datagen.source.GeneratorFunction;
-import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * The generator source's events: JSON objects {@code {"id":N,"key":"key-K","value":V}} with event time

@@ -8,13 +8,13 @@ import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.streaming.api.functions.sink.PrintSink;
 import org.apache.flink.streaming.api.functions.sink.filesystem.bucketassigners.BasePathBucketAssigner;
 import org.apache.flink.streaming.api.functions.sink.filesystem.rollingpolicies.OnCheckpointRollingPolicy;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.kafka.AtLeastOnceKafkaSink;
 import org.flinkbridge.kafka.ExactlyOnceKafkaSink;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 import org.flinkbridge.pipeline.PrintSinkSpec;
 import org.flinkbridge.pipeline.SinkSpec;
+import org.flinkbridge.records.BridgeRecord;
 
 /** Turns the pipeline file's sinks into Flink sinks. */
 public final class Sinks {

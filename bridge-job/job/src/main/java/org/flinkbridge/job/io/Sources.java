@@ -11,7 +11,6 @@ import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
-import org.flinkbridge.bridge.BridgeRecord;
 import org.flinkbridge.kafka.KafkaSources;
 import org.flinkbridge.pipeline.FileSourceSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
@@ -19,6 +18,7 @@ import org.flinkbridge.pipeline.KafkaSourceSpec;
 import org.flinkbridge.pipeline.SourceSpec;
 
 import java.time.Duration;
+import org.flinkbridge.records.BridgeRecord;
 
 /** Turns the pipeline file's sources into Flink sources of {@link BridgeRecord}s. */
 public final class Sources {

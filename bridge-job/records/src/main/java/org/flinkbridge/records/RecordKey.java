@@ -1,4 +1,4 @@
-package org.flinkbridge.bridge;
+package org.flinkbridge.records;
 
 import org.apache.flink.api.java.functions.KeySelector;
 import org.flinkbridge.pipeline.KeySpec;

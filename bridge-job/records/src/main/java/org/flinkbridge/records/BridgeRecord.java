@@ -1,4 +1,4 @@
-package org.flinkbridge.bridge;
+package org.flinkbridge.records;
 
 import org.apache.flink.api.common.typeinfo.TypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInfoFactory;

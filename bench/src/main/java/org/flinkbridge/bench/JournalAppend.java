@@ -1,12 +1,13 @@
-package org.flinkbridge.bridge.function;
+package org.flinkbridge.bench;
 
 import net.openhft.chronicle.bytes.Bytes;
 import net.openhft.chronicle.queue.ChronicleQueue;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.RollCycles;
 import net.openhft.chronicle.wire.DocumentContext;
-import org.flinkbridge.bridge.BridgeRecord;
+import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.shm.RingFiles;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

@@ -1,6 +1,4 @@
-package org.flinkbridge.transport.shm;
-
-import org.flinkbridge.protocol.RecordSink;
+package org.flinkbridge.protocol;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -14,7 +12,8 @@ import java.util.Map;
  *   i64 timestamp | i32 header count | (i32 key length, key, i32 value length, value)* | i32 payload length | payload
  * </pre>
  *
- * Strings are UTF-8. Written straight into the ring, with no intermediate buffer.
+ * Strings are UTF-8. Written straight into the memory it travels or is kept in (a ring, the replay journal), with no
+ * intermediate buffer; read with every length checked against the body's end.
  */
 public final class RecordCodec {
 
@@ -44,7 +43,7 @@ public final class RecordCodec {
     }
 
     /** Decodes a body, checking every length against the body's end. */
-    public static <T> T read(MemorySegment file, long offset, int length, RecordSink<T> sink) throws RingException {
+    public static <T> T read(MemorySegment file, long offset, int length, RecordSink<T> sink) throws CorruptRecordException {
         long end = offset + length;
         if (length < FIXED) {
             throw corrupt("a record body of " + length + " bytes is shorter than " + FIXED);
@@ -76,7 +75,7 @@ public final class RecordCodec {
         return sink.record(timestamp, headers, payload);
     }
 
-    private static String readString(MemorySegment file, long at, long end) throws RingException {
+    private static String readString(MemorySegment file, long at, long end) throws CorruptRecordException {
         if (at + 4 > end) {
             throw corrupt("the record body ends inside its headers");
         }
@@ -90,8 +89,8 @@ public final class RecordCodec {
     }
 
     /** Only called once a check has failed: the message is built then, never on the path of a good record. */
-    private static RingException corrupt(String problem) {
-        return new RingException("corrupt record body: " + problem);
+    private static CorruptRecordException corrupt(String problem) {
+        return new CorruptRecordException("corrupt record body: " + problem);
     }
 
     private static long writeString(MemorySegment file, long at, String text) {

@@ -1,7 +1,5 @@
-package org.flinkbridge.bridge.function;
+package org.flinkbridge.bridge.journal;
 
-import org.flinkbridge.bridge.BridgeRecord;
-import org.flinkbridge.transport.shm.RecordCodec;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -9,6 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Map;
+import org.flinkbridge.protocol.RecordCodec;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * What recovery in place needs to bring a new worker to where the lost one was: the inputs sent to the session
@@ -20,7 +20,7 @@ import java.util.Map;
  *
  * <p>The log, entries appended from offset 0, each 8-byte aligned:
  * <pre>
- *   0   i32 kind            InFlight.Kind ordinal
+ *   0   i32 kind            InputKind ordinal
  *   4   i32 key group       of a record (KeyGroups.NONE when not keyed)
  *   8   i64 sequence
  *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id, a clock's time
@@ -31,7 +31,7 @@ import java.util.Map;
  *   48  body, padded to 8 bytes
  * </pre>
  */
-final class ReplayJournal implements AutoCloseable {
+public final class ReplayJournal implements AutoCloseable {
 
     private static final int KIND = 0;
     private static final int KEY_GROUP = 4;
@@ -43,10 +43,10 @@ final class ReplayJournal implements AutoCloseable {
     private static final int HASH = 40;
     private static final int HEADER = 48;
     private static final long NOT_JOURNALED = -1;
-    private static final InFlight.Kind[] KINDS = InFlight.Kind.values();
+    private static final InputKind[] KINDS = InputKind.values();
 
     /** The inputs a replay sends, in order. */
-    interface Replayer {
+    public interface Replayer {
         void record(long sequence, int keyGroup, BridgeRecord record) throws IOException;
 
         void watermark(long sequence, long timestamp) throws IOException;
@@ -59,7 +59,7 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** A replayed input's outputs differ from those its first answer gave: the step is not deterministic. */
-    static final class ReplayMismatch extends RuntimeException {
+    public static final class ReplayMismatch extends RuntimeException {
         ReplayMismatch(String message) {
             super(message);
         }
@@ -79,26 +79,26 @@ final class ReplayJournal implements AutoCloseable {
     private long replayedOutputs;
     private long replayedHash;
 
-    ReplayJournal(long capacityBytes, int maxInFlight) {
+    public ReplayJournal(long capacityBytes, int maxInFlight) {
         this.log = arena.allocate(Math.max(capacityBytes, HEADER), Long.BYTES);
         this.inFlightOffsets = new long[maxInFlight];
         Arrays.fill(inFlightOffsets, NOT_JOURNALED);
     }
 
-    void appendRecord(long sequence, int keyGroup, BridgeRecord record) {
+    public void appendRecord(long sequence, int keyGroup, BridgeRecord record) {
         int bodyLength = RecordCodec.bodyLength(record.headers, record.payload);
-        long at = append(InFlight.Kind.RECORD, sequence, keyGroup, 0, bodyLength);
+        long at = append(InputKind.RECORD, sequence, keyGroup, 0, bodyLength);
         if (at != NOT_JOURNALED) {
             RecordCodec.write(log, at + HEADER, record.timestamp, record.headers, record.payload);
         }
     }
 
     /** A watermark, with its timestamp; a barrier, with its checkpoint id; or the end of input. */
-    void appendMarker(InFlight.Kind kind, long sequence, long value) {
+    public void appendMarker(InputKind kind, long sequence, long value) {
         append(kind, sequence, 0, value, 0);
     }
 
-    private long append(InFlight.Kind kind, long sequence, int keyGroup, long value, int bodyLength) {
+    private long append(InputKind kind, long sequence, int keyGroup, long value, int bodyLength) {
         int slot = (int) (sequence % inFlightOffsets.length);
         long length = HEADER + align(bodyLength);
         if (overflowed || end + length > log.byteSize()) {
@@ -122,7 +122,7 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** An output of input {@code sequence} (in flight) went on downstream. */
-    void outputReceived(long sequence, BridgeRecord output) {
+    public void outputReceived(long sequence, BridgeRecord output) {
         long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
         if (at != NOT_JOURNALED) {
             log.set(ValueLayout.JAVA_LONG, at + OUTPUTS, log.get(ValueLayout.JAVA_LONG, at + OUTPUTS) + 1);
@@ -132,7 +132,7 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** Input {@code sequence} (in flight) is fully answered. */
-    void ended(long sequence) {
+    public void ended(long sequence) {
         long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
         if (at != NOT_JOURNALED) {
             log.set(ValueLayout.JAVA_INT, at + ENDED, 1);
@@ -140,7 +140,7 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** At a barrier whose state was taken, with nothing in flight: what came before is in that state. */
-    void truncate() {
+    public void truncate() {
         end = 0;
         entries = 0;
         overflowed = false;
@@ -149,15 +149,15 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** Whether inputs were left out since the last barrier because the log was full: no replay is possible. */
-    boolean overflowed() {
+    public boolean overflowed() {
         return overflowed;
     }
 
-    long capacityBytes() {
+    public long capacityBytes() {
         return log.byteSize();
     }
 
-    int entries() {
+    public int entries() {
         return entries;
     }
 
@@ -168,7 +168,7 @@ final class ReplayJournal implements AutoCloseable {
      * upgrade: its new build may answer differently, and what the old one answered has gone downstream). Either
      * way the entries then hold what the new worker gave, which a later replay is compared with.
      */
-    void replay(Replayer to, boolean compare) throws IOException {
+    public void replay(Replayer to, boolean compare) throws IOException {
         comparing = compare;
         if (overflowed) {
             throw new IllegalStateException("the journal overflowed; it cannot be replayed");
@@ -195,7 +195,7 @@ final class ReplayJournal implements AutoCloseable {
      * A replayed output: true when it repeats one received before (checked, to be dropped); false when it is new
      * (the input had not been fully answered when the worker was lost), to go on as any answer does.
      */
-    boolean absorbOutput(long sequence, BridgeRecord output) {
+    public boolean absorbOutput(long sequence, BridgeRecord output) {
         if (verifying == NOT_JOURNALED) {
             return false;
         }
@@ -220,7 +220,7 @@ final class ReplayJournal implements AutoCloseable {
      * A replayed end of outputs: true when the input was fully answered before (checked, to be dropped); false
      * when this is its first end, to go on as any answer does.
      */
-    boolean absorbEnd(long sequence) {
+    public boolean absorbEnd(long sequence) {
         if (verifying == NOT_JOURNALED) {
             return false;
         }
@@ -240,12 +240,12 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** Whether replayed answers are still being checked. */
-    boolean verifying() {
+    public boolean verifying() {
         return verifying != NOT_JOURNALED;
     }
 
     /** The input whose replayed answers come next; only while {@link #verifying()}. */
-    long verifyingSequence() {
+    public long verifyingSequence() {
         return log.get(ValueLayout.JAVA_LONG, verifying + SEQUENCE);
     }
 
@@ -285,14 +285,14 @@ final class ReplayJournal implements AutoCloseable {
     }
 
     /** A 64-bit hash of an output's fields, and the chain of an input's outputs in order. */
-    static final class OutputHash {
+    public static final class OutputHash {
 
         private static final long PRIME = 0x100000001b3L;
         private static final long OFFSET = 0xcbf29ce484222325L;
 
         private OutputHash() {}
 
-        static long of(BridgeRecord record) {
+        public static long of(BridgeRecord record) {
             long hash = mix(OFFSET ^ record.timestamp);
             for (byte b : record.payload) {
                 hash = (hash ^ (b & 0xff)) * PRIME;
@@ -305,7 +305,7 @@ final class ReplayJournal implements AutoCloseable {
             return mix(hash ^ headers);
         }
 
-        static long chain(long chained, long output) {
+        public static long chain(long chained, long output) {
             return mix(chained * PRIME + output);
         }
 

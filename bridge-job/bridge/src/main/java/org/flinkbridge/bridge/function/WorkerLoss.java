@@ -1,0 +1,70 @@
+package org.flinkbridge.bridge.function;
+
+import org.flinkbridge.bridge.journal.InputKind;
+import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.WorkerLostException;
+import org.flinkbridge.records.BridgeRecord;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * What a lost worker leads to, and what the exchange keeps for it as inputs go out and answers come back:
+ * {@link InPlaceRecovery} (a new session, the journal of inputs since the last barrier replayed) or {@link #FAILOVER}
+ * (the task fails, and Flink restores the job from its checkpoint). The exchange tells it every input, answer and
+ * barrier and asks it only when the worker is lost.
+ */
+interface WorkerLoss extends AutoCloseable {
+
+    /** A lost worker fails the task; nothing is kept. */
+    WorkerLoss FAILOVER = new WorkerLoss() {
+        @Override
+        public boolean recoversInPlace() {
+            return false;
+        }
+
+        @Override
+        public InPlaceRecovery.Recovery recover(WorkerLostException loss, InPlaceRecovery.Replay replay)
+                throws WorkerLostException {
+            throw loss;
+        }
+    };
+
+    /** Whether a lost worker is replaced without failing the task. */
+    boolean recoversInPlace();
+
+    /** Record input {@code sequence} went to the worker. */
+    default void sentRecord(long sequence, int keyGroup, BridgeRecord record) {}
+
+    /** A watermark, a clock, a barrier or the end of input went to the worker, with its value. */
+    default void sentMarker(InputKind kind, long sequence, long value) {}
+
+    /** Whether {@code output} is a replayed answer, checked against the first one and dropped. */
+    default boolean absorbOutput(long sequence, BridgeRecord output) {
+        return false;
+    }
+
+    /** Whether this end of outputs closes a replayed answer, checked and dropped. */
+    default boolean absorbEnd(long sequence) {
+        return false;
+    }
+
+    /** An output of input {@code sequence} arrived (the first time) and went on. */
+    default void outputReceived(long sequence, BridgeRecord output) {}
+
+    /** Every output of input {@code sequence} arrived. */
+    default void ended(long sequence) {}
+
+    /** A barrier's answers are all in and the worker's state is {@code state}: a new worker starts from here. */
+    default void barrier(List<KeyGroupState> state) {}
+
+    /**
+     * Replaces the lost worker and replays what it had not finished, or throws: {@code loss} itself when nothing is
+     * recovered in place, a {@link SessionExchange.WorkerFailure} when recovery cannot be sure of the result.
+     */
+    InPlaceRecovery.Recovery recover(WorkerLostException loss, InPlaceRecovery.Replay replay) throws IOException;
+
+    /** Releases what it keeps (the journal's memory). */
+    @Override
+    default void close() {}
+}
