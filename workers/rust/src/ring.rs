@@ -561,21 +561,28 @@ impl Producer {
         let mut index = (self.tail & (capacity as u64 - 1)) as usize;
         let to_end = capacity - index;
         let padding = if aligned > to_end { to_end } else { 0 };
-        let needed = self.tail + (padding + aligned) as u64;
-        if needed - self.cached_head > capacity as u64 {
-            let head = self.end.consumer_position().load(Ordering::Acquire);
-            self.end.check_positions(self.published, head)?;
+        // Positions wrap at 2^64, as the C library's do: no ring gets that far, so only a corrupt position comes near
+        // it, and once published past it, it is behind the consumer's, which the check below refuses.
+        let needed = self.tail.wrapping_add((padding + aligned) as u64);
+        let mut head = self.cached_head;
+        if needed.wrapping_sub(head) > capacity as u64 {
+            head = self.end.consumer_position().load(Ordering::Acquire);
             self.cached_head = head;
-            if needed - head > capacity as u64 {
-                return Ok(false);
-            }
+        }
+        // Checked on every write, before a byte is written: the tail started at the shared producer position and the
+        // head may be the shared consumer position as this producer found it, both the peer's to corrupt (an
+        // unaligned tail just before the ring's end would put a PADDING frame past it). The tail moves by aligned
+        // frames only, so checking what was published checks it too.
+        self.end.check_positions(self.published, head)?;
+        if needed.wrapping_sub(head) > capacity as u64 {
+            return Ok(false);
         }
         if padding > 0 {
             // The gap may be only 8 bytes: a PADDING frame is just its length, type and flags.
             let at = unsafe { std::slice::from_raw_parts_mut(self.end.data.add(index), 8) };
             at[0..4].copy_from_slice(&(padding as u32).to_le_bytes());
             at[4..8].copy_from_slice(&[0, 0, 0, 0]);
-            self.tail += padding as u64;
+            self.tail = self.tail.wrapping_add(padding as u64);
             index = 0;
         }
         let frame = unsafe { std::slice::from_raw_parts_mut(self.end.data.add(index), length) };
@@ -584,7 +591,7 @@ impl Producer {
         frame[6..8].copy_from_slice(&0u16.to_le_bytes());
         frame[8..16].copy_from_slice(&sequence.to_le_bytes());
         write_body(&mut frame[l::FRAME_HEADER..]);
-        self.tail += aligned as u64;
+        self.tail = self.tail.wrapping_add(aligned as u64);
         Ok(true)
     }
 
@@ -610,3 +617,327 @@ impl Producer {
 }
 
 unsafe impl Send for Producer {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::AtomicUsize;
+
+    const TOKEN: &str = "a-session-token";
+    const CAPACITY: usize = l::MIN_CAPACITY as usize;
+
+    /// A folder of its own per test, removed when the test ends.
+    struct Folder(PathBuf);
+
+    impl Folder {
+        fn new() -> Folder {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!("flink-bridge-ring-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+            std::fs::create_dir_all(&path).unwrap();
+            Folder(path)
+        }
+
+        /// A ring file as the bridge creates it: the header filled in, positions at zero, mode 0600.
+        fn ring_file(&self, to_worker: u32, from_worker: u32, size: usize) -> PathBuf {
+            let mut bytes = vec![0u8; size];
+            let mut put = |offset: usize, value: &[u8]| {
+                if offset + value.len() <= bytes.len() {
+                    bytes[offset..offset + value.len()].copy_from_slice(value);
+                }
+            };
+            put(l::MAGIC_OFFSET, &l::MAGIC.to_le_bytes());
+            put(l::VERSION_OFFSET, &l::VERSION.to_le_bytes());
+            put(l::HEADER_SIZE_OFFSET, &(l::HEADER_SIZE as u32).to_le_bytes());
+            put(l::TO_WORKER_CAPACITY_OFFSET, &to_worker.to_le_bytes());
+            put(l::FROM_WORKER_CAPACITY_OFFSET, &from_worker.to_le_bytes());
+            put(l::TOKEN_OFFSET, TOKEN.as_bytes());
+            let path = self.0.join(format!("session{SUFFIX}"));
+            std::fs::write(&path, bytes).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            path
+        }
+
+        fn ring(&self) -> Arc<RingFile> {
+            let path = self.ring_file(CAPACITY as u32, CAPACITY as u32, l::file_size(CAPACITY, CAPACITY));
+            RingFile::open(path, TOKEN).unwrap()
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A consumer of the from-worker ring: reads back what the worker's producer writes, as the bridge does.
+    fn reader_of_answers(ring: &Arc<RingFile>) -> Consumer {
+        let data = l::HEADER_SIZE + ring.to_worker_capacity;
+        Consumer::new(RingEnd::new(ring, l::FROM_WORKER_CONTROL_OFFSET, data, ring.from_worker_capacity, "from-worker"))
+    }
+
+    /// Sets a shared position of the ring whose control block is at `control`, as a peer (or corruption) would.
+    fn set(ring: &RingFile, control: usize, position: usize, value: u64) {
+        ring.word64(control + position).store(value, Ordering::Release);
+    }
+
+    /// Writes a frame header at `index` of the to-worker ring, as the bridge would.
+    fn put_frame(ring: &RingFile, index: usize, length: u32, frame_type: u16, sequence: u64) {
+        let at = l::HEADER_SIZE + index;
+        let header = unsafe { std::slice::from_raw_parts_mut(ring.base.add(at), l::FRAME_HEADER.min(CAPACITY - index)) };
+        header[0..4].copy_from_slice(&length.to_le_bytes());
+        header[4..6].copy_from_slice(&frame_type.to_le_bytes());
+        if header.len() == l::FRAME_HEADER {
+            header[8..16].copy_from_slice(&sequence.to_le_bytes());
+        }
+    }
+
+    type Read = (u16, u64, Vec<u8>);
+
+    /// Every frame the consumer can take now, checking that each body lies inside the ring's data.
+    fn take_all(consumer: &mut Consumer) -> Result<Vec<Read>, RingError> {
+        let (start, end) = (consumer.end.data as usize, consumer.end.data as usize + consumer.end.capacity);
+        let mut read = Vec::new();
+        loop {
+            let taken = consumer.poll(usize::MAX, |_, frame| {
+                let at = frame.body.as_ptr() as usize;
+                assert!(at >= start && at + frame.body.len() <= end, "a body outside the ring's data");
+                read.push((frame.frame_type, frame.sequence, frame.body.to_vec()));
+                Ok::<_, RingError>(())
+            })?;
+            if taken == 0 {
+                return Ok(read);
+            }
+        }
+    }
+
+    fn refused(result: Result<impl std::fmt::Debug, RingError>, expected: &str) {
+        match result {
+            Err(RingError(text)) => assert!(text.contains(expected), "{text}\ndoes not say: {expected}"),
+            Ok(accepted) => panic!("accepted ({accepted:?}); expected a refusal saying: {expected}"),
+        }
+    }
+
+    fn body(sequence: u64, length: usize) -> Vec<u8> {
+        (0..length).map(|i| (sequence as usize * 31 + i) as u8).collect()
+    }
+
+    #[test]
+    fn frames_go_through_in_order_and_wrap_past_the_end_with_padding() {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        let (mut answers, mut reader) = (ring.producer(), reader_of_answers(&ring));
+        // Bodies of 1000 bytes make 1016-byte frames: four leave 32 bytes at the end of the first lap, too few for the
+        // fifth frame; the second lap ends 8 bytes short, room for a PADDING frame's length, type and flags only.
+        let lengths = [1000, 1000, 1000, 1000, 200, 1000, 1000, 1000, 808, 0, 2000, 1000, 1000, 1000, 1000];
+        let mut expected = Vec::new();
+        let mut paddings = Vec::new();
+        for (sequence, &length) in lengths.iter().enumerate() {
+            let sequence = sequence as u64 + 1;
+            let before = answers.tail;
+            let written = body(sequence, length);
+            assert!(answers.try_write(l::OUTPUT, sequence, length, |out| out.copy_from_slice(&written)).unwrap());
+            let aligned = l::align(l::FRAME_HEADER + length) as u64;
+            if answers.tail - before > aligned {
+                let index = (before as usize) & (CAPACITY - 1);
+                let gap = unsafe { std::slice::from_raw_parts(reader.end.data.add(index), 8) };
+                paddings.push((u32::from_le_bytes(gap[0..4].try_into().unwrap()) as usize, u16::from_le_bytes(gap[4..6].try_into().unwrap())));
+                assert_eq!(index + paddings.last().unwrap().0, CAPACITY, "a PADDING frame fills the gap to the end");
+            }
+            expected.push((l::OUTPUT, sequence, written));
+            answers.publish();
+            // Read after every second frame, so a PADDING frame comes both first in a poll and between two frames.
+            if sequence % 2 == 0 {
+                let read = take_all(&mut reader).unwrap();
+                assert_eq!(read, std::mem::take(&mut expected));
+                assert_eq!(reader.end.consumer_position().load(Ordering::Acquire), answers.tail, "the consumer published its head");
+            }
+        }
+        assert_eq!(take_all(&mut reader).unwrap(), expected);
+        assert_eq!(paddings[..2], [(32, l::PADDING), (8, l::PADDING)], "paddings: {paddings:?}");
+        assert!(answers.tail > 2 * CAPACITY as u64, "the frames went round the ring more than twice");
+        assert!(!reader.has_frames());
+    }
+
+    #[test]
+    fn a_full_ring_takes_frames_again_once_the_consumer_frees_room() {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        let (mut answers, mut reader) = (ring.producer(), reader_of_answers(&ring));
+        let mut sequence = 0;
+        while answers.try_write(l::OUTPUT, sequence + 1, 500, |out| out.fill(sequence as u8)).unwrap() {
+            sequence += 1;
+        }
+        assert_eq!(sequence, (CAPACITY / l::align(l::FRAME_HEADER + 500)) as u64, "the ring holds as many frames as fit");
+        answers.publish();
+        assert_eq!(take_all(&mut reader).unwrap().len() as u64, sequence);
+        assert!(answers.try_write(l::OUTPUT, sequence + 1, 500, |_| {}).unwrap(), "the room the consumer freed is used again");
+    }
+
+    #[test]
+    fn a_frame_larger_than_half_the_ring_is_refused() {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        let mut answers = ring.producer();
+        assert_eq!(answers.max_body(), CAPACITY / 2 - l::FRAME_HEADER);
+        refused(answers.try_write(l::OUTPUT, 1, answers.max_body() + 1, |_| {}), "does not fit");
+        assert!(answers.try_write(l::OUTPUT, 1, answers.max_body(), |_| {}).unwrap());
+    }
+
+    /// The consumer of the to-worker ring over positions (producer, consumer) and one frame header at the
+    /// consumer's position: what its poll makes of them.
+    fn consume(producer: u64, consumer: u64, frame: Option<(u32, u16)>) -> Result<Vec<Read>, RingError> {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::CONSUMER_POSITION, consumer);
+        set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, producer);
+        if let Some((length, frame_type)) = frame {
+            put_frame(&ring, (consumer as usize) & (CAPACITY - 1), length, frame_type, 1);
+        }
+        take_all(&mut ring.consumer())
+    }
+
+    #[test]
+    fn the_consumer_refuses_corrupt_positions() {
+        let capacity = CAPACITY as u64;
+        refused(consume(0, 64, None), "producer position 0 is behind consumer position 64");
+        refused(consume(capacity + 8, 0, None), "is more than the capacity ahead of the consumer");
+        refused(consume(2 * capacity, capacity - 8, None), "is more than the capacity ahead of the consumer");
+        refused(consume(12, 0, None), "producer position 12 is not 8-byte aligned");
+        refused(consume(16, 4, None), "consumer position 4 is not 8-byte aligned");
+        refused(consume(capacity - 3, capacity - 3, None), "is not 8-byte aligned");
+    }
+
+    #[test]
+    fn the_consumer_refuses_positions_at_the_top_of_the_range_or_wrapped_past_it() {
+        let top = u64::MAX - 7;
+        // A producer that went past 2^64 is behind its consumer: refused, not read as a ring's worth of frames.
+        refused(consume(16, top, None), "producer position 16 is behind consumer position");
+        refused(consume(u64::MAX, top, None), "is not 8-byte aligned");
+        refused(consume(top, 0, None), "is more than the capacity ahead of the consumer");
+        // 8 bytes published below 2^64: a 16-byte frame there runs past them, and head + length would wrap.
+        refused(consume(top, top - 8, Some((16, l::RECORD))), "impossible length 16 for a RECORD frame");
+        refused(consume(top, top - 8, Some((16, l::PADDING))), "impossible length 16 for a PADDING frame");
+        assert_eq!(consume(top, top - 8, Some((8, l::PADDING))).unwrap(), [], "a PADDING frame up to the top is taken");
+        assert_eq!(consume(top, top, None).unwrap(), [], "nothing published at the top of the range");
+    }
+
+    #[test]
+    fn the_consumer_refuses_frames_whose_length_the_positions_or_the_ring_do_not_allow() {
+        let capacity = CAPACITY as u64;
+        let max_frame = (CAPACITY / 2) as u32;
+        refused(consume(32, 0, Some((40, l::RECORD))), "impossible length 40 for a RECORD frame");
+        refused(consume(32, 0, Some((33, l::RECORD))), "impossible length 33 for a RECORD frame");
+        refused(consume(32, 0, Some((15, l::RECORD))), "impossible length 15 for a RECORD frame");
+        refused(consume(32, 0, Some((0, l::BARRIER))), "impossible length 0 for a BARRIER frame");
+        refused(consume(capacity, 0, Some((max_frame + 8, l::RECORD))), &format!("impossible length {} for a RECORD frame", max_frame + 8));
+        refused(consume(capacity, 0, Some((u32::MAX, l::RECORD))), &format!("impossible length {} for a RECORD frame", u32::MAX));
+        refused(consume(32, 0, Some((4, l::PADDING))), "impossible length 4 for a PADDING frame");
+        refused(consume(32, 0, Some((40, l::PADDING))), "impossible length 40 for a PADDING frame");
+        refused(consume(32, 0, Some((16, 99))), "unknown frame type 99");
+        // A frame never runs past the ring's end: 16 bytes before it, a 32-byte frame is refused even with more published.
+        refused(consume(capacity + 32, capacity - 16, Some((32, l::RECORD))), "impossible length 32 for a RECORD frame");
+        refused(consume(capacity + 32, capacity - 16, Some((32, l::PADDING))), "impossible length 32 for a PADDING frame");
+        let read = consume(24, 0, Some((24, l::RECORD))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read, [(l::RECORD, 1, vec![0; 8])], "a frame that fits what is published is read");
+    }
+
+    #[test]
+    fn frames_before_a_corrupt_one_are_handed_over_and_released() {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        put_frame(&ring, 0, 16, l::BARRIER, 7);
+        put_frame(&ring, 16, 9999, l::RECORD, 8);
+        set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, 64);
+        let mut inputs = ring.consumer();
+        let mut handed = Vec::new();
+        let result = inputs.poll(10, |_, frame| {
+            handed.push(frame.sequence);
+            Ok::<_, RingError>(())
+        });
+        refused(result, "impossible length 9999 for a RECORD frame");
+        assert_eq!(handed, [7]);
+        assert_eq!(ring.word64(l::TO_WORKER_CONTROL_OFFSET + l::CONSUMER_POSITION).load(Ordering::Acquire), 16);
+    }
+
+    /// The worker's producer over the from-worker ring, its shared positions set to (producer, consumer) first:
+    /// what its first write makes of them.
+    fn produce(producer: u64, consumer: u64) -> (Result<bool, RingError>, Producer) {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        set(&ring, l::FROM_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, producer);
+        set(&ring, l::FROM_WORKER_CONTROL_OFFSET, l::CONSUMER_POSITION, consumer);
+        let mut answers = ring.producer();
+        (answers.try_write(l::OUTPUT, 1, 8, |out| out.fill(1)), answers)
+    }
+
+    #[test]
+    fn the_producer_refuses_corrupt_peer_positions_before_it_writes() {
+        let capacity = CAPACITY as u64;
+        // Left unaligned just before the end: a PADDING frame there would be written past the ring's last byte.
+        refused(produce(capacity - 3, capacity - 3).0, "consumer position 4093 is not 8-byte aligned");
+        refused(produce(capacity - 8, capacity - 3).0, "is not 8-byte aligned");
+        refused(produce(12, 8).0, "producer position 12 is not 8-byte aligned");
+        refused(produce(0, 4).0, "consumer position 4 is not 8-byte aligned");
+        refused(produce(0, 64).0, "producer position 0 is behind consumer position 64");
+        refused(produce(2 * capacity, 0).0, "is more than the capacity ahead of the consumer");
+        refused(produce(16, u64::MAX - 7).0, "is behind consumer position");
+        assert!(produce(capacity - 8, capacity - 8).0.unwrap(), "a frame after an 8-byte PADDING frame");
+    }
+
+    #[test]
+    fn a_producer_position_that_wraps_past_the_top_is_refused_at_the_next_write() {
+        let top = u64::MAX - 7;
+        // As the C library does: the first frame goes to the ring's start (after 8 bytes of PADDING), and the
+        // position it publishes, past 2^64, is behind the consumer's.
+        let (first, mut answers) = produce(top, top);
+        assert!(first.unwrap());
+        assert_eq!(answers.tail, 24);
+        // Not yet published, the wrapped tail goes on: the frames stay inside the ring.
+        assert!(answers.try_write(l::OUTPUT, 2, 8, |_| {}).unwrap());
+        answers.publish();
+        refused(answers.try_write(l::OUTPUT, 3, 8, |_| {}), "producer position 48 is behind consumer position");
+    }
+
+    #[test]
+    fn a_file_not_the_size_its_header_says_is_refused_when_opened() {
+        // Only when opened: a file cut short once mapped is not looked at again, and the first touch of a page past
+        // its new end raises SIGBUS.
+        let folder = Folder::new();
+        let (to_worker, from_worker) = (CAPACITY as u32, 2 * CAPACITY as u32);
+        let whole = l::file_size(to_worker as usize, from_worker as usize);
+        for size in [0, 100, l::HEADER_SIZE - 1] {
+            let path = folder.ring_file(to_worker, from_worker, size);
+            refused(RingFile::open(path.clone(), TOKEN).map(|_| ()), "shorter than a ring file's header");
+            // Closing the ring of a session whose process died maps only a header that is there.
+            mark_closed(&path);
+            assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, size);
+        }
+        for size in [l::HEADER_SIZE, whole - CAPACITY, whole - 8, whole + 4096] {
+            let path = folder.ring_file(to_worker, from_worker, size);
+            refused(RingFile::open(path, TOKEN).map(|_| ()), &format!("file size is {size}, expected {whole}"));
+        }
+        let path = folder.ring_file(to_worker, from_worker, whole);
+        assert!(RingFile::open(path, TOKEN).is_ok());
+    }
+
+    #[test]
+    fn a_header_this_side_does_not_understand_is_refused_when_opened() {
+        let folder = Folder::new();
+        let size = l::file_size(CAPACITY, CAPACITY);
+        let opened = |edit: &dyn Fn(&mut Vec<u8>), token: &str| {
+            let path = folder.ring_file(CAPACITY as u32, CAPACITY as u32, size);
+            let mut bytes = std::fs::read(&path).unwrap();
+            edit(&mut bytes);
+            std::fs::write(&path, bytes).unwrap();
+            RingFile::open(path, token).map(|_| ())
+        };
+        refused(opened(&|b| b[0] ^= 1, TOKEN), "does not start with the ring magic");
+        refused(opened(&|b| b[l::VERSION_OFFSET] = 2, TOKEN), "version is 2, expected 1");
+        refused(opened(&|b| b[l::HEADER_SIZE_OFFSET + 1] = 0, TOKEN), "header size is 0, expected 4096");
+        refused(opened(&|b| b[l::TO_WORKER_CAPACITY_OFFSET..][..4].copy_from_slice(&4097u32.to_le_bytes()), TOKEN), "to-worker ring capacity 4097");
+        refused(opened(&|b| b[l::FROM_WORKER_CAPACITY_OFFSET..][..4].copy_from_slice(&2048u32.to_le_bytes()), TOKEN), "from-worker ring capacity 2048");
+        refused(opened(&|_| {}, "another-token"), "the session token does not match");
+        assert!(opened(&|_| {}, TOKEN).is_ok());
+    }
+}
