@@ -16,6 +16,9 @@ use hyper::Body;
 
 use crate::grpc::{Code, Status};
 
+/// Begins the line a worker prints once it listens, its address following (docs/protocol.md, "Launch and
+/// lifetime"): this worker prints it, and waits for it from each session process it starts.
+pub const LISTENING_PREFIX: &str = "flink-bridge worker listening on ";
 /// How long a child may take to start and print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -40,7 +43,7 @@ impl Child {
             let mut line = String::new();
             std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
         });
-        let listening = format!("{}unix:", crate::LISTENING_PREFIX);
+        let listening = format!("{LISTENING_PREFIX}unix:");
         let socket = match tokio::time::timeout(START_TIMEOUT, line).await {
             Ok(Ok(Ok(line))) if line.starts_with(&listening) => PathBuf::from(line[listening.len()..].trim()),
             other => {

@@ -7,26 +7,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::Body;
 use prost::Message;
-use tokio::sync::watch;
 
 use crate::grpc::{self, Code, Messages, Reply, Status};
 use crate::proto;
+use crate::registry::{Plane, Registry, SessionHandle, END_TIMEOUT};
 use crate::ring::{self, constant_time_equal, RingFile};
 use crate::session::{describe_key_group, KeyGroup, Session, StepSpec};
 use crate::child::Child;
-use crate::{log, secret, shm_loop, steps, stream};
+use crate::{catalog, log, secret, shm_loop, stream};
 
 const CONTROL_SERVICE: &str = "flinkbridge.v1.BridgeControl";
 const DATA_SERVICE: &str = "flinkbridge.v1.BridgeData";
 const DEFAULT_LIVENESS_TIMEOUT_MS: u32 = 5000;
-/// How long a session's data plane may take to end once asked (closed, or stopped).
-const END_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a stopping worker still answers control calls once its sessions' data planes have ended.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 /// How long a session's own process may take to stop as asked: its data plane, then its grace for control calls.
@@ -34,56 +31,19 @@ const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(8);
 /// The most state bytes one SnapshotState message carries.
 const STATE_MESSAGE_BYTES: usize = 4 << 20;
 
-pub enum Plane {
-    Shm,
-    Stream,
-}
-
-/// The worker's view of one session: its logic, its data plane, and what its stream is authenticated with.
-pub struct SessionHandle {
-    pub id: String,
-    pub name: String,
-    pub token: String,
-    pub plane: Plane,
-    pub logic: Mutex<Session>,
-    /// CloseSession came (or the worker ends): the data plane stops and closes its ring as left.
-    pub closing: AtomicBool,
-    /// The worker is asked to stop: the data plane answers what it read, then ends as stopped.
-    pub stop_asked: AtomicBool,
-    /// The data plane has ended (its thread returned, or its stream ended).
-    pub ended: AtomicBool,
-    pub thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl SessionHandle {
-    fn await_end(&self) {
-        let deadline = Instant::now() + END_TIMEOUT;
-        while !self.ended.load(Ordering::Acquire) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if let Some(thread) = self.thread.lock().unwrap().take().filter(|_| self.ended.load(Ordering::Acquire)) {
-            let _ = thread.join();
-        }
-    }
-}
-
 pub struct Worker {
     pub id: String,
     ring_dir: PathBuf,
     secret: String,
     started: Instant,
-    sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
-    received: Mutex<BTreeMap<String, u64>>,
+    /// The sessions served in this process, as their data planes see them too.
+    registry: Arc<Registry>,
     stopping: AtomicBool,
-    /// Set once the worker is asked to stop: wakes streams waiting for their next batch.
-    pub stop_signal: watch::Sender<bool>,
     /// Sessions served by a process of their own (Python steps), by session id.
     children: Mutex<HashMap<String, Arc<Child>>>,
     /// How to start such a process: this worker's arguments for one session; None where sessions with Python
     /// steps are served here (a session's own process) or fail there (no Python runtime given).
     child_args: Option<Vec<String>>,
-    /// This process is such a process: it serves one session and exits when it ends.
-    one_session: bool,
 }
 
 impl Worker {
@@ -93,13 +53,10 @@ impl Worker {
             ring_dir,
             secret,
             started: Instant::now(),
-            sessions: Mutex::new(HashMap::new()),
-            received: Mutex::new(BTreeMap::new()),
+            registry: Arc::new(Registry::new(one_session)),
             stopping: AtomicBool::new(false),
-            stop_signal: watch::channel(false).0,
             children: Mutex::new(HashMap::new()),
             child_args,
-            one_session,
         })
     }
 
@@ -137,7 +94,7 @@ impl Worker {
             (CONTROL_SERVICE, "Health") => self.unary(method, &mut messages, |w, _: proto::HealthRequest| Ok(w.health())).await,
             (CONTROL_SERVICE, "RestoreState") => self.restore_state(method, &mut messages).await,
             (CONTROL_SERVICE, "SnapshotState") => return self.snapshot_state(method, &mut messages).await,
-            (DATA_SERVICE, "Exchange") => return stream::exchange(Arc::clone(self), method.to_string(), &head.headers, messages),
+            (DATA_SERVICE, "Exchange") => return stream::exchange(Arc::clone(&self.registry), method.to_string(), &head.headers, messages),
             ("flink_worker.FlinkWorkerService", _) => Err(Status::new(
                 Code::Unimplemented,
                 "the Rust worker does not serve the prototype's FlinkWorkerService (grpc_mode compat); use grpc_mode stream or shm",
@@ -168,9 +125,9 @@ impl Worker {
             return Err(messages);
         };
         let Some(child) = self.children.lock().unwrap().get(&session_id).cloned() else { return Err(messages) };
-        let worker = Arc::clone(self);
+        let registry = Arc::clone(&self.registry);
         let counted_as = method.to_string();
-        let body = messages.into_body(move |bytes| worker.count_received(&counted_as, bytes));
+        let body = messages.into_body(move |bytes| registry.count_received(&counted_as, bytes));
         let response = child.forward(method, headers, body).await;
         if method.ends_with("/CloseSession") {
             // The child exits once its session is closed; its reaper sees it go.
@@ -181,8 +138,8 @@ impl Worker {
 
     /// OpenSession: served here, or by a new process of its own when the session has Python steps.
     async fn open_session_call(self: &Arc<Self>, method: &str, headers: &http::HeaderMap, messages: &mut Messages) -> Result<Response<Reply>, Status> {
-        let request: proto::OpenSessionRequest = self.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
-        let has_python = request.steps.iter().any(|s| !s.r#type.is_empty() && !steps::is_native(&s.r#type));
+        let request: proto::OpenSessionRequest = self.registry.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
+        let has_python = request.steps.iter().any(|s| catalog::is_python(&s.r#type));
         let child_args = match &self.child_args {
             Some(args) if has_python => args.clone(),
             _ => {
@@ -230,38 +187,15 @@ impl Worker {
             .expect("starting a reaper thread");
     }
 
-    /// Adds to the bytes received by `method`, as Health reports them.
-    fn count_received(&self, method: &str, bytes: u64) {
-        // Called per message or forwarded chunk: the method's name is copied only the first time it is seen.
-        let mut received = self.received.lock().unwrap();
-        match received.get_mut(method) {
-            Some(total) => *total += bytes,
-            None => {
-                received.insert(method.to_string(), bytes);
-            }
-        }
-    }
-
-    /// Reads one request message, counting its bytes under `method`.
-    pub async fn read<M: Message + Default>(&self, method: &str, messages: &mut Messages) -> Result<Option<M>, Status> {
-        let Some(bytes) = messages.next().await? else { return Ok(None) };
-        self.count_received(method, bytes.len() as u64);
-        M::decode(bytes).map(Some).map_err(|e| Status::new(Code::InvalidArgument, format!("{method}: the request cannot be parsed: {e}")))
-    }
-
     async fn unary<Q: Message + Default + 'static, A: Message + Send + 'static>(
         self: &Arc<Self>,
         method: &str,
         messages: &mut Messages,
         handle: impl FnOnce(&Arc<Self>, Q) -> Result<A, Status> + Send + 'static,
     ) -> Result<Response<Reply>, Status> {
-        let request = self.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
+        let request = self.registry.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
         let worker = Arc::clone(self);
         blocking(method, move || handle(&worker, request)).await.map(|answer| Reply::unary(&answer))
-    }
-
-    pub fn session(&self, session_id: &str) -> Result<Arc<SessionHandle>, Status> {
-        self.sessions.lock().unwrap().get(session_id).cloned().ok_or_else(|| Status::new(Code::NotFound, format!("no open session {session_id}")))
     }
 
     fn open_session(self: &Arc<Self>, request: proto::OpenSessionRequest) -> Result<proto::OpenSessionResponse, Status> {
@@ -312,9 +246,9 @@ impl Worker {
             ended: AtomicBool::new(!shm),
             thread: Mutex::new(None),
         });
-        self.sessions.lock().unwrap().insert(session_id.clone(), Arc::clone(&handle));
+        self.registry.sessions.lock().unwrap().insert(session_id.clone(), Arc::clone(&handle));
         if let Some((ring, liveness)) = ring {
-            let thread = shm_loop::start(Arc::clone(self), Arc::clone(&handle), ring, liveness as i64);
+            let thread = shm_loop::start(Arc::clone(&self.registry), Arc::clone(&handle), ring, liveness as i64);
             *handle.thread.lock().unwrap() = Some(thread);
         }
         log!("opened {name} with {} step(s) over {}", step_count, if shm { "shm" } else { "grpc" });
@@ -324,7 +258,7 @@ impl Worker {
     async fn restore_state(self: &Arc<Self>, method: &str, messages: &mut Messages) -> Result<Response<Reply>, Status> {
         let mut assembler = Assembler::default();
         let mut session_id: Option<String> = None;
-        while let Some(request) = self.read::<proto::RestoreStateRequest>(method, messages).await? {
+        while let Some(request) = self.registry.read::<proto::RestoreStateRequest>(method, messages).await? {
             if session_id.as_deref().is_some_and(|id| id != request.session_id) {
                 return Err(Status::new(Code::InvalidArgument, format!("one RestoreState stream names sessions {} and {}", session_id.unwrap(), request.session_id)));
             }
@@ -334,19 +268,19 @@ impl Worker {
             }
         }
         let states = assembler.finish().map_err(|e| Status::new(Code::InvalidArgument, e))?;
-        let handle = self.session(&session_id.unwrap_or_default())?;
+        let handle = self.registry.session(&session_id.unwrap_or_default())?;
         let restored = handle.logic.lock().unwrap().restore(states);
         restored.map_err(|e| Status::new(Code::InvalidArgument, format!("{}: cannot restore its state: {e}", handle.name)))?;
         Ok(Reply::unary(&proto::Ack {}))
     }
 
     async fn snapshot_state(self: &Arc<Self>, method: &str, messages: &mut Messages) -> Response<Reply> {
-        let request: proto::SnapshotStateRequest = match self.read(method, messages).await {
+        let request: proto::SnapshotStateRequest = match self.registry.read(method, messages).await {
             Ok(Some(request)) => request,
             Ok(None) => return Reply::status(Status::new(Code::InvalidArgument, format!("{method}: no request message"))),
             Err(status) => return Reply::status(status),
         };
-        let handle = match self.session(&request.session_id) {
+        let handle = match self.registry.session(&request.session_id) {
             Ok(handle) => handle,
             Err(status) => return Reply::status(status),
         };
@@ -369,47 +303,26 @@ impl Worker {
     }
 
     fn notify_checkpoint(self: &Arc<Self>, request: proto::CheckpointNotification) -> Result<proto::Ack, Status> {
-        let handle = self.session(&request.session_id)?;
+        let handle = self.registry.session(&request.session_id)?;
         handle.logic.lock().unwrap().checkpoint_finished(request.checkpoint_id, request.completed);
         Ok(proto::Ack {})
     }
 
     fn close_session(self: &Arc<Self>, request: proto::SessionRef) -> Result<proto::Ack, Status> {
-        if let Some(handle) = self.sessions.lock().unwrap().remove(&request.session_id) {
+        if let Some(handle) = self.registry.sessions.lock().unwrap().remove(&request.session_id) {
             self.close(&handle);
             log!("closed {}", handle.name);
-            self.exit_if_one_session();
+            self.registry.exit_if_one_session();
         }
         Ok(proto::Ack {})
-    }
-
-    /// A process serving one session for its parent exits once that session is over (after its last answer).
-    fn exit_if_one_session(&self) {
-        if self.one_session {
-            std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_millis(200));
-                std::process::exit(0)
-            });
-        }
     }
 
     fn health(&self) -> proto::HealthResponse {
         proto::HealthResponse {
             worker_id: self.id.clone(),
-            open_sessions: (self.sessions.lock().unwrap().len() + self.children.lock().unwrap().len()) as u32,
+            open_sessions: (self.registry.sessions.lock().unwrap().len() + self.children.lock().unwrap().len()) as u32,
             uptime_millis: self.started.elapsed().as_millis() as i64,
-            received_bytes: self.received.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        }
-    }
-
-    /// A session's data plane ended by itself (its bridge gone, its ring corrupt, its stream broken): the session
-    /// is dropped with its instances and state.
-    pub fn end(&self, session_id: &str, why: &str) {
-        let removed = self.sessions.lock().unwrap().remove(session_id);
-        if let Some(handle) = removed {
-            log!("{}: ended: {why}", handle.name);
-            handle.logic.lock().unwrap().close();
-            self.exit_if_one_session();
+            received_bytes: self.registry.received_bytes(),
         }
     }
 
@@ -428,11 +341,11 @@ impl Worker {
     /// completed), which tells its bridge to move it to a new worker without restarting the job.
     pub fn stop_as_asked(&self) {
         self.stopping.store(true, Ordering::Release);
-        let handles: Vec<_> = self.sessions.lock().unwrap().values().cloned().collect();
+        let handles: Vec<_> = self.registry.sessions.lock().unwrap().values().cloned().collect();
         for handle in &handles {
             handle.stop_asked.store(true, Ordering::Release);
         }
-        self.stop_signal.send_replace(true);
+        self.registry.stop_signal.send_replace(true);
         // A session's own process stops as asked too; this one answers its calls until it has exited.
         self.end_children(libc::SIGTERM, CHILD_STOP_TIMEOUT);
         for handle in &handles {
@@ -442,13 +355,13 @@ impl Worker {
             // A bridge that took a barrier's answer just before the end still takes that barrier's state.
             std::thread::sleep(STOP_GRACE);
         }
-        self.sessions.lock().unwrap().clear();
+        self.registry.sessions.lock().unwrap().clear();
     }
 
     /// Any other end of the worker: each session's data plane stops and says the worker left.
     pub fn close_all(&self) {
         self.end_children(libc::SIGINT, END_TIMEOUT);
-        let handles: Vec<_> = self.sessions.lock().unwrap().drain().map(|(_, h)| h).collect();
+        let handles: Vec<_> = self.registry.sessions.lock().unwrap().drain().map(|(_, h)| h).collect();
         for handle in handles {
             self.close(&handle);
         }

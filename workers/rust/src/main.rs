@@ -3,16 +3,19 @@
 //! own, over hyper), maps the shm rings sessions name, prints the listening line the launch contract asks for
 //! (docs/protocol.md, "Launch and lifetime"), and serves each session on a thread of this process.
 
+mod catalog;
 mod child;
 mod control;
 mod grpc;
 mod layout;
 mod python;
 mod record;
+mod registry;
 mod ring;
 mod secret;
 mod session;
 mod shm_loop;
+mod step;
 mod steps;
 mod stream;
 
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
 
+use child::LISTENING_PREFIX;
 use control::Worker;
 
 pub mod proto {
@@ -46,7 +50,6 @@ macro_rules! log {
     }};
 }
 
-pub(crate) const LISTENING_PREFIX: &str = "flink-bridge worker listening on ";
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 /// Exit code of a worker whose spawner is gone.
 const ORPHANED: i32 = 3;

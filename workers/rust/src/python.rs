@@ -25,7 +25,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyLong, PyString};
 use pyo3::{intern, PyTryFrom};
 
 use crate::record::Record;
-use crate::steps::{Emit, Step, StepContext};
+use crate::step::{Emit, Step, StepContext};
 
 /// What every Python step needs from the runtime, imported once.
 struct Host {

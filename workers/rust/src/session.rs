@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::catalog;
 use crate::record::Record;
-use crate::steps::{self, StateReader, Step, StepContext};
+use crate::step::{write_bytes, StateReader, Step, StepContext};
 
 /// A step as `OpenSession` describes it.
 #[derive(Clone, Debug)]
@@ -40,7 +41,7 @@ impl Chain {
         if specs.is_empty() {
             return Err("a segment needs at least one step".into());
         }
-        let steps = specs.iter().map(|s| steps::build(&s.name, &s.step_type, &s.config_json)).collect::<Result<_, _>>()?;
+        let steps = specs.iter().map(|s| catalog::build(&s.name, &s.step_type, &s.config_json)).collect::<Result<_, _>>()?;
         Ok(Chain { steps, names: specs.iter().map(|s| (s.name.clone(), s.step_type.clone())).collect() })
     }
 
@@ -78,7 +79,7 @@ impl Chain {
         }
         let mut out = (states.len() as i32).to_be_bytes().to_vec();
         for state in &states {
-            steps::write_bytes(&mut out, state);
+            write_bytes(&mut out, state);
         }
         Ok(out)
     }

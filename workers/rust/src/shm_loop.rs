@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::control::{SessionHandle, Worker};
 use crate::layout as l;
 use crate::record::{self, Record};
+use crate::registry::{Registry, SessionHandle};
 use crate::ring::{Consumer, Frame, Producer, RingError, RingFile};
 use crate::session::Input;
 use crate::log;
@@ -20,12 +20,12 @@ use crate::log;
 const BATCH_FRAMES: usize = 32;
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 
-pub fn start(worker: Arc<Worker>, handle: Arc<SessionHandle>, ring: Arc<RingFile>, liveness_timeout_ms: i64) -> JoinHandle<()> {
+pub fn start(registry: Arc<Registry>, handle: Arc<SessionHandle>, ring: Arc<RingFile>, liveness_timeout_ms: i64) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name(format!("session-{}", &handle.id[handle.id.len() - 8..]))
         .spawn(move || {
             crate::python::attach_this_thread();
-            ShmLoop::new(handle, ring, liveness_timeout_ms).run(&worker);
+            ShmLoop::new(handle, ring, liveness_timeout_ms).run(&registry);
             crate::python::detach_this_thread();
         })
         .expect("starting a session's thread")
@@ -49,7 +49,7 @@ impl ShmLoop {
 
     /// Serves until the bridge closes the ring or is lost, the session is closed, the worker is asked to stop, or
     /// the ring is corrupt; then closes the ring (removing the file of a bridge that crashed).
-    fn run(mut self, worker: &Worker) {
+    fn run(mut self, registry: &Registry) {
         let heartbeat = self.ring.start_heartbeat();
         let mut inputs = self.ring.consumer();
         let mut answers = self.ring.producer();
@@ -69,7 +69,7 @@ impl ShmLoop {
         if stopped {
             log!("{}: stopped as asked, every input it read answered", self.handle.name);
         } else if !self.closing() {
-            worker.end(&self.handle.id, &why);
+            registry.end(&self.handle.id, &why);
         }
         self.handle.ended.store(true, Ordering::Release);
     }

@@ -1,83 +1,41 @@
-//! The step trait and the built-in steps, with the same configuration, output and state encoding as the Java
-//! worker's (worker/src/main/java/org/flinkbridge/worker/steps) and the Python worker's, so one pipeline file
-//! gives the same output with any worker, and a savepoint taken with one restores in another (docs/steps.md).
+//! The built-in steps, with the same configuration, output and state encoding as the Java worker's
+//! (worker/src/main/java/org/flinkbridge/worker/steps) and the Python worker's, so one pipeline file gives the
+//! same output with any worker, and a savepoint taken with one restores in another (docs/steps.md).
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use crate::record::Record;
+use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, STATE_VERSION};
 
 pub const MAX_WATERMARK: i64 = i64::MAX;
 const BATCH_SIZE_HEADER: &str = "batch_size";
-/// 2: strings as an int length and UTF-8 bytes, as the Java worker's StateStrings writes them.
-const STATE_VERSION: u8 = 2;
-
-/// What a step may ask of its session: processing time is the bridge's (the session's last CLOCK input), so a
-/// replay gives a step the times of the first run.
-pub struct StepContext {
-    pub clock: Option<i64>,
-}
-
-impl StepContext {
-    pub fn current_time_millis(&self) -> i64 {
-        self.clock.unwrap_or_else(crate::ring::now_millis)
-    }
-}
-
-pub type Emit<'a> = dyn FnMut(Record) + 'a;
-
-/// One step of a segment. Called from one thread at a time, strictly in input order. `on_watermark(i64::MAX)` is
-/// the end of input: emit whatever is held.
-pub trait Step: Send {
-    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String>;
-
-    fn on_watermark(&mut self, _timestamp: i64, _context: &StepContext, _emit: &mut Emit) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Empty when the step holds nothing.
-    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
-        Ok(Vec::new())
-    }
-
-    fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn checkpoint_finished(&mut self, _checkpoint_id: i64, _completed: bool) {}
-}
 
 /// Whether a step of this type is native to this binary (a built-in step, or one compiled in), not Python.
 pub fn is_native(step_type: &str) -> bool {
     matches!(step_type, "append_field" | "filter" | "batch" | "running_count" | "count" | ECHO_TYPE)
 }
 
-/// Builds a built-in step by its type; an error names the step and what is wrong.
-pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Result<Box<dyn Step>, String> {
+/// Builds a built-in step by its type, or None for a type that is not one. Whatever the type, its config must be
+/// a JSON object; an error names the step and what is wrong.
+pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Result<Option<Box<dyn Step>>, String> {
     let parsed: Value = if config_json.trim().is_empty() {
         Value::Object(Map::new())
     } else {
         serde_json::from_str(config_json).map_err(|e| format!("step '{step_name}': config is not JSON: {e}"))?
     };
     let config = StepConfig::new(step_name, parsed)?;
-    Ok(match step_type {
+    let step: Box<dyn Step> = match step_type {
         "append_field" => Box::new(AppendField::new(&config)?),
         "filter" => Box::new(Filter::new(&config)?),
         "batch" => Box::new(Batch::new(&config)?),
         "running_count" => Box::new(RunningCount::new(&config)?),
         "count" => Box::new(Count::new(&config)?),
-        "" => return Err(format!("step '{step_name}' has no type, and this worker has no segments of its own to serve it")),
         ECHO_TYPE => Box::new(Echo),
-        other => match crate::python::build(step_name, other, config_json) {
-            Some(python_step) => python_step?,
-            None => {
-                return Err(format!(
-                    "step '{step_name}': unknown step type '{other}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count, and {ECHO_TYPE}; it hosts Python segments, module.Class, when started with --python-runtime DIR)"
-                ))
-            }
-        },
-    })
+        _ => return Ok(None),
+    };
+    Ok(Some(step))
 }
 
 /// The type of a step compiled into this binary beside the built-ins (Rust code is not loaded at run time).
@@ -437,11 +395,6 @@ impl Step for Count {
     }
 }
 
-pub fn write_bytes(out: &mut Vec<u8>, value: &[u8]) {
-    out.extend_from_slice(&(value.len() as i32).to_be_bytes());
-    out.extend_from_slice(value);
-}
-
 /// The counting steps' state: version, number of counts, then each key and its count (big-endian).
 fn write_counts<'a, K: 'a>(counts: impl ExactSizeIterator<Item = (&'a K, &'a i64)>, write_key: impl Fn(&mut Vec<u8>, &K)) -> Vec<u8> {
     let mut out = vec![STATE_VERSION];
@@ -465,57 +418,4 @@ fn read_counts<K: std::hash::Hash + Ord + Eq, C: FromIterator<(K, i64)>>(
     reader.version()?;
     let size = reader.int()?;
     (0..size.max(0)).map(|_| Ok((read_key(&mut reader)?, reader.long()?))).collect()
-}
-
-/// Reads a state encoding, refusing a length that runs past the bytes left.
-pub struct StateReader<'a> {
-    state: &'a [u8],
-    at: usize,
-    what: &'a str,
-}
-
-impl<'a> StateReader<'a> {
-    pub fn new(state: &'a [u8], what: &'a str) -> Self {
-        StateReader { state, at: 0, what }
-    }
-
-    fn take(&mut self, count: usize) -> Result<&'a [u8], String> {
-        if count > self.remaining() {
-            return Err(format!("{} state ends early", self.what));
-        }
-        self.at += count;
-        Ok(&self.state[self.at - count..self.at])
-    }
-
-    fn version(&mut self) -> Result<(), String> {
-        let version = self.take(1)?[0];
-        if version != STATE_VERSION {
-            return Err(format!("{} state version {version} is not {STATE_VERSION}", self.what));
-        }
-        Ok(())
-    }
-
-    pub fn int(&mut self) -> Result<i32, String> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
-    }
-
-    fn long(&mut self) -> Result<i64, String> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
-    }
-
-    pub fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
-        let length = self.int()?;
-        if length < 0 || length as usize > self.remaining() {
-            return Err(format!("a {what} of {length} bytes with {} left", self.remaining()));
-        }
-        self.take(length as usize)
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        Ok(String::from_utf8_lossy(self.bytes("string")?).into_owned())
-    }
-
-    pub fn remaining(&self) -> usize {
-        self.state.len() - self.at
-    }
 }

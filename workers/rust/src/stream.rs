@@ -9,10 +9,10 @@ use std::sync::Arc;
 use http::{HeaderMap, Response};
 use prost::Message;
 
-use crate::control::{Plane, SessionHandle, Worker};
 use crate::grpc::{Code, Messages, Reply, Status, Streamed};
 use crate::proto::{flink_worker, Frame, FrameBatch, FrameType};
 use crate::record::Record;
+use crate::registry::{Plane, Registry, SessionHandle};
 use crate::ring::constant_time_equal;
 use crate::session::Input;
 use crate::log;
@@ -22,9 +22,9 @@ const TOKEN_KEY: &str = "flink-bridge-token";
 /// Either side cuts a batch once it holds this much.
 const BATCH_BYTES: usize = 4 << 20;
 
-pub fn exchange(worker: Arc<Worker>, method: String, headers: &HeaderMap, messages: Messages) -> Response<Reply> {
+pub fn exchange(registry: Arc<Registry>, method: String, headers: &HeaderMap, messages: Messages) -> Response<Reply> {
     let text = |key| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let handle = match worker.session(text(SESSION_KEY)) {
+    let handle = match registry.session(text(SESSION_KEY)) {
         Ok(handle) => handle,
         Err(status) => return Reply::status(status),
     };
@@ -36,10 +36,10 @@ pub fn exchange(worker: Arc<Worker>, method: String, headers: &HeaderMap, messag
     }
     let (writer, response) = Reply::stream();
     tokio::spawn(async move {
-        let end = serve(&worker, &handle, &method, messages, writer).await;
+        let end = serve(&registry, &handle, &method, messages, writer).await;
         match end {
             End::Stopped => log!("{}: stopped as asked, every input batch it took answered", handle.name),
-            End::Ended(why) => worker.end(&handle.id, &why),
+            End::Ended(why) => registry.end(&handle.id, &why),
         }
         handle.ended.store(true, Ordering::Release);
     });
@@ -53,9 +53,9 @@ enum End {
     Ended(String),
 }
 
-async fn serve(worker: &Arc<Worker>, handle: &Arc<SessionHandle>, method: &str, mut messages: Messages, mut writer: Streamed) -> End {
+async fn serve(registry: &Registry, handle: &Arc<SessionHandle>, method: &str, mut messages: Messages, mut writer: Streamed) -> End {
     handle.ended.store(false, Ordering::Release);
-    let mut stop = worker.stop_signal.subscribe();
+    let mut stop = registry.stop_signal.subscribe();
     let mut outputs = Vec::new();
     loop {
         if handle.stop_asked.load(Ordering::Acquire) {
@@ -63,7 +63,7 @@ async fn serve(worker: &Arc<Worker>, handle: &Arc<SessionHandle>, method: &str, 
             return End::Stopped;
         }
         let next = tokio::select! {
-            next = worker.read::<FrameBatch>(method, &mut messages) => next,
+            next = registry.read::<FrameBatch>(method, &mut messages) => next,
             _ = stop.changed() => continue,
         };
         let batch = match next {

@@ -1,0 +1,117 @@
+//! What the control service shares with the data planes: the sessions this process serves, the bytes received
+//! per method, and the signal that the worker is asked to stop. A data plane (shm_loop, stream) sees the worker
+//! through this alone, so it does not depend on the control service that starts it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use tokio::sync::watch;
+
+use crate::grpc::{Code, Messages, Status};
+use crate::log;
+use crate::session::Session;
+
+/// How long a session's data plane may take to end once asked (closed, or stopped).
+pub const END_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub enum Plane {
+    Shm,
+    Stream,
+}
+
+/// The worker's view of one session: its logic, its data plane, and what its stream is authenticated with.
+pub struct SessionHandle {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub plane: Plane,
+    pub logic: Mutex<Session>,
+    /// CloseSession came (or the worker ends): the data plane stops and closes its ring as left.
+    pub closing: AtomicBool,
+    /// The worker is asked to stop: the data plane answers what it read, then ends as stopped.
+    pub stop_asked: AtomicBool,
+    /// The data plane has ended (its thread returned, or its stream ended).
+    pub ended: AtomicBool,
+    pub thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SessionHandle {
+    pub fn await_end(&self) {
+        let deadline = Instant::now() + END_TIMEOUT;
+        while !self.ended.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(thread) = self.thread.lock().unwrap().take().filter(|_| self.ended.load(Ordering::Acquire)) {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub struct Registry {
+    /// The open sessions served in this process, by session id.
+    pub sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
+    received: Mutex<BTreeMap<String, u64>>,
+    /// Set once the worker is asked to stop: wakes streams waiting for their next batch.
+    pub stop_signal: watch::Sender<bool>,
+    /// This process serves one session (for a parent worker) and exits when it ends.
+    one_session: bool,
+}
+
+impl Registry {
+    pub fn new(one_session: bool) -> Registry {
+        Registry { sessions: Mutex::new(HashMap::new()), received: Mutex::new(BTreeMap::new()), stop_signal: watch::channel(false).0, one_session }
+    }
+
+    pub fn session(&self, session_id: &str) -> Result<Arc<SessionHandle>, Status> {
+        self.sessions.lock().unwrap().get(session_id).cloned().ok_or_else(|| Status::new(Code::NotFound, format!("no open session {session_id}")))
+    }
+
+    /// Adds to the bytes received by `method`, as Health reports them.
+    pub fn count_received(&self, method: &str, bytes: u64) {
+        // Called per message or forwarded chunk: the method's name is copied only the first time it is seen.
+        let mut received = self.received.lock().unwrap();
+        match received.get_mut(method) {
+            Some(total) => *total += bytes,
+            None => {
+                received.insert(method.to_string(), bytes);
+            }
+        }
+    }
+
+    /// The bytes received so far, by method.
+    pub fn received_bytes(&self) -> HashMap<String, u64> {
+        self.received.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Reads one request message, counting its bytes under `method`.
+    pub async fn read<M: Message + Default>(&self, method: &str, messages: &mut Messages) -> Result<Option<M>, Status> {
+        let Some(bytes) = messages.next().await? else { return Ok(None) };
+        self.count_received(method, bytes.len() as u64);
+        M::decode(bytes).map(Some).map_err(|e| Status::new(Code::InvalidArgument, format!("{method}: the request cannot be parsed: {e}")))
+    }
+
+    /// A session's data plane ended by itself (its bridge gone, its ring corrupt, its stream broken): the session
+    /// is dropped with its instances and state.
+    pub fn end(&self, session_id: &str, why: &str) {
+        let removed = self.sessions.lock().unwrap().remove(session_id);
+        if let Some(handle) = removed {
+            log!("{}: ended: {why}", handle.name);
+            handle.logic.lock().unwrap().close();
+            self.exit_if_one_session();
+        }
+    }
+
+    /// A process serving one session for its parent exits once that session is over (after its last answer).
+    pub fn exit_if_one_session(&self) {
+        if self.one_session {
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                std::process::exit(0)
+            });
+        }
+    }
+}
