@@ -61,10 +61,12 @@ final class ControlServiceSession implements TransportSession {
     /**
      * Opens a session on the worker over {@code transport}, then its data channel.
      *
-     * @param ring the session's ring file as the worker is to map it (shared memory), or null
+     * @param ring  the session's ring file as the worker is to map it (shared memory), or null
+     * @param token the secret the session's data plane carries (a ring file holds it too)
+     * @param over  the data plane as the log names it, e.g. {@code gRPC}
      */
     static ControlServiceSession open(SessionOpening opening, TransportKind transport, ShmRing ring, String token,
-                                      DataChannel dataChannel) throws IOException {
+                                      DataChannel dataChannel, String over) throws IOException {
         SessionSpec spec = opening.spec();
         OpenSessionRequest.Builder request = OpenSessionRequest.newBuilder()
                 .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
@@ -87,8 +89,10 @@ final class ControlServiceSession implements TransportSession {
             throw failure("cannot open a session for " + opening.segment() + " on the " + opening.peer(), e);
         }
         String name = opening.sessionName(opened.getSessionId());
-        return new ControlServiceSession(name, opened.getSessionId(), opening.grpc(),
+        ControlServiceSession session = new ControlServiceSession(name, opened.getSessionId(), opening.grpc(),
                 dataChannel.open(opened.getSessionId(), name), spec.workerTimeoutMillis());
+        LOG.info("opened {} over {}", name, over);
+        return session;
     }
 
     @Override

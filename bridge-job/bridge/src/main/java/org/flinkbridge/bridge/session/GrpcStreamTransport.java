@@ -2,8 +2,6 @@ package org.flinkbridge.bridge.session;
 
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.protocol.SessionTokens;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 
@@ -12,19 +10,15 @@ final class GrpcStreamTransport implements SessionTransport {
 
     static final GrpcStreamTransport INSTANCE = new GrpcStreamTransport();
 
-    private static final Logger LOG = LoggerFactory.getLogger(GrpcStreamTransport.class);
-
     private GrpcStreamTransport() {}
 
     @Override
     public TransportSession open(SessionOpening opening) throws IOException {
         SessionSpec spec = opening.spec();
         String token = SessionTokens.random();
-        TransportSession session = ControlServiceSession.open(opening, TransportKind.TRANSPORT_KIND_GRPC, null, token,
+        return ControlServiceSession.open(opening, TransportKind.TRANSPORT_KIND_GRPC, null, token,
                 (sessionId, name) -> new GrpcStreamChannel(opening.grpc(), sessionId, token, name,
-                        spec.maxBatchFrames(), spec.workerTimeoutMillis()));
-        LOG.info("opened {} over gRPC", session.name());
-        return session;
+                        spec.maxBatchFrames(), spec.workerTimeoutMillis()), "gRPC");
     }
 
     @Override

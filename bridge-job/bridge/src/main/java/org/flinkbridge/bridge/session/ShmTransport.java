@@ -32,11 +32,9 @@ final class ShmTransport implements SessionTransport {
                     .setFromWorkerCapacity(spec.shm().ringCapacity())
                     .setLivenessTimeoutMs((int) spec.shm().livenessTimeoutMillis())
                     .build();
-            TransportSession session = ControlServiceSession.open(opening, TransportKind.TRANSPORT_KIND_SHM, mapping,
-                    token, (sessionId, name) -> new ShmChannel(ring, name, spec.shm().livenessTimeoutMillis(),
-                            spec.workerTimeoutMillis(), opening.workerExit()));
-            LOG.info("opened {} over shared memory ({})", session.name(), ring.path());
-            return session;
+            return ControlServiceSession.open(opening, TransportKind.TRANSPORT_KIND_SHM, mapping, token,
+                    (sessionId, name) -> new ShmChannel(ring, name, spec.shm().livenessTimeoutMillis(),
+                            spec.workerTimeoutMillis(), opening.workerExit()), "shared memory (" + ring.path() + ")");
         } catch (IOException | RuntimeException e) {
             try {
                 ring.close();
