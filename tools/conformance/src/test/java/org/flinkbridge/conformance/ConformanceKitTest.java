@@ -94,7 +94,7 @@ class ConformanceKitTest {
      */
     @Test
     void aWorkerThatOutlivesItsSpawnerFails() {
-        Run run = run("--transport", "grpc", "--", "/bin/sh", "-c", "exec \"$0\" python --unix-socket --ring-dir \""
+        Run run = run("--transport", "grpc", "--", "/bin/sh", "-c", "exec \"$0\" workers/python --unix-socket --ring-dir \""
                 + ringDirectory + "\"", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"));
 
         assertEquals(1, run.status, run.output);
