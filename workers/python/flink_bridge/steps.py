@@ -294,7 +294,8 @@ class Count(Step):
         def write_window(out, window):
             out.write(_LONG.pack(window[0]))
             write_string(out, window[1])
-        return write_counts(self.counts, write_window)
+        # In window then key order, as the Java worker's TreeMap and the Rust worker's BTreeMap write them.
+        return write_counts(dict(sorted(self.counts.items())), write_window)
 
     def restore_state(self, state):
         self.counts = read_counts(state, lambda reader: (reader.long(), reader.string()), "count")

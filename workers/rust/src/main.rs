@@ -6,6 +6,8 @@
 mod catalog;
 mod child;
 mod control;
+#[cfg(test)]
+mod golden_vectors;
 mod grpc;
 mod layout;
 mod python;

@@ -26,7 +26,7 @@ public final class SegmentInstances {
         List<Step> opened = new ArrayList<>(steps.size());
         try {
             for (StepSpec step : steps) {
-                opened.add(StepFactory.create(step.getType(), context(step, sessionName, clock)));
+                opened.add(createStep(step, sessionName, clock));
             }
             return new SegmentChain(opened);
         } catch (RuntimeException e) {
@@ -39,6 +39,11 @@ public final class SegmentInstances {
             }
             throw e;
         }
+    }
+
+    /** Creates and opens one step as a session does: its config parsed from the description's JSON. */
+    public static Step createStep(StepSpec step, String sessionName, SessionClock clock) {
+        return StepFactory.create(step.getType(), context(step, sessionName, clock));
     }
 
     private static StepContext context(StepSpec step, String sessionName, SessionClock clock) {

@@ -1,5 +1,6 @@
 package org.flinkbridge.worker.steps;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.protocol.StateStrings;
 import org.flinkbridge.worker.sdk.Emitter;
@@ -37,7 +38,8 @@ final class CountStep implements Step {
     @Override
     public void open(StepContext context) {
         StepConfig config = new StepConfig(context);
-        if (context.config().get("window_ms") == null) {
+        JsonNode window = context.config().get("window_ms");
+        if (window == null || window.isNull()) {
             throw config.invalid("window_ms", "a whole number >= 1", context.config().path("window_ms"));
         }
         windowMillis = config.positiveLong("window_ms", 0);

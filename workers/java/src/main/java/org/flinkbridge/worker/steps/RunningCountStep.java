@@ -8,7 +8,6 @@ import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 
 import java.io.IOException;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -23,7 +22,8 @@ final class RunningCountStep implements Step {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private RecordField key;
-    private final Map<String, Long> counts = new HashMap<>();
+    /** In the order keys came: the order of the state's entries, as the Python and Rust workers write them. */
+    private final Map<String, Long> counts = new LinkedHashMap<>();
 
     @Override
     public void open(StepContext context) {
