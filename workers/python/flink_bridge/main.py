@@ -21,7 +21,7 @@ import grpc
 from .compat import CompatService, parse_segments
 from .control import Supervisor
 from .secret import Authenticator, for_directory
-from .segments import WorkerSegments
+from .segments import PICKLED_STATE_ENV, WorkerSegments
 
 LOG = logging.getLogger("flink_bridge")
 LISTENING_PREFIX = "flink-bridge worker listening on "
@@ -92,6 +92,10 @@ def parse(argv):
     parser.add_argument("--segments", metavar="MODULE.NAME",
                         help="the worker's own segments, which serve the pipeline's steps without a type: a list "
                              "(or dict) whose entry N is the class serving segment N")
+    parser.add_argument("--refuse-pickled-state", action="store_true",
+                        help="keep segments' state only through their own snapshot()/restore(bytes): a segment "
+                             "without them, or a checkpoint holding pickled state, is refused (unpickling runs "
+                             "code chosen by whoever can write the checkpoint storage)")
     parser.add_argument("--compat-segments", default="{}",
                         help="the segments the prototype's service (grpc_mode compat) serves, as JSON: "
                              '{"0": [{"name": ..., "type": ..., "config_json": ...}], ...}')
@@ -112,6 +116,9 @@ def session_environment(paths):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.refuse_pickled_state:
+        # Read by the segments of this process (the prototype's service) and of the session processes it starts.
+        os.environ[PICKLED_STATE_ENV] = "refuse"
     segment_paths = [os.path.abspath(path) for path in args.path]
     # Session processes get these on their PYTHONPATH; the prototype's service runs segments in this process.
     sys.path[1:1] = segment_paths

@@ -5,9 +5,11 @@ A step ``type`` is a built-in step's name or ``module.Class`` (a user segment, f
 a type is served by the worker's own segment of the session's id (``WorkerSegments``). User segments have the
 prototype's shape; ``UserSegment`` adapts them and checks everything they return.
 """
+import base64
 import importlib
 import io
 import json
+import os
 import pickle
 import traceback
 from collections.abc import Mapping
@@ -17,6 +19,27 @@ from .sdk import Message
 
 UNKEYED = -1
 MAX_WATERMARK = builtin.MAX_WATERMARK
+# Unpickling runs code chosen by whoever can write the checkpoint storage: set to "refuse" (the workers'
+# --refuse-pickled-state) to keep state only through segments' own snapshot()/restore(bytes).
+PICKLED_STATE_ENV = "FLINK_BRIDGE_PICKLED_STATE"
+# A window segment's state: this line, then JSON of its instance's state (base64) and its open windows.
+_WINDOW_STATE = b"flink-bridge window state 1\n"
+
+
+def pickled_state_refused():
+    return os.environ.get(PICKLED_STATE_ENV) == "refuse"
+
+
+def _unpickle(name, what, state):
+    """The pickled ``state``, unless this worker refuses pickled state."""
+    if pickled_state_refused():
+        raise ValueError(f"{name}: its checkpointed {what} is pickled, and this worker refuses pickled state "
+                         "(--refuse-pickled-state): restore it on a worker that allows it, or give the class "
+                         "snapshot() -> bytes and restore(bytes)")
+    try:
+        return pickle.loads(state)
+    except Exception as e:
+        raise ValueError(f"{name}: cannot unpickle its {what}: {type(e).__name__}: {e}") from e
 
 
 class TransportFailed(Exception):
@@ -44,6 +67,9 @@ class UserSegment(builtin.Step):
         self.name = f"segment '{step_name}' ({step_type})"
         self.instance = instance
         self.own_state = callable(getattr(instance, "snapshot", None)) and callable(getattr(instance, "restore", None))
+        if not self.own_state and pickled_state_refused():
+            raise ValueError(f"{self.name} keeps its state as its pickled instance, which this worker refuses "
+                             "(--refuse-pickled-state): give the class snapshot() -> bytes and restore(bytes)")
 
     def process(self, message, emit):
         outputs = self.instance.process(message)
@@ -115,10 +141,7 @@ class UserSegment(builtin.Step):
         if self.own_state:
             self.instance.restore(state)
         elif state:
-            try:
-                self.instance = pickle.loads(state)
-            except Exception as e:
-                raise ValueError(f"{self.name}: cannot unpickle its state: {type(e).__name__}: {e}") from e
+            self.instance = _unpickle(self.name, "state", state)
 
     def close(self):
         close = getattr(self.instance, "close", None)
@@ -266,15 +289,22 @@ class WindowSegment(UserSegment):
             self._emit_all(self.instance.trigger(start, key), "trigger", emit)
 
     def snapshot_state(self):
-        return pickle.dumps((super().snapshot_state(), sorted(self.open)), protocol=pickle.HIGHEST_PROTOCOL)
+        windows = {"instance": base64.b64encode(super().snapshot_state()).decode("ascii"), "open": sorted(self.open)}
+        return _WINDOW_STATE + json.dumps(windows).encode()
 
     def restore_state(self, state):
         if not state:
             return
-        try:
-            own, open_windows = pickle.loads(state)
-        except Exception as e:
-            raise ValueError(f"{self.name}: cannot unpickle its windows: {type(e).__name__}: {e}") from e
+        if state.startswith(_WINDOW_STATE):
+            try:
+                windows = json.loads(state[len(_WINDOW_STATE):])
+                own = base64.b64decode(windows["instance"], validate=True)
+                open_windows = [(int(start), str(key)) for start, key in windows["open"]]
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{self.name}: its window state is corrupt: {type(e).__name__}: {e}") from e
+        else:
+            # Checkpoints taken before the windows were written as JSON hold them pickled.
+            own, open_windows = _unpickle(self.name, "windows", state)
         super().restore_state(own)
         self.open = set(open_windows)
 

@@ -65,3 +65,39 @@ class SumPerWindow:
 
 # The worker's own segments (--segments tests.segments.SEGMENTS): entry N serves segment N's untyped steps.
 SEGMENTS = [Echo, Counter]
+
+
+class OwnState:
+    """Keeps its state through snapshot()/restore(bytes): its state is never pickled."""
+
+    def __init__(self):
+        self.restored = None
+
+    def process(self, message):
+        return []
+
+    def snapshot(self):
+        return b"own state"
+
+    def restore(self, state):
+        self.restored = state
+
+
+class OwnStateWindows(OwnState):
+    """A window segment with its own state."""
+
+    def add(self, message, window_time, window_key):
+        pass
+
+    def trigger(self, window_time, window_key):
+        return []
+
+
+UNPICKLED = []
+
+
+class Unpickled:
+    """Unpickling it records that it was unpickled: what a state crafted by whoever can write checkpoints could do."""
+
+    def __reduce__(self):
+        return UNPICKLED.append, ("unpickled",)

@@ -1,5 +1,5 @@
 //! Flink Bridge's Rust worker: `flink-bridge-worker [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR]
-//! [--python-runtime DIR [--path DIR]...] [--parent-pid PID]`. Serves the control service and the streamed data plane over HTTP/2 (gRPC framing of its
+//! [--python-runtime DIR [--path DIR]... [--refuse-pickled-state]] [--parent-pid PID]`. Serves the control service and the streamed data plane over HTTP/2 (gRPC framing of its
 //! own, over hyper), maps the shm rings sessions name, prints the listening line the launch contract asks for
 //! (docs/protocol.md, "Launch and lifetime"), and serves each session on a thread of this process.
 
@@ -55,7 +55,7 @@ macro_rules! log {
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 /// Exit code of a worker whose spawner is gone.
 const ORPHANED: i32 = 3;
-const USAGE: &str = "usage: flink-bridge-worker [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR] [--python-runtime DIR [--path DIR]...] [--parent-pid PID]";
+const USAGE: &str = "usage: flink-bridge-worker [--port N | --unix-socket | --unix-socket-path PATH] [--host H] [--ring-dir DIR] [--python-runtime DIR [--path DIR]... [--refuse-pickled-state]] [--parent-pid PID]";
 
 struct Options {
     port: u16,
@@ -97,6 +97,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--ring-dir" => options.ring_dir = PathBuf::from(value("--ring-dir")?),
             "--python-runtime" => options.python_runtime = Some(ring::absolute(Path::new(&value("--python-runtime")?))),
             "--path" => options.paths.push(ring::absolute(Path::new(&value("--path")?))),
+            // The Python runtime reads it from the environment, here and in the session processes started for it.
+            "--refuse-pickled-state" => std::env::set_var(python::PICKLED_STATE_ENV, "refuse"),
             "--parent-pid" => options.parent_pid = Some(value("--parent-pid")?.parse().map_err(|_| "--parent-pid needs a process id".to_string())?),
             "--compat-segments" => {
                 if value("--compat-segments")?.trim() != "{}" {

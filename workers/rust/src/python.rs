@@ -27,6 +27,10 @@ use pyo3::{intern, PyTryFrom};
 use crate::record::Record;
 use crate::step::{Emit, Step, StepContext};
 
+/// The runtime's switch (`flink_bridge.segments.PICKLED_STATE_ENV`): "refuse" keeps segments' state only through
+/// their own `snapshot()`/`restore(bytes)`, never unpickled.
+pub const PICKLED_STATE_ENV: &str = "FLINK_BRIDGE_PICKLED_STATE";
+
 /// What every Python step needs from the runtime, imported once.
 struct Host {
     build_step: Py<PyAny>,

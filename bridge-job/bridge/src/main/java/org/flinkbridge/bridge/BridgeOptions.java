@@ -54,6 +54,16 @@ public final class BridgeOptions {
             .withDescription("Directories, separated by ':', where a spawned Python worker finds the modules of "
                     + "the pipeline's segments, besides the pipeline file's own directory.");
 
+    public static final ConfigOption<Boolean> REFUSE_PICKLED_STATE =
+            ConfigOptions.key("flink-bridge.worker.python.refuse-pickled-state")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription("Whether a spawned worker hosting Python segments keeps their state only through "
+                            + "their own snapshot()/restore(bytes): a segment without them, or a checkpoint holding "
+                            + "pickled state, is then refused. Restoring a pickled instance runs code chosen by "
+                            + "whoever can write the checkpoint storage, so leave it off only where that storage is "
+                            + "trusted like the code.");
+
     public static final ConfigOption<String> WORKER_SEGMENTS = ConfigOptions.key("flink-bridge.worker.segments")
             .stringType()
             .noDefaultValue()

@@ -81,7 +81,7 @@ final class WorkerCommands {
                 config.get(BridgeOptions.SHM_DIRECTORY)));
         if (configured(null, config, BridgeOptions.PYTHON_RUNTIME, PYTHON_RUNTIME_ENV).isPresent()) {
             command.addAll(List.of("--python-runtime", pythonRuntime(config).toString()));
-            segmentPaths(pipeline, config).forEach(path -> command.addAll(List.of("--path", path)));
+            command.addAll(pythonSegmentArguments(pipeline, config));
         }
         return command;
     }
@@ -90,7 +90,7 @@ final class WorkerCommands {
     private static List<String> pythonWorkerCommand(Pipeline pipeline, Configuration config) {
         List<String> command = new ArrayList<>(List.of(config.get(BridgeOptions.PYTHON_EXECUTABLE),
                 pythonRuntime(config).toString(), "--unix-socket", "--ring-dir", config.get(BridgeOptions.SHM_DIRECTORY)));
-        segmentPaths(pipeline, config).forEach(path -> command.addAll(List.of("--path", path)));
+        command.addAll(pythonSegmentArguments(pipeline, config));
         config.getOptional(BridgeOptions.WORKER_SEGMENTS).ifPresent(segments ->
                 command.addAll(List.of("--segments", segments)));
         return command;
@@ -106,16 +106,22 @@ final class WorkerCommands {
         return runtime;
     }
 
-    /** Where Python segments are found: the pipeline file's folder, then flink-bridge.worker.python.path's. */
-    private static List<String> segmentPaths(Pipeline pipeline, Configuration config) {
-        List<String> paths = new ArrayList<>();
-        paths.add(pipeline.file().toAbsolutePath().getParent().toString());
+    /**
+     * What a worker hosting Python segments is told of them: where they are found ({@code --path}: the pipeline
+     * file's folder, then flink-bridge.worker.python.path's), and whether their state may be pickled.
+     */
+    private static List<String> pythonSegmentArguments(Pipeline pipeline, Configuration config) {
+        List<String> arguments = new ArrayList<>(
+                List.of("--path", pipeline.file().toAbsolutePath().getParent().toString()));
         for (String path : config.get(BridgeOptions.PYTHON_PATH).split(":")) {
             if (!path.isBlank()) {
-                paths.add(Path.of(path.trim()).toAbsolutePath().toString());
+                arguments.addAll(List.of("--path", Path.of(path.trim()).toAbsolutePath().toString()));
             }
         }
-        return paths;
+        if (config.get(BridgeOptions.REFUSE_PICKLED_STATE)) {
+            arguments.add("--refuse-pickled-state");
+        }
+        return arguments;
     }
 
     /**

@@ -4,6 +4,8 @@ import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.JobCounters;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -74,7 +76,7 @@ class WorkerLanguagesTest {
                 sinks: {files: {type: file, path: unused}}
                 bridge: {parallelism: 2, key: {json_field: key}, checkpoint_interval_ms: 500}
                 """.formatted(PYTHON_EVENTS));
-        String segments = "-D" + BridgeOptions.PYTHON_PATH.key() + "=" + Path.of(System.getProperty("flink-bridge.home"), "docs", "examples", "python");
+        String segments = pythonSegments();
         List<String> pythonOutput = TestPipelines.runSorted(dir.resolve("python"), pipeline.toString(),
                 "--worker=python", segments);
         assertEquals(PYTHON_EVENTS, pythonOutput.size());
@@ -95,6 +97,35 @@ class WorkerLanguagesTest {
         assertEquals(pythonOutput, rustOutput);
         assertEquals(PYTHON_EVENTS, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records sent again");
         assertTrue(JobCounters.get(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted");
+    }
+
+    /**
+     * With flink-bridge.worker.python.refuse-pickled-state, a worker hosting Python segments keeps no pickled state:
+     * a segment whose state is its pickled instance (docs/examples/python's KeyTotals) is refused when its session
+     * opens, naming the segment and the way out, in the Python and the Rust worker alike.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"python", "rust"})
+    void aWorkerRefusingPickledStateRefusesASegmentWithoutItsOwnState(String worker, @TempDir Path dir) {
+        Path pipeline = TestPipelines.write(dir, "totals", """
+                name: totals
+                sources: {events: {type: generator, count: 1000, keys: 5, seed: 7}}
+                steps:
+                  - {step_name: key_totals, type: segments.KeyTotals, config: {field: value}}
+                sinks: {files: {type: file, path: unused}}
+                bridge: {checkpoint_interval_ms: 500}
+                """);
+        Exception refused = assertThrows(Exception.class, () -> LocalRunner.run(new String[] {pipeline.toString(),
+                "--output", dir.resolve("out").toString(), "--worker=" + worker, pythonSegments(),
+                "-D" + BridgeOptions.REFUSE_PICKLED_STATE.key() + "=true"}));
+        String message = LocalRunner.causeMessage(refused);
+        assertTrue(message.contains("segment 'key_totals' (segments.KeyTotals) keeps its state as its pickled "
+                + "instance, which this worker refuses (--refuse-pickled-state)"), message);
+    }
+
+    private static String pythonSegments() {
+        return "-D" + BridgeOptions.PYTHON_PATH.key() + "="
+                + Path.of(System.getProperty("flink-bridge.home"), "docs", "examples", "python");
     }
 
     @Test
