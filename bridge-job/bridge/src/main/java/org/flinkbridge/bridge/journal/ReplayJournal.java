@@ -1,6 +1,5 @@
 package org.flinkbridge.bridge.journal;
 
-
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -16,7 +15,12 @@ import org.flinkbridge.records.BridgeRecord;
  * outputs the bridge has received for it, and whether its end came. A replay sends them all again; the answers
  * to what was answered before are checked against those counts and hashes and dropped ({@link #absorbOutput},
  * {@link #absorbEnd}), and any mismatch is a {@link ReplayMismatch}. Truncated at every barrier. Used by the task
- * thread only; appending allocates nothing.
+ * thread only.
+ *
+ * <p>Its memory follows what it holds, up to its bound: the log starts small and doubles when an entry does not fit
+ * (an allocation and a copy, until it reaches the most one checkpoint interval needs; after that, appending
+ * allocates nothing), and is given back once it overflows, when nothing in it can be replayed until the next
+ * barrier (a job without checkpoints never has one).
  *
  * <p>The log, entries appended from offset 0, each 8-byte aligned:
  * <pre>
@@ -43,6 +47,7 @@ public final class ReplayJournal implements AutoCloseable {
     private static final int HASH = 40;
     private static final int HEADER = 48;
     private static final long NOT_JOURNALED = -1;
+    private static final long FIRST_SIZE = 64 * 1024;
     private static final InputKind[] KINDS = InputKind.values();
 
     /** The inputs a replay sends, in order. */
@@ -65,8 +70,10 @@ public final class ReplayJournal implements AutoCloseable {
         }
     }
 
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment log;
+    private final long capacityBytes;
+    /** The log's memory, null until the first entry and after an overflow. */
+    private Arena arena;
+    private MemorySegment log = MemorySegment.NULL;
     /** Where each input in flight is in the log, by sequence modulo its length; NOT_JOURNALED past the bound. */
     private final long[] inFlightOffsets;
     private long end;
@@ -79,8 +86,9 @@ public final class ReplayJournal implements AutoCloseable {
     private long replayedOutputs;
     private long replayedHash;
 
+    /** @param capacityBytes the bound of the log: inputs past it since the last barrier make it overflow */
     public ReplayJournal(long capacityBytes, int maxInFlight) {
-        this.log = arena.allocate(Math.max(capacityBytes, HEADER), Long.BYTES);
+        this.capacityBytes = Math.max(capacityBytes, HEADER);
         this.inFlightOffsets = new long[maxInFlight];
         Arrays.fill(inFlightOffsets, NOT_JOURNALED);
     }
@@ -101,7 +109,7 @@ public final class ReplayJournal implements AutoCloseable {
     private long append(InputKind kind, long sequence, int keyGroup, long value, int bodyLength) {
         int slot = (int) (sequence % inFlightOffsets.length);
         long length = HEADER + align(bodyLength);
-        if (overflowed || end + length > log.byteSize()) {
+        if (overflowed || end + length > log.byteSize() && !grow(end + length)) {
             overflowed = true;
             inFlightOffsets[slot] = NOT_JOURNALED;
             return NOT_JOURNALED;
@@ -119,6 +127,38 @@ public final class ReplayJournal implements AutoCloseable {
         entries++;
         inFlightOffsets[slot] = at;
         return at;
+    }
+
+    /**
+     * Makes the log hold at least {@code needed} bytes, doubling it, within the bound; past the bound its memory is
+     * given back (nothing can be replayed now) and false returned.
+     */
+    private boolean grow(long needed) {
+        if (needed > capacityBytes) {
+            release();
+            // The entries of inputs still in flight went with it.
+            Arrays.fill(inFlightOffsets, NOT_JOURNALED);
+            return false;
+        }
+        long size = Math.max(log.byteSize(), FIRST_SIZE);
+        while (size < needed) {
+            size *= 2;
+        }
+        Arena larger = Arena.ofShared();
+        MemorySegment grown = larger.allocate(Math.min(size, capacityBytes), Long.BYTES);
+        MemorySegment.copy(log, 0, grown, 0, end);
+        release();
+        arena = larger;
+        log = grown;
+        return true;
+    }
+
+    private void release() {
+        if (arena != null) {
+            arena.close();
+            arena = null;
+            log = MemorySegment.NULL;
+        }
     }
 
     /** An output of input {@code sequence} (in flight) went on downstream. */
@@ -154,6 +194,11 @@ public final class ReplayJournal implements AutoCloseable {
     }
 
     public long capacityBytes() {
+        return capacityBytes;
+    }
+
+    /** Bytes of memory the log holds now. */
+    public long allocatedBytes() {
         return log.byteSize();
     }
 
@@ -281,7 +326,7 @@ public final class ReplayJournal implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        release();
     }
 
     /** A 64-bit hash of an output's fields, and the chain of an input's outputs in order. */
