@@ -5,15 +5,18 @@ and a window's records are kept by a fresh instance of its segment until the win
 the supervisor: calls are serialized, one record per call, as the prototype's service is.
 """
 import json
+import logging
 import threading
 
 import grpc
 from google.protobuf import empty_pb2
 
+from . import errors
 from ._proto import prototype as prototype_pb2
 from .sdk import Message
 from .segments import SegmentChain, StepFailed
 
+LOG = logging.getLogger("flink_bridge.compat")
 SERVICE = "flink_worker.FlinkWorkerService"
 MAX_WATERMARK = 2 ** 63 - 1
 
@@ -106,7 +109,9 @@ class CompatService:
         try:
             method(argument, emit)
         except StepFailed as e:
-            context.abort(grpc.StatusCode.INTERNAL, f"{e}\n{e.details}")
+            text = f"{e}\n{e.details}"
+            LOG.warning("a call failed: %s", text)
+            context.abort(grpc.StatusCode.INTERNAL, errors.cut(text))
 
     def _segment(self, segment_id, context):
         segment = self.segments.get(segment_id)
@@ -123,4 +128,5 @@ class CompatService:
         try:
             return SegmentChain(steps, self.own_segments.own_for(steps, segment_id))
         except ValueError as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot build segment {segment_id}: {e}")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          errors.for_bridge(f"cannot build segment {segment_id}: {e}", LOG))

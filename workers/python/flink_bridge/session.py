@@ -6,10 +6,13 @@ Inputs come from the data plane's thread and control calls (snapshot, restore, c
 from another; the bridge asks for a snapshot only once every earlier input is answered, and the lock keeps
 the two apart.
 """
+import logging
 import threading
 
 from .sdk import stamp_clock
 from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFailed
+
+LOG = logging.getLogger("flink_bridge.session")
 
 
 def describe(session_id, identity):
@@ -71,8 +74,12 @@ class Session:
         answers.end_of_outputs(sequence)
 
     def _failed(self, sequence, answers, summary, details):
+        """The input failed, and with it the session: its whole text is logged here, once; the data plane cuts the
+        ERROR it answers with to what the bridge takes."""
         self.failure = summary
-        answers.error(sequence, f"{self.name}: {summary}" + (f"\n{details}" if details else ""))
+        text = f"{self.name}: {summary}" + (f"\n{details}" if details else "")
+        LOG.warning("input #%d failed: %s", sequence, text)
+        answers.error(sequence, text)
 
     def snapshot(self):
         with self.lock:

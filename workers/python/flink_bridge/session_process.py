@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from . import channel
+from . import channel, errors
 from ._proto import control as control_pb2
 from ._proto import data as data_pb2
 from .ring import RingError, RingFile, check_ring_path
@@ -46,7 +46,8 @@ class StreamAnswers:
         self.batch.frames.add(type=data_pb2.END_OF_OUTPUTS, sequence=sequence)
 
     def error(self, sequence, text):
-        self.batch.frames.add(type=data_pb2.ERROR, sequence=sequence, error=text)
+        """The text, cut to what the bridge takes (docs/protocol.md, "Error texts"); the session logged it whole."""
+        self.batch.frames.add(type=data_pb2.ERROR, sequence=sequence, error=errors.cut(text))
 
 
 def serve_batch(session, request):
@@ -117,7 +118,8 @@ class SessionProcess:
                     self.connection.send(("ok", self.handle(kind, request[1:])))
                 except Exception as e:
                     LOG.warning("%s: %s failed", self.session.name, kind, exc_info=True)
-                    self.connection.send(("error", "INTERNAL", f"{self.session.name}: {type(e).__name__}: {e}"))
+                    self.connection.send(("error", "INTERNAL",
+                                          errors.cut(f"{self.session.name}: {type(e).__name__}: {e}")))
         except (EOFError, OSError):
             LOG.info("%s: ending: the supervisor closed its channel", self.session.name)
             self.close()
@@ -170,7 +172,8 @@ def open_session(connection):
         described = [(step.name, step.type, step.config_json) for step in opened.steps]
         session = Session(name, described, WorkerSegments(segments_name).own_for(described, opened.segment_id))
     except Exception as e:
-        connection.send(("error", "INVALID_ARGUMENT", f"{name}: cannot build segment {opened.segment_id}: {e}"))
+        connection.send(("error", "INVALID_ARGUMENT",
+                         errors.for_bridge(f"{name}: cannot build segment {opened.segment_id}: {e}", LOG)))
         return None, None
     loop = None
     if opened.transport == control_pb2.TRANSPORT_KIND_SHM:
@@ -182,7 +185,8 @@ def open_session(connection):
         try:
             mapped = RingFile(check_ring_path(ring_directory, ring.path), opened.token)
         except (RingError, OSError) as e:
-            connection.send(("error", "FAILED_PRECONDITION", f"{name}: cannot use the ring: {e}"))
+            connection.send(("error", "FAILED_PRECONDITION",
+                             errors.for_bridge(f"{name}: cannot use the ring: {e}", LOG)))
             return None, None
         loop = ShmLoop(session, mapped, ring.liveness_timeout_ms)
     connection.send(("ok", os.getpid()))

@@ -5,7 +5,7 @@ sends nothing it sleeps on the ring's futex, waking every 100 ms to check that t
 import logging
 import os
 
-from . import codec
+from . import codec, errors
 from . import layout as L
 from .ring import RingError
 from .segments import UNKEYED
@@ -98,9 +98,10 @@ class ShmLoop:
             self._write(L.END_OF_OUTPUTS, sequence, b"")
 
     def error(self, sequence, text):
-        """The message, cut to what one frame holds (a traceback may be longer than a small ring takes)."""
-        body = text.encode("utf-8", "replace")[:self.answers.max_frame - L.FRAME_HEADER]
-        self._write(L.ERROR, sequence, body)
+        """The text, cut to what the bridge takes and one frame holds (docs/protocol.md, "Error texts"); the session
+        logged it whole."""
+        body = errors.cut(text, min(errors.MAX_BYTES, self.answers.max_frame - L.FRAME_HEADER))
+        self._write(L.ERROR, sequence, body.encode("utf-8", "replace"))
 
     def _write(self, frame_type, sequence, body):
         """Writes one answer, waiting while the ring is full."""

@@ -452,6 +452,58 @@ fn incomplete(key_group: KeyGroup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_text::{tests::parts, MAX_BYTES};
+    use crate::grpc::tests::grpc_message;
+    use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
+
+    /// A worker of this process that serves sessions with Python steps itself, as a session's own process does.
+    fn python_hosting_worker() -> Arc<Worker> {
+        start_runtime();
+        Worker::new(std::env::temp_dir(), "secret".into(), false, None)
+    }
+
+    fn open_request(step_type: &str) -> proto::OpenSessionRequest {
+        proto::OpenSessionRequest {
+            protocol_version: proto::ProtocolVersion::Current as i32,
+            transport: proto::TransportKind::Grpc as i32,
+            token: "t".into(),
+            steps: vec![proto::StepSpec { name: "failing".into(), r#type: step_type.into(), config_json: String::new() }],
+            ..Default::default()
+        }
+    }
+
+    /// The status as the bridge reads it is the worker's own text, cut (docs/protocol.md, "Error texts"): it starts
+    /// with `start`, holds `kept` and the marker, and fits what the bridge takes.
+    fn assert_cut(status: Status, start: &str, kept: &str) {
+        let (text, encoded) = grpc_message(&Reply::status(status));
+        assert!(encoded <= MAX_BYTES, "{encoded} bytes");
+        assert!(text.starts_with(start) && text.contains(kept), "{text}");
+        assert!(parts(&text).is_some(), "{text}");
+    }
+
+    #[test]
+    fn a_step_that_cannot_be_built_with_a_huge_message_is_refused_with_its_text_cut() {
+        let refused = python_hosting_worker().open_session(open_request("hosted_segments.FailsOnConstruction")).err().expect("refused");
+        assert_eq!(refused.code, Code::InvalidArgument);
+        assert_cut(refused, "session w", &format!("step 'failing': creating hosted_segments.FailsOnConstruction failed: RuntimeError: {LONG_MESSAGE_START}"));
+    }
+
+    #[tokio::test]
+    async fn a_state_that_fails_to_restore_with_a_huge_message_is_refused_with_its_text_cut() {
+        let worker = python_hosting_worker();
+        let session_id = worker.open_session(open_request("hosted_segments.FailsOnRestore")).expect("opened").session_id;
+        // The segment's encoding of one step's state (Chain): the step count, then each state's length and bytes.
+        let one_steps_state = [1i32.to_be_bytes(), 1i32.to_be_bytes()].concat().into_iter().chain([7]).collect::<Vec<u8>>();
+        let request = proto::RestoreStateRequest {
+            session_id: session_id.clone(),
+            states: vec![proto::KeyGroupState { key_group: Some(3), state: one_steps_state.into(), continued: false }],
+        };
+        let mut messages = Messages::new(Body::from(grpc::frame(&request)));
+        let refused = worker.restore_state("flinkbridge.v1.BridgeControl/RestoreState", &mut messages).await.err().expect("refused");
+        worker.close_session(proto::SessionRef { session_id: session_id.clone() }).unwrap();
+        assert_eq!(refused.code, Code::InvalidArgument);
+        assert_cut(refused, &format!("session {session_id} "), &format!("cannot restore its state: key group 3: RuntimeError: {LONG_MESSAGE_START}"));
+    }
 
     #[test]
     fn a_large_state_goes_in_pieces_that_join_again() {

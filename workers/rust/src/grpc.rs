@@ -3,6 +3,7 @@
 //! the trailers (or in the headers of a trailers-only answer), and the caller's deadline (`grpc-timeout`).
 //! grpc-java on the bridge's side is the peer it is tested against.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -11,6 +12,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use hyper::body::HttpBody;
 use hyper::Body;
+
+use crate::{error_text, log};
 
 /// The largest message either side accepts (docs/protocol.md: "messages of up to 64 MiB").
 pub const MAX_MESSAGE: usize = 64 << 20;
@@ -43,11 +46,18 @@ impl Status {
         Status { code, message: message.into() }
     }
 
+    /// The status as headers, its message cut to what the bridge takes (docs/protocol.md, "Error texts"): a longer
+    /// one would fail the call as a transport error that hides it. The whole text is logged first; it names the
+    /// session, as every failure's message does.
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("grpc-status", HeaderValue::from((self.code as u32) as u16));
         if !self.message.is_empty() {
-            headers.insert("grpc-message", HeaderValue::from_str(&percent_encode(&self.message)).expect("percent-encoded text is a valid header"));
+            let message = error_text::cut(&self.message, error_text::MAX_BYTES);
+            if matches!(message, Cow::Owned(_)) {
+                log!("a {:?} status, cut for the bridge; its whole text: {}", self.code, self.message);
+            }
+            headers.insert("grpc-message", HeaderValue::from_str(&percent_encode(&message)).expect("percent-encoded text is a valid header"));
         }
         headers
     }
@@ -299,7 +309,7 @@ impl Streamed {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     #[test]
@@ -316,6 +326,35 @@ mod tests {
     #[test]
     fn a_status_message_is_percent_encoded() {
         assert_eq!(percent_encode("100% ü\n"), "100%25 %C3%BC%0A");
+    }
+
+    /// The message of a status answer as a client reads it: grpc-message, percent-decoded; and its encoded length.
+    pub fn grpc_message(response: &Response<Reply>) -> (String, usize) {
+        let encoded = response.headers()["grpc-message"].as_bytes();
+        let mut decoded = Vec::with_capacity(encoded.len());
+        let mut i = 0;
+        while i < encoded.len() {
+            if encoded[i] == b'%' {
+                decoded.push(u8::from_str_radix(std::str::from_utf8(&encoded[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            } else {
+                decoded.push(encoded[i]);
+                i += 1;
+            }
+        }
+        (String::from_utf8(decoded).expect("a message cut on character boundaries"), encoded.len())
+    }
+
+    #[test]
+    fn a_long_status_message_is_cut_to_what_the_bridge_takes() {
+        let long = format!("session s: cannot build segment 0: {}(its end)", "ünïcödé € ".repeat(8_000));
+        let (message, encoded) = grpc_message(&Reply::status(Status::new(Code::InvalidArgument, long.clone())));
+        assert!(encoded <= crate::error_text::MAX_BYTES, "{encoded} bytes");
+        let (start, _, end) = crate::error_text::tests::parts(&message).expect("the marker");
+        assert!(start.starts_with("session s: cannot build segment 0: ü") && long.starts_with(start), "{start}");
+        assert!(end.ends_with("(its end)") && long.ends_with(end), "{end}");
+        let short = Reply::status(Status::new(Code::NotFound, "no open session x"));
+        assert_eq!(grpc_message(&short).0, "no open session x");
     }
 
     #[tokio::test]

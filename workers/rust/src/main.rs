@@ -6,6 +6,7 @@
 mod catalog;
 mod child;
 mod control;
+mod error_text;
 #[cfg(test)]
 mod golden_vectors;
 mod grpc;

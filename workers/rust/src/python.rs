@@ -298,7 +298,7 @@ impl Drop for PythonStep {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use std::sync::Once;
 
@@ -333,9 +333,37 @@ class Counter:
 class Clock:
     def process(self, message):
         return [Message(str(sdk.current_time_millis()).encode(), {}, 0)]
+
+# A message of over 100 KiB, much of it not ASCII, and segments that fail with it.
+LONG = "told to fail with a long message:" + " ünïcödé €" * 8_000 + " (its end)"
+
+class FailsOnConstruction:
+    def __init__(self):
+        raise RuntimeError(LONG)
+
+    def process(self, message):
+        return [message]
+
+class FailsOnRecord:
+    def process(self, message):
+        raise RuntimeError(LONG)
+
+class FailsOnRestore:
+    def process(self, message):
+        return [message]
+
+    def snapshot(self):
+        return b""
+
+    def restore(self, state):
+        raise RuntimeError(LONG)
 "#;
 
-    fn step(step_type: &str) -> Box<dyn Step> {
+    /// How the message of the segments that fail with a long one starts.
+    pub const LONG_MESSAGE_START: &str = "told to fail with a long message:";
+
+    /// Starts the runtime of this test process, once, with the segments above as the module `hosted_segments`.
+    pub fn start_runtime() {
         static START: Once = Once::new();
         START.call_once(|| {
             let dir = std::env::temp_dir().join(format!("flink-bridge-hosted-segments-{}", std::process::id()));
@@ -343,6 +371,10 @@ class Clock:
             std::fs::write(dir.join("hosted_segments.py"), SEGMENTS).unwrap();
             start(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../python")), &[dir]).unwrap();
         });
+    }
+
+    fn step(step_type: &str) -> Box<dyn Step> {
+        start_runtime();
         build("s", &format!("hosted_segments.{step_type}"), "").expect("the runtime is loaded").unwrap()
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog;
+use crate::{catalog, log};
 use crate::record::Record;
 use crate::step::{write_bytes, StateReader, Step, StepContext};
 
@@ -175,7 +175,10 @@ impl Session {
         result.map_err(|e| {
             out.clear();
             self.failure = Some(e.clone());
-            format!("{}: {e}", self.name)
+            let text = format!("{}: {e}", self.name);
+            // Its whole text, logged here once: the data plane cuts the ERROR it answers with to what the bridge takes.
+            log!("an input failed: {text}");
+            text
         })
     }
 

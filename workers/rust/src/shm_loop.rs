@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::error_text;
 use crate::layout as l;
 use crate::record::{self, Record};
 use crate::registry::{Registry, SessionHandle};
@@ -116,12 +117,9 @@ impl ShmLoop {
                 .try_for_each(|output| self.write(inputs, answers, l::OUTPUT, sequence, record::encoded_length(output), |body| record::encode_into(output, body)))
                 .and_then(|_| self.write(inputs, answers, l::END_OF_OUTPUTS, sequence, 0, |_| {})),
             Err(text) => {
-                // The message, cut to what one frame holds (on a character boundary).
-                let mut cut = text.len().min(answers.max_body());
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                self.write(inputs, answers, l::ERROR, sequence, cut, |body| body.copy_from_slice(&text.as_bytes()[..cut]))
+                // Cut to what the bridge takes and one frame holds (docs/protocol.md, "Error texts").
+                let text = error_text::cut(&text, error_text::MAX_BYTES.min(answers.max_body()));
+                self.write(inputs, answers, l::ERROR, sequence, text.len(), |body| body.copy_from_slice(text.as_bytes()))
             }
         };
         outputs.clear();

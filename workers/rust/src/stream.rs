@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Response};
 use prost::Message;
 
+use crate::error_text;
 use crate::grpc::{Code, Messages, Reply, Status, Streamed};
 use crate::proto::{flink_worker, Frame, FrameBatch, FrameType};
 use crate::record::Record;
@@ -117,7 +118,11 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
                 }
                 push(Frame { r#type: FrameType::EndOfOutputs as i32, sequence, ..Default::default() });
             }
-            Err(error) => push(Frame { r#type: FrameType::Error as i32, sequence, error, ..Default::default() }),
+            Err(error) => {
+                // Cut to what the bridge takes (docs/protocol.md, "Error texts").
+                let error = error_text::cut(&error, error_text::MAX_BYTES).into_owned();
+                push(Frame { r#type: FrameType::Error as i32, sequence, error, ..Default::default() })
+            }
         }
     }
     batches.retain(|b| !b.frames.is_empty());
@@ -152,3 +157,40 @@ fn message(record: Record) -> flink_worker::Message {
     flink_worker::Message { payload: record.payload.into(), headers: record.headers.into_iter().collect(), timestamp: record.timestamp }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error_text::{encoded_length, tests::parts, MAX_BYTES};
+    use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
+    use crate::session::{Session, StepSpec};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_step_failing_a_record_with_a_huge_message_answers_an_error_with_its_text_cut() {
+        start_runtime();
+        let step = StepSpec { name: "failing".into(), step_type: "hosted_segments.FailsOnRecord".into(), config_json: String::new() };
+        let handle = SessionHandle {
+            id: "s".into(),
+            name: "session s".into(),
+            token: "t".into(),
+            plane: Plane::Stream,
+            logic: Mutex::new(Session::new("session s".into(), vec![step]).expect("built")),
+            closing: AtomicBool::new(false),
+            stop_asked: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        };
+        let record = Frame { r#type: FrameType::Record as i32, sequence: 0, record: Some(flink_worker::Message::default()), ..Default::default() };
+
+        let answers = answer(&handle, FrameBatch { frames: vec![record] }, &mut Vec::new());
+
+        let error = &answers[0].frames[0];
+        assert_eq!((error.r#type, error.sequence), (FrameType::Error as i32, 0));
+        assert!(encoded_length(&error.error) <= MAX_BYTES, "{} bytes", encoded_length(&error.error));
+        let (start, _, _) = parts(&error.error).expect("the marker");
+        let failed = format!("session s: step 'failing' (hosted_segments.FailsOnRecord) failed: RuntimeError: {LONG_MESSAGE_START}");
+        assert!(start.starts_with(&failed), "{start}");
+    }
+}

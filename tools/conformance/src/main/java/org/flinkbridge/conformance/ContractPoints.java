@@ -18,6 +18,7 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -36,6 +37,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 
 import static org.flinkbridge.conformance.Report.require;
 
@@ -53,6 +55,10 @@ final class ContractPoints {
             .setConfigJson("{\"max_count\":100,\"max_wait_ms\":10}").build();
     private static final StepSpec COUNT = StepSpec.newBuilder().setName("count").setType("running_count")
             .setConfigJson("{\"key_json_field\":\"key\"}").build();
+    /** Over 100 KiB, most of it not ASCII (three bytes for one once percent-encoded in a status). */
+    private static final String OVERSIZED = "ünïcödé € ".repeat(10_000);
+    private static final Pattern CUT = Pattern.compile(
+            " \\.\\.\\. \\[\\d+ bytes cut; the whole text is in the worker's log] \\.\\.\\. ");
     /** Two keys and the key groups the kit routes them to, as Flink would route two keys. */
     private static final int GROUP_A = 11;
     private static final int GROUP_B = 4000;
@@ -106,6 +112,8 @@ final class ContractPoints {
             require(String.valueOf(refused.getStatus().getDescription()).contains("no-such-step-here"),
                     "the refusal does not name the step: " + refused.getStatus().getDescription());
         });
+        report.check("error texts: a step whose config error passes 100 KiB is refused with INVALID_ARGUMENT naming"
+                + " the step, the text cut to what the bridge takes", this::oversizedRefusal);
         report.check("sessions: a call for a session the worker does not know is NOT_FOUND", () -> {
             try {
                 worker.control().snapshotState(SnapshotStateRequest.newBuilder().setSessionId("no-such-session")
@@ -187,6 +195,8 @@ final class ContractPoints {
                 report.skip(point, "protobuf, not the worker, decodes a record on this transport");
             }
         }
+        report.check("error texts: a step whose error passes 100 KiB is answered with an ERROR naming the step, the"
+                + " text cut to what the bridge takes" + over, () -> oversizedError(transport));
         report.check("bridge gone: a session whose bridge process is killed is ended by the worker" + over,
                 () -> bridgeVanishes(transport));
     }
@@ -333,6 +343,46 @@ final class ContractPoints {
                     "a new session after it does not answer a record");
             worker.closeSession(next.id());
         }
+    }
+
+    /** A step whose config holds 100 KiB where a number belongs: every worker's refusal quotes what it found. */
+    private void oversizedRefusal() throws Report.Broken {
+        StepSpec step = StepSpec.newBuilder().setName("oversized-config").setType("batch")
+                .setConfigJson(JSON.createObjectNode().put("max_count", OVERSIZED).toString()).build();
+        StatusRuntimeException refused = refusal(WorkerUnderTest.request(List.of(step), 0, 1)
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).setToken("t3"));
+        requireCode(refused, Status.Code.INVALID_ARGUMENT);
+        requireCut(String.valueOf(refused.getStatus().getDescription()), "step 'oversized-config'");
+    }
+
+    /**
+     * An {@code append_field} step whose name passes 100 KiB fails a record that is no JSON: every worker's error
+     * names the step.
+     */
+    private void oversizedError(KitTransport transport) throws Exception {
+        String name = "fails-with-a-long-name " + OVERSIZED;
+        StepSpec step = StepSpec.newBuilder().setName(name).setType("append_field").setConfigJson("{}").build();
+        try (Session session = worker.open(transport, List.of(step), 0, 1)) {
+            session.data().record(0, KeyGroups.NONE, KitRecord.json("not json", 0, Map.of()));
+            Answer answer = session.data().answersThrough(0, ANSWER_MILLIS).getLast();
+            require(answer.type() == FrameType.ERROR, "answered " + FrameType.name(answer.type()) + ", not ERROR");
+            requireCut(answer.error(), "step '" + name.substring(0, 32));
+            worker.closeSession(session.id());
+        }
+    }
+
+    /**
+     * {@code text} names the step by {@code naming} and is cut as docs/protocol.md ("Error texts") says: within
+     * {@link ErrorTexts#MAX_BYTES} as grpc-message carries it, around the marker, on character boundaries.
+     */
+    private static void requireCut(String text, String naming) throws Report.Broken {
+        String seen = ErrorTexts.encodedLength(text) + " bytes, starting '"
+                + text.substring(0, Math.min(text.length(), 300)) + "'";
+        require(text.contains(naming), "the text does not name the step: " + seen);
+        require(ErrorTexts.encodedLength(text) <= ErrorTexts.MAX_BYTES, "the text is longer than "
+                + ErrorTexts.MAX_BYTES + " bytes: " + seen);
+        require(CUT.matcher(text).find(), "the text does not say where it was cut: " + seen);
+        require(text.indexOf('\uFFFD') < 0, "the text was cut inside a character: " + seen);
     }
 
     /** A bridge process that opens a session and is killed: the worker must end the session by itself. */

@@ -25,6 +25,13 @@ public final class GrpcChannels {
      */
     public static final int MESSAGE_BUDGET_BYTES = 4 << 20;
 
+    /**
+     * The headers (a status's description among them) the bridge takes in one answer: 8 times grpc-java's 8 KiB, so
+     * that a worker that sends a long status text anyway still has it reach the job's failure. Workers cut theirs
+     * to far less (docs/protocol.md, "Error texts"); past this, the call fails as a transport error.
+     */
+    public static final int MAX_METADATA_BYTES = 64 * 1024;
+
     private GrpcChannels() {}
 
     /** How a worker address names a Unix domain socket: {@code unix:/path/to/socket}. */
@@ -48,6 +55,7 @@ public final class GrpcChannels {
                 .usePlaintext()
                 .intercept(secret.clientInterceptor())
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .maxInboundMetadataSize(MAX_METADATA_BYTES)
                 .keepAliveTime(30, TimeUnit.SECONDS)
                 .build();
     }

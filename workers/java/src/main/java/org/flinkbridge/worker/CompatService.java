@@ -12,6 +12,7 @@ import org.flinkbridge.proto.compat.ProcessWatermarkRequest;
 import org.flinkbridge.proto.compat.TriggerWindowRequest;
 import org.flinkbridge.proto.compat.WindowIdentifier;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.CompatSegments;
 import org.flinkbridge.worker.sdk.Record;
@@ -137,9 +138,10 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
         @Override
         public void endOfOutputs(long sequence) {}
 
+        /** The message, cut to what the bridge takes (docs/protocol.md, "Error texts"); the session logged it whole. */
         @Override
         public void error(long sequence, String message) {
-            failure = message;
+            failure = ErrorTexts.cut(message, ErrorTexts.MAX_BYTES);
         }
 
         StatusException failed() {

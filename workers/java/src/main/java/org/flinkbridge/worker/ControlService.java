@@ -19,6 +19,7 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.SnapshotStateResponse;
 import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -37,6 +38,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -215,7 +217,14 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                     if (failed != null) {
                         throw failed;
                     }
-                    session(sessionId).restore(assembler.states());
+                    SortedMap<Integer, byte[]> states = assembler.states();
+                    WorkerSession session = session(sessionId);
+                    try {
+                        session.restore(states);
+                    } catch (Exception e) {
+                        throw Status.INTERNAL.withDescription(session.name() + ": cannot restore its state: " + e)
+                                .withCause(e).asException();
+                    }
                     return Ack.getDefaultInstance();
                 });
             }
@@ -342,8 +351,22 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
 
     /** Ends a call with the status a failure carries, or INTERNAL naming the exception. */
     private static void fail(StreamObserver<?> reply, Exception e) {
-        reply.onError(e instanceof StatusException status ? status
-                : Status.INTERNAL.withDescription(e.toString()).withCause(e).asException());
+        reply.onError(forBridge(e instanceof StatusException refused ? refused.getStatus()
+                : Status.INTERNAL.withDescription(e.toString()).withCause(e)).asException());
+    }
+
+    /**
+     * {@code status} with its description cut to what the bridge takes (docs/protocol.md, "Error texts"): a longer
+     * one would fail the call as a transport error that hides it. The whole text is logged first; it names the
+     * session, as every failure's description does.
+     */
+    private static Status forBridge(Status status) {
+        String text = status.getDescription();
+        if (text == null || ErrorTexts.encodedLength(text) <= ErrorTexts.MAX_BYTES) {
+            return status;
+        }
+        LOG.warn("a {} status, cut for the bridge; its whole text: {}", status.getCode(), text);
+        return status.withDescription(ErrorTexts.cut(text, ErrorTexts.MAX_BYTES));
     }
 
     @FunctionalInterface

@@ -1,5 +1,6 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.transport.shm.FrameHandler;
@@ -152,13 +153,13 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
         claim(FrameType.END_OF_OUTPUTS, sequence, 0);
     }
 
-    /** The message, cut to what one frame holds (a stack trace may be longer than a small ring takes). */
+    /** The message, cut to what the bridge takes and one frame holds (docs/protocol.md, "Error texts"). */
     @Override
     public void error(long sequence, String message) throws IOException {
-        byte[] text = message.getBytes(StandardCharsets.UTF_8);
-        int length = Math.min(text.length, answers.maxFrameLength() - RingLayout.FRAME_HEADER);
-        long body = claim(FrameType.ERROR, sequence, length);
-        MemorySegment.copy(text, 0, answers.segment(), ValueLayout.JAVA_BYTE, body, length);
+        byte[] text = ErrorTexts.cut(message, Math.min(ErrorTexts.MAX_BYTES,
+                answers.maxFrameLength() - RingLayout.FRAME_HEADER)).getBytes(StandardCharsets.UTF_8);
+        long body = claim(FrameType.ERROR, sequence, text.length);
+        MemorySegment.copy(text, 0, answers.segment(), ValueLayout.JAVA_BYTE, body, text.length);
     }
 
     /** Claims room for an answer, publishing what is written and waiting while the bridge catches up. */

@@ -3,6 +3,7 @@ package org.flinkbridge.worker;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.worker.sdk.Record;
@@ -65,9 +66,11 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
             batch.addFrames(Frame.newBuilder().setType(FrameType.END_OF_OUTPUTS).setSequence(sequence));
         }
 
+        /** The message, cut to what the bridge takes (docs/protocol.md, "Error texts"). */
         @Override
         public void error(long sequence, String message) {
-            batch.addFrames(Frame.newBuilder().setType(FrameType.ERROR).setSequence(sequence).setError(message));
+            batch.addFrames(Frame.newBuilder().setType(FrameType.ERROR).setSequence(sequence)
+                    .setError(ErrorTexts.cut(message, ErrorTexts.MAX_BYTES)));
         }
     }
 }

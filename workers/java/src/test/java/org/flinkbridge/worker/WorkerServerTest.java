@@ -7,6 +7,7 @@ import io.grpc.StatusRuntimeException;
 import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.HealthRequest;
+import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionIdentity;
@@ -16,10 +17,13 @@ import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.grpc.StatePieces;
 import org.flinkbridge.transport.shm.RingFiles;
+import org.flinkbridge.worker.steps.FailingStep;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -29,6 +33,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -41,6 +46,9 @@ class WorkerServerTest {
     private static final FrameStreamClient.Answers NOT_WHILE_SENDING = batch -> {
         throw new AssertionError("answers arrived while a small batch waited to be sent: " + batch);
     };
+
+    private static final Pattern CUT = Pattern.compile(
+            " \\.\\.\\. \\[\\d+ bytes cut; the whole text is in the worker's log] \\.\\.\\. ");
 
     private WorkerServer server;
     private ManagedChannel channel;
@@ -173,6 +181,65 @@ class WorkerServerTest {
                 open("t", StepSpec.newBuilder().setName("oops").setType("no_such_step").build()).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, error.getStatus().getCode());
         assertTrue(error.getStatus().getDescription().contains("no_such_step"), error.getMessage());
+    }
+
+    /**
+     * A step whose building fails with a message of over 100 KiB: the refusal names the session, the step and the
+     * exception, cut to what the bridge takes instead of failing the call as a transport error.
+     */
+    @Test
+    void aStepThatCannotBeBuiltWithAHugeMessageIsRefusedWithItsTextCut() {
+        StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> control.openSession(
+                open("t", failing("open")).build()));
+
+        assertEquals(Status.Code.INVALID_ARGUMENT, error.getStatus().getCode(), error.toString());
+        assertCut(error.getStatus().getDescription(), "session ", "step 'failing' (" + FailingStep.class.getName()
+                + ") failed to open: java.lang.IllegalStateException: " + FailingStep.MESSAGE_START);
+    }
+
+    @Test
+    void aStepFailingARecordWithAHugeMessageAnswersAnErrorWithItsTextCut() throws IOException {
+        String id = control.openSession(open("t", failing("process")).build()).getSessionId();
+        try (FrameStreamClient stream = new FrameStreamClient(channel, id, "t", "test", 16, 5_000)) {
+            stream.send(record(0, "{}"), NOT_WHILE_SENDING);
+            stream.flush(NOT_WHILE_SENDING);
+
+            Frame error = receive(stream, 1).getFirst();
+            assertEquals(FrameType.ERROR, error.getType(), error.toString());
+            assertCut(error.getError(), "java.lang.IllegalStateException: " + FailingStep.MESSAGE_START);
+        }
+    }
+
+    @Test
+    void aStateThatFailsToRestoreWithAHugeMessageIsRefusedWithItsTextCut() {
+        String id = control.openSession(open("t", failing("restore")).build()).getSessionId();
+        // SegmentChain's encoding of one step's state: the step count, then each state's length and bytes.
+        ByteString oneStepsState = ByteString.copyFrom(new byte[] {0, 0, 0, 1, 0, 0, 0, 1, 7});
+
+        StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> StatePieces.restore(channel,
+                id, List.of(KeyGroupState.newBuilder().setKeyGroup(3).setState(oneStepsState).build()), 10_000));
+
+        assertEquals(Status.Code.INTERNAL, error.getStatus().getCode(), error.toString());
+        assertCut(error.getStatus().getDescription(), "session " + id, ": cannot restore its state: "
+                + "java.lang.IllegalStateException: " + FailingStep.MESSAGE_START);
+    }
+
+    private static StepSpec failing(String where) {
+        return StepSpec.newBuilder().setName("failing").setType(FailingStep.class.getName())
+                .setConfigJson("{\"fail_in\":\"" + where + "\"}").build();
+    }
+
+    /**
+     * {@code text} is the worker's own, cut (docs/protocol.md, "Error texts"): it starts with {@code start}, holds
+     * {@code kept} and the marker, and fits the bytes the bridge takes.
+     */
+    private static void assertCut(String text, String start, String... kept) {
+        assertTrue(text.startsWith(start), text);
+        for (String part : kept) {
+            assertTrue(text.contains(part), "'" + part + "' is not in " + text);
+        }
+        assertTrue(CUT.matcher(text).find(), text);
+        assertTrue(ErrorTexts.encodedLength(text) <= ErrorTexts.MAX_BYTES, ErrorTexts.encodedLength(text) + " bytes");
     }
 
     /**
