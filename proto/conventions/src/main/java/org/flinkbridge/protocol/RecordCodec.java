@@ -13,7 +13,8 @@ import java.util.Map;
  * </pre>
  *
  * Strings are UTF-8. Written straight into the memory it travels or is kept in (a ring, the replay journal), with no
- * intermediate buffer; read with every length checked against the body's end.
+ * intermediate buffer; read with every length read once and checked against the body's end, since a peer sharing
+ * the memory may rewrite a length between two reads of it.
  */
 public final class RecordCodec {
 
@@ -42,7 +43,7 @@ public final class RecordCodec {
         MemorySegment.copy(payload, 0, file, ValueLayout.JAVA_BYTE, at + 4, payload.length);
     }
 
-    /** Decodes a body, checking every length against the body's end. */
+    /** Decodes a body, reading each length once and checking it against the body's end. */
     public static <T> T read(MemorySegment file, long offset, int length, RecordSink<T> sink) throws CorruptRecordException {
         long end = offset + length;
         if (length < FIXED) {
@@ -56,10 +57,12 @@ public final class RecordCodec {
         Map<String, String> headers = count == 0 ? Map.of() : new java.util.HashMap<>(count * 2);
         long at = offset + 12;
         for (int i = 0; i < count; i++) {
-            String key = readString(file, at, end);
-            at += 4 + file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
-            String value = readString(file, at, end);
-            at += 4 + file.get(ValueLayout.JAVA_INT_UNALIGNED, at);
+            int keyLength = stringLength(file, at, end);
+            String key = string(file, at, keyLength);
+            at += 4 + keyLength;
+            int valueLength = stringLength(file, at, end);
+            String value = string(file, at, valueLength);
+            at += 4 + valueLength;
             headers.put(key, value);
         }
         if (at + 4 > end) {
@@ -75,7 +78,11 @@ public final class RecordCodec {
         return sink.record(timestamp, headers, payload);
     }
 
-    private static String readString(MemorySegment file, long at, long end) throws CorruptRecordException {
+    /**
+     * The length of the string at {@code at}, checked against the body's end. The caller uses only this value: the
+     * peer may rewrite the length meanwhile, and a second read could move the decoder anywhere in the mapping.
+     */
+    private static int stringLength(MemorySegment file, long at, long end) throws CorruptRecordException {
         if (at + 4 > end) {
             throw corrupt("the record body ends inside its headers");
         }
@@ -83,6 +90,11 @@ public final class RecordCodec {
         if (length < 0 || at + 4 + length > end) {
             throw corrupt("a header of " + length + " bytes runs past the body");
         }
+        return length;
+    }
+
+    /** The string at {@code at} of the {@code length} that {@link #stringLength} checked. */
+    private static String string(MemorySegment file, long at, int length) {
         byte[] bytes = new byte[length];
         MemorySegment.copy(file, ValueLayout.JAVA_BYTE, at + 4, bytes, 0, length);
         return new String(bytes, StandardCharsets.UTF_8);
