@@ -127,7 +127,8 @@ final class BenchWorker {
     /** The same, with {@code recovery} instead of the default (recovery in place, with its journal). */
     static SessionSpec sessionSpec(String jobName, SessionSpec.Step step, TransportMode mode,
                                    List<String> workerCommand, SessionSpec.Recovery recovery) {
-        return new SessionSpec(jobName, 0, step.name(), List.of(step), mode, null, workerCommand,
+        return new SessionSpec(jobName, 0, step.name(), List.of(step), mode, null,
+                BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(), workerCommand,
                 BridgeSettings.DEFAULT_MAX_IN_FLIGHT, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
                 BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 SessionSpec.ShmSettings.defaults(), recovery);

@@ -22,6 +22,16 @@ public final class BridgeOptions {
                     + "flink-bridge.worker.jar system property and the FLINK_BRIDGE_WORKER_JAR variable "
                     + "also set it, in that order of precedence after this option.");
 
+    public static final ConfigOption<Boolean> ALLOW_PLAINTEXT_REMOTE =
+            ConfigOptions.key("flink-bridge.worker.allow-plaintext-remote")
+            .booleanType()
+            .defaultValue(false)
+            .withDescription("Whether the pipeline's worker_address may name a worker on another host: one that is "
+                    + "neither a Unix socket (unix:PATH) nor a loopback address (127.0.0.0/8, ::1, localhost, or a "
+                    + "name that resolves only to loopback addresses). Without it such an address is refused before "
+                    + "the job starts and when a session opens. Every gRPC channel to a worker is plaintext: with it, "
+                    + "records and the control secret cross the network in clear.");
+
     public static final ConfigOption<String> WORKER_JVM_OPTIONS = ConfigOptions.key("flink-bridge.worker.jvm-options")
             .stringType()
             .defaultValue("-Xmx1g -XX:+UseSerialGC")

@@ -12,6 +12,7 @@ import org.flinkbridge.bridge.function.BridgeFunction;
 import org.flinkbridge.bridge.function.BridgeStreams;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.bridge.session.SessionTransport;
+import org.flinkbridge.bridge.session.WorkerAddressCheck;
 import org.flinkbridge.job.io.CountingFunction;
 import org.flinkbridge.job.io.Sinks;
 import org.flinkbridge.job.io.Sources;
@@ -53,6 +54,10 @@ public final class PipelineJob {
         impl.setParallelism(bridge.parallelism());
         if (bridge.checkpointIntervalMs() > 0) {
             impl.getCheckpointCfg().setCheckpointInterval(bridge.checkpointIntervalMs());
+        }
+        if (bridge.workerAddress() != null) {
+            WorkerAddressCheck.requireOnThisHost(bridge.workerAddress(),
+                    config.get(BridgeOptions.ALLOW_PLAINTEXT_REMOTE));
         }
         List<String> workerCommand = bridge.workerAddress() == null
                 ? WorkerCommands.of(pipeline, args, config) : List.of();
@@ -109,8 +114,8 @@ public final class PipelineJob {
                         config.get(BridgeOptions.JOURNAL_SIZE).getBytes(), config.get(BridgeOptions.WORKER_STANDBY))
                 : SessionSpec.Recovery.failover();
         return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps(segment), bridge.transport(),
-                bridge.workerAddress(), workerCommand, bridge.maxInFlight(), bridge.workerTimeoutMs(),
-                batchFrames, shm, recovery);
+                bridge.workerAddress(), config.get(BridgeOptions.ALLOW_PLAINTEXT_REMOTE), workerCommand,
+                bridge.maxInFlight(), bridge.workerTimeoutMs(), batchFrames, shm, recovery);
     }
 
     /** A segment's steps as the control service describes them to a worker. */

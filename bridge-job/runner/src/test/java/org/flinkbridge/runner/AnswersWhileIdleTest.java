@@ -98,7 +98,8 @@ class AnswersWhileIdleTest {
         return new SessionSpec("answers-while-idle", 0, "add_processed",
                 List.of(new SessionSpec.Step("add_processed", "append_field",
                         "{\"field\":\"processed\",\"value\":true}")),
-                mode, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
+                mode, workerAddress, BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(), List.of(),
+                BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 // The sidecar worker opens rings in its default directory only, the bridge's default too.
                 SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults());

@@ -1,5 +1,6 @@
 package org.flinkbridge.runner;
 
+import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.job.JobArguments;
 import org.flinkbridge.pipeline.GrpcMode;
 import org.flinkbridge.pipeline.Transport;
@@ -42,6 +43,20 @@ class JobArgumentsTest {
                 new String[] {pipeline.toString(), "-Dflink-bridge.shm.ring-capacity=5000b"}));
 
         assertEquals("flink-bridge.shm.ring-capacity must be a power of two from 4096 bytes to 1 gb, not 5000 bytes",
+                error.getMessage());
+    }
+
+    @Test
+    void aWorkerAddressOffThisHostEndsBeforeTheJobStarts(@org.junit.jupiter.api.io.TempDir Path dir) {
+        Path pipeline = TestPipelines.write(dir, "p", BridgeJobEndToEndTest.examplePipeline(10));
+
+        // 192.0.2.0/24 is TEST-NET-1: never routed, and never contacted here either, since the refusal comes first.
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> LocalRunner.run(
+                new String[] {pipeline.toString(), "--transport=grpc", "--worker-address", "192.0.2.1:50051"}));
+
+        assertTrue(error.getMessage().startsWith("worker address '192.0.2.1:50051' is refused: 192.0.2.1 is not a "
+                + "loopback address; "), error.getMessage());
+        assertTrue(error.getMessage().endsWith(BridgeOptions.ALLOW_PLAINTEXT_REMOTE.key() + "=true to allow it"),
                 error.getMessage());
     }
 }

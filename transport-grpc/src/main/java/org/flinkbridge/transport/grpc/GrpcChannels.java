@@ -10,8 +10,9 @@ import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Channels from the bridge to a worker: plaintext, since workers are co-located and listen on loopback, and
- * every call carries the worker's {@link ControlSecret}.
+ * Channels from the bridge to a worker: plaintext, since workers are co-located (the bridge refuses an address that is
+ * neither a Unix socket nor loopback unless the deployment allows plaintext to another host), and every call carries
+ * the worker's {@link ControlSecret}.
  */
 public final class GrpcChannels {
 

@@ -32,6 +32,10 @@ public final class BridgeSession implements AutoCloseable {
 
     public static BridgeSession open(SessionSpec spec, SessionIdentity identity) throws IOException {
         String subtask = "subtask " + identity.getSubtaskIndex() + "/" + identity.getParallelism();
+        if (spec.workerAddress() != null) {
+            // Checked before the job starts too; this catches a spec that reached the TaskManager another way.
+            WorkerAddressCheck.requireOnThisHost(spec.workerAddress(), spec.allowPlaintextRemote());
+        }
         SpawnedWorker spawned = spec.workerAddress() == null
                 ? SpawnedWorker.acquire(spec.workerCommand(), spec.workerTimeoutMillis(),
                         spec.recovery().inPlace() && spec.recovery().standby())

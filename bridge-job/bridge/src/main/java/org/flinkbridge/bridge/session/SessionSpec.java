@@ -13,6 +13,7 @@ import java.util.List;
  * Everything a bridge function needs to open its session, shipped with the function to the TaskManager.
  *
  * @param workerAddress a running worker's HOST:PORT, or null to spawn one with {@code workerCommand}
+ * @param allowPlaintextRemote whether {@code workerAddress} may leave this host ({@link WorkerAddressCheck})
  * @param workerCommand the command that starts a worker printing its listening line (spawn mode)
  * @param shm the ring settings, used when {@code mode} is {@link TransportMode#SHM}
  * @param recovery what a lost worker leads to
@@ -24,6 +25,7 @@ public record SessionSpec(
         List<Step> steps,
         TransportMode mode,
         String workerAddress,
+        boolean allowPlaintextRemote,
         List<String> workerCommand,
         int maxInFlight,
         long workerTimeoutMillis,

@@ -87,7 +87,8 @@ class HeldOutputsTest {
     private static SessionSpec sessionSpec() {
         return new SessionSpec("held-outputs", 0, "main",
                 List.of(new SessionSpec.Step("mark", "append_field", "{\"field\":\"seen\",\"value\":1}")),
-                TransportMode.GRPC_STREAM, workerAddress, List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
+                TransportMode.GRPC_STREAM, workerAddress, BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
+                List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults());
     }
