@@ -52,6 +52,46 @@ public final class BuiltInStepVectors {
         public String openMismatch(String actualError) {
             return errorMismatch("opening the step", openError, actualError);
         }
+
+        /**
+         * Null when sessions of the step give what the events say, else the first difference: each event goes to
+         * the session open, and a restore to a new one.
+         */
+        public String eventsMismatch(Sessions sessions) throws Exception {
+            StepSession session = sessions.open();
+            try {
+                for (int i = 0; i < events.size(); i++) {
+                    Event event = events.get(i);
+                    String mismatch;
+                    if (event instanceof RestoreEvent restore) {
+                        session.close();
+                        session = sessions.open();
+                        mismatch = session.restore(restore);
+                    } else {
+                        mismatch = session.apply(event);
+                    }
+                    if (mismatch != null) {
+                        return "event " + i + " (" + event.getClass().getSimpleName() + "): " + mismatch;
+                    }
+                }
+                return null;
+            } finally {
+                session.close();
+            }
+        }
+    }
+
+    /** How a test opens a session of a vector's step: in a worker's own code, or over the wire. */
+    @FunctionalInterface
+    public interface Sessions {
+        StepSession open() throws Exception;
+    }
+
+    /** A session of a vector's step as a test drives it; each call gives null when it went as the vector says. */
+    public interface StepSession extends AutoCloseable {
+        String apply(Event event) throws Exception;
+
+        String restore(RestoreEvent restore) throws Exception;
     }
 
     /** What a session is sent, in order, with what it must give. */

@@ -15,6 +15,7 @@ import org.flinkbridge.protocol.BuiltInStepVectors.Expected;
 import org.flinkbridge.protocol.BuiltInStepVectors.Output;
 import org.flinkbridge.protocol.BuiltInStepVectors.RecordEvent;
 import org.flinkbridge.protocol.BuiltInStepVectors.RestoreEvent;
+import org.flinkbridge.protocol.BuiltInStepVectors.StepSession;
 import org.flinkbridge.protocol.BuiltInStepVectors.Vector;
 import org.flinkbridge.protocol.BuiltInStepVectors.WatermarkEvent;
 import org.flinkbridge.protocol.FrameType;
@@ -80,26 +81,7 @@ final class BuiltInStepPoints {
                 return vector.openMismatch(String.valueOf(refused.getStatus().getDescription()));
             }
         }
-        WireSession session = new WireSession(worker.open(transport, List.of(step), 0, 1));
-        try {
-            for (int i = 0; i < vector.events().size(); i++) {
-                Event event = vector.events().get(i);
-                String mismatch;
-                if (event instanceof RestoreEvent restore) {
-                    closeQuietly(session.session);
-                    session = new WireSession(worker.open(transport, List.of(step), 0, 1));
-                    mismatch = session.restore(restore);
-                } else {
-                    mismatch = session.apply(event);
-                }
-                if (mismatch != null) {
-                    return "event " + i + " (" + event.getClass().getSimpleName() + "): " + mismatch;
-                }
-            }
-            return null;
-        } finally {
-            closeQuietly(session.session);
-        }
+        return vector.eventsMismatch(() -> new WireSession(worker.open(transport, List.of(step), 0, 1)));
     }
 
     private void closeQuietly(Session session) {
@@ -111,7 +93,7 @@ final class BuiltInStepPoints {
     }
 
     /** One session of the step, fed its events in order, each awaited. */
-    private final class WireSession {
+    private final class WireSession implements StepSession {
         final Session session;
         private long sequence;
 
@@ -119,7 +101,13 @@ final class BuiltInStepPoints {
             this.session = session;
         }
 
-        String apply(Event event) throws Exception {
+        @Override
+        public void close() {
+            closeQuietly(session);
+        }
+
+        @Override
+        public String apply(Event event) throws Exception {
             long input = sequence++;
             DataPath data = session.data();
             return switch (event) {
@@ -147,7 +135,8 @@ final class BuiltInStepPoints {
         }
 
         /** Hands the new session its state, as a bridge does before any input. */
-        String restore(RestoreEvent restore) throws Exception {
+        @Override
+        public String restore(RestoreEvent restore) throws Exception {
             List<KeyGroupState> pieces = new ArrayList<>();
             restore.states().forEach((group, state) -> pieces.addAll(StatePieces.cut(KeyGroups.toOptional(group),
                     ByteString.copyFrom(BuiltInStepVectors.segmentState(state)))));

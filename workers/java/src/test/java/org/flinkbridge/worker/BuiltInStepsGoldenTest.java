@@ -10,6 +10,7 @@ import org.flinkbridge.protocol.BuiltInStepVectors.Expected;
 import org.flinkbridge.protocol.BuiltInStepVectors.Output;
 import org.flinkbridge.protocol.BuiltInStepVectors.RecordEvent;
 import org.flinkbridge.protocol.BuiltInStepVectors.RestoreEvent;
+import org.flinkbridge.protocol.BuiltInStepVectors.StepSession;
 import org.flinkbridge.protocol.BuiltInStepVectors.Vector;
 import org.flinkbridge.protocol.BuiltInStepVectors.WatermarkEvent;
 import org.flinkbridge.worker.sdk.Emitter;
@@ -67,30 +68,15 @@ class BuiltInStepsGoldenTest {
                 return vector.openMismatch(String.valueOf(e.getMessage()));
             }
         }
-        Session session = new Session(spec);
         try {
-            for (int i = 0; i < vector.events().size(); i++) {
-                Event event = vector.events().get(i);
-                String mismatch;
-                if (event instanceof RestoreEvent restore) {
-                    session.close();
-                    session = new Session(spec);
-                    mismatch = session.restore(restore);
-                } else {
-                    mismatch = session.apply(event);
-                }
-                if (mismatch != null) {
-                    return "event " + i + " (" + event.getClass().getSimpleName() + "): " + mismatch;
-                }
-            }
-            return null;
-        } finally {
-            session.close();
+            return vector.eventsMismatch(() -> new Session(spec));
+        } catch (Exception e) {
+            throw new AssertionError(vector.name() + ": " + e, e);
         }
     }
 
     /** A session's logic as the worker keeps it: an instance of the step per key group, on the session's clock. */
-    private static final class Session {
+    private static final class Session implements StepSession {
         private final SessionClock clock = new SessionClock();
         private final KeyGroupInstances instances;
 
@@ -99,7 +85,8 @@ class BuiltInStepsGoldenTest {
         }
 
         /** Null when the event gives what the vector says, else what differs. */
-        String apply(Event event) {
+        @Override
+        public String apply(Event event) {
             try {
                 return switch (event) {
                     case ClockEvent clockEvent -> {
@@ -129,7 +116,8 @@ class BuiltInStepsGoldenTest {
             return expected.mismatch(outputs, error);
         }
 
-        String restore(RestoreEvent restore) {
+        @Override
+        public String restore(RestoreEvent restore) {
             try {
                 instances.restore(restore.states());
                 return restore.mismatch(null);
@@ -138,7 +126,8 @@ class BuiltInStepsGoldenTest {
             }
         }
 
-        void close() {
+        @Override
+        public void close() {
             try {
                 instances.close();
             } catch (Exception e) {
