@@ -39,6 +39,15 @@ STOP_CHECK_SECONDS = 0.1
 STOP_GRACE_SECONDS = 1
 
 
+def _relay_output(output, name):
+    """Copies each line a session process writes on its standard output and error (its steps' prints, its log) into
+    this worker's log, named by its session, until the process ends: a print must neither block on a full pipe nor
+    fail on a closed one."""
+    with output:
+        for line in output:
+            LOG.info("%s: %s", name, line.decode(errors="replace").rstrip("\r\n"))
+
+
 class SessionHandle:
     """The supervisor's view of one session: its process, its channel (one request at a time) and what is
     needed to authenticate its stream and to close its ring if the process dies."""
@@ -148,7 +157,10 @@ class Supervisor:
             process = subprocess.Popen(
                 [sys.executable, "-m", "flink_bridge.session_process", "--fd", str(theirs.fileno()),
                  "--parent-pid", str(os.getpid())],
-                pass_fds=(theirs.fileno(),), env=self.session_env, stdin=subprocess.DEVNULL)
+                pass_fds=(theirs.fileno(),), env=self.session_env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=_relay_output, args=(process.stdout, name), name=f"output-{process.pid}",
+                         daemon=True).start()
         shm = request.transport == control_pb2.TRANSPORT_KIND_SHM
         handle = SessionHandle(session_id, name, request.token, shm, request.ring.path if shm else None,
                                process, ours)

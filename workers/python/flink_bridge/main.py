@@ -20,6 +20,7 @@ import grpc
 
 from .compat import CompatService, parse_segments
 from .control import Supervisor
+from .ring_folder import ensure_private
 from .secret import Authenticator, for_directory
 from .segments import PICKLED_STATE_ENV, WorkerSegments
 
@@ -136,6 +137,8 @@ def main(argv=None):
         LOG.error("the spawner (pid %d) is gone before the worker started; exiting", args.parent_pid)
         sys.exit(ORPHANED)
     try:
+        # Before the secret or the socket is written there, and before any ring in it is opened.
+        ensure_private(args.ring_dir)
         secret = for_directory(args.ring_dir)
     except OSError as e:
         sys.exit(f"flink-bridge worker: {e}")

@@ -10,6 +10,8 @@ import tempfile
 
 import grpc
 
+from .ring_folder import ensure_private
+
 ENV = "FLINK_BRIDGE_SECRET"
 FILE_NAME = "control.secret"
 METADATA = "flink-bridge-secret"
@@ -25,8 +27,9 @@ def for_directory(directory):
 
 
 def from_file(path):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    """The secret in ``path``, created (mode 0600) if absent, once its folder is a private ring folder (created if
+    missing)."""
+    ensure_private(os.path.dirname(os.path.abspath(path)))
     if not os.path.lexists(path):
         _create(path)
     info = os.lstat(path)

@@ -206,8 +206,11 @@ def main(argv=None):
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     args = parser.parse_args(argv)
+    # The supervisor logs each line this process writes, stamped and named by its session (control.py): prints
+    # reach it line by line.
+    sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format=f"%(asctime)s %(levelname)s session process {os.getpid()}: %(message)s")
+                        format=f"%(levelname)s session process {os.getpid()}: %(message)s")
     if os.getppid() != args.parent_pid:
         sys.exit(3)
     threading.Thread(target=watch_parent, args=(args.parent_pid,), name="parent-watch", daemon=True).start()

@@ -163,6 +163,7 @@ impl Worker {
             child.end(libc::SIGKILL, Duration::ZERO);
             return Ok(Response::from_parts(head, Reply::Unary { message: None, trailers: None }));
         };
+        child.serves(&opened.session_id);
         let child = Arc::new(child);
         self.children.lock().unwrap().insert(opened.session_id.clone(), Arc::clone(&child));
         self.reap(opened.session_id.clone(), child);

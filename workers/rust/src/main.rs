@@ -15,6 +15,7 @@ mod python;
 mod record;
 mod registry;
 mod ring;
+mod ring_folder;
 mod secret;
 mod session;
 mod shm_loop;
@@ -169,7 +170,8 @@ fn main() {
         log!("the spawner (pid {}) is gone before the worker started; exiting", options.parent_pid.unwrap());
         std::process::exit(ORPHANED);
     }
-    let secret = secret::for_directory(&options.ring_dir).unwrap_or_else(|e| {
+    // The ring folder is checked before the secret or the socket is written there, and before any ring in it is opened.
+    let secret = ring_folder::ensure_private(&options.ring_dir).and_then(|_| secret::for_directory(&options.ring_dir)).unwrap_or_else(|e| {
         eprintln!("flink-bridge-worker: {e}");
         std::process::exit(1)
     });

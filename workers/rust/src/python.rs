@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyLong, PyString};
+use pyo3::types::{IntoPyDict, PyBytes, PyDict, PyList, PyLong, PyString};
 use pyo3::{intern, PyTryFrom};
 
 use crate::record::Record;
@@ -49,10 +49,14 @@ static STAMPED: AtomicI64 = AtomicI64::new(i64::MIN);
 pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
     pyo3::prepare_freethreaded_python();
     let host = Python::with_gil(|py| -> PyResult<Host> {
-        let sys_path: &PyList = py.import("sys")?.getattr("path")?.downcast()?;
+        let sys = py.import("sys")?;
+        let sys_path: &PyList = sys.getattr("path")?.downcast()?;
         for (index, folder) in std::iter::once(&runtime).chain(paths).enumerate() {
             sys_path.insert(index, folder.to_string_lossy().as_ref())?;
         }
+        // A step's print reaches the log line by line (its parent relays it, child.rs), and none is left in a buffer
+        // when this process exits at its session's end, which does not flush Python's.
+        sys.getattr("stdout")?.call_method("reconfigure", (), Some([("line_buffering", true)].into_py_dict(py)))?;
         let segments = py.import("flink_bridge.segments")?;
         let sdk = py.import("flink_bridge.sdk")?;
         Ok(Host {

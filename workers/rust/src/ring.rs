@@ -619,7 +619,7 @@ impl Producer {
 unsafe impl Send for Producer {}
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::AtomicUsize;
@@ -628,10 +628,10 @@ mod tests {
     const CAPACITY: usize = l::MIN_CAPACITY as usize;
 
     /// A folder of its own per test, removed when the test ends.
-    struct Folder(PathBuf);
+    pub(crate) struct Folder(pub(crate) PathBuf);
 
     impl Folder {
-        fn new() -> Folder {
+        pub(crate) fn new() -> Folder {
             static NEXT: AtomicUsize = AtomicUsize::new(0);
             let path = std::env::temp_dir().join(format!("flink-bridge-ring-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
             std::fs::create_dir_all(&path).unwrap();

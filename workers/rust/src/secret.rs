@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 pub const ENV: &str = "FLINK_BRIDGE_SECRET";
@@ -17,8 +17,13 @@ pub fn for_directory(directory: &Path) -> Result<String, String> {
     if let Ok(value) = std::env::var(ENV) {
         return checked(value.trim(), ENV);
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(directory)
-        .map_err(|e| format!("cannot create the ring directory {}: {e}", directory.display()))?;
+    from_file(directory)
+}
+
+/// The secret in `directory`'s control.secret, created (mode 0600) if absent, once `directory` is a private ring
+/// folder (created if missing).
+pub fn from_file(directory: &Path) -> Result<String, String> {
+    crate::ring_folder::ensure_private(directory)?;
     let path = directory.join(FILE_NAME);
     if fs::symlink_metadata(&path).is_err() {
         create(directory, &path)?;

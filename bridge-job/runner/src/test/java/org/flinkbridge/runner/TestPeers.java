@@ -4,8 +4,11 @@ import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.worker.WorkerMain;
+import org.flinkbridge.worker.sdk.Step;
 
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
@@ -50,6 +53,17 @@ final class TestPeers {
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
+    /**
+     * A Java worker started on its own (sidecar mode), listening on a free loopback port, with the classes of
+     * {@code step} (a user step) on its classpath, its log (standard error) going to {@code log}.
+     */
+    static Process startWorker(Class<? extends Step> step, ProcessBuilder.Redirect log) throws Exception {
+        Path steps = Path.of(step.getProtectionDomain().getCodeSource().getLocation().toURI());
+        return new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", TestPipelines.workerJar() + File.pathSeparator + steps,
+                WorkerMain.class.getName(), "--port", "0").redirectError(log).start();
+    }
+
     /** The Python worker started on its own (sidecar mode), listening on a free loopback port. */
     static Process startPythonWorker() throws IOException {
         return new ProcessBuilder(System.getProperty("flink-bridge.worker.python.executable"),
@@ -58,13 +72,28 @@ final class TestPeers {
     }
 
     /**
+     * The Python worker started on its own (sidecar mode), listening on a free loopback port, running the segments
+     * of the modules in {@code pythonPath}, its log (standard error) going to {@code log}.
+     */
+    static Process startPythonWorker(Path pythonPath, ProcessBuilder.Redirect log) throws IOException {
+        return new ProcessBuilder(System.getProperty("flink-bridge.worker.python.executable"),
+                System.getProperty("flink-bridge.worker.python.runtime"), "--port", "0", "--path",
+                pythonPath.toString()).redirectError(log).start();
+    }
+
+    /**
      * The Rust worker started on its own (sidecar mode), listening on a free loopback port, hosting the Python
      * segments of the modules in {@code pythonPath}.
      */
     static Process startRustWorker(Path pythonPath) throws IOException {
+        return startRustWorker(pythonPath, ProcessBuilder.Redirect.INHERIT);
+    }
+
+    /** The same, its log (standard error) going to {@code log}. */
+    static Process startRustWorker(Path pythonPath, ProcessBuilder.Redirect log) throws IOException {
         return new ProcessBuilder(TestPipelines.RUST_WORKER, "--port", "0", "--python-runtime",
                 System.getProperty("flink-bridge.worker.python.runtime"), "--path", pythonPath.toString())
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+                .redirectError(log).start();
     }
 
     /** The HOST:PORT (or unix:PATH) a worker listens on, from the line that says so on its standard output. */

@@ -11,6 +11,7 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
+import org.flinkbridge.protocol.RingFolder;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -39,7 +40,6 @@ public final class ControlSecret {
     public static final Metadata.Key<String> METADATA =
             Metadata.Key.of("flink-bridge-secret", Metadata.ASCII_STRING_MARSHALLER);
     private static final Set<PosixFilePermission> OWNER_READ_WRITE = PosixFilePermissions.fromString("rw-------");
-    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
     private static final int MIN_LENGTH = 16;
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -58,16 +58,12 @@ public final class ControlSecret {
         return fromFile(directory.resolve(FILE_NAME));
     }
 
-    /** Reads {@code file}, creating it (mode 0600, 32 random bytes in hex) and its directory (0700) if absent. */
+    /**
+     * Reads {@code file}, creating it (mode 0600, 32 random bytes in hex) if absent, once its folder is a private
+     * ring folder ({@link RingFolder#ensurePrivate}, which creates a missing one).
+     */
     static ControlSecret fromFile(Path file) throws IOException {
-        Path directory = file.toAbsolutePath().getParent();
-        if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS)) {
-            try {
-                Files.createDirectories(directory, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
-            } catch (FileAlreadyExistsException raced) {
-                // another process created it first
-            }
-        }
+        RingFolder.ensurePrivate(file.toAbsolutePath().getParent());
         if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
             create(file);
         }

@@ -1,5 +1,7 @@
 package org.flinkbridge.transport.shm;
 
+import org.flinkbridge.protocol.RingFolder;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -67,7 +69,7 @@ public final class RingFile implements AutoCloseable {
         checkCapacity("to-worker", toWorkerCapacity);
         checkCapacity("from-worker", fromWorkerCapacity);
         byte[] tokenBytes = tokenBytes(token);
-        RingFiles.ensurePrivateDirectory(path.getParent());
+        RingFolder.ensurePrivate(path.getParent());
         Files.createFile(path, PosixFilePermissions.asFileAttribute(RingFiles.OWNER_READ_WRITE));
         long size = RingLayout.fileSize(toWorkerCapacity, fromWorkerCapacity);
         Arena arena = Arena.ofShared();

@@ -18,7 +18,6 @@ import java.util.stream.Stream;
 /** Where ring files live: a private directory on a tmpfs, cleaned of files left by dead processes. */
 public final class RingFiles {
 
-    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
     static final Set<PosixFilePermission> OWNER_READ_WRITE = PosixFilePermissions.fromString("rw-------");
     public static final String SUFFIX = ".ring";
     /** The directories this process has cleaned already. */
@@ -31,29 +30,6 @@ public final class RingFiles {
         Path shm = Path.of("/dev/shm");
         Path base = Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of(System.getProperty("java.io.tmpdir"));
         return base.resolve("flink-bridge-" + System.getProperty("user.name"));
-    }
-
-    /** Creates {@code dir} with mode 0700, or checks that an existing one is ours and private. */
-    static void ensurePrivateDirectory(Path dir) throws IOException {
-        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-            try {
-                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
-            } catch (java.nio.file.FileAlreadyExistsException raced) {
-                // another session created it first; checked below
-            }
-        }
-        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-            throw new RingException("ring directory " + dir + " is not a directory");
-        }
-        Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(dir, LinkOption.NOFOLLOW_LINKS);
-        if (!permissions.equals(OWNER_ONLY)) {
-            throw new RingException("ring directory " + dir + " has mode " + PosixFilePermissions.toString(permissions)
-                    + "; it must be rwx------ so no other user can open a ring");
-        }
-        String owner = Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).getName();
-        if (!owner.equals(System.getProperty("user.name"))) {
-            throw new RingException("ring directory " + dir + " belongs to " + owner + ", not to this user");
-        }
     }
 
     /**

@@ -204,8 +204,9 @@ class RingFileTest {
             assertTrue(nonAscii.getMessage().startsWith("a session token must be 1 to 32 ASCII characters"));
         }
         Files.setPosixFilePermissions(rings, PosixFilePermissions.fromString("rwxr-xr-x"));
-        RingException open = assertThrows(RingException.class, () -> RingFile.create(path, 4096, 4096, TOKEN));
-        assertTrue(open.getMessage().contains("has mode rwxr-xr-x; it must be rwx------"), open.getMessage());
+        IOException open = assertThrows(IOException.class, () -> RingFile.create(path, 4096, 4096, TOKEN));
+        assertTrue(open.getMessage().startsWith("ring folder " + rings + " is a folder owned by uid ")
+                && open.getMessage().contains(" with mode 0755; "), open.getMessage());
     }
 
     @Test

@@ -99,6 +99,7 @@ public final class WorkerMain {
         });
         System.out.println(WorkerLaunch.LISTENING_PREFIX + server.address());
         System.out.flush();
+        StepOutput.install();
         server.awaitTermination();
     }
 

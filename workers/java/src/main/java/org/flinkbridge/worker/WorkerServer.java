@@ -7,6 +7,7 @@ import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.protocol.RingFolder;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -48,13 +49,15 @@ public final class WorkerServer implements AutoCloseable {
 
     /**
      * Starts serving on {@code host:port} (port 0 picks a free one), every call authenticated by the control
-     * secret of {@code ringDirectory} ({@link ControlSecret#forDirectory}).
+     * secret of {@code ringDirectory} ({@link ControlSecret#forDirectory}); that folder is checked first
+     * ({@link RingFolder#ensurePrivate}), since shm sessions' ring files will lie in it.
      *
      * @param ringDirectory the only directory whose ring files shm sessions may name
      * @param compatSegments the steps of each segment id for the prototype's service (may be empty)
      */
     public static WorkerServer start(String host, int port, Path ringDirectory,
                                      Map<Integer, List<StepSpec>> compatSegments) throws IOException {
+        RingFolder.ensurePrivate(ringDirectory);
         return start(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)), ringDirectory, compatSegments,
                 ControlSecret.forDirectory(ringDirectory), null, null);
     }
@@ -63,11 +66,13 @@ public final class WorkerServer implements AutoCloseable {
      * Starts serving on a Unix domain socket: {@code socketPath} when given (a sidecar's fixed address, in a
      * folder it shares with its TaskManager), else one in {@code ringDirectory} named by this process's pid
      * ({@link UnixSockets#workerSocket}): the default of a spawned worker, which only the directory's owner can
-     * reach. Its address is {@code unix:PATH}.
+     * reach. Its address is {@code unix:PATH}. The ring folder is checked ({@link RingFolder#ensurePrivate}) before
+     * the secret or the socket is written.
      */
     public static WorkerServer startOnUnixSocket(Path ringDirectory, Path socketPath,
                                                  Map<Integer, List<StepSpec>> compatSegments) throws IOException {
-        ControlSecret secret = ControlSecret.forDirectory(ringDirectory); // also creates the directory, if absent
+        RingFolder.ensurePrivate(ringDirectory);
+        ControlSecret secret = ControlSecret.forDirectory(ringDirectory);
         Path socket = socketPath != null ? UnixSockets.claimSocket(socketPath.toAbsolutePath())
                 : UnixSockets.workerSocket(ringDirectory, ProcessHandle.current().pid());
         EventLoopGroup loops = UnixSockets.eventLoops("worker-unix-socket");

@@ -67,7 +67,10 @@ final class WorkerSession {
      */
     static WorkerSession of(String id, String token, String name, List<StepSpec> steps) throws Exception {
         SessionClock clock = new SessionClock();
-        SegmentInstances.create(steps, name, clock).close();
+        StepOutput.naming(name).call(() -> {
+            SegmentInstances.create(steps, name, clock).close();
+            return null;
+        });
         return new WorkerSession(id, token, name,
                 new KeyGroupInstances(() -> SegmentInstances.create(steps, name, clock)), clock);
     }
@@ -122,12 +125,15 @@ final class WorkerSession {
             return;
         }
         try {
-            input.apply(output -> {
-                try {
-                    answers.output(sequence, output);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
+            StepOutput.naming(name).call(() -> {
+                input.apply(output -> {
+                    try {
+                        answers.output(sequence, output);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+                return null;
             });
         } catch (Exception e) {
             failure = e.toString();
@@ -145,19 +151,25 @@ final class WorkerSession {
     }
 
     synchronized SortedMap<Integer, byte[]> snapshot() throws Exception {
-        return logic.snapshot();
+        return StepOutput.naming(name).call(logic::snapshot);
     }
 
     synchronized void restore(SortedMap<Integer, byte[]> states) throws Exception {
-        logic.restore(states);
+        StepOutput.naming(name).call(() -> {
+            logic.restore(states);
+            return null;
+        });
     }
 
     synchronized void checkpointFinished(long checkpointId, boolean completed) throws Exception {
-        if (completed) {
-            logic.checkpointCompleted(checkpointId);
-        } else {
-            logic.checkpointAborted(checkpointId);
-        }
+        StepOutput.naming(name).call(() -> {
+            if (completed) {
+                logic.checkpointCompleted(checkpointId);
+            } else {
+                logic.checkpointAborted(checkpointId);
+            }
+            return null;
+        });
     }
 
     /** Closes the logic; its data plane is stopped first by whoever owns it. */
@@ -167,7 +179,10 @@ final class WorkerSession {
         }
         closed = true;
         try {
-            logic.close();
+            StepOutput.naming(name).call(() -> {
+                logic.close();
+                return null;
+            });
         } catch (Exception e) {
             LOG.warn("{}: closing its logic failed", name, e);
         }

@@ -21,17 +21,22 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class WorkerMainTest {
 
-    private static final String WORKER = "'" + Path.of(System.getProperty("java.home"), "bin", "java")
+    private static final String JAVA_WORKER = "'" + Path.of(System.getProperty("java.home"), "bin", "java")
             + "' --enable-native-access=ALL-UNNAMED -cp '" + System.getProperty("java.class.path") + "' "
-            + WorkerMain.class.getName() + " --port 0";
+            + WorkerMain.class.getName();
+    private static final String WORKER = JAVA_WORKER + " --port 0";
 
     /** A worker spawned by a TaskManager must not outlive it when the TaskManager is killed. */
     @Test
@@ -103,5 +108,35 @@ class WorkerMainTest {
                 && line.contains("job 'logged'")), logged);
         assertTrue(logged.lines().anyMatch(line -> line.contains(" INFO ") && line.contains("closed session ")),
                 logged);
+    }
+
+    /**
+     * A ring folder someone else made first (in /dev/shm anyone can) stops the worker before it writes the control
+     * secret or its socket there, with an error naming the folder, its owner and its mode.
+     */
+    @Test
+    void aWorkerRefusesARingFolderOfAnotherUserAndWritesNothingThere(@TempDir Path dir) throws Exception {
+        assumeTrue("root".equals(System.getProperty("user.name")), "giving a folder to another user needs root");
+        Path folder = Files.createDirectory(dir.resolve("rings"));
+        Files.setPosixFilePermissions(folder, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Files.setAttribute(folder, "unix:uid", 65534);
+        Path output = dir.resolve("worker.out");
+        ProcessBuilder spawned = new ProcessBuilder("bash", "-c", "exec " + JAVA_WORKER + " --unix-socket --ring-dir '"
+                + folder + "'").redirectErrorStream(true).redirectOutput(output.toFile());
+        spawned.environment().remove(ControlSecret.ENV);
+        Process worker = spawned.start();
+        try {
+            assertTrue(worker.waitFor(30, TimeUnit.SECONDS), "the worker serves: " + Files.readString(output));
+        } finally {
+            worker.destroyForcibly();
+        }
+
+        String printed = Files.readString(output);
+        assertEquals(2, worker.exitValue(), printed);
+        assertTrue(printed.contains("ring folder " + folder + " is a folder owned by uid 65534 with mode 0777"),
+                printed);
+        try (Stream<Path> written = Files.list(folder)) {
+            assertEquals(List.of(), written.toList(), "the worker wrote into a folder it refused");
+        }
     }
 }

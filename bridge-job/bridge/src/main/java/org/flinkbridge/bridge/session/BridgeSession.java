@@ -3,6 +3,7 @@ package org.flinkbridge.bridge.session;
 import io.grpc.ManagedChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.protocol.RingFolder;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -31,6 +32,8 @@ public final class BridgeSession implements AutoCloseable {
     }
 
     public static BridgeSession open(SessionSpec spec, SessionIdentity identity) throws IOException {
+        // Before a worker is spawned into it, a secret read from it or a socket in it called: whatever transport.
+        Path ringFolder = RingFolder.ensurePrivate(Path.of(spec.shm().directory()));
         String subtask = "subtask " + identity.getSubtaskIndex() + "/" + identity.getParallelism();
         if (spec.workerAddress() != null) {
             // Checked before the job starts too; this catches a spec that reached the TaskManager another way.
@@ -44,7 +47,7 @@ public final class BridgeSession implements AutoCloseable {
         String peer = "worker at " + address + (spawned == null ? "" : " (pid " + spawned.pid() + ")");
         ManagedChannel grpc = null;
         try {
-            grpc = GrpcChannels.open(address, ControlSecret.forDirectory(Path.of(spec.shm().directory())));
+            grpc = GrpcChannels.open(address, ControlSecret.forDirectory(ringFolder));
             TransportSession session = SessionTransport.of(spec.mode()).open(new SessionOpening(spec, identity, grpc,
                     peer, subtask, () -> spawned == null ? null : spawned.exitDescription()));
             return new BridgeSession(spawned, grpc, session, spec.workerTimeoutMillis());
