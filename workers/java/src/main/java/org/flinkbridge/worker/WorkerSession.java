@@ -49,6 +49,8 @@ final class WorkerSession {
     private final String name;
     private final KeyGroupInstances logic;
     private final SessionClock clock;
+    /** Binds what the steps print to this session's name, around every call into them. */
+    private final ScopedValue.Carrier naming;
     private String failure;
     private boolean closed;
 
@@ -59,6 +61,7 @@ final class WorkerSession {
         this.name = name;
         this.logic = logic;
         this.clock = clock;
+        this.naming = StepOutput.naming(name);
     }
 
     /**
@@ -125,7 +128,7 @@ final class WorkerSession {
             return;
         }
         try {
-            StepOutput.naming(name).call(() -> {
+            naming.call(() -> {
                 input.apply(output -> {
                     try {
                         answers.output(sequence, output);
@@ -151,18 +154,18 @@ final class WorkerSession {
     }
 
     synchronized SortedMap<Integer, byte[]> snapshot() throws Exception {
-        return StepOutput.naming(name).call(logic::snapshot);
+        return naming.call(logic::snapshot);
     }
 
     synchronized void restore(SortedMap<Integer, byte[]> states) throws Exception {
-        StepOutput.naming(name).call(() -> {
+        naming.call(() -> {
             logic.restore(states);
             return null;
         });
     }
 
     synchronized void checkpointFinished(long checkpointId, boolean completed) throws Exception {
-        StepOutput.naming(name).call(() -> {
+        naming.call(() -> {
             if (completed) {
                 logic.checkpointCompleted(checkpointId);
             } else {
@@ -179,7 +182,7 @@ final class WorkerSession {
         }
         closed = true;
         try {
-            StepOutput.naming(name).call(() -> {
+            naming.call(() -> {
                 logic.close();
                 return null;
             });
