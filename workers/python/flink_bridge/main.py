@@ -177,6 +177,9 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, args=("SIGTERM", 0, True)).start())
     signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=stop, args=("SIGINT", 0)).start())
     print(f"{LISTENING_PREFIX}{address}", flush=True)
+    # A spawner reads standard output for the listening line only: what the prototype's service's segments print in
+    # this process goes to standard error, the worker's log, where it cannot fill a pipe nobody reads.
+    sys.stdout = sys.stderr
     LOG.info("worker %s serving on %s, ring directory %s", supervisor.worker_id, address, args.ring_dir)
     while True:
         time.sleep(PARENT_CHECK_SECONDS)
