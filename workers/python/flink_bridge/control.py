@@ -6,6 +6,7 @@ The services are registered as generic gRPC handlers over the generated message 
 service stubs need generating.
 """
 import collections
+import contextlib
 import logging
 import os
 import queue
@@ -85,10 +86,34 @@ class SessionHandle:
         return None if code is None else f"its process {self.process.pid} exited with code {code}"
 
 
+class StreamGate:
+    """Bounds the calls that hold a server thread for as long as their caller keeps them open (a session's data
+    stream, a state transfer), so that the threads kept beside them for control calls stay free: past the bound such
+    a call is refused, naming the bound, rather than leaving Health, OpenSession and SnapshotState to queue until the
+    bridge's deadlines pass."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    @contextlib.contextmanager
+    def held(self, context, what):
+        if not self._free.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"{what} refused: the worker serves at most {self.limit} data streams and state transfers at "
+                          f"once (--max-streams), and all are open")
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
 class Supervisor:
 
-    def __init__(self, worker_id, ring_directory, session_env, segments_name=None):
-        """``segments_name``: the worker's own segments (``--segments module.NAME``), handed to each session."""
+    def __init__(self, worker_id, ring_directory, session_env, segments_name=None, max_streams=64):
+        """``segments_name``: the worker's own segments (``--segments module.NAME``), handed to each session;
+        ``max_streams``: how many data streams and state transfers it serves at once (``StreamGate``)."""
+        self.streams = StreamGate(max_streams)
         self.worker_id = worker_id
         self.ring_directory = ring_directory
         self.session_env = session_env
@@ -189,6 +214,10 @@ class Supervisor:
             yield control_pb2.SnapshotStateResponse(states=pieces)
 
     def restore_state(self, requests, context):
+        with self.streams.held(context, "RestoreState"):
+            return self._restore_state(requests, context)
+
+    def _restore_state(self, requests, context):
         assembler = state_pieces.Assembler()
         session_id = None
         for request in requests:
@@ -230,6 +259,10 @@ class Supervisor:
     # The streamed data plane
 
     def exchange(self, batches, context):
+        with self.streams.held(context, "a data stream"):
+            yield from self._exchange(batches, context)
+
+    def _exchange(self, batches, context):
         metadata = dict(context.invocation_metadata())
         handle = self._session(metadata.get(SESSION_KEY, ""), context)
         if not secrets.compare_digest(handle.token.encode(), metadata.get(TOKEN_KEY, "").encode()):

@@ -27,6 +27,8 @@ from .segments import PICKLED_STATE_ENV, WorkerSegments
 LOG = logging.getLogger("flink_bridge")
 LISTENING_PREFIX = "flink-bridge worker listening on "
 PARENT_CHECK_SECONDS = 0.2
+# Server threads kept for control calls (Health, OpenSession, SnapshotState, ...) beside the long-lived streams.
+CONTROL_THREADS = 8
 # Exit code of a worker whose spawner is gone.
 ORPHANED = 3
 
@@ -93,6 +95,9 @@ def parse(argv):
     parser.add_argument("--segments", metavar="MODULE.NAME",
                         help="the worker's own segments, which serve the pipeline's steps without a type: a list "
                              "(or dict) whose entry N is the class serving segment N")
+    parser.add_argument("--max-streams", type=int, default=64,
+                        help="data streams (sessions over grpc) and state transfers served at once; more are refused, "
+                             "and control calls keep threads of their own beside them (default 64)")
     parser.add_argument("--refuse-pickled-state", action="store_true",
                         help="keep segments' state only through their own snapshot()/restore(bytes): a segment "
                              "without them, or a checkpoint holding pickled state, is refused (unpickling runs "
@@ -143,8 +148,11 @@ def main(argv=None):
     except OSError as e:
         sys.exit(f"flink-bridge worker: {e}")
     supervisor = Supervisor("w" + uuid.uuid4().hex[:8], args.ring_dir, session_environment(segment_paths),
-                            args.segments)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+                            args.segments, args.max_streams)
+    # Every data stream and state transfer holds a thread for as long as it is open: control calls get threads
+    # beyond the most of those the supervisor lets in.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.max_streams + CONTROL_THREADS,
+                                                    thread_name_prefix="grpc"),
                          interceptors=[Authenticator(secret)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.max_send_message_length", 64 * 1024 * 1024)])
