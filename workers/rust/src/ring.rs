@@ -940,4 +940,113 @@ pub(crate) mod tests {
         refused(opened(&|_| {}, "another-token"), "the session token does not match");
         assert!(opened(&|_| {}, TOKEN).is_ok());
     }
+
+    /// A seeded stream of numbers for the ring images below (splitmix64): the same seed gives the same images.
+    struct Images(u64);
+
+    impl Images {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, bound: u64) -> u64 {
+            self.next() % bound
+        }
+
+        /// A position as a peer could leave one: in or near the ring, just past a lap, unaligned, near the top of
+        /// the 64-bit range, or anything.
+        fn position(&mut self, base: u64) -> u64 {
+            let capacity = CAPACITY as u64;
+            match self.below(10) {
+                0..=4 => base.wrapping_add(self.below(capacity + 1) / 8 * 8),
+                5 => base.wrapping_add(self.below(capacity + 16)),
+                6 => base.wrapping_add(capacity).wrapping_sub(self.below(24)),
+                7 => u64::MAX - self.below(2 * capacity),
+                8 => self.below(4 * capacity),
+                _ => self.next(),
+            }
+        }
+
+        /// A frame length as a peer could write one: a fitting one, one just off, zero, past the ring, or anything.
+        fn length(&mut self) -> u32 {
+            match self.below(5) {
+                0 => (l::FRAME_HEADER as u64 + self.below(CAPACITY as u64 / 2)) as u32,
+                1 => self.below(2 * l::FRAME_HEADER as u64) as u32,
+                2 => (CAPACITY as u64 - self.below(32)) as u32,
+                3 => u32::MAX - self.below(16) as u32,
+                _ => self.next() as u32,
+            }
+        }
+    }
+
+    fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+        std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+    }
+
+    /// Arbitrary ring images for both sides: the bridge's positions and frame headers for the worker's consumer, the
+    /// bridge's positions for the worker's producer. Each must end in frames handed over inside the ring's data or in a
+    /// RingError, never a panic, a stray access or a loop. A seeded loop rather than libFuzzer (cargo-fuzz is not
+    /// packaged in Debian): FLINK_BRIDGE_RING_IMAGES images (100,000 by default; `./flink-bridge fuzz` runs 10 million
+    /// a minute asked in a release build), FLINK_BRIDGE_RING_SEED to replay a run, whose seed is printed.
+    #[test]
+    fn arbitrary_ring_images_end_in_frames_or_a_ring_error() {
+        let images: u64 = setting("FLINK_BRIDGE_RING_IMAGES", 100_000);
+        let seed: u64 = setting("FLINK_BRIDGE_RING_SEED", now_millis() as u64);
+        eprintln!("ring images: {images} from seed {seed} (FLINK_BRIDGE_RING_SEED={seed} replays them)");
+        let folder = Folder::new();
+        let ring = folder.ring();
+        let mut next = Images(seed);
+        let (mut frames, mut refusals) = (0u64, 0u64);
+        for _ in 0..images {
+            let consumer_position = next.position(0);
+            let producer_position = next.position(consumer_position);
+            set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::CONSUMER_POSITION, consumer_position);
+            set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, producer_position);
+            for _ in 0..next.below(4) {
+                let frame_type = if next.below(4) == 0 { next.next() as u16 } else { next.below(8) as u16 };
+                // Frames start 8-byte aligned; a position that is not is refused before any frame is read.
+                let index = next.below(CAPACITY as u64 / 8) as usize * 8;
+                let (length, sequence) = (next.length(), next.next());
+                put_frame(&ring, index, length, frame_type, sequence);
+            }
+            let mut consumer = ring.consumer();
+            let (start, end) = (consumer.end.data as usize, consumer.end.data as usize + consumer.end.capacity);
+            for _ in 0..4 {
+                match consumer.poll(64, |_, frame| {
+                    let at = frame.body.as_ptr() as usize;
+                    assert!(at >= start && at + frame.body.len() <= end, "a body outside the ring's data (seed {seed})");
+                    Ok::<_, RingError>(())
+                }) {
+                    Ok(0) => break,
+                    Ok(taken) => frames += taken as u64,
+                    Err(_) => {
+                        refusals += 1;
+                        break;
+                    }
+                }
+            }
+
+            let consumer_position = next.position(0);
+            let producer_position = next.position(consumer_position);
+            set(&ring, l::FROM_WORKER_CONTROL_OFFSET, l::CONSUMER_POSITION, consumer_position);
+            set(&ring, l::FROM_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, producer_position);
+            let mut producer = ring.producer();
+            for _ in 0..1 + next.below(3) {
+                let length = next.below(producer.max_body() as u64 + 1) as usize;
+                match producer.try_write(l::OUTPUT, next.next(), length, |body| body.fill(0x5A)) {
+                    Ok(_) => frames += 1,
+                    Err(_) => {
+                        refusals += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        eprintln!("ring images: {images} images, {frames} frames taken or written, {refusals} refused as corrupt");
+        assert!(frames > 0 && refusals > 0, "the images should both pass and fail the checks: {frames} frames, {refusals} refusals");
+    }
 }
