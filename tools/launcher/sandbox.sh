@@ -13,7 +13,7 @@ PROJECT=flink-bridge-sandbox
 BASE_IMAGE=flink-bridge/base:bookworm
 TAG=local
 DEBIAN_MIRROR=http://deb.debian.org/debian
-# Packages the sandbox needs on this machine; dockerd starts with the flags DESIGN.md gives: no bridge network and
+# Packages the sandbox needs on this machine; dockerd starts with no bridge network and
 # no firewall rules, so containers only ever use the host's network, on loopback.
 DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
 DOCKERD_FLAGS=(--bridge=none --iptables=false --ip6tables=false)
