@@ -131,7 +131,7 @@ final class BenchWorker {
                 BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(), workerCommand,
                 BridgeSettings.DEFAULT_MAX_IN_FLIGHT, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
                 BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                SessionSpec.ShmSettings.defaults(), recovery);
+                SessionSpec.ShmSettings.defaults(), recovery, BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
     }
 
     /**

@@ -129,5 +129,15 @@ public final class BridgeOptions {
                     + " it spawns (started 3 s after it), which takes over at once when the worker is lost instead"
                     + " of a new process being started then. Costs one idle worker process per TaskManager.");
 
+    public static final ConfigOption<MemorySize> MAX_SNAPSHOT_SIZE =
+            ConfigOptions.key("flink-bridge.worker.state.max-snapshot-size")
+            .memoryType()
+            .defaultValue(MemorySize.parse("1gb"))
+            .withDescription("The most whole-instance state (steps with their own snapshot and restore, pickled Python "
+                    + "segments) one session's worker may hand over at a checkpoint. The bridge holds it on its heap "
+                    + "until the checkpoint is written (and, with recovery in place, until the next), so a larger "
+                    + "snapshot fails the checkpoint, naming the session, its size and this option, instead of the "
+                    + "TaskManager's heap.");
+
     private BridgeOptions() {}
 }

@@ -102,7 +102,8 @@ class AnswersWhileIdleTest {
                 BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 // The sidecar worker opens rings in its default directory only, the bridge's default too.
-                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults());
+                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults(),
+                BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
     }
 
     /** Lets {@link #BEFORE_PAUSE} records through at once, then holds the next until the test resumes it. */

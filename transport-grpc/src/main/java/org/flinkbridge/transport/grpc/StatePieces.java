@@ -7,14 +7,19 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.CallStreamObserver;
 import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.RestoreStateRequest;
+import org.flinkbridge.proto.control.SnapshotStateRequest;
+import org.flinkbridge.proto.control.SnapshotStateResponse;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -108,17 +113,19 @@ public final class StatePieces {
 
     /**
      * The bridge's side of {@code RestoreState}: streams the pieces to the worker's session as {@link #send}
-     * does and waits for its acknowledgement, all within the call's deadline of {@code timeoutMillis}.
+     * does and waits for its acknowledgement. The transfer has no deadline as a whole, so a state of any size
+     * gets through while it makes progress: each message must be taken, and the acknowledgement come, within
+     * {@code timeoutMillis}.
      *
      * @throws StatusRuntimeException the worker's refusal, or the call's failure
-     * @throws TimeoutException       when the worker takes no message for {@code timeoutMillis} (the call is
-     *                                cancelled)
+     * @throws TimeoutException       when the worker takes no message, or does not acknowledge the last, for
+     *                                {@code timeoutMillis} (the call is cancelled)
      */
     public static void restore(Channel channel, String sessionId, List<KeyGroupState> pieces, long timeoutMillis)
             throws TimeoutException, InterruptedException {
         CompletableFuture<Ack> acked = new CompletableFuture<>();
         ClientCallStreamObserver<RestoreStateRequest> requests = (ClientCallStreamObserver<RestoreStateRequest>)
-                BridgeControlGrpc.newStub(channel).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
+                BridgeControlGrpc.newStub(channel)
                         .restoreState(new StreamObserver<>() {
                             @Override
                             public void onNext(Ack ack) {
@@ -137,7 +144,11 @@ public final class StatePieces {
             send(pieces, states -> RestoreStateRequest.newBuilder().setSessionId(sessionId).addAllStates(states)
                     .build(), requests, timeoutMillis);
             requests.onCompleted();
-            acked.get();
+            try {
+                acked.get(timeoutMillis, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                throw new TimeoutException("the worker did not acknowledge its state within " + timeoutMillis + " ms");
+            }
         } catch (TimeoutException e) {
             requests.cancel("the worker took no state", e);
             throw e;
@@ -146,6 +157,91 @@ public final class StatePieces {
             throw e;
         } catch (ExecutionException e) {
             throw Status.fromThrowable(e.getCause()).asRuntimeException();
+        }
+    }
+
+    /** A snapshot past the bound its receiver set: the call is cancelled at the first piece beyond it. */
+    public static final class TooLarge extends Exception {
+        private final long bytes;
+
+        TooLarge(long bytes) {
+            super("more than " + bytes + " bytes of state");
+            this.bytes = bytes;
+        }
+
+        /** The bytes of state received, the piece that passed the bound included. */
+        public long bytes() {
+            return bytes;
+        }
+    }
+
+    /**
+     * The bridge's side of {@code SnapshotState}: takes the worker's pieces one message at a time (gRPC's flow
+     * control holds the rest on the worker, so at most one message waits here) and returns them in order. The
+     * transfer has no deadline as a whole: each message must come within {@code timeoutMillis} of the last.
+     *
+     * @param maxBytes the most state accepted; past it the call is cancelled
+     * @throws StatusRuntimeException the worker's refusal, or the call's failure
+     * @throws TimeoutException       when no message comes for {@code timeoutMillis} (the call is cancelled)
+     * @throws TooLarge               when the state passes {@code maxBytes}
+     */
+    public static List<KeyGroupState> snapshot(Channel channel, SnapshotStateRequest request, long timeoutMillis,
+                                               long maxBytes) throws TimeoutException, InterruptedException, TooLarge {
+        // One message, or the call's end (a Status), waits at a time: the next is requested only once it is taken.
+        BlockingQueue<Object> arrived = new ArrayBlockingQueue<>(2);
+        CompletableFuture<ClientCallStreamObserver<SnapshotStateRequest>> call = new CompletableFuture<>();
+        BridgeControlGrpc.newStub(channel).snapshotState(request,
+                new ClientResponseObserver<SnapshotStateRequest, SnapshotStateResponse>() {
+                    @Override
+                    public void beforeStart(ClientCallStreamObserver<SnapshotStateRequest> stream) {
+                        stream.disableAutoRequestWithInitial(1);
+                        call.complete(stream);
+                    }
+
+                    @Override
+                    public void onNext(SnapshotStateResponse message) {
+                        arrived.add(message);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        // After a cancel nobody reads on, and the queue may hold a message: the end can go.
+                        arrived.offer(Status.fromThrowable(t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        arrived.offer(Status.OK);
+                    }
+                });
+        ClientCallStreamObserver<SnapshotStateRequest> stream = call.join();
+        List<KeyGroupState> pieces = new ArrayList<>();
+        long bytes = 0;
+        try {
+            while (true) {
+                Object next = arrived.poll(timeoutMillis, TimeUnit.MILLISECONDS);
+                if (next == null) {
+                    throw new TimeoutException("the worker sent no state for " + timeoutMillis + " ms (after "
+                            + bytes + " bytes)");
+                }
+                if (next instanceof Status status) {
+                    if (!status.isOk()) {
+                        throw status.asRuntimeException();
+                    }
+                    return pieces;
+                }
+                for (KeyGroupState piece : ((SnapshotStateResponse) next).getStatesList()) {
+                    bytes += piece.getState().size();
+                    if (bytes > maxBytes) {
+                        throw new TooLarge(bytes);
+                    }
+                    pieces.add(piece);
+                }
+                stream.request(1);
+            }
+        } catch (TimeoutException | InterruptedException | TooLarge e) {
+            stream.cancel("the bridge stopped taking the state", e);
+            throw e;
         }
     }
 }

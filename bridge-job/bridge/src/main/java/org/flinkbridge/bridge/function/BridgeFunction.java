@@ -41,8 +41,9 @@ import org.flinkbridge.records.BridgeRecord;
  * mail the channel queues when answers arrive while the task has nothing to send.
  *
  * <p>Checkpoints: the DataStream API V2 calls {@link #snapshotState} after the barrier has gone downstream, so
- * the exchange sends the worker a BARRIER and holds every earlier input's answers; the worker's state (by key
- * group) and the held outputs go into operator state. What was held is emitted when the checkpoint completes or
+ * the exchange sends the worker a BARRIER and holds every earlier input's answers; the held outputs go into
+ * operator state, and the worker's state too when the stream is not keyed. A keyed segment's worker state goes by
+ * key group into raw keyed state, which {@link BridgeOperators} writes and reads ({@link KeyGroupStateStream}). What was held is emitted when the checkpoint completes or
  * is aborted, or before the next input if that comes first, so it belongs to the next checkpoint; not inside
  * snapshotState, where an operator chained behind this one (a sink writer) may sit between its own pre-barrier
  * flush and its snapshot. On restore the worker gets its state back before any record, and the stored outputs
@@ -58,6 +59,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     private transient ListState<byte[]> checkpointed;
     private transient List<byte[]> restoredEntries;
+    /** A keyed segment's worker state: restored from raw keyed state before open, taken at each checkpoint. */
+    private transient List<KeyGroupState> keyedWorkerState;
     private transient ReplaceableSession session;
     private transient SessionExchange exchange;
     private transient Collector<BridgeRecord> output;
@@ -100,22 +103,39 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         CheckpointEntries.Restored restored = CheckpointEntries.select(
                 restoredEntries == null ? List.of() : restoredEntries, subtask, task.getParallelism(), maxParallelism);
         restoredEntries = null;
+        List<KeyGroupState> workerStates = new ArrayList<>(restored.workerStates());
+        if (keyedWorkerState != null) {
+            workerStates.addAll(keyedWorkerState);
+            keyedWorkerState = null;
+        }
         session = new ReplaceableSession(spec, SessionIdentity.newBuilder()
                 .setJobName(spec.jobName())
                 .setOperatorName(task.getTaskName())
                 .setSubtaskIndex(subtask)
                 .setParallelism(task.getParallelism())
                 .setAttempt(task.getAttemptNumber())
-                .build(), restored.workerStates());
+                .build(), workerStates);
         metrics = new SessionMetrics(ctx.getMetricGroup(), spec.maxInFlight(),
                 () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
                 session::fromWorkerRingBytes);
         WorkerLoss loss = spec.recovery().inPlace()
                 ? new InPlaceRecovery(new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()),
-                        restored.workerStates())
+                        workerStates)
                 : WorkerLoss.FAILOVER;
         exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), loss,
                 new Downstream(ctx), restored.outputs());
+    }
+
+    /** Called by {@link BridgeOperators} before {@link #open}, with a keyed segment's restored worker state. */
+    void restoreKeyedWorkerState(List<KeyGroupState> pieces) {
+        keyedWorkerState = pieces;
+    }
+
+    /** Called by {@link BridgeOperators} after {@link #snapshotState}: a keyed segment's worker state to store. */
+    List<KeyGroupState> takeKeyedWorkerState() {
+        List<KeyGroupState> pieces = keyedWorkerState;
+        keyedWorkerState = null;
+        return pieces;
     }
 
     /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
@@ -188,8 +208,12 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         SessionExchange.Checkpoint checkpoint = exchange.checkpoint(ctx.getCheckpointId());
         metrics.checkpointDrained(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
         List<byte[]> entries = new ArrayList<>();
-        for (KeyGroupState state : checkpoint.workerState()) {
-            entries.add(CheckpointEntries.workerState(subtask, state));
+        if (keyed) {
+            keyedWorkerState = checkpoint.workerState();
+        } else {
+            for (KeyGroupState state : checkpoint.workerState()) {
+                entries.add(CheckpointEntries.workerState(subtask, state));
+            }
         }
         for (BridgeRecord record : checkpoint.pendingOutputs()) {
             entries.add(CheckpointEntries.output(subtask, record));

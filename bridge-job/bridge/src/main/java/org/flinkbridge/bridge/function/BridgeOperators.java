@@ -3,6 +3,8 @@ package org.flinkbridge.bridge.function;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.impl.operators.KeyedProcessOperator;
 import org.apache.flink.datastream.impl.operators.ProcessOperator;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.flinkbridge.records.BridgeRecord;
 
@@ -36,9 +38,20 @@ final class BridgeOperators {
         }
     }
 
+    /**
+     * The keyed operator also keeps the worker's state by key group in raw keyed state, and keeps no set of the
+     * keys it has seen.
+     */
     static final class Keyed<K> extends KeyedProcessOperator<K, BridgeRecord, BridgeRecord> {
         Keyed(BridgeFunction function) {
             super(function);
+        }
+
+        @Override
+        public void initializeState(StateInitializationContext context) throws Exception {
+            super.initializeState(context);
+            ((BridgeFunction) userFunction).restoreKeyedWorkerState(
+                    KeyGroupStateStream.read(context.getRawKeyedStateInputs()));
         }
 
         @Override
@@ -46,5 +59,26 @@ final class BridgeOperators {
             super.open();
             handOver(this, (BridgeFunction) userFunction, outputCollector);
         }
+
+        @Override
+        public void snapshotState(StateSnapshotContext context) throws Exception {
+            super.snapshotState(context);
+            KeyGroupStateStream.write(context.getRawKeyedOperatorStateOutput(),
+                    ((BridgeFunction) userFunction).takeKeyedWorkerState());
+        }
+
+        /** Flink's own timers then keep to the backend's managed state (RocksDB's default, the heap's always). */
+        @Override
+        protected boolean isUsingCustomRawKeyedState() {
+            return true;
+        }
+
+        /**
+         * Keeps nothing: the V2 operator would add every key it has ever seen to a heap set, for
+         * {@code applyToAllPartitions}, which the bridge never calls, so a TaskManager's heap would grow with the
+         * number of distinct keys whatever the state.
+         */
+        @Override
+        public void newKeySelected(Object newKey) {}
     }
 }

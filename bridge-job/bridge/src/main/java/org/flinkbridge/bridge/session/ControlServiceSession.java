@@ -4,6 +4,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CheckpointNotification;
@@ -42,14 +43,16 @@ final class ControlServiceSession implements TransportSession {
     private final ManagedChannel grpc;
     private final WorkerChannel channel;
     private final long timeoutMillis;
+    private final long maxSnapshotBytes;
 
     private ControlServiceSession(String name, String sessionId, ManagedChannel grpc, WorkerChannel channel,
-                                  long timeoutMillis) {
+                                  long timeoutMillis, long maxSnapshotBytes) {
         this.name = name;
         this.sessionId = sessionId;
         this.grpc = grpc;
         this.channel = channel;
         this.timeoutMillis = timeoutMillis;
+        this.maxSnapshotBytes = maxSnapshotBytes;
     }
 
     /** The data channel of a session the worker has just opened. */
@@ -90,7 +93,7 @@ final class ControlServiceSession implements TransportSession {
         }
         String name = opening.sessionName(opened.getSessionId());
         ControlServiceSession session = new ControlServiceSession(name, opened.getSessionId(), opening.grpc(),
-                dataChannel.open(opened.getSessionId(), name), spec.workerTimeoutMillis());
+                dataChannel.open(opened.getSessionId(), name), spec.workerTimeoutMillis(), spec.maxSnapshotBytes());
         LOG.info("opened {} over {}", name, over);
         return session;
     }
@@ -107,16 +110,21 @@ final class ControlServiceSession implements TransportSession {
 
     @Override
     public List<KeyGroupState> snapshotState(long checkpointId) throws IOException {
-        List<KeyGroupState> pieces = new ArrayList<>();
+        String what = name + ": cannot take the worker's state for checkpoint " + checkpointId;
         try {
-            BridgeControlGrpc.newBlockingStub(grpc).withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS)
-                    .snapshotState(SnapshotStateRequest.newBuilder().setSessionId(sessionId)
-                            .setCheckpointId(checkpointId).build())
-                    .forEachRemaining(message -> pieces.addAll(message.getStatesList()));
+            return StatePieces.snapshot(grpc, SnapshotStateRequest.newBuilder().setSessionId(sessionId)
+                    .setCheckpointId(checkpointId).build(), timeoutMillis, maxSnapshotBytes);
+        } catch (StatePieces.TooLarge e) {
+            throw new IOException(what + ": its state passed " + e.bytes() + " bytes, more than the "
+                    + maxSnapshotBytes + " that " + BridgeOptions.MAX_SNAPSHOT_SIZE.key() + " allows", e);
+        } catch (TimeoutException e) {
+            throw new WorkerLostException(what + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException(what + ": interrupted");
         } catch (StatusRuntimeException e) {
-            throw failure(name + ": cannot take the worker's state for checkpoint " + checkpointId, e);
+            throw failure(what, e);
         }
-        return pieces;
     }
 
     @Override

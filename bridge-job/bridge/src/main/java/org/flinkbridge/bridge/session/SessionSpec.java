@@ -17,6 +17,8 @@ import java.util.List;
  * @param workerCommand the command that starts a worker printing its listening line (spawn mode)
  * @param shm the ring settings, used when {@code mode} is {@link TransportMode#SHM}
  * @param recovery what a lost worker leads to
+ * @param maxSnapshotBytes the most state a worker may hand over at one checkpoint
+ *                         ({@link BridgeOptions#MAX_SNAPSHOT_SIZE})
  */
 public record SessionSpec(
         String jobName,
@@ -31,7 +33,8 @@ public record SessionSpec(
         long workerTimeoutMillis,
         int maxBatchFrames,
         ShmSettings shm,
-        Recovery recovery) implements Serializable {
+        Recovery recovery,
+        long maxSnapshotBytes) implements Serializable {
 
     public SessionSpec {
         steps = List.copyOf(steps);

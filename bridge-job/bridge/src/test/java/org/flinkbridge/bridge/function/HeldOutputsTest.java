@@ -90,7 +90,8 @@ class HeldOutputsTest {
                 TransportMode.GRPC_STREAM, workerAddress, BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
                 List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults());
+                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults(),
+                BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
     }
 
     /** Writes given entries into the bridge's union list state at a checkpoint. */

@@ -38,7 +38,8 @@ class BridgeSessionRingFolderTest {
                 TransportMode.SHM, null, false, List.of("sh", "-c", "touch " + spawnedMark),
                 BridgeSettings.DEFAULT_MAX_IN_FLIGHT, 5_000, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 new SessionSpec.ShmSettings(folder.toString(), 4096, 5_000),
-                SessionSpec.Recovery.defaults().withoutStandby());
+                SessionSpec.Recovery.defaults().withoutStandby(),
+                BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
 
         String refusal = assertThrows(IOException.class, () -> BridgeSession.open(spec,
                 SessionIdentity.newBuilder().setJobName("ring-folder").setParallelism(1).build())).getMessage();

@@ -87,7 +87,7 @@ class WorkerAddressCheckTest {
                 TransportMode.GRPC_STREAM, "192.0.2.1:50051", BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
                 List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
                 BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(), SessionSpec.ShmSettings.defaults(),
-                SessionSpec.Recovery.failover());
+                SessionSpec.Recovery.failover(), BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
         SessionIdentity identity = SessionIdentity.newBuilder()
                 .setJobName("remote-worker").setOperatorName("main").setParallelism(1).build();
 
