@@ -5,7 +5,9 @@
 //! closed flag) is an atomic; positions are published with release and read with acquire ordering, and a
 //! SeqCst fence sits between publishing a position and reading the peer's waiting count (and between counting
 //! oneself waiting and checking again), so no wake-up is lost. The positions are the peer's to write: each is
-//! checked before it indexes the ring, and every frame length against the bytes published.
+//! checked before it indexes the ring, and every frame length against the bytes published. Whatever this side
+//! reads of the file (header fields, frame headers and bodies) it loads once, atomically, and then checks: the
+//! compiler may assume a `&[u8]` stays as it was, which a peer writing the file breaks.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -112,15 +114,16 @@ pub fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
 /// A ring file mapped by the worker after its header and token were checked.
 pub struct RingFile {
     pub path: PathBuf,
-    map: MmapMut,
+    /// Kept mapped for as long as the ring is used; read and written through `base`.
+    _map: MmapMut,
     base: *mut u8,
     pub to_worker_capacity: usize,
     pub from_worker_capacity: usize,
     closed: AtomicBool,
 }
 
-// The mapping is shared memory read and written only through atomics, raw frame copies by the one consumer
-// and the one producer, and the header words: safe to reach from the serving thread and the heartbeat thread.
+// The mapping is shared memory read only through atomic loads and written through atomics and the one producer's
+// frames: safe to reach from the serving thread and the heartbeat thread.
 unsafe impl Send for RingFile {}
 unsafe impl Sync for RingFile {}
 
@@ -139,7 +142,7 @@ impl RingFile {
         let mut map = unsafe { MmapMut::map_mut(&file) }
             .map_err(|e| RingError(format!("{}: cannot be mapped: {:?}", path.display(), e.kind())))?;
         let base = map.as_mut_ptr();
-        let mut ring = RingFile { path, map, base, to_worker_capacity: 0, from_worker_capacity: 0, closed: AtomicBool::new(false) };
+        let mut ring = RingFile { path, _map: map, base, to_worker_capacity: 0, from_worker_capacity: 0, closed: AtomicBool::new(false) };
         ring.check_header(size, token)?;
         ring.word32(l::WORKER_PID_OFFSET).store(std::process::id(), Ordering::Relaxed);
         let ring = Arc::new(ring);
@@ -147,29 +150,27 @@ impl RingFile {
         Ok(ring)
     }
 
-    fn read_u32(&self, offset: usize) -> u32 {
-        u32::from_le_bytes(self.map[offset..offset + 4].try_into().unwrap())
-    }
-
     fn check_header(&mut self, size: usize, token: &str) -> Result<(), RingError> {
         let path = self.path.display().to_string();
-        let magic = u64::from_le_bytes(self.map[l::MAGIC_OFFSET..l::MAGIC_OFFSET + 8].try_into().unwrap());
+        let magic = self.word64(l::MAGIC_OFFSET).load(Ordering::Acquire);
+        let word = |offset| self.word32(offset).load(Ordering::Relaxed);
+        let (version, header_size) = (word(l::VERSION_OFFSET), word(l::HEADER_SIZE_OFFSET));
+        let (to_worker, from_worker) = (word(l::TO_WORKER_CAPACITY_OFFSET), word(l::FROM_WORKER_CAPACITY_OFFSET));
+        let mut found = [0u8; l::TOKEN_LENGTH];
+        for (i, chunk) in found.chunks_exact_mut(8).enumerate() {
+            chunk.copy_from_slice(&self.word64(l::TOKEN_OFFSET + 8 * i).load(Ordering::Relaxed).to_ne_bytes());
+        }
         if magic != l::MAGIC {
             // Says nothing of what the file holds instead: no error echoes a file's contents.
             return Err(RingError(format!("{path}: not a ring file (it does not start with the ring magic)")));
         }
-        for (field, offset, expected) in
-            [("version", l::VERSION_OFFSET, l::VERSION), ("header size", l::HEADER_SIZE_OFFSET, l::HEADER_SIZE as u32)]
-        {
-            let found = self.read_u32(offset);
+        for (field, found, expected) in [("version", version, l::VERSION), ("header size", header_size, l::HEADER_SIZE as u32)] {
             if found != expected {
                 return Err(RingError(format!(
                     "{path}: not a ring file this side understands: {field} is {found}, expected {expected}"
                 )));
             }
         }
-        let to_worker = self.read_u32(l::TO_WORKER_CAPACITY_OFFSET);
-        let from_worker = self.read_u32(l::FROM_WORKER_CAPACITY_OFFSET);
         check_capacity("to-worker", to_worker)?;
         check_capacity("from-worker", from_worker)?;
         let expected = l::file_size(to_worker as usize, from_worker as usize);
@@ -178,8 +179,7 @@ impl RingFile {
                 "{path}: not a ring file this side understands: file size is {size}, expected {expected}"
             )));
         }
-        let found = &self.map[l::TOKEN_OFFSET..l::TOKEN_OFFSET + l::TOKEN_LENGTH];
-        if !constant_time_equal(found, &token_bytes(token)?) {
+        if !constant_time_equal(&found, &token_bytes(token)?) {
             return Err(RingError(format!("{path}: the session token does not match; refusing the ring")));
         }
         self.to_worker_capacity = to_worker as usize;
@@ -381,6 +381,21 @@ impl RingEnd {
         Wake::new(&self.ring, self.control + futex, self.control + waiting)
     }
 
+    /// The 8 bytes at `index` of the ring's data, loaded once: a frame's header and body are read only so.
+    fn bytes8(&self, index: usize) -> [u8; 8] {
+        assert!(index % l::FRAME_ALIGNMENT == 0 && index + 8 <= self.capacity, "{}: a read at ring offset {index} is outside the ring", self.name);
+        unsafe { &*(self.data.add(index) as *const AtomicU64) }.load(Ordering::Relaxed).to_ne_bytes()
+    }
+
+    /// Copies the `length` bytes at `index` of the ring's data into `out`, 8 at a time (frames are 8-byte aligned).
+    fn copy_out(&self, index: usize, length: usize, out: &mut Vec<u8>) {
+        out.resize(l::align(length), 0);
+        for (chunk, at) in out.chunks_exact_mut(8).zip((index..).step_by(8)) {
+            chunk.copy_from_slice(&self.bytes8(at));
+        }
+        out.truncate(length);
+    }
+
     fn check_positions(&self, producer: u64, consumer: u64) -> Result<(), RingError> {
         let fault = if consumer % l::FRAME_ALIGNMENT as u64 != 0 {
             format!("consumer position {consumer} is not 8-byte aligned")
@@ -402,7 +417,7 @@ impl RingEnd {
 
 unsafe impl Send for RingEnd {}
 
-/// One frame read in place: valid until the consumer's next poll.
+/// One frame as it was read, once, out of the ring: its body a copy the bridge cannot change while it is handled.
 pub struct Frame<'a> {
     pub frame_type: u16,
     pub flags: u16,
@@ -419,12 +434,14 @@ pub struct Consumer {
     head: u64,
     tail: u64,
     handling: Option<u64>,
+    /// The body of the frame being handled, copied out of the ring; reused from frame to frame.
+    body: Vec<u8>,
 }
 
 impl Consumer {
     fn new(end: RingEnd) -> Consumer {
         let head = end.consumer_position().load(Ordering::Acquire);
-        Consumer { frames: end.wait(l::DATA_FUTEX, l::CONSUMER_WAITING), space: end.wake(l::SPACE_FUTEX, l::PRODUCER_WAITING), head, tail: head, handling: None, end }
+        Consumer { frames: end.wait(l::DATA_FUTEX, l::CONSUMER_WAITING), space: end.wake(l::SPACE_FUTEX, l::PRODUCER_WAITING), head, tail: head, handling: None, body: Vec::new(), end }
     }
 
     pub fn name(&self) -> &str {
@@ -455,11 +472,8 @@ impl Consumer {
         let (capacity, mask, max_frame) = (self.end.capacity, self.end.capacity as u64 - 1, self.end.max_frame);
         while self.head < self.tail && *count < limit {
             let index = (self.head & mask) as usize;
-            let at = unsafe { self.end.data.add(index) };
-            // Each value read once from shared memory, then checked.
-            let mut header = [0u8; l::FRAME_HEADER];
-            let header_bytes = (capacity - index).min(l::FRAME_HEADER);
-            unsafe { std::ptr::copy_nonoverlapping(at, header.as_mut_ptr(), header_bytes) };
+            // Each field read once from shared memory, then checked; a PADDING frame may be these 8 bytes only.
+            let header = self.end.bytes8(index);
             let length = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
             let frame_type = u16::from_le_bytes(header[4..6].try_into().unwrap());
             let flags = u16::from_le_bytes(header[6..8].try_into().unwrap());
@@ -480,13 +494,15 @@ impl Consumer {
                 };
                 return Err(self.corrupt(problem, index).into());
             }
-            let sequence = u64::from_le_bytes(header[8..16].try_into().unwrap());
+            let sequence = u64::from_le_bytes(self.end.bytes8(index + 8));
+            let mut body = std::mem::take(&mut self.body);
+            self.end.copy_out(index + l::FRAME_HEADER, length - l::FRAME_HEADER, &mut body);
             self.handling = Some(self.head);
             self.head += aligned;
             *count += 1;
-            // The body stays in the ring until the next poll publishes the head past it.
-            let body = unsafe { std::slice::from_raw_parts(at.add(l::FRAME_HEADER), length - l::FRAME_HEADER) };
-            handler(self, Frame { frame_type, flags, sequence, body })?;
+            let handled = handler(self, Frame { frame_type, flags, sequence, body: &body });
+            self.body = body;
+            handled?;
         }
         Ok(())
     }
@@ -694,14 +710,11 @@ pub(crate) mod tests {
 
     type Read = (u16, u64, Vec<u8>);
 
-    /// Every frame the consumer can take now, checking that each body lies inside the ring's data.
+    /// Every frame the consumer can take now (a read outside the ring's data panics in `RingEnd::bytes8`).
     fn take_all(consumer: &mut Consumer) -> Result<Vec<Read>, RingError> {
-        let (start, end) = (consumer.end.data as usize, consumer.end.data as usize + consumer.end.capacity);
         let mut read = Vec::new();
         loop {
             let taken = consumer.poll(usize::MAX, |_, frame| {
-                let at = frame.body.as_ptr() as usize;
-                assert!(at >= start && at + frame.body.len() <= end, "a body outside the ring's data");
                 read.push((frame.frame_type, frame.sequence, frame.body.to_vec()));
                 Ok::<_, RingError>(())
             })?;
@@ -860,6 +873,25 @@ pub(crate) mod tests {
         assert_eq!(ring.word64(l::TO_WORKER_CONTROL_OFFSET + l::CONSUMER_POSITION).load(Ordering::Acquire), 16);
     }
 
+    #[test]
+    fn a_frame_is_read_once_so_the_bridge_cannot_change_it_while_it_is_handled() {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        put_frame(&ring, 0, 24, l::RECORD, 1);
+        let body_at = unsafe { ring.base.add(l::HEADER_SIZE + l::FRAME_HEADER) };
+        unsafe { std::ptr::write_bytes(body_at, 7, 8) };
+        set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, 24);
+        let mut inputs = ring.consumer();
+        let taken = inputs.poll(1, |_, frame| {
+            // A bridge may write the ring at any time: the frame handed over is what was read, checked, once.
+            put_frame(&ring, 0, u32::MAX, 99, 2);
+            unsafe { std::ptr::write_bytes(body_at, 0xEE, 8) };
+            assert_eq!((frame.frame_type, frame.sequence, frame.body), (l::RECORD, 1, &[7u8; 8][..]));
+            Ok::<_, RingError>(())
+        });
+        assert_eq!(taken.unwrap(), 1);
+    }
+
     /// The worker's producer over the from-worker ring, its shared positions set to (producer, consumer) first:
     /// what its first write makes of them.
     fn produce(producer: u64, consumer: u64) -> (Result<bool, RingError>, Producer) {
@@ -988,8 +1020,8 @@ pub(crate) mod tests {
     }
 
     /// Arbitrary ring images for both sides: the bridge's positions and frame headers for the worker's consumer, the
-    /// bridge's positions for the worker's producer. Each must end in frames handed over inside the ring's data or in a
-    /// RingError, never a panic, a stray access or a loop. A seeded loop rather than libFuzzer (cargo-fuzz is not
+    /// bridge's positions for the worker's producer. Each must end in frames read from inside the ring's data (a read
+    /// outside it panics) or in a RingError, never a panic, a stray access or a loop. A seeded loop rather than libFuzzer (cargo-fuzz is not
     /// packaged in Debian): FLINK_BRIDGE_RING_IMAGES images (100,000 by default; `./flink-bridge fuzz` runs 10 million
     /// a minute asked in a release build), FLINK_BRIDGE_RING_SEED to replay a run, whose seed is printed.
     #[test]
@@ -1014,11 +1046,9 @@ pub(crate) mod tests {
                 put_frame(&ring, index, length, frame_type, sequence);
             }
             let mut consumer = ring.consumer();
-            let (start, end) = (consumer.end.data as usize, consumer.end.data as usize + consumer.end.capacity);
             for _ in 0..4 {
                 match consumer.poll(64, |_, frame| {
-                    let at = frame.body.as_ptr() as usize;
-                    assert!(at >= start && at + frame.body.len() <= end, "a body outside the ring's data (seed {seed})");
+                    assert!(l::FRAME_HEADER + frame.body.len() <= l::max_frame_length(CAPACITY), "a body longer than a frame (seed {seed})");
                     Ok::<_, RingError>(())
                 }) {
                     Ok(0) => break,
