@@ -18,6 +18,7 @@ mod ring;
 mod ring_folder;
 mod secret;
 mod session;
+mod shared_map;
 mod shm_loop;
 mod step;
 mod steps;

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use memmap2::MmapMut;
 
 use crate::layout as l;
+use crate::shared_map::SharedMap;
 
 pub const SUFFIX: &str = ".ring";
 const HEARTBEAT: Duration = Duration::from_millis(100);
@@ -114,8 +115,8 @@ pub fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
 /// A ring file mapped by the worker after its header and token were checked.
 pub struct RingFile {
     pub path: PathBuf,
-    /// Kept mapped for as long as the ring is used; read and written through `base`.
-    _map: MmapMut,
+    /// Read and written through `base`; says whether the file was cut short under it.
+    map: SharedMap,
     base: *mut u8,
     pub to_worker_capacity: usize,
     pub from_worker_capacity: usize,
@@ -139,10 +140,11 @@ impl RingFile {
         if size < l::HEADER_SIZE {
             return Err(RingError(format!("{}: not a ring file: shorter than a ring file's header", path.display())));
         }
-        let mut map = unsafe { MmapMut::map_mut(&file) }
+        let map = unsafe { MmapMut::map_mut(&file) }
             .map_err(|e| RingError(format!("{}: cannot be mapped: {:?}", path.display(), e.kind())))?;
+        let mut map = SharedMap::new(map).map_err(|e| RingError(format!("{}: cannot be mapped: {e}", path.display())))?;
         let base = map.as_mut_ptr();
-        let mut ring = RingFile { path, _map: map, base, to_worker_capacity: 0, from_worker_capacity: 0, closed: AtomicBool::new(false) };
+        let mut ring = RingFile { path, map, base, to_worker_capacity: 0, from_worker_capacity: 0, closed: AtomicBool::new(false) };
         ring.check_header(size, token)?;
         ring.word32(l::WORKER_PID_OFFSET).store(std::process::id(), Ordering::Relaxed);
         let ring = Arc::new(ring);
@@ -160,6 +162,7 @@ impl RingFile {
         for (i, chunk) in found.chunks_exact_mut(8).enumerate() {
             chunk.copy_from_slice(&self.word64(l::TOKEN_OFFSET + 8 * i).load(Ordering::Relaxed).to_ne_bytes());
         }
+        self.check_whole()?;
         if magic != l::MAGIC {
             // Says nothing of what the file holds instead: no error echoes a file's contents.
             return Err(RingError(format!("{path}: not a ring file (it does not start with the ring magic)")));
@@ -184,6 +187,18 @@ impl RingFile {
         }
         self.to_worker_capacity = to_worker as usize;
         self.from_worker_capacity = from_worker as usize;
+        Ok(())
+    }
+
+    /// An error once the file was found cut short under its mapping (shared_map): what was read since is zeros,
+    /// not the peer's, and must not be used.
+    fn check_whole(&self) -> Result<(), RingError> {
+        if self.map.cut_short() {
+            return Err(RingError(format!(
+                "{}: the ring file was cut short while mapped (another process truncated it), so the session ends",
+                self.path.display()
+            )));
+        }
         Ok(())
     }
 
@@ -215,19 +230,28 @@ impl RingFile {
         }
     }
 
-    pub fn bridge_closed(&self) -> bool {
+    fn bridge_closed(&self) -> bool {
         self.word32(l::CLOSED_OFFSET).load(Ordering::Acquire) != 0
     }
 
     /// Why the bridge counts as lost (it closed the ring, or its heartbeat is silent past the limit), or None.
     /// Process ids are never looked at: the bridge may live in another PID namespace.
     pub fn bridge_lost(&self, limit_millis: i64) -> Option<String> {
+        if let Err(cut) = self.check_whole() {
+            return Some(cut.0);
+        }
         if self.bridge_closed() {
             return Some("the bridge closed the ring".into());
         }
         let silence = now_millis() - self.word64(l::BRIDGE_HEARTBEAT_OFFSET).load(Ordering::Acquire) as i64;
         (silence > limit_millis)
             .then(|| format!("no heartbeat from the bridge for {silence} ms (the limit is {limit_millis} ms)"))
+    }
+
+    /// Whether the bridge crashed holding the ring: lost without closing it, so it will not remove its file. Not so
+    /// of a file cut short, whose bridge may be there still.
+    pub fn bridge_crashed(&self, limit_millis: i64) -> bool {
+        !self.map.cut_short() && !self.bridge_closed() && self.bridge_lost(limit_millis).is_some()
     }
 
     /// Tells the bridge this side left (the closed flag, and a wake of every sleeper). `stopped`: the worker was
@@ -264,7 +288,9 @@ pub fn mark_closed(path: &Path) {
     if file.metadata().map(|m| (m.len() as usize) < l::HEADER_SIZE).unwrap_or(true) {
         return;
     }
-    let Ok(mut header) = (unsafe { memmap2::MmapOptions::new().len(l::HEADER_SIZE).map_mut(&file) }) else { return };
+    let Ok(header) = (unsafe { memmap2::MmapOptions::new().len(l::HEADER_SIZE).map_mut(&file) }) else { return };
+    // Guarded too: the file may be cut short after its size was read.
+    let Ok(mut header) = SharedMap::new(header) else { return };
     let base = header.as_mut_ptr();
     let word = |offset: usize| unsafe { &*(base.add(offset) as *const AtomicU32) };
     let _ = word(l::CLOSED_OFFSET).compare_exchange(0, l::CLOSED_LEFT, Ordering::AcqRel, Ordering::Acquire);
@@ -455,6 +481,7 @@ impl Consumer {
             // The head is checked with the tail: it started at the shared consumer position, which the peer
             // may have set to anything, and only moves by checked frames.
             let tail = self.end.producer_position().load(Ordering::Acquire);
+            self.end.ring.check_whole()?;
             self.end.check_positions(tail, self.head)?;
             self.tail = tail;
             if self.head == tail {
@@ -474,6 +501,7 @@ impl Consumer {
             let index = (self.head & mask) as usize;
             // Each field read once from shared memory, then checked; a PADDING frame may be these 8 bytes only.
             let header = self.end.bytes8(index);
+            self.end.ring.check_whole()?;
             let length = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
             let frame_type = u16::from_le_bytes(header[4..6].try_into().unwrap());
             let flags = u16::from_le_bytes(header[6..8].try_into().unwrap());
@@ -497,6 +525,7 @@ impl Consumer {
             let sequence = u64::from_le_bytes(self.end.bytes8(index + 8));
             let mut body = std::mem::take(&mut self.body);
             self.end.copy_out(index + l::FRAME_HEADER, length - l::FRAME_HEADER, &mut body);
+            self.end.ring.check_whole()?;
             self.handling = Some(self.head);
             self.head += aligned;
             *count += 1;
@@ -589,6 +618,7 @@ impl Producer {
         // head may be the shared consumer position as this producer found it, both the peer's to corrupt (an
         // unaligned tail just before the ring's end would put a PADDING frame past it). The tail moves by aligned
         // frames only, so checking what was published checks it too.
+        self.end.ring.check_whole()?;
         self.end.check_positions(self.published, head)?;
         if needed.wrapping_sub(head) > capacity as u64 {
             return Ok(false);
@@ -608,6 +638,8 @@ impl Producer {
         frame[8..16].copy_from_slice(&sequence.to_le_bytes());
         write_body(&mut frame[l::FRAME_HEADER..]);
         self.tail = self.tail.wrapping_add(aligned as u64);
+        // A frame written to a file cut short went to private pages, not to the bridge.
+        self.end.ring.check_whole()?;
         Ok(true)
     }
 
@@ -933,8 +965,6 @@ pub(crate) mod tests {
 
     #[test]
     fn a_file_not_the_size_its_header_says_is_refused_when_opened() {
-        // Only when opened: a file cut short once mapped is not looked at again, and the first touch of a page past
-        // its new end raises SIGBUS.
         let folder = Folder::new();
         let (to_worker, from_worker) = (CAPACITY as u32, 2 * CAPACITY as u32);
         let whole = l::file_size(to_worker as usize, from_worker as usize);
@@ -971,6 +1001,25 @@ pub(crate) mod tests {
         refused(opened(&|b| b[l::FROM_WORKER_CAPACITY_OFFSET..][..4].copy_from_slice(&2048u32.to_le_bytes()), TOKEN), "from-worker ring capacity 2048");
         refused(opened(&|_| {}, "another-token"), "the session token does not match");
         assert!(opened(&|_| {}, TOKEN).is_ok());
+    }
+
+    #[test]
+    fn a_ring_file_cut_short_while_mapped_fails_its_session_not_the_process() {
+        let folder = Folder::new();
+        let ring = folder.ring();
+        put_frame(&ring, 0, 24, l::RECORD, 1);
+        set(&ring, l::TO_WORKER_CONTROL_OFFSET, l::PRODUCER_POSITION, 24);
+        let (mut inputs, mut answers) = (ring.consumer(), ring.producer());
+        // As another process may at any time: the file cut to its header page, the rings' data gone.
+        OpenOptions::new().write(true).open(&ring.path).unwrap().set_len(l::HEADER_SIZE as u64).unwrap();
+        let cut = format!("{}: the ring file was cut short while mapped", ring.path.display());
+        refused(take_all(&mut inputs), &cut);
+        refused(answers.try_write(l::OUTPUT, 1, 8, |out| out.fill(1)), &cut);
+        assert!(ring.bridge_lost(i64::MAX).is_some_and(|why| why.contains(&cut)));
+        // The process goes on, and so do its other rings.
+        let other_folder = Folder::new();
+        let other = other_folder.ring();
+        assert!(other.producer().try_write(l::OUTPUT, 1, 8, |out| out.fill(1)).unwrap());
     }
 
     /// A seeded stream of numbers for the ring images below (splitmix64): the same seed gives the same images.

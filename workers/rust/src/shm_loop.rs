@@ -59,8 +59,7 @@ impl ShmLoop {
             Err(e) => format!("the ring failed: {e}"),
         };
         answers.publish();
-        // Silent without closing the ring: the bridge crashed and will not remove its file.
-        let abandoned = !self.closing() && !self.ring.bridge_closed() && self.ring.bridge_lost(self.liveness_timeout_ms).is_some();
+        let abandoned = !self.closing() && self.ring.bridge_crashed(self.liveness_timeout_ms);
         let stopped = self.handle.stop_asked.load(Ordering::Acquire) && !self.closing();
         self.ring.close(stopped);
         let _ = heartbeat.join();
