@@ -236,17 +236,8 @@ impl Worker {
         } else {
             None
         };
-        let handle = Arc::new(SessionHandle {
-            id: session_id.clone(),
-            name: name.clone(),
-            token: request.token,
-            plane: if shm { Plane::Shm } else { Plane::Stream },
-            logic: Mutex::new(logic),
-            closing: AtomicBool::new(false),
-            stop_asked: AtomicBool::new(false),
-            ended: AtomicBool::new(!shm),
-            thread: Mutex::new(None),
-        });
+        let plane = if shm { Plane::Shm } else { Plane::Stream };
+        let handle = Arc::new(SessionHandle::new(session_id.clone(), name.clone(), request.token, plane, logic));
         self.registry.sessions.lock().unwrap().insert(session_id.clone(), Arc::clone(&handle));
         if let Some((ring, liveness)) = ring {
             let thread = shm_loop::start(Arc::clone(&self.registry), Arc::clone(&handle), ring, liveness as i64);
@@ -334,7 +325,7 @@ impl Worker {
         if matches!(handle.plane, Plane::Shm) {
             handle.await_end();
         }
-        handle.logic.lock().unwrap().close();
+        handle.close_logic();
     }
 
     /// SIGTERM, a request to stop (an upgrade, the TaskManager releasing the worker): no new session opens,

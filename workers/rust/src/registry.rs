@@ -1,10 +1,12 @@
 //! What the control service shares with the data planes: the sessions this process serves, the bytes received
-//! per method, and the signal that the worker is asked to stop. A data plane (shm_loop, stream) sees the worker
-//! through this alone, so it does not depend on the control service that starts it.
+//! per method, the signal that the worker is asked to stop, and what a panic that ends a session said. A data
+//! plane (shm_loop, stream) sees the worker through this alone, so it does not depend on the control service that
+//! starts it.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,28 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
+    /// A session whose data plane has not started: a ring's starts with its thread, a stream's with its stream.
+    pub fn new(id: String, name: String, token: String, plane: Plane, logic: Session) -> SessionHandle {
+        let ended = AtomicBool::new(matches!(plane, Plane::Stream));
+        SessionHandle {
+            id,
+            name,
+            token,
+            plane,
+            logic: Mutex::new(logic),
+            closing: AtomicBool::new(false),
+            stop_asked: AtomicBool::new(false),
+            ended,
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Drops the session's instances and state; also after a panic that held its logic poisoned the lock, as the
+    /// session is over then.
+    pub fn close_logic(&self) {
+        self.logic.lock().unwrap_or_else(PoisonError::into_inner).close();
+    }
+
     pub fn await_end(&self) {
         let deadline = Instant::now() + END_TIMEOUT;
         while !self.ended.load(Ordering::Acquire) && Instant::now() < deadline {
@@ -100,7 +124,7 @@ impl Registry {
         let removed = self.sessions.lock().unwrap().remove(session_id);
         if let Some(handle) = removed {
             log!("{}: ended: {why}", handle.name);
-            handle.logic.lock().unwrap().close();
+            handle.close_logic();
             self.exit_if_one_session();
         }
     }
@@ -114,4 +138,9 @@ impl Registry {
             });
         }
     }
+}
+
+/// What a panic said, for the log line of the session it ended.
+pub fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("no message")
 }

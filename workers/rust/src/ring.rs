@@ -706,7 +706,7 @@ pub(crate) mod tests {
             path
         }
 
-        fn ring(&self) -> Arc<RingFile> {
+        pub(crate) fn ring(&self) -> Arc<RingFile> {
             let path = self.ring_file(CAPACITY as u32, CAPACITY as u32, l::file_size(CAPACITY, CAPACITY));
             RingFile::open(path, TOKEN).unwrap()
         }
@@ -719,9 +719,19 @@ pub(crate) mod tests {
     }
 
     /// A consumer of the from-worker ring: reads back what the worker's producer writes, as the bridge does.
-    fn reader_of_answers(ring: &Arc<RingFile>) -> Consumer {
+    pub(crate) fn reader_of_answers(ring: &Arc<RingFile>) -> Consumer {
         let data = l::HEADER_SIZE + ring.to_worker_capacity;
         Consumer::new(RingEnd::new(ring, l::FROM_WORKER_CONTROL_OFFSET, data, ring.from_worker_capacity, "from-worker"))
+    }
+
+    /// A producer on the to-worker ring: writes inputs, as the bridge does.
+    pub(crate) fn writer_of_inputs(ring: &Arc<RingFile>) -> Producer {
+        Producer::new(RingEnd::new(ring, l::TO_WORKER_CONTROL_OFFSET, l::HEADER_SIZE, ring.to_worker_capacity, "to-worker"))
+    }
+
+    /// What the bridge sees of the worker in the header: its heartbeat and the closed flag.
+    pub(crate) fn worker_heartbeat_and_closed(ring: &RingFile) -> (u64, u32) {
+        (ring.word64(l::WORKER_HEARTBEAT_OFFSET).load(Ordering::Acquire), ring.word32(l::CLOSED_OFFSET).load(Ordering::Acquire))
     }
 
     /// Sets a shared position of the ring whose control block is at `control`, as a peer (or corruption) would.

@@ -3,6 +3,7 @@
 //! batch. When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the
 //! bridge is still there.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use crate::error_text;
 use crate::layout as l;
 use crate::record::{self, Record};
-use crate::registry::{Registry, SessionHandle};
+use crate::registry::{panic_text, Registry, SessionHandle};
 use crate::ring::{Consumer, Frame, Producer, RingError, RingFile};
 use crate::session::Input;
 use crate::log;
@@ -48,19 +49,24 @@ impl ShmLoop {
         self.handle.closing.load(Ordering::Acquire)
     }
 
-    /// Serves until the bridge closes the ring or is lost, the session is closed, the worker is asked to stop, or
-    /// the ring is corrupt; then closes the ring (removing the file of a bridge that crashed).
+    /// Serves until the bridge closes the ring or is lost, the session is closed, the worker is asked to stop, the
+    /// ring is corrupt, or serving panics; then closes the ring (removing the file of a bridge that crashed).
     fn run(mut self, registry: &Registry) {
         let heartbeat = self.ring.start_heartbeat();
         let mut inputs = self.ring.consumer();
         let mut answers = self.ring.producer();
-        let why = match self.serve(&mut inputs, &mut answers) {
-            Ok(why) => why,
-            Err(e) => format!("the ring failed: {e}"),
+        // A panic (a step's, or at a lock another panic poisoned) ends this session as a corrupt ring does: its ring
+        // closed and its heartbeat stopped, so that the bridge sees it lost, while the worker serves the others.
+        let served = panic::catch_unwind(AssertUnwindSafe(|| self.serve(&mut inputs, &mut answers)));
+        let (why, as_asked) = match served {
+            Ok(Ok(why)) => (why, true),
+            Ok(Err(e)) => (format!("the ring failed: {e}"), false),
+            Err(panic) => (format!("serving it panicked: {}", panic_text(panic.as_ref())), false),
         };
         answers.publish();
         let abandoned = !self.closing() && self.ring.bridge_crashed(self.liveness_timeout_ms);
-        let stopped = self.handle.stop_asked.load(Ordering::Acquire) && !self.closing();
+        // Stopped only when serving ended as asked, every input it read answered.
+        let stopped = as_asked && self.handle.stop_asked.load(Ordering::Acquire) && !self.closing();
         self.ring.close(stopped);
         let _ = heartbeat.join();
         if abandoned && std::fs::remove_file(&self.ring.path).is_ok() {
@@ -146,5 +152,78 @@ impl ShmLoop {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    use crate::registry::Plane;
+    use crate::ring::tests::{reader_of_answers, worker_heartbeat_and_closed, writer_of_inputs, Folder};
+    use crate::session::{Session, StepSpec};
+    use crate::steps::ECHO_TYPE;
+
+    /// A session of one echo step, served over a ring of its own by its loop, its bridge never silent.
+    fn served(registry: &Arc<Registry>, folder: &Folder, id: &str) -> (Arc<SessionHandle>, Arc<RingFile>) {
+        let echo = StepSpec { name: "echo".into(), step_type: ECHO_TYPE.into(), config_json: "{}".into() };
+        let logic = Session::new(id.into(), vec![echo]).unwrap();
+        let handle = Arc::new(SessionHandle::new(id.into(), id.into(), String::new(), Plane::Shm, logic));
+        registry.sessions.lock().unwrap().insert(id.into(), Arc::clone(&handle));
+        let ring = folder.ring();
+        *handle.thread.lock().unwrap() = Some(start(Arc::clone(registry), Arc::clone(&handle), Arc::clone(&ring), i64::MAX));
+        (handle, ring)
+    }
+
+    fn send_barrier(ring: &Arc<RingFile>, sequence: u64) {
+        let mut inputs = writer_of_inputs(ring);
+        assert!(inputs.try_write(l::BARRIER, sequence, 0, |_| {}).unwrap());
+        inputs.publish();
+    }
+
+    fn within(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        done()
+    }
+
+    #[test]
+    fn a_panic_on_a_sessions_thread_ends_that_session_and_its_heartbeat_and_the_rest_serve_on() {
+        let registry = Arc::new(Registry::new(false));
+        let (panics_folder, serves_folder) = (Folder::new(), Folder::new());
+        let (panics, panics_ring) = served(&registry, &panics_folder, "session-that-panics");
+        let (serves, serves_ring) = served(&registry, &serves_folder, "session-that-serves");
+        // A panic that held the session (a step's, on a control call) poisons its logic: the loop panics at its next input.
+        let poisoner = Arc::clone(&panics);
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.logic.lock().unwrap();
+            panic!("a step panicked");
+        })
+        .join();
+        send_barrier(&panics_ring, 1);
+
+        assert!(within(5, || worker_heartbeat_and_closed(&panics_ring).1 == l::CLOSED_LEFT), "the ring is not closed as left");
+        let beat = worker_heartbeat_and_closed(&panics_ring).0;
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(worker_heartbeat_and_closed(&panics_ring).0, beat, "the heartbeat beats on");
+        assert!(within(5, || panics.ended.load(Ordering::Acquire)), "the loop did not end");
+        assert!(!registry.sessions.lock().unwrap().contains_key("session-that-panics"), "the session is still open");
+
+        send_barrier(&serves_ring, 7);
+        let mut answers = reader_of_answers(&serves_ring);
+        let mut taken = Vec::new();
+        within(5, || {
+            answers.poll(8, |_, frame| {
+                taken.push((frame.frame_type, frame.sequence));
+                Ok::<_, RingError>(())
+            }).unwrap();
+            !taken.is_empty()
+        });
+        assert_eq!(taken, [(l::END_OF_OUTPUTS, 7)], "the other session answers");
+        serves.closing.store(true, Ordering::Release);
+        serves.await_end();
     }
 }

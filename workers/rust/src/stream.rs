@@ -164,24 +164,12 @@ mod tests {
     use crate::error_text::{encoded_length, tests::parts, MAX_BYTES};
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
     use crate::session::{Session, StepSpec};
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Mutex;
 
     #[test]
     fn a_step_failing_a_record_with_a_huge_message_answers_an_error_with_its_text_cut() {
         start_runtime();
         let step = StepSpec { name: "failing".into(), step_type: "hosted_segments.FailsOnRecord".into(), config_json: String::new() };
-        let handle = SessionHandle {
-            id: "s".into(),
-            name: "session s".into(),
-            token: "t".into(),
-            plane: Plane::Stream,
-            logic: Mutex::new(Session::new("session s".into(), vec![step]).expect("built")),
-            closing: AtomicBool::new(false),
-            stop_asked: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
-            thread: Mutex::new(None),
-        };
+        let handle = SessionHandle::new("s".into(), "session s".into(), "t".into(), Plane::Stream, Session::new("session s".into(), vec![step]).expect("built"));
         let record = Frame { r#type: FrameType::Record as i32, sequence: 0, record: Some(flink_worker::Message::default()), ..Default::default() };
 
         let answers = answer(&handle, FrameBatch { frames: vec![record] }, &mut Vec::new());
