@@ -140,7 +140,35 @@ impl Registry {
     }
 }
 
-/// What a panic said, for the log line of the session it ended.
-pub fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("no message")
+/// Why a session ended whose data plane panicked, with what the panic said.
+pub fn why_panicked(payload: &(dyn Any + Send)) -> String {
+    let said = payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    format!("serving it panicked: {}", said.unwrap_or("no message"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::session::StepSpec;
+    use crate::steps::ECHO_TYPE;
+
+    /// An open session of one echo step, registered as the control service registers one.
+    pub(crate) fn echo_session(registry: &Registry, id: &str, plane: Plane) -> Arc<SessionHandle> {
+        let echo = StepSpec { name: "echo".into(), step_type: ECHO_TYPE.into(), config_json: "{}".into() };
+        let logic = Session::new(id.into(), vec![echo]).unwrap();
+        let handle = Arc::new(SessionHandle::new(id.into(), id.into(), "token".into(), plane, logic));
+        registry.sessions.lock().unwrap().insert(id.into(), Arc::clone(&handle));
+        handle
+    }
+
+    /// Poisons the session's logic as a panic that held it does (a step's, on a control call): its data plane
+    /// panics at its next input.
+    pub(crate) fn poison(handle: &Arc<SessionHandle>) {
+        let held = Arc::clone(handle);
+        let _ = std::thread::spawn(move || {
+            let _logic = held.logic.lock().unwrap();
+            panic!("a step panicked");
+        })
+        .join();
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::error_text;
 use crate::layout as l;
 use crate::record::{self, Record};
-use crate::registry::{panic_text, Registry, SessionHandle};
+use crate::registry::{why_panicked, Registry, SessionHandle};
 use crate::ring::{Consumer, Frame, Producer, RingError, RingFile};
 use crate::session::Input;
 use crate::log;
@@ -61,7 +61,7 @@ impl ShmLoop {
         let (why, as_asked) = match served {
             Ok(Ok(why)) => (why, true),
             Ok(Err(e)) => (format!("the ring failed: {e}"), false),
-            Err(panic) => (format!("serving it panicked: {}", panic_text(panic.as_ref())), false),
+            Err(panic) => (why_panicked(panic.as_ref()), false),
         };
         answers.publish();
         let abandoned = !self.closing() && self.ring.bridge_crashed(self.liveness_timeout_ms);
@@ -160,17 +160,13 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    use crate::registry::tests::{echo_session, poison};
     use crate::registry::Plane;
     use crate::ring::tests::{reader_of_answers, worker_heartbeat_and_closed, writer_of_inputs, Folder};
-    use crate::session::{Session, StepSpec};
-    use crate::steps::ECHO_TYPE;
 
     /// A session of one echo step, served over a ring of its own by its loop, its bridge never silent.
     fn served(registry: &Arc<Registry>, folder: &Folder, id: &str) -> (Arc<SessionHandle>, Arc<RingFile>) {
-        let echo = StepSpec { name: "echo".into(), step_type: ECHO_TYPE.into(), config_json: "{}".into() };
-        let logic = Session::new(id.into(), vec![echo]).unwrap();
-        let handle = Arc::new(SessionHandle::new(id.into(), id.into(), String::new(), Plane::Shm, logic));
-        registry.sessions.lock().unwrap().insert(id.into(), Arc::clone(&handle));
+        let handle = echo_session(registry, id, Plane::Shm);
         let ring = folder.ring();
         *handle.thread.lock().unwrap() = Some(start(Arc::clone(registry), Arc::clone(&handle), Arc::clone(&ring), i64::MAX));
         (handle, ring)
@@ -196,13 +192,7 @@ mod tests {
         let (panics_folder, serves_folder) = (Folder::new(), Folder::new());
         let (panics, panics_ring) = served(&registry, &panics_folder, "session-that-panics");
         let (serves, serves_ring) = served(&registry, &serves_folder, "session-that-serves");
-        // A panic that held the session (a step's, on a control call) poisons its logic: the loop panics at its next input.
-        let poisoner = Arc::clone(&panics);
-        let _ = std::thread::spawn(move || {
-            let _held = poisoner.logic.lock().unwrap();
-            panic!("a step panicked");
-        })
-        .join();
+        poison(&panics);
         send_barrier(&panics_ring, 1);
 
         assert!(within(5, || worker_heartbeat_and_closed(&panics_ring).1 == l::CLOSED_LEFT), "the ring is not closed as left");

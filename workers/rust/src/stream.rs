@@ -3,9 +3,11 @@
 //! batch is answered by answer batches of at most 4 MiB, in order; the next input batch is read only once the
 //! answers to the last are taken by flow control, so a bridge slow to take answers holds back its own inputs.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use http::{HeaderMap, Response};
 use prost::Message;
 
@@ -13,7 +15,7 @@ use crate::error_text;
 use crate::grpc::{Code, Messages, Reply, Status, Streamed};
 use crate::proto::{flink_worker, Frame, FrameBatch, FrameType};
 use crate::record::Record;
-use crate::registry::{Plane, Registry, SessionHandle};
+use crate::registry::{why_panicked, Plane, Registry, SessionHandle};
 use crate::ring::constant_time_equal;
 use crate::session::Input;
 use crate::log;
@@ -37,10 +39,13 @@ pub fn exchange(registry: Arc<Registry>, method: String, headers: &HeaderMap, me
     }
     let (writer, response) = Reply::stream();
     tokio::spawn(async move {
-        let end = serve(&registry, &handle, &method, messages, writer).await;
+        // A panic (a step's, or at a lock another panic poisoned) ends the session as a broken stream does; the
+        // stream, its writer dropped, ends without a status.
+        let end = AssertUnwindSafe(serve(&registry, &handle, &method, messages, writer)).catch_unwind().await;
         match end {
-            End::Stopped => log!("{}: stopped as asked, every input batch it took answered", handle.name),
-            End::Ended(why) => registry.end(&handle.id, &why),
+            Ok(End::Stopped) => log!("{}: stopped as asked, every input batch it took answered", handle.name),
+            Ok(End::Ended(why)) => registry.end(&handle.id, &why),
+            Err(panic) => registry.end(&handle.id, &why_panicked(panic.as_ref())),
         }
         handle.ended.store(true, Ordering::Release);
     });
@@ -163,7 +168,32 @@ mod tests {
     use super::*;
     use crate::error_text::{encoded_length, tests::parts, MAX_BYTES};
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
+    use crate::grpc;
+    use crate::registry::tests::{echo_session, poison};
     use crate::session::{Session, StepSpec};
+    use hyper::Body;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_panic_serving_a_stream_ends_its_session() {
+        let registry = Arc::new(Registry::new(false));
+        let handle = echo_session(&registry, "session-that-panics", Plane::Stream);
+        poison(&handle);
+        let mut headers = HeaderMap::new();
+        headers.insert(SESSION_KEY, "session-that-panics".parse().unwrap());
+        headers.insert(TOKEN_KEY, "token".parse().unwrap());
+        let barrier = Frame { r#type: FrameType::Barrier as i32, sequence: 1, ..Default::default() };
+        let inputs = Messages::new(Body::from(grpc::frame(&FrameBatch { frames: vec![barrier] })));
+
+        let _answers = exchange(Arc::clone(&registry), "flinkbridge.v1.BridgeData/Exchange".into(), &headers, inputs);
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while registry.sessions.lock().unwrap().contains_key("session-that-panics") && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!registry.sessions.lock().unwrap().contains_key("session-that-panics"), "the session is still open");
+        assert!(handle.ended.load(Ordering::Acquire));
+    }
 
     #[test]
     fn a_step_failing_a_record_with_a_huge_message_answers_an_error_with_its_text_cut() {
