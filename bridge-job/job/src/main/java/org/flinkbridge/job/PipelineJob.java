@@ -1,7 +1,9 @@
 package org.flinkbridge.job;
 
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
+import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
@@ -50,6 +52,14 @@ public final class PipelineJob {
             // read call on the file (CompressibleFSDataInputStream has no bulk read): restoring 256 MiB took
             // minutes here. Compressed, it is read in blocks, and worker state is often compressible too.
             config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
+        }
+        if (!config.contains(StateBackendOptions.STATE_BACKEND)) {
+            // Keyed state larger than memory with checkpoints that grow with change, not with state: what Flink
+            // users run large keyed state on. Flink's own options choose another.
+            config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
+            if (!config.contains(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)) {
+                config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+            }
         }
         impl.setParallelism(bridge.parallelism());
         if (bridge.checkpointIntervalMs() > 0) {

@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Worker state far larger than one gRPC message (64 MiB) goes into Flink's checkpoints and comes back (the
  * hardening issue, point 7): a running count over 520 keys of 512 KiB each holds about 260 MiB of state in
- * one session (the stream is not keyed, so it is all one piece of state). Once a checkpoint of at least
+ * one session, which the bridge keeps by key group in Flink's raw keyed state. Once a checkpoint of at least
  * 256 MiB is on the file checkpoint storage, the worker is killed; the job restores from it, the restored
  * worker's next checkpoint is as large again, and every count comes out exactly once.
  */
@@ -74,6 +74,7 @@ class LargeStateTest {
                 bridge:
                   transport: %s
                   parallelism: 1
+                  key: {json_field: key}
                   checkpoint_interval_ms: 10000
                   worker: %s
                   worker_recovery: failover
