@@ -459,7 +459,7 @@ mod tests {
             protocol_version: proto::ProtocolVersion::Current as i32,
             transport: proto::TransportKind::Grpc as i32,
             token: "t".into(),
-            steps: vec![proto::StepSpec { name: "failing".into(), r#type: step_type.into(), config_json: String::new() }],
+            steps: vec![proto::StepSpec { name: "failing".into(), r#type: step_type.into(), config_json: String::new(), ..Default::default() }],
             ..Default::default()
         }
     }
