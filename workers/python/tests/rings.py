@@ -3,8 +3,12 @@ import ctypes
 import mmap
 import os
 import struct
+import threading
+import time
 
 from flink_bridge import layout as L
+from flink_bridge.ring import RingFile
+from flink_bridge.shm_loop import ShmLoop
 
 
 def create(directory, name="s.ring", token="secret", capacity=4096, heartbeat_ms=None):
@@ -23,7 +27,6 @@ def create(directory, name="s.ring", token="secret", capacity=4096, heartbeat_ms
 
 
 def _now_ms():
-    import time
     return time.time_ns() // 1_000_000
 
 
@@ -74,3 +77,29 @@ class BridgeSide:
             self.head += L.align(length)
         self.answers_taken.value = self.head
         return found
+
+
+class ServedRing:
+    """A session served over a new ring in ``directory`` by the worker's ring loop, on a thread of its own, and the
+    bridge's side of the ring."""
+
+    def __init__(self, directory, session):
+        self.path, self.mapped = create(directory)
+        self.bridge = BridgeSide(self.mapped)
+        self.loop = ShmLoop(session, RingFile(self.path, "secret"), 5000)
+        self.thread = threading.Thread(target=self.loop.run)
+        self.thread.start()
+
+    def await_answers(self, count):
+        """At least ``count`` answer frames, (type, sequence, body) each, waiting up to 5 s for them."""
+        found = []
+        for _ in range(500):
+            found += self.bridge.answers()
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(f"only {len(found)} of {count} answers: {found}")
+
+    def stop(self):
+        self.loop.stopping = True
+        self.thread.join(5)

@@ -1,7 +1,6 @@
 import os
 import struct
 import tempfile
-import threading
 import unittest
 
 from flink_bridge import codec
@@ -9,7 +8,6 @@ from flink_bridge import layout as L
 from flink_bridge.ring import RingError, RingFile, check_ring_path
 from flink_bridge.sdk import Message
 from flink_bridge.session import Session
-from flink_bridge.shm_loop import ShmLoop
 from tests import rings
 
 
@@ -58,26 +56,12 @@ class EchoSteps:
 class ShmLoopTest(unittest.TestCase):
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        self.path, self.mapped = rings.create(self.dir)
-        self.bridge = rings.BridgeSide(self.mapped)
-        self.ring = RingFile(self.path, "secret")
-        self.loop = ShmLoop(Session("session t", EchoSteps.STEPS), self.ring, 5000)
-        self.thread = threading.Thread(target=self.loop.run)
-        self.thread.start()
+        self.served = rings.ServedRing(tempfile.mkdtemp(), Session("session t", EchoSteps.STEPS))
+        self.mapped, self.bridge, self.thread = self.served.mapped, self.served.bridge, self.served.thread
+        self.await_answers = self.served.await_answers
 
     def tearDown(self):
-        self.loop.stopping = True
-        self.thread.join(5)
-
-    def await_answers(self, count):
-        found = []
-        for _ in range(500):
-            found += self.bridge.answers()
-            if len(found) >= count:
-                return found
-            threading.Event().wait(0.01)
-        self.fail(f"only {len(found)} of {count} answers: {found}")
+        self.served.stop()
 
     def test_records_come_back_in_order_across_the_ring_end(self):
         # 300 records of ~60 bytes wrap the 4 KiB rings several times, through PADDING frames.
