@@ -1,7 +1,8 @@
-"""The body of RECORD and OUTPUT frames (and of nothing else):
+"""The body of RECORD and OUTPUT frames:
 
     i64 timestamp | i32 header count | (i32 key length, key, i32 value length, value)* | i32 payload length | payload
 
+and of INPUT_FAILED frames (i32 length and bytes of the step's name, the error's class and its message).
 Strings are UTF-8. Every length is checked against the bytes left before it is used: the bytes are the
 peer's to write.
 """
@@ -72,3 +73,9 @@ def encode(message):
     parts.append(_pack_length(len(message.payload)))
     parts.append(message.payload)
     return b"".join(parts)
+
+
+def encode_failure(step, error_class, message):
+    """The body of an INPUT_FAILED frame; a character UTF-8 cannot take (a lone surrogate) becomes ``?``."""
+    fields = [text.encode("utf-8", "replace") for text in (step, error_class, message)]
+    return b"".join(_pack_length(len(field)) + field for field in fields)

@@ -49,13 +49,19 @@ class TransportFailed(Exception):
 
 class StepFailed(Exception):
     """A step raised: carries the step's name and type, the exception's type and message, and the last frame
-    of its traceback."""
+    of its traceback; ``index``, ``step_name``, ``error_class`` and ``message`` say it as an INPUT_FAILED does."""
 
-    def __init__(self, step_name, step_type, error):
+    def __init__(self, index, step_name, step_type, error):
         frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
         where = f" (at {frame.filename}:{frame.lineno} in {frame.name})" if frame else ""
         super().__init__(f"step '{step_name}' ({step_type}) failed: {type(error).__name__}: {error}{where}")
         self.details = "".join(traceback.format_exception(error))
+        self.index = index
+        self.step_name = step_name
+        kind = type(error)
+        self.error_class = (kind.__qualname__ if kind.__module__ == "builtins"
+                            else f"{kind.__module__}.{kind.__qualname__}")
+        self.message = str(error)
 
 
 class UserSegment(builtin.Step):
@@ -348,8 +354,7 @@ class SegmentChain:
         except (StepFailed, TransportFailed):
             raise
         except Exception as e:
-            name, step_type = self.names[index]
-            raise StepFailed(name, step_type, e) from e
+            raise StepFailed(index, *self.names[index], e) from e
 
     def process(self, message, emit):
         if self._single:
@@ -359,8 +364,7 @@ class SegmentChain:
             except (StepFailed, TransportFailed):
                 raise
             except Exception as e:
-                name, step_type = self.names[0]
-                raise StepFailed(name, step_type, e) from e
+                raise StepFailed(0, *self.names[0], e) from e
             return
         self._downstream = emit
         self._call(0, self._first.process, message, self._emitters[0])

@@ -1,6 +1,6 @@
 """One session's logic, fed strictly in order whatever the transport: every input gets its outputs and an
-end of outputs, or an error. After an error the session refuses further input, because the bridge fails the
-task and Flink restarts from the last checkpoint.
+end of outputs, or an error, or (a record a dead-letter step failed on) an input failure. After an error the
+session refuses further input, because the bridge fails the task and Flink restarts from the last checkpoint.
 
 Inputs come from the data plane's thread and control calls (snapshot, restore, checkpoint notifications)
 from another; the bridge asks for a snapshot only once every earlier input is answered, and the lock keeps
@@ -23,13 +23,16 @@ def describe(session_id, identity):
 
 class Session:
     """Answers go to an ``answers`` object of the transport: ``output(message)`` for an output of the input
-    in its ``sequence`` attribute (set here before the input is fed), ``end_of_outputs(sequence)`` and
-    ``error(sequence, text)``."""
+    in its ``sequence`` attribute (set here before the input is fed), or ``encode(message)`` and later
+    ``output_encoded(encoded)``, ``end_of_outputs(sequence)``, ``error(sequence, text)`` and
+    ``input_failed(sequence, step, error_class, message)``."""
 
-    def __init__(self, name, described_steps, own=None):
+    def __init__(self, name, described_steps, own=None, dead_letter=()):
         """``described_steps``: (name, type, config JSON) of each step; ``own``: what serves a step without a
-        type (``WorkerSegments.own_for``). A ValueError if any step cannot be built."""
+        type (``WorkerSegments.own_for``); ``dead_letter``: the indexes of the steps whose on_error is
+        dead_letter. A ValueError if any step cannot be built."""
         self.name = name
+        self.dead_letter = frozenset(dead_letter)
         # Built once now so that invalid steps refuse the session; instances come per key group later.
         SegmentChain(described_steps, own).close()
         self.logic = KeyGroupInstances(lambda: SegmentChain(described_steps, own))
@@ -39,7 +42,8 @@ class Session:
 
     def record(self, sequence, key_group, message, answers):
         with self.lock:
-            self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message)
+            self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message,
+                        bool(self.dead_letter))
 
     def watermark(self, sequence, timestamp, answers):
         with self.lock:
@@ -55,22 +59,36 @@ class Session:
         with self.lock:
             self._serve(sequence, answers, _nothing, None)
 
-    def _serve(self, sequence, answers, apply, argument):
-        """``apply(argument, emit)``, its outputs answering input ``sequence``."""
+    def _serve(self, sequence, answers, apply, argument, hold=False):
+        """``apply(argument, emit)``, its outputs answering input ``sequence``. ``hold``: a record of a segment
+        with dead-letter steps, whose outputs wait until it is done, since none may go out if such a step fails
+        it; they are encoded as emitted, so that an output that cannot be is its step's failure."""
         if self.failure is not None or self.closed:
             answers.error(sequence, "session closed" if self.closed else f"session already failed: {self.failure}")
             return
         answers.sequence = sequence
+        held = [] if hold else None
         try:
-            apply(argument, answers.output)
+            if held is None:
+                apply(argument, answers.output)
+            else:
+                encode = answers.encode
+                apply(argument, lambda message: held.append(encode(message)))
         except TransportFailed:
             raise
         except StepFailed as e:
-            self._failed(sequence, answers, str(e), e.details)
+            if held is not None and e.index in self.dead_letter:
+                LOG.warning("input #%d goes to the dead letters: %s: %s\n%s", sequence, self.name, e, e.details)
+                answers.input_failed(sequence, e.step_name, e.error_class, e.message)
+            else:
+                self._failed(sequence, answers, str(e), e.details)
             return
         except Exception as e:
             self._failed(sequence, answers, f"{type(e).__name__}: {e}", "")
             return
+        if held:
+            for output in held:
+                answers.output_encoded(output)
         answers.end_of_outputs(sequence)
 
     def _failed(self, sequence, answers, summary, details):

@@ -37,10 +37,16 @@ class StreamAnswers:
         self.sequence = -1
 
     def output(self, message):
-        frame = self.batch.frames.add(type=data_pb2.OUTPUT, sequence=self.sequence)
-        frame.record.payload = message.payload
-        frame.record.headers.update(message.headers)
-        frame.record.timestamp = message.timestamp
+        _fill(self.batch.frames.add(type=data_pb2.OUTPUT, sequence=self.sequence).record, message)
+
+    def encode(self, message):
+        """A held output: a frame of its own, added to the batch once its input is done."""
+        frame = data_pb2.Frame(type=data_pb2.OUTPUT, sequence=self.sequence)
+        _fill(frame.record, message)
+        return frame
+
+    def output_encoded(self, frame):
+        self.batch.frames.append(frame)
 
     def end_of_outputs(self, sequence):
         self.batch.frames.add(type=data_pb2.END_OF_OUTPUTS, sequence=sequence)
@@ -48,6 +54,17 @@ class StreamAnswers:
     def error(self, sequence, text):
         """The text, cut to what the bridge takes (docs/protocol.md, "Error texts"); the session logged it whole."""
         self.batch.frames.add(type=data_pb2.ERROR, sequence=sequence, error=errors.cut(text))
+
+    def input_failed(self, sequence, step, error_class, message):
+        """The message cut as an error's text is; the session logged it whole."""
+        self.batch.frames.add(type=data_pb2.INPUT_FAILED, sequence=sequence, failure=data_pb2.InputFailure(
+            step=step, error_class=error_class, message=errors.cut(message)))
+
+
+def _fill(record, message):
+    record.payload = message.payload
+    record.headers.update(message.headers)
+    record.timestamp = message.timestamp
 
 
 def serve_batch(session, request):
@@ -170,7 +187,10 @@ def open_session(connection):
     name = describe(session_id, opened.identity)
     try:
         described = [(step.name, step.type, step.config_json) for step in opened.steps]
-        session = Session(name, described, WorkerSegments(segments_name).own_for(described, opened.segment_id))
+        dead_letter = [index for index, step in enumerate(opened.steps)
+                       if step.on_error == control_pb2.ON_ERROR_DEAD_LETTER]
+        session = Session(name, described, WorkerSegments(segments_name).own_for(described, opened.segment_id),
+                          dead_letter)
     except Exception as e:
         connection.send(("error", "INVALID_ARGUMENT",
                          errors.for_bridge(f"{name}: cannot build segment {opened.segment_id}: {e}", LOG)))

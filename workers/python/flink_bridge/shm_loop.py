@@ -1,6 +1,7 @@
 """Serves one shm session: reads the to-worker ring in order, feeds the session, and writes each input's
-outputs and end marker (or error) into the from-worker ring, published once per polled batch. When the bridge
-sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the bridge is still there.
+outputs and end marker (or error, or input failure) into the from-worker ring, published once per polled batch.
+When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the bridge is still
+there.
 """
 import logging
 import os
@@ -93,6 +94,12 @@ class ShmLoop:
         if not self.answers.try_write(L.OUTPUT, self.sequence, body):
             self._write(L.OUTPUT, self.sequence, body)
 
+    # A held output: its record body, written once its input is done.
+    encode = staticmethod(codec.encode)
+
+    def output_encoded(self, body):
+        self._write(L.OUTPUT, self.sequence, body)
+
     def end_of_outputs(self, sequence):
         if not self.answers.try_write(L.END_OF_OUTPUTS, sequence, b""):
             self._write(L.END_OF_OUTPUTS, sequence, b"")
@@ -102,6 +109,12 @@ class ShmLoop:
         logged it whole."""
         body = errors.cut(text, min(errors.MAX_BYTES, self.answers.max_frame - L.FRAME_HEADER))
         self._write(L.ERROR, sequence, body.encode("utf-8", "replace"))
+
+    def input_failed(self, sequence, step, error_class, message):
+        """The message cut as an error's text is, to what is left of a frame beside the step and the class."""
+        room = self.answers.max_frame - L.FRAME_HEADER - len(codec.encode_failure(step, error_class, ""))
+        self._write(L.INPUT_FAILED, sequence,
+                    codec.encode_failure(step, error_class, errors.cut(message, min(errors.MAX_BYTES, room))))
 
     def _write(self, frame_type, sequence, body):
         """Writes one answer, waiting while the ring is full."""

@@ -9,6 +9,38 @@ class Echo:
         return [message]
 
 
+class SplitsLines:
+    """One output per line of the payload."""
+
+    def process(self, message):
+        return [Message(line, message.headers, message.timestamp) for line in message.payload.split(b"\n")]
+
+
+class Refused(Exception):
+    """An exception class of a module's own."""
+
+
+class Refuses:
+    """Refuses a record whose payload starts with "refuse", with the payload as the message, and every watermark."""
+
+    def process(self, message):
+        if message.payload.startswith(b"refuse"):
+            raise Refused(message.payload.decode())
+        return [message]
+
+    def watermark(self, timestamp):
+        raise Refused("no watermarks")
+
+
+class LoneSurrogateHeader:
+    """For a record whose payload is "bad", an output and then one whose header UTF-8 cannot encode."""
+
+    def process(self, message):
+        if message.payload != b"bad":
+            return [message]
+        return [message, Message(b"x", {"h": "\ud800"}, 0)]
+
+
 class Counter:
     """Counts records; its state is the pickled instance."""
 
