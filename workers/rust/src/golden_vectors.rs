@@ -140,13 +140,13 @@ impl<'a> Session<'a> {
         if let Some(input) = event.get("record") {
             let record = record(input, input.get("timestamp").and_then(Value::as_i64).unwrap_or(0));
             let context = StepContext { clock: self.context.clock };
-            let result = self.instance(key_group(input)).and_then(|step| step.process(record, &context, &mut |r| outputs.push(r)));
+            let result = self.instance(key_group(input)).and_then(|step| step.process(record, &context, &mut |r| outputs.push(r)).map_err(|e| e.to_string()));
             return outputs_mismatch(event, result, outputs);
         }
         if let Some(timestamp) = event.get("watermark") {
             let timestamp = timestamp.as_i64().expect("a watermark");
             let context = &self.context;
-            let result = self.instances.values_mut().try_for_each(|step| step.on_watermark(timestamp, context, &mut |r| outputs.push(r)));
+            let result = self.instances.values_mut().try_for_each(|step| step.on_watermark(timestamp, context, &mut |r| outputs.push(r)).map_err(|e| e.to_string()));
             return outputs_mismatch(event, result, outputs);
         }
         if let Some(expected) = event.get("checkpoint") {

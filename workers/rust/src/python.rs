@@ -25,7 +25,7 @@ use pyo3::types::{IntoPyDict, PyBytes, PyDict, PyList, PyLong, PyString};
 use pyo3::{intern, PyTryFrom};
 
 use crate::record::Record;
-use crate::step::{Emit, Step, StepContext};
+use crate::step::{Emit, Step, StepContext, StepError};
 
 /// The runtime's switch (`flink_bridge.segments.PICKLED_STATE_ENV`): "refuse" keeps segments' state only through
 /// their own `snapshot()`/`restore(bytes)`, never unpickled.
@@ -142,30 +142,41 @@ fn host() -> &'static Host {
     HOST.get().expect("a Python step exists only once the runtime is loaded")
 }
 
-/// "Type: message" of a Python exception, with the last frame of its traceback when there is one.
+/// "module.Type: message" of a Python exception, as an error text names it (`failure`).
 fn describe(py: Python<'_>, error: PyErr) -> String {
-    let kind = error.get_type(py).name().unwrap_or("Exception").to_string();
+    failure(py, error).to_string()
+}
+
+/// A Python exception as a step's error: its class qualified with its module unless a builtin (as Python's own
+/// traceback names it), its message with the last frame of its traceback when there is one.
+fn failure(py: Python<'_>, error: PyErr) -> StepError {
+    let kind = error.get_type(py);
+    let name = kind.name().unwrap_or("Exception");
+    let class = match kind.getattr(intern!(py, "__module__")).and_then(|m| m.extract::<&str>()) {
+        Ok(module) if module != "builtins" => format!("{module}.{name}"),
+        _ => name.to_string(),
+    };
     let location = error
         .traceback(py)
         .and_then(|tb| tb.format().ok())
         .and_then(|text| text.lines().rev().find(|l| l.trim_start().starts_with("File ")).map(|l| format!(" ({})", l.trim())))
         .unwrap_or_default();
-    format!("{kind}: {}{location}", error.value(py))
+    StepError { class: class.into(), message: format!("{}{location}", error.value(py)) }
 }
 
 impl PythonStep {
     /// A `UserSegment`'s process: what the runtime's `UserSegment.process` does, with the common case (a list of
     /// plain messages) checked here instead of by a Python call per message.
     fn process_segment(&self, process: &Py<PyAny>, input: Record, context: &StepContext, emit: &mut Emit)
-                       -> Result<(), String> {
+                       -> Result<(), StepError> {
         Python::with_gil(|py| {
             let outputs = stamp(py, context)
                 .and_then(|_| process.call1(py, (message(py, input)?,)))
-                .map_err(|e| describe(py, e))?;
+                .map_err(|e| failure(py, e))?;
             let outputs = outputs.as_ref(py);
             if let Ok(list) = <PyList as PyTryFrom>::try_from_exact(outputs) {
                 for output in list {
-                    emit(self.checked(py, output).map_err(|e| describe(py, e))?);
+                    emit(self.checked(py, output).map_err(|e| failure(py, e))?);
                 }
                 return Ok(());
             }
@@ -185,20 +196,20 @@ impl PythonStep {
     /// Calls `method(argument, outputs.append)` with the session's clock stamped, and emits what it appended; one
     /// turn on the GIL for all of it.
     fn call_emitting(&self, method: &str, argument: impl FnOnce(Python<'_>) -> PyResult<PyObject>, context: &StepContext,
-                     emit: &mut Emit) -> Result<(), String> {
+                     emit: &mut Emit) -> Result<(), StepError> {
         Python::with_gil(|py| {
-            stamp(py, context).map_err(|e| describe(py, e))?;
+            stamp(py, context).map_err(|e| failure(py, e))?;
             emit_appended(py, emit, |append| self.step.call_method1(py, method, (argument(py)?, append)))
         })
     }
 }
 
 /// Calls `call` with a list's `append` and emits, as records, the messages it appended.
-fn emit_appended(py: Python<'_>, emit: &mut Emit, call: impl FnOnce(&PyAny) -> PyResult<PyObject>) -> Result<(), String> {
+fn emit_appended(py: Python<'_>, emit: &mut Emit, call: impl FnOnce(&PyAny) -> PyResult<PyObject>) -> Result<(), StepError> {
     let outputs = PyList::empty(py);
-    outputs.getattr("append").and_then(call).map_err(|e| describe(py, e))?;
+    outputs.getattr("append").and_then(call).map_err(|e| failure(py, e))?;
     for output in outputs {
-        emit(record(output).map_err(|e| describe(py, e))?);
+        emit(record(output).map_err(|e| failure(py, e))?);
     }
     Ok(())
 }
@@ -255,14 +266,14 @@ fn message(py: Python<'_>, record: Record) -> PyResult<PyObject> {
 }
 
 impl Step for PythonStep {
-    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         match &self.segment_process {
             Some(process) => self.process_segment(process, record, context, emit),
             None => self.call_emitting("process", |py| message(py, record), context, emit),
         }
     }
 
-    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         self.call_emitting("on_watermark", |py| Ok(timestamp.into_py(py)), context, emit)
     }
 
@@ -326,6 +337,18 @@ class BadHeader:
     def process(self, message):
         return [Message(message.payload, {"k": 1}, 0)]
 
+class Rejected(Exception):
+    pass
+
+class RejectsBad:
+    def process(self, message):
+        if message.payload == b"bad":
+            raise Rejected("told to reject it")
+        return [message]
+
+    def watermark(self, timestamp):
+        raise Rejected("told to reject the watermark")
+
 class Counter:
     def __init__(self):
         self.seen = 0
@@ -385,7 +408,7 @@ class FailsOnRestore:
     fn run(step: &mut dyn Step, payload: &str, clock: Option<i64>) -> Result<Vec<Record>, String> {
         let mut out = Vec::new();
         let input = Record { payload: payload.as_bytes().to_vec(), headers: IndexMap::new(), timestamp: 5 };
-        step.process(input, &StepContext { clock }, &mut |record| out.push(record))?;
+        step.process(input, &StepContext { clock }, &mut |record| out.push(record)).map_err(|e| e.to_string())?;
         Ok(out)
     }
 
@@ -410,6 +433,18 @@ class FailsOnRestore:
         assert!(error.contains("process() returned a str, not a list of messages"), "{error}");
         let error = run(step("BadHeader").as_mut(), "d", None).unwrap_err();
         assert!(error.contains("header 'k': 1"), "{error}");
+    }
+
+    #[test]
+    fn an_exception_is_an_error_of_its_class_qualified_with_its_module_unless_a_builtin() {
+        let mut out = Vec::new();
+        let rejected = step("RejectsBad").process(Record { payload: b"bad".to_vec(), ..Default::default() }, &StepContext { clock: None }, &mut |r| out.push(r));
+        let rejected = rejected.unwrap_err();
+        assert_eq!(rejected.class, "hosted_segments.Rejected");
+        assert!(rejected.message.starts_with("told to reject it (File "), "{}", rejected.message);
+        assert!(rejected.to_string().starts_with("hosted_segments.Rejected: told to reject it"), "{rejected}");
+        let builtin = step("FailsOnRecord").process(Record::default(), &StepContext { clock: None }, &mut |r| out.push(r)).unwrap_err();
+        assert_eq!(builtin.class, "RuntimeError");
     }
 
     #[test]

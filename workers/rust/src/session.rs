@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::{catalog, log};
 use crate::record::Record;
-use crate::step::{write_bytes, StateReader, Step, StepContext};
+use crate::step::{write_bytes, StateReader, Step, StepContext, StepError};
 
 /// A step as `OpenSession` describes it.
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ impl Chain {
         Ok(Chain { steps, names: specs.iter().map(|s| (s.name.clone(), s.step_type.clone())).collect() })
     }
 
-    fn failed(&self, index: usize, error: String) -> String {
+    fn failed(&self, index: usize, error: impl std::fmt::Display) -> String {
         let (name, step_type) = &self.names[index];
         format!("step '{name}' ({step_type}) failed: {error}")
     }
@@ -108,7 +108,7 @@ impl Chain {
 
 /// Feeds `record` to `steps[0]` (step number `first` of the chain), its outputs on through the rest; the error
 /// names the index of the step that failed.
-fn run_from(steps: &mut [Box<dyn Step>], first: usize, record: Record, context: &StepContext, out: &mut Vec<Record>) -> Result<(), (usize, String)> {
+fn run_from(steps: &mut [Box<dyn Step>], first: usize, record: Record, context: &StepContext, out: &mut Vec<Record>) -> Result<(), (usize, StepError)> {
     let Some((this, rest)) = steps.split_first_mut() else {
         out.push(record);
         return Ok(());

@@ -2,6 +2,9 @@
 //! python.rs): the step trait, the context it is called with, and the state encoding that the steps' states and
 //! a segment's (session.rs) are written in.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use crate::record::Record;
 
 /// 2: strings as an int length and UTF-8 bytes, as the Java worker's StateStrings writes them.
@@ -21,12 +24,47 @@ impl StepContext {
 
 pub type Emit<'a> = dyn FnMut(Record) + 'a;
 
+/// The class of a native step's error (Rust has none of its own), as INPUT_FAILED names it.
+pub const NATIVE_ERROR: &str = "flink_bridge_worker::StepError";
+
+/// Why a step failed on an input: its class is what an INPUT_FAILED answer names beside the message
+/// (docs/protocol.md, "Failed inputs"), and what a recovery in place expects the replayed input to fail with again.
+#[derive(Debug)]
+pub struct StepError {
+    /// A Python exception's class, qualified with its module unless a builtin; NATIVE_ERROR for a native step's.
+    pub class: Cow<'static, str>,
+    pub message: String,
+}
+
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        StepError { class: Cow::Borrowed(NATIVE_ERROR), message }
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+/// As an ERROR names it: a native step's message alone (it names the step), an exception as Python prints one.
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.class == NATIVE_ERROR {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.class, self.message)
+        }
+    }
+}
+
 /// One step of a segment. Called from one thread at a time, strictly in input order. `on_watermark(i64::MAX)` is
 /// the end of input: emit whatever is held.
 pub trait Step: Send {
-    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String>;
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError>;
 
-    fn on_watermark(&mut self, _timestamp: i64, _context: &StepContext, _emit: &mut Emit) -> Result<(), String> {
+    fn on_watermark(&mut self, _timestamp: i64, _context: &StepContext, _emit: &mut Emit) -> Result<(), StepError> {
         Ok(())
     }
 

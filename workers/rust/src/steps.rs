@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use crate::record::Record;
-use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, STATE_VERSION};
+use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, StepError, STATE_VERSION};
 
 pub const MAX_WATERMARK: i64 = i64::MAX;
 const BATCH_SIZE_HEADER: &str = "batch_size";
@@ -46,7 +46,7 @@ pub const ECHO_TYPE: &str = "flink_bridge_worker::Echo";
 struct Echo;
 
 impl Step for Echo {
-    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         emit(record);
         Ok(())
     }
@@ -168,11 +168,11 @@ impl AppendField {
 }
 
 impl Step for AppendField {
-    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         let document: Value = serde_json::from_slice(&record.payload)
             .map_err(|e| format!("step '{}' (append_field): the payload is not JSON: {e}", self.step_name))?;
         let Value::Object(mut document) = document else {
-            return Err(format!("step '{}' (append_field): the payload is not a JSON object", self.step_name));
+            return Err(format!("step '{}' (append_field): the payload is not a JSON object", self.step_name).into());
         };
         document.insert(self.field.clone(), self.value.clone());
         let payload = json_bytes(&Value::Object(document));
@@ -197,7 +197,7 @@ impl Filter {
 }
 
 impl Step for Filter {
-    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         if (self.field.read(&record).as_deref() == Some(self.expected.as_str())) != self.negate {
             emit(record);
         }
@@ -241,7 +241,7 @@ impl Batch {
 }
 
 impl Step for Batch {
-    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         if !self.batch.is_empty() && self.aged(context) {
             self.emit_batch(emit);
         }
@@ -255,7 +255,7 @@ impl Step for Batch {
         Ok(())
     }
 
-    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         if !self.batch.is_empty() && (timestamp == MAX_WATERMARK || self.aged(context)) {
             self.emit_batch(emit);
         }
@@ -317,7 +317,7 @@ impl RunningCount {
 }
 
 impl Step for RunningCount {
-    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         let key = self.key.read(&record).ok_or("the record has no key to count by")?;
         let count = self.counts.entry(key.clone()).or_insert(0);
         *count += 1;
@@ -360,14 +360,14 @@ impl Count {
 }
 
 impl Step for Count {
-    fn process(&mut self, record: Record, _: &StepContext, _: &mut Emit) -> Result<(), String> {
+    fn process(&mut self, record: Record, _: &StepContext, _: &mut Emit) -> Result<(), StepError> {
         let key = self.key.as_ref().and_then(|k| k.read(&record)).unwrap_or_default();
         let start = record.timestamp - record.timestamp.rem_euclid(self.window_ms);
         *self.counts.entry((start, key)).or_insert(0) += 1;
         Ok(())
     }
 
-    fn on_watermark(&mut self, timestamp: i64, _: &StepContext, emit: &mut Emit) -> Result<(), String> {
+    fn on_watermark(&mut self, timestamp: i64, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         while let Some(((start, _), _)) = self.counts.first_key_value() {
             let end = start.saturating_add(self.window_ms);
             if end > timestamp && timestamp != MAX_WATERMARK {
