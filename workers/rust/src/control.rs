@@ -226,8 +226,8 @@ impl Worker {
             identity.job_name, identity.operator_name, identity.subtask_index, identity.parallelism
         );
         let step_count = request.steps.len();
-        let specs = request.steps.into_iter().map(|s| StepSpec { name: s.name, step_type: s.r#type, config_json: s.config_json }).collect();
-        let logic = Session::new(name.clone(), specs).map_err(|e| Status::new(Code::InvalidArgument, format!("{name}: {e}")))?;
+        let logic = request.steps.into_iter().map(step_spec).collect::<Result<_, _>>().and_then(|specs| Session::new(name.clone(), specs))
+            .map_err(|e| Status::new(Code::InvalidArgument, format!("{name}: {e}")))?;
         let ring = if shm {
             let spec = request.ring.unwrap_or_default();
             let opened = ring::check_ring_path(&self.ring_dir, &spec.path).and_then(|path| RingFile::open(path, &request.token));
@@ -437,6 +437,16 @@ impl Assembler {
     }
 }
 
+/// A step as the session builds it; an on_error this worker does not know refuses it, naming the step.
+fn step_spec(step: proto::StepSpec) -> Result<StepSpec, String> {
+    let dead_letter = match proto::OnError::from_i32(step.on_error) {
+        Some(proto::OnError::Fail) => false,
+        Some(proto::OnError::DeadLetter) => true,
+        None => return Err(format!("step '{}': on_error {} is neither ON_ERROR_FAIL nor ON_ERROR_DEAD_LETTER", step.name, step.on_error)),
+    };
+    Ok(StepSpec { name: step.name, step_type: step.r#type, config_json: step.config_json, dead_letter })
+}
+
 fn incomplete(key_group: KeyGroup) -> String {
     format!("the state of key group {} ends without its last piece", describe_key_group(key_group))
 }
@@ -495,6 +505,21 @@ mod tests {
         worker.close_session(proto::SessionRef { session_id: session_id.clone() }).unwrap();
         assert_eq!(refused.code, Code::InvalidArgument);
         assert_cut(refused, &format!("session {session_id} "), &format!("cannot restore its state: key group 3: RuntimeError: {LONG_MESSAGE_START}"));
+    }
+
+    #[test]
+    fn a_steps_on_error_is_kept_and_one_this_worker_does_not_know_refuses_the_session() {
+        let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
+        let mut request = open_request("append_field");
+        request.steps[0].on_error = proto::OnError::DeadLetter as i32;
+        let session_id = worker.open_session(request.clone()).expect("opened").session_id;
+        assert!(worker.registry.session(&session_id).unwrap().logic.lock().unwrap().has_dead_letter_step());
+        worker.close_session(proto::SessionRef { session_id }).unwrap();
+
+        request.steps[0].on_error = 7;
+        let refused = worker.open_session(request).expect_err("refused");
+        assert_eq!(refused.code, Code::InvalidArgument);
+        assert!(refused.message.contains("step 'failing': on_error 7 is neither ON_ERROR_FAIL nor ON_ERROR_DEAD_LETTER"), "{}", refused.message);
     }
 
     #[test]

@@ -54,8 +54,9 @@ pub const OUTPUT: u16 = 4;
 pub const END_OF_OUTPUTS: u16 = 5;
 pub const ERROR: u16 = 6;
 pub const CLOCK: u16 = 7;
-const FRAME_NAMES: [&str; 8] =
-    ["PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK"];
+pub const INPUT_FAILED: u16 = 8;
+const FRAME_NAMES: [&str; 9] =
+    ["PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK", "INPUT_FAILED"];
 
 pub fn frame_name(frame_type: u16) -> String {
     FRAME_NAMES.get(frame_type as usize).map(|n| n.to_string()).unwrap_or_else(|| format!("unknown type {frame_type}"))

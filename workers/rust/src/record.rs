@@ -69,16 +69,18 @@ pub fn encode_into(record: &Record, out: &mut [u8]) {
     out[0..8].copy_from_slice(&record.timestamp.to_le_bytes());
     out[8..12].copy_from_slice(&(record.headers.len() as i32).to_le_bytes());
     let mut at = 12;
-    let mut put = |bytes: &[u8], at: &mut usize| {
-        out[*at..*at + 4].copy_from_slice(&(bytes.len() as i32).to_le_bytes());
-        out[*at + 4..*at + 4 + bytes.len()].copy_from_slice(bytes);
-        *at += 4 + bytes.len();
-    };
     for (key, value) in &record.headers {
-        put(key.as_bytes(), &mut at);
-        put(value.as_bytes(), &mut at);
+        put_field(out, &mut at, key.as_bytes());
+        put_field(out, &mut at, value.as_bytes());
     }
-    put(&record.payload, &mut at);
+    put_field(out, &mut at, &record.payload);
+}
+
+/// Writes `bytes` behind their i32 length at `at`, then moves `at` past them: a field of a frame body.
+pub fn put_field(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
+    out[*at..*at + 4].copy_from_slice(&(bytes.len() as i32).to_le_bytes());
+    out[*at + 4..*at + 4 + bytes.len()].copy_from_slice(bytes);
+    *at += 4 + bytes.len();
 }
 
 #[cfg(test)]

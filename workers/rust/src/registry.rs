@@ -149,13 +149,18 @@ pub fn why_panicked(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::session::tests::spec;
     use crate::session::StepSpec;
     use crate::steps::ECHO_TYPE;
 
     /// An open session of one echo step, registered as the control service registers one.
     pub(crate) fn echo_session(registry: &Registry, id: &str, plane: Plane) -> Arc<SessionHandle> {
-        let echo = StepSpec { name: "echo".into(), step_type: ECHO_TYPE.into(), config_json: "{}".into() };
-        let logic = Session::new(id.into(), vec![echo]).unwrap();
+        open_session(registry, id, plane, vec![spec("echo", ECHO_TYPE, "{}")])
+    }
+
+    /// An open session of these steps, registered as the control service registers one.
+    pub(crate) fn open_session(registry: &Registry, id: &str, plane: Plane, steps: Vec<StepSpec>) -> Arc<SessionHandle> {
+        let logic = Session::new(id.into(), steps).unwrap();
         let handle = Arc::new(SessionHandle::new(id.into(), id.into(), "token".into(), plane, logic));
         registry.sessions.lock().unwrap().insert(id.into(), Arc::clone(&handle));
         handle

@@ -1,13 +1,15 @@
 //! One session's logic, fed strictly in order whatever the transport: every input gets its outputs and an end
-//! of outputs, or an error. After an error the session refuses further input, since the bridge fails the task
-//! and Flink restarts from the last checkpoint.
+//! of outputs, or an error, or, for a record a dead-letter step failed on, a failed input. After an error the
+//! session refuses further input, since the bridge fails the task and Flink restarts from the last checkpoint.
 //!
 //! A session keeps one instance of its segment per Flink key group it has seen (one in all when the stream is
 //! not keyed), so each instance's state is exactly its key group's and a rescale moves it with the keys.
 
+use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-use crate::{catalog, log};
+use crate::{catalog, error_text, log};
 use crate::record::Record;
 use crate::step::{write_bytes, StateReader, Step, StepContext, StepError};
 
@@ -17,6 +19,8 @@ pub struct StepSpec {
     pub name: String,
     pub step_type: String,
     pub config_json: String,
+    /// ON_ERROR_DEAD_LETTER: a record this step fails on is a failed input, not the session's failure.
+    pub dead_letter: bool,
 }
 
 /// A key group, or None for a stream that is not keyed.
@@ -27,6 +31,38 @@ pub enum Input {
     Watermark(i64),
     Barrier,
     Clock(i64),
+}
+
+/// How an input is answered when not with its outputs.
+#[derive(Debug)]
+pub enum Failure {
+    /// ERROR, with its whole text: the session is failed.
+    Session(String),
+    /// INPUT_FAILED: a dead-letter step failed on the record, whose outputs are dropped; the session goes on.
+    Input(FailedInput),
+}
+
+/// What an INPUT_FAILED answer names (docs/protocol.md, "Failed inputs").
+#[derive(Debug)]
+pub struct FailedInput {
+    pub step: String,
+    pub error_class: String,
+    /// Whole: the data plane cuts it to what it sends (`cut_message`).
+    pub message: String,
+}
+
+/// The class of the failure of a record one of whose outputs the data plane cannot send.
+pub const OUTPUT_TOO_LARGE: &str = "flink_bridge_worker::OutputTooLarge";
+
+impl FailedInput {
+    /// The message cut as error texts are (docs/protocol.md, "Error texts"); the whole of a cut one is logged.
+    pub fn cut_message(&self, session: &str, max_bytes: usize) -> Cow<'_, str> {
+        let message = error_text::cut(&self.message, max_bytes);
+        if matches!(message, Cow::Owned(_)) {
+            log!("{session}: an input failed in step '{}', its message cut; the whole: {}", self.step, self.message);
+        }
+        message
+    }
 }
 
 /// The steps of one segment run as one: the outputs of step k are the inputs of step k+1, and a watermark
@@ -50,8 +86,9 @@ impl Chain {
         format!("step '{name}' ({step_type}) failed: {error}")
     }
 
-    fn process(&mut self, record: Record, context: &StepContext, out: &mut Vec<Record>) -> Result<(), String> {
-        run_from(&mut self.steps, 0, record, context, out).map_err(|(index, e)| self.failed(index, e))
+    /// The error names the index of the step that failed.
+    fn process(&mut self, record: Record, context: &StepContext, out: &mut Vec<Record>) -> Result<(), (usize, StepError)> {
+        run_from(&mut self.steps, 0, record, context, out)
     }
 
     fn on_watermark(&mut self, timestamp: i64, context: &StepContext, out: &mut Vec<Record>) -> Result<(), String> {
@@ -135,6 +172,14 @@ pub struct Session {
     closed: bool,
 }
 
+/// The instance of `key_group`, built when it is the first of its key group.
+fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], key_group: KeyGroup) -> Result<&'a mut Chain, String> {
+    Ok(match instances.entry(key_group) {
+        Entry::Occupied(chain) => chain.into_mut(),
+        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs)?),
+    })
+}
+
 impl Session {
     /// Builds the steps once now, so that invalid steps refuse the session; instances come per key group later.
     pub fn new(name: String, specs: Vec<StepSpec>) -> Result<Session, String> {
@@ -142,25 +187,34 @@ impl Session {
         Ok(Session { name, specs, instances: BTreeMap::new(), context: StepContext { clock: None }, failure: None, closed: false })
     }
 
-    fn instance(&mut self, key_group: KeyGroup) -> Result<&mut Chain, String> {
-        if !self.instances.contains_key(&key_group) {
-            self.instances.insert(key_group, Chain::build(&self.specs)?);
-        }
-        Ok(self.instances.get_mut(&key_group).expect("inserted"))
+    /// Whether a record may be answered as a failed input: the data planes check its outputs before they send
+    /// any only then, so that a segment without one sends as it always did.
+    pub fn has_dead_letter_step(&self) -> bool {
+        self.specs.iter().any(|s| s.dead_letter)
     }
 
-    /// Serves one input: its outputs go to `out`; Err is the text of the ERROR frame that answers it.
-    pub fn serve(&mut self, input: Input, out: &mut Vec<Record>) -> Result<(), String> {
+    /// Serves one input: its outputs go to `out`, and are cleared when it fails.
+    pub fn serve(&mut self, input: Input, out: &mut Vec<Record>) -> Result<(), Failure> {
         if self.closed {
-            return Err("session closed".into());
+            return Err(Failure::Session("session closed".into()));
         }
         if let Some(failure) = &self.failure {
-            return Err(format!("session already failed: {failure}"));
+            return Err(Failure::Session(format!("session already failed: {failure}")));
         }
         let result = match input {
             Input::Record(key_group, record) => {
                 let context = StepContext { clock: self.context.clock };
-                self.instance(key_group).and_then(|chain| chain.process(record, &context, out))
+                match instance(&mut self.instances, &self.specs, key_group) {
+                    Ok(chain) => match chain.process(record, &context, out) {
+                        Err((index, error)) if self.specs[index].dead_letter => {
+                            out.clear();
+                            let step = self.specs[index].name.clone();
+                            return Err(Failure::Input(FailedInput { step, error_class: error.class.into_owned(), message: error.message }));
+                        }
+                        processed => processed.map_err(|(index, error)| chain.failed(index, error)),
+                    },
+                    Err(e) => Err(e),
+                }
             }
             Input::Watermark(timestamp) => {
                 let context = &self.context;
@@ -178,8 +232,15 @@ impl Session {
             let text = format!("{}: {e}", self.name);
             // Its whole text, logged here once: the data plane cuts the ERROR it answers with to what the bridge takes.
             log!("an input failed: {text}");
-            text
+            Failure::Session(text)
         })
+    }
+
+    /// The failed input that answers a record one of whose outputs the data plane cannot send (`why`), in a segment
+    /// with a dead-letter step: that output passed them all, and is named after the last, the nearest to it.
+    pub fn output_unsendable(&self, why: String) -> FailedInput {
+        let step = self.specs.iter().rev().find(|s| s.dead_letter).expect("a segment with a dead-letter step");
+        FailedInput { step: step.name.clone(), error_class: OUTPUT_TOO_LARGE.into(), message: why }
     }
 
     /// Each instance's state by key group, empty ones left out; an error names the step that failed.
@@ -199,7 +260,7 @@ impl Session {
             if self.instances.contains_key(&key_group) {
                 return Err(format!("key group {} already holds state", describe_key_group(key_group)));
             }
-            self.instance(key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
+            instance(&mut self.instances, &self.specs, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
         }
         Ok(())
     }
@@ -226,11 +287,41 @@ pub fn describe_key_group(key_group: KeyGroup) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::python::tests::start_runtime;
+    use crate::step::NATIVE_ERROR;
+    use crate::steps::ECHO_TYPE;
 
-    fn spec(name: &str, step_type: &str, config: &str) -> StepSpec {
-        StepSpec { name: name.into(), step_type: step_type.into(), config_json: config.into() }
+    pub(crate) fn spec(name: &str, step_type: &str, config: &str) -> StepSpec {
+        StepSpec { name: name.into(), step_type: step_type.into(), config_json: config.into(), dead_letter: false }
+    }
+
+    pub(crate) fn dead_letter(name: &str, step_type: &str, config: &str) -> StepSpec {
+        StepSpec { dead_letter: true, ..spec(name, step_type, config) }
+    }
+
+    /// An echo, then a dead-letter append_field 'add' that fails on what is not a JSON object: the echo's output
+    /// for such a record is one that must not be sent.
+    pub(crate) fn echo_then_add() -> Vec<StepSpec> {
+        vec![spec("echo", ECHO_TYPE, ""), dead_letter("add", "append_field", "")]
+    }
+
+    /// What append_field 'add' fails with on a payload that is not JSON.
+    pub(crate) const NOT_JSON: &str = "step 'add' (append_field): the payload is not JSON: ";
+
+    fn failed_input(served: Result<(), Failure>) -> FailedInput {
+        match served {
+            Err(Failure::Input(failed)) => failed,
+            other => panic!("not a failed input: {other:?}"),
+        }
+    }
+
+    fn session_error(served: Result<(), Failure>) -> String {
+        match served {
+            Err(Failure::Session(text)) => text,
+            other => panic!("not an error: {other:?}"),
+        }
     }
 
     fn record(payload: &str, key: &str) -> Record {
@@ -269,10 +360,59 @@ mod tests {
     fn a_failed_step_fails_the_session_naming_the_step() {
         let mut session = Session::new("s".into(), vec![spec("add", "append_field", "{}")]).unwrap();
         let mut out = Vec::new();
-        let error = session.serve(Input::Record(None, record("not json", "a")), &mut out).unwrap_err();
+        let error = session_error(session.serve(Input::Record(None, record("not json", "a")), &mut out));
         assert!(error.contains("step 'add' (append_field) failed"), "{error}");
-        let later = session.serve(Input::Barrier, &mut out).unwrap_err();
+        let later = session_error(session.serve(Input::Barrier, &mut out));
         assert!(later.contains("session already failed"), "{later}");
+    }
+
+    #[test]
+    fn a_record_a_dead_letter_step_fails_on_is_a_failed_input_without_outputs_and_the_session_goes_on() {
+        let mut session = Session::new("s".into(), echo_then_add()).unwrap();
+        let mut out = Vec::new();
+        session.serve(Input::Record(None, record(r#"{"a":1}"#, "k")), &mut out).unwrap();
+        assert_eq!(out.drain(..).map(|r| r.payload).collect::<Vec<_>>(), [br#"{"a":1,"processed":true}"#]);
+
+        let failed = failed_input(session.serve(Input::Record(None, record("not json", "k")), &mut out));
+        assert_eq!((failed.step.as_str(), failed.error_class.as_str()), ("add", NATIVE_ERROR));
+        assert!(failed.message.starts_with(NOT_JSON), "{}", failed.message);
+        assert!(out.is_empty(), "the echo's output of the failed record is kept: {out:?}");
+
+        session.serve(Input::Record(None, record(r#"{"b":2}"#, "k")), &mut out).unwrap();
+        session.serve(Input::Watermark(i64::MAX), &mut out).unwrap();
+        assert_eq!(out.drain(..).map(|r| r.payload).collect::<Vec<_>>(), [br#"{"b":2,"processed":true}"#]);
+    }
+
+    #[test]
+    fn a_failing_step_that_is_not_dead_letter_fails_the_session_beside_one_that_is() {
+        let mut session = Session::new("s".into(), vec![spec("add", "append_field", ""), dead_letter("count", "running_count", r#"{"key_header":"k"}"#)]).unwrap();
+        let error = session_error(session.serve(Input::Record(None, record("not json", "k")), &mut Vec::new()));
+        assert!(error.contains("step 'add' (append_field) failed"), "{error}");
+    }
+
+    #[test]
+    fn a_hosted_segments_outputs_before_a_later_dead_letter_steps_failure_are_not_kept() {
+        start_runtime();
+        // Plain answers the record and the record with "!" after its payload, which is no JSON.
+        let mut session = Session::new("s".into(), vec![spec("plain", "hosted_segments.Plain", ""), dead_letter("add", "append_field", "")]).unwrap();
+        let mut out = Vec::new();
+        let failed = failed_input(session.serve(Input::Record(None, record("{}", "k")), &mut out));
+        assert_eq!(failed.step, "add");
+        assert!(out.is_empty(), "the output of '{{}}' before the failure is kept: {out:?}");
+    }
+
+    #[test]
+    fn a_hosted_segments_exception_is_a_failed_input_of_its_class_on_a_record_and_an_error_on_a_watermark() {
+        start_runtime();
+        let mut session = Session::new("s".into(), vec![dead_letter("rejects", "hosted_segments.RejectsBad", "")]).unwrap();
+        let mut out = Vec::new();
+        let failed = failed_input(session.serve(Input::Record(None, record("bad", "k")), &mut out));
+        assert_eq!((failed.step.as_str(), failed.error_class.as_str()), ("rejects", "hosted_segments.Rejected"));
+        assert!(failed.message.starts_with("told to reject it"), "{}", failed.message);
+        session.serve(Input::Record(None, record("good", "k")), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        let error = session_error(session.serve(Input::Watermark(1), &mut out));
+        assert!(error.contains("step 'rejects' (hosted_segments.RejectsBad) failed: hosted_segments.Rejected: told to reject the watermark"), "{error}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Serves one shm session on a thread of its own: reads the to-worker ring in order, feeds the session, and
-//! writes each input's outputs and end marker (or error) into the from-worker ring, published once per polled
-//! batch. When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the
-//! bridge is still there.
+//! writes each input's outputs and end marker (or error, or failed input) into the from-worker ring, published
+//! once per polled batch. When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to
+//! check that the bridge is still there.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -14,7 +14,7 @@ use crate::layout as l;
 use crate::record::{self, Record};
 use crate::registry::{why_panicked, Registry, SessionHandle};
 use crate::ring::{Consumer, Frame, Producer, RingError, RingFile};
-use crate::session::Input;
+use crate::session::{FailedInput, Failure, Input};
 use crate::log;
 
 /// Frames taken per poll: answers are published after each batch, so the first answers of a long queue do not
@@ -38,11 +38,15 @@ struct ShmLoop {
     ring: Arc<RingFile>,
     liveness_timeout_ms: i64,
     outputs: Vec<Record>,
+    /// Whether the session has a dead-letter step, asked once: only then are a record's outputs checked to fit a frame
+    /// before any is written.
+    dead_letters: bool,
 }
 
 impl ShmLoop {
     fn new(handle: Arc<SessionHandle>, ring: Arc<RingFile>, liveness_timeout_ms: i64) -> ShmLoop {
-        ShmLoop { handle, ring, liveness_timeout_ms, outputs: Vec::new() }
+        let dead_letters = handle.logic.lock().unwrap().has_dead_letter_step();
+        ShmLoop { handle, ring, liveness_timeout_ms, outputs: Vec::new(), dead_letters }
     }
 
     fn closing(&self) -> bool {
@@ -114,14 +118,15 @@ impl ShmLoop {
             }
         };
         let mut outputs = std::mem::take(&mut self.outputs);
-        let served = self.handle.logic.lock().unwrap().serve(input, &mut outputs);
+        let served = self.feed(input, &mut outputs, answers.max_body());
         let sequence = frame.sequence;
         let result = match served {
             Ok(()) => outputs
                 .iter()
                 .try_for_each(|output| self.write(inputs, answers, l::OUTPUT, sequence, record::encoded_length(output), |body| record::encode_into(output, body)))
                 .and_then(|_| self.write(inputs, answers, l::END_OF_OUTPUTS, sequence, 0, |_| {})),
-            Err(text) => {
+            Err(Failure::Input(failed)) => self.write_failed(inputs, answers, sequence, &failed),
+            Err(Failure::Session(text)) => {
                 // Cut to what the bridge takes and one frame holds (docs/protocol.md, "Error texts").
                 let text = error_text::cut(&text, error_text::MAX_BYTES.min(answers.max_body()));
                 self.write(inputs, answers, l::ERROR, sequence, text.len(), |body| body.copy_from_slice(text.as_bytes()))
@@ -132,12 +137,41 @@ impl ShmLoop {
         result
     }
 
+    /// Serves `input` into `outputs`. With a dead-letter step, a record one of whose outputs no frame holds is a failed
+    /// input, found before any output is written, as a failed input sends none.
+    fn feed(&self, input: Input, outputs: &mut Vec<Record>, max_body: usize) -> Result<(), Failure> {
+        let checked = self.dead_letters && matches!(input, Input::Record(..));
+        let mut logic = self.handle.logic.lock().unwrap();
+        logic.serve(input, outputs)?;
+        if !checked {
+            return Ok(());
+        }
+        match outputs.iter().map(record::encoded_length).find(|&length| length > max_body) {
+            Some(length) => Err(Failure::Input(logic.output_unsendable(format!(
+                "an output of {length} bytes does not fit a frame of the ring, which holds at most {max_body}; give the session larger rings"
+            )))),
+            None => Ok(()),
+        }
+    }
+
     /// The i64 a WATERMARK or CLOCK frame carries, once its length is known to hold one.
     fn long_body(&self, frame: &Frame<'_>) -> Result<i64, RingError> {
         let bytes = frame.body.get(..8).ok_or_else(|| {
             RingError(format!("{}: a {} frame of {} body bytes (input #{})", self.handle.name, l::frame_name(frame.frame_type), frame.body.len(), frame.sequence))
         })?;
         Ok(i64::from_le_bytes(bytes.try_into().unwrap()))
+    }
+
+    /// INPUT_FAILED: the step, the error class and the message, each behind its i32 length, the message cut to what
+    /// the frame holds besides.
+    fn write_failed(&self, inputs: &mut Consumer, answers: &mut Producer, sequence: u64, failed: &FailedInput) -> Result<(), RingError> {
+        let named = 12 + failed.step.len() + failed.error_class.len();
+        let message = failed.cut_message(&self.handle.name, error_text::MAX_BYTES.min(answers.max_body().saturating_sub(named)));
+        let fields = [failed.step.as_bytes(), failed.error_class.as_bytes(), message.as_bytes()];
+        self.write(inputs, answers, l::INPUT_FAILED, sequence, named + message.len(), |body| {
+            let mut at = 0;
+            fields.iter().for_each(|field| record::put_field(body, &mut at, field));
+        })
     }
 
     /// Writes one answer, waiting while the ring is full.
@@ -160,16 +194,59 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    use crate::registry::tests::{echo_session, poison};
+    use crate::error_text::tests::parts;
+    use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
+    use crate::registry::tests::{echo_session, open_session, poison};
     use crate::registry::Plane;
     use crate::ring::tests::{reader_of_answers, worker_heartbeat_and_closed, writer_of_inputs, Folder};
+    use crate::session::tests::{dead_letter, echo_then_add, NOT_JSON};
+    use crate::session::OUTPUT_TOO_LARGE;
+    use crate::step::NATIVE_ERROR;
 
     /// A session of one echo step, served over a ring of its own by its loop, its bridge never silent.
     fn served(registry: &Arc<Registry>, folder: &Folder, id: &str) -> (Arc<SessionHandle>, Arc<RingFile>) {
-        let handle = echo_session(registry, id, Plane::Shm);
+        served_on_ring(registry, folder, echo_session(registry, id, Plane::Shm))
+    }
+
+    fn served_on_ring(registry: &Arc<Registry>, folder: &Folder, handle: Arc<SessionHandle>) -> (Arc<SessionHandle>, Arc<RingFile>) {
         let ring = folder.ring();
         *handle.thread.lock().unwrap() = Some(start(Arc::clone(registry), Arc::clone(&handle), Arc::clone(&ring), i64::MAX));
         (handle, ring)
+    }
+
+    /// Sends RECORD inputs, numbered from `first`, as the bridge does.
+    fn send_records(ring: &Arc<RingFile>, first: u64, payloads: &[&[u8]]) {
+        let mut inputs = writer_of_inputs(ring);
+        for (sequence, payload) in (first..).zip(payloads) {
+            let record = Record { payload: payload.to_vec(), ..Default::default() };
+            assert!(inputs.try_write(l::RECORD, sequence, record::encoded_length(&record), |body| record::encode_into(&record, body)).unwrap());
+        }
+        inputs.publish();
+    }
+
+    /// The answers as the bridge takes them, up to the last one of input `last`: type, sequence and body.
+    fn answers_through(ring: &Arc<RingFile>, last: u64) -> Vec<(u16, u64, Vec<u8>)> {
+        let mut answers = reader_of_answers(ring);
+        let mut taken = Vec::new();
+        within(5, || {
+            answers.poll(64, |_, frame| {
+                taken.push((frame.frame_type, frame.sequence, frame.body.to_vec()));
+                Ok::<_, RingError>(())
+            }).unwrap();
+            matches!(taken.last(), Some((t, s, _)) if *s == last && *t != l::OUTPUT)
+        });
+        taken
+    }
+
+    /// An INPUT_FAILED body's fields: step, error class, message.
+    fn failure_fields(mut body: &[u8]) -> Vec<String> {
+        let mut fields = Vec::new();
+        while body.len() >= 4 {
+            let length = i32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+            fields.push(String::from_utf8(body[4..4 + length].to_vec()).unwrap());
+            body = &body[4 + length..];
+        }
+        fields
     }
 
     fn send_barrier(ring: &Arc<RingFile>, sequence: u64) {
@@ -203,17 +280,52 @@ mod tests {
         assert!(!registry.sessions.lock().unwrap().contains_key("session-that-panics"), "the session is still open");
 
         send_barrier(&serves_ring, 7);
-        let mut answers = reader_of_answers(&serves_ring);
-        let mut taken = Vec::new();
-        within(5, || {
-            answers.poll(8, |_, frame| {
-                taken.push((frame.frame_type, frame.sequence));
-                Ok::<_, RingError>(())
-            }).unwrap();
-            !taken.is_empty()
-        });
-        assert_eq!(taken, [(l::END_OF_OUTPUTS, 7)], "the other session answers");
+        assert_eq!(answers_through(&serves_ring, 7), [(l::END_OF_OUTPUTS, 7, vec![])], "the other session answers");
         serves.closing.store(true, Ordering::Release);
         serves.await_end();
+    }
+
+    #[test]
+    fn a_record_that_fails_in_a_dead_letter_step_or_has_an_output_no_frame_holds_is_answered_input_failed_alone() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let (handle, ring) = served_on_ring(&registry, &folder, open_session(&registry, "dead-letters", Plane::Shm, echo_then_add()));
+        // Fits a frame of the ring (4 KiB, frames of at most 2 KiB), while the same with "processed" added does not.
+        let large = format!(r#"{{"a":"{}"}}"#, "x".repeat(2002));
+        send_records(&ring, 1, &[br#"{"a":1}"#, b"not json", large.as_bytes(), br#"{"b":2}"#]);
+
+        let answers = answers_through(&ring, 4);
+        let kinds: Vec<_> = answers.iter().map(|(t, s, _)| (l::frame_name(*t), *s)).collect();
+        let expected = [("OUTPUT", 1), ("END_OF_OUTPUTS", 1), ("INPUT_FAILED", 2), ("INPUT_FAILED", 3), ("OUTPUT", 4), ("END_OF_OUTPUTS", 4)];
+        assert_eq!(kinds, expected.map(|(t, s)| (t.to_string(), s)));
+        assert_eq!(record::decode(&answers[0].2).unwrap().payload, br#"{"a":1,"processed":true}"#);
+        let not_json = failure_fields(&answers[2].2);
+        assert_eq!((not_json[0].as_str(), not_json[1].as_str()), ("add", NATIVE_ERROR));
+        assert!(not_json[2].starts_with(NOT_JSON), "{not_json:?}");
+        let too_large = failure_fields(&answers[3].2);
+        assert_eq!((too_large[0].as_str(), too_large[1].as_str()), ("add", OUTPUT_TOO_LARGE));
+        assert!(too_large[2].starts_with("an output of 2043 bytes does not fit a frame of the ring"), "{too_large:?}");
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
+    }
+
+    #[test]
+    fn a_failed_inputs_long_message_is_cut_to_what_its_frame_holds() {
+        start_runtime();
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let failing = dead_letter("failing", "hosted_segments.FailsOnRecord", "");
+        let (handle, ring) = served_on_ring(&registry, &folder, open_session(&registry, "long-failure", Plane::Shm, vec![failing]));
+        send_records(&ring, 1, &[b"{}"]);
+
+        let answers = answers_through(&ring, 1);
+        let fits = l::FRAME_HEADER + answers[0].2.len() <= l::max_frame_length(l::MIN_CAPACITY as usize);
+        assert_eq!((answers[0].0, fits), (l::INPUT_FAILED, true), "{answers:?}");
+        let fields = failure_fields(&answers[0].2);
+        assert_eq!((fields[0].as_str(), fields[1].as_str()), ("failing", "RuntimeError"));
+        let (start, _, _) = parts(&fields[2]).expect("the marker");
+        assert!(start.starts_with(LONG_MESSAGE_START), "{start}");
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
     }
 }

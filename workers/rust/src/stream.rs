@@ -12,18 +12,20 @@ use http::{HeaderMap, Response};
 use prost::Message;
 
 use crate::error_text;
-use crate::grpc::{Code, Messages, Reply, Status, Streamed};
-use crate::proto::{flink_worker, Frame, FrameBatch, FrameType};
+use crate::grpc::{self, Code, Messages, Reply, Status, Streamed};
+use crate::proto::{flink_worker, Frame, FrameBatch, FrameType, InputFailure};
 use crate::record::Record;
 use crate::registry::{why_panicked, Plane, Registry, SessionHandle};
 use crate::ring::constant_time_equal;
-use crate::session::Input;
+use crate::session::{Failure, Input};
 use crate::log;
 
 pub const SESSION_KEY: &str = "flink-bridge-session";
 const TOKEN_KEY: &str = "flink-bridge-token";
 /// Either side cuts a batch once it holds this much.
 const BATCH_BYTES: usize = 4 << 20;
+/// The largest frame (with its tag and length) that always fits a message: it joins a batch of less than BATCH_BYTES.
+const MAX_FRAME: usize = grpc::MAX_MESSAGE - BATCH_BYTES;
 
 pub fn exchange(registry: Arc<Registry>, method: String, headers: &HeaderMap, messages: Messages) -> Response<Reply> {
     let text = |key| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -98,32 +100,55 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
     let mut batches = vec![FrameBatch::default()];
     let mut size = 0;
     let mut logic = handle.logic.lock().unwrap();
+    let dead_letters = logic.has_dead_letter_step();
     for frame in batch.frames {
         let sequence = frame.sequence;
+        let checked = dead_letters && frame.r#type == FrameType::Record as i32;
         let served = match input(&handle.name, frame) {
             Ok(input) => logic.serve(input, outputs),
             Err(text) => {
                 // A frame a bridge never sends fails the session, as a step's error does.
                 logic.fail(&text);
-                Err(text)
+                Err(Failure::Session(text))
             }
         };
         let mut push = |frame: Frame| {
-            size += frame.encoded_len();
+            size += framed_length(&frame);
             batches.last_mut().expect("never empty").frames.push(frame);
             if size >= BATCH_BYTES {
                 batches.push(FrameBatch::default());
                 size = 0;
             }
         };
-        match served {
-            Ok(()) => {
-                for output in outputs.drain(..) {
-                    push(Frame { r#type: FrameType::Output as i32, sequence, record: Some(message(output)), ..Default::default() });
+        let output = |record| Frame { r#type: FrameType::Output as i32, sequence, record: Some(message(record)), ..Default::default() };
+        let served = match served {
+            // Held until all are known to fit, as a failed input sends none of its outputs.
+            Ok(()) if checked => {
+                let frames: Vec<Frame> = outputs.drain(..).map(output).collect();
+                match frames.iter().map(framed_length).find(|&length| length > MAX_FRAME) {
+                    Some(length) => Err(Failure::Input(logic.output_unsendable(format!(
+                        "an output frame of {length} bytes does not fit a message of the stream, which holds frames of at most {MAX_FRAME}"
+                    )))),
+                    None => {
+                        frames.into_iter().for_each(&mut push);
+                        Ok(())
+                    }
                 }
-                push(Frame { r#type: FrameType::EndOfOutputs as i32, sequence, ..Default::default() });
             }
-            Err(error) => {
+            Ok(()) => {
+                outputs.drain(..).map(output).for_each(&mut push);
+                Ok(())
+            }
+            failed => failed,
+        };
+        match served {
+            Ok(()) => push(Frame { r#type: FrameType::EndOfOutputs as i32, sequence, ..Default::default() }),
+            Err(Failure::Input(failed)) => {
+                let message = failed.cut_message(&handle.name, error_text::MAX_BYTES).into_owned();
+                let failure = InputFailure { step: failed.step, error_class: failed.error_class, message };
+                push(Frame { r#type: FrameType::InputFailed as i32, sequence, failure: Some(failure), ..Default::default() })
+            }
+            Err(Failure::Session(error)) => {
                 // Cut to what the bridge takes (docs/protocol.md, "Error texts").
                 let error = error_text::cut(&error, error_text::MAX_BYTES).into_owned();
                 push(Frame { r#type: FrameType::Error as i32, sequence, error, ..Default::default() })
@@ -132,6 +157,12 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
     }
     batches.retain(|b| !b.frames.is_empty());
     batches
+}
+
+/// The bytes a frame takes in its batch: its tag, its length and itself.
+fn framed_length(frame: &Frame) -> usize {
+    let length = frame.encoded_len();
+    1 + prost::length_delimiter_len(length) + length
 }
 
 fn input(session: &str, frame: Frame) -> Result<Input, String> {
@@ -168,9 +199,10 @@ mod tests {
     use super::*;
     use crate::error_text::{encoded_length, tests::parts, MAX_BYTES};
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
-    use crate::grpc;
     use crate::registry::tests::{echo_session, poison};
+    use crate::session::tests::{dead_letter, echo_then_add, spec, NOT_JSON};
     use crate::session::{Session, StepSpec};
+    use crate::step::NATIVE_ERROR;
     use hyper::Body;
     use std::time::{Duration, Instant};
 
@@ -198,11 +230,9 @@ mod tests {
     #[test]
     fn a_step_failing_a_record_with_a_huge_message_answers_an_error_with_its_text_cut() {
         start_runtime();
-        let step = StepSpec { name: "failing".into(), step_type: "hosted_segments.FailsOnRecord".into(), config_json: String::new() };
-        let handle = SessionHandle::new("s".into(), "session s".into(), "t".into(), Plane::Stream, Session::new("session s".into(), vec![step]).expect("built"));
-        let record = Frame { r#type: FrameType::Record as i32, sequence: 0, record: Some(flink_worker::Message::default()), ..Default::default() };
+        let handle = session(vec![spec("failing", "hosted_segments.FailsOnRecord", "")]);
 
-        let answers = answer(&handle, FrameBatch { frames: vec![record] }, &mut Vec::new());
+        let answers = answer(&handle, records(&[b""]), &mut Vec::new());
 
         let error = &answers[0].frames[0];
         assert_eq!((error.r#type, error.sequence), (FrameType::Error as i32, 0));
@@ -210,5 +240,49 @@ mod tests {
         let (start, _, _) = parts(&error.error).expect("the marker");
         let failed = format!("session s: step 'failing' (hosted_segments.FailsOnRecord) failed: RuntimeError: {LONG_MESSAGE_START}");
         assert!(start.starts_with(&failed), "{start}");
+    }
+
+    fn records(payloads: &[&[u8]]) -> FrameBatch {
+        let record = |(sequence, payload): (u64, &&[u8])| Frame {
+            r#type: FrameType::Record as i32,
+            sequence,
+            record: Some(flink_worker::Message { payload: payload.to_vec().into(), ..Default::default() }),
+            ..Default::default()
+        };
+        FrameBatch { frames: (0..).zip(payloads).map(record).collect() }
+    }
+
+    fn session(steps: Vec<StepSpec>) -> SessionHandle {
+        SessionHandle::new("s".into(), "session s".into(), "t".into(), Plane::Stream, Session::new("session s".into(), steps).expect("built"))
+    }
+
+    #[test]
+    fn a_record_a_dead_letter_step_fails_on_is_answered_input_failed_alone_and_the_next_served() {
+        let handle = session(echo_then_add());
+
+        let answers = answer(&handle, records(&[br#"{"a":1}"#, b"not json", br#"{"b":2}"#]), &mut Vec::new());
+
+        let frames = &answers[0].frames;
+        let kinds: Vec<_> = frames.iter().map(|f| (FrameType::from_i32(f.r#type).unwrap(), f.sequence)).collect();
+        use FrameType::{EndOfOutputs, InputFailed, Output};
+        assert_eq!(kinds, [(Output, 0), (EndOfOutputs, 0), (InputFailed, 1), (Output, 2), (EndOfOutputs, 2)]);
+        assert_eq!(frames[0].record.as_ref().unwrap().payload, &br#"{"a":1,"processed":true}"#[..]);
+        let failure = frames[2].failure.as_ref().expect("the failure");
+        assert_eq!((failure.step.as_str(), failure.error_class.as_str()), ("add", NATIVE_ERROR));
+        assert!(failure.message.starts_with(NOT_JSON), "{}", failure.message);
+    }
+
+    #[test]
+    fn a_failed_inputs_long_message_is_cut() {
+        start_runtime();
+        let handle = session(vec![dead_letter("failing", "hosted_segments.FailsOnRecord", "")]);
+
+        let answers = answer(&handle, records(&[b"{}"]), &mut Vec::new());
+
+        let failure = answers[0].frames[0].failure.as_ref().expect("the failure");
+        assert_eq!((failure.step.as_str(), failure.error_class.as_str()), ("failing", "RuntimeError"));
+        assert!(encoded_length(&failure.message) <= MAX_BYTES, "{} bytes", encoded_length(&failure.message));
+        let (start, _, _) = parts(&failure.message).expect("the marker");
+        assert!(start.starts_with(LONG_MESSAGE_START), "{start}");
     }
 }
