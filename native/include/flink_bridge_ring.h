@@ -111,10 +111,11 @@ typedef enum fb_frame_type {
     FB_FRAME_OUTPUT = 4,         /* worker -> bridge: one output of input `sequence` (record body) */
     FB_FRAME_END_OF_OUTPUTS = 5, /* worker -> bridge: input `sequence` has no more outputs (empty body) */
     FB_FRAME_ERROR = 6,          /* worker -> bridge: input `sequence` failed (body: UTF-8 message) */
-    FB_FRAME_CLOCK = 7           /* bridge -> worker: processing time advanced (body: i64 ms since the epoch) */
+    FB_FRAME_CLOCK = 7,          /* bridge -> worker: processing time advanced (body: i64 ms since the epoch) */
+    FB_FRAME_INPUT_FAILED = 8    /* worker -> bridge: record input `sequence` failed in a dead-letter step */
 } fb_frame_type;
 
-#define FB_FRAME_TYPE_COUNT 8
+#define FB_FRAME_TYPE_COUNT 9
 
 /* The closed flag's values: a side left; the worker stopped as asked (SIGTERM) after answering every input it read. */
 #define FB_RING_CLOSED_LEFT 1

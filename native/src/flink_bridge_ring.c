@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static const char *const FRAME_TYPE_NAMES[FB_FRAME_TYPE_COUNT] = {
-    "PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK"};
+    "PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK", "INPUT_FAILED"};
 
 const char *fb_frame_type_name(unsigned type) {
     return type < FB_FRAME_TYPE_COUNT ? FRAME_TYPE_NAMES[type] : "unknown";

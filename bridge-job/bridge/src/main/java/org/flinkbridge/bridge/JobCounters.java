@@ -22,7 +22,9 @@ public final class JobCounters {
         /** Lost workers recovered in place, by any session. */
         WORKER_RECOVERIES,
         /** Sessions moved to a new worker after theirs stopped as asked (an upgrade). */
-        WORKER_UPGRADES
+        WORKER_UPGRADES,
+        /** Records a dead-letter step failed on, sent to the pipeline's dead letters. */
+        DEAD_LETTERS
     }
 
     private static final LongAdder[] COUNTS = new LongAdder[Count.values().length];

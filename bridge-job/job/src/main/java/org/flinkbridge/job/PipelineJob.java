@@ -7,6 +7,7 @@ import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream.ProcessConfigurableAndNonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.JobCounters;
@@ -22,6 +23,7 @@ import org.flinkbridge.job.io.Union;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
+import org.flinkbridge.pipeline.OnError;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.SegmentSpec;
 import org.flinkbridge.pipeline.SinkSpec;
@@ -93,16 +95,26 @@ public final class PipelineJob {
                 .withParallelism(feedParallelism);
 
         List<SegmentSpec> segments = pipeline.segments();
+        NonKeyedPartitionStream<BridgeRecord> deadLetters = null;
         for (SegmentSpec segment : segments) {
             boolean keyed = segment.id() == 0 && bridge.key() != null;
             BridgeFunction function = new BridgeFunction(
                     sessionSpec(pipeline, segment, workerCommand, batchFrames, shm, config), keyed,
                     segment.id() == 0, segment.id() == segments.size() - 1);
             String name = "segment " + segment.id() + " " + segment.name();
-            stream = keyed
+            ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> processed = keyed
                     ? BridgeStreams.process(stream.keyBy(new RecordKey(bridge.key())), function).withName(name)
                             .withUid("segment-" + segment.name())
                     : BridgeStreams.process(stream, function).withName(name).withUid("segment-" + segment.name());
+            if (segment.steps().stream().anyMatch(step -> step.onError() == OnError.DEAD_LETTER)) {
+                NonKeyedPartitionStream<BridgeRecord> failed = BridgeStreams.deadLetters(processed);
+                deadLetters = deadLetters == null ? failed
+                        : deadLetters.connectAndProcess(failed, new Union()).withName("union dead letters");
+            }
+            stream = processed;
+        }
+        if (deadLetters != null) {
+            Sinks.attachDeadLetters(deadLetters, pipeline.deadLetters());
         }
         stream = stream.process(new CountingFunction(JobCounters.Count.WRITTEN)).withName("count written");
 
@@ -132,7 +144,8 @@ public final class PipelineJob {
     /** A segment's steps as the control service describes them to a worker. */
     static List<SessionSpec.Step> steps(SegmentSpec segment) {
         return segment.steps().stream()
-                .map(step -> new SessionSpec.Step(step.name(), step.type(), step.configJson())).toList();
+                .map(step -> new SessionSpec.Step(step.name(), step.type(), step.configJson(),
+                        step.onError() == OnError.DEAD_LETTER)).toList();
     }
 
     private static SessionSpec.ShmSettings shmSettings(Configuration config) {

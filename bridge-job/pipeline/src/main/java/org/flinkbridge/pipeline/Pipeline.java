@@ -7,10 +7,11 @@ import java.util.List;
 
 /**
  * A parsed pipeline file: sources (unioned), segments of steps run by the worker in order, sinks (each gets
- * the final stream) and the bridge settings.
+ * the final stream), the bridge settings, and where records that dead-letter steps fail on go.
  *
- * @param file     the file it was read from
- * @param segments in pipeline order; segment {@code i} has id {@code i}
+ * @param file        the file it was read from
+ * @param segments    in pipeline order; segment {@code i} has id {@code i}
+ * @param deadLetters the sink of the records steps with on_error: dead_letter fail on; null when none is named
  */
 public record Pipeline(
         String name,
@@ -18,7 +19,14 @@ public record Pipeline(
         List<SourceSpec> sources,
         List<SegmentSpec> segments,
         List<SinkSpec> sinks,
-        BridgeSettings bridge) implements Serializable {
+        BridgeSettings bridge,
+        SinkSpec deadLetters) implements Serializable {
+
+    /** A pipeline with no dead letters. */
+    public Pipeline(String name, Path file, List<SourceSpec> sources, List<SegmentSpec> segments,
+                    List<SinkSpec> sinks, BridgeSettings bridge) {
+        this(name, file, sources, segments, sinks, bridge, null);
+    }
 
     public Pipeline {
         Checks.nonBlank(name, "pipeline name");
@@ -35,6 +43,21 @@ public record Pipeline(
             }
         }
         requireExactlyOnceOrAccepted(segments, bridge);
+        List<String> deadLetterSteps = segments.stream().flatMap(segment -> segment.steps().stream())
+                .filter(step -> step.onError() == OnError.DEAD_LETTER).map(StepSpec::name).toList();
+        if (!deadLetterSteps.isEmpty() && deadLetters == null) {
+            throw new IllegalArgumentException("steps " + deadLetterSteps + " say on_error: dead_letter, but the "
+                    + "pipeline names no dead_letters sink");
+        }
+        if (!deadLetterSteps.isEmpty() && !bridge.transport().checkpointsWorkerState()) {
+            throw new IllegalArgumentException("steps " + deadLetterSteps + " say on_error: dead_letter, which "
+                    + "grpc_mode compat (the prototype's unary service) cannot answer: use transport shm or "
+                    + "grpc_mode stream");
+        }
+        if (deadLetters != null && deadLetters.needsCheckpoints() && bridge.checkpointIntervalMs() == 0) {
+            throw new IllegalArgumentException("the dead_letters sink needs checkpointing, but the checkpoint "
+                    + "interval is 0 (off)");
+        }
         if (bridge.checkpointIntervalMs() == 0) {
             for (SinkSpec sink : sinks) {
                 if (sink.needsCheckpoints()) {
@@ -68,7 +91,7 @@ public record Pipeline(
     }
 
     public Pipeline withBridge(BridgeSettings newBridge) {
-        return new Pipeline(name, file, sources, segments, sinks, newBridge);
+        return new Pipeline(name, file, sources, segments, sinks, newBridge, deadLetters);
     }
 
     private static <T> List<T> nonEmpty(List<T> list, String what) {
@@ -82,7 +105,7 @@ public record Pipeline(
     // Path is not serializable: ship the file name as a string and rebuild the record on the other side.
     @Serial
     private Object writeReplace() {
-        return new SerializedPipeline(name, file.toString(), sources, segments, sinks, bridge);
+        return new SerializedPipeline(name, file.toString(), sources, segments, sinks, bridge, deadLetters);
     }
 
     private record SerializedPipeline(
@@ -91,11 +114,12 @@ public record Pipeline(
             List<SourceSpec> sources,
             List<SegmentSpec> segments,
             List<SinkSpec> sinks,
-            BridgeSettings bridge) implements Serializable {
+            BridgeSettings bridge,
+            SinkSpec deadLetters) implements Serializable {
 
         @Serial
         private Object readResolve() {
-            return new Pipeline(name, Path.of(file), sources, segments, sinks, bridge);
+            return new Pipeline(name, Path.of(file), sources, segments, sinks, bridge, deadLetters);
         }
     }
 }

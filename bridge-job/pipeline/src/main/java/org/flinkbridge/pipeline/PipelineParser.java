@@ -36,7 +36,8 @@ import java.util.stream.Collectors;
  */
 public final class PipelineParser {
 
-    private static final List<String> TOP_LEVEL_KEYS = List.of("name", "sources", "steps", "sinks", "bridge");
+    private static final List<String> TOP_LEVEL_KEYS =
+            List.of("name", "sources", "steps", "sinks", "bridge", "dead_letters");
     private static final List<String> SOURCE_TYPES =
             List.of(GeneratorSourceSpec.TYPE, FileSourceSpec.TYPE, KafkaSourceSpec.TYPE);
     private static final List<String> GENERATOR_KEYS = List.of("type", "count", "rate", "keys", "seed");
@@ -57,7 +58,7 @@ public final class PipelineParser {
     private static final String SERVERS = "host:port pairs, comma-separated or as a list";
     private static final String STREAM_FORM = " (or, as sentry_streams writes a Kafka topic, stream_name and"
             + " bootstrap_servers without a type)";
-    private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config");
+    private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config", "on_error");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
             "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once",
             "worker", "worker_recovery", "worker_restart_timeout_ms");
@@ -157,7 +158,15 @@ public final class PipelineParser {
         BridgeSettings bridge = root.optional("bridge").map(PipelineParser::bridge)
                 .orElseGet(BridgeSettings::defaults);
         List<SinkSpec> sinks = sinks(root.required("sinks", "a mapping of sinks"), name, bridge);
-        return new Pipeline(name, file, sources, segments, sinks, bridge);
+        SinkSpec deadLetters = root.optional("dead_letters")
+                .map(node -> sink("dead_letters", node.map("a sink mapping"), name, bridge)).orElse(null);
+        if (deadLetters == null) {
+            firstDeadLetterStep(root.required("steps", "a list of steps")).ifPresent(onError -> {
+                throw onError.error("on_error: fail, or a dead_letters sink at the top level of the file (where "
+                        + "the records this step fails on go)", "dead_letter");
+            });
+        }
+        return new Pipeline(name, file, sources, segments, sinks, bridge, deadLetters);
     }
 
     /** The file name without its last extension: {@code example} for {@code docs/examples/example.yaml}. */
@@ -289,6 +298,7 @@ public final class PipelineParser {
             Map<String, Object> config = step.optional("config")
                     .map(v -> v.map("a mapping (passed to the worker as JSON)").plain())
                     .orElseGet(Map::of);
+            OnError onError = step.optional("on_error").map(v -> v.choice(OnError.class)).orElse(OnError.FAIL);
             Optional<YamlNode> segmentNode = step.optional("segment");
             Optional<YamlNode> typeNode = step.optional("type");
             if (typeNode.isEmpty()) {
@@ -303,7 +313,7 @@ public final class PipelineParser {
                     segmentName = null;
                 }
                 segments.add(new SegmentSpec(segments.size(), name,
-                        List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config))));
+                        List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config, onError))));
                 lastStepPathBySegment.put(name, item.path());
                 continue;
             }
@@ -330,7 +340,7 @@ public final class PipelineParser {
                 segmentName = segment;
             }
             lastStepPathBySegment.put(segment, item.path());
-            segmentSteps.add(new StepSpec(name, type, config));
+            segmentSteps.add(new StepSpec(name, type, config, onError));
         }
         if (segmentName != null) {
             segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
@@ -341,28 +351,37 @@ public final class PipelineParser {
     private static List<SinkSpec> sinks(YamlNode node, String pipelineName, BridgeSettings bridge) {
         List<SinkSpec> sinks = new ArrayList<>();
         for (YamlMap.Field entry : node.map("a mapping of sinks").nonEmpty("at least one sink").fields()) {
-            YamlMap sink = entry.value().map();
-            if (isStream(sink)) {
-                YamlMap stream = stream(sink);
-                sinks.add(new KafkaSinkSpec(entry.name(), servers(stream), stream.required("stream_name", "a topic name")
-                        .string(), KafkaSinkSpec.DEFAULT_DELIVERY, null, Map.of(), null));
-                continue;
-            }
-            String type = sink.required("type", "one of " + String.join(", ", SINK_TYPES) + STREAM_FORM)
-                    .oneOf(SINK_TYPES);
-            sinks.add(switch (type) {
-                case FileSinkSpec.TYPE -> new FileSinkSpec(entry.name(),
-                        location(sink.allowOnly(FILE_SINK_KEYS).required("path", "an output directory path")));
-                case PrintSinkSpec.TYPE -> {
-                    sink.allowOnly(PRINT_SINK_KEYS);
-                    yield new PrintSinkSpec(entry.name());
-                }
-                case KafkaSinkSpec.TYPE -> kafkaSink(entry.name(), sink.allowOnly(KAFKA_SINK_KEYS), pipelineName,
-                        bridge);
-                default -> throw new IllegalStateException("sink type without a case: " + type);
-            });
+            sinks.add(sink(entry.name(), entry.value().map(), pipelineName, bridge));
         }
         return sinks;
+    }
+
+    private static SinkSpec sink(String name, YamlMap sink, String pipelineName, BridgeSettings bridge) {
+        if (isStream(sink)) {
+            YamlMap stream = stream(sink);
+            return new KafkaSinkSpec(name, servers(stream), stream.required("stream_name", "a topic name").string(),
+                    KafkaSinkSpec.DEFAULT_DELIVERY, null, Map.of(), null);
+        }
+        String type = sink.required("type", "one of " + String.join(", ", SINK_TYPES) + STREAM_FORM)
+                .oneOf(SINK_TYPES);
+        return switch (type) {
+            case FileSinkSpec.TYPE -> new FileSinkSpec(name,
+                    location(sink.allowOnly(FILE_SINK_KEYS).required("path", "an output directory path")));
+            case PrintSinkSpec.TYPE -> {
+                sink.allowOnly(PRINT_SINK_KEYS);
+                yield new PrintSinkSpec(name);
+            }
+            case KafkaSinkSpec.TYPE -> kafkaSink(name, sink.allowOnly(KAFKA_SINK_KEYS), pipelineName, bridge);
+            default -> throw new IllegalStateException("sink type without a case: " + type);
+        };
+    }
+
+    /** The {@code on_error} value of the first step that says {@code dead_letter}, where an error points. */
+    private static Optional<YamlNode> firstDeadLetterStep(YamlNode steps) {
+        return steps.list("a list of steps").stream()
+                .flatMap(item -> item.map("a step mapping").optional("on_error").stream())
+                .filter(onError -> onError.choice(OnError.class) == OnError.DEAD_LETTER)
+                .findFirst();
     }
 
     private static KafkaSinkSpec kafkaSink(String name, YamlMap sink, String pipelineName, BridgeSettings bridge) {

@@ -21,8 +21,10 @@ import java.util.Map;
  *               {@link #WORKER_SEGMENT}
  * @param config JSON-like values (null, strings, booleans, numbers, lists, maps with string keys), kept in
  *               the file's order; the worker validates them
+ * @param onError what a record the step fails on leads to
  */
-public record StepSpec(String name, String type, Map<String, Object> config) implements Serializable {
+public record StepSpec(String name, String type, Map<String, Object> config, OnError onError)
+        implements Serializable {
 
     /**
      * The type of a step the file gives none (as sentry_streams writes its segments): the worker serves it with
@@ -40,6 +42,14 @@ public record StepSpec(String name, String type, Map<String, Object> config) imp
                     + " or a class name containing a dot but was " + type);
         }
         config = freezeMap(config, name);
+        if (onError == null) {
+            throw new IllegalArgumentException("step " + name + ": on_error must not be null");
+        }
+    }
+
+    /** A step whose failures fail the task (on_error: fail). */
+    public StepSpec(String name, String type, Map<String, Object> config) {
+        this(name, type, config, OnError.FAIL);
     }
 
     /** Whether this step certainly keeps no state: a built-in stateless step; a user step may keep some. */

@@ -408,6 +408,45 @@ class PipelineParserTest {
     }
 
     @Test
+    void aStepMaySendTheRecordsItFailsOnToTheDeadLettersSink() throws IOException {
+        Pipeline pipeline = PipelineParser.parse(write("dead-letters.yaml", """
+                name: poison
+                sources: {events: {type: generator}}
+                steps:
+                  - {step_name: parse, type: append_field, on_error: dead_letter}
+                  - {step_name: keep, type: filter, on_error: fail}
+                  - {step_name: count, type: running_count, config: {key_json_field: key}}
+                sinks: {out: {type: print}}
+                dead_letters: {type: file, path: /tmp/poison}
+                """));
+
+        assertEquals(List.of(OnError.DEAD_LETTER, OnError.FAIL, OnError.FAIL),
+                pipeline.segments().getFirst().steps().stream().map(StepSpec::onError).toList());
+        assertEquals(new FileSinkSpec("dead_letters", "/tmp/poison"), pipeline.deadLetters());
+        assertEquals(null, PipelineParser.parse(write("none.yaml", """
+                sources: {events: {type: generator}}
+                steps: [{step_name: keep, type: filter}]
+                sinks: {out: {type: print}}
+                """)).deadLetters());
+    }
+
+    @Test
+    void deadLettersAreRefusedInCompatModeWhichCannotAnswerAFailedInput() throws IOException {
+        Path compat = write("compat-dead-letters.yaml", """
+                sources: {events: {type: generator}}
+                steps: [{step_name: parse, type: append_field, on_error: dead_letter}]
+                sinks: {out: {type: print}}
+                dead_letters: {type: print}
+                bridge: {transport: grpc, grpc_mode: compat}
+                """);
+
+        PipelineException error = assertThrows(PipelineException.class, () -> PipelineParser.parse(compat));
+
+        assertTrue(error.getMessage().contains("steps [parse] say on_error: dead_letter, which grpc_mode compat"),
+                error.getMessage());
+    }
+
+    @Test
     void commandLineOverridesCopyTheSettings() {
         BridgeSettings file = new BridgeSettings(TransportMode.SHM, null,
                 new KeySpec(KeyKind.JSON_FIELD, "key"), 2, 16, 1000, 100, false, WorkerLanguage.JAVA,
@@ -801,8 +840,8 @@ class PipelineParserTest {
                         steps: [{step_name: s, type: filter}]
                         sink: {out: {type: print}}
                         """,
-                        "sink (line 3, column 1): expected one of the keys name, sources, steps, sinks, bridge but"
-                                + " found the key 'sink'"),
+                        "sink (line 3, column 1): expected one of the keys name, sources, steps, sinks, bridge,"
+                                + " dead_letters but found the key 'sink'"),
                 Arguments.of(STEPS_AND_SINKS + """
                         sources: {events: {type: generator}}
                         bridge:
@@ -818,7 +857,7 @@ class PipelineParserTest {
                         sinks: {out: {type: print}}
                         """,
                         "steps[0].settings (line 2, column 38): expected one of the keys step_name, type, segment,"
-                                + " config but found the key 'settings'"),
+                                + " config, on_error but found the key 'settings'"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
                         steps: [{step_name: s, type: filter}]
@@ -885,6 +924,31 @@ class PipelineParserTest {
                         sinks: {}
                         """,
                         "sinks (line 3, column 8): expected at least one sink but found an empty mapping"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: s, type: append_field, on_error: ignore}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].on_error (line 3, column 50): expected one of fail, dead_letter but found the string"
+                                + " 'ignore'"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps:
+                          - {step_name: s, type: append_field, on_error: dead_letter}
+                        sinks: {out: {type: print}}
+                        """,
+                        "steps[0].on_error (line 3, column 50): expected on_error: fail, or a dead_letters sink at the"
+                                + " top level of the file (where the records this step fails on go) but found"
+                                + " dead_letter"),
+                Arguments.of("""
+                        sources: {events: {type: generator}}
+                        steps: [{step_name: s, type: append_field, on_error: dead_letter}]
+                        sinks: {out: {type: print}}
+                        dead_letters: {type: fil}
+                        """,
+                        "dead_letters.type (line 4, column 22): expected one of file, print, kafka but found the string"
+                                + " 'fil'"),
                 Arguments.of("""
                         # only a comment
                         """,

@@ -62,6 +62,9 @@ public final class LocalRunner {
                 OutputDirectories.prepare(Path.of(arguments.output() != null ? arguments.output() : file.path()));
             }
         }
+        if (pipeline.deadLetters() instanceof FileSinkSpec file) {
+            OutputDirectories.prepare(Path.of(file.path()));
+        }
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         PipelineJob.build(env, pipeline, arguments);
         Configuration config = ((ExecutionEnvironmentImpl) env).getConfiguration();
@@ -106,17 +109,15 @@ public final class LocalRunner {
 
     static String summary(Pipeline pipeline, JobArguments arguments) {
         List<String> outputs = new ArrayList<>();
-        pipeline.sinks().forEach(sink -> outputs.add(switch (sink) {
-            case FileSinkSpec file -> arguments.output() != null ? arguments.output() : file.path();
-            case KafkaSinkSpec kafka -> "Kafka topic " + kafka.topic() + " (" + kafka.delivery().name()
-                    .toLowerCase(java.util.Locale.ROOT) + ")";
-            case PrintSinkSpec print -> print.name() + " (stdout)";
-        }));
+        pipeline.sinks().forEach(sink -> outputs.add(describe(sink, arguments.output())));
         long read = JobCounters.get(JobCounters.Count.READ);
         long written = JobCounters.get(JobCounters.Count.WRITTEN);
         long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
         long recoveries = JobCounters.get(JobCounters.Count.WORKER_RECOVERIES);
         long upgrades = JobCounters.get(JobCounters.Count.WORKER_UPGRADES);
+        long deadLetters = JobCounters.get(JobCounters.Count.DEAD_LETTERS);
+        // A dead letter stands for an input that left the main stream, as a filtered one does.
+        long accounted = writtenInputs + deadLetters;
         return "flink-bridge: pipeline '" + pipeline.name() + "' over " + pipeline.bridge().transport().describe()
                 + ": read=" + read
                 + " sent=" + JobCounters.get(JobCounters.Count.SENT)
@@ -124,9 +125,21 @@ public final class LocalRunner {
                 + " written=" + written + (writtenInputs != written ? " (holding " + writtenInputs + " inputs)" : "")
                 + (recoveries > 0 ? " worker_recoveries=" + recoveries : "")
                 + (upgrades > 0 ? " worker_upgrades=" + upgrades : "")
-                + (writtenInputs == read ? " - every input accounted for" : " - " + (read - writtenInputs)
+                + (pipeline.deadLetters() != null ? " dead_letters=" + deadLetters : "")
+                + (accounted == read ? " - every input accounted for" : " - " + (read - accounted)
                         + " inputs not in the output (filtered or aggregated)")
-                + "; output: " + String.join(", ", outputs);
+                + "; output: " + String.join(", ", outputs)
+                + (pipeline.deadLetters() != null ? "; dead letters: " + describe(pipeline.deadLetters(), null) : "");
+    }
+
+    /** Where a sink writes; {@code output}, when set, replaces a file sink's path. */
+    private static String describe(SinkSpec sink, String output) {
+        return switch (sink) {
+            case FileSinkSpec file -> output != null ? output : file.path();
+            case KafkaSinkSpec kafka -> "Kafka topic " + kafka.topic() + " (" + kafka.delivery().name()
+                    .toLowerCase(java.util.Locale.ROOT) + ")";
+            case PrintSinkSpec print -> print.name() + " (stdout)";
+        };
     }
 
     /**

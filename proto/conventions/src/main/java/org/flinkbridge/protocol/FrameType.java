@@ -21,9 +21,11 @@ public final class FrameType {
      * replayed input sees the time it saw the first time.
      */
     public static final int CLOCK = 7;
+    /** worker → bridge: record input {@code sequence} failed in a dead-letter step ({@link InputFailures}). */
+    public static final int INPUT_FAILED = 8;
 
-    private static final String[] NAMES =
-            {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK"};
+    private static final String[] NAMES = {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS",
+            "ERROR", "CLOCK", "INPUT_FAILED"};
 
     private FrameType() {}
 

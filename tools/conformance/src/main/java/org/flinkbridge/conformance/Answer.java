@@ -1,20 +1,26 @@
 package org.flinkbridge.conformance;
 
 import org.flinkbridge.protocol.FrameType;
+import org.flinkbridge.protocol.InputFailures;
 
 /**
- * One frame a worker answered with: an {@code OUTPUT} (with its record), an {@code END_OF_OUTPUTS} or an
- * {@code ERROR} (with its message), for the input of {@code sequence}. Types are numbered as on both wires.
+ * One frame a worker answered with: an {@code OUTPUT} (with its record), an {@code END_OF_OUTPUTS}, an
+ * {@code ERROR} (with its message) or an {@code INPUT_FAILED} (with its failure), for the input of
+ * {@code sequence}. Types are numbered as on both wires.
  */
-record Answer(int type, long sequence, KitRecord output, String error) {
+record Answer(int type, long sequence, KitRecord output, String error, InputFailures.Failure failure) {
+
+    Answer(int type, long sequence, KitRecord output, String error) {
+        this(type, sequence, output, error, null);
+    }
 
     boolean ends() {
-        return type == FrameType.END_OF_OUTPUTS || type == FrameType.ERROR;
+        return type == FrameType.END_OF_OUTPUTS || type == FrameType.ERROR || type == FrameType.INPUT_FAILED;
     }
 
     @Override
     public String toString() {
         return FrameType.name(type) + " #" + sequence + (output != null ? " " + output : "")
-                + (error != null ? " '" + error + "'" : "");
+                + (error != null ? " '" + error + "'" : "") + (failure != null ? " " + failure : "");
     }
 }

@@ -12,6 +12,7 @@ import org.flinkbridge.conformance.WorkerUnderTest.Session;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.HealthRequest;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionRef;
 import org.flinkbridge.proto.control.ShmRing;
@@ -19,6 +20,7 @@ import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.protocol.ErrorTexts;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -195,6 +197,10 @@ final class ContractPoints {
                 report.skip(point, "protobuf, not the worker, decodes a record on this transport");
             }
         }
+        report.check("failed inputs: a record a dead-letter step fails on is answered with INPUT_FAILED alone, naming"
+                + " the step and the error, and the session goes on" + over, () -> deadLetter(transport));
+        report.check("failed inputs: a step with on_error fail that fails still answers ERROR" + over,
+                () -> failStepStillFails(transport));
         report.check("error texts: a step whose error passes 100 KiB is answered with an ERROR naming the step, the"
                 + " text cut to what the bridge takes" + over, () -> oversizedError(transport));
         report.check("bridge gone: a session whose bridge process is killed is ended by the worker" + over,
@@ -268,6 +274,38 @@ final class ContractPoints {
                     + " not before, whatever the worker's own clock says)");
             String batchSize = answers.get(2).output().headers().get("batch_size");
             require("1".equals(batchSize), "the batch holds " + batchSize + " records, not 1");
+            worker.closeSession(session.id());
+        }
+    }
+
+    /**
+     * {@code mark} (fail) then {@code count} (dead letter): a JSON record without a key passes mark, whose output
+     * count fails on, so none of the record's outputs may come; a record with a key is counted as before.
+     */
+    private void deadLetter(KitTransport transport) throws Exception {
+        StepSpec countOrDeadLetter = COUNT.toBuilder().setOnError(OnError.ON_ERROR_DEAD_LETTER).build();
+        try (Session session = worker.open(transport, List.of(MARK, countOrDeadLetter), 0, 1)) {
+            DataPath data = session.data();
+            data.record(0, KeyGroups.NONE, KitRecord.json("{\"id\":0}", 0, Map.of()));
+            data.record(1, KeyGroups.NONE, KitRecord.json("{\"key\":\"a\"}", 0, Map.of()));
+            List<Answer> answers = data.answersThrough(1, ANSWER_MILLIS);
+            List<String> kinds = answers.stream()
+                    .map(answer -> FrameType.name(answer.type()) + " #" + answer.sequence()).toList();
+            List<String> expected = List.of("INPUT_FAILED #0", "OUTPUT #1", "END_OF_OUTPUTS #1");
+            require(kinds.equals(expected), "answered " + kinds + ", expected " + expected + ": " + answers);
+            InputFailures.Failure failure = answers.getFirst().failure();
+            require(failure.step().equals("count") && !failure.errorClass().isBlank() && !failure.message().isBlank(),
+                    "the failure does not name the step 'count', an error class and a message: " + failure);
+            worker.closeSession(session.id());
+        }
+    }
+
+    private void failStepStillFails(KitTransport transport) throws Exception {
+        StepSpec countOrDeadLetter = COUNT.toBuilder().setOnError(OnError.ON_ERROR_DEAD_LETTER).build();
+        try (Session session = worker.open(transport, List.of(MARK, countOrDeadLetter), 0, 1)) {
+            session.data().record(0, KeyGroups.NONE, KitRecord.json("not json", 0, Map.of()));
+            Answer answer = session.data().answersThrough(0, ANSWER_MILLIS).getLast();
+            require(answer.type() == FrameType.ERROR, "answered " + answer + ", not ERROR (mark says on_error fail)");
             worker.closeSession(session.id());
         }
     }

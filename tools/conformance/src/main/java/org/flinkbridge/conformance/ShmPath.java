@@ -4,6 +4,7 @@ import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.protocol.FrameType;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingLayout;
@@ -163,6 +164,8 @@ final class ShmPath implements DataPath, FrameHandler {
             case FrameType.END_OF_OUTPUTS -> new Answer(type, sequence, null, null);
             case FrameType.ERROR -> new Answer(type, sequence, null,
                     new String(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+            case FrameType.INPUT_FAILED -> new Answer(type, sequence, null, null,
+                    InputFailures.read(file, offset, length));
             default -> throw new IOException("the worker sent a " + FrameType.name(type) + " frame (#" + sequence
                     + "), which a worker never sends");
         });

@@ -6,6 +6,7 @@ import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -81,7 +82,9 @@ final class StreamPath implements DataPath {
             int type = frame.getTypeValue();
             received.add(new Answer(type, frame.getSequence(),
                     frame.getType() == FrameType.OUTPUT ? RecordMessages.read(frame.getRecord(), KitRecord::new) : null,
-                    frame.getType() == FrameType.ERROR ? frame.getError() : null));
+                    frame.getType() == FrameType.ERROR ? frame.getError() : null,
+                    frame.getType() == FrameType.INPUT_FAILED ? new InputFailures.Failure(frame.getFailure().getStep(),
+                            frame.getFailure().getErrorClass(), frame.getFailure().getMessage()) : null));
         }
     }
 

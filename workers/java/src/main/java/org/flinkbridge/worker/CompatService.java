@@ -144,6 +144,19 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
             failure = ErrorTexts.cut(message, ErrorTexts.MAX_BYTES);
         }
 
+        /**
+         * The prototype's service has no answer for a failed input, and a pipeline with dead-letter steps is
+         * refused in compat mode before it runs: were one served, its failure fails the call.
+         */
+        @Override
+        public void inputFailed(long sequence, String step, String errorClass, String message) {
+            error(sequence, "step '" + step + "' failed: " + errorClass + ": " + message);
+        }
+
+        /** A response message takes outputs of any size the server accepts. */
+        @Override
+        public void checkEncodable(Record output) {}
+
         StatusException failed() {
             return Status.INTERNAL.withDescription(failure).asException();
         }

@@ -1,6 +1,7 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.protocol.ErrorTexts;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.transport.shm.FrameHandler;
@@ -160,6 +161,22 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
                 answers.maxFrameLength() - RingLayout.FRAME_HEADER)).getBytes(StandardCharsets.UTF_8);
         long body = claim(FrameType.ERROR, sequence, text.length);
         MemorySegment.copy(text, 0, answers.segment(), ValueLayout.JAVA_BYTE, body, text.length);
+    }
+
+    @Override
+    public void inputFailed(long sequence, String step, String errorClass, String message) throws IOException {
+        byte[] body = InputFailures.body(step, errorClass, message);
+        long at = claim(FrameType.INPUT_FAILED, sequence, body.length);
+        MemorySegment.copy(body, 0, answers.segment(), ValueLayout.JAVA_BYTE, at, body.length);
+    }
+
+    @Override
+    public void checkEncodable(Record output) throws IOException {
+        long frame = RingLayout.FRAME_HEADER + (long) RecordCodec.bodyLength(output.headers(), output.payload());
+        if (frame > answers.maxFrameLength()) {
+            throw new IOException("an output of " + frame + " bytes does not fit in a frame of this session's ring "
+                    + "(at most " + answers.maxFrameLength() + " bytes)");
+        }
     }
 
     /** Claims room for an answer, publishing what is written and waiting while the bridge catches up. */

@@ -3,6 +3,7 @@ package org.flinkbridge.worker;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.proto.data.InputFailure;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
@@ -72,5 +73,16 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
             batch.addFrames(Frame.newBuilder().setType(FrameType.ERROR).setSequence(sequence)
                     .setError(ErrorTexts.cut(message, ErrorTexts.MAX_BYTES)));
         }
+
+        @Override
+        public void inputFailed(long sequence, String step, String errorClass, String message) {
+            batch.addFrames(Frame.newBuilder().setType(FrameType.INPUT_FAILED).setSequence(sequence)
+                    .setFailure(InputFailure.newBuilder().setStep(step).setErrorClass(errorClass)
+                            .setMessage(ErrorTexts.cut(message, ErrorTexts.MAX_BYTES))));
+        }
+
+        /** A frame of any size fits in a message of its own (a batch is cut before it). */
+        @Override
+        public void checkEncodable(Record output) {}
     }
 }

@@ -1,10 +1,12 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.steps.SegmentChain;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -12,6 +14,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.SortedMap;
 
@@ -36,6 +39,12 @@ final class WorkerSession {
         void endOfOutputs(long sequence) throws IOException;
 
         void error(long sequence, String message) throws IOException;
+
+        /** Input {@code sequence}, a record, failed in a dead-letter step: its one answer. */
+        void inputFailed(long sequence, String step, String errorClass, String message) throws IOException;
+
+        /** @throws IOException naming the size when {@code output} cannot be encoded as an answer */
+        void checkEncodable(Record output) throws IOException;
     }
 
     /** One input's effect on the logic, its outputs going to the emitter. */
@@ -49,18 +58,25 @@ final class WorkerSession {
     private final String name;
     private final KeyGroupInstances logic;
     private final SessionClock clock;
+    /** The segment's steps, for the steps with on_error: dead_letter; empty when it has none. */
+    private final List<StepSpec> deadLetterSteps;
+    /** A record's outputs, held until it is done, when the segment has dead-letter steps; reused. */
+    private final List<Record> held = new ArrayList<>();
     /** Binds what the steps print to this session's name, around every call into them. */
     private final ScopedValue.Carrier naming;
     private String failure;
     private boolean closed;
 
     /** @param name how logs and errors name the session ({@link #describe}) */
-    WorkerSession(String id, String token, String name, KeyGroupInstances logic, SessionClock clock) {
+    WorkerSession(String id, String token, String name, KeyGroupInstances logic, SessionClock clock,
+                  List<StepSpec> steps) {
         this.id = id;
         this.token = token;
         this.name = name;
         this.logic = logic;
         this.clock = clock;
+        this.deadLetterSteps = steps.stream().anyMatch(step -> step.getOnError() == OnError.ON_ERROR_DEAD_LETTER)
+                ? List.copyOf(steps) : List.of();
         this.naming = StepOutput.naming(name);
     }
 
@@ -75,7 +91,7 @@ final class WorkerSession {
             return null;
         });
         return new WorkerSession(id, token, name,
-                new KeyGroupInstances(() -> SegmentInstances.create(steps, name, clock)), clock);
+                new KeyGroupInstances(() -> SegmentInstances.create(steps, name, clock)), clock, steps);
     }
 
     static String describe(String id, SessionIdentity identity) {
@@ -98,7 +114,53 @@ final class WorkerSession {
 
     /** @param keyGroup the record's Flink key group, or {@link KeyGroups#NONE} */
     synchronized void record(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
-        serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
+        if (deadLetterSteps.isEmpty()) {
+            serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
+        } else {
+            serveHolding(sequence, keyGroup, input, answers);
+        }
+    }
+
+    /**
+     * A record of a segment with dead-letter steps: its outputs are held until it is done, so that a failure in
+     * such a step answers it with INPUT_FAILED alone and the session goes on.
+     */
+    private void serveHolding(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
+        held.clear();
+        serve(sequence, answers, outputs -> {
+            try {
+                logic.forKeyGroup(keyGroup).process(input, output -> {
+                    try {
+                        answers.checkEncodable(output);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                    held.add(output);
+                });
+            } catch (SegmentChain.StepFailure e) {
+                StepSpec step = deadLetterSteps.get(e.step());
+                if (step.getOnError() != OnError.ON_ERROR_DEAD_LETTER) {
+                    throw e;
+                }
+                Throwable cause = e.getCause();
+                LOG.info("{}: input #{} failed in step '{}', a dead letter: {}", name, sequence, step.getName(),
+                        cause.toString());
+                held.clear();
+                answers.inputFailed(sequence, step.getName(), cause.getClass().getName(), String.valueOf(
+                        cause.getMessage()));
+                throw new AnsweredFailure();
+            }
+            for (Record output : held) {
+                outputs.emit(output);
+            }
+        });
+    }
+
+    /** Ends an input that a dead letter already answered, with nothing more to send for it. */
+    private static final class AnsweredFailure extends RuntimeException {
+        AnsweredFailure() {
+            super(null, null, false, false);
+        }
     }
 
     synchronized void watermark(long sequence, long timestamp, Answers answers) throws IOException {
@@ -138,16 +200,20 @@ final class WorkerSession {
                 });
                 return null;
             });
+        } catch (AnsweredFailure answered) {
+            return;
         } catch (Exception e) {
-            failure = e.toString();
-            LOG.warn("{}: input #{} failed", name, sequence, e);
-            answers.error(sequence, stackTrace(e));
+            // Which step failed matters only for dead letters: the error names the step's own exception.
+            Throwable reported = e instanceof SegmentChain.StepFailure step ? step.getCause() : e;
+            failure = reported.toString();
+            LOG.warn("{}: input #{} failed", name, sequence, reported);
+            answers.error(sequence, stackTrace(reported));
             return;
         }
         answers.endOfOutputs(sequence);
     }
 
-    private static String stackTrace(Exception e) {
+    private static String stackTrace(Throwable e) {
         StringWriter text = new StringWriter();
         e.printStackTrace(new PrintWriter(text));
         return text.toString();

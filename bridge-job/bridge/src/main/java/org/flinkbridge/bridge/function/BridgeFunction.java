@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import org.flinkbridge.records.BridgeRecord;
 
 /**
@@ -66,6 +67,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient Collector<BridgeRecord> output;
     /** The operator's output, for the end of an input that brought no record or watermark. */
     private transient Collector<BridgeRecord> operatorOutput;
+    private transient Consumer<BridgeRecord> deadLetterOutput;
     private transient int subtask;
     private transient int maxParallelism;
     private transient SessionMetrics metrics;
@@ -117,13 +119,15 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 .build(), workerStates);
         metrics = new SessionMetrics(ctx.getMetricGroup(), spec.maxInFlight(),
                 () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
-                session::fromWorkerRingBytes);
+                session::fromWorkerRingBytes, spec.deadLetterSteps());
         WorkerLoss loss = spec.recovery().inPlace()
                 ? new InPlaceRecovery(new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()),
                         workerStates)
                 : WorkerLoss.FAILOVER;
         exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), loss,
-                new Downstream(ctx), restored.outputs());
+                spec.deadLetterSteps().isEmpty() ? null : new DeadLetters(spec.jobName(),
+                        spec.segmentId() + " " + spec.segmentName()), new Downstream(ctx),
+                new SessionExchange.Pending(restored.outputs(), restored.deadLetters()));
     }
 
     /** Called by {@link BridgeOperators} before {@link #open}, with a keyed segment's restored worker state. */
@@ -138,9 +142,13 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         return pieces;
     }
 
-    /** Called by {@link BridgeOperators} once the function is open, with its operator's own output. */
-    void emitAtEndOfInputTo(Collector<BridgeRecord> operatorOutput) {
+    /**
+     * Called by {@link BridgeOperators} once the function is open, with its operator's own output, and where dead
+     * letters go (the operator's side output {@link BridgeStreams#DEAD_LETTERS}).
+     */
+    void emitThrough(Collector<BridgeRecord> operatorOutput, Consumer<BridgeRecord> deadLetterOutput) {
         this.operatorOutput = operatorOutput;
+        this.deadLetterOutput = deadLetterOutput;
     }
 
     /**
@@ -215,8 +223,11 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 entries.add(CheckpointEntries.workerState(subtask, state));
             }
         }
-        for (BridgeRecord record : checkpoint.pendingOutputs()) {
+        for (BridgeRecord record : checkpoint.pending().outputs()) {
             entries.add(CheckpointEntries.output(subtask, record));
+        }
+        for (BridgeRecord letter : checkpoint.pending().deadLetters()) {
+            entries.add(CheckpointEntries.deadLetter(subtask, letter));
         }
         checkpointed.update(entries);
     }
@@ -275,6 +286,12 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 throw new SessionExchange.WorkerFailure(session.name() + ": an output arrived with nowhere to go");
             }
             output.collectAndOverwriteTimestamp(record, record.timestamp);
+        }
+
+        @Override
+        public void deadLetter(BridgeRecord letter) {
+            metrics.deadLetter(letter.headers.get(DeadLetters.STEP));
+            deadLetterOutput.accept(letter);
         }
 
         @Override

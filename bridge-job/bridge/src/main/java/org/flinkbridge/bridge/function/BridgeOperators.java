@@ -6,6 +6,8 @@ import org.apache.flink.datastream.impl.operators.ProcessOperator;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.Output;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.flinkbridge.records.BridgeRecord;
 
 /**
@@ -18,10 +20,14 @@ final class BridgeOperators {
 
     private BridgeOperators() {}
 
-    /** Gives the function its operator's output and a mailbox executor at the operator's place in the chain. */
-    private static void handOver(AbstractStreamOperator<?> operator, BridgeFunction function,
-                                 Collector<BridgeRecord> output) {
-        function.emitAtEndOfInputTo(output);
+    /**
+     * Gives the function its operator's outputs (main and dead letters) and a mailbox executor at the operator's
+     * place in the chain.
+     */
+    private static void handOver(AbstractStreamOperator<BridgeRecord> operator, BridgeFunction function,
+                                 Collector<BridgeRecord> output, Output<StreamRecord<BridgeRecord>> operatorOutput) {
+        function.emitThrough(output, letter ->
+                operatorOutput.collect(BridgeStreams.DEAD_LETTERS, new StreamRecord<>(letter, letter.timestamp)));
         function.takeAnswersAsTheyArrive(operator.getContainingTask().getMailboxExecutorFactory()
                 .createExecutor(operator.getOperatorConfig().getChainIndex()));
     }
@@ -34,7 +40,7 @@ final class BridgeOperators {
         @Override
         public void open() throws Exception {
             super.open();
-            handOver(this, (BridgeFunction) userFunction, outputCollector);
+            handOver(this, (BridgeFunction) userFunction, outputCollector, output);
         }
     }
 
@@ -57,7 +63,7 @@ final class BridgeOperators {
         @Override
         public void open() throws Exception {
             super.open();
-            handOver(this, (BridgeFunction) userFunction, outputCollector);
+            handOver(this, (BridgeFunction) userFunction, outputCollector, output);
         }
 
         @Override

@@ -11,6 +11,8 @@ import org.apache.flink.datastream.impl.stream.NonKeyedPartitionStreamImpl;
 import org.apache.flink.datastream.impl.stream.ProcessConfigurableAndNonKeyedPartitionStreamImpl;
 import org.apache.flink.datastream.impl.utils.StreamUtils;
 import org.apache.flink.streaming.api.transformations.OneInputTransformation;
+import org.apache.flink.streaming.api.transformations.SideOutputTransformation;
+import org.apache.flink.util.OutputTag;
 import org.flinkbridge.records.BridgeRecord;
 
 /**
@@ -20,6 +22,8 @@ import org.flinkbridge.records.BridgeRecord;
 public final class BridgeStreams {
 
     private static final TypeInformation<BridgeRecord> TYPE = TypeInformation.of(BridgeRecord.class);
+    /** The side output of a segment's operator: the records its dead-letter steps failed on ({@link DeadLetters}). */
+    public static final OutputTag<BridgeRecord> DEAD_LETTERS = new OutputTag<>("flink-bridge-dead-letters", TYPE);
 
     private BridgeStreams() {}
 
@@ -38,6 +42,15 @@ public final class BridgeStreams {
         KeyedPartitionStreamImpl<K, BridgeRecord> in = (KeyedPartitionStreamImpl<K, BridgeRecord>) input;
         return added(in, function, StreamUtils.getOneInputKeyedTransformation("KeyedProcess", in, TYPE,
                 new BridgeOperators.Keyed<K>(function), in.getKeySelector(), in.getKeyType()));
+    }
+
+    /** The dead letters of a segment that {@link #process} applied. */
+    public static NonKeyedPartitionStream<BridgeRecord> deadLetters(
+            ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> segment) {
+        NonKeyedPartitionStreamImpl<BridgeRecord> stream =
+                ((ProcessConfigurableAndNonKeyedPartitionStreamImpl<BridgeRecord>) segment).getNonKeyedPartitionStream();
+        return new NonKeyedPartitionStreamImpl<>(stream.getEnvironment(),
+                new SideOutputTransformation<>(stream.getTransformation(), DEAD_LETTERS));
     }
 
     private static ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> added(

@@ -20,8 +20,9 @@ import java.util.Map;
 import org.flinkbridge.records.BridgeRecord;
 
 /**
- * What a bridge function keeps in Flink's operator state at a checkpoint: the worker's state of its session
- * by key group, and the outputs of inputs before the barrier that were not emitted yet. The entries live in
+ * What a bridge function keeps in Flink's operator state at a checkpoint: the worker's state of a session whose
+ * stream is not keyed (or, in checkpoints of earlier versions, by key group), and the outputs and dead letters of
+ * inputs before the barrier that were not emitted yet. The entries live in
  * union list state, so after a restore at any parallelism each subtask takes its own: the key groups in its
  * range, and the unkeyed state and outputs of the old subtasks whose index maps onto it.
  *
@@ -29,6 +30,7 @@ import org.flinkbridge.records.BridgeRecord;
  * entry: u8 version (1) | u8 kind | i32 subtask that wrote it | body
  *   kind 0, worker state: a KeyGroupState message (one piece of a key group's state, in the worker's order)
  *   kind 1, output:       i64 timestamp | i32 header count | (UTF key, UTF value)* | i32 length | payload
+ *   kind 2, dead letter:  as an output
  * </pre>
  */
 final class CheckpointEntries {
@@ -40,9 +42,10 @@ final class CheckpointEntries {
     private static final byte VERSION = 2;
     private static final byte WORKER_STATE = 0;
     private static final byte OUTPUT = 1;
+    private static final byte DEAD_LETTER = 2;
 
     /** What one subtask takes back from a checkpoint. */
-    record Restored(List<KeyGroupState> workerStates, List<BridgeRecord> outputs) {}
+    record Restored(List<KeyGroupState> workerStates, List<BridgeRecord> outputs, List<BridgeRecord> deadLetters) {}
 
     private CheckpointEntries() {}
 
@@ -51,7 +54,15 @@ final class CheckpointEntries {
     }
 
     static byte[] output(int subtask, BridgeRecord record) {
-        return entry(OUTPUT, subtask, out -> {
+        return record(OUTPUT, subtask, record);
+    }
+
+    static byte[] deadLetter(int subtask, BridgeRecord letter) {
+        return record(DEAD_LETTER, subtask, letter);
+    }
+
+    private static byte[] record(byte kind, int subtask, BridgeRecord record) {
+        return entry(kind, subtask, out -> {
             out.writeLong(record.timestamp);
             out.writeInt(record.headers.size());
             for (Map.Entry<String, String> header : record.headers.entrySet()) {
@@ -75,6 +86,7 @@ final class CheckpointEntries {
                 KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex(maxParallelism, parallelism, subtask);
         List<KeyGroupState> states = new ArrayList<>();
         List<BridgeRecord> outputs = new ArrayList<>();
+        List<BridgeRecord> deadLetters = new ArrayList<>();
         Integer unkeyedFrom = null;
         for (byte[] entry : entries) {
             DataInputStream in = new DataInputStream(new ByteArrayInputStream(entry));
@@ -99,16 +111,16 @@ final class CheckpointEntries {
                         states.add(state);
                     }
                 }
-                case OUTPUT -> {
+                case OUTPUT, DEAD_LETTER -> {
                     BridgeRecord record = readOutput(in);
                     if (mine) {
-                        outputs.add(record);
+                        (kind == OUTPUT ? outputs : deadLetters).add(record);
                     }
                 }
                 default -> throw new IOException("a checkpoint entry of unknown kind " + kind);
             }
         }
-        return new Restored(states, outputs);
+        return new Restored(states, outputs, deadLetters);
     }
 
     private static BridgeRecord readOutput(DataInputStream in) throws IOException {

@@ -1,10 +1,11 @@
 package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.journal.InputKind;
+import org.flinkbridge.records.BridgeRecord;
 
 /**
  * The inputs sent to the worker and not yet fully answered, oldest first: a ring of what each input is and,
- * for a watermark, its timestamp. Sequences are consecutive, so the oldest one is all that is stored besides
+ * for a watermark, its timestamp; for a record, the record itself, which a failed input sends to the dead letters. Sequences are consecutive, so the oldest one is all that is stored besides
  * them. The kind is kept apart from the timestamp so that every long, {@code Long.MIN_VALUE} included, is a
  * watermark that can be forwarded.
  */
@@ -14,12 +15,14 @@ final class InFlight {
 
     private final byte[] kinds;
     private final long[] watermarks;
+    private final BridgeRecord[] records;
     private long oldest;
     private int size;
 
     InFlight(int capacity) {
         this.kinds = new byte[capacity];
         this.watermarks = new long[capacity];
+        this.records = new BridgeRecord[capacity];
     }
 
     int size() {
@@ -39,12 +42,19 @@ final class InFlight {
         return oldest + size;
     }
 
-    /** Adds an input that is not a watermark; returns its sequence number. */
+    /** Adds an input that is neither a record nor a watermark; returns its sequence number. */
     long add(InputKind kind) {
-        if (kind == InputKind.WATERMARK) {
-            throw new IllegalArgumentException("a watermark is added with its timestamp");
+        if (kind == InputKind.WATERMARK || kind == InputKind.RECORD) {
+            throw new IllegalArgumentException("a " + kind + " is added with its value");
         }
         return add(kind, 0);
+    }
+
+    /** Adds a record input; returns its sequence number. */
+    long addRecord(BridgeRecord record) {
+        long sequence = add(InputKind.RECORD, 0);
+        records[(int) (sequence % kinds.length)] = record;
+        return sequence;
     }
 
     /** Adds an event-time watermark of {@code timestamp}; returns its sequence number. */
@@ -79,7 +89,13 @@ final class InFlight {
         return watermarks[(int) (oldest % kinds.length)];
     }
 
+    /** The oldest input, when it is a {@link InputKind#RECORD}. */
+    BridgeRecord oldestRecord() {
+        return records[(int) (oldest % kinds.length)];
+    }
+
     void removeOldest() {
+        records[(int) (oldest % kinds.length)] = null;
         oldest++;
         size--;
     }

@@ -3,6 +3,7 @@ package org.flinkbridge.bridge.function;
 import org.flinkbridge.bridge.journal.InputKind;
 import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
 import org.slf4j.Logger;
@@ -89,6 +90,16 @@ final class InPlaceRecovery implements WorkerLoss {
     @Override
     public boolean absorbEnd(long sequence) {
         return journal.absorbEnd(sequence);
+    }
+
+    @Override
+    public boolean absorbFailure(long sequence, InputFailures.Failure failure) {
+        return journal.absorbFailure(sequence, ReplayJournal.OutputHash.failure(failure.step(), failure.errorClass()));
+    }
+
+    @Override
+    public void failed(long sequence, InputFailures.Failure failure) {
+        journal.failed(sequence, ReplayJournal.OutputHash.failure(failure.step(), failure.errorClass()));
     }
 
     @Override

@@ -5,6 +5,7 @@ import org.flinkbridge.bridge.journal.InputKind;
 import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
 
@@ -45,6 +46,9 @@ final class SessionExchange {
 
         /** A lost worker was recovered in place, for the counters. */
         void recovered(InPlaceRecovery.Recovery recovery);
+
+        /** A record failed in a dead-letter step, as its dead letter ({@link DeadLetters}). */
+        void deadLetter(BridgeRecord letter);
     }
 
     /** The session the exchange talks to, which recovery in place replaces. */
@@ -66,14 +70,26 @@ final class SessionExchange {
         void replace(List<KeyGroupState> state, boolean stopped) throws IOException;
     }
 
-    /** What a checkpoint stores for this session: the worker's state and the outputs not yet emitted. */
-    record Checkpoint(List<KeyGroupState> workerState, List<BridgeRecord> pendingOutputs) {}
+    /** Outputs and dead letters not yet emitted, which a checkpoint stores and a restore emits first. */
+    record Pending(List<BridgeRecord> outputs, List<BridgeRecord> deadLetters) {
+        static final Pending NONE = new Pending(List.of(), List.of());
+
+        Pending {
+            outputs = new ArrayList<>(outputs);
+            deadLetters = new ArrayList<>(deadLetters);
+        }
+    }
+
+    /** What a checkpoint stores for this session: the worker's state and what was not yet emitted. */
+    record Checkpoint(List<KeyGroupState> workerState, Pending pending) {}
 
     /** An answer held back while a checkpoint is taken, in order. */
     sealed interface Held {
         record Output(BridgeRecord record) implements Held {}
 
         record Watermark(long timestamp) implements Held {}
+
+        record DeadLetter(BridgeRecord letter) implements Held {}
     }
 
     private final Session session;
@@ -86,25 +102,27 @@ final class SessionExchange {
     private final ArrayDeque<Held> held = new ArrayDeque<>();
     private final Inputs inputs = new Inputs();
     private final Replay replay = new Replay();
+    private final DeadLetters deadLetters;
     private WorkerChannel channel;
-    private List<BridgeRecord> restoredOutputs;
+    private Pending restored;
     private boolean holding;
     /** The processing time last stamped on the inputs (it never goes back), and whether since the last barrier. */
     private long stampedMillis = Long.MIN_VALUE;
     private boolean stampedSinceBarrier;
 
     /**
-     * @param loss            what a lost worker leads to: {@link InPlaceRecovery}, or {@link WorkerLoss#FAILOVER}
-     * @param restoredOutputs outputs a restored checkpoint held back, emitted before anything else
+     * @param loss     what a lost worker leads to: {@link InPlaceRecovery}, or {@link WorkerLoss#FAILOVER}
+     * @param deadLetters what a failed record becomes; null when no step of the segment has dead letters
+     * @param restored what a restored checkpoint held back, emitted before anything else
      */
-    SessionExchange(Session session, int maxInFlight, long timeoutMillis, WorkerLoss loss, Downstream downstream,
-                    List<BridgeRecord> restoredOutputs) {
-        this(session, System::currentTimeMillis, maxInFlight, timeoutMillis, loss, downstream, restoredOutputs);
+    SessionExchange(Session session, int maxInFlight, long timeoutMillis, WorkerLoss loss, DeadLetters deadLetters,
+                    Downstream downstream, Pending restored) {
+        this(session, System::currentTimeMillis, maxInFlight, timeoutMillis, loss, deadLetters, downstream, restored);
     }
 
-    /** @param clock the processing time stamped on the inputs (ms since the epoch) */
+    /** @param clock the processing time stamped on the inputs, and a dead letter's time (ms since the epoch) */
     SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, WorkerLoss loss,
-                    Downstream downstream, List<BridgeRecord> restoredOutputs) {
+                    DeadLetters deadLetters, Downstream downstream, Pending restored) {
         this.session = session;
         this.clock = clock;
         this.channel = session.channel();
@@ -112,7 +130,8 @@ final class SessionExchange {
         this.loss = loss;
         this.downstream = downstream;
         this.inFlight = new InFlight(maxInFlight);
-        this.restoredOutputs = new ArrayList<>(restoredOutputs);
+        this.deadLetters = deadLetters;
+        this.restored = restored;
     }
 
     /** @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE} */
@@ -122,7 +141,7 @@ final class SessionExchange {
         boolean idle = inFlight.size() == 0;
         stampClock();
         makeRoom();
-        long sequence = inFlight.add(InputKind.RECORD);
+        long sequence = inFlight.addRecord(record);
         downstream.sent(sequence, record);
         loss.sentRecord(sequence, keyGroup, record);
         try {
@@ -222,10 +241,12 @@ final class SessionExchange {
         }
         stampedSinceBarrier = false;
         loss.barrier(state);
-        List<BridgeRecord> pending = new ArrayList<>(restoredOutputs);
+        Pending pending = new Pending(restored.outputs(), restored.deadLetters());
         for (Held answer : held) {
-            if (answer instanceof Held.Output output) {
-                pending.add(output.record());
+            switch (answer) {
+                case Held.Output output -> pending.outputs().add(output.record());
+                case Held.DeadLetter letter -> pending.deadLetters().add(letter.letter());
+                case Held.Watermark watermark -> { }
             }
         }
         return new Checkpoint(state, pending);
@@ -254,10 +275,11 @@ final class SessionExchange {
 
     /** Emits what a restored checkpoint held, then what the last checkpoint held back, in that order. */
     void releasePending() {
-        if (!restoredOutputs.isEmpty()) {
-            List<BridgeRecord> pending = restoredOutputs;
-            restoredOutputs = new ArrayList<>();
-            pending.forEach(downstream::emit);
+        if (restored != Pending.NONE) {
+            Pending pending = restored;
+            restored = Pending.NONE;
+            pending.outputs().forEach(downstream::emit);
+            pending.deadLetters().forEach(downstream::deadLetter);
         }
         releaseHeld();
     }
@@ -268,6 +290,7 @@ final class SessionExchange {
             switch (next) {
                 case Held.Output output -> downstream.emit(output.record());
                 case Held.Watermark watermark -> downstream.emitWatermark(watermark.timestamp());
+                case Held.DeadLetter letter -> downstream.deadLetter(letter.letter());
             }
         }
     }
@@ -426,6 +449,33 @@ final class SessionExchange {
         @Override
         public void error(long sequence, String message) {
             throw new WorkerFailure(session.name() + ": the worker failed input #" + sequence + ": " + message);
+        }
+
+        @Override
+        public void inputFailed(long sequence, InputFailures.Failure failure) {
+            if (loss.absorbFailure(sequence, failure)) {
+                return;
+            }
+            expectOldest(sequence, "a failed input");
+            if (deadLetters == null) {
+                throw new WorkerFailure(session.name() + ": the worker answered input #" + sequence + " as failed in "
+                        + "step '" + failure.step() + "', but no step of the segment has on_error: dead_letter (a "
+                        + "protocol violation); " + failure.errorClass() + ": " + failure.message());
+            }
+            if (inFlight.oldestKind() != InputKind.RECORD) {
+                throw new WorkerFailure(session.name() + ": the worker answered input #" + sequence + ", a "
+                        + inFlight.oldestKind() + ", as a failed record (a protocol violation); step '"
+                        + failure.step() + "': " + failure.errorClass() + ": " + failure.message());
+            }
+            loss.failed(sequence, failure);
+            BridgeRecord letter = deadLetters.letter(inFlight.oldestRecord(), failure, clock.getAsLong());
+            inFlight.removeOldest();
+            downstream.answered(sequence);
+            if (holding || !held.isEmpty()) {
+                held.add(new Held.DeadLetter(letter));
+            } else {
+                downstream.deadLetter(letter);
+            }
         }
 
         private void expectOldest(long sequence, String what) {

@@ -8,6 +8,9 @@ import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.flinkbridge.bridge.JobCounters;
 
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 
@@ -32,6 +35,8 @@ final class SessionMetrics {
     private final Counter upgrades;
     private final Counter replayedInputs;
     private final Histogram roundTripMicros;
+    /** Dead letters by step, for the steps with on_error: dead_letter. */
+    private final Map<String, Counter> deadLetters = new HashMap<>();
     /** Send times of the sampled inputs in flight, by sequence; the slot of an input not timed is unused. */
     private final long[] sentNanos;
     private final int slotMask;
@@ -42,9 +47,10 @@ final class SessionMetrics {
      * @param inFlight      the inputs sent and not yet answered
      * @param toWorkerRing  bytes queued for the worker in the ring (0 without one)
      * @param fromWorkerRing bytes queued for the bridge in the ring (0 without one)
+     * @param deadLetterSteps the segment's steps with on_error: dead_letter
      */
     SessionMetrics(MetricGroup group, int maxInFlight, IntSupplier inFlight, LongSupplier toWorkerRing,
-                   LongSupplier fromWorkerRing) {
+                   LongSupplier fromWorkerRing, List<String> deadLetterSteps) {
         recordsSent = group.counter("bridgeRecordsSent");
         bytesSent = group.counter("bridgeBytesSent");
         recordsReceived = group.counter("bridgeRecordsReceived");
@@ -52,6 +58,9 @@ final class SessionMetrics {
         recoveries = group.counter("bridgeWorkerRecoveries");
         upgrades = group.counter("bridgeWorkerUpgrades");
         replayedInputs = group.counter("bridgeReplayedInputs");
+        for (String step : deadLetterSteps) {
+            deadLetters.put(step, group.addGroup("step", step).counter("bridgeDeadLetters"));
+        }
         roundTripMicros = group.histogram("bridgeRoundTripMicros",
                 new DescriptiveStatisticsHistogram(ROUND_TRIP_WINDOW));
         group.gauge("bridgeInputsInFlight", (Gauge<Integer>) inFlight::getAsInt);
@@ -88,6 +97,15 @@ final class SessionMetrics {
     void outputReceived(int payloadBytes) {
         recordsReceived.inc();
         bytesReceived.inc(payloadBytes);
+    }
+
+    /** A record that {@code step} failed on went to the dead letters. */
+    void deadLetter(String step) {
+        Counter counter = deadLetters.get(step);
+        if (counter != null) {
+            counter.inc();
+        }
+        JobCounters.add(JobCounters.Count.DEAD_LETTERS, 1);
     }
 
     void recovered(InPlaceRecovery.Recovery recovery) {

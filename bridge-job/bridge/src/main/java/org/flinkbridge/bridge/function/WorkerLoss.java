@@ -2,6 +2,7 @@ package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.journal.InputKind;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
 
@@ -48,6 +49,14 @@ interface WorkerLoss extends AutoCloseable {
     default boolean absorbEnd(long sequence) {
         return false;
     }
+
+    /** Whether this failure in a dead-letter step answers a replayed input, checked and dropped. */
+    default boolean absorbFailure(long sequence, InputFailures.Failure failure) {
+        return false;
+    }
+
+    /** Record input {@code sequence} failed in a dead-letter step (the first time). */
+    default void failed(long sequence, InputFailures.Failure failure) {}
 
     /** An output of input {@code sequence} arrived (the first time) and went on. */
     default void outputReceived(long sequence, BridgeRecord output) {}

@@ -29,9 +29,9 @@ import org.flinkbridge.records.BridgeRecord;
  *   8   i64 sequence
  *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id, a clock's time
  *   24  i32 body length     a record's RecordCodec body, 0 for other kinds
- *   28  i32 ended           1 once the input's end of outputs arrived
+ *   28  i32 ended           1 once the input's end of outputs arrived, 2 once it failed in a dead-letter step
  *   32  i64 outputs         outputs received for it
- *   40  i64 hash            of those outputs, in order
+ *   40  i64 hash            of those outputs, in order; of the failure, once failed
  *   48  body, padded to 8 bytes
  * </pre>
  */
@@ -46,6 +46,8 @@ public final class ReplayJournal implements AutoCloseable {
     private static final int OUTPUTS = 32;
     private static final int HASH = 40;
     private static final int HEADER = 48;
+    private static final int ANSWERED = 1;
+    private static final int FAILED = 2;
     private static final long NOT_JOURNALED = -1;
     private static final long FIRST_SIZE = 64 * 1024;
     private static final InputKind[] KINDS = InputKind.values();
@@ -175,7 +177,16 @@ public final class ReplayJournal implements AutoCloseable {
     public void ended(long sequence) {
         long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
         if (at != NOT_JOURNALED) {
-            log.set(ValueLayout.JAVA_INT, at + ENDED, 1);
+            log.set(ValueLayout.JAVA_INT, at + ENDED, ANSWERED);
+        }
+    }
+
+    /** Record input {@code sequence} (in flight) failed in a dead-letter step; {@code failure} hashes how. */
+    public void failed(long sequence, long failure) {
+        long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
+        if (at != NOT_JOURNALED) {
+            log.set(ValueLayout.JAVA_INT, at + ENDED, FAILED);
+            log.set(ValueLayout.JAVA_LONG, at + HASH, failure);
         }
     }
 
@@ -245,8 +256,9 @@ public final class ReplayJournal implements AutoCloseable {
             return false;
         }
         requireAnswering(sequence, "an output");
+        requireNotFailedBefore(sequence, "gave an output");
         long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
-        boolean endedBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1;
+        boolean endedBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) == ANSWERED;
         boolean repeated = replayedOutputs < received || endedBefore;
         if (comparing && replayedOutputs >= received && endedBefore) {
             throw mismatch(sequence, "gave more than the " + received + " output(s) it gave before");
@@ -270,18 +282,54 @@ public final class ReplayJournal implements AutoCloseable {
             return false;
         }
         requireAnswering(sequence, "an end of outputs");
+        requireNotFailedBefore(sequence, "was answered");
         long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
         if (comparing && replayedOutputs < received) {
             throw mismatch(sequence, "gave " + replayedOutputs + " output(s) where it gave " + received + " before");
         }
-        boolean endedBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) == 1;
+        boolean answeredBefore = log.get(ValueLayout.JAVA_INT, verifying + ENDED) != 0;
+        log.set(ValueLayout.JAVA_INT, verifying + ENDED, ANSWERED);
         log.set(ValueLayout.JAVA_LONG, verifying + OUTPUTS, replayedOutputs);
         log.set(ValueLayout.JAVA_LONG, verifying + HASH, replayedHash);
+        verifyNext();
+        return answeredBefore;
+    }
+
+    /**
+     * A replayed failure in a dead-letter step: true when the input was answered before (checked: the same
+     * failure, when comparing; to be dropped); false when this is its first answer, to go on as any failure does.
+     */
+    public boolean absorbFailure(long sequence, long failure) {
+        if (verifying == NOT_JOURNALED) {
+            return false;
+        }
+        requireAnswering(sequence, "a failure");
+        int before = log.get(ValueLayout.JAVA_INT, verifying + ENDED);
+        long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
+        if (comparing && (before == ANSWERED || received > 0)) {
+            throw mismatch(sequence, "failed in a dead-letter step where it gave " + received + " output(s) before");
+        }
+        if (comparing && before == FAILED && log.get(ValueLayout.JAVA_LONG, verifying + HASH) != failure) {
+            throw mismatch(sequence, "failed in another step, or with another error, than before");
+        }
+        log.set(ValueLayout.JAVA_INT, verifying + ENDED, FAILED);
+        log.set(ValueLayout.JAVA_LONG, verifying + OUTPUTS, 0);
+        log.set(ValueLayout.JAVA_LONG, verifying + HASH, failure);
+        verifyNext();
+        return before != 0;
+    }
+
+    private void verifyNext() {
         verifying = next(verifying);
         replayedOutputs = 0;
         replayedHash = 0;
         skipUnanswered();
-        return endedBefore;
+    }
+
+    private void requireNotFailedBefore(long sequence, String what) {
+        if (comparing && log.get(ValueLayout.JAVA_INT, verifying + ENDED) == FAILED) {
+            throw mismatch(sequence, what + " where it failed in a dead-letter step before");
+        }
     }
 
     /** Whether replayed answers are still being checked. */
@@ -348,6 +396,11 @@ public final class ReplayJournal implements AutoCloseable {
                 headers += mix(chars(chars(OFFSET, header.getKey()) * PRIME, header.getValue()));
             }
             return mix(hash ^ headers);
+        }
+
+        /** A failure in a dead-letter step, by the step and the error's class (its message may vary). */
+        public static long failure(String step, String errorClass) {
+            return mix(chars(chars(OFFSET, step) * PRIME, errorClass));
         }
 
         public static long chain(long chained, long output) {

@@ -6,6 +6,7 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
@@ -116,6 +117,9 @@ final class GrpcStreamChannel implements WorkerChannel {
                 case OUTPUT -> answers.output(frame.getSequence(), toRecord(frame.getRecord()));
                 case END_OF_OUTPUTS -> answers.endOfOutputs(frame.getSequence());
                 case ERROR -> answers.error(frame.getSequence(), frame.getError());
+                case INPUT_FAILED -> answers.inputFailed(frame.getSequence(), new InputFailures.Failure(
+                        frame.getFailure().getStep(), frame.getFailure().getErrorClass(),
+                        frame.getFailure().getMessage()));
                 default -> throw new BadAnswer("the worker sent a frame of type " + frame.getType()
                         + " (sequence " + frame.getSequence() + "), which a worker never sends");
             }

@@ -4,6 +4,7 @@ import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.pipeline.WorkerRecovery;
+import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.StepSpec;
 
 import java.io.Serializable;
@@ -41,12 +42,26 @@ public record SessionSpec(
         workerCommand = List.copyOf(workerCommand);
     }
 
-    /** One step of the segment: its name, type and config as JSON. */
-    public record Step(String name, String type, String configJson) implements Serializable {
+    /**
+     * One step of the segment: its name, type and config as JSON, and whether a record it fails on goes to the
+     * dead letters (else it fails the task).
+     */
+    public record Step(String name, String type, String configJson, boolean deadLetter) implements Serializable {
+        /** A step whose failures fail the task. */
+        public Step(String name, String type, String configJson) {
+            this(name, type, configJson, false);
+        }
+
         /** The step as the control service describes it to a worker. */
         public StepSpec toProto() {
-            return StepSpec.newBuilder().setName(name).setType(type).setConfigJson(configJson).build();
+            return StepSpec.newBuilder().setName(name).setType(type).setConfigJson(configJson)
+                    .setOnError(deadLetter ? OnError.ON_ERROR_DEAD_LETTER : OnError.ON_ERROR_FAIL).build();
         }
+    }
+
+    /** The names of the steps whose failed records go to the dead letters. */
+    public List<String> deadLetterSteps() {
+        return steps.stream().filter(Step::deadLetter).map(Step::name).toList();
     }
 
     /**

@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.session;
 
 import org.flinkbridge.protocol.FrameType;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.protocol.WorkerLostException;
@@ -197,6 +198,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
             case FrameType.END_OF_OUTPUTS -> receiver.endOfOutputs(sequence);
             case FrameType.ERROR -> receiver.error(sequence, new String(
                     file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+            case FrameType.INPUT_FAILED -> receiver.inputFailed(sequence, InputFailures.read(file, offset, length));
             default -> throw new IOException(sessionName + ": the worker sent a " + FrameType.name(type)
                     + " frame (sequence " + sequence + "), which a worker never sends");
         }

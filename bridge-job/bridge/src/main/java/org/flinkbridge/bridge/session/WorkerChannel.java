@@ -1,5 +1,6 @@
 package org.flinkbridge.bridge.session;
 
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 
 import java.io.IOException;
@@ -82,5 +83,8 @@ public interface WorkerChannel extends AutoCloseable {
         void endOfOutputs(long sequence) throws IOException;
 
         void error(long sequence, String message) throws IOException;
+
+        /** Record input {@code sequence} failed in a dead-letter step: its one answer. */
+        void inputFailed(long sequence, InputFailures.Failure failure) throws IOException;
     }
 }

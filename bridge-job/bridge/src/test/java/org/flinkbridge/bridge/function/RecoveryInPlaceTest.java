@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
@@ -14,6 +15,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
@@ -166,6 +168,61 @@ class RecoveryInPlaceTest {
         assertTrue(!recoveries.get(1).upgrade() && recoveries.get(1).verifiedOutputs() > 0, recoveries.toString());
     }
 
+    /** A replayed input that fails again the same way is checked and dropped: its dead letter goes out once. */
+    @Test
+    void aDeadLetterIsReplayedAsAFailureAndGoesOutOnce() throws IOException {
+        // The first worker answers the clock, a, bad (failed) and b, then dies before c's answers.
+        Worker first = new Worker(1, 5);
+        Worker second = new Worker(1, Integer.MAX_VALUE);
+        for (Worker worker : List.of(first, second)) {
+            worker.deadLetters.put("bad", "ValueError");
+        }
+        Sessions sessions = new Sessions(first, second);
+        exchange = exchange(sessions, 1 << 20);
+        for (String name : List.of("a", "bad", "b", "c")) {
+            exchange.record(KeyGroups.NONE, record(name));
+        }
+        exchange.endOfInput();
+
+        assertEquals(List.of("a'0", "dead letter bad from step parse: ValueError", "b'0", "c'0"), downstream);
+        assertEquals(1, recoveries.size());
+    }
+
+    @Test
+    void aReplayedInputThatNowFailsOtherwiseFailsTheTask() throws IOException {
+        Worker first = new Worker(1, 4);
+        first.deadLetters.put("bad", "ValueError");
+        Worker second = new Worker(1, Integer.MAX_VALUE);
+        second.deadLetters.put("bad", "KeyError");
+
+        SessionExchange.WorkerFailure failure = replayFails(first, second);
+
+        assertTrue(failure.getMessage().contains("replayed input #2 failed in another step, or with another error, "
+                + "than before"), failure.getMessage());
+    }
+
+    @Test
+    void aReplayedInputThatFailedBeforeAndNowGivesOutputsFailsTheTask() throws IOException {
+        Worker first = new Worker(1, 4);
+        first.deadLetters.put("bad", "ValueError");
+
+        SessionExchange.WorkerFailure failure = replayFails(first, new Worker(1, Integer.MAX_VALUE));
+
+        assertTrue(failure.getMessage().contains("replayed input #2 gave an output where it failed in a dead-letter "
+                + "step before"), failure.getMessage());
+    }
+
+    /** a, bad and b through {@code first}, which dies after answering bad, then {@code second}: the failure. */
+    private SessionExchange.WorkerFailure replayFails(Worker first, Worker second) {
+        exchange = exchange(new Sessions(first, second), 1 << 20);
+        return assertThrows(SessionExchange.WorkerFailure.class, () -> {
+            for (String name : List.of("a", "bad", "b")) {
+                exchange.record(KeyGroups.NONE, record(name));
+            }
+            exchange.endOfInput();
+        });
+    }
+
     @Test
     void aJournalOverItsBoundFailsTheTaskNamingIt() throws IOException {
         // The first worker answers the clock, then dies with the record (more than the journal holds) unanswered.
@@ -198,7 +255,8 @@ class RecoveryInPlaceTest {
 
     private SessionExchange exchange(Sessions sessions, long journalBytes) {
         return new SessionExchange(sessions, () -> now, 4, 1_000,
-                new InPlaceRecovery(new ReplayJournal(journalBytes, 4), List.of(RESTORED)), log, List.of());
+                new InPlaceRecovery(new ReplayJournal(journalBytes, 4), List.of(RESTORED)),
+                new DeadLetters("recovery", "0 main"), log, SessionExchange.Pending.NONE);
     }
 
     private static BridgeRecord record(String text) {
@@ -266,6 +324,8 @@ class RecoveryInPlaceTest {
         String suffix = "'";
         /** Ends as a worker asked to stop does (an upgrade), rather than lost. */
         boolean stopsAsAsked;
+        /** Payloads failed in the dead-letter step, and with which error class. */
+        final Map<String, String> deadLetters = new HashMap<>();
 
         @FunctionalInterface
         interface Answer {
@@ -288,6 +348,11 @@ class RecoveryInPlaceTest {
                 throws IOException {
             checkAlive();
             inputs.add("RECORD " + sequence);
+            String failure = deadLetters.get(new String(record.payload, StandardCharsets.UTF_8));
+            if (failure != null) {
+                queued.add(answers -> answers.inputFailed(sequence, new InputFailures.Failure("parse", failure, "no")));
+                return;
+            }
             for (int i = 0; i < outputs; i++) {
                 String text = new String(record.payload, StandardCharsets.UTF_8) + suffix + i;
                 queued.add(answers -> answers.output(sequence, RecoveryInPlaceTest.record(text)));

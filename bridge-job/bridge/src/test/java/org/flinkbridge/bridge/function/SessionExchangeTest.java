@@ -2,6 +2,7 @@ package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
@@ -10,9 +11,11 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -24,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SessionExchangeTest {
 
+    private static final DeadLetters DEAD_LETTERS = new DeadLetters("exchange", "0 main");
     private final Worker worker = new Worker();
     private final DownstreamLog log = new DownstreamLog();
     private final List<String> downstream = log.lines;
@@ -33,8 +37,8 @@ class SessionExchangeTest {
     }
 
     private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
-        return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, WorkerLoss.FAILOVER, log,
-                restored);
+        return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, WorkerLoss.FAILOVER,
+                DEAD_LETTERS, log, new SessionExchange.Pending(restored, List.of()));
     }
 
     @Test
@@ -89,7 +93,7 @@ class SessionExchangeTest {
         exchange.watermark(5);
         worker.answering = true;
 
-        List<BridgeRecord> stored = exchange.checkpoint(1).pendingOutputs();
+        List<BridgeRecord> stored = exchange.checkpoint(1).pending().outputs();
 
         assertEquals(List.of("a'"), stored.stream().map(SessionExchangeTest::text).toList());
         assertEquals(List.of(), downstream, "nothing goes downstream while the checkpoint is taken");
@@ -116,7 +120,7 @@ class SessionExchangeTest {
     void outputsARestoredCheckpointHeldGoFirstAndAreStoredAgainUntilEmitted() throws IOException {
         SessionExchange exchange = exchange(8, List.of(record("held1"), record("held2")));
 
-        List<BridgeRecord> stored = exchange.checkpoint(3).pendingOutputs();
+        List<BridgeRecord> stored = exchange.checkpoint(3).pending().outputs();
         assertEquals(List.of("held1", "held2"), stored.stream().map(SessionExchangeTest::text).toList());
         exchange.checkpointFinished();
         assertEquals(List.of(), downstream, "a restored checkpoint's outputs wait for somewhere to go");
@@ -197,6 +201,65 @@ class SessionExchangeTest {
         return new BridgeRecord(text.getBytes(StandardCharsets.UTF_8), Map.of(), 0);
     }
 
+    @Test
+    void aRecordADeadLetterStepFailedOnGoesToTheDeadLettersInOrderAndTheOthersGoOn() throws IOException {
+        SessionExchange exchange = exchange(8, List.of());
+        worker.deadLetters.add("bad");
+
+        exchange.record(KeyGroups.NONE, record("a"));
+        exchange.record(KeyGroups.NONE, record("bad"));
+        exchange.record(KeyGroups.NONE, record("b"));
+        exchange.endOfInput();
+
+        assertEquals(List.of("a'", "dead letter bad from step parse: java.lang.IllegalArgumentException", "b'"),
+                downstream);
+    }
+
+    @Test
+    void aDeadLetterCarriesTheRecordAndHeadersNamingWhereAndHowItFailed() throws IOException {
+        SessionExchange exchange = exchange(8, List.of());
+        worker.deadLetters.add("bad");
+
+        exchange.record(KeyGroups.NONE, new BridgeRecord("bad".getBytes(StandardCharsets.UTF_8), Map.of("k", "v"), 7));
+        exchange.endOfInput();
+
+        BridgeRecord letter = log.deadLetters.getFirst();
+        assertEquals("bad", text(letter));
+        assertEquals(7, letter.timestamp);
+        assertEquals(Map.of("k", "v", DeadLetters.PIPELINE, "exchange", DeadLetters.SEGMENT, "0 main",
+                DeadLetters.STEP, "parse", DeadLetters.ERROR_CLASS, "java.lang.IllegalArgumentException",
+                DeadLetters.ERROR_MESSAGE, "not JSON: bad", DeadLetters.TIME, "1000"), letter.headers);
+    }
+
+    @Test
+    void aDeadLetterAfterABarrierIsHeldStoredInTheCheckpointAndEmittedWhenItCompletes() throws IOException {
+        SessionExchange exchange = exchange(8, List.of());
+        worker.deadLetters.add("bad");
+        worker.answering = false;
+        worker.answerWhenWaitedFor = true;
+        exchange.record(KeyGroups.NONE, record("bad"));
+
+        SessionExchange.Pending stored = exchange.checkpoint(1).pending();
+
+        assertEquals(List.of("bad"), stored.deadLetters().stream().map(SessionExchangeTest::text).toList());
+        assertEquals(List.of(), downstream);
+        exchange.checkpointFinished();
+        assertEquals(List.of("dead letter bad from step parse: java.lang.IllegalArgumentException"), downstream);
+    }
+
+    @Test
+    void aFailedInputFromASegmentWithoutDeadLetterStepsFailsTheTask() {
+        SessionExchange exchange = new SessionExchange(new FixedSession(worker), () -> 1_000, 8, 50,
+                WorkerLoss.FAILOVER, null, log, SessionExchange.Pending.NONE);
+        worker.deadLetters.add("bad");
+
+        SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class,
+                () -> exchange.record(KeyGroups.NONE, record("bad")));
+
+        assertTrue(failure.getMessage().contains("no step of the segment has on_error: dead_letter"),
+                failure.getMessage());
+    }
+
     private static String text(BridgeRecord record) {
         return new String(record.payload, StandardCharsets.UTF_8);
     }
@@ -213,6 +276,8 @@ class SessionExchangeTest {
         boolean answering = true;
         boolean answerWhenWaitedFor;
         boolean failing;
+        /** Payloads the worker answers as failed in the dead-letter step "parse". */
+        final Set<String> deadLetters = new HashSet<>();
 
         @FunctionalInterface
         interface Answer {
@@ -222,6 +287,11 @@ class SessionExchangeTest {
         @Override
         public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) {
             inputs.add("RECORD " + sequence);
+            if (deadLetters.contains(text(record))) {
+                answer(answers -> answers.inputFailed(sequence, new InputFailures.Failure("parse",
+                        "java.lang.IllegalArgumentException", "not JSON: " + text(record))));
+                return;
+            }
             answer(failing ? answers -> answers.error(sequence, "boom") : answers -> {
                 answers.output(sequence, SessionExchangeTest.record(text(record) + "'"));
                 answers.endOfOutputs(sequence);

@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.session;
 
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingFiles;
@@ -36,6 +37,11 @@ class ShmChannelTest {
 
         @Override
         public void error(long sequence, String message) {
+            throw new AssertionError("no answer was asked for");
+        }
+
+        @Override
+        public void inputFailed(long sequence, InputFailures.Failure failure) {
             throw new AssertionError("no answer was asked for");
         }
     };

@@ -23,9 +23,22 @@ public final class Sinks {
 
     /** Attaches the sink to {@code stream}; {@code path}, when set, replaces a file sink's path. */
     public static void attach(NonKeyedPartitionStream<BridgeRecord> stream, SinkSpec spec, String path) {
+        attach(stream, spec, path, new PayloadLines());
+    }
+
+    /**
+     * Attaches the pipeline's dead-letters sink: a file gets each dead letter as a JSON line with its headers,
+     * which name the step and the error (other sinks carry headers already).
+     */
+    public static void attachDeadLetters(NonKeyedPartitionStream<BridgeRecord> stream, SinkSpec spec) {
+        attach(stream, spec, null, new DeadLetterLines());
+    }
+
+    private static void attach(NonKeyedPartitionStream<BridgeRecord> stream, SinkSpec spec, String path,
+                               Encoder<BridgeRecord> lines) {
         Sink<BridgeRecord> sink = switch (spec) {
             case FileSinkSpec file -> FileSink.forRowFormat(
-                            new org.apache.flink.core.fs.Path(path == null ? file.path() : path), new PayloadLines())
+                            new org.apache.flink.core.fs.Path(path == null ? file.path() : path), lines)
                     .withBucketAssigner(new BasePathBucketAssigner<>())
                     // Output becomes visible at every checkpoint (and at the end of input), not at a size.
                     .withRollingPolicy(OnCheckpointRollingPolicy.build())

@@ -32,10 +32,17 @@ public final class SegmentChain implements Step {
         }
     }
 
+    /** @throws StepFailure naming the step that failed on the record or on an output of an earlier step */
     @Override
-    public void process(Record input, Emitter output) throws Exception {
+    public void process(Record input, Emitter output) {
         links[0].downstream = output;
-        steps[0].process(input, links[0].next());
+        try {
+            steps[0].process(input, links[0].next());
+        } catch (StepFailure e) {
+            throw e;
+        } catch (Exception e) {
+            throw new StepFailure(0, e);
+        }
     }
 
     @Override
@@ -154,18 +161,29 @@ public final class SegmentChain implements Step {
         public void emit(Record output) {
             try {
                 steps[index + 1].process(output, links[index + 1].next());
-            } catch (RuntimeException e) {
+            } catch (StepFailure e) {
                 throw e;
             } catch (Exception e) {
-                throw new StepFailure(e);
+                throw new StepFailure(index + 1, e);
             }
         }
     }
 
-    /** Carries a checked exception of a later step through {@link Emitter#emit}. */
-    static final class StepFailure extends RuntimeException {
-        StepFailure(Exception cause) {
+    /**
+     * A step's failure on a record, carried through the emitters of the steps before it: which step failed
+     * decides whether the record goes to the dead letters or fails the session.
+     */
+    public static final class StepFailure extends RuntimeException {
+        private final int step;
+
+        StepFailure(int step, Exception cause) {
             super(cause.getMessage(), cause);
+            this.step = step;
+        }
+
+        /** The failed step's place in the segment, from 0. */
+        public int step() {
+            return step;
         }
     }
 }
