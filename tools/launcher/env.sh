@@ -196,6 +196,7 @@ ensure_chaos_built() {
   cd "$BRIDGE_HOME"
   if [[ "${FLINK_BRIDGE_NO_BUILD:-}" != 1 && ( ! -f tools/chaos/target/classpath.txt \
       || ! -f deploy/cluster/target/flink-lib/flink-runtime-2.2.1.jar \
+      || ! -f "deploy/cluster/target/flink-lib/cluster-$BRIDGE_VERSION-reporter.jar" \
       || -n "$(find tools/chaos/src tools/chaos/pom.xml -newer tools/chaos/target/classpath.txt -print -quit)" ) ]]; then
     echo "flink-bridge: building the chaos module (mvn install -pl :chaos -am -DskipTests) ..." >&2
     mvn_run install -pl :chaos -am -DskipTests || die "the build failed; see the Maven output above."

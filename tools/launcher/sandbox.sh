@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Docker sandbox: images built here without a registry (a debootstrap base, a jlink runtime, Flink, the
 # workers, Kafka) and a compose project of them on host networking. Called by ./flink-bridge as
-# `sandbox build|up|status|down|load`.
+# `sandbox build|up|status|check|down|load`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -20,6 +20,11 @@ DOCKERD_FLAGS=(--bridge=none --iptables=false --ip6tables=false)
 DOCKERD_START_SECONDS=60
 UP_TIMEOUT_SECONDS=180
 REST_URL="http://127.0.0.1:8081"
+# The unprivileged uid:gid every image runs its process as (each Dockerfile's USER, the compose file's user): the same
+# for a TaskManager and its worker, whose shared ring folder must belong to both (docs/protocol.md, "The ring folder").
+SANDBOX_USER=10001:10001
+# Services that must listen on a port while up: a check that finds no socket of theirs has not seen them at all.
+LISTENING_SERVICES=(jobmanager taskmanager-1 taskmanager-2 kafka)
 # The modules of the trimmed runtime: what Flink, Kafka and the Java worker load.
 JRE_MODULES=java.base,java.compiler,java.desktop,java.instrument,java.logging,java.management,java.management.rmi,java.naming,java.net.http,java.prefs,java.rmi,java.scripting,java.security.jgss,java.security.sasl,java.sql,java.transaction.xa,java.xml,jdk.crypto.ec,jdk.httpserver,jdk.jcmd,jdk.jfr,jdk.management,jdk.management.agent,jdk.net,jdk.security.auth,jdk.unsupported,jdk.zipfs
 
@@ -170,7 +175,9 @@ print_sizes() {
 
 sandbox_build() {
   find_jdk; find_maven; ensure_built; ensure_chaos_built; ensure_docker
-  [[ -f "$BRIDGE_HOME/deploy/cluster/target/flink-lib/flink-runtime-2.2.1.jar" ]] \
+  # Flink's jars and the cluster module's Prometheus reporter bound to one address (the sandbox's metrics on loopback).
+  [[ -f "$BRIDGE_HOME/deploy/cluster/target/flink-lib/flink-runtime-2.2.1.jar" \
+      && -f "$BRIDGE_HOME/deploy/cluster/target/flink-lib/cluster-$BRIDGE_VERSION-reporter.jar" ]] \
     || mvn_run install -pl :cluster -am -DskipTests || die "building the cluster's lib folder failed"
   mkdir -p "$CONTEXT_DIR"
   build_base
@@ -198,6 +205,11 @@ sandbox_up() {
     overview=$(curl -sf --max-time 3 "$REST_URL/overview" || true)
     if grep -q '"taskmanagers":2' <<<"$overview"; then
       echo "flink-bridge: sandbox up: a JobManager, 2 TaskManagers each with its ${WORKER_LANGUAGE:-java} worker, Kafka on 127.0.0.1:9092; Web UI: $REST_URL"
+      if [[ "$(id -u)" == 0 ]]; then
+        sandbox_check >&2
+      else
+        echo "flink-bridge: sandbox check skipped: listing other users' sockets needs root (run ./flink-bridge sandbox check as root)" >&2
+      fi
       return 0
     fi
     sleep 2
@@ -210,6 +222,63 @@ sandbox_status() {
   docker info >/dev/null 2>&1 || { echo "flink-bridge: Docker is not running; no sandbox"; return 3; }
   compose ps
   echo "REST $REST_URL: $(curl -sf --max-time 3 "$REST_URL/overview" || echo 'not answering')"
+}
+
+# What the host sees of the running sandbox: every process of its containers and the user it runs as, every TCP and
+# UDP socket they listen on (ss; host networking puts them all in the host's network namespace) and each worker's ring
+# folder. Fails, listing what is wrong, when a process runs as another user than $SANDBOX_USER, a socket is bound to
+# an address other than loopback (127.0.0.0/8, ::1), a container is not on the host's network (its sockets would not
+# be listed), a service of LISTENING_SERVICES has no listening socket, or a ring folder is not the user's with mode
+# 0700. Unix sockets (the workers' control endpoints) are files in the ring folder, not addresses.
+sandbox_check() {
+  [[ "$(id -u)" == 0 ]] || die "sandbox check lists other users' processes and sockets: run it as root"
+  docker info >/dev/null 2>&1 || die "Docker is not running; no sandbox to check"
+  local ids id service pid uid gid comm state local_address address netid problems=() sockets=0 processes=0
+  ids=$(compose ps -q)
+  [[ -n "$ids" ]] || die "no container of the sandbox exists; ./flink-bridge sandbox up"
+  declare -A service_of=() listening=()
+  for id in $ids; do
+    service=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$id")
+    state=$(docker inspect -f '{{.State.Status}} {{.HostConfig.NetworkMode}}' "$id")
+    [[ "$state" == running* ]] || continue
+    [[ "$state" == "running host" ]] || problems+=("$service: network mode ${state#running }, not the host's: its sockets are not listed here")
+    for pid in $(docker top "$id" -eo pid | tail -n +2); do
+      service_of[$pid]=$service
+      read -r uid gid comm < <(ps -o euid=,egid=,comm= -p "$pid") || continue
+      processes=$((processes + 1))
+      echo "sandbox check: process $service pid $pid uid:gid $uid:$gid $comm"
+      [[ "$uid:$gid" == "$SANDBOX_USER" ]] || problems+=("$service: $comm (pid $pid) runs as uid:gid $uid:$gid, not $SANDBOX_USER")
+    done
+    if [[ "$service" == worker-* ]]; then
+      local folder
+      folder=$(docker exec "$id" stat -c '%u:%g %a %F' /bridge/rings 2>&1) || folder="missing ($folder)"
+      echo "sandbox check: ring folder /bridge/rings of $service: $folder"
+      [[ "$folder" == "$SANDBOX_USER 700 directory" ]] \
+        || problems+=("$service: the ring folder /bridge/rings is $folder, not a directory of $SANDBOX_USER with mode 700")
+    fi
+  done
+  (( processes > 0 )) || problems+=("no process of the sandbox is running")
+  while read -r netid _ _ _ local_address _ users; do
+    for pid in $(grep -o 'pid=[0-9]*' <<<"$users" | cut -d= -f2 | sort -u); do
+      service=${service_of[$pid]:-}
+      [[ -n "$service" ]] || continue
+      sockets=$((sockets + 1))
+      listening[$service]=1
+      address=${local_address%:*}
+      address=${address#[}; address=${address%]}; address=${address%%%*}
+      echo "sandbox check: listening $netid $local_address $service pid $pid"
+      [[ "$address" =~ ^127\. || "$address" == ::1 || "$address" =~ ^::ffff:127\. ]] \
+        || problems+=("$service (pid $pid) listens on $netid $local_address, not on loopback")
+    done
+  done < <(ss -Htulnp)
+  for service in "${LISTENING_SERVICES[@]}"; do
+    [[ -n "${listening[$service]:-}" ]] || problems+=("$service has no listening socket: is it up, and are its sockets listed?")
+  done
+  if (( ${#problems[@]} > 0 )); then
+    printf 'sandbox check: FAILED: %s\n' "${problems[@]}" >&2
+    die "sandbox check found ${#problems[@]} problem(s)"
+  fi
+  echo "flink-bridge: sandbox check: $processes processes, all uid:gid $SANDBOX_USER; $sockets listening sockets, all on loopback; ring folders private"
 }
 
 # Stops and removes every container, network and volume of the project and checks that none is left.
@@ -236,6 +305,7 @@ case "${1:-}" in
   load) shift; sandbox_load "$@" ;;
   up) sandbox_up ;;
   status) sandbox_status ;;
+  check) sandbox_check ;;
   down) sandbox_down ;;
-  *) die "usage: ./flink-bridge sandbox build|up|status|down | sandbox load [--minutes N] [--rate R] [--transport shm|grpc] [--worker java|python|rust] [--quick]" ;;
+  *) die "usage: ./flink-bridge sandbox build|up|status|check|down | sandbox load [--minutes N] [--rate R] [--transport shm|grpc] [--worker java|python|rust] [--quick]" ;;
 esac
