@@ -80,6 +80,10 @@ final class BenchWorker {
     static final SessionSpec.Step APPEND_FIELD =
             new SessionSpec.Step("add_processed", "append_field", "{\"field\":\"processed\",\"value\":true}");
 
+    /** The same, sending the records it fails on to the dead letters. */
+    static final SessionSpec.Step APPEND_FIELD_OR_DEAD_LETTER = new SessionSpec.Step(APPEND_FIELD.name(),
+            APPEND_FIELD.type(), APPEND_FIELD.configJson(), true);
+
     /** The Rust worker's echo step, compiled into its binary. */
     static final String RUST_ECHO_TYPE = "flink_bridge_worker::Echo";
 

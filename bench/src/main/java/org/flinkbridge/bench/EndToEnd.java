@@ -56,7 +56,10 @@ public final class EndToEnd {
      * the Rust worker, over shm.
      */
     private static final List<String> VARIANTS = List.of("in-process", "failover-shm", "shm", "grpc", "rust-shm",
-            "python-shm", "python-grpc", "python-segment-shm", "rust-python-segment-shm");
+            "python-shm", "python-grpc", "python-segment-shm", "rust-python-segment-shm", "dead-letter-shm",
+            "dead-letter-1pct-shm");
+    /** In the dead-letter-1pct variant, one event in this many is not JSON, so append_field fails on it. */
+    private static final int POISON_EVERY = 100;
 
     /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
     private static final int PYTHON_CEILING_RECORDS = 300_000;
@@ -165,6 +168,10 @@ public final class EndToEnd {
         NonKeyedPartitionStream<BridgeRecord> events = Sources.create(env,
                 new GeneratorSourceSpec("events", count, rate, 100, 42)).withParallelism(1);
         NonKeyedPartitionStream<BridgeRecord> stamped = events.process(new Latencies.Stamp()).withParallelism(1);
+        boolean poisoned = variant.equals("dead-letter-1pct-shm");
+        if (poisoned) {
+            stamped = stamped.process(new Poison()).withParallelism(1);
+        }
         Path workerGcLog = Files.createTempFile("flink-bridge-bench-worker-gc-", ".log");
         List<String> workerCommand = variant.startsWith("python-") ? BenchWorker.pythonCommand(false)
                 : variant.equals("rust-shm") ? BenchWorker.rustCommand()
@@ -172,6 +179,7 @@ public final class EndToEnd {
                 : BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of());
         // The python-segment variants run the same Python segment, and differ only in what hosts it.
         SessionSpec.Step step = variant.contains("python-segment") ? BenchWorker.PYTHON_JSON_STEP
+                : variant.startsWith("dead-letter-") ? BenchWorker.APPEND_FIELD_OR_DEAD_LETTER
                 : BenchWorker.APPEND_FIELD;
         NonKeyedPartitionStream<BridgeRecord> stepped = variant.equals("in-process")
                 ? stamped.process(new InProcessStep(BenchWorker.APPEND_FIELD)).withParallelism(1)
@@ -183,7 +191,9 @@ public final class EndToEnd {
                         false, false, false)).withParallelism(1);
         stepped.process(new Latencies.Measure()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
-        Latencies.start(count, warmup);
+        // The poisoned events leave as dead letters, into the side output nothing reads.
+        long expected = poisoned ? count - count / POISON_EVERY : count;
+        Latencies.start(expected, warmup);
         CheckpointStatsSnapshot checkpoints;
         List<GcPauses.Pause> flinkPauses;
         double[] runQueue;
@@ -193,8 +203,9 @@ public final class EndToEnd {
             runQueue = delay.millisPerSecond();
         }
         Latencies.Run run = Latencies.finish();
-        if (run.records() != count) {
-            throw new IllegalStateException(variant + ": " + run.records() + " records reached the sink, not " + count);
+        if (run.records() != expected) {
+            throw new IllegalStateException(variant + ": " + run.records() + " records reached the sink, not "
+                    + expected);
         }
         List<GcPauses.Pause> workerPauses = GcPauses.fromLog(workerGcLog);
         Files.deleteIfExists(workerGcLog);
@@ -226,6 +237,12 @@ public final class EndToEnd {
         ratio(results, "shm", "failover-shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
                 "%nJournaling for recovery in place: shm with its journal runs at %.0f%% of failover-shm's records/s,"
                         + " the same job with no journal (goal: at least 90%%).%n", 100 * r)));
+        ratio(results, "dead-letter-shm", "shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
+                "%nDead letters: append_field with on_error: dead_letter runs at %.0f%% of shm's records/s with no"
+                        + " failing record (goal: at least 95%%)", 100 * r)));
+        ratio(results, "dead-letter-1pct-shm", "shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
+                "%nDead letters: with one event in %d not JSON, each a dead letter, at %.0f%% of shm's records/s"
+                        + " (goal: at least 85%%)%n", POISON_EVERY, 100 * r)));
         pythonCeiling.ifPresent(ceiling -> out.append(String.format(Locale.ROOT, "%nThe same append_field step in a"
                         + " plain Python loop (the Python worker's built-in step, no Flink, no transport): %,.0f"
                         + " records/s; python-shm reaches %.0f%% of it.%n", ceiling,
@@ -260,6 +277,21 @@ public final class EndToEnd {
     }
 
     /** The step run inside the Flink task, through the worker SDK: the baseline with no bridge. */
+    /** Replaces the payload of every {@value #POISON_EVERY}th event with text that is not JSON. */
+    private static final class Poison implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+        private static final byte[] NOT_JSON = "not json".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        private long seen;
+
+        @Override
+        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                                  PartitionedContext<BridgeRecord> ctx) {
+            if (++seen % POISON_EVERY == 0) {
+                record.payload = NOT_JSON;
+            }
+            output.collect(record);
+        }
+    }
+
     private static final class InProcessStep implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
         private final SessionSpec.Step step;
         private transient org.flinkbridge.worker.sdk.Step segment;

@@ -2,23 +2,29 @@ package org.flinkbridge.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.flinkbridge.bridge.JobCounters;
 import org.flinkbridge.bridge.function.DeadLetters;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A record a step with {@code on_error: dead_letter} fails on goes to the pipeline's dead letters, naming the
- * step and the error, and the job goes on: every worker language, over both transports, through a real job.
+ * step and the error, and the job goes on: every worker language, over both transports, through a real job; and
+ * once each across a worker killed mid-run and recovered in place.
  */
 class DeadLettersTest {
 
@@ -29,13 +35,46 @@ class DeadLettersTest {
     @CsvSource({"java, shm", "java, grpc", "python, shm", "python, grpc", "rust, shm", "rust, grpc"})
     void recordsThatAreNotJsonGoToTheDeadLettersAndTheOthersToTheOutput(String worker, String transport,
             @TempDir Path dir) throws Exception {
+        Path pipeline = poisonedPipeline(dir, RECORDS);
+
+        String summary = LocalRunner.run(new String[] {pipeline.toString(), "--output", dir.resolve("out").toString(),
+                "--worker=" + worker, "--transport=" + transport});
+
+        assertTrue(summary.contains("dead_letters=" + RECORDS / 10) && summary.contains("every input accounted for"),
+                summary);
+        assertEachOnce(RECORDS, TestPipelines.outputLines(dir.resolve("out")),
+                TestPipelines.outputLines(dir.resolve("dead-letters")));
+    }
+
+    /**
+     * A worker killed mid-run is recovered in place: the inputs since the last barrier are replayed, the failed
+     * ones fail again and are checked and dropped, and every record and dead letter is committed once.
+     */
+    @Test
+    void aWorkerKilledMidRunIsRecoveredInPlaceAndEachDeadLetterIsWrittenOnce(@TempDir Path dir) throws Exception {
+        int records = 400_000;
+        Path pipeline = poisonedPipeline(dir, records);
+        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output",
+                dir.resolve("out").toString());
+
+        TestPeers.signal(TestPeers.awaitSpawnedWorker(records / 4, run), "KILL");
+        String summary = run.get(180, TimeUnit.SECONDS);
+
+        assertTrue(summary.contains("worker_recoveries=") && summary.contains("dead_letters=" + records / 10),
+                summary);
+        assertEquals(records, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records sent again");
+        assertEachOnce(records, TestPipelines.committedLines(dir.resolve("out")),
+                TestPipelines.committedLines(dir.resolve("dead-letters")));
+    }
+
+    /** Lines 0 to {@code records} - 1, one in ten not JSON, through append_field with dead letters to a file. */
+    private static Path poisonedPipeline(Path dir, int records) throws IOException {
         List<String> lines = new ArrayList<>();
-        for (int i = 0; i < RECORDS; i++) {
+        for (int i = 0; i < records; i++) {
             lines.add(i % 10 == 3 ? "not json " + i : "{\"id\":" + i + "}");
         }
         Path input = Files.write(dir.resolve("input.jsonl"), lines);
-        Path deadLetters = dir.resolve("dead-letters");
-        Path pipeline = TestPipelines.write(dir, "dead-letters", """
+        return TestPipelines.write(dir, "dead-letters", """
                 name: poison
                 sources: {lines: {type: file, path: %s}}
                 steps:
@@ -43,23 +82,22 @@ class DeadLettersTest {
                 sinks: {files: {type: file, path: unused}}
                 dead_letters: {type: file, path: %s}
                 bridge: {parallelism: 2, checkpoint_interval_ms: 500}
-                """.formatted(input, deadLetters));
-        Path out = dir.resolve("out");
+                """.formatted(input, dir.resolve("dead-letters")));
+    }
 
-        String summary = LocalRunner.run(new String[] {pipeline.toString(), "--output", out.toString(),
-                "--worker=" + worker, "--transport=" + transport});
-
-        assertTrue(summary.contains("dead_letters=" + RECORDS / 10) && summary.contains("every input accounted for"),
-                summary);
+    /** Every good line once in {@code outputs}, every bad one once in {@code deadLetters}, named as it failed. */
+    private static void assertEachOnce(int records, List<String> outputs, List<String> deadLetters)
+            throws IOException {
         TreeSet<Integer> written = new TreeSet<>();
-        for (String line : TestPipelines.outputLines(out)) {
+        for (String line : outputs) {
             JsonNode record = JSON.readTree(line);
             assertTrue(record.get("processed").asBoolean(), line);
             written.add(record.get("id").asInt());
         }
-        assertEquals(RECORDS - RECORDS / 10, written.size(), "every good record once");
+        assertEquals(records - records / 10, outputs.size(), "outputs");
+        assertEquals(records - records / 10, written.size(), "every good record once");
         TreeSet<String> failed = new TreeSet<>();
-        for (String line : TestPipelines.outputLines(deadLetters)) {
+        for (String line : deadLetters) {
             JsonNode letter = JSON.readTree(line);
             JsonNode headers = letter.get("headers");
             assertEquals("poison", headers.get(DeadLetters.PIPELINE).asText(), line);
@@ -70,7 +108,8 @@ class DeadLettersTest {
             assertTrue(headers.get(DeadLetters.TIME).asLong() > 0, line);
             failed.add(letter.get("payload").asText());
         }
-        assertEquals(RECORDS / 10, failed.size(), "every bad record once: " + failed);
+        assertEquals(records / 10, deadLetters.size(), "dead letters");
+        assertEquals(records / 10, failed.size(), "every bad record once");
         assertTrue(failed.stream().allMatch(payload -> payload.startsWith("not json ")), failed.toString());
     }
 }
