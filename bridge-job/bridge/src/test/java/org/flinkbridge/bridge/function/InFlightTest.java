@@ -1,27 +1,34 @@
 package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.journal.InputKind;
+import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class InFlightTest {
 
-    /** Every long is a watermark timestamp, the ones near Long.MIN_VALUE included, and keeps its place. */
+    /**
+     * Every long is a watermark timestamp, the ones near Long.MIN_VALUE included, and keeps its place; a record is
+     * kept until it is answered.
+     */
     @Test
     void inputsComeOutInOrderWithTheirKindsAndAnyWatermark() {
         InFlight inFlight = new InFlight(3);
         long[] extremes = {Long.MIN_VALUE, Long.MIN_VALUE + 1, Long.MIN_VALUE + 2, -1, Long.MAX_VALUE};
         long expected = 0;
+        BridgeRecord record = BridgeRecord.ofUtf8("r", 1);
         for (long timestamp : extremes) {
-            assertEquals(expected++, inFlight.add(InputKind.RECORD));
+            assertEquals(expected++, inFlight.addRecord(record));
             assertEquals(expected++, inFlight.addWatermark(timestamp));
             assertEquals(expected++, inFlight.add(InputKind.BARRIER));
             assertTrue(inFlight.isFull());
 
             assertEquals(InputKind.RECORD, inFlight.oldestKind());
+            assertSame(record, inFlight.oldestRecord());
             inFlight.removeOldest();
             assertEquals(InputKind.WATERMARK, inFlight.oldestKind());
             assertEquals(timestamp, inFlight.oldestWatermark());
@@ -35,10 +42,11 @@ class InFlightTest {
     }
 
     @Test
-    void itRefusesMoreThanItsCapacityAndAWatermarkWithoutTimestamp() {
+    void itRefusesMoreThanItsCapacityAndAWatermarkOrARecordWithoutItsValue() {
         InFlight inFlight = new InFlight(1);
         assertThrows(IllegalArgumentException.class, () -> inFlight.add(InputKind.WATERMARK));
-        inFlight.add(InputKind.RECORD);
-        assertThrows(IllegalStateException.class, () -> inFlight.add(InputKind.RECORD));
+        assertThrows(IllegalArgumentException.class, () -> inFlight.add(InputKind.RECORD));
+        inFlight.add(InputKind.CLOCK);
+        assertThrows(IllegalStateException.class, () -> inFlight.add(InputKind.CLOCK));
     }
 }
