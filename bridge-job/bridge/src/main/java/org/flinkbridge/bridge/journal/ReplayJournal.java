@@ -20,7 +20,8 @@ import org.flinkbridge.records.BridgeRecord;
  * <p>Its memory follows what it holds, up to its bound: the log starts small and doubles when an entry does not fit
  * (an allocation and a copy, until it reaches the most one checkpoint interval needs; after that, appending
  * allocates nothing), and is given back once it overflows, when nothing in it can be replayed until the next
- * barrier (a job without checkpoints never has one).
+ * barrier (a job without checkpoints never has one). What it holds is counted in a {@link JournalMemory}, which may
+ * bound it lower than its own bound, and may refuse it more, which makes it overflow there too.
  *
  * <p>The log, entries appended from offset 0, each 8-byte aligned:
  * <pre>
@@ -73,6 +74,8 @@ public final class ReplayJournal implements AutoCloseable {
     }
 
     private final long capacityBytes;
+    private final boolean boundByMemory;
+    private final JournalMemory memory;
     /** The log's memory, null until the first entry and after an overflow. */
     private Arena arena;
     private MemorySegment log = MemorySegment.NULL;
@@ -81,6 +84,8 @@ public final class ReplayJournal implements AutoCloseable {
     private long end;
     private int entries;
     private boolean overflowed;
+    /** Whether the last overflow came from {@link #memory} refusing more, below the bound. */
+    private boolean refused;
     /** The offset of the entry whose replayed answers come next, or NOT_JOURNALED when no replay is checked. */
     private long verifying = NOT_JOURNALED;
     /** Whether replayed answers must equal the first ones: not after a worker stopped for an upgrade. */
@@ -90,7 +95,18 @@ public final class ReplayJournal implements AutoCloseable {
 
     /** @param capacityBytes the bound of the log: inputs past it since the last barrier make it overflow */
     public ReplayJournal(long capacityBytes, int maxInFlight) {
-        this.capacityBytes = Math.max(capacityBytes, HEADER);
+        this(capacityBytes, maxInFlight, JournalMemory.UNCOUNTED);
+    }
+
+    /**
+     * @param capacityBytes the journal's own bound; {@code memory}'s limit bounds it when smaller
+     * @param memory where the log's bytes are counted
+     */
+    public ReplayJournal(long capacityBytes, int maxInFlight, JournalMemory memory) {
+        long own = Math.max(capacityBytes, HEADER);
+        this.boundByMemory = memory.limitBytes() < own;
+        this.capacityBytes = Math.min(own, memory.limitBytes());
+        this.memory = memory;
         this.inFlightOffsets = new long[maxInFlight];
         Arrays.fill(inFlightOffsets, NOT_JOURNALED);
     }
@@ -132,34 +148,56 @@ public final class ReplayJournal implements AutoCloseable {
     }
 
     /**
-     * Makes the log hold at least {@code needed} bytes, doubling it, within the bound; past the bound its memory is
-     * given back (nothing can be replayed now) and false returned.
+     * Makes the log hold at least {@code needed} bytes, doubling it, within the bound; past the bound, or when its
+     * memory refuses the growth, the log is given back (nothing can be replayed now) and false returned.
      */
     private boolean grow(long needed) {
         if (needed > capacityBytes) {
-            release();
-            // The entries of inputs still in flight went with it.
-            Arrays.fill(inFlightOffsets, NOT_JOURNALED);
-            return false;
+            return giveUp(false);
         }
         long size = Math.max(log.byteSize(), FIRST_SIZE);
         while (size < needed) {
             size *= 2;
         }
+        size = Math.min(size, capacityBytes);
+        // What is counted is what the log holds: the old log, freed once copied, is not counted twice.
+        long more = size - log.byteSize();
+        if (!memory.reserve(more)) {
+            return giveUp(true);
+        }
         Arena larger = Arena.ofShared();
-        MemorySegment grown = larger.allocate(Math.min(size, capacityBytes), Long.BYTES);
+        MemorySegment grown;
+        try {
+            grown = larger.allocate(size, Long.BYTES);
+        } catch (RuntimeException | Error e) {
+            larger.close();
+            memory.release(more);
+            throw e;
+        }
         MemorySegment.copy(log, 0, grown, 0, end);
-        release();
+        if (arena != null) {
+            arena.close();
+        }
         arena = larger;
         log = grown;
         return true;
     }
 
+    private boolean giveUp(boolean refusedByMemory) {
+        refused = refusedByMemory;
+        release();
+        // The entries of inputs still in flight went with it.
+        Arrays.fill(inFlightOffsets, NOT_JOURNALED);
+        return false;
+    }
+
     private void release() {
         if (arena != null) {
+            long held = log.byteSize();
             arena.close();
             arena = null;
             log = MemorySegment.NULL;
+            memory.release(held);
         }
     }
 
@@ -195,6 +233,7 @@ public final class ReplayJournal implements AutoCloseable {
         end = 0;
         entries = 0;
         overflowed = false;
+        refused = false;
         verifying = NOT_JOURNALED;
         Arrays.fill(inFlightOffsets, NOT_JOURNALED);
     }
@@ -204,8 +243,19 @@ public final class ReplayJournal implements AutoCloseable {
         return overflowed;
     }
 
+    /** The bound of the log: its own, or its memory's limit where that is smaller. */
     public long capacityBytes() {
         return capacityBytes;
+    }
+
+    /** Whether its memory's limit, smaller than its own bound, is its bound. */
+    public boolean boundByMemory() {
+        return boundByMemory;
+    }
+
+    /** Whether it overflowed because its memory refused more below the bound (only while {@link #overflowed()}). */
+    public boolean refused() {
+        return overflowed && refused;
     }
 
     /** Bytes of memory the log holds now. */

@@ -16,7 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The journal holds memory for what it holds, not for its bound: nothing until the first input, doubling as inputs
  * come, never past the bound, and none once it overflows (nothing in it can be replayed then), until inputs after
- * the next barrier need it again; what it holds replays whole across its growth.
+ * the next barrier need it again; what it holds replays whole across its growth. Its memory counts every byte it
+ * holds: a limit there lower than its own bound is its bound, and memory refused there makes it overflow.
  */
 class ReplayJournalMemoryTest {
 
@@ -43,6 +44,82 @@ class ReplayJournalMemoryTest {
             append(journal, 2_000, 3, 100);
             assertEquals(64 * 1024, journal.allocatedBytes(), "memory after the next barrier");
             assertEquals(List.of(2_000L, 2_001L, 2_002L), replayed(journal));
+        }
+    }
+
+    @Test
+    void aMemoryThatRefusesPastItsBytesMakesTheJournalOverflowThereAndGetsAllItsBytesBack() throws IOException {
+        Budget memory = new Budget(Long.MAX_VALUE, 256 * 1024);
+        try (ReplayJournal journal = new ReplayJournal(BOUND, 16, memory)) {
+            assertEquals(BOUND, journal.capacityBytes());
+            assertFalse(journal.boundByMemory());
+
+            append(journal, 0, 1_000, 100);
+            assertEquals(256 * 1024, journal.allocatedBytes(), "1,000 small inputs");
+            assertEquals(journal.allocatedBytes(), memory.reserved, "the memory counts what the log holds");
+            assertFalse(journal.overflowed());
+
+            append(journal, 1_000, 1_000, 100);
+            assertTrue(journal.overflowed(), "the journal grew past what its memory gives");
+            assertTrue(journal.refused());
+            assertEquals(0, journal.allocatedBytes());
+            assertEquals(0, memory.reserved, "bytes still counted after the overflow");
+
+            journal.truncate();
+            assertFalse(journal.refused());
+            append(journal, 2_000, 3, 100);
+            assertEquals(64 * 1024, memory.reserved, "memory counted after the next barrier");
+            assertEquals(List.of(2_000L, 2_001L, 2_002L), replayed(journal));
+        }
+        assertEquals(0, memory.reserved, "bytes still counted after close");
+    }
+
+    @Test
+    void aMemoryLimitBelowTheJournalsBoundIsItsBound() {
+        Budget memory = new Budget(100_000, Long.MAX_VALUE);
+        try (ReplayJournal journal = new ReplayJournal(BOUND, 16, memory)) {
+            assertEquals(100_000, journal.capacityBytes());
+            assertTrue(journal.boundByMemory());
+
+            append(journal, 0, 500, 100);
+            assertEquals(100_000, journal.allocatedBytes(), "the log grows to the limit, not past it");
+            assertEquals(100_000, memory.reserved);
+            append(journal, 500, 500, 100);
+            assertTrue(journal.overflowed());
+            assertFalse(journal.refused(), "the bound, not a refusal, made it overflow");
+            assertEquals(0, memory.reserved);
+        }
+    }
+
+    /** A memory that limits the journal to {@code limit} bytes and refuses reservations past {@code gives}. */
+    private static final class Budget implements JournalMemory {
+        private final long limit;
+        private final long gives;
+        long reserved;
+
+        Budget(long limit, long gives) {
+            this.limit = limit;
+            this.gives = gives;
+        }
+
+        @Override
+        public long limitBytes() {
+            return limit;
+        }
+
+        @Override
+        public boolean reserve(long bytes) {
+            if (reserved + bytes > gives) {
+                return false;
+            }
+            reserved += bytes;
+            return true;
+        }
+
+        @Override
+        public void release(long bytes) {
+            reserved -= bytes;
+            assertTrue(reserved >= 0, "released more than was reserved");
         }
     }
 
