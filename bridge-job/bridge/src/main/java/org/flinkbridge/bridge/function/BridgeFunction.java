@@ -17,6 +17,7 @@ import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.bridge.journal.JournalMemory;
 import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.proto.control.KeyGroupState;
@@ -31,6 +32,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.flinkbridge.records.BridgeRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Runs one segment of the pipeline in a worker: one instance per subtask, each owning one session. A thin Flink
@@ -53,6 +56,8 @@ import org.flinkbridge.records.BridgeRecord;
 public final class BridgeFunction implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord>,
         CheckpointedFunction, CheckpointListener {
 
+    private static final Logger LOG = LoggerFactory.getLogger(BridgeFunction.class);
+
     private final SessionSpec spec;
     private final boolean keyed;
     private final boolean countSent;
@@ -62,6 +67,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient List<byte[]> restoredEntries;
     /** A keyed segment's worker state: restored from raw keyed state before open, taken at each checkpoint. */
     private transient List<KeyGroupState> keyedWorkerState;
+    /** Where the journal's memory is counted: the operator's share of managed memory, handed before open. */
+    private transient JournalMemory journalMemory;
     private transient ReplaceableSession session;
     private transient SessionExchange exchange;
     private transient Collector<BridgeRecord> output;
@@ -121,13 +128,42 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
                 session::fromWorkerRingBytes, spec.deadLetterSteps());
         WorkerLoss loss = spec.recovery().inPlace()
-                ? new InPlaceRecovery(new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight()),
-                        workerStates)
+                ? new InPlaceRecovery(journal(), workerStates)
                 : WorkerLoss.FAILOVER;
         exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), loss,
                 spec.deadLetterSteps().isEmpty() ? null : new DeadLetters(spec.jobName(),
                         spec.segmentId() + " " + spec.segmentName()), new Downstream(ctx),
                 new SessionExchange.Pending(restored.outputs(), restored.deadLetters()));
+    }
+
+    /** The journal of recovery in place, counted in {@link #journalMemory}, which may bound it lower. */
+    private ReplayJournal journal() {
+        ReplayJournal journal = new ReplayJournal(spec.recovery().journalBytes(), spec.maxInFlight(),
+                journalMemory == null ? JournalMemory.UNCOUNTED : journalMemory);
+        if (journal.boundByMemory()) {
+            LOG.info("{}: the journal of recovery in place holds at most {} bytes, {} (less than"
+                            + " flink-bridge.worker.journal-size, {} bytes); a worker lost after more inputs than that"
+                            + " since the last barrier fails the task", session.name(), journal.capacityBytes(),
+                    ManagedJournalMemory.NAME, spec.recovery().journalBytes());
+        }
+        return journal;
+    }
+
+    /**
+     * Called by {@link BridgeOperators} before {@link #open}: where the journal's memory is counted (the operator's
+     * share of the slot's managed memory).
+     */
+    void countJournalIn(JournalMemory memory) {
+        journalMemory = memory;
+    }
+
+    /**
+     * The weight of the operator's use of managed memory, which {@link BridgeStreams} declares: the most its journal
+     * holds, in MiB (at least 1), or 0 when it keeps no journal.
+     */
+    int journalWeight() {
+        return spec.recovery().inPlace() ? (int) Math.max(1, Math.min(Integer.MAX_VALUE,
+                spec.recovery().journalBytes() >> 20)) : 0;
     }
 
     /** Called by {@link BridgeOperators} before {@link #open}, with a keyed segment's restored worker state. */

@@ -11,10 +11,11 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.flinkbridge.records.BridgeRecord;
 
 /**
- * Flink's own DataStream V2 process operators, keyed and not, for a {@link BridgeFunction}: once the function
- * is open they also hand it what the V2 function API does not expose: a mailbox executor of its task, so the
- * worker's answers can be taken on the task thread as they arrive (as Flink's async I/O operator does), and the
- * operator's output, for a subtask whose input ends before any record or watermark came.
+ * Flink's own DataStream V2 process operators, keyed and not, for a {@link BridgeFunction}: they also hand it what
+ * the V2 function API does not expose: before it opens, where its journal's memory is counted (the operator's
+ * share of the slot's managed memory, {@link ManagedJournalMemory}); once it is open, a mailbox executor of its
+ * task, so the worker's answers can be taken on the task thread as they arrive (as Flink's async I/O operator
+ * does), and the operator's output, for a subtask whose input ends before any record or watermark came.
  */
 final class BridgeOperators {
 
@@ -38,6 +39,12 @@ final class BridgeOperators {
         }
 
         @Override
+        public void initializeState(StateInitializationContext context) throws Exception {
+            super.initializeState(context);
+            ((BridgeFunction) userFunction).countJournalIn(ManagedJournalMemory.of(this));
+        }
+
+        @Override
         public void open() throws Exception {
             super.open();
             handOver(this, (BridgeFunction) userFunction, outputCollector, output);
@@ -56,6 +63,7 @@ final class BridgeOperators {
         @Override
         public void initializeState(StateInitializationContext context) throws Exception {
             super.initializeState(context);
+            ((BridgeFunction) userFunction).countJournalIn(ManagedJournalMemory.of(this));
             ((BridgeFunction) userFunction).restoreKeyedWorkerState(
                     KeyGroupStateStream.read(context.getRawKeyedStateInputs()));
         }

@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.function;
 
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.core.memory.ManagedMemoryUseCase;
 import org.apache.flink.datastream.api.stream.KeyedPartitionStream;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream.ProcessConfigurableAndNonKeyedPartitionStream;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
@@ -17,7 +18,8 @@ import org.flinkbridge.records.BridgeRecord;
 
 /**
  * Applies a {@link BridgeFunction} to a stream, as {@code stream.process(function)} would, but through
- * {@link BridgeOperators}, so the function gets its task's mailbox.
+ * {@link BridgeOperators}, so the function gets its task's mailbox, and, with recovery in place, declares the
+ * operator's use of managed memory, in which its journal is counted ({@link ManagedJournalMemory}).
  */
 public final class BridgeStreams {
 
@@ -57,6 +59,13 @@ public final class BridgeStreams {
             AbstractDataStream<BridgeRecord> in, BridgeFunction function,
             OneInputTransformation<BridgeRecord, BridgeRecord> transformation) {
         transformation.setAttribute(AttributeParser.parseAttribute(function));
+        // Weighed as Flink's table planner weighs its operators: by the MiB they may use. The weight splits the
+        // slot's managed memory for operators (taskmanager.memory.managed.consumer-weights: OPERATOR) among those
+        // in the slot, so every segment of a job, whose journals share one bound, gets an equal part.
+        int weight = function.journalWeight();
+        if (weight > 0) {
+            transformation.declareManagedMemoryUseCaseAtOperatorScope(ManagedMemoryUseCase.OPERATOR, weight);
+        }
         in.getEnvironment().addOperator(transformation);
         return StreamUtils.wrapWithConfigureHandle(new NonKeyedPartitionStreamImpl<>(in.getEnvironment(),
                 transformation));

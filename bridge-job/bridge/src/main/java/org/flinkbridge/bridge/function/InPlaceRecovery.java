@@ -123,8 +123,8 @@ final class InPlaceRecovery implements WorkerLoss {
     public Recovery recover(WorkerLostException loss, Replay replay) throws IOException {
         if (journal.overflowed()) {
             throw new SessionExchange.WorkerFailure(loss.getMessage() + "; recovery in place cannot replay the inputs"
-                    + " since the last checkpoint: they exceed the journal's " + journal.capacityBytes() + " bytes"
-                    + " (flink-bridge.worker.journal-size), so the job restores from its checkpoint", loss);
+                    + " since the last checkpoint: they exceed " + journalBound()
+                    + ", so the job restores from its checkpoint", loss);
         }
         // Whatever noticed it first (the data plane, or a control call finding the session gone), the channel knows.
         boolean upgrade = replay.workerStopped();
@@ -171,6 +171,18 @@ final class InPlaceRecovery implements WorkerLoss {
         }
         throw new SessionExchange.WorkerFailure(replay.sessionName() + ": the worker was lost (" + loss.getMessage()
                 + ") and " + ATTEMPTS + " new sessions were lost too, the last because: " + last.getMessage(), last);
+    }
+
+    /** What bounded the journal that overflowed. */
+    private String journalBound() {
+        if (journal.refused()) {
+            return "what the TaskManager's managed memory had left for the journal (the slot's managed memory was"
+                    + " used up before the journal's " + journal.capacityBytes() + " bytes)";
+        }
+        String bound = journal.boundByMemory()
+                ? ManagedJournalMemory.NAME + ", less than flink-bridge.worker.journal-size"
+                : "flink-bridge.worker.journal-size";
+        return "the journal's " + journal.capacityBytes() + " bytes (" + bound + ")";
     }
 
     @Override

@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.function;
 
 import com.google.protobuf.ByteString;
+import org.apache.flink.runtime.memory.MemoryManager;
 import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
@@ -240,6 +241,39 @@ class RecoveryInPlaceTest {
     }
 
     @Test
+    void aJournalBoundByItsShareOfManagedMemoryFailsTheTaskNamingIt() throws IOException {
+        MemoryManager memoryManager = MemoryManager.create(1 << 20, 4096);
+        SessionExchange.WorkerFailure failure = overflowed(new ManagedJournalMemory(memoryManager, 64));
+
+        assertTrue(failure.getMessage().contains("they exceed the journal's 64 bytes (the operator's share of the"
+                + " TaskManager's managed memory, less than flink-bridge.worker.journal-size)"), failure.getMessage());
+        assertEquals(1 << 20, memoryManager.availableMemory());
+    }
+
+    @Test
+    void aJournalRefusedManagedMemoryFailsTheTaskNamingIt() throws IOException {
+        // The share is 1 MiB, but the slot has only 32 KiB left: the journal's first 64 KiB are refused.
+        MemoryManager memoryManager = MemoryManager.create(32 * 1024, 4096);
+        SessionExchange.WorkerFailure failure = overflowed(new ManagedJournalMemory(memoryManager, 1 << 20));
+
+        assertTrue(failure.getMessage().contains("they exceed what the TaskManager's managed memory had left for the"
+                + " journal"), failure.getMessage());
+        assertEquals(32 * 1024, memoryManager.availableMemory());
+    }
+
+    /** The failure of a worker lost with a record unanswered that its journal, counted in {@code memory}, lost. */
+    private SessionExchange.WorkerFailure overflowed(ManagedJournalMemory memory) {
+        Sessions sessions = new Sessions(new Worker(1, 1), new Worker(1, Integer.MAX_VALUE));
+        exchange = exchange(sessions, new ReplayJournal(1 << 20, 4, memory));
+        SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class, () -> {
+            exchange.record(KeyGroups.NONE, record("a".repeat(100)));
+            exchange.endOfInput();
+        });
+        assertEquals(List.of(), sessions.replacedWith);
+        return failure;
+    }
+
+    @Test
     void newSessionsLostOneAfterAnotherFailTheTask() throws IOException {
         Sessions sessions = new Sessions(new Worker(1, 0), new Worker(1, 0), new Worker(1, 0), new Worker(1, 0));
         exchange = exchange(sessions, 1 << 20);
@@ -254,8 +288,11 @@ class RecoveryInPlaceTest {
     }
 
     private SessionExchange exchange(Sessions sessions, long journalBytes) {
-        return new SessionExchange(sessions, () -> now, 4, 1_000,
-                new InPlaceRecovery(new ReplayJournal(journalBytes, 4), List.of(RESTORED)),
+        return exchange(sessions, new ReplayJournal(journalBytes, 4));
+    }
+
+    private SessionExchange exchange(Sessions sessions, ReplayJournal journal) {
+        return new SessionExchange(sessions, () -> now, 4, 1_000, new InPlaceRecovery(journal, List.of(RESTORED)),
                 new DeadLetters("recovery", "0 main"), log, SessionExchange.Pending.NONE);
     }
 
