@@ -119,8 +119,12 @@ public final class BridgeOptions {
             .defaultValue(MemorySize.parse("32mb"))
             .withDescription("The bound of each session's journal (off-heap): the inputs sent to the worker since "
                     + "the last checkpoint barrier, which recovery in place (bridge.worker_recovery: in_place) "
-                    + "replays to a new worker. Past it, a worker lost before the next barrier fails the task, "
-                    + "and the job restores from its checkpoint.");
+                    + "replays to a new worker. Its memory is Flink managed memory: the segment's operator "
+                    + "declares a use of it (OPERATOR, weighted by this size in MiB), and the journal reserves what "
+                    + "it holds from its slot, so the operator's share of the slot bounds it too where smaller "
+                    + "(taskmanager.memory.managed.size and .consumer-weights size that share). Past its bound, a "
+                    + "worker lost before the next barrier fails the task, and the job restores from its "
+                    + "checkpoint.");
 
     public static final ConfigOption<Boolean> WORKER_STANDBY = ConfigOptions.key("flink-bridge.worker.standby")
             .booleanType()
