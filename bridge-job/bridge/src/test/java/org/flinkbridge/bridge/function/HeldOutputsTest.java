@@ -15,14 +15,10 @@ import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -35,23 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class HeldOutputsTest {
 
     private static final int MAX_PARALLELISM = 128;
-    private static Process worker;
-    private static String workerAddress;
-
-    @BeforeAll
-    static void startWorker() throws Exception {
-        worker = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("flink-bridge.worker.jar"),
-                "--port", "0").redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        String line = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8))
-                .readLine();
-        workerAddress = line.substring(line.lastIndexOf(' ') + 1);
-    }
-
-    @AfterAll
-    static void stopWorker() {
-        worker.destroyForcibly();
-    }
+    @RegisterExtension
+    static final JavaWorkerProcess WORKER = new JavaWorkerProcess();
 
     @Test
     void heldOutputsAreEmittedAtEndOfInputWithoutAnyRecord() throws Exception {
@@ -87,7 +68,7 @@ class HeldOutputsTest {
     private static SessionSpec sessionSpec() {
         return new SessionSpec("held-outputs", 0, "main",
                 List.of(new SessionSpec.Step("mark", "append_field", "{\"field\":\"seen\",\"value\":1}")),
-                TransportMode.GRPC_STREAM, workerAddress, BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
+                TransportMode.GRPC_STREAM, WORKER.address(), BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
                 List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults(),

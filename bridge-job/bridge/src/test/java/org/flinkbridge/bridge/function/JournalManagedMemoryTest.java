@@ -2,11 +2,11 @@ package org.flinkbridge.bridge.function;
 
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.memory.ManagedMemoryUseCase;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.jobgraph.JobVertex;
 import org.apache.flink.runtime.memory.MemoryManager;
 import org.apache.flink.streaming.api.graph.StreamConfig;
@@ -18,14 +18,9 @@ import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,23 +40,8 @@ class JournalManagedMemoryTest {
 
     private static final int MAX_PARALLELISM = 128;
     private static final long SLOT = 3L << 20;
-    private static Process worker;
-    private static String workerAddress;
-
-    @BeforeAll
-    static void startWorker() throws Exception {
-        worker = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", System.getProperty("flink-bridge.worker.jar"),
-                "--port", "0").redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        String line = new BufferedReader(new InputStreamReader(worker.getInputStream(), StandardCharsets.UTF_8))
-                .readLine();
-        workerAddress = line.substring(line.lastIndexOf(' ') + 1);
-    }
-
-    @AfterAll
-    static void stopWorker() {
-        worker.destroyForcibly();
-    }
+    @RegisterExtension
+    static final JavaWorkerProcess WORKER = new JavaWorkerProcess();
 
     @Test
     void theJournalsMemoryIsReservedFromTheSlotAsItHoldsInputsAndGivenBackAtClose() throws Exception {
@@ -143,7 +123,7 @@ class JournalManagedMemoryTest {
     private static SessionSpec sessionSpec(SessionSpec.Recovery recovery) {
         return new SessionSpec("journal-memory", 0, "main",
                 List.of(new SessionSpec.Step("drop", "filter", "{\"header\":\"keep\",\"equals\":\"yes\"}")),
-                TransportMode.GRPC_STREAM, workerAddress, BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
+                TransportMode.GRPC_STREAM, WORKER.address(), BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
                 List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
                 BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
                 SessionSpec.ShmSettings.defaults(), recovery, BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
