@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal]
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal|--keys]
 # [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
 # written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only
 # those of its variants), --journal only the journal of recovery in place against chronicle-queue (JMH
-# JournalAppend).
+# JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -22,12 +22,15 @@ e2e_variants=()   # end to end: every variant unless --variants names some
 profile=false
 journal=false
 jmh_runs=true
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants)$ ]]; do
+keys=false
+keys_records=3000000
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|keys)$ ]]; do
   case "$1" in
-    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3) ;;
+    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000 ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
     --journal) journal=true ;;
+    --keys) keys=true ;;
     --variants) [[ -n "${2:-}" ]] || die "--variants needs a comma-separated list of end-to-end variants"
       e2e_variants=("$2"); shift ;;
   esac
@@ -61,6 +64,15 @@ if [[ "$journal" == true ]]; then
   echo "flink-bridge: results in $results (jmh.log, journal.json)" >&2
   exit 0
 fi
+e2e_classpath="bench/target/bench-$BRIDGE_VERSION.jar:$BRIDGE_JOB_JAR:$(cat bridge-job/job/target/flink-classpath.txt)"
+if [[ "$keys" == true ]]; then
+  # A fixed heap as a TaskManager's JVM has; the embedded TaskManager runs in this JVM, whose heap is measured.
+  "${bench_java[@]}" -Xms2g -Xmx2g -cp "$e2e_classpath" org.flinkbridge.bench.KeyedHeap "$keys_records" \
+    "$results" > "$results/keyed-heap.log" 2>&1 || die "the keys benchmark failed: see $results/keyed-heap.log"
+  cat "$results/keyed-heap.md"
+  echo "flink-bridge: results in $results/keyed-heap.md" >&2
+  exit 0
+fi
 jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json
   -rff "$results/transport.json" -p worker=java,python "$@")
 # The Rust worker serves no prototype's service (compat): its round trips are a second run, right after the first.
@@ -79,7 +91,7 @@ fi
 # The end-to-end job runs on the job's own Flink classpath, with the worker's SDK for the in-process
 # baseline, and a fixed heap as a TaskManager's JVM has.
 "${bench_java[@]}" -Xms2g -Xmx2g \
-  -cp "bench/target/bench-$BRIDGE_VERSION.jar:$BRIDGE_JOB_JAR:$(cat bridge-job/job/target/flink-classpath.txt):$BRIDGE_WORKER_JAR" \
+  -cp "$e2e_classpath:$BRIDGE_WORKER_JAR" \
   org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$results" "${e2e_variants[@]}" 2>&1 | grep '^flink-bridge bench' >&2 \
   || die "the end-to-end benchmark failed; run it again to see its output"
 cat "$results/endtoend.md" >> "$results/results.md"

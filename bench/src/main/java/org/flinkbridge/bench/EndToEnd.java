@@ -239,7 +239,7 @@ public final class EndToEnd {
                         + " the same job with no journal (goal: at least 90%%).%n", 100 * r)));
         ratio(results, "dead-letter-shm", "shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
                 "%nDead letters: append_field with on_error: dead_letter runs at %.0f%% of shm's records/s with no"
-                        + " failing record (goal: at least 95%%)", 100 * r)));
+                        + " failing record (goal: at least 95%%)%n", 100 * r)));
         ratio(results, "dead-letter-1pct-shm", "shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
                 "%nDead letters: with one event in %d not JSON, each a dead letter, at %.0f%% of shm's records/s"
                         + " (goal: at least 85%%)%n", POISON_EVERY, 100 * r)));

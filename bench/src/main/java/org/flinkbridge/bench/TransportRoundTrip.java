@@ -3,6 +3,7 @@ package org.flinkbridge.bench;
 import org.flinkbridge.bridge.session.BridgeSession;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.bridge.session.WorkerChannel;
+import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.proto.control.SessionIdentity;
@@ -223,6 +224,12 @@ public class TransportRoundTrip extends PayloadSizes {
         @Override
         public void error(long sequence, String message) {
             throw failure("the worker failed record #" + sequence + ": " + message);
+        }
+
+        /** The echo step has no dead letters: a failed input is a broken worker. */
+        @Override
+        public void inputFailed(long sequence, InputFailures.Failure failure) {
+            throw failure("the worker answered record #" + sequence + " as failed: " + failure);
         }
 
         private void expectOldest(long sequence, String what) {

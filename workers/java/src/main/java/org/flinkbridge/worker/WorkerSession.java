@@ -143,7 +143,7 @@ final class WorkerSession {
                     throw e;
                 }
                 Throwable cause = e.getCause();
-                LOG.info("{}: input #{} failed in step '{}', a dead letter: {}", name, sequence, step.getName(),
+                LOG.debug("{}: input #{} failed in step '{}', a dead letter: {}", name, sequence, step.getName(),
                         cause.toString());
                 held.clear();
                 answers.inputFailed(sequence, step.getName(), cause.getClass().getName(), String.valueOf(
