@@ -86,7 +86,8 @@ class ProtocolPageTest {
                         name + " in bridge_data.proto");
             }
         }
-        assertEquals(List.of("BARRIER", "CLOCK", "END_OF_OUTPUTS", "ERROR", "OUTPUT", "PADDING", "RECORD", "WATERMARK"),
+        assertEquals(List.of("BARRIER", "CLOCK", "END_OF_OUTPUTS", "ERROR", "INPUT_FAILED", "OUTPUT", "PADDING", "RECORD",
+                        "WATERMARK"),
                 List.copyOf(types.keySet()), "frame types the page numbers");
     }
 

@@ -4,20 +4,25 @@ import java.util.List;
 
 /**
  * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python|rust]
- * [--recovery=in_place|failover] [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]}; the recovery
- * is the pipeline's {@code worker_recovery}. {@code --worker-kills-only} kills workers, never the TaskManager.
+ * [--recovery=in_place|failover] [--nondeterministic] [--dead-letters] [--quick] [--no-kills|--worker-kills-only]};
+ * the recovery is the pipeline's {@code worker_recovery}. {@code --worker-kills-only} kills workers, never the TaskManager.
  * {@code --nondeterministic} (Python worker) counts with docs/examples/chaos/noisy_count.py,
- * whose outputs differ on every replay, so a recovery in place takes the failover path. The quick run is the
+ * whose outputs differ on every replay, so a recovery in place takes the failover path. {@code --dead-letters}
+ * makes one input record in {@value #POISON_EVERY} not JSON, which the count (on_error: dead_letter) sends to an
+ * exactly-once dead-letter topic, each to be there once. The quick run is the
  * one the default test suite runs; the full one is longer, with more kills. {@code --no-kills} runs the same
  * job and input with nothing killed, which measures checkpoints under steady load.
  */
-record ChaosOptions(String transport, String worker, String recovery, boolean nondeterministic, int records,
-                    int recordsPerSecond, int workerKills, int taskManagerKills, long checkpointIntervalMillis,
-                    long settleSeconds) {
+record ChaosOptions(String transport, String worker, String recovery, boolean nondeterministic, boolean deadLetters,
+                    int records, int recordsPerSecond, int workerKills, int taskManagerKills,
+                    long checkpointIntervalMillis, long settleSeconds) {
+
+    /** With {@code --dead-letters}, one record in this many is not JSON. */
+    static final int POISON_EVERY = 100;
 
     static final String USAGE =
             "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python|rust] [--recovery=in_place|failover]"
-                    + " [--nondeterministic] [--quick] [--no-kills|--worker-kills-only]";
+                    + " [--nondeterministic] [--dead-letters] [--quick] [--no-kills|--worker-kills-only]";
 
     static ChaosOptions parse(String[] args) {
         String transport = "shm";
@@ -27,6 +32,7 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
         boolean kills = true;
         boolean taskManagerKills = true;
         boolean nondeterministic = false;
+        boolean deadLetters = false;
         for (String arg : args) {
             if (arg.equals("--quick")) {
                 quick = true;
@@ -36,6 +42,8 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                 taskManagerKills = false;
             } else if (arg.equals("--nondeterministic")) {
                 nondeterministic = true;
+            } else if (arg.equals("--dead-letters")) {
+                deadLetters = true;
             } else if (arg.startsWith("--transport=")) {
                 transport = arg.substring("--transport=".length());
                 if (!transport.equals("shm") && !transport.equals("grpc")) {
@@ -58,15 +66,26 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                 throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
             }
         }
+        if (deadLetters && nondeterministic) {
+            throw new IllegalArgumentException("--dead-letters counts with the built-in count: leave out "
+                    + "--nondeterministic; " + USAGE);
+        }
         if (nondeterministic && !worker.equals("python")) {
             throw new IllegalArgumentException("--nondeterministic runs a Python segment: add --worker=python; "
                     + USAGE);
         }
         return quick
-                ? new ChaosOptions(transport, worker, recovery, nondeterministic, 40_000, 2_000, kills ? 3 : 0,
+                ? new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters, 40_000, 2_000,
+                        kills ? 3 : 0,
                         kills && taskManagerKills ? 1 : 0, 1_000, 120)
-                : new ChaosOptions(transport, worker, recovery, nondeterministic, 300_000, 2_500, kills ? 8 : 0,
+                : new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters, 300_000, 2_500,
+                        kills ? 8 : 0,
                         kills && taskManagerKills ? 2 : 0, 1_000, 300);
+    }
+
+    /** The input records that are not JSON: each a dead letter, and no count. */
+    long poisoned() {
+        return deadLetters ? records / POISON_EVERY : 0;
     }
 
     long produceMillis() {

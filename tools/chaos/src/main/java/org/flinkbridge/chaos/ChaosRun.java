@@ -25,6 +25,7 @@ public final class ChaosRun {
 
     private static final String INPUT = "chaos-in";
     private static final String OUTPUT = "chaos-out";
+    private static final String DEAD_LETTERS = "chaos-dead";
     private static final int KEYS = 50;
 
     private final ChaosOptions options;
@@ -49,6 +50,9 @@ public final class ChaosRun {
         try (KafkaBroker broker = KafkaBroker.start()) {
             broker.createTopic(INPUT, 2);
             broker.createTopic(OUTPUT, 2);
+            if (options.deadLetters()) {
+                broker.createTopic(DEAD_LETTERS, 2);
+            }
             cluster.start();
             try {
                 return runJob(broker, dir);
@@ -71,9 +75,11 @@ public final class ChaosRun {
         int[] perKey = produce(broker, kills);
         kills.finish(cluster);
         log("input done; waiting for the output to settle");
-        Oracle.Result result = output.awaitSettled(options.records(),
+        Oracle.Result result = output.awaitSettled(options.records() - options.poisoned(),
                 TimeUnit.SECONDS.toMillis(options.settleSeconds())).compare(perKey);
         output.close();
+        DeadLetterTally letters = options.deadLetters() ? DeadLetterTally.of(broker.readAll(DEAD_LETTERS, true),
+                options.records(), ChaosOptions.POISON_EVERY) : DeadLetterTally.NONE;
         long restarts = cluster.restarts(jobId);
         long recoveries = cluster.recoveriesLogged() - recoveriesBefore;
         String p99 = cluster.checkpointP99Millis(jobId);
@@ -94,13 +100,15 @@ public final class ChaosRun {
                 + " worker_recoveries=" + recoveries
                 + " duplicates=" + result.duplicates() + " losses=" + result.losses()
                 + " checkpoint_p99_ms=" + p99 + " workers_left=" + workersLeft.size()
+                + (options.deadLetters() ? " " + letters : "")
                 + (killsDone ? "" : " (fewer kills than planned)"));
-        return result.exactlyOnce() && killsDone && workersLeft.isEmpty();
+        return result.exactlyOnce() && letters.exactlyOnce() && killsDone && workersLeft.isEmpty();
     }
 
     private Path writePipeline(KafkaBroker broker, Path dir) throws IOException {
         String servers = broker.bootstrapServers();
-        String step = KafkaCountPipeline.RUNNING_COUNT;
+        String step = options.deadLetters() ? KafkaCountPipeline.RUNNING_COUNT_OR_DEAD_LETTER
+                : KafkaCountPipeline.RUNNING_COUNT;
         if (options.nondeterministic()) {
             // The Python worker finds segments in the pipeline's folder.
             Files.copy(home.resolve("docs/examples/chaos/noisy_count.py"), dir.resolve("noisy_count.py"));
@@ -108,13 +116,14 @@ public final class ChaosRun {
         }
         return KafkaCountPipeline.write(dir.resolve("chaos.yaml"), "chaos-" + options.transport(), servers, INPUT,
                 OUTPUT, step, options.transport(), options.checkpointIntervalMillis(), options.recovery(),
-                "worker: " + options.worker());
+                "worker: " + options.worker(), options.deadLetters() ? DEAD_LETTERS : null);
     }
 
     /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */
     private int[] produce(KafkaBroker broker, KillPlan kills) throws Exception {
         try (KafkaProducer<byte[], byte[]> producer = broker.producer(Map.of("acks", "all"))) {
             return SteadyProducer.produce(producer, INPUT, options.records(), options.recordsPerSecond(), KEYS,
+                    options.deadLetters() ? ChaosOptions.POISON_EVERY : 0,
                     elapsedMillis -> kills.killDue(cluster, elapsedMillis));
         }
     }

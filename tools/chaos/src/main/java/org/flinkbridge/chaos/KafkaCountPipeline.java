@@ -12,6 +12,9 @@ import java.nio.file.Path;
 final class KafkaCountPipeline {
 
     static final String RUNNING_COUNT = "{step_name: count_per_key, type: running_count, config: {key_json_field: key}}";
+    /** The same, sending a record without the key (one that is not JSON) to the dead letters. */
+    static final String RUNNING_COUNT_OR_DEAD_LETTER = "{step_name: count_per_key, type: running_count, "
+            + "config: {key_json_field: key}, on_error: dead_letter}";
 
     private KafkaCountPipeline() {}
 
@@ -24,7 +27,18 @@ final class KafkaCountPipeline {
     static Path write(Path file, String name, String servers, String input, String output, String step,
                       String transport, long checkpointIntervalMillis, String recovery, String worker)
             throws IOException {
-        return Files.writeString(file, """
+        return write(file, name, servers, input, output, step, transport, checkpointIntervalMillis, recovery, worker,
+                null);
+    }
+
+    /** The same, with the records the step fails on sent to {@code deadLetters}, an exactly-once topic (or null). */
+    static Path write(Path file, String name, String servers, String input, String output, String step,
+                      String transport, long checkpointIntervalMillis, String recovery, String worker,
+                      String deadLetters) throws IOException {
+        String deadLetterSink = deadLetters == null ? "" : """
+                dead_letters: {type: kafka, bootstrap_servers: "%s", topic: %s, delivery: exactly_once}
+                """.formatted(servers, deadLetters);
+        return Files.writeString(file, deadLetterSink + """
                 name: %s
                 sources:
                   input: {type: kafka, bootstrap_servers: "%s", topic: %s, group_id: %s, starting_offsets: earliest}

@@ -3,6 +3,7 @@ package org.flinkbridge.worker;
 import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
@@ -143,8 +144,13 @@ final class WorkerSession {
                     throw e;
                 }
                 Throwable cause = e.getCause();
-                LOG.debug("{}: input #{} failed in step '{}', a dead letter: {}", name, sequence, step.getName(),
-                        cause.toString());
+                // The answer carries the error; a text too long for it is cut there, so the log keeps it whole.
+                if (ErrorTexts.encodedLength(String.valueOf(cause.getMessage())) > ErrorTexts.MAX_BYTES) {
+                    LOG.info("{}: input #{} failed in step '{}', a dead letter", name, sequence, step.getName(), cause);
+                } else {
+                    LOG.debug("{}: input #{} failed in step '{}', a dead letter: {}", name, sequence, step.getName(),
+                            cause.toString());
+                }
                 held.clear();
                 answers.inputFailed(sequence, step.getName(), cause.getClass().getName(), String.valueOf(
                         cause.getMessage()));
