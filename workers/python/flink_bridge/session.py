@@ -9,6 +9,7 @@ the two apart.
 import logging
 import threading
 
+from . import errors
 from .sdk import stamp_clock
 from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFailed
 
@@ -78,7 +79,9 @@ class Session:
             raise
         except StepFailed as e:
             if held is not None and e.index in self.dead_letter:
-                LOG.warning("input #%d goes to the dead letters: %s: %s\n%s", sequence, self.name, e, e.details)
+                # The answer carries the error; a text too long for it is cut there, so the log keeps it whole.
+                level = logging.WARNING if errors.encoded_length(e.message) > errors.MAX_BYTES else logging.DEBUG
+                LOG.log(level, "input #%d goes to the dead letters: %s: %s\n%s", sequence, self.name, e, e.details)
                 answers.input_failed(sequence, e.step_name, e.error_class, e.message)
             else:
                 self._failed(sequence, answers, str(e), e.details)

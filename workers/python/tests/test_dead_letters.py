@@ -37,8 +37,8 @@ def failure_fields(body):
 class DeadLettersOverTheRingTest(unittest.TestCase):
 
     def serve(self, steps, dead_letter):
-        # Every test here fails an input, which the session logs whole.
-        self.logged = self.enterContext(self.assertLogs("flink_bridge.session", "WARNING"))
+        # Every test here fails an input, which the session logs whole (at WARNING when the answer cuts it).
+        self.logged = self.enterContext(self.assertLogs("flink_bridge.session", "DEBUG"))
         served = rings.ServedRing(tempfile.mkdtemp(), Session("session t", steps, dead_letter=dead_letter))
         self.addCleanup(served.stop)
         return served
