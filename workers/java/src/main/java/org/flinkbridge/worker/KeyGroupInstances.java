@@ -1,9 +1,11 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Step;
 
+import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
@@ -14,8 +16,9 @@ import java.util.function.Supplier;
  * stream that is not keyed). Each instance's state is then exactly the state of its key group's keys, so a
  * checkpoint splits by key group and a job restored at another parallelism hands every session the state of
  * the keys it now serves, with no help from the segment. Watermarks reach every instance in key group order.
+ * Public for {@link org.flinkbridge.worker.sdk.StepHarness}, which runs steps as a session does.
  */
-final class KeyGroupInstances implements AutoCloseable {
+public final class KeyGroupInstances implements AutoCloseable {
 
     private final Supplier<Step> factory;
     private final TreeMap<Integer, Step> instances = new TreeMap<>();
@@ -23,12 +26,22 @@ final class KeyGroupInstances implements AutoCloseable {
     private Step last;
 
     /** @param factory makes and opens a new instance of the segment (throws when its steps are invalid) */
-    KeyGroupInstances(Supplier<Step> factory) {
+    private KeyGroupInstances(Supplier<Step> factory) {
         this.factory = factory;
     }
 
+    /**
+     * The instances of a segment of {@code steps}, built once now so that steps that cannot be built refuse the
+     * session; its instances come per key group later, on {@code clock}.
+     */
+    public static KeyGroupInstances of(List<StepSpec> steps, String sessionName, SessionClock clock)
+            throws Exception {
+        SegmentInstances.create(steps, sessionName, clock).close();
+        return new KeyGroupInstances(() -> SegmentInstances.create(steps, sessionName, clock));
+    }
+
     /** The instance of {@code keyGroup}, made on first use. */
-    Step forKeyGroup(int keyGroup) {
+    public Step forKeyGroup(int keyGroup) {
         if (keyGroup != lastKeyGroup) {
             last = instances.computeIfAbsent(keyGroup, group -> factory.get());
             lastKeyGroup = keyGroup;
@@ -36,7 +49,7 @@ final class KeyGroupInstances implements AutoCloseable {
         return last;
     }
 
-    void onWatermark(long timestamp, Emitter output) throws Exception {
+    public void onWatermark(long timestamp, Emitter output) throws Exception {
         for (Step instance : instances.values()) {
             instance.onWatermark(timestamp, output);
         }
@@ -46,7 +59,7 @@ final class KeyGroupInstances implements AutoCloseable {
      * Each instance's state by key group ({@link KeyGroups#NONE} for a stream that is not keyed); empty ones
      * left out.
      */
-    SortedMap<Integer, byte[]> snapshot() throws Exception {
+    public SortedMap<Integer, byte[]> snapshot() throws Exception {
         SortedMap<Integer, byte[]> states = new TreeMap<>();
         for (Map.Entry<Integer, Step> instance : instances.entrySet()) {
             byte[] state = instance.getValue().snapshotState();
@@ -58,7 +71,7 @@ final class KeyGroupInstances implements AutoCloseable {
     }
 
     /** Hands each key group its state, before the first record; a key group given twice is refused. */
-    void restore(SortedMap<Integer, byte[]> states) throws Exception {
+    public void restore(SortedMap<Integer, byte[]> states) throws Exception {
         for (Map.Entry<Integer, byte[]> state : states.entrySet()) {
             if (instances.containsKey(state.getKey())) {
                 throw new IllegalStateException("key group " + state.getKey() + " already holds state");

@@ -87,12 +87,8 @@ final class WorkerSession {
      */
     static WorkerSession of(String id, String token, String name, List<StepSpec> steps) throws Exception {
         SessionClock clock = new SessionClock();
-        StepOutput.naming(name).call(() -> {
-            SegmentInstances.create(steps, name, clock).close();
-            return null;
-        });
-        return new WorkerSession(id, token, name,
-                new KeyGroupInstances(() -> SegmentInstances.create(steps, name, clock)), clock, steps);
+        KeyGroupInstances logic = StepOutput.naming(name).call(() -> KeyGroupInstances.of(steps, name, clock));
+        return new WorkerSession(id, token, name, logic, clock, steps);
     }
 
     static String describe(String id, SessionIdentity identity) {
@@ -210,7 +206,7 @@ final class WorkerSession {
             return;
         } catch (Exception e) {
             // Which step failed matters only for dead letters: the error names the step's own exception.
-            Throwable reported = e instanceof SegmentChain.StepFailure step ? step.getCause() : e;
+            Exception reported = SegmentChain.StepFailure.stepException(e);
             failure = reported.toString();
             LOG.warn("{}: input #{} failed", name, sequence, reported);
             answers.error(sequence, stackTrace(reported));

@@ -1,6 +1,5 @@
 package org.flinkbridge.worker;
 
-import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.BuiltInStep;
 import org.flinkbridge.protocol.BuiltInStepVectors;
 import org.flinkbridge.protocol.BuiltInStepVectors.CheckpointEvent;
@@ -13,15 +12,17 @@ import org.flinkbridge.protocol.BuiltInStepVectors.RestoreEvent;
 import org.flinkbridge.protocol.BuiltInStepVectors.StepSession;
 import org.flinkbridge.protocol.BuiltInStepVectors.Vector;
 import org.flinkbridge.protocol.BuiltInStepVectors.WatermarkEvent;
-import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.sdk.StepHarness;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -31,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
  * The Java worker's built-in steps give what the golden vectors (proto/conventions, builtin-steps.golden.json)
- * say, each step made and fed as a session does: one instance per key group, on the session's clock.
+ * say, each step made and fed as a session does (by {@link StepHarness}): one instance per key group, on the
+ * session's clock.
  */
 class BuiltInStepsGoldenTest {
 
@@ -58,30 +60,30 @@ class BuiltInStepsGoldenTest {
 
     /** Null when the Java worker gives what the vector says, else the first difference. */
     private static String mismatch(Vector vector) {
-        StepSpec spec = StepSpec.newBuilder().setName(vector.stepName()).setType(vector.type())
-                .setConfigJson(vector.configJson()).build();
         if (vector.openError() != null) {
             try {
-                SegmentInstances.createStep(spec, "golden", new SessionClock()).close();
+                StepHarness.named(vector.stepName(), vector.type(), vector.configJson()).close();
                 return vector.openMismatch(null);
             } catch (Exception e) {
                 return vector.openMismatch(String.valueOf(e.getMessage()));
             }
         }
         try {
-            return vector.eventsMismatch(() -> new Session(spec));
+            return vector.eventsMismatch(() -> new Session(vector));
         } catch (Exception e) {
             throw new AssertionError(vector.name() + ": " + e, e);
         }
     }
 
-    /** A session's logic as the worker keeps it: an instance of the step per key group, on the session's clock. */
+    /**
+     * A session of the vector's step, in the harness that runs steps as the worker does; its states are the
+     * segment's encoding of the step's.
+     */
     private static final class Session implements StepSession {
-        private final SessionClock clock = new SessionClock();
-        private final KeyGroupInstances instances;
+        private final StepHarness harness;
 
-        Session(StepSpec spec) {
-            instances = new KeyGroupInstances(() -> SegmentInstances.createStep(spec, "golden", clock));
+        Session(Vector vector) throws Exception {
+            harness = StepHarness.named(vector.stepName(), vector.type(), vector.configJson());
         }
 
         /** Null when the event gives what the vector says, else what differs. */
@@ -90,14 +92,14 @@ class BuiltInStepsGoldenTest {
             try {
                 return switch (event) {
                     case ClockEvent clockEvent -> {
-                        clock.stamp(clockEvent.millis());
+                        harness.setProcessingTime(clockEvent.millis());
                         yield null;
                     }
-                    case RecordEvent record -> give(record.expected(), out -> instances.forKeyGroup(record.keyGroup())
-                            .process(new Record(record.payload(), record.headers(), record.timestamp()), out));
+                    case RecordEvent record -> give(record.expected(), () -> harness.process(record.keyGroup(),
+                            new Record(record.payload(), record.headers(), record.timestamp())));
                     case WatermarkEvent watermark -> give(watermark.expected(),
-                            out -> instances.onWatermark(watermark.timestamp(), out));
-                    case CheckpointEvent checkpoint -> checkpoint.mismatch(instances.snapshot());
+                            () -> harness.watermark(watermark.timestamp()));
+                    case CheckpointEvent checkpoint -> checkpoint.segmentMismatch(harness.checkpoint());
                     case RestoreEvent restore -> throw new IllegalArgumentException("a restore starts a new session");
                 };
             } catch (Exception e) {
@@ -105,21 +107,22 @@ class BuiltInStepsGoldenTest {
             }
         }
 
-        private String give(Expected expected, Call call) {
-            List<Output> outputs = new ArrayList<>();
-            String error = null;
+        private static String give(Expected expected, Callable<List<Record>> input) {
             try {
-                call.run(record -> outputs.add(new Output(record.payload(), record.headers(), record.timestamp())));
+                List<Output> outputs = input.call().stream()
+                        .map(record -> new Output(record.payload(), record.headers(), record.timestamp())).toList();
+                return expected.mismatch(outputs, null);
             } catch (Exception e) {
-                error = String.valueOf(e.getMessage());
+                return expected.mismatch(List.of(), String.valueOf(e.getMessage()));
             }
-            return expected.mismatch(outputs, error);
         }
 
         @Override
         public String restore(RestoreEvent restore) {
+            SortedMap<Integer, byte[]> states = new TreeMap<>();
+            restore.states().forEach((group, state) -> states.put(group, BuiltInStepVectors.segmentState(state)));
             try {
-                instances.restore(restore.states());
+                harness.restore(states);
                 return restore.mismatch(null);
             } catch (Exception e) {
                 return restore.mismatch(String.valueOf(e.getMessage()));
@@ -127,17 +130,8 @@ class BuiltInStepsGoldenTest {
         }
 
         @Override
-        public void close() {
-            try {
-                instances.close();
-            } catch (Exception e) {
-                throw new IllegalStateException("closing the steps failed", e);
-            }
+        public void close() throws Exception {
+            harness.close();
         }
-    }
-
-    @FunctionalInterface
-    private interface Call {
-        void run(Emitter output) throws Exception;
     }
 }

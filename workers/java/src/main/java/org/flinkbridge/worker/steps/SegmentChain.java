@@ -181,6 +181,11 @@ public final class SegmentChain implements Step {
             this.step = step;
         }
 
+        /** The exception of the step that failed, where {@code e} is a StepFailure; else {@code e}. */
+        public static Exception stepException(Exception e) {
+            return e instanceof StepFailure failure ? (Exception) failure.getCause() : e;
+        }
+
         /** The failed step's place in the segment, from 0. */
         public int step() {
             return step;
