@@ -424,6 +424,13 @@ class KeyGroupInstances:
         self.factory = factory
         self.instances = {}
 
+    @classmethod
+    def of(cls, described, own=None):
+        """The instances of a segment of ``described`` steps (see ``SegmentChain``), built once now so that steps
+        that cannot be built refuse the session; its instances come per key group later."""
+        SegmentChain(described, own).close()
+        return cls(lambda: SegmentChain(described, own))
+
     def for_key_group(self, key_group):
         instance = self.instances.get(key_group)
         if instance is None:

@@ -11,7 +11,7 @@ import threading
 
 from . import errors
 from .sdk import stamp_clock
-from .segments import KeyGroupInstances, SegmentChain, StepFailed, TransportFailed
+from .segments import KeyGroupInstances, StepFailed, TransportFailed
 
 LOG = logging.getLogger("flink_bridge.session")
 
@@ -34,9 +34,7 @@ class Session:
         dead_letter. A ValueError if any step cannot be built."""
         self.name = name
         self.dead_letter = frozenset(dead_letter)
-        # Built once now so that invalid steps refuse the session; instances come per key group later.
-        SegmentChain(described_steps, own).close()
-        self.logic = KeyGroupInstances(lambda: SegmentChain(described_steps, own))
+        self.logic = KeyGroupInstances.of(described_steps, own)
         self.lock = threading.Lock()
         self.failure = None
         self.closed = False

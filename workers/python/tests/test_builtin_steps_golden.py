@@ -1,14 +1,16 @@
 """The Python worker's built-in steps give what the golden vectors say (proto/conventions,
 builtin-steps.golden.json; the format is in docs/steps.md, "Golden vectors"), each step made and fed as a session
-does: one instance per key group, on the clock the bridge stamps."""
+does (by flink_bridge.testing.StepHarness): one instance per key group, on the clock the bridge stamps."""
 import base64
 import json
 import pathlib
+import struct
 import unittest
 
-from flink_bridge import sdk, steps
+from flink_bridge import steps
 from flink_bridge.sdk import Message
-from flink_bridge.segments import UNKEYED, KeyGroupInstances, build_step
+from flink_bridge.segments import UNKEYED
+from flink_bridge.testing import StepHarness
 
 WORKER = "python"
 VECTORS_PATH = (pathlib.Path(__file__).resolve().parents[3] / "proto" / "conventions" / "src" / "main" / "resources"
@@ -48,10 +50,10 @@ def error_mismatch(what, expected, actual):
 
 
 def outputs_mismatch(event, call):
-    """Runs ``call(emit)``; None when it gives the event's outputs (or its error), else what differs."""
-    outputs = []
+    """Runs ``call()``, an input to the harness; None when it gives the event's outputs (or its error), else what
+    differs."""
     try:
-        call(outputs.append)
+        outputs = call()
         error = None
     except Exception as e:
         error = str(e)
@@ -63,36 +65,42 @@ def outputs_mismatch(event, call):
     return None if outputs == expected else f"gave {outputs}, expected {expected}"
 
 
+def segment_state(step_state):
+    """A one-step segment's state as a worker gives it: the step count (1), the state's length, the state."""
+    return step_state and struct.pack(">ii", 1, len(step_state)) + step_state
+
+
 class Session:
-    """A session's logic as the worker keeps it: an instance of the step per key group, on its own clock."""
+    """A session of the vector's step, in the harness that runs steps as the worker does; its states are the
+    segment's encoding of the step's."""
 
     def __init__(self, step):
-        sdk.stamp_clock(None)
-        self.instances = KeyGroupInstances(lambda: build_step(step["name"], step["type"], step["config"]))
+        self.harness = StepHarness(step["type"], step["config"], step["name"])
 
     def apply(self, event):
         if "clock" in event:
-            sdk.stamp_clock(event["clock"])
+            self.harness.set_processing_time(event["clock"])
             return None
         if "record" in event:
             record = event["record"]
-            instance = self.instances.for_key_group(record.get("key_group", UNKEYED))
-            return outputs_mismatch(event, lambda emit: instance.process(message(record), emit))
+            return outputs_mismatch(event, lambda: self.harness.process(message(record),
+                                                                        record.get("key_group", UNKEYED)))
         if "watermark" in event:
-            return outputs_mismatch(event, lambda emit: self.instances.on_watermark(event["watermark"], emit))
+            return outputs_mismatch(event, lambda: self.harness.watermark(event["watermark"]))
         if "checkpoint" in event:
-            actual, expected = self.instances.snapshot(), states(event["checkpoint"])
+            actual = self.harness.checkpoint()
+            expected = {group: segment_state(state) for group, state in states(event["checkpoint"]).items()}
             if actual == expected:
                 return None
             return f"the checkpoint holds {hex_states(actual)}, expected {hex_states(expected)}"
         raise ValueError(f"an event that is none of clock, record, watermark, checkpoint, restore: {event}")
 
     def close(self):
-        self.instances.close()
+        self.harness.close()
 
     def restore(self, event):
         try:
-            self.instances.restore(states(event["restore"]))
+            self.harness.restore({group: segment_state(state) for group, state in states(event["restore"]).items()})
             error = None
         except Exception as e:
             error = str(e)
@@ -104,7 +112,7 @@ def mismatch(vector):
     step = vector["step"]
     if "open_error" in vector:
         try:
-            build_step(step["name"], step["type"], step["config"])
+            StepHarness(step["type"], step["config"], step["name"]).close()
             error = None
         except Exception as e:
             error = str(e)
@@ -123,7 +131,6 @@ def mismatch(vector):
         return None
     finally:
         session.close()
-        sdk.stamp_clock(None)
 
 
 class BuiltInStepsGoldenTest(unittest.TestCase):

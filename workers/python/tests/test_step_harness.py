@@ -1,0 +1,76 @@
+import time
+import unittest
+
+from flink_bridge import sdk
+from flink_bridge.sdk import Message
+from flink_bridge.testing import StepHarness
+from tests.segments import Counter
+
+
+def user(name):
+    return Message(b"{}", {"user": name}, 0)
+
+
+def payloads(outputs):
+    return [output.payload for output in outputs]
+
+
+class StepHarnessTest(unittest.TestCase):
+
+    def test_a_segment_class_goes_on_from_a_checkpoint_restored_into_a_new_harness(self):
+        with StepHarness(Counter, {"start": 10}) as first:
+            self.assertEqual([b"11"], payloads(first.process(Message(b"a"))))
+            checkpoint = first.checkpoint()
+        with StepHarness(Counter, {"start": 10}) as restored:
+            restored.restore(checkpoint)
+            self.assertEqual([b"12"], payloads(restored.process(Message(b"b"))))
+            self.assertEqual([b"watermark 5"], payloads(restored.watermark(5)))
+
+    def test_a_failed_input_raises_the_steps_own_exception_and_ends_the_session(self):
+        with StepHarness("tests.segments.Echo") as harness:
+            self.assertEqual([b"fine"], payloads(harness.process(Message(b"fine"))))
+            with self.assertRaisesRegex(ValueError, "told to fail"):
+                harness.process(Message(b"boom"))
+            with self.assertRaisesRegex(RuntimeError, "the step already failed"):
+                harness.process(Message(b"fine"))
+
+    def test_an_invalid_config_fails_as_it_refuses_a_session(self):
+        with self.assertRaisesRegex(ValueError, "max_count"):
+            StepHarness("batch", {"max_count": 0})
+
+    def test_running_count_goes_on_from_a_checkpoint_restored_into_a_new_harness(self):
+        config = {"key_header": "user"}
+        with StepHarness("running_count", config) as first:
+            first.process(user("a"), key_group=3)
+            first.process(user("a"), key_group=3)
+            first.process(user("b"), key_group=7)
+            checkpoint = first.checkpoint()
+        self.assertEqual({3, 7}, set(checkpoint))
+        with StepHarness("running_count", config) as restored:
+            restored.restore(checkpoint)
+            self.assertEqual([b'{"key":"a","count":3}'], payloads(restored.process(user("a"), key_group=3)))
+            self.assertEqual([b'{"key":"b","count":2}'], payloads(restored.process(user("b"), key_group=7)))
+            # One instance per key group: key group 7's has never counted "a".
+            self.assertEqual([b'{"key":"a","count":1}'], payloads(restored.process(user("a"), key_group=7)))
+
+    def test_a_batch_closes_on_a_later_input_once_the_clock_has_moved_past_max_wait(self):
+        with StepHarness("batch", {"max_count": 100, "max_wait_ms": 1000}) as harness:
+            harness.set_processing_time(10_000)
+            self.assertEqual([], harness.process(Message(b"1")))
+            harness.set_processing_time(10_999)
+            self.assertEqual([], harness.process(Message(b"2")))
+            harness.set_processing_time(11_000)
+            self.assertEqual([b"[1,2]"], payloads(harness.process(Message(b"3"))))
+            self.assertEqual([b"[3]"], payloads(harness.end_input()))
+        self.assertGreater(sdk.current_time_millis(), time.time() * 1000 - 60_000,
+                           "the harness's clock stays its own")
+
+    def test_a_watermark_reaches_the_key_groups_in_order(self):
+        with StepHarness("count", {"window_ms": 10, "key_header": "user"}) as harness:
+            harness.process(user("b"), key_group=9)
+            harness.process(user("a"), key_group=2)
+            self.assertEqual(["a", "b"], [output.headers["key"] for output in harness.watermark(10)])
+
+
+if __name__ == "__main__":
+    unittest.main()
