@@ -1,15 +1,17 @@
 //! The Rust worker's built-in steps give what the golden vectors say (proto/conventions,
-//! builtin-steps.golden.json; the format is in docs/steps.md, "Golden vectors"), each step built by
-//! `catalog::build` and fed as a session does: one instance per key group, on the clock the bridge stamps.
+//! builtin-steps.golden.json; the format is in docs/steps.md, "Golden vectors"), each step built as
+//! a session builds it and fed through the session's own logic by `StepHarness` (harness.rs): one instance per
+//! key group, on the clock the bridge stamps.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::catalog;
+use crate::harness::StepHarness;
 use crate::record::Record;
-use crate::step::{Step, StepContext};
+use crate::session::KeyGroup;
+use crate::step::write_bytes;
 use crate::steps;
 
 const WORKER: &str = "rust";
@@ -17,8 +19,6 @@ const VECTORS_PATH: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/conventions/src/main/resources/org/flinkbridge/protocol/builtin-steps.golden.json");
 const BUILT_IN: [&str; 5] = ["append_field", "batch", "filter", "count", "running_count"];
 
-/// A key group, or None for a stream that is not keyed.
-type KeyGroup = Option<u32>;
 
 fn load_vectors() -> Vec<Value> {
     let text = std::fs::read_to_string(VECTORS_PATH).unwrap_or_else(|e| panic!("cannot read {VECTORS_PATH}: {e}"));
@@ -95,96 +95,77 @@ fn describe_states(states: &BTreeMap<KeyGroup, Vec<u8>>) -> String {
 }
 
 /// None when `result` and `outputs` are what `event` says (its outputs, or its error), else what differs.
-fn outputs_mismatch(event: &Value, result: Result<(), String>, outputs: Vec<Record>) -> Option<String> {
+fn outputs_mismatch(event: &Value, result: Result<Vec<Record>, String>) -> Option<String> {
     if let Some(expected) = event.get("error") {
         return error_mismatch("the input", expected.as_str(), result.err());
     }
-    if let Err(e) = result {
-        return Some(format!("failed with '{e}'"));
-    }
+    let outputs = match result {
+        Ok(outputs) => outputs,
+        Err(e) => return Some(format!("failed with '{e}'")),
+    };
     let expected: Vec<Record> =
         event["outputs"].as_array().expect("outputs").iter().map(|o| record(o, o["timestamp"].as_i64().expect("a timestamp"))).collect();
     (outputs != expected).then(|| format!("gave {}, expected {}", describe(&outputs), describe(&expected)))
 }
 
-/// A session's logic as the worker keeps it: an instance of the step per key group, on the session's clock.
-struct Session<'a> {
-    step: &'a Value,
-    instances: BTreeMap<KeyGroup, Box<dyn Step>>,
-    context: StepContext,
+/// The step's own state of each instance, in the segment's encoding a session's checkpoint holds it in: the int32
+/// 1 (one step), the state's int32 length and the state.
+fn segment_states(states: BTreeMap<KeyGroup, Vec<u8>>) -> BTreeMap<KeyGroup, Vec<u8>> {
+    states
+        .into_iter()
+        .map(|(group, state)| {
+            let mut segment = 1i32.to_be_bytes().to_vec();
+            write_bytes(&mut segment, &state);
+            (group, segment)
+        })
+        .collect()
 }
 
-impl<'a> Session<'a> {
-    fn new(step: &'a Value) -> Self {
-        Session { step, instances: BTreeMap::new(), context: StepContext { clock: None } }
-    }
+fn harness(step: &Value) -> Result<StepHarness, String> {
+    StepHarness::named(&text(step, "name"), &text(step, "type"), &text(step, "config"))
+}
 
-    fn build(&self) -> Result<Box<dyn Step>, String> {
-        catalog::build(&text(self.step, "name"), &text(self.step, "type"), &text(self.step, "config"))
+/// Plays one event (not a restore) on the harness: None when it gives what the event says.
+fn apply(harness: &mut StepHarness, event: &Value) -> Option<String> {
+    if let Some(millis) = event.get("clock") {
+        harness.set_processing_time(millis.as_i64().expect("a clock value"));
+        return None;
     }
-
-    fn instance(&mut self, key_group: KeyGroup) -> Result<&mut Box<dyn Step>, String> {
-        if !self.instances.contains_key(&key_group) {
-            let step = self.build()?;
-            self.instances.insert(key_group, step);
-        }
-        Ok(self.instances.get_mut(&key_group).expect("inserted"))
+    if let Some(input) = event.get("record") {
+        let record = record(input, input.get("timestamp").and_then(Value::as_i64).unwrap_or(0));
+        return outputs_mismatch(event, harness.process(key_group(input), record));
     }
-
-    fn apply(&mut self, event: &Value) -> Option<String> {
-        if let Some(millis) = event.get("clock") {
-            self.context.clock = Some(millis.as_i64().expect("a clock value"));
-            return None;
-        }
-        let mut outputs = Vec::new();
-        if let Some(input) = event.get("record") {
-            let record = record(input, input.get("timestamp").and_then(Value::as_i64).unwrap_or(0));
-            let context = StepContext { clock: self.context.clock };
-            let result = self.instance(key_group(input)).and_then(|step| step.process(record, &context, &mut |r| outputs.push(r)).map_err(|e| e.to_string()));
-            return outputs_mismatch(event, result, outputs);
-        }
-        if let Some(timestamp) = event.get("watermark") {
-            let timestamp = timestamp.as_i64().expect("a watermark");
-            let context = &self.context;
-            let result = self.instances.values_mut().try_for_each(|step| step.on_watermark(timestamp, context, &mut |r| outputs.push(r)).map_err(|e| e.to_string()));
-            return outputs_mismatch(event, result, outputs);
-        }
-        if let Some(expected) = event.get("checkpoint") {
-            let expected = states(expected);
-            let actual: Result<BTreeMap<KeyGroup, Vec<u8>>, String> = self
-                .instances
-                .iter()
-                .map(|(group, step)| step.snapshot_state().map(|state| (*group, state)))
-                .filter(|taken| taken.as_ref().map_or(true, |(_, state)| !state.is_empty()))
-                .collect();
-            return match actual {
-                Ok(actual) if actual == expected => None,
-                Ok(actual) => Some(format!("the checkpoint holds {}, expected {}", describe_states(&actual), describe_states(&expected))),
-                Err(e) => Some(format!("the snapshot failed: {e}")),
-            };
-        }
-        panic!("an event that is none of clock, record, watermark, checkpoint, restore: {event}")
+    if let Some(timestamp) = event.get("watermark") {
+        return outputs_mismatch(event, harness.watermark(timestamp.as_i64().expect("a watermark")));
     }
-
-    fn restore(&mut self, event: &Value) -> Option<String> {
-        let result = states(&event["restore"]).into_iter().try_for_each(|(group, state)| self.instance(group)?.restore_state(&state));
-        error_mismatch("the restore", event.get("error").and_then(Value::as_str), result.err())
+    if let Some(expected) = event.get("checkpoint") {
+        let expected = segment_states(states(expected));
+        return match harness.checkpoint() {
+            Ok(actual) if actual == expected => None,
+            Ok(actual) => Some(format!("the checkpoint holds {}, expected {}", describe_states(&actual), describe_states(&expected))),
+            Err(e) => Some(format!("the snapshot failed: {e}")),
+        };
     }
+    panic!("an event that is none of clock, record, watermark, checkpoint, restore: {event}")
 }
 
 /// None when this worker gives what the vector says, else the first difference.
 fn mismatch(vector: &Value) -> Option<String> {
     let step = &vector["step"];
-    let mut session = Session::new(step);
     if let Some(expected) = vector.get("open_error") {
-        return error_mismatch("opening the step", expected.as_str(), session.build().err());
+        return error_mismatch("opening the step", expected.as_str(), harness(step).err());
     }
+    let mut session = match harness(step) {
+        Ok(session) => session,
+        Err(e) => return Some(format!("opening the step failed: {e}")),
+    };
     for (index, event) in vector["events"].as_array().expect("events").iter().enumerate() {
-        let found = if event.get("restore").is_some() {
-            session = Session::new(step);
-            session.restore(event)
+        let found = if let Some(restored) = event.get("restore") {
+            // A new session, its instances given these states before any input.
+            session = harness(step).expect("the step opened before");
+            error_mismatch("the restore", event.get("error").and_then(Value::as_str), session.restore(segment_states(states(restored))).err())
         } else {
-            session.apply(event)
+            apply(&mut session, event)
         };
         if let Some(found) = found {
             return Some(format!("event {index}: {found}"));

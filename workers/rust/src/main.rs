@@ -10,6 +10,8 @@ mod error_text;
 #[cfg(test)]
 mod golden_vectors;
 mod grpc;
+#[cfg(test)]
+mod harness;
 mod layout;
 mod python;
 mod record;

@@ -1,0 +1,158 @@
+//! Runs a step as a worker session runs it, for tests without Flink or a bridge (docs/rust-worker.md, "Testing a
+//! step"), as the Java SDK's StepHarness and the Python worker's `flink_bridge.testing.StepHarness` do. It is the
+//! session's own logic (session.rs) with one step: built by its type and config JSON as `OpenSession` builds it,
+//! one instance per key group, a watermark to every instance in key group order, processing time what
+//! `set_processing_time` stamped (a CLOCK input), and checkpoints as SnapshotState gives them. An input that fails
+//! returns the step's error, and every later input is refused, as in a session.
+
+use std::collections::BTreeMap;
+
+use crate::record::Record;
+use crate::session::{Failure, Input, KeyGroup, Session, StepSpec};
+use crate::steps::MAX_WATERMARK;
+
+pub struct StepHarness {
+    session: Session,
+}
+
+/// The session's name: its errors are written `<name>: <error>`, and the harness gives the error alone.
+const NAME: &str = "harness";
+
+impl StepHarness {
+    /// A step of `step_type` (a built-in step's name, or a native step's type, e.g. `flink_bridge_worker::Echo`)
+    /// named after its type; an error (naming the step and what is wrong) where a session would be refused.
+    pub fn new(step_type: &str, config_json: &str) -> Result<StepHarness, String> {
+        StepHarness::named(step_type, step_type, config_json)
+    }
+
+    /// A step with a name of its own (what its errors name).
+    pub fn named(step_name: &str, step_type: &str, config_json: &str) -> Result<StepHarness, String> {
+        let spec = StepSpec { name: step_name.into(), step_type: step_type.into(), config_json: config_json.into(), dead_letter: false };
+        Ok(StepHarness { session: Session::new(NAME.into(), vec![spec])? })
+    }
+
+    /// Hands each key group its state (what `checkpoint` gave), as RestoreState does: before any input.
+    pub fn restore(&mut self, states: BTreeMap<KeyGroup, Vec<u8>>) -> Result<(), String> {
+        self.session.restore(states)
+    }
+
+    /// A record, to the instance of its Flink key group (0 to 32767; None: a stream that is not keyed): its outputs.
+    pub fn process(&mut self, key_group: KeyGroup, record: Record) -> Result<Vec<Record>, String> {
+        self.serve(Input::Record(key_group, record))
+    }
+
+    /// A watermark, to every instance in key group order (not keyed first): the outputs of all.
+    pub fn watermark(&mut self, timestamp: i64) -> Result<Vec<Record>, String> {
+        self.serve(Input::Watermark(timestamp))
+    }
+
+    /// The end of input (a watermark of `i64::MAX`): whatever the step still held.
+    pub fn end_input(&mut self) -> Result<Vec<Record>, String> {
+        self.watermark(MAX_WATERMARK)
+    }
+
+    /// Processing time (`StepContext::current_time_millis`) is `millis` from now on, as a CLOCK input stamps it;
+    /// until the first, it is this process's clock.
+    pub fn set_processing_time(&mut self, millis: i64) {
+        self.session.serve(Input::Clock(millis), &mut Vec::new()).ok();
+    }
+
+    /// Each instance's state by key group (None: not keyed), in the segment's encoding as SnapshotState gives it
+    /// (the int32 1, the step state's int32 length, the step's state), empty ones left out.
+    pub fn checkpoint(&self) -> Result<BTreeMap<KeyGroup, Vec<u8>>, String> {
+        Ok(self.session.snapshot()?.into_iter().collect())
+    }
+
+    /// Later inputs are refused.
+    pub fn close(&mut self) {
+        self.session.close();
+    }
+
+    fn serve(&mut self, input: Input) -> Result<Vec<Record>, String> {
+        let mut out = Vec::new();
+        match self.session.serve(input, &mut out) {
+            Ok(()) => Ok(out),
+            Err(Failure::Session(text)) => Err(text.strip_prefix(NAME).and_then(|t| t.strip_prefix(": ")).map_or(text.clone(), str::to_string)),
+            // The harness's step is not a dead-letter one.
+            Err(Failure::Input(failed)) => Err(failed.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(payload: &str, user: &str, timestamp: i64) -> Record {
+        let mut r = Record { payload: payload.as_bytes().to_vec(), timestamp, ..Default::default() };
+        r.headers.insert("user".into(), user.into());
+        r
+    }
+
+    fn texts(records: &[Record]) -> Vec<String> {
+        records.iter().map(|r| String::from_utf8_lossy(&r.payload).into_owned()).collect()
+    }
+
+    #[test]
+    fn counts_go_on_after_a_checkpoint_restored_into_a_new_harness() {
+        let config = r#"{"key_header": "user"}"#;
+        let mut count = StepHarness::new("running_count", config).unwrap();
+        count.process(Some(7), record("{}", "a", 5)).unwrap();
+        count.process(Some(9), record("{}", "b", 5)).unwrap();
+        let checkpoint = count.checkpoint().unwrap();
+        assert_eq!(checkpoint.keys().copied().collect::<Vec<_>>(), vec![Some(7), Some(9)]);
+        // The segment's encoding: one step, then its state behind its length.
+        assert_eq!(&checkpoint[&Some(7)][..4], &1i32.to_be_bytes());
+
+        let mut count = StepHarness::new("running_count", config).unwrap();
+        count.restore(checkpoint).unwrap();
+        let next = count.process(Some(7), record("{}", "a", 6)).unwrap();
+        assert_eq!(texts(&next), vec![r#"{"key":"a","count":2}"#]);
+        assert_eq!(next[0].timestamp, 6);
+        assert_eq!(texts(&count.process(Some(9), record("{}", "b", 6)).unwrap()), vec![r#"{"key":"b","count":2}"#]);
+    }
+
+    #[test]
+    fn a_batch_closes_by_max_wait_on_a_later_record_once_the_clock_moved() {
+        let mut batch = StepHarness::new("batch", r#"{"max_count": 10, "max_wait_ms": 100}"#).unwrap();
+        batch.set_processing_time(1_000);
+        assert!(batch.process(None, record("1", "a", 1)).unwrap().is_empty());
+        batch.set_processing_time(1_050);
+        assert!(batch.process(None, record("2", "a", 2)).unwrap().is_empty());
+        batch.set_processing_time(1_100);
+        // The open batch has waited 100 ms: it closes before the record that came after, which opens the next.
+        let closed = batch.process(None, record("3", "a", 3)).unwrap();
+        assert_eq!(texts(&closed), vec!["[1,2]"]);
+        assert_eq!((closed[0].headers.get("batch_size").map(String::as_str), closed[0].timestamp), (Some("2"), 2));
+        assert_eq!(texts(&batch.end_input().unwrap()), vec!["[3]"]);
+    }
+
+    #[test]
+    fn watermarks_reach_every_instance_in_key_group_order_and_end_input_flushes() {
+        let mut batch = StepHarness::new("batch", r#"{"max_count": 10}"#).unwrap();
+        batch.set_processing_time(0);
+        batch.process(Some(5), record("5", "a", 1)).unwrap();
+        batch.process(None, record("0", "a", 1)).unwrap();
+        batch.process(Some(2), record("2", "a", 1)).unwrap();
+        assert_eq!(texts(&batch.end_input().unwrap()), vec!["[0]", "[2]", "[5]"]);
+        batch.close();
+        assert_eq!(batch.watermark(1).unwrap_err(), "session closed");
+    }
+
+    #[test]
+    fn a_failure_returns_the_steps_error_and_ends_the_harness() {
+        let mut add = StepHarness::named("add", "append_field", r#"{"field": "x", "value": 1}"#).unwrap();
+        assert_eq!(texts(&add.process(None, record("{}", "a", 1)).unwrap()), vec![r#"{"x":1}"#]);
+        let error = add.process(None, record("not json", "a", 2)).unwrap_err();
+        assert!(error.starts_with("step 'add' (append_field) failed: step 'add' (append_field): the payload is not JSON"), "{error}");
+        let refused = add.process(None, record("{}", "a", 3)).unwrap_err();
+        assert!(refused.starts_with("session already failed: step 'add'"), "{refused}");
+        assert!(add.watermark(4).is_err());
+    }
+
+    #[test]
+    fn a_step_that_cannot_be_built_is_refused() {
+        let error = StepHarness::new("batch", r#"{"max_count": 0}"#).err().expect("refused");
+        assert!(error.contains("step 'batch': config max_count"), "{error}");
+    }
+}
