@@ -25,8 +25,15 @@ public final class InputFailures {
 
     private InputFailures() {}
 
-    public static byte[] body(String step, String errorClass, String message) {
-        byte[][] texts = {utf8(step), utf8(errorClass), utf8(message)};
+    /**
+     * The body, its message cut to what is left of {@code maxBodyBytes} (what one frame holds) after the step and
+     * the error class, and to at most {@link ErrorTexts#MAX_BYTES}.
+     */
+    public static byte[] body(String step, String errorClass, String message, int maxBodyBytes) {
+        byte[] stepBytes = utf8(step, ErrorTexts.MAX_BYTES);
+        byte[] classBytes = utf8(errorClass, ErrorTexts.MAX_BYTES);
+        int room = maxBodyBytes - 3 * Integer.BYTES - stepBytes.length - classBytes.length;
+        byte[][] texts = {stepBytes, classBytes, utf8(message, Math.max(0, Math.min(ErrorTexts.MAX_BYTES, room)))};
         ByteBuffer body = ByteBuffer.allocate(3 * Integer.BYTES + texts[0].length + texts[1].length + texts[2].length)
                 .order(ByteOrder.LITTLE_ENDIAN);
         for (byte[] text : texts) {
@@ -64,7 +71,8 @@ public final class InputFailures {
         return new Failure(texts[0], texts[1], texts[2]);
     }
 
-    private static byte[] utf8(String text) {
-        return ErrorTexts.cut(text, ErrorTexts.MAX_BYTES).getBytes(StandardCharsets.UTF_8);
+    /** A text cut as error texts are; at most {@code maxBytes} bytes of UTF-8 (a cut counts bytes as encoded). */
+    private static byte[] utf8(String text, int maxBytes) {
+        return ErrorTexts.cut(text, maxBytes).getBytes(StandardCharsets.UTF_8);
     }
 }

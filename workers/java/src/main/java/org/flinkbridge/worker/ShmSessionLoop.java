@@ -165,7 +165,8 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
 
     @Override
     public void inputFailed(long sequence, String step, String errorClass, String message) throws IOException {
-        byte[] body = InputFailures.body(step, errorClass, message);
+        byte[] body = InputFailures.body(step, errorClass, message,
+                answers.maxFrameLength() - RingLayout.FRAME_HEADER);
         long at = claim(FrameType.INPUT_FAILED, sequence, body.length);
         MemorySegment.copy(body, 0, answers.segment(), ValueLayout.JAVA_BYTE, at, body.length);
     }
