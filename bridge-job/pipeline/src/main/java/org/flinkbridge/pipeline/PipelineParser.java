@@ -153,19 +153,14 @@ public final class PipelineParser {
         YamlMap root = rootNode.map("a mapping with sources, steps and sinks").allowOnly(TOP_LEVEL_KEYS);
         String name = root.optional("name").map(YamlNode::string).orElseGet(() -> baseName(file));
         List<SourceSpec> sources = sources(root.required("sources", "a mapping of sources"), name);
-        List<SegmentSpec> segments = segments(root.required("steps", "a list of steps"));
+        List<SegmentSpec> segments = segments(root.required("steps", "a list of steps"),
+                root.optional("dead_letters").isPresent());
         // Before the sinks, which may need checkpointing on.
         BridgeSettings bridge = root.optional("bridge").map(PipelineParser::bridge)
                 .orElseGet(BridgeSettings::defaults);
         List<SinkSpec> sinks = sinks(root.required("sinks", "a mapping of sinks"), name, bridge);
         SinkSpec deadLetters = root.optional("dead_letters")
                 .map(node -> sink("dead_letters", node.map("a sink mapping"), name, bridge)).orElse(null);
-        if (deadLetters == null) {
-            firstDeadLetterStep(root.required("steps", "a list of steps")).ifPresent(onError -> {
-                throw onError.error("on_error: fail, or a dead_letters sink at the top level of the file (where "
-                        + "the records this step fails on go)", "dead_letter");
-            });
-        }
         return new Pipeline(name, file, sources, segments, sinks, bridge, deadLetters);
     }
 
@@ -276,7 +271,8 @@ public final class PipelineParser {
         }
     }
 
-    private static List<SegmentSpec> segments(YamlNode node) {
+    /** @param deadLettersNamed whether the file names a dead_letters sink, which on_error: dead_letter needs */
+    private static List<SegmentSpec> segments(YamlNode node, boolean deadLettersNamed) {
         List<YamlNode> items = node.list("a list of steps");
         if (items.isEmpty()) {
             throw node.error("at least one step");
@@ -298,7 +294,12 @@ public final class PipelineParser {
             Map<String, Object> config = step.optional("config")
                     .map(v -> v.map("a mapping (passed to the worker as JSON)").plain())
                     .orElseGet(Map::of);
-            OnError onError = step.optional("on_error").map(v -> v.choice(OnError.class)).orElse(OnError.FAIL);
+            Optional<YamlNode> onErrorNode = step.optional("on_error");
+            OnError onError = onErrorNode.map(v -> v.choice(OnError.class)).orElse(OnError.FAIL);
+            if (onError == OnError.DEAD_LETTER && !deadLettersNamed) {
+                throw onErrorNode.get().error("on_error: fail, or a dead_letters sink at the top level of the file"
+                        + " (where the records this step fails on go)", "dead_letter");
+            }
             Optional<YamlNode> segmentNode = step.optional("segment");
             Optional<YamlNode> typeNode = step.optional("type");
             if (typeNode.isEmpty()) {
@@ -374,14 +375,6 @@ public final class PipelineParser {
             case KafkaSinkSpec.TYPE -> kafkaSink(name, sink.allowOnly(KAFKA_SINK_KEYS), pipelineName, bridge);
             default -> throw new IllegalStateException("sink type without a case: " + type);
         };
-    }
-
-    /** The {@code on_error} value of the first step that says {@code dead_letter}, where an error points. */
-    private static Optional<YamlNode> firstDeadLetterStep(YamlNode steps) {
-        return steps.list("a list of steps").stream()
-                .flatMap(item -> item.map("a step mapping").optional("on_error").stream())
-                .filter(onError -> onError.choice(OnError.class) == OnError.DEAD_LETTER)
-                .findFirst();
     }
 
     private static KafkaSinkSpec kafkaSink(String name, YamlMap sink, String pipelineName, BridgeSettings bridge) {

@@ -57,6 +57,9 @@ final class ContractPoints {
             .setConfigJson("{\"max_count\":100,\"max_wait_ms\":10}").build();
     private static final StepSpec COUNT = StepSpec.newBuilder().setName("count").setType("running_count")
             .setConfigJson("{\"key_json_field\":\"key\"}").build();
+    /** The count, sending a record without the key to the dead letters. */
+    private static final StepSpec COUNT_OR_DEAD_LETTER = COUNT.toBuilder().setOnError(OnError.ON_ERROR_DEAD_LETTER)
+            .build();
     /** Over 100 KiB, most of it not ASCII (three bytes for one once percent-encoded in a status). */
     private static final String OVERSIZED = "ünïcödé € ".repeat(10_000);
     private static final Pattern CUT = Pattern.compile(
@@ -283,8 +286,7 @@ final class ContractPoints {
      * count fails on, so none of the record's outputs may come; a record with a key is counted as before.
      */
     private void deadLetter(KitTransport transport) throws Exception {
-        StepSpec countOrDeadLetter = COUNT.toBuilder().setOnError(OnError.ON_ERROR_DEAD_LETTER).build();
-        try (Session session = worker.open(transport, List.of(MARK, countOrDeadLetter), 0, 1)) {
+        try (Session session = worker.open(transport, List.of(MARK, COUNT_OR_DEAD_LETTER), 0, 1)) {
             DataPath data = session.data();
             data.record(0, KeyGroups.NONE, KitRecord.json("{\"id\":0}", 0, Map.of()));
             data.record(1, KeyGroups.NONE, KitRecord.json("{\"key\":\"a\"}", 0, Map.of()));
@@ -301,8 +303,7 @@ final class ContractPoints {
     }
 
     private void failStepStillFails(KitTransport transport) throws Exception {
-        StepSpec countOrDeadLetter = COUNT.toBuilder().setOnError(OnError.ON_ERROR_DEAD_LETTER).build();
-        try (Session session = worker.open(transport, List.of(MARK, countOrDeadLetter), 0, 1)) {
+        try (Session session = worker.open(transport, List.of(MARK, COUNT_OR_DEAD_LETTER), 0, 1)) {
             session.data().record(0, KeyGroups.NONE, KitRecord.json("not json", 0, Map.of()));
             Answer answer = session.data().answersThrough(0, ANSWER_MILLIS).getLast();
             require(answer.type() == FrameType.ERROR, "answered " + answer + ", not ERROR (mark says on_error fail)");

@@ -59,8 +59,10 @@ final class WorkerSession {
     private final String name;
     private final KeyGroupInstances logic;
     private final SessionClock clock;
-    /** The segment's steps, for the steps with on_error: dead_letter; empty when it has none. */
-    private final List<StepSpec> deadLetterSteps;
+    /** The segment's steps, by their place in it: what a failed step says of its records. */
+    private final List<StepSpec> steps;
+    /** Whether a step has on_error: dead_letter, so a record's outputs are held until it is done. */
+    private final boolean holdsOutputs;
     /** A record's outputs, held until it is done, when the segment has dead-letter steps; reused. */
     private final List<Record> held = new ArrayList<>();
     /** Binds what the steps print to this session's name, around every call into them. */
@@ -76,8 +78,8 @@ final class WorkerSession {
         this.name = name;
         this.logic = logic;
         this.clock = clock;
-        this.deadLetterSteps = steps.stream().anyMatch(step -> step.getOnError() == OnError.ON_ERROR_DEAD_LETTER)
-                ? List.copyOf(steps) : List.of();
+        this.steps = List.copyOf(steps);
+        this.holdsOutputs = steps.stream().anyMatch(step -> step.getOnError() == OnError.ON_ERROR_DEAD_LETTER);
         this.naming = StepOutput.naming(name);
     }
 
@@ -111,7 +113,7 @@ final class WorkerSession {
 
     /** @param keyGroup the record's Flink key group, or {@link KeyGroups#NONE} */
     synchronized void record(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
-        if (deadLetterSteps.isEmpty()) {
+        if (!holdsOutputs) {
             serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
         } else {
             serveHolding(sequence, keyGroup, input, answers);
@@ -135,7 +137,7 @@ final class WorkerSession {
                     held.add(output);
                 });
             } catch (SegmentChain.StepFailure e) {
-                StepSpec step = deadLetterSteps.get(e.step());
+                StepSpec step = steps.get(e.step());
                 if (step.getOnError() != OnError.ON_ERROR_DEAD_LETTER) {
                     throw e;
                 }

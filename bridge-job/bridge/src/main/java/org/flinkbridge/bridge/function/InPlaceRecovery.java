@@ -94,12 +94,17 @@ final class InPlaceRecovery implements WorkerLoss {
 
     @Override
     public boolean absorbFailure(long sequence, InputFailures.Failure failure) {
-        return journal.absorbFailure(sequence, ReplayJournal.OutputHash.failure(failure.step(), failure.errorClass()));
+        return journal.absorbFailure(sequence, hash(failure));
     }
 
     @Override
     public void failed(long sequence, InputFailures.Failure failure) {
-        journal.failed(sequence, ReplayJournal.OutputHash.failure(failure.step(), failure.errorClass()));
+        journal.failed(sequence, hash(failure));
+    }
+
+    /** What a replay's failure must repeat: the step and the error's class (its message may vary). */
+    private static long hash(InputFailures.Failure failure) {
+        return ReplayJournal.OutputHash.failure(failure.step(), failure.errorClass());
     }
 
     @Override
