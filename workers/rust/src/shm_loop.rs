@@ -5,7 +5,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -45,7 +45,9 @@ struct ShmLoop {
 
 impl ShmLoop {
     fn new(handle: Arc<SessionHandle>, ring: Arc<RingFile>, liveness_timeout_ms: i64) -> ShmLoop {
-        let dead_letters = handle.logic.lock().unwrap().has_dead_letter_step();
+        // Outside run's catch of panics: a lock a panic poisoned still holds the steps' specs, and serving then
+        // ends the session as any panic does.
+        let dead_letters = handle.logic.lock().unwrap_or_else(PoisonError::into_inner).has_dead_letter_step();
         ShmLoop { handle, ring, liveness_timeout_ms, outputs: Vec::new(), dead_letters }
     }
 
@@ -265,11 +267,28 @@ mod tests {
 
     #[test]
     fn a_panic_on_a_sessions_thread_ends_that_session_and_its_heartbeat_and_the_rest_serve_on() {
+        a_panic_ends_its_session(false);
+    }
+
+    /// The lock a panic poisoned before the session's loop began: the loop reads the session's steps at its start,
+    /// outside its catch of panics (a run under load once panicked there, and the ring stayed open).
+    #[test]
+    fn a_session_whose_logic_a_panic_poisoned_before_its_loop_began_ends_too() {
+        a_panic_ends_its_session(true);
+    }
+
+    fn a_panic_ends_its_session(before_its_loop: bool) {
         let registry = Arc::new(Registry::new(false));
         let (panics_folder, serves_folder) = (Folder::new(), Folder::new());
-        let (panics, panics_ring) = served(&registry, &panics_folder, "session-that-panics");
+        let panics = echo_session(&registry, "session-that-panics", Plane::Shm);
+        if before_its_loop {
+            poison(&panics);
+        }
+        let (panics, panics_ring) = served_on_ring(&registry, &panics_folder, panics);
         let (serves, serves_ring) = served(&registry, &serves_folder, "session-that-serves");
-        poison(&panics);
+        if !before_its_loop {
+            poison(&panics);
+        }
         send_barrier(&panics_ring, 1);
 
         assert!(within(5, || worker_heartbeat_and_closed(&panics_ring).1 == l::CLOSED_LEFT), "the ring is not closed as left");
