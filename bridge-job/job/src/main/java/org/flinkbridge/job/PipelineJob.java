@@ -32,12 +32,13 @@ import org.flinkbridge.records.RecordKey;
 import org.flinkbridge.transport.shm.RingLayout;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Builds the Flink job of a pipeline: sources (unioned), event-time watermarks from the records'
- * timestamps, one bridge function per segment (keyed before the first when the pipeline names a key),
- * then every sink.
+ * timestamps, then the pipeline's graph ({@link FlowGraph}): one bridge function per segment (keyed before the
+ * first when the pipeline names a key), routes, broadcasts and unions, and the sinks each flow ends in.
  */
 public final class PipelineJob {
 
@@ -94,38 +95,43 @@ public final class PipelineJob {
         stream = stream.process(new CountingFunction(JobCounters.Count.READ)).withName("count read")
                 .withParallelism(feedParallelism);
 
-        List<SegmentSpec> segments = pipeline.segments();
-        NonKeyedPartitionStream<BridgeRecord> deadLetters = null;
-        for (SegmentSpec segment : segments) {
+        List<NonKeyedPartitionStream<BridgeRecord>> deadLetters = new ArrayList<>();
+        FlowGraph.build(pipeline, stream, (input, segment, countSent, countReceived) -> {
             boolean keyed = segment.id() == 0 && bridge.key() != null;
             BridgeFunction function = new BridgeFunction(
                     sessionSpec(pipeline, segment, workerCommand, batchFrames, shm, config), keyed,
-                    segment.id() == 0, segment.id() == segments.size() - 1);
+                    countSent, countReceived);
             String name = "segment " + segment.id() + " " + segment.name();
             ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> processed = keyed
-                    ? BridgeStreams.process(stream.keyBy(new RecordKey(bridge.key())), function).withName(name)
+                    ? BridgeStreams.process(input.keyBy(new RecordKey(bridge.key())), function).withName(name)
                             .withUid("segment-" + segment.name())
-                    : BridgeStreams.process(stream, function).withName(name).withUid("segment-" + segment.name());
+                    : BridgeStreams.process(input, function).withName(name).withUid("segment-" + segment.name());
             if (segment.steps().stream().anyMatch(step -> step.onError() == OnError.DEAD_LETTER)) {
-                NonKeyedPartitionStream<BridgeRecord> failed = BridgeStreams.deadLetters(processed);
-                deadLetters = deadLetters == null ? failed
-                        : deadLetters.connectAndProcess(failed, new Union()).withName("union dead letters");
+                deadLetters.add(BridgeStreams.deadLetters(processed));
             }
-            stream = processed;
-        }
-        if (deadLetters != null) {
-            Sinks.attachDeadLetters(deadLetters, pipeline.deadLetters());
-        }
-        stream = stream.process(new CountingFunction(JobCounters.Count.WRITTEN)).withName("count written");
+            return processed;
+        }, (output, end) -> {
+            NonKeyedPartitionStream<BridgeRecord> counted = output
+                    .process(new CountingFunction(JobCounters.Count.WRITTEN)).withName("count written");
+            for (SinkSpec sink : end.sinks()) {
+                Sinks.attach(counted, sink, sink instanceof FileSinkSpec file ? filePath(pipeline, file, args.output())
+                        : null);
+            }
+        });
+        deadLetters.stream().reduce((a, b) -> a.connectAndProcess(b, new Union()).withName("union dead letters"))
+                .ifPresent(all -> Sinks.attachDeadLetters(all, pipeline.deadLetters()));
+    }
 
-        List<SinkSpec> fileSinks = pipeline.sinks().stream().filter(s -> s instanceof FileSinkSpec).toList();
-        for (SinkSpec sink : pipeline.sinks()) {
-            String path = null;
-            if (args.output() != null && sink instanceof FileSinkSpec) {
-                path = fileSinks.size() == 1 ? args.output() : Path.of(args.output(), sink.name()).toString();
-            }
-            Sinks.attach(stream, sink, path);
+    /**
+     * Where a file sink writes: its own path, or, with {@code --output}, that directory for the pipeline's only
+     * file sink and a directory per sink name inside it where there are several.
+     */
+    public static String filePath(Pipeline pipeline, FileSinkSpec sink, String output) {
+        if (output == null) {
+            return sink.path();
         }
+        return pipeline.sinks().stream().filter(s -> s instanceof FileSinkSpec).count() == 1 ? output
+                : Path.of(output, sink.name()).toString();
     }
 
     private static SessionSpec sessionSpec(Pipeline pipeline, SegmentSpec segment, List<String> workerCommand,

@@ -37,7 +37,7 @@ import java.util.stream.Collectors;
 public final class PipelineParser {
 
     private static final List<String> TOP_LEVEL_KEYS =
-            List.of("name", "sources", "steps", "sinks", "bridge", "dead_letters");
+            List.of("name", "sources", "steps", "sinks", "branches", "bridge", "dead_letters");
     private static final List<String> SOURCE_TYPES =
             List.of(GeneratorSourceSpec.TYPE, FileSourceSpec.TYPE, KafkaSourceSpec.TYPE);
     private static final List<String> GENERATOR_KEYS = List.of("type", "count", "rate", "keys", "seed");
@@ -59,6 +59,10 @@ public final class PipelineParser {
     private static final String STREAM_FORM = " (or, as sentry_streams writes a Kafka topic, stream_name and"
             + " bootstrap_servers without a type)";
     private static final List<String> STEP_KEYS = List.of("step_name", "type", "segment", "config", "on_error");
+    private static final List<String> ROUTE_STEP_KEYS = List.of("step_name", "route");
+    private static final List<String> BROADCAST_STEP_KEYS = List.of("step_name", "broadcast");
+    private static final List<String> ROUTE_KEYS = List.of("by", "branches", "default");
+    private static final List<String> BRANCH_KEYS = List.of("steps", "sinks", "to");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
             "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once",
             "worker", "worker_recovery", "worker_restart_timeout_ms");
@@ -153,15 +157,16 @@ public final class PipelineParser {
         YamlMap root = rootNode.map("a mapping with sources, steps and sinks").allowOnly(TOP_LEVEL_KEYS);
         String name = root.optional("name").map(YamlNode::string).orElseGet(() -> baseName(file));
         List<SourceSpec> sources = sources(root.required("sources", "a mapping of sources"), name);
-        List<SegmentSpec> segments = segments(root.required("steps", "a list of steps"),
-                root.optional("dead_letters").isPresent());
         // Before the sinks, which may need checkpointing on.
         BridgeSettings bridge = root.optional("bridge").map(PipelineParser::bridge)
                 .orElseGet(BridgeSettings::defaults);
-        List<SinkSpec> sinks = sinks(root.required("sinks", "a mapping of sinks"), name, bridge);
+        Flows flows = new Flows(root.optional("dead_letters").isPresent(), name, bridge);
+        Flow main = flows.main(root);
+        Map<String, Flow> branches = root.optional("branches").map(flows::branches).orElseGet(Map::of);
+        flows.check(main, branches);
         SinkSpec deadLetters = root.optional("dead_letters")
                 .map(node -> sink("dead_letters", node.map("a sink mapping"), name, bridge)).orElse(null);
-        return new Pipeline(name, file, sources, segments, sinks, bridge, deadLetters);
+        return new Pipeline(name, file, sources, main, branches, bridge, deadLetters);
     }
 
     /** The file name without its last extension: {@code example} for {@code docs/examples/example.yaml}. */
@@ -271,90 +276,260 @@ public final class PipelineParser {
         }
     }
 
-    /** @param deadLettersNamed whether the file names a dead_letters sink, which on_error: dead_letter needs */
-    private static List<SegmentSpec> segments(YamlNode node, boolean deadLettersNamed) {
-        List<YamlNode> items = node.list("a list of steps");
-        if (items.isEmpty()) {
-            throw node.error("at least one step");
-        }
-        Map<String, String> stepPathByName = new HashMap<>();
-        Map<String, String> lastStepPathBySegment = new HashMap<>();
-        List<SegmentSpec> segments = new ArrayList<>();
-        String segmentName = null;
-        List<StepSpec> segmentSteps = new ArrayList<>();
-        for (YamlNode item : items) {
-            YamlMap step = item.map("a step mapping with step_name and type").allowOnly(STEP_KEYS);
-            YamlNode nameNode = step.required("step_name", "a unique step name");
-            String name = nameNode.string();
-            String firstUse = stepPathByName.putIfAbsent(name, item.path());
-            if (firstUse != null) {
-                throw nameNode.error("a unique step name", YamlNode.quote(name) + ", which " + firstUse
-                        + " already uses");
-            }
-            Map<String, Object> config = step.optional("config")
-                    .map(v -> v.map("a mapping (passed to the worker as JSON)").plain())
-                    .orElseGet(Map::of);
-            Optional<YamlNode> onErrorNode = step.optional("on_error");
-            OnError onError = onErrorNode.map(v -> v.choice(OnError.class)).orElse(OnError.FAIL);
-            if (onError == OnError.DEAD_LETTER && !deadLettersNamed) {
-                throw onErrorNode.get().error("on_error: fail, or a dead_letters sink at the top level of the file"
-                        + " (where the records this step fails on go)", "dead_letter");
-            }
-            Optional<YamlNode> segmentNode = step.optional("segment");
-            Optional<YamlNode> typeNode = step.optional("type");
-            if (typeNode.isEmpty()) {
-                // As sentry_streams writes it: a whole segment of its own, which the worker serves by its id.
-                if (segmentNode.isPresent()) {
-                    throw segmentNode.get().error("no segment key: a step without a type is a segment of its own,"
-                            + " served by the worker by its id", YamlNode.quote(segmentNode.get().string()));
-                }
-                if (segmentName != null) {
-                    segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
-                    segmentSteps = new ArrayList<>();
-                    segmentName = null;
-                }
-                segments.add(new SegmentSpec(segments.size(), name,
-                        List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config, onError))));
-                lastStepPathBySegment.put(name, item.path());
-                continue;
-            }
-            String type = typeNode.get().string();
-            if (!StepSpec.isKnownType(type)) {
-                throw typeNode.get().error(STEP_TYPES);
-            }
+    /**
+     * Reads the flows of a file, main steps and branches, keeping what spans them: step names, segment names
+     * and ids, sink names, and where each flow names a branch, so that graph faults are reported there.
+     */
+    private static final class Flows {
 
-            String segment = segmentNode.map(YamlNode::string).orElse(SegmentSpec.DEFAULT_NAME);
-            if (!segment.equals(segmentName)) {
-                if (segmentName != null) {
-                    segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
-                    segmentSteps = new ArrayList<>();
-                }
-                String ended = lastStepPathBySegment.get(segment);
-                if (ended != null) {
-                    // A segment runs in one worker session, so its steps must be consecutive.
-                    YamlNode at = segmentNode.orElseGet(() -> item.child("segment", item.node()));
-                    throw at.error((segmentName != null ? YamlNode.quote(segmentName) + " or " : "")
-                                    + "a new segment name (a segment's steps must be consecutive)",
-                            YamlNode.quote(segment) + (segmentNode.isEmpty() ? " (the default)" : "")
-                                    + ", whose steps ended at " + ended);
-                }
-                segmentName = segment;
-            }
-            lastStepPathBySegment.put(segment, item.path());
-            segmentSteps.add(new StepSpec(name, type, config, onError));
-        }
-        if (segmentName != null) {
-            segments.add(new SegmentSpec(segments.size(), segmentName, segmentSteps));
-        }
-        return segments;
-    }
+        private final boolean deadLettersNamed;
+        private final String pipelineName;
+        private final BridgeSettings bridge;
+        private final Map<String, String> stepPathByName = new HashMap<>();
+        private final Map<String, String> lastStepPathBySegment = new HashMap<>();
+        private final Map<String, String> sinkPathByName = new HashMap<>();
+        private int segmentCount;
+        /** Per flow (by {@link Flow#describe()}): each branch it names, at the first place it names it. */
+        private final Map<String, Map<String, YamlNode>> namedBranches = new HashMap<>();
+        private final Map<String, YamlNode> branchKeys = new HashMap<>();
 
-    private static List<SinkSpec> sinks(YamlNode node, String pipelineName, BridgeSettings bridge) {
-        List<SinkSpec> sinks = new ArrayList<>();
-        for (YamlMap.Field entry : node.map("a mapping of sinks").nonEmpty("at least one sink").fields()) {
-            sinks.add(sink(entry.name(), entry.value().map(), pipelineName, bridge));
+        /** @param deadLettersNamed whether the file names a dead_letters sink, which on_error: dead_letter needs */
+        Flows(boolean deadLettersNamed, String pipelineName, BridgeSettings bridge) {
+            this.deadLettersNamed = deadLettersNamed;
+            this.pipelineName = pipelineName;
+            this.bridge = bridge;
         }
-        return sinks;
+
+        /** The steps of a flow, and the route or broadcast that ends them, if one does. */
+        private record Steps(List<SegmentSpec> segments, FlowEnd end, Map<String, YamlNode> branches) {
+            static final Steps NONE = new Steps(List.of(), null, Map.of());
+        }
+
+        Flow main(YamlMap root) {
+            Steps steps = steps(root.required("steps", "a list of steps"), SegmentSpec.DEFAULT_NAME);
+            Optional<YamlNode> sinksNode = root.optional("sinks");
+            FlowEnd end;
+            if (steps.end() != null) {
+                if (sinksNode.isPresent()) {
+                    throw sinksNode.get().error("no sinks here, where the main steps end in " + describe(steps.end())
+                            + ", which sends every record to its branches: give each branch its sinks", "sinks");
+                }
+                end = steps.end();
+            } else {
+                end = new FlowEnd.Sinks(sinks(root.required("sinks", "a mapping of sinks")));
+            }
+            return flow(null, steps, end);
+        }
+
+        Map<String, Flow> branches(YamlNode node) {
+            Map<String, Flow> branches = new LinkedHashMap<>();
+            for (YamlMap.Field entry : node.map("a mapping of branches").nonEmpty("at least one branch").fields()) {
+                String name = entry.name();
+                branchKeys.put(name, entry.key());
+                YamlMap branch = entry.value().map("a branch mapping with steps, sinks or to")
+                        .allowOnly(BRANCH_KEYS);
+                Steps steps = branch.optional("steps").map(v -> steps(v, name)).orElse(Steps.NONE);
+                Optional<YamlNode> sinks = branch.optional("sinks");
+                Optional<YamlNode> to = branch.optional("to");
+                String ends = "one of sinks, to (a branch to go on into), or a route or broadcast as its last step";
+                if (steps.end() == null && sinks.isEmpty() && to.isEmpty()) {
+                    throw branch.node().error(ends, "a branch with none: its records would go nowhere");
+                }
+                if ((steps.end() != null ? 1 : 0) + (sinks.isPresent() ? 1 : 0) + (to.isPresent() ? 1 : 0) > 1) {
+                    YamlNode second = to.orElseGet(sinks::orElseThrow);
+                    throw second.error(ends, "more than one: "
+                            + (steps.end() != null ? describe(steps.end()) : "sinks") + " and "
+                            + (to.isPresent() ? "to" : "sinks"));
+                }
+                FlowEnd end;
+                Map<String, YamlNode> named = steps.branches();
+                if (steps.end() != null) {
+                    end = steps.end();
+                } else if (sinks.isPresent()) {
+                    end = new FlowEnd.Sinks(sinks(sinks.get()));
+                } else {
+                    end = new FlowEnd.Join(to.get().string());
+                    named = Map.of(to.get().string(), to.get());
+                }
+                branches.put(name, flow(name, new Steps(steps.segments(), end, named), end));
+            }
+            return branches;
+        }
+
+        /** Reports the graph's first fault at the key it is about: an unknown branch, a cycle, an unreached branch. */
+        void check(Flow main, Map<String, Flow> branches) {
+            GraphCheck.check(main, branches).ifPresent(fault -> {
+                throw switch (fault.kind()) {
+                    case UNKNOWN_BRANCH -> placeNaming(fault).error(branches.isEmpty()
+                                    ? "a branch under a top-level branches mapping (the file has none)"
+                                    : "one of the branches " + String.join(", ", branches.keySet()),
+                            "the branch " + YamlNode.quote(fault.branch()));
+                    case CYCLE -> placeNaming(fault).error("a branch that does not lead back here",
+                            YamlNode.quote(fault.branch()) + ", and " + fault.message());
+                    case UNREACHED -> branchKeys.get(fault.branch()).error("a branch that a route, broadcast or"
+                            + " to names", "branch " + YamlNode.quote(fault.branch()) + ", which nothing sends records"
+                            + " to");
+                };
+            });
+        }
+
+        private YamlNode placeNaming(GraphCheck.Fault fault) {
+            return namedBranches.get(fault.from().describe()).get(fault.branch());
+        }
+
+        private Flow flow(String branch, Steps steps, FlowEnd end) {
+            Flow flow = new Flow(branch, steps.segments(), end);
+            namedBranches.put(flow.describe(), steps.branches());
+            return flow;
+        }
+
+        private static String describe(FlowEnd end) {
+            return switch (end) {
+                case FlowEnd.Route route -> "route " + route.step();
+                case FlowEnd.Broadcast broadcast -> "broadcast " + broadcast.step();
+                case FlowEnd.Sinks ignored -> "sinks";
+                case FlowEnd.Join join -> "to " + join.branch();
+            };
+        }
+
+        private List<SinkSpec> sinks(YamlNode node) {
+            List<SinkSpec> sinks = new ArrayList<>();
+            for (YamlMap.Field entry : node.map("a mapping of sinks").nonEmpty("at least one sink").fields()) {
+                String firstUse = sinkPathByName.putIfAbsent(entry.name(), entry.key().path());
+                if (firstUse != null) {
+                    throw entry.key().error("a sink name unique in the pipeline", YamlNode.quote(entry.name())
+                            + ", which " + firstUse + " already uses");
+                }
+                sinks.add(sink(entry.name(), entry.value().map(), pipelineName, bridge));
+            }
+            return sinks;
+        }
+
+        /** @param defaultSegment the segment of steps that name none: main, or the branch's name */
+        private Steps steps(YamlNode node, String defaultSegment) {
+            List<YamlNode> items = node.list("a list of steps");
+            if (items.isEmpty()) {
+                throw node.error("at least one step");
+            }
+            List<SegmentSpec> segments = new ArrayList<>();
+            FlowEnd end = null;
+            Map<String, YamlNode> branches = new LinkedHashMap<>();
+            String segmentName = null;
+            List<StepSpec> segmentSteps = new ArrayList<>();
+            for (YamlNode item : items) {
+                if (end != null) {
+                    throw item.error("no step after " + describe(end) + ", which ends its list of steps (its"
+                            + " branches go on)", "another step");
+                }
+                YamlMap step = item.map("a step mapping with step_name and type");
+                YamlNode nameNode = step.required("step_name", "a unique step name");
+                String name = nameNode.string();
+                String firstUse = stepPathByName.putIfAbsent(name, item.path());
+                if (firstUse != null) {
+                    throw nameNode.error("a unique step name", YamlNode.quote(name) + ", which " + firstUse
+                            + " already uses");
+                }
+                if (step.optional("route").isPresent() || step.optional("broadcast").isPresent()) {
+                    end = step.optional("route").isPresent()
+                            ? route(name, step.allowOnly(ROUTE_STEP_KEYS), branches)
+                            : broadcast(name, step.allowOnly(BROADCAST_STEP_KEYS), branches);
+                    continue;
+                }
+                step.allowOnly(STEP_KEYS);
+                Map<String, Object> config = step.optional("config")
+                        .map(v -> v.map("a mapping (passed to the worker as JSON)").plain())
+                        .orElseGet(Map::of);
+                Optional<YamlNode> onErrorNode = step.optional("on_error");
+                OnError onError = onErrorNode.map(v -> v.choice(OnError.class)).orElse(OnError.FAIL);
+                if (onError == OnError.DEAD_LETTER && !deadLettersNamed) {
+                    throw onErrorNode.get().error("on_error: fail, or a dead_letters sink at the top level of the"
+                            + " file (where the records this step fails on go)", "dead_letter");
+                }
+                Optional<YamlNode> segmentNode = step.optional("segment");
+                Optional<YamlNode> typeNode = step.optional("type");
+                if (typeNode.isEmpty()) {
+                    // As sentry_streams writes it: a whole segment of its own, which the worker serves by its id.
+                    if (segmentNode.isPresent()) {
+                        throw segmentNode.get().error("no segment key: a step without a type is a segment of its"
+                                        + " own, served by the worker by its id",
+                                YamlNode.quote(segmentNode.get().string()));
+                    }
+                    if (segmentName != null) {
+                        segments.add(new SegmentSpec(segmentCount++, segmentName, segmentSteps));
+                        segmentSteps = new ArrayList<>();
+                        segmentName = null;
+                    }
+                    segments.add(new SegmentSpec(segmentCount++, name,
+                            List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config, onError))));
+                    lastStepPathBySegment.put(name, item.path());
+                    continue;
+                }
+                String type = typeNode.get().string();
+                if (!StepSpec.isKnownType(type)) {
+                    throw typeNode.get().error(STEP_TYPES);
+                }
+
+                String segment = segmentNode.map(YamlNode::string).orElse(defaultSegment);
+                if (!segment.equals(segmentName)) {
+                    if (segmentName != null) {
+                        segments.add(new SegmentSpec(segmentCount++, segmentName, segmentSteps));
+                        segmentSteps = new ArrayList<>();
+                    }
+                    String ended = lastStepPathBySegment.get(segment);
+                    if (ended != null) {
+                        // A segment runs in one worker session, so its steps must be consecutive.
+                        YamlNode at = segmentNode.orElseGet(() -> item.child("segment", item.node()));
+                        throw at.error((segmentName != null ? YamlNode.quote(segmentName) + " or " : "")
+                                        + "a new segment name (a segment's steps must be consecutive)",
+                                YamlNode.quote(segment) + (segmentNode.isEmpty() ? " (the default)" : "")
+                                        + ", whose steps ended at " + ended);
+                    }
+                    segmentName = segment;
+                }
+                lastStepPathBySegment.put(segment, item.path());
+                segmentSteps.add(new StepSpec(name, type, config, onError));
+            }
+            if (segmentName != null) {
+                segments.add(new SegmentSpec(segmentCount++, segmentName, segmentSteps));
+            }
+            return new Steps(segments, end, branches);
+        }
+
+        private static FlowEnd.Route route(String name, YamlMap step, Map<String, YamlNode> branches) {
+            YamlMap route = step.required("route", "a mapping with by, branches and default")
+                    .map("a mapping with by, branches and default").allowOnly(ROUTE_KEYS);
+            KeySpec by = key(route.required("by", "what to route by: a mapping with one of "
+                    + String.join(", ", KEY_KINDS)));
+            Map<String, String> branchByValue = new LinkedHashMap<>();
+            for (YamlMap.Field value : route.required("branches", "a mapping of value -> branch").map()
+                    .nonEmpty("a mapping of value -> branch, at least one").fields()) {
+                String branch = value.value().string();
+                branchByValue.put(value.name(), branch);
+                branches.putIfAbsent(branch, value.value());
+            }
+            YamlNode defaultNode = route.required("default", "the branch of the records whose value names no branch"
+                    + " (and of those without the " + by.kind().configName() + ")");
+            branches.putIfAbsent(defaultNode.string(), defaultNode);
+            return new FlowEnd.Route(name, by, branchByValue, defaultNode.string());
+        }
+
+        private static FlowEnd.Broadcast broadcast(String name, YamlMap step, Map<String, YamlNode> branches) {
+            String expected = "a list of two or more branch names";
+            YamlNode node = step.required("broadcast", expected);
+            List<YamlNode> items = node.list(expected);
+            if (items.size() < 2) {
+                throw node.error(expected);
+            }
+            List<String> targets = new ArrayList<>();
+            for (YamlNode item : items) {
+                String branch = item.string();
+                if (branches.putIfAbsent(branch, item) != null) {
+                    throw item.error("a branch not listed before", YamlNode.quote(branch) + " again");
+                }
+                targets.add(branch);
+            }
+            return new FlowEnd.Broadcast(name, targets);
+        }
     }
 
     private static SinkSpec sink(String name, YamlMap sink, String pipelineName, BridgeSettings bridge) {

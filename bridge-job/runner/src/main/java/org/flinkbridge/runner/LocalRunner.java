@@ -12,6 +12,7 @@ import org.flinkbridge.bridge.JobCounters;
 import org.flinkbridge.bridge.JobFailures;
 import org.flinkbridge.job.io.OutputDirectories;
 import org.flinkbridge.pipeline.FileSinkSpec;
+import org.flinkbridge.pipeline.FlowEnd;
 import org.flinkbridge.pipeline.KafkaSinkSpec;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.PipelineException;
@@ -109,7 +110,7 @@ public final class LocalRunner {
 
     static String summary(Pipeline pipeline, JobArguments arguments) {
         List<String> outputs = new ArrayList<>();
-        pipeline.sinks().forEach(sink -> outputs.add(describe(sink, arguments.output())));
+        pipeline.sinks().forEach(sink -> outputs.add(describe(pipeline, sink, arguments.output())));
         long read = JobCounters.get(JobCounters.Count.READ);
         long written = JobCounters.get(JobCounters.Count.WRITTEN);
         long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
@@ -126,16 +127,24 @@ public final class LocalRunner {
                 + (recoveries > 0 ? " worker_recoveries=" + recoveries : "")
                 + (upgrades > 0 ? " worker_upgrades=" + upgrades : "")
                 + (pipeline.deadLetters() != null ? " dead_letters=" + deadLetters : "")
-                + (accounted == read ? " - every input accounted for" : " - " + (read - accounted)
-                        + " inputs not in the output (filtered or aggregated)")
+                + accounting(pipeline, read, accounted)
                 + "; output: " + String.join(", ", outputs)
-                + (pipeline.deadLetters() != null ? "; dead letters: " + describe(pipeline.deadLetters(), null) : "");
+                + (pipeline.deadLetters() != null ? "; dead letters: " + describe(pipeline, pipeline.deadLetters(), null) : "");
     }
 
-    /** Where a sink writes; {@code output}, when set, replaces a file sink's path. */
-    private static String describe(SinkSpec sink, String output) {
+    /** Whether every input is in the output or the dead letters; a broadcast writes a record once per branch. */
+    private static String accounting(Pipeline pipeline, long read, long accounted) {
+        if (pipeline.flows().stream().anyMatch(flow -> flow.end() instanceof FlowEnd.Broadcast)) {
+            return " - broadcasts write an input once per branch";
+        }
+        return accounted == read ? " - every input accounted for"
+                : " - " + (read - accounted) + " inputs not in the output (filtered or aggregated)";
+    }
+
+    /** Where a sink writes; {@code output}, when set, replaces file sinks' paths. */
+    private static String describe(Pipeline pipeline, SinkSpec sink, String output) {
         return switch (sink) {
-            case FileSinkSpec file -> output != null ? output : file.path();
+            case FileSinkSpec file -> PipelineJob.filePath(pipeline, file, output);
             case KafkaSinkSpec kafka -> "Kafka topic " + kafka.topic() + " (" + kafka.delivery().name()
                     .toLowerCase(java.util.Locale.ROOT) + ")";
             case PrintSinkSpec print -> print.name() + " (stdout)";
