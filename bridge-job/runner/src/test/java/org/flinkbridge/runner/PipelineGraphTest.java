@@ -2,6 +2,7 @@ package org.flinkbridge.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -83,6 +84,36 @@ class PipelineGraphTest {
         assertEquals(3 * per, all.size());
         assertEquals(per, audit.size());
         assertEquals(2 * per, other.size());
+    }
+
+    /**
+     * docs/examples/sentry, as written: a sentry_streams application's shapes (a router fed by a routing function,
+     * a broadcast, a sink per branch) with its steps in Python.
+     */
+    @Test
+    void theSentryStreamsShapesExampleRuns(@TempDir Path dir) throws Exception {
+        Path example = Path.of(System.getProperty("flink-bridge.home"), "docs", "examples", "sentry", "pipeline.yaml");
+
+        String summary = LocalRunner.run(new String[] {example.toString(), "--output", dir.toString()});
+
+        assertTrue(summary.contains("read=10000"), summary);
+        List<JsonNode> hello = records(dir.resolve("hello_sink"));
+        List<JsonNode> audit = records(dir.resolve("audit_sink"));
+        List<JsonNode> goodbye = records(dir.resolve("goodbye_sink"));
+        assertEquals(idsOnce(hello), idsOnce(audit), "the broadcast gives both sinks the same records");
+        TreeSet<Integer> every = new TreeSet<>(idsOnce(hello));
+        for (int id : idsOnce(goodbye)) {
+            assertTrue(every.add(id), "in both branches: " + id);
+        }
+        assertEquals(10_000, every.size(), "every event in one branch");
+        for (JsonNode record : hello) {
+            assertEquals("hello", record.get("greeting").asText(), record.toString());
+            assertEquals(0, Integer.parseInt(record.get("key").asText().substring(4)) % 2, record.toString());
+        }
+        for (JsonNode record : goodbye) {
+            assertEquals("goodbye", record.get("greeting").asText(), record.toString());
+            assertEquals(1, Integer.parseInt(record.get("key").asText().substring(4)) % 2, record.toString());
+        }
     }
 
     private static List<JsonNode> records(Path sink) throws IOException {
