@@ -4,14 +4,17 @@ import java.util.List;
 
 /**
  * The chaos run's command line: {@code [--transport=shm|grpc] [--worker=java|python|rust]
- * [--recovery=in_place|failover] [--nondeterministic] [--dead-letters] [--quick] [--no-kills|--worker-kills-only]};
+ * [--recovery=in_place|failover] [--nondeterministic] [--dead-letters] [--quick] [--no-kills|--worker-kills-only]
+ * [--records=N]};
  * the recovery is the pipeline's {@code worker_recovery}. {@code --worker-kills-only} kills workers, never the TaskManager.
  * {@code --nondeterministic} (Python worker) counts with docs/examples/chaos/noisy_count.py,
  * whose outputs differ on every replay, so a recovery in place takes the failover path. {@code --dead-letters}
  * makes one input record in {@value #POISON_EVERY} not JSON, which the count (on_error: dead_letter) sends to an
  * exactly-once dead-letter topic, each to be there once. The quick run is the
  * one the default test suite runs; the full one is longer, with more kills. {@code --no-kills} runs the same
- * job and input with nothing killed, which measures checkpoints under steady load.
+ * job and input with nothing killed, which measures checkpoints under steady load. {@code --records=N} sends N
+ * input records instead of the run's own number, at the same rate and with the same kills, spread over the longer
+ * run.
  */
 record ChaosOptions(String transport, String worker, String recovery, boolean nondeterministic, boolean deadLetters,
                     int records, int recordsPerSecond, int workerKills, int taskManagerKills,
@@ -22,7 +25,7 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
 
     static final String USAGE =
             "usage: ./flink-bridge chaos [--transport=shm|grpc] [--worker=java|python|rust] [--recovery=in_place|failover]"
-                    + " [--nondeterministic] [--dead-letters] [--quick] [--no-kills|--worker-kills-only]";
+                    + " [--nondeterministic] [--dead-letters] [--quick] [--no-kills|--worker-kills-only] [--records=N]";
 
     static ChaosOptions parse(String[] args) {
         String transport = "shm";
@@ -33,6 +36,7 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
         boolean taskManagerKills = true;
         boolean nondeterministic = false;
         boolean deadLetters = false;
+        Integer records = null;
         for (String arg : args) {
             if (arg.equals("--quick")) {
                 quick = true;
@@ -44,6 +48,8 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                 nondeterministic = true;
             } else if (arg.equals("--dead-letters")) {
                 deadLetters = true;
+            } else if (arg.startsWith("--records=")) {
+                records = positive(arg.substring("--records=".length()));
             } else if (arg.startsWith("--transport=")) {
                 transport = arg.substring("--transport=".length());
                 if (!transport.equals("shm") && !transport.equals("grpc")) {
@@ -75,12 +81,25 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                     + USAGE);
         }
         return quick
-                ? new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters, 40_000, 2_000,
-                        kills ? 3 : 0,
+                ? new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters,
+                        records != null ? records : 40_000, 2_000, kills ? 3 : 0,
                         kills && taskManagerKills ? 1 : 0, 1_000, 120)
-                : new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters, 300_000, 2_500,
-                        kills ? 8 : 0,
+                : new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters,
+                        records != null ? records : 300_000, 2_500, kills ? 8 : 0,
                         kills && taskManagerKills ? 2 : 0, 1_000, 300);
+    }
+
+    private static int positive(String value) {
+        try {
+            int records = Integer.parseInt(value);
+            if (records > 0) {
+                return records;
+            }
+        } catch (NumberFormatException notANumber) {
+            // reported below, with the usage
+        }
+        throw new IllegalArgumentException("--records must be a positive number of records, not '" + value + "'; "
+                + USAGE);
     }
 
     /** The input records that are not JSON: each a dead letter, and no count. */
