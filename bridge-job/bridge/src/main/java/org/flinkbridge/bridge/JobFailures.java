@@ -7,6 +7,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * can name it when Flink reports the job's failure by one of its consequences instead: a source coordinator's
  * event that could not reach the failed task fails that task again with "Task is not running", and whichever
  * of the two reaches the JobManager first becomes the job's cause.
+ *
+ * <p>The one JVM-wide static left between the job and the runner (counts go through Flink's accumulators,
+ * {@link JobCounters}): when the coordinator's failure comes first, the JobManager marks the task failed with it and
+ * drops the task's own report, exception and final accumulators alike, so nothing Flink hands back (the job's
+ * exception, its exception history, its accumulators) holds the bridge's failure. It serves only the local runner,
+ * whose MiniCluster runs every task in its JVM, and only where the job's exception holds no failure of the bridge.
  */
 public final class JobFailures {
 

@@ -2,12 +2,20 @@ package org.flinkbridge.runner;
 
 import org.flinkbridge.job.JobArguments;
 import org.flinkbridge.job.PipelineJob;
+import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.HeartbeatManagerOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.core.execution.DefaultExecutorServiceLoader;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.JobListener;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.apache.flink.streaming.api.graph.StreamGraph;
+import org.apache.flink.util.ExceptionUtils;
 import org.apache.flink.util.FileUtils;
+import org.apache.flink.util.FlinkException;
 import org.flinkbridge.bridge.JobCounters;
 import org.flinkbridge.bridge.JobFailures;
 import org.flinkbridge.job.io.OutputDirectories;
@@ -25,6 +33,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
 
 /**
  * {@code ./flink-bridge run}: runs a pipeline on an embedded Flink MiniCluster in this JVM and ends with one
@@ -37,6 +47,21 @@ public final class LocalRunner {
 
     /** Restarts a run with checkpointing allows before it fails, unless it sets a restart strategy of its own. */
     static final int RESTART_ATTEMPTS = 3;
+
+    /**
+     * How often the JobManager asks the TaskManager for a heartbeat, unless the run sets it: each heartbeat brings the
+     * tasks' accumulators, so this is how fresh the counts are that a {@link JobListener} reads mid-run (Flink's
+     * default, 10 s, is longer than many a local run).
+     */
+    static final Duration HEARTBEAT_INTERVAL = Duration.ofMillis(250);
+
+    private static final JobListener NO_LISTENER = new JobListener() {
+        @Override
+        public void onJobSubmitted(JobClient client, Throwable failure) {}
+
+        @Override
+        public void onJobExecuted(JobExecutionResult result, Throwable failure) {}
+    };
 
     private LocalRunner() {}
 
@@ -55,6 +80,14 @@ public final class LocalRunner {
 
     /** Runs the job to completion and returns its summary line. */
     public static String run(String[] args) throws Exception {
+        return run(args, NO_LISTENER);
+    }
+
+    /**
+     * Runs the job to completion and returns its summary line; {@code listener} is told of the job's client once it
+     * is submitted, through which its {@link JobCounters} can be read as it runs, and of its end.
+     */
+    public static String run(String[] args, JobListener listener) throws Exception {
         String home = System.getProperty("flink-bridge.home", ".");
         JobArguments arguments = JobArguments.parse(args, Path.of(home, EXAMPLE_PIPELINE));
         Pipeline pipeline = arguments.loadPipeline();
@@ -78,16 +111,49 @@ public final class LocalRunner {
             config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, RESTART_ATTEMPTS);
             config.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofSeconds(1));
         }
-        JobCounters.reset();
+        if (!config.contains(HeartbeatManagerOptions.HEARTBEAT_INTERVAL)) {
+            config.set(HeartbeatManagerOptions.HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+        }
         JobFailures.reset();
+        StreamGraph graph = ((ExecutionEnvironmentImpl) env).getStreamGraph();
+        graph.setJobName(pipeline.name());
         try {
-            env.execute(pipeline.name());
+            return summary(pipeline, arguments, execute(graph, config, listener).getAllAccumulatorResults());
         } finally {
             if (checkpoints != null) {
                 FileUtils.deleteDirectoryQuietly(checkpoints.toFile());
             }
         }
-        return summary(pipeline, arguments);
+    }
+
+    /**
+     * What the V2 environment's {@code execute} does (an embedded MiniCluster for the {@code local} target, waited
+     * for, Flink's wrappers of a failure stripped as there), telling {@code listener} of the job's client and end.
+     */
+    private static JobExecutionResult execute(StreamGraph graph, Configuration config, JobListener listener)
+            throws Exception {
+        JobClient client;
+        try {
+            client = new DefaultExecutorServiceLoader().getExecutorFactory(config).getExecutor(config)
+                    .execute(graph, config, LocalRunner.class.getClassLoader()).get();
+        } catch (ExecutionException e) {
+            listener.onJobSubmitted(null, e.getCause());
+            throw new FlinkException("Failed to execute job '" + graph.getJobName() + "'.",
+                    ExceptionUtils.stripExecutionException(e));
+        }
+        listener.onJobSubmitted(client, null);
+        try {
+            JobExecutionResult result = client.getJobExecutionResult().get();
+            listener.onJobExecuted(result, null);
+            return result;
+        } catch (ExecutionException e) {
+            Throwable failure = ExceptionUtils.stripExecutionException(e);
+            listener.onJobExecuted(null, failure);
+            if (failure instanceof Error error) {
+                throw error;
+            }
+            throw failure instanceof Exception exception ? exception : new FlinkException(failure);
+        }
     }
 
     /**
@@ -108,32 +174,43 @@ public final class LocalRunner {
         return directory;
     }
 
-    static String summary(Pipeline pipeline, JobArguments arguments) {
+    /**
+     * The summary line of a run whose job ended with {@code accumulators}. After a restart, the counts are those of
+     * the restarted tasks since then ({@link JobCounters}), which account for no run's inputs.
+     */
+    static String summary(Pipeline pipeline, JobArguments arguments, Map<String, Object> accumulators) {
         List<String> outputs = new ArrayList<>();
         pipeline.sinks().forEach(sink -> outputs.add(describe(pipeline, sink, arguments.output())));
-        long read = JobCounters.get(JobCounters.Count.READ);
-        long written = JobCounters.get(JobCounters.Count.WRITTEN);
-        long writtenInputs = JobCounters.get(JobCounters.Count.WRITTEN_INPUTS);
-        long recoveries = JobCounters.get(JobCounters.Count.WORKER_RECOVERIES);
-        long upgrades = JobCounters.get(JobCounters.Count.WORKER_UPGRADES);
-        long deadLetters = JobCounters.get(JobCounters.Count.DEAD_LETTERS);
+        long read = JobCounters.Count.READ.of(accumulators);
+        long written = JobCounters.Count.WRITTEN.of(accumulators);
+        long writtenInputs = JobCounters.Count.WRITTEN_INPUTS.of(accumulators);
+        long recoveries = JobCounters.Count.WORKER_RECOVERIES.of(accumulators);
+        long upgrades = JobCounters.Count.WORKER_UPGRADES.of(accumulators);
+        long deadLetters = JobCounters.Count.DEAD_LETTERS.of(accumulators);
+        int restarts = JobCounters.restarts(accumulators);
         // A dead letter stands for an input that left the main stream, as a filtered one does.
         long accounted = writtenInputs + deadLetters;
         return "flink-bridge: pipeline '" + pipeline.name() + "' over " + pipeline.bridge().transport().describe()
                 + ": read=" + read
-                + " sent=" + JobCounters.get(JobCounters.Count.SENT)
-                + " received=" + JobCounters.get(JobCounters.Count.RECEIVED)
+                + " sent=" + JobCounters.Count.SENT.of(accumulators)
+                + " received=" + JobCounters.Count.RECEIVED.of(accumulators)
                 + " written=" + written + (writtenInputs != written ? " (holding " + writtenInputs + " inputs)" : "")
                 + (recoveries > 0 ? " worker_recoveries=" + recoveries : "")
                 + (upgrades > 0 ? " worker_upgrades=" + upgrades : "")
                 + (pipeline.deadLetters() != null ? " dead_letters=" + deadLetters : "")
-                + accounting(pipeline, read, accounted)
+                + accounting(pipeline, read, accounted, restarts)
                 + "; output: " + String.join(", ", outputs)
                 + (pipeline.deadLetters() != null ? "; dead letters: " + describe(pipeline, pipeline.deadLetters(), null) : "");
     }
 
-    /** Whether every input is in the output or the dead letters; a broadcast writes a record once per branch. */
-    private static String accounting(Pipeline pipeline, long read, long accounted) {
+    /**
+     * Whether every input is in the output or the dead letters; a broadcast writes a record once per branch, and
+     * after a restart the counts are those since.
+     */
+    private static String accounting(Pipeline pipeline, long read, long accounted, int restarts) {
+        if (restarts > 0) {
+            return " restarts=" + restarts + " - counts since the last restart";
+        }
         if (pipeline.flows().stream().anyMatch(flow -> flow.end() instanceof FlowEnd.Broadcast)) {
             return " - broadcasts write an input once per branch";
         }

@@ -87,7 +87,7 @@ class BridgeFailuresTest {
     @ValueSource(strings = {"grpc", "shm"})
     void workerKilled(String transport, @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "p", slowStream(30_000, transport));
-        CompletableFuture<String> run = runInBackground(pipeline);
+        RunningJob run = runInBackground(pipeline);
         ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
 
         new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
@@ -102,7 +102,7 @@ class BridgeFailuresTest {
     @ValueSource(strings = {"grpc", "shm"})
     void workerHangs(String transport, @TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "p", slowStream(2_000, transport));
-        CompletableFuture<String> run = runInBackground(pipeline);
+        RunningJob run = runInBackground(pipeline);
         ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
         try {
             new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
@@ -118,7 +118,7 @@ class BridgeFailuresTest {
     @Test
     void silentWorkerOverShmIsLostAfterTheLivenessTimeout(@TempDir Path dir) throws Exception {
         Path pipeline = TestPipelines.write(dir, "p", slowStream(60_000, "shm"));
-        CompletableFuture<String> run = runInBackground(pipeline, "-Dflink-bridge.liveness-timeout=1s");
+        RunningJob run = runInBackground(pipeline, "-Dflink-bridge.liveness-timeout=1s");
         ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
         try {
             new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
@@ -231,7 +231,7 @@ class BridgeFailuresTest {
         return LocalRunner.causeMessage(error);
     }
 
-    private static CompletableFuture<String> runInBackground(Path pipeline, String... extra) {
+    private static RunningJob runInBackground(Path pipeline, String... extra) {
         return TestPipelines.runInBackground(arguments(pipeline, extra));
     }
 

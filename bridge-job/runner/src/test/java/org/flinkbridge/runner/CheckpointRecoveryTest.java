@@ -17,7 +17,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -49,11 +48,10 @@ class CheckpointRecoveryTest {
     @CsvSource({"shm, DIES, java", "shm, HANGS, java", "grpc, DIES, python", "shm, ANSWERS_GARBAGE, python"})
     void withFailoverAFailingWorkerIsRestoredFromTheCheckpointWithNoLossOrDuplicate(
             String transport, Fault fault, String worker, @TempDir Path dir) throws Exception {
-        runWithFault(transport, fault, worker, "failover", dir);
+        RunningJob run = runWithFault(transport, fault, worker, "failover", dir).run();
 
-        assertTrue(JobCounters.get(JobCounters.Count.SENT) > EVENTS,
-                "no records were sent again from a checkpoint: the fault did not make the job restart");
-        assertEquals(0, JobCounters.get(JobCounters.Count.WORKER_RECOVERIES));
+        assertTrue(run.restarts() >= 1, "the fault did not make the job restart from a checkpoint");
+        assertEquals(0, run.count(JobCounters.Count.WORKER_RECOVERIES));
     }
 
     /**
@@ -66,27 +64,28 @@ class CheckpointRecoveryTest {
             "shm, ANSWERS_GARBAGE, java", "shm, DIES, rust", "grpc, HANGS, rust"})
     void inPlaceALostWorkerIsReplacedWithoutRestartingTheJob(String transport, Fault fault, String worker,
                                                             @TempDir Path dir) throws Exception {
-        ProcessHandle target = runWithFault(transport, fault, worker, "in_place", dir);
+        Faulted faulted = runWithFault(transport, fault, worker, "in_place", dir);
 
         if (fault == Fault.ANSWERS_GARBAGE) {
-            assertTrue(JobCounters.get(JobCounters.Count.SENT) > EVENTS, "garbage did not make the job restart");
+            assertTrue(faulted.run().restarts() >= 1, "garbage did not make the job restart");
         } else {
-            assertEquals(EVENTS, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records were sent again");
-            assertTrue(JobCounters.get(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted"
-                    + " after the fault struck " + target.pid() + " (" + target.info().commandLine().orElse("?") + ")");
+            faulted.run().assertSentOnceWithoutRestart(EVENTS);
+            assertTrue(faulted.run().count(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted"
+                    + " after the fault struck " + faulted.target().pid() + " ("
+                    + faulted.target().info().commandLine().orElse("?") + ")");
         }
     }
 
-    /**
-     * Runs the per-key count with the fault striking mid-run; checks every key's counts 1..n once each; returns
-     * the process the fault struck.
-     */
-    private static ProcessHandle runWithFault(String transport, Fault fault, String worker, String recovery, Path dir)
+    /** A run that a fault struck, and the process it struck. */
+    private record Faulted(RunningJob run, ProcessHandle target) {}
+
+    /** Runs the per-key count with the fault striking mid-run; checks every key's counts 1..n once each. */
+    private static Faulted runWithFault(String transport, Fault fault, String worker, String recovery, Path dir)
             throws Exception {
         Path pipeline = TestPipelines.perKeyCounts(dir, EVENTS, 6000, "transport: " + transport,
                 "worker_timeout_ms: 3000", "worker: " + worker, "worker_recovery: " + recovery);
         Path out = dir.resolve("out");
-        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
+        RunningJob run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
                 "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=3",
                 "-Drestart-strategy.fixed-delay.delay=200ms");
         String marker = TestPeers.faultTarget(worker);
@@ -115,7 +114,7 @@ class CheckpointRecoveryTest {
         long total = counts.values().stream().mapToLong(List::size).sum();
         assertEquals(EVENTS, total, "records in the output");
         assertEquals(20, counts.size());
-        return target;
+        return new Faulted(run, target);
     }
 
 

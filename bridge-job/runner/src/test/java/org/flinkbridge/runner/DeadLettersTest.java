@@ -2,7 +2,6 @@ package org.flinkbridge.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.flinkbridge.bridge.JobCounters;
 import org.flinkbridge.bridge.function.DeadLetters;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -15,7 +14,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -54,7 +52,7 @@ class DeadLettersTest {
     void aWorkerKilledMidRunIsRecoveredInPlaceAndEachDeadLetterIsWrittenOnce(@TempDir Path dir) throws Exception {
         int records = 400_000;
         Path pipeline = poisonedPipeline(dir, records);
-        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output",
+        RunningJob run = TestPipelines.runInBackground(pipeline.toString(), "--output",
                 dir.resolve("out").toString());
 
         TestPeers.signal(TestPeers.awaitSpawnedWorker(records / 4, run), "KILL");
@@ -62,7 +60,7 @@ class DeadLettersTest {
 
         assertTrue(summary.contains("worker_recoveries=") && summary.contains("dead_letters=" + records / 10),
                 summary);
-        assertEquals(records, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records sent again");
+        run.assertSentOnceWithoutRestart(records);
         assertEachOnce(records, TestPipelines.committedLines(dir.resolve("out")),
                 TestPipelines.committedLines(dir.resolve("dead-letters")));
     }

@@ -8,7 +8,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,12 +37,10 @@ class SidecarRecoveryTest {
                     "worker_address: \"127.0.0.1:" + port + "\"", "worker_timeout_ms: 3000",
                     "worker_restart_timeout_ms: 30000");
             Path out = dir.resolve("out");
-            // The counts of an earlier job in this JVM must not pass for this one's before it resets them.
-            JobCounters.reset();
-            CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output",
+            RunningJob run = TestPipelines.runInBackground(pipeline.toString(), "--output",
                     out.toString(), "-Drestart-strategy.type=none");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (JobCounters.get(JobCounters.Count.SENT) < EVENTS / 4 && System.nanoTime() < deadline) {
+            while (run.count(JobCounters.Count.SENT) < EVENTS / 4 && System.nanoTime() < deadline) {
                 assertTrue(!run.isDone(), "the job ended before the kill: " + (run.isDone() ? run.get() : ""));
                 Thread.sleep(20);
             }
@@ -61,11 +58,11 @@ class SidecarRecoveryTest {
 
             Map<String, List<Long>> counts = TestPipelines.runningCountsOnceEach(out);
             assertEquals(EVENTS, counts.values().stream().mapToLong(List::size).sum(), "records in the output");
-            assertEquals(EVENTS, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records were sent again");
+            run.assertSentOnceWithoutRestart(EVENTS);
             // A sidecar stopped with SIGTERM ends its sessions as stopped: an upgrade, not a loss.
             JobCounters.Count moved = signal.equals("KILL") ? JobCounters.Count.WORKER_RECOVERIES
                     : JobCounters.Count.WORKER_UPGRADES;
-            assertTrue(JobCounters.get(moved) >= 1, "no " + moved + " was counted");
+            assertTrue(run.count(moved) >= 1, "no " + moved + " was counted");
         } finally {
             first.destroyForcibly();
             if (second != null) {

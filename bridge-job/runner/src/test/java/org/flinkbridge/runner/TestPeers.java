@@ -19,7 +19,6 @@ import java.time.Instant;
 import java.util.Comparator;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** Real gRPC servers on loopback that stand in for workers written by others. */
@@ -142,7 +141,7 @@ final class TestPeers {
     }
 
     /** The spawned worker, once the job has sent it more than {@code records} records; fails if the job ends first. */
-    static ProcessHandle awaitSpawnedWorker(long records, CompletableFuture<?> run) throws Exception {
+    static ProcessHandle awaitSpawnedWorker(long records, RunningJob run) throws Exception {
         return awaitSpawned(TestPipelines.workerJar(), records, run);
     }
 
@@ -150,7 +149,7 @@ final class TestPeers {
      * A spawned process whose command line contains {@code marker}, once the job has sent more than
      * {@code records} records; fails if the job ends first.
      */
-    static ProcessHandle awaitSpawned(String marker, long records, CompletableFuture<?> run) throws Exception {
+    static ProcessHandle awaitSpawned(String marker, long records, RunningJob run) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             if (run.isDone()) {
@@ -158,7 +157,7 @@ final class TestPeers {
                         + run.get());
             }
             Optional<ProcessHandle> process = spawned(marker);
-            if (process.isPresent() && JobCounters.get(JobCounters.Count.SENT) > records) {
+            if (process.isPresent() && run.count(JobCounters.Count.SENT) > records) {
                 return process.get();
             }
             Thread.sleep(50);

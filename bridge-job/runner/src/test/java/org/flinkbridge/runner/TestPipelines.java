@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -112,16 +111,10 @@ final class TestPipelines {
         return earlierProcesses;
     }
 
-    /** Runs a pipeline with {@link LocalRunner} on another thread; the future holds its summary line. */
-    static CompletableFuture<String> runInBackground(String... args) {
+    /** Runs a pipeline with {@link LocalRunner} on another thread: completes with its summary line. */
+    static RunningJob runInBackground(String... args) {
         earlierProcesses = ProcessHandle.current().descendants().map(ProcessHandle::pid).collect(Collectors.toSet());
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return LocalRunner.run(args);
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
+        return RunningJob.start(args);
     }
 
     /**

@@ -9,7 +9,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -82,7 +81,7 @@ class WorkerLanguagesTest {
         assertEquals(PYTHON_EVENTS, pythonOutput.size());
 
         Path out = dir.resolve("rust");
-        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
+        RunningJob run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString(),
                 "--worker=rust", segments);
         ProcessHandle worker = TestPeers.awaitSpawned(TestPeers.faultTarget("rust"), PYTHON_EVENTS / 3, run);
         // Each session with Python steps runs in a process of its own, so no two share a GIL.
@@ -95,8 +94,8 @@ class WorkerLanguagesTest {
         List<String> rustOutput = TestPipelines.outputLines(out);
         rustOutput.sort(null);
         assertEquals(pythonOutput, rustOutput);
-        assertEquals(PYTHON_EVENTS, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records sent again");
-        assertTrue(JobCounters.get(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted");
+        run.assertSentOnceWithoutRestart(PYTHON_EVENTS);
+        assertTrue(run.count(JobCounters.Count.WORKER_RECOVERIES) >= 1, "no recovery in place was counted");
     }
 
     /**

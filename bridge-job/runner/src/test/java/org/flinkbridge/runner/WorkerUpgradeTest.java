@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -45,7 +44,7 @@ class WorkerUpgradeTest {
         Path pipeline = TestPipelines.perKey(dir, "{step_name: count, type: versioned_count.Count}", EVENTS, 6000,
                 "worker: " + worker, "transport: " + transport);
         Path out = dir.resolve("out");
-        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString());
+        RunningJob run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString());
         // The worker (the Python supervisor, or the Rust worker, the oldest): its command line names the pipeline's
         // folder (its segments' path).
         ProcessHandle spawned = TestPeers.awaitSpawned(dir.toString(), EVENTS / 3, run);
@@ -54,7 +53,7 @@ class WorkerUpgradeTest {
         TestPeers.signal(spawned, "TERM");
         run.get(3, TimeUnit.MINUTES);
 
-        assertEveryCountOnceWithoutARestart(out);
+        assertEveryCountOnceWithoutARestart(out, run);
         Map<String, TreeMap<Long, String>> builds = new TreeMap<>();
         for (String line : TestPipelines.committedLines(out)) {
             JsonNode count = JSON.readTree(line);
@@ -81,23 +80,23 @@ class WorkerUpgradeTest {
             throws Exception {
         Path pipeline = TestPipelines.perKeyCounts(dir, EVENTS, 6000, "transport: " + transport);
         Path out = dir.resolve("out");
-        CompletableFuture<String> run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString());
+        RunningJob run = TestPipelines.runInBackground(pipeline.toString(), "--output", out.toString());
         ProcessHandle worker = TestPeers.awaitSpawnedWorker(EVENTS / 3, run);
 
         TestPeers.signal(worker, "TERM");
         run.get(3, TimeUnit.MINUTES);
 
-        assertEveryCountOnceWithoutARestart(out);
+        assertEveryCountOnceWithoutARestart(out, run);
         assertTrue(worker.onExit().get(10, TimeUnit.SECONDS) != null && !worker.isAlive());
     }
 
     /** Every key's counts 1..n once each, no record sent twice, and sessions moved after a stop as asked. */
-    private static void assertEveryCountOnceWithoutARestart(Path out) throws Exception {
+    private static void assertEveryCountOnceWithoutARestart(Path out, RunningJob run) throws Exception {
         Map<String, List<Long>> counts = TestPipelines.runningCountsOnceEach(out);
         assertEquals(EVENTS, counts.values().stream().mapToLong(List::size).sum(), "records in the output");
-        assertEquals(EVENTS, JobCounters.get(JobCounters.Count.SENT), "the job restarted: records were sent again");
-        assertTrue(JobCounters.get(JobCounters.Count.WORKER_UPGRADES) >= 1, "no session moved to a new worker"
-                + " after a stop as asked (recoveries from a loss: " + JobCounters.get(JobCounters.Count.WORKER_RECOVERIES)
+        run.assertSentOnceWithoutRestart(EVENTS);
+        assertTrue(run.count(JobCounters.Count.WORKER_UPGRADES) >= 1, "no session moved to a new worker"
+                + " after a stop as asked (recoveries from a loss: " + run.count(JobCounters.Count.WORKER_RECOVERIES)
                 + ")");
     }
 

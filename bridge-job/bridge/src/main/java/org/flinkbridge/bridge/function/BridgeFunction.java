@@ -1,5 +1,7 @@
 package org.flinkbridge.bridge.function;
 
+import org.apache.flink.api.common.accumulators.LongCounter;
+import org.apache.flink.api.common.functions.RuntimeContext;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.CheckpointListener;
 import org.apache.flink.api.common.state.ListState;
@@ -78,6 +80,11 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient int subtask;
     private transient int maxParallelism;
     private transient SessionMetrics metrics;
+    /** The operator's runtime context, handed before open: the V2 contexts do not expose the job's accumulators. */
+    private transient RuntimeContext accumulators;
+    /** The job's count of inputs sent to workers, or null where this segment's are not counted; likewise received. */
+    private transient LongCounter sent;
+    private transient LongCounter received;
     /** Whether a mail to take answers is queued, so a burst of arrivals queues one. */
     private transient AtomicBoolean answersMailQueued;
     private transient boolean closed;
@@ -124,7 +131,10 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 .setParallelism(task.getParallelism())
                 .setAttempt(task.getAttemptNumber())
                 .build(), workerStates);
-        metrics = new SessionMetrics(ctx.getMetricGroup(), spec.maxInFlight(),
+        sent = countSent ? JobCounters.Count.SENT.in(accumulators) : null;
+        received = countReceived ? JobCounters.Count.RECEIVED.in(accumulators) : null;
+        JobCounters.countRestarts(accumulators);
+        metrics = new SessionMetrics(ctx.getMetricGroup(), accumulators, spec.maxInFlight(),
                 () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
                 session::fromWorkerRingBytes, spec.deadLetterSteps());
         WorkerLoss loss = spec.recovery().inPlace()
@@ -164,6 +174,11 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     int journalWeight() {
         return spec.recovery().inPlace() ? (int) Math.max(1, Math.min(Integer.MAX_VALUE,
                 spec.recovery().journalBytes() >> 20)) : 0;
+    }
+
+    /** Called by {@link BridgeOperators} before {@link #open}: where the job's counts go ({@link JobCounters}). */
+    void countJobIn(RuntimeContext operatorContext) {
+        accumulators = operatorContext;
     }
 
     /** Called by {@link BridgeOperators} before {@link #open}, with a keyed segment's restored worker state. */
@@ -220,8 +235,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
                 ctx.getStateManager().getCurrentKey(), maxParallelism) : KeyGroups.NONE;
         exchange.record(keyGroup, record);
-        if (countSent) {
-            JobCounters.add(JobCounters.Count.SENT, 1);
+        if (sent != null) {
+            sent.add(1L);
         }
     }
 
@@ -339,8 +354,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         @Override
         public void arrived(BridgeRecord output) {
             metrics.outputReceived(output.payload.length);
-            if (countReceived) {
-                JobCounters.add(JobCounters.Count.RECEIVED, 1);
+            if (received != null) {
+                received.add(1L);
             }
         }
     }

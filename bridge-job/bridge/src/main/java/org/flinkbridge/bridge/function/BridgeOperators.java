@@ -13,13 +13,20 @@ import org.flinkbridge.records.BridgeRecord;
 /**
  * Flink's own DataStream V2 process operators, keyed and not, for a {@link BridgeFunction}: they also hand it what
  * the V2 function API does not expose: before it opens, where its journal's memory is counted (the operator's
- * share of the slot's managed memory, {@link ManagedJournalMemory}); once it is open, a mailbox executor of its
+ * share of the slot's managed memory, {@link ManagedJournalMemory}) and the operator's runtime context, whose
+ * accumulators hold the job's counts; once it is open, a mailbox executor of its
  * task, so the worker's answers can be taken on the task thread as they arrive (as Flink's async I/O operator
  * does), and the operator's output, for a subtask whose input ends before any record or watermark came.
  */
 final class BridgeOperators {
 
     private BridgeOperators() {}
+
+    /** Gives the function, before it opens, what it counts in: its journal's memory, the job's accumulators. */
+    private static void handCounting(AbstractStreamOperator<BridgeRecord> operator, BridgeFunction function) {
+        function.countJournalIn(ManagedJournalMemory.of(operator));
+        function.countJobIn(operator.getRuntimeContext());
+    }
 
     /**
      * Gives the function its operator's outputs (main and dead letters) and a mailbox executor at the operator's
@@ -41,7 +48,7 @@ final class BridgeOperators {
         @Override
         public void initializeState(StateInitializationContext context) throws Exception {
             super.initializeState(context);
-            ((BridgeFunction) userFunction).countJournalIn(ManagedJournalMemory.of(this));
+            handCounting(this, (BridgeFunction) userFunction);
         }
 
         @Override
@@ -63,7 +70,7 @@ final class BridgeOperators {
         @Override
         public void initializeState(StateInitializationContext context) throws Exception {
             super.initializeState(context);
-            ((BridgeFunction) userFunction).countJournalIn(ManagedJournalMemory.of(this));
+            handCounting(this, (BridgeFunction) userFunction);
             ((BridgeFunction) userFunction).restoreKeyedWorkerState(
                     KeyGroupStateStream.read(context.getRawKeyedStateInputs()));
         }

@@ -1,5 +1,7 @@
 package org.flinkbridge.bridge.function;
 
+import org.apache.flink.api.common.accumulators.LongCounter;
+import org.apache.flink.api.common.functions.RuntimeContext;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.Histogram;
@@ -19,6 +21,7 @@ import java.util.function.LongSupplier;
  * show them per subtask): records and payload bytes each way, inputs in flight, each ring's occupancy, the
  * round trip of an input (sent until its last answer, every {@value #ROUND_TRIP_SAMPLING}th input timed so the
  * hot path stays cheap), the time the last checkpoint took to drain the session, and recoveries and upgrades.
+ * Dead letters, recoveries and upgrades also count in the job's {@link JobCounters} accumulators.
  */
 final class SessionMetrics {
 
@@ -34,6 +37,9 @@ final class SessionMetrics {
     private final Counter recoveries;
     private final Counter upgrades;
     private final Counter replayedInputs;
+    private final LongCounter jobDeadLetters;
+    private final LongCounter jobRecoveries;
+    private final LongCounter jobUpgrades;
     private final Histogram roundTripMicros;
     /** Dead letters by step, for the steps with on_error: dead_letter. */
     private final Map<String, Counter> deadLetters = new HashMap<>();
@@ -44,12 +50,13 @@ final class SessionMetrics {
     private volatile long lastCheckpointDrainMillis;
 
     /**
+     * @param accumulators  the operator's runtime context, for the job's accumulators
      * @param inFlight      the inputs sent and not yet answered
      * @param toWorkerRing  bytes queued for the worker in the ring (0 without one)
      * @param fromWorkerRing bytes queued for the bridge in the ring (0 without one)
      * @param deadLetterSteps the segment's steps with on_error: dead_letter
      */
-    SessionMetrics(MetricGroup group, int maxInFlight, IntSupplier inFlight, LongSupplier toWorkerRing,
+    SessionMetrics(MetricGroup group, RuntimeContext accumulators, int maxInFlight, IntSupplier inFlight, LongSupplier toWorkerRing,
                    LongSupplier fromWorkerRing, List<String> deadLetterSteps) {
         recordsSent = group.counter("bridgeRecordsSent");
         bytesSent = group.counter("bridgeBytesSent");
@@ -58,6 +65,9 @@ final class SessionMetrics {
         recoveries = group.counter("bridgeWorkerRecoveries");
         upgrades = group.counter("bridgeWorkerUpgrades");
         replayedInputs = group.counter("bridgeReplayedInputs");
+        jobDeadLetters = JobCounters.Count.DEAD_LETTERS.in(accumulators);
+        jobRecoveries = JobCounters.Count.WORKER_RECOVERIES.in(accumulators);
+        jobUpgrades = JobCounters.Count.WORKER_UPGRADES.in(accumulators);
         for (String step : deadLetterSteps) {
             deadLetters.put(step, group.addGroup("step", step).counter("bridgeDeadLetters"));
         }
@@ -105,16 +115,16 @@ final class SessionMetrics {
         if (counter != null) {
             counter.inc();
         }
-        JobCounters.add(JobCounters.Count.DEAD_LETTERS, 1);
+        jobDeadLetters.add(1L);
     }
 
     void recovered(InPlaceRecovery.Recovery recovery) {
         if (recovery.upgrade()) {
             upgrades.inc();
-            JobCounters.add(JobCounters.Count.WORKER_UPGRADES, 1);
+            jobUpgrades.add(1L);
         } else {
             recoveries.inc();
-            JobCounters.add(JobCounters.Count.WORKER_RECOVERIES, 1);
+            jobRecoveries.add(1L);
         }
         replayedInputs.inc(recovery.replayedInputs());
         lastRecoveryMillis = recovery.millis();
