@@ -19,16 +19,8 @@ import static org.flinkbridge.transport.shm.RingLayout.FRAME_TYPE;
  * a length or type that cannot be right fails with an error naming the frame and its position. The consumer
  * position is released once per {@link #poll}, not per frame.
  */
-public final class RingConsumer {
+public final class RingConsumer extends RingEnd {
 
-    private final MemorySegment file;
-    private final long data;
-    private final int capacity;
-    private final int mask;
-    private final int maxFrame;
-    private final RingControl control;
-    private final WaitStrategy waiting;
-    private final String name;
     private final java.util.function.BooleanSupplier framesReady = this::hasFrames;
     private long head;
     private long cachedTail;
@@ -37,14 +29,7 @@ public final class RingConsumer {
 
     RingConsumer(MemorySegment file, long controlOffset, long dataOffset, int capacity, WaitStrategy waiting,
                  String name) {
-        this.file = file;
-        this.data = dataOffset;
-        this.capacity = capacity;
-        this.mask = capacity - 1;
-        this.maxFrame = RingLayout.maxFrameLength(capacity);
-        this.control = new RingControl(file, controlOffset);
-        this.waiting = waiting;
-        this.name = name;
+        super(file, controlOffset, dataOffset, capacity, waiting, name);
         this.head = control.consumerPositionForWait();
         this.cachedTail = head;
     }

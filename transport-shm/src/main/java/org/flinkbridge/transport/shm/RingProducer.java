@@ -15,30 +15,15 @@ import static org.flinkbridge.transport.shm.RingLayout.FRAME_TYPE;
  * position is published only by {@link #publish}, so a batch of frames costs one release store (and a wake
  * only if the consumer sleeps). Nothing here allocates.
  */
-public final class RingProducer {
+public final class RingProducer extends RingEnd {
 
-    private final MemorySegment file;
-    private final long data;
-    private final int capacity;
-    private final int mask;
-    private final int maxFrame;
-    private final RingControl control;
-    private final WaitStrategy waiting;
-    private final String name;
     private long tail;
     private long published;
     private long cachedHead;
 
     RingProducer(MemorySegment file, long controlOffset, long dataOffset, int capacity, WaitStrategy waiting,
                  String name) {
-        this.file = file;
-        this.data = dataOffset;
-        this.capacity = capacity;
-        this.mask = capacity - 1;
-        this.maxFrame = RingLayout.maxFrameLength(capacity);
-        this.control = new RingControl(file, controlOffset);
-        this.waiting = waiting;
-        this.name = name;
+        super(file, controlOffset, dataOffset, capacity, waiting, name);
         this.tail = control.producerPositionForWait();
         this.published = tail;
         this.cachedHead = control.consumerPositionForWait();
