@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.ObjLongConsumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -117,18 +118,25 @@ class RingFileTest {
 
     @Test
     void aPaddingLengthNearTheIntegerLimitIsCorruptNotALoop(@TempDir Path dir) throws Exception {
-        Path path = dir.resolve("pad.ring");
+        RingException error = pollCorrupted(dir.resolve("pad.ring"), (file, frame) -> {
+            file.set(ValueLayout.JAVA_SHORT, frame + RingLayout.FRAME_TYPE, (short) FrameType.PADDING);
+            file.set(ValueLayout.JAVA_INT, frame + RingLayout.FRAME_LENGTH, Integer.MAX_VALUE);
+        });
+        assertTrue(error.getMessage().contains("impossible length 2147483647 for a PADDING frame"), error.getMessage());
+    }
+
+    /**
+     * Claims a WATERMARK frame in a new ring, lets {@code corrupt} overwrite its header (in the file, at the frame's
+     * start), publishes it, and returns how the worker's side fails to poll it.
+     */
+    private static RingException pollCorrupted(Path path, ObjLongConsumer<MemorySegment> corrupt) throws IOException {
         try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
              RingFile worker = RingFile.attach(path, TOKEN)) {
             RingProducer producer = bridge.toWorkerProducer();
-            long body = producer.tryClaim(FrameType.WATERMARK, 0, 8);
-            long frame = body - RingLayout.FRAME_HEADER;
-            producer.segment().set(ValueLayout.JAVA_SHORT, frame + RingLayout.FRAME_TYPE, (short) FrameType.PADDING);
-            producer.segment().set(ValueLayout.JAVA_INT, frame + RingLayout.FRAME_LENGTH, Integer.MAX_VALUE);
+            corrupt.accept(producer.segment(), producer.tryClaim(FrameType.WATERMARK, 7, 8) - RingLayout.FRAME_HEADER);
             producer.publish();
-            RingException error = assertThrows(RingException.class,
+            return assertThrows(RingException.class,
                     () -> worker.toWorkerConsumer().poll((t, g, s, f, o, l) -> { }, 10));
-            assertTrue(error.getMessage().contains("impossible length 2147483647 for a PADDING frame"), error.getMessage());
         }
     }
 
@@ -176,19 +184,10 @@ class RingFileTest {
 
     @Test
     void aCorruptFrameIsNamed(@TempDir Path dir) throws Exception {
-        Path path = dir.resolve("bad.ring");
-        try (RingFile bridge = RingFile.create(path, 4096, 4096, TOKEN);
-             RingFile worker = RingFile.attach(path, TOKEN)) {
-            RingProducer producer = bridge.toWorkerProducer();
-            long body = producer.tryClaim(FrameType.WATERMARK, 7, 8);
-            producer.segment().set(ValueLayout.JAVA_SHORT, body - RingLayout.FRAME_HEADER + RingLayout.FRAME_TYPE,
-                    (short) 99);
-            producer.publish();
-            RingException error = assertThrows(RingException.class,
-                    () -> worker.toWorkerConsumer().poll((t, g, s, f, o, l) -> { }, 10));
-            assertTrue(error.getMessage().contains("corrupt frame at position 0 (ring offset 0): unknown frame type 99"),
-                    error.getMessage());
-        }
+        RingException error = pollCorrupted(dir.resolve("bad.ring"),
+                (file, frame) -> file.set(ValueLayout.JAVA_SHORT, frame + RingLayout.FRAME_TYPE, (short) 99));
+        assertTrue(error.getMessage().contains("corrupt frame at position 0 (ring offset 0): unknown frame type 99"),
+                error.getMessage());
     }
 
     @Test
