@@ -1,7 +1,5 @@
 package org.flinkbridge.kafka;
 
-import org.apache.flink.core.io.SimpleVersionedSerializer;
-
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -9,13 +7,10 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 
 /** Stores a {@link KafkaTransaction} in the committer's checkpointed state. */
-final class KafkaTransactionSerializer implements SimpleVersionedSerializer<KafkaTransaction> {
+final class KafkaTransactionSerializer extends CheckpointSerializer<KafkaTransaction> {
 
-    private static final int VERSION = 1;
-
-    @Override
-    public int getVersion() {
-        return VERSION;
+    KafkaTransactionSerializer() {
+        super("a kafka sink transaction");
     }
 
     @Override
@@ -32,11 +27,7 @@ final class KafkaTransactionSerializer implements SimpleVersionedSerializer<Kafk
     }
 
     @Override
-    public KafkaTransaction deserialize(int version, byte[] serialized) throws IOException {
-        if (version != VERSION) {
-            throw new IOException("cannot read a kafka sink transaction of version " + version + "; this job reads "
-                    + VERSION);
-        }
+    KafkaTransaction read(byte[] serialized) throws IOException {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(serialized))) {
             TransactionalId id = new TransactionalId(in.readUTF(), in.readInt(), in.readLong());
             return new KafkaTransaction(id, in.readLong(), in.readShort());

@@ -1,18 +1,12 @@
 package org.flinkbridge.kafka;
 
-import org.apache.flink.core.io.SimpleVersionedSerializer;
-
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 
 /** Stores an exactly-once writer's state, its transactional id prefix, in checkpoints. */
-final class TransactionalIdPrefixSerializer implements SimpleVersionedSerializer<String> {
+final class TransactionalIdPrefixSerializer extends CheckpointSerializer<String> {
 
-    private static final int VERSION = 1;
-
-    @Override
-    public int getVersion() {
-        return VERSION;
+    TransactionalIdPrefixSerializer() {
+        super("a kafka sink writer state");
     }
 
     @Override
@@ -21,11 +15,7 @@ final class TransactionalIdPrefixSerializer implements SimpleVersionedSerializer
     }
 
     @Override
-    public String deserialize(int version, byte[] serialized) throws IOException {
-        if (version != VERSION) {
-            throw new IOException("cannot read a kafka sink writer state of version " + version + "; this job reads "
-                    + VERSION);
-        }
+    String read(byte[] serialized) {
         return new String(serialized, StandardCharsets.UTF_8);
     }
 }
