@@ -15,8 +15,11 @@ import java.util.function.BooleanSupplier;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-/** One of this module's C programs, running as the worker side of a ring; closing it kills it if it still runs. */
-final class NativePeer implements AutoCloseable {
+/**
+ * One of this module's C programs, running as the worker side of a ring, its standard error going to
+ * {@code stderrFile}; closing it kills it if it still runs.
+ */
+record NativePeer(String program, Process process, Path stderrFile) implements AutoCloseable {
 
     /** How long one step may take (a frame to arrive, a program to exit) before a test fails. */
     static final Duration PATIENCE = Duration.ofSeconds(10);
@@ -25,16 +28,6 @@ final class NativePeer implements AutoCloseable {
 
     /** Where the module's build (make) puts the programs; tests run with the module as working directory. */
     private static final Path PROGRAMS = Path.of("target", "native");
-
-    private final String program;
-    private final Process process;
-    private final Path stderr;
-
-    private NativePeer(String program, Process process, Path stderr) {
-        this.program = program;
-        this.process = process;
-        this.stderr = stderr;
-    }
 
     /** Starts {@code program} with {@code arguments}; its standard error goes to a file in {@code logDirectory}. */
     static NativePeer start(Path logDirectory, String program, String... arguments) throws IOException {
@@ -68,7 +61,7 @@ final class NativePeer implements AutoCloseable {
     }
 
     String stderr() throws IOException {
-        return Files.readString(stderr);
+        return Files.readString(stderrFile);
     }
 
     /** Fails, naming the program's exit status and stderr, unless it is still running. */

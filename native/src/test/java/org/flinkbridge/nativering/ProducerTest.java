@@ -66,13 +66,22 @@ class ProducerTest {
         }
     }
 
+    /** A ring the test makes as the bridge would, in its folder, for fb_produce to write. */
+    private RingFile ring(String name) throws IOException {
+        return RingFile.create(dir.resolve("rings").resolve(name + ".ring"), CAPACITY, CAPACITY, TOKEN);
+    }
+
+    /** fb_produce writing {@code frames} frames into {@code ring}'s from-worker ring, with {@code options}. */
+    private NativePeer produce(RingFile ring, int frames, String... options) throws IOException {
+        List<String> arguments = new ArrayList<>(List.of(ring.path().toString(), TOKEN, Integer.toString(frames)));
+        arguments.addAll(List.of(options));
+        return NativePeer.start(dir, "fb_produce", arguments.toArray(String[]::new));
+    }
+
     @Test
     void everyFrameArrivesWholeWhileTheRingWraps() throws Exception {
         int count = 20_000;
-        Path path = dir.resolve("rings").resolve("produce.ring");
-        try (RingFile bridge = RingFile.create(path, CAPACITY, CAPACITY, TOKEN);
-             NativePeer producer = NativePeer.start(dir, "fb_produce", path.toString(), TOKEN,
-                     Integer.toString(count))) {
+        try (RingFile bridge = ring("produce"); NativePeer producer = produce(bridge, count)) {
             RingConsumer consumer = bridge.fromWorkerConsumer();
             FrameChecker frames = new FrameChecker();
             producer.receive(consumer, frames, () -> frames.sequences.size() == count, "production");
@@ -88,14 +97,12 @@ class ProducerTest {
     @Test
     void aFrameLargerThanHalfTheRingIsRefusedNamingTheSizes() throws Exception {
         int bodySize = 5000;
-        Path path = dir.resolve("rings").resolve("large.ring");
-        try (RingFile bridge = RingFile.create(path, CAPACITY, CAPACITY, TOKEN);
-             NativePeer producer = NativePeer.start(dir, "fb_produce", path.toString(), TOKEN, "1",
-                     "--body-size", Integer.toString(bodySize))) {
+        try (RingFile bridge = ring("large");
+             NativePeer producer = produce(bridge, 1, "--body-size", Integer.toString(bodySize))) {
             assertEquals(4, producer.awaitExit(PATIENCE), "the producer's exit status on a frame too large; stderr: "
                     + producer.stderr());
             int frame = RingLayout.FRAME_HEADER + RecordCodec.bodyLength(Map.of("i", "0"), new byte[bodySize]);
-            assertEquals("fb_produce: " + path + " (from-worker ring): a OUTPUT frame of " + frame
+            assertEquals("fb_produce: " + bridge.path() + " (from-worker ring): a OUTPUT frame of " + frame
                     + " bytes does not fit: frames are at most 2048 bytes, half the ring's capacity of 4096; "
                     + "give the session larger rings\n", producer.stderr());
             assertFalse(bridge.fromWorkerConsumer().hasFrames(), "nothing was published");
@@ -105,10 +112,8 @@ class ProducerTest {
     @Test
     void aProducerDyingMidFrameLeavesOnlyWholeFramesAndIsSeenGone() throws Exception {
         int dieAfter = 100;
-        Path path = dir.resolve("rings").resolve("die.ring");
-        try (RingFile bridge = RingFile.create(path, CAPACITY, CAPACITY, TOKEN);
-             NativePeer producer = NativePeer.start(dir, "fb_produce", path.toString(), TOKEN, "1000",
-                     "--die-after", Integer.toString(dieAfter))) {
+        try (RingFile bridge = ring("die");
+             NativePeer producer = produce(bridge, 1000, "--die-after", Integer.toString(dieAfter))) {
             RingConsumer consumer = bridge.fromWorkerConsumer();
             FrameChecker frames = new FrameChecker();
             producer.receive(consumer, frames, () -> !producer.isAlive() && !consumer.hasFrames(), "a dying production");
