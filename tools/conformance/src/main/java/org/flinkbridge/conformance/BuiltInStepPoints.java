@@ -34,17 +34,9 @@ import static org.flinkbridge.conformance.Report.require;
  * bridge would, in sessions of that one step, its outputs and each key group's state checked against the vector. A
  * vector some worker is known to depart from is left out: the workers' own tests hold each to it or to its drift.
  */
-final class BuiltInStepPoints {
+record BuiltInStepPoints(WorkerUnderTest worker, Report report) {
 
     private static final long ANSWER_MILLIS = 20_000;
-
-    private final WorkerUnderTest worker;
-    private final Report report;
-
-    BuiltInStepPoints(WorkerUnderTest worker, Report report) {
-        this.worker = worker;
-        this.report = report;
-    }
 
     /** One point per built-in step, over {@code transport}. */
     void run(KitTransport transport) {
