@@ -249,10 +249,13 @@ def _check_positions(name, producer, consumer, capacity):
 
 
 class _RingEnd:
-    """What either end of one ring holds: the mapped file, where the ring's data lies, and its control block's
-    two positions."""
+    """What either end of one ring holds: the mapped file, where the ring's data lies, its control block's two
+    positions, and the futexes of frames published and of space released, one waited on and the other woken
+    (``on_frames``, ``on_space``: ``_Wait`` or ``_Wake``)."""
 
-    def __init__(self, ring, control, data, capacity, name):
+    def __init__(self, ring, control, data, capacity, name, on_frames, on_space):
+        self._frames = on_frames(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
+        self._space = on_space(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
         self._buffer = ring._map
         self._data = data
         self._capacity = capacity
@@ -268,9 +271,7 @@ class Consumer(_RingEnd):
     ``poll``, not per frame."""
 
     def __init__(self, ring, control, data, capacity, name):
-        super().__init__(ring, control, data, capacity, name)
-        self._frames = _Wait(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
-        self._space = _Wake(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
+        super().__init__(ring, control, data, capacity, name, on_frames=_Wait, on_space=_Wake)
         self._head = self._consumer.value
         self._tail = self._head
         self._handling = -1
@@ -343,9 +344,7 @@ class Producer(_RingEnd):
     visible by ``publish``, one store (and a wake only if the bridge sleeps) per batch."""
 
     def __init__(self, ring, control, data, capacity, name):
-        super().__init__(ring, control, data, capacity, name)
-        self._frames = _Wake(ring, control + L.DATA_FUTEX, control + L.CONSUMER_WAITING)
-        self._space = _Wait(ring, control + L.SPACE_FUTEX, control + L.PRODUCER_WAITING)
+        super().__init__(ring, control, data, capacity, name, on_frames=_Wake, on_space=_Wait)
         self._tail = self._producer.value
         self._published = self._tail
         self._cached_head = self._consumer.value

@@ -35,12 +35,7 @@ class StepConfig:
             raise self.invalid("config", "an object", config)
 
     def string(self, key, fallback=None):
-        value = self.config.get(key)
-        if value is None:
-            return fallback
-        if not isinstance(value, str):
-            raise self.invalid(key, "a string", value)
-        return value
+        return self.of_type(key, fallback, str, "a string")
 
     def positive_long(self, key, fallback):
         value = self.config.get(key)
@@ -52,11 +47,15 @@ class StepConfig:
         return int(value)
 
     def boolean(self, key, fallback):
+        return self.of_type(key, fallback, bool, "true or false")
+
+    def of_type(self, key, fallback, kind, expected):
+        """The value at key, fallback when missing or null; a value not of kind is invalid, named as expected."""
         value = self.config.get(key)
         if value is None:
             return fallback
-        if not isinstance(value, bool):
-            raise self.invalid(key, "true or false", value)
+        if not isinstance(value, kind):
+            raise self.invalid(key, expected, value)
         return value
 
     def invalid(self, key, expected, found):
