@@ -51,6 +51,14 @@ mod tests {
         ensure_private(folder).expect_err("the folder is refused")
     }
 
+    /// A folder `rings` in `dir` that everyone may write (mode 0777).
+    fn writable_by_all(dir: &Folder) -> PathBuf {
+        let folder = dir.0.join("rings");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+        folder
+    }
+
     #[test]
     fn a_missing_folder_is_made_private_with_its_parents() {
         let dir = Folder::new();
@@ -80,9 +88,7 @@ mod tests {
     #[test]
     fn a_folder_others_can_write_is_refused() {
         let dir = Folder::new();
-        let folder = dir.0.join("rings");
-        std::fs::create_dir(&folder).unwrap();
-        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let folder = writable_by_all(&dir);
         let refusal = refusal(&folder);
         assert!(refusal.starts_with(&format!("ring folder {} is a folder owned by uid ", folder.display())), "{refusal}");
         assert!(refusal.contains(" with mode 0777; "), "{refusal}");
@@ -101,9 +107,7 @@ mod tests {
     #[test]
     fn the_secret_is_not_written_into_a_refused_folder() {
         let dir = Folder::new();
-        let folder = dir.0.join("rings");
-        std::fs::create_dir(&folder).unwrap();
-        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let folder = writable_by_all(&dir);
         let refusal = crate::secret::from_file(&folder).expect_err("the folder is refused");
         assert!(refusal.starts_with(&format!("ring folder {}", folder.display())), "{refusal}");
         assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
