@@ -41,6 +41,14 @@ class SessionExchangeTest {
                 DEAD_LETTERS, log, new SessionExchange.Pending(restored, List.of()));
     }
 
+    /** An exchange that sent {@code input} to a worker holding its answers back until told. */
+    private SessionExchange awaitingAnswers(String input) throws IOException {
+        worker.answering = false;
+        SessionExchange exchange = exchange(8, List.of());
+        exchange.record(KeyGroups.NONE, record(input));
+        return exchange;
+    }
+
     @Test
     void outputsGoDownstreamInInputOrderAsTheyArrive() throws IOException {
         SessionExchange exchange = exchange(8, List.of());
@@ -56,9 +64,7 @@ class SessionExchangeTest {
     /** A watermark goes downstream at its own end marker, so after every earlier input's outputs. */
     @Test
     void aWatermarkFollowsTheOutputsOfEarlierInputs() throws IOException {
-        worker.answering = false;
-        SessionExchange exchange = exchange(8, List.of());
-        exchange.record(KeyGroups.NONE, record("a"));
+        SessionExchange exchange = awaitingAnswers("a");
         exchange.watermark(10);
         exchange.record(KeyGroups.NONE, record("b"));
         assertEquals(List.of(), downstream, "nothing goes downstream before the worker answers");
@@ -71,9 +77,7 @@ class SessionExchangeTest {
 
     @Test
     void answersOutOfOrderAreAProtocolViolation() throws IOException {
-        worker.answering = false;
-        SessionExchange exchange = exchange(8, List.of());
-        exchange.record(KeyGroups.NONE, record("a"));
+        SessionExchange exchange = awaitingAnswers("a");
         exchange.record(KeyGroups.NONE, record("b"));
         worker.queued.add(answers -> answers.endOfOutputs(1));
 
@@ -87,9 +91,7 @@ class SessionExchangeTest {
     /** After the barrier, answers belong to the next checkpoint: held, stored, and released when it completes. */
     @Test
     void aCheckpointHoldsTheAnswersToEarlierInputsUntilItCompletes() throws IOException {
-        worker.answering = false;
-        SessionExchange exchange = exchange(8, List.of());
-        exchange.record(KeyGroups.NONE, record("a"));
+        SessionExchange exchange = awaitingAnswers("a");
         exchange.watermark(5);
         worker.answering = true;
 
@@ -105,9 +107,7 @@ class SessionExchangeTest {
     /** An aborted checkpoint that is never notified: the next input releases what it held, first. */
     @Test
     void theNextInputReleasesWhatAnAbortedCheckpointHeld() throws IOException {
-        worker.answering = false;
-        SessionExchange exchange = exchange(8, List.of());
-        exchange.record(KeyGroups.NONE, record("a"));
+        SessionExchange exchange = awaitingAnswers("a");
         worker.answering = true;
         exchange.checkpoint(1);
 
@@ -160,9 +160,7 @@ class SessionExchangeTest {
 
     @Test
     void aSilentWorkerOrAFailedInputFailsTheTaskNamingTheSession() throws IOException {
-        worker.answering = false;
-        SessionExchange silent = exchange(8, List.of());
-        silent.record(KeyGroups.NONE, record("a"));
+        SessionExchange silent = awaitingAnswers("a");
         assertEquals("session s: no answer to input #0 within 50 ms (the worker hangs or is unreachable)",
                 assertThrows(SessionExchange.WorkerFailure.class, silent::endOfInput).getMessage());
 

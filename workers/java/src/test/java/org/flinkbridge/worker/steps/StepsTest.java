@@ -60,6 +60,15 @@ class StepsTest {
         return json(payload, timestamp, Map.of());
     }
 
+    /** What {@code step} emits processing {@code records} in order, in a list a test may add to. */
+    static List<Record> process(Step step, Record... records) throws Exception {
+        List<Record> out = new ArrayList<>();
+        for (Record record : records) {
+            step.process(record, out::add);
+        }
+        return out;
+    }
+
     static String text(Record record) {
         return new String(record.payload(), StandardCharsets.UTF_8);
     }
@@ -128,9 +137,7 @@ class StepsTest {
     void batchStateSurvivesARestart() throws Exception {
         String config = "{\"max_count\":4,\"max_wait_ms\":600000}";
         Step before = step("batch", config);
-        List<Record> out = new ArrayList<>();
-        before.process(json("{\"i\":0}", 1, Map.of("k", "v")), out::add);
-        before.process(json("not json", 2), out::add);
+        List<Record> out = process(before, json("{\"i\":0}", 1, Map.of("k", "v")), json("not json", 2));
         byte[] state = before.snapshotState();
 
         Step after = step("batch", config);
@@ -175,11 +182,8 @@ class StepsTest {
     @Test
     void countEmitsClosedWindowsInOrder() throws Exception {
         Step count = step("count", "{\"window_ms\":1000,\"key_json_field\":\"k\"}");
-        List<Record> out = new ArrayList<>();
-        count.process(json("{\"k\":\"b\"}", 100), out::add);
-        count.process(json("{\"k\":\"a\"}", 200), out::add);
-        count.process(json("{\"k\":\"a\"}", 999), out::add);
-        count.process(json("{\"k\":\"a\"}", 1000), out::add);
+        List<Record> out = process(count, json("{\"k\":\"b\"}", 100), json("{\"k\":\"a\"}", 200),
+                json("{\"k\":\"a\"}", 999), json("{\"k\":\"a\"}", 1000));
         assertEquals(List.of(), out);
 
         count.onWatermark(999, out::add);
@@ -227,10 +231,7 @@ class StepsTest {
     @Test
     void runningCountCountsPerKeyAndContinuesFromItsState() throws Exception {
         Step count = step("running_count", "{\"key_json_field\":\"k\"}");
-        List<Record> out = new ArrayList<>();
-        count.process(json("{\"k\":\"a\"}", 1), out::add);
-        count.process(json("{\"k\":\"b\"}", 2), out::add);
-        count.process(json("{\"k\":\"a\"}", 3), out::add);
+        List<Record> out = process(count, json("{\"k\":\"a\"}", 1), json("{\"k\":\"b\"}", 2), json("{\"k\":\"a\"}", 3));
         assertEquals(List.of("{\"key\":\"a\",\"count\":1}", "{\"key\":\"b\",\"count\":1}",
                 "{\"key\":\"a\",\"count\":2}"), out.stream().map(StepsTest::text).toList());
         assertEquals(3, out.getLast().timestamp());
@@ -253,9 +254,7 @@ class StepsTest {
         Step chain = new SegmentChain(List.of(
                 step("batch", "{\"max_count\":10,\"max_wait_ms\":600000}"),
                 step("count", "{\"window_ms\":1000}")));
-        List<Record> out = new ArrayList<>();
-        chain.process(json("{}", 10), out::add);
-        chain.process(json("{}", 20), out::add);
+        List<Record> out = process(chain, json("{}", 10), json("{}", 20));
         chain.onWatermark(Long.MAX_VALUE, out::add);
         assertEquals(List.of("{\"key\":\"\",\"window_start\":0,\"window_end\":1000,\"count\":1}"),
                 out.stream().map(StepsTest::text).toList(), "the batch reached the count before its watermark");
