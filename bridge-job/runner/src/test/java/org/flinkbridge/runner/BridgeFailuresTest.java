@@ -86,49 +86,52 @@ class BridgeFailuresTest {
     @ParameterizedTest
     @ValueSource(strings = {"grpc", "shm"})
     void workerKilled(String transport, @TempDir Path dir) throws Exception {
-        Path pipeline = TestPipelines.write(dir, "p", slowStream(30_000, transport));
-        RunningJob run = runInBackground(pipeline);
-        ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
+        Struck struck = strikeWorker(dir, 30_000, transport, "KILL");
 
-        new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
-
-        String message = failureOf(run);
-        assertTrue(message.contains("session ") && message.contains("pid " + worker.pid()), message);
-        assertTrue(message.contains(transport.equals("shm") ? "the worker is gone: worker process " + worker.pid()
+        String message = struck.failure();
+        assertTrue(message.contains("session ") && message.contains("pid " + struck.pid()), message);
+        assertTrue(message.contains(transport.equals("shm") ? "the worker is gone: worker process " + struck.pid()
                 + " exited with code 137" : "data stream failed"), message);
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"grpc", "shm"})
     void workerHangs(String transport, @TempDir Path dir) throws Exception {
-        Path pipeline = TestPipelines.write(dir, "p", slowStream(2_000, transport));
-        RunningJob run = runInBackground(pipeline);
-        ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
-        try {
-            new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
+        String message = strikeWorker(dir, 2_000, transport, "STOP").failure();
 
-            String message = failureOf(run);
-            assertTrue(message.contains("no answer to input #"), message);
-            assertTrue(message.contains("within 2000 ms (the worker hangs or is unreachable)"), message);
-        } finally {
-            new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
-        }
+        assertTrue(message.contains("no answer to input #"), message);
+        assertTrue(message.contains("within 2000 ms (the worker hangs or is unreachable)"), message);
     }
 
     @Test
     void silentWorkerOverShmIsLostAfterTheLivenessTimeout(@TempDir Path dir) throws Exception {
-        Path pipeline = TestPipelines.write(dir, "p", slowStream(60_000, "shm"));
-        RunningJob run = runInBackground(pipeline, "-Dflink-bridge.liveness-timeout=1s");
+        Struck struck = strikeWorker(dir, 60_000, "shm", "STOP", "-Dflink-bridge.liveness-timeout=1s");
+
+        String message = struck.failure();
+        assertTrue(message.contains("session ") && message.contains("pid " + struck.pid()), message);
+        assertTrue(message.contains("the worker is gone: no heartbeat from the worker for "), message);
+        assertTrue(message.contains("ms (the limit is 1000 ms)"), message);
+    }
+
+    /** The failure a job ended with after its worker was struck, and the worker's pid. */
+    private record Struck(String failure, long pid) {}
+
+    /**
+     * Runs a slow stream over {@code transport} whose inputs time out after {@code timeoutMs}, sends its spawned
+     * worker {@code signal} (KILL, STOP) once past 100 records, and waits for the job to fail; the worker is killed
+     * after.
+     */
+    private static Struck strikeWorker(Path dir, long timeoutMs, String transport, String signal, String... extra)
+            throws Exception {
+        RunningJob run = runInBackground(TestPipelines.write(dir, "p", slowStream(timeoutMs, transport)), extra);
         ProcessHandle worker = TestPeers.awaitSpawnedWorker(100, run);
         try {
-            new ProcessBuilder("kill", "-STOP", Long.toString(worker.pid())).start().waitFor();
-
-            String message = failureOf(run);
-            assertTrue(message.contains("session ") && message.contains("pid " + worker.pid()), message);
-            assertTrue(message.contains("the worker is gone: no heartbeat from the worker for "), message);
-            assertTrue(message.contains("ms (the limit is 1000 ms)"), message);
+            TestPeers.signal(worker, signal);
+            return new Struck(failureOf(run), worker.pid());
         } finally {
-            new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
+            if (worker.isAlive()) {
+                TestPeers.signal(worker, "KILL");
+            }
         }
     }
 
