@@ -6,6 +6,9 @@ arguments. Its state goes into Flink's checkpoints: ``snapshot() -> bytes`` / ``
 defines them, else the pickled instance. Window segments (the prototype's ``add(message, window_time,
 window_key)`` and ``trigger(window_time, window_key)``) are described in docs/python-worker.md.
 
+A step may keep cells, state of the key of the record it handles, which the bridge keeps in Flink's keyed state:
+it declares them in its constructor with ``value_cell(name)`` and ``map_cell(name)`` (see ``flink_bridge.cells``).
+
 A segment that needs processing time reads ``current_time_millis()``, never the system clock: it is the time the
 bridge stamped on the inputs, so a recovery in place that replays them gives the segment the same times.
 """
@@ -25,6 +28,27 @@ def stamp_clock(millis):
     """The bridge's clock reached ``millis`` (a CLOCK input)."""
     global _stamped_millis
     _stamped_millis = millis
+
+
+def value_cell(name, ttl_ms=0):
+    """Declares a value cell of the step being built (in its constructor): one bytes value per key, gone ``ttl_ms``
+    milliseconds of processing time after it was written (0: never). See ``flink_bridge.cells``."""
+    from . import cells  # it reads this module's clock
+    return cells.value_cell(name, ttl_ms)
+
+
+def map_cell(name, ttl_ms=0):
+    """Declares a map cell of the step being built (in its constructor): bytes keys to bytes values per key, each
+    entry gone ``ttl_ms`` milliseconds of processing time after it was written (0: never). See
+    ``flink_bridge.cells``."""
+    from . import cells
+    return cells.map_cell(name, ttl_ms)
+
+
+def current_key():
+    """The key of the record being handled, as bytes; None outside a record or in a session that is not keyed."""
+    from . import cells
+    return cells.current_key()
 
 
 class Message:
