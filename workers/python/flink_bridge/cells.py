@@ -118,9 +118,9 @@ def _declare(name, kind, ttl_ms, handle):
     if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or not 0 <= ttl_ms < 2 ** 63:
         raise TypeError(f"cell '{name}': ttl_ms must be milliseconds as an int >= 0 (0: no TTL), not {ttl_ms!r}")
     if _declaring is None:
-        raise RuntimeError(f"cell '{name}' is declared outside the building of a step: declare cells in the step's "
-                           "constructor, which a worker session (protocol version 5 or later) calls; the prototype's "
-                           "service (grpc_mode compat) has no keys and so no cells")
+        raise RuntimeError(f"cell '{name}' is declared where no session keeps cells: a step declares its cells in "
+                           "its constructor, as a worker session (protocol version 5 or later) builds it; the "
+                           "prototype's service (grpc_mode compat) has no keys and so no cells")
     store, step_index, step, declared = _declaring
     spec = store._declare(step_index, step, name, kind, ttl_ms, declared)
     declared.append(spec)

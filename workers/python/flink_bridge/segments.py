@@ -319,15 +319,20 @@ class SegmentChain:
     """The steps of one segment run as one: the outputs of step k are the inputs of step k+1, and a watermark
     passes the steps in order, so what step k emits on it reaches step k+1 before the watermark does."""
 
-    def __init__(self, described, own=None):
+    def __init__(self, described, own=None, cells=None):
         """``described``: (name, type, config JSON) of each step, in order; ``own``: what serves a step without
-        a type (``WorkerSegments.own_for``)."""
+        a type (``WorkerSegments.own_for``); ``cells``: the session's ``CellStore``, which takes the cells each
+        step declares while it is built (None: no cells, as in the prototype's service)."""
         if not described:
             raise ValueError("a segment needs at least one step")
         self.steps = []
         try:
-            for name, step_type, config_json in described:
-                self.steps.append(build_step(name, step_type, config_json, own))
+            for index, (name, step_type, config_json) in enumerate(described):
+                if cells is None:
+                    self.steps.append(build_step(name, step_type, config_json, own))
+                    continue
+                with cells.declaring(index, name):
+                    self.steps.append(build_step(name, step_type, config_json, own))
         except BaseException:
             self.close()
             raise
@@ -425,11 +430,14 @@ class KeyGroupInstances:
         self.instances = {}
 
     @classmethod
-    def of(cls, described, own=None):
+    def of(cls, described, own=None, cells=None):
         """The instances of a segment of ``described`` steps (see ``SegmentChain``), built once now so that steps
-        that cannot be built refuse the session; its instances come per key group later."""
-        SegmentChain(described, own).close()
-        return cls(lambda: SegmentChain(described, own))
+        that cannot be built refuse the session, and the cells they declare are known (in ``cells``, a
+        ``CellStore``, when given); its instances come per key group later, declaring the same cells."""
+        SegmentChain(described, own, cells).close()
+        if cells is not None:
+            cells.seal()
+        return cls(lambda: SegmentChain(described, own, cells))
 
     def for_key_group(self, key_group):
         instance = self.instances.get(key_group)

@@ -9,7 +9,11 @@ the two apart.
 import logging
 import threading
 
+from google.protobuf.message import DecodeError
+
 from . import errors
+from ._proto import data as data_pb2
+from .cells import CellStore, CellsNotKeyed, key_text
 from .sdk import stamp_clock
 from .segments import KeyGroupInstances, StepFailed, TransportFailed
 
@@ -26,23 +30,82 @@ class Session:
     """Answers go to an ``answers`` object of the transport: ``output(message)`` for an output of the input
     in its ``sequence`` attribute (set here before the input is fed), or ``encode(message)`` and later
     ``output_encoded(encoded)``, ``end_of_outputs(sequence)``, ``error(sequence, text)`` and
-    ``input_failed(sequence, step, error_class, message)``."""
+    ``input_failed(sequence, step, error_class, message)``; a barrier's cell writes go to ``cell_writes(key_cells)``
+    (a KeyCells message), each at most ``cell_frame_bytes`` long where it can be."""
 
-    def __init__(self, name, described_steps, own=None, dead_letter=()):
+    def __init__(self, name, described_steps, own=None, dead_letter=(), keyed=False):
         """``described_steps``: (name, type, config JSON) of each step; ``own``: what serves a step without a
         type (``WorkerSegments.own_for``); ``dead_letter``: the indexes of the steps whose on_error is
-        dead_letter. A ValueError if any step cannot be built."""
+        dead_letter; ``keyed``: every record comes with its key (``OpenSessionRequest.keyed``). A ValueError if any
+        step cannot be built; ``CellsNotKeyed`` (a ValueError) if the session is not keyed and a step declares
+        cells."""
         self.name = name
         self.dead_letter = frozenset(dead_letter)
-        self.logic = KeyGroupInstances.of(described_steps, own)
+        self.keyed = keyed
+        self.cells = CellStore()
+        self.logic = KeyGroupInstances.of(described_steps, own, self.cells)
+        if self.cells.specs and not keyed:
+            spec = self.cells.specs[0]
+            self.logic.close()
+            raise CellsNotKeyed(f"step '{spec.step}' declares cell '{spec.name}', but the session is not keyed: cells "
+                                "live under the record's key: key the segment with bridge.key")
         self.lock = threading.Lock()
         self.failure = None
+        # A failure found where no answer could carry it (a LOAD), answered on the next input: (sequence, text).
+        self.unanswered = None
         self.closed = False
 
-    def record(self, sequence, key_group, message, answers):
+    @property
+    def declared_cells(self):
+        """The cells the steps declared, in the order of their ids: ``cells.CellSpec`` each."""
+        return list(self.cells.specs)
+
+    def record(self, sequence, key_group, message, answers, key=None):
+        """A record; ``key``: its key (bytes), in a keyed session."""
         with self.lock:
-            self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message,
-                        bool(self.dead_letter))
+            if not self.keyed:
+                self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message,
+                            bool(self.dead_letter))
+                return
+            cells = self.cells
+            if self.failure is None and not self.closed and self.unanswered is None:
+                if cells.loading not in (None, sequence):
+                    self._failed(sequence, answers, self._loads_unanswered(sequence), "")
+                    return
+                if not cells.enter(key):
+                    self._failed(sequence, answers, f"protocol violation: the key {key_text(key)} of record input "
+                                                    f"#{sequence} is not resident: no LOAD for it came in this "
+                                                    "session", "")
+                    return
+            try:
+                self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message,
+                            bool(self.dead_letter))
+            finally:
+                cells.leave()
+
+    def load(self, sequence, key_cells):
+        """A LOAD, part of record input ``sequence`` (which comes next): ``key_cells``, a KeyCells message or its
+        encoding. It is answered with that record; what is wrong with it fails the session there."""
+        with self.lock:
+            if self.failure is not None or self.closed:
+                return
+            try:
+                if not self.keyed:
+                    raise ValueError("a LOAD came in a session that is not keyed")
+                if isinstance(key_cells, (bytes, bytearray, memoryview)):
+                    key_cells = data_pb2.KeyCells.FromString(bytes(key_cells))
+                if self.cells.loading not in (None, sequence):
+                    raise ValueError(self._loads_unanswered(sequence))
+                self.cells.load(sequence, key_cells)
+            except (ValueError, DecodeError) as e:
+                summary = f"protocol violation: {e}" if isinstance(e, ValueError) else \
+                    f"protocol violation: the LOAD of input #{sequence} is no KeyCells message: {e}"
+                self.failure = summary
+                self.unanswered = (sequence, summary)
+
+    def _loads_unanswered(self, sequence):
+        return (f"LOAD frames of record input #{self.cells.loading} came, then input #{sequence} instead of that "
+                "record")
 
     def watermark(self, sequence, timestamp, answers):
         with self.lock:
@@ -54,19 +117,41 @@ class Session:
             self._serve(sequence, answers, _stamp, millis)
 
     def barrier(self, sequence, answers):
-        """A flush marker: answered once every earlier input is, which it is by the time it is served."""
+        """A flush marker: answered, once every earlier input is (which it is by the time it is served), with the
+        cells changed since the last barrier, then its end marker."""
         with self.lock:
-            self._serve(sequence, answers, _nothing, None)
+            self._serve(sequence, answers, self._write_cells, answers)
+
+    def _write_cells(self, answers, emit):
+        drained = self.cells.drain()
+        if drained:
+            budget = answers.cell_frame_bytes
+            for key, writes in drained:
+                for frame in key_cells_frames(key, writes, budget):
+                    answers.cell_writes(frame)
 
     def _serve(self, sequence, answers, apply, argument, hold=False):
         """``apply(argument, emit)``, its outputs answering input ``sequence``. ``hold``: a record of a segment
         with dead-letter steps, whose outputs wait until it is done, since none may go out if such a step fails
-        it; they are encoded as emitted, so that an output that cannot be is its step's failure."""
+        it; they are encoded as emitted, so that an output that cannot be is its step's failure, and its cell
+        changes are undone if it fails."""
+        if self.unanswered is not None:
+            loaded, summary = self.unanswered
+            self.unanswered = None
+            self._failed(sequence, answers, summary if loaded == sequence else
+                         f"{summary} (a LOAD of input #{loaded}, answered with input #{sequence})", "")
+            return
         if self.failure is not None or self.closed:
             answers.error(sequence, "session closed" if self.closed else f"session already failed: {self.failure}")
             return
+        if self.cells.loading is not None:
+            self._failed(sequence, answers, self._loads_unanswered(sequence), "")
+            return
         answers.sequence = sequence
         held = [] if hold else None
+        undo = hold and self.cells.current is not None
+        if undo:
+            self.cells.begin_record_changes()
         try:
             if held is None:
                 apply(argument, answers.output)
@@ -77,6 +162,8 @@ class Session:
             raise
         except StepFailed as e:
             if held is not None and e.index in self.dead_letter:
+                if undo:
+                    self.cells.undo_record_changes()
                 # The answer carries the error; a text too long for it is cut there, so the log keeps it whole.
                 level = logging.WARNING if errors.encoded_length(e.message) > errors.MAX_BYTES else logging.DEBUG
                 LOG.log(level, "input #%d goes to the dead letters: %s: %s\n%s", sequence, self.name, e, e.details)
@@ -87,6 +174,9 @@ class Session:
         except Exception as e:
             self._failed(sequence, answers, f"{type(e).__name__}: {e}", "")
             return
+        finally:
+            if undo:
+                self.cells.keep_record_changes()
         if held:
             for output in held:
                 answers.output_encoded(output)
@@ -119,8 +209,31 @@ class Session:
                 self.logic.close()
 
 
-def _nothing(argument, emit):
-    pass
+def key_cells_frames(key, writes, budget):
+    """``writes`` of ``key`` (``CellStore.drain``'s tuples) as KeyCells messages in order, each at most ``budget``
+    bytes unless one write alone is more (``CellStore.max_write_bytes`` keeps such a write from being made)."""
+    frame = data_pb2.KeyCells(key=key)
+    empty = size = frame.ByteSize()
+    for cell, op, value, entry_key in writes:
+        write = data_pb2.CellWrite(cell=cell, op=op, value=value, entry_key=entry_key)
+        length = write.ByteSize()
+        length += 1 + _varint_length(length)
+        if size > empty and size + length > budget:
+            yield frame
+            frame = data_pb2.KeyCells(key=key)
+            size = empty
+        frame.writes.append(write)
+        size += length
+    if size > empty:
+        yield frame
+
+
+def _varint_length(value):
+    length = 1
+    while value >= 0x80:
+        value >>= 7
+        length += 1
+    return length
 
 
 def _stamp(millis, emit):

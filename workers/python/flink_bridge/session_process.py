@@ -17,6 +17,7 @@ import time
 from . import channel, errors
 from ._proto import control as control_pb2
 from ._proto import data as data_pb2
+from .cells import CellsNotKeyed
 from .ring import RingError, RingFile, check_ring_path
 from .sdk import Message
 from .segments import UNKEYED, WorkerSegments
@@ -31,6 +32,9 @@ CLOSE_WAIT_SECONDS = 5
 
 class StreamAnswers:
     """Answers of one gRPC batch, as frames of the answer batch."""
+
+    # A barrier's cell writes: one key's at most this many bytes per frame (split_batch cuts the batch itself).
+    cell_frame_bytes = 1 << 20
 
     def __init__(self):
         self.batch = data_pb2.FrameBatch()
@@ -50,6 +54,10 @@ class StreamAnswers:
 
     def end_of_outputs(self, sequence):
         self.batch.frames.add(type=data_pb2.END_OF_OUTPUTS, sequence=sequence)
+
+    def cell_writes(self, key_cells):
+        """One key's cell writes, part of the answer to barrier ``self.sequence``."""
+        self.batch.frames.add(type=data_pb2.CELL_WRITES, sequence=self.sequence).cells.CopyFrom(key_cells)
 
     def error(self, sequence, text):
         """The text, cut to what the bridge takes (docs/protocol.md, "Error texts"); the session logged it whole."""
@@ -74,7 +82,9 @@ def serve_batch(session, request):
         if frame.type == data_pb2.RECORD:
             record = frame.record
             session.record(frame.sequence, frame.key_group if frame.HasField("key_group") else UNKEYED,
-                           Message(record.payload, dict(record.headers), record.timestamp), answers)
+                           Message(record.payload, dict(record.headers), record.timestamp), answers, frame.key)
+        elif frame.type == data_pb2.LOAD:
+            session.load(frame.sequence, frame.cells)
         elif frame.type == data_pb2.WATERMARK:
             session.watermark(frame.sequence, frame.watermark, answers)
         elif frame.type == data_pb2.BARRIER:
@@ -90,6 +100,9 @@ def serve_batch(session, request):
 # A batch is cut once it holds this many bytes, as the bridge cuts its own (GrpcChannels.MESSAGE_BUDGET_BYTES),
 # so that a step answering with more than it was given never makes a message over gRPC's limit (64 MiB).
 MAX_BATCH_BYTES = 4 << 20
+# The most one cell write takes over gRPC (its key, entry key and value): it goes in a frame, a frame in a batch of
+# its own if need be, under gRPC's limit.
+MAX_GRPC_WRITE_BYTES = 32 << 20
 
 
 def split_batch(batch):
@@ -190,7 +203,10 @@ def open_session(connection):
         dead_letter = [index for index, step in enumerate(opened.steps)
                        if step.on_error == control_pb2.ON_ERROR_DEAD_LETTER]
         session = Session(name, described, WorkerSegments(segments_name).own_for(described, opened.segment_id),
-                          dead_letter)
+                          dead_letter, opened.keyed)
+    except CellsNotKeyed as e:
+        connection.send(("error", "FAILED_PRECONDITION", errors.for_bridge(f"{name}: {e}", LOG)))
+        return None, None
     except Exception as e:
         connection.send(("error", "INVALID_ARGUMENT",
                          errors.for_bridge(f"{name}: cannot build segment {opened.segment_id}: {e}", LOG)))
@@ -209,7 +225,11 @@ def open_session(connection):
                              errors.for_bridge(f"{name}: cannot use the ring: {e}", LOG)))
             return None, None
         loop = ShmLoop(session, mapped, ring.liveness_timeout_ms)
-    connection.send(("ok", os.getpid()))
+    else:
+        session.cells.max_write_bytes = MAX_GRPC_WRITE_BYTES
+    # The supervisor answers OpenSession with the declared cells: (step, name, kind, ttl_ms) each, in id order.
+    connection.send(("ok", os.getpid(), [(spec.step, spec.name, spec.kind, spec.ttl_ms)
+                                         for spec in session.declared_cells]))
     return session, loop
 
 

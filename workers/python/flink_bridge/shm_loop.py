@@ -1,5 +1,6 @@
 """Serves one shm session: reads the to-worker ring in order, feeds the session, and writes each input's
-outputs and end marker (or error, or input failure) into the from-worker ring, published once per polled batch.
+outputs and end marker (or error, or input failure, or a barrier's cell writes before its end marker) into the
+from-worker ring, published once per polled batch.
 When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the bridge is still
 there.
 """
@@ -10,6 +11,8 @@ from . import codec, errors
 from . import layout as L
 from .ring import RingError
 from .segments import UNKEYED
+
+_unpack_key_length = L.UINT32.unpack_from
 
 LOG = logging.getLogger("flink_bridge.shm")
 
@@ -33,6 +36,12 @@ class ShmLoop:
         self.stop_asked = False
         # The input whose outputs are being written (the session sets it before feeding the input).
         self.sequence = -1
+        # In a keyed session a RECORD's body starts with its key.
+        self.keyed = session.keyed
+        # A barrier's cell writes: each KeyCells at most one frame; a write too large for one frame, or for a frame
+        # of the LOADs that bring it back, fails the step that makes it.
+        self.cell_frame_bytes = self.answers.max_frame - L.FRAME_HEADER
+        session.cells.max_write_bytes = min(self.inputs.max_frame, self.answers.max_frame) - L.FRAME_HEADER
 
     def run(self):
         """Serves until the bridge closes the ring or is lost, the session is closed, or the ring is corrupt;
@@ -67,8 +76,15 @@ class ShmLoop:
 
     def _on_frame(self, frame_type, flags, sequence, buffer, offset, length):
         if frame_type == L.RECORD:
+            if self.keyed:
+                key, offset, length = _key(buffer, offset, length)
+                message = codec.decode(buffer, offset, length)
+                self.session.record(sequence, UNKEYED if flags == L.NO_KEY_GROUP else flags, message, self, key)
+                return
             message = codec.decode(buffer, offset, length)
             self.session.record(sequence, UNKEYED if flags == L.NO_KEY_GROUP else flags, message, self)
+        elif frame_type == L.LOAD:
+            self.session.load(sequence, buffer[offset:offset + length])
         elif frame_type == L.WATERMARK:
             self.session.watermark(sequence, self._long_body(frame_type, sequence, buffer, offset, length), self)
         elif frame_type == L.BARRIER:
@@ -116,6 +132,10 @@ class ShmLoop:
         self._write(L.INPUT_FAILED, sequence,
                     codec.encode_failure(step, error_class, errors.cut(message, min(errors.MAX_BYTES, room))))
 
+    def cell_writes(self, key_cells):
+        """One key's cell writes (a KeyCells message), part of the answer to barrier ``self.sequence``."""
+        self._write(L.CELL_WRITES, self.sequence, key_cells.SerializeToString())
+
     def _write(self, frame_type, sequence, body):
         """Writes one answer, waiting while the ring is full."""
         while not self.answers.try_write(frame_type, sequence, body):
@@ -126,3 +146,16 @@ class ShmLoop:
             if lost is not None or self.stopping:
                 raise RingError(f"{self.session.name}: cannot answer input #{sequence}: "
                                 f"{lost or 'the session is closing'}")
+
+
+def _key(buffer, offset, length):
+    """The key that leads a keyed RECORD's body (an i32 length, then the key), and where the record body after it
+    lies: (key, offset, length)."""
+    if length < 4:
+        raise codec.CorruptRecord(f"corrupt record: a keyed RECORD body of {length} bytes has no key length")
+    (key_length,) = _unpack_key_length(buffer, offset)
+    if key_length > length - 4:
+        raise codec.CorruptRecord(f"corrupt record: a key of {key_length} bytes in a keyed RECORD body of "
+                                  f"{length} bytes")
+    start = offset + 4
+    return bytes(buffer[start:start + key_length]), start + key_length, length - 4 - key_length

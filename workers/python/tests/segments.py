@@ -1,5 +1,5 @@
 """Segments in the prototype's shape, for tests."""
-from flink_bridge.sdk import Message
+from flink_bridge.sdk import Message, current_key, map_cell, value_cell
 
 
 class Echo:
@@ -133,3 +133,46 @@ class Unpickled:
 
     def __reduce__(self):
         return UNPICKLED.append, ("unpickled",)
+
+
+class CountsPerKey:
+    """Keeps cells: counts its key's records (a value cell) and keeps each payload it saw (a map cell, with the
+    given TTL); emits "key=count". A payload "refuse" is refused after the cells are written."""
+
+    def __init__(self, ttl_ms=0):
+        self.count = value_cell("count")
+        self.payloads = map_cell("payloads", ttl_ms=ttl_ms)
+
+    def process(self, message):
+        count = int(self.count.get(b"0")) + 1
+        self.count.set(str(count).encode())
+        self.payloads.put(message.payload, str(count).encode())
+        if message.payload == b"refuse":
+            raise Refused("refused after writing its cells")
+        return [Message(b"%s=%d" % (current_key(), count), {}, message.timestamp)]
+
+
+class ReadsACellOnWatermarks:
+    def __init__(self):
+        self.last = value_cell("last")
+
+    def process(self, message):
+        self.last.set(message.payload)
+        return []
+
+    def watermark(self, timestamp):
+        return [Message(self.last.get(b""), {}, timestamp)]
+
+
+class BigEntries:
+    """Puts ``count`` entries of ``size`` bytes in a map cell for each record."""
+
+    def __init__(self, count, size):
+        self.entries = map_cell("entries")
+        self.count = count
+        self.size = size
+
+    def process(self, message):
+        for index in range(self.count):
+            self.entries.put(b"%d" % index, bytes([index % 256]) * self.size)
+        return []

@@ -86,7 +86,7 @@ class DeclaringTest(unittest.TestCase):
                 value_cell("c")
 
     def test_a_cell_declared_outside_the_building_of_a_step_is_refused(self):
-        with self.assertRaisesRegex(RuntimeError, "cell 'a' is declared outside the building of a step"):
+        with self.assertRaisesRegex(RuntimeError, "cell 'a' is declared where no session keeps cells"):
             value_cell("a")
 
     def test_names_and_ttls_are_checked(self):

@@ -1,0 +1,278 @@
+"""Cells in sessions (docs/protocol.md, "Cells: per-key state in Flink's keyed state"): keyed records with their key,
+LOADs that make a key resident, a barrier answered with the changed cells before its end marker, TTLs on the
+bridge's clock, and the protocol violations; over a real ring, and over the OpenSession and gRPC stream of a real
+worker."""
+import struct
+import tempfile
+import unittest
+
+import grpc
+
+from flink_bridge import codec, sdk
+from flink_bridge import layout as L
+from flink_bridge._proto import control as control_pb2
+from flink_bridge._proto import data as data_pb2
+from flink_bridge.cells import CellsNotKeyed
+from flink_bridge.sdk import Message
+from flink_bridge.session import Session
+from tests import rings
+from tests.test_control_plane import SECRET, Worker
+
+COUNTS = [("counts", "tests.segments.CountsPerKey", "{}")]
+SET, CLEAR, PUT, REMOVE = (data_pb2.CELL_OP_SET, data_pb2.CELL_OP_CLEAR, data_pb2.CELL_OP_PUT,
+                           data_pb2.CELL_OP_REMOVE)
+
+
+def keyed_record(key, payload, timestamp=0):
+    """A keyed RECORD's body over shm: i32 key length, the key, the record body."""
+    return struct.pack("<i", len(key)) + key + codec.encode(Message(payload, {}, timestamp))
+
+
+def key_cells(key, **contents):
+    """A KeyCells message of a LOAD: cell id (as c<id>) to a value (bytes) or entries (a dict)."""
+    message = data_pb2.KeyCells(key=key)
+    for name, content in contents.items():
+        cell = message.cells.add(cell=int(name[1:]))
+        if isinstance(content, dict):
+            for entry_key, value in content.items():
+                cell.entries.add(key=entry_key, value=value)
+        else:
+            cell.value = content
+    return message
+
+
+def writes(body):
+    """A CELL_WRITES body as (key, [(cell, op, value, entry key)])."""
+    message = data_pb2.KeyCells.FromString(body)
+    return message.key, [(w.cell, w.op, w.value, w.entry_key) for w in message.writes]
+
+
+class CellsOverTheRingTest(unittest.TestCase):
+
+    def serve(self, steps=COUNTS, dead_letter=(), fails=True):
+        if fails:
+            # The session logs each failed input.
+            self.enterContext(self.assertLogs("flink_bridge", "DEBUG"))
+        session = Session("session t", steps, dead_letter=dead_letter, keyed=True)
+        served = rings.ServedRing(tempfile.mkdtemp(), session)
+        self.addCleanup(served.stop)
+        return served
+
+    def outputs(self, answers):
+        return [(frame_type, sequence, codec.decode(body, 0, len(body)).payload if frame_type == L.OUTPUT
+                 else writes(body) if frame_type == L.CELL_WRITES else body)
+                for frame_type, sequence, body in answers]
+
+    def test_loaded_cells_are_read_and_what_changed_is_written_back_at_the_barrier(self):
+        served = self.serve(fails=False)
+        bridge = served.bridge
+        bridge.send(L.LOAD, 0, key_cells(b"a", c0=b"41", c1={b"old": b"1"}).SerializeToString())
+        bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"), 7)
+        bridge.send(L.LOAD, 1, key_cells(b"b").SerializeToString())
+        bridge.send(L.RECORD, 1, keyed_record(b"b", b"y"), 9)
+        bridge.send(L.RECORD, 2, keyed_record(b"a", b"z"), 7)
+        bridge.send(L.BARRIER, 3, struct.pack("<q", 1))
+        bridge.send(L.BARRIER, 4, struct.pack("<q", 2))
+        self.assertEqual([(L.OUTPUT, 0, b"a=42"), (L.END_OF_OUTPUTS, 0, b""),
+                          (L.OUTPUT, 1, b"b=1"), (L.END_OF_OUTPUTS, 1, b""),
+                          (L.OUTPUT, 2, b"a=43"), (L.END_OF_OUTPUTS, 2, b""),
+                          (L.CELL_WRITES, 3, (b"a", [(0, SET, b"43", b""), (1, PUT, b"42", b"x"),
+                                                     (1, PUT, b"43", b"z")])),
+                          (L.CELL_WRITES, 3, (b"b", [(0, SET, b"1", b""), (1, PUT, b"1", b"y")])),
+                          (L.END_OF_OUTPUTS, 3, b""),
+                          (L.END_OF_OUTPUTS, 4, b"")], self.outputs(served.await_answers(10)))
+
+    def test_a_record_whose_key_was_not_loaded_is_a_protocol_violation_naming_the_key(self):
+        served = self.serve()
+        served.bridge.send(L.LOAD, 0, key_cells(b"a").SerializeToString())
+        served.bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+        served.bridge.send(L.RECORD, 1, keyed_record("ü".encode(), b"x"))
+        answers = served.await_answers(3)
+        self.assertEqual((L.ERROR, 1), answers[2][:2])
+        self.assertIn("protocol violation: the key 'ü' of record input #1 is not resident: no LOAD for it came in "
+                      "this session", answers[2][2].decode())
+
+    def test_a_load_that_is_no_key_cells_message_fails_its_record(self):
+        served = self.serve()
+        served.bridge.send(L.LOAD, 0, b"\xff\xff\xff")
+        served.bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+        answers = served.await_answers(1)
+        self.assertEqual((L.ERROR, 0), answers[0][:2])
+        self.assertIn("protocol violation: the LOAD of input #0 is no KeyCells message", answers[0][2].decode())
+
+    def test_a_load_naming_a_cell_the_steps_did_not_declare_fails_its_record(self):
+        served = self.serve()
+        served.bridge.send(L.LOAD, 5, key_cells(b"a", c2=b"x").SerializeToString())
+        served.bridge.send(L.RECORD, 5, keyed_record(b"a", b"x"))
+        served.bridge.send(L.BARRIER, 6, struct.pack("<q", 1))
+        answers = served.await_answers(2)
+        self.assertEqual([(L.ERROR, 5), (L.ERROR, 6)], [answer[:2] for answer in answers])
+        self.assertIn("protocol violation: LOAD of input #5 names cell 2 for key 'a', but the session's steps "
+                      "declare 2 cell(s)", answers[0][2].decode())
+        self.assertIn("session already failed", answers[1][2].decode())
+
+    def test_loads_followed_by_another_input_than_their_record_are_a_protocol_violation(self):
+        served = self.serve()
+        served.bridge.send(L.LOAD, 0, key_cells(b"a").SerializeToString())
+        served.bridge.send(L.WATERMARK, 1, struct.pack("<q", 5))
+        answers = served.await_answers(1)
+        self.assertEqual((L.ERROR, 1), answers[0][:2])
+        self.assertIn("LOAD frames of record input #0 came, then input #1 instead of that record",
+                      answers[0][2].decode())
+
+    def test_a_cell_read_on_a_watermark_fails_naming_the_step_and_the_cell(self):
+        served = self.serve([("reads", "tests.segments.ReadsACellOnWatermarks", "{}")])
+        served.bridge.send(L.LOAD, 0, key_cells(b"a").SerializeToString())
+        served.bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+        served.bridge.send(L.WATERMARK, 1, struct.pack("<q", 5))
+        answers = served.await_answers(2)
+        self.assertEqual([(L.END_OF_OUTPUTS, 0), (L.ERROR, 1)], [answer[:2] for answer in answers])
+        self.assertIn("step 'reads': cell 'last' is used outside a record", answers[1][2].decode())
+
+    def test_a_ttl_cell_stores_the_bridges_clock_before_each_value(self):
+        # The session runs in this process: its CLOCK stamps this process's clock.
+        self.addCleanup(sdk.stamp_clock, sdk._stamped_millis)
+        served = self.serve([("counts", "tests.segments.CountsPerKey", '{"ttl_ms": 100}')], fails=False)
+        bridge = served.bridge
+        bridge.send(L.CLOCK, 0, struct.pack("<q", 1000))
+        bridge.send(L.LOAD, 1, key_cells(b"a", c1={b"stale": struct.pack("<q", 900) + b"0",
+                                                    b"fresh": struct.pack("<q", 901) + b"0"}).SerializeToString())
+        bridge.send(L.RECORD, 1, keyed_record(b"a", b"x"))
+        bridge.send(L.BARRIER, 2, struct.pack("<q", 1))
+        answers = self.outputs(served.await_answers(5))
+        self.assertEqual((L.CELL_WRITES, 2, (b"a", [(0, SET, b"1", b""), (1, PUT, struct.pack("<q", 1000) + b"1",
+                                                                           b"x")])), answers[3])
+
+    def test_a_record_sent_to_the_dead_letters_changes_no_cell(self):
+        served = self.serve(dead_letter=[0])
+        bridge = served.bridge
+        bridge.send(L.LOAD, 0, key_cells(b"a").SerializeToString())
+        bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+        bridge.send(L.RECORD, 1, keyed_record(b"a", b"refuse"))
+        bridge.send(L.RECORD, 2, keyed_record(b"a", b"y"))
+        bridge.send(L.BARRIER, 3, struct.pack("<q", 1))
+        answers = self.outputs(served.await_answers(7))
+        self.assertEqual([L.OUTPUT, L.END_OF_OUTPUTS, L.INPUT_FAILED, L.OUTPUT, L.END_OF_OUTPUTS, L.CELL_WRITES,
+                          L.END_OF_OUTPUTS], [answer[0] for answer in answers])
+        self.assertEqual(b"a=2", answers[3][2])
+        self.assertEqual((b"a", [(0, SET, b"2", b""), (1, PUT, b"1", b"x"), (1, PUT, b"2", b"y")]), answers[5][2])
+
+    def test_a_keys_writes_are_split_over_frames_that_fit_the_ring(self):
+        # Frames of at most 2,048 bytes: 10 entries of 500 bytes take at least 3.
+        served = self.serve([("big", "tests.segments.BigEntries", '{"count": 10, "size": 500}')], fails=False)
+        served.bridge.send(L.LOAD, 0, key_cells(b"k").SerializeToString())
+        served.bridge.send(L.RECORD, 0, keyed_record(b"k", b"x"))
+        served.bridge.send(L.BARRIER, 1, struct.pack("<q", 1))
+        answers = served.await_answers(2)
+        while answers[-1][0] != L.END_OF_OUTPUTS or answers[-1][1] != 1:
+            answers += served.await_answers(1)
+        frames = [body for frame_type, _, body in answers if frame_type == L.CELL_WRITES]
+        self.assertGreaterEqual(len(frames), 3)
+        self.assertTrue(all(L.FRAME_HEADER + len(body) <= served.loop.answers.max_frame for body in frames))
+        written = [write for body in frames for write in writes(body)[1]]
+        self.assertEqual({writes(body)[0] for body in frames}, {b"k"})
+        self.assertEqual([(0, PUT, bytes([i]) * 500, b"%d" % i) for i in range(10)], written)
+
+    def test_a_write_too_large_for_a_frame_fails_the_step(self):
+        served = self.serve([("big", "tests.segments.BigEntries", '{"count": 1, "size": 3000}')])
+        served.bridge.send(L.LOAD, 0, key_cells(b"k").SerializeToString())
+        served.bridge.send(L.RECORD, 0, keyed_record(b"k", b"x"))
+        answers = served.await_answers(1)
+        self.assertEqual((L.ERROR, 0), answers[0][:2])
+        self.assertIn("step 'big' (tests.segments.BigEntries) failed: ValueError: cell 'entries' of step 'big': a "
+                      "value of 3000 bytes", answers[0][2].decode())
+
+
+class SessionDeclarationsTest(unittest.TestCase):
+
+    def test_a_session_that_is_not_keyed_whose_steps_declare_cells_is_refused_naming_the_step_and_cell(self):
+        with self.assertRaisesRegex(CellsNotKeyed, "step 'counts' declares cell 'count', but the session is not "
+                                                   "keyed: cells live under the record's key: key the segment with "
+                                                   "bridge.key"):
+            Session("s", COUNTS)
+
+    def test_a_keyed_session_without_cells_needs_no_loads(self):
+        session = Session("s", [("echo", "tests.segments.Echo", "{}")], keyed=True)
+        self.assertEqual([], session.declared_cells)
+
+        class Answers:
+            outputs = []
+            output = outputs.append
+
+            def end_of_outputs(self, sequence):
+                self.outputs.append(sequence)
+
+        session.record(0, 3, Message(b"x"), Answers(), b"key")
+        self.assertEqual([Message(b"x"), 0], Answers.outputs)
+
+
+class CellsOverGrpcTest(unittest.TestCase):
+    """OpenSession lists the declared cells, or refuses them; the stream carries keys, LOADs and CELL_WRITES."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worker = Worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.worker.close()
+
+    def open(self, steps, keyed, version=control_pb2.PROTOCOL_VERSION_CURRENT):
+        return self.worker.channel.unary_unary(
+            "/flinkbridge.v1.BridgeControl/OpenSession", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=control_pb2.OpenSessionResponse.FromString)(control_pb2.OpenSessionRequest(
+                protocol_version=version, transport=control_pb2.TRANSPORT_KIND_GRPC, token="t", keyed=keyed,
+                identity=control_pb2.SessionIdentity(job_name="test", operator_name="op"),
+                steps=[control_pb2.StepSpec(name=name, type=step_type, config_json=config)
+                       for name, step_type, config in steps]),
+            metadata=(("flink-bridge-secret", SECRET),), timeout=30)
+
+    def test_open_session_lists_the_cells_in_step_then_declaration_order(self):
+        opened = self.open([("first", "tests.segments.CountsPerKey", '{"ttl_ms": 5000}'),
+                            ("echo", "tests.segments.Echo", "{}"),
+                            ("last", "tests.segments.ReadsACellOnWatermarks", "{}")], keyed=True)
+        self.assertEqual(5, opened.protocol_version)
+        self.assertEqual([("first", "count", control_pb2.CELL_KIND_VALUE, 0),
+                          ("first", "payloads", control_pb2.CELL_KIND_MAP, 5000),
+                          ("last", "last", control_pb2.CELL_KIND_VALUE, 0)],
+                         [(cell.step, cell.name, cell.kind, cell.ttl_ms) for cell in opened.cells])
+
+    def test_a_session_that_is_not_keyed_with_cells_is_refused_with_failed_precondition(self):
+        with self.assertRaises(grpc.RpcError) as refused:
+            self.open(COUNTS, keyed=False)
+        self.assertEqual(grpc.StatusCode.FAILED_PRECONDITION, refused.exception.code())
+        self.assertIn("step 'counts' declares cell 'count', but the session is not keyed: cells live under the "
+                      "record's key: key the segment with bridge.key", refused.exception.details())
+
+    def test_only_protocol_version_5_is_spoken(self):
+        with self.assertRaises(grpc.RpcError) as refused:
+            self.open(COUNTS, keyed=True, version=4)
+        self.assertEqual(grpc.StatusCode.FAILED_PRECONDITION, refused.exception.code())
+        self.assertIn("protocol version 4 is not supported; this worker speaks 5", refused.exception.details())
+
+    def test_records_carry_their_key_and_a_barrier_answers_with_the_cell_writes(self):
+        opened = self.open(COUNTS, keyed=True)
+        batch = data_pb2.FrameBatch()
+        batch.frames.add(type=data_pb2.LOAD, sequence=0, cells=key_cells(b"a", c0=b"9"))
+        batch.frames.add(type=data_pb2.RECORD, sequence=0, key=b"a", key_group=3).record.payload = b"x"
+        batch.frames.add(type=data_pb2.BARRIER, sequence=1, checkpoint_id=1)
+        batch.frames.add(type=data_pb2.RECORD, sequence=2, key=b"b", key_group=3).record.payload = b"x"
+        secret = (("flink-bridge-secret", SECRET),)
+        answers = self.worker.channel.stream_stream(
+            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=data_pb2.FrameBatch.FromString)(
+                iter([batch]), metadata=secret + (("flink-bridge-session", opened.session_id),
+                                                  ("flink-bridge-token", "t")), timeout=30)
+        frames = list(next(answers).frames)
+        answers.cancel()
+        self.assertEqual([(data_pb2.OUTPUT, 0), (data_pb2.END_OF_OUTPUTS, 0), (data_pb2.CELL_WRITES, 1),
+                          (data_pb2.END_OF_OUTPUTS, 1), (data_pb2.ERROR, 2)],
+                         [(frame.type, frame.sequence) for frame in frames])
+        self.assertEqual(b"a=10", frames[0].record.payload)
+        self.assertEqual((b"a", [(0, SET, b"10", b""), (1, PUT, b"10", b"x")]),
+                         writes(frames[2].cells.SerializeToString()))
+        self.assertIn("the key 'b' of record input #2 is not resident", frames[4].error)
+
+
+if __name__ == "__main__":
+    unittest.main()
