@@ -282,6 +282,41 @@ class CellStore:
         """The sequence of the input whose LOADs came and whose record has not yet; None when there is none."""
         return self._load_sequence
 
+    # Tests (testing.StepHarness): a key's cells as the steps see them, and set as if loaded
+
+    def visible(self, key):
+        """What a step reads of ``key``'s cells now, per cell id: a value cell's bytes (None: none), a map cell's
+        dict; nothing expired. None when ``key`` is not resident."""
+        contents = self.resident.get(key)
+        if contents is None:
+            return None
+        now = _now()
+        seen = []
+        for spec, stored in zip(self.specs, contents):
+            ttl = spec.ttl_ms
+            if spec.kind == VALUE:
+                seen.append(stored if stored is None or not ttl else
+                            stored[TIME_BYTES:] if _unpack_time(stored)[0] + ttl > now else None)
+            else:
+                seen.append({entry_key: value[TIME_BYTES:] if ttl else value for entry_key, value in stored.items()
+                             if not ttl or _unpack_time(value)[0] + ttl > now})
+        return seen
+
+    def preset(self, key, cell_id, content):
+        """Sets cell ``cell_id`` of ``key`` (made resident) to ``content`` (a value cell's bytes or None, a map
+        cell's dict), as a LOAD would, written now where it has a TTL; no change to write back."""
+        self.make_resident(key)
+        spec = self.specs[cell_id]
+        stamp = _pack_time(_now()) if spec.ttl_ms else b""
+        if spec.kind == VALUE:
+            stored = None if content is None else stamp + _as_bytes(content, spec, "a value")
+        else:
+            if not isinstance(content, dict):
+                raise TypeError(f"{spec.describe()} is a map cell: give it a dict, not {type(content).__name__}")
+            stored = {_as_bytes(entry_key, spec, "an entry's key"): stamp + _as_bytes(value, spec, "a value")
+                      for entry_key, value in content.items()}
+        self.resident[key][cell_id] = stored
+
     # Barriers
 
     def drain(self):

@@ -5,10 +5,15 @@ written for the prototype by ``module.Class`` or by the class itself, its config
 gets. It keeps one instance per key group, sends watermarks to every instance in key group order, and gives
 checkpoints as the session's SnapshotState does. ``current_time_millis()`` reads only what
 ``set_processing_time`` stamped (a CLOCK input), and until then this process's clock.
+
+A step that declares cells gets them as in a keyed session: each record is given with its key (``key=``), a key's
+cells start empty (or as ``load_cells`` sets them), ``cells(key)`` shows them as the step reads them, and a cell used
+outside a record (on a watermark) fails as it does in a session.
 """
 import json
 
 from . import sdk
+from .cells import VALUE, CellStore
 from .segments import MAX_WATERMARK, UNKEYED, KeyGroupInstances, StepFailed
 
 
@@ -31,15 +36,62 @@ class StepHarness:
         self._clock = None
         self._failure = None
         self._closed = False
-        self._instances = self._on_own_clock(KeyGroupInstances.of, [described], own)
+        self._cells = CellStore()
+        self._instances = self._on_own_clock(KeyGroupInstances.of, [described], own, self._cells)
 
     def restore(self, states):
         """Hands each key group its state (what ``checkpoint`` gave), as RestoreState does: before any input."""
         self._on_own_clock(self._instances.restore, states)
 
-    def process(self, message, key_group=UNKEYED):
-        """A record, to the instance of its Flink key group (0 to 32767; UNKEYED: a stream that is not keyed)."""
-        return self._serve(lambda emit: self._instances.for_key_group(key_group).process(message, emit))
+    def process(self, message, key_group=UNKEYED, key=None):
+        """A record, to the instance of its Flink key group (0 to 32767; UNKEYED: a stream that is not keyed);
+        ``key``: the record's key (bytes, or text as UTF-8), which a step with cells needs: its cells are that
+        key's."""
+        if key is None:
+            if self._cells.specs:
+                raise ValueError(f"the step declares cells ({self._cell_names()}): give process() the record's key "
+                                 "(key=...), whose cells they are")
+            return self._serve(lambda emit: self._instances.for_key_group(key_group).process(message, emit))
+        key = self._key(key)
+        cells = self._cells
+        cells.make_resident(key)
+
+        def keyed(emit):
+            cells.enter(key)
+            try:
+                self._instances.for_key_group(key_group).process(message, emit)
+            finally:
+                cells.leave()
+        return self._serve(keyed)
+
+    def cells(self, key):
+        """The cells of ``key`` as the step reads them now: name -> a value cell's bytes (None: none), or a map
+        cell's dict; nothing expired."""
+        visible = self._on_own_clock(self._cells.visible, self._key(key))
+        return {spec.name: (None if spec.kind == VALUE else {}) if visible is None else visible[spec.id]
+                for spec in self._cells.specs}
+
+    def load_cells(self, key, contents):
+        """Sets cells of ``key`` as the bridge loads them (the rest keep what they hold): ``contents``, name -> a
+        value cell's bytes (None: none) or a map cell's dict; a TTL cell's values are written at the processing
+        time now."""
+        by_name = {spec.name: spec for spec in self._cells.specs}
+        for name, content in contents.items():
+            spec = by_name.get(name)
+            if spec is None:
+                raise ValueError(f"the step declares no cell '{name}' ({self._cell_names()})")
+            self._on_own_clock(self._cells.preset, self._key(key), spec.id, content)
+
+    def _cell_names(self):
+        return ", ".join(spec.name for spec in self._cells.specs) or "none"
+
+    @staticmethod
+    def _key(key):
+        if isinstance(key, str):
+            return key.encode("utf-8")
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            return bytes(key)
+        raise TypeError(f"a record's key is bytes or text, not {type(key).__name__}")
 
     def watermark(self, timestamp):
         """A watermark, to every instance in key group order: the outputs of all."""

@@ -4,7 +4,7 @@ import unittest
 from flink_bridge import sdk
 from flink_bridge.sdk import Message
 from flink_bridge.testing import StepHarness
-from tests.segments import Counter
+from tests.segments import Counter, CountsPerKey, ReadsACellOnWatermarks
 
 
 def user(name):
@@ -70,6 +70,44 @@ class StepHarnessTest(unittest.TestCase):
             harness.process(user("b"), key_group=9)
             harness.process(user("a"), key_group=2)
             self.assertEqual(["a", "b"], [output.headers["key"] for output in harness.watermark(10)])
+
+
+class StepHarnessCellsTest(unittest.TestCase):
+
+    def test_each_key_has_its_own_cells_and_they_can_be_seen_and_loaded(self):
+        with StepHarness(CountsPerKey) as harness:
+            self.assertEqual([b"a=1"], payloads(harness.process(Message(b"x"), key="a")))
+            self.assertEqual([b"a=2"], payloads(harness.process(Message(b"y"), key=b"a", key_group=4)))
+            self.assertEqual([b"b=1"], payloads(harness.process(Message(b"x"), key="b")))
+            self.assertEqual({"count": b"2", "payloads": {b"x": b"1", b"y": b"2"}}, harness.cells("a"))
+            self.assertEqual({"count": None, "payloads": {}}, harness.cells("never seen"))
+            cells = harness.cells("a")
+        with StepHarness(CountsPerKey) as later:
+            later.load_cells("a", cells)
+            self.assertEqual([b"a=3"], payloads(later.process(Message(b"z"), key="a")))
+            with self.assertRaisesRegex(ValueError, "the step declares no cell 'counts' \\(count, payloads\\)"):
+                later.load_cells("a", {"counts": b"1"})
+
+    def test_a_ttl_cell_hides_what_expired_on_the_harness_clock(self):
+        with StepHarness(CountsPerKey, {"ttl_ms": 1000}) as harness:
+            harness.set_processing_time(5_000)
+            harness.process(Message(b"x"), key="a")
+            harness.set_processing_time(5_999)
+            self.assertEqual({b"x": b"1"}, harness.cells("a")["payloads"])
+            harness.set_processing_time(6_000)
+            self.assertEqual({}, harness.cells("a")["payloads"])
+
+    def test_a_step_with_cells_needs_each_records_key(self):
+        with StepHarness(CountsPerKey) as harness:
+            with self.assertRaisesRegex(ValueError, "the step declares cells \\(count, payloads\\): give process\\(\\) "
+                                                    "the record's key"):
+                harness.process(Message(b"x"))
+
+    def test_a_cell_used_on_a_watermark_fails_as_in_a_session(self):
+        with StepHarness(ReadsACellOnWatermarks, name="reads") as harness:
+            harness.process(Message(b"x"), key="a")
+            with self.assertRaisesRegex(RuntimeError, "step 'reads': cell 'last' is used outside a record"):
+                harness.watermark(5)
 
 
 if __name__ == "__main__":
