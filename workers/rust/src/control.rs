@@ -17,7 +17,7 @@ use crate::grpc::{self, Code, Messages, Reply, Status};
 use crate::proto;
 use crate::registry::{Plane, Registry, SessionHandle, END_TIMEOUT};
 use crate::ring::{self, constant_time_equal, RingFile};
-use crate::session::{describe_key_group, KeyGroup, Session, StepSpec};
+use crate::session::{describe_key_group, KeyGroup, Refused, Session, StepSpec};
 use crate::child::Child;
 use crate::{catalog, log, secret, shm_loop, stream};
 
@@ -226,8 +226,12 @@ impl Worker {
             identity.job_name, identity.operator_name, identity.subtask_index, identity.parallelism
         );
         let step_count = request.steps.len();
-        let logic = request.steps.into_iter().map(step_spec).collect::<Result<_, _>>().and_then(|specs| Session::new(name.clone(), specs))
-            .map_err(|e| Status::new(Code::InvalidArgument, format!("{name}: {e}")))?;
+        let specs = request.steps.into_iter().map(step_spec).collect::<Result<_, _>>().map_err(|e| Status::new(Code::InvalidArgument, format!("{name}: {e}")))?;
+        let logic = Session::open(name.clone(), specs, request.keyed).map_err(|refused| match refused {
+            Refused::Steps(e) => Status::new(Code::InvalidArgument, format!("{name}: {e}")),
+            Refused::CellsWithoutKey(e) => Status::new(Code::FailedPrecondition, format!("{name}: {e}")),
+        })?;
+        let cells = logic.cell_declarations().iter().map(|d| d.to_proto()).collect();
         let ring = if shm {
             let spec = request.ring.unwrap_or_default();
             let opened = ring::check_ring_path(&self.ring_dir, &spec.path).and_then(|path| RingFile::open(path, &request.token));
@@ -243,8 +247,8 @@ impl Worker {
             let thread = shm_loop::start(Arc::clone(&self.registry), Arc::clone(&handle), ring, liveness as i64);
             *handle.thread.lock().unwrap() = Some(thread);
         }
-        log!("opened {name} with {} step(s) over {}", step_count, if shm { "shm" } else { "grpc" });
-        Ok(proto::OpenSessionResponse { session_id, protocol_version: current, worker_id: self.id.clone() })
+        log!("opened {name} with {} step(s){} over {}", step_count, if request.keyed { ", keyed" } else { "" }, if shm { "shm" } else { "grpc" });
+        Ok(proto::OpenSessionResponse { session_id, protocol_version: current, worker_id: self.id.clone(), cells })
     }
 
     async fn restore_state(self: &Arc<Self>, method: &str, messages: &mut Messages) -> Result<Response<Reply>, Status> {

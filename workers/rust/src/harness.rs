@@ -4,15 +4,32 @@
 //! one instance per key group, a watermark to every instance in key group order, processing time what
 //! `set_processing_time` stamped (a CLOCK input), and checkpoints as SnapshotState gives them. An input that fails
 //! returns the step's error, and every later input is refused, as in a session.
+//!
+//! A step with cells: the harness's session is keyed, and it plays the bridge's part with the cells. It keeps
+//! what Flink's keyed state would hold (each key's cells, as the writes of `checkpoint_cells` or `restore_cells`
+//! left them) and LOADs a key's cells from it before the first record of that key (`process_keyed`); a
+//! `checkpoint_cells` is a BARRIER, and returns the cell writes it was answered with.
 
 use std::collections::BTreeMap;
 
+use crate::cells::{Key, MapCell, ValueCell};
+use crate::proto::{CellContent, CellEntry, CellOp, KeyCells};
 use crate::record::Record;
 use crate::session::{Failure, Input, KeyGroup, Session, StepSpec};
 use crate::steps::MAX_WATERMARK;
 
 pub struct StepHarness {
     session: Session,
+    /// The cells as Flink's keyed state would hold them, by key and cell id.
+    backend: BTreeMap<Key, BTreeMap<u32, Stored>>,
+    /// The sequence number of the next input, for LOADs and the record after them.
+    sequence: u64,
+}
+
+/// One cell of one key in the harness's keyed state.
+enum Stored {
+    Value(Vec<u8>),
+    Map(BTreeMap<Vec<u8>, Vec<u8>>),
 }
 
 /// The session's name: its errors are written `<name>: <error>`, and the harness gives the error alone.
@@ -28,7 +45,8 @@ impl StepHarness {
     /// A step with a name of its own (what its errors name).
     pub fn named(step_name: &str, step_type: &str, config_json: &str) -> Result<StepHarness, String> {
         let spec = StepSpec { name: step_name.into(), step_type: step_type.into(), config_json: config_json.into(), dead_letter: false };
-        Ok(StepHarness { session: Session::new(NAME.into(), vec![spec])? })
+        let session = Session::open(NAME.into(), vec![spec], true).map_err(|e| e.to_string())?;
+        Ok(StepHarness { session, backend: BTreeMap::new(), sequence: 0 })
     }
 
     /// Hands each key group its state (what `checkpoint` gave), as RestoreState does: before any input.
@@ -37,8 +55,85 @@ impl StepHarness {
     }
 
     /// A record, to the instance of its Flink key group (0 to 32767; None: a stream that is not keyed): its outputs.
+    /// A step with cells needs the record's key: `process_keyed`.
     pub fn process(&mut self, key_group: KeyGroup, record: Record) -> Result<Vec<Record>, String> {
-        self.serve(Input::Record(key_group, record))
+        self.serve(Input::Record(key_group, None, record))
+    }
+
+    /// A record with its key (the bytes the pipeline's key extracts), its cells loaded first when the key is not
+    /// resident, as the bridge does: its outputs.
+    pub fn process_keyed(&mut self, key_group: KeyGroup, key: &[u8], record: Record) -> Result<Vec<Record>, String> {
+        self.load(key)?;
+        self.serve(Input::Record(key_group, Some(key.to_vec()), record))
+    }
+
+    /// A checkpoint's barrier: the cells changed since the last (one KeyCells per key, writes in the order to apply
+    /// them, as CELL_WRITES carry them), which the harness's keyed state takes too; the cells are clean after.
+    pub fn checkpoint_cells(&mut self) -> Result<Vec<KeyCells>, String> {
+        self.serve(Input::Barrier)?;
+        let writes = self.session.cell_writes(usize::MAX, usize::MAX).map_err(|failure| strip(failure_text(failure)))?;
+        self.apply(&writes)?;
+        Ok(writes)
+    }
+
+    /// Gives the harness's keyed state the cells these writes leave (what `checkpoint_cells` returned, from this
+    /// harness or another): a key's are loaded before its next record, when it is not resident yet.
+    pub fn restore_cells(&mut self, writes: &[KeyCells]) -> Result<(), String> {
+        self.apply(writes)
+    }
+
+    /// The step's value cell of this name, to read or write a key's value in `with_key`.
+    pub fn value_cell(&self, name: &str) -> Result<ValueCell, String> {
+        self.session.cells().value_cell_named(name)
+    }
+
+    /// The step's map cell of this name, to read or write a key's entries in `with_key`.
+    pub fn map_cell(&self, name: &str) -> Result<MapCell, String> {
+        self.session.cells().map_cell_named(name)
+    }
+
+    /// Runs `f` as if a record of `key` were being handled, at the current processing time: the cells' handles
+    /// reach that key's cells (loaded first, when not resident). What `f` writes is in the next `checkpoint_cells`.
+    pub fn with_key<R>(&mut self, key: &[u8], f: impl FnOnce() -> R) -> Result<R, String> {
+        self.load(key)?;
+        self.session.with_key(key, f)
+    }
+
+    /// A LOAD of the key's cells from the harness's keyed state, when the step has cells and the key is not resident.
+    fn load(&mut self, key: &[u8]) -> Result<(), String> {
+        if self.session.cell_declarations().is_empty() || self.session.is_resident(key) {
+            return Ok(());
+        }
+        let cells = self.backend.get(key).into_iter().flatten().map(|(&cell, stored)| match stored {
+            Stored::Value(value) => CellContent { cell, value: Some(value.clone().into()), entries: Vec::new() },
+            Stored::Map(entries) => CellContent {
+                cell,
+                value: None,
+                entries: entries.iter().map(|(k, v)| CellEntry { key: k.clone().into(), value: v.clone().into() }).collect(),
+            },
+        });
+        let loaded = KeyCells { key: key.to_vec().into(), cells: cells.collect(), writes: Vec::new() };
+        match self.session.serve(Input::Load(self.sequence, loaded), &mut Vec::new()) {
+            Ok(()) => Ok(()),
+            Err(failure) => Err(strip(failure_text(failure))),
+        }
+    }
+
+    /// Applies cell writes to the harness's keyed state, as the bridge applies them to Flink's.
+    fn apply(&mut self, writes: &[KeyCells]) -> Result<(), String> {
+        for key_cells in writes {
+            let cells = self.backend.entry(key_cells.key.to_vec()).or_default();
+            for write in &key_cells.writes {
+                match CellOp::from_i32(write.op) {
+                    Some(CellOp::Set) => drop(cells.insert(write.cell, Stored::Value(write.value.to_vec()))),
+                    Some(CellOp::Clear) => drop(cells.remove(&write.cell)),
+                    Some(CellOp::Put) => drop(map_of(cells, write.cell)?.insert(write.entry_key.to_vec(), write.value.to_vec())),
+                    Some(CellOp::Remove) => drop(map_of(cells, write.cell)?.remove(&write.entry_key[..])),
+                    None => return Err(format!("a cell write of op {}", write.op)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A watermark, to every instance in key group order (not keyed first): the outputs of all.
@@ -69,14 +164,34 @@ impl StepHarness {
     }
 
     fn serve(&mut self, input: Input) -> Result<Vec<Record>, String> {
+        self.sequence += 1;
         let mut out = Vec::new();
         match self.session.serve(input, &mut out) {
             Ok(()) => Ok(out),
-            Err(Failure::Session(text)) => Err(text.strip_prefix(NAME).and_then(|t| t.strip_prefix(": ")).map_or(text.clone(), str::to_string)),
-            // The harness's step is not a dead-letter one.
-            Err(Failure::Input(failed)) => Err(failed.message),
+            Err(failure) => Err(strip(failure_text(failure))),
         }
     }
+}
+
+/// A map cell of the harness's keyed state, made when it holds nothing.
+fn map_of(cells: &mut BTreeMap<u32, Stored>, cell: u32) -> Result<&mut BTreeMap<Vec<u8>, Vec<u8>>, String> {
+    match cells.entry(cell).or_insert_with(|| Stored::Map(BTreeMap::new())) {
+        Stored::Map(map) => Ok(map),
+        Stored::Value(_) => Err(format!("cell {cell} is a value, and a write puts a map entry in it")),
+    }
+}
+
+fn failure_text(failure: Failure) -> String {
+    match failure {
+        Failure::Session(text) => text,
+        // The harness's step is not a dead-letter one.
+        Failure::Input(failed) => failed.message,
+    }
+}
+
+/// The error without the session's name.
+fn strip(text: String) -> String {
+    text.strip_prefix(NAME).and_then(|t| t.strip_prefix(": ")).map_or(text.clone(), str::to_string)
 }
 
 #[cfg(test)]

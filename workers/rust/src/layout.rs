@@ -55,8 +55,12 @@ pub const END_OF_OUTPUTS: u16 = 5;
 pub const ERROR: u16 = 6;
 pub const CLOCK: u16 = 7;
 pub const INPUT_FAILED: u16 = 8;
-const FRAME_NAMES: [&str; 9] =
-    ["PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK", "INPUT_FAILED"];
+/// bridge -> worker, part of the record input that follows (its sequence): the record's key's cells (a KeyCells).
+pub const LOAD: u16 = 9;
+/// worker -> bridge, part of a BARRIER's answer: one key's changed cells (a KeyCells).
+pub const CELL_WRITES: u16 = 10;
+const FRAME_NAMES: [&str; 11] =
+    ["PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK", "INPUT_FAILED", "LOAD", "CELL_WRITES"];
 
 pub fn frame_name(frame_type: u16) -> String {
     FRAME_NAMES.get(frame_type as usize).map(|n| n.to_string()).unwrap_or_else(|| format!("unknown type {frame_type}"))

@@ -4,6 +4,7 @@
 //! (docs/protocol.md, "Launch and lifetime"), and serves each session on a thread of this process.
 
 mod catalog;
+mod cells;
 mod child;
 mod control;
 mod error_text;

@@ -13,6 +13,12 @@
 //! calls into Python is attached to the interpreter for as long as it serves (`attach_this_thread`): without it,
 //! every call would create and destroy a Python thread state, and with it the memory of its frame stack (an mmap
 //! and a munmap, and a TLB shootdown, per call).
+//!
+//! Cells (docs/rust-worker.md, "Cells"): the worker installs its own `value_cell` and `map_cell` (and their
+//! `ValueCell` and `MapCell`) into `flink_bridge.sdk` when it loads the runtime, before any segment's module is
+//! imported, so a segment's `from flink_bridge.sdk import value_cell, map_cell` gets them. Called in the segment's
+//! `__init__` while `build` builds it, they declare the step's cells with the session's `BuildContext`; the handles
+//! they return reach the session's cells (cells.rs) of the record being handled.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -20,10 +26,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 
 use indexmap::IndexMap;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{IntoPyDict, PyBytes, PyDict, PyList, PyLong, PyString};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyCFunction, PyDict, PyList, PyLong, PyString, PyTuple};
 use pyo3::{intern, PyTryFrom};
 
+use crate::cells::{BuildContext, CellError, MapCell, ValueCell};
 use crate::record::Record;
 use crate::step::{Emit, Step, StepContext, StepError};
 
@@ -59,6 +67,7 @@ pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
         sys.getattr("stdout")?.call_method("reconfigure", (), Some([("line_buffering", true)].into_py_dict(py)))?;
         let segments = py.import("flink_bridge.segments")?;
         let sdk = py.import("flink_bridge.sdk")?;
+        install_cells(py, sdk)?;
         Ok(Host {
             build_step: segments.getattr("build_step")?.into(),
             message: sdk.getattr("Message")?.into(),
@@ -109,10 +118,194 @@ pub fn detach_this_thread() {
     ATTACHED.with(|attached| drop(attached.borrow_mut().take()));
 }
 
-/// A step in Python, or None when the worker hosts no Python (no `--python-runtime`).
-pub fn build(step_name: &str, step_type: &str, config_json: &str) -> Option<Result<Box<dyn Step>, String>> {
+/// The Python side of cells: the handles, and the functions that declare them (`_declare` is added by the worker).
+const CELLS_MODULE: &str = r#"
+class ValueCell:
+    """A step's value cell: the value of the key of the record being handled. get() -> bytes or None, set(bytes),
+    clear()."""
+    __slots__ = ("name", "_access")
+
+    def __init__(self, name, access):
+        self.name = name
+        self._access = access
+
+    def get(self):
+        return self._access(0)
+
+    def set(self, value):
+        self._access(1, value)
+
+    def clear(self):
+        self._access(2)
+
+    def __repr__(self):
+        return f"ValueCell({self.name!r})"
+
+
+class MapCell:
+    """A step's map cell: the map (bytes to bytes) of the key of the record being handled. get(key) -> bytes or
+    None, put(key, value), remove(key), clear(), items() -> [(key, value)] in key order."""
+    __slots__ = ("name", "_access")
+
+    def __init__(self, name, access):
+        self.name = name
+        self._access = access
+
+    def get(self, key):
+        return self._access(0, key)
+
+    def put(self, key, value):
+        self._access(1, key, value)
+
+    def remove(self, key):
+        self._access(2, key)
+
+    def clear(self):
+        self._access(3)
+
+    def items(self):
+        return self._access(4)
+
+    def __repr__(self):
+        return f"MapCell({self.name!r})"
+
+
+def value_cell(name, ttl_ms=0):
+    """Declares the step's value cell ``name``, in its class's __init__; with ``ttl_ms`` above 0, a value is gone
+    that many ms of processing time after it was written."""
+    return ValueCell(name, _declare(name, False, ttl_ms))
+
+
+def map_cell(name, ttl_ms=0):
+    """Declares the step's map cell ``name``, in its class's __init__; with ``ttl_ms`` above 0, an entry is gone
+    that many ms of processing time after it was written."""
+    return MapCell(name, _declare(name, True, ttl_ms))
+"#;
+
+/// The names the worker sets in `flink_bridge.sdk`.
+const CELL_NAMES: [&str; 4] = ["value_cell", "map_cell", "ValueCell", "MapCell"];
+
+fn install_cells(py: Python<'_>, sdk: &PyModule) -> PyResult<()> {
+    let cells = PyModule::from_code(py, CELLS_MODULE, "flink_bridge_worker_cells.py", "flink_bridge_worker_cells")?;
+    cells.add("_declare", PyCFunction::new_closure(declare, py)?)?;
+    for name in CELL_NAMES {
+        sdk.setattr(name, cells.getattr(name)?)?;
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// The step `build` is building on this thread: what `value_cell` and `map_cell` declare its cells with.
+    static DECLARING: RefCell<Option<BuildContext>> = RefCell::new(None);
+}
+
+/// Declares the cells of the step being built on this thread until dropped.
+struct Declaring;
+
+impl Declaring {
+    fn start(context: &BuildContext) -> Declaring {
+        DECLARING.with(|declaring| *declaring.borrow_mut() = Some(context.clone()));
+        Declaring
+    }
+}
+
+impl Drop for Declaring {
+    fn drop(&mut self) {
+        DECLARING.with(|declaring| declaring.borrow_mut().take());
+    }
+}
+
+/// `_declare(name, is_map, ttl_ms)`: the access function of a new cell of the step being built.
+fn declare(args: &PyTuple, _: Option<&PyDict>) -> PyResult<PyObject> {
+    let py = args.py();
+    let (name, is_map, ttl_ms): (String, bool, i64) = args.extract()?;
+    let function = if is_map { "map_cell" } else { "value_cell" };
+    let Some(context) = DECLARING.with(|declaring| declaring.borrow().clone()) else {
+        return Err(PyRuntimeError::new_err(format!(
+            "{function}('{name}') is called while no step is being built: a step declares its cells in its class's __init__"
+        )));
+    };
+    let access: &PyCFunction = if is_map {
+        let cell = context.map_cell_with_ttl(&name, ttl_ms).map_err(PyValueError::new_err)?;
+        PyCFunction::new_closure(move |args: &PyTuple, _: Option<&PyDict>| map_access(&cell, args), py)?
+    } else {
+        let cell = context.value_cell_with_ttl(&name, ttl_ms).map_err(PyValueError::new_err)?;
+        PyCFunction::new_closure(move |args: &PyTuple, _: Option<&PyDict>| value_access(&cell, args), py)?
+    };
+    Ok(access.into())
+}
+
+fn cell_error(error: CellError) -> PyErr {
+    PyRuntimeError::new_err(error.0)
+}
+
+/// The bytes of a key or value a step hands a cell: bytes or a bytearray.
+fn bytes_argument(args: &PyTuple, index: usize, cell: &str, what: &str) -> PyResult<Vec<u8>> {
+    let value = args.get_item(index)?;
+    if let Ok(bytes) = value.downcast::<PyBytes>() {
+        return Ok(bytes.as_bytes().to_vec());
+    }
+    if let Ok(bytes) = value.downcast::<PyByteArray>() {
+        return Ok(bytes.to_vec());
+    }
+    Err(PyTypeError::new_err(format!("{cell}: {what} is bytes, not {}", value.get_type().name().unwrap_or("an object"))))
+}
+
+fn optional_bytes(py: Python<'_>, value: Option<Vec<u8>>) -> PyObject {
+    value.map_or_else(|| py.None(), |v| PyBytes::new(py, &v).into())
+}
+
+/// A ValueCell's method: 0 get(), 1 set(value), 2 clear().
+fn value_access(cell: &ValueCell, args: &PyTuple) -> PyResult<PyObject> {
+    let py = args.py();
+    let operation: u8 = args.get_item(0)?.extract()?;
+    Ok(match operation {
+        0 => optional_bytes(py, cell.get().map_err(cell_error)?),
+        1 => {
+            let value = bytes_argument(args, 1, &cell.describe(), "a value")?;
+            cell.set(value).map_err(cell_error)?;
+            py.None()
+        }
+        _ => {
+            cell.clear().map_err(cell_error)?;
+            py.None()
+        }
+    })
+}
+
+/// A MapCell's method: 0 get(key), 1 put(key, value), 2 remove(key), 3 clear(), 4 items().
+fn map_access(cell: &MapCell, args: &PyTuple) -> PyResult<PyObject> {
+    let py = args.py();
+    let operation: u8 = args.get_item(0)?.extract()?;
+    let key = || bytes_argument(args, 1, &cell.describe(), "an entry's key");
+    Ok(match operation {
+        0 => optional_bytes(py, cell.get(key()?).map_err(cell_error)?),
+        1 => {
+            let value = bytes_argument(args, 2, &cell.describe(), "an entry's value")?;
+            cell.put(key()?, value).map_err(cell_error)?;
+            py.None()
+        }
+        2 => {
+            cell.remove(key()?).map_err(cell_error)?;
+            py.None()
+        }
+        3 => {
+            cell.clear().map_err(cell_error)?;
+            py.None()
+        }
+        _ => {
+            let entries = cell.entries().map_err(cell_error)?;
+            PyList::new(py, entries.iter().map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))).into()
+        }
+    })
+}
+
+/// A step in Python, or None when the worker hosts no Python (no `--python-runtime`); the cells it declares while
+/// it is built (`value_cell`, `map_cell`) are declared with `context`.
+pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Option<Result<Box<dyn Step>, String>> {
     let host = HOST.get()?;
     Some(Python::with_gil(|py| {
+        let _declaring = Declaring::start(context);
         let built = host.build_step.call1(py, (step_name, step_type, config_json)).and_then(|step| {
             let segment_process = segment_process(py, &step)?;
             Ok(Box::new(PythonStep { step, segment_process }) as Box<dyn Step>)
@@ -319,7 +512,7 @@ pub mod tests {
 
     const SEGMENTS: &str = r#"
 from flink_bridge import sdk
-from flink_bridge.sdk import Message
+from flink_bridge.sdk import Message, map_cell, value_cell
 
 class Plain:
     def process(self, message):
@@ -375,6 +568,50 @@ class FailsOnRecord:
     def process(self, message):
         raise RuntimeError(LONG)
 
+class CellCounter:
+    """The native CellCounter (cells.rs) in Python: the same cells, answers and failure on a watermark of 42."""
+    def __init__(self, ttl_ms=0):
+        self.total = value_cell("total")
+        self.seen = map_cell("seen", ttl_ms=ttl_ms)
+
+    def process(self, message):
+        if message.payload == b"clear":
+            self.total.clear()
+            self.seen.clear()
+            total = 0
+        else:
+            total = int(self.total.get() or b"0") + 1
+            self.total.set(str(total).encode())
+            self.seen.put(message.payload, str(total).encode())
+        seen = ",".join(f"{k.decode()}={v.decode()}" for k, v in self.seen.items())
+        return [Message(f"total={total} seen={seen}".encode(), message.headers, message.timestamp)]
+
+    def watermark(self, timestamp):
+        if timestamp == 42:
+            self.total.get()
+        return []
+
+class DeclaresLate:
+    def process(self, message):
+        value_cell("late")
+        return [message]
+
+class DeclaresTwice:
+    def __init__(self):
+        self.one = value_cell("same")
+        self.two = map_cell("same")
+
+    def process(self, message):
+        return [message]
+
+class SetsAString:
+    def __init__(self):
+        self.cell = value_cell("text")
+
+    def process(self, message):
+        self.cell.set("not bytes")
+        return [message]
+
 class FailsOnRestore:
     def process(self, message):
         return [message]
@@ -402,7 +639,8 @@ class FailsOnRestore:
 
     fn step(step_type: &str) -> Box<dyn Step> {
         start_runtime();
-        build("s", &format!("hosted_segments.{step_type}"), "").expect("the runtime is loaded").unwrap()
+        let context = BuildContext::new(crate::cells::Cells::new(), "s");
+        build("s", &format!("hosted_segments.{step_type}"), "", &context).expect("the runtime is loaded").unwrap()
     }
 
     fn run(step: &mut dyn Step, payload: &str, clock: Option<i64>) -> Result<Vec<Record>, String> {

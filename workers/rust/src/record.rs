@@ -76,6 +76,20 @@ pub fn encode_into(record: &Record, out: &mut [u8]) {
     put_field(out, &mut at, &record.payload);
 }
 
+/// The key before the record body in a keyed session's RECORD (docs/protocol.md, "Cells"): an i32 length and the
+/// key's bytes; and the record body after it.
+pub fn split_key(body: &[u8]) -> Result<(Vec<u8>, &[u8]), String> {
+    let Some(length) = body.get(..4) else {
+        return Err(format!("corrupt keyed record: a body of {} bytes has no key length", body.len()));
+    };
+    let length = i32::from_le_bytes(length.try_into().unwrap());
+    if length < 0 || length as usize > body.len() - 4 {
+        return Err(format!("corrupt keyed record: a key of {length} bytes in a body of {}", body.len()));
+    }
+    let end = 4 + length as usize;
+    Ok((body[4..end].to_vec(), &body[end..]))
+}
+
 /// Writes `bytes` behind their i32 length at `at`, then moves `at` past them: a field of a frame body.
 pub fn put_field(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
     out[*at..*at + 4].copy_from_slice(&(bytes.len() as i32).to_le_bytes());
@@ -100,6 +114,21 @@ mod tests {
         let mut body = vec![0; encoded_length(&record)];
         encode_into(&record, &mut body);
         assert_eq!(decode(&body).unwrap(), record);
+    }
+
+    #[test]
+    fn a_keyed_records_key_comes_before_its_body_and_a_bad_length_is_refused() {
+        let record = sample();
+        let mut body = vec![0; 4 + 3 + encoded_length(&record)];
+        let mut at = 0;
+        put_field(&mut body, &mut at, b"k\x00y");
+        encode_into(&record, &mut body[at..]);
+        let (key, rest) = split_key(&body).unwrap();
+        assert_eq!((key.as_slice(), decode(rest).unwrap()), (&b"k\x00y"[..], record));
+        assert_eq!(split_key(&0i32.to_le_bytes()).unwrap(), (Vec::new(), &[][..]));
+        assert!(split_key(&[1, 0]).unwrap_err().contains("has no key length"));
+        assert!(split_key(&[4, 0, 0, 0, 1]).unwrap_err().contains("a key of 4 bytes in a body of 5"));
+        assert!(split_key(&(-1i32).to_le_bytes()).unwrap_err().contains("a key of -1 bytes"));
     }
 
     #[test]

@@ -4,12 +4,18 @@
 //!
 //! A session keeps one instance of its segment per Flink key group it has seen (one in all when the stream is
 //! not keyed), so each instance's state is exactly its key group's and a rescale moves it with the keys.
+//!
+//! Its steps' cells (cells.rs) are per key, across key groups: in a keyed session each record comes with its key,
+//! whose cells the bridge loaded before it (LOAD inputs) and the steps reach while they handle it; a barrier
+//! takes what changed (`cell_writes`).
 
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use crate::{catalog, error_text, log};
+use crate::cells::{self, BuildContext, Cells, Declaration, Key};
+use crate::proto::KeyCells;
 use crate::record::Record;
 use crate::step::{write_bytes, StateReader, Step, StepContext, StepError};
 
@@ -27,7 +33,10 @@ pub struct StepSpec {
 pub type KeyGroup = Option<u32>;
 
 pub enum Input {
-    Record(KeyGroup, Record),
+    /// A record, with its key in a keyed session.
+    Record(KeyGroup, Option<Key>, Record),
+    /// Part of the record input of this sequence number, before it: its key's cells (a keyed session's only).
+    Load(u64, KeyCells),
     Watermark(i64),
     Barrier,
     Clock(i64),
@@ -73,11 +82,14 @@ struct Chain {
 }
 
 impl Chain {
-    fn build(specs: &[StepSpec]) -> Result<Chain, String> {
+    /// Builds the steps in order, each declaring its cells into `cells`.
+    fn build(specs: &[StepSpec], cells: &Cells) -> Result<Chain, String> {
         if specs.is_empty() {
             return Err("a segment needs at least one step".into());
         }
-        let steps = specs.iter().map(|s| catalog::build(&s.name, &s.step_type, &s.config_json)).collect::<Result<_, _>>()?;
+        cells.begin_build();
+        let steps = specs.iter().map(|s| catalog::build(&s.name, &s.step_type, &s.config_json, &BuildContext::new(cells.clone(), &s.name))).collect::<Result<_, _>>()?;
+        cells.end_build()?;
         Ok(Chain { steps, names: specs.iter().map(|s| (s.name.clone(), s.step_type.clone())).collect() })
     }
 
@@ -170,21 +182,66 @@ pub struct Session {
     context: StepContext,
     failure: Option<String>,
     closed: bool,
+    /// The stream is keyed by the pipeline's key (`OpenSessionRequest.keyed`): records come with their keys.
+    keyed: bool,
+    cells: Cells,
+    /// The input whose LOADs came last, and their key: a further LOAD of it adds to what the first loaded.
+    loading: Option<(u64, Key)>,
+}
+
+/// Why a session cannot open.
+#[derive(Debug)]
+pub enum Refused {
+    /// A step cannot be built (INVALID_ARGUMENT).
+    Steps(String),
+    /// Its steps declare cells, but its stream is not keyed (FAILED_PRECONDITION).
+    CellsWithoutKey(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Steps(text) | Refused::CellsWithoutKey(text) => f.write_str(text),
+        }
+    }
 }
 
 /// The instance of `key_group`, built when it is the first of its key group.
-fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], key_group: KeyGroup) -> Result<&'a mut Chain, String> {
+fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], cells: &Cells, key_group: KeyGroup) -> Result<&'a mut Chain, String> {
     Ok(match instances.entry(key_group) {
         Entry::Occupied(chain) => chain.into_mut(),
-        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs)?),
+        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs, cells)?),
     })
 }
 
 impl Session {
-    /// Builds the steps once now, so that invalid steps refuse the session; instances come per key group later.
+    /// A session whose stream is not keyed.
+    #[cfg(test)]
     pub fn new(name: String, specs: Vec<StepSpec>) -> Result<Session, String> {
-        Chain::build(&specs)?;
-        Ok(Session { name, specs, instances: BTreeMap::new(), context: StepContext { clock: None }, failure: None, closed: false })
+        Session::open(name, specs, false).map_err(|e| e.to_string())
+    }
+
+    /// Builds the steps once now, so that invalid steps refuse the session, and their cells are declared;
+    /// instances come per key group later. A session that is not keyed refuses steps with cells.
+    pub fn open(name: String, specs: Vec<StepSpec>, keyed: bool) -> Result<Session, Refused> {
+        let cells = Cells::new();
+        Chain::build(&specs, &cells).map_err(Refused::Steps)?;
+        if let Some(cell) = cells.declarations().first().filter(|_| !keyed) {
+            return Err(Refused::CellsWithoutKey(format!(
+                "step '{}' declares cell '{}', but the session's stream is not keyed: cells live under the record's key: key the segment with bridge.key",
+                cell.step, cell.name
+            )));
+        }
+        Ok(Session { name, specs, instances: BTreeMap::new(), context: StepContext { clock: None }, failure: None, closed: false, keyed, cells, loading: None })
+    }
+
+    pub fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// Every cell the steps declared: a cell's index is its id on the wire.
+    pub fn cell_declarations(&self) -> Vec<Declaration> {
+        self.cells.declarations()
     }
 
     /// Whether a record may be answered as a failed input: the data planes check its outputs before they send
@@ -201,21 +258,36 @@ impl Session {
         if let Some(failure) = &self.failure {
             return Err(Failure::Session(format!("session already failed: {failure}")));
         }
+        let loading = self.loading.take();
         let result = match input {
-            Input::Record(key_group, record) => {
+            Input::Record(key_group, key, record) => {
                 let context = StepContext { clock: self.context.clock };
-                match instance(&mut self.instances, &self.specs, key_group) {
-                    Ok(chain) => match chain.process(record, &context, out) {
-                        Err((index, error)) if self.specs[index].dead_letter => {
-                            out.clear();
+                let entered = match &key {
+                    Some(key) => self.cells.enter(key, context.current_time_millis()),
+                    None if self.cells.is_empty() => Ok(()),
+                    None => Err("a record without its key, in a session whose steps keep cells under the record's key".to_string()),
+                };
+                let result = entered.and_then(|_| instance(&mut self.instances, &self.specs, &self.cells, key_group)).map(|chain| {
+                    chain.process(record, &context, out).map_err(|(index, error)| {
+                        if self.specs[index].dead_letter {
                             let step = self.specs[index].name.clone();
-                            return Err(Failure::Input(FailedInput { step, error_class: error.class.into_owned(), message: error.message }));
+                            Failure::Input(FailedInput { step, error_class: error.class.into_owned(), message: error.message })
+                        } else {
+                            Failure::Session(chain.failed(index, error))
                         }
-                        processed => processed.map_err(|(index, error)| chain.failed(index, error)),
-                    },
-                    Err(e) => Err(e),
+                    })
+                });
+                self.cells.leave();
+                match result {
+                    Ok(Err(Failure::Input(failed))) => {
+                        out.clear();
+                        return Err(Failure::Input(failed));
+                    }
+                    Ok(Err(Failure::Session(text))) | Err(text) => Err(text),
+                    Ok(Ok(())) => Ok(()),
                 }
             }
+            Input::Load(sequence, cells) => self.load(sequence, cells, loading),
             Input::Watermark(timestamp) => {
                 let context = &self.context;
                 self.instances.values_mut().try_for_each(|chain| chain.on_watermark(timestamp, context, out))
@@ -234,6 +306,69 @@ impl Session {
             log!("an input failed: {text}");
             Failure::Session(text)
         })
+    }
+
+    /// A LOAD of input `sequence`: its first makes the key resident with exactly what it carries, a further one (the
+    /// same input's, after `loading`) adds to it.
+    fn load(&mut self, sequence: u64, loaded: KeyCells, loading: Option<(u64, Key)>) -> Result<(), String> {
+        if !self.keyed {
+            return Err(format!("the bridge sent a LOAD (input #{sequence}) in a session whose stream is not keyed"));
+        }
+        let first = match loading {
+            Some((earlier, key)) if earlier == sequence => {
+                if key != loaded.key[..] {
+                    return Err(format!(
+                        "the LOADs of input #{sequence} name two keys, {} and {}: they carry the cells of the one record that follows them",
+                        cells::describe_key(&key),
+                        cells::describe_key(&loaded.key)
+                    ));
+                }
+                false
+            }
+            _ => true,
+        };
+        let key = loaded.key.to_vec();
+        self.cells.load(loaded, first)?;
+        self.loading = Some((sequence, key));
+        Ok(())
+    }
+
+    /// After a BARRIER is served: the cells changed since the last, as CELL_WRITES bodies of at most `target` bytes
+    /// each (a single write alone up to `max`); the cells are clean after. A write that no frame holds fails the
+    /// session, as an error of the barrier.
+    pub fn cell_writes(&mut self, target: usize, max: usize) -> Result<Vec<KeyCells>, Failure> {
+        let mut pieces = Vec::new();
+        for key_cells in self.cells.take_writes() {
+            match cells::split(key_cells, target, max) {
+                Ok(split) => pieces.extend(split),
+                Err(e) => {
+                    let text = format!("{}: the cells changed since the last barrier cannot be sent: {e}; give the session larger rings", self.name);
+                    log!("an input failed: {text}");
+                    self.failure = Some(text.clone());
+                    return Err(Failure::Session(text));
+                }
+            }
+        }
+        Ok(pieces)
+    }
+
+    /// Runs `f` as if a record of `key` were being handled (its cells reachable), for the harness.
+    #[cfg(test)]
+    pub fn with_key<R>(&mut self, key: &[u8], f: impl FnOnce() -> R) -> Result<R, String> {
+        self.cells.enter(key, self.context.current_time_millis())?;
+        let result = f();
+        self.cells.leave();
+        Ok(result)
+    }
+
+    #[cfg(test)]
+    pub fn is_resident(&self, key: &[u8]) -> bool {
+        self.cells.is_resident(key)
+    }
+
+    #[cfg(test)]
+    pub fn cells(&self) -> &Cells {
+        &self.cells
     }
 
     /// The failed input that answers a record one of whose outputs the data plane cannot send (`why`), in a segment
@@ -260,7 +395,7 @@ impl Session {
             if self.instances.contains_key(&key_group) {
                 return Err(format!("key group {} already holds state", describe_key_group(key_group)));
             }
-            instance(&mut self.instances, &self.specs, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
+            instance(&mut self.instances, &self.specs, &self.cells, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
         }
         Ok(())
     }
@@ -334,7 +469,7 @@ pub(crate) mod tests {
     fn a_chain_feeds_each_steps_outputs_to_the_next() {
         let mut session = Session::new("s".into(), vec![spec("a", "append_field", r#"{"field":"x","value":1}"#), spec("c", "running_count", r#"{"key_json_field":"x"}"#)]).unwrap();
         let mut out = Vec::new();
-        session.serve(Input::Record(Some(3), record("{\"a\":true}", "one")), &mut out).unwrap();
+        session.serve(Input::Record(Some(3), None, record("{\"a\":true}", "one")), &mut out).unwrap();
         assert_eq!(String::from_utf8(out[0].payload.clone()).unwrap(), r#"{"key":"1","count":1}"#);
         assert_eq!(out[0].timestamp, 7);
     }
@@ -345,14 +480,14 @@ pub(crate) mod tests {
         let mut first = Session::new("s".into(), steps.clone()).unwrap();
         let mut out = Vec::new();
         for (kg, key) in [(1, "a"), (2, "b"), (1, "a")] {
-            first.serve(Input::Record(Some(kg), record("{}", key)), &mut out).unwrap();
+            first.serve(Input::Record(Some(kg), None, record("{}", key)), &mut out).unwrap();
         }
         let states: BTreeMap<_, _> = first.snapshot().unwrap().into_iter().collect();
         assert_eq!(states.keys().copied().collect::<Vec<_>>(), vec![Some(1), Some(2)]);
         let mut second = Session::new("s".into(), steps).unwrap();
         second.restore(states).unwrap();
         out.clear();
-        second.serve(Input::Record(Some(1), record("{}", "a")), &mut out).unwrap();
+        second.serve(Input::Record(Some(1), None, record("{}", "a")), &mut out).unwrap();
         assert_eq!(out[0].payload, br#"{"key":"a","count":3}"#);
     }
 
@@ -360,7 +495,7 @@ pub(crate) mod tests {
     fn a_failed_step_fails_the_session_naming_the_step() {
         let mut session = Session::new("s".into(), vec![spec("add", "append_field", "{}")]).unwrap();
         let mut out = Vec::new();
-        let error = session_error(session.serve(Input::Record(None, record("not json", "a")), &mut out));
+        let error = session_error(session.serve(Input::Record(None, None, record("not json", "a")), &mut out));
         assert!(error.contains("step 'add' (append_field) failed"), "{error}");
         let later = session_error(session.serve(Input::Barrier, &mut out));
         assert!(later.contains("session already failed"), "{later}");
@@ -370,15 +505,15 @@ pub(crate) mod tests {
     fn a_record_a_dead_letter_step_fails_on_is_a_failed_input_without_outputs_and_the_session_goes_on() {
         let mut session = Session::new("s".into(), echo_then_add()).unwrap();
         let mut out = Vec::new();
-        session.serve(Input::Record(None, record(r#"{"a":1}"#, "k")), &mut out).unwrap();
+        session.serve(Input::Record(None, None, record(r#"{"a":1}"#, "k")), &mut out).unwrap();
         assert_eq!(out.drain(..).map(|r| r.payload).collect::<Vec<_>>(), [br#"{"a":1,"processed":true}"#]);
 
-        let failed = failed_input(session.serve(Input::Record(None, record("not json", "k")), &mut out));
+        let failed = failed_input(session.serve(Input::Record(None, None, record("not json", "k")), &mut out));
         assert_eq!((failed.step.as_str(), failed.error_class.as_str()), ("add", NATIVE_ERROR));
         assert!(failed.message.starts_with(NOT_JSON), "{}", failed.message);
         assert!(out.is_empty(), "the echo's output of the failed record is kept: {out:?}");
 
-        session.serve(Input::Record(None, record(r#"{"b":2}"#, "k")), &mut out).unwrap();
+        session.serve(Input::Record(None, None, record(r#"{"b":2}"#, "k")), &mut out).unwrap();
         session.serve(Input::Watermark(i64::MAX), &mut out).unwrap();
         assert_eq!(out.drain(..).map(|r| r.payload).collect::<Vec<_>>(), [br#"{"b":2,"processed":true}"#]);
     }
@@ -386,7 +521,7 @@ pub(crate) mod tests {
     #[test]
     fn a_failing_step_that_is_not_dead_letter_fails_the_session_beside_one_that_is() {
         let mut session = Session::new("s".into(), vec![spec("add", "append_field", ""), dead_letter("count", "running_count", r#"{"key_header":"k"}"#)]).unwrap();
-        let error = session_error(session.serve(Input::Record(None, record("not json", "k")), &mut Vec::new()));
+        let error = session_error(session.serve(Input::Record(None, None, record("not json", "k")), &mut Vec::new()));
         assert!(error.contains("step 'add' (append_field) failed"), "{error}");
     }
 
@@ -396,7 +531,7 @@ pub(crate) mod tests {
         // Plain answers the record and the record with "!" after its payload, which is no JSON.
         let mut session = Session::new("s".into(), vec![spec("plain", "hosted_segments.Plain", ""), dead_letter("add", "append_field", "")]).unwrap();
         let mut out = Vec::new();
-        let failed = failed_input(session.serve(Input::Record(None, record("{}", "k")), &mut out));
+        let failed = failed_input(session.serve(Input::Record(None, None, record("{}", "k")), &mut out));
         assert_eq!(failed.step, "add");
         assert!(out.is_empty(), "the output of '{{}}' before the failure is kept: {out:?}");
     }
@@ -406,10 +541,10 @@ pub(crate) mod tests {
         start_runtime();
         let mut session = Session::new("s".into(), vec![dead_letter("rejects", "hosted_segments.RejectsBad", "")]).unwrap();
         let mut out = Vec::new();
-        let failed = failed_input(session.serve(Input::Record(None, record("bad", "k")), &mut out));
+        let failed = failed_input(session.serve(Input::Record(None, None, record("bad", "k")), &mut out));
         assert_eq!((failed.step.as_str(), failed.error_class.as_str()), ("rejects", "hosted_segments.Rejected"));
         assert!(failed.message.starts_with("told to reject it"), "{}", failed.message);
-        session.serve(Input::Record(None, record("good", "k")), &mut out).unwrap();
+        session.serve(Input::Record(None, None, record("good", "k")), &mut out).unwrap();
         assert_eq!(out.len(), 1);
         let error = session_error(session.serve(Input::Watermark(1), &mut out));
         assert!(error.contains("step 'rejects' (hosted_segments.RejectsBad) failed: hosted_segments.Rejected: told to reject the watermark"), "{error}");
@@ -420,7 +555,7 @@ pub(crate) mod tests {
         let mut session = Session::new("s".into(), vec![spec("b", "batch", r#"{"max_wait_ms":10}"#)]).unwrap();
         let mut out = Vec::new();
         session.serve(Input::Clock(1000), &mut out).unwrap();
-        session.serve(Input::Record(None, record("1", "a")), &mut out).unwrap();
+        session.serve(Input::Record(None, None, record("1", "a")), &mut out).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         session.serve(Input::Watermark(5), &mut out).unwrap();
         assert!(out.is_empty());

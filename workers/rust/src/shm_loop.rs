@@ -2,6 +2,10 @@
 //! writes each input's outputs and end marker (or error, or failed input) into the from-worker ring, published
 //! once per polled batch. When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to
 //! check that the bridge is still there.
+//!
+//! In a keyed session a RECORD's body starts with its key; LOAD frames (a KeyCells message each) go into the
+//! session unanswered, as part of the record that follows; a BARRIER is answered with the cells changed since the
+//! last (CELL_WRITES frames, each at most what a frame holds), then its end marker.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -9,8 +13,11 @@ use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use prost::Message;
+
 use crate::error_text;
 use crate::layout as l;
+use crate::proto::KeyCells;
 use crate::record::{self, Record};
 use crate::registry::{why_panicked, Registry, SessionHandle};
 use crate::ring::{Consumer, Frame, Producer, RingError, RingFile};
@@ -41,14 +48,19 @@ struct ShmLoop {
     /// Whether the session has a dead-letter step, asked once: only then are a record's outputs checked to fit a frame
     /// before any is written.
     dead_letters: bool,
+    /// Whether the session is keyed: its records' bodies start with their keys.
+    keyed: bool,
 }
 
 impl ShmLoop {
     fn new(handle: Arc<SessionHandle>, ring: Arc<RingFile>, liveness_timeout_ms: i64) -> ShmLoop {
         // Outside run's catch of panics: a lock a panic poisoned still holds the steps' specs, and serving then
         // ends the session as any panic does.
-        let dead_letters = handle.logic.lock().unwrap_or_else(PoisonError::into_inner).has_dead_letter_step();
-        ShmLoop { handle, ring, liveness_timeout_ms, outputs: Vec::new(), dead_letters }
+        let (dead_letters, keyed) = {
+            let logic = handle.logic.lock().unwrap_or_else(PoisonError::into_inner);
+            (logic.has_dead_letter_step(), logic.keyed())
+        };
+        ShmLoop { handle, ring, liveness_timeout_ms, outputs: Vec::new(), dead_letters, keyed }
     }
 
     fn closing(&self) -> bool {
@@ -104,10 +116,22 @@ impl ShmLoop {
     }
 
     fn on_frame(&mut self, inputs: &mut Consumer, answers: &mut Producer, frame: Frame<'_>) -> Result<(), RingError> {
+        let corrupt = |e: String| RingError(format!("{}: input #{}: {e}", inputs.name(), frame.sequence));
         let input = match frame.frame_type {
             l::RECORD => {
-                let record = record::decode(frame.body).map_err(|e| RingError(format!("{}: input #{}: {e}", inputs.name(), frame.sequence)))?;
-                Input::Record((frame.flags != l::NO_KEY_GROUP).then_some(frame.flags as u32), record)
+                let (key, body) = match self.keyed {
+                    true => record::split_key(frame.body).map(|(key, body)| (Some(key), body)).map_err(corrupt)?,
+                    false => (None, frame.body),
+                };
+                let record = record::decode(body).map_err(corrupt)?;
+                Input::Record((frame.flags != l::NO_KEY_GROUP).then_some(frame.flags as u32), key, record)
+            }
+            l::LOAD => {
+                let cells = KeyCells::decode(frame.body).map_err(|e| corrupt(format!("a LOAD whose body is no KeyCells message: {e}")))?;
+                // Part of the record input that follows, answered with it: a LOAD the session refuses fails the session,
+                // and that record is answered with the error.
+                let _ = self.handle.logic.lock().unwrap().serve(Input::Load(frame.sequence, cells), &mut Vec::new());
+                return Ok(());
             }
             l::WATERMARK => Input::Watermark(self.long_body(&frame)?),
             l::BARRIER => Input::Barrier,
@@ -123,9 +147,16 @@ impl ShmLoop {
         let served = self.feed(input, &mut outputs, answers.max_body());
         let sequence = frame.sequence;
         let result = match served {
-            Ok(()) => outputs
+            Ok(writes) => writes
                 .iter()
-                .try_for_each(|output| self.write(inputs, answers, l::OUTPUT, sequence, record::encoded_length(output), |body| record::encode_into(output, body)))
+                .try_for_each(|cells| {
+                    self.write(inputs, answers, l::CELL_WRITES, sequence, cells.encoded_len(), |mut body| cells.encode(&mut body).expect("a body of the message's length"))
+                })
+                .and_then(|_| {
+                    outputs.iter().try_for_each(|output| {
+                        self.write(inputs, answers, l::OUTPUT, sequence, record::encoded_length(output), |body| record::encode_into(output, body))
+                    })
+                })
                 .and_then(|_| self.write(inputs, answers, l::END_OF_OUTPUTS, sequence, 0, |_| {})),
             Err(Failure::Input(failed)) => self.write_failed(inputs, answers, sequence, &failed),
             Err(Failure::Session(text)) => {
@@ -139,20 +170,25 @@ impl ShmLoop {
         result
     }
 
-    /// Serves `input` into `outputs`. With a dead-letter step, a record one of whose outputs no frame holds is a failed
-    /// input, found before any output is written, as a failed input sends none.
-    fn feed(&self, input: Input, outputs: &mut Vec<Record>, max_body: usize) -> Result<(), Failure> {
+    /// Serves `input` into `outputs`; a barrier's answer also has the cells changed since the last, each KeyCells
+    /// within a frame. With a dead-letter step, a record one of whose outputs no frame holds is a failed input, found
+    /// before any output is written, as a failed input sends none.
+    fn feed(&self, input: Input, outputs: &mut Vec<Record>, max_body: usize) -> Result<Vec<KeyCells>, Failure> {
         let checked = self.dead_letters && matches!(input, Input::Record(..));
+        let barrier = matches!(input, Input::Barrier);
         let mut logic = self.handle.logic.lock().unwrap();
         logic.serve(input, outputs)?;
+        if barrier {
+            return logic.cell_writes(max_body, max_body);
+        }
         if !checked {
-            return Ok(());
+            return Ok(Vec::new());
         }
         match outputs.iter().map(record::encoded_length).find(|&length| length > max_body) {
             Some(length) => Err(Failure::Input(logic.output_unsendable(format!(
                 "an output of {length} bytes does not fit a frame of the ring, which holds at most {max_body}; give the session larger rings"
             )))),
-            None => Ok(()),
+            None => Ok(Vec::new()),
         }
     }
 

@@ -2,6 +2,10 @@
 //! named by the call metadata `flink-bridge-session` and authenticated by `flink-bridge-token`. Each input
 //! batch is answered by answer batches of at most 4 MiB, in order; the next input batch is read only once the
 //! answers to the last are taken by flow control, so a bridge slow to take answers holds back its own inputs.
+//!
+//! In a keyed session a RECORD frame carries its key (`key`); LOAD frames (`cells`) go into the session unanswered,
+//! as part of the record that follows; a BARRIER is answered with the cells changed since the last (CELL_WRITES
+//! frames, each KeyCells of at most BATCH_BYTES unless one write alone is larger), then its end marker.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -13,7 +17,7 @@ use prost::Message;
 
 use crate::error_text;
 use crate::grpc::{self, Code, Messages, Reply, Status, Streamed};
-use crate::proto::{flink_worker, Frame, FrameBatch, FrameType, InputFailure};
+use crate::proto::{flink_worker, Frame, FrameBatch, FrameType, InputFailure, KeyCells};
 use crate::record::Record;
 use crate::registry::{why_panicked, Plane, Registry, SessionHandle};
 use crate::ring::constant_time_equal;
@@ -26,6 +30,8 @@ const TOKEN_KEY: &str = "flink-bridge-token";
 const BATCH_BYTES: usize = 4 << 20;
 /// The largest frame (with its tag and length) that always fits a message: it joins a batch of less than BATCH_BYTES.
 const MAX_FRAME: usize = grpc::MAX_MESSAGE - BATCH_BYTES;
+/// The largest KeyCells of a CELL_WRITES frame: what MAX_FRAME holds besides the frame's type, sequence and tags.
+const MAX_CELL_WRITES: usize = MAX_FRAME - 64;
 
 pub fn exchange(registry: Arc<Registry>, method: String, headers: &HeaderMap, messages: Messages) -> Response<Reply> {
     let text = |key| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -101,10 +107,22 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
     let mut size = 0;
     let mut logic = handle.logic.lock().unwrap();
     let dead_letters = logic.has_dead_letter_step();
+    let keyed = logic.keyed();
     for frame in batch.frames {
         let sequence = frame.sequence;
-        let checked = dead_letters && frame.r#type == FrameType::Record as i32;
-        let served = match input(&handle.name, frame) {
+        let kind = FrameType::from_i32(frame.r#type);
+        if kind == Some(FrameType::Load) {
+            // Part of the record input that follows, answered with it: a LOAD the session refuses fails the session,
+            // and that record is answered with the error.
+            match frame.cells {
+                Some(cells) => drop(logic.serve(Input::Load(sequence, cells), outputs)),
+                None => logic.fail(&format!("the LOAD frame of input #{sequence} has no cells")),
+            }
+            continue;
+        }
+        let checked = dead_letters && kind == Some(FrameType::Record);
+        let barrier = kind == Some(FrameType::Barrier);
+        let served = match input(&handle.name, keyed, frame) {
             Ok(input) => logic.serve(input, outputs),
             Err(text) => {
                 // A frame a bridge never sends fails the session, as a step's error does.
@@ -112,6 +130,7 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
                 Err(Failure::Session(text))
             }
         };
+        let served = served.and_then(|()| if barrier { logic.cell_writes(BATCH_BYTES, MAX_CELL_WRITES) } else { Ok(Vec::new()) });
         let mut push = |frame: Frame| {
             size += framed_length(&frame);
             batches.last_mut().expect("never empty").frames.push(frame);
@@ -121,9 +140,10 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
             }
         };
         let output = |record| Frame { r#type: FrameType::Output as i32, sequence, record: Some(message(record)), ..Default::default() };
+        let cell_writes = |cells: KeyCells| Frame { r#type: FrameType::CellWrites as i32, sequence, cells: Some(cells), ..Default::default() };
         let served = match served {
             // Held until all are known to fit, as a failed input sends none of its outputs.
-            Ok(()) if checked => {
+            Ok(_) if checked => {
                 let frames: Vec<Frame> = outputs.drain(..).map(output).collect();
                 match frames.iter().map(framed_length).find(|&length| length > MAX_FRAME) {
                     Some(length) => Err(Failure::Input(logic.output_unsendable(format!(
@@ -135,11 +155,12 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
                     }
                 }
             }
-            Ok(()) => {
+            Ok(writes) => {
+                writes.into_iter().map(cell_writes).for_each(&mut push);
                 outputs.drain(..).map(output).for_each(&mut push);
                 Ok(())
             }
-            failed => failed,
+            Err(failed) => Err(failed),
         };
         match served {
             Ok(()) => push(Frame { r#type: FrameType::EndOfOutputs as i32, sequence, ..Default::default() }),
@@ -165,12 +186,13 @@ fn framed_length(frame: &Frame) -> usize {
     1 + prost::length_delimiter_len(length) + length
 }
 
-fn input(session: &str, frame: Frame) -> Result<Input, String> {
+/// The input a frame carries; a keyed session's records with their keys.
+fn input(session: &str, keyed: bool, frame: Frame) -> Result<Input, String> {
     let sequence = frame.sequence;
     match FrameType::from_i32(frame.r#type) {
         Some(FrameType::Record) => {
             let message = frame.record.ok_or_else(|| format!("{session}: the RECORD frame of input #{sequence} has no record"))?;
-            Ok(Input::Record(frame.key_group, record(message)))
+            Ok(Input::Record(frame.key_group, keyed.then(|| frame.key.to_vec()), record(message)))
         }
         Some(FrameType::Watermark) => Ok(Input::Watermark(frame.watermark)),
         Some(FrameType::Barrier) => Ok(Input::Barrier),
