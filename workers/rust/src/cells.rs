@@ -578,19 +578,21 @@ pub(crate) mod tests {
 
     /// A native step with cells, for tests: a value cell 'total' (the records of the key, as decimal text) and a
     /// map cell 'seen' (each payload to the total when it last came; config `ttl_ms` gives it a TTL). A record
-    /// "clear" empties both. Each record is answered "total=N seen=payload=N,...". A watermark of 42 reads 'total'
-    /// (which fails: no record is being handled).
+    /// "clear" empties both. Each record is answered "total=N seen=payload=N,..." ("total=N" alone with config
+    /// `list_seen: false`). A watermark of 42 reads 'total' (which fails: no record is being handled).
     pub(crate) const CELL_COUNTER_TYPE: &str = "flink_bridge_worker::tests::CellCounter";
 
     pub(crate) struct CellCounter {
         total: ValueCell,
         seen: MapCell,
+        list_seen: bool,
     }
 
     impl CellCounter {
         pub(crate) fn new(config: &serde_json::Map<String, serde_json::Value>, context: &BuildContext) -> Result<CellCounter, String> {
             let ttl_ms = config.get("ttl_ms").and_then(serde_json::Value::as_i64).unwrap_or(0);
-            Ok(CellCounter { total: context.value_cell("total")?, seen: context.map_cell_with_ttl("seen", ttl_ms)? })
+            let list_seen = config.get("list_seen").and_then(serde_json::Value::as_bool).unwrap_or(true);
+            Ok(CellCounter { total: context.value_cell("total")?, seen: context.map_cell_with_ttl("seen", ttl_ms)?, list_seen })
         }
     }
 
@@ -610,8 +612,12 @@ pub(crate) mod tests {
                 self.seen.put(&record.payload, total.to_string())?;
                 total
             };
-            let seen: Vec<String> = self.seen.entries()?.iter().map(|(k, v)| format!("{}={}", text(k), text(v))).collect();
-            emit(Record { payload: format!("total={total} seen={}", seen.join(",")).into_bytes(), ..record });
+            let mut payload = format!("total={total}");
+            if self.list_seen {
+                let seen: Vec<String> = self.seen.entries()?.iter().map(|(k, v)| format!("{}={}", text(k), text(v))).collect();
+                payload = format!("{payload} seen={}", seen.join(","));
+            }
+            emit(Record { payload: payload.into_bytes(), ..record });
             Ok(())
         }
 

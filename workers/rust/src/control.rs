@@ -460,6 +460,7 @@ mod tests {
     use super::*;
     use crate::error_text::{tests::parts, MAX_BYTES};
     use crate::grpc::tests::grpc_message;
+    use crate::cells::tests::CELL_COUNTER_TYPE;
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
 
     /// A worker of this process that serves sessions with Python steps itself, as a session's own process does.
@@ -524,6 +525,48 @@ mod tests {
         let refused = worker.open_session(request).expect_err("refused");
         assert_eq!(refused.code, Code::InvalidArgument);
         assert!(refused.message.contains("step 'failing': on_error 7 is neither ON_ERROR_FAIL nor ON_ERROR_DEAD_LETTER"), "{}", refused.message);
+    }
+
+    /// A session of an echo then two CellCounters (cells.rs), 'b''s map with a TTL.
+    fn cells_request(keyed: bool) -> proto::OpenSessionRequest {
+        let step = |name: &str, config: &str| proto::StepSpec { name: name.into(), r#type: CELL_COUNTER_TYPE.into(), config_json: config.into(), ..Default::default() };
+        let mut request = open_request(crate::steps::ECHO_TYPE);
+        request.steps.extend([step("a", ""), step("b", r#"{"ttl_ms": 500}"#)]);
+        request.keyed = keyed;
+        request
+    }
+
+    #[test]
+    fn a_keyed_session_lists_its_steps_cells_in_step_then_declaration_order() {
+        let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
+        let opened = worker.open_session(cells_request(true)).expect("opened");
+        let cells: Vec<_> = opened.cells.iter().map(|c| (c.step.as_str(), c.name.as_str(), proto::CellKind::from_i32(c.kind).unwrap(), c.ttl_ms)).collect();
+        use proto::CellKind::{Map, Value};
+        assert_eq!(cells, [("a", "total", Value, 0), ("a", "seen", Map, 0), ("b", "total", Value, 0), ("b", "seen", Map, 500)]);
+        assert_eq!(opened.protocol_version, 5);
+        assert!(worker.registry.session(&opened.session_id).unwrap().logic.lock().unwrap().keyed());
+        worker.close_session(proto::SessionRef { session_id: opened.session_id }).unwrap();
+        let plain = worker.open_session(open_request("append_field")).expect("opened");
+        assert!(plain.cells.is_empty());
+        worker.close_session(proto::SessionRef { session_id: plain.session_id }).unwrap();
+    }
+
+    #[test]
+    fn a_session_that_is_not_keyed_whose_steps_declare_cells_is_refused_naming_the_step_and_the_cell() {
+        let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
+        let refused = worker.open_session(cells_request(false)).expect_err("refused");
+        assert_eq!(refused.code, Code::FailedPrecondition);
+        assert!(refused.message.ends_with("step 'a' declares cell 'total', but the session's stream is not keyed: cells live under the record's key: key the segment with bridge.key"), "{}", refused.message);
+        assert!(worker.registry.sessions.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_protocol_version_5_is_spoken() {
+        let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
+        let mut request = open_request("append_field");
+        request.protocol_version = 4;
+        let refused = worker.open_session(request).expect_err("refused");
+        assert_eq!((refused.code, refused.message.as_str()), (Code::FailedPrecondition, "protocol version 4 is not supported; this worker speaks 5"));
     }
 
     #[test]

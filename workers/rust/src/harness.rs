@@ -197,6 +197,7 @@ fn strip(text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cells::tests::{ops, CELL_COUNTER_TYPE};
 
     fn record(payload: &str, user: &str, timestamp: i64) -> Record {
         let mut r = Record { payload: payload.as_bytes().to_vec(), timestamp, ..Default::default() };
@@ -263,6 +264,54 @@ mod tests {
         let refused = add.process(None, record("{}", "a", 3)).unwrap_err();
         assert!(refused.starts_with("session already failed: step 'add'"), "{refused}");
         assert!(add.watermark(4).is_err());
+    }
+
+    #[test]
+    fn a_steps_cells_are_loaded_per_key_checkpointed_as_writes_and_restored_into_a_new_harness() {
+        let mut count = StepHarness::named("count", CELL_COUNTER_TYPE, "").unwrap();
+        assert_eq!(texts(&count.process_keyed(Some(1), b"a", record("x", "a", 1)).unwrap()), ["total=1 seen=x=1"]);
+        assert_eq!(texts(&count.process_keyed(Some(2), b"b", record("x", "b", 1)).unwrap()), ["total=1 seen=x=1"]);
+        assert_eq!(texts(&count.process_keyed(Some(1), b"a", record("y", "a", 2)).unwrap()), ["total=2 seen=x=1,y=2"]);
+        let writes = count.checkpoint_cells().unwrap();
+        assert_eq!(writes.iter().map(|w| w.key.to_vec()).collect::<Vec<_>>(), [b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(ops(&writes[1]), [(0, CellOp::Set, vec![], b"1".to_vec()), (1, CellOp::Put, b"x".to_vec(), b"1".to_vec())]);
+        assert!(count.checkpoint_cells().unwrap().is_empty(), "the cells are clean after a checkpoint");
+        assert_eq!(texts(&count.process_keyed(Some(1), b"a", record("clear", "a", 3)).unwrap()), ["total=0 seen="]);
+        let cleared = count.checkpoint_cells().unwrap();
+
+        // A new harness holds what the writes left, and loads a key's cells before its first record.
+        let mut restored = StepHarness::named("count", CELL_COUNTER_TYPE, "").unwrap();
+        restored.restore_cells(&writes).unwrap();
+        restored.restore_cells(&cleared).unwrap();
+        assert_eq!(texts(&restored.process_keyed(Some(2), b"b", record("z", "b", 4)).unwrap()), ["total=2 seen=x=1,z=2"]);
+        assert_eq!(texts(&restored.process_keyed(Some(1), b"a", record("z", "a", 4)).unwrap()), ["total=1 seen=z=1"]);
+    }
+
+    #[test]
+    fn a_test_reads_and_writes_a_keys_cells_and_a_ttl_runs_on_the_stamped_clock() {
+        let mut count = StepHarness::new(CELL_COUNTER_TYPE, r#"{"ttl_ms": 1000}"#).unwrap();
+        let (total, seen) = (count.value_cell("total").unwrap(), count.map_cell("seen").unwrap());
+        count.set_processing_time(10_000);
+        count.with_key(b"a", || {
+            total.set(b"41").unwrap();
+            seen.put(b"old", b"1").unwrap();
+        }).unwrap();
+        count.set_processing_time(10_999);
+        assert_eq!(texts(&count.process_keyed(None, b"a", record("new", "a", 1)).unwrap()), ["total=42 seen=new=42,old=1"]);
+        count.set_processing_time(11_000);
+        assert_eq!(count.with_key(b"a", || (total.get().unwrap(), seen.entries().unwrap())).unwrap(), (Some(b"42".to_vec()), vec![(b"new".to_vec(), b"42".to_vec())]));
+        let writes = count.checkpoint_cells().unwrap();
+        let put_old = ops(&writes[0]).into_iter().find(|(_, _, key, _)| key == b"old").expect("old is written");
+        assert_eq!(put_old.3, [&10_000i64.to_le_bytes()[..], b"1"].concat(), "a TTL cell's value is written behind its write time");
+        assert!(total.get().unwrap_err().0.contains("get() outside the handling of a record"));
+        assert!(count.map_cell("total").err().unwrap().contains("is a Value cell, not a Map cell"));
+    }
+
+    #[test]
+    fn a_step_with_cells_needs_the_records_key() {
+        let mut count = StepHarness::named("count", CELL_COUNTER_TYPE, "").unwrap();
+        let error = count.process(None, record("x", "a", 1)).unwrap_err();
+        assert_eq!(error, "a record without its key, in a session whose steps keep cells under the record's key");
     }
 
     #[test]

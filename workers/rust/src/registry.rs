@@ -160,7 +160,16 @@ pub(crate) mod tests {
 
     /// An open session of these steps, registered as the control service registers one.
     pub(crate) fn open_session(registry: &Registry, id: &str, plane: Plane, steps: Vec<StepSpec>) -> Arc<SessionHandle> {
-        let logic = Session::new(id.into(), steps).unwrap();
+        open(registry, id, plane, steps, false)
+    }
+
+    /// An open session of these steps whose stream is keyed.
+    pub(crate) fn open_keyed_session(registry: &Registry, id: &str, plane: Plane, steps: Vec<StepSpec>) -> Arc<SessionHandle> {
+        open(registry, id, plane, steps, true)
+    }
+
+    fn open(registry: &Registry, id: &str, plane: Plane, steps: Vec<StepSpec>, keyed: bool) -> Arc<SessionHandle> {
+        let logic = Session::open(id.into(), steps, keyed).unwrap();
         let handle = Arc::new(SessionHandle::new(id.into(), id.into(), "token".into(), plane, logic));
         registry.sessions.lock().unwrap().insert(id.into(), Arc::clone(&handle));
         handle

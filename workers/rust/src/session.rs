@@ -570,4 +570,190 @@ pub(crate) mod tests {
         let error = Session::new("s".into(), vec![spec("mine", "com.example.Nope", "{}")]).err().unwrap();
         assert!(error.contains("step 'mine'"), "{error}");
     }
+
+    // Cells (docs/protocol.md, "Cells"): the native CellCounter (cells.rs) and the same in Python, through a session.
+
+    use crate::cells::tests::{content_entries, content_value, load_of, ops, CELL_COUNTER_TYPE};
+    use crate::proto::CellOp;
+
+    fn counter(step_type: &str, config: &str) -> Session {
+        if step_type != CELL_COUNTER_TYPE {
+            start_runtime();
+        }
+        Session::open("s".into(), vec![spec("count", step_type, config)], true).unwrap()
+    }
+
+    fn keyed(session: &mut Session, key_group: u32, key: &str, payload: &str) -> Result<String, Failure> {
+        let mut out = Vec::new();
+        session.serve(Input::Record(Some(key_group), Some(key.as_bytes().to_vec()), record(payload, key)), &mut out)?;
+        assert_eq!(out.len(), 1);
+        Ok(String::from_utf8(out.remove(0).payload).unwrap())
+    }
+
+    fn barrier(session: &mut Session) -> Vec<(String, Vec<(u32, CellOp, Vec<u8>, Vec<u8>)>)> {
+        session.serve(Input::Barrier, &mut Vec::new()).unwrap();
+        let writes = session.cell_writes(usize::MAX, usize::MAX).unwrap();
+        writes.iter().map(|w| (String::from_utf8(w.key.to_vec()).unwrap(), ops(w))).collect()
+    }
+
+    fn bytes(text: &str) -> Vec<u8> {
+        text.as_bytes().to_vec()
+    }
+
+    fn a_steps_cells_are_its_records_keys_loaded_changed_and_written_back_at_barriers(step_type: &str) {
+        let mut session = counter(step_type, "");
+        assert_eq!(session.cell_declarations().iter().map(|d| (d.step.as_str(), d.name.as_str())).collect::<Vec<_>>(), [("count", "total"), ("count", "seen")]);
+        let mut out = Vec::new();
+        session.serve(Input::Load(1, load_of(b"a", vec![content_value(0, b"4"), content_entries(1, &[(b"x", b"4")])])), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "y").unwrap(), "total=5 seen=x=4,y=5");
+        session.serve(Input::Load(2, load_of(b"b", Vec::new())), &mut out).unwrap();
+        // A key of another key group: another instance of the step, the same cells.
+        assert_eq!(keyed(&mut session, 2, "b", "y").unwrap(), "total=1 seen=y=1");
+        assert_eq!(keyed(&mut session, 1, "a", "x").unwrap(), "total=6 seen=x=6,y=5");
+        assert!(out.is_empty());
+
+        let (set, clear, put) = (CellOp::Set, CellOp::Clear, CellOp::Put);
+        assert_eq!(
+            barrier(&mut session),
+            [
+                ("a".into(), vec![(0, set, vec![], bytes("6")), (1, put, bytes("x"), bytes("6")), (1, put, bytes("y"), bytes("5"))]),
+                ("b".into(), vec![(0, set, vec![], bytes("1")), (1, put, bytes("y"), bytes("1"))]),
+            ]
+        );
+        assert_eq!(keyed(&mut session, 2, "b", "clear").unwrap(), "total=0 seen=");
+        assert_eq!(barrier(&mut session), [("b".into(), vec![(0, clear, vec![], vec![]), (1, clear, vec![], vec![])])]);
+        assert!(barrier(&mut session).is_empty(), "the cells are clean after a barrier");
+
+        let Err(Failure::Session(error)) = keyed(&mut session, 1, "c", "x") else { panic!("a key that is not resident is served") };
+        assert!(error.starts_with("s: the record's key 'c' is not resident: no LOAD of it came in this session"), "{error}");
+    }
+
+    #[test]
+    fn a_native_steps_cells_are_its_records_keys_loaded_changed_and_written_back_at_barriers() {
+        a_steps_cells_are_its_records_keys_loaded_changed_and_written_back_at_barriers(CELL_COUNTER_TYPE);
+    }
+
+    #[test]
+    fn a_hosted_python_steps_cells_are_its_records_keys_loaded_changed_and_written_back_at_barriers() {
+        a_steps_cells_are_its_records_keys_loaded_changed_and_written_back_at_barriers("hosted_segments.CellCounter");
+    }
+
+    fn a_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock(step_type: &str) {
+        let mut session = counter(step_type, r#"{"ttl_ms": 100}"#);
+        assert_eq!(session.cell_declarations()[1].ttl_ms, 100);
+        let mut out = Vec::new();
+        session.serve(Input::Clock(1_000), &mut out).unwrap();
+        let written_at = |millis: i64, value: &str| [&millis.to_le_bytes()[..], value.as_bytes()].concat();
+        session.serve(Input::Load(1, load_of(b"a", vec![content_entries(1, &[(b"old", &written_at(950, "9"))])])), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "x").unwrap(), "total=1 seen=old=9,x=1");
+        session.serve(Input::Clock(1_099), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "y").unwrap(), "total=2 seen=x=1,y=2", "written at 950 with a TTL of 100: gone at 1050");
+        session.serve(Input::Clock(1_100), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "z").unwrap(), "total=3 seen=y=2,z=3");
+        let writes = barrier(&mut session);
+        assert_eq!(writes[0].1[1..], [
+            (1, CellOp::Put, bytes("x"), written_at(1_000, "1")),
+            (1, CellOp::Put, bytes("y"), written_at(1_099, "2")),
+            (1, CellOp::Put, bytes("z"), written_at(1_100, "3")),
+        ]);
+        assert_eq!(writes[0].1[0], (0, CellOp::Set, vec![], bytes("3")), "a cell without TTL keeps no write time");
+    }
+
+    #[test]
+    fn a_native_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock() {
+        a_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock(CELL_COUNTER_TYPE);
+    }
+
+    #[test]
+    fn a_hosted_python_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock() {
+        a_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock("hosted_segments.CellCounter");
+    }
+
+    #[test]
+    fn a_cell_reached_outside_a_record_fails_naming_the_step_and_the_cell() {
+        for (step_type, class) in [(CELL_COUNTER_TYPE, ""), ("hosted_segments.CellCounter", "RuntimeError: ")] {
+            let mut session = counter(step_type, "");
+            session.serve(Input::Load(1, load_of(b"a", Vec::new())), &mut Vec::new()).unwrap();
+            keyed(&mut session, 1, "a", "x").unwrap();
+            let error = session_error(session.serve(Input::Watermark(42), &mut Vec::new()));
+            let expected = format!("failed: {class}step 'count' cell 'total': get() outside the handling of a record");
+            assert!(error.contains(&expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_further_load_of_the_same_input_adds_and_one_of_another_key_fails_the_session() {
+        let mut session = counter(CELL_COUNTER_TYPE, "");
+        let mut out = Vec::new();
+        session.serve(Input::Load(7, load_of(b"a", vec![content_entries(1, &[(b"x", b"1")])])), &mut out).unwrap();
+        session.serve(Input::Load(7, load_of(b"a", vec![content_value(0, b"2"), content_entries(1, &[(b"y", b"2")])])), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "z").unwrap(), "total=3 seen=x=1,y=2,z=3");
+        // A LOAD of the next input is a first one again: what the key held is replaced.
+        session.serve(Input::Load(8, load_of(b"a", vec![content_entries(1, &[(b"w", b"5")])])), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "z").unwrap(), "total=1 seen=w=5,z=1");
+
+        session.serve(Input::Load(9, load_of(b"b", Vec::new())), &mut out).unwrap();
+        let error = session_error(session.serve(Input::Load(9, load_of(b"c", Vec::new())), &mut out));
+        assert!(error.contains("the LOADs of input #9 name two keys, 'b' and 'c'"), "{error}");
+    }
+
+    #[test]
+    fn a_record_without_its_key_or_a_load_in_a_session_that_is_not_keyed_fails_the_session() {
+        let mut keyed_session = counter(CELL_COUNTER_TYPE, "");
+        let error = session_error(keyed_session.serve(Input::Record(None, None, record("x", "a")), &mut Vec::new()));
+        assert!(error.contains("a record without its key, in a session whose steps keep cells"), "{error}");
+
+        let mut unkeyed = Session::new("s".into(), vec![spec("echo", ECHO_TYPE, "")]).unwrap();
+        let error = session_error(unkeyed.serve(Input::Load(3, load_of(b"a", Vec::new())), &mut Vec::new()));
+        assert!(error.contains("the bridge sent a LOAD (input #3) in a session whose stream is not keyed"), "{error}");
+    }
+
+    #[test]
+    fn a_keyed_session_whose_steps_keep_no_cells_serves_records_of_any_key() {
+        let mut session = Session::open("s".into(), vec![spec("echo", ECHO_TYPE, "")], true).unwrap();
+        let mut out = Vec::new();
+        session.serve(Input::Record(Some(1), Some(b"never loaded".to_vec()), record("x", "a")), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        session.serve(Input::Barrier, &mut out).unwrap();
+        assert!(session.cell_writes(usize::MAX, usize::MAX).unwrap().is_empty());
+    }
+
+    #[test]
+    fn steps_with_cells_refuse_a_session_that_is_not_keyed_naming_the_step_and_the_cell() {
+        for step_type in [CELL_COUNTER_TYPE, "hosted_segments.CellCounter"] {
+            if step_type != CELL_COUNTER_TYPE {
+                start_runtime();
+            }
+            let steps = vec![spec("echo", ECHO_TYPE, ""), spec("count", step_type, "")];
+            let Err(Refused::CellsWithoutKey(error)) = Session::open("s".into(), steps, false) else { panic!("opened") };
+            assert_eq!(error, "step 'count' declares cell 'total', but the session's stream is not keyed: cells live under the record's key: key the segment with bridge.key");
+        }
+    }
+
+    #[test]
+    fn python_cells_are_declared_in_init_only_once_each_and_hold_bytes() {
+        start_runtime();
+        let mut late = counter("hosted_segments.DeclaresLate", "");
+        let error = session_error(late.serve(Input::Record(Some(1), Some(b"a".to_vec()), record("x", "a")), &mut Vec::new()));
+        assert!(error.contains("RuntimeError: value_cell('late') is called while no step is being built: a step declares its cells in its class's __init__"), "{error}");
+
+        let Err(Refused::Steps(error)) = Session::open("s".into(), vec![spec("twice", "hosted_segments.DeclaresTwice", "")], true) else { panic!("opened") };
+        assert!(error.contains("ValueError: step 'twice' declares cell 'same' twice"), "{error}");
+
+        let mut text = counter("hosted_segments.SetsAString", "");
+        text.serve(Input::Load(1, load_of(b"a", Vec::new())), &mut Vec::new()).unwrap();
+        let error = session_error(text.serve(Input::Record(Some(1), Some(b"a".to_vec()), record("x", "a")), &mut Vec::new()));
+        assert!(error.contains("TypeError: step 'count' cell 'text': a value is bytes, not str"), "{error}");
+    }
+
+    #[test]
+    fn a_barrier_whose_writes_no_frame_holds_fails_the_session() {
+        let mut session = counter(CELL_COUNTER_TYPE, "");
+        session.serve(Input::Load(1, load_of(b"a", Vec::new())), &mut Vec::new()).unwrap();
+        keyed(&mut session, 1, "a", &"x".repeat(100)).unwrap();
+        session.serve(Input::Barrier, &mut Vec::new()).unwrap();
+        let Err(Failure::Session(error)) = session.cell_writes(50, 50) else { panic!("the writes were cut") };
+        assert!(error.starts_with("s: the cells changed since the last barrier cannot be sent: a write of key 'a' (cell 1) takes"), "{error}");
+        assert!(session_error(session.serve(Input::Barrier, &mut Vec::new())).contains("session already failed"));
+    }
 }

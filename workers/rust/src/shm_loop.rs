@@ -234,7 +234,10 @@ mod tests {
 
     use crate::error_text::tests::parts;
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
-    use crate::registry::tests::{echo_session, open_session, poison};
+    use crate::cells::tests::{content_value, load_of, ops, CELL_COUNTER_TYPE};
+    use crate::proto::CellOp;
+    use crate::registry::tests::{echo_session, open_keyed_session, open_session, poison};
+    use crate::session::tests::spec;
     use crate::registry::Plane;
     use crate::ring::tests::{reader_of_answers, worker_heartbeat_and_closed, writer_of_inputs, Folder};
     use crate::session::tests::{dead_letter, echo_then_add, NOT_JSON};
@@ -250,6 +253,25 @@ mod tests {
         let ring = folder.ring();
         *handle.thread.lock().unwrap() = Some(start(Arc::clone(registry), Arc::clone(&handle), Arc::clone(&ring), i64::MAX));
         (handle, ring)
+    }
+
+    /// Sends frames (type, sequence, body) as the bridge does.
+    fn send(ring: &Arc<RingFile>, frames: &[(u16, u64, Vec<u8>)]) {
+        let mut inputs = writer_of_inputs(ring);
+        for (frame_type, sequence, body) in frames {
+            assert!(inputs.try_write(*frame_type, *sequence, body.len(), |out| out.copy_from_slice(body)).unwrap(), "the ring is full");
+        }
+        inputs.publish();
+    }
+
+    /// A keyed session's RECORD body: the key behind its i32 length, then the record.
+    fn keyed_record(key: &[u8], payload: &[u8]) -> Vec<u8> {
+        let record = Record { payload: payload.to_vec(), ..Default::default() };
+        let mut body = vec![0; 4 + key.len() + record::encoded_length(&record)];
+        let mut at = 0;
+        record::put_field(&mut body, &mut at, key);
+        record::encode_into(&record, &mut body[at..]);
+        body
     }
 
     /// Sends RECORD inputs, numbered from `first`, as the bridge does.
@@ -363,6 +385,74 @@ mod tests {
         assert!(too_large[2].starts_with("an output of 2043 bytes does not fit a frame of the ring"), "{too_large:?}");
         handle.closing.store(true, Ordering::Release);
         handle.await_end();
+    }
+
+    #[test]
+    fn a_keyed_session_takes_records_with_their_keys_and_loads_and_answers_a_barrier_with_its_cell_writes_split_over_frames() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let counter = spec("count", CELL_COUNTER_TYPE, r#"{"list_seen": false}"#);
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "keyed-cells", Plane::Shm, vec![counter]));
+        // Four payloads of 600 bytes: their entries' writes (over 2,400 bytes) do not fit one frame (2,032 bytes).
+        let payloads: Vec<Vec<u8>> = (b'a'..=b'd').map(|c| vec![c; 600]).collect();
+        let load = load_of(b"k\x00ey", vec![content_value(0, b"10")]).encode_to_vec();
+        let mut frames = vec![(l::LOAD, 1, load)];
+        frames.extend((1..).zip(&payloads).map(|(sequence, payload)| (l::RECORD, sequence, keyed_record(b"k\x00ey", payload))));
+        send(&ring, &frames);
+        let outputs = answers_through(&ring, 4);
+        let kinds: Vec<_> = outputs.iter().map(|(t, s, _)| (l::frame_name(*t), *s)).collect();
+        let expected: Vec<_> = (1..=4).flat_map(|s| [("OUTPUT".to_string(), s), ("END_OF_OUTPUTS".to_string(), s)]).collect();
+        assert_eq!(kinds, expected, "a LOAD has no answer of its own");
+        assert_eq!(record::decode(&outputs[6].2).unwrap().payload, b"total=14");
+
+        send_barrier(&ring, 5);
+        let answers = answers_through(&ring, 5);
+        let (writes, end) = answers.split_at(answers.len() - 1);
+        assert_eq!((end[0].0, end[0].1), (l::END_OF_OUTPUTS, 5));
+        assert!(writes.len() > 1, "the writes are not split: {} frame(s)", writes.len());
+        let max_body = l::max_frame_length(l::MIN_CAPACITY as usize) - l::FRAME_HEADER;
+        let mut all = Vec::new();
+        for (frame_type, sequence, body) in writes {
+            assert_eq!((*frame_type, *sequence), (l::CELL_WRITES, 5));
+            assert!(body.len() <= max_body, "a frame body of {} bytes", body.len());
+            let key_cells = KeyCells::decode(&body[..]).unwrap();
+            assert_eq!(&key_cells.key[..], b"k\x00ey");
+            all.extend(ops(&key_cells));
+        }
+        let mut expected = vec![(0, CellOp::Set, Vec::new(), b"14".to_vec())];
+        expected.extend((11..).zip(&payloads).map(|(total, payload)| (1, CellOp::Put, payload.clone(), total.to_string().into_bytes())));
+        assert_eq!(all, expected);
+
+        send_barrier(&ring, 6);
+        assert_eq!(answers_through(&ring, 6), [(l::END_OF_OUTPUTS, 6, vec![])], "the cells are clean after a barrier");
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
+    }
+
+    #[test]
+    fn a_record_whose_key_was_not_loaded_is_answered_with_an_error_naming_the_key() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let counter = spec("count", CELL_COUNTER_TYPE, "");
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "not-resident", Plane::Shm, vec![counter]));
+        send(&ring, &[(l::RECORD, 1, keyed_record(b"user-7", b"x"))]);
+        let answers = answers_through(&ring, 1);
+        assert_eq!(answers[0].0, l::ERROR);
+        let error = String::from_utf8(answers[0].2.clone()).unwrap();
+        assert!(error.contains("the record's key 'user-7' is not resident: no LOAD of it came in this session"), "{error}");
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
+    }
+
+    #[test]
+    fn a_keyed_record_whose_key_runs_past_its_body_ends_the_session_naming_the_ring() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let echo = spec("echo", crate::steps::ECHO_TYPE, "");
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "corrupt-key", Plane::Shm, vec![echo]));
+        send(&ring, &[(l::RECORD, 1, 100i32.to_le_bytes().to_vec())]);
+        assert!(within(5, || handle.ended.load(Ordering::Acquire)), "the session goes on");
+        assert_eq!(worker_heartbeat_and_closed(&ring).1, l::CLOSED_LEFT);
     }
 
     #[test]

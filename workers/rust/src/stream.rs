@@ -222,6 +222,8 @@ mod tests {
     use crate::error_text::{encoded_length, tests::parts, MAX_BYTES};
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
     use crate::registry::tests::{echo_session, poison};
+    use crate::cells::tests::{content_value, load_of, ops, CELL_COUNTER_TYPE};
+    use crate::proto::CellOp;
     use crate::session::tests::{dead_letter, echo_then_add, spec, NOT_JSON};
     use crate::session::{Session, StepSpec};
     use crate::step::NATIVE_ERROR;
@@ -276,6 +278,53 @@ mod tests {
 
     fn session(steps: Vec<StepSpec>) -> SessionHandle {
         SessionHandle::new("s".into(), "session s".into(), "t".into(), Plane::Stream, Session::new("session s".into(), steps).expect("built"))
+    }
+
+    fn keyed_session(steps: Vec<StepSpec>) -> SessionHandle {
+        SessionHandle::new("s".into(), "session s".into(), "t".into(), Plane::Stream, Session::open("session s".into(), steps, true).expect("built"))
+    }
+
+    fn keyed_record(sequence: u64, key: &[u8], payload: &[u8]) -> Frame {
+        Frame {
+            r#type: FrameType::Record as i32,
+            sequence,
+            key: key.to_vec().into(),
+            key_group: Some(3),
+            record: Some(flink_worker::Message { payload: payload.to_vec().into(), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_keyed_stream_takes_records_with_their_keys_and_loads_and_answers_a_barrier_with_its_cell_writes() {
+        let handle = keyed_session(vec![spec("count", CELL_COUNTER_TYPE, "")]);
+        let load = Frame { r#type: FrameType::Load as i32, sequence: 1, cells: Some(load_of(b"a", vec![content_value(0, b"4")])), ..Default::default() };
+        let barrier = Frame { r#type: FrameType::Barrier as i32, sequence: 3, ..Default::default() };
+        let frames = vec![load, keyed_record(1, b"a", b"x"), keyed_record(2, b"a", b"y"), barrier, keyed_record(4, b"b", b"x")];
+
+        let answers = answer(&handle, FrameBatch { frames }, &mut Vec::new());
+
+        let frames = &answers[0].frames;
+        let kinds: Vec<_> = frames.iter().map(|f| (FrameType::from_i32(f.r#type).unwrap(), f.sequence)).collect();
+        use FrameType::{CellWrites, EndOfOutputs, Error, Output};
+        assert_eq!(kinds, [(Output, 1), (EndOfOutputs, 1), (Output, 2), (EndOfOutputs, 2), (CellWrites, 3), (EndOfOutputs, 3), (Error, 4)], "a LOAD has no answer of its own");
+        assert_eq!(frames[2].record.as_ref().unwrap().payload, &b"total=6 seen=x=5,y=6"[..]);
+        let writes = frames[4].cells.as_ref().expect("the cells");
+        assert_eq!(&writes.key[..], b"a");
+        assert_eq!(ops(writes), [(0, CellOp::Set, vec![], b"6".to_vec()), (1, CellOp::Put, b"x".to_vec(), b"5".to_vec()), (1, CellOp::Put, b"y".to_vec(), b"6".to_vec())]);
+        assert!(frames[6].error.contains("the record's key 'b' is not resident"), "{}", frames[6].error);
+    }
+
+    #[test]
+    fn a_load_without_cells_fails_the_session_and_the_record_after_it_is_answered_with_the_error() {
+        let handle = keyed_session(vec![spec("count", CELL_COUNTER_TYPE, "")]);
+        let load = Frame { r#type: FrameType::Load as i32, sequence: 1, ..Default::default() };
+
+        let answers = answer(&handle, FrameBatch { frames: vec![load, keyed_record(1, b"a", b"x")] }, &mut Vec::new());
+
+        let frames = &answers[0].frames;
+        assert_eq!((frames.len(), frames[0].r#type, frames[0].sequence), (1, FrameType::Error as i32, 1));
+        assert!(frames[0].error.contains("session already failed: the LOAD frame of input #1 has no cells"), "{}", frames[0].error);
     }
 
     #[test]
