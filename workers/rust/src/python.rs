@@ -18,7 +18,9 @@
 //! `ValueCell` and `MapCell`) into `flink_bridge.sdk` when it loads the runtime, before any segment's module is
 //! imported, so a segment's `from flink_bridge.sdk import value_cell, map_cell` gets them. Called in the segment's
 //! `__init__` while `build` builds it, they declare the step's cells with the session's `BuildContext`; the handles
-//! they return reach the session's cells (cells.rs) of the record being handled.
+//! they return reach the session's cells (cells.rs) of the record being handled. A handle pickles as its name (a
+//! segment's state may be its pickled instance), and unpickles, while its step's state is restored, as that step's
+//! cell of that name.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -123,10 +125,11 @@ const CELLS_MODULE: &str = r#"
 class ValueCell:
     """A step's value cell: the value of the key of the record being handled. get() -> bytes or None, set(bytes),
     clear()."""
-    __slots__ = ("name", "_access")
+    __slots__ = ("name", "ttl_ms", "_access")
 
-    def __init__(self, name, access):
+    def __init__(self, name, ttl_ms, access):
         self.name = name
+        self.ttl_ms = ttl_ms
         self._access = access
 
     def get(self):
@@ -138,6 +141,10 @@ class ValueCell:
     def clear(self):
         self._access(2)
 
+    def __reduce__(self):
+        # Pickled as the declaration (flink_bridge.sdk.value_cell), which gives the restored step's cell back.
+        return value_cell, (self.name, self.ttl_ms)
+
     def __repr__(self):
         return f"ValueCell({self.name!r})"
 
@@ -145,10 +152,11 @@ class ValueCell:
 class MapCell:
     """A step's map cell: the map (bytes to bytes) of the key of the record being handled. get(key) -> bytes or
     None, put(key, value), remove(key), clear(), items() -> [(key, value)] in key order."""
-    __slots__ = ("name", "_access")
+    __slots__ = ("name", "ttl_ms", "_access")
 
-    def __init__(self, name, access):
+    def __init__(self, name, ttl_ms, access):
         self.name = name
+        self.ttl_ms = ttl_ms
         self._access = access
 
     def get(self, key):
@@ -166,6 +174,9 @@ class MapCell:
     def items(self):
         return self._access(4)
 
+    def __reduce__(self):
+        return map_cell, (self.name, self.ttl_ms)
+
     def __repr__(self):
         return f"MapCell({self.name!r})"
 
@@ -173,13 +184,18 @@ class MapCell:
 def value_cell(name, ttl_ms=0):
     """Declares the step's value cell ``name``, in its class's __init__; with ``ttl_ms`` above 0, a value is gone
     that many ms of processing time after it was written."""
-    return ValueCell(name, _declare(name, False, ttl_ms))
+    return ValueCell(name, ttl_ms, _declare(name, False, ttl_ms))
 
 
 def map_cell(name, ttl_ms=0):
     """Declares the step's map cell ``name``, in its class's __init__; with ``ttl_ms`` above 0, an entry is gone
     that many ms of processing time after it was written."""
-    return MapCell(name, _declare(name, True, ttl_ms))
+    return MapCell(name, ttl_ms, _declare(name, True, ttl_ms))
+
+
+# They are flink_bridge.sdk's: a pickled cell names them there.
+for _public in (ValueCell, MapCell, value_cell, map_cell):
+    _public.__module__ = "flink_bridge.sdk"
 "#;
 
 /// The names the worker sets in `flink_bridge.sdk`.
@@ -194,9 +210,20 @@ fn install_cells(py: Python<'_>, sdk: &PyModule) -> PyResult<()> {
     Ok(())
 }
 
+/// A cell a Python step declared: its name, whether a map, and its access function.
+#[derive(Clone)]
+struct DeclaredCell {
+    name: String,
+    is_map: bool,
+    access: Py<PyAny>,
+}
+
 thread_local! {
-    /// The step `build` is building on this thread: what `value_cell` and `map_cell` declare its cells with.
-    static DECLARING: RefCell<Option<BuildContext>> = RefCell::new(None);
+    /// The step `build` is building on this thread: what `value_cell` and `map_cell` declare its cells with, and
+    /// the cells declared so far.
+    static DECLARING: RefCell<Option<(BuildContext, Vec<DeclaredCell>)>> = RefCell::new(None);
+    /// The cells of the step whose state is being restored on this thread: what a pickled cell unpickles as.
+    static RESTORING: RefCell<Option<Vec<DeclaredCell>>> = RefCell::new(None);
 }
 
 /// Declares the cells of the step being built on this thread until dropped.
@@ -204,8 +231,13 @@ struct Declaring;
 
 impl Declaring {
     fn start(context: &BuildContext) -> Declaring {
-        DECLARING.with(|declaring| *declaring.borrow_mut() = Some(context.clone()));
+        DECLARING.with(|declaring| *declaring.borrow_mut() = Some((context.clone(), Vec::new())));
         Declaring
+    }
+
+    /// The cells declared so far.
+    fn declared(&self) -> Vec<DeclaredCell> {
+        DECLARING.with(|declaring| declaring.borrow().as_ref().map(|(_, cells)| cells.clone()).unwrap_or_default())
     }
 }
 
@@ -215,15 +247,37 @@ impl Drop for Declaring {
     }
 }
 
-/// `_declare(name, is_map, ttl_ms)`: the access function of a new cell of the step being built.
+/// Restores a step's state with its cells what pickled cells unpickle as, until dropped.
+struct Restoring;
+
+impl Restoring {
+    fn start(cells: &[DeclaredCell]) -> Restoring {
+        RESTORING.with(|restoring| *restoring.borrow_mut() = Some(cells.to_vec()));
+        Restoring
+    }
+}
+
+impl Drop for Restoring {
+    fn drop(&mut self) {
+        RESTORING.with(|restoring| restoring.borrow_mut().take());
+    }
+}
+
+/// `_declare(name, is_map, ttl_ms)`: the access function of a new cell of the step being built; while a step's state
+/// is restored (a pickled cell unpickles as its declaration), that step's cell of this name.
 fn declare(args: &PyTuple, _: Option<&PyDict>) -> PyResult<PyObject> {
     let py = args.py();
     let (name, is_map, ttl_ms): (String, bool, i64) = args.extract()?;
     let function = if is_map { "map_cell" } else { "value_cell" };
-    let Some(context) = DECLARING.with(|declaring| declaring.borrow().clone()) else {
-        return Err(PyRuntimeError::new_err(format!(
-            "{function}('{name}') is called while no step is being built: a step declares its cells in its class's __init__"
-        )));
+    let Some(context) = DECLARING.with(|declaring| declaring.borrow().as_ref().map(|(context, _)| context.clone())) else {
+        return RESTORING.with(|restoring| match restoring.borrow().as_ref() {
+            Some(cells) => cells.iter().find(|c| c.name == name && c.is_map == is_map).map(|c| c.access.clone()).ok_or_else(|| {
+                PyValueError::new_err(format!("the step's restored state holds {function}('{name}'), which the step does not declare"))
+            }),
+            None => Err(PyRuntimeError::new_err(format!(
+                "{function}('{name}') is called while no step is being built: a step declares its cells in its class's __init__"
+            ))),
+        });
     };
     let access: &PyCFunction = if is_map {
         let cell = context.map_cell_with_ttl(&name, ttl_ms).map_err(PyValueError::new_err)?;
@@ -232,7 +286,9 @@ fn declare(args: &PyTuple, _: Option<&PyDict>) -> PyResult<PyObject> {
         let cell = context.value_cell_with_ttl(&name, ttl_ms).map_err(PyValueError::new_err)?;
         PyCFunction::new_closure(move |args: &PyTuple, _: Option<&PyDict>| value_access(&cell, args), py)?
     };
-    Ok(access.into())
+    let declared = DeclaredCell { name, is_map, access: access.into() };
+    DECLARING.with(|declaring| declaring.borrow_mut().as_mut().map(|(_, cells)| cells.push(declared.clone())));
+    Ok(declared.access)
 }
 
 fn cell_error(error: CellError) -> PyErr {
@@ -308,7 +364,7 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
         let _declaring = Declaring::start(context);
         let built = host.build_step.call1(py, (step_name, step_type, config_json)).and_then(|step| {
             let segment_process = segment_process(py, &step)?;
-            Ok(Box::new(PythonStep { step, segment_process }) as Box<dyn Step>)
+            Ok(Box::new(PythonStep { step, segment_process, cells: _declaring.declared() }) as Box<dyn Step>)
         });
         built.map_err(|e| e.value(py).to_string())
     }))
@@ -322,6 +378,8 @@ struct PythonStep {
     /// A `UserSegment`'s `instance.process`, called directly; None for every other step. Taken again after a
     /// restore, which may replace the instance.
     segment_process: Option<Py<PyAny>>,
+    /// The cells it declared while it was built: what its pickled cells unpickle as when its state is restored.
+    cells: Vec<DeclaredCell>,
 }
 
 fn segment_process(py: Python<'_>, step: &Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
@@ -479,6 +537,7 @@ impl Step for PythonStep {
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
         Python::with_gil(|py| {
+            let _restoring = Restoring::start(&self.cells);
             self.step.call_method1(py, "restore_state", (PyBytes::new(py, state),)).map_err(|e| describe(py, e))?;
             self.segment_process = segment_process(py, &self.step).map_err(|e| describe(py, e))?;
             Ok(())
@@ -591,6 +650,18 @@ class CellCounter:
             self.total.get()
         return []
 
+class PickledCellCounter:
+    """State of its own (pickled, as it has no snapshot()) beside a cell."""
+    def __init__(self):
+        self.records = 0
+        self.total = value_cell("total")
+
+    def process(self, message):
+        self.records += 1
+        total = int(self.total.get() or b"0") + 1
+        self.total.set(str(total).encode())
+        return [Message(f"records={self.records} total={total}".encode(), {}, 0)]
+
 class DeclaresLate:
     def process(self, message):
         value_cell("late")
@@ -683,6 +754,34 @@ class FailsOnRestore:
         assert!(rejected.to_string().starts_with("hosted_segments.Rejected: told to reject it"), "{rejected}");
         let builtin = step("FailsOnRecord").process(Record::default(), &StepContext { clock: None }, &mut |r| out.push(r)).unwrap_err();
         assert_eq!(builtin.class, "RuntimeError");
+    }
+
+    #[test]
+    fn a_segment_with_cells_pickled_as_its_state_gets_its_cells_back_when_restored() {
+        use crate::cells::tests::{content_value, load_of};
+        use crate::cells::Cells;
+        start_runtime();
+        let build_counter = |cells: &Cells| {
+            cells.begin_build();
+            let step = build("count", "hosted_segments.PickledCellCounter", "", &BuildContext::new(cells.clone(), "count")).unwrap().unwrap();
+            cells.end_build().unwrap();
+            step
+        };
+        let cells = Cells::new();
+        let mut first = build_counter(&cells);
+        cells.load(load_of(b"a", vec![content_value(0, b"1")]), true).unwrap();
+        cells.enter(b"a", 0).unwrap();
+        assert_eq!(payloads(&run(first.as_mut(), "x", None).unwrap()), ["records=1 total=2"]);
+        cells.leave();
+        let state = first.snapshot_state().unwrap();
+        let holds = |text: &[u8]| state.windows(text.len()).any(|w| w == text);
+        assert!(holds(b"flink_bridge.sdk") && holds(b"value_cell") && !holds(b"flink_bridge_worker_cells"), "the cell is pickled as flink_bridge.sdk.value_cell");
+
+        let mut restored = build_counter(&cells);
+        restored.restore_state(&state).unwrap();
+        cells.enter(b"a", 0).unwrap();
+        assert_eq!(payloads(&run(restored.as_mut(), "x", None).unwrap()), ["records=2 total=3"]);
+        cells.leave();
     }
 
     #[test]
