@@ -262,22 +262,25 @@ impl Session {
         let result = match input {
             Input::Record(key_group, key, record) => {
                 let context = StepContext { clock: self.context.clock };
-                let entered = match &key {
-                    Some(key) => self.cells.enter(key, context.current_time_millis()),
-                    None if self.cells.is_empty() => Ok(()),
-                    None => Err("a record without its key, in a session whose steps keep cells under the record's key".to_string()),
-                };
-                let result = entered.and_then(|_| instance(&mut self.instances, &self.specs, &self.cells, key_group)).map(|chain| {
-                    chain.process(record, &context, out).map_err(|(index, error)| {
+                let cells = &self.cells;
+                // The key's cells are reachable while the steps handle the record, not while an instance is built.
+                let result = instance(&mut self.instances, &self.specs, cells, key_group).and_then(|chain| {
+                    match &key {
+                        Some(key) => cells.enter(key, context.current_time_millis())?,
+                        None if cells.is_empty() => {}
+                        None => return Err("a record without its key, in a session whose steps keep cells under the record's key".to_string()),
+                    }
+                    let processed = chain.process(record, &context, out).map_err(|(index, error)| {
                         if self.specs[index].dead_letter {
                             let step = self.specs[index].name.clone();
                             Failure::Input(FailedInput { step, error_class: error.class.into_owned(), message: error.message })
                         } else {
                             Failure::Session(chain.failed(index, error))
                         }
-                    })
+                    });
+                    cells.leave();
+                    Ok(processed)
                 });
-                self.cells.leave();
                 match result {
                     Ok(Err(Failure::Input(failed))) => {
                         out.clear();
