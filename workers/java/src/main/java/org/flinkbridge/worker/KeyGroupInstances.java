@@ -2,6 +2,7 @@ package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Step;
 
@@ -32,12 +33,14 @@ public final class KeyGroupInstances implements AutoCloseable {
 
     /**
      * The instances of a segment of {@code steps}, built once now so that steps that cannot be built refuse the
-     * session; its instances come per key group later, on {@code clock}.
+     * session and so that {@code cells} holds every cell they declare; its instances come per key group later, on
+     * {@code clock}, and declare the same cells.
      */
-    public static KeyGroupInstances of(List<StepSpec> steps, String sessionName, SessionClock clock)
-            throws Exception {
-        SegmentInstances.create(steps, sessionName, clock).close();
-        return new KeyGroupInstances(() -> SegmentInstances.create(steps, sessionName, clock));
+    public static KeyGroupInstances of(List<StepSpec> steps, String sessionName, SessionClock clock,
+                                       SessionCells cells) throws Exception {
+        SegmentInstances.create(steps, sessionName, clock, cells).close();
+        cells.declarations().seal();
+        return new KeyGroupInstances(() -> SegmentInstances.create(steps, sessionName, clock, cells));
     }
 
     /** The instance of {@code keyGroup}, made on first use. */

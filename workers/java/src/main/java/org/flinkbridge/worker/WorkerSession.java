@@ -5,6 +5,7 @@ import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.steps.SegmentChain;
@@ -89,7 +90,8 @@ final class WorkerSession {
      */
     static WorkerSession of(String id, String token, String name, List<StepSpec> steps) throws Exception {
         SessionClock clock = new SessionClock();
-        KeyGroupInstances logic = StepOutput.naming(name).call(() -> KeyGroupInstances.of(steps, name, clock));
+        KeyGroupInstances logic = StepOutput.naming(name).call(() -> KeyGroupInstances.of(steps, name, clock,
+                new SessionCells(clock)));
         return new WorkerSession(id, token, name, logic, clock, steps);
     }
 

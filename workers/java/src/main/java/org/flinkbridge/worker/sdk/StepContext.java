@@ -2,7 +2,12 @@ package org.flinkbridge.worker.sdk;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-/** What a step is told when it opens: its name in the pipeline file, its config block, and its session. */
+import java.time.Duration;
+
+/**
+ * What a step is told when it opens: its name in the pipeline file, its config block, and its session; and where it
+ * declares its cells, the per-key state the bridge keeps in Flink's keyed state.
+ */
 public interface StepContext {
 
     /** The step's {@code step_name}. */
@@ -21,4 +26,32 @@ public interface StepContext {
      * place (docs/steps.md).
      */
     long currentTimeMillis();
+
+    /**
+     * Declares a value cell named {@code name} (unique within the step), in {@link Step#open} only. Its value is
+     * the current record's key's (docs/steps.md, "Cells"); a segment whose steps declare cells runs only keyed.
+     *
+     * @throws IllegalArgumentException when the step already declared a cell of that name
+     */
+    default ValueCell valueCell(String name) {
+        throw new UnsupportedOperationException("this context keeps no cells");
+    }
+
+    /**
+     * A value cell whose value is gone {@code ttl} of processing time (the bridge's clock) after it was last set:
+     * {@link ValueCell#get} returns null from then on.
+     */
+    default ValueCell valueCell(String name, Duration ttl) {
+        throw new UnsupportedOperationException("this context keeps no cells");
+    }
+
+    /** Declares a map cell named {@code name} (unique within the step), in {@link Step#open} only. */
+    default MapCell mapCell(String name) {
+        throw new UnsupportedOperationException("this context keeps no cells");
+    }
+
+    /** A map cell each of whose entries is gone {@code ttl} of processing time after it was last put. */
+    default MapCell mapCell(String name, Duration ttl) {
+        throw new UnsupportedOperationException("this context keeps no cells");
+    }
 }

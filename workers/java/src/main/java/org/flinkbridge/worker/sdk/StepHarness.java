@@ -4,6 +4,7 @@ import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.KeyGroupInstances;
 import org.flinkbridge.worker.SessionClock;
+import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.steps.SegmentChain;
 
 import java.util.ArrayList;
@@ -28,7 +29,7 @@ public final class StepHarness implements AutoCloseable {
 
     private StepHarness(String stepName, String type, String configJson) throws Exception {
         StepSpec step = StepSpec.newBuilder().setName(stepName).setType(type).setConfigJson(configJson).build();
-        instances = KeyGroupInstances.of(List.of(step), SESSION_NAME, clock);
+        instances = KeyGroupInstances.of(List.of(step), SESSION_NAME, clock, new SessionCells(clock));
     }
 
     /**
