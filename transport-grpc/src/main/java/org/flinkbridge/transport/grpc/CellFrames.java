@@ -32,7 +32,7 @@ public final class CellFrames {
      * {@code whole} as the messages its frames carry, in order, each of at most {@code maxBytes} encoded: itself
      * when it fits.
      *
-     * @throws IllegalArgumentException naming the cell when one value, entry or write cannot fit a frame by itself
+     * @throws TooLarge naming the cell when one value, entry or write cannot fit a frame by itself
      */
     public static List<KeyCells> cut(KeyCells whole, int maxBytes) {
         if (whole.getSerializedSize() <= maxBytes) {
@@ -142,14 +142,29 @@ public final class CellFrames {
             size += wrapped(partBytes);
         }
 
-        private IllegalArgumentException tooLarge(String what, int cell, int bytes) {
-            return new IllegalArgumentException(what + " of cell " + cell + " takes " + bytes
+        private TooLarge tooLarge(String what, int cell, int bytes) {
+            return new TooLarge(cell, what + " of cell " + cell + " takes " + bytes
                     + " bytes encoded, more than a frame holds (" + (maxBytes - base) + " bytes beside its key)");
         }
 
         List<KeyCells> done() {
             flush();
             return done;
+        }
+    }
+
+    /** One value, entry or write of a cell that cannot fit a frame by itself. */
+    public static final class TooLarge extends IllegalArgumentException {
+        private final int cell;
+
+        TooLarge(int cell, String message) {
+            super(message);
+            this.cell = cell;
+        }
+
+        /** The cell's id. */
+        public int cell() {
+            return cell;
         }
     }
 

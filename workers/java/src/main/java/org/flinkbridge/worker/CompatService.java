@@ -12,6 +12,7 @@ import org.flinkbridge.proto.compat.ProcessWatermarkRequest;
 import org.flinkbridge.proto.compat.TriggerWindowRequest;
 import org.flinkbridge.proto.compat.WindowIdentifier;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.CompatSegments;
@@ -48,7 +49,7 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
             int id = request.getSegmentId();
             WorkerSession segment = segment(id);
             ResponseAnswers answers = new ResponseAnswers();
-            segment.record(SEQUENCE, KeyGroups.NONE, WireRecords.record(request.getMessage()), answers);
+            segment.record(SEQUENCE, KeyGroups.NONE, null, WireRecords.record(request.getMessage()), answers);
             return answers.response(() -> segments.remove(id).close());
         });
     }
@@ -73,7 +74,8 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
                 window = new Window(newSession(request.getSegmentId(), "window " + key));
                 windows.put(key, window);
             }
-            window.session.record(SEQUENCE, KeyGroups.NONE, WireRecords.record(request.getMessage()), window.answers);
+            window.session.record(SEQUENCE, KeyGroups.NONE, null, WireRecords.record(request.getMessage()),
+                    window.answers);
             if (window.answers.failure != null) {
                 windows.remove(key).session.close();
                 throw window.answers.failed();
@@ -115,7 +117,13 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
                     + "knows segments " + segmentSteps.keySet() + " (start it with " + CompatSegments.OPTION
                     + " JSON)").asException();
         }
-        return WorkerSession.of(name, "", name, steps);
+        WorkerSession session = WorkerSession.of(name, "", name, steps, false);
+        String refused = session.cellsWithoutKey();
+        if (refused != null) {
+            session.close();
+            throw Status.FAILED_PRECONDITION.withDescription(refused).asException();
+        }
+        return session;
     }
 
     synchronized void closeAll() {
@@ -156,6 +164,17 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
         /** A response message takes outputs of any size the server accepts. */
         @Override
         public void checkEncodable(Record output) {}
+
+        /** The prototype's sessions are not keyed, so they keep no cells: a session whose steps declare any is refused. */
+        @Override
+        public void cellWrites(long sequence, KeyCells writes) {
+            throw new IllegalStateException("the prototype's service keeps no cells");
+        }
+
+        @Override
+        public int maxCellWritesBytes() {
+            return Integer.MAX_VALUE;
+        }
 
         StatusException failed() {
             return Status.INTERNAL.withDescription(failure).asException();

@@ -94,10 +94,15 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
             String name = WorkerSession.describe(id, request.getIdentity());
             WorkerSession session;
             try {
-                session = WorkerSession.of(id, request.getToken(), name, request.getStepsList());
+                session = WorkerSession.of(id, request.getToken(), name, request.getStepsList(), request.getKeyed());
             } catch (RuntimeException e) {
                 throw Status.INVALID_ARGUMENT.withDescription(name + ": cannot build segment "
                         + request.getSegmentId() + ": " + e.getMessage()).withCause(e).asException();
+            }
+            String withoutKey = session.cellsWithoutKey();
+            if (withoutKey != null) {
+                session.close();
+                throw Status.FAILED_PRECONDITION.withDescription(withoutKey).asException();
             }
             Open open = new Open(session, request.getTransport());
             sessions.put(id, open);
@@ -110,11 +115,14 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                     throw e;
                 }
             }
-            LOG.info("opened {} with {} step(s) over {}", name, request.getStepsCount(), request.getTransport());
+            LOG.info("opened {} with {} step(s){} over {}", name, request.getStepsCount(),
+                    request.getKeyed() ? ", keyed, " + session.cells().size() + " cell(s)," : "",
+                    request.getTransport());
             return OpenSessionResponse.newBuilder()
                     .setSessionId(id)
                     .setWorkerId(workerId)
                     .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                    .addAllCells(session.cells().toProto())
                     .build();
         });
     }

@@ -1,9 +1,12 @@
 package org.flinkbridge.worker;
 
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
+import org.flinkbridge.protocol.RecordKeys;
+import org.flinkbridge.transport.grpc.CellFrames;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RingConsumer;
@@ -122,14 +125,38 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
     public void onFrame(int type, int flags, long sequence, MemorySegment file, long offset, int length)
             throws IOException {
         switch (type) {
-            case FrameType.RECORD -> session.record(sequence,
-                    KeyGroups.fromRingFlags(flags),
-                    RecordCodec.read(file, offset, length, WireRecords::record), this);
+            case FrameType.RECORD -> record(flags, sequence, file, offset, length);
+            case FrameType.LOAD -> session.load(sequence, keyCells(sequence, file, offset, length));
             case FrameType.WATERMARK -> session.watermark(sequence, longBody(type, sequence, file, offset, length), this);
             case FrameType.BARRIER -> session.barrier(sequence, this);
             case FrameType.CLOCK -> session.clock(sequence, longBody(type, sequence, file, offset, length), this);
             default -> throw new RingException(session.name() + ": the bridge sent a " + FrameType.name(type)
                     + " frame (input #" + sequence + "), which a bridge never sends");
+        }
+    }
+
+    /** A RECORD: in a keyed session its key, then the record body. */
+    private void record(int flags, long sequence, MemorySegment file, long offset, int length) throws IOException {
+        byte[] key = null;
+        long body = offset;
+        int bodyLength = length;
+        if (session.keyed()) {
+            key = RecordKeys.read(file, offset, length);
+            body += RecordKeys.prefixLength(key);
+            bodyLength -= RecordKeys.prefixLength(key);
+        }
+        session.record(sequence, KeyGroups.fromRingFlags(flags), key,
+                RecordCodec.read(file, body, bodyLength, WireRecords::record), this);
+    }
+
+    /** The KeyCells message a LOAD frame's body encodes, copied out of the ring before it is decoded. */
+    private KeyCells keyCells(long sequence, MemorySegment file, long offset, int length) throws RingException {
+        byte[] body = new byte[length];
+        MemorySegment.copy(file, ValueLayout.JAVA_BYTE, offset, body, 0, length);
+        try {
+            return CellFrames.parse(body);
+        } catch (IOException e) {
+            throw new RingException(session.name() + ": a LOAD frame (input #" + sequence + "): " + e.getMessage());
         }
     }
 
@@ -178,6 +205,19 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             throw new IOException("an output of " + frame + " bytes does not fit in a frame of this session's ring "
                     + "(at most " + answers.maxFrameLength() + " bytes)");
         }
+    }
+
+    /** One key's changed cells, the protobuf encoding of its KeyCells as the frame's body. */
+    @Override
+    public void cellWrites(long sequence, KeyCells writes) throws IOException {
+        byte[] encoded = writes.toByteArray();
+        long body = claim(FrameType.CELL_WRITES, sequence, encoded.length);
+        MemorySegment.copy(encoded, 0, answers.segment(), ValueLayout.JAVA_BYTE, body, encoded.length);
+    }
+
+    @Override
+    public int maxCellWritesBytes() {
+        return answers.maxFrameLength() - RingLayout.FRAME_HEADER;
     }
 
     /** Claims room for an answer, publishing what is written and waiting while the bridge catches up. */

@@ -4,9 +4,11 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.proto.data.InputFailure;
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
+import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.worker.sdk.Record;
 
 import java.io.IOException;
@@ -38,7 +40,9 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
                 switch (input.getType()) {
                     case RECORD -> session.record(sequence,
                             KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
+                            session.keyed() ? input.getKey().toByteArray() : null,
                             WireRecords.record(input.getRecord()), answers);
+                    case LOAD -> session.load(sequence, input.getCells());
                     case WATERMARK -> session.watermark(sequence, input.getWatermark(), answers);
                     case BARRIER -> session.barrier(sequence, answers);
                     case CLOCK -> session.clock(sequence, input.getProcessingTime(), answers);
@@ -84,5 +88,16 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
         /** A frame of any size fits in a message of its own (a batch is cut before it). */
         @Override
         public void checkEncodable(Record output) {}
+
+        @Override
+        public void cellWrites(long sequence, KeyCells writes) {
+            batch.addFrames(Frame.newBuilder().setType(FrameType.CELL_WRITES).setSequence(sequence).setCells(writes));
+        }
+
+        /** A batch is cut once it holds the budget, so a frame of up to the budget keeps it well under the limit. */
+        @Override
+        public int maxCellWritesBytes() {
+            return GrpcChannels.MESSAGE_BUDGET_BYTES;
+        }
     }
 }

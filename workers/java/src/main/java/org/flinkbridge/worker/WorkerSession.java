@@ -3,8 +3,11 @@ package org.flinkbridge.worker;
 import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.transport.grpc.CellFrames;
+import org.flinkbridge.worker.cells.CellDeclarations;
 import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
@@ -23,9 +26,13 @@ import java.util.SortedMap;
 /**
  * One bridge function subtask's session: its segment logic, fed strictly in order. It knows no transport: each
  * data plane (the ring loop of an shm session, the gRPC stream, the prototype's unary service) is an adapter that
- * decodes inputs into {@link #record}, {@link #watermark}, {@link #clock} and {@link #barrier} and encodes the {@link Answers}.
- * Every input gets its outputs followed by an end of outputs, or an error; after an error the session refuses
- * further input, because the bridge fails the task and Flink restarts from the last checkpoint.
+ * decodes inputs into {@link #record}, {@link #watermark}, {@link #clock} and {@link #barrier} (and a record's
+ * {@link #load}s) and encodes the {@link Answers}. Every input gets its outputs followed by an end of outputs, or an
+ * error; after an error the session refuses further input, because the bridge fails the task and Flink restarts
+ * from the last checkpoint.
+ *
+ * <p>In a keyed session every record carries its key, and the steps' cells are that key's (docs/protocol.md,
+ * "Cells"): the bridge loads a key's cells before its first record, and a barrier is answered with what changed.
  *
  * <p>Inputs come from the data plane's thread and control calls (snapshot, restore, close) from others; the
  * bridge only asks for a snapshot once every earlier input is answered, and the monitor keeps the two apart.
@@ -47,6 +54,12 @@ final class WorkerSession {
 
         /** @throws IOException naming the size when {@code output} cannot be encoded as an answer */
         void checkEncodable(Record output) throws IOException;
+
+        /** Part of the answer to BARRIER {@code sequence}: a CELL_WRITES frame of one key's changed cells. */
+        void cellWrites(long sequence, KeyCells writes) throws IOException;
+
+        /** The most a CELL_WRITES frame's {@code KeyCells} may take, encoded. */
+        int maxCellWritesBytes();
     }
 
     /** One input's effect on the logic, its outputs going to the emitter. */
@@ -60,6 +73,12 @@ final class WorkerSession {
     private final String name;
     private final KeyGroupInstances logic;
     private final SessionClock clock;
+    private final SessionCells cells;
+    /** The session's records carry their keys. */
+    private final boolean keyed;
+    /** A LOAD came as part of input {@link #loadedInput}, whose record has not come yet. */
+    private boolean loadPending;
+    private long loadedInput;
     /** The segment's steps, by their place in it: what a failed step says of its records. */
     private final List<StepSpec> steps;
     /** Whether a step has on_error: dead_letter, so a record's outputs are held until it is done. */
@@ -73,26 +92,54 @@ final class WorkerSession {
 
     /** @param name how logs and errors name the session ({@link #describe}) */
     WorkerSession(String id, String token, String name, KeyGroupInstances logic, SessionClock clock,
-                  List<StepSpec> steps) {
+                  SessionCells cells, boolean keyed, List<StepSpec> steps) {
         this.id = id;
         this.token = token;
         this.name = name;
         this.logic = logic;
         this.clock = clock;
+        this.cells = cells;
+        this.keyed = keyed;
         this.steps = List.copyOf(steps);
         this.holdsOutputs = steps.stream().anyMatch(step -> step.getOnError() == OnError.ON_ERROR_DEAD_LETTER);
         this.naming = StepOutput.naming(name);
     }
 
     /**
-     * A session of {@code steps}, built once now so that steps that cannot be built refuse it; their instances
-     * come per key group later.
+     * A session of {@code steps}, built once now so that steps that cannot be built refuse it, and so that the
+     * cells they declare are known; their instances come per key group later.
+     *
+     * @param keyed the session's records carry their keys ({@code OpenSessionRequest.keyed})
      */
-    static WorkerSession of(String id, String token, String name, List<StepSpec> steps) throws Exception {
+    static WorkerSession of(String id, String token, String name, List<StepSpec> steps, boolean keyed)
+            throws Exception {
         SessionClock clock = new SessionClock();
+        SessionCells cells = new SessionCells(clock);
         KeyGroupInstances logic = StepOutput.naming(name).call(() -> KeyGroupInstances.of(steps, name, clock,
-                new SessionCells(clock)));
-        return new WorkerSession(id, token, name, logic, clock, steps);
+                cells));
+        return new WorkerSession(id, token, name, logic, clock, cells, keyed, steps);
+    }
+
+    /** The cells the session's steps declared: their ids are their places in this list. */
+    CellDeclarations cells() {
+        return cells.declarations();
+    }
+
+    boolean keyed() {
+        return keyed;
+    }
+
+    /**
+     * Why a session that is not keyed cannot run these steps, naming the first cell they declare; null when it can
+     * (it is keyed, or they declare none).
+     */
+    String cellsWithoutKey() {
+        if (keyed || !cells.declared()) {
+            return null;
+        }
+        CellDeclarations.Declared cell = cells.declarations().get(0);
+        return name + ": step '" + cell.step() + "' declares cell '" + cell.name() + "', but the session is not "
+                + "keyed: cells live under the record's key: key the segment with bridge.key";
     }
 
     static String describe(String id, SessionIdentity identity) {
@@ -113,12 +160,68 @@ final class WorkerSession {
         return java.security.MessageDigest.isEqual(token.getBytes(), presented.getBytes());
     }
 
-    /** @param keyGroup the record's Flink key group, or {@link KeyGroups#NONE} */
-    synchronized void record(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
+    /**
+     * @param keyGroup the record's Flink key group, or {@link KeyGroups#NONE}
+     * @param key the record's key in a keyed session; null in one that is not
+     */
+    synchronized void record(long sequence, int keyGroup, byte[] key, Record input, Answers answers)
+            throws IOException {
         if (!holdsOutputs) {
-            serve(sequence, answers, outputs -> logic.forKeyGroup(keyGroup).process(input, outputs));
+            serve(sequence, answers, outputs -> {
+                enter(sequence, key);
+                try {
+                    logic.forKeyGroup(keyGroup).process(input, outputs);
+                } finally {
+                    cells.leave();
+                }
+            });
         } else {
-            serveHolding(sequence, keyGroup, input, answers);
+            serveHolding(sequence, keyGroup, key, input, answers);
+        }
+    }
+
+    /**
+     * A LOAD, part of record input {@code sequence}: its key's cells, resident from now. It gets no answer of its
+     * own: a LOAD that cannot be taken fails the session, and the input's record is answered with that error.
+     */
+    synchronized void load(long sequence, KeyCells loaded) {
+        if (failure != null || closed) {
+            return;
+        }
+        try {
+            if (!keyed) {
+                throw new IllegalArgumentException("a LOAD, but the session is not keyed");
+            }
+            if (loadPending && loadedInput != sequence) {
+                throw new IllegalArgumentException("a LOAD came as part of input #" + loadedInput
+                        + ", whose record never came before this LOAD");
+            }
+            loadPending = true;
+            loadedInput = sequence;
+            cells.load(sequence, loaded);
+        } catch (RuntimeException e) {
+            failure = "input #" + sequence + ": " + e.getMessage();
+            LOG.warn("{}: a LOAD of input #{} fails the session: {}", name, sequence, e.getMessage());
+        }
+    }
+
+    /**
+     * Checks that a LOAD, if one came, was part of this input, a record; and for a record of a keyed session whose
+     * steps keep cells, makes its key's cells the current ones.
+     *
+     * @param key the record's key; null for an input that is no record, or a record of a stream not keyed
+     */
+    private void enter(long sequence, byte[] key) {
+        if (loadPending) {
+            loadPending = false;
+            if (loadedInput != sequence || key == null) {
+                throw new IllegalStateException("a LOAD came as part of input #" + loadedInput + ", but input #"
+                        + sequence + " is " + (key == null ? "no record of a keyed stream" : "the next record"));
+            }
+        }
+        if (key != null && cells.declared() && !cells.enter(key)) {
+            throw new IllegalStateException("input #" + sequence + ": the key " + SessionCells.describe(key)
+                    + " is not resident in this session: the bridge sent no LOAD of its cells before this record");
         }
     }
 
@@ -126,9 +229,11 @@ final class WorkerSession {
      * A record of a segment with dead-letter steps: its outputs are held until it is done, so that a failure in
      * such a step answers it with INPUT_FAILED alone and the session goes on.
      */
-    private void serveHolding(long sequence, int keyGroup, Record input, Answers answers) throws IOException {
+    private void serveHolding(long sequence, int keyGroup, byte[] key, Record input, Answers answers)
+            throws IOException {
         held.clear();
         serve(sequence, answers, outputs -> {
+            enter(sequence, key);
             try {
                 logic.forKeyGroup(keyGroup).process(input, output -> {
                     try {
@@ -155,6 +260,8 @@ final class WorkerSession {
                 answers.inputFailed(sequence, step.getName(), cause.getClass().getName(), String.valueOf(
                         cause.getMessage()));
                 throw new AnsweredFailure();
+            } finally {
+                cells.leave();
             }
             for (Record output : held) {
                 outputs.emit(output);
@@ -170,22 +277,53 @@ final class WorkerSession {
     }
 
     synchronized void watermark(long sequence, long timestamp, Answers answers) throws IOException {
-        serve(sequence, answers, outputs -> logic.onWatermark(timestamp, outputs));
+        serve(sequence, answers, outputs -> {
+            enter(sequence, null);
+            logic.onWatermark(timestamp, outputs);
+        });
     }
 
     /** Processing time advanced to {@code millis}: what steps read from then on; answered with no output. */
     synchronized void clock(long sequence, long millis, Answers answers) throws IOException {
-        serve(sequence, answers, outputs -> clock.stamp(millis));
+        serve(sequence, answers, outputs -> {
+            enter(sequence, null);
+            clock.stamp(millis);
+        });
     }
 
-    /** A flush marker: answered once every earlier input is, which it is by the time it is served. */
+    /**
+     * A flush marker: answered once every earlier input is, which it is by the time it is served, with the cells
+     * that changed since the last barrier first (CELL_WRITES frames, one key's writes in one or more).
+     */
     synchronized void barrier(long sequence, Answers answers) throws IOException {
-        serve(sequence, answers, outputs -> { });
+        serve(sequence, answers, outputs -> {
+            enter(sequence, null);
+            if (!cells.declared()) {
+                return;
+            }
+            // Every frame is cut before any goes out: a key whose writes cannot be sent fails the barrier alone.
+            int maxBytes = answers.maxCellWritesBytes();
+            List<KeyCells> frames = new ArrayList<>();
+            for (KeyCells writes : cells.takeWrites()) {
+                try {
+                    frames.addAll(CellFrames.cut(writes, maxBytes));
+                } catch (CellFrames.TooLarge e) {
+                    CellDeclarations.Declared cell = cells.declarations().get(e.cell());
+                    throw new IllegalStateException("step '" + cell.step() + "': cell '" + cell.name() + "' of key "
+                            + SessionCells.describe(writes.getKey().toByteArray()) + " cannot be written back: "
+                            + e.getMessage(), e);
+                }
+            }
+            for (KeyCells frame : frames) {
+                answers.cellWrites(sequence, frame);
+            }
+        });
     }
 
     /** An input the data plane could not make sense of: it fails, and with it the session. */
     synchronized void refuse(long sequence, String why, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> {
+            loadPending = false;
             throw new IllegalArgumentException(why);
         });
     }

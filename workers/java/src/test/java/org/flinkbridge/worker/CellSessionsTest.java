@@ -1,0 +1,539 @@
+package org.flinkbridge.worker;
+
+import com.google.protobuf.ByteString;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import org.flinkbridge.proto.compat.Message;
+import org.flinkbridge.proto.control.BridgeControlGrpc;
+import org.flinkbridge.proto.control.CellDeclaration;
+import org.flinkbridge.proto.control.CellKind;
+import org.flinkbridge.proto.control.OpenSessionRequest;
+import org.flinkbridge.proto.control.OpenSessionResponse;
+import org.flinkbridge.proto.control.ProtocolVersion;
+import org.flinkbridge.proto.control.SessionIdentity;
+import org.flinkbridge.proto.control.ShmRing;
+import org.flinkbridge.proto.control.StepSpec;
+import org.flinkbridge.proto.control.TransportKind;
+import org.flinkbridge.proto.data.CellContent;
+import org.flinkbridge.proto.data.CellEntry;
+import org.flinkbridge.proto.data.CellOp;
+import org.flinkbridge.proto.data.CellWrite;
+import org.flinkbridge.proto.data.Frame;
+import org.flinkbridge.proto.data.FrameBatch;
+import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.protocol.FrameType;
+import org.flinkbridge.protocol.RecordCodec;
+import org.flinkbridge.protocol.RecordKeys;
+import org.flinkbridge.transport.grpc.CellFrames;
+import org.flinkbridge.transport.grpc.ControlSecret;
+import org.flinkbridge.transport.grpc.FrameStreamClient;
+import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.shm.RingConsumer;
+import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
+import org.flinkbridge.transport.shm.RingProducer;
+import org.flinkbridge.worker.steps.CellsStep;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Keyed sessions whose step keeps cells (docs/protocol.md, "Cells"), over a ring and over the gRPC stream, played as a
+ * bridge plays them: LOADs before a key's first record, records with their keys, and barriers answered with the
+ * changed cells' CELL_WRITES before the end marker.
+ */
+class CellSessionsTest {
+
+    private static final String TOKEN = "6f1c0a9e2b7d4e3f8a5c1b0d9e2f7a6c";
+    /** A ring of this size holds frames of at most half of it: 2,032 bytes of body. */
+    private static final int RING = 4096;
+
+    enum Transport { SHM, GRPC }
+
+    @TempDir
+    Path dir;
+    private Path rings;
+    private WorkerServer server;
+    private ManagedChannel channel;
+    private BridgeControlGrpc.BridgeControlBlockingStub control;
+    private Bridge bridge;
+
+    @BeforeEach
+    void start() throws IOException {
+        rings = dir.resolve("rings");
+        server = WorkerServer.start("127.0.0.1", 0, rings, Map.of());
+        channel = GrpcChannels.open("127.0.0.1:" + server.port(), ControlSecret.forDirectory(rings));
+        control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (bridge != null) {
+            bridge.close();
+        }
+        GrpcChannels.close(channel);
+        server.close();
+    }
+
+    private static StepSpec cellsStep() {
+        return StepSpec.newBuilder().setName("cells").setType(CellsStep.class.getName()).build();
+    }
+
+    private static OpenSessionRequest.Builder request(boolean keyed, StepSpec... steps) {
+        return OpenSessionRequest.newBuilder()
+                .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
+                .setIdentity(SessionIdentity.newBuilder().setJobName("test").setOperatorName("op").setParallelism(1))
+                .setToken(TOKEN)
+                .setKeyed(keyed)
+                .addAllSteps(List.of(steps));
+    }
+
+    private Bridge open(Transport transport) throws IOException {
+        bridge = transport == Transport.SHM ? new ShmBridge() : new GrpcBridge();
+        return bridge;
+    }
+
+    private static ByteString bs(String text) {
+        return ByteString.copyFromUtf8(text);
+    }
+
+    private static KeyCells load(String key, CellContent... contents) {
+        return KeyCells.newBuilder().setKey(bs(key)).addAllCells(List.of(contents)).build();
+    }
+
+    private static CellContent total(String value) {
+        return CellContent.newBuilder().setCell(0).setValue(bs(value)).build();
+    }
+
+    private static CellContent seen(String... keys) {
+        CellContent.Builder content = CellContent.newBuilder().setCell(1);
+        for (String key : keys) {
+            content.addEntries(CellEntry.newBuilder().setKey(bs(key)).setValue(ByteString.copyFrom(new byte[] {1})));
+        }
+        return content.build();
+    }
+
+    private static CellWrite write(int cell, CellOp op, String entryKey, ByteString value) {
+        CellWrite.Builder write = CellWrite.newBuilder().setCell(cell).setOp(op);
+        if (entryKey != null) {
+            write.setEntryKey(bs(entryKey));
+        }
+        if (value != null) {
+            write.setValue(value);
+        }
+        return write.build();
+    }
+
+    /** An answer frame, either transport's: its type, sequence, text (an output's payload, an error) or cells. */
+    record Answer(int type, long sequence, String text, KeyCells cells) {
+        @Override
+        public String toString() {
+            return FrameType.name(type) + " #" + sequence + (text == null ? "" : " " + text)
+                    + (cells == null ? "" : " " + cells);
+        }
+    }
+
+    private static Answer output(long sequence, String text) {
+        return new Answer(FrameType.OUTPUT, sequence, text, null);
+    }
+
+    private static Answer end(long sequence) {
+        return new Answer(FrameType.END_OF_OUTPUTS, sequence, null, null);
+    }
+
+    private static Answer cellWrites(long sequence, KeyCells cells) {
+        return new Answer(FrameType.CELL_WRITES, sequence, null, cells);
+    }
+
+    @Test
+    void theResponseListsEveryCellInStepThenDeclarationOrder() {
+        OpenSessionResponse opened = control.openSession(request(true, cellsStep(),
+                StepSpec.newBuilder().setName("again").setType(CellsStep.class.getName()).build())
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
+
+        assertEquals(List.of(declaration("cells", "total", CellKind.CELL_KIND_VALUE),
+                declaration("cells", "seen", CellKind.CELL_KIND_MAP),
+                declaration("again", "total", CellKind.CELL_KIND_VALUE),
+                declaration("again", "seen", CellKind.CELL_KIND_MAP)), opened.getCellsList());
+        assertEquals(ProtocolVersion.PROTOCOL_VERSION_CURRENT, opened.getProtocolVersion());
+    }
+
+    private static CellDeclaration declaration(String step, String name, CellKind kind) {
+        return CellDeclaration.newBuilder().setStep(step).setName(name).setKind(kind).build();
+    }
+
+    @Test
+    void aSessionThatIsNotKeyedWhoseStepsDeclareCellsIsRefusedNamingTheStepAndCell() {
+        for (TransportKind transport : List.of(TransportKind.TRANSPORT_KIND_GRPC, TransportKind.TRANSPORT_KIND_SHM)) {
+            StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> control.openSession(
+                    request(false, cellsStep()).setTransport(transport).build()));
+
+            assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+            assertTrue(refused.getStatus().getDescription().endsWith(": step 'cells' declares cell 'total', but the "
+                    + "session is not keyed: cells live under the record's key: key the segment with bridge.key"),
+                    refused.getStatus().getDescription());
+        }
+        assertEquals(0, server.openSessions());
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void loadsThenRecordsThenABarrierAnsweredWithExactlyTheChangedCells(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        bridge.clock(0, 1_000);
+        bridge.load(1, load("a", total("10"), seen("x")));
+        bridge.record(1, 3, "a", "add 5 y");
+        bridge.load(2, load("b"));
+        bridge.record(2, 7, "b", "add 1 z");
+        bridge.record(3, 3, "a", "add 2 y");
+        bridge.load(4, load("c", total("100")));
+        bridge.record(4, 9, "c", "clear");
+        bridge.load(5, load("d", total("4")));
+        bridge.record(5, 9, "d", "add 0 w");
+        bridge.barrier(6, 1);
+        bridge.record(7, 3, "a", "add 1 y");
+        bridge.barrier(8, 2);
+        bridge.barrier(9, 3);
+
+        assertEquals(List.of(
+                end(0),
+                output(1, "total=15 seen=2"), end(1),
+                output(2, "total=1 seen=1"), end(2),
+                output(3, "total=17 seen=2"), end(3),
+                output(4, "total=none seen=0"), end(4),
+                output(5, "total=4 seen=1"), end(5),
+                cellWrites(6, KeyCells.newBuilder().setKey(bs("a"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("17")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1}))).build()),
+                cellWrites(6, KeyCells.newBuilder().setKey(bs("b"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("1")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1}))).build()),
+                cellWrites(6, KeyCells.newBuilder().setKey(bs("c"))
+                        .addWrites(write(0, CellOp.CELL_OP_CLEAR, null, null)).build()),
+                cellWrites(6, KeyCells.newBuilder().setKey(bs("d"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("4")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "w", ByteString.copyFrom(new byte[] {1}))).build()),
+                end(6),
+                output(7, "total=18 seen=2"), end(7),
+                cellWrites(8, KeyCells.newBuilder().setKey(bs("a"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("18")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1}))).build()),
+                end(8),
+                end(9)), bridge.receive(21));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aRecordOfAKeyThatIsNotResidentIsAnErrorNamingTheKey(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        bridge.load(0, load("a"));
+        bridge.record(0, 3, "a", "add 1 x");
+        bridge.record(1, 3, "never-loaded", "add 1 x");
+        bridge.record(2, 3, "a", "add 1 x");
+
+        List<Answer> answers = bridge.receive(4);
+        assertEquals(List.of(output(0, "total=1 seen=1"), end(0)), answers.subList(0, 2));
+        assertEquals(FrameType.ERROR, answers.get(2).type());
+        assertEquals(1, answers.get(2).sequence());
+        assertTrue(answers.get(2).text().startsWith("java.lang.IllegalStateException: input #1: the key "
+                + "'never-loaded' is not resident in this session"), answers.get(2).text());
+        assertEquals(FrameType.ERROR, answers.get(3).type());
+        assertTrue(answers.get(3).text().startsWith("session already failed"), answers.get(3).text());
+    }
+
+    /** A LOAD gets no answer of its own: one that cannot be taken fails its record, and the session with it. */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aLoadNamingACellTheStepsDoNotDeclareFailsItsRecord(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        bridge.load(0, load("a", CellContent.newBuilder().setCell(5).setValue(bs("v")).build()));
+        bridge.record(0, 1, "a", "add 1 x");
+
+        Answer error = bridge.receive(1).getFirst();
+        assertEquals(FrameType.ERROR, error.type(), error.toString());
+        assertEquals(0, error.sequence());
+        assertTrue(error.text().contains("input #0: a LOAD of key 'a' names cell 5, but the session's steps declare 2"
+                + " cells"), error.text());
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aLoadNotFollowedByItsRecordIsAnError(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        bridge.load(0, load("a"));
+        bridge.barrier(1, 1);
+
+        Answer error = bridge.receive(1).getFirst();
+        assertEquals(FrameType.ERROR, error.type(), error.toString());
+        assertEquals(1, error.sequence());
+        assertTrue(error.text().contains("a LOAD came as part of input #0, but input #1 is no record"), error.text());
+    }
+
+    /** A key whose writes pass what a frame holds is written back in several frames, in order. */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void largeWritesAreSplitOverFramesUnderTheFrameLimit(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        // 40 entries of 200 bytes on a 4 KiB ring; 6 entries of 1 MiB on the stream, whose frames hold 4 MiB.
+        int entries = transport == Transport.SHM ? 40 : 6;
+        int size = transport == Transport.SHM ? 200 : 1 << 20;
+        bridge.load(0, load("big"));
+        bridge.record(0, 1, "big", "fill " + entries + " " + size);
+        bridge.barrier(1, 1);
+
+        assertEquals(List.of(output(0, "total=none seen=" + entries), end(0)), bridge.receive(2));
+        List<CellWrite> writes = new ArrayList<>();
+        int frames = 0;
+        for (Answer answer = bridge.receive(1).getFirst(); answer.type() != FrameType.END_OF_OUTPUTS;
+             answer = bridge.receive(1).getFirst()) {
+            assertEquals(FrameType.CELL_WRITES, answer.type(), answer.toString());
+            assertEquals(1, answer.sequence());
+            assertEquals(bs("big"), answer.cells().getKey());
+            assertTrue(answer.cells().getSerializedSize() <= bridge.maxCellFrameBytes(),
+                    answer.cells().getSerializedSize() + " bytes");
+            writes.addAll(answer.cells().getWritesList());
+            frames++;
+        }
+        assertTrue(frames >= 2, "CELL_WRITES frames: " + frames);
+        assertEquals(entries, writes.size());
+        for (CellWrite write : writes) {
+            assertEquals(CellOp.CELL_OP_PUT, write.getOp());
+            assertEquals(size, write.getValue().size());
+        }
+    }
+
+    /** A bridge cuts a key too large for one LOAD into several of the same input: the worker adds them up. */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aKeyLoadedInSeveralFramesHasAllOfThem(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        CellContent.Builder many = CellContent.newBuilder().setCell(1);
+        for (int i = 0; i < 100; i++) {
+            many.addEntries(CellEntry.newBuilder().setKey(bs("e" + i)).setValue(ByteString.copyFrom(new byte[50])));
+        }
+        List<KeyCells> pieces = CellFrames.cut(load("k", total("3"), many.build()), 2_000);
+        assertTrue(pieces.size() > 2, pieces.size() + " pieces");
+        for (KeyCells piece : pieces) {
+            bridge.load(0, piece);
+        }
+        bridge.record(0, 1, "k", "add 1 e5");
+
+        assertEquals(List.of(output(0, "total=4 seen=100"), end(0)), bridge.receive(2));
+    }
+
+    /** How a test plays the bridge on one transport. */
+    private interface Bridge extends AutoCloseable {
+        void clock(long sequence, long millis) throws IOException;
+
+        void load(long sequence, KeyCells cells) throws IOException;
+
+        void record(long sequence, int keyGroup, String key, String payload) throws IOException;
+
+        void barrier(long sequence, long checkpointId) throws IOException;
+
+        /** Waits for {@code count} answers more (failing after 30 s). */
+        List<Answer> receive(int count) throws IOException;
+
+        int maxCellFrameBytes();
+    }
+
+    private final class ShmBridge implements Bridge {
+        private final RingFile ring;
+        private final RingProducer inputs;
+        private final RingConsumer answers;
+        private final List<Answer> received = new ArrayList<>();
+
+        ShmBridge() throws IOException {
+            ring = RingFile.create(rings.resolve("s.ring"), RING, RING, TOKEN);
+            control.openSession(request(true, cellsStep()).setTransport(TransportKind.TRANSPORT_KIND_SHM)
+                    .setRing(ShmRing.newBuilder().setPath(ring.path().toString()).setToWorkerCapacity(RING)
+                            .setFromWorkerCapacity(RING).setLivenessTimeoutMs(5_000)).build());
+            inputs = ring.toWorkerProducer();
+            answers = ring.fromWorkerConsumer();
+        }
+
+        /** Room for a frame, taking answers while the worker catches up. */
+        private long claim(int type, int flags, long sequence, int bodyLength) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            long body;
+            while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
+                inputs.publish();
+                take();
+                inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(10));
+                assertTrue(System.nanoTime() < deadline, "no room in the ring for 30 s");
+            }
+            return body;
+        }
+
+        private void longFrame(int type, long sequence, long value) throws IOException {
+            long body = claim(type, 0, sequence, Long.BYTES);
+            inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, value);
+            inputs.publish();
+        }
+
+        @Override
+        public void clock(long sequence, long millis) throws IOException {
+            longFrame(FrameType.CLOCK, sequence, millis);
+        }
+
+        @Override
+        public void barrier(long sequence, long checkpointId) throws IOException {
+            longFrame(FrameType.BARRIER, sequence, checkpointId);
+        }
+
+        @Override
+        public void load(long sequence, KeyCells cells) throws IOException {
+            byte[] encoded = cells.toByteArray();
+            long body = claim(FrameType.LOAD, 0, sequence, encoded.length);
+            MemorySegment.copy(encoded, 0, inputs.segment(), ValueLayout.JAVA_BYTE, body, encoded.length);
+            inputs.publish();
+        }
+
+        @Override
+        public void record(long sequence, int keyGroup, String key, String payload) throws IOException {
+            byte[] keyBytes = key.getBytes(StandardCharsets.UTF_8);
+            byte[] payloadBytes = payload.getBytes(StandardCharsets.UTF_8);
+            int prefix = RecordKeys.prefixLength(keyBytes);
+            long body = claim(FrameType.RECORD, keyGroup, sequence,
+                    prefix + RecordCodec.bodyLength(Map.of(), payloadBytes));
+            RecordKeys.write(inputs.segment(), body, keyBytes);
+            RecordCodec.write(inputs.segment(), body + prefix, sequence, Map.of(), payloadBytes);
+            inputs.publish();
+        }
+
+        private void take() throws IOException {
+            answers.poll((type, flags, sequence, file, offset, length) -> {
+                byte[] body = new byte[length];
+                MemorySegment.copy(file, ValueLayout.JAVA_BYTE, offset, body, 0, length);
+                received.add(switch (type) {
+                    case FrameType.OUTPUT -> new Answer(type, sequence, RecordCodec.read(file, offset, length,
+                            (timestamp, headers, payload) -> new String(payload, StandardCharsets.UTF_8)), null);
+                    case FrameType.CELL_WRITES -> new Answer(type, sequence, null, KeyCells.parseFrom(body));
+                    case FrameType.ERROR -> new Answer(type, sequence, new String(body, StandardCharsets.UTF_8), null);
+                    default -> new Answer(type, sequence, null, null);
+                });
+            }, 256);
+        }
+
+        @Override
+        public List<Answer> receive(int count) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (received.size() < count && System.nanoTime() < deadline) {
+                take();
+                answers.awaitFrames(TimeUnit.MILLISECONDS.toNanos(10));
+            }
+            assertTrue(received.size() >= count, "answers within 30 s: " + received);
+            List<Answer> taken = new ArrayList<>(received.subList(0, count));
+            received.subList(0, count).clear();
+            return taken;
+        }
+
+        @Override
+        public int maxCellFrameBytes() {
+            return RingLayout.maxFrameLength(RING) - RingLayout.FRAME_HEADER;
+        }
+
+        @Override
+        public void close() throws Exception {
+            ring.close();
+        }
+    }
+
+    private final class GrpcBridge implements Bridge {
+        private final FrameStreamClient stream;
+        private final List<Answer> received = new ArrayList<>();
+        private final FrameStreamClient.Answers whileSending = this::take;
+
+        GrpcBridge() {
+            String id = control.openSession(request(true, cellsStep()).setTransport(TransportKind.TRANSPORT_KIND_GRPC)
+                    .build()).getSessionId();
+            stream = new FrameStreamClient(channel, id, TOKEN, "test", 16, 5_000);
+        }
+
+        private void send(Frame.Builder frame) throws IOException {
+            stream.send(frame.build(), whileSending);
+            stream.flush(whileSending);
+        }
+
+        @Override
+        public void clock(long sequence, long millis) throws IOException {
+            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.CLOCK).setSequence(sequence)
+                    .setProcessingTime(millis));
+        }
+
+        @Override
+        public void load(long sequence, KeyCells cells) throws IOException {
+            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.LOAD).setSequence(sequence)
+                    .setCells(cells));
+        }
+
+        @Override
+        public void record(long sequence, int keyGroup, String key, String payload) throws IOException {
+            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.RECORD).setSequence(sequence)
+                    .setKeyGroup(keyGroup).setKey(bs(key))
+                    .setRecord(Message.newBuilder().setPayload(bs(payload)).setTimestamp(sequence)));
+        }
+
+        @Override
+        public void barrier(long sequence, long checkpointId) throws IOException {
+            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.BARRIER).setSequence(sequence)
+                    .setCheckpointId(checkpointId));
+        }
+
+        private void take(FrameBatch batch) {
+            for (Frame frame : batch.getFramesList()) {
+                int type = frame.getType().getNumber();
+                received.add(switch (type) {
+                    case FrameType.OUTPUT -> new Answer(type, frame.getSequence(),
+                            frame.getRecord().getPayload().toStringUtf8(), null);
+                    case FrameType.CELL_WRITES -> new Answer(type, frame.getSequence(), null, frame.getCells());
+                    case FrameType.ERROR -> new Answer(type, frame.getSequence(), frame.getError(), null);
+                    default -> new Answer(type, frame.getSequence(), null, null);
+                });
+            }
+        }
+
+        @Override
+        public List<Answer> receive(int count) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (received.size() < count && System.nanoTime() < deadline) {
+                FrameBatch batch = stream.poll(TimeUnit.MILLISECONDS.toNanos(100));
+                if (batch != null) {
+                    take(batch);
+                }
+            }
+            assertTrue(received.size() >= count, "answers within 30 s: " + received);
+            List<Answer> taken = new ArrayList<>(received.subList(0, count));
+            received.subList(0, count).clear();
+            return taken;
+        }
+
+        @Override
+        public int maxCellFrameBytes() {
+            return GrpcChannels.MESSAGE_BUDGET_BYTES;
+        }
+
+        @Override
+        public void close() {
+            stream.close();
+        }
+    }
+}
