@@ -7,6 +7,8 @@ import org.flinkbridge.proto.data.CellContent;
 import org.flinkbridge.proto.data.CellEntry;
 import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.worker.SessionClock;
+import org.flinkbridge.worker.sdk.MapCell;
+import org.flinkbridge.worker.sdk.ValueCell;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -202,6 +204,16 @@ public final class SessionCells {
             }
         }
         return contents;
+    }
+
+    /** A handle on value cell {@code id}, as its step has one: for tools that look into cells (a test harness). */
+    public ValueCell valueCell(int id) {
+        return new ValueCellHandle(this, id);
+    }
+
+    /** A handle on map cell {@code id}, as its step has one. */
+    public MapCell mapCell(int id) {
+        return new MapCellHandle(this, id);
     }
 
     /** Processing time now: what a write stamps and a TTL is measured against. */

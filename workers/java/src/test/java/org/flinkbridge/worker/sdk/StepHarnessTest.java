@@ -1,6 +1,9 @@
 package org.flinkbridge.worker.sdk;
 
+import org.flinkbridge.worker.steps.CellsStep;
 import org.flinkbridge.worker.steps.FailingStep;
+import org.flinkbridge.worker.steps.LastSeenStep;
+import org.flinkbridge.worker.steps.TotalStep;
 import org.flinkbridge.worker.steps.UppercaseStep;
 import org.junit.jupiter.api.Test;
 
@@ -10,7 +13,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,6 +98,87 @@ class StepHarnessTest {
             harness.process(2, user("a"));
             List<Record> fired = harness.watermark(10);
             assertEquals(List.of("a", "b"), fired.stream().map(output -> output.headers().get("key")).toList());
+        }
+    }
+
+    private static byte[] key(String key) {
+        return key.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static Record number(long n) {
+        return record(Long.toString(n), 0, Map.of());
+    }
+
+    @Test
+    void aKeysTotalIsKeptInItsCellAndComesBackFromASnapshotInANewHarness() throws Exception {
+        StepHarness.Checkpoint checkpoint;
+        try (StepHarness total = StepHarness.of(TotalStep.class, "")) {
+            assertEquals(List.of("5"), payloads(total.process(key("a"), number(5))));
+            assertEquals(List.of("1"), payloads(total.process(key("b"), number(1))));
+            assertEquals(List.of("7"), payloads(total.process(key("a"), number(2))));
+            assertEquals("7", new String(total.value(key("a"), "total"), StandardCharsets.UTF_8));
+            assertNull(total.value(key("c"), "total"));
+            checkpoint = total.snapshot();
+        }
+        assertEquals(2, checkpoint.keysWithCells());
+        assertEquals(Map.of(), checkpoint.states(), "the step keeps nothing in its instances");
+        try (StepHarness total = StepHarness.of(TotalStep.class, "")) {
+            total.restore(checkpoint);
+            assertEquals(List.of("8"), payloads(total.process(key("a"), number(1))));
+            assertEquals(List.of("11"), payloads(total.process(7, key("b"), number(10))), "any key group");
+            assertEquals(List.of("3"), payloads(total.process(key("c"), number(3))));
+        }
+    }
+
+    /** On the harness's clock, as on the bridge's: a value is gone once its write time plus the TTL is reached. */
+    @Test
+    void aValuePastItsTtlIsNeverHandedToTheStepAlsoAfterARestore() throws Exception {
+        StepHarness.Checkpoint checkpoint;
+        try (StepHarness last = StepHarness.of(LastSeenStep.class, "")) {
+            last.setProcessingTime(1_000);
+            assertEquals(List.of("previous=none"), payloads(last.process(key("a"), record("x", 0, Map.of()))));
+            last.setProcessingTime(1_099);
+            assertEquals(List.of("previous=x"), payloads(last.process(key("a"), record("y", 0, Map.of()))));
+            last.setProcessingTime(1_199);
+            assertEquals(List.of("previous=none"), payloads(last.process(key("a"), record("z", 0, Map.of()))),
+                    "y was written at 1,099 with a TTL of 100 ms");
+            last.setProcessingTime(1_250);
+            checkpoint = last.snapshot();
+        }
+        try (StepHarness last = StepHarness.of(LastSeenStep.class, "")) {
+            last.restore(checkpoint);
+            last.setProcessingTime(1_298);
+            assertArrayEquals(key("z"), last.value(key("a"), "last"));
+            last.setProcessingTime(1_299);
+            assertNull(last.value(key("a"), "last"), "z was written at 1,199");
+            assertEquals(List.of("previous=none"), payloads(last.process(key("a"), record("w", 0, Map.of()))));
+        }
+    }
+
+    @Test
+    void aTestSeesAndWritesAKeysCellsAsTheStepDoes() throws Exception {
+        try (StepHarness cells = StepHarness.of(CellsStep.class, "")) {
+            cells.setValue(key("k"), "total", key("40"));
+            cells.put(key("k"), "seen", key("x"), new byte[] {1});
+
+            assertEquals(List.of("total=42 seen=2"), payloads(cells.process(key("k"), record("add 2 y", 0,
+                    Map.of()))));
+            assertEquals(List.of("x", "y"), cells.entries(key("k"), "seen").keySet().stream()
+                    .map(entry -> new String(entry, StandardCharsets.UTF_8)).toList());
+            assertEquals(0, cells.entries(key("other"), "seen").size());
+            Exception unknown = assertThrows(IllegalArgumentException.class, () -> cells.value(key("k"), "nope"));
+            assertEquals("the step declares no cell 'nope'; it declares [total, seen]", unknown.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> cells.entries(key("k"), "total"));
+        }
+    }
+
+    /** Cells are the record's key's: a record without one cannot reach them, nor can a watermark. */
+    @Test
+    void aRecordWithoutAKeyCannotReachCells() throws Exception {
+        try (StepHarness total = StepHarness.of(TotalStep.class, "")) {
+            Exception refused = assertThrows(IllegalStateException.class, () -> total.process(number(1)));
+            assertTrue(refused.getMessage().startsWith("step '" + TotalStep.class.getName() + "': cell 'total' is "
+                    + "used outside the handling of a record"), refused.getMessage());
         }
     }
 }
