@@ -492,6 +492,14 @@ class _Cell:
     def __repr__(self):
         return f"{type(self).__name__}({self._spec.name!r}, ttl_ms={self._spec.ttl_ms})"
 
+    def __reduce__(self):
+        # A pickled instance keeps its cells as their declarations (never the session's cells themselves): the
+        # instance restored declares them again, in the session that restores it. The Rust worker's hosted Python
+        # cells pickle the same way, so such state moves between the two.
+        from flink_bridge import sdk
+        declare = sdk.value_cell if self._spec.kind == VALUE else sdk.map_cell
+        return declare, (self._spec.name, self._spec.ttl_ms)
+
 
 class ValueCell(_Cell):
     """One bytes value per key (``value_cell``)."""

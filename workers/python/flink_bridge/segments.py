@@ -337,6 +337,7 @@ class SegmentChain:
             self.close()
             raise
         self.names = [(name, step_type or own[0]) for name, step_type, _ in described]
+        self._cells = cells
         self._downstream = None
         # _emitters[k] takes what step k emits: step k+1's input, or the chain's output after the last step.
         self._emitters = [self._feeder(index + 1) for index in range(len(self.steps) - 1)] + [self._out]
@@ -399,8 +400,13 @@ class SegmentChain:
         if count != len(self.steps):
             raise ValueError(f"cannot restore the segment's state: it holds {count} step states, but the segment "
                              f"has {len(self.steps)} steps")
-        for step in self.steps:
-            step.restore_state(reader.bytes("step state"))
+        for index, step in enumerate(self.steps):
+            if self._cells is None:
+                step.restore_state(reader.bytes("step state"))
+                continue
+            # A pickled instance's cells come back as their declarations, bound again to this session's cells.
+            with self._cells.declaring(index, self.names[index][0]):
+                step.restore_state(reader.bytes("step state"))
         if reader.remaining():
             raise ValueError(f"cannot restore the segment's state: {reader.remaining()} bytes after the last "
                              "step state")

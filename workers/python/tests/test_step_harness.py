@@ -88,6 +88,17 @@ class StepHarnessCellsTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "the step declares no cell 'counts' \\(count, payloads\\)"):
                 later.load_cells("a", {"counts": b"1"})
 
+    def test_a_pickled_instance_with_cells_is_restored_with_its_cells_bound_to_the_new_session(self):
+        with StepHarness(CountsPerKey) as first:
+            first.process(Message(b"x"), key="a")
+            checkpoint = first.checkpoint()
+            cells = first.cells("a")
+        with StepHarness(CountsPerKey) as restored:
+            restored.restore(checkpoint)
+            restored.load_cells("a", cells)
+            self.assertEqual([b"a=2"], payloads(restored.process(Message(b"y"), key="a")))
+            self.assertEqual(b"2", restored.cells("a")["count"])
+
     def test_a_ttl_cell_hides_what_expired_on_the_harness_clock(self):
         with StepHarness(CountsPerKey, {"ttl_ms": 1000}) as harness:
             harness.set_processing_time(5_000)
