@@ -149,7 +149,7 @@ public class TransportRoundTrip extends PayloadSizes {
             if (answers.inFlight() == WINDOW) {
                 awaitAnswers(WINDOW - 1);
             }
-            channel.sendRecord(answers.nextSequence(), KeyGroups.NONE, record, answers);
+            channel.sendRecord(answers.nextSequence(), KeyGroups.NONE, null, record, answers);
             answers.sent();
             if (answers.inFlight() == 1) {
                 // Nothing else is on its way: send now rather than wait for a batch to fill.

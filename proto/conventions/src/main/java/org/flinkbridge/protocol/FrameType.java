@@ -23,9 +23,16 @@ public final class FrameType {
     public static final int CLOCK = 7;
     /** worker → bridge: record input {@code sequence} failed in a dead-letter step ({@link InputFailures}). */
     public static final int INPUT_FAILED = 8;
+    /**
+     * bridge → worker: part of the record input that follows, with its sequence: the record's key and its cells
+     * (body: a {@code KeyCells} message), which make the key resident in the session.
+     */
+    public static final int LOAD = 9;
+    /** worker → bridge: part of the answer to a BARRIER: one key's changed cells (body: a {@code KeyCells} message). */
+    public static final int CELL_WRITES = 10;
 
     private static final String[] NAMES = {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS",
-            "ERROR", "CLOCK", "INPUT_FAILED"};
+            "ERROR", "CLOCK", "INPUT_FAILED", "LOAD", "CELL_WRITES"};
 
     private FrameType() {}
 

@@ -8,6 +8,7 @@ import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.watermark.LongWatermark;
 import org.apache.flink.api.common.watermark.Watermark;
 import org.apache.flink.api.common.watermark.WatermarkHandlingResult;
+import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.NonPartitionedContext;
 import org.apache.flink.datastream.api.context.PartitionedContext;
@@ -17,6 +18,7 @@ import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.state.KeyedStateBackend;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.flinkbridge.bridge.JobCounters;
 import org.flinkbridge.bridge.journal.JournalMemory;
@@ -71,6 +73,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private transient List<KeyGroupState> keyedWorkerState;
     /** Where the journal's memory is counted: the operator's share of managed memory, handed before open. */
     private transient JournalMemory journalMemory;
+    /** A keyed operator's state backend and key selector, handed before open: where cells live, and records' keys. */
+    private transient KeyedStateBackend<?> keyedBackend;
+    private transient KeySelector<BridgeRecord, ?> keySelector;
     private transient ReplaceableSession session;
     private transient SessionExchange exchange;
     private transient Collector<BridgeRecord> output;
@@ -95,7 +100,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
      * @param countReceived whether its outputs count as the job's records received back
      */
     public BridgeFunction(SessionSpec spec, boolean keyed, boolean countSent, boolean countReceived) {
-        this.spec = spec;
+        this.spec = spec.withKeyed(keyed);
         this.keyed = keyed;
         this.countSent = countSent;
         this.countReceived = countReceived;
@@ -140,10 +145,34 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         WorkerLoss loss = spec.recovery().inPlace()
                 ? new InPlaceRecovery(journal(), workerStates)
                 : WorkerLoss.FAILOVER;
-        exchange = new SessionExchange(session, spec.maxInFlight(), spec.workerTimeoutMillis(), loss,
-                spec.deadLetterSteps().isEmpty() ? null : new DeadLetters(spec.jobName(),
-                        spec.segmentId() + " " + spec.segmentName()), new Downstream(ctx),
-                new SessionExchange.Pending(restored.outputs(), restored.deadLetters()));
+        exchange = new SessionExchange(session, System::currentTimeMillis, spec.maxInFlight(),
+                spec.workerTimeoutMillis(), loss, spec.deadLetterSteps().isEmpty() ? null : new DeadLetters(
+                        spec.jobName(), spec.segmentId() + " " + spec.segmentName()), new Downstream(ctx),
+                new SessionExchange.Pending(restored.outputs(), restored.deadLetters()),
+                keyed ? record -> keyOf(record) : null, cells());
+    }
+
+    /** The session's cells in the keyed operator's state backend, once the worker declared them. */
+    private SessionExchange.Cells cells() throws IOException {
+        if (session.cells().isEmpty()) {
+            return SessionExchange.Cells.NONE;
+        }
+        if (keyedBackend == null) {
+            throw new IOException(session.name() + ": its steps declare cells " + session.cells().stream()
+                    .map(cell -> cell.getStep() + "/" + cell.getName()).toList() + ", " + (keyed
+                    ? "but the job's state backend gives no synchronous access to keyed state (ForSt): use"
+                            + " state.backend.type rocksdb or hashmap"
+                    : "but its stream is not keyed (the worker should have refused the session)"));
+        }
+        return new CellStates(keyedBackend, session.name(), session.cells());
+    }
+
+    private String keyOf(BridgeRecord record) throws IOException {
+        try {
+            return (String) keySelector.getKey(record);
+        } catch (Exception e) {
+            throw new IOException(session.name() + ": cannot find the key of a replayed record: " + e, e);
+        }
     }
 
     /** The journal of recovery in place, counted in {@link #journalMemory}, which may bound it lower. */
@@ -179,6 +208,15 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     /** Called by {@link BridgeOperators} before {@link #open}: where the job's counts go ({@link JobCounters}). */
     void countJobIn(RuntimeContext operatorContext) {
         accumulators = operatorContext;
+    }
+
+    /**
+     * Called by {@link BridgeOperators} before {@link #open}: the keyed operator's state backend (null where it gives
+     * no synchronous access) and key selector.
+     */
+    void keepCellsIn(KeyedStateBackend<?> backend, KeySelector<BridgeRecord, ?> selector) {
+        keyedBackend = backend;
+        keySelector = selector;
     }
 
     /** Called by {@link BridgeOperators} before {@link #open}, with a keyed segment's restored worker state. */
@@ -232,9 +270,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     public void processRecord(BridgeRecord record, Collector<BridgeRecord> out, PartitionedContext<BridgeRecord> ctx)
             throws Exception {
         output = out;
-        int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(
-                ctx.getStateManager().getCurrentKey(), maxParallelism) : KeyGroups.NONE;
-        exchange.record(keyGroup, record);
+        Object key = keyed ? ctx.getStateManager().getCurrentKey() : null;
+        int keyGroup = keyed ? KeyGroupRangeAssignment.assignToKeyGroup(key, maxParallelism) : KeyGroups.NONE;
+        exchange.record(keyGroup, (String) key, record);
         if (sent != null) {
             sent.add(1L);
         }

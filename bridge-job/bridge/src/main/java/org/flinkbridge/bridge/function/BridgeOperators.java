@@ -1,10 +1,13 @@
 package org.flinkbridge.bridge.function;
 
+import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.impl.operators.KeyedProcessOperator;
 import org.apache.flink.datastream.impl.operators.ProcessOperator;
+import org.apache.flink.runtime.state.KeyedStateBackend;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.runtime.state.v2.adaptor.AsyncKeyedStateBackendAdaptor;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.Output;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
@@ -73,6 +76,20 @@ final class BridgeOperators {
             handCounting(this, (BridgeFunction) userFunction);
             ((BridgeFunction) userFunction).restoreKeyedWorkerState(
                     KeyGroupStateStream.read(context.getRawKeyedStateInputs()));
+            ((BridgeFunction) userFunction).keepCellsIn(synchronousBackend(), (KeySelector<BridgeRecord, ?>)
+                    (KeySelector<?, ?>) getStateKeySelector1());
+        }
+
+        /**
+         * The backend cells are read from and written to on the task thread: the V2 keyed operator works on the
+         * asynchronous state API, which for a backend without asynchronous access of its own (RocksDB, the heap) wraps
+         * the synchronous one. ForSt, asynchronous only, has none: a session with cells then fails, naming it.
+         */
+        private KeyedStateBackend<?> synchronousBackend() {
+            if (stateHandler.getAsyncKeyedStateBackend() instanceof AsyncKeyedStateBackendAdaptor<?> adaptor) {
+                return adaptor.getKeyedStateBackend();
+            }
+            return stateHandler.getKeyedStateBackend();
         }
 
         @Override

@@ -3,6 +3,7 @@ package org.flinkbridge.bridge.function;
 import org.flinkbridge.bridge.session.BridgeSession;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.bridge.session.WorkerChannel;
+import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.protocol.WorkerLostException;
@@ -32,6 +33,8 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
     /** The current session's name, or the lost one's while none replaces it yet. */
     private String name;
     private Runnable wakeUp;
+    /** The cells the first session declared; every replacement must declare the same. */
+    private List<CellDeclaration> cells;
 
     /**
      * Opens the session, its worker given the state a restored checkpoint holds before any record. With recovery
@@ -106,6 +109,7 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
             try {
                 current = BridgeSession.open(spec, identity);
                 name = current.name();
+                requireSameCells(current.cells());
                 current.restoreState(state);
                 if (wakeUp != null) {
                     current.channel().onAnswersWaiting(wakeUp);
@@ -132,6 +136,32 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
                 throw new InterruptedIOException(what + ": interrupted while waiting for a worker");
             }
         }
+    }
+
+    /** The cells the session's steps declared, in the worker's order. */
+    List<CellDeclaration> cells() {
+        return cells;
+    }
+
+    /**
+     * A replacement must keep the cells of the session it replaces: the bridge's keyed state is declared once, and
+     * a worker whose steps declare others cannot take over their keys.
+     */
+    private void requireSameCells(List<CellDeclaration> declared) throws IOException {
+        if (cells == null) {
+            cells = declared;
+        } else if (!cells.equals(declared)) {
+            current.abandon(false);
+            current = null;
+            throw new IOException(name + ": its steps declare other cells than the session it replaces: "
+                    + describe(declared) + " instead of " + describe(cells) + " (a changed step needs a restart of "
+                    + "the job from a savepoint)");
+        }
+    }
+
+    private static String describe(List<CellDeclaration> cells) {
+        return cells.stream().map(cell -> cell.getStep() + "/" + cell.getName() + " " + cell.getKind() + " ttl "
+                + cell.getTtlMs() + " ms").toList().toString();
     }
 
     @Override

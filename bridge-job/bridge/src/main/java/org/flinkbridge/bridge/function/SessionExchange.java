@@ -1,18 +1,23 @@
 package org.flinkbridge.bridge.function;
 
+import com.google.protobuf.ByteString;
 import org.flinkbridge.bridge.JobFailures;
 import org.flinkbridge.bridge.journal.InputKind;
 import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
@@ -70,6 +75,45 @@ final class SessionExchange {
         void replace(List<KeyGroupState> state, boolean stopped) throws IOException;
     }
 
+    /** The key of a record of a keyed stream, as the operator's key selector gives it. */
+    @FunctionalInterface
+    interface KeyOf {
+        String keyOf(BridgeRecord record) throws IOException;
+    }
+
+    /**
+     * Where the cells of a keyed session live (Flink's keyed state, {@link CellStates}): read to load a key into the
+     * worker, written with the worker's changes at a barrier (docs/protocol.md, "Cells").
+     */
+    interface Cells {
+        /** Cells of no session: nothing to load or write. */
+        Cells NONE = new Cells() {
+            @Override
+            public boolean declared() {
+                return false;
+            }
+
+            @Override
+            public List<KeyCells> load(String key, byte[] keyBytes, int maxBytes) {
+                throw new IllegalStateException("no cells are declared");
+            }
+
+            @Override
+            public void write(String key, KeyCells writes) {
+                throw new IllegalStateException("no cells are declared");
+            }
+        };
+
+        /** Whether the session's steps declared any cell. */
+        boolean declared();
+
+        /** The key's cells as LOAD messages of at most {@code maxBytes} each (at least one). */
+        List<KeyCells> load(String key, byte[] keyBytes, int maxBytes) throws IOException;
+
+        /** Applies the worker's changes to the key's cells. */
+        void write(String key, KeyCells writes) throws IOException;
+    }
+
     /** Outputs and dead letters not yet emitted, which a checkpoint stores and a restore emits first. */
     record Pending(List<BridgeRecord> outputs, List<BridgeRecord> deadLetters) {
         static final Pending NONE = new Pending(List.of(), List.of());
@@ -103,6 +147,12 @@ final class SessionExchange {
     private final Inputs inputs = new Inputs();
     private final Replay replay = new Replay();
     private final DeadLetters deadLetters;
+    private final KeyOf keyOf;
+    private final Cells cells;
+    /** The keys loaded into the current session (wire bytes → the key), whose cells the worker holds. */
+    private final Map<ByteString, String> resident = new HashMap<>();
+    /** The cell writes answering the barrier in flight, applied with its end marker. */
+    private final List<KeyCells> barrierWrites = new ArrayList<>();
     private WorkerChannel channel;
     private Pending restored;
     private boolean holding;
@@ -114,16 +164,15 @@ final class SessionExchange {
      * @param loss     what a lost worker leads to: {@link InPlaceRecovery}, or {@link WorkerLoss#FAILOVER}
      * @param deadLetters what a failed record becomes; null when no step of the segment has dead letters
      * @param restored what a restored checkpoint held back, emitted before anything else
+     * @param clock the processing time stamped on the inputs, and a dead letter's time (ms since the epoch)
+     * @param keyOf a record's key, in a keyed session (the key every record carries); null when not keyed
+     * @param cells where the session's cells live; {@link Cells#NONE} when its steps declare none
      */
-    SessionExchange(Session session, int maxInFlight, long timeoutMillis, WorkerLoss loss, DeadLetters deadLetters,
-                    Downstream downstream, Pending restored) {
-        this(session, System::currentTimeMillis, maxInFlight, timeoutMillis, loss, deadLetters, downstream, restored);
-    }
-
-    /** @param clock the processing time stamped on the inputs, and a dead letter's time (ms since the epoch) */
     SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, WorkerLoss loss,
-                    DeadLetters deadLetters, Downstream downstream, Pending restored) {
+                    DeadLetters deadLetters, Downstream downstream, Pending restored, KeyOf keyOf, Cells cells) {
         this.session = session;
+        this.keyOf = keyOf;
+        this.cells = cells;
         this.clock = clock;
         this.channel = session.channel();
         this.timeoutMillis = timeoutMillis;
@@ -134,8 +183,16 @@ final class SessionExchange {
         this.restored = restored;
     }
 
-    /** @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE} */
+    /** A record of a stream that is not keyed, or whose key the exchange finds itself. */
     void record(int keyGroup, BridgeRecord record) throws IOException {
+        record(keyGroup, keyOf == null ? null : keyOf.keyOf(record), record);
+    }
+
+    /**
+     * @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE}
+     * @param key      the record's key in a keyed session (the operator's current key), else null
+     */
+    void record(int keyGroup, String key, BridgeRecord record) throws IOException {
         releasePending();
         // Nothing else on its way (a clock stamped now goes with this record): send now, not when a batch fills.
         boolean idle = inFlight.size() == 0;
@@ -145,7 +202,7 @@ final class SessionExchange {
         downstream.sent(sequence, record);
         loss.sentRecord(sequence, keyGroup, record);
         try {
-            inputs.record(sequence, keyGroup, record);
+            inputs.send(sequence, keyGroup, key, record);
             if (idle) {
                 channel.flush();
             }
@@ -360,6 +417,9 @@ final class SessionExchange {
         public void reopen(List<KeyGroupState> state, boolean stopped) throws IOException {
             session.replace(state, stopped);
             channel = session.channel();
+            // A new session holds no key, and a barrier's writes come again whole from the replay.
+            resident.clear();
+            barrierWrites.clear();
         }
 
         @Override
@@ -380,9 +440,24 @@ final class SessionExchange {
 
     /** Sends an input to the session's channel: the first time, and again when the journal is replayed. */
     private final class Inputs implements ReplayJournal.Replayer {
+        /** A replayed record: its key is found again, and its cells loaded again into the new session if need be. */
         @Override
         public void record(long sequence, int keyGroup, BridgeRecord record) throws IOException {
-            channel.sendRecord(sequence, keyGroup, record, answers);
+            send(sequence, keyGroup, keyOf == null ? null : keyOf.keyOf(record), record);
+        }
+
+        /** A record, after its key's cells when the key is not resident in the session. */
+        void send(long sequence, int keyGroup, String key, BridgeRecord record) throws IOException {
+            byte[] keyBytes = null;
+            if (key != null) {
+                keyBytes = key.getBytes(StandardCharsets.UTF_8);
+                if (cells.declared() && resident.putIfAbsent(ByteString.copyFrom(keyBytes), key) == null) {
+                    for (KeyCells load : cells.load(key, keyBytes, channel.maxCellFrameBytes())) {
+                        channel.sendLoad(sequence, load, answers);
+                    }
+                }
+            }
+            channel.sendRecord(sequence, keyGroup, keyBytes, record, answers);
         }
 
         @Override
@@ -426,12 +501,19 @@ final class SessionExchange {
         }
 
         @Override
-        public void endOfOutputs(long sequence) {
+        public void endOfOutputs(long sequence) throws IOException {
             if (loss.absorbEnd(sequence)) {
                 return;
             }
             expectOldest(sequence, "an end of outputs");
             loss.ended(sequence);
+            if (!barrierWrites.isEmpty()) {
+                // The barrier is answered whole: its cells go into Flink's keyed state before the keyed snapshot.
+                for (KeyCells writes : barrierWrites) {
+                    cells.write(resident.get(writes.getKey()), writes);
+                }
+                barrierWrites.clear();
+            }
             boolean isWatermark = inFlight.oldestKind() == InputKind.WATERMARK;
             long watermark = inFlight.oldestWatermark();
             inFlight.removeOldest();
@@ -476,6 +558,22 @@ final class SessionExchange {
             } else {
                 downstream.deadLetter(letter);
             }
+        }
+
+        @Override
+        public void cellWrites(long sequence, KeyCells writes) {
+            expectOldest(sequence, "cell writes");
+            if (inFlight.oldestKind() != InputKind.BARRIER) {
+                throw new WorkerFailure(session.name() + ": the worker answered input #" + sequence + ", a "
+                        + inFlight.oldestKind() + ", with cell writes, which only answer a BARRIER (a protocol"
+                        + " violation)");
+            }
+            if (!resident.containsKey(writes.getKey())) {
+                throw new WorkerFailure(session.name() + ": the worker wrote the cells of key '"
+                        + writes.getKey().toStringUtf8() + "', which was never loaded into the session (a protocol"
+                        + " violation)");
+            }
+            barrierWrites.add(writes);
         }
 
         private void expectOldest(long sequence, String what) {

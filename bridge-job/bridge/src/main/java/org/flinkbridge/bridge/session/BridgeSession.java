@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.session;
 
 import io.grpc.ManagedChannel;
+import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.protocol.RingFolder;
@@ -71,6 +72,11 @@ public final class BridgeSession implements AutoCloseable {
 
     public WorkerChannel channel() {
         return session.channel();
+    }
+
+    /** The cells the session's steps declared, in the worker's order. */
+    public List<CellDeclaration> cells() {
+        return session.cells();
     }
 
     public long timeoutMillis() {

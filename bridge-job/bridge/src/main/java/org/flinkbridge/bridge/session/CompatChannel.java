@@ -32,7 +32,7 @@ final class CompatChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) {
+    public void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting) {
         answer(sequence, () -> deadline().processMessage(ProcessMessageRequest.newBuilder()
                 .setMessage(GrpcStreamChannel.toMessage(record))
                 .setSegmentId(segmentId)

@@ -8,6 +8,7 @@ import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.proto.control.Ack;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CheckpointNotification;
+import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
@@ -44,15 +45,17 @@ final class ControlServiceSession implements TransportSession {
     private final WorkerChannel channel;
     private final long timeoutMillis;
     private final long maxSnapshotBytes;
+    private final List<CellDeclaration> cells;
 
     private ControlServiceSession(String name, String sessionId, ManagedChannel grpc, WorkerChannel channel,
-                                  long timeoutMillis, long maxSnapshotBytes) {
+                                  long timeoutMillis, long maxSnapshotBytes, List<CellDeclaration> cells) {
         this.name = name;
         this.sessionId = sessionId;
         this.grpc = grpc;
         this.channel = channel;
         this.timeoutMillis = timeoutMillis;
         this.maxSnapshotBytes = maxSnapshotBytes;
+        this.cells = List.copyOf(cells);
     }
 
     /** The data channel of a session the worker has just opened. */
@@ -76,7 +79,8 @@ final class ControlServiceSession implements TransportSession {
                 .setIdentity(opening.identity())
                 .setSegmentId(spec.segmentId())
                 .setTransport(transport)
-                .setToken(token);
+                .setToken(token)
+                .setKeyed(spec.keyed());
         if (ring != null) {
             request.setRing(ring);
         }
@@ -93,7 +97,8 @@ final class ControlServiceSession implements TransportSession {
         }
         String name = opening.sessionName(opened.getSessionId());
         ControlServiceSession session = new ControlServiceSession(name, opened.getSessionId(), opening.grpc(),
-                dataChannel.open(opened.getSessionId(), name), spec.workerTimeoutMillis(), spec.maxSnapshotBytes());
+                dataChannel.open(opened.getSessionId(), name), spec.workerTimeoutMillis(), spec.maxSnapshotBytes(),
+                opened.getCellsList());
         LOG.info("opened {} over {}", name, over);
         return session;
     }
@@ -106,6 +111,11 @@ final class ControlServiceSession implements TransportSession {
     @Override
     public WorkerChannel channel() {
         return channel;
+    }
+
+    @Override
+    public List<CellDeclaration> cells() {
+        return cells;
     }
 
     @Override

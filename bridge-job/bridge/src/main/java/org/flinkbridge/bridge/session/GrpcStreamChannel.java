@@ -1,10 +1,12 @@
 package org.flinkbridge.bridge.session;
 
+import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
@@ -28,17 +30,25 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+    public void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting)
             throws IOException {
         Frame.Builder frame = Frame.newBuilder()
                 .setType(FrameType.RECORD)
                 .setSequence(sequence)
                 .setRecord(toMessage(record));
+        if (key != null) {
+            frame.setKey(ByteString.copyFrom(key));
+        }
         Integer optionalKeyGroup = KeyGroups.toOptional(keyGroup);
         if (optionalKeyGroup != null) {
             frame.setKeyGroup(optionalKeyGroup);
         }
         send(frame.build(), whileWaiting);
+    }
+
+    @Override
+    public void sendLoad(long sequence, KeyCells cells, Answers whileWaiting) throws IOException {
+        send(Frame.newBuilder().setType(FrameType.LOAD).setSequence(sequence).setCells(cells).build(), whileWaiting);
     }
 
     @Override
@@ -120,6 +130,7 @@ final class GrpcStreamChannel implements WorkerChannel {
                 case INPUT_FAILED -> answers.inputFailed(frame.getSequence(), new InputFailures.Failure(
                         frame.getFailure().getStep(), frame.getFailure().getErrorClass(),
                         frame.getFailure().getMessage()));
+                case CELL_WRITES -> answers.cellWrites(frame.getSequence(), frame.getCells());
                 default -> throw new BadAnswer("the worker sent a frame of type " + frame.getType()
                         + " (sequence " + frame.getSequence() + "), which a worker never sends");
             }

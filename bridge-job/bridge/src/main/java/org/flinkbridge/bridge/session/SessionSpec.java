@@ -20,6 +20,7 @@ import java.util.List;
  * @param recovery what a lost worker leads to
  * @param maxSnapshotBytes the most state a worker may hand over at one checkpoint
  *                         ({@link BridgeOptions#MAX_SNAPSHOT_SIZE})
+ * @param keyed whether the session's stream is keyed: its records carry their key, and its steps may keep cells
  */
 public record SessionSpec(
         String jobName,
@@ -35,11 +36,28 @@ public record SessionSpec(
         int maxBatchFrames,
         ShmSettings shm,
         Recovery recovery,
-        long maxSnapshotBytes) implements Serializable {
+        long maxSnapshotBytes,
+        boolean keyed) implements Serializable {
 
     public SessionSpec {
         steps = List.copyOf(steps);
         workerCommand = List.copyOf(workerCommand);
+    }
+
+    /** A session whose stream is not keyed. */
+    public SessionSpec(String jobName, int segmentId, String segmentName, List<Step> steps, TransportMode mode,
+                       String workerAddress, boolean allowPlaintextRemote, List<String> workerCommand, int maxInFlight,
+                       long workerTimeoutMillis, int maxBatchFrames, ShmSettings shm, Recovery recovery,
+                       long maxSnapshotBytes) {
+        this(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote, workerCommand,
+                maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes, false);
+    }
+
+    /** The same session, keyed or not. */
+    public SessionSpec withKeyed(boolean isKeyed) {
+        return new SessionSpec(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote,
+                workerCommand, maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes,
+                isKeyed);
     }
 
     /**

@@ -1,15 +1,19 @@
 package org.flinkbridge.bridge.session;
 
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
+import org.flinkbridge.protocol.RecordKeys;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
+import org.flinkbridge.transport.grpc.CellFrames;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingException;
 import org.flinkbridge.transport.shm.RingFile;
+import org.flinkbridge.transport.shm.RingLayout;
 import org.flinkbridge.transport.shm.RingProducer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,12 +71,29 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     @Override
-    public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+    public void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting)
             throws IOException {
+        int keyBytes = key == null ? 0 : RecordKeys.prefixLength(key);
         long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(keyGroup), sequence,
-                RecordCodec.bodyLength(record.headers, record.payload), whileWaiting);
-        RecordCodec.write(inputs.segment(), body, record.timestamp, record.headers, record.payload);
+                keyBytes + RecordCodec.bodyLength(record.headers, record.payload), whileWaiting);
+        if (key != null) {
+            RecordKeys.write(inputs.segment(), body, key);
+        }
+        RecordCodec.write(inputs.segment(), body + keyBytes, record.timestamp, record.headers, record.payload);
         written();
+    }
+
+    @Override
+    public void sendLoad(long sequence, KeyCells cells, Answers whileWaiting) throws IOException {
+        byte[] bytes = cells.toByteArray();
+        long body = claim(FrameType.LOAD, 0, sequence, bytes.length, whileWaiting);
+        MemorySegment.copy(bytes, 0, inputs.segment(), ValueLayout.JAVA_BYTE, body, bytes.length);
+        written();
+    }
+
+    @Override
+    public int maxCellFrameBytes() {
+        return inputs.maxFrameLength() - RingLayout.FRAME_HEADER;
     }
 
     @Override
@@ -199,8 +220,18 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
             case FrameType.ERROR -> receiver.error(sequence, new String(
                     file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
             case FrameType.INPUT_FAILED -> receiver.inputFailed(sequence, InputFailures.read(file, offset, length));
+            case FrameType.CELL_WRITES -> receiver.cellWrites(sequence, cellWrites(file, offset, length, sequence));
             default -> throw new IOException(sessionName + ": the worker sent a " + FrameType.name(type)
                     + " frame (sequence " + sequence + "), which a worker never sends");
+        }
+    }
+
+    private KeyCells cellWrites(MemorySegment file, long offset, int length, long sequence) throws IOException {
+        try {
+            return CellFrames.parse(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE));
+        } catch (IOException corrupt) {
+            throw new IOException(sessionName + ": the worker's CELL_WRITES frame (sequence " + sequence + "): "
+                    + corrupt.getMessage(), corrupt);
         }
     }
 

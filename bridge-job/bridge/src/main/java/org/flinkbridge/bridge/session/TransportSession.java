@@ -1,5 +1,6 @@
 package org.flinkbridge.bridge.session;
 
+import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.KeyGroupState;
 
 import java.io.IOException;
@@ -12,6 +13,11 @@ public interface TransportSession {
     String name();
 
     WorkerChannel channel();
+
+    /** The cells the session's steps declared, in the worker's order (none over the prototype's service). */
+    default List<CellDeclaration> cells() {
+        return List.of();
+    }
 
     /**
      * The worker's state of this session by key group, in the pieces it came in, taken once every earlier input

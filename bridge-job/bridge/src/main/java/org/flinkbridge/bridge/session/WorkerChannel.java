@@ -1,7 +1,9 @@
 package org.flinkbridge.bridge.session;
 
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.transport.grpc.GrpcChannels;
 
 import java.io.IOException;
 import org.flinkbridge.records.BridgeRecord;
@@ -17,8 +19,25 @@ public interface WorkerChannel extends AutoCloseable {
      * Sends an input record of Flink key group {@code keyGroup} ({@link KeyGroups#NONE} for a stream that is
      * not keyed). A transport that must wait for room hands the answers that arrive meanwhile to
      * {@code whileWaiting}, so a worker blocked on its own answers can go on.
+     *
+     * @param key the record's key in a keyed session (its bytes as the pipeline's key extracts them); null in a
+     *            session that is not keyed
      */
-    void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) throws IOException;
+    void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting)
+            throws IOException;
+
+    /**
+     * Sends part of record input {@code sequence}, before its record: its key's cells, which make the key resident
+     * in the session (docs/protocol.md, "Cells"). Waits for room as {@link #sendRecord} does.
+     */
+    default void sendLoad(long sequence, KeyCells cells, Answers whileWaiting) throws IOException {
+        throw new UnsupportedOperationException("this transport carries no cells");
+    }
+
+    /** The most bytes a LOAD frame's cells may take, so that the frame fits the transport. */
+    default int maxCellFrameBytes() {
+        return GrpcChannels.MESSAGE_BUDGET_BYTES;
+    }
 
     /** Sends a watermark (or the end-of-input marker); waits for room as {@link #sendRecord} does. */
     void sendWatermark(long sequence, long timestamp, Answers whileWaiting) throws IOException;
@@ -86,5 +105,11 @@ public interface WorkerChannel extends AutoCloseable {
 
         /** Record input {@code sequence} failed in a dead-letter step: its one answer. */
         void inputFailed(long sequence, InputFailures.Failure failure) throws IOException;
+
+        /** Part of the answer to BARRIER {@code sequence}: one key's cells changed since the last barrier. */
+        default void cellWrites(long sequence, KeyCells writes) throws IOException {
+            throw new IOException("the worker sent cell writes for input #" + sequence + ", where none were asked"
+                    + " for");
+        }
     }
 }

@@ -293,7 +293,8 @@ class RecoveryInPlaceTest {
 
     private SessionExchange exchange(Sessions sessions, ReplayJournal journal) {
         return new SessionExchange(sessions, () -> now, 4, 1_000, new InPlaceRecovery(journal, List.of(RESTORED)),
-                new DeadLetters("recovery", "0 main"), log, SessionExchange.Pending.NONE);
+                new DeadLetters("recovery", "0 main"), log, SessionExchange.Pending.NONE, null,
+                SessionExchange.Cells.NONE);
     }
 
     private static BridgeRecord record(String text) {
@@ -381,7 +382,7 @@ class RecoveryInPlaceTest {
         }
 
         @Override
-        public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting)
+        public void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting)
                 throws IOException {
             checkAlive();
             inputs.add("RECORD " + sequence);

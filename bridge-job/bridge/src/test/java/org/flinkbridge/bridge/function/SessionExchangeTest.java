@@ -1,7 +1,6 @@
 package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.session.WorkerChannel;
-import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.records.BridgeRecord;
@@ -38,7 +37,7 @@ class SessionExchangeTest {
 
     private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
         return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, WorkerLoss.FAILOVER,
-                DEAD_LETTERS, log, new SessionExchange.Pending(restored, List.of()));
+                DEAD_LETTERS, log, new SessionExchange.Pending(restored, List.of()), null, SessionExchange.Cells.NONE);
     }
 
     /** An exchange that sent {@code input} to a worker holding its answers back until told. */
@@ -173,28 +172,6 @@ class SessionExchangeTest {
     }
 
     /** A session that is never replaced: these tests run without recovery in place. */
-    private record FixedSession(WorkerChannel channel) implements SessionExchange.Session {
-        @Override
-        public String name() {
-            return "session s";
-        }
-
-        @Override
-        public String workerExit() {
-            return null;
-        }
-
-        @Override
-        public List<KeyGroupState> snapshotState(long checkpointId) {
-            return List.of();
-        }
-
-        @Override
-        public void replace(List<KeyGroupState> state, boolean stopped) {
-            throw new AssertionError("a session without recovery in place is never replaced");
-        }
-    }
-
     private static BridgeRecord record(String text) {
         return new BridgeRecord(text.getBytes(StandardCharsets.UTF_8), Map.of(), 0);
     }
@@ -248,7 +225,7 @@ class SessionExchangeTest {
     @Test
     void aFailedInputFromASegmentWithoutDeadLetterStepsFailsTheTask() {
         SessionExchange exchange = new SessionExchange(new FixedSession(worker), () -> 1_000, 8, 50,
-                WorkerLoss.FAILOVER, null, log, SessionExchange.Pending.NONE);
+                WorkerLoss.FAILOVER, null, log, SessionExchange.Pending.NONE, null, SessionExchange.Cells.NONE);
         worker.deadLetters.add("bad");
 
         SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class,
@@ -283,7 +260,7 @@ class SessionExchangeTest {
         }
 
         @Override
-        public void sendRecord(long sequence, int keyGroup, BridgeRecord record, Answers whileWaiting) {
+        public void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting) {
             inputs.add("RECORD " + sequence);
             if (deadLetters.contains(text(record))) {
                 answer(answers -> answers.inputFailed(sequence, new InputFailures.Failure("parse",

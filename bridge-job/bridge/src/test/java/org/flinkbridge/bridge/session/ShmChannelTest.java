@@ -62,7 +62,7 @@ class ShmChannelTest {
                     IOException.class, () -> {
                         for (long sequence = 0; ; sequence++) {
                             switch (input) {
-                                case "RECORD" -> channel.sendRecord(sequence, KeyGroups.NONE, record,
+                                case "RECORD" -> channel.sendRecord(sequence, KeyGroups.NONE, null, record,
                                         NO_ANSWERS);
                                 case "WATERMARK" -> channel.sendWatermark(sequence, Long.MAX_VALUE, NO_ANSWERS);
                                 default -> channel.sendBarrier(sequence, sequence, NO_ANSWERS);

@@ -1,0 +1,135 @@
+package org.flinkbridge.runner;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Cells through real jobs and real workers (docs/protocol.md, "Cells"): a step counting per key in a value cell and
+ * keeping the ids it saw in a map cell, every worker language over both transports; then the cells surviving a
+ * worker killed mid-run, restored from Flink's keyed state by a failover and reloaded by a recovery in place, with
+ * every count written exactly once.
+ */
+class CellsTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** The step in Python, for the Python worker and the Rust worker that hosts Python steps. */
+    private static final String PYTHON_STEP = """
+            import json
+
+            from flink_bridge.sdk import Message, map_cell, value_cell
+
+
+            class CellCount:
+                def __init__(self):
+                    self.count = value_cell("count")
+                    self.ids = map_cell("ids")
+
+                def process(self, message):
+                    event = json.loads(message.payload)
+                    count = int(self.count.get() or b"0") + 1
+                    self.count.set(str(count).encode())
+                    self.ids.put(str(event["id"]).encode(), b"")
+                    out = {"key": event["key"], "count": count, "ids": len(list(self.ids.items()))}
+                    return [Message(json.dumps(out, separators=(",", ":")).encode(), {}, message.timestamp)]
+            """;
+
+    @ParameterizedTest
+    @CsvSource({"java, shm", "java, grpc", "python, shm", "python, grpc", "rust, shm", "rust, grpc"})
+    void aStepCountsPerKeyInItsCells(String worker, String transport, @TempDir Path dir) throws Exception {
+        int records = 3_000;
+        Path pipeline = pipeline(dir, records, worker.equals("java") ? CellCountStep.class.getName()
+                : "cells_count.CellCount", "");
+        Path segments = Files.createDirectories(dir.resolve("segments"));
+        Files.writeString(segments.resolve("cells_count.py"), PYTHON_STEP);
+        ProcessBuilder.Redirect log = ProcessBuilder.Redirect.INHERIT;
+        Process sidecar = switch (worker) {
+            case "rust" -> TestPeers.startRustWorker(segments, log);
+            case "python" -> TestPeers.startPythonWorker(segments, log);
+            default -> TestPeers.startWorker(CellCountStep.class, log);
+        };
+        try {
+            String summary = TestPipelines.runInBackground(pipeline.toString(), "--worker-address",
+                    TestPeers.workerAddress(sidecar), "--transport=" + transport).get(3, TimeUnit.MINUTES);
+            assertTrue(summary.contains("written=" + records), summary);
+        } finally {
+            sidecar.descendants().forEach(ProcessHandle::destroyForcibly);
+            sidecar.destroyForcibly().waitFor();
+        }
+        assertCountsOnce(dir.resolve("out"), records);
+    }
+
+    /**
+     * A spawned Python worker killed mid-run: with failover the job restores from its checkpoint, the cells from
+     * Flink's keyed state; in place, the replacement loads them again for the replayed records.
+     */
+    @ParameterizedTest
+    @CsvSource({"failover", "in_place"})
+    void cellsSurviveAWorkerKilledMidRun(String recovery, @TempDir Path dir) throws Exception {
+        int records = 60_000;
+        Files.writeString(dir.resolve("cells_count.py"), PYTHON_STEP);
+        Path pipeline = pipeline(dir, records, "cells_count.CellCount", ", worker: python, worker_recovery: "
+                + recovery);
+        RunningJob run = TestPipelines.runInBackground(pipeline.toString());
+
+        TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, run), "KILL");
+        String summary = run.get(4, TimeUnit.MINUTES);
+
+        // A failover restarts the job (its counts are those since); a recovery in place keeps it running.
+        assertTrue(recovery.equals("failover") ? summary.contains(" restarts=")
+                : summary.contains("read=" + records) && summary.contains("worker_recoveries="), summary);
+        assertCountsOnce(dir.resolve("out"), records);
+    }
+
+    @Test
+    void aStepWithCellsOnAStreamThatIsNotKeyedIsRefusedNamingTheCell(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("cells_count.py"), PYTHON_STEP);
+        Path pipeline = TestPipelines.write(dir, "unkeyed", """
+                name: unkeyed
+                sources: {events: {type: generator, count: 10, keys: 2, seed: 1}}
+                steps: [{step_name: count, type: cells_count.CellCount}]
+                sinks: {files: {type: file, path: %s}}
+                bridge: {worker: python, checkpoint_interval_ms: 0}
+                """.formatted(dir.resolve("out")));
+
+        Exception failure = assertThrows(Exception.class, () -> LocalRunner.run(new String[] {pipeline.toString()}));
+
+        assertTrue(TestPipelines.stackTrace(failure).contains("cells live under the record's key"),
+                TestPipelines.stackTrace(failure));
+    }
+
+    /** Generated events keyed by their key, through {@code step}, to an exactly-once file sink. */
+    private static Path pipeline(Path dir, int records, String step, String bridge) {
+        return TestPipelines.write(dir, "cells", """
+                name: cells
+                sources: {events: {type: generator, count: %d, rate: %d, keys: 40, seed: 5}}
+                steps: [{step_name: count, type: %s}]
+                sinks: {files: {type: file, path: %s}}
+                bridge: {parallelism: 2, key: {json_field: key}, checkpoint_interval_ms: 300%s}
+                """.formatted(records, records / 10, step, dir.resolve("out"), bridge));
+    }
+
+    /** Per key the counts 1..n, each once, and each record's count equal to the ids its key's map cell holds. */
+    private static void assertCountsOnce(Path out, int records) throws IOException {
+        Map<String, List<Long>> counts = TestPipelines.runningCountsOnceEach(out);
+        assertEquals(records, counts.values().stream().mapToInt(List::size).sum(), "every record counted once");
+        for (String line : TestPipelines.committedLines(out)) {
+            JsonNode count = JSON.readTree(line);
+            assertEquals(count.get("count").asLong(), count.get("ids").asLong(), line);
+        }
+    }
+}
