@@ -21,8 +21,11 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,6 +45,9 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
     private static final int BATCH_FRAMES = 32;
     /** The longest sleep between checks that the bridge is still there. */
     private static final long IDLE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** A BARRIER's key lengths, little-endian like every length on a ring. */
+    private static final ValueLayout.OfInt KEY_LENGTH =
+            ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final WorkerSession session;
     private final RingFile ring;
@@ -128,7 +134,8 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             case FrameType.RECORD -> record(flags, sequence, file, offset, length);
             case FrameType.LOAD -> session.load(sequence, keyCells(sequence, file, offset, length));
             case FrameType.WATERMARK -> session.watermark(sequence, longBody(type, sequence, file, offset, length), this);
-            case FrameType.BARRIER -> session.barrier(sequence, this);
+            case FrameType.BARRIER ->
+                    session.barrier(sequence, evicted(session.name(), sequence, file, offset, length), this);
             case FrameType.CLOCK -> session.clock(sequence, longBody(type, sequence, file, offset, length), this);
             default -> throw new RingException(session.name() + ": the bridge sent a " + FrameType.name(type)
                     + " frame (input #" + sequence + "), which a bridge never sends");
@@ -158,6 +165,42 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
         } catch (IOException e) {
             throw new RingException(session.name() + ": a LOAD frame (input #" + sequence + "): " + e.getMessage());
         }
+    }
+
+    /**
+     * The keys a BARRIER frame names for eviction: after its i64 checkpoint id, zero or more i32 little-endian key
+     * lengths each followed by its key, up to the end of the body; each length read once and checked against what
+     * is left, so a length that runs past the body (or is negative) is a corrupt frame.
+     */
+    static List<byte[]> evicted(String session, long sequence, MemorySegment file, long offset, int length)
+            throws RingException {
+        if (length < Long.BYTES) {
+            throw new RingException(session + ": a BARRIER frame of " + length + " body bytes (input #" + sequence
+                    + ")");
+        }
+        List<byte[]> keys = List.of();
+        int at = Long.BYTES;
+        while (at < length) {
+            if (length - at < Integer.BYTES) {
+                throw new RingException(session + ": a BARRIER frame (input #" + sequence + ") of " + length
+                        + " body bytes ends inside the length of a key to evict, at byte " + at);
+            }
+            int keyLength = file.get(KEY_LENGTH, offset + at);
+            at += Integer.BYTES;
+            if (keyLength < 0 || keyLength > length - at) {
+                throw new RingException(session + ": a BARRIER frame (input #" + sequence + ") of " + length
+                        + " body bytes names a key to evict of " + keyLength + " bytes at byte " + at + ", where "
+                        + (length - at) + " are left");
+            }
+            byte[] key = new byte[keyLength];
+            MemorySegment.copy(file, ValueLayout.JAVA_BYTE, offset + at, key, 0, keyLength);
+            at += keyLength;
+            if (keys.isEmpty()) {
+                keys = new ArrayList<>();
+            }
+            keys.add(key);
+        }
+        return keys;
     }
 
     /** The i64 a WATERMARK or CLOCK frame carries, once its length is known to hold one. */

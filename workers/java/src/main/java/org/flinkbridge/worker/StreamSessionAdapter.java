@@ -1,5 +1,6 @@
 package org.flinkbridge.worker;
 
+import com.google.protobuf.ByteString;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
@@ -13,6 +14,8 @@ import org.flinkbridge.worker.sdk.Record;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
 
 /** The streamed gRPC data plane of a session: a batch of input frames in, a batch of answer frames out. */
 final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
@@ -44,7 +47,7 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
                             WireRecords.record(input.getRecord()), answers);
                     case LOAD -> session.load(sequence, input.getCells());
                     case WATERMARK -> session.watermark(sequence, input.getWatermark(), answers);
-                    case BARRIER -> session.barrier(sequence, answers);
+                    case BARRIER -> session.barrier(sequence, evicted(input), answers);
                     case CLOCK -> session.clock(sequence, input.getProcessingTime(), answers);
                     default -> session.refuse(sequence, "the bridge sent a frame of type " + input.getType()
                             + ", which a bridge never sends", answers);
@@ -54,6 +57,18 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
             throw new UncheckedIOException("answers into a batch cannot fail", e);
         }
         return answers.batch.build();
+    }
+
+    /** The keys a BARRIER frame names for eviction (its {@code evict}). */
+    private static List<byte[]> evicted(Frame barrier) {
+        if (barrier.getEvictCount() == 0) {
+            return List.of();
+        }
+        List<byte[]> keys = new ArrayList<>(barrier.getEvictCount());
+        for (ByteString key : barrier.getEvictList()) {
+            keys.add(key.toByteArray());
+        }
+        return keys;
     }
 
     /** Answers as frames of one batch. */

@@ -293,9 +293,20 @@ final class WorkerSession {
 
     /**
      * A flush marker: answered once every earlier input is, which it is by the time it is served, with the cells
-     * that changed since the last barrier first (CELL_WRITES frames, one key's writes in one or more).
+     * that changed since the last barrier first (CELL_WRITES frames, one key's writes in one or more). Once it is
+     * answered, the keys it names for eviction are dropped from the resident ones (docs/protocol.md, "Eviction"): a
+     * key that is not resident is ignored, and a dropped key's next record needs a LOAD again.
+     *
+     * @param evict the keys to drop once the barrier is answered; empty for none
      */
-    synchronized void barrier(long sequence, Answers answers) throws IOException {
+    synchronized void barrier(long sequence, List<byte[]> evict, Answers answers) throws IOException {
+        answerBarrier(sequence, answers);
+        for (byte[] key : evict) {
+            cells.evict(key);
+        }
+    }
+
+    private void answerBarrier(long sequence, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> {
             enter(sequence, null);
             if (!cells.declared()) {

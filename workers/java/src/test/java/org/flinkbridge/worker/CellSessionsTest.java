@@ -40,13 +40,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -222,20 +226,24 @@ class CellSessionsTest {
                 output(5, "total=4 seen=1"), end(5),
                 cellWrites(6, KeyCells.newBuilder().setKey(bs("a"))
                         .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("17")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1}))).build()),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(2 + 2 + 2).build()),
                 cellWrites(6, KeyCells.newBuilder().setKey(bs("b"))
                         .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("1")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1}))).build()),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(1 + 2).build()),
                 cellWrites(6, KeyCells.newBuilder().setKey(bs("c"))
                         .addWrites(write(0, CellOp.CELL_OP_CLEAR, null, null)).build()),
                 cellWrites(6, KeyCells.newBuilder().setKey(bs("d"))
                         .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("4")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "w", ByteString.copyFrom(new byte[] {1}))).build()),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "w", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(1 + 2).build()),
                 end(6),
                 output(7, "total=18 seen=2"), end(7),
                 cellWrites(8, KeyCells.newBuilder().setKey(bs("a"))
                         .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("18")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1}))).build()),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(2 + 2 + 2).build()),
                 end(8),
                 end(9)), bridge.receive(21));
     }
@@ -301,12 +309,18 @@ class CellSessionsTest {
 
         assertEquals(List.of(output(0, "total=none seen=" + entries), end(0)), bridge.receive(2));
         List<CellWrite> writes = new ArrayList<>();
+        // Entries f0 .. f{entries-1}: their keys' lengths and their values'.
+        long resident = 0;
+        for (int i = 0; i < entries; i++) {
+            resident += ("f" + i).length() + size;
+        }
         int frames = 0;
         for (Answer answer = bridge.receive(1).getFirst(); answer.type() != FrameType.END_OF_OUTPUTS;
              answer = bridge.receive(1).getFirst()) {
             assertEquals(FrameType.CELL_WRITES, answer.type(), answer.toString());
             assertEquals(1, answer.sequence());
             assertEquals(bs("big"), answer.cells().getKey());
+            assertEquals(resident, answer.cells().getResidentBytes(), "every piece of the key's writes");
             assertTrue(answer.cells().getSerializedSize() <= bridge.maxCellFrameBytes(),
                     answer.cells().getSerializedSize() + " bytes");
             writes.addAll(answer.cells().getWritesList());
@@ -339,6 +353,134 @@ class CellSessionsTest {
         assertEquals(List.of(output(0, "total=4 seen=100"), end(0)), bridge.receive(2));
     }
 
+    private static Answer error(Answer answer, long sequence, String start) {
+        assertEquals(FrameType.ERROR, answer.type(), answer.toString());
+        assertEquals(sequence, answer.sequence());
+        assertTrue(answer.text().startsWith(start), answer.text());
+        return answer;
+    }
+
+    /**
+     * A barrier naming keys to evict is answered as always (the evicted key's writes included), then the worker drops
+     * them: a later LOAD of such a key is what its cells hold (nothing of before), a key not resident is ignored, and
+     * a record of an evicted key without a LOAD is the usual not-resident error.
+     */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aBarrierEvictsKeysOnceAnsweredAndTheirNextRecordNeedsALoad(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        bridge.load(0, load("a", total("10"), seen("x")));
+        bridge.record(0, 3, "a", "add 1 y");
+        bridge.load(1, load("b"));
+        bridge.record(1, 3, "b", "add 2 z");
+        bridge.barrier(2, 1, "a", "never-resident");
+        bridge.record(3, 3, "b", "add 1 z");
+        bridge.load(4, load("a", total("50")));
+        bridge.record(4, 3, "a", "add 1 q");
+        bridge.barrier(5, 2, "a");
+        bridge.record(6, 3, "a", "add 1 q");
+
+        assertEquals(List.of(
+                output(0, "total=11 seen=2"), end(0),
+                output(1, "total=2 seen=1"), end(1),
+                cellWrites(2, KeyCells.newBuilder().setKey(bs("a"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("11")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(2 + 2 + 2).build()),
+                cellWrites(2, KeyCells.newBuilder().setKey(bs("b"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("2")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(1 + 2).build()),
+                end(2),
+                output(3, "total=3 seen=1"), end(3),
+                output(4, "total=51 seen=1"), end(4),
+                cellWrites(5, KeyCells.newBuilder().setKey(bs("b"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("3")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(1 + 2).build()),
+                cellWrites(5, KeyCells.newBuilder().setKey(bs("a"))
+                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("51")))
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "q", ByteString.copyFrom(new byte[] {1})))
+                        .setResidentBytes(2 + 2).build()),
+                end(5)), bridge.receive(14));
+        error(bridge.receive(1).getFirst(), 6, "java.lang.IllegalStateException: input #6: the key 'a' is not "
+                + "resident in this session: the bridge sent no LOAD of its cells before this record");
+    }
+
+    /** A barrier evicting a key that is not resident, or with no cell declared touched, is answered as any other. */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void evictingKeysThatAreNotResidentChangesNothing(Transport transport) throws Exception {
+        Bridge bridge = open(transport);
+        bridge.barrier(0, 1, "x", "", "y");
+        bridge.load(1, load("x", total("1")));
+        bridge.record(1, 3, "x", "add 1 e");
+
+        assertEquals(List.of(end(0), output(1, "total=2 seen=1"), end(1)), bridge.receive(3));
+    }
+
+    /**
+     * Over shm a key length in a BARRIER that runs past its body (or is negative, or cut short) is a corrupt frame:
+     * the session ends, the worker closing its ring, without answering the barrier.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {6, -1, Integer.MAX_VALUE})
+    void aBarrierWhoseEvictLengthRunsPastItsBodyEndsTheShmSession(int keyLength) throws Exception {
+        ShmBridge bridge = (ShmBridge) open(Transport.SHM);
+        bridge.load(0, load("a"));
+        bridge.record(0, 3, "a", "add 1 x");
+        assertEquals(List.of(output(0, "total=1 seen=1"), end(0)), bridge.receive(2));
+        // One key "a", then a length of keyLength with 5 bytes after it ("bcdef").
+        ByteBuffer body = ByteBuffer.allocate(8 + 4 + 1 + 4 + 5).order(ByteOrder.LITTLE_ENDIAN).putLong(1)
+                .putInt(1).put((byte) 'a').putInt(keyLength).put("bcdef".getBytes(StandardCharsets.UTF_8));
+        bridge.rawFrame(FrameType.BARRIER, 1, body.array());
+
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (server.openSessions() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, server.openSessions(), "the session still open 10 s after its corrupt BARRIER");
+        assertEquals("the worker closed the ring", bridge.ring.peerGone());
+        bridge.take();
+        assertEquals(List.of(), bridge.received, "no answer to the corrupt barrier");
+    }
+
+    /** A BARRIER too short for its checkpoint id, or ending inside a key's length, is corrupt too. */
+    @Test
+    void aBarrierBodyCutShortIsNamedAsCorrupt() {
+        MemorySegment tooShort = MemorySegment.ofArray(new byte[4]);
+        Exception noId = assertThrows(IOException.class, () -> ShmSessionLoop.evicted("s", 7, tooShort, 0, 4));
+        assertEquals("s: a BARRIER frame of 4 body bytes (input #7)", noId.getMessage());
+
+        MemorySegment cutLength = MemorySegment.ofArray(new byte[10]);
+        Exception cut = assertThrows(IOException.class, () -> ShmSessionLoop.evicted("s", 7, cutLength, 0, 10));
+        assertEquals("s: a BARRIER frame (input #7) of 10 body bytes ends inside the length of a key to evict, at "
+                + "byte 8", cut.getMessage());
+
+        byte[] past = ByteBuffer.allocate(14).order(ByteOrder.LITTLE_ENDIAN).putLong(1).putInt(3).array();
+        Exception runsPast = assertThrows(IOException.class,
+                () -> ShmSessionLoop.evicted("s", 7, MemorySegment.ofArray(past), 0, 14));
+        assertEquals("s: a BARRIER frame (input #7) of 14 body bytes names a key to evict of 3 bytes at byte 12, "
+                + "where 2 are left", runsPast.getMessage());
+    }
+
+    /** The keys a BARRIER body names, in order, an empty key among them; none after a bare checkpoint id. */
+    @Test
+    void aBarrierBodyNamesItsKeysInOrder() throws IOException {
+        byte[] bare = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(3).array();
+        assertEquals(List.of(), ShmSessionLoop.evicted("s", 1, MemorySegment.ofArray(bare), 0, 8));
+
+        // At an offset in a larger segment, as in a ring, with bytes after the body that are not its.
+        byte[] ring = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN).position(16).putLong(3)
+                .putInt(2).put(b("ab")).putInt(0).putInt(1).put(b("c")).putInt(99).array();
+        List<byte[]> keys = ShmSessionLoop.evicted("s", 1, MemorySegment.ofArray(ring), 16, 8 + 6 + 4 + 5);
+        assertEquals(List.of("ab", "", "c"), keys.stream().map(k -> new String(k, StandardCharsets.UTF_8)).toList());
+    }
+
+    private static byte[] b(String text) {
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
     /** How a test plays the bridge on one transport. */
     private interface Bridge extends AutoCloseable {
         void clock(long sequence, long millis) throws IOException;
@@ -347,7 +489,8 @@ class CellSessionsTest {
 
         void record(long sequence, int keyGroup, String key, String payload) throws IOException;
 
-        void barrier(long sequence, long checkpointId) throws IOException;
+        /** A BARRIER naming {@code evict}, the keys to drop once it is answered. */
+        void barrier(long sequence, long checkpointId, String... evict) throws IOException;
 
         /** Waits for {@code count} answers more (failing after 30 s). */
         List<Answer> receive(int count) throws IOException;
@@ -394,9 +537,24 @@ class CellSessionsTest {
             longFrame(FrameType.CLOCK, sequence, millis);
         }
 
+        /** The checkpoint id, then each key to evict as an i32 little-endian length and its bytes. */
         @Override
-        public void barrier(long sequence, long checkpointId) throws IOException {
-            longFrame(FrameType.BARRIER, sequence, checkpointId);
+        public void barrier(long sequence, long checkpointId, String... evict) throws IOException {
+            ByteBuffer body = ByteBuffer.allocate(Long.BYTES + Arrays.stream(evict)
+                    .mapToInt(key -> Integer.BYTES + key.getBytes(StandardCharsets.UTF_8).length).sum())
+                    .order(ByteOrder.LITTLE_ENDIAN).putLong(checkpointId);
+            for (String key : evict) {
+                byte[] bytes = key.getBytes(StandardCharsets.UTF_8);
+                body.putInt(bytes.length).put(bytes);
+            }
+            rawFrame(FrameType.BARRIER, sequence, body.array());
+        }
+
+        /** A frame of {@code type} whose body is {@code body}, as it is. */
+        void rawFrame(int type, long sequence, byte[] body) throws IOException {
+            long at = claim(type, 0, sequence, body.length);
+            MemorySegment.copy(body, 0, inputs.segment(), ValueLayout.JAVA_BYTE, at, body.length);
+            inputs.publish();
         }
 
         @Override
@@ -493,9 +651,10 @@ class CellSessionsTest {
         }
 
         @Override
-        public void barrier(long sequence, long checkpointId) throws IOException {
+        public void barrier(long sequence, long checkpointId, String... evict) throws IOException {
             send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.BARRIER).setSequence(sequence)
-                    .setCheckpointId(checkpointId));
+                    .setCheckpointId(checkpointId)
+                    .addAllEvict(Arrays.stream(evict).map(CellSessionsTest::bs).toList()));
         }
 
         private void take(FrameBatch batch) {

@@ -33,6 +33,8 @@ final class MapSlot {
     /** Entries put or removed since the last barrier; made on the first change. */
     private TreeSet<Bytes> changed;
     private boolean cleared;
+    /** The lengths of every entry's key and value (the step's bytes, without a TTL's write time). */
+    private long entryBytes;
 
     byte[] get(Bytes key, long ttl, long now) {
         Entry entry = entries.get(key);
@@ -43,6 +45,7 @@ final class MapSlot {
     void put(Bytes probe, byte[] value, long now) {
         Map.Entry<Bytes, Entry> known = entries.ceilingEntry(probe);
         if (known != null && known.getKey().equals(probe)) {
+            entryBytes += value.length - known.getValue().value.length;
             known.getValue().value = value;
             known.getValue().writtenAt = now;
             changed().add(known.getKey());
@@ -50,6 +53,7 @@ final class MapSlot {
         }
         Bytes key = Bytes.copyOf(probe.bytes());
         entries.put(key, new Entry(value, now));
+        entryBytes += key.bytes().length + value.length;
         changed().add(key);
     }
 
@@ -59,7 +63,8 @@ final class MapSlot {
         if (known == null || !known.equals(probe)) {
             return false;
         }
-        entries.remove(known);
+        Entry gone = entries.remove(known);
+        entryBytes -= known.bytes().length + gone.value.length;
         changed().add(known);
         return true;
     }
@@ -70,6 +75,7 @@ final class MapSlot {
             return false;
         }
         entries.clear();
+        entryBytes = 0;
         if (changed != null) {
             changed.clear();
         }
@@ -88,7 +94,16 @@ final class MapSlot {
 
     /** What a LOAD gives: not a change. */
     void load(byte[] key, byte[] value, long writtenAt) {
-        entries.put(Bytes.wrap(key), new Entry(value, writtenAt));
+        Entry replaced = entries.put(Bytes.wrap(key), new Entry(value, writtenAt));
+        entryBytes += value.length + (replaced == null ? key.length : -replaced.value.length);
+    }
+
+    /**
+     * The bytes it takes as stored: every entry's key and value, the value behind its write time where the cell has
+     * a TTL (entries gone by their TTL included while it holds them).
+     */
+    long storedBytes(long ttl) {
+        return entryBytes + (ttl > 0 ? (long) CellTtl.PREFIX * entries.size() : 0);
     }
 
     private TreeSet<Bytes> changed() {

@@ -156,7 +156,7 @@ public final class SessionCells {
 
     /**
      * What changed since the last barrier: one KeyCells per key whose cells changed, its writes in the order to
-     * apply them; every cell clean afterwards.
+     * apply them and the bytes its cells take after them ({@code resident_bytes}); every cell clean afterwards.
      */
     public List<KeyCells> takeWrites() {
         List<KeyCells> writes = new ArrayList<>();
@@ -176,11 +176,69 @@ public final class SessionCells {
                 }
             }
             if (cells.getWritesCount() > 0) {
-                writes.add(cells.build());
+                writes.add(cells.setResidentBytes(residentBytes(key)).build());
             }
         }
         changed.clear();
         return writes;
+    }
+
+    /**
+     * The bytes {@code key}'s cells take as stored (docs/protocol.md, "Eviction"): every value, and every map entry's
+     * key and value, a value behind its 8-byte write time where its cell has a TTL. What the worker holds counts,
+     * values gone by their TTL included until a write replaces them.
+     */
+    private long residentBytes(ResidentKey key) {
+        long bytes = 0;
+        for (int id = 0; id < declarations.size(); id++) {
+            long ttl = declarations.get(id).ttlMillis();
+            bytes += switch (key.slot(id)) {
+                case ValueSlot value -> value.storedBytes(ttl);
+                case MapSlot map -> map.storedBytes(ttl);
+                case null, default -> 0;
+            };
+        }
+        return bytes;
+    }
+
+    /** The bytes resident {@code key}'s cells take as {@code resident_bytes} counts them; -1 when not resident. */
+    public long residentBytes(byte[] key) {
+        ResidentKey found = resident.get(probe.probe(key));
+        return found == null ? -1 : residentBytes(found);
+    }
+
+    /**
+     * Drops {@code key}'s cells, as a barrier that names it for eviction does once it is answered (docs/protocol.md,
+     * "Eviction"): its next record needs a LOAD again. The bridge evicts only keys no input touched since the
+     * previous barrier, so they are clean by then.
+     *
+     * @return whether it was resident (a key that is not is ignored)
+     */
+    public boolean evict(byte[] key) {
+        ResidentKey gone = resident.remove(probe.probe(key));
+        if (gone == null) {
+            return false;
+        }
+        if (last == gone) {
+            last = null;
+        }
+        if (loading == gone) {
+            loading = null;
+        }
+        if (current == gone) {
+            current = null;
+        }
+        if (gone.listed) {
+            // Changed since the barrier's writes were taken, against the rule: what it changed goes with it.
+            changed.remove(gone);
+            gone.listed = false;
+        }
+        return true;
+    }
+
+    /** How many keys are resident. */
+    public int residentKeys() {
+        return resident.size();
     }
 
     /**

@@ -55,6 +55,11 @@ final class ValueSlot {
         }
     }
 
+    /** The bytes it takes as stored: its value behind its write time where the cell has a TTL; 0 when empty. */
+    long storedBytes(long ttl) {
+        return value == null ? 0 : value.length + (ttl > 0 ? CellTtl.PREFIX : 0);
+    }
+
     /** Its content as a LOAD would carry it, if it holds a value (gone or not: the backend still has it). */
     void content(int cell, long ttl, KeyCells.Builder contents) {
         if (value != null) {

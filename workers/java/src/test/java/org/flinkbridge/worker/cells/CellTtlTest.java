@@ -98,6 +98,26 @@ class CellTtlTest {
         assertEquals(wire(5_000, "e"), writes.getWrites(1).getValue());
     }
 
+    /** In {@code resident_bytes} a value of a cell with a TTL counts as stored: behind its 8-byte write time. */
+    @Test
+    void residentBytesCountEachValueWithItsWriteTime() {
+        clock.stamp(10_000);
+        cells.load(0, KeyCells.newBuilder().setKey(ByteString.copyFromUtf8("a"))
+                .addCells(CellContent.newBuilder().setCell(1)
+                        .addEntries(CellEntry.newBuilder().setKey(ByteString.copyFromUtf8("old"))
+                                .setValue(wire(9_000, "expired"))))
+                .build());
+        assertEquals(3 + 8 + 7, cells.residentBytes(b("a")), "as the LOAD carried it");
+        cells.enter(b("a"));
+        last.set(b("vv"));
+        recent.put(b("k"), b("e"));
+        cells.leave();
+
+        KeyCells writes = cells.takeWrites().getFirst();
+        // The expired entry is still held (and still in the backend until Flink's TTL drops it): it counts.
+        assertEquals((8 + 2) + (3 + 8 + 7) + (1 + 8 + 1), writes.getResidentBytes());
+    }
+
     /** A loaded value past its TTL is never handed to the step; one still alive is, without its write time. */
     @Test
     void aLoadedValuePastItsTtlIsNeverHandedToAStep() {

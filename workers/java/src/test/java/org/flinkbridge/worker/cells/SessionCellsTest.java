@@ -159,9 +159,10 @@ class SessionCellsTest {
         cells.leave();
 
         assertEquals(List.of(
-                KeyCells.newBuilder().setKey(bs("a")).addWrites(write(0, CellOp.CELL_OP_SET, null, "11")).build(),
+                KeyCells.newBuilder().setKey(bs("a")).addWrites(write(0, CellOp.CELL_OP_SET, null, "11"))
+                        .setResidentBytes(2).build(),
                 KeyCells.newBuilder().setKey(bs("b")).addWrites(write(1, CellOp.CELL_OP_PUT, "x", "1"))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", "2")).build()),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", "2")).setResidentBytes(4).build()),
                 cells.takeWrites());
         assertEquals(List.of(), cells.takeWrites());
         cells.enter(b("a"));
@@ -222,9 +223,9 @@ class SessionCellsTest {
 
         assertEquals(List.of(
                 KeyCells.newBuilder().setKey(bs("a")).addWrites(write(1, CellOp.CELL_OP_CLEAR, null, null))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "new", "3")).build(),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "new", "3")).setResidentBytes(4).build(),
                 KeyCells.newBuilder().setKey(bs("b")).addWrites(write(1, CellOp.CELL_OP_REMOVE, "gone", null))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "kept", "22")).build()),
+                        .addWrites(write(1, CellOp.CELL_OP_PUT, "kept", "22")).setResidentBytes(6).build()),
                 cells.takeWrites());
     }
 
@@ -262,6 +263,80 @@ class SessionCellsTest {
         assertEquals("a LOAD of key 'a' gives a value to step 'dedupe': cell 'seen', a map", valueToMap.getMessage());
         assertEquals("a LOAD of key 'a' gives map entries to step 'sum': cell 'total', a value",
                 entriesToValue.getMessage());
+    }
+
+    /**
+     * {@code resident_bytes}: every value, entry key and entry value the key's cells hold after the writes, loaded
+     * or written, replaced entries counted once, removed and cleared ones not at all.
+     */
+    @Test
+    void everyKeysWritesCarryTheBytesItsCellsTakeAfterThem() {
+        cells.load(0, load("a", CellContent.newBuilder().setCell(0).setValue(bs("12345")).build(),
+                CellContent.newBuilder().setCell(1)
+                        .addEntries(CellEntry.newBuilder().setKey(bs("k1")).setValue(bs("abc")))
+                        .addEntries(CellEntry.newBuilder().setKey(bs("k2")).setValue(bs("de"))).build()));
+        assertEquals(5 + 2 + 3 + 2 + 2, cells.residentBytes(b("a")), "as loaded");
+        cells.load(1, load("b"));
+        cells.enter(b("a"));
+        total.set(b("1"));               // value 5 -> 1
+        seen.put(b("k1"), b("abcdefg")); // entry value 3 -> 7
+        seen.remove(b("k2"));            // -4
+        seen.put(b("k3"), b(""));        // +2
+        cells.enter(b("b"));
+        seen.put(b("only"), b("x"));
+        seen.clear();
+        cells.leave();
+
+        List<KeyCells> writes = cells.takeWrites();
+        assertEquals(List.of("a", "b"), writes.stream().map(w -> w.getKey().toStringUtf8()).toList());
+        assertEquals(1 + 2 + 7 + 2, writes.get(0).getResidentBytes());
+        assertEquals(0, writes.get(1).getResidentBytes(), "a map cleared holds nothing");
+        assertEquals(12, cells.residentBytes(b("a")));
+
+        cells.enter(b("a"));
+        total.clear();
+        cells.leave();
+        assertEquals(2 + 7 + 2, cells.takeWrites().getFirst().getResidentBytes());
+    }
+
+    /** A barrier's eviction drops a key's cells: not resident, so its next record needs a LOAD, which starts afresh. */
+    @Test
+    void anEvictedKeyIsNoLongerResidentAndALoadBringsItBack() {
+        cells.load(0, load("a", CellContent.newBuilder().setCell(0).setValue(bs("10")).build()));
+        cells.load(1, load("b"));
+        cells.enter(b("a"));
+        total.set(b("11"));
+        cells.leave();
+        assertEquals(1, cells.takeWrites().size());
+
+        assertTrue(cells.evict(b("a")));
+        assertFalse(cells.evict(b("a")), "no longer resident");
+        assertFalse(cells.evict(b("never")), "a key not resident is ignored");
+        assertEquals(1, cells.residentKeys());
+        assertFalse(cells.enter(b("a")), "the key last entered was evicted too");
+        assertTrue(cells.enter(b("b")));
+        cells.leave();
+        assertEquals(-1, cells.residentBytes(b("a")));
+
+        cells.load(2, load("a", CellContent.newBuilder().setCell(1)
+                .addEntries(CellEntry.newBuilder().setKey(bs("x")).setValue(bs("1"))).build()));
+        assertTrue(cells.enter(b("a")));
+        assertNull(total.get(), "what the LOAD carried, nothing of before");
+        assertEquals("1", s(seen.get(b("x"))));
+        cells.leave();
+        assertEquals(List.of(), cells.takeWrites());
+    }
+
+    /** A key changed after the writes were taken (the bridge evicts only untouched keys) leaves no writes behind. */
+    @Test
+    void anEvictedKeyThatChangedAnywayLeavesNoWrites() {
+        cells.load(0, load("a"));
+        cells.enter(b("a"));
+        total.set(b("1"));
+        cells.leave();
+
+        assertTrue(cells.evict(b("a")));
+        assertEquals(List.of(), cells.takeWrites());
     }
 
     @Test
