@@ -44,7 +44,6 @@ TIME_BYTES = _TIME.size
 # What a KeyCells message adds around one write (or one loaded entry) besides its key, entry key and value: field
 # tags, length varints, the cell id and the op, at most.
 WRITE_OVERHEAD = 32
-_ABSENT = object()
 
 
 class CellsNotKeyed(ValueError):
@@ -157,8 +156,6 @@ class CellStore:
         self._loaded = set()
         # The most a write (key, entry key and stored value) may take, so that it fits a frame; None: no bound.
         self.max_write_bytes = None
-        # While a record of a segment with dead-letter steps is handled: how to undo its changes, in order.
-        self._undo = None
 
     # Declaring
 
@@ -352,21 +349,6 @@ class CellStore:
         """Whether any cell changed since the last barrier."""
         return any(self._changes.values())
 
-    # Undoing a record's changes (a record a dead-letter step failed on changes nothing)
-
-    def begin_record_changes(self):
-        """From now on, keep what undoes each change, until ``keep_record_changes`` or ``undo_record_changes``."""
-        self._undo = []
-
-    def keep_record_changes(self):
-        self._undo = None
-
-    def undo_record_changes(self):
-        """Undoes every change since ``begin_record_changes``, last first."""
-        undo, self._undo = self._undo or [], None
-        for step in reversed(undo):
-            step()
-
     # What the handles call
 
     def _contents(self, spec):
@@ -388,20 +370,12 @@ class CellStore:
                                  f"{size} bytes in a frame, more than the {limit} a frame of this session holds: "
                                  "give the session larger rings, or keep less in one cell")
 
-    def _changed_value(self, cell_id, contents, previous):
-        """A value cell of the current key is about to change; ``previous``: what it stored."""
+    def _changed_value(self, cell_id):
+        """A value cell of the current key changes."""
         key = self.current_key
         changed = self._changes.get(key)
         if changed is None:
             changed = self._changes[key] = {}
-        if self._undo is not None:
-            was_changed = cell_id in changed
-
-            def undo():
-                contents[cell_id] = previous
-                if not was_changed:
-                    changed.pop(cell_id, None)
-            self._undo.append(undo)
         changed[cell_id] = True
 
     def _map_changes(self, cell_id):
@@ -412,37 +386,15 @@ class CellStore:
         changes = changed.get(cell_id)
         if changes is None:
             changes = changed[cell_id] = _MapChanges()
-            if self._undo is not None:
-                self._undo.append(lambda: changed.pop(cell_id, None))
         return changes
 
-    def _changed_entry(self, cell_id, entries, entry_key, previous):
-        """An entry of a map cell of the current key is about to change; ``previous``: what it stored, or _ABSENT."""
-        changes = self._map_changes(cell_id)
-        if self._undo is not None:
-            was_changed = entry_key in changes.entries
-
-            def undo():
-                if previous is _ABSENT:
-                    entries.pop(entry_key, None)
-                else:
-                    entries[entry_key] = previous
-                if not was_changed:
-                    changes.entries.pop(entry_key, None)
-            self._undo.append(undo)
-        changes.entries[entry_key] = None
+    def _changed_entry(self, cell_id, entry_key):
+        """An entry of a map cell of the current key changes."""
+        self._map_changes(cell_id).entries[entry_key] = None
 
     def _cleared_map(self, cell_id, contents):
-        """A map cell of the current key is emptied: it gets a new dict, so that an undo can put the old one back."""
+        """A map cell of the current key is emptied."""
         changes = self._map_changes(cell_id)
-        if self._undo is not None:
-            previous, was_cleared, was_entries = contents[cell_id], changes.cleared, changes.entries
-
-            def undo():
-                contents[cell_id] = previous
-                changes.cleared = was_cleared
-                changes.entries = was_entries
-            self._undo.append(undo)
         contents[cell_id] = {}
         changes.cleared = True
         changes.entries = {}
@@ -528,16 +480,15 @@ class ValueCell(_Cell):
         contents = store._contents(spec)
         stored = self._stored(_as_bytes(value, spec, "a value"))
         store._check_size(spec, b"", stored)
-        store._changed_value(self._id, contents, contents[self._id])
+        store._changed_value(self._id)
         contents[self._id] = stored
 
     def clear(self):
         """Removes the current key's value."""
         store = self._store
         contents = store._contents(self._spec)
-        previous = contents[self._id]
-        if previous is not None:
-            store._changed_value(self._id, contents, previous)
+        if contents[self._id] is not None:
+            store._changed_value(self._id)
             contents[self._id] = None
 
 
@@ -578,16 +529,15 @@ class MapCell(_Cell):
         store = self._store
         entries = self._entries()
         store._check_size(spec, entry_key, stored)
-        store._changed_entry(self._id, entries, entry_key, entries.get(entry_key, _ABSENT))
+        store._changed_entry(self._id, entry_key)
         entries[entry_key] = stored
 
     def remove(self, entry_key):
         """Removes the entry ``entry_key`` of the current key's map, if it has one."""
         entry_key = _as_bytes(entry_key, self._spec, "an entry's key")
         entries = self._entries()
-        previous = entries.get(entry_key, _ABSENT)
-        if previous is not _ABSENT:
-            self._store._changed_entry(self._id, entries, entry_key, previous)
+        if entry_key in entries:
+            self._store._changed_entry(self._id, entry_key)
             del entries[entry_key]
 
     def clear(self):

@@ -133,8 +133,9 @@ class Session:
     def _serve(self, sequence, answers, apply, argument, hold=False):
         """``apply(argument, emit)``, its outputs answering input ``sequence``. ``hold``: a record of a segment
         with dead-letter steps, whose outputs wait until it is done, since none may go out if such a step fails
-        it; they are encoded as emitted, so that an output that cannot be is its step's failure, and its cell
-        changes are undone if it fails."""
+        it; they are encoded as emitted, so that an output that cannot be is its step's failure. What the record's
+        steps changed in its key's cells before such a failure stays, as whole-instance state does, and is written
+        back at the next barrier (docs/protocol.md, "Cells")."""
         if self.unanswered is not None:
             loaded, summary = self.unanswered
             self.unanswered = None
@@ -149,9 +150,6 @@ class Session:
             return
         answers.sequence = sequence
         held = [] if hold else None
-        undo = hold and self.cells.current is not None
-        if undo:
-            self.cells.begin_record_changes()
         try:
             if held is None:
                 apply(argument, answers.output)
@@ -162,8 +160,6 @@ class Session:
             raise
         except StepFailed as e:
             if held is not None and e.index in self.dead_letter:
-                if undo:
-                    self.cells.undo_record_changes()
                 # The answer carries the error; a text too long for it is cut there, so the log keeps it whole.
                 level = logging.WARNING if errors.encoded_length(e.message) > errors.MAX_BYTES else logging.DEBUG
                 LOG.log(level, "input #%d goes to the dead letters: %s: %s\n%s", sequence, self.name, e, e.details)
@@ -174,9 +170,6 @@ class Session:
         except Exception as e:
             self._failed(sequence, answers, f"{type(e).__name__}: {e}", "")
             return
-        finally:
-            if undo:
-                self.cells.keep_record_changes()
         if held:
             for output in held:
                 answers.output_encoded(output)

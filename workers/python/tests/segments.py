@@ -176,3 +176,33 @@ class BigEntries:
         for index in range(self.count):
             self.entries.put(b"%d" % index, bytes([index % 256]) * self.size)
         return []
+
+
+class ChangesThenRefuses:
+    """Makes every kind of change to its cells, as the payload says, then refuses the record where it says so:
+    "keep" sets the value and puts x; "refuse" sets the value, puts x and z, removes y, then fails; "refuse-clear"
+    clears the value and the map, puts w, then fails; "show" emits what the cells hold."""
+
+    def __init__(self):
+        self.value = value_cell("value")
+        self.entries = map_cell("entries")
+
+    def process(self, message):
+        payload = message.payload
+        if payload == b"keep":
+            self.value.set(b"kept")
+            self.entries.put(b"x", b"kept")
+        elif payload == b"refuse":
+            self.value.set(b"changed")
+            self.entries.put(b"x", b"changed")
+            self.entries.remove(b"y")
+            self.entries.put(b"z", b"3")
+            raise Refused("refused after changing its cells")
+        elif payload == b"refuse-clear":
+            self.value.clear()
+            self.entries.clear()
+            self.entries.put(b"w", b"4")
+            raise Refused("refused after clearing its cells")
+        return [Message(b"%s %s" % (self.value.get(b"-"), b",".join(b"%s=%s" % item
+                                                                    for item in sorted(self.entries.items()))),
+                        {}, message.timestamp)]

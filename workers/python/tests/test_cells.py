@@ -1,5 +1,5 @@
 """A session's cells (flink_bridge.cells): declarations and their ids, what a step reads and writes under the record's
-key, loads, the writes a barrier drains, TTLs, and undoing a record's changes (docs/protocol.md, "Cells")."""
+key, loads, the writes a barrier drains and TTLs (docs/protocol.md, "Cells")."""
 import struct
 import unittest
 
@@ -310,55 +310,6 @@ class TtlTest(unittest.TestCase):
         self.clock.set(12_000)
         self.assertEqual((None, []), (self.last.get(), self.seen.items()))
         self.assertEqual([(b"k", [(0, CLEAR, b"", b""), (1, REMOVE, b"", b"e")])], self.store.drain())
-
-
-class UndoTest(unittest.TestCase):
-
-    def test_undo_puts_back_every_change_of_the_record_and_what_was_written_back(self):
-        store, handles = store_with([("value", "v", 0), ("map", "m", 0)])
-        v, m = handles["v"], handles["m"]
-        load(store, 1, b"a", c0=b"loaded", c1={b"x": b"1", b"y": b"2"})
-        store.enter(b"a")
-        v.set(b"kept")
-        m.put(b"x", b"kept")
-        store.leave()
-
-        store.enter(b"a")
-        store.begin_record_changes()
-        v.set(b"undone")
-        v.clear()
-        m.put(b"x", b"undone")
-        m.remove(b"y")
-        m.put(b"z", b"3")
-        m.clear()
-        m.put(b"w", b"4")
-        store.undo_record_changes()
-        self.assertEqual((b"kept", [(b"x", b"kept"), (b"y", b"2")]), (v.get(), m.items()))
-        store.leave()
-        self.assertEqual([(b"a", [(0, SET, b"kept", b""), (1, PUT, b"kept", b"x")])], store.drain())
-
-    def test_undo_of_a_record_that_first_changed_its_key_leaves_nothing_to_write(self):
-        store, handles = store_with([("value", "v", 0), ("map", "m", 0)])
-        store.make_resident(b"a")
-        store.enter(b"a")
-        store.begin_record_changes()
-        handles["v"].set(b"x")
-        handles["m"].put(b"k", b"x")
-        store.undo_record_changes()
-        store.leave()
-        self.assertFalse(store.dirty())
-        self.assertEqual([], store.drain())
-
-    def test_kept_changes_stay(self):
-        store, handles = store_with([("value", "v", 0)])
-        store.make_resident(b"a")
-        store.enter(b"a")
-        store.begin_record_changes()
-        handles["v"].set(b"x")
-        store.keep_record_changes()
-        store.undo_record_changes()
-        store.leave()
-        self.assertEqual([(b"a", [(0, SET, b"x", b"")])], store.drain())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Cells in sessions (docs/protocol.md, "Cells: per-key state in Flink's keyed state"): keyed records with their key,
 LOADs that make a key resident, a barrier answered with the changed cells before its end marker, TTLs on the
-bridge's clock, and the protocol violations; over a real ring, and over the OpenSession and gRPC stream of a real
-worker."""
+bridge's clock, what a record sent to the dead letters changed, and the protocol violations; over a real ring, and
+over the OpenSession and gRPC stream of a real worker."""
 import struct
 import tempfile
 import unittest
@@ -143,7 +143,8 @@ class CellsOverTheRingTest(unittest.TestCase):
         self.assertEqual((L.CELL_WRITES, 2, (b"a", [(0, SET, b"1", b""), (1, PUT, struct.pack("<q", 1000) + b"1",
                                                                            b"x")])), answers[3])
 
-    def test_a_record_sent_to_the_dead_letters_changes_no_cell(self):
+    def test_what_a_record_sent_to_the_dead_letters_changed_in_its_cells_stays(self):
+        # As for whole-instance state: the step counted the refused record before it failed.
         served = self.serve(dead_letter=[0])
         bridge = served.bridge
         bridge.send(L.LOAD, 0, key_cells(b"a").SerializeToString())
@@ -154,8 +155,37 @@ class CellsOverTheRingTest(unittest.TestCase):
         answers = self.outputs(served.await_answers(7))
         self.assertEqual([L.OUTPUT, L.END_OF_OUTPUTS, L.INPUT_FAILED, L.OUTPUT, L.END_OF_OUTPUTS, L.CELL_WRITES,
                           L.END_OF_OUTPUTS], [answer[0] for answer in answers])
-        self.assertEqual(b"a=2", answers[3][2])
-        self.assertEqual((b"a", [(0, SET, b"2", b""), (1, PUT, b"1", b"x"), (1, PUT, b"2", b"y")]), answers[5][2])
+        self.assertEqual(b"a=3", answers[3][2])
+        self.assertEqual((b"a", [(0, SET, b"3", b""), (1, PUT, b"1", b"x"), (1, PUT, b"2", b"refuse"),
+                                 (1, PUT, b"3", b"y")]), answers[5][2])
+
+    def test_every_kind_of_change_a_refused_record_made_stays_and_is_written_back_at_the_next_barrier(self):
+        served = self.serve([("changes", "tests.segments.ChangesThenRefuses", "{}")], dead_letter=[0])
+        bridge = served.bridge
+        bridge.send(L.LOAD, 0, key_cells(b"a", c0=b"loaded", c1={b"x": b"1", b"y": b"2"}).SerializeToString())
+        bridge.send(L.RECORD, 0, keyed_record(b"a", b"keep"))
+        bridge.send(L.BARRIER, 1, struct.pack("<q", 1))
+        bridge.send(L.RECORD, 2, keyed_record(b"a", b"refuse"))
+        bridge.send(L.RECORD, 3, keyed_record(b"a", b"show"))
+        bridge.send(L.BARRIER, 4, struct.pack("<q", 2))
+        bridge.send(L.RECORD, 5, keyed_record(b"a", b"refuse-clear"))
+        bridge.send(L.BARRIER, 6, struct.pack("<q", 3))
+        bridge.send(L.RECORD, 7, keyed_record(b"a", b"show"))
+        answers = served.await_answers(14)
+        self.assertEqual([(L.OUTPUT, 0, b"kept x=kept,y=2"), (L.END_OF_OUTPUTS, 0, b""),
+                          (L.CELL_WRITES, 1, (b"a", [(0, SET, b"kept", b""), (1, PUT, b"kept", b"x")])),
+                          (L.END_OF_OUTPUTS, 1, b""),
+                          (L.INPUT_FAILED, 2),
+                          (L.OUTPUT, 3, b"changed x=changed,z=3"), (L.END_OF_OUTPUTS, 3, b""),
+                          (L.CELL_WRITES, 4, (b"a", [(0, SET, b"changed", b""), (1, PUT, b"changed", b"x"),
+                                                     (1, REMOVE, b"", b"y"), (1, PUT, b"3", b"z")])),
+                          (L.END_OF_OUTPUTS, 4, b""),
+                          (L.INPUT_FAILED, 5),
+                          (L.CELL_WRITES, 6, (b"a", [(0, CLEAR, b"", b""), (1, CLEAR, b"", b""),
+                                                     (1, PUT, b"4", b"w")])),
+                          (L.END_OF_OUTPUTS, 6, b""),
+                          (L.OUTPUT, 7, b"- w=4"), (L.END_OF_OUTPUTS, 7, b"")],
+                         [answer[:2] if answer[0] == L.INPUT_FAILED else answer for answer in self.outputs(answers)])
 
     def test_a_keys_writes_are_split_over_frames_that_fit_the_ring(self):
         # Frames of at most 2,048 bytes: 10 entries of 500 bytes take at least 3.
