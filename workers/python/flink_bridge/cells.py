@@ -23,11 +23,13 @@ changed at each barrier (``CELL_WRITES``). A cell with a TTL hides a value once 
 processing time of the input that wrote it) plus the TTL is at or before the current processing time.
 
 This module is the worker's side of that: the ``CellStore`` of a session holds its declarations and the cells of
-its resident keys, and tracks what changed since the last barrier. It knows nothing of the wire: a LOAD's
-``KeyCells`` message is read by its fields, and the writes come out as tuples (``session`` frames them).
+its resident keys, tracks what changed since the last barrier, weighs a key's cells (``resident_bytes``) and drops
+the keys a barrier evicts. It knows nothing of the wire: a LOAD's ``KeyCells`` message is read by its fields, and
+the writes come out as tuples (``session`` frames them).
 """
 import contextlib
 import struct
+from itertools import chain
 
 from . import sdk
 
@@ -348,6 +350,36 @@ class CellStore:
     def dirty(self):
         """Whether any cell changed since the last barrier."""
         return any(self._changes.values())
+
+    def resident_bytes(self, key):
+        """The bytes ``key``'s cells take here, as a CELL_WRITES frame's ``resident_bytes`` says: every stored value
+        (with its write time, in a cell with a TTL), and every entry key and stored entry value of a map cell; what
+        expired but was not read since is still held, so it counts. 0 for a key not resident."""
+        contents = self.resident.get(key)
+        if contents is None:
+            return 0
+        total = 0
+        for stored in contents:
+            if stored is None:
+                continue
+            if type(stored) is dict:
+                if stored:
+                    total += sum(map(len, chain(stored, stored.values())))
+            else:
+                total += len(stored)
+        return total
+
+    def evict(self, keys):
+        """Drops the cells of ``keys`` (bytes each), as a barrier that names them asks once it is answered; a key
+        not resident is ignored. The bridge names only keys no input touched since the previous barrier, so they
+        are clean; what changed of a key dropped anyway is dropped with it (a LOAD brings the key back as the
+        bridge holds it)."""
+        resident = self.resident
+        changes = self._changes
+        for key in keys:
+            key = bytes(key)
+            if resident.pop(key, None) is not None:
+                changes.pop(key, None)
 
     # What the handles call
 

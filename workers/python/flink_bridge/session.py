@@ -31,7 +31,7 @@ class Session:
     in its ``sequence`` attribute (set here before the input is fed), or ``encode(message)`` and later
     ``output_encoded(encoded)``, ``end_of_outputs(sequence)``, ``error(sequence, text)`` and
     ``input_failed(sequence, step, error_class, message)``; a barrier's cell writes go to ``cell_writes(key_cells)``
-    (a KeyCells message), each at most ``cell_frame_bytes`` long where it can be."""
+    (a KeyCells message with its ``resident_bytes``), each at most ``cell_frame_bytes`` long where it can be."""
 
     def __init__(self, name, described_steps, own=None, dead_letter=(), keyed=False):
         """``described_steps``: (name, type, config JSON) of each step; ``own``: what serves a step without a
@@ -116,18 +116,22 @@ class Session:
         with self.lock:
             self._serve(sequence, answers, _stamp, millis)
 
-    def barrier(self, sequence, answers):
+    def barrier(self, sequence, answers, evict=()):
         """A flush marker: answered, once every earlier input is (which it is by the time it is served), with the
-        cells changed since the last barrier, then its end marker."""
+        cells changed since the last barrier, then its end marker; then the cells of the keys in ``evict`` (bytes
+        each) are dropped, and a record of such a key needs a LOAD again."""
         with self.lock:
             self._serve(sequence, answers, self._write_cells, answers)
+            if evict:
+                self.cells.evict(evict)
 
     def _write_cells(self, answers, emit):
-        drained = self.cells.drain()
+        cells = self.cells
+        drained = cells.drain()
         if drained:
             budget = answers.cell_frame_bytes
             for key, writes in drained:
-                for frame in key_cells_frames(key, writes, budget):
+                for frame in key_cells_frames(key, writes, budget, cells.resident_bytes(key)):
                     answers.cell_writes(frame)
 
     def _serve(self, sequence, answers, apply, argument, hold=False):
@@ -202,10 +206,11 @@ class Session:
                 self.logic.close()
 
 
-def key_cells_frames(key, writes, budget):
+def key_cells_frames(key, writes, budget, resident_bytes):
     """``writes`` of ``key`` (``CellStore.drain``'s tuples) as KeyCells messages in order, each at most ``budget``
-    bytes unless one write alone is more (``CellStore.max_write_bytes`` keeps such a write from being made)."""
-    frame = data_pb2.KeyCells(key=key)
+    bytes unless one write alone is more (``CellStore.max_write_bytes`` keeps such a write from being made); each
+    carries ``resident_bytes``, what the key's cells take once they are all applied."""
+    frame = data_pb2.KeyCells(key=key, resident_bytes=resident_bytes)
     empty = size = frame.ByteSize()
     for cell, op, value, entry_key in writes:
         write = data_pb2.CellWrite(cell=cell, op=op, value=value, entry_key=entry_key)
@@ -213,7 +218,7 @@ def key_cells_frames(key, writes, budget):
         length += 1 + _varint_length(length)
         if size > empty and size + length > budget:
             yield frame
-            frame = data_pb2.KeyCells(key=key)
+            frame = data_pb2.KeyCells(key=key, resident_bytes=resident_bytes)
             size = empty
         frame.writes.append(write)
         size += length

@@ -88,7 +88,7 @@ def serve_batch(session, request):
         elif frame.type == data_pb2.WATERMARK:
             session.watermark(frame.sequence, frame.watermark, answers)
         elif frame.type == data_pb2.BARRIER:
-            session.barrier(frame.sequence, answers)
+            session.barrier(frame.sequence, answers, list(frame.evict))
         elif frame.type == data_pb2.CLOCK:
             session.clock(frame.sequence, frame.processing_time, answers)
         else:

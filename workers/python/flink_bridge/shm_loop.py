@@ -6,6 +6,7 @@ there.
 """
 import logging
 import os
+import struct
 
 from . import codec, errors
 from . import layout as L
@@ -13,6 +14,8 @@ from .ring import RingError
 from .segments import UNKEYED
 
 _unpack_key_length = L.UINT32.unpack_from
+# An evicted key's length in a BARRIER body: an i32, so a negative one is named as such.
+_unpack_evicted_length = struct.Struct("<i").unpack_from
 
 LOG = logging.getLogger("flink_bridge.shm")
 
@@ -88,7 +91,7 @@ class ShmLoop:
         elif frame_type == L.WATERMARK:
             self.session.watermark(sequence, self._long_body(frame_type, sequence, buffer, offset, length), self)
         elif frame_type == L.BARRIER:
-            self.session.barrier(sequence, self)
+            self.session.barrier(sequence, self, self._evicted(sequence, buffer, offset, length))
         elif frame_type == L.CLOCK:
             self.session.clock(sequence, self._long_body(frame_type, sequence, buffer, offset, length), self)
         else:
@@ -101,6 +104,26 @@ class ShmLoop:
             raise RingError(f"{self.session.name}: a {L.frame_name(frame_type)} frame of {length} body bytes "
                             f"(input #{sequence})")
         return _unpack_long(buffer, offset)[0]
+
+    def _evicted(self, sequence, buffer, offset, length):
+        """The keys a BARRIER's body names to evict after its i64 checkpoint id: (i32 key length, key) each, until
+        the body ends. A body too short for the id, or a length running past the body, is a corrupt frame."""
+        if length < 8:
+            raise RingError(f"{self.session.name}: a BARRIER frame of {length} body bytes (input #{sequence})")
+        keys = []
+        at, end = offset + 8, offset + length
+        while at < end:
+            if end - at < 4:
+                raise RingError(f"{self.session.name}: corrupt BARRIER frame (input #{sequence}): {end - at} "
+                                "byte(s) after its last evicted key, too few for a key length")
+            (key_length,) = _unpack_evicted_length(buffer, at)
+            at += 4
+            if not 0 <= key_length <= end - at:
+                raise RingError(f"{self.session.name}: corrupt BARRIER frame (input #{sequence}): an evicted key of "
+                                f"{key_length} bytes runs past the body ({end - at} byte(s) left of {length})")
+            keys.append(bytes(buffer[at:at + key_length]))
+            at += key_length
+        return keys
 
     # The session's answers, written straight into the from-worker ring.
 

@@ -1,5 +1,5 @@
 """A session's cells (flink_bridge.cells): declarations and their ids, what a step reads and writes under the record's
-key, loads, the writes a barrier drains and TTLs (docs/protocol.md, "Cells")."""
+key, loads, the writes a barrier drains, TTLs, what a key's cells take, and eviction (docs/protocol.md, "Cells")."""
 import struct
 import unittest
 
@@ -310,6 +310,70 @@ class TtlTest(unittest.TestCase):
         self.clock.set(12_000)
         self.assertEqual((None, []), (self.last.get(), self.seen.items()))
         self.assertEqual([(b"k", [(0, CLEAR, b"", b""), (1, REMOVE, b"", b"e")])], self.store.drain())
+
+
+class ResidentBytesTest(unittest.TestCase):
+    """What a key's cells take (CELL_WRITES' resident_bytes): every stored value, entry key and stored entry value,
+    a TTL cell's values with their 8-byte write time."""
+
+    def setUp(self):
+        self.clock = Clock(self, 10_000)
+        self.store, handles = store_with([("value", "v", 0), ("map", "m", 0)],
+                                         [("value", "tv", 1000), ("map", "tm", 1000)])
+        self.v, self.m, self.tv, self.tm = handles["v"], handles["m"], handles["tv"], handles["tm"]
+
+    def test_a_key_not_resident_or_with_empty_cells_takes_nothing(self):
+        self.assertEqual(0, self.store.resident_bytes(b"stranger"))
+        self.store.make_resident(b"a")
+        self.assertEqual(0, self.store.resident_bytes(b"a"))
+
+    def test_values_entry_keys_and_entry_values_count_and_a_ttl_cells_values_with_their_write_time(self):
+        load(self.store, 1, b"a", c0=b"12345", c1={b"k1": b"abc", b"key2": b""},
+             c2=stamped(9_900, b"xy"), c3={b"e": stamped(9_900, b"1234")})
+        self.assertEqual(5 + (2 + 3) + (4 + 0) + (8 + 2) + (1 + 8 + 4), self.store.resident_bytes(b"a"))
+        self.assertTrue(self.store.enter(b"a"))
+        self.v.clear()
+        self.m.remove(b"k1")
+        self.m.put(b"new", b"v")
+        self.tv.set(b"longer value")
+        self.tm.clear()
+        self.store.leave()
+        self.assertEqual((4 + 0) + (3 + 1) + (8 + 12), self.store.resident_bytes(b"a"))
+
+    def test_what_expired_counts_until_it_is_dropped_on_reading(self):
+        load(self.store, 1, b"a", c2=stamped(9_000, b"old"), c3={b"e": stamped(9_000, b"old")})
+        self.clock.set(10_500)
+        self.assertEqual((8 + 3) + (1 + 8 + 3), self.store.resident_bytes(b"a"))
+        self.assertTrue(self.store.enter(b"a"))
+        self.assertEqual((None, []), (self.tv.get(), self.tm.items()))
+        self.store.leave()
+        self.assertEqual(0, self.store.resident_bytes(b"a"))
+
+
+class EvictTest(unittest.TestCase):
+
+    def setUp(self):
+        self.store, handles = store_with([("value", "total", 0), ("map", "seen", 0)])
+        self.total, self.seen = handles["total"], handles["seen"]
+
+    def test_an_evicted_key_is_no_longer_resident_and_a_load_brings_it_back_as_loaded(self):
+        load(self.store, 1, b"a", c0=b"a0", c1={b"x": b"1"})
+        load(self.store, 2, b"b", c0=b"b0")
+        self.assertTrue(self.store.enter(b"a"))
+        self.total.set(b"a1")
+        self.store.leave()
+        self.assertEqual([(b"a", [(0, SET, b"a1", b"")])], self.store.drain())
+        self.store.evict([b"a", b"not resident"])
+        self.assertFalse(self.store.enter(b"a"))
+        self.assertEqual(0, self.store.resident_bytes(b"a"))
+        self.assertTrue(self.store.enter(b"b"))
+        self.assertEqual(b"b0", self.total.get())
+        self.store.leave()
+        load(self.store, 3, b"a", c1={b"y": b"2"})
+        self.assertTrue(self.store.enter(b"a"))
+        self.assertEqual((None, [(b"y", b"2")]), (self.total.get(), self.seen.items()))
+        self.store.leave()
+        self.assertEqual([], self.store.drain())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Cells in sessions (docs/protocol.md, "Cells: per-key state in Flink's keyed state"): keyed records with their key,
-LOADs that make a key resident, a barrier answered with the changed cells before its end marker, TTLs on the
-bridge's clock, what a record sent to the dead letters changed, and the protocol violations; over a real ring, and
-over the OpenSession and gRPC stream of a real worker."""
+LOADs that make a key resident, a barrier answered with the changed cells (and what each key's cells take) before
+its end marker, keys a barrier evicts, TTLs on the bridge's clock, what a record sent to the dead letters changed,
+and the protocol violations; over a real ring, and over the OpenSession and gRPC stream of a real worker."""
 import struct
 import tempfile
 import unittest
@@ -47,6 +47,20 @@ def writes(body):
     return message.key, [(w.cell, w.op, w.value, w.entry_key) for w in message.writes]
 
 
+def resident(body):
+    """A CELL_WRITES body's key and resident_bytes."""
+    message = data_pb2.KeyCells.FromString(body)
+    return message.key, message.resident_bytes
+
+
+def barrier(checkpoint_id, *evict, lengths=None):
+    """A BARRIER's body over shm: the checkpoint id, then each key to evict after its i32 length (``lengths``: the
+    lengths to write instead, for a corrupt frame)."""
+    lengths = lengths or [len(key) for key in evict]
+    return struct.pack("<q", checkpoint_id) + b"".join(struct.pack("<i", length) + key
+                                                       for length, key in zip(lengths, evict))
+
+
 class CellsOverTheRingTest(unittest.TestCase):
 
     def serve(self, steps=COUNTS, dead_letter=(), fails=True):
@@ -73,6 +87,7 @@ class CellsOverTheRingTest(unittest.TestCase):
         bridge.send(L.RECORD, 2, keyed_record(b"a", b"z"), 7)
         bridge.send(L.BARRIER, 3, struct.pack("<q", 1))
         bridge.send(L.BARRIER, 4, struct.pack("<q", 2))
+        answers = served.await_answers(10)
         self.assertEqual([(L.OUTPUT, 0, b"a=42"), (L.END_OF_OUTPUTS, 0, b""),
                           (L.OUTPUT, 1, b"b=1"), (L.END_OF_OUTPUTS, 1, b""),
                           (L.OUTPUT, 2, b"a=43"), (L.END_OF_OUTPUTS, 2, b""),
@@ -80,7 +95,10 @@ class CellsOverTheRingTest(unittest.TestCase):
                                                      (1, PUT, b"43", b"z")])),
                           (L.CELL_WRITES, 3, (b"b", [(0, SET, b"1", b""), (1, PUT, b"1", b"y")])),
                           (L.END_OF_OUTPUTS, 3, b""),
-                          (L.END_OF_OUTPUTS, 4, b"")], self.outputs(served.await_answers(10)))
+                          (L.END_OF_OUTPUTS, 4, b"")], self.outputs(answers))
+        # a: the count "43", and the entries old=1, x=42, z=43; b: "1" and y=1.
+        self.assertEqual([(b"a", 2 + 4 + 3 + 3), (b"b", 1 + 2)],
+                         [resident(body) for frame_type, _, body in answers if frame_type == L.CELL_WRITES])
 
     def test_a_record_whose_key_was_not_loaded_is_a_protocol_violation_naming_the_key(self):
         served = self.serve()
@@ -139,9 +157,12 @@ class CellsOverTheRingTest(unittest.TestCase):
                                                     b"fresh": struct.pack("<q", 901) + b"0"}).SerializeToString())
         bridge.send(L.RECORD, 1, keyed_record(b"a", b"x"))
         bridge.send(L.BARRIER, 2, struct.pack("<q", 1))
-        answers = self.outputs(served.await_answers(5))
+        answers = served.await_answers(5)
         self.assertEqual((L.CELL_WRITES, 2, (b"a", [(0, SET, b"1", b""), (1, PUT, struct.pack("<q", 1000) + b"1",
-                                                                           b"x")])), answers[3])
+                                                                           b"x")])), self.outputs(answers)[3])
+        # The count "1" (no TTL); the entries stale, fresh and x, each value behind its 8-byte write time (stale is
+        # expired but still held: nothing read it).
+        self.assertEqual((b"a", 1 + (5 + 9) + (5 + 9) + (1 + 9)), resident(answers[3][2]))
 
     def test_what_a_record_sent_to_the_dead_letters_changed_in_its_cells_stays(self):
         # As for whole-instance state: the step counted the refused record before it failed.
@@ -164,12 +185,12 @@ class CellsOverTheRingTest(unittest.TestCase):
         bridge = served.bridge
         bridge.send(L.LOAD, 0, key_cells(b"a", c0=b"loaded", c1={b"x": b"1", b"y": b"2"}).SerializeToString())
         bridge.send(L.RECORD, 0, keyed_record(b"a", b"keep"))
-        bridge.send(L.BARRIER, 1, struct.pack("<q", 1))
+        bridge.send(L.BARRIER, 1, barrier(1))
         bridge.send(L.RECORD, 2, keyed_record(b"a", b"refuse"))
         bridge.send(L.RECORD, 3, keyed_record(b"a", b"show"))
-        bridge.send(L.BARRIER, 4, struct.pack("<q", 2))
+        bridge.send(L.BARRIER, 4, barrier(2))
         bridge.send(L.RECORD, 5, keyed_record(b"a", b"refuse-clear"))
-        bridge.send(L.BARRIER, 6, struct.pack("<q", 3))
+        bridge.send(L.BARRIER, 6, barrier(3))
         bridge.send(L.RECORD, 7, keyed_record(b"a", b"show"))
         answers = served.await_answers(14)
         self.assertEqual([(L.OUTPUT, 0, b"kept x=kept,y=2"), (L.END_OF_OUTPUTS, 0, b""),
@@ -186,6 +207,78 @@ class CellsOverTheRingTest(unittest.TestCase):
                           (L.END_OF_OUTPUTS, 6, b""),
                           (L.OUTPUT, 7, b"- w=4"), (L.END_OF_OUTPUTS, 7, b"")],
                          [answer[:2] if answer[0] == L.INPUT_FAILED else answer for answer in self.outputs(answers)])
+        self.assertEqual([(b"a", 4 + (1 + 4) + (1 + 1)), (b"a", 7 + (1 + 7) + (1 + 1)), (b"a", 1 + 1)],
+                         [resident(body) for frame_type, _, body in answers if frame_type == L.CELL_WRITES])
+
+    def test_a_barrier_evicts_the_keys_it_names_once_answered_and_a_record_of_one_then_needs_a_load(self):
+        served = self.serve()
+        bridge = served.bridge
+        bridge.send(L.LOAD, 0, key_cells(b"a", c0=b"5").SerializeToString())
+        bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+        bridge.send(L.LOAD, 1, key_cells(b"b").SerializeToString())
+        bridge.send(L.RECORD, 1, keyed_record(b"b", b"x"))
+        # a was changed since the last barrier: its writes still answer this barrier, before it is dropped.
+        bridge.send(L.BARRIER, 2, barrier(1, b"a", b"never loaded"))
+        bridge.send(L.RECORD, 3, keyed_record(b"b", b"y"))
+        bridge.send(L.RECORD, 4, keyed_record(b"a", b"y"))
+        answers = served.await_answers(10)
+        self.assertEqual([(L.OUTPUT, 0, b"a=6"), (L.END_OF_OUTPUTS, 0, b""),
+                          (L.OUTPUT, 1, b"b=1"), (L.END_OF_OUTPUTS, 1, b""),
+                          (L.CELL_WRITES, 2, (b"a", [(0, SET, b"6", b""), (1, PUT, b"6", b"x")])),
+                          (L.CELL_WRITES, 2, (b"b", [(0, SET, b"1", b""), (1, PUT, b"1", b"x")])),
+                          (L.END_OF_OUTPUTS, 2, b""),
+                          (L.OUTPUT, 3, b"b=2"), (L.END_OF_OUTPUTS, 3, b"")], self.outputs(answers[:9]))
+        self.assertEqual((L.ERROR, 4), answers[9][:2])
+        self.assertIn("protocol violation: the key 'a' of record input #4 is not resident: no LOAD for it came in "
+                      "this session", answers[9][2].decode())
+
+    def test_an_evicted_key_loaded_again_is_served_from_what_the_load_carries(self):
+        served = self.serve(fails=False)
+        bridge = served.bridge
+        bridge.send(L.LOAD, 0, key_cells(b"a", c0=b"5").SerializeToString())
+        bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+        bridge.send(L.LOAD, 1, key_cells(b"").SerializeToString())
+        bridge.send(L.RECORD, 1, keyed_record(b"", b"x"))
+        bridge.send(L.BARRIER, 2, barrier(1))
+        # Clean now; the empty key (a record without one) is a key like any other.
+        bridge.send(L.BARRIER, 3, barrier(2, b"", b"a"))
+        bridge.send(L.LOAD, 4, key_cells(b"a", c0=b"40", c1={b"old": b"1"}).SerializeToString())
+        bridge.send(L.RECORD, 4, keyed_record(b"a", b"y"))
+        bridge.send(L.LOAD, 5, key_cells(b"").SerializeToString())
+        bridge.send(L.RECORD, 5, keyed_record(b"", b"y"))
+        bridge.send(L.BARRIER, 6, barrier(3))
+        answers = served.await_answers(14)
+        self.assertEqual([(L.END_OF_OUTPUTS, 3, b""),
+                          (L.OUTPUT, 4, b"a=41"), (L.END_OF_OUTPUTS, 4, b""),
+                          (L.OUTPUT, 5, b"=1"), (L.END_OF_OUTPUTS, 5, b""),
+                          (L.CELL_WRITES, 6, (b"a", [(0, SET, b"41", b""), (1, PUT, b"41", b"y")])),
+                          (L.CELL_WRITES, 6, (b"", [(0, SET, b"1", b""), (1, PUT, b"1", b"y")])),
+                          (L.END_OF_OUTPUTS, 6, b"")], self.outputs(answers[7:]))
+        self.assertEqual([(b"a", 2 + (3 + 1) + (1 + 2)), (b"", 1 + (1 + 1))],
+                         [resident(body) for _, _, body in answers[12:14]])
+
+    def test_a_barrier_whose_evicted_key_runs_past_its_body_is_a_corrupt_frame_ending_the_session(self):
+        for name, body, logged in (
+                ("a length past the body", barrier(1, b"a", b"bc", lengths=[1, 3]),
+                 "corrupt BARRIER frame \\(input #1\\): an evicted key of 3 bytes runs past the body \\(2 byte"),
+                ("a negative length", barrier(1, b"abc", lengths=[-1]),
+                 "an evicted key of -1 bytes runs past the body"),
+                ("too few bytes for a length", barrier(1, b"a") + b"\x01\x00",
+                 "corrupt BARRIER frame \\(input #1\\): 2 byte\\(s\\) after its last evicted key"),
+                ("no checkpoint id", b"\x01\x00\x00\x00", "a BARRIER frame of 4 body bytes \\(input #1\\)")):
+            with self.subTest(name), self.assertLogs("flink_bridge.shm", "ERROR") as logs:
+                served = self.serve(fails=False)
+                served.bridge.send(L.LOAD, 0, key_cells(b"a").SerializeToString())
+                served.bridge.send(L.RECORD, 0, keyed_record(b"a", b"x"))
+                self.assertEqual([(L.OUTPUT, 0), (L.END_OF_OUTPUTS, 0)],
+                                 [answer[:2] for answer in served.await_answers(2)])
+                served.bridge.send(L.BARRIER, 1, body)
+                served.thread.join(5)
+                self.assertFalse(served.thread.is_alive())
+                self.assertEqual(1, struct.unpack_from("<I", served.mapped, L.CLOSED_OFFSET)[0])
+                # The barrier is not answered: the session ends at the corrupt frame.
+                self.assertEqual([], served.bridge.answers())
+            self.assertRegex("\n".join(logs.output), logged)
 
     def test_a_keys_writes_are_split_over_frames_that_fit_the_ring(self):
         # Frames of at most 2,048 bytes: 10 entries of 500 bytes take at least 3.
@@ -202,6 +295,8 @@ class CellsOverTheRingTest(unittest.TestCase):
         written = [write for body in frames for write in writes(body)[1]]
         self.assertEqual({writes(body)[0] for body in frames}, {b"k"})
         self.assertEqual([(0, PUT, bytes([i]) * 500, b"%d" % i) for i in range(10)], written)
+        # Every piece of the key's writes says what all of them make the key take.
+        self.assertEqual({(b"k", 10 * (1 + 500))}, {resident(body) for body in frames})
 
     def test_a_write_too_large_for_a_frame_fails_the_step(self):
         served = self.serve([("big", "tests.segments.BigEntries", '{"count": 1, "size": 3000}')])
@@ -302,6 +397,59 @@ class CellsOverGrpcTest(unittest.TestCase):
         self.assertEqual((b"a", [(0, SET, b"10", b""), (1, PUT, b"10", b"x")]),
                          writes(frames[2].cells.SerializeToString()))
         self.assertIn("the key 'b' of record input #2 is not resident", frames[4].error)
+        self.assertEqual(2 + (1 + 2), frames[2].cells.resident_bytes)
+
+    def exchange(self, batch):
+        """The answer frames to one input batch, on a new keyed session of CountsPerKey."""
+        opened = self.open(COUNTS, keyed=True)
+        secret = (("flink-bridge-secret", SECRET),)
+        answers = self.worker.channel.stream_stream(
+            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=data_pb2.FrameBatch.FromString)(
+                iter([batch]), metadata=secret + (("flink-bridge-session", opened.session_id),
+                                                  ("flink-bridge-token", "t")), timeout=30)
+        try:
+            return list(next(answers).frames)
+        finally:
+            answers.cancel()
+
+    def test_a_barrier_evicts_the_keys_of_its_evict_field_once_answered(self):
+        batch = data_pb2.FrameBatch()
+        batch.frames.add(type=data_pb2.LOAD, sequence=0, cells=key_cells(b"a", c0=b"5"))
+        batch.frames.add(type=data_pb2.RECORD, sequence=0, key=b"a", key_group=3).record.payload = b"x"
+        batch.frames.add(type=data_pb2.LOAD, sequence=1, cells=key_cells(b"b"))
+        batch.frames.add(type=data_pb2.RECORD, sequence=1, key=b"b", key_group=3).record.payload = b"x"
+        batch.frames.add(type=data_pb2.BARRIER, sequence=2, checkpoint_id=1, evict=[b"a", b"never loaded"])
+        batch.frames.add(type=data_pb2.RECORD, sequence=3, key=b"b", key_group=3).record.payload = b"y"
+        batch.frames.add(type=data_pb2.RECORD, sequence=4, key=b"a", key_group=3).record.payload = b"y"
+        frames = self.exchange(batch)
+        self.assertEqual([(data_pb2.OUTPUT, 0), (data_pb2.END_OF_OUTPUTS, 0), (data_pb2.OUTPUT, 1),
+                          (data_pb2.END_OF_OUTPUTS, 1), (data_pb2.CELL_WRITES, 2), (data_pb2.CELL_WRITES, 2),
+                          (data_pb2.END_OF_OUTPUTS, 2), (data_pb2.OUTPUT, 3), (data_pb2.END_OF_OUTPUTS, 3),
+                          (data_pb2.ERROR, 4)], [(frame.type, frame.sequence) for frame in frames])
+        self.assertEqual([(b"a", 1 + (1 + 1)), (b"b", 1 + (1 + 1))],
+                         [(frame.cells.key, frame.cells.resident_bytes) for frame in frames[4:6]])
+        self.assertEqual(b"b=2", frames[7].record.payload)
+        self.assertIn("the key 'a' of record input #4 is not resident", frames[9].error)
+
+    def test_an_evicted_key_loaded_again_is_served_from_what_the_load_carries(self):
+        batch = data_pb2.FrameBatch()
+        batch.frames.add(type=data_pb2.LOAD, sequence=0, cells=key_cells(b"a", c0=b"5"))
+        batch.frames.add(type=data_pb2.RECORD, sequence=0, key=b"a", key_group=3).record.payload = b"x"
+        batch.frames.add(type=data_pb2.BARRIER, sequence=1, checkpoint_id=1)
+        batch.frames.add(type=data_pb2.BARRIER, sequence=2, checkpoint_id=2, evict=[b"a"])
+        batch.frames.add(type=data_pb2.LOAD, sequence=3, cells=key_cells(b"a", c0=b"40", c1={b"old": b"1"}))
+        batch.frames.add(type=data_pb2.RECORD, sequence=3, key=b"a", key_group=3).record.payload = b"y"
+        batch.frames.add(type=data_pb2.BARRIER, sequence=4, checkpoint_id=3)
+        frames = self.exchange(batch)
+        self.assertEqual([(data_pb2.OUTPUT, 0), (data_pb2.END_OF_OUTPUTS, 0), (data_pb2.CELL_WRITES, 1),
+                          (data_pb2.END_OF_OUTPUTS, 1), (data_pb2.END_OF_OUTPUTS, 2), (data_pb2.OUTPUT, 3),
+                          (data_pb2.END_OF_OUTPUTS, 3), (data_pb2.CELL_WRITES, 4), (data_pb2.END_OF_OUTPUTS, 4)],
+                         [(frame.type, frame.sequence) for frame in frames])
+        self.assertEqual(b"a=41", frames[5].record.payload)
+        self.assertEqual((b"a", [(0, SET, b"41", b""), (1, PUT, b"41", b"y")]),
+                         writes(frames[7].cells.SerializeToString()))
+        self.assertEqual(2 + (3 + 1) + (1 + 2), frames[7].cells.resident_bytes)
 
 
 if __name__ == "__main__":
