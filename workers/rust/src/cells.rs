@@ -2,7 +2,7 @@
 //! (docs/protocol.md, "Cells: per-key state in Flink's keyed state"). A session holds the cells of the keys the
 //! bridge loaded into it (its resident keys, LOAD), its steps read and write the current record's key's cells in
 //! memory through their handles (`ValueCell`, `MapCell`), and each BARRIER takes what changed since the last one
-//! as `CELL_WRITES`.
+//! as `CELL_WRITES` (each key's with the bytes its cells take, `resident_bytes`), then drops the keys it evicts.
 //!
 //! One store per session, shared by every handle its steps hold (of every key group's instance): a handle reaches
 //! the key the session made current for the record being handled, and nothing else; used at any other time, it
@@ -113,6 +113,9 @@ struct Change {
 struct Resident {
     contents: Vec<Content>,
     changes: Vec<Change>,
+    /// What its cells take, as `resident_bytes` counts it: every stored value, entry key and entry value (a TTL
+    /// cell's values with their write time); kept as they change.
+    bytes: usize,
 }
 
 impl Resident {
@@ -124,8 +127,40 @@ impl Resident {
                 CellKind::Map => Content::Map(BTreeMap::new()),
             })
             .collect();
-        Resident { contents, changes: vec![Change::default(); declarations.len()] }
+        Resident { contents, changes: vec![Change::default(); declarations.len()], bytes: 0 }
     }
+}
+
+/// Sets a value cell's stored value (None: cleared), keeping `bytes`.
+fn set_value(slot: &mut Option<Vec<u8>>, value: Option<Vec<u8>>, bytes: &mut usize) {
+    *bytes -= slot.as_ref().map_or(0, Vec::len);
+    *bytes += value.as_ref().map_or(0, Vec::len);
+    *slot = value;
+}
+
+/// Puts a map cell's entry (its value as stored), keeping `bytes`.
+fn put_entry(entries: &mut BTreeMap<Vec<u8>, Vec<u8>>, key: &[u8], value: Vec<u8>, bytes: &mut usize) {
+    *bytes += value.len();
+    match entries.get_mut(key) {
+        Some(old) => *bytes -= std::mem::replace(old, value).len(),
+        None => {
+            *bytes += key.len();
+            entries.insert(key.to_vec(), value);
+        }
+    }
+}
+
+/// Removes a map cell's entry, keeping `bytes`.
+fn remove_entry(entries: &mut BTreeMap<Vec<u8>, Vec<u8>>, key: &[u8], bytes: &mut usize) {
+    if let Some(old) = entries.remove(key) {
+        *bytes -= key.len() + old.len();
+    }
+}
+
+/// Empties a map cell, keeping `bytes`.
+fn clear_entries(entries: &mut BTreeMap<Vec<u8>, Vec<u8>>, bytes: &mut usize) {
+    *bytes -= entries.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    entries.clear();
 }
 
 #[derive(Default)]
@@ -251,13 +286,14 @@ impl Cells {
                     Ok(value.to_vec())
                 }
             };
+            let bytes = &mut resident.bytes;
             match &mut resident.contents[id] {
                 Content::Value(value) => {
                     if !content.entries.is_empty() {
                         return Err(bad("map entries, but it is a value cell"));
                     }
                     if let Some(loaded) = &content.value {
-                        *value = Some(timed(loaded)?);
+                        set_value(value, Some(timed(loaded)?), bytes);
                     }
                 }
                 Content::Map(entries) => {
@@ -265,7 +301,7 @@ impl Cells {
                         return Err(bad("a value, but it is a map cell"));
                     }
                     for entry in &content.entries {
-                        entries.insert(entry.key.to_vec(), timed(&entry.value)?);
+                        put_entry(entries, &entry.key, timed(&entry.value)?, bytes);
                     }
                 }
             }
@@ -292,8 +328,8 @@ impl Cells {
         self.lock().current = None;
     }
 
-    /// What changed since the last barrier, one KeyCells per key in key order, writes in the order to apply them;
-    /// every cell is clean after.
+    /// What changed since the last barrier, one KeyCells per key in key order, writes in the order to apply them,
+    /// with the bytes the key's cells take after them (`resident_bytes`); every cell is clean after.
     pub fn take_writes(&self) -> Vec<KeyCells> {
         let mut store = self.lock();
         let store = &mut *store;
@@ -331,15 +367,44 @@ impl Cells {
                 }
             }
             if !writes.is_empty() {
-                taken.push(KeyCells { key: key.into(), cells: Vec::new(), writes });
+                taken.push(KeyCells { key: key.into(), cells: Vec::new(), writes, resident_bytes: resident.bytes as u64 });
             }
         }
         taken
     }
 
+    /// A barrier's evictions, once its writes are taken: drops these keys' cells (a key not resident is ignored), so
+    /// that a record of one needs a LOAD again.
+    pub fn evict(&self, keys: &[Key]) {
+        let mut store = self.lock();
+        for key in keys {
+            store.resident.remove(key);
+            // Clean, as the bridge evicts only keys no input touched since the previous barrier; were one not, its
+            // changes would go with it rather than into a later barrier's writes to a key not resident.
+            store.dirty.remove(key);
+        }
+    }
+
+    /// The bytes the resident key's cells take, counted from scratch (tests check the kept count against it).
+    #[cfg(test)]
+    fn counted_bytes(&self, key: &[u8]) -> Option<usize> {
+        let store = self.lock();
+        let resident = store.resident.get(key)?;
+        let counted = resident
+            .contents
+            .iter()
+            .map(|content| match content {
+                Content::Value(value) => value.as_ref().map_or(0, Vec::len),
+                Content::Map(entries) => entries.iter().map(|(k, v)| k.len() + v.len()).sum(),
+            })
+            .sum();
+        assert_eq!(resident.bytes, counted, "the bytes kept for key {}", describe_key(key));
+        Some(counted)
+    }
+
     /// Runs `access` on cell `id` of the current key, with the current time and the cell's TTL; `writes` marks the
     /// key changed.
-    fn access<R>(&self, id: usize, operation: &str, writes: bool, access: impl FnOnce(&mut Content, &mut Change, i64, i64) -> R) -> Result<R, CellError> {
+    fn access<R>(&self, id: usize, operation: &str, writes: bool, access: impl FnOnce(&mut Content, &mut Change, &mut usize, i64, i64) -> R) -> Result<R, CellError> {
         let mut store = self.lock();
         let store = &mut *store;
         let declaration = &store.declarations[id];
@@ -355,7 +420,7 @@ impl Cells {
         if writes && !store.dirty.contains(key) {
             store.dirty.insert(key.clone());
         }
-        Ok(access(&mut resident.contents[id], &mut resident.changes[id], *now, declaration.ttl_ms))
+        Ok(access(&mut resident.contents[id], &mut resident.changes[id], &mut resident.bytes, *now, declaration.ttl_ms))
     }
 
     fn describe(&self, id: usize) -> String {
@@ -456,22 +521,22 @@ pub struct ValueCell {
 impl ValueCell {
     /// The value, or None when there is none (or it expired).
     pub fn get(&self) -> Result<Option<Vec<u8>>, CellError> {
-        self.cells.access(self.id, "get()", false, |content, _, now, ttl| match content {
+        self.cells.access(self.id, "get()", false, |content, _, _, now, ttl| match content {
             Content::Value(value) => value.as_deref().and_then(|v| live(v, now, ttl)).map(<[u8]>::to_vec),
             Content::Map(_) => unreachable!("a value cell's content"),
         })
     }
 
     pub fn set(&self, value: impl AsRef<[u8]>) -> Result<(), CellError> {
-        self.cells.access(self.id, "set()", true, |content, change, now, ttl| {
-            *content = Content::Value(Some(stored(value.as_ref(), now, ttl)));
+        self.cells.access(self.id, "set()", true, |content, change, bytes, now, ttl| {
+            set_value(slot(content), Some(stored(value.as_ref(), now, ttl)), bytes);
             change.touched = true;
         })
     }
 
     pub fn clear(&self) -> Result<(), CellError> {
-        self.cells.access(self.id, "clear()", true, |content, change, _, _| {
-            *content = Content::Value(None);
+        self.cells.access(self.id, "clear()", true, |content, change, bytes, _, _| {
+            set_value(slot(content), None, bytes);
             change.touched = true;
         })
     }
@@ -489,6 +554,13 @@ pub struct MapCell {
     id: usize,
 }
 
+fn slot(content: &mut Content) -> &mut Option<Vec<u8>> {
+    match content {
+        Content::Value(value) => value,
+        Content::Map(_) => unreachable!("a value cell's content"),
+    }
+}
+
 fn map(content: &mut Content) -> &mut BTreeMap<Vec<u8>, Vec<u8>> {
     match content {
         Content::Map(entries) => entries,
@@ -499,20 +571,20 @@ fn map(content: &mut Content) -> &mut BTreeMap<Vec<u8>, Vec<u8>> {
 impl MapCell {
     /// The entry's value, or None when there is none (or it expired).
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, CellError> {
-        self.cells.access(self.id, "get()", false, |content, _, now, ttl| map(content).get(key.as_ref()).and_then(|v| live(v, now, ttl)).map(<[u8]>::to_vec))
+        self.cells.access(self.id, "get()", false, |content, _, _, now, ttl| map(content).get(key.as_ref()).and_then(|v| live(v, now, ttl)).map(<[u8]>::to_vec))
     }
 
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), CellError> {
-        self.cells.access(self.id, "put()", true, |content, change, now, ttl| {
-            map(content).insert(key.as_ref().to_vec(), stored(value.as_ref(), now, ttl));
+        self.cells.access(self.id, "put()", true, |content, change, bytes, now, ttl| {
+            put_entry(map(content), key.as_ref(), stored(value.as_ref(), now, ttl), bytes);
             change.touched = true;
             change.entries.insert(key.as_ref().to_vec());
         })
     }
 
     pub fn remove(&self, key: impl AsRef<[u8]>) -> Result<(), CellError> {
-        self.cells.access(self.id, "remove()", true, |content, change, _, _| {
-            map(content).remove(key.as_ref());
+        self.cells.access(self.id, "remove()", true, |content, change, bytes, _, _| {
+            remove_entry(map(content), key.as_ref(), bytes);
             change.touched = true;
             change.entries.insert(key.as_ref().to_vec());
         })
@@ -520,15 +592,15 @@ impl MapCell {
 
     /// Empties the map.
     pub fn clear(&self) -> Result<(), CellError> {
-        self.cells.access(self.id, "clear()", true, |content, change, _, _| {
-            map(content).clear();
+        self.cells.access(self.id, "clear()", true, |content, change, bytes, _, _| {
+            clear_entries(map(content), bytes);
             *change = Change { touched: true, cleared: true, entries: BTreeSet::new() };
         })
     }
 
     /// Every entry that has not expired, in key order (bytes compared).
     pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CellError> {
-        self.cells.access(self.id, "entries()", false, |content, _, now, ttl| {
+        self.cells.access(self.id, "entries()", false, |content, _, _, now, ttl| {
             map(content).iter().filter_map(|(k, v)| live(v, now, ttl).map(|v| (k.clone(), v.to_vec()))).collect()
         })
     }
@@ -540,9 +612,10 @@ impl MapCell {
 
 /// The cell writes of one key cut into KeyCells whose encoding is at most `target` bytes, each but one holding as
 /// many writes as fit; one write that does not fit `target` alone goes alone when within `max` bytes, else the
-/// error names the key, the cell and the size. The writes keep their order.
+/// error names the key, the cell and the size. The writes keep their order; every piece has the key's resident_bytes.
 pub fn split(key_cells: KeyCells, target: usize, max: usize) -> Result<Vec<KeyCells>, String> {
-    let empty = KeyCells { key: key_cells.key.clone(), cells: Vec::new(), writes: Vec::new() };
+    // Each piece carries the key's resident_bytes.
+    let empty = KeyCells { key: key_cells.key.clone(), cells: Vec::new(), writes: Vec::new(), resident_bytes: key_cells.resident_bytes };
     let base = empty.encoded_len();
     let mut pieces = Vec::new();
     let (mut piece, mut size) = (empty.clone(), base);
@@ -639,7 +712,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn load_of(key: &[u8], cells: Vec<CellContent>) -> KeyCells {
-        KeyCells { key: key.to_vec().into(), cells, writes: Vec::new() }
+        KeyCells { key: key.to_vec().into(), cells, writes: Vec::new(), resident_bytes: 0 }
     }
 
     /// The writes of a KeyCells as (cell, op, entry key, value), readable in assertions.
@@ -782,13 +855,97 @@ pub(crate) mod tests {
         assert_eq!(ops(&writes[0]), [(1, CellOp::Put, b"c".to_vec(), timed(1_050, b"fresh"))]);
     }
 
+    /// The resident_bytes of each KeyCells taken, by key.
+    fn resident_bytes(writes: &[KeyCells]) -> Vec<(Vec<u8>, u64)> {
+        writes.iter().map(|w| (w.key.to_vec(), w.resident_bytes)).collect()
+    }
+
+    #[test]
+    fn writes_carry_the_bytes_the_keys_value_and_map_cells_take_after_them() {
+        let (cells, value, map) = declared(0);
+        cells.load(load_of(b"k", vec![content_value(0, b"one"), content_entries(1, &[(b"a", b"1"), (b"bb", b"22")])]), true).unwrap();
+        assert_eq!(cells.counted_bytes(b"k"), Some(3 + 2 + 4), "as loaded");
+        cells.load(load_of(b"k", vec![content_entries(1, &[(b"a", b"111")])]), false).unwrap();
+        assert_eq!(cells.counted_bytes(b"k"), Some(3 + 4 + 4), "a further LOAD replacing an entry");
+        cells.load(load_of(b"other", Vec::new()), true).unwrap();
+        cells.enter(b"k", 0).unwrap();
+        value.set(b"four").unwrap();
+        map.put(b"a", b"xyz").unwrap();
+        map.put(b"c", b"").unwrap();
+        map.remove(b"bb").unwrap();
+        map.remove(b"never").unwrap();
+        cells.leave();
+        cells.enter(b"other", 0).unwrap();
+        map.put(b"", b"").unwrap();
+        cells.leave();
+        let expected = 4 + (1 + 3) + 1;
+        assert_eq!(resident_bytes(&cells.take_writes()), [(b"k".to_vec(), expected), (b"other".to_vec(), 0)]);
+        assert_eq!(cells.counted_bytes(b"k"), Some(expected as usize));
+
+        cells.enter(b"k", 0).unwrap();
+        map.put(b"d", b"dd").unwrap();
+        cells.leave();
+        assert_eq!(resident_bytes(&cells.take_writes()), [(b"k".to_vec(), expected + 3)], "unchanged cells count too");
+        cells.enter(b"k", 0).unwrap();
+        value.clear().unwrap();
+        map.clear().unwrap();
+        cells.leave();
+        assert_eq!(resident_bytes(&cells.take_writes()), [(b"k".to_vec(), 0)]);
+        assert_eq!(cells.counted_bytes(b"k"), Some(0));
+    }
+
+    #[test]
+    fn a_ttl_cells_resident_bytes_count_each_values_write_time() {
+        let (cells, value, map) = declared(100);
+        cells.load(load_of(b"k", vec![content_value(0, &timed(1_000, b"x")), content_entries(1, &[(b"a", &timed(1_000, b"yy"))])]), true).unwrap();
+        assert_eq!(cells.counted_bytes(b"k"), Some(9 + 11));
+        cells.enter(b"k", 1_050).unwrap();
+        map.put(b"b", b"z").unwrap();
+        value.set(b"ab").unwrap();
+        cells.leave();
+        assert_eq!(resident_bytes(&cells.take_writes()), [(b"k".to_vec(), 10 + 11 + 10)]);
+        cells.enter(b"k", 5_000).unwrap();
+        map.put(b"c", b"").unwrap();
+        cells.leave();
+        // The values that expired are still held (the step no longer sees them), so they still count.
+        assert_eq!(resident_bytes(&cells.take_writes()), [(b"k".to_vec(), 10 + 11 + 10 + 9)]);
+        cells.enter(b"k", 5_000).unwrap();
+        map.remove(b"a").unwrap();
+        cells.leave();
+        assert_eq!(resident_bytes(&cells.take_writes()), [(b"k".to_vec(), 10 + 10 + 9)]);
+    }
+
+    #[test]
+    fn an_evicted_key_is_no_longer_resident_until_loaded_again_and_others_are_kept() {
+        let (cells, value, map) = declared(0);
+        for key in [b"a", b"b"] {
+            cells.load(load_of(key, vec![content_value(0, b"old"), content_entries(1, &[(b"e", b"1")])]), true).unwrap();
+        }
+        cells.evict(&[b"a".to_vec(), b"never".to_vec()]);
+        assert!(!cells.is_resident(b"a") && cells.is_resident(b"b"), "a key not resident is ignored, the rest kept");
+        assert!(cells.enter(b"a", 0).unwrap_err().contains("the record's key 'a' is not resident"));
+        cells.enter(b"b", 0).unwrap();
+        assert_eq!(value.get().unwrap(), Some(b"old".to_vec()));
+        cells.leave();
+
+        cells.load(load_of(b"a", vec![content_entries(1, &[(b"f", b"2")])]), true).unwrap();
+        assert_eq!(cells.counted_bytes(b"a"), Some(2));
+        cells.enter(b"a", 0).unwrap();
+        assert_eq!((value.get().unwrap(), map.entries().unwrap()), (None, vec![(b"f".to_vec(), b"2".to_vec())]), "exactly what the new LOAD carried");
+        map.put(b"g", b"3").unwrap();
+        cells.leave();
+        cells.evict(&[b"a".to_vec()]);
+        assert!(cells.take_writes().is_empty(), "an evicted key's changes go with it");
+    }
+
     #[test]
     fn large_writes_are_split_over_pieces_that_fit_in_order() {
         let writes: Vec<CellWrite> = (0..10u8).map(|i| CellWrite { cell: 1, op: CellOp::Put as i32, value: vec![i; 100].into(), entry_key: vec![i].into() }).collect();
-        let whole = KeyCells { key: b"key".to_vec().into(), cells: Vec::new(), writes: writes.clone() };
+        let whole = KeyCells { key: b"key".to_vec().into(), cells: Vec::new(), writes: writes.clone(), resident_bytes: 12_345 };
         let pieces = split(whole.clone(), 350, 350).unwrap();
         assert!(pieces.len() > 1);
         assert!(pieces.iter().all(|p| p.encoded_len() <= 350 && p.key == whole.key), "{:?}", pieces.iter().map(|p| p.encoded_len()).collect::<Vec<_>>());
+        assert!(pieces.iter().all(|p| p.resident_bytes == 12_345), "each piece carries the key's resident_bytes");
         assert_eq!(pieces.into_iter().flat_map(|p| p.writes).collect::<Vec<_>>(), writes);
         assert_eq!(split(whole.clone(), 100, 200).unwrap().len(), 10, "one write beyond the target goes alone");
         let one = KeyCells { writes: writes[..1].to_vec(), ..whole.clone() }.encoded_len();

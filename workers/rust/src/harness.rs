@@ -70,7 +70,7 @@ impl StepHarness {
     /// A checkpoint's barrier: the cells changed since the last (one KeyCells per key, writes in the order to apply
     /// them, as CELL_WRITES carry them), which the harness's keyed state takes too; the cells are clean after.
     pub fn checkpoint_cells(&mut self) -> Result<Vec<KeyCells>, String> {
-        self.serve(Input::Barrier)?;
+        self.serve(Input::Barrier(Vec::new()))?;
         let writes = self.session.cell_writes(usize::MAX, usize::MAX).map_err(|failure| strip(failure_text(failure)))?;
         self.apply(&writes)?;
         Ok(writes)
@@ -112,7 +112,7 @@ impl StepHarness {
                 entries: entries.iter().map(|(k, v)| CellEntry { key: k.clone().into(), value: v.clone().into() }).collect(),
             },
         });
-        let loaded = KeyCells { key: key.to_vec().into(), cells: cells.collect(), writes: Vec::new() };
+        let loaded = KeyCells { key: key.to_vec().into(), cells: cells.collect(), writes: Vec::new(), resident_bytes: 0 };
         match self.session.serve(Input::Load(self.sequence, loaded), &mut Vec::new()) {
             Ok(()) => Ok(()),
             Err(failure) => Err(strip(failure_text(failure))),

@@ -90,6 +90,29 @@ pub fn split_key(body: &[u8]) -> Result<(Vec<u8>, &[u8]), String> {
     Ok((body[4..end].to_vec(), &body[end..]))
 }
 
+/// A BARRIER's body over shm (docs/protocol.md, "Cells", eviction): the i64 checkpoint id, then the keys to evict
+/// until the body ends, each an i32 length and the key's bytes. A length that runs past the body is refused.
+pub fn split_barrier(body: &[u8]) -> Result<(i64, Vec<Vec<u8>>), String> {
+    let Some(id) = body.get(..8) else {
+        return Err(format!("corrupt barrier: a body of {} bytes has no checkpoint id", body.len()));
+    };
+    let checkpoint_id = i64::from_le_bytes(id.try_into().unwrap());
+    let (mut keys, mut at) = (Vec::new(), 8);
+    while at < body.len() {
+        let Some(length) = body.get(at..at + 4) else {
+            return Err(format!("corrupt barrier: {} bytes at {at} of a body of {}, too few for a key length", body.len() - at, body.len()));
+        };
+        let length = i32::from_le_bytes(length.try_into().unwrap());
+        let start = at + 4;
+        if length < 0 || length as usize > body.len() - start {
+            return Err(format!("corrupt barrier: a key to evict of {length} bytes at {at} runs past the body of {} bytes", body.len()));
+        }
+        at = start + length as usize;
+        keys.push(body[start..at].to_vec());
+    }
+    Ok((checkpoint_id, keys))
+}
+
 /// Writes `bytes` behind their i32 length at `at`, then moves `at` past them: a field of a frame body.
 pub fn put_field(out: &mut [u8], at: &mut usize, bytes: &[u8]) {
     out[*at..*at + 4].copy_from_slice(&(bytes.len() as i32).to_le_bytes());
@@ -129,6 +152,28 @@ mod tests {
         assert!(split_key(&[1, 0]).unwrap_err().contains("has no key length"));
         assert!(split_key(&[4, 0, 0, 0, 1]).unwrap_err().contains("a key of 4 bytes in a body of 5"));
         assert!(split_key(&(-1i32).to_le_bytes()).unwrap_err().contains("a key of -1 bytes"));
+    }
+
+    #[test]
+    fn a_barriers_body_is_its_checkpoint_id_then_the_keys_to_evict_and_a_bad_length_is_refused() {
+        let mut body = 7i64.to_le_bytes().to_vec();
+        assert_eq!(split_barrier(&body).unwrap(), (7, Vec::<Vec<u8>>::new()));
+        for key in [&b"a\x00b"[..], b"", b"user-1"] {
+            body.extend((key.len() as i32).to_le_bytes());
+            body.extend(key);
+        }
+        assert_eq!(split_barrier(&body).unwrap(), (7, vec![b"a\x00b".to_vec(), Vec::new(), b"user-1".to_vec()]));
+        for cut in (0..body.len()).filter(|&cut| ![8, 15, 19].contains(&cut)) {
+            assert!(split_barrier(&body[..cut]).unwrap_err().starts_with("corrupt barrier"), "a body cut to {cut} bytes was accepted");
+        }
+        let mut past = 7i64.to_le_bytes().to_vec();
+        past.extend(5i32.to_le_bytes());
+        past.extend(b"abcd");
+        assert_eq!(split_barrier(&past).unwrap_err(), "corrupt barrier: a key to evict of 5 bytes at 8 runs past the body of 16 bytes");
+        let mut negative = 7i64.to_le_bytes().to_vec();
+        negative.extend((-1i32).to_le_bytes());
+        assert!(split_barrier(&negative).unwrap_err().contains("a key to evict of -1 bytes"));
+        assert!(split_barrier(&[0; 4]).unwrap_err().contains("a body of 4 bytes has no checkpoint id"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! Its steps' cells (cells.rs) are per key, across key groups: in a keyed session each record comes with its key,
 //! whose cells the bridge loaded before it (LOAD inputs) and the steps reach while they handle it; a barrier
-//! takes what changed (`cell_writes`).
+//! takes what changed (`cell_writes`), then drops the keys it evicts.
 
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
@@ -38,7 +38,9 @@ pub enum Input {
     /// Part of the record input of this sequence number, before it: its key's cells (a keyed session's only).
     Load(u64, KeyCells),
     Watermark(i64),
-    Barrier,
+    /// A checkpoint's barrier, with the keys whose cells the worker drops once it has answered it (clean by then:
+    /// the bridge evicts only keys no input touched since the previous barrier).
+    Barrier(Vec<Key>),
     Clock(i64),
 }
 
@@ -187,6 +189,8 @@ pub struct Session {
     cells: Cells,
     /// The input whose LOADs came last, and their key: a further LOAD of it adds to what the first loaded.
     loading: Option<(u64, Key)>,
+    /// The cells a served BARRIER took, until `cell_writes` cuts them into its answer's frames.
+    barrier_writes: Vec<KeyCells>,
 }
 
 /// Why a session cannot open.
@@ -232,7 +236,7 @@ impl Session {
                 cell.step, cell.name
             )));
         }
-        Ok(Session { name, specs, instances: BTreeMap::new(), context: StepContext { clock: None }, failure: None, closed: false, keyed, cells, loading: None })
+        Ok(Session { name, specs, instances: BTreeMap::new(), context: StepContext { clock: None }, failure: None, closed: false, keyed, cells, loading: None, barrier_writes: Vec::new() })
     }
 
     pub fn keyed(&self) -> bool {
@@ -295,7 +299,13 @@ impl Session {
                 let context = &self.context;
                 self.instances.values_mut().try_for_each(|chain| chain.on_watermark(timestamp, context, out))
             }
-            Input::Barrier => Ok(()),
+            Input::Barrier(evict) => {
+                // The writes first, so that nothing changed is lost with an evicted key; the answer (`cell_writes`)
+                // is all that is left of the barrier then.
+                self.barrier_writes.extend(self.cells.take_writes());
+                self.cells.evict(&evict);
+                Ok(())
+            }
             Input::Clock(millis) => {
                 self.context.clock = Some(millis);
                 Ok(())
@@ -336,12 +346,12 @@ impl Session {
         Ok(())
     }
 
-    /// After a BARRIER is served: the cells changed since the last, as CELL_WRITES bodies of at most `target` bytes
-    /// each (a single write alone up to `max`); the cells are clean after. A write that no frame holds fails the
-    /// session, as an error of the barrier.
+    /// After a BARRIER is served: the cells changed since the last (that it took), as CELL_WRITES bodies of at most
+    /// `target` bytes each (a single write alone up to `max`), each piece with its key's resident_bytes. A write that
+    /// no frame holds fails the session, as an error of the barrier.
     pub fn cell_writes(&mut self, target: usize, max: usize) -> Result<Vec<KeyCells>, Failure> {
         let mut pieces = Vec::new();
-        for key_cells in self.cells.take_writes() {
+        for key_cells in std::mem::take(&mut self.barrier_writes) {
             match cells::split(key_cells, target, max) {
                 Ok(split) => pieces.extend(split),
                 Err(e) => {
@@ -500,7 +510,7 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         let error = session_error(session.serve(Input::Record(None, None, record("not json", "a")), &mut out));
         assert!(error.contains("step 'add' (append_field) failed"), "{error}");
-        let later = session_error(session.serve(Input::Barrier, &mut out));
+        let later = session_error(session.serve(Input::Barrier(Vec::new()), &mut out));
         assert!(later.contains("session already failed"), "{later}");
     }
 
@@ -594,7 +604,7 @@ pub(crate) mod tests {
     }
 
     fn barrier(session: &mut Session) -> Vec<(String, Vec<(u32, CellOp, Vec<u8>, Vec<u8>)>)> {
-        session.serve(Input::Barrier, &mut Vec::new()).unwrap();
+        session.serve(Input::Barrier(Vec::new()), &mut Vec::new()).unwrap();
         let writes = session.cell_writes(usize::MAX, usize::MAX).unwrap();
         writes.iter().map(|w| (String::from_utf8(w.key.to_vec()).unwrap(), ops(w))).collect()
     }
@@ -662,6 +672,55 @@ pub(crate) mod tests {
         assert_eq!(writes[0].1[0], (0, CellOp::Set, vec![], bytes("3")), "a cell without TTL keeps no write time");
     }
 
+    /// A barrier that evicts `evict`: each changed key's writes with its resident_bytes.
+    fn barrier_evicting(session: &mut Session, evict: &[&str]) -> Vec<(String, u64, Vec<(u32, CellOp, Vec<u8>, Vec<u8>)>)> {
+        session.serve(Input::Barrier(evict.iter().map(|key| bytes(key)).collect()), &mut Vec::new()).unwrap();
+        let writes = session.cell_writes(usize::MAX, usize::MAX).unwrap();
+        writes.iter().map(|w| (String::from_utf8(w.key.to_vec()).unwrap(), w.resident_bytes, ops(w))).collect()
+    }
+
+    fn a_barrier_evicts_keys_after_its_writes_and_an_evicted_keys_next_record_needs_a_load(step_type: &str) {
+        let mut session = counter(step_type, "");
+        let mut out = Vec::new();
+        session.serve(Input::Load(1, load_of(b"a", vec![content_value(0, b"4"), content_entries(1, &[(b"x", b"4")])])), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "y").unwrap(), "total=5 seen=x=4,y=5");
+        session.serve(Input::Load(2, load_of(b"b", Vec::new())), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 2, "b", "y").unwrap(), "total=1 seen=y=1");
+        let resident: Vec<_> = barrier_evicting(&mut session, &[]).into_iter().map(|(key, bytes, _)| (key, bytes)).collect();
+        assert_eq!(resident, [("a".into(), 1 + 2 + 2), ("b".into(), 1 + 2)]);
+
+        assert_eq!(keyed(&mut session, 2, "b", "z").unwrap(), "total=2 seen=y=1,z=2");
+        let (set, put) = (CellOp::Set, CellOp::Put);
+        assert_eq!(
+            barrier_evicting(&mut session, &["a", "never loaded"]),
+            [("b".into(), 1 + 2 + 2, vec![(0, set, vec![], bytes("2")), (1, put, bytes("z"), bytes("2"))])],
+            "the evicted key was clean: nothing of it is written"
+        );
+        assert!(!session.is_resident(b"a") && session.is_resident(b"b"));
+
+        // Loaded again: what the LOAD carries, nothing of what the worker held before.
+        session.serve(Input::Load(3, load_of(b"a", vec![content_value(0, b"10")])), &mut out).unwrap();
+        assert_eq!(keyed(&mut session, 1, "a", "z").unwrap(), "total=11 seen=z=11");
+        assert_eq!(keyed(&mut session, 2, "b", "w").unwrap(), "total=3 seen=w=3,y=1,z=2", "a key not evicted keeps its cells");
+        // A changed key the barrier evicts (the bridge evicts only clean ones) is written before it is dropped.
+        let written = barrier_evicting(&mut session, &["a"]);
+        assert_eq!(written[0], ("a".into(), 2 + 1 + 2, vec![(0, set, vec![], bytes("11")), (1, put, bytes("z"), bytes("11"))]));
+        assert!(!session.is_resident(b"a"));
+
+        let Err(Failure::Session(error)) = keyed(&mut session, 1, "a", "x") else { panic!("an evicted key's record is served without a LOAD") };
+        assert!(error.starts_with("s: the record's key 'a' is not resident: no LOAD of it came in this session"), "{error}");
+    }
+
+    #[test]
+    fn a_native_steps_barrier_evicts_keys_after_its_writes_and_an_evicted_keys_next_record_needs_a_load() {
+        a_barrier_evicts_keys_after_its_writes_and_an_evicted_keys_next_record_needs_a_load(CELL_COUNTER_TYPE);
+    }
+
+    #[test]
+    fn a_hosted_python_steps_barrier_evicts_keys_after_its_writes_and_an_evicted_keys_next_record_needs_a_load() {
+        a_barrier_evicts_keys_after_its_writes_and_an_evicted_keys_next_record_needs_a_load("hosted_segments.CellCounter");
+    }
+
     #[test]
     fn a_native_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock() {
         a_ttl_cells_values_carry_their_write_time_and_expire_on_the_bridges_clock(CELL_COUNTER_TYPE);
@@ -717,7 +776,7 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         session.serve(Input::Record(Some(1), Some(b"never loaded".to_vec()), record("x", "a")), &mut out).unwrap();
         assert_eq!(out.len(), 1);
-        session.serve(Input::Barrier, &mut out).unwrap();
+        session.serve(Input::Barrier(Vec::new()), &mut out).unwrap();
         assert!(session.cell_writes(usize::MAX, usize::MAX).unwrap().is_empty());
     }
 
@@ -754,9 +813,9 @@ pub(crate) mod tests {
         let mut session = counter(CELL_COUNTER_TYPE, "");
         session.serve(Input::Load(1, load_of(b"a", Vec::new())), &mut Vec::new()).unwrap();
         keyed(&mut session, 1, "a", &"x".repeat(100)).unwrap();
-        session.serve(Input::Barrier, &mut Vec::new()).unwrap();
+        session.serve(Input::Barrier(Vec::new()), &mut Vec::new()).unwrap();
         let Err(Failure::Session(error)) = session.cell_writes(50, 50) else { panic!("the writes were cut") };
         assert!(error.starts_with("s: the cells changed since the last barrier cannot be sent: a write of key 'a' (cell 1) takes"), "{error}");
-        assert!(session_error(session.serve(Input::Barrier, &mut Vec::new())).contains("session already failed"));
+        assert!(session_error(session.serve(Input::Barrier(Vec::new()), &mut Vec::new())).contains("session already failed"));
     }
 }

@@ -4,8 +4,9 @@
 //! check that the bridge is still there.
 //!
 //! In a keyed session a RECORD's body starts with its key; LOAD frames (a KeyCells message each) go into the
-//! session unanswered, as part of the record that follows; a BARRIER is answered with the cells changed since the
-//! last (CELL_WRITES frames, each at most what a frame holds), then its end marker.
+//! session unanswered, as part of the record that follows; a BARRIER (its checkpoint id, then the keys to evict) is
+//! answered with the cells changed since the last (CELL_WRITES frames, each at most what a frame holds), then its end
+//! marker, and the keys it names are dropped.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -134,7 +135,7 @@ impl ShmLoop {
                 return Ok(());
             }
             l::WATERMARK => Input::Watermark(self.long_body(&frame)?),
-            l::BARRIER => Input::Barrier,
+            l::BARRIER => Input::Barrier(record::split_barrier(frame.body).map_err(corrupt)?.1),
             l::CLOCK => Input::Clock(self.long_body(&frame)?),
             other => {
                 return Err(RingError(format!(
@@ -175,7 +176,7 @@ impl ShmLoop {
     /// before any output is written, as a failed input sends none.
     fn feed(&self, input: Input, outputs: &mut Vec<Record>, max_body: usize) -> Result<Vec<KeyCells>, Failure> {
         let checked = self.dead_letters && matches!(input, Input::Record(..));
-        let barrier = matches!(input, Input::Barrier);
+        let barrier = matches!(input, Input::Barrier(_));
         let mut logic = self.handle.logic.lock().unwrap();
         logic.serve(input, outputs)?;
         if barrier {
@@ -310,9 +311,17 @@ mod tests {
     }
 
     fn send_barrier(ring: &Arc<RingFile>, sequence: u64) {
-        let mut inputs = writer_of_inputs(ring);
-        assert!(inputs.try_write(l::BARRIER, sequence, 0, |_| {}).unwrap());
-        inputs.publish();
+        send(ring, &[(l::BARRIER, sequence, barrier_body(sequence as i64, &[]))]);
+    }
+
+    /// A BARRIER's body: the checkpoint id, then each key to evict behind its i32 length.
+    fn barrier_body(checkpoint_id: i64, evict: &[&[u8]]) -> Vec<u8> {
+        let mut body = checkpoint_id.to_le_bytes().to_vec();
+        for key in evict {
+            body.extend((key.len() as i32).to_le_bytes());
+            body.extend(*key);
+        }
+        body
     }
 
     fn within(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
@@ -417,6 +426,7 @@ mod tests {
             assert!(body.len() <= max_body, "a frame body of {} bytes", body.len());
             let key_cells = KeyCells::decode(&body[..]).unwrap();
             assert_eq!(&key_cells.key[..], b"k\x00ey");
+            assert_eq!(key_cells.resident_bytes, 2 + 4 * (600 + 2), "every piece carries the key's resident_bytes");
             all.extend(ops(&key_cells));
         }
         let mut expected = vec![(0, CellOp::Set, Vec::new(), b"14".to_vec())];
@@ -427,6 +437,63 @@ mod tests {
         assert_eq!(answers_through(&ring, 6), [(l::END_OF_OUTPUTS, 6, vec![])], "the cells are clean after a barrier");
         handle.closing.store(true, Ordering::Release);
         handle.await_end();
+    }
+
+    /// The KeyCells of a CELL_WRITES answer: key, resident_bytes and writes.
+    fn cell_writes_of(answer: &(u16, u64, Vec<u8>)) -> (Vec<u8>, u64, Vec<(u32, CellOp, Vec<u8>, Vec<u8>)>) {
+        assert_eq!(answer.0, l::CELL_WRITES);
+        let key_cells = KeyCells::decode(&answer.2[..]).unwrap();
+        (key_cells.key.to_vec(), key_cells.resident_bytes, ops(&key_cells))
+    }
+
+    #[test]
+    fn a_barrier_evicts_the_keys_its_body_names_once_answered_and_such_a_keys_next_record_needs_a_load() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let counter = spec("count", CELL_COUNTER_TYPE, r#"{"list_seen": false}"#);
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "evicting", Plane::Shm, vec![counter]));
+        let load = |total: &[u8]| load_of(b"user-1", vec![content_value(0, total)]).encode_to_vec();
+        send(&ring, &[
+            (l::LOAD, 1, load(b"10")),
+            (l::RECORD, 1, keyed_record(b"user-1", b"x")),
+            (l::BARRIER, 2, barrier_body(2, &[b"user-1", b"never loaded"])),
+        ]);
+        let answers = answers_through(&ring, 2);
+        assert_eq!(record::decode(&answers[0].2).unwrap().payload, b"total=11");
+        let (key, resident_bytes, writes) = cell_writes_of(&answers[2]);
+        assert_eq!((key.as_slice(), resident_bytes), (&b"user-1"[..], 2 + 1 + 2));
+        assert_eq!(writes[0], (0, CellOp::Set, Vec::new(), b"11".to_vec()));
+        assert_eq!((answers[3].0, answers[3].1, answers.len()), (l::END_OF_OUTPUTS, 2, 4), "the barrier is answered as always");
+
+        // Loaded again: served from what the LOAD carries.
+        send(&ring, &[(l::LOAD, 3, load(b"20")), (l::RECORD, 3, keyed_record(b"user-1", b"y")), (l::BARRIER, 4, barrier_body(4, &[b"user-1"]))]);
+        let answers = answers_through(&ring, 4);
+        assert_eq!(record::decode(&answers[0].2).unwrap().payload, b"total=21");
+        assert_eq!(cell_writes_of(&answers[2]).2[0], (0, CellOp::Set, Vec::new(), b"21".to_vec()));
+
+        // Evicted again, and no LOAD before its record.
+        send(&ring, &[(l::RECORD, 5, keyed_record(b"user-1", b"z"))]);
+        let answers = answers_through(&ring, 5);
+        assert_eq!(answers[0].0, l::ERROR);
+        let error = String::from_utf8(answers[0].2.clone()).unwrap();
+        assert!(error.contains("the record's key 'user-1' is not resident: no LOAD of it came in this session"), "{error}");
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
+    }
+
+    #[test]
+    fn a_barrier_whose_key_to_evict_runs_past_its_body_ends_the_session_naming_the_ring() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let counter = spec("count", CELL_COUNTER_TYPE, "");
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "corrupt-evict", Plane::Shm, vec![counter]));
+        let mut body = barrier_body(1, &[b"fine"]);
+        body.extend(100i32.to_le_bytes());
+        body.extend(b"short");
+        send(&ring, &[(l::BARRIER, 1, body)]);
+        assert!(within(5, || handle.ended.load(Ordering::Acquire)), "the session goes on");
+        assert_eq!(worker_heartbeat_and_closed(&ring).1, l::CLOSED_LEFT);
+        assert!(!registry.sessions.lock().unwrap().contains_key("corrupt-evict"), "the session is still open");
     }
 
     #[test]

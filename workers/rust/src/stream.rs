@@ -5,7 +5,8 @@
 //!
 //! In a keyed session a RECORD frame carries its key (`key`); LOAD frames (`cells`) go into the session unanswered,
 //! as part of the record that follows; a BARRIER is answered with the cells changed since the last (CELL_WRITES
-//! frames, each KeyCells of at most BATCH_BYTES unless one write alone is larger), then its end marker.
+//! frames, each KeyCells of at most BATCH_BYTES unless one write alone is larger), then its end marker, and the keys
+//! it names (`evict`) are dropped.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -195,7 +196,7 @@ fn input(session: &str, keyed: bool, frame: Frame) -> Result<Input, String> {
             Ok(Input::Record(frame.key_group, keyed.then(|| frame.key.to_vec()), record(message)))
         }
         Some(FrameType::Watermark) => Ok(Input::Watermark(frame.watermark)),
-        Some(FrameType::Barrier) => Ok(Input::Barrier),
+        Some(FrameType::Barrier) => Ok(Input::Barrier(frame.evict.iter().map(|key| key.to_vec()).collect())),
         Some(FrameType::Clock) => Ok(Input::Clock(frame.processing_time)),
         _ => {
             let kind = FrameType::from_i32(frame.r#type).map_or_else(|| format!("unknown type {}", frame.r#type), |t| format!("{t:?}"));
@@ -313,6 +314,62 @@ mod tests {
         assert_eq!(&writes.key[..], b"a");
         assert_eq!(ops(writes), [(0, CellOp::Set, vec![], b"6".to_vec()), (1, CellOp::Put, b"x".to_vec(), b"5".to_vec()), (1, CellOp::Put, b"y".to_vec(), b"6".to_vec())]);
         assert!(frames[6].error.contains("the record's key 'b' is not resident"), "{}", frames[6].error);
+    }
+
+    fn barrier_evicting(sequence: u64, evict: &[&[u8]]) -> Frame {
+        Frame { r#type: FrameType::Barrier as i32, sequence, evict: evict.iter().map(|key| key.to_vec().into()).collect(), ..Default::default() }
+    }
+
+    fn load(sequence: u64, key: &[u8], total: &[u8]) -> Frame {
+        Frame { r#type: FrameType::Load as i32, sequence, cells: Some(load_of(key, vec![content_value(0, total)])), ..Default::default() }
+    }
+
+    #[test]
+    fn a_barrier_evicts_the_keys_it_names_once_answered_and_such_a_keys_next_record_needs_a_load() {
+        let handle = keyed_session(vec![spec("count", CELL_COUNTER_TYPE, r#"{"list_seen": false}"#)]);
+        let frames = vec![
+            load(1, b"a", b"4"),
+            keyed_record(1, b"a", b"x"),
+            load(2, b"b", b"7"),
+            keyed_record(2, b"b", b"y"),
+            barrier_evicting(3, &[]),
+            keyed_record(4, b"b", b"z"),
+            barrier_evicting(5, &[b"a", b"never loaded"]),
+            // Loaded again: served from what the LOAD carries.
+            load(6, b"a", b"40"),
+            keyed_record(6, b"a", b"x"),
+            barrier_evicting(7, &[b"a", b"b"]),
+            // Evicted again, and no LOAD before its record.
+            keyed_record(8, b"b", b"w"),
+        ];
+
+        let answers = answer(&handle, FrameBatch { frames }, &mut Vec::new());
+
+        let frames = &answers[0].frames;
+        let kinds: Vec<_> = frames.iter().map(|f| (FrameType::from_i32(f.r#type).unwrap(), f.sequence)).collect();
+        use FrameType::{CellWrites, EndOfOutputs, Error, Output};
+        assert_eq!(
+            kinds,
+            [
+                (Output, 1), (EndOfOutputs, 1), (Output, 2), (EndOfOutputs, 2),
+                (CellWrites, 3), (CellWrites, 3), (EndOfOutputs, 3),
+                (Output, 4), (EndOfOutputs, 4),
+                (CellWrites, 5), (EndOfOutputs, 5),
+                (Output, 6), (EndOfOutputs, 6),
+                (CellWrites, 7), (EndOfOutputs, 7),
+                (Error, 8),
+            ]
+        );
+        let payload = |at: usize| frames[at].record.as_ref().unwrap().payload.to_vec();
+        let written = |at: usize| frames[at].cells.as_ref().map(|c| (c.key.to_vec(), c.resident_bytes, ops(c)[0].clone())).unwrap();
+        let set = |value: &[u8]| (0, CellOp::Set, Vec::new(), value.to_vec());
+        assert_eq!((payload(0), payload(2), payload(7)), (b"total=5".to_vec(), b"total=8".to_vec(), b"total=9".to_vec()));
+        assert_eq!(written(4), (b"a".to_vec(), 1 + 1 + 1, set(b"5")));
+        assert_eq!(written(5), (b"b".to_vec(), 1 + 1 + 1, set(b"8")));
+        assert_eq!(written(9), (b"b".to_vec(), 1 + 2 + 2, set(b"9")), "the evicted key was clean: nothing of it is written");
+        assert_eq!(payload(11), b"total=41");
+        assert_eq!(written(13), (b"a".to_vec(), 2 + 1 + 2, set(b"41")));
+        assert!(frames[15].error.contains("the record's key 'b' is not resident: no LOAD of it came in this session"), "{}", frames[15].error);
     }
 
     #[test]
