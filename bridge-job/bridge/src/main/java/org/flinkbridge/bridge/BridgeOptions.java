@@ -143,5 +143,14 @@ public final class BridgeOptions {
                     + "snapshot fails the checkpoint, naming the session, its size and this option, instead of the "
                     + "TaskManager's heap.");
 
+    public static final ConfigOption<MemorySize> CELLS_BUDGET =
+            ConfigOptions.key("flink-bridge.worker.cells-budget")
+            .memoryType()
+            .defaultValue(MemorySize.parse("128mb"))
+            .withDescription("How many bytes of cells (per-key state kept in Flink's keyed state) one session's worker "
+                    + "holds. Past it, each checkpoint's barrier evicts the least recently used keys that no record "
+                    + "touched since the previous checkpoint, so the worker holds about this much plus the keys one "
+                    + "checkpoint interval touches; an evicted key is loaded again with its next record.");
+
     private BridgeOptions() {}
 }

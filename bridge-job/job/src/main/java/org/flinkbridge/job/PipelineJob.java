@@ -144,7 +144,8 @@ public final class PipelineJob {
         return new SessionSpec(pipeline.name(), segment.id(), segment.name(), steps(segment), bridge.transport(),
                 bridge.workerAddress(), config.get(BridgeOptions.ALLOW_PLAINTEXT_REMOTE), workerCommand,
                 bridge.maxInFlight(), bridge.workerTimeoutMs(), batchFrames, shm, recovery,
-                config.get(BridgeOptions.MAX_SNAPSHOT_SIZE).getBytes());
+                config.get(BridgeOptions.MAX_SNAPSHOT_SIZE).getBytes(), false,
+                config.get(BridgeOptions.CELLS_BUDGET).getBytes());
     }
 
     /** A segment's steps as the control service describes them to a worker. */

@@ -29,7 +29,7 @@ class PipelineGraphTest {
     private static final String[] KINDS = {"click", "view", "tap", "scroll", null};
 
     @ParameterizedTest
-    @CsvSource({"java, shm", "java, grpc", "python, shm"})
+    @CsvSource({"java, shm", "java, grpc", "python, shm", "python, grpc", "rust, shm", "rust, grpc"})
     void eachRecordReachesTheSinksOfItsPathOnce(String worker, String transport, @TempDir Path dir) throws Exception {
         List<String> lines = new ArrayList<>();
         for (int i = 0; i < RECORDS; i++) {

@@ -149,7 +149,10 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 spec.workerTimeoutMillis(), loss, spec.deadLetterSteps().isEmpty() ? null : new DeadLetters(
                         spec.jobName(), spec.segmentId() + " " + spec.segmentName()), new Downstream(ctx),
                 new SessionExchange.Pending(restored.outputs(), restored.deadLetters()),
-                keyed ? record -> keyOf(record) : null, cells());
+                keyed ? record -> keyOf(record) : null, cells(), spec.cellsBudgetBytes());
+        if (!session.cells().isEmpty()) {
+            metrics.watchResidentCells(ctx.getMetricGroup(), exchange::residentKeys, exchange::residentCellBytes);
+        }
     }
 
     /** The session's cells in the keyed operator's state backend, once the worker declared them. */

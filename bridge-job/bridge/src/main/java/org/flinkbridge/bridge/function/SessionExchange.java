@@ -15,9 +15,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
@@ -149,8 +147,7 @@ final class SessionExchange {
     private final DeadLetters deadLetters;
     private final KeyOf keyOf;
     private final Cells cells;
-    /** The keys loaded into the current session (wire bytes → the key), whose cells the worker holds. */
-    private final Map<ByteString, String> resident = new HashMap<>();
+    private final ResidentKeys resident;
     /** The cell writes answering the barrier in flight, applied with its end marker. */
     private final List<KeyCells> barrierWrites = new ArrayList<>();
     private WorkerChannel channel;
@@ -167,12 +164,15 @@ final class SessionExchange {
      * @param clock the processing time stamped on the inputs, and a dead letter's time (ms since the epoch)
      * @param keyOf a record's key, in a keyed session (the key every record carries); null when not keyed
      * @param cells where the session's cells live; {@link Cells#NONE} when its steps declare none
+     * @param cellsBudgetBytes the bytes of cells past which a barrier evicts keys from the worker
      */
     SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, WorkerLoss loss,
-                    DeadLetters deadLetters, Downstream downstream, Pending restored, KeyOf keyOf, Cells cells) {
+                    DeadLetters deadLetters, Downstream downstream, Pending restored, KeyOf keyOf, Cells cells,
+                    long cellsBudgetBytes) {
         this.session = session;
         this.keyOf = keyOf;
         this.cells = cells;
+        this.resident = new ResidentKeys(cellsBudgetBytes);
         this.clock = clock;
         this.channel = session.channel();
         this.timeoutMillis = timeoutMillis;
@@ -288,7 +288,7 @@ final class SessionExchange {
             long sequence = inFlight.add(InputKind.BARRIER);
             loss.sentMarker(InputKind.BARRIER, sequence, checkpointId);
             try {
-                inputs.barrier(sequence, checkpointId);
+                channel.sendBarrier(sequence, checkpointId, resident.evictAtBarrier(), answers);
             } catch (WorkerLostException e) {
                 lost(e);
             }
@@ -355,6 +355,16 @@ final class SessionExchange {
     /** Releases what recovery in place keeps. */
     void close() {
         loss.close();
+    }
+
+    /** The keys whose cells the worker holds. */
+    int residentKeys() {
+        return resident.count();
+    }
+
+    /** The bytes of cells the worker holds, as the loads and its writes weighed them. */
+    long residentCellBytes() {
+        return resident.bytes();
     }
 
     /** Inputs sent and not yet answered. */
@@ -451,10 +461,13 @@ final class SessionExchange {
             byte[] keyBytes = null;
             if (key != null) {
                 keyBytes = key.getBytes(StandardCharsets.UTF_8);
-                if (cells.declared() && resident.putIfAbsent(ByteString.copyFrom(keyBytes), key) == null) {
+                if (cells.declared() && !resident.touch(ByteString.copyFrom(keyBytes))) {
+                    long bytes = 0;
                     for (KeyCells load : cells.load(key, keyBytes, channel.maxCellFrameBytes())) {
                         channel.sendLoad(sequence, load, answers);
+                        bytes += load.getSerializedSize();
                     }
+                    resident.loaded(ByteString.copyFrom(keyBytes), key, bytes);
                 }
             }
             channel.sendRecord(sequence, keyGroup, keyBytes, record, answers);
@@ -510,7 +523,8 @@ final class SessionExchange {
             if (!barrierWrites.isEmpty()) {
                 // The barrier is answered whole: its cells go into Flink's keyed state before the keyed snapshot.
                 for (KeyCells writes : barrierWrites) {
-                    cells.write(resident.get(writes.getKey()), writes);
+                    cells.write(resident.key(writes.getKey()), writes);
+                    resident.weigh(writes.getKey(), writes.getResidentBytes());
                 }
                 barrierWrites.clear();
             }
@@ -568,7 +582,7 @@ final class SessionExchange {
                         + inFlight.oldestKind() + ", with cell writes, which only answer a BARRIER (a protocol"
                         + " violation)");
             }
-            if (!resident.containsKey(writes.getKey())) {
+            if (resident.key(writes.getKey()) == null) {
                 throw new WorkerFailure(session.name() + ": the worker wrote the cells of key '"
                         + writes.getKey().toStringUtf8() + "', which was never loaded into the session (a protocol"
                         + " violation)");

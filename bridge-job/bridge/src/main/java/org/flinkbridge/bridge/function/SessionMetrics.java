@@ -84,6 +84,15 @@ final class SessionMetrics {
         slotMask = slots - 1;
     }
 
+    /**
+     * The keys whose cells the worker holds and their weight in bytes, read by a reporter's thread (a count taken
+     * while the task changes it may be off by a key).
+     */
+    void watchResidentCells(MetricGroup group, IntSupplier keys, LongSupplier bytes) {
+        group.gauge("bridgeResidentKeys", (Gauge<Integer>) keys::getAsInt);
+        group.gauge("bridgeResidentCellBytes", (Gauge<Long>) bytes::getAsLong);
+    }
+
     void recordSent(long sequence, int payloadBytes) {
         recordsSent.inc();
         bytesSent.inc(payloadBytes);

@@ -15,6 +15,7 @@ import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.RecordMessages;
 
 import java.io.IOException;
+import java.util.List;
 
 /** The streamed gRPC data plane: batched frames over one bidirectional stream. */
 final class GrpcStreamChannel implements WorkerChannel {
@@ -55,6 +56,17 @@ final class GrpcStreamChannel implements WorkerChannel {
     public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
         send(Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence)
                 .setCheckpointId(checkpointId).build(), whileWaiting);
+    }
+
+    @Override
+    public void sendBarrier(long sequence, long checkpointId, List<byte[]> evict, Answers whileWaiting)
+            throws IOException {
+        Frame.Builder frame = Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence)
+                .setCheckpointId(checkpointId);
+        for (byte[] key : evict) {
+            frame.addEvict(ByteString.copyFrom(key));
+        }
+        send(frame.build(), whileWaiting);
     }
 
     @Override

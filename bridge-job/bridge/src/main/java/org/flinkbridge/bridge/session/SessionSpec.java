@@ -21,6 +21,7 @@ import java.util.List;
  * @param maxSnapshotBytes the most state a worker may hand over at one checkpoint
  *                         ({@link BridgeOptions#MAX_SNAPSHOT_SIZE})
  * @param keyed whether the session's stream is keyed: its records carry their key, and its steps may keep cells
+ * @param cellsBudgetBytes the most bytes of cells the worker holds for the session ({@link BridgeOptions#CELLS_BUDGET})
  */
 public record SessionSpec(
         String jobName,
@@ -37,7 +38,8 @@ public record SessionSpec(
         ShmSettings shm,
         Recovery recovery,
         long maxSnapshotBytes,
-        boolean keyed) implements Serializable {
+        boolean keyed,
+        long cellsBudgetBytes) implements Serializable {
 
     public SessionSpec {
         steps = List.copyOf(steps);
@@ -50,14 +52,15 @@ public record SessionSpec(
                        long workerTimeoutMillis, int maxBatchFrames, ShmSettings shm, Recovery recovery,
                        long maxSnapshotBytes) {
         this(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote, workerCommand,
-                maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes, false);
+                maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes, false,
+                BridgeOptions.CELLS_BUDGET.defaultValue().getBytes());
     }
 
     /** The same session, keyed or not. */
     public SessionSpec withKeyed(boolean isKeyed) {
         return new SessionSpec(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote,
                 workerCommand, maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes,
-                isKeyed);
+                isKeyed, cellsBudgetBytes);
     }
 
     /**

@@ -22,6 +22,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -109,6 +110,25 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     @Override
     public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException {
         sendLong(FrameType.BARRIER, sequence, checkpointId, whileWaiting);
+    }
+
+    /** The checkpoint id, then each key to evict behind its length, as {@link RecordKeys} puts a record's key. */
+    @Override
+    public void sendBarrier(long sequence, long checkpointId, List<byte[]> evict, Answers whileWaiting)
+            throws IOException {
+        int length = Long.BYTES;
+        for (byte[] key : evict) {
+            length += RecordKeys.prefixLength(key);
+        }
+        long body = claim(FrameType.BARRIER, 0, sequence, length, whileWaiting);
+        MemorySegment ring = inputs.segment();
+        ring.set(ValueLayout.JAVA_LONG_UNALIGNED, body, checkpointId);
+        long at = body + Long.BYTES;
+        for (byte[] key : evict) {
+            RecordKeys.write(ring, at, key);
+            at += RecordKeys.prefixLength(key);
+        }
+        written();
     }
 
     /** An input whose body is one i64. */

@@ -6,6 +6,7 @@ import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 
 import java.io.IOException;
+import java.util.List;
 import org.flinkbridge.records.BridgeRecord;
 
 /**
@@ -53,6 +54,18 @@ public interface WorkerChannel extends AutoCloseable {
      * is answered. Waits for room as {@link #sendRecord} does.
      */
     void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) throws IOException;
+
+    /**
+     * Sends a checkpoint's flush marker naming keys whose cells the worker drops once it has answered it
+     * (docs/protocol.md, "Cells"). Waits for room as {@link #sendRecord} does.
+     */
+    default void sendBarrier(long sequence, long checkpointId, List<byte[]> evict, Answers whileWaiting)
+            throws IOException {
+        if (!evict.isEmpty()) {
+            throw new UnsupportedOperationException("this transport carries no cells");
+        }
+        sendBarrier(sequence, checkpointId, whileWaiting);
+    }
 
     /**
      * Whether the worker ended this session's data plane as stopped (asked to stop, an upgrade): then a control

@@ -32,8 +32,13 @@ class CellsExchangeTest {
     private final Backend backend = new Backend();
 
     private SessionExchange exchange() {
+        return exchange(1 << 20);
+    }
+
+    private SessionExchange exchange(long cellsBudgetBytes) {
         return new SessionExchange(new FixedSession(worker), () -> 1_000, 8, 50, WorkerLoss.FAILOVER, null,
-                new DownstreamLog(), SessionExchange.Pending.NONE, record -> text(record).split(":")[0], backend);
+                new DownstreamLog(), SessionExchange.Pending.NONE, record -> text(record).split(":")[0], backend,
+                cellsBudgetBytes);
     }
 
     @Test
@@ -55,8 +60,31 @@ class CellsExchangeTest {
 
         assertEquals(Map.of("a", 43L, "b", 1L), backend.counts);
         exchange.record(0, "a", record("a:3"));
-        assertEquals(List.of("BARRIER 4", "CLOCK 5", "RECORD 6 a"), worker.inputs.subList(6, 9),
+        assertEquals(List.of("BARRIER 4 evict []", "CLOCK 5", "RECORD 6 a"), worker.inputs.subList(6, 9),
                 "a key stays resident across a barrier");
+    }
+
+    /**
+     * Past the budget a barrier evicts the least recently used keys no record touched since the previous barrier;
+     * an evicted key is loaded again with its next record, with what the barrier wrote back.
+     */
+    @Test
+    void pastTheBudgetABarrierEvictsTheKeysUntouchedSinceThePreviousOne() throws IOException {
+        SessionExchange exchange = exchange(1);
+        exchange.record(0, "a", record("a:1"));
+        exchange.record(0, "b", record("b:1"));
+        exchange.checkpoint(1);
+        assertEquals("BARRIER 3 evict []", worker.inputs.getLast(), "both keys were touched since the start");
+        exchange.record(0, "b", record("b:2"));
+        exchange.checkpoint(2);
+        assertEquals("BARRIER 6 evict [a]", worker.inputs.getLast(), "a was not touched since barrier 1, b was");
+
+        exchange.record(0, "a", record("a:2"));
+        exchange.checkpoint(3);
+
+        assertEquals(List.of("CLOCK 7", "LOAD 8 a=1", "RECORD 8 a", "BARRIER 9 evict [b]"), worker.inputs.subList(
+                worker.inputs.size() - 4, worker.inputs.size()));
+        assertEquals(Map.of("a", 2L, "b", 2L), backend.counts);
     }
 
     @Test
@@ -158,6 +186,14 @@ class CellsExchangeTest {
         }
 
         @Override
+        public void sendBarrier(long sequence, long checkpointId, List<byte[]> evict, Answers whileWaiting) {
+            sendBarrier(sequence, checkpointId, whileWaiting);
+            inputs.set(inputs.size() - 1, "BARRIER " + sequence + " evict " + evict.stream()
+                    .map(key -> new String(key, StandardCharsets.UTF_8)).toList());
+            evict.forEach(key -> resident.remove(ByteString.copyFrom(key)));
+        }
+
+        @Override
         public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) {
             inputs.add("BARRIER " + sequence);
             List<KeyCells> writes = new ArrayList<>();
@@ -175,7 +211,7 @@ class CellsExchangeTest {
         }
 
         private static KeyCells writes(ByteString key, long count) {
-            return KeyCells.newBuilder().setKey(key).addWrites(CellWrite.newBuilder().setCell(0)
+            return KeyCells.newBuilder().setKey(key).setResidentBytes(8).addWrites(CellWrite.newBuilder().setCell(0)
                     .setOp(CellOp.CELL_OP_SET).setValue(ByteString.copyFromUtf8(Long.toString(count)))).build();
         }
 

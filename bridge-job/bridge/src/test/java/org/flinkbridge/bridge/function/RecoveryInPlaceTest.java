@@ -294,7 +294,7 @@ class RecoveryInPlaceTest {
     private SessionExchange exchange(Sessions sessions, ReplayJournal journal) {
         return new SessionExchange(sessions, () -> now, 4, 1_000, new InPlaceRecovery(journal, List.of(RESTORED)),
                 new DeadLetters("recovery", "0 main"), log, SessionExchange.Pending.NONE, null,
-                SessionExchange.Cells.NONE);
+                SessionExchange.Cells.NONE, 0);
     }
 
     private static BridgeRecord record(String text) {

@@ -1,0 +1,93 @@
+package org.flinkbridge.bridge.function;
+
+import com.google.protobuf.ByteString;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The keys whose cells a session's worker holds, least recently used first, each weighed in bytes (what its LOAD
+ * carried, then what the worker says it holds after its writes), within a budget that barriers enforce: past it, a
+ * barrier names the least recently used keys that no record touched since the previous barrier, which are clean
+ * once it is answered and have nothing in flight (docs/protocol.md, "Cells").
+ */
+final class ResidentKeys {
+
+    private record Resident(String key, long bytes) {}
+
+    private final long budgetBytes;
+    /** Wire key → the key as the backend knows it and its weight; iterated least recently used first. */
+    private final LinkedHashMap<ByteString, Resident> keys = new LinkedHashMap<>(16, 0.75f, true);
+    private final Set<ByteString> touchedSinceBarrier = new HashSet<>();
+    private long bytes;
+
+    ResidentKeys(long budgetBytes) {
+        this.budgetBytes = budgetBytes;
+    }
+
+    /** A record of {@code wireKey} goes to the worker: whether the key is resident (else it must be loaded first). */
+    boolean touch(ByteString wireKey) {
+        touchedSinceBarrier.add(wireKey);
+        return keys.get(wireKey) != null;
+    }
+
+    /** The key was loaded into the worker with {@code loadedBytes} of cells. */
+    void loaded(ByteString wireKey, String key, long loadedBytes) {
+        keys.put(wireKey, new Resident(key, loadedBytes));
+        bytes += loadedBytes;
+    }
+
+    /** The key as the backend knows it, or null when it is not resident. */
+    String key(ByteString wireKey) {
+        Resident resident = keys.get(wireKey);
+        return resident == null ? null : resident.key();
+    }
+
+    /** The worker holds {@code residentBytes} of the key's cells after its writes. */
+    void weigh(ByteString wireKey, long residentBytes) {
+        Resident resident = keys.get(wireKey);
+        if (resident != null) {
+            bytes += residentBytes - resident.bytes();
+            keys.put(wireKey, new Resident(resident.key(), residentBytes));
+        }
+    }
+
+    /**
+     * The keys a barrier sent now evicts, no longer resident from here on: past the budget, the least recently used
+     * ones no record touched since the previous barrier.
+     */
+    List<byte[]> evictAtBarrier() {
+        List<byte[]> evicted = new ArrayList<>();
+        Iterator<Map.Entry<ByteString, Resident>> eldestFirst = keys.entrySet().iterator();
+        while (bytes > budgetBytes && eldestFirst.hasNext()) {
+            Map.Entry<ByteString, Resident> next = eldestFirst.next();
+            if (!touchedSinceBarrier.contains(next.getKey())) {
+                eldestFirst.remove();
+                bytes -= next.getValue().bytes();
+                evicted.add(next.getKey().toByteArray());
+            }
+        }
+        touchedSinceBarrier.clear();
+        return evicted;
+    }
+
+    /** A new session holds no key. */
+    void clear() {
+        keys.clear();
+        touchedSinceBarrier.clear();
+        bytes = 0;
+    }
+
+    int count() {
+        return keys.size();
+    }
+
+    long bytes() {
+        return bytes;
+    }
+}
