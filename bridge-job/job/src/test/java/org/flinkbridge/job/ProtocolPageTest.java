@@ -86,8 +86,8 @@ class ProtocolPageTest {
                         name + " in bridge_data.proto");
             }
         }
-        assertEquals(List.of("BARRIER", "CLOCK", "END_OF_OUTPUTS", "ERROR", "INPUT_FAILED", "OUTPUT", "PADDING", "RECORD",
-                        "WATERMARK"),
+        assertEquals(List.of("BARRIER", "CELL_WRITES", "CLOCK", "END_OF_OUTPUTS", "ERROR", "INPUT_FAILED", "LOAD", "OUTPUT",
+                        "PADDING", "RECORD", "WATERMARK"),
                 List.copyOf(types.keySet()), "frame types the page numbers");
     }
 
