@@ -7,6 +7,7 @@ import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.HeartbeatManagerOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.DefaultExecutorServiceLoader;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.JobListener;
@@ -91,13 +92,16 @@ public final class LocalRunner {
         String home = System.getProperty("flink-bridge.home", ".");
         JobArguments arguments = JobArguments.parse(args, Path.of(home, EXAMPLE_PIPELINE));
         Pipeline pipeline = arguments.loadPipeline();
-        for (SinkSpec sink : pipeline.sinks()) {
-            if (sink instanceof FileSinkSpec file) {
-                OutputDirectories.prepare(Path.of(arguments.output() != null ? arguments.output() : file.path()));
+        // A run restored from a checkpoint or savepoint goes on with the output the earlier run committed.
+        if (!arguments.options().containsKey(StateRecoveryOptions.SAVEPOINT_PATH.key())) {
+            for (SinkSpec sink : pipeline.sinks()) {
+                if (sink instanceof FileSinkSpec file) {
+                    OutputDirectories.prepare(Path.of(PipelineJob.filePath(pipeline, file, arguments.output())));
+                }
             }
-        }
-        if (pipeline.deadLetters() instanceof FileSinkSpec file) {
-            OutputDirectories.prepare(Path.of(file.path()));
+            if (pipeline.deadLetters() instanceof FileSinkSpec file) {
+                OutputDirectories.prepare(Path.of(file.path()));
+            }
         }
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         PipelineJob.build(env, pipeline, arguments);

@@ -170,22 +170,12 @@ class KafkaSinkTest {
         new ProcessBuilder("kill", "-KILL", Long.toString(worker.pid())).start().waitFor();
         ExecutionException failed = assertThrows(ExecutionException.class, () -> first.get(120, TimeUnit.SECONDS));
         assertTrue(LocalRunner.causeMessage(failed).contains("pid " + worker.pid()), LocalRunner.causeMessage(failed));
-        Path latest = latestCheckpoint(checkpoints);
+        Path latest = TestPipelines.latestCheckpoint(checkpoints);
 
         LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", "1",
                 "-Dexecution.state-recovery.path=" + latest.toUri()});
 
         assertEachGeneratedEventOnce("eo-rescale", records);
-    }
-
-    /** The newest retained checkpoint: the {@code chk-N} directory with the highest N that holds {@code _metadata}. */
-    private static Path latestCheckpoint(Path checkpoints) throws IOException {
-        try (Stream<Path> files = Files.walk(checkpoints)) {
-            return files.filter(file -> file.getFileName().toString().equals("_metadata"))
-                    .map(Path::getParent)
-                    .max(Comparator.comparingLong(chk -> Long.parseLong(chk.getFileName().toString().substring(4))))
-                    .orElseThrow(() -> new AssertionError("no completed checkpoint under " + checkpoints));
-        }
     }
 
     /** With failover: a killed worker restarts the job from its checkpoint, which is what these tests are about. */

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -171,5 +172,15 @@ final class TestPipelines {
             throw new AssertionError("the worker jar is not built: " + jar);
         }
         return jar;
+    }
+
+    /** The newest retained checkpoint: the {@code chk-N} directory with the highest N that holds {@code _metadata}. */
+    static Path latestCheckpoint(Path checkpoints) throws IOException {
+        try (Stream<Path> files = Files.walk(checkpoints)) {
+            return files.filter(file -> file.getFileName().toString().equals("_metadata"))
+                    .map(Path::getParent)
+                    .max(Comparator.comparingLong(chk -> Long.parseLong(chk.getFileName().toString().substring(4))))
+                    .orElseThrow(() -> new AssertionError("no completed checkpoint under " + checkpoints));
+        }
     }
 }
