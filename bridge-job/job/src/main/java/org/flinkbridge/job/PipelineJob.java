@@ -23,6 +23,7 @@ import org.flinkbridge.job.io.Union;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.FileSinkSpec;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
+import org.flinkbridge.pipeline.KeySpec;
 import org.flinkbridge.pipeline.OnError;
 import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.SegmentSpec;
@@ -37,8 +38,8 @@ import java.util.List;
 
 /**
  * Builds the Flink job of a pipeline: sources (unioned), event-time watermarks from the records'
- * timestamps, then the pipeline's graph ({@link FlowGraph}): one bridge function per segment (keyed before the
- * first when the pipeline names a key), routes, broadcasts and unions, and the sinks each flow ends in.
+ * timestamps, then the pipeline's graph ({@link FlowGraph}): one bridge function per segment (keyed before it when
+ * the segment has a key, {@link Pipeline#keyOf}), routes, broadcasts and unions, and the sinks each flow ends in.
  */
 public final class PipelineJob {
 
@@ -97,13 +98,13 @@ public final class PipelineJob {
 
         List<NonKeyedPartitionStream<BridgeRecord>> deadLetters = new ArrayList<>();
         FlowGraph.build(pipeline, stream, (input, segment, countSent, countReceived) -> {
-            boolean keyed = segment.id() == 0 && bridge.key() != null;
+            KeySpec key = pipeline.keyOf(segment);
             BridgeFunction function = new BridgeFunction(
-                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm, config), keyed,
+                    sessionSpec(pipeline, segment, workerCommand, batchFrames, shm, config), key != null,
                     countSent, countReceived);
             String name = "segment " + segment.id() + " " + segment.name();
-            ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> processed = keyed
-                    ? BridgeStreams.process(input.keyBy(new RecordKey(bridge.key())), function).withName(name)
+            ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> processed = key != null
+                    ? BridgeStreams.process(input.keyBy(new RecordKey(key)), function).withName(name)
                             .withUid("segment-" + segment.name())
                     : BridgeStreams.process(input, function).withName(name).withUid("segment-" + segment.name());
             if (segment.steps().stream().anyMatch(step -> step.onError() == OnError.DEAD_LETTER)) {

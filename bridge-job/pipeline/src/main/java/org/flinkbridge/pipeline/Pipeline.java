@@ -71,6 +71,10 @@ public record Pipeline(
                     + "main steps have none (they start with " + main.end().getClass().getSimpleName().toLowerCase()
                     + ")");
         }
+        if (bridge.key() != null && main.segments().getFirst().key() != null) {
+            throw new IllegalArgumentException("segment " + main.segments().getFirst().name() + " is keyed twice, by "
+                    + "bridge.key and by its own key under segments: give its key in one place");
+        }
         requireExactlyOnceOrAccepted(segments, bridge);
         List<String> deadLetterSteps = segments.stream().flatMap(segment -> segment.steps().stream())
                 .filter(step -> step.onError() == OnError.DEAD_LETTER).map(StepSpec::name).toList();
@@ -127,6 +131,17 @@ public record Pipeline(
     /** Every sink of the graph (not the dead-letters sink), in the same order. */
     public List<SinkSpec> sinks() {
         return sinks(main, branches);
+    }
+
+    /**
+     * What the job keys the stream by before {@code segment}: its own key, or for the first segment of the main steps
+     * the bridge section's; null when the segment is not keyed.
+     */
+    public KeySpec keyOf(SegmentSpec segment) {
+        if (segment.key() != null) {
+            return segment.key();
+        }
+        return !main.segments().isEmpty() && main.segments().getFirst().id() == segment.id() ? bridge.key() : null;
     }
 
     /** The flows, main steps first. */

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
@@ -37,7 +38,7 @@ import java.util.stream.Collectors;
 public final class PipelineParser {
 
     private static final List<String> TOP_LEVEL_KEYS =
-            List.of("name", "sources", "steps", "sinks", "branches", "bridge", "dead_letters");
+            List.of("name", "sources", "steps", "sinks", "branches", "segments", "bridge", "dead_letters");
     private static final List<String> SOURCE_TYPES =
             List.of(GeneratorSourceSpec.TYPE, FileSourceSpec.TYPE, KafkaSourceSpec.TYPE);
     private static final List<String> GENERATOR_KEYS = List.of("type", "count", "rate", "keys", "seed");
@@ -63,6 +64,7 @@ public final class PipelineParser {
     private static final List<String> BROADCAST_STEP_KEYS = List.of("step_name", "broadcast");
     private static final List<String> ROUTE_KEYS = List.of("by", "branches", "default");
     private static final List<String> BRANCH_KEYS = List.of("steps", "sinks", "to");
+    private static final List<String> SEGMENT_KEYS = List.of("key");
     private static final List<String> BRIDGE_KEYS = List.of("transport", "grpc_mode", "worker_address", "key",
             "parallelism", "max_in_flight", "worker_timeout_ms", "checkpoint_interval_ms", "accept_at_least_once",
             "worker", "worker_recovery", "worker_restart_timeout_ms");
@@ -160,10 +162,14 @@ public final class PipelineParser {
         // Before the sinks, which may need checkpointing on.
         BridgeSettings bridge = root.optional("bridge").map(PipelineParser::bridge)
                 .orElseGet(BridgeSettings::defaults);
-        Flows flows = new Flows(root.optional("dead_letters").isPresent(), name, bridge);
+        Map<String, YamlMap.Field> segmentKeys = root.optional("segments")
+                .map(node -> node.map("a mapping of segment names to {key: ...}").fields()).orElseGet(List::of)
+                .stream().collect(Collectors.toMap(YamlMap.Field::name, field -> field, (a, b) -> a, LinkedHashMap::new));
+        Flows flows = new Flows(root.optional("dead_letters").isPresent(), name, bridge, segmentKeys);
         Flow main = flows.main(root);
         Map<String, Flow> branches = root.optional("branches").map(flows::branches).orElseGet(Map::of);
         flows.check(main, branches);
+        flows.requireKeyedSegmentsExist();
         SinkSpec deadLetters = root.optional("dead_letters")
                 .map(node -> sink("dead_letters", node.map("a sink mapping"), name, bridge)).orElse(null);
         return new Pipeline(name, file, sources, main, branches, bridge, deadLetters);
@@ -292,12 +298,39 @@ public final class PipelineParser {
         /** Per flow (by {@link Flow#describe()}): each branch it names, at the first place it names it. */
         private final Map<String, Map<String, YamlNode>> namedBranches = new HashMap<>();
         private final Map<String, YamlNode> branchKeys = new HashMap<>();
+        /** The file's {@code segments} section: segment name → its entry, whose {@code key} keys the segment. */
+        private final Map<String, YamlMap.Field> segmentKeys;
 
-        /** @param deadLettersNamed whether the file names a dead_letters sink, which on_error: dead_letter needs */
-        Flows(boolean deadLettersNamed, String pipelineName, BridgeSettings bridge) {
+        /**
+         * @param deadLettersNamed whether the file names a dead_letters sink, which on_error: dead_letter needs
+         * @param segmentKeys      the entries of the file's {@code segments} section, by segment name
+         */
+        Flows(boolean deadLettersNamed, String pipelineName, BridgeSettings bridge,
+              Map<String, YamlMap.Field> segmentKeys) {
             this.deadLettersNamed = deadLettersNamed;
             this.pipelineName = pipelineName;
             this.bridge = bridge;
+            this.segmentKeys = segmentKeys;
+        }
+
+        /** A segment of the steps read, with its own key when the {@code segments} section gives one. */
+        private SegmentSpec segment(String name, List<StepSpec> steps) {
+            YamlMap.Field entry = segmentKeys.get(name);
+            KeySpec key = entry == null ? null
+                    : key(entry.value().map("a mapping with key").allowOnly(SEGMENT_KEYS).required("key",
+                            "the segment's key: a mapping with one of " + String.join(", ", KEY_KINDS)));
+            return new SegmentSpec(segmentCount++, name, steps, key);
+        }
+
+        /** Every segment the {@code segments} section names is one of the file's. */
+        void requireKeyedSegmentsExist() {
+            for (YamlMap.Field entry : segmentKeys.values()) {
+                if (!lastStepPathBySegment.containsKey(entry.name())) {
+                    throw entry.key().error("the name of a segment of the steps ("
+                            + String.join(", ", new TreeSet<>(lastStepPathBySegment.keySet())) + ")",
+                            "the segment " + YamlNode.quote(entry.name()) + ", which no step belongs to");
+                }
+            }
         }
 
         /** The steps of a flow, and the route or broadcast that ends them, if one does. */
@@ -455,12 +488,11 @@ public final class PipelineParser {
                                 YamlNode.quote(segmentNode.get().string()));
                     }
                     if (segmentName != null) {
-                        segments.add(new SegmentSpec(segmentCount++, segmentName, segmentSteps));
+                        segments.add(segment(segmentName, segmentSteps));
                         segmentSteps = new ArrayList<>();
                         segmentName = null;
                     }
-                    segments.add(new SegmentSpec(segmentCount++, name,
-                            List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config, onError))));
+                    segments.add(segment(name, List.of(new StepSpec(name, StepSpec.WORKER_SEGMENT, config, onError))));
                     lastStepPathBySegment.put(name, item.path());
                     continue;
                 }
@@ -472,7 +504,7 @@ public final class PipelineParser {
                 String segment = segmentNode.map(YamlNode::string).orElse(defaultSegment);
                 if (!segment.equals(segmentName)) {
                     if (segmentName != null) {
-                        segments.add(new SegmentSpec(segmentCount++, segmentName, segmentSteps));
+                        segments.add(segment(segmentName, segmentSteps));
                         segmentSteps = new ArrayList<>();
                     }
                     String ended = lastStepPathBySegment.get(segment);
@@ -490,7 +522,7 @@ public final class PipelineParser {
                 segmentSteps.add(new StepSpec(name, type, config, onError));
             }
             if (segmentName != null) {
-                segments.add(new SegmentSpec(segmentCount++, segmentName, segmentSteps));
+                segments.add(segment(segmentName, segmentSteps));
             }
             return new Steps(segments, end, branches);
         }

@@ -840,8 +840,8 @@ class PipelineParserTest {
                         steps: [{step_name: s, type: filter}]
                         sink: {out: {type: print}}
                         """,
-                        "sink (line 3, column 1): expected one of the keys name, sources, steps, sinks, branches, bridge,"
-                                + " dead_letters but found the key 'sink'"),
+                        "sink (line 3, column 1): expected one of the keys name, sources, steps, sinks, branches, segments,"
+                                + " bridge, dead_letters but found the key 'sink'"),
                 Arguments.of(STEPS_AND_SINKS + """
                         sources: {events: {type: generator}}
                         bridge:

@@ -119,6 +119,98 @@ class CellsTest {
                 TestPipelines.stackTrace(failure));
     }
 
+    /** Two stages, each keyed by its own key: a count per user, then, of what that gives, a count per project. */
+    private static final String TWO_STAGES = """
+            import json
+
+            from flink_bridge.sdk import Message, value_cell
+
+
+            def _counted(cell):
+                count = int(cell.get() or b"0") + 1
+                cell.set(str(count).encode())
+                return count
+
+
+            def _out(fields, message):
+                return [Message(json.dumps(fields, separators=(",", ":")).encode(), {}, message.timestamp)]
+
+
+            class PerUser:
+                def __init__(self):
+                    self.count = value_cell("count")
+
+                def process(self, message):
+                    user = json.loads(message.payload)["key"]
+                    project = "project-%d" % (int(user.split("-")[1]) % 3)
+                    return _out({"user": user, "project": project, "user_count": _counted(self.count)}, message)
+
+
+            class PerProject:
+                def __init__(self):
+                    self.count = value_cell("count")
+
+                def process(self, message):
+                    project = json.loads(message.payload)["project"]
+                    return _out({"key": project, "count": _counted(self.count)}, message)
+            """;
+
+    /** A segment keyed by its own key after another: every project's count once, over both transports. */
+    @ParameterizedTest
+    @CsvSource({"shm", "grpc"})
+    void aSegmentKeyedByItsOwnKeyCountsWhatTheFirstGives(String transport, @TempDir Path dir) throws Exception {
+        int records = 4_000;
+        Path pipeline = twoStages(dir, records);
+
+        String summary = LocalRunner.run(new String[] {pipeline.toString(), "--transport=" + transport});
+
+        assertTrue(summary.contains("written=" + records), summary);
+        assertProjectsCountedOnce(dir.resolve("out"), records);
+    }
+
+    /**
+     * The two stages' cells restored at a lower parallelism: a run at parallelism 2 fails when its worker is killed,
+     * and its last checkpoint restored at parallelism 1 finishes every count exactly once.
+     */
+    @Test
+    void twoKeyedStagesRestoredAtALowerParallelismCountEachRecordOnce(@TempDir Path dir) throws Exception {
+        int records = 30_000;
+        Path pipeline = twoStages(dir, records);
+        Path checkpoints = dir.resolve("checkpoints");
+        RunningJob first = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
+                "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
+                "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
+        TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, first), "KILL");
+        assertThrows(Exception.class, () -> first.get(2, TimeUnit.MINUTES), "the job outlived its worker");
+
+        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", "1",
+                "-Dexecution.state-recovery.path=" + TestPipelines.latestCheckpoint(checkpoints).toUri()});
+
+        assertProjectsCountedOnce(dir.resolve("out"), records);
+    }
+
+    private static Path twoStages(Path dir, int records) throws IOException {
+        Files.writeString(dir.resolve("two_stages.py"), TWO_STAGES);
+        return TestPipelines.write(dir, "stages", """
+                name: stages
+                sources: {events: {type: generator, count: %d, rate: %d, keys: 40, seed: 5}}
+                steps:
+                  - {step_name: per_user, type: two_stages.PerUser, segment: users}
+                  - {step_name: per_project, type: two_stages.PerProject, segment: projects}
+                sinks: {files: {type: file, path: %s}}
+                segments:
+                  users: {key: {json_field: key}}
+                  projects: {key: {json_field: project}}
+                bridge: {parallelism: 2, checkpoint_interval_ms: 300, worker: python, worker_recovery: failover}
+                """.formatted(records, records / 10, dir.resolve("out")));
+    }
+
+    private static void assertProjectsCountedOnce(Path out, int records) throws IOException {
+        Map<String, List<Long>> counts = TestPipelines.runningCountsOnceEach(out);
+        assertEquals(List.of("project-0", "project-1", "project-2"), List.copyOf(counts.keySet()));
+        assertEquals(records, counts.values().stream().mapToInt(List::size).sum(), "every record counted once");
+    }
+
     /** Generated events keyed by their key, through {@code step}, to an exactly-once file sink. */
     private static Path pipeline(Path dir, int records, String step, String bridge) {
         return TestPipelines.write(dir, "cells", """
