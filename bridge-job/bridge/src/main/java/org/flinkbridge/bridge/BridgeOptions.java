@@ -146,11 +146,12 @@ public final class BridgeOptions {
     public static final ConfigOption<MemorySize> CELLS_BUDGET =
             ConfigOptions.key("flink-bridge.worker.cells-budget")
             .memoryType()
-            .defaultValue(MemorySize.parse("128mb"))
+            .defaultValue(MemorySize.parse("64mb"))
             .withDescription("How many bytes of cells (per-key state kept in Flink's keyed state) one session's worker "
-                    + "holds. Past it, each checkpoint's barrier evicts the least recently used keys that no record "
-                    + "touched since the previous checkpoint, so the worker holds about this much plus the keys one "
-                    + "checkpoint interval touches; an evicted key is loaded again with its next record.");
+                    + "holds, each key counting its cells, itself and 128 bytes for what holding it costs (also on the "
+                    + "TaskManager's heap). Past it, each checkpoint's barrier evicts the least recently used keys that "
+                    + "no record touched since the previous checkpoint, so the worker holds about this much plus the "
+                    + "keys one checkpoint interval touches; an evicted key is loaded again with its next record.");
 
     private BridgeOptions() {}
 }

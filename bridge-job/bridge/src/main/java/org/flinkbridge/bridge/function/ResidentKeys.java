@@ -12,11 +12,16 @@ import java.util.Set;
 
 /**
  * The keys whose cells a session's worker holds, least recently used first, each weighed in bytes (what its LOAD
- * carried, then what the worker says it holds after its writes), within a budget that barriers enforce: past it, a
- * barrier names the least recently used keys that no record touched since the previous barrier, which are clean
- * once it is answered and have nothing in flight (docs/protocol.md, "Cells").
+ * carried, then what the worker says it holds after its writes, plus the key itself and {@value #PER_KEY_BYTES}
+ * bytes for what holding a key costs either side), within a budget that barriers enforce: past it, a barrier names
+ * the least recently used keys that no record touched since the previous barrier, which are clean once it is
+ * answered and have nothing in flight (docs/protocol.md, "Cells"). Counting each key's own cost keeps this map's
+ * heap within the budget too when there are millions of keys with a few bytes of cells each.
  */
 final class ResidentKeys {
+
+    /** About what a resident key costs on the bridge's heap (this map's entry) and in a worker's tables. */
+    static final int PER_KEY_BYTES = 128;
 
     private record Resident(String key, long bytes) {}
 
@@ -38,8 +43,9 @@ final class ResidentKeys {
 
     /** The key was loaded into the worker with {@code loadedBytes} of cells. */
     void loaded(ByteString wireKey, String key, long loadedBytes) {
-        keys.put(wireKey, new Resident(key, loadedBytes));
-        bytes += loadedBytes;
+        long weight = weight(wireKey, loadedBytes);
+        keys.put(wireKey, new Resident(key, weight));
+        bytes += weight;
     }
 
     /** The key as the backend knows it, or null when it is not resident. */
@@ -52,9 +58,14 @@ final class ResidentKeys {
     void weigh(ByteString wireKey, long residentBytes) {
         Resident resident = keys.get(wireKey);
         if (resident != null) {
-            bytes += residentBytes - resident.bytes();
-            keys.put(wireKey, new Resident(resident.key(), residentBytes));
+            long weight = weight(wireKey, residentBytes);
+            bytes += weight - resident.bytes();
+            keys.put(wireKey, new Resident(resident.key(), weight));
         }
+    }
+
+    private static long weight(ByteString wireKey, long cellBytes) {
+        return cellBytes + wireKey.size() + PER_KEY_BYTES;
     }
 
     /**
