@@ -162,8 +162,10 @@ class CellStore:
     # Declaring
 
     @contextlib.contextmanager
-    def declaring(self, step_index, step):
-        """Cells declared while the step at ``step_index`` (named ``step``) is built are its cells."""
+    def declaring(self, step_index, step, restoring=False):
+        """Cells declared while the step at ``step_index`` (named ``step``) is built are its cells. ``restoring``:
+        the step's state is being restored, which declares its cells again where the state is the pickled instance,
+        and none where it is the step's own bytes."""
         global _declaring
         outer = _declaring
         declared = []
@@ -172,7 +174,7 @@ class CellStore:
             yield
         finally:
             _declaring = outer
-        if self._sealed:
+        if self._sealed and not (restoring and not declared):
             expected = [spec for spec in self.specs if spec.step_index == step_index]
             if len(declared) != len(expected):
                 missing = expected[len(declared)]

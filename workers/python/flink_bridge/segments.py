@@ -404,8 +404,9 @@ class SegmentChain:
             if self._cells is None:
                 step.restore_state(reader.bytes("step state"))
                 continue
-            # A pickled instance's cells come back as their declarations, bound again to this session's cells.
-            with self._cells.declaring(index, self.names[index][0]):
+            # A pickled instance's cells come back as their declarations, bound again to this session's cells; a
+            # step restoring its own bytes declares none and keeps the cells it declared when it was built.
+            with self._cells.declaring(index, self.names[index][0], restoring=True):
                 step.restore_state(reader.bytes("step state"))
         if reader.remaining():
             raise ValueError(f"cannot restore the segment's state: {reader.remaining()} bytes after the last "

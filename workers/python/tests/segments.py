@@ -152,6 +152,24 @@ class CountsPerKey:
         return [Message(b"%s=%d" % (current_key(), count), {}, message.timestamp)]
 
 
+class CountsPerKeyWithOwnState(CountsPerKey):
+    """CountsPerKey that also counts every record it handled, as its own state (snapshot()/restore(bytes))."""
+
+    def __init__(self):
+        super().__init__()
+        self.records = 0
+
+    def process(self, message):
+        self.records += 1
+        return super().process(message) + [Message(b"records=%d" % self.records, {}, message.timestamp)]
+
+    def snapshot(self):
+        return b"%d" % self.records
+
+    def restore(self, state):
+        self.records = int(state)
+
+
 class ReadsACellOnWatermarks:
     def __init__(self):
         self.last = value_cell("last")

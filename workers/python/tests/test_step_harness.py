@@ -4,7 +4,7 @@ import unittest
 from flink_bridge import sdk
 from flink_bridge.sdk import Message
 from flink_bridge.testing import StepHarness
-from tests.segments import Counter, CountsPerKey, ReadsACellOnWatermarks
+from tests.segments import Counter, CountsPerKey, CountsPerKeyWithOwnState, ReadsACellOnWatermarks
 
 
 def user(name):
@@ -98,6 +98,17 @@ class StepHarnessCellsTest(unittest.TestCase):
             restored.load_cells("a", cells)
             self.assertEqual([b"a=2"], payloads(restored.process(Message(b"y"), key="a")))
             self.assertEqual(b"2", restored.cells("a")["count"])
+
+    def test_a_step_with_cells_and_its_own_state_restores_that_state_keeping_its_cells(self):
+        with StepHarness(CountsPerKeyWithOwnState) as first:
+            first.process(Message(b"x"), key_group=3, key="a")
+            checkpoint = first.checkpoint()
+            cells = first.cells("a")
+        self.assertEqual({3: b"\x00\x00\x00\x01\x00\x00\x00\x011"}, checkpoint)
+        with StepHarness(CountsPerKeyWithOwnState) as restored:
+            restored.restore(checkpoint)
+            restored.load_cells("a", cells)
+            self.assertEqual([b"a=2", b"records=2"], payloads(restored.process(Message(b"y"), key_group=3, key="a")))
 
     def test_a_ttl_cell_hides_what_expired_on_the_harness_clock(self):
         with StepHarness(CountsPerKey, {"ttl_ms": 1000}) as harness:
