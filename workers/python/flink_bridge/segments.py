@@ -155,18 +155,19 @@ class UserSegment(builtin.Step):
             close()
 
 
-def build_step(step_name, step_type, config_json, own=None):
+def build_step(step_name, step_type, config_json, own=None, keyed=False):
     """One step from its description; a ValueError naming the step when it cannot be built.
 
     ``own``: (label, class) of the worker's own segment that serves a step without a type (see
-    ``WorkerSegments``), or None when the session has no such step."""
+    ``WorkerSegments``), or None when the session has no such step; ``keyed``: the step is built for a keyed
+    session, where a built-in step may keep its per-key state in cells (``running_count``)."""
     try:
         config = json.loads(config_json) if config_json else {}
     except ValueError as e:
         raise ValueError(f"step '{step_name}': config is not valid JSON: {e}") from None
     built_in = builtin.BUILT_IN.get(step_type)
     if built_in is not None:
-        return built_in(step_name, builtin.StepConfig(step_name, config))
+        return built_in(step_name, builtin.StepConfig(step_name, config, keyed))
     if step_type == "":
         if own is None:
             raise ValueError(f"step '{step_name}' has no type and no segment of the worker's own serves it")
@@ -319,12 +320,15 @@ class SegmentChain:
     """The steps of one segment run as one: the outputs of step k are the inputs of step k+1, and a watermark
     passes the steps in order, so what step k emits on it reaches step k+1 before the watermark does."""
 
-    def __init__(self, described, own=None, cells=None):
+    def __init__(self, described, own=None, cells=None, keyed=False):
         """``described``: (name, type, config JSON) of each step, in order; ``own``: what serves a step without
         a type (``WorkerSegments.own_for``); ``cells``: the session's ``CellStore``, which takes the cells each
-        step declares while it is built (None: no cells, as in the prototype's service)."""
+        step declares while it is built (None: no cells, as in the prototype's service); ``keyed``: the session is
+        keyed (``OpenSessionRequest.keyed``; it needs ``cells``), which the built-in steps are told."""
         if not described:
             raise ValueError("a segment needs at least one step")
+        if keyed and cells is None:
+            raise ValueError("a keyed segment needs the session's cells")
         self.steps = []
         try:
             for index, (name, step_type, config_json) in enumerate(described):
@@ -332,7 +336,7 @@ class SegmentChain:
                     self.steps.append(build_step(name, step_type, config_json, own))
                     continue
                 with cells.declaring(index, name):
-                    self.steps.append(build_step(name, step_type, config_json, own))
+                    self.steps.append(build_step(name, step_type, config_json, own, keyed))
         except BaseException:
             self.close()
             raise
@@ -437,14 +441,15 @@ class KeyGroupInstances:
         self.instances = {}
 
     @classmethod
-    def of(cls, described, own=None, cells=None):
-        """The instances of a segment of ``described`` steps (see ``SegmentChain``), built once now so that steps
-        that cannot be built refuse the session, and the cells they declare are known (in ``cells``, a
-        ``CellStore``, when given); its instances come per key group later, declaring the same cells."""
-        SegmentChain(described, own, cells).close()
+    def of(cls, described, own=None, cells=None, keyed=False):
+        """The instances of a segment of ``described`` steps (see ``SegmentChain``, which takes ``keyed`` too),
+        built once now so that steps that cannot be built refuse the session, and the cells they declare are known
+        (in ``cells``, a ``CellStore``, when given); its instances come per key group later, declaring the same
+        cells."""
+        SegmentChain(described, own, cells, keyed).close()
         if cells is not None:
             cells.seal()
-        return cls(lambda: SegmentChain(described, own, cells))
+        return cls(lambda: SegmentChain(described, own, cells, keyed))
 
     def for_key_group(self, key_group):
         instance = self.instances.get(key_group)

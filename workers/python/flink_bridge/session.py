@@ -43,7 +43,8 @@ class Session:
         self.dead_letter = frozenset(dead_letter)
         self.keyed = keyed
         self.cells = CellStore()
-        self.logic = KeyGroupInstances.of(described_steps, own, self.cells)
+        # The built-in steps are told whether the session is keyed: running_count keeps its counts in cells if so.
+        self.logic = KeyGroupInstances.of(described_steps, own, self.cells, keyed)
         if self.cells.specs and not keyed:
             spec = self.cells.specs[0]
             self.logic.close()

@@ -9,7 +9,7 @@ import io
 import json
 import struct
 
-from .sdk import Message, current_time_millis
+from .sdk import Message, current_time_millis, map_cell
 
 MAX_WATERMARK = 2 ** 63 - 1
 BATCH_SIZE_HEADER = "batch_size"
@@ -18,6 +18,8 @@ STATE_VERSION = 2
 
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
+# running_count's count in its cell (a keyed session): an i64 little-endian.
+_CELL_COUNT = struct.Struct("<q")
 
 
 def _json_bytes(value):
@@ -26,11 +28,14 @@ def _json_bytes(value):
 
 
 class StepConfig:
-    """Typed reads of a step's config, with errors naming the step, the key and what is expected."""
+    """Typed reads of a step's config, with errors naming the step, the key and what is expected; ``keyed``: the
+    session the step is built for is keyed (``OpenSessionRequest.keyed``), so a step may keep per-key state in cells
+    (docs/protocol.md, "Cells")."""
 
-    def __init__(self, step_name, config):
+    def __init__(self, step_name, config, keyed=False):
         self.step_name = step_name
         self.config = config
+        self.keyed = keyed
         if not isinstance(config, dict):
             raise self.invalid("config", "an object", config)
 
@@ -241,25 +246,55 @@ class Batch(Step):
 
 class RunningCount(Step):
     """``running_count``: per key, emits ``{"key": K, "count": N}`` (with a ``key`` header) for every record,
-    N counting this one. The counts are the state."""
+    N counting this one.
+
+    In a session that is not keyed the counts are the whole-instance state. In a keyed session (protocol 5) they
+    live in one map cell, ``counts`` (no TTL), of the session's key: the entry's key is K as UTF-8, its value the
+    count as an i64 little-endian; the instance then keeps no state of its own, and refuses to restore the
+    whole-instance counts of a checkpoint taken before."""
 
     def __init__(self, step_name, config):
+        self.step_name = step_name
         self.key = RecordField.from_config(config, "key_", True)
         self.counts = {}
+        self.cell = map_cell("counts") if config.keyed else None
 
     def process(self, message, emit):
         key = self.key.read(message)
         if key is None:
             raise ValueError("the record has no key to count by")
-        count = self.counts.get(key, 0) + 1
-        self.counts[key] = count
+        if self.cell is None:
+            count = self.counts.get(key, 0) + 1
+            self.counts[key] = count
+        else:
+            count = self._count_in_cell(key)
         emit(Message(_json_bytes({"key": key, "count": count}), {"key": key}, message.timestamp))
+
+    def _count_in_cell(self, key):
+        # An unpaired surrogate (a JSON "\ud800") becomes "?", as Java's String.getBytes(UTF_8) writes it.
+        entry_key = key.encode("utf-8", "replace")
+        stored = self.cell.get(entry_key)
+        if stored is None:
+            count = 1
+        elif len(stored) != _CELL_COUNT.size:
+            raise ValueError(f"step '{self.step_name}' (running_count): the count of key {json.dumps(key)} in its "
+                             f"cell 'counts' is {len(stored)} bytes, not an {_CELL_COUNT.size}-byte i64")
+        else:
+            count = _CELL_COUNT.unpack(stored)[0] + 1
+        self.cell.put(entry_key, _CELL_COUNT.pack(count))
+        return count
 
     def snapshot_state(self):
         return write_counts(self.counts, write_string) if self.counts else b""
 
     def restore_state(self, state):
-        self.counts = read_counts(state, StateReader.string, "running_count")
+        counts = read_counts(state, StateReader.string, "running_count")
+        if counts and self.cell is not None:
+            raise ValueError(f"step '{self.step_name}' (running_count): the checkpoint holds whole-instance counts "
+                             f"of {len(counts)} key(s), but in a keyed session running_count keeps its counts in "
+                             "cells since protocol 5, so a checkpoint taken before that cannot be restored into "
+                             "it (its counts would be lost)")
+        self.counts = counts
 
 
 class Count(Step):

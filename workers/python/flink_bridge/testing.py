@@ -8,12 +8,15 @@ checkpoints as the session's SnapshotState does. ``current_time_millis()`` reads
 
 A step that declares cells gets them as in a keyed session: each record is given with its key (``key=``), a key's
 cells start empty (or as ``load_cells`` sets them), ``cells(key)`` shows them as the step reads them, and a cell used
-outside a record (on a watermark) fails as it does in a session.
+outside a record (on a watermark) fails as it does in a session. A built-in step whose state is per-key cells only
+in a keyed session (``running_count``) runs as in a keyed session when its records come with their keys, and as in
+one that is not keyed when they come without (the first input decides, unless ``keyed=`` did).
 """
 import json
 
 from . import sdk
-from .cells import VALUE, CellStore
+from . import steps as builtin
+from .cells import VALUE, CellsNotKeyed, CellStore
 from .segments import MAX_WATERMARK, UNKEYED, KeyGroupInstances, StepFailed
 
 
@@ -21,10 +24,14 @@ class StepHarness:
     """Each input returns its outputs (a list of messages). An input that raises fails with the step's own
     exception and, as in a session, every later input is refused."""
 
-    def __init__(self, step, config=None, name=None):
+    def __init__(self, step, config=None, name=None, keyed=None):
         """``step``: a built-in step's name, ``"module.Class"``, or a segment class; ``config``: the step's
-        config, a dict (or its JSON text); ``name``: its ``step_name`` (default: the type). A ValueError when the
-        step cannot be built, as a session is refused."""
+        config, a dict (or its JSON text); ``name``: its ``step_name`` (default: the type); ``keyed``: build the
+        step as a keyed session (True) or one that is not (False) does; None (the default): as a keyed one, except
+        a built-in step that keeps its state in cells only when keyed (``running_count``), which waits for the
+        first input: a record with its key (or ``load_cells``) makes the harness keyed, a record without one (or a
+        restored checkpoint with whole-instance state) makes it not. A ValueError when the step cannot be built, as
+        a session is refused (``CellsNotKeyed`` when ``keyed`` is False and the step declares cells)."""
         config_json = config if isinstance(config, str) else "" if config is None else json.dumps(config)
         if isinstance(step, type):
             # A class is served as the worker's own segments are (--segments): by the class, not its name.
@@ -36,17 +43,51 @@ class StepHarness:
         self._clock = None
         self._failure = None
         self._closed = False
+        self._described, self._own = described, own
+        self._build(keyed is not False)
+        if keyed is False and self._cells.specs:
+            spec = self._cells.specs[0]
+            raise CellsNotKeyed(f"step '{spec.step}' declares cell '{spec.name}', but the harness is not keyed "
+                                "(keyed=False): cells live under the record's key")
+        # Whether the harness is keyed: open (None) for a built-in step with cells only when keyed, until an input
+        # decides it; for any other step it makes no difference.
+        undecided = keyed is None and bool(self._cells.specs) and described[1] in builtin.BUILT_IN
+        self._keyed = None if undecided else keyed is not False
+        # What decided such a step is not keyed, once something did: for the error of a later keyed input.
+        self._unkeyed_by = None
+
+    def _build(self, keyed):
         self._cells = CellStore()
-        self._instances = self._on_own_clock(KeyGroupInstances.of, [described], own, self._cells)
+        self._instances = self._on_own_clock(KeyGroupInstances.of, [self._described], self._own, self._cells,
+                                             keyed)
+
+    def _run_keyed(self, keyed, unkeyed_by=None):
+        """An input that runs the step keyed or not: decides it while it is open (``unkeyed_by``: what decides it
+        is not, for a later error), building the step not keyed then. A ValueError for a keyed input once an
+        earlier one decided that a step keeping its state in cells only when keyed is not."""
+        if self._keyed is None:
+            self._keyed = keyed
+            if not keyed:
+                self._unkeyed_by = unkeyed_by
+                self._build(False)
+        elif keyed and self._unkeyed_by is not None:
+            step, step_type = self._described[:2]
+            raise ValueError(f"step '{step}' ({step_type}) runs as in a session that is not keyed "
+                             f"({self._unkeyed_by}), keeping its state whole, not in cells: give every record its "
+                             "key, or none (or build the harness with keyed=True)")
 
     def restore(self, states):
         """Hands each key group its state (what ``checkpoint`` gave), as RestoreState does: before any input."""
+        if self._keyed is None and any(states.values()):
+            # Whole-instance state: what the step keeps when it is not keyed.
+            self._run_keyed(False, "a checkpoint with whole-instance state was restored into it")
         self._on_own_clock(self._instances.restore, states)
 
     def process(self, message, key_group=UNKEYED, key=None):
         """A record, to the instance of its Flink key group (0 to 32767; UNKEYED: a stream that is not keyed);
         ``key``: the record's key (bytes, or text as UTF-8), which a step with cells needs: its cells are that
         key's."""
+        self._run_keyed(key is not None, "its first record came without a key")
         if key is None:
             if self._cells.specs:
                 raise ValueError(f"the step declares cells ({self._cell_names()}): give process() the record's key "
@@ -75,6 +116,7 @@ class StepHarness:
         """Sets cells of ``key`` as the bridge loads them (the rest keep what they hold): ``contents``, name -> a
         value cell's bytes (None: none) or a map cell's dict; a TTL cell's values are written at the processing
         time now."""
+        self._run_keyed(True)
         by_name = {spec.name: spec for spec in self._cells.specs}
         for name, content in contents.items():
             spec = by_name.get(name)

@@ -72,10 +72,11 @@ def segment_state(step_state):
 
 class Session:
     """A session of the vector's step, in the harness that runs steps as the worker does; its states are the
-    segment's encoding of the step's."""
+    segment's encoding of the step's. The vectors are played in sessions that are not keyed (running_count keeps
+    its counts in cells in a keyed one)."""
 
     def __init__(self, step):
-        self.harness = StepHarness(step["type"], step["config"], step["name"])
+        self.harness = StepHarness(step["type"], step["config"], step["name"], keyed=False)
 
     def apply(self, event):
         if "clock" in event:
@@ -112,7 +113,7 @@ def mismatch(vector):
     step = vector["step"]
     if "open_error" in vector:
         try:
-            StepHarness(step["type"], step["config"], step["name"]).close()
+            StepHarness(step["type"], step["config"], step["name"], keyed=False).close()
             error = None
         except Exception as e:
             error = str(e)
