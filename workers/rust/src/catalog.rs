@@ -34,7 +34,7 @@ mod tests {
 
     #[test]
     fn a_steps_config_and_type_are_checked_before_python_is_asked() {
-        let context = BuildContext::new(crate::cells::Cells::new(), "s");
+        let context = BuildContext::new(crate::cells::Cells::new(), "s", false);
         let error = |step_type: &str, config: &str| build("s", step_type, config, &context).err().expect("refused");
         assert_eq!(error("module.Class", "[1]"), "step 's': config config must be an object, not [1]");
         assert!(error("module.Class", "{").starts_with("step 's': config is not JSON"));

@@ -469,23 +469,33 @@ fn stored(value: &[u8], now: i64, ttl_ms: i64) -> Vec<u8> {
     out
 }
 
-/// What a step is given while it is built: its name, and the declaration of its cells (docs/rust-worker.md,
-/// "Cells"). A cell declared here is the step's for the session; its handle reaches the current record's key's.
+/// What a step is given while it is built: its name, whether the session's stream is keyed, and the declaration of
+/// its cells (docs/rust-worker.md, "Cells"). A cell declared here is the step's for the session; its handle reaches
+/// the current record's key's.
 #[derive(Clone)]
 pub struct BuildContext {
     cells: Cells,
     step: String,
+    keyed: bool,
 }
 
-// The API of native steps: the built-in steps declare no cells.
+// The API of native steps: of the built-in steps only running_count declares a cell (a map, in a keyed session).
 #[allow(dead_code)]
 impl BuildContext {
-    pub fn new(cells: Cells, step: &str) -> BuildContext {
-        BuildContext { cells, step: step.to_string() }
+    /// `keyed`: the session's stream is keyed (`OpenSessionRequest.keyed`), so its records come with their keys and
+    /// its steps may keep cells.
+    pub fn new(cells: Cells, step: &str, keyed: bool) -> BuildContext {
+        BuildContext { cells, step: step.to_string(), keyed }
     }
 
     pub fn step_name(&self) -> &str {
         &self.step
+    }
+
+    /// Whether the session's stream is keyed: a step that keeps its state in cells when it can (running_count) keeps
+    /// it in the instance otherwise, as a session that is not keyed refuses steps with cells.
+    pub fn keyed(&self) -> bool {
+        self.keyed
     }
 
     /// A value cell without TTL.
@@ -724,7 +734,7 @@ pub(crate) mod tests {
     fn declared(ttl_ms: i64) -> (Cells, ValueCell, MapCell) {
         let cells = Cells::new();
         cells.begin_build();
-        let context = BuildContext::new(cells.clone(), "s");
+        let context = BuildContext::new(cells.clone(), "s", true);
         let value = context.value_cell_with_ttl("v", ttl_ms).unwrap();
         let map = context.map_cell_with_ttl("m", ttl_ms).unwrap();
         cells.end_build().unwrap();
@@ -740,7 +750,7 @@ pub(crate) mod tests {
         let (cells, _, _) = declared(0);
         assert_eq!(cells.declarations().iter().map(|d| (d.name.as_str(), d.kind)).collect::<Vec<_>>(), [("v", CellKind::Value), ("m", CellKind::Map)]);
         cells.begin_build();
-        let again = BuildContext::new(cells.clone(), "s");
+        let again = BuildContext::new(cells.clone(), "s", true);
         assert_eq!(again.value_cell("v").unwrap().id, 0);
         let error = again.value_cell("other").err().unwrap();
         assert!(error.contains("step 's' cell 'other' (Value, ttl_ms 0) is declared where the steps' first build declared step 's' cell 'm'"), "{error}");
@@ -749,7 +759,7 @@ pub(crate) mod tests {
         assert!(cells.end_build().unwrap_err().contains("step 's' cell 'm' was declared when the steps were first built, but not when built again"));
 
         let fresh = Cells::new();
-        let context = BuildContext::new(fresh.clone(), "t");
+        let context = BuildContext::new(fresh.clone(), "t", true);
         context.map_cell("x").unwrap();
         assert_eq!(context.value_cell("x").err().unwrap(), "step 't' declares cell 'x' twice: a cell's name is unique within its step");
         assert!(context.value_cell_with_ttl("y", -1).err().unwrap().contains("a TTL of -1 ms"));

@@ -551,6 +551,43 @@ mod tests {
         worker.close_session(proto::SessionRef { session_id: plain.session_id }).unwrap();
     }
 
+    #[tokio::test]
+    async fn a_keyed_sessions_running_count_declares_its_counts_cell_and_refuses_whole_instance_counts() {
+        let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
+        let mut request = open_request("running_count");
+        request.steps[0].name = "count".into();
+        request.steps[0].config_json = r#"{"key_header": "user"}"#.into();
+        let unkeyed = worker.open_session(request.clone()).expect("opened");
+        assert!(unkeyed.cells.is_empty(), "a session that is not keyed keeps running_count's counts in the instance");
+        worker.close_session(proto::SessionRef { session_id: unkeyed.session_id }).unwrap();
+
+        request.keyed = true;
+        let opened = worker.open_session(request).expect("opened");
+        let cells: Vec<_> = opened.cells.iter().map(|c| (c.step.as_str(), c.name.as_str(), proto::CellKind::from_i32(c.kind).unwrap(), c.ttl_ms)).collect();
+        assert_eq!(cells, [("count", "counts", proto::CellKind::Map, 0)]);
+
+        // Whole-instance counts, as a checkpoint taken before protocol 5 holds them: one step, one key "a" counted 3.
+        let mut step_state = vec![2u8];
+        step_state.extend_from_slice(&1i32.to_be_bytes());
+        crate::step::write_bytes(&mut step_state, b"a");
+        step_state.extend_from_slice(&3i64.to_be_bytes());
+        let mut segment_state = 1i32.to_be_bytes().to_vec();
+        crate::step::write_bytes(&mut segment_state, &step_state);
+        let request = proto::RestoreStateRequest {
+            session_id: opened.session_id.clone(),
+            states: vec![proto::KeyGroupState { key_group: Some(3), state: segment_state.into(), continued: false }],
+        };
+        let mut messages = Messages::new(Body::from(grpc::frame(&request)));
+        let refused = worker.restore_state("flinkbridge.v1.BridgeControl/RestoreState", &mut messages).await.err().expect("refused");
+        worker.close_session(proto::SessionRef { session_id: opened.session_id }).unwrap();
+        assert_eq!(refused.code, Code::InvalidArgument);
+        assert!(
+            refused.message.ends_with("cannot restore its state: key group 3: step 'count' (running_count): the checkpoint holds its counts as whole-instance state (18 bytes): in a keyed session its counts live in cells (map cell 'counts') since protocol 5, so such a checkpoint, taken before, cannot be restored into it"),
+            "{}",
+            refused.message
+        );
+    }
+
     #[test]
     fn a_session_that_is_not_keyed_whose_steps_declare_cells_is_refused_naming_the_step_and_the_cell() {
         let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);

@@ -9,6 +9,11 @@
 //! what Flink's keyed state would hold (each key's cells, as the writes of `checkpoint_cells` or `restore_cells`
 //! left them) and LOADs a key's cells from it before the first record of that key (`process_keyed`); a
 //! `checkpoint_cells` is a BARRIER, and returns the cell writes it was answered with.
+//!
+//! A step that keeps cells only in a keyed session (the built-in running_count) runs as the first input that tells
+//! the two apart says: with cells when records come with their keys (`process_keyed`, or any use of the cells), as
+//! in a session that is not keyed when a record comes without its key (`process`) or whole-instance state is
+//! restored first (`restore`). Mixing the two afterwards is an error.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +24,12 @@ use crate::session::{Failure, Input, KeyGroup, Session, StepSpec};
 use crate::steps::MAX_WATERMARK;
 
 pub struct StepHarness {
+    spec: StepSpec,
     session: Session,
+    /// Whether the stream is settled as keyed or not (see the module's doc); until then the session is keyed.
+    settled: bool,
+    /// The last processing time stamped, for a session opened again when the stream is settled as not keyed.
+    clock: Option<i64>,
     /// The cells as Flink's keyed state would hold them, by key and cell id.
     backend: BTreeMap<Key, BTreeMap<u32, Stored>>,
     /// The sequence number of the next input, for LOADs and the record after them.
@@ -45,24 +55,56 @@ impl StepHarness {
     /// A step with a name of its own (what its errors name).
     pub fn named(step_name: &str, step_type: &str, config_json: &str) -> Result<StepHarness, String> {
         let spec = StepSpec { name: step_name.into(), step_type: step_type.into(), config_json: config_json.into(), dead_letter: false };
-        let session = Session::open(NAME.into(), vec![spec], true).map_err(|e| e.to_string())?;
-        Ok(StepHarness { session, backend: BTreeMap::new(), sequence: 0 })
+        let session = Session::open(NAME.into(), vec![spec.clone()], true).map_err(|e| e.to_string())?;
+        Ok(StepHarness { spec, session, settled: false, clock: None, backend: BTreeMap::new(), sequence: 0 })
+    }
+
+    /// A record without its key or whole-instance state, before the stream is settled: a step that keeps cells only
+    /// in a keyed session runs as in a session that is not keyed (one that keeps them in any stays keyed, and a
+    /// record without its key fails there).
+    fn settle_unkeyed(&mut self) {
+        if std::mem::replace(&mut self.settled, true) || self.session.cell_declarations().is_empty() {
+            return;
+        }
+        if let Ok(mut unkeyed) = Session::open(NAME.into(), vec![self.spec.clone()], false) {
+            if let Some(millis) = self.clock {
+                unkeyed.serve(Input::Clock(millis), &mut Vec::new()).ok();
+            }
+            self.session = unkeyed;
+        }
+    }
+
+    /// A record with its key or a use of the cells: the stream is keyed, unless it was settled as not keyed.
+    fn settle_keyed(&mut self) -> Result<(), String> {
+        self.settled = true;
+        if self.session.keyed() {
+            return Ok(());
+        }
+        Err(format!(
+            "the harness runs step '{}' as in a session that is not keyed (a record came without its key, or whole-instance state was restored, first), where it keeps no cells: give every record its key (process_keyed) to run it with cells",
+            self.spec.name
+        ))
     }
 
     /// Hands each key group its state (what `checkpoint` gave), as RestoreState does: before any input.
     pub fn restore(&mut self, states: BTreeMap<KeyGroup, Vec<u8>>) -> Result<(), String> {
+        if states.values().any(|state| !state.is_empty()) {
+            self.settle_unkeyed();
+        }
         self.session.restore(states)
     }
 
     /// A record, to the instance of its Flink key group (0 to 32767; None: a stream that is not keyed): its outputs.
     /// A step with cells needs the record's key: `process_keyed`.
     pub fn process(&mut self, key_group: KeyGroup, record: Record) -> Result<Vec<Record>, String> {
+        self.settle_unkeyed();
         self.serve(Input::Record(key_group, None, record))
     }
 
     /// A record with its key (the bytes the pipeline's key extracts), its cells loaded first when the key is not
     /// resident, as the bridge does: its outputs.
     pub fn process_keyed(&mut self, key_group: KeyGroup, key: &[u8], record: Record) -> Result<Vec<Record>, String> {
+        self.settle_keyed()?;
         self.load(key)?;
         self.serve(Input::Record(key_group, Some(key.to_vec()), record))
     }
@@ -70,6 +112,7 @@ impl StepHarness {
     /// A checkpoint's barrier: the cells changed since the last (one KeyCells per key, writes in the order to apply
     /// them, as CELL_WRITES carry them), which the harness's keyed state takes too; the cells are clean after.
     pub fn checkpoint_cells(&mut self) -> Result<Vec<KeyCells>, String> {
+        self.settle_keyed()?;
         self.serve(Input::Barrier(Vec::new()))?;
         let writes = self.session.cell_writes(usize::MAX, usize::MAX).map_err(|failure| strip(failure_text(failure)))?;
         self.apply(&writes)?;
@@ -79,22 +122,26 @@ impl StepHarness {
     /// Gives the harness's keyed state the cells these writes leave (what `checkpoint_cells` returned, from this
     /// harness or another): a key's are loaded before its next record, when it is not resident yet.
     pub fn restore_cells(&mut self, writes: &[KeyCells]) -> Result<(), String> {
+        self.settle_keyed()?;
         self.apply(writes)
     }
 
     /// The step's value cell of this name, to read or write a key's value in `with_key`.
-    pub fn value_cell(&self, name: &str) -> Result<ValueCell, String> {
+    pub fn value_cell(&mut self, name: &str) -> Result<ValueCell, String> {
+        self.settle_keyed()?;
         self.session.cells().value_cell_named(name)
     }
 
     /// The step's map cell of this name, to read or write a key's entries in `with_key`.
-    pub fn map_cell(&self, name: &str) -> Result<MapCell, String> {
+    pub fn map_cell(&mut self, name: &str) -> Result<MapCell, String> {
+        self.settle_keyed()?;
         self.session.cells().map_cell_named(name)
     }
 
     /// Runs `f` as if a record of `key` were being handled, at the current processing time: the cells' handles
     /// reach that key's cells (loaded first, when not resident). What `f` writes is in the next `checkpoint_cells`.
     pub fn with_key<R>(&mut self, key: &[u8], f: impl FnOnce() -> R) -> Result<R, String> {
+        self.settle_keyed()?;
         self.load(key)?;
         self.session.with_key(key, f)
     }
@@ -149,6 +196,7 @@ impl StepHarness {
     /// Processing time (`StepContext::current_time_millis`) is `millis` from now on, as a CLOCK input stamps it;
     /// until the first, it is this process's clock.
     pub fn set_processing_time(&mut self, millis: i64) {
+        self.clock = Some(millis);
         self.session.serve(Input::Clock(millis), &mut Vec::new()).ok();
     }
 
@@ -160,6 +208,7 @@ impl StepHarness {
 
     /// Later inputs are refused.
     pub fn close(&mut self) {
+        self.settled = true;
         self.session.close();
     }
 
@@ -226,6 +275,39 @@ mod tests {
         assert_eq!(texts(&next), vec![r#"{"key":"a","count":2}"#]);
         assert_eq!(next[0].timestamp, 6);
         assert_eq!(texts(&count.process(Some(9), record("{}", "b", 6)).unwrap()), vec![r#"{"key":"b","count":2}"#]);
+    }
+
+    #[test]
+    fn running_count_counts_in_its_cell_when_records_come_with_their_keys() {
+        let config = r#"{"key_header": "user"}"#;
+        let mut count = StepHarness::new("running_count", config).unwrap();
+        let counts = count.map_cell("counts").unwrap();
+        count.with_key(b"a", || counts.put(b"a", 5i64.to_le_bytes()).unwrap()).unwrap();
+        assert_eq!(texts(&count.process_keyed(Some(7), b"a", record("{}", "a", 5)).unwrap()), [r#"{"key":"a","count":6}"#]);
+        assert_eq!(texts(&count.process_keyed(Some(9), b"b", record("{}", "b", 5)).unwrap()), [r#"{"key":"b","count":1}"#]);
+        assert!(count.checkpoint().unwrap().is_empty(), "no whole-instance state");
+        let writes = count.checkpoint_cells().unwrap();
+        assert_eq!(writes.iter().map(|w| (w.key.to_vec(), w.resident_bytes)).collect::<Vec<_>>(), [(b"a".to_vec(), 9), (b"b".to_vec(), 9)]);
+        assert_eq!(ops(&writes[0]), [(0, CellOp::Put, b"a".to_vec(), 6i64.to_le_bytes().to_vec())]);
+
+        // A new harness given what the writes left goes on counting.
+        let mut restored = StepHarness::new("running_count", config).unwrap();
+        restored.restore_cells(&writes).unwrap();
+        assert_eq!(texts(&restored.process_keyed(Some(9), b"b", record("{}", "b", 6)).unwrap()), [r#"{"key":"b","count":2}"#]);
+        // Settled as keyed: a record without its key is refused, as in a keyed session.
+        let error = restored.process(Some(9), record("{}", "b", 7)).unwrap_err();
+        assert_eq!(error, "a record without its key, in a session whose steps keep cells under the record's key");
+    }
+
+    #[test]
+    fn running_count_run_without_keys_keeps_no_cells_and_its_cells_cannot_be_reached_then() {
+        let mut count = StepHarness::new("running_count", r#"{"key_header": "user"}"#).unwrap();
+        count.set_processing_time(1_000);
+        count.process(Some(7), record("{}", "a", 5)).unwrap();
+        let error = count.process_keyed(Some(7), b"a", record("{}", "a", 6)).unwrap_err();
+        assert!(error.starts_with("the harness runs step 'running_count' as in a session that is not keyed"), "{error}");
+        assert!(count.map_cell("counts").is_err());
+        assert_eq!(texts(&count.process(Some(7), record("{}", "a", 6)).unwrap()), [r#"{"key":"a","count":2}"#]);
     }
 
     #[test]

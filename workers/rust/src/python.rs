@@ -710,7 +710,7 @@ class FailsOnRestore:
 
     fn step(step_type: &str) -> Box<dyn Step> {
         start_runtime();
-        let context = BuildContext::new(crate::cells::Cells::new(), "s");
+        let context = BuildContext::new(crate::cells::Cells::new(), "s", true);
         build("s", &format!("hosted_segments.{step_type}"), "", &context).expect("the runtime is loaded").unwrap()
     }
 
@@ -763,7 +763,7 @@ class FailsOnRestore:
         start_runtime();
         let build_counter = |cells: &Cells| {
             cells.begin_build();
-            let step = build("count", "hosted_segments.PickledCellCounter", "", &BuildContext::new(cells.clone(), "count")).unwrap().unwrap();
+            let step = build("count", "hosted_segments.PickledCellCounter", "", &BuildContext::new(cells.clone(), "count", true)).unwrap().unwrap();
             cells.end_build().unwrap();
             step
         };

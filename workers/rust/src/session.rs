@@ -84,13 +84,13 @@ struct Chain {
 }
 
 impl Chain {
-    /// Builds the steps in order, each declaring its cells into `cells`.
-    fn build(specs: &[StepSpec], cells: &Cells) -> Result<Chain, String> {
+    /// Builds the steps in order, each declaring its cells into `cells` (`keyed`: the session's stream is keyed).
+    fn build(specs: &[StepSpec], cells: &Cells, keyed: bool) -> Result<Chain, String> {
         if specs.is_empty() {
             return Err("a segment needs at least one step".into());
         }
         cells.begin_build();
-        let steps = specs.iter().map(|s| catalog::build(&s.name, &s.step_type, &s.config_json, &BuildContext::new(cells.clone(), &s.name))).collect::<Result<_, _>>()?;
+        let steps = specs.iter().map(|s| catalog::build(&s.name, &s.step_type, &s.config_json, &BuildContext::new(cells.clone(), &s.name, keyed))).collect::<Result<_, _>>()?;
         cells.end_build()?;
         Ok(Chain { steps, names: specs.iter().map(|s| (s.name.clone(), s.step_type.clone())).collect() })
     }
@@ -211,10 +211,10 @@ impl std::fmt::Display for Refused {
 }
 
 /// The instance of `key_group`, built when it is the first of its key group.
-fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], cells: &Cells, key_group: KeyGroup) -> Result<&'a mut Chain, String> {
+fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], cells: &Cells, keyed: bool, key_group: KeyGroup) -> Result<&'a mut Chain, String> {
     Ok(match instances.entry(key_group) {
         Entry::Occupied(chain) => chain.into_mut(),
-        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs, cells)?),
+        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs, cells, keyed)?),
     })
 }
 
@@ -229,7 +229,7 @@ impl Session {
     /// instances come per key group later. A session that is not keyed refuses steps with cells.
     pub fn open(name: String, specs: Vec<StepSpec>, keyed: bool) -> Result<Session, Refused> {
         let cells = Cells::new();
-        Chain::build(&specs, &cells).map_err(Refused::Steps)?;
+        Chain::build(&specs, &cells, keyed).map_err(Refused::Steps)?;
         if let Some(cell) = cells.declarations().first().filter(|_| !keyed) {
             return Err(Refused::CellsWithoutKey(format!(
                 "step '{}' declares cell '{}', but the session's stream is not keyed: cells live under the record's key: key the segment with bridge.key",
@@ -268,7 +268,7 @@ impl Session {
                 let context = StepContext { clock: self.context.clock };
                 let cells = &self.cells;
                 // The key's cells are reachable while the steps handle the record, not while an instance is built.
-                let result = instance(&mut self.instances, &self.specs, cells, key_group).and_then(|chain| {
+                let result = instance(&mut self.instances, &self.specs, cells, self.keyed, key_group).and_then(|chain| {
                     match &key {
                         Some(key) => cells.enter(key, context.current_time_millis())?,
                         None if cells.is_empty() => {}
@@ -408,7 +408,7 @@ impl Session {
             if self.instances.contains_key(&key_group) {
                 return Err(format!("key group {} already holds state", describe_key_group(key_group)));
             }
-            instance(&mut self.instances, &self.specs, &self.cells, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
+            instance(&mut self.instances, &self.specs, &self.cells, self.keyed, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
         }
         Ok(())
     }
@@ -806,6 +806,99 @@ pub(crate) mod tests {
         text.serve(Input::Load(1, load_of(b"a", Vec::new())), &mut Vec::new()).unwrap();
         let error = session_error(text.serve(Input::Record(Some(1), Some(b"a".to_vec()), record("x", "a")), &mut Vec::new()));
         assert!(error.contains("TypeError: step 'count' cell 'text': a value is bytes, not str"), "{error}");
+    }
+
+    // running_count in a keyed session (protocol 5): its counts in the map cell 'counts' of the record's key, each of
+    // its own keys' UTF-8 bytes to the count as an i64 little-endian; no whole-instance state.
+
+    fn running_count(keyed: bool, config: &str) -> Session {
+        Session::open("s".into(), vec![spec("c", "running_count", config)], keyed).unwrap()
+    }
+
+    fn le(count: i64) -> Vec<u8> {
+        count.to_le_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_keyed_sessions_running_count_declares_the_map_cell_counts_and_one_that_is_not_keyed_none() {
+        let declared = running_count(true, r#"{"key_header":"k"}"#).cell_declarations();
+        assert_eq!(declared, [Declaration { step: "c".into(), name: "counts".into(), kind: cells::CellKind::Map, ttl_ms: 0 }]);
+        assert!(running_count(false, r#"{"key_header":"k"}"#).cell_declarations().is_empty());
+    }
+
+    #[test]
+    fn a_keyed_sessions_running_count_counts_in_its_cell_from_what_was_loaded_and_writes_it_back_at_a_barrier() {
+        let mut session = running_count(true, r#"{"key_header":"k"}"#);
+        let mut out = Vec::new();
+        session.serve(Input::Load(1, load_of(b"a", vec![content_entries(0, &[(b"a", &le(5))])])), &mut out).unwrap();
+        session.serve(Input::Record(Some(3), Some(bytes("a")), record("{}", "a")), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].payload.as_slice(), out[0].headers.get("key").map(String::as_str), out[0].timestamp), (&br#"{"key":"a","count":6}"#[..], Some("a"), 7));
+        // A key never counted starts at 1, in another key group's instance.
+        session.serve(Input::Load(2, load_of(b"b", Vec::new())), &mut Vec::new()).unwrap();
+        assert_eq!(keyed(&mut session, 9, "b", "{}").unwrap(), r#"{"key":"b","count":1}"#);
+        assert_eq!(keyed(&mut session, 9, "b", "{}").unwrap(), r#"{"key":"b","count":2}"#);
+        assert!(session.snapshot().unwrap().is_empty(), "no whole-instance state in a keyed session");
+
+        let put = CellOp::Put;
+        assert_eq!(
+            barrier_evicting(&mut session, &[]),
+            [("a".into(), 1 + 8, vec![(0, put, bytes("a"), le(6))]), ("b".into(), 1 + 8, vec![(0, put, bytes("b"), le(2))])]
+        );
+        assert!(barrier(&mut session).is_empty(), "the cells are clean after a barrier");
+    }
+
+    #[test]
+    fn a_keyed_sessions_running_count_keeps_each_of_its_own_keys_under_the_records_key() {
+        // Counting by a JSON field while the stream is keyed by something else: the record's key's map holds an entry
+        // per key of the step's that came with it.
+        let mut session = running_count(true, r#"{"key_json_field":"page"}"#);
+        session.serve(Input::Load(1, load_of(b"user-1", vec![content_entries(0, &[(b"home", &le(2))])])), &mut Vec::new()).unwrap();
+        for (payload, expected) in [(r#"{"page":"home"}"#, r#"{"key":"home","count":3}"#), (r#"{"page":"cart"}"#, r#"{"key":"cart","count":1}"#)] {
+            assert_eq!(keyed(&mut session, 1, "user-1", payload).unwrap(), expected);
+        }
+        let written = barrier_evicting(&mut session, &[]);
+        assert_eq!(written, [("user-1".into(), 4 + 8 + 4 + 8, vec![(0, CellOp::Put, bytes("cart"), le(1)), (0, CellOp::Put, bytes("home"), le(3))])]);
+    }
+
+    #[test]
+    fn a_keyed_sessions_running_count_fails_on_a_count_that_is_not_eight_bytes_naming_the_step_the_key_and_the_cell() {
+        let mut session = running_count(true, r#"{"key_header":"k"}"#);
+        session.serve(Input::Load(1, load_of(b"a", vec![content_entries(0, &[(b"a", b"5")])])), &mut Vec::new()).unwrap();
+        let error = session_error(session.serve(Input::Record(Some(1), Some(bytes("a")), record("{}", "a")), &mut Vec::new()));
+        assert!(error.ends_with("step 'c' (running_count): the count of key 'a' in cell 'counts' is 1 bytes, not the 8 of an i64 little-endian"), "{error}");
+    }
+
+    #[test]
+    fn whole_instance_running_count_state_cannot_be_restored_into_a_keyed_session() {
+        let config = r#"{"key_header":"k"}"#;
+        let mut unkeyed = running_count(false, config);
+        unkeyed.serve(Input::Record(Some(4), None, record("{}", "a")), &mut Vec::new()).unwrap();
+        let states: BTreeMap<_, _> = unkeyed.snapshot().unwrap().into_iter().collect();
+        let length = states[&Some(4)].len() - 8;
+
+        let error = running_count(true, config).restore(states.clone()).unwrap_err();
+        assert_eq!(
+            error,
+            format!("key group 4: step 'c' (running_count): the checkpoint holds its counts as whole-instance state ({length} bytes): in a keyed session its counts live in cells (map cell 'counts') since protocol 5, so such a checkpoint, taken before, cannot be restored into it")
+        );
+        // Restored into a session that is not keyed, as before.
+        let mut again = running_count(false, config);
+        again.restore(states).unwrap();
+        let mut out = Vec::new();
+        again.serve(Input::Record(Some(4), None, record("{}", "a")), &mut out).unwrap();
+        assert_eq!(out[0].payload, br#"{"key":"a","count":2}"#);
+        // A keyed session restores what a keyed session's running_count leaves: nothing of its own.
+        let mut keyed_session = running_count(true, config);
+        keyed_session.restore(BTreeMap::new()).unwrap();
+        let beside = Session::open("s".into(), vec![spec("b", "batch", ""), spec("c", "running_count", config)], true);
+        let mut beside = beside.unwrap();
+        beside.serve(Input::Clock(1), &mut Vec::new()).unwrap();
+        beside.serve(Input::Load(1, load_of(b"a", Vec::new())), &mut Vec::new()).unwrap();
+        beside.serve(Input::Record(Some(2), Some(bytes("a")), record("{}", "a")), &mut Vec::new()).unwrap();
+        let batch_only: BTreeMap<_, _> = beside.snapshot().unwrap().into_iter().collect();
+        let mut restored = Session::open("s".into(), vec![spec("b", "batch", ""), spec("c", "running_count", config)], true).unwrap();
+        restored.restore(batch_only).expect("the batch's state beside running_count's empty one");
     }
 
     #[test]

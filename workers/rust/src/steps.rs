@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-use crate::cells::BuildContext;
+use crate::cells::{BuildContext, MapCell};
 use crate::record::Record;
 use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, StepError, STATE_VERSION};
 
@@ -23,9 +23,8 @@ pub fn is_native(step_type: &str) -> bool {
 }
 
 /// Builds a built-in step by its type, or None for a type that is not one. Whatever the type, its config must be
-/// a JSON object; an error names the step and what is wrong. A step's cells are declared with `context` (none of the
-/// built-in steps has any).
-#[cfg_attr(not(test), allow(unused_variables))]
+/// a JSON object; an error names the step and what is wrong. A step's cells are declared with `context` (of the
+/// built-in steps, running_count's in a keyed session).
 pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Result<Option<Box<dyn Step>>, String> {
     let parsed: Value = if config_json.trim().is_empty() {
         Value::Object(Map::new())
@@ -37,7 +36,7 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
         "append_field" => Box::new(AppendField::new(&config)?),
         "filter" => Box::new(Filter::new(&config)?),
         "batch" => Box::new(Batch::new(&config)?),
-        "running_count" => Box::new(RunningCount::new(&config)?),
+        "running_count" => Box::new(RunningCount::new(&config, context)?),
         "count" => Box::new(Count::new(&config)?),
         ECHO_TYPE => Box::new(Echo),
         #[cfg(test)]
@@ -312,25 +311,62 @@ impl Step for Batch {
     }
 }
 
+/// The map cell a keyed session's `running_count` keeps its counts in.
+const RUNNING_COUNT_CELL: &str = "counts";
+
 /// `running_count`: per key, emits `{"key": K, "count": N}` (with a `key` header) for every record, N counting
-/// this one. The counts are the state.
+/// this one. In a session that is not keyed the counts are the instance's state; in a keyed one (protocol 5) they
+/// are cells: the map cell `counts` of the record's (Flink) key holds each of the step's keys that came with it, its
+/// UTF-8 bytes to the count as an i64 little-endian, and the instance holds nothing.
 struct RunningCount {
+    step_name: String,
     key: RecordField,
+    /// In a keyed session: where the counts are.
+    cell: Option<MapCell>,
+    /// In a session that is not keyed: the counts.
     counts: IndexMap<String, i64>,
 }
 
 impl RunningCount {
-    fn new(config: &StepConfig) -> Result<Self, String> {
-        Ok(RunningCount { key: RecordField::from_config(config, "key_", true)?.expect("required"), counts: IndexMap::new() })
+    fn new(config: &StepConfig, context: &BuildContext) -> Result<Self, String> {
+        let key = RecordField::from_config(config, "key_", true)?.expect("required");
+        let cell = if context.keyed() { Some(context.map_cell(RUNNING_COUNT_CELL)?) } else { None };
+        Ok(RunningCount { step_name: config.step_name.to_string(), key, cell, counts: IndexMap::new() })
+    }
+
+    /// The key's count in the cell, 0 when it has none.
+    fn stored_count(&self, cell: &MapCell, key: &str) -> Result<i64, StepError> {
+        match cell.get(key.as_bytes())? {
+            None => Ok(0),
+            Some(stored) => match <[u8; 8]>::try_from(stored.as_slice()) {
+                Ok(bytes) => Ok(i64::from_le_bytes(bytes)),
+                Err(_) => Err(format!(
+                    "step '{}' (running_count): the count of key '{key}' in cell '{RUNNING_COUNT_CELL}' is {} bytes, not the 8 of an i64 little-endian",
+                    self.step_name,
+                    stored.len()
+                )
+                .into()),
+            },
+        }
     }
 }
 
 impl Step for RunningCount {
     fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         let key = self.key.read(&record).ok_or("the record has no key to count by")?;
-        let count = self.counts.entry(key.clone()).or_insert(0);
-        *count += 1;
-        let payload = json_bytes(&serde_json::json!({"key": key, "count": *count}));
+        let count = match &self.cell {
+            Some(cell) => {
+                let count = self.stored_count(cell, &key)? + 1;
+                cell.put(key.as_bytes(), count.to_le_bytes())?;
+                count
+            }
+            None => {
+                let count = self.counts.entry(key.clone()).or_insert(0);
+                *count += 1;
+                *count
+            }
+        };
+        let payload = json_bytes(&serde_json::json!({"key": key, "count": count}));
         let mut headers = IndexMap::new();
         headers.insert("key".to_string(), key);
         emit(Record { payload, headers, timestamp: record.timestamp });
@@ -345,6 +381,15 @@ impl Step for RunningCount {
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        if self.cell.is_some() && !state.is_empty() {
+            // Whole-instance counts come from a checkpoint taken before running_count kept them in cells (or of a
+            // session that was not keyed): dropping them would restart every count, so the restore fails.
+            return Err(format!(
+                "step '{}' (running_count): the checkpoint holds its counts as whole-instance state ({} bytes): in a keyed session its counts live in cells (map cell '{RUNNING_COUNT_CELL}') since protocol 5, so such a checkpoint, taken before, cannot be restored into it",
+                self.step_name,
+                state.len()
+            ));
+        }
         self.counts = read_counts(state, "running_count", |reader| reader.string())?;
         Ok(())
     }

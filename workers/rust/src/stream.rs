@@ -223,7 +223,7 @@ mod tests {
     use crate::error_text::{encoded_length, tests::parts, MAX_BYTES};
     use crate::python::tests::{start_runtime, LONG_MESSAGE_START};
     use crate::registry::tests::{echo_session, poison};
-    use crate::cells::tests::{content_value, load_of, ops, CELL_COUNTER_TYPE};
+    use crate::cells::tests::{content_entries, content_value, load_of, ops, CELL_COUNTER_TYPE};
     use crate::proto::CellOp;
     use crate::session::tests::{dead_letter, echo_then_add, spec, NOT_JSON};
     use crate::session::{Session, StepSpec};
@@ -314,6 +314,34 @@ mod tests {
         assert_eq!(&writes.key[..], b"a");
         assert_eq!(ops(writes), [(0, CellOp::Set, vec![], b"6".to_vec()), (1, CellOp::Put, b"x".to_vec(), b"5".to_vec()), (1, CellOp::Put, b"y".to_vec(), b"6".to_vec())]);
         assert!(frames[6].error.contains("the record's key 'b' is not resident"), "{}", frames[6].error);
+    }
+
+    #[test]
+    fn a_keyed_streams_running_count_counts_on_from_its_loaded_cell_and_answers_a_barrier_with_the_counts_written() {
+        let handle = keyed_session(vec![spec("count", "running_count", r#"{"key_json_field":"user"}"#)]);
+        let counts = |key: &[u8], count: i64| load_of(key, vec![content_entries(0, &[(key, &count.to_le_bytes())])]);
+        let frames = vec![
+            Frame { r#type: FrameType::Load as i32, sequence: 1, cells: Some(counts(b"a", 5)), ..Default::default() },
+            keyed_record(1, b"a", br#"{"user":"a"}"#),
+            // A key never counted: its LOAD carries no cell.
+            Frame { r#type: FrameType::Load as i32, sequence: 2, cells: Some(load_of(b"b", Vec::new())), ..Default::default() },
+            keyed_record(2, b"b", br#"{"user":"b"}"#),
+            Frame { r#type: FrameType::Barrier as i32, sequence: 3, ..Default::default() },
+        ];
+
+        let answers = answer(&handle, FrameBatch { frames }, &mut Vec::new());
+
+        let frames = &answers[0].frames;
+        let kinds: Vec<_> = frames.iter().map(|f| (FrameType::from_i32(f.r#type).unwrap(), f.sequence)).collect();
+        use FrameType::{CellWrites, EndOfOutputs, Output};
+        assert_eq!(kinds, [(Output, 1), (EndOfOutputs, 1), (Output, 2), (EndOfOutputs, 2), (CellWrites, 3), (CellWrites, 3), (EndOfOutputs, 3)]);
+        let output = |at: usize| frames[at].record.as_ref().unwrap();
+        assert_eq!((&output(0).payload[..], output(0).headers.get("key").map(String::as_str)), (&br#"{"key":"a","count":6}"#[..], Some("a")));
+        assert_eq!(&output(2).payload[..], br#"{"key":"b","count":1}"#);
+        let written = |at: usize| frames[at].cells.as_ref().map(|c| (c.key.to_vec(), c.resident_bytes, ops(c))).unwrap();
+        let put = |key: &[u8], count: i64| vec![(0, CellOp::Put, key.to_vec(), count.to_le_bytes().to_vec())];
+        assert_eq!(written(4), (b"a".to_vec(), 1 + 8, put(b"a", 6)));
+        assert_eq!(written(5), (b"b".to_vec(), 1 + 8, put(b"b", 1)));
     }
 
     fn barrier_evicting(sequence: u64, evict: &[&[u8]]) -> Frame {
