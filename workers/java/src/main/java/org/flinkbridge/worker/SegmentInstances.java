@@ -57,10 +57,11 @@ public final class SegmentInstances {
 
     /**
      * Creates and opens one step as a session does: its config parsed from the description's JSON, its cells
-     * declared into {@code cells} while it opens.
+     * declared into {@code cells} while it opens, a built-in step built for a keyed session where {@code cells}'
+     * session is one.
      */
     public static Step createStep(StepSpec step, String sessionName, SessionClock clock, StepCells cells) {
-        Step created = StepFactory.create(step.getType(), context(step, sessionName, clock, cells));
+        Step created = StepFactory.create(step.getType(), context(step, sessionName, clock, cells), cells.keyed());
         cells.opened();
         return created;
     }

@@ -114,7 +114,7 @@ final class WorkerSession {
     static WorkerSession of(String id, String token, String name, List<StepSpec> steps, boolean keyed)
             throws Exception {
         SessionClock clock = new SessionClock();
-        SessionCells cells = new SessionCells(clock);
+        SessionCells cells = new SessionCells(clock, keyed);
         KeyGroupInstances logic = StepOutput.naming(name).call(() -> KeyGroupInstances.of(steps, name, clock,
                 cells));
         return new WorkerSession(id, token, name, logic, clock, cells, keyed, steps);

@@ -8,11 +8,13 @@ import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.CellKind;
+import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.ShmRing;
+import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.proto.data.CellContent;
@@ -29,6 +31,7 @@ import org.flinkbridge.transport.grpc.CellFrames;
 import org.flinkbridge.transport.grpc.ControlSecret;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.GrpcChannels;
+import org.flinkbridge.transport.grpc.StatePieces;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingLayout;
@@ -111,7 +114,12 @@ class CellSessionsTest {
     }
 
     private Bridge open(Transport transport) throws IOException {
-        bridge = transport == Transport.SHM ? new ShmBridge() : new GrpcBridge();
+        return open(transport, cellsStep());
+    }
+
+    /** A keyed session of {@code step}, played on {@code transport}. */
+    private Bridge open(Transport transport, StepSpec step) throws IOException {
+        bridge = transport == Transport.SHM ? new ShmBridge(step) : new GrpcBridge(step);
         return bridge;
     }
 
@@ -481,6 +489,140 @@ class CellSessionsTest {
         return text.getBytes(StandardCharsets.UTF_8);
     }
 
+    // running_count in a keyed session: its counts in the map cell 'counts' (docs/steps.md).
+
+    private static StepSpec runningCount() {
+        return StepSpec.newBuilder().setName("count").setType("running_count")
+                .setConfigJson("{\"key_json_field\":\"user\"}").build();
+    }
+
+    /** A count as running_count keeps it in its cell: 8 bytes, little-endian. */
+    private static ByteString count(long count) {
+        return ByteString.copyFrom(ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(count)
+                .array());
+    }
+
+    private static CellContent counts(String key, long count) {
+        return CellContent.newBuilder().setCell(0).addEntries(CellEntry.newBuilder().setKey(bs(key))
+                .setValue(count(count))).build();
+    }
+
+    private static String user(String key) {
+        return "{\"user\":\"" + key + "\"}";
+    }
+
+    private static String counted(String key, long count) {
+        return "{\"key\":\"" + key + "\",\"count\":" + count + "}";
+    }
+
+    @Test
+    void runningCountDeclaresItsCountsCellInAKeyedSessionOnly() {
+        OpenSessionResponse keyed = control.openSession(request(true, runningCount())
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
+        OpenSessionResponse unkeyed = control.openSession(request(false, runningCount())
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
+
+        assertEquals(List.of(declaration("count", "counts", CellKind.CELL_KIND_MAP)), keyed.getCellsList());
+        assertEquals(0, keyed.getCells(0).getTtlMs());
+        assertEquals(List.of(), unkeyed.getCellsList());
+    }
+
+    /**
+     * A loaded count goes on, a key never counted starts at 1, and the barrier writes back each key's count (PUT, i64
+     * little-endian) with its resident bytes; the step keeps no whole-instance state.
+     */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void runningCountKeepsItsCountsInCellsInAKeyedSession(Transport transport) throws Exception {
+        Bridge bridge = open(transport, runningCount());
+        assertEquals(List.of(declaration("count", "counts", CellKind.CELL_KIND_MAP)), bridge.opened().getCellsList());
+        bridge.load(0, load("a", counts("a", 5)));
+        bridge.record(0, 3, "a", user("a"));
+        bridge.load(1, load("b"));
+        bridge.record(1, 7, "b", user("b"));
+        bridge.record(2, 3, "a", user("a"));
+        bridge.barrier(3, 1);
+        bridge.barrier(4, 2);
+
+        assertEquals(List.of(
+                output(0, counted("a", 6)), end(0),
+                output(1, counted("b", 1)), end(1),
+                output(2, counted("a", 7)), end(2),
+                cellWrites(3, KeyCells.newBuilder().setKey(bs("a"))
+                        .addWrites(write(0, CellOp.CELL_OP_PUT, "a", count(7))).setResidentBytes(1 + 8).build()),
+                cellWrites(3, KeyCells.newBuilder().setKey(bs("b"))
+                        .addWrites(write(0, CellOp.CELL_OP_PUT, "b", count(1))).setResidentBytes(1 + 8).build()),
+                end(3),
+                end(4)), bridge.receive(10));
+        assertEquals(List.of(), snapshot(bridge.opened().getSessionId()), "whole-instance state");
+    }
+
+    /** The brief's case: a LOAD giving "a" the count 5, a record of "a" counts 6, the barrier writes back a -> 6. */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aLoadedCountOfFiveGoesOnAtSixAndIsWrittenBack(Transport transport) throws Exception {
+        Bridge bridge = open(transport, runningCount());
+        bridge.load(0, load("a", counts("a", 5)));
+        bridge.record(0, 3, "a", user("a"));
+        bridge.barrier(1, 1);
+
+        assertEquals(List.of(output(0, counted("a", 6)), end(0),
+                cellWrites(1, KeyCells.newBuilder().setKey(bs("a"))
+                        .addWrites(write(0, CellOp.CELL_OP_PUT, "a", count(6))).setResidentBytes(9).build()),
+                end(1)), bridge.receive(4));
+    }
+
+    /** A count in the cell that is not 8 bytes fails the record, naming the step, the cell and the key. */
+    @ParameterizedTest
+    @EnumSource(Transport.class)
+    void aCountCellThatIsNotEightBytesFailsTheRecord(Transport transport) throws Exception {
+        Bridge bridge = open(transport, runningCount());
+        bridge.load(0, load("a", CellContent.newBuilder().setCell(0).addEntries(CellEntry.newBuilder()
+                .setKey(bs("a")).setValue(bs("5"))).build()));
+        bridge.record(0, 3, "a", user("a"));
+
+        error(bridge.receive(1).getFirst(), 0, "java.io.IOException: step 'count' (running_count): cell 'counts' "
+                + "holds 1 bytes for key 'a', not a count");
+    }
+
+    /**
+     * A checkpoint taken before running_count kept its counts in cells holds them as whole-instance state: a keyed
+     * session refuses to restore it, naming the step and why, rather than drop the counts.
+     */
+    @Test
+    void runningCountRefusesWholeInstanceStateInAKeyedSession() throws Exception {
+        // SegmentChain's encoding of one step's state, running_count's CountsState: version 2, one count, "a" -> 5.
+        ByteBuffer counts = ByteBuffer.allocate(1 + 4 + 4 + 1 + 8).put((byte) 2).putInt(1).putInt(1).put((byte) 'a')
+                .putLong(5);
+        ByteBuffer chain = ByteBuffer.allocate(4 + 4 + counts.capacity()).putInt(1).putInt(counts.capacity())
+                .put(counts.array());
+        List<KeyGroupState> pieces = List.of(KeyGroupState.newBuilder().setKeyGroup(3)
+                .setState(ByteString.copyFrom(chain.array())).build());
+
+        String keyed = control.openSession(request(true, runningCount())
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build()).getSessionId();
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
+                () -> StatePieces.restore(channel, keyed, pieces, 10_000));
+        String text = refused.getStatus().getDescription();
+        assertTrue(text.contains("step 'count' (running_count) is given ") && text.contains("in a keyed session its "
+                + "counts live in cells (map cell 'counts') since protocol 5, so such a checkpoint cannot be restored "
+                + "into it"), text);
+
+        // The same state restores into a session that is not keyed, where the counts are still the step's state.
+        String unkeyed = control.openSession(request(false, runningCount())
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build()).getSessionId();
+        StatePieces.restore(channel, unkeyed, pieces, 10_000);
+        assertEquals(List.of(chain.array().length), snapshot(unkeyed).stream().map(piece -> piece.getState().size())
+                .toList());
+    }
+
+    private List<KeyGroupState> snapshot(String sessionId) {
+        List<KeyGroupState> pieces = new ArrayList<>();
+        control.snapshotState(SnapshotStateRequest.newBuilder().setSessionId(sessionId).setCheckpointId(1).build())
+                .forEachRemaining(response -> pieces.addAll(response.getStatesList()));
+        return pieces;
+    }
+
     /** How a test plays the bridge on one transport. */
     private interface Bridge extends AutoCloseable {
         void clock(long sequence, long millis) throws IOException;
@@ -496,17 +638,21 @@ class CellSessionsTest {
         List<Answer> receive(int count) throws IOException;
 
         int maxCellFrameBytes();
+
+        /** What OpenSession answered. */
+        OpenSessionResponse opened();
     }
 
     private final class ShmBridge implements Bridge {
+        private final OpenSessionResponse opened;
         private final RingFile ring;
         private final RingProducer inputs;
         private final RingConsumer answers;
         private final List<Answer> received = new ArrayList<>();
 
-        ShmBridge() throws IOException {
+        ShmBridge(StepSpec step) throws IOException {
             ring = RingFile.create(rings.resolve("s.ring"), RING, RING, TOKEN);
-            control.openSession(request(true, cellsStep()).setTransport(TransportKind.TRANSPORT_KIND_SHM)
+            opened = control.openSession(request(true, step).setTransport(TransportKind.TRANSPORT_KIND_SHM)
                     .setRing(ShmRing.newBuilder().setPath(ring.path().toString()).setToWorkerCapacity(RING)
                             .setFromWorkerCapacity(RING).setLivenessTimeoutMs(5_000)).build());
             inputs = ring.toWorkerProducer();
@@ -610,20 +756,25 @@ class CellSessionsTest {
         }
 
         @Override
+        public OpenSessionResponse opened() {
+            return opened;
+        }
+
+        @Override
         public void close() throws Exception {
             ring.close();
         }
     }
 
     private final class GrpcBridge implements Bridge {
+        private final OpenSessionResponse opened;
         private final FrameStreamClient stream;
         private final List<Answer> received = new ArrayList<>();
         private final FrameStreamClient.Answers whileSending = this::take;
 
-        GrpcBridge() {
-            String id = control.openSession(request(true, cellsStep()).setTransport(TransportKind.TRANSPORT_KIND_GRPC)
-                    .build()).getSessionId();
-            stream = new FrameStreamClient(channel, id, TOKEN, "test", 16, 5_000);
+        GrpcBridge(StepSpec step) {
+            opened = control.openSession(request(true, step).setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
+            stream = new FrameStreamClient(channel, opened.getSessionId(), TOKEN, "test", 16, 5_000);
         }
 
         private void send(Frame.Builder frame) throws IOException {
@@ -688,6 +839,11 @@ class CellSessionsTest {
         @Override
         public int maxCellFrameBytes() {
             return GrpcChannels.MESSAGE_BUDGET_BYTES;
+        }
+
+        @Override
+        public OpenSessionResponse opened() {
+            return opened;
         }
 
         @Override

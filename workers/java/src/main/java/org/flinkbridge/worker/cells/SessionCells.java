@@ -23,6 +23,8 @@ import java.util.Map;
 public final class SessionCells {
 
     private final SessionClock clock;
+    /** The session's records carry their keys ({@code OpenSessionRequest.keyed}). */
+    private final boolean keyed;
     private final CellDeclarations declarations = new CellDeclarations();
     private final Map<Bytes, ResidentKey> resident = new HashMap<>();
     /** Keys that may have changed since the last barrier, in the order they first did. */
@@ -39,8 +41,23 @@ public final class SessionCells {
     private ResidentKey loading;
     private long loadingSequence;
 
+    /** The cells of a session that is not keyed (a test's, a tool's): its steps reach them only as a harness lets. */
     public SessionCells(SessionClock clock) {
+        this(clock, false);
+    }
+
+    /** @param keyed the session's records carry their keys ({@code OpenSessionRequest.keyed}) */
+    public SessionCells(SessionClock clock, boolean keyed) {
         this.clock = clock;
+        this.keyed = keyed;
+    }
+
+    /**
+     * Whether the session is keyed: what the built-in steps are built for, those that keep their per-key state in
+     * cells there ({@code running_count}) and in their whole-instance state otherwise.
+     */
+    public boolean keyed() {
+        return keyed;
     }
 
     public CellDeclarations declarations() {

@@ -36,6 +36,11 @@ public final class StepCells {
         return new MapCellHandle(cells, declare(name, CellKind.CELL_KIND_MAP, ttl));
     }
 
+    /** Whether the step's session is keyed ({@link SessionCells#keyed}). */
+    public boolean keyed() {
+        return cells.keyed();
+    }
+
     /** The step has opened: it declares no more cells. */
     public void opened() {
         opened = true;

@@ -12,9 +12,19 @@ public final class StepFactory {
 
     private StepFactory() {}
 
-    /** Creates the step and opens it with its context. */
+    /** Creates the step, built for a session that is not keyed, and opens it with its context. */
     public static Step create(String type, StepContext context) {
-        Step step = instantiate(type, context.stepName());
+        return create(type, context, false);
+    }
+
+    /**
+     * Creates the step and opens it with its context.
+     *
+     * @param keyedSession the session's records carry their keys: a built-in step that keeps per-key state keeps it
+     *                     in cells then ({@code running_count}, docs/steps.md); a user step learns nothing of it
+     */
+    public static Step create(String type, StepContext context, boolean keyedSession) {
+        Step step = instantiate(type, context.stepName(), keyedSession);
         try {
             step.open(context);
         } catch (IllegalArgumentException e) {
@@ -26,7 +36,7 @@ public final class StepFactory {
         return step;
     }
 
-    private static Step instantiate(String type, String stepName) {
+    private static Step instantiate(String type, String stepName, boolean keyedSession) {
         Optional<BuiltInStep> builtIn = BuiltInStep.find(type);
         if (builtIn.isPresent()) {
             return switch (builtIn.get()) {
@@ -34,7 +44,7 @@ public final class StepFactory {
                 case BATCH -> new BatchStep();
                 case FILTER -> new FilterStep();
                 case COUNT -> new CountStep();
-                case RUNNING_COUNT -> new RunningCountStep();
+                case RUNNING_COUNT -> new RunningCountStep(keyedSession);
             };
         }
         if (type.isEmpty()) {
