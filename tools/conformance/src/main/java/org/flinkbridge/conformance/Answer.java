@@ -1,17 +1,23 @@
 package org.flinkbridge.conformance;
 
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.protocol.InputFailures;
 
 /**
  * One frame a worker answered with: an {@code OUTPUT} (with its record), an {@code END_OF_OUTPUTS}, an
- * {@code ERROR} (with its message) or an {@code INPUT_FAILED} (with its failure), for the input of
- * {@code sequence}. Types are numbered as on both wires.
+ * {@code ERROR} (with its message), an {@code INPUT_FAILED} (with its failure) or a {@code CELL_WRITES} (with its
+ * key's cells), for the input of {@code sequence}. Types are numbered as on both wires.
  */
-record Answer(int type, long sequence, KitRecord output, String error, InputFailures.Failure failure) {
+record Answer(int type, long sequence, KitRecord output, String error, InputFailures.Failure failure,
+              KeyCells cells) {
 
     Answer(int type, long sequence, KitRecord output, String error) {
-        this(type, sequence, output, error, null);
+        this(type, sequence, output, error, null, null);
+    }
+
+    Answer(int type, long sequence, KitRecord output, String error, InputFailures.Failure failure) {
+        this(type, sequence, output, error, failure, null);
     }
 
     boolean ends() {
@@ -21,6 +27,7 @@ record Answer(int type, long sequence, KitRecord output, String error, InputFail
     @Override
     public String toString() {
         return FrameType.name(type) + " #" + sequence + (output != null ? " " + output : "")
-                + (error != null ? " '" + error + "'" : "") + (failure != null ? " " + failure : "");
+                + (error != null ? " '" + error + "'" : "") + (failure != null ? " " + failure : "")
+                + (cells != null ? " {" + cells.toString().strip().replaceAll("\\s*\\R\\s*", " ") + "}" : "");
     }
 }

@@ -106,6 +106,8 @@ public final class ConformanceKit {
             ContractPoints points = new ContractPoints(worker, report);
             points.control(transports.contains(KitTransport.SHM));
             transports.forEach(points::transport);
+            CellPoints cells = new CellPoints(worker, report);
+            transports.forEach(cells::run);
             new BuiltInStepPoints(worker, report).run(transports.getFirst());
             report.check("lifetime: the worker is still running after every point", () -> Report.require(
                     worker.exited() == null, worker.exited() + "; its last output:\n" + worker.lastOutput()));

@@ -1,5 +1,7 @@
 package org.flinkbridge.conformance;
 
+import org.flinkbridge.proto.data.KeyCells;
+
 import java.io.IOException;
 import java.util.List;
 
@@ -9,9 +11,24 @@ interface DataPath extends AutoCloseable {
     /** @param keyGroup the record's Flink key group, or {@code KeyGroups.NONE} */
     void record(long sequence, int keyGroup, KitRecord record) throws IOException;
 
+    /**
+     * A record of a keyed session (docs/protocol.md, "Cells"), with its key: over shm an i32 little-endian key length
+     * and the key before the record body, on the gRPC stream the frame's {@code key}.
+     */
+    void record(long sequence, int keyGroup, byte[] key, KitRecord record) throws IOException;
+
+    /** A LOAD of {@code cells}, part of input {@code sequence}: the record of that sequence follows. */
+    void load(long sequence, KeyCells cells) throws IOException;
+
     void watermark(long sequence, long timestamp) throws IOException;
 
     void barrier(long sequence, long checkpointId) throws IOException;
+
+    /**
+     * A BARRIER naming keys to evict once it is answered: over shm after the checkpoint id, each an i32 little-endian
+     * length and the key; on the gRPC stream the frame's {@code evict}.
+     */
+    void barrier(long sequence, long checkpointId, List<byte[]> evict) throws IOException;
 
     void clock(long sequence, long processingTimeMillis) throws IOException;
 

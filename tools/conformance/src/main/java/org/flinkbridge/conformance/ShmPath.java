@@ -1,7 +1,10 @@
 package org.flinkbridge.conformance;
 
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
+import org.flinkbridge.protocol.RecordKeys;
+import org.flinkbridge.transport.grpc.CellFrames;
 import org.flinkbridge.transport.shm.FrameHandler;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.protocol.InputFailures;
@@ -45,6 +48,25 @@ final class ShmPath implements DataPath, FrameHandler {
     }
 
     @Override
+    public void record(long sequence, int keyGroup, byte[] key, KitRecord record) throws IOException {
+        int prefix = RecordKeys.prefixLength(key);
+        long body = claim(FrameType.RECORD, KeyGroups.toRingFlags(keyGroup), sequence,
+                prefix + RecordCodec.bodyLength(record.headers(), record.payload()));
+        RecordKeys.write(inputs.segment(), body, key);
+        RecordCodec.write(inputs.segment(), body + prefix, record.timestamp(), record.headers(), record.payload());
+        inputs.publish();
+    }
+
+    /** Its body is the {@code KeyCells} message's protobuf encoding. */
+    @Override
+    public void load(long sequence, KeyCells cells) throws IOException {
+        byte[] encoded = cells.toByteArray();
+        long body = claim(FrameType.LOAD, 0, sequence, encoded.length);
+        MemorySegment.copy(encoded, 0, inputs.segment(), ValueLayout.JAVA_BYTE, body, encoded.length);
+        inputs.publish();
+    }
+
+    @Override
     public void watermark(long sequence, long timestamp) throws IOException {
         writeLong(FrameType.WATERMARK, sequence, timestamp);
     }
@@ -52,6 +74,22 @@ final class ShmPath implements DataPath, FrameHandler {
     @Override
     public void barrier(long sequence, long checkpointId) throws IOException {
         writeLong(FrameType.BARRIER, sequence, checkpointId);
+    }
+
+    @Override
+    public void barrier(long sequence, long checkpointId, List<byte[]> evict) throws IOException {
+        int length = Long.BYTES;
+        for (byte[] key : evict) {
+            length += RecordKeys.prefixLength(key);
+        }
+        long body = claim(FrameType.BARRIER, 0, sequence, length);
+        inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, checkpointId);
+        long at = body + Long.BYTES;
+        for (byte[] key : evict) {
+            RecordKeys.write(inputs.segment(), at, key);
+            at += RecordKeys.prefixLength(key);
+        }
+        inputs.publish();
     }
 
     @Override
@@ -166,6 +204,8 @@ final class ShmPath implements DataPath, FrameHandler {
                     new String(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
             case FrameType.INPUT_FAILED -> new Answer(type, sequence, null, null,
                     InputFailures.read(file, offset, length));
+            case FrameType.CELL_WRITES -> new Answer(type, sequence, null, null, null,
+                    CellFrames.parse(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE)));
             default -> throw new IOException("the worker sent a " + FrameType.name(type) + " frame (#" + sequence
                     + "), which a worker never sends");
         });

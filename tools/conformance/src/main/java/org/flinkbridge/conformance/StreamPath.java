@@ -6,6 +6,7 @@ import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
@@ -39,6 +40,23 @@ final class StreamPath implements DataPath {
     }
 
     @Override
+    public void record(long sequence, int keyGroup, byte[] key, KitRecord record) throws IOException {
+        Frame.Builder frame = Frame.newBuilder().setType(FrameType.RECORD).setSequence(sequence)
+                .setKey(ByteString.copyFrom(key))
+                .setRecord(RecordMessages.message(record.timestamp(), record.headers(), record.payload()));
+        Integer optional = KeyGroups.toOptional(keyGroup);
+        if (optional != null) {
+            frame.setKeyGroup(optional);
+        }
+        send(frame.build());
+    }
+
+    @Override
+    public void load(long sequence, KeyCells cells) throws IOException {
+        send(Frame.newBuilder().setType(FrameType.LOAD).setSequence(sequence).setCells(cells).build());
+    }
+
+    @Override
     public void watermark(long sequence, long timestamp) throws IOException {
         send(Frame.newBuilder().setType(FrameType.WATERMARK).setSequence(sequence).setWatermark(timestamp).build());
     }
@@ -47,6 +65,16 @@ final class StreamPath implements DataPath {
     public void barrier(long sequence, long checkpointId) throws IOException {
         send(Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence).setCheckpointId(checkpointId)
                 .build());
+    }
+
+    @Override
+    public void barrier(long sequence, long checkpointId, List<byte[]> evict) throws IOException {
+        Frame.Builder frame = Frame.newBuilder().setType(FrameType.BARRIER).setSequence(sequence)
+                .setCheckpointId(checkpointId);
+        for (byte[] key : evict) {
+            frame.addEvict(ByteString.copyFrom(key));
+        }
+        send(frame.build());
     }
 
     @Override
@@ -84,7 +112,8 @@ final class StreamPath implements DataPath {
                     frame.getType() == FrameType.OUTPUT ? RecordMessages.read(frame.getRecord(), KitRecord::new) : null,
                     frame.getType() == FrameType.ERROR ? frame.getError() : null,
                     frame.getType() == FrameType.INPUT_FAILED ? new InputFailures.Failure(frame.getFailure().getStep(),
-                            frame.getFailure().getErrorClass(), frame.getFailure().getMessage()) : null));
+                            frame.getFailure().getErrorClass(), frame.getFailure().getMessage()) : null,
+                    frame.getType() == FrameType.CELL_WRITES ? frame.getCells() : null));
         }
     }
 

@@ -114,19 +114,29 @@ final class WorkerUnderTest implements AutoCloseable {
         return control().health(HealthRequest.getDefaultInstance());
     }
 
-    /** An open session: its id, its data plane and its ring file (null over gRPC). */
-    record Session(String id, DataPath data, Path ring) implements AutoCloseable {
+    /** An open session: its id, its data plane, its ring file (null over gRPC) and what OpenSession answered. */
+    record Session(String id, DataPath data, Path ring, OpenSessionResponse opened) implements AutoCloseable {
         @Override
         public void close() {
             data.close();
         }
     }
 
-    /** A session as the bridge's subtask {@code subtask} of {@code parallelism} opens it. */
+    /** A session as the bridge's subtask {@code subtask} of {@code parallelism} opens it, not keyed. */
     Session open(KitTransport transport, List<StepSpec> steps, int subtask, int parallelism) throws IOException {
+        return open(transport, steps, subtask, parallelism, false);
+    }
+
+    /**
+     * A session as the bridge's subtask {@code subtask} of {@code parallelism} opens it.
+     *
+     * @param keyed its records carry their keys ({@code OpenSessionRequest.keyed}): its steps may keep cells
+     */
+    Session open(KitTransport transport, List<StepSpec> steps, int subtask, int parallelism, boolean keyed)
+            throws IOException {
         String token = SessionTokens.random();
         OpenSessionRequest.Builder request = request(steps, subtask, parallelism).setToken(token)
-                .setTransport(transport.kind);
+                .setTransport(transport.kind).setKeyed(keyed);
         RingFile ring = null;
         try {
             if (transport == KitTransport.SHM) {
@@ -138,7 +148,7 @@ final class WorkerUnderTest implements AutoCloseable {
             }
             OpenSessionResponse opened = control().openSession(request.build());
             DataPath data = ring != null ? new ShmPath(ring) : new StreamPath(channel, opened.getSessionId(), token);
-            return new Session(opened.getSessionId(), data, ring != null ? ring.path() : null);
+            return new Session(opened.getSessionId(), data, ring != null ? ring.path() : null, opened);
         } catch (IOException | RuntimeException e) {
             if (ring != null) {
                 ring.close();
