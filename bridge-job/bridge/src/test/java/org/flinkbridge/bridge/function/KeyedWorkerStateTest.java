@@ -31,9 +31,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A keyed segment's worker state lives in Flink's raw keyed state by key group: the operator keeps no set of the
- * keys it has seen, the operator state holds none of the worker's state, a job restored at a higher parallelism gives each subtask only the key groups it owns, and each key's
- * count goes on where it stopped (a real Java worker's {@code running_count}, through Flink's own restore path).
+ * A keyed segment's state lives in Flink's keyed state: the operator keeps no set of the keys it has seen, the
+ * operator state holds none of the worker's state, a job restored at a higher parallelism gives each subtask only
+ * the key groups it owns, and each key's count goes on where it stopped (a real Java worker's {@code running_count},
+ * whose counts are cells in a keyed session, loaded again after Flink's own restore path on the harness's heap
+ * backend; whole-instance state by key group in raw keyed state is restored by WorkerLanguagesTest's prototype
+ * segments).
  */
 class KeyedWorkerStateTest {
 
