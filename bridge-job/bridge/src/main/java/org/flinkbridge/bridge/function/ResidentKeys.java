@@ -22,6 +22,8 @@ final class ResidentKeys {
 
     /** About what a resident key costs on the bridge's heap (this map's entry) and in a worker's tables. */
     static final int PER_KEY_BYTES = 128;
+    /** The most a listed key's framing takes: a 4-byte length on shm, a tag and a varint length in protobuf. */
+    static final int LISTED_KEY_OVERHEAD = 8;
 
     private record Resident(String key, long bytes) {}
 
@@ -70,14 +72,20 @@ final class ResidentKeys {
 
     /**
      * The keys a barrier sent now evicts, no longer resident from here on: past the budget, the least recently used
-     * ones no record touched since the previous barrier.
+     * ones no record touched since the previous barrier, as many as fit in {@code maxListBytes} of the barrier's
+     * frame (each key counted with {@value #LISTED_KEY_OVERHEAD} bytes of framing); the rest wait for the next one.
      */
-    List<byte[]> evictAtBarrier() {
+    List<byte[]> evictAtBarrier(int maxListBytes) {
         List<byte[]> evicted = new ArrayList<>();
+        long listBytes = 0;
         Iterator<Map.Entry<ByteString, Resident>> eldestFirst = keys.entrySet().iterator();
         while (bytes > budgetBytes && eldestFirst.hasNext()) {
             Map.Entry<ByteString, Resident> next = eldestFirst.next();
             if (!touchedSinceBarrier.contains(next.getKey())) {
+                listBytes += next.getKey().size() + LISTED_KEY_OVERHEAD;
+                if (listBytes > maxListBytes) {
+                    break;
+                }
                 eldestFirst.remove();
                 bytes -= next.getValue().bytes();
                 evicted.add(next.getKey().toByteArray());

@@ -288,7 +288,7 @@ final class SessionExchange {
             long sequence = inFlight.add(InputKind.BARRIER);
             loss.sentMarker(InputKind.BARRIER, sequence, checkpointId);
             try {
-                channel.sendBarrier(sequence, checkpointId, resident.evictAtBarrier(), answers);
+                channel.sendBarrier(sequence, checkpointId, resident.evictAtBarrier(channel.maxCellFrameBytes() - Long.BYTES), answers);
             } catch (WorkerLostException e) {
                 lost(e);
             }

@@ -35,7 +35,10 @@ public interface WorkerChannel extends AutoCloseable {
         throw new UnsupportedOperationException("this transport carries no cells");
     }
 
-    /** The most bytes a LOAD frame's cells may take, so that the frame fits the transport. */
+    /**
+     * The most bytes a LOAD frame's cells or a BARRIER's keys to evict may take, so that the frame fits the
+     * transport.
+     */
     default int maxCellFrameBytes() {
         return GrpcChannels.MESSAGE_BUDGET_BYTES;
     }
