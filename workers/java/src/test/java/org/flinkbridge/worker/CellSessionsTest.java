@@ -175,6 +175,14 @@ class CellSessionsTest {
         return new Answer(FrameType.CELL_WRITES, sequence, null, cells);
     }
 
+    /** CellsStep's writes of {@code key} at a barrier: its total SET, and the entry {@code seen} PUT in its map. */
+    private static Answer totalAndSeen(long sequence, String key, String total, String seen, long residentBytes) {
+        return cellWrites(sequence, KeyCells.newBuilder().setKey(bs(key))
+                .addWrites(write(0, CellOp.CELL_OP_SET, null, bs(total)))
+                .addWrites(write(1, CellOp.CELL_OP_PUT, seen, ByteString.copyFrom(new byte[] {1})))
+                .setResidentBytes(residentBytes).build());
+    }
+
     @Test
     void theResponseListsEveryCellInStepThenDeclarationOrder() {
         OpenSessionResponse opened = control.openSession(request(true, cellsStep(),
@@ -232,26 +240,14 @@ class CellSessionsTest {
                 output(3, "total=17 seen=2"), end(3),
                 output(4, "total=none seen=0"), end(4),
                 output(5, "total=4 seen=1"), end(5),
-                cellWrites(6, KeyCells.newBuilder().setKey(bs("a"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("17")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(2 + 2 + 2).build()),
-                cellWrites(6, KeyCells.newBuilder().setKey(bs("b"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("1")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(1 + 2).build()),
+                totalAndSeen(6, "a", "17", "y", 2 + 2 + 2),
+                totalAndSeen(6, "b", "1", "z", 1 + 2),
                 cellWrites(6, KeyCells.newBuilder().setKey(bs("c"))
                         .addWrites(write(0, CellOp.CELL_OP_CLEAR, null, null)).build()),
-                cellWrites(6, KeyCells.newBuilder().setKey(bs("d"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("4")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "w", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(1 + 2).build()),
+                totalAndSeen(6, "d", "4", "w", 1 + 2),
                 end(6),
                 output(7, "total=18 seen=2"), end(7),
-                cellWrites(8, KeyCells.newBuilder().setKey(bs("a"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("18")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(2 + 2 + 2).build()),
+                totalAndSeen(8, "a", "18", "y", 2 + 2 + 2),
                 end(8),
                 end(9)), bridge.receive(21));
     }
@@ -391,25 +387,13 @@ class CellSessionsTest {
         assertEquals(List.of(
                 output(0, "total=11 seen=2"), end(0),
                 output(1, "total=2 seen=1"), end(1),
-                cellWrites(2, KeyCells.newBuilder().setKey(bs("a"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("11")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "y", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(2 + 2 + 2).build()),
-                cellWrites(2, KeyCells.newBuilder().setKey(bs("b"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("2")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(1 + 2).build()),
+                totalAndSeen(2, "a", "11", "y", 2 + 2 + 2),
+                totalAndSeen(2, "b", "2", "z", 1 + 2),
                 end(2),
                 output(3, "total=3 seen=1"), end(3),
                 output(4, "total=51 seen=1"), end(4),
-                cellWrites(5, KeyCells.newBuilder().setKey(bs("b"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("3")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "z", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(1 + 2).build()),
-                cellWrites(5, KeyCells.newBuilder().setKey(bs("a"))
-                        .addWrites(write(0, CellOp.CELL_OP_SET, null, bs("51")))
-                        .addWrites(write(1, CellOp.CELL_OP_PUT, "q", ByteString.copyFrom(new byte[] {1})))
-                        .setResidentBytes(2 + 2).build()),
+                totalAndSeen(5, "b", "3", "z", 1 + 2),
+                totalAndSeen(5, "a", "51", "q", 2 + 2),
                 end(5)), bridge.receive(14));
         error(bridge.receive(1).getFirst(), 6, "java.lang.IllegalStateException: input #6: the key 'a' is not "
                 + "resident in this session: the bridge sent no LOAD of its cells before this record");
@@ -624,31 +608,45 @@ class CellSessionsTest {
     }
 
     /** How a test plays the bridge on one transport. */
-    private interface Bridge extends AutoCloseable {
-        void clock(long sequence, long millis) throws IOException;
+    private abstract static class Bridge implements AutoCloseable {
+        /** The answers taken and not yet received. */
+        final List<Answer> received = new ArrayList<>();
 
-        void load(long sequence, KeyCells cells) throws IOException;
+        abstract void clock(long sequence, long millis) throws IOException;
 
-        void record(long sequence, int keyGroup, String key, String payload) throws IOException;
+        abstract void load(long sequence, KeyCells cells) throws IOException;
+
+        abstract void record(long sequence, int keyGroup, String key, String payload) throws IOException;
 
         /** A BARRIER naming {@code evict}, the keys to drop once it is answered. */
-        void barrier(long sequence, long checkpointId, String... evict) throws IOException;
+        abstract void barrier(long sequence, long checkpointId, String... evict) throws IOException;
 
-        /** Waits for {@code count} answers more (failing after 30 s). */
-        List<Answer> receive(int count) throws IOException;
+        /** Takes into {@link #received} the answers that came, waiting a little for some. */
+        abstract void awaitAnswers() throws IOException;
 
-        int maxCellFrameBytes();
+        abstract int maxCellFrameBytes();
 
         /** What OpenSession answered. */
-        OpenSessionResponse opened();
+        abstract OpenSessionResponse opened();
+
+        /** Waits for {@code count} answers more (failing after 30 s). */
+        List<Answer> receive(int count) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (received.size() < count && System.nanoTime() < deadline) {
+                awaitAnswers();
+            }
+            assertTrue(received.size() >= count, "answers within 30 s: " + received);
+            List<Answer> taken = new ArrayList<>(received.subList(0, count));
+            received.subList(0, count).clear();
+            return taken;
+        }
     }
 
-    private final class ShmBridge implements Bridge {
+    private final class ShmBridge extends Bridge {
         private final OpenSessionResponse opened;
         private final RingFile ring;
         private final RingProducer inputs;
         private final RingConsumer answers;
-        private final List<Answer> received = new ArrayList<>();
 
         ShmBridge(StepSpec step) throws IOException {
             ring = RingFile.create(rings.resolve("s.ring"), RING, RING, TOKEN);
@@ -679,13 +677,13 @@ class CellSessionsTest {
         }
 
         @Override
-        public void clock(long sequence, long millis) throws IOException {
+        void clock(long sequence, long millis) throws IOException {
             longFrame(FrameType.CLOCK, sequence, millis);
         }
 
         /** The checkpoint id, then each key to evict as an i32 little-endian length and its bytes. */
         @Override
-        public void barrier(long sequence, long checkpointId, String... evict) throws IOException {
+        void barrier(long sequence, long checkpointId, String... evict) throws IOException {
             ByteBuffer body = ByteBuffer.allocate(Long.BYTES + Arrays.stream(evict)
                     .mapToInt(key -> Integer.BYTES + key.getBytes(StandardCharsets.UTF_8).length).sum())
                     .order(ByteOrder.LITTLE_ENDIAN).putLong(checkpointId);
@@ -704,15 +702,12 @@ class CellSessionsTest {
         }
 
         @Override
-        public void load(long sequence, KeyCells cells) throws IOException {
-            byte[] encoded = cells.toByteArray();
-            long body = claim(FrameType.LOAD, 0, sequence, encoded.length);
-            MemorySegment.copy(encoded, 0, inputs.segment(), ValueLayout.JAVA_BYTE, body, encoded.length);
-            inputs.publish();
+        void load(long sequence, KeyCells cells) throws IOException {
+            rawFrame(FrameType.LOAD, sequence, cells.toByteArray());
         }
 
         @Override
-        public void record(long sequence, int keyGroup, String key, String payload) throws IOException {
+        void record(long sequence, int keyGroup, String key, String payload) throws IOException {
             byte[] keyBytes = key.getBytes(StandardCharsets.UTF_8);
             byte[] payloadBytes = payload.getBytes(StandardCharsets.UTF_8);
             int prefix = RecordKeys.prefixLength(keyBytes);
@@ -738,25 +733,18 @@ class CellSessionsTest {
         }
 
         @Override
-        public List<Answer> receive(int count) throws IOException {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (received.size() < count && System.nanoTime() < deadline) {
-                take();
-                answers.awaitFrames(TimeUnit.MILLISECONDS.toNanos(10));
-            }
-            assertTrue(received.size() >= count, "answers within 30 s: " + received);
-            List<Answer> taken = new ArrayList<>(received.subList(0, count));
-            received.subList(0, count).clear();
-            return taken;
+        void awaitAnswers() throws IOException {
+            take();
+            answers.awaitFrames(TimeUnit.MILLISECONDS.toNanos(10));
         }
 
         @Override
-        public int maxCellFrameBytes() {
+        int maxCellFrameBytes() {
             return RingLayout.maxFrameLength(RING) - RingLayout.FRAME_HEADER;
         }
 
         @Override
-        public OpenSessionResponse opened() {
+        OpenSessionResponse opened() {
             return opened;
         }
 
@@ -766,10 +754,9 @@ class CellSessionsTest {
         }
     }
 
-    private final class GrpcBridge implements Bridge {
+    private final class GrpcBridge extends Bridge {
         private final OpenSessionResponse opened;
         private final FrameStreamClient stream;
-        private final List<Answer> received = new ArrayList<>();
         private final FrameStreamClient.Answers whileSending = this::take;
 
         GrpcBridge(StepSpec step) {
@@ -783,26 +770,26 @@ class CellSessionsTest {
         }
 
         @Override
-        public void clock(long sequence, long millis) throws IOException {
+        void clock(long sequence, long millis) throws IOException {
             send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.CLOCK).setSequence(sequence)
                     .setProcessingTime(millis));
         }
 
         @Override
-        public void load(long sequence, KeyCells cells) throws IOException {
+        void load(long sequence, KeyCells cells) throws IOException {
             send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.LOAD).setSequence(sequence)
                     .setCells(cells));
         }
 
         @Override
-        public void record(long sequence, int keyGroup, String key, String payload) throws IOException {
+        void record(long sequence, int keyGroup, String key, String payload) throws IOException {
             send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.RECORD).setSequence(sequence)
                     .setKeyGroup(keyGroup).setKey(bs(key))
                     .setRecord(Message.newBuilder().setPayload(bs(payload)).setTimestamp(sequence)));
         }
 
         @Override
-        public void barrier(long sequence, long checkpointId, String... evict) throws IOException {
+        void barrier(long sequence, long checkpointId, String... evict) throws IOException {
             send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.BARRIER).setSequence(sequence)
                     .setCheckpointId(checkpointId)
                     .addAllEvict(Arrays.stream(evict).map(CellSessionsTest::bs).toList()));
@@ -822,27 +809,20 @@ class CellSessionsTest {
         }
 
         @Override
-        public List<Answer> receive(int count) throws IOException {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (received.size() < count && System.nanoTime() < deadline) {
-                FrameBatch batch = stream.poll(TimeUnit.MILLISECONDS.toNanos(100));
-                if (batch != null) {
-                    take(batch);
-                }
+        void awaitAnswers() throws IOException {
+            FrameBatch batch = stream.poll(TimeUnit.MILLISECONDS.toNanos(100));
+            if (batch != null) {
+                take(batch);
             }
-            assertTrue(received.size() >= count, "answers within 30 s: " + received);
-            List<Answer> taken = new ArrayList<>(received.subList(0, count));
-            received.subList(0, count).clear();
-            return taken;
         }
 
         @Override
-        public int maxCellFrameBytes() {
+        int maxCellFrameBytes() {
             return GrpcChannels.MESSAGE_BUDGET_BYTES;
         }
 
         @Override
-        public OpenSessionResponse opened() {
+        OpenSessionResponse opened() {
             return opened;
         }
 
