@@ -30,9 +30,19 @@ public final class FrameType {
     public static final int LOAD = 9;
     /** worker → bridge: part of the answer to a BARRIER: one key's changed cells (body: a {@code KeyCells} message). */
     public static final int CELL_WRITES = 10;
+    /**
+     * bridge → worker: a timer fires (body: the key as a keyed RECORD carries it, then a {@code TimerFiring}
+     * message).
+     */
+    public static final int TIMER = 11;
+    /**
+     * worker → bridge: part of the answer to a RECORD or TIMER, before its end marker: the timers its steps set or
+     * deleted for the input's key (body: a {@code TimerChanges} message).
+     */
+    public static final int TIMERS = 12;
 
     private static final String[] NAMES = {"PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS",
-            "ERROR", "CLOCK", "INPUT_FAILED", "LOAD", "CELL_WRITES"};
+            "ERROR", "CLOCK", "INPUT_FAILED", "LOAD", "CELL_WRITES", "TIMER", "TIMERS"};
 
     private FrameType() {}
 
