@@ -3,6 +3,7 @@ package org.flinkbridge.bridge.function;
 import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.functions.RuntimeContext;
 import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.common.state.CheckpointListener;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.watermark.LongWatermark;
@@ -76,6 +77,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     /** A keyed operator's state backend and key selector, handed before open: where cells live, and records' keys. */
     private transient KeyedStateBackend<?> keyedBackend;
     private transient KeySelector<BridgeRecord, ?> keySelector;
+    /** A keyed operator's processing time service, handed before open: what fires processing-time timers. */
+    private transient ProcessingTimeService processingTimeService;
     private transient ReplaceableSession session;
     private transient SessionExchange exchange;
     private transient Collector<BridgeRecord> output;
@@ -149,7 +152,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                 spec.workerTimeoutMillis(), loss, spec.deadLetterSteps().isEmpty() ? null : new DeadLetters(
                         spec.jobName(), spec.segmentId() + " " + spec.segmentName()), new Downstream(ctx),
                 new SessionExchange.Pending(restored.outputs(), restored.deadLetters()),
-                keyed ? record -> keyOf(record) : null, cells(), spec.cellsBudgetBytes());
+                keyed ? record -> keyOf(record) : null, cells(), spec.cellsBudgetBytes(), timers());
         if (!session.cells().isEmpty()) {
             metrics.watchResidentCells(ctx.getMetricGroup(), exchange::residentKeys, exchange::residentCellBytes);
         }
@@ -168,6 +171,32 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                     : "but its stream is not keyed (the worker should have refused the session)"));
         }
         return new CellStates(keyedBackend, session.name(), session.cells());
+    }
+
+    /** The session's timers in the keyed operator's state backend, once the worker said its steps set them. */
+    private SessionExchange.Timers timers() throws IOException {
+        if (!session.timers()) {
+            return SessionExchange.Timers.NONE;
+        }
+        if (keyedBackend == null) {
+            throw new IOException(session.name() + ": its steps set timers, " + (keyed
+                    ? "but the job's state backend gives no synchronous access to keyed state (ForSt): use"
+                            + " state.backend.type rocksdb or hashmap"
+                    : "but its stream is not keyed (the worker should have refused the session)"));
+        }
+        return new FlinkTimers(keyedBackend, processingTimeService, this::processingTimeReached, session.name(),
+                spec.steps().size());
+    }
+
+    /** The processing time service reached a timer, on the task thread. */
+    private void processingTimeReached(long now) throws IOException {
+        if (closed) {
+            return;
+        }
+        if (output == null) {
+            output = operatorOutput;
+        }
+        exchange.processingTime(now);
     }
 
     private String keyOf(BridgeRecord record) throws IOException {
@@ -215,11 +244,13 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     /**
      * Called by {@link BridgeOperators} before {@link #open}: the keyed operator's state backend (null where it gives
-     * no synchronous access) and key selector.
+     * no synchronous access), key selector and processing time service.
      */
-    void keepCellsIn(KeyedStateBackend<?> backend, KeySelector<BridgeRecord, ?> selector) {
+    void keepCellsIn(KeyedStateBackend<?> backend, KeySelector<BridgeRecord, ?> selector,
+                     ProcessingTimeService processingTimes) {
         keyedBackend = backend;
         keySelector = selector;
+        processingTimeService = processingTimes;
     }
 
     /** Called by {@link BridgeOperators} before {@link #open}, with a keyed segment's restored worker state. */

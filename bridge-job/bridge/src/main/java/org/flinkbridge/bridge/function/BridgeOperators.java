@@ -77,7 +77,7 @@ final class BridgeOperators {
             ((BridgeFunction) userFunction).restoreKeyedWorkerState(
                     KeyGroupStateStream.read(context.getRawKeyedStateInputs()));
             ((BridgeFunction) userFunction).keepCellsIn(synchronousBackend(), (KeySelector<BridgeRecord, ?>)
-                    (KeySelector<?, ?>) getStateKeySelector1());
+                    (KeySelector<?, ?>) getStateKeySelector1(), getProcessingTimeService());
         }
 
         /**

@@ -16,6 +16,8 @@ final class InFlight {
     private final byte[] kinds;
     private final long[] watermarks;
     private final BridgeRecord[] records;
+    /** The key of a record or a timer of a keyed session, whose timers its answer changes. */
+    private final String[] keys;
     private long oldest;
     private int size;
 
@@ -23,6 +25,7 @@ final class InFlight {
         this.kinds = new byte[capacity];
         this.watermarks = new long[capacity];
         this.records = new BridgeRecord[capacity];
+        this.keys = new String[capacity];
     }
 
     int size() {
@@ -44,16 +47,24 @@ final class InFlight {
 
     /** Adds an input that is neither a record nor a watermark; returns its sequence number. */
     long add(InputKind kind) {
-        if (kind == InputKind.WATERMARK || kind == InputKind.RECORD) {
+        if (kind == InputKind.WATERMARK || kind == InputKind.RECORD || kind == InputKind.TIMER) {
             throw new IllegalArgumentException("a " + kind + " is added with its value");
         }
         return add(kind, 0);
     }
 
-    /** Adds a record input; returns its sequence number. */
-    long addRecord(BridgeRecord record) {
+    /** Adds a record input, with its key in a keyed session (else null); returns its sequence number. */
+    long addRecord(BridgeRecord record, String key) {
         long sequence = add(InputKind.RECORD, 0);
         records[(int) (sequence % kinds.length)] = record;
+        keys[(int) (sequence % kinds.length)] = key;
+        return sequence;
+    }
+
+    /** Adds a timer of {@code key} that fires; returns its sequence number. */
+    long addTimer(String key) {
+        long sequence = add(InputKind.TIMER, 0);
+        keys[(int) (sequence % kinds.length)] = key;
         return sequence;
     }
 
@@ -94,8 +105,14 @@ final class InFlight {
         return records[(int) (oldest % kinds.length)];
     }
 
+    /** The key of the oldest input, when it is a record or a timer of a keyed session. */
+    String oldestKey() {
+        return keys[(int) (oldest % kinds.length)];
+    }
+
     void removeOldest() {
         records[(int) (oldest % kinds.length)] = null;
+        keys[(int) (oldest % kinds.length)] = null;
         oldest++;
         size--;
     }

@@ -2,6 +2,8 @@ package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.journal.InputKind;
 import org.flinkbridge.bridge.journal.ReplayJournal;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
@@ -76,6 +78,21 @@ final class InPlaceRecovery implements WorkerLoss {
     @Override
     public void sentMarker(InputKind kind, long sequence, long value) {
         journal.appendMarker(kind, sequence, value);
+    }
+
+    @Override
+    public void sentTimer(long sequence, byte[] key, TimerFiring firing) {
+        journal.appendTimer(sequence, key, firing);
+    }
+
+    @Override
+    public boolean absorbTimers(long sequence, TimerChanges changes) {
+        return journal.absorbAnswer(sequence, ReplayJournal.OutputHash.of(changes));
+    }
+
+    @Override
+    public void timersReceived(long sequence, TimerChanges changes) {
+        journal.answerReceived(sequence, ReplayJournal.OutputHash.of(changes));
     }
 
     @Override

@@ -33,8 +33,9 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
     /** The current session's name, or the lost one's while none replaces it yet. */
     private String name;
     private Runnable wakeUp;
-    /** The cells the first session declared; every replacement must declare the same. */
+    /** The cells the first session declared, and whether it sets timers; every replacement must declare the same. */
     private List<CellDeclaration> cells;
+    private boolean timers;
 
     /**
      * Opens the session, its worker given the state a restored checkpoint holds before any record. With recovery
@@ -109,7 +110,7 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
             try {
                 current = BridgeSession.open(spec, identity);
                 name = current.name();
-                requireSameCells(current.cells());
+                requireSameDeclarations(current.cells(), current.timers());
                 current.restoreState(state);
                 if (wakeUp != null) {
                     current.channel().onAnswersWaiting(wakeUp);
@@ -143,13 +144,24 @@ final class ReplaceableSession implements SessionExchange.Session, AutoCloseable
         return cells;
     }
 
+    /** Whether the session's steps may set timers. */
+    boolean timers() {
+        return timers;
+    }
+
     /**
-     * A replacement must keep the cells of the session it replaces: the bridge's keyed state is declared once, and
-     * a worker whose steps declare others cannot take over their keys.
+     * A replacement must keep the cells and the timers of the session it replaces: the bridge's keyed state is
+     * declared once, and a worker whose steps declare others cannot take over their keys.
      */
-    private void requireSameCells(List<CellDeclaration> declared) throws IOException {
+    private void requireSameDeclarations(List<CellDeclaration> declared, boolean setsTimers) throws IOException {
         if (cells == null) {
             cells = declared;
+            timers = setsTimers;
+        } else if (timers != setsTimers) {
+            current.abandon(false);
+            current = null;
+            throw new IOException(name + ": its steps " + (setsTimers ? "set" : "set no") + " timers, unlike those"
+                    + " of the session it replaces (a changed step needs a restart of the job from a savepoint)");
         } else if (!cells.equals(declared)) {
             current.abandon(false);
             current = null;

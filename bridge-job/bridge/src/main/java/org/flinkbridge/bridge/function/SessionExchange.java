@@ -7,6 +7,8 @@ import org.flinkbridge.bridge.journal.ReplayJournal;
 import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
@@ -112,6 +114,56 @@ final class SessionExchange {
         void write(String key, KeyCells writes) throws IOException;
     }
 
+    /**
+     * Where a keyed session's timers live (Flink's timer service, {@link FlinkTimers}): set and deleted by the
+     * worker's answers, fired as inputs (docs/protocol.md, "Timers").
+     */
+    interface Timers {
+        /** Timers of no session: none set, none due. */
+        Timers NONE = new Timers() {
+            @Override
+            public boolean declared() {
+                return false;
+            }
+
+            @Override
+            public void apply(String key, TimerChanges changes) {
+                throw new IllegalStateException("no timers are declared");
+            }
+
+            @Override
+            public Due pollEventTime(long watermark) {
+                return null;
+            }
+
+            @Override
+            public Due pollProcessingTime(long now) {
+                return null;
+            }
+
+            @Override
+            public void stop() {}
+        };
+
+        /** Whether the session's steps may set timers. */
+        boolean declared();
+
+        /** Applies the timer changes an input of {@code key} answered with, in order. */
+        void apply(String key, TimerChanges changes) throws IOException;
+
+        /** Takes the earliest event-time timer at or before {@code watermark}, or null when none is. */
+        Due pollEventTime(long watermark) throws IOException;
+
+        /** Takes the earliest processing-time timer at or before {@code now}, or null when none is. */
+        Due pollProcessingTime(long now) throws IOException;
+
+        /** The input ended: processing-time timers fire no more. */
+        void stop();
+    }
+
+    /** A timer that fires: its key, and which timer of it. */
+    record Due(String key, TimerFiring firing) {}
+
     /** Outputs and dead letters not yet emitted, which a checkpoint stores and a restore emits first. */
     record Pending(List<BridgeRecord> outputs, List<BridgeRecord> deadLetters) {
         static final Pending NONE = new Pending(List.of(), List.of());
@@ -148,6 +200,7 @@ final class SessionExchange {
     private final KeyOf keyOf;
     private final Cells cells;
     private final ResidentKeys resident;
+    private final Timers timers;
     /** The cell writes answering the barrier in flight, applied with its end marker. */
     private final List<KeyCells> barrierWrites = new ArrayList<>();
     private WorkerChannel channel;
@@ -165,11 +218,13 @@ final class SessionExchange {
      * @param keyOf a record's key, in a keyed session (the key every record carries); null when not keyed
      * @param cells where the session's cells live; {@link Cells#NONE} when its steps declare none
      * @param cellsBudgetBytes the bytes of cells past which a barrier evicts keys from the worker
+     * @param timers where the session's timers live; {@link Timers#NONE} when its steps set none
      */
     SessionExchange(Session session, LongSupplier clock, int maxInFlight, long timeoutMillis, WorkerLoss loss,
                     DeadLetters deadLetters, Downstream downstream, Pending restored, KeyOf keyOf, Cells cells,
-                    long cellsBudgetBytes) {
+                    long cellsBudgetBytes, Timers timers) {
         this.session = session;
+        this.timers = timers;
         this.keyOf = keyOf;
         this.cells = cells;
         this.resident = new ResidentKeys(cellsBudgetBytes);
@@ -198,7 +253,7 @@ final class SessionExchange {
         boolean idle = inFlight.size() == 0;
         stampClock();
         makeRoom();
-        long sequence = inFlight.addRecord(record);
+        long sequence = inFlight.addRecord(record, key);
         downstream.sent(sequence, record);
         loss.sentRecord(sequence, keyGroup, record);
         try {
@@ -212,9 +267,13 @@ final class SessionExchange {
         }
     }
 
-    /** An event-time watermark: in-band to the worker, downstream once every earlier input's outputs are. */
+    /**
+     * An event-time watermark: in-band to the worker, downstream once every earlier input's outputs are; the
+     * event-time timers it passes fire first.
+     */
     void watermark(long timestamp) throws IOException {
         releasePending();
+        fireEventTimers(timestamp);
         stampClock();
         makeRoom();
         long sequence = inFlight.addWatermark(timestamp);
@@ -222,6 +281,49 @@ final class SessionExchange {
         try {
             inputs.watermark(sequence, timestamp);
             channel.flush();
+            channel.poll(answers, 0);
+        } catch (WorkerLostException e) {
+            lost(e);
+        }
+    }
+
+    /**
+     * Fires the event-time timers at or before {@code watermark}, in timestamp order, once every earlier input is
+     * answered, so that the timers those inputs set are in place (docs/protocol.md, "Timers").
+     */
+    private void fireEventTimers(long watermark) throws IOException {
+        if (!timers.declared()) {
+            return;
+        }
+        awaitAnswers(0);
+        Due due;
+        while ((due = timers.pollEventTime(watermark)) != null) {
+            fire(due);
+        }
+    }
+
+    /** The bridge's clock reached {@code now}: the processing-time timers at or before it fire. */
+    void processingTime(long now) throws IOException {
+        releasePending();
+        Due due;
+        while ((due = timers.pollProcessingTime(now)) != null) {
+            fire(due);
+        }
+    }
+
+    /** Sends a timer that fires as an input of its key, journaled like a record. */
+    private void fire(Due due) throws IOException {
+        boolean idle = inFlight.size() == 0;
+        stampClock();
+        makeRoom();
+        long sequence = inFlight.addTimer(due.key());
+        byte[] key = due.key().getBytes(StandardCharsets.UTF_8);
+        loss.sentTimer(sequence, key, due.firing());
+        try {
+            inputs.timer(sequence, key, due.firing());
+            if (idle) {
+                channel.flush();
+            }
             channel.poll(answers, 0);
         } catch (WorkerLostException e) {
             lost(e);
@@ -250,9 +352,14 @@ final class SessionExchange {
         }
     }
 
-    /** The end of input: the worker gets a last watermark (not forwarded) and answers everything before. */
+    /**
+     * The end of input: every event-time timer fires, then the worker gets a last watermark (not forwarded) and
+     * answers everything before; processing-time timers fire no more.
+     */
     void endOfInput() throws IOException {
         releasePending();
+        fireEventTimers(Long.MAX_VALUE);
+        timers.stop();
         makeRoom();
         long sequence = inFlight.add(InputKind.END_OF_INPUT);
         loss.sentMarker(InputKind.END_OF_INPUT, sequence, Long.MAX_VALUE);
@@ -288,7 +395,8 @@ final class SessionExchange {
             long sequence = inFlight.add(InputKind.BARRIER);
             loss.sentMarker(InputKind.BARRIER, sequence, checkpointId);
             try {
-                channel.sendBarrier(sequence, checkpointId, resident.evictAtBarrier(channel.maxCellFrameBytes() - Long.BYTES), answers);
+                List<byte[]> evict = resident.evictAtBarrier(channel.maxCellFrameBytes() - Long.BYTES);
+                channel.sendBarrier(sequence, checkpointId, evict, answers);
             } catch (WorkerLostException e) {
                 lost(e);
             }
@@ -461,16 +569,28 @@ final class SessionExchange {
             byte[] keyBytes = null;
             if (key != null) {
                 keyBytes = key.getBytes(StandardCharsets.UTF_8);
-                if (cells.declared() && !resident.touch(ByteString.copyFrom(keyBytes))) {
-                    long bytes = 0;
-                    for (KeyCells load : cells.load(key, keyBytes, channel.maxCellFrameBytes())) {
-                        channel.sendLoad(sequence, load, answers);
-                        bytes += load.getSerializedSize();
-                    }
-                    resident.loaded(ByteString.copyFrom(keyBytes), key, bytes);
-                }
+                makeResident(sequence, key, keyBytes);
             }
             channel.sendRecord(sequence, keyGroup, keyBytes, record, answers);
+        }
+
+        /** A timer that fires, after its key's cells when the key is not resident in the session. */
+        @Override
+        public void timer(long sequence, byte[] key, TimerFiring firing) throws IOException {
+            makeResident(sequence, new String(key, StandardCharsets.UTF_8), key);
+            channel.sendTimer(sequence, key, firing, answers);
+        }
+
+        /** Loads the key's cells into the session as part of input {@code sequence}, unless they are there. */
+        private void makeResident(long sequence, String key, byte[] keyBytes) throws IOException {
+            if (cells.declared() && !resident.touch(ByteString.copyFrom(keyBytes))) {
+                long bytes = 0;
+                for (KeyCells load : cells.load(key, keyBytes, channel.maxCellFrameBytes())) {
+                    channel.sendLoad(sequence, load, answers);
+                    bytes += load.getSerializedSize();
+                }
+                resident.loaded(ByteString.copyFrom(keyBytes), key, bytes);
+            }
         }
 
         @Override
@@ -588,6 +708,23 @@ final class SessionExchange {
                         + " violation)");
             }
             barrierWrites.add(writes);
+        }
+
+        @Override
+        public void timers(long sequence, TimerChanges changes) throws IOException {
+            if (loss.absorbTimers(sequence, changes)) {
+                return;
+            }
+            expectOldest(sequence, "timer changes");
+            InputKind kind = inFlight.oldestKind();
+            if (!timers.declared() || kind != InputKind.RECORD && kind != InputKind.TIMER
+                    || inFlight.oldestKey() == null) {
+                throw new WorkerFailure(session.name() + ": the worker answered input #" + sequence + ", a " + kind
+                        + (timers.declared() ? "" : " of a session whose steps declared no timers")
+                        + ", with timer changes, which only answer a keyed RECORD or TIMER (a protocol violation)");
+            }
+            loss.timersReceived(sequence, changes);
+            timers.apply(inFlight.oldestKey(), changes);
         }
 
         private void expectOldest(long sequence, String what) {

@@ -2,6 +2,8 @@ package org.flinkbridge.bridge.function;
 
 import org.flinkbridge.bridge.journal.InputKind;
 import org.flinkbridge.proto.control.KeyGroupState;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
@@ -37,6 +39,9 @@ interface WorkerLoss extends AutoCloseable {
     /** Record input {@code sequence} went to the worker. */
     default void sentRecord(long sequence, int keyGroup, BridgeRecord record) {}
 
+    /** A timer of {@code key} that fired went to the worker as input {@code sequence}. */
+    default void sentTimer(long sequence, byte[] key, TimerFiring firing) {}
+
     /** A watermark, a clock, a barrier or the end of input went to the worker, with its value. */
     default void sentMarker(InputKind kind, long sequence, long value) {}
 
@@ -44,6 +49,14 @@ interface WorkerLoss extends AutoCloseable {
     default boolean absorbOutput(long sequence, BridgeRecord output) {
         return false;
     }
+
+    /** Whether {@code changes} are a replayed answer's timer changes, checked against the first ones and dropped. */
+    default boolean absorbTimers(long sequence, TimerChanges changes) {
+        return false;
+    }
+
+    /** Input {@code sequence}'s timer changes arrived (the first time) and were applied. */
+    default void timersReceived(long sequence, TimerChanges changes) {}
 
     /** Whether this end of outputs closes a replayed answer, checked and dropped. */
     default boolean absorbEnd(long sequence) {

@@ -6,6 +6,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Map;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.records.BridgeRecord;
 
@@ -26,13 +28,13 @@ import org.flinkbridge.records.BridgeRecord;
  * <p>The log, entries appended from offset 0, each 8-byte aligned:
  * <pre>
  *   0   i32 kind            InputKind ordinal
- *   4   i32 key group       of a record (KeyGroups.NONE when not keyed)
+ *   4   i32 key group       of a record (KeyGroups.NONE when not keyed); a timer's step
  *   8   i64 sequence
- *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id, a clock's time
- *   24  i32 body length     a record's RecordCodec body, 0 for other kinds
+ *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id, a clock's time, a timer's time
+ *   24  i32 body length     a record's RecordCodec body; a timer's i32 domain and its key; 0 for other kinds
  *   28  i32 ended           1 once the input's end of outputs arrived, 2 once it failed in a dead-letter step
- *   32  i64 outputs         outputs received for it
- *   40  i64 hash            of those outputs, in order; of the failure, once failed
+ *   32  i64 outputs         outputs (and timer changes) received for it
+ *   40  i64 hash            of those, in order; of the failure, once failed
  *   48  body, padded to 8 bytes
  * </pre>
  */
@@ -64,6 +66,8 @@ public final class ReplayJournal implements AutoCloseable {
         void clock(long sequence, long processingTimeMillis) throws IOException;
 
         void endOfInput(long sequence) throws IOException;
+
+        void timer(long sequence, byte[] key, TimerFiring firing) throws IOException;
     }
 
     /** A replayed input's outputs differ from those its first answer gave: the step is not deterministic. */
@@ -116,6 +120,15 @@ public final class ReplayJournal implements AutoCloseable {
         long at = append(InputKind.RECORD, sequence, keyGroup, 0, bodyLength);
         if (at != NOT_JOURNALED) {
             RecordCodec.write(log, at + HEADER, record.timestamp, record.headers, record.payload);
+        }
+    }
+
+    /** A timer of {@code key} that fired. */
+    public void appendTimer(long sequence, byte[] key, TimerFiring firing) {
+        long at = append(InputKind.TIMER, sequence, firing.getStep(), firing.getTimestamp(), Integer.BYTES + key.length);
+        if (at != NOT_JOURNALED) {
+            log.set(ValueLayout.JAVA_INT, at + HEADER, firing.getDomainValue());
+            MemorySegment.copy(key, 0, log, ValueLayout.JAVA_BYTE, at + HEADER + Integer.BYTES, key.length);
         }
     }
 
@@ -203,11 +216,19 @@ public final class ReplayJournal implements AutoCloseable {
 
     /** An output of input {@code sequence} (in flight) went on downstream. */
     public void outputReceived(long sequence, BridgeRecord output) {
+        answerReceived(sequence, OutputHash.of(output));
+    }
+
+    /**
+     * A part of input {@code sequence}'s answer (in flight) was taken, {@code hash} being an output's or a timer
+     * change's: replayed answers must have the same parts in the same order.
+     */
+    public void answerReceived(long sequence, long hash) {
         long at = inFlightOffsets[(int) (sequence % inFlightOffsets.length)];
         if (at != NOT_JOURNALED) {
             log.set(ValueLayout.JAVA_LONG, at + OUTPUTS, log.get(ValueLayout.JAVA_LONG, at + OUTPUTS) + 1);
             log.set(ValueLayout.JAVA_LONG, at + HASH, OutputHash.chain(log.get(ValueLayout.JAVA_LONG, at + HASH),
-                    OutputHash.of(output)));
+                    hash));
         }
     }
 
@@ -293,6 +314,10 @@ public final class ReplayJournal implements AutoCloseable {
                 case BARRIER -> to.barrier(sequence, value);
                 case CLOCK -> to.clock(sequence, value);
                 case END_OF_INPUT -> to.endOfInput(sequence);
+                case TIMER -> to.timer(sequence, log.asSlice(at + HEADER + Integer.BYTES,
+                        log.get(ValueLayout.JAVA_INT, at + BODY_LENGTH) - Integer.BYTES).toArray(ValueLayout.JAVA_BYTE),
+                        TimerFiring.newBuilder().setStep(log.get(ValueLayout.JAVA_INT, at + KEY_GROUP))
+                                .setTimestamp(value).setDomainValue(log.get(ValueLayout.JAVA_INT, at + HEADER)).build());
             }
         }
     }
@@ -302,6 +327,11 @@ public final class ReplayJournal implements AutoCloseable {
      * (the input had not been fully answered when the worker was lost), to go on as any answer does.
      */
     public boolean absorbOutput(long sequence, BridgeRecord output) {
+        return absorbAnswer(sequence, OutputHash.of(output));
+    }
+
+    /** A replayed part of an answer, an output's or a timer change's {@code hash}, as {@link #absorbOutput}. */
+    public boolean absorbAnswer(long sequence, long hash) {
         if (verifying == NOT_JOURNALED) {
             return false;
         }
@@ -315,7 +345,7 @@ public final class ReplayJournal implements AutoCloseable {
         }
         // A new output is counted here too: outputReceived adds it to the entry as well, keeping the two equal.
         replayedOutputs++;
-        replayedHash = OutputHash.chain(replayedHash, OutputHash.of(output));
+        replayedHash = OutputHash.chain(replayedHash, hash);
         if (comparing && replayedOutputs == received
                 && replayedHash != log.get(ValueLayout.JAVA_LONG, verifying + HASH)) {
             throw mismatch(sequence, "gave " + received + " output(s) that differ from those it gave before");
@@ -446,6 +476,15 @@ public final class ReplayJournal implements AutoCloseable {
                 headers += mix(chars(chars(OFFSET, header.getKey()) * PRIME, header.getValue()));
             }
             return mix(hash ^ headers);
+        }
+
+        /** The timer changes of one answer, by their encoding. */
+        public static long of(TimerChanges changes) {
+            long hash = OFFSET;
+            for (byte b : changes.toByteArray()) {
+                hash = (hash ^ (b & 0xff)) * PRIME;
+            }
+            return mix(hash);
         }
 
         /** A failure in a dead-letter step, by the step and the error's class (its message may vary). */

@@ -79,6 +79,11 @@ public final class BridgeSession implements AutoCloseable {
         return session.cells();
     }
 
+    /** Whether the session's steps may set timers. */
+    public boolean timers() {
+        return session.timers();
+    }
+
     public long timeoutMillis() {
         return timeoutMillis;
     }

@@ -46,16 +46,18 @@ final class ControlServiceSession implements TransportSession {
     private final long timeoutMillis;
     private final long maxSnapshotBytes;
     private final List<CellDeclaration> cells;
+    private final boolean timers;
 
     private ControlServiceSession(String name, String sessionId, ManagedChannel grpc, WorkerChannel channel,
-                                  long timeoutMillis, long maxSnapshotBytes, List<CellDeclaration> cells) {
+                                  long timeoutMillis, long maxSnapshotBytes, OpenSessionResponse opened) {
         this.name = name;
         this.sessionId = sessionId;
         this.grpc = grpc;
         this.channel = channel;
         this.timeoutMillis = timeoutMillis;
         this.maxSnapshotBytes = maxSnapshotBytes;
-        this.cells = List.copyOf(cells);
+        this.cells = List.copyOf(opened.getCellsList());
+        this.timers = opened.getTimers();
     }
 
     /** The data channel of a session the worker has just opened. */
@@ -98,7 +100,7 @@ final class ControlServiceSession implements TransportSession {
         String name = opening.sessionName(opened.getSessionId());
         ControlServiceSession session = new ControlServiceSession(name, opened.getSessionId(), opening.grpc(),
                 dataChannel.open(opened.getSessionId(), name), spec.workerTimeoutMillis(), spec.maxSnapshotBytes(),
-                opened.getCellsList());
+                opened);
         LOG.info("opened {} over {}", name, over);
         return session;
     }
@@ -116,6 +118,11 @@ final class ControlServiceSession implements TransportSession {
     @Override
     public List<CellDeclaration> cells() {
         return cells;
+    }
+
+    @Override
+    public boolean timers() {
+        return timers;
     }
 
     @Override

@@ -7,6 +7,7 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.WorkerLostException;
@@ -50,6 +51,12 @@ final class GrpcStreamChannel implements WorkerChannel {
     @Override
     public void sendLoad(long sequence, KeyCells cells, Answers whileWaiting) throws IOException {
         send(Frame.newBuilder().setType(FrameType.LOAD).setSequence(sequence).setCells(cells).build(), whileWaiting);
+    }
+
+    @Override
+    public void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
+        send(Frame.newBuilder().setType(FrameType.TIMER).setSequence(sequence).setKey(ByteString.copyFrom(key))
+                .setFiring(firing).build(), whileWaiting);
     }
 
     @Override
@@ -143,6 +150,7 @@ final class GrpcStreamChannel implements WorkerChannel {
                         frame.getFailure().getStep(), frame.getFailure().getErrorClass(),
                         frame.getFailure().getMessage()));
                 case CELL_WRITES -> answers.cellWrites(frame.getSequence(), frame.getCells());
+                case TIMERS -> answers.timers(frame.getSequence(), frame.getTimers());
                 default -> throw new BadAnswer("the worker sent a frame of type " + frame.getType()
                         + " (sequence " + frame.getSequence() + "), which a worker never sends");
             }

@@ -1,6 +1,9 @@
 package org.flinkbridge.bridge.session;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
@@ -89,6 +92,17 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         byte[] bytes = cells.toByteArray();
         long body = claim(FrameType.LOAD, 0, sequence, bytes.length, whileWaiting);
         MemorySegment.copy(bytes, 0, inputs.segment(), ValueLayout.JAVA_BYTE, body, bytes.length);
+        written();
+    }
+
+    /** The key behind its length, as a keyed RECORD carries it, then the firing's protobuf encoding. */
+    @Override
+    public void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
+        byte[] bytes = firing.toByteArray();
+        long body = claim(FrameType.TIMER, 0, sequence, RecordKeys.prefixLength(key) + bytes.length, whileWaiting);
+        MemorySegment ring = inputs.segment();
+        RecordKeys.write(ring, body, key);
+        MemorySegment.copy(bytes, 0, ring, ValueLayout.JAVA_BYTE, body + RecordKeys.prefixLength(key), bytes.length);
         written();
     }
 
@@ -241,6 +255,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
                     file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
             case FrameType.INPUT_FAILED -> receiver.inputFailed(sequence, InputFailures.read(file, offset, length));
             case FrameType.CELL_WRITES -> receiver.cellWrites(sequence, cellWrites(file, offset, length, sequence));
+            case FrameType.TIMERS -> receiver.timers(sequence, timerChanges(file, offset, length, sequence));
             default -> throw new IOException(sessionName + ": the worker sent a " + FrameType.name(type)
                     + " frame (sequence " + sequence + "), which a worker never sends");
         }
@@ -252,6 +267,15 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         } catch (IOException corrupt) {
             throw new IOException(sessionName + ": the worker's CELL_WRITES frame (sequence " + sequence + "): "
                     + corrupt.getMessage(), corrupt);
+        }
+    }
+
+    private TimerChanges timerChanges(MemorySegment file, long offset, int length, long sequence) throws IOException {
+        try {
+            return TimerChanges.parseFrom(file.asSlice(offset, length).asByteBuffer());
+        } catch (InvalidProtocolBufferException corrupt) {
+            throw new IOException(sessionName + ": the worker's TIMERS frame (sequence " + sequence + ", " + length
+                    + " bytes) is no TimerChanges message: " + corrupt.getMessage(), corrupt);
         }
     }
 

@@ -19,6 +19,11 @@ public interface TransportSession {
         return List.of();
     }
 
+    /** Whether the session's steps may set timers (none over the prototype's service). */
+    default boolean timers() {
+        return false;
+    }
+
     /**
      * The worker's state of this session by key group, in the pieces it came in, taken once every earlier input
      * is answered.

@@ -1,6 +1,8 @@
 package org.flinkbridge.bridge.session;
 
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.GrpcChannels;
@@ -41,6 +43,14 @@ public interface WorkerChannel extends AutoCloseable {
      */
     default int maxCellFrameBytes() {
         return GrpcChannels.MESSAGE_BUDGET_BYTES;
+    }
+
+    /**
+     * Sends a timer of {@code key} that fires (docs/protocol.md, "Timers"), after its key's cells when it is not
+     * resident. Waits for room as {@link #sendRecord} does.
+     */
+    default void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
+        throw new UnsupportedOperationException("this transport carries no timers");
     }
 
     /** Sends a watermark (or the end-of-input marker); waits for room as {@link #sendRecord} does. */
@@ -125,6 +135,12 @@ public interface WorkerChannel extends AutoCloseable {
         /** Part of the answer to BARRIER {@code sequence}: one key's cells changed since the last barrier. */
         default void cellWrites(long sequence, KeyCells writes) throws IOException {
             throw new IOException("the worker sent cell writes for input #" + sequence + ", where none were asked"
+                    + " for");
+        }
+
+        /** Part of the answer to a RECORD or TIMER {@code sequence}: the timers its steps set or deleted. */
+        default void timers(long sequence, TimerChanges changes) throws IOException {
+            throw new IOException("the worker sent timer changes for input #" + sequence + ", where none were asked"
                     + " for");
         }
     }

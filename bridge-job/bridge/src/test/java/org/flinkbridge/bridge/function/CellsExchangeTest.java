@@ -1,7 +1,6 @@
 package org.flinkbridge.bridge.function;
 
 import com.google.protobuf.ByteString;
-import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.proto.data.CellContent;
 import org.flinkbridge.proto.data.CellOp;
 import org.flinkbridge.proto.data.CellWrite;
@@ -38,7 +37,7 @@ class CellsExchangeTest {
     private SessionExchange exchange(long cellsBudgetBytes) {
         return new SessionExchange(new FixedSession(worker), () -> 1_000, 8, 50, WorkerLoss.FAILOVER, null,
                 new DownstreamLog(), SessionExchange.Pending.NONE, record -> text(record).split(":")[0], backend,
-                cellsBudgetBytes);
+                cellsBudgetBytes, SessionExchange.Timers.NONE);
     }
 
     @Test
@@ -151,18 +150,11 @@ class CellsExchangeTest {
     }
 
     /** A worker in memory counting records per key in the value cell 0, answering at once. */
-    private static final class CountingWorker implements WorkerChannel {
-        final List<String> inputs = new ArrayList<>();
+    private static final class CountingWorker extends AnsweringWorker {
         final Map<ByteString, Long> resident = new HashMap<>();
         final Map<ByteString, Long> changed = new LinkedHashMap<>();
-        final List<Answer> answers = new ArrayList<>();
         boolean writeOnRecords;
         String strayKey;
-
-        @FunctionalInterface
-        interface Answer {
-            void give(Answers answers) throws IOException;
-        }
 
         @Override
         public void sendLoad(long sequence, KeyCells cells, Answers whileWaiting) {
@@ -177,7 +169,7 @@ class CellsExchangeTest {
             inputs.add("RECORD " + sequence + " " + wireKey.toStringUtf8());
             long count = resident.merge(wireKey, 1L, Long::sum);
             changed.put(wireKey, count);
-            answers.add(to -> {
+            answer(to -> {
                 if (writeOnRecords) {
                     to.cellWrites(sequence, writes(wireKey, count));
                 }
@@ -202,7 +194,7 @@ class CellsExchangeTest {
                 writes.add(writes(ByteString.copyFromUtf8(strayKey), 1));
             }
             changed.clear();
-            answers.add(to -> {
+            answer(to -> {
                 for (KeyCells write : writes) {
                     to.cellWrites(sequence, write);
                 }
@@ -217,38 +209,13 @@ class CellsExchangeTest {
 
         @Override
         public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) {
-            answers.add(to -> to.endOfOutputs(sequence));
+            answer(to -> to.endOfOutputs(sequence));
         }
 
         @Override
         public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) {
             inputs.add("CLOCK " + sequence);
-            answers.add(to -> to.endOfOutputs(sequence));
+            answer(to -> to.endOfOutputs(sequence));
         }
-
-        @Override
-        public boolean poll(Answers to, long timeoutNanos) throws IOException {
-            boolean any = !answers.isEmpty();
-            List<Answer> now = new ArrayList<>(answers);
-            answers.clear();
-            for (Answer answer : now) {
-                answer.give(to);
-            }
-            return any;
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public boolean workerStopped() {
-            return false;
-        }
-
-        @Override
-        public void onAnswersWaiting(Runnable wakeUp) {}
-
-        @Override
-        public void close() {}
     }
 }

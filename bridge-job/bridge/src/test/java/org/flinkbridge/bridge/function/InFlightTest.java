@@ -22,7 +22,7 @@ class InFlightTest {
         long expected = 0;
         BridgeRecord record = BridgeRecord.ofUtf8("r", 1);
         for (long timestamp : extremes) {
-            assertEquals(expected++, inFlight.addRecord(record));
+            assertEquals(expected++, inFlight.addRecord(record, null));
             assertEquals(expected++, inFlight.addWatermark(timestamp));
             assertEquals(expected++, inFlight.add(InputKind.BARRIER));
             assertTrue(inFlight.isFull());

@@ -294,7 +294,7 @@ class RecoveryInPlaceTest {
     private SessionExchange exchange(Sessions sessions, ReplayJournal journal) {
         return new SessionExchange(sessions, () -> now, 4, 1_000, new InPlaceRecovery(journal, List.of(RESTORED)),
                 new DeadLetters("recovery", "0 main"), log, SessionExchange.Pending.NONE, null,
-                SessionExchange.Cells.NONE, 0);
+                SessionExchange.Cells.NONE, 0, SessionExchange.Timers.NONE);
     }
 
     private static BridgeRecord record(String text) {
@@ -306,13 +306,13 @@ class RecoveryInPlaceTest {
     }
 
     /** Workers one after another: {@code replace} moves to the next, recording the state it was given. */
-    private static final class Sessions implements SessionExchange.Session {
+    private static final class Sessions extends SessionsInTurn {
         final List<Worker> workers;
         final List<List<KeyGroupState>> replacedWith = new ArrayList<>();
         final List<Boolean> replacedAfterStop = new ArrayList<>();
-        private int current;
 
         Sessions(Worker... workers) {
+            super(List.of(workers));
             this.workers = List.of(workers);
             for (int i = 0; i < workers.length; i++) {
                 workers[i].id = i;
@@ -320,31 +320,16 @@ class RecoveryInPlaceTest {
         }
 
         @Override
-        public String name() {
-            return "session s" + current;
-        }
-
-        @Override
-        public WorkerChannel channel() {
-            return workers.get(current);
-        }
-
-        @Override
-        public String workerExit() {
-            return null;
-        }
-
-        @Override
         public List<KeyGroupState> snapshotState(long checkpointId) throws IOException {
-            workers.get(current).checkAlive();
-            return List.of(state("snapshot of worker " + current));
+            workers.get(current()).checkAlive();
+            return List.of(state("snapshot of worker " + current()));
         }
 
         @Override
         public void replace(List<KeyGroupState> state, boolean stopped) {
             replacedWith.add(state);
             replacedAfterStop.add(stopped);
-            current++;
+            super.replace(state, stopped);
         }
     }
 

@@ -37,7 +37,8 @@ class SessionExchangeTest {
 
     private SessionExchange exchange(Worker worker, int maxInFlight, List<BridgeRecord> restored) {
         return new SessionExchange(new FixedSession(worker), () -> 1_000, maxInFlight, 50, WorkerLoss.FAILOVER,
-                DEAD_LETTERS, log, new SessionExchange.Pending(restored, List.of()), null, SessionExchange.Cells.NONE, 0);
+                DEAD_LETTERS, log, new SessionExchange.Pending(restored, List.of()), null, SessionExchange.Cells.NONE, 0,
+                SessionExchange.Timers.NONE);
     }
 
     /** An exchange that sent {@code input} to a worker holding its answers back until told. */
@@ -225,7 +226,8 @@ class SessionExchangeTest {
     @Test
     void aFailedInputFromASegmentWithoutDeadLetterStepsFailsTheTask() {
         SessionExchange exchange = new SessionExchange(new FixedSession(worker), () -> 1_000, 8, 50,
-                WorkerLoss.FAILOVER, null, log, SessionExchange.Pending.NONE, null, SessionExchange.Cells.NONE, 0);
+                WorkerLoss.FAILOVER, null, log, SessionExchange.Pending.NONE, null, SessionExchange.Cells.NONE, 0,
+                SessionExchange.Timers.NONE);
         worker.deadLetters.add("bad");
 
         SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class,

@@ -1,6 +1,7 @@
 package org.flinkbridge.bridge.journal;
 
 import org.flinkbridge.protocol.KeyGroups;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
 
@@ -154,6 +155,9 @@ class ReplayJournalMemoryTest {
 
             @Override
             public void endOfInput(long sequence) {}
+
+            @Override
+            public void timer(long sequence, byte[] key, TimerFiring firing) {}
         }, false);
         return sequences;
     }
