@@ -220,11 +220,11 @@ final class CellPoints {
         return KitRecord.json(JSON.createObjectNode().put("user", key).toString(), 0, Map.of());
     }
 
-    private static byte[] bytes(String text) {
+    static byte[] bytes(String text) {
         return text.getBytes(StandardCharsets.UTF_8);
     }
 
-    private static ByteString bs(String text) {
+    static ByteString bs(String text) {
         return ByteString.copyFromUtf8(text);
     }
 
@@ -234,11 +234,15 @@ final class CellPoints {
     }
 
     private static String oneLine(com.google.protobuf.Message message) {
-        return "{" + message.toString().strip().replaceAll("\\s*\\R\\s*", " ") + "}";
+        return "{" + Answer.oneLine(message) + "}";
+    }
+
+    private void closeQuietly(Session session) {
+        closeQuietly(worker, session);
     }
 
     /** Ends a session, which may have failed (the worker acknowledges a close either way). */
-    private void closeQuietly(Session session) {
+    static void closeQuietly(WorkerUnderTest worker, Session session) {
         try {
             worker.closeSession(session.id());
         } catch (StatusRuntimeException e) {

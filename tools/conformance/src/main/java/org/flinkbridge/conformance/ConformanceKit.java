@@ -108,6 +108,8 @@ public final class ConformanceKit {
             transports.forEach(points::transport);
             CellPoints cells = new CellPoints(worker, report);
             transports.forEach(cells::run);
+            TimerPoints timers = new TimerPoints(worker, report);
+            transports.forEach(timers::run);
             new BuiltInStepPoints(worker, report).run(transports.getFirst());
             report.check("lifetime: the worker is still running after every point", () -> Report.require(
                     worker.exited() == null, worker.exited() + "; its last output:\n" + worker.lastOutput()));

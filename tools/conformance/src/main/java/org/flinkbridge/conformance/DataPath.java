@@ -1,6 +1,7 @@
 package org.flinkbridge.conformance;
 
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerFiring;
 
 import java.io.IOException;
 import java.util.List;
@@ -19,6 +20,13 @@ interface DataPath extends AutoCloseable {
 
     /** A LOAD of {@code cells}, part of input {@code sequence}: the record of that sequence follows. */
     void load(long sequence, KeyCells cells) throws IOException;
+
+    /**
+     * A TIMER of {@code key} (docs/protocol.md, "Timers"): over shm the key behind its i32 little-endian length, then
+     * the {@code TimerFiring}'s encoding, the key group in the flags; on the gRPC stream the frame's {@code key},
+     * {@code key_group} and {@code firing}.
+     */
+    void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) throws IOException;
 
     void watermark(long sequence, long timestamp) throws IOException;
 

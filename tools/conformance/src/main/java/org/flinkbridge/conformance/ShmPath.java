@@ -1,6 +1,8 @@
 package org.flinkbridge.conformance;
 
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerChanges;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.protocol.RecordCodec;
 import org.flinkbridge.protocol.RecordKeys;
@@ -54,6 +56,17 @@ final class ShmPath implements DataPath, FrameHandler {
                 prefix + RecordCodec.bodyLength(record.headers(), record.payload()));
         RecordKeys.write(inputs.segment(), body, key);
         RecordCodec.write(inputs.segment(), body + prefix, record.timestamp(), record.headers(), record.payload());
+        inputs.publish();
+    }
+
+    /** Its body is the key behind its length, as a keyed record's, then the {@code TimerFiring}'s encoding. */
+    @Override
+    public void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) throws IOException {
+        byte[] encoded = firing.toByteArray();
+        int prefix = RecordKeys.prefixLength(key);
+        long body = claim(FrameType.TIMER, KeyGroups.toRingFlags(keyGroup), sequence, prefix + encoded.length);
+        RecordKeys.write(inputs.segment(), body, key);
+        MemorySegment.copy(encoded, 0, inputs.segment(), ValueLayout.JAVA_BYTE, body + prefix, encoded.length);
         inputs.publish();
     }
 
@@ -205,7 +218,9 @@ final class ShmPath implements DataPath, FrameHandler {
             case FrameType.INPUT_FAILED -> new Answer(type, sequence, null, null,
                     InputFailures.read(file, offset, length));
             case FrameType.CELL_WRITES -> new Answer(type, sequence, null, null, null,
-                    CellFrames.parse(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE)));
+                    CellFrames.parse(file.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE)), null);
+            case FrameType.TIMERS -> new Answer(type, sequence, null, null, null, null,
+                    TimerChanges.parseFrom(file.asSlice(offset, length).asByteBuffer()));
             default -> throw new IOException("the worker sent a " + FrameType.name(type) + " frame (#" + sequence
                     + "), which a worker never sends");
         });

@@ -7,6 +7,7 @@ import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamClient;
@@ -54,6 +55,12 @@ final class StreamPath implements DataPath {
     @Override
     public void load(long sequence, KeyCells cells) throws IOException {
         send(Frame.newBuilder().setType(FrameType.LOAD).setSequence(sequence).setCells(cells).build());
+    }
+
+    @Override
+    public void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) throws IOException {
+        send(Frame.newBuilder().setType(FrameType.TIMER).setSequence(sequence).setKeyGroup(keyGroup)
+                .setKey(ByteString.copyFrom(key)).setFiring(firing).build());
     }
 
     @Override
@@ -113,7 +120,8 @@ final class StreamPath implements DataPath {
                     frame.getType() == FrameType.ERROR ? frame.getError() : null,
                     frame.getType() == FrameType.INPUT_FAILED ? new InputFailures.Failure(frame.getFailure().getStep(),
                             frame.getFailure().getErrorClass(), frame.getFailure().getMessage()) : null,
-                    frame.getType() == FrameType.CELL_WRITES ? frame.getCells() : null));
+                    frame.getType() == FrameType.CELL_WRITES ? frame.getCells() : null,
+                    frame.getType() == FrameType.TIMERS ? frame.getTimers() : null));
         }
     }
 

@@ -33,14 +33,14 @@ class ConformanceKitTest {
     void theJavaWorkerKeepsEveryPoint() {
         String jar = System.getProperty("flink-bridge.worker.jar");
         assertTrue(jar != null && Files.isReadable(Path.of(jar)), "the worker jar is not built: " + jar);
-        assertKeepsEveryPoint(58, "--", "java", "--enable-native-access=ALL-UNNAMED",
+        assertKeepsEveryPoint(66, "--", "java", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-jar", jar, "--unix-socket", "--ring-dir",
                 ringDirectory.toString());
     }
 
     @Test
     void thePythonWorkerKeepsEveryPoint() {
-        assertKeepsEveryPoint(58, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
+        assertKeepsEveryPoint(66, "--", System.getProperty("flink-bridge.python.executable", "/usr/bin/python3"),
                 "workers/python", "--unix-socket", "--ring-dir", ringDirectory.toString());
     }
 
@@ -48,7 +48,7 @@ class ConformanceKitTest {
     void theRustWorkerKeepsEveryPoint() {
         Path binary = Path.of("workers/rust/target/release/flink-bridge-worker");
         assertTrue(Files.isExecutable(binary), "the Rust worker is not built: " + binary);
-        assertKeepsEveryPoint(58, "--", binary.toString(), "--unix-socket", "--ring-dir", ringDirectory.toString());
+        assertKeepsEveryPoint(66, "--", binary.toString(), "--unix-socket", "--ring-dir", ringDirectory.toString());
     }
 
     @Test

@@ -184,8 +184,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
                             + " state.backend.type rocksdb or hashmap"
                     : "but its stream is not keyed (the worker should have refused the session)"));
         }
-        return new FlinkTimers(keyedBackend, processingTimeService, this::processingTimeReached, session.name(),
-                spec.steps().size());
+        return new FlinkTimers(keyedBackend, maxParallelism, processingTimeService, this::processingTimeReached,
+                session.name(), spec.steps().size());
     }
 
     /** The processing time service reached a timer, on the task thread. */

@@ -5,6 +5,7 @@ import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.base.IntSerializer;
 import org.apache.flink.runtime.checkpoint.CheckpointType;
 import org.apache.flink.runtime.state.AbstractKeyedStateBackend;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.state.KeyGroupedInternalPriorityQueue;
 import org.apache.flink.runtime.state.KeyedStateBackend;
 import org.apache.flink.streaming.api.operators.TimerHeapInternalTimer;
@@ -38,6 +39,7 @@ final class FlinkTimers implements SessionExchange.Timers {
     private final ProcessingTimeReached reached;
     private final String sessionName;
     private final int steps;
+    private final int maxParallelism;
     /** The time the processing time service is to call back at, Long.MAX_VALUE when it is not to. */
     private long wakeUpAt = Long.MAX_VALUE;
     private ScheduledFuture<?> wakeUp;
@@ -49,8 +51,8 @@ final class FlinkTimers implements SessionExchange.Timers {
      *                     heap)
      */
     @SuppressWarnings("unchecked")
-    FlinkTimers(KeyedStateBackend<?> backend, ProcessingTimeService clock, ProcessingTimeReached reached,
-                String sessionName, int steps) throws IOException {
+    FlinkTimers(KeyedStateBackend<?> backend, int maxParallelism, ProcessingTimeService clock,
+                ProcessingTimeReached reached, String sessionName, int steps) throws IOException {
         if (backend instanceof AbstractKeyedStateBackend<?> checkpointed
                 && checkpointed.requiresLegacySynchronousTimerSnapshots(CheckpointType.CHECKPOINT)) {
             throw new IOException(sessionName + ": its steps set timers, which this state backend keeps on the heap "
@@ -65,6 +67,7 @@ final class FlinkTimers implements SessionExchange.Timers {
         this.reached = reached;
         this.sessionName = sessionName;
         this.steps = steps;
+        this.maxParallelism = maxParallelism;
         wakeUpForEarliest();
     }
 
@@ -114,14 +117,15 @@ final class FlinkTimers implements SessionExchange.Timers {
         return poll(processingTime, now, TimeDomain.TIME_DOMAIN_PROCESSING_TIME);
     }
 
-    private static SessionExchange.Due poll(KeyGroupedInternalPriorityQueue<TimerHeapInternalTimer<String, Integer>>
+    private SessionExchange.Due poll(KeyGroupedInternalPriorityQueue<TimerHeapInternalTimer<String, Integer>>
                                                     queue, long upTo, TimeDomain domain) {
         TimerHeapInternalTimer<String, Integer> earliest = queue.peek();
         if (earliest == null || earliest.getTimestamp() > upTo) {
             return null;
         }
         queue.poll();
-        return new SessionExchange.Due(earliest.getKey(), TimerFiring.newBuilder()
+        return new SessionExchange.Due(earliest.getKey(), KeyGroupRangeAssignment.assignToKeyGroup(earliest.getKey(),
+                maxParallelism), TimerFiring.newBuilder()
                 .setTimestamp(earliest.getTimestamp()).setStep(earliest.getNamespace()).setDomain(domain).build());
     }
 

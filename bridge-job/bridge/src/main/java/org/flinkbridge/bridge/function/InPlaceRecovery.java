@@ -81,8 +81,8 @@ final class InPlaceRecovery implements WorkerLoss {
     }
 
     @Override
-    public void sentTimer(long sequence, byte[] key, TimerFiring firing) {
-        journal.appendTimer(sequence, key, firing);
+    public void sentTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing) {
+        journal.appendTimer(sequence, keyGroup, key, firing);
     }
 
     @Override

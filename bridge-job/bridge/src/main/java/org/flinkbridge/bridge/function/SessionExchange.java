@@ -161,8 +161,8 @@ final class SessionExchange {
         void stop();
     }
 
-    /** A timer that fires: its key, and which timer of it. */
-    record Due(String key, TimerFiring firing) {}
+    /** A timer that fires: its key and the key's Flink key group, and which timer of the key. */
+    record Due(String key, int keyGroup, TimerFiring firing) {}
 
     /** Outputs and dead letters not yet emitted, which a checkpoint stores and a restore emits first. */
     record Pending(List<BridgeRecord> outputs, List<BridgeRecord> deadLetters) {
@@ -318,9 +318,9 @@ final class SessionExchange {
         makeRoom();
         long sequence = inFlight.addTimer(due.key());
         byte[] key = due.key().getBytes(StandardCharsets.UTF_8);
-        loss.sentTimer(sequence, key, due.firing());
+        loss.sentTimer(sequence, due.keyGroup(), key, due.firing());
         try {
-            inputs.timer(sequence, key, due.firing());
+            inputs.timer(sequence, due.keyGroup(), key, due.firing());
             if (idle) {
                 channel.flush();
             }
@@ -576,9 +576,9 @@ final class SessionExchange {
 
         /** A timer that fires, after its key's cells when the key is not resident in the session. */
         @Override
-        public void timer(long sequence, byte[] key, TimerFiring firing) throws IOException {
+        public void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) throws IOException {
             makeResident(sequence, new String(key, StandardCharsets.UTF_8), key);
-            channel.sendTimer(sequence, key, firing, answers);
+            channel.sendTimer(sequence, keyGroup, key, firing, answers);
         }
 
         /** Loads the key's cells into the session as part of input {@code sequence}, unless they are there. */

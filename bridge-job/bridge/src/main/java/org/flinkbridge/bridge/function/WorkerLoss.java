@@ -39,8 +39,8 @@ interface WorkerLoss extends AutoCloseable {
     /** Record input {@code sequence} went to the worker. */
     default void sentRecord(long sequence, int keyGroup, BridgeRecord record) {}
 
-    /** A timer of {@code key} that fired went to the worker as input {@code sequence}. */
-    default void sentTimer(long sequence, byte[] key, TimerFiring firing) {}
+    /** A timer of {@code key}, in {@code keyGroup}, that fired went to the worker as input {@code sequence}. */
+    default void sentTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing) {}
 
     /** A watermark, a clock, a barrier or the end of input went to the worker, with its value. */
     default void sentMarker(InputKind kind, long sequence, long value) {}

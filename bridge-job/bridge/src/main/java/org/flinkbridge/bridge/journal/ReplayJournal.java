@@ -28,10 +28,10 @@ import org.flinkbridge.records.BridgeRecord;
  * <p>The log, entries appended from offset 0, each 8-byte aligned:
  * <pre>
  *   0   i32 kind            InputKind ordinal
- *   4   i32 key group       of a record (KeyGroups.NONE when not keyed); a timer's step
+ *   4   i32 key group       of a record (KeyGroups.NONE when not keyed) or a timer
  *   8   i64 sequence
  *   16  i64 value           a watermark's timestamp, a barrier's checkpoint id, a clock's time, a timer's time
- *   24  i32 body length     a record's RecordCodec body; a timer's i32 domain and its key; 0 for other kinds
+ *   24  i32 body length     a record's RecordCodec body; a timer's i32 step, i32 domain and key; 0 for others
  *   28  i32 ended           1 once the input's end of outputs arrived, 2 once it failed in a dead-letter step
  *   32  i64 outputs         outputs (and timer changes) received for it
  *   40  i64 hash            of those, in order; of the failure, once failed
@@ -49,6 +49,8 @@ public final class ReplayJournal implements AutoCloseable {
     private static final int OUTPUTS = 32;
     private static final int HASH = 40;
     private static final int HEADER = 48;
+    /** Where a timer's key starts in its body, after its step and domain. */
+    private static final int TIMER_KEY = 2 * Integer.BYTES;
     private static final int ANSWERED = 1;
     private static final int FAILED = 2;
     private static final long NOT_JOURNALED = -1;
@@ -67,7 +69,7 @@ public final class ReplayJournal implements AutoCloseable {
 
         void endOfInput(long sequence) throws IOException;
 
-        void timer(long sequence, byte[] key, TimerFiring firing) throws IOException;
+        void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) throws IOException;
     }
 
     /** A replayed input's outputs differ from those its first answer gave: the step is not deterministic. */
@@ -123,12 +125,13 @@ public final class ReplayJournal implements AutoCloseable {
         }
     }
 
-    /** A timer of {@code key} that fired. */
-    public void appendTimer(long sequence, byte[] key, TimerFiring firing) {
-        long at = append(InputKind.TIMER, sequence, firing.getStep(), firing.getTimestamp(), Integer.BYTES + key.length);
+    /** A timer of {@code key}, in {@code keyGroup}, that fired. */
+    public void appendTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing) {
+        long at = append(InputKind.TIMER, sequence, keyGroup, firing.getTimestamp(), TIMER_KEY + key.length);
         if (at != NOT_JOURNALED) {
-            log.set(ValueLayout.JAVA_INT, at + HEADER, firing.getDomainValue());
-            MemorySegment.copy(key, 0, log, ValueLayout.JAVA_BYTE, at + HEADER + Integer.BYTES, key.length);
+            log.set(ValueLayout.JAVA_INT, at + HEADER, firing.getStep());
+            log.set(ValueLayout.JAVA_INT, at + HEADER + Integer.BYTES, firing.getDomainValue());
+            MemorySegment.copy(key, 0, log, ValueLayout.JAVA_BYTE, at + HEADER + TIMER_KEY, key.length);
         }
     }
 
@@ -314,10 +317,11 @@ public final class ReplayJournal implements AutoCloseable {
                 case BARRIER -> to.barrier(sequence, value);
                 case CLOCK -> to.clock(sequence, value);
                 case END_OF_INPUT -> to.endOfInput(sequence);
-                case TIMER -> to.timer(sequence, log.asSlice(at + HEADER + Integer.BYTES,
-                        log.get(ValueLayout.JAVA_INT, at + BODY_LENGTH) - Integer.BYTES).toArray(ValueLayout.JAVA_BYTE),
-                        TimerFiring.newBuilder().setStep(log.get(ValueLayout.JAVA_INT, at + KEY_GROUP))
-                                .setTimestamp(value).setDomainValue(log.get(ValueLayout.JAVA_INT, at + HEADER)).build());
+                case TIMER -> to.timer(sequence, log.get(ValueLayout.JAVA_INT, at + KEY_GROUP), log.asSlice(
+                        at + HEADER + TIMER_KEY, log.get(ValueLayout.JAVA_INT, at + BODY_LENGTH) - TIMER_KEY)
+                        .toArray(ValueLayout.JAVA_BYTE), TimerFiring.newBuilder().setTimestamp(value)
+                        .setStep(log.get(ValueLayout.JAVA_INT, at + HEADER))
+                        .setDomainValue(log.get(ValueLayout.JAVA_INT, at + HEADER + Integer.BYTES)).build());
             }
         }
     }

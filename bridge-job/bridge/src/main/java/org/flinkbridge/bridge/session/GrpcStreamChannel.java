@@ -54,9 +54,10 @@ final class GrpcStreamChannel implements WorkerChannel {
     }
 
     @Override
-    public void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
-        send(Frame.newBuilder().setType(FrameType.TIMER).setSequence(sequence).setKey(ByteString.copyFrom(key))
-                .setFiring(firing).build(), whileWaiting);
+    public void sendTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing, Answers whileWaiting)
+            throws IOException {
+        send(Frame.newBuilder().setType(FrameType.TIMER).setSequence(sequence).setKeyGroup(keyGroup)
+                .setKey(ByteString.copyFrom(key)).setFiring(firing).build(), whileWaiting);
     }
 
     @Override

@@ -97,9 +97,11 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
 
     /** The key behind its length, as a keyed RECORD carries it, then the firing's protobuf encoding. */
     @Override
-    public void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
+    public void sendTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing, Answers whileWaiting)
+            throws IOException {
         byte[] bytes = firing.toByteArray();
-        long body = claim(FrameType.TIMER, 0, sequence, RecordKeys.prefixLength(key) + bytes.length, whileWaiting);
+        long body = claim(FrameType.TIMER, KeyGroups.toRingFlags(keyGroup), sequence,
+                RecordKeys.prefixLength(key) + bytes.length, whileWaiting);
         MemorySegment ring = inputs.segment();
         RecordKeys.write(ring, body, key);
         MemorySegment.copy(bytes, 0, ring, ValueLayout.JAVA_BYTE, body + RecordKeys.prefixLength(key), bytes.length);

@@ -49,7 +49,8 @@ public interface WorkerChannel extends AutoCloseable {
      * Sends a timer of {@code key} that fires (docs/protocol.md, "Timers"), after its key's cells when it is not
      * resident. Waits for room as {@link #sendRecord} does.
      */
-    default void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
+    default void sendTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing, Answers whileWaiting)
+            throws IOException {
         throw new UnsupportedOperationException("this transport carries no timers");
     }
 

@@ -201,7 +201,7 @@ class TimersExchangeTest {
                 }
                 if (timer.domain() == domain) {
                     pending.remove(timer);
-                    return new SessionExchange.Due(timer.key(), TimerFiring.newBuilder().setTimestamp(timer.timestamp())
+                    return new SessionExchange.Due(timer.key(), timer.key().charAt(0), TimerFiring.newBuilder().setTimestamp(timer.timestamp())
                             .setStep(timer.step()).setDomain(domain).build());
                 }
             }
@@ -244,8 +244,10 @@ class TimersExchangeTest {
         }
 
         @Override
-        public void sendTimer(long sequence, byte[] key, TimerFiring firing, Answers whileWaiting) throws IOException {
+        public void sendTimer(long sequence, int keyGroup, byte[] key, TimerFiring firing, Answers whileWaiting)
+                throws IOException {
             lostIfAsked();
+            assertEquals(key[0], keyGroup, "the key group the timers gave");
             String fired = new String(key, StandardCharsets.UTF_8) + "@" + firing.getTimestamp();
             inputs.add("TIMER " + sequence + " " + fired + " step " + firing.getStep() + " " + firing.getDomain());
             answer(to -> {

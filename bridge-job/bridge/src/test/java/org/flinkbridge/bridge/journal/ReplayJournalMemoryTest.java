@@ -157,7 +157,7 @@ class ReplayJournalMemoryTest {
             public void endOfInput(long sequence) {}
 
             @Override
-            public void timer(long sequence, byte[] key, TimerFiring firing) {}
+            public void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) {}
         }, false);
         return sequences;
     }
