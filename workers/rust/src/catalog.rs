@@ -23,7 +23,7 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
     }
     python::build(step_name, step_type, config_json, context).unwrap_or_else(|| {
         Err(format!(
-            "step '{step_name}': unknown step type '{step_type}' (the Rust worker has the built-in steps append_field, batch, filter, count and running_count, and {ECHO_TYPE}; it hosts Python segments, module.Class, when started with --python-runtime DIR)"
+            "step '{step_name}': unknown step type '{step_type}' (the Rust worker has the built-in steps append_field, batch, filter, count, running_count and window, and {ECHO_TYPE}; it hosts Python segments, module.Class, when started with --python-runtime DIR)"
         ))
     })
 }

@@ -18,6 +18,7 @@ use prost::Message;
 
 use crate::proto::{self, CellOp, CellWrite, KeyCells};
 use crate::step::StepError;
+use crate::timers::{TimerService, Timers};
 
 /// A record's key: the bytes the pipeline's key extracts, opaque to the worker.
 pub type Key = Vec<u8>;
@@ -312,12 +313,18 @@ impl Cells {
     /// The record being handled has this key: its cells are the ones the handles reach, read at `now` (processing
     /// time, ms). A key that is not resident is an error, when the steps declare cells.
     pub fn enter(&self, key: &[u8], now: i64) -> Result<(), String> {
+        self.enter_with(key, now, |key| format!("the record's key {key} is not resident: no LOAD of it came in this session, and a record's cells are loaded before it"))
+    }
+
+    /// A timer of this key fires: as `enter`, for the firing (docs/protocol.md, "Timers").
+    pub fn enter_firing(&self, key: &[u8], now: i64) -> Result<(), String> {
+        self.enter_with(key, now, |key| format!("the key {key} of a TIMER is not resident: no LOAD of it came in this session, and a firing timer's key's cells are loaded before it"))
+    }
+
+    fn enter_with(&self, key: &[u8], now: i64, not_resident: impl FnOnce(&str) -> String) -> Result<(), String> {
         let mut store = self.lock();
         if !store.declarations.is_empty() && !store.resident.contains_key(key) {
-            return Err(format!(
-                "the record's key {} is not resident: no LOAD of it came in this session, and a record's cells are loaded before it",
-                describe_key(key)
-            ));
+            return Err(not_resident(&describe_key(key)));
         }
         store.current = Some((key.to_vec(), now));
         Ok(())
@@ -470,13 +477,16 @@ fn stored(value: &[u8], now: i64, ttl_ms: i64) -> Vec<u8> {
 }
 
 /// What a step is given while it is built: its name, whether the session's stream is keyed, and the declaration of
-/// its cells (docs/rust-worker.md, "Cells"). A cell declared here is the step's for the session; its handle reaches
-/// the current record's key's.
+/// its cells and timers (docs/rust-worker.md, "Cells", "Timers"). A cell declared here is the step's for the session;
+/// its handle reaches the current record's key's, as its timers are the current input's key's.
 #[derive(Clone)]
 pub struct BuildContext {
     cells: Cells,
     step: String,
     keyed: bool,
+    timers: Timers,
+    /// The step's index in the session's StepSpec list, as TIMER and TIMERS frames name it.
+    index: u32,
 }
 
 // The API of native steps: of the built-in steps only running_count declares a cell (a map, in a keyed session).
@@ -485,7 +495,19 @@ impl BuildContext {
     /// `keyed`: the session's stream is keyed (`OpenSessionRequest.keyed`), so its records come with their keys and
     /// its steps may keep cells.
     pub fn new(cells: Cells, step: &str, keyed: bool) -> BuildContext {
-        BuildContext { cells, step: step.to_string(), keyed }
+        BuildContext { cells, step: step.to_string(), keyed, timers: Timers::new(), index: 0 }
+    }
+
+    /// The same, for step `index` of a session whose timers are `timers`.
+    pub fn with_timers(self, timers: Timers, index: u32) -> BuildContext {
+        BuildContext { timers, index, ..self }
+    }
+
+    /// Declares that the step sets timers (docs/protocol.md, "Timers"): its handle sets and deletes timers of the
+    /// key of the input being handled, and the step's `on_timer` runs when one fires. A session that is not keyed
+    /// refuses a step that declares them.
+    pub fn timers(&self) -> Result<TimerService, String> {
+        self.timers.declare(&self.step, self.index)
     }
 
     pub fn step_name(&self) -> &str {

@@ -229,9 +229,10 @@ impl Worker {
         let specs = request.steps.into_iter().map(step_spec).collect::<Result<_, _>>().map_err(|e| Status::new(Code::InvalidArgument, format!("{name}: {e}")))?;
         let logic = Session::open(name.clone(), specs, request.keyed).map_err(|refused| match refused {
             Refused::Steps(e) => Status::new(Code::InvalidArgument, format!("{name}: {e}")),
-            Refused::CellsWithoutKey(e) => Status::new(Code::FailedPrecondition, format!("{name}: {e}")),
+            Refused::CellsWithoutKey(e) | Refused::TimersWithoutKey(e) => Status::new(Code::FailedPrecondition, format!("{name}: {e}")),
         })?;
         let cells = logic.cell_declarations().iter().map(|d| d.to_proto()).collect();
+        let timers = logic.has_timers();
         let ring = if shm {
             let spec = request.ring.unwrap_or_default();
             let opened = ring::check_ring_path(&self.ring_dir, &spec.path).and_then(|path| RingFile::open(path, &request.token));
@@ -248,7 +249,7 @@ impl Worker {
             *handle.thread.lock().unwrap() = Some(thread);
         }
         log!("opened {name} with {} step(s){} over {}", step_count, if request.keyed { ", keyed" } else { "" }, if shm { "shm" } else { "grpc" });
-        Ok(proto::OpenSessionResponse { session_id, protocol_version: current, worker_id: self.id.clone(), cells })
+        Ok(proto::OpenSessionResponse { session_id, protocol_version: current, worker_id: self.id.clone(), cells, timers })
     }
 
     async fn restore_state(self: &Arc<Self>, method: &str, messages: &mut Messages) -> Result<Response<Reply>, Status> {
@@ -543,7 +544,8 @@ mod tests {
         let cells: Vec<_> = opened.cells.iter().map(|c| (c.step.as_str(), c.name.as_str(), proto::CellKind::from_i32(c.kind).unwrap(), c.ttl_ms)).collect();
         use proto::CellKind::{Map, Value};
         assert_eq!(cells, [("a", "total", Value, 0), ("a", "seen", Map, 0), ("b", "total", Value, 0), ("b", "seen", Map, 500)]);
-        assert_eq!(opened.protocol_version, 5);
+        assert_eq!(opened.protocol_version, 6);
+        assert!(!opened.timers, "no step sets timers");
         assert!(worker.registry.session(&opened.session_id).unwrap().logic.lock().unwrap().keyed());
         worker.close_session(proto::SessionRef { session_id: opened.session_id }).unwrap();
         let plain = worker.open_session(open_request("append_field")).expect("opened");
@@ -598,12 +600,38 @@ mod tests {
     }
 
     #[test]
-    fn only_protocol_version_5_is_spoken() {
+    fn only_protocol_version_6_is_spoken() {
         let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
         let mut request = open_request("append_field");
-        request.protocol_version = 4;
+        request.protocol_version = 5;
         let refused = worker.open_session(request).expect_err("refused");
-        assert_eq!((refused.code, refused.message.as_str()), (Code::FailedPrecondition, "protocol version 4 is not supported; this worker speaks 5"));
+        assert_eq!((refused.code, refused.message.as_str()), (Code::FailedPrecondition, "protocol version 5 is not supported; this worker speaks 6"));
+    }
+
+    /// A session of an echo then a window step, which keeps cells and sets timers.
+    fn window_request(keyed: bool) -> proto::OpenSessionRequest {
+        let mut request = open_request(crate::steps::ECHO_TYPE);
+        let config = r#"{"key_header": "user", "size_ms": 10}"#;
+        request.steps.push(proto::StepSpec { name: "w".into(), r#type: "window".into(), config_json: config.into(), ..Default::default() });
+        request.keyed = keyed;
+        request
+    }
+
+    #[test]
+    fn a_keyed_session_whose_steps_set_timers_says_so_and_one_that_is_not_keyed_is_refused_naming_the_step() {
+        let worker = Worker::new(std::env::temp_dir(), "secret".into(), false, None);
+        let opened = worker.open_session(window_request(true)).expect("opened");
+        assert!(opened.timers);
+        assert_eq!(opened.cells.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["windows", "fired_until"]);
+        worker.close_session(proto::SessionRef { session_id: opened.session_id }).unwrap();
+
+        let mut request = window_request(false);
+        request.steps[1].r#type = crate::steps::tests::TIMER_STEP_TYPE.into();
+        request.steps[1].config_json = r#"{"cells": false}"#.into();
+        let refused = worker.open_session(request).expect_err("refused");
+        assert_eq!(refused.code, Code::FailedPrecondition);
+        assert!(refused.message.ends_with("step 'w' sets timers, but the session's stream is not keyed: a timer belongs to a key: key the segment with bridge.key"), "{}", refused.message);
+        assert!(worker.registry.sessions.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn harness(step: &Value) -> Result<StepHarness, String> {
 /// Plays one event (not a restore) on the harness: None when it gives what the event says.
 fn apply(harness: &mut StepHarness, event: &Value) -> Option<String> {
     if let Some(millis) = event.get("clock") {
-        harness.set_processing_time(millis.as_i64().expect("a clock value"));
+        harness.set_processing_time(millis.as_i64().expect("a clock value")).expect("a clock");
         return None;
     }
     if let Some(input) = event.get("record") {

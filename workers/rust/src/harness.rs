@@ -14,13 +14,20 @@
 //! the two apart says: with cells when records come with their keys (`process_keyed`, or any use of the cells), as
 //! in a session that is not keyed when a record comes without its key (`process`) or whole-instance state is
 //! restored first (`restore`). Mixing the two afterwards is an error.
+//!
+//! A step with timers: the harness plays the bridge's part with them too. It keeps each key's pending timers as
+//! Flink's timer service would (what the TIMERS answers of its inputs set and deleted) and fires them as TIMER inputs
+//! (the key's cells loaded first when not resident): the event-time ones a `watermark` reaches, in timestamp order,
+//! before the watermark itself (one a firing sets at or before it fires too), the processing-time ones once
+//! `set_processing_time` reaches them, after its CLOCK. `pending_timers` reads a key's.
 
 use std::collections::BTreeMap;
 
 use crate::cells::{Key, MapCell, ValueCell};
-use crate::proto::{CellContent, CellEntry, CellOp, KeyCells};
+use crate::proto::{CellContent, CellEntry, CellOp, KeyCells, TimerChanges, TimerFiring, TimerOp};
 use crate::record::Record;
 use crate::session::{Failure, Input, KeyGroup, Session, StepSpec};
+use crate::step::TimeDomain;
 use crate::steps::MAX_WATERMARK;
 
 pub struct StepHarness {
@@ -34,6 +41,9 @@ pub struct StepHarness {
     backend: BTreeMap<Key, BTreeMap<u32, Stored>>,
     /// The sequence number of the next input, for LOADs and the record after them.
     sequence: u64,
+    /// The pending timers as Flink's timer service would hold them, in firing order within a domain: (domain,
+    /// timestamp, key, step) to the key group of the input that set it (its firing goes to that instance).
+    timers: BTreeMap<(TimeDomain, i64, Key, u32), KeyGroup>,
 }
 
 /// One cell of one key in the harness's keyed state.
@@ -56,7 +66,7 @@ impl StepHarness {
     pub fn named(step_name: &str, step_type: &str, config_json: &str) -> Result<StepHarness, String> {
         let spec = StepSpec { name: step_name.into(), step_type: step_type.into(), config_json: config_json.into(), dead_letter: false };
         let session = Session::open(NAME.into(), vec![spec.clone()], true).map_err(|e| e.to_string())?;
-        Ok(StepHarness { spec, session, settled: false, clock: None, backend: BTreeMap::new(), sequence: 0 })
+        Ok(StepHarness { spec, session, settled: false, clock: None, backend: BTreeMap::new(), sequence: 0, timers: BTreeMap::new() })
     }
 
     /// A record without its key or whole-instance state, before the stream is settled: a step that keeps cells only
@@ -106,7 +116,45 @@ impl StepHarness {
     pub fn process_keyed(&mut self, key_group: KeyGroup, key: &[u8], record: Record) -> Result<Vec<Record>, String> {
         self.settle_keyed()?;
         self.load(key)?;
-        self.serve(Input::Record(key_group, Some(key.to_vec()), record))
+        let outputs = self.serve(Input::Record(key_group, Some(key.to_vec()), record))?;
+        self.take_timer_changes(key_group, key)?;
+        Ok(outputs)
+    }
+
+    /// The timers pending for `key`, as (domain, timestamp), event time first, each in timestamp order.
+    pub fn pending_timers(&self, key: &[u8]) -> Vec<(TimeDomain, i64)> {
+        self.timers.keys().filter(|(_, _, k, _)| k == key).map(|(domain, timestamp, _, _)| (*domain, *timestamp)).collect()
+    }
+
+    /// The timers the input just served set or deleted for `key`, applied as the bridge applies a TIMERS answer.
+    fn take_timer_changes(&mut self, key_group: KeyGroup, key: &[u8]) -> Result<(), String> {
+        let Some(TimerChanges { changes }) = self.session.timer_changes() else { return Ok(()) };
+        for change in changes {
+            let domain = TimeDomain::from_proto(change.domain).ok_or_else(|| format!("a timer change of domain {}", change.domain))?;
+            let timer = (domain, change.timestamp, key.to_vec(), change.step);
+            match TimerOp::from_i32(change.op) {
+                Some(TimerOp::Set) => drop(self.timers.insert(timer, key_group)),
+                Some(TimerOp::Delete) => drop(self.timers.remove(&timer)),
+                _ => return Err(format!("a timer change of op {}", change.op)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires the pending timers of `domain` at or before `until`, in timestamp order (then key), as TIMER inputs: the
+    /// outputs of all. A timer a firing sets at or before `until` fires too.
+    fn fire_until(&mut self, domain: TimeDomain, until: i64) -> Result<Vec<Record>, String> {
+        let mut outputs = Vec::new();
+        loop {
+            let first = self.timers.range((domain, i64::MIN, Vec::new(), 0)..).next();
+            let Some(((_, timestamp, key, step), key_group)) = first.filter(|((d, t, _, _), _)| *d == domain && *t <= until).map(|(k, v)| (k.clone(), *v)) else { break };
+            self.timers.remove(&(domain, timestamp, key.clone(), step));
+            self.load(&key)?;
+            let firing = TimerFiring { timestamp, step, domain: domain.to_proto() as i32 };
+            outputs.extend(self.serve(Input::Timer(key_group, key.clone(), firing))?);
+            self.take_timer_changes(key_group, &key)?;
+        }
+        Ok(outputs)
     }
 
     /// A checkpoint's barrier: the cells changed since the last (one KeyCells per key, writes in the order to apply
@@ -183,21 +231,25 @@ impl StepHarness {
         Ok(())
     }
 
-    /// A watermark, to every instance in key group order (not keyed first): the outputs of all.
+    /// A watermark: first the event-time timers at or before it fire (see the module's doc), then it goes to every
+    /// instance in key group order (not keyed first): the outputs of all.
     pub fn watermark(&mut self, timestamp: i64) -> Result<Vec<Record>, String> {
-        self.serve(Input::Watermark(timestamp))
+        let mut outputs = self.fire_until(TimeDomain::EventTime, timestamp)?;
+        outputs.extend(self.serve(Input::Watermark(timestamp))?);
+        Ok(outputs)
     }
 
-    /// The end of input (a watermark of `i64::MAX`): whatever the step still held.
+    /// The end of input (a watermark of `i64::MAX`): whatever the step still held, every event-time timer fired.
     pub fn end_input(&mut self) -> Result<Vec<Record>, String> {
         self.watermark(MAX_WATERMARK)
     }
 
     /// Processing time (`StepContext::current_time_millis`) is `millis` from now on, as a CLOCK input stamps it;
-    /// until the first, it is this process's clock.
-    pub fn set_processing_time(&mut self, millis: i64) {
+    /// until the first, it is this process's clock. Then the processing-time timers it reached fire: their outputs.
+    pub fn set_processing_time(&mut self, millis: i64) -> Result<Vec<Record>, String> {
         self.clock = Some(millis);
         self.session.serve(Input::Clock(millis), &mut Vec::new()).ok();
+        self.fire_until(TimeDomain::ProcessingTime, millis)
     }
 
     /// Each instance's state by key group (None: not keyed), in the segment's encoding as SnapshotState gives it
@@ -302,7 +354,7 @@ mod tests {
     #[test]
     fn running_count_run_without_keys_keeps_no_cells_and_its_cells_cannot_be_reached_then() {
         let mut count = StepHarness::new("running_count", r#"{"key_header": "user"}"#).unwrap();
-        count.set_processing_time(1_000);
+        count.set_processing_time(1_000).unwrap();
         count.process(Some(7), record("{}", "a", 5)).unwrap();
         let error = count.process_keyed(Some(7), b"a", record("{}", "a", 6)).unwrap_err();
         assert!(error.starts_with("the harness runs step 'running_count' as in a session that is not keyed"), "{error}");
@@ -313,11 +365,11 @@ mod tests {
     #[test]
     fn a_batch_closes_by_max_wait_on_a_later_record_once_the_clock_moved() {
         let mut batch = StepHarness::new("batch", r#"{"max_count": 10, "max_wait_ms": 100}"#).unwrap();
-        batch.set_processing_time(1_000);
+        batch.set_processing_time(1_000).unwrap();
         assert!(batch.process(None, record("1", "a", 1)).unwrap().is_empty());
-        batch.set_processing_time(1_050);
+        batch.set_processing_time(1_050).unwrap();
         assert!(batch.process(None, record("2", "a", 2)).unwrap().is_empty());
-        batch.set_processing_time(1_100);
+        batch.set_processing_time(1_100).unwrap();
         // The open batch has waited 100 ms: it closes before the record that came after, which opens the next.
         let closed = batch.process(None, record("3", "a", 3)).unwrap();
         assert_eq!(texts(&closed), vec!["[1,2]"]);
@@ -328,7 +380,7 @@ mod tests {
     #[test]
     fn watermarks_reach_every_instance_in_key_group_order_and_end_input_flushes() {
         let mut batch = StepHarness::new("batch", r#"{"max_count": 10}"#).unwrap();
-        batch.set_processing_time(0);
+        batch.set_processing_time(0).unwrap();
         batch.process(Some(5), record("5", "a", 1)).unwrap();
         batch.process(None, record("0", "a", 1)).unwrap();
         batch.process(Some(2), record("2", "a", 1)).unwrap();
@@ -373,14 +425,14 @@ mod tests {
     fn a_test_reads_and_writes_a_keys_cells_and_a_ttl_runs_on_the_stamped_clock() {
         let mut count = StepHarness::new(CELL_COUNTER_TYPE, r#"{"ttl_ms": 1000}"#).unwrap();
         let (total, seen) = (count.value_cell("total").unwrap(), count.map_cell("seen").unwrap());
-        count.set_processing_time(10_000);
+        count.set_processing_time(10_000).unwrap();
         count.with_key(b"a", || {
             total.set(b"41").unwrap();
             seen.put(b"old", b"1").unwrap();
         }).unwrap();
-        count.set_processing_time(10_999);
+        count.set_processing_time(10_999).unwrap();
         assert_eq!(texts(&count.process_keyed(None, b"a", record("new", "a", 1)).unwrap()), ["total=42 seen=new=42,old=1"]);
-        count.set_processing_time(11_000);
+        count.set_processing_time(11_000).unwrap();
         assert_eq!(count.with_key(b"a", || (total.get().unwrap(), seen.entries().unwrap())).unwrap(), (Some(b"42".to_vec()), vec![(b"new".to_vec(), b"42".to_vec())]));
         let writes = count.checkpoint_cells().unwrap();
         let put_old = ops(&writes[0]).into_iter().find(|(_, _, key, _)| key == b"old").expect("old is written");

@@ -59,8 +59,14 @@ pub const INPUT_FAILED: u16 = 8;
 pub const LOAD: u16 = 9;
 /// worker -> bridge, part of a BARRIER's answer: one key's changed cells (a KeyCells).
 pub const CELL_WRITES: u16 = 10;
-const FRAME_NAMES: [&str; 11] =
-    ["PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK", "INPUT_FAILED", "LOAD", "CELL_WRITES"];
+/// bridge -> worker: a timer of a key fires (the key as a keyed RECORD carries it, then a TimerFiring).
+pub const TIMER: u16 = 11;
+/// worker -> bridge, part of a RECORD's or TIMER's answer before its end marker: the timers its steps set or deleted
+/// (a TimerChanges).
+pub const TIMERS: u16 = 12;
+const FRAME_NAMES: [&str; 13] = [
+    "PADDING", "RECORD", "WATERMARK", "BARRIER", "OUTPUT", "END_OF_OUTPUTS", "ERROR", "CLOCK", "INPUT_FAILED", "LOAD", "CELL_WRITES", "TIMER", "TIMERS",
+];
 
 pub fn frame_name(frame_type: u16) -> String {
     FRAME_NAMES.get(frame_type as usize).map(|n| n.to_string()).unwrap_or_else(|| format!("unknown type {frame_type}"))

@@ -26,6 +26,7 @@ mod shm_loop;
 mod step;
 mod steps;
 mod stream;
+mod timers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -8,6 +8,10 @@
 //! Its steps' cells (cells.rs) are per key, across key groups: in a keyed session each record comes with its key,
 //! whose cells the bridge loaded before it (LOAD inputs) and the steps reach while they handle it; a barrier
 //! takes what changed (`cell_writes`), then drops the keys it evicts.
+//!
+//! Its steps' timers (timers.rs) are per key too: while a keyed record or a firing (a TIMER input) is handled, its
+//! steps may set and delete timers of its key, which its answer carries (`timer_changes`); a TIMER runs the named
+//! step's `on_timer` with the key's cells, and what it emits goes through the steps after it.
 
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
@@ -15,9 +19,10 @@ use std::collections::BTreeMap;
 
 use crate::{catalog, error_text, log};
 use crate::cells::{self, BuildContext, Cells, Declaration, Key};
-use crate::proto::KeyCells;
+use crate::proto::{KeyCells, TimerChanges, TimerFiring};
 use crate::record::Record;
-use crate::step::{write_bytes, StateReader, Step, StepContext, StepError};
+use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, StepError, TimeDomain};
+use crate::timers::Timers;
 
 /// A step as `OpenSession` describes it.
 #[derive(Clone, Debug)]
@@ -42,6 +47,8 @@ pub enum Input {
     /// the bridge evicts only keys no input touched since the previous barrier).
     Barrier(Vec<Key>),
     Clock(i64),
+    /// A timer of this key fires, to the instance of its key group (its LOADs before it, as a record's).
+    Timer(KeyGroup, Key, TimerFiring),
 }
 
 /// How an input is answered when not with its outputs.
@@ -84,14 +91,17 @@ struct Chain {
 }
 
 impl Chain {
-    /// Builds the steps in order, each declaring its cells into `cells` (`keyed`: the session's stream is keyed).
-    fn build(specs: &[StepSpec], cells: &Cells, keyed: bool) -> Result<Chain, String> {
+    /// Builds the steps in order, each declaring its cells into `cells` and its use of timers into `timers`
+    /// (`keyed`: the session's stream is keyed).
+    fn build(specs: &[StepSpec], cells: &Cells, timers: &Timers, keyed: bool) -> Result<Chain, String> {
         if specs.is_empty() {
             return Err("a segment needs at least one step".into());
         }
         cells.begin_build();
-        let steps = specs.iter().map(|s| catalog::build(&s.name, &s.step_type, &s.config_json, &BuildContext::new(cells.clone(), &s.name, keyed))).collect::<Result<_, _>>()?;
+        let context = |index: usize, spec: &StepSpec| BuildContext::new(cells.clone(), &spec.name, keyed).with_timers(timers.clone(), index as u32);
+        let steps = specs.iter().enumerate().map(|(i, s)| catalog::build(&s.name, &s.step_type, &s.config_json, &context(i, s))).collect::<Result<_, _>>()?;
         cells.end_build()?;
+        timers.end_build();
         Ok(Chain { steps, names: specs.iter().map(|s| (s.name.clone(), s.step_type.clone())).collect() })
     }
 
@@ -106,19 +116,33 @@ impl Chain {
     }
 
     fn on_watermark(&mut self, timestamp: i64, context: &StepContext, out: &mut Vec<Record>) -> Result<(), String> {
-        for index in 0..self.steps.len() {
-            let (this, rest) = self.steps[index..].split_first_mut().expect("index < len");
-            let mut failure = None;
-            let result = this.on_watermark(timestamp, context, &mut |record| {
-                if failure.is_none() {
-                    failure = run_from(rest, index + 1, record, context, out).err();
-                }
-            });
-            if let Some((at, e)) = result.err().map(|e| (index, e)).or(failure) {
-                return Err(self.failed(at, e));
+        (0..self.steps.len()).try_for_each(|index| self.drive(index, context, out, |step, emit| step.on_watermark(timestamp, context, emit)))
+    }
+
+    /// A timer of step `index` fires: its `on_timer`, what it emits on through the steps after it.
+    fn on_timer(&mut self, index: usize, timestamp: i64, domain: TimeDomain, context: &StepContext, out: &mut Vec<Record>) -> Result<(), String> {
+        self.drive(index, context, out, |step, emit| step.on_timer(timestamp, domain, context, emit))
+    }
+
+    /// Runs `call` on step `index`, what it emits on through the steps after it; the error names the step that failed.
+    fn drive(
+        &mut self,
+        index: usize,
+        context: &StepContext,
+        out: &mut Vec<Record>,
+        call: impl FnOnce(&mut dyn Step, &mut Emit) -> Result<(), StepError>,
+    ) -> Result<(), String> {
+        let (this, rest) = self.steps[index..].split_first_mut().expect("index < len");
+        let mut failure = None;
+        let result = call(this.as_mut(), &mut |record| {
+            if failure.is_none() {
+                failure = run_from(rest, index + 1, record, context, out).err();
             }
+        });
+        match result.err().map(|e| (index, e)).or(failure) {
+            Some((at, e)) => Err(self.failed(at, e)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The steps' states, each behind its length, behind the number of steps; empty when none holds any (the
@@ -187,6 +211,9 @@ pub struct Session {
     /// The stream is keyed by the pipeline's key (`OpenSessionRequest.keyed`): records come with their keys.
     keyed: bool,
     cells: Cells,
+    timers: Timers,
+    /// Whether a step declared timers (asked once: a record's answer looks for timer changes only then).
+    has_timers: bool,
     /// The input whose LOADs came last, and their key: a further LOAD of it adds to what the first loaded.
     loading: Option<(u64, Key)>,
     /// The cells a served BARRIER took, until `cell_writes` cuts them into its answer's frames.
@@ -200,21 +227,23 @@ pub enum Refused {
     Steps(String),
     /// Its steps declare cells, but its stream is not keyed (FAILED_PRECONDITION).
     CellsWithoutKey(String),
+    /// Its steps set timers, but its stream is not keyed (FAILED_PRECONDITION).
+    TimersWithoutKey(String),
 }
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::Steps(text) | Refused::CellsWithoutKey(text) => f.write_str(text),
+            Refused::Steps(text) | Refused::CellsWithoutKey(text) | Refused::TimersWithoutKey(text) => f.write_str(text),
         }
     }
 }
 
 /// The instance of `key_group`, built when it is the first of its key group.
-fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], cells: &Cells, keyed: bool, key_group: KeyGroup) -> Result<&'a mut Chain, String> {
+fn instance<'a>(instances: &'a mut BTreeMap<KeyGroup, Chain>, specs: &[StepSpec], cells: &Cells, timers: &Timers, keyed: bool, key_group: KeyGroup) -> Result<&'a mut Chain, String> {
     Ok(match instances.entry(key_group) {
         Entry::Occupied(chain) => chain.into_mut(),
-        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs, cells, keyed)?),
+        Entry::Vacant(vacant) => vacant.insert(Chain::build(specs, cells, timers, keyed)?),
     })
 }
 
@@ -226,17 +255,50 @@ impl Session {
     }
 
     /// Builds the steps once now, so that invalid steps refuse the session, and their cells are declared;
-    /// instances come per key group later. A session that is not keyed refuses steps with cells.
+    /// instances come per key group later. A session that is not keyed refuses steps with cells or timers.
     pub fn open(name: String, specs: Vec<StepSpec>, keyed: bool) -> Result<Session, Refused> {
-        let cells = Cells::new();
-        Chain::build(&specs, &cells, keyed).map_err(Refused::Steps)?;
+        let (cells, timers) = (Cells::new(), Timers::new());
+        Chain::build(&specs, &cells, &timers, keyed).map_err(Refused::Steps)?;
         if let Some(cell) = cells.declarations().first().filter(|_| !keyed) {
             return Err(Refused::CellsWithoutKey(format!(
                 "step '{}' declares cell '{}', but the session's stream is not keyed: cells live under the record's key: key the segment with bridge.key",
                 cell.step, cell.name
             )));
         }
-        Ok(Session { name, specs, instances: BTreeMap::new(), context: StepContext { clock: None }, failure: None, closed: false, keyed, cells, loading: None, barrier_writes: Vec::new() })
+        if let Some((_, step)) = timers.declared().first().filter(|_| !keyed) {
+            return Err(Refused::TimersWithoutKey(format!(
+                "step '{step}' sets timers, but the session's stream is not keyed: a timer belongs to a key: key the segment with bridge.key"
+            )));
+        }
+        let has_timers = timers.any_declared();
+        Ok(Session {
+            name,
+            specs,
+            instances: BTreeMap::new(),
+            context: StepContext { clock: None },
+            failure: None,
+            closed: false,
+            keyed,
+            cells,
+            timers,
+            has_timers,
+            loading: None,
+            barrier_writes: Vec::new(),
+        })
+    }
+
+    /// Whether the steps set timers (`OpenSessionResponse.timers`).
+    pub fn has_timers(&self) -> bool {
+        self.has_timers
+    }
+
+    /// After a RECORD or TIMER is served with its outputs: the timers its steps set or deleted, in order, for its
+    /// TIMERS answer; None when they changed none (or the input failed).
+    pub fn timer_changes(&self) -> Option<TimerChanges> {
+        if !self.has_timers {
+            return None;
+        }
+        self.timers.take_changes()
     }
 
     pub fn keyed(&self) -> bool {
@@ -266,11 +328,15 @@ impl Session {
         let result = match input {
             Input::Record(key_group, key, record) => {
                 let context = StepContext { clock: self.context.clock };
-                let cells = &self.cells;
-                // The key's cells are reachable while the steps handle the record, not while an instance is built.
-                let result = instance(&mut self.instances, &self.specs, cells, self.keyed, key_group).and_then(|chain| {
+                let (cells, timers) = (&self.cells, &self.timers);
+                // The key's cells and timers are reachable while the steps handle the record, not while an instance
+                // is built.
+                let result = instance(&mut self.instances, &self.specs, cells, timers, self.keyed, key_group).and_then(|chain| {
                     match &key {
-                        Some(key) => cells.enter(key, context.current_time_millis())?,
+                        Some(key) => {
+                            cells.enter(key, context.current_time_millis())?;
+                            timers.enter();
+                        }
                         None if cells.is_empty() => {}
                         None => return Err("a record without its key, in a session whose steps keep cells under the record's key".to_string()),
                     }
@@ -283,11 +349,13 @@ impl Session {
                         }
                     });
                     cells.leave();
+                    timers.leave();
                     Ok(processed)
                 });
                 match result {
                     Ok(Err(Failure::Input(failed))) => {
                         out.clear();
+                        self.timers.drop_changes();
                         return Err(Failure::Input(failed));
                     }
                     Ok(Err(Failure::Session(text))) | Err(text) => Err(text),
@@ -310,15 +378,44 @@ impl Session {
                 self.context.clock = Some(millis);
                 Ok(())
             }
+            Input::Timer(key_group, key, firing) => self.fire(key_group, &key, &firing, out),
         };
         result.map_err(|e| {
             out.clear();
+            self.timers.drop_changes();
             self.failure = Some(e.clone());
             let text = format!("{}: {e}", self.name);
             // Its whole text, logged here once: the data plane cuts the ERROR it answers with to what the bridge takes.
             log!("an input failed: {text}");
             Failure::Session(text)
         })
+    }
+
+    /// A TIMER: step `firing.step`'s `on_timer` with the key's cells and timers, its outputs through the steps after
+    /// it. Any failure is the session's (a firing is no record to send aside), as is a firing the steps cannot have
+    /// asked for.
+    fn fire(&mut self, key_group: KeyGroup, key: &[u8], firing: &TimerFiring, out: &mut Vec<Record>) -> Result<(), String> {
+        if !self.has_timers {
+            return Err("the bridge sent a TIMER in a session whose steps set no timers (it opened with timers false)".into());
+        }
+        let index = firing.step as usize;
+        let Some(spec) = self.specs.get(index) else {
+            return Err(format!("a TIMER names step {index}, but the session has {} steps", self.specs.len()));
+        };
+        if !self.timers.is_declared(firing.step) {
+            return Err(format!("a TIMER names step '{}' (index {index}), which sets no timers", spec.name));
+        }
+        let Some(domain) = TimeDomain::from_proto(firing.domain) else {
+            return Err(format!("a TIMER of step '{}' names time domain {}, neither EVENT_TIME nor PROCESSING_TIME", spec.name, firing.domain));
+        };
+        let context = StepContext { clock: self.context.clock };
+        let chain = instance(&mut self.instances, &self.specs, &self.cells, &self.timers, self.keyed, key_group)?;
+        self.cells.enter_firing(key, context.current_time_millis())?;
+        self.timers.enter();
+        let fired = chain.on_timer(index, firing.timestamp, domain, &context, out);
+        self.cells.leave();
+        self.timers.leave();
+        fired
     }
 
     /// A LOAD of input `sequence`: its first makes the key resident with exactly what it carries, a further one (the
@@ -387,6 +484,8 @@ impl Session {
     /// The failed input that answers a record one of whose outputs the data plane cannot send (`why`), in a segment
     /// with a dead-letter step: that output passed them all, and is named after the last, the nearest to it.
     pub fn output_unsendable(&self, why: String) -> FailedInput {
+        // The record fails: it changes no timer.
+        self.timers.drop_changes();
         let step = self.specs.iter().rev().find(|s| s.dead_letter).expect("a segment with a dead-letter step");
         FailedInput { step: step.name.clone(), error_class: OUTPUT_TOO_LARGE.into(), message: why }
     }
@@ -408,7 +507,7 @@ impl Session {
             if self.instances.contains_key(&key_group) {
                 return Err(format!("key group {} already holds state", describe_key_group(key_group)));
             }
-            instance(&mut self.instances, &self.specs, &self.cells, self.keyed, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
+            instance(&mut self.instances, &self.specs, &self.cells, &self.timers, self.keyed, key_group)?.restore_state(&state).map_err(|e| format!("key group {}: {e}", describe_key_group(key_group)))?;
         }
         Ok(())
     }
@@ -910,5 +1009,115 @@ pub(crate) mod tests {
         let Err(Failure::Session(error)) = session.cell_writes(50, 50) else { panic!("the writes were cut") };
         assert!(error.starts_with("s: the cells changed since the last barrier cannot be sent: a write of key 'a' (cell 1) takes"), "{error}");
         assert!(session_error(session.serve(Input::Barrier(Vec::new()), &mut Vec::new())).contains("session already failed"));
+    }
+
+    // Timers (docs/protocol.md, "Timers"): the native TimerStep (steps.rs), through a session.
+
+    use crate::proto::{TimerFiring, TimerOp};
+    use crate::steps::tests::TIMER_STEP_TYPE;
+    use crate::timers::tests::changes;
+
+    fn timed(steps: Vec<StepSpec>) -> Session {
+        Session::open("s".into(), steps, true).unwrap()
+    }
+
+    fn keyed_record(session: &mut Session, key: &str, payload: &str, out: &mut Vec<Record>) -> Result<(), Failure> {
+        session.serve(Input::Record(Some(1), Some(bytes(key)), record(payload, key)), out)
+    }
+
+    fn firing(step: u32, domain: TimeDomain, timestamp: i64) -> TimerFiring {
+        TimerFiring { timestamp, step, domain: domain.to_proto() as i32 }
+    }
+
+    fn fire(session: &mut Session, key: &str, firing: TimerFiring, out: &mut Vec<Record>) -> Result<(), Failure> {
+        session.serve(Input::Timer(Some(1), bytes(key), firing), out)
+    }
+
+    fn payloads(out: &[Record]) -> Vec<String> {
+        out.iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_keyed_records_timer_changes_are_answered_in_order_once_and_a_failed_records_not_at_all() {
+        let mut session = timed(vec![spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
+        assert!(session.has_timers());
+        let mut out = Vec::new();
+        keyed_record(&mut session, "a", r#"{"do":"set:e:5 delete:p:7 set:p:9"}"#, &mut out).unwrap();
+        let (set, delete, event, processing) = (TimerOp::Set, TimerOp::Delete, TimeDomain::EventTime, TimeDomain::ProcessingTime);
+        assert_eq!(changes(&session.timer_changes().unwrap()), [(set, 0, event, 5), (delete, 0, processing, 7), (set, 0, processing, 9)]);
+        assert!(session.timer_changes().is_none(), "taken once");
+        keyed_record(&mut session, "a", r#"{"do":""}"#, &mut out).unwrap();
+        assert!(session.timer_changes().is_none(), "a record that changes no timer has no TIMERS");
+
+        let error = session_error(keyed_record(&mut session, "a", r#"{"do":"set:e:11 fail"}"#, &mut out));
+        assert!(error.contains("told to fail"), "{error}");
+        assert!(session.timer_changes().is_none(), "a failed record changes no timer");
+    }
+
+    #[test]
+    fn a_record_a_dead_letter_step_fails_on_changes_no_timer_and_the_next_does() {
+        let mut session = timed(vec![dead_letter("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
+        let mut out = Vec::new();
+        let failed = failed_input(keyed_record(&mut session, "a", r#"{"do":"set:e:11 fail"}"#, &mut out));
+        assert_eq!(failed.step, "t");
+        assert!(session.timer_changes().is_none());
+        keyed_record(&mut session, "a", r#"{"do":"set:e:12"}"#, &mut out).unwrap();
+        assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 0, TimeDomain::EventTime, 12)]);
+    }
+
+    #[test]
+    fn a_firing_runs_its_steps_on_timer_with_the_keys_cells_and_its_outputs_go_through_the_later_steps() {
+        let mut session = timed(vec![spec("echo", ECHO_TYPE, ""), spec("t", TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")]);
+        let mut out = Vec::new();
+        session.serve(Input::Load(1, load_of(b"a", vec![content_value(0, b"3")])), &mut out).unwrap();
+        fire(&mut session, "a", firing(1, TimeDomain::EventTime, 5), &mut out).unwrap();
+        assert_eq!(payloads(&out), [r#"{"fired":5,"domain":"e","before":"3","processed":true}"#]);
+        assert_eq!(out[0].timestamp, 5);
+        assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 1, TimeDomain::EventTime, 15)], "a firing sets timers as a record does");
+        out.clear();
+        fire(&mut session, "a", firing(1, TimeDomain::ProcessingTime, 20), &mut out).unwrap();
+        assert_eq!(payloads(&out), [r#"{"fired":20,"domain":"p","before":"3,5","processed":true}"#]);
+        assert_eq!(barrier(&mut session), [("a".into(), vec![(0, CellOp::Set, vec![], bytes("3,5,20"))])]);
+
+        let error = session_error(fire(&mut session, "b", firing(1, TimeDomain::EventTime, 5), &mut out));
+        assert!(error.starts_with("s: the key 'b' of a TIMER is not resident: no LOAD of it came in this session"), "{error}");
+    }
+
+    #[test]
+    fn a_failure_on_a_firing_fails_the_session_even_in_a_dead_letter_step() {
+        let mut session = timed(vec![dead_letter("t", TIMER_STEP_TYPE, r#"{"cells": false}"#), dead_letter("add", "append_field", "")]);
+        let error = session_error(fire(&mut session, "a", firing(0, TimeDomain::EventTime, 666), &mut Vec::new()));
+        assert!(error.contains("step 't' (flink_bridge_worker::tests::TimerStep) failed: told to fail at 666"), "{error}");
+        assert!(session.timer_changes().is_none());
+        assert!(session_error(keyed_record(&mut session, "a", "{}", &mut Vec::new())).contains("session already failed"));
+    }
+
+    #[test]
+    fn a_timer_the_steps_cannot_have_set_fails_the_session_naming_why() {
+        let steps = || vec![spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#), spec("add", "append_field", "")];
+        let violation = |steps: Vec<StepSpec>, firing: TimerFiring| session_error(fire(&mut timed(steps), "a", firing, &mut Vec::new()));
+        let error = violation(vec![spec("echo", ECHO_TYPE, "")], firing(0, TimeDomain::EventTime, 1));
+        assert!(error.contains("the bridge sent a TIMER in a session whose steps set no timers"), "{error}");
+        let error = violation(steps(), firing(2, TimeDomain::EventTime, 1));
+        assert!(error.contains("a TIMER names step 2, but the session has 2 steps"), "{error}");
+        let error = violation(steps(), firing(1, TimeDomain::EventTime, 1));
+        assert!(error.contains("a TIMER names step 'add' (index 1), which sets no timers"), "{error}");
+        let error = violation(steps(), TimerFiring { timestamp: 1, step: 0, domain: 0 });
+        assert!(error.contains("a TIMER of step 't' names time domain 0, neither EVENT_TIME nor PROCESSING_TIME"), "{error}");
+    }
+
+    #[test]
+    fn steps_with_timers_refuse_a_session_that_is_not_keyed_naming_the_step() {
+        let steps = vec![spec("echo", ECHO_TYPE, ""), spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)];
+        let Err(Refused::TimersWithoutKey(error)) = Session::open("s".into(), steps, false) else { panic!("opened") };
+        assert_eq!(error, "step 't' sets timers, but the session's stream is not keyed: a timer belongs to a key: key the segment with bridge.key");
+        assert!(!Session::open("s".into(), vec![spec("echo", ECHO_TYPE, "")], true).unwrap().has_timers());
+    }
+
+    #[test]
+    fn a_timer_set_outside_a_keyed_record_fails_naming_the_step() {
+        let mut session = timed(vec![spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
+        let error = session_error(session.serve(Input::Record(Some(1), None, record(r#"{"do":"set:e:5"}"#, "a")), &mut Vec::new()));
+        assert!(error.contains("step 't': set an event-time timer at 5 outside the handling of a keyed record or a firing"), "{error}");
     }
 }

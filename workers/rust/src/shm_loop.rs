@@ -7,6 +7,9 @@
 //! session unanswered, as part of the record that follows; a BARRIER (its checkpoint id, then the keys to evict) is
 //! answered with the cells changed since the last (CELL_WRITES frames, each at most what a frame holds), then its end
 //! marker, and the keys it names are dropped.
+//!
+//! A TIMER's body is its key (as a keyed RECORD's), then a TimerFiring message; a RECORD or TIMER whose steps set or
+//! deleted timers is answered with its OUTPUTs, one TIMERS frame (a TimerChanges message), then its end marker.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -18,7 +21,7 @@ use prost::Message;
 
 use crate::error_text;
 use crate::layout as l;
-use crate::proto::KeyCells;
+use crate::proto::{KeyCells, TimerChanges, TimerFiring};
 use crate::record::{self, Record};
 use crate::registry::{why_panicked, Registry, SessionHandle};
 use crate::ring::{Consumer, Frame, Producer, RingError, RingFile};
@@ -127,6 +130,11 @@ impl ShmLoop {
                 let record = record::decode(body).map_err(corrupt)?;
                 Input::Record((frame.flags != l::NO_KEY_GROUP).then_some(frame.flags as u32), key, record)
             }
+            l::TIMER => {
+                let (key, body) = record::split_key(frame.body).map_err(corrupt)?;
+                let firing = TimerFiring::decode(body).map_err(|e| corrupt(format!("a TIMER whose body after its key is no TimerFiring message: {e}")))?;
+                Input::Timer((frame.flags != l::NO_KEY_GROUP).then_some(frame.flags as u32), key, firing)
+            }
             l::LOAD => {
                 let cells = KeyCells::decode(frame.body).map_err(|e| corrupt(format!("a LOAD whose body is no KeyCells message: {e}")))?;
                 // Part of the record input that follows, answered with it: a LOAD the session refuses fails the session,
@@ -145,19 +153,18 @@ impl ShmLoop {
             }
         };
         let mut outputs = std::mem::take(&mut self.outputs);
-        let served = self.feed(input, &mut outputs, answers.max_body());
         let sequence = frame.sequence;
+        let served = self.feed(input, sequence, &mut outputs, answers.max_body());
         let result = match served {
-            Ok(writes) => writes
+            Ok(Served { writes, timers }) => writes
                 .iter()
-                .try_for_each(|cells| {
-                    self.write(inputs, answers, l::CELL_WRITES, sequence, cells.encoded_len(), |mut body| cells.encode(&mut body).expect("a body of the message's length"))
-                })
+                .try_for_each(|cells| self.write_message(inputs, answers, l::CELL_WRITES, sequence, cells))
                 .and_then(|_| {
                     outputs.iter().try_for_each(|output| {
                         self.write(inputs, answers, l::OUTPUT, sequence, record::encoded_length(output), |body| record::encode_into(output, body))
                     })
                 })
+                .and_then(|_| timers.iter().try_for_each(|timers| self.write_message(inputs, answers, l::TIMERS, sequence, timers)))
                 .and_then(|_| self.write(inputs, answers, l::END_OF_OUTPUTS, sequence, 0, |_| {})),
             Err(Failure::Input(failed)) => self.write_failed(inputs, answers, sequence, &failed),
             Err(Failure::Session(text)) => {
@@ -172,25 +179,39 @@ impl ShmLoop {
     }
 
     /// Serves `input` into `outputs`; a barrier's answer also has the cells changed since the last, each KeyCells
-    /// within a frame. With a dead-letter step, a record one of whose outputs no frame holds is a failed input, found
-    /// before any output is written, as a failed input sends none.
-    fn feed(&self, input: Input, outputs: &mut Vec<Record>, max_body: usize) -> Result<Vec<KeyCells>, Failure> {
+    /// within a frame, and a record's or firing's the timers its steps changed, within a frame (else the session
+    /// fails). With a dead-letter step, a record one of whose outputs no frame holds is a failed input, found before
+    /// any output is written, as a failed input sends none.
+    fn feed(&self, input: Input, sequence: u64, outputs: &mut Vec<Record>, max_body: usize) -> Result<Served, Failure> {
         let checked = self.dead_letters && matches!(input, Input::Record(..));
         let barrier = matches!(input, Input::Barrier(_));
+        let changes_timers = matches!(input, Input::Record(..) | Input::Timer(..));
         let mut logic = self.handle.logic.lock().unwrap();
         logic.serve(input, outputs)?;
         if barrier {
-            return logic.cell_writes(max_body, max_body);
+            return Ok(Served { writes: logic.cell_writes(max_body, max_body)?, timers: None });
         }
-        if !checked {
-            return Ok(Vec::new());
+        if checked {
+            if let Some(length) = outputs.iter().map(record::encoded_length).find(|&length| length > max_body) {
+                return Err(Failure::Input(logic.output_unsendable(format!(
+                    "an output of {length} bytes does not fit a frame of the ring, which holds at most {max_body}; give the session larger rings"
+                ))));
+            }
         }
-        match outputs.iter().map(record::encoded_length).find(|&length| length > max_body) {
-            Some(length) => Err(Failure::Input(logic.output_unsendable(format!(
-                "an output of {length} bytes does not fit a frame of the ring, which holds at most {max_body}; give the session larger rings"
-            )))),
-            None => Ok(Vec::new()),
+        let timers = if changes_timers { logic.timer_changes() } else { None };
+        if let Some(length) = timers.as_ref().map(Message::encoded_len).filter(|&length| length > max_body) {
+            let why = format!("the timer changes of input #{sequence} take {length} bytes, more than a frame of the ring holds ({max_body}); give the session larger rings");
+            logic.fail(&why);
+            let text = format!("{}: {why}", self.handle.name);
+            log!("an input failed: {text}");
+            return Err(Failure::Session(text));
         }
+        Ok(Served { writes: Vec::new(), timers })
+    }
+
+    /// Writes a message's encoding as one frame's body.
+    fn write_message(&self, inputs: &mut Consumer, answers: &mut Producer, frame_type: u16, sequence: u64, message: &impl Message) -> Result<(), RingError> {
+        self.write(inputs, answers, frame_type, sequence, message.encoded_len(), |mut body| message.encode(&mut body).expect("a body of the message's length"))
     }
 
     /// The i64 a WATERMARK or CLOCK frame carries, once its length is known to hold one.
@@ -226,6 +247,12 @@ impl ShmLoop {
         }
         Ok(())
     }
+}
+
+/// What an input is answered with besides its outputs: a barrier's cell writes, a record's or firing's timer changes.
+struct Served {
+    writes: Vec<KeyCells>,
+    timers: Option<TimerChanges>,
 }
 
 #[cfg(test)]
@@ -540,5 +567,68 @@ mod tests {
         assert!(start.starts_with(LONG_MESSAGE_START), "{start}");
         handle.closing.store(true, Ordering::Release);
         handle.await_end();
+    }
+
+    /// A TIMER's body: the key behind its i32 length, then the TimerFiring.
+    fn timer_body(key: &[u8], step: u32, domain: crate::proto::TimeDomain, timestamp: i64) -> Vec<u8> {
+        let mut body = (key.len() as i32).to_le_bytes().to_vec();
+        body.extend(key);
+        body.extend(TimerFiring { timestamp, step, domain: domain as i32 }.encode_to_vec());
+        body
+    }
+
+    #[test]
+    fn a_keyed_sessions_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+        use crate::proto::{TimeDomain as Domain, TimerOp};
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "timer-changes", Plane::Shm, steps));
+        send(&ring, &[
+            (l::LOAD, 1, load_of(b"a", Vec::new()).encode_to_vec()),
+            (l::RECORD, 1, keyed_record(b"a", br#"{"do":"set:e:5 delete:p:7"}"#)),
+            (l::RECORD, 2, keyed_record(b"a", br#"{"do":"set:e:6 fail"}"#)),
+        ]);
+        let answers = answers_through(&ring, 2);
+        let kinds: Vec<_> = answers.iter().map(|(t, s, _)| (l::frame_name(*t), *s)).collect();
+        let expected = [("OUTPUT", 1), ("TIMERS", 1), ("END_OF_OUTPUTS", 1), ("ERROR", 2)];
+        assert_eq!(kinds, expected.map(|(t, s)| (t.to_string(), s)), "no TIMERS with an ERROR");
+        let timers = TimerChanges::decode(&answers[1].2[..]).unwrap();
+        let ops: Vec<_> = timers.changes.iter().map(|c| (TimerOp::from_i32(c.op).unwrap(), c.step, Domain::from_i32(c.domain).unwrap(), c.timestamp)).collect();
+        assert_eq!(ops, [(TimerOp::Set, 0, Domain::EventTime, 5), (TimerOp::Delete, 0, Domain::ProcessingTime, 7)]);
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
+
+        let folder = Folder::new();
+        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "timer-firing", Plane::Shm, steps));
+        send(&ring, &[
+            (l::LOAD, 1, load_of(b"a", vec![content_value(0, b"1")]).encode_to_vec()),
+            (l::TIMER, 1, timer_body(b"a", 0, Domain::EventTime, 5)),
+            (l::TIMER, 2, timer_body(b"a", 1, Domain::EventTime, 5)),
+        ]);
+        let answers = answers_through(&ring, 2);
+        let kinds: Vec<_> = answers.iter().map(|(t, s, _)| (l::frame_name(*t), *s)).collect();
+        let expected = [("OUTPUT", 1), ("TIMERS", 1), ("END_OF_OUTPUTS", 1), ("ERROR", 2)];
+        assert_eq!(kinds, expected.map(|(t, s)| (t.to_string(), s)));
+        assert_eq!(record::decode(&answers[0].2).unwrap().payload, br#"{"fired":5,"domain":"e","before":"1","processed":true}"#);
+        assert_eq!(TimerChanges::decode(&answers[1].2[..]).unwrap().changes[0].timestamp, 15);
+        let error = String::from_utf8(answers[3].2.clone()).unwrap();
+        assert!(error.contains("a TIMER names step 'add' (index 1), which sets no timers"), "{error}");
+        handle.closing.store(true, Ordering::Release);
+        handle.await_end();
+    }
+
+    #[test]
+    fn a_timer_whose_firing_is_no_message_ends_the_session_naming_the_ring() {
+        let registry = Arc::new(Registry::new(false));
+        let folder = Folder::new();
+        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"cells": false}"#)];
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "corrupt-timer", Plane::Shm, steps));
+        let mut body = timer_body(b"a", 0, crate::proto::TimeDomain::EventTime, 5);
+        body.extend([0xff, 0xff]);
+        send(&ring, &[(l::TIMER, 1, body)]);
+        assert!(within(5, || handle.ended.load(Ordering::Acquire)), "the session goes on");
+        assert_eq!(worker_heartbeat_and_closed(&ring).1, l::CLOSED_LEFT);
     }
 }

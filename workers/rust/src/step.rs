@@ -59,10 +59,35 @@ impl fmt::Display for StepError {
     }
 }
 
+/// The time a timer runs on (docs/protocol.md, "Timers"): event time fires once a watermark reaches its timestamp,
+/// processing time once the bridge's clock does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimeDomain {
+    EventTime,
+    ProcessingTime,
+}
+
+impl TimeDomain {
+    /// "event-time" or "processing-time", as error texts name a timer's domain.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeDomain::EventTime => "event-time",
+            TimeDomain::ProcessingTime => "processing-time",
+        }
+    }
+}
+
 /// One step of a segment. Called from one thread at a time, strictly in input order. `on_watermark(i64::MAX)` is
 /// the end of input: emit whatever is held.
 pub trait Step: Send {
     fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError>;
+
+    /// A timer this step set for the current key fires (a step that sets timers declares them with
+    /// `BuildContext::timers` and implements this): the key's cells and timers are reachable, and what it emits goes
+    /// through the steps after it. An error fails the session, whatever the step's `on_error`.
+    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, _context: &StepContext, _emit: &mut Emit) -> Result<(), StepError> {
+        Err(format!("its {} timer at {timestamp} fired, but the step has no on_timer", domain.name()).into())
+    }
 
     fn on_watermark(&mut self, _timestamp: i64, _context: &StepContext, _emit: &mut Emit) -> Result<(), StepError> {
         Ok(())

@@ -6,9 +6,10 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-use crate::cells::{BuildContext, MapCell};
+use crate::cells::{BuildContext, MapCell, ValueCell};
 use crate::record::Record;
-use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, StepError, STATE_VERSION};
+use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, StepError, TimeDomain, STATE_VERSION};
+use crate::timers::TimerService;
 
 pub const MAX_WATERMARK: i64 = i64::MAX;
 const BATCH_SIZE_HEADER: &str = "batch_size";
@@ -16,15 +17,15 @@ const BATCH_SIZE_HEADER: &str = "batch_size";
 /// Whether a step of this type is native to this binary (a built-in step, or one compiled in), not Python.
 pub fn is_native(step_type: &str) -> bool {
     #[cfg(test)]
-    if step_type == crate::cells::tests::CELL_COUNTER_TYPE {
+    if step_type == crate::cells::tests::CELL_COUNTER_TYPE || step_type == tests::TIMER_STEP_TYPE {
         return true;
     }
-    matches!(step_type, "append_field" | "filter" | "batch" | "running_count" | "count" | ECHO_TYPE)
+    matches!(step_type, "append_field" | "filter" | "batch" | "running_count" | "count" | "window" | ECHO_TYPE)
 }
 
 /// Builds a built-in step by its type, or None for a type that is not one. Whatever the type, its config must be
-/// a JSON object; an error names the step and what is wrong. A step's cells are declared with `context` (of the
-/// built-in steps, running_count's in a keyed session).
+/// a JSON object; an error names the step and what is wrong. A step's cells and timers are declared with `context` (of
+/// the built-in steps, running_count's cells in a keyed session, window's cells and timers).
 pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Result<Option<Box<dyn Step>>, String> {
     let parsed: Value = if config_json.trim().is_empty() {
         Value::Object(Map::new())
@@ -38,9 +39,12 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
         "batch" => Box::new(Batch::new(&config)?),
         "running_count" => Box::new(RunningCount::new(&config, context)?),
         "count" => Box::new(Count::new(&config)?),
+        "window" => Box::new(Window::new(&config, context)?),
         ECHO_TYPE => Box::new(Echo),
         #[cfg(test)]
         crate::cells::tests::CELL_COUNTER_TYPE => Box::new(crate::cells::tests::CellCounter::new(&config.config, context)?),
+        #[cfg(test)]
+        tests::TIMER_STEP_TYPE => Box::new(tests::TimerStep::new(&config.config, context)?),
         _ => return Ok(None),
     };
     Ok(Some(step))
@@ -87,13 +91,17 @@ impl<'a> StepConfig<'a> {
     }
 
     fn positive_long(&self, key: &str, fallback: i64) -> Result<i64, String> {
+        self.long_at_least(key, fallback, 1)
+    }
+
+    fn long_at_least(&self, key: &str, fallback: i64, least: i64) -> Result<i64, String> {
         match self.get(key) {
             None => Ok(fallback),
             Some(value) => {
                 let whole = value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f <= i64::MAX as f64).map(|f| f as i64));
                 match whole {
-                    Some(n) if n >= 1 => Ok(n),
-                    _ => Err(invalid(self.step_name, key, "a whole number >= 1", value)),
+                    Some(n) if n >= least => Ok(n),
+                    _ => Err(invalid(self.step_name, key, &format!("a whole number >= {least}"), value)),
                 }
             }
         }
@@ -472,4 +480,281 @@ fn read_counts<K: std::hash::Hash + Ord + Eq, C: FromIterator<(K, i64)>>(
     reader.version()?;
     let size = reader.int()?;
     (0..size.max(0)).map(|_| Ok((read_key(&mut reader)?, reader.long()?))).collect()
+}
+
+/// What `window` computes per window: the records' count, or the sum, least or greatest of their `field`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Aggregate {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    fn name(self) -> &'static str {
+        match self {
+            Aggregate::Count => "count",
+            Aggregate::Sum => "sum",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+        }
+    }
+
+    /// The window's aggregate with one more record's value (a count's is 1); None when a sum overflows.
+    fn add(self, current: Option<i64>, value: i64) -> Option<i64> {
+        let Some(current) = current else { return Some(value) };
+        match self {
+            Aggregate::Count | Aggregate::Sum => current.checked_add(value),
+            Aggregate::Min => Some(current.min(value)),
+            Aggregate::Max => Some(current.max(value)),
+        }
+    }
+}
+
+const WINDOWS_CELL: &str = "windows";
+const FIRED_UNTIL_CELL: &str = "fired_until";
+const LATE_HEADER: &str = "late";
+
+/// `window` (protocol 6, a keyed session only): per key K (`key_header` or `key_json_field`), tumbling or sliding
+/// event-time windows `[start, start + size_ms)`, `start` a multiple of `slide_ms`, each with an aggregate. Its state
+/// is in cells of the record's (Flink) key: the map cell `windows` (entry key: the window start as an i64 big-endian,
+/// then K's UTF-8 bytes; value: the aggregate, an i64 little-endian) and the value cell `fired_until` (the timestamp
+/// of the key's last firing, an i64 little-endian). A record adds to each of its windows that has not fired and sets
+/// an event-time timer at `end - 1 + allowed_lateness_ms`; the firing emits every window of the key that fires then,
+/// in entry key order, and removes it. A record none of whose windows is left to fire is late: emitted as it came,
+/// with the header `late` naming the step.
+struct Window {
+    step_name: String,
+    key: RecordField,
+    size_ms: i64,
+    slide_ms: i64,
+    lateness_ms: i64,
+    aggregate: Aggregate,
+    /// The top-level JSON field a sum, min or max reads.
+    field: Option<String>,
+    windows: MapCell,
+    fired_until: ValueCell,
+    timers: TimerService,
+    /// A record's windows to add to: (start, when its timer fires); kept from record to record.
+    open: Vec<(i64, i64)>,
+}
+
+impl Window {
+    fn new(config: &StepConfig, context: &BuildContext) -> Result<Self, String> {
+        let step = config.step_name;
+        let key = RecordField::from_config(config, "key_", true)?.expect("required");
+        if config.get("size_ms").is_none() {
+            return Err(invalid(step, "size_ms", "a whole number >= 1", &Value::Null));
+        }
+        let size_ms = config.positive_long("size_ms", 1)?;
+        let slide_ms = config.positive_long("slide_ms", size_ms)?;
+        if slide_ms > size_ms {
+            return Err(invalid(step, "slide_ms", &format!("at most size_ms ({size_ms})"), &Value::from(slide_ms)));
+        }
+        let lateness_ms = config.long_at_least("allowed_lateness_ms", 0, 0)?;
+        let aggregate = match config.string("aggregate")?.as_deref() {
+            None | Some("count") => Aggregate::Count,
+            Some("sum") => Aggregate::Sum,
+            Some("min") => Aggregate::Min,
+            Some("max") => Aggregate::Max,
+            Some(other) => return Err(invalid(step, "aggregate", "count, sum, min or max", &Value::from(other))),
+        };
+        let field = config.string("field")?;
+        if field.is_none() && aggregate != Aggregate::Count {
+            return Err(invalid(step, "field", &format!("a string (the top-level JSON field aggregate {} reads)", aggregate.name()), &Value::Null));
+        }
+        Ok(Window {
+            step_name: step.to_string(),
+            key,
+            size_ms,
+            slide_ms,
+            lateness_ms,
+            aggregate,
+            field,
+            windows: context.map_cell(WINDOWS_CELL)?,
+            fired_until: context.value_cell(FIRED_UNTIL_CELL)?,
+            timers: context.timers()?,
+            open: Vec::new(),
+        })
+    }
+
+    /// When the timer of the window starting at `start` fires, or None past the i64 range.
+    fn fires_at(&self, start: i64) -> Option<i64> {
+        start.checked_add(self.size_ms)?.checked_sub(1)?.checked_add(self.lateness_ms)
+    }
+
+    /// The value a record adds: 1 for a count, else its `field`, a JSON integer within 64 bits.
+    fn value(&self, record: &Record) -> Result<i64, StepError> {
+        let Some(field) = &self.field.as_ref().filter(|_| self.aggregate != Aggregate::Count) else { return Ok(1) };
+        let document: Value = serde_json::from_slice(&record.payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
+        match document.get(field.as_str()) {
+            Some(value) => value.as_i64().ok_or_else(|| format!("field '{field}' is {value}, not an integer that fits 64 bits").into()),
+            None => Err(format!("the record has no field '{field}' to {}", self.aggregate.name()).into()),
+        }
+    }
+
+    /// An i64 little-endian a cell holds, or an error naming the cell.
+    fn stored(&self, bytes: &[u8], what: &str) -> Result<i64, StepError> {
+        <[u8; 8]>::try_from(bytes).map(i64::from_le_bytes).map_err(|_| {
+            format!("{what} in cell '{}' is {} bytes, not the 8 of an i64 little-endian", if what.starts_with("the timestamp") { FIRED_UNTIL_CELL } else { WINDOWS_CELL }, bytes.len()).into()
+        })
+    }
+}
+
+/// A window's entry key: its start (i64 big-endian), then the step's key.
+fn window_entry(start: i64, key: &str) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(8 + key.len());
+    entry.extend_from_slice(&start.to_be_bytes());
+    entry.extend_from_slice(key.as_bytes());
+    entry
+}
+
+impl Step for Window {
+    fn process(&mut self, mut record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        let key = self.key.read(&record).ok_or("the record has no key to window by")?;
+        let value = self.value(&record)?;
+        let fired_until = match self.fired_until.get()? {
+            Some(bytes) => Some(self.stored(&bytes, "the timestamp of the key's last firing")?),
+            None => None,
+        };
+        // The windows holding the record's timestamp, oldest first, that have not fired for the key.
+        let timestamp = record.timestamp;
+        let newest = timestamp - timestamp.rem_euclid(self.slide_ms);
+        let mut open = std::mem::take(&mut self.open);
+        open.clear();
+        let mut start = Some(newest);
+        while let Some(at) = start.filter(|&s| (timestamp as i128) < s as i128 + self.size_ms as i128) {
+            let fires_at = self.fires_at(at).ok_or_else(|| format!("the window of {timestamp} starting at {at} ends past the range of an i64"))?;
+            if fired_until.map_or(true, |until| fires_at > until) {
+                open.push((at, fires_at));
+            }
+            start = at.checked_sub(self.slide_ms);
+        }
+        open.reverse();
+        if open.is_empty() {
+            self.open = open;
+            record.headers.insert(LATE_HEADER.to_string(), self.step_name.clone());
+            emit(record);
+            return Ok(());
+        }
+        // Every new aggregate first, so that a record that fails changes no window.
+        let mut updates = Vec::with_capacity(open.len());
+        for &(start, _) in &open {
+            let entry = window_entry(start, &key);
+            let current = match self.windows.get(&entry)? {
+                Some(bytes) => Some(self.stored(&bytes, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?),
+                None => None,
+            };
+            let next = self.aggregate.add(current, value).ok_or_else(|| format!("the sum of key '{key}' in the window starting at {start} overflows an i64"))?;
+            updates.push((entry, next));
+        }
+        for ((entry, next), &(_, fires_at)) in updates.into_iter().zip(&open) {
+            self.windows.put(entry, next.to_le_bytes())?;
+            self.timers.set_event_time(fires_at)?;
+        }
+        self.open = open;
+        Ok(())
+    }
+
+    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        if domain != TimeDomain::EventTime {
+            return Ok(());
+        }
+        for (entry, stored) in self.windows.entries()? {
+            let Some(start) = entry.get(..8).map(|b| i64::from_be_bytes(b.try_into().unwrap())) else {
+                return Err(format!("an entry key of {} bytes in cell '{WINDOWS_CELL}', shorter than the 8 of a window start", entry.len()).into());
+            };
+            if self.fires_at(start) != Some(timestamp) {
+                continue;
+            }
+            let key = String::from_utf8_lossy(&entry[8..]).into_owned();
+            let aggregate = self.stored(&stored, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?;
+            let end = start + self.size_ms;
+            let mut output = Map::new();
+            output.insert("key".into(), Value::from(key.clone()));
+            output.insert("window_start".into(), Value::from(start));
+            output.insert("window_end".into(), Value::from(end));
+            output.insert(self.aggregate.name().into(), Value::from(aggregate));
+            let mut headers = IndexMap::new();
+            headers.insert("key".to_string(), key);
+            emit(Record { payload: json_bytes(&Value::Object(output)), headers, timestamp: end - 1 });
+            self.windows.remove(&entry)?;
+        }
+        let fired_until = match self.fired_until.get()? {
+            Some(bytes) => self.stored(&bytes, "the timestamp of the key's last firing")?.max(timestamp),
+            None => timestamp,
+        };
+        self.fired_until.set(fired_until.to_le_bytes())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A native step with timers, for tests. A record's JSON payload may name timer changes in its field "do",
+    /// separated by spaces: `set:e:5` sets an event-time timer at 5 (`p`: processing time), `delete:e:5` deletes one,
+    /// `fail` fails the record there; the record is emitted as it came. A firing emits
+    /// `{"fired":T,"domain":"e","before":"..."}` (timestamp T; `before`: the timestamps the key's timers fired at
+    /// before, its value cell 'fired'), and appends T to 'fired'; config `rearm_ms` makes it set a timer of the same
+    /// domain that much later, and `cells: false` keeps no cell. A firing at 666 fails.
+    pub(crate) const TIMER_STEP_TYPE: &str = "flink_bridge_worker::tests::TimerStep";
+
+    pub(crate) struct TimerStep {
+        timers: TimerService,
+        fired: Option<ValueCell>,
+        rearm_ms: i64,
+    }
+
+    impl TimerStep {
+        pub(crate) fn new(config: &Map<String, Value>, context: &BuildContext) -> Result<TimerStep, String> {
+            let rearm_ms = config.get("rearm_ms").and_then(Value::as_i64).unwrap_or(0);
+            let fired = if config.get("cells") == Some(&Value::Bool(false)) { None } else { Some(context.value_cell("fired")?) };
+            Ok(TimerStep { timers: context.timers()?, fired, rearm_ms })
+        }
+    }
+
+    fn domain_of(letter: &str) -> TimeDomain {
+        if letter == "p" { TimeDomain::ProcessingTime } else { TimeDomain::EventTime }
+    }
+
+    impl Step for TimerStep {
+        fn process(&mut self, record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+            let document: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
+            for command in document.get("do").and_then(Value::as_str).unwrap_or_default().split_whitespace() {
+                let parts: Vec<&str> = command.split(':').collect();
+                match parts[..] {
+                    ["set", domain, at] => self.timers.set(domain_of(domain), at.parse().unwrap())?,
+                    ["delete", domain, at] => self.timers.delete(domain_of(domain), at.parse().unwrap())?,
+                    ["fail"] => return Err("told to fail".into()),
+                    _ => return Err(format!("no command {command}").into()),
+                }
+            }
+            emit(record);
+            Ok(())
+        }
+
+        fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+            if timestamp == 666 {
+                return Err("told to fail at 666".into());
+            }
+            let before = match &self.fired {
+                Some(fired) => fired.get()?.map(|b| String::from_utf8(b).unwrap()).unwrap_or_default(),
+                None => String::new(),
+            };
+            let letter = if domain == TimeDomain::EventTime { "e" } else { "p" };
+            let payload = serde_json::json!({"fired": timestamp, "domain": letter, "before": before});
+            emit(Record { payload: json_bytes(&payload), headers: IndexMap::new(), timestamp });
+            let fired = if before.is_empty() { timestamp.to_string() } else { format!("{before},{timestamp}") };
+            if let Some(cell) = &self.fired {
+                cell.set(fired)?;
+            }
+            if self.rearm_ms > 0 {
+                self.timers.set(domain, timestamp + self.rearm_ms)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -7,6 +7,9 @@
 //! as part of the record that follows; a BARRIER is answered with the cells changed since the last (CELL_WRITES
 //! frames, each KeyCells of at most BATCH_BYTES unless one write alone is larger), then its end marker, and the keys
 //! it names (`evict`) are dropped.
+//!
+//! A TIMER frame carries its key (`key`) and the firing (`firing`); a RECORD or TIMER whose steps set or deleted
+//! timers is answered with its OUTPUTs, one TIMERS frame (`timers`), then its end marker.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -123,6 +126,7 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
         }
         let checked = dead_letters && kind == Some(FrameType::Record);
         let barrier = kind == Some(FrameType::Barrier);
+        let changes_timers = matches!(kind, Some(FrameType::Record | FrameType::Timer));
         let served = match input(&handle.name, keyed, frame) {
             Ok(input) => logic.serve(input, outputs),
             Err(text) => {
@@ -142,6 +146,7 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
         };
         let output = |record| Frame { r#type: FrameType::Output as i32, sequence, record: Some(message(record)), ..Default::default() };
         let cell_writes = |cells: KeyCells| Frame { r#type: FrameType::CellWrites as i32, sequence, cells: Some(cells), ..Default::default() };
+        let timers = |timers| Frame { r#type: FrameType::Timers as i32, sequence, timers: Some(timers), ..Default::default() };
         let served = match served {
             // Held until all are known to fit, as a failed input sends none of its outputs.
             Ok(_) if checked => {
@@ -152,6 +157,7 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
                     )))),
                     None => {
                         frames.into_iter().for_each(&mut push);
+                        logic.timer_changes().map(timers).into_iter().for_each(&mut push);
                         Ok(())
                     }
                 }
@@ -159,6 +165,9 @@ fn answer(handle: &SessionHandle, batch: FrameBatch, outputs: &mut Vec<Record>) 
             Ok(writes) => {
                 writes.into_iter().map(cell_writes).for_each(&mut push);
                 outputs.drain(..).map(output).for_each(&mut push);
+                if changes_timers {
+                    logic.timer_changes().map(timers).into_iter().for_each(&mut push);
+                }
                 Ok(())
             }
             Err(failed) => Err(failed),
@@ -198,6 +207,10 @@ fn input(session: &str, keyed: bool, frame: Frame) -> Result<Input, String> {
         Some(FrameType::Watermark) => Ok(Input::Watermark(frame.watermark)),
         Some(FrameType::Barrier) => Ok(Input::Barrier(frame.evict.iter().map(|key| key.to_vec()).collect())),
         Some(FrameType::Clock) => Ok(Input::Clock(frame.processing_time)),
+        Some(FrameType::Timer) => {
+            let firing = frame.firing.ok_or_else(|| format!("{session}: the TIMER frame of input #{sequence} has no firing"))?;
+            Ok(Input::Timer(frame.key_group, frame.key.to_vec(), firing))
+        }
         _ => {
             let kind = FrameType::from_i32(frame.r#type).map_or_else(|| format!("unknown type {}", frame.r#type), |t| format!("{t:?}"));
             Err(format!("{session}: the bridge sent a {kind} frame (input #{sequence}), which a bridge never sends"))
@@ -440,5 +453,51 @@ mod tests {
         assert!(encoded_length(&failure.message) <= MAX_BYTES, "{} bytes", encoded_length(&failure.message));
         let (start, _, _) = parts(&failure.message).expect("the marker");
         assert!(start.starts_with(LONG_MESSAGE_START), "{start}");
+    }
+
+    #[test]
+    fn a_keyed_streams_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+        use crate::proto::{TimeDomain, TimerFiring, TimerOp};
+        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
+        let handle = keyed_session(steps);
+        let timer = |sequence: u64, step: u32, domain: TimeDomain| Frame {
+            r#type: FrameType::Timer as i32,
+            sequence,
+            key: b"a".to_vec().into(),
+            key_group: Some(3),
+            firing: Some(TimerFiring { timestamp: 5, step, domain: domain as i32 }),
+            ..Default::default()
+        };
+        let frames = vec![
+            Frame { r#type: FrameType::Load as i32, sequence: 1, cells: Some(load_of(b"a", vec![content_value(0, b"1")])), ..Default::default() },
+            keyed_record(1, b"a", br#"{"do":"set:p:7"}"#),
+            keyed_record(2, b"a", br#"{"do":"set:p:8 fail"}"#),
+        ];
+        let answers = answer(&handle, FrameBatch { frames }, &mut Vec::new());
+        let frames = &answers[0].frames;
+        let kinds: Vec<_> = frames.iter().map(|f| (FrameType::from_i32(f.r#type).unwrap(), f.sequence)).collect();
+        use FrameType::{EndOfOutputs, Error, Output, Timers};
+        assert_eq!(kinds, [(Output, 1), (Timers, 1), (EndOfOutputs, 1), (Error, 2)], "no TIMERS with an ERROR");
+        let change = &frames[1].timers.as_ref().unwrap().changes[0];
+        assert_eq!((TimerOp::from_i32(change.op), change.step, TimeDomain::from_i32(change.domain), change.timestamp), (Some(TimerOp::Set), 0, Some(TimeDomain::ProcessingTime), 7));
+
+        let handle = keyed_session(vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")]);
+        let frames = vec![
+            Frame { r#type: FrameType::Load as i32, sequence: 1, cells: Some(load_of(b"a", vec![content_value(0, b"1")])), ..Default::default() },
+            timer(1, 0, TimeDomain::ProcessingTime),
+            timer(2, 0, TimeDomain::Unspecified),
+        ];
+        let answers = answer(&handle, FrameBatch { frames }, &mut Vec::new());
+        let frames = &answers[0].frames;
+        let kinds: Vec<_> = frames.iter().map(|f| (FrameType::from_i32(f.r#type).unwrap(), f.sequence)).collect();
+        assert_eq!(kinds, [(Output, 1), (Timers, 1), (EndOfOutputs, 1), (Error, 2)]);
+        assert_eq!(frames[0].record.as_ref().unwrap().payload, &br#"{"fired":5,"domain":"p","before":"1","processed":true}"#[..]);
+        assert_eq!(frames[1].timers.as_ref().unwrap().changes[0].timestamp, 15);
+        assert!(frames[3].error.contains("a TIMER of step 't' names time domain 0"), "{}", frames[3].error);
+
+        let handle = keyed_session(vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
+        let no_firing = Frame { r#type: FrameType::Timer as i32, sequence: 1, key: b"a".to_vec().into(), ..Default::default() };
+        let answers = answer(&handle, FrameBatch { frames: vec![no_firing] }, &mut Vec::new());
+        assert!(answers[0].frames[0].error.contains("the TIMER frame of input #1 has no firing"), "{}", answers[0].frames[0].error);
     }
 }
