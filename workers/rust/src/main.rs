@@ -27,6 +27,8 @@ mod step;
 mod steps;
 mod stream;
 mod timers;
+#[cfg(test)]
+mod window_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
