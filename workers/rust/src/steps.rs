@@ -594,11 +594,11 @@ impl Window {
         }
     }
 
-    /// An i64 little-endian a cell holds, or an error naming the cell.
-    fn stored(&self, bytes: &[u8], what: &str) -> Result<i64, StepError> {
-        <[u8; 8]>::try_from(bytes).map(i64::from_le_bytes).map_err(|_| {
-            format!("{what} in cell '{}' is {} bytes, not the 8 of an i64 little-endian", if what.starts_with("the timestamp") { FIRED_UNTIL_CELL } else { WINDOWS_CELL }, bytes.len()).into()
-        })
+    /// An i64 little-endian that cell `cell` holds, or an error naming the cell and what it is.
+    fn stored(bytes: &[u8], cell: &str, what: &str) -> Result<i64, StepError> {
+        <[u8; 8]>::try_from(bytes)
+            .map(i64::from_le_bytes)
+            .map_err(|_| format!("{what} in cell '{cell}' is {} bytes, not the 8 of an i64 little-endian", bytes.len()).into())
     }
 }
 
@@ -615,7 +615,7 @@ impl Step for Window {
         let key = self.key.read(&record).ok_or("the record has no key to window by")?;
         let value = self.value(&record)?;
         let fired_until = match self.fired_until.get()? {
-            Some(bytes) => Some(self.stored(&bytes, "the timestamp of the key's last firing")?),
+            Some(bytes) => Some(Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?),
             None => None,
         };
         // The windows holding the record's timestamp, oldest first, that have not fired for the key.
@@ -643,7 +643,7 @@ impl Step for Window {
         for &(start, _) in &open {
             let entry = window_entry(start, &key);
             let current = match self.windows.get(&entry)? {
-                Some(bytes) => Some(self.stored(&bytes, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?),
+                Some(bytes) => Some(Self::stored(&bytes, WINDOWS_CELL, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?),
                 None => None,
             };
             let next = self.aggregate.add(current, value).ok_or_else(|| format!("the sum of key '{key}' in the window starting at {start} overflows an i64"))?;
@@ -669,7 +669,7 @@ impl Step for Window {
                 continue;
             }
             let key = String::from_utf8_lossy(&entry[8..]).into_owned();
-            let aggregate = self.stored(&stored, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?;
+            let aggregate = Self::stored(&stored, WINDOWS_CELL, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?;
             let end = start + self.size_ms;
             let mut output = Map::new();
             output.insert("key".into(), Value::from(key.clone()));
@@ -682,7 +682,7 @@ impl Step for Window {
             self.windows.remove(&entry)?;
         }
         let fired_until = match self.fired_until.get()? {
-            Some(bytes) => self.stored(&bytes, "the timestamp of the key's last firing")?.max(timestamp),
+            Some(bytes) => Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?.max(timestamp),
             None => timestamp,
         };
         self.fired_until.set(fired_until.to_le_bytes())?;
