@@ -205,11 +205,13 @@ class Supervisor:
         threading.Thread(target=self._watch, args=(handle,), name=f"watch-{process.pid}", daemon=True).start()
         cells = [control_pb2.CellDeclaration(step=step, name=cell, kind=kind, ttl_ms=ttl_ms)
                  for step, cell, kind, ttl_ms in reply[2]]
-        LOG.info("opened %s with %d step(s) and %d cell(s), %s, over %s in process %d", name, len(request.steps),
-                 len(cells), "keyed" if request.keyed else "not keyed",
+        timers = reply[3]
+        LOG.info("opened %s with %d step(s), %d cell(s) and %s, %s, over %s in process %d", name, len(request.steps),
+                 len(cells), "timers" if timers else "no timers", "keyed" if request.keyed else "not keyed",
                  control_pb2.TransportKind.Name(request.transport), process.pid)
         return control_pb2.OpenSessionResponse(session_id=session_id, worker_id=self.worker_id,
-                                               protocol_version=control_pb2.PROTOCOL_VERSION_CURRENT, cells=cells)
+                                               protocol_version=control_pb2.PROTOCOL_VERSION_CURRENT, cells=cells,
+                                               timers=timers)
 
     def snapshot_state(self, request, context):
         states = self._ask(request.session_id, context, "snapshot")

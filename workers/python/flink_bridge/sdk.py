@@ -8,11 +8,16 @@ window_key)`` and ``trigger(window_time, window_key)``) are described in docs/py
 
 A step may keep cells, state of the key of the record it handles, which the bridge keeps in Flink's keyed state:
 it declares them in its constructor with ``value_cell(name)`` and ``map_cell(name)`` (see ``flink_bridge.cells``).
+It may set timers for that key too: it declares them in its constructor with ``timers()``, sets and deletes them while
+it handles a record or a firing, and handles their firings in ``on_timer(timestamp, domain) -> list of Message`` (see
+``flink_bridge.timers``).
 
 A segment that needs processing time reads ``current_time_millis()``, never the system clock: it is the time the
 bridge stamped on the inputs, so a recovery in place that replays them gives the segment the same times.
 """
 import time
+
+from .timers import EVENT_TIME, PROCESSING_TIME, TimeDomain  # noqa: F401 (what on_timer's domain is)
 
 # A session process serves one session: its clock is this process's.
 _stamped_millis = None
@@ -45,8 +50,18 @@ def map_cell(name, ttl_ms=0):
     return cells.map_cell(name, ttl_ms)
 
 
+def timers():
+    """Declares that the step being built sets timers (in its constructor), for the key of the record or firing it
+    handles; gives the handle it sets and deletes them with (``set_event_time(ms)``, ``set_processing_time(ms)``,
+    ``delete_event_time(ms)``, ``delete_processing_time(ms)``). The step's ``on_timer(timestamp, domain)`` handles
+    their firings. See ``flink_bridge.timers``."""
+    from . import timers as declared
+    return declared.timers()
+
+
 def current_key():
-    """The key of the record being handled, as bytes; None outside a record or in a session that is not keyed."""
+    """The key of the record (or the timer's firing) being handled, as bytes; None outside one or in a session that is
+    not keyed."""
     from . import cells
     return cells.current_key()
 

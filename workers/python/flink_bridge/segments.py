@@ -6,6 +6,7 @@ a type is served by the worker's own segment of the session's id (``WorkerSegmen
 prototype's shape; ``UserSegment`` adapts them and checks everything they return.
 """
 import base64
+import contextlib
 import importlib
 import io
 import json
@@ -90,6 +91,15 @@ class UserSegment(builtin.Step):
         watermark = getattr(self.instance, "watermark", None)
         if watermark is not None:
             self._emit_all(watermark(timestamp), "watermark", emit)
+
+    def on_timer(self, timestamp, domain, emit):
+        on_timer = getattr(self.instance, "on_timer", None)
+        if not callable(on_timer):
+            super().on_timer(timestamp, domain, emit)
+        self._emit_all(on_timer(timestamp, domain), "on_timer", emit)
+
+    def handles_timers(self):
+        return callable(getattr(self.instance, "on_timer", None))
 
     def _emit_all(self, outputs, method, emit):
         if type(outputs) is not list:
@@ -320,33 +330,46 @@ class SegmentChain:
     """The steps of one segment run as one: the outputs of step k are the inputs of step k+1, and a watermark
     passes the steps in order, so what step k emits on it reaches step k+1 before the watermark does."""
 
-    def __init__(self, described, own=None, cells=None, keyed=False):
+    def __init__(self, described, own=None, cells=None, keyed=False, timers=None):
         """``described``: (name, type, config JSON) of each step, in order; ``own``: what serves a step without
         a type (``WorkerSegments.own_for``); ``cells``: the session's ``CellStore``, which takes the cells each
         step declares while it is built (None: no cells, as in the prototype's service); ``keyed``: the session is
-        keyed (``OpenSessionRequest.keyed``; it needs ``cells``), which the built-in steps are told."""
+        keyed (``OpenSessionRequest.keyed``; it needs ``cells``), which the built-in steps are told; ``timers``: the
+        session's ``TimerStore``, which learns which steps declare timers (None: none may, as without cells)."""
         if not described:
             raise ValueError("a segment needs at least one step")
         if keyed and cells is None:
             raise ValueError("a keyed segment needs the session's cells")
         self.steps = []
+        self._cells = cells
+        self._timers = timers
         try:
             for index, (name, step_type, config_json) in enumerate(described):
                 if cells is None:
                     self.steps.append(build_step(name, step_type, config_json, own))
                     continue
-                with cells.declaring(index, name):
+                with self._declaring(index, name):
                     self.steps.append(build_step(name, step_type, config_json, own, keyed))
+                if timers is not None and index in timers.steps and not self.steps[-1].handles_timers():
+                    raise ValueError(f"step '{name}' declares timers, but has no on_timer(timestamp, domain) to handle "
+                                     "their firings")
         except BaseException:
             self.close()
             raise
         self.names = [(name, step_type or own[0]) for name, step_type, _ in described]
-        self._cells = cells
         self._downstream = None
         # _emitters[k] takes what step k emits: step k+1's input, or the chain's output after the last step.
         self._emitters = [self._feeder(index + 1) for index in range(len(self.steps) - 1)] + [self._out]
         self._first = self.steps[0]
         self._single = len(self.steps) == 1
+
+    def _declaring(self, index, name, restoring=False):
+        """The cells and timers declared while step ``index`` is built (or its pickled instance restored) are its."""
+        declaring = contextlib.ExitStack()
+        declaring.enter_context(self._cells.declaring(index, name, restoring))
+        if self._timers is not None:
+            declaring.enter_context(self._timers.declaring(index, name, restoring))
+        return declaring
 
     def _out(self, message):
         self._downstream(message)
@@ -384,6 +407,14 @@ class SegmentChain:
         for index, step in enumerate(self.steps):
             self._call(index, step.on_watermark, timestamp, self._emitters[index])
 
+    def on_timer(self, firing, emit):
+        """A timer fires: ``firing`` is (step index, timestamp, domain); that step's ``on_timer`` runs, and what it
+        emits goes through the steps after it."""
+        index, timestamp, domain = firing
+        self._downstream = emit
+        step = self.steps[index]
+        self._call(index, lambda _, out: step.on_timer(timestamp, domain, out), None, self._emitters[index])
+
     def snapshot_state(self):
         """The steps' states, each behind its length, behind the number of steps; empty when none holds any
         (the Java worker's encoding)."""
@@ -410,7 +441,7 @@ class SegmentChain:
                 continue
             # A pickled instance's cells come back as their declarations, bound again to this session's cells; a
             # step restoring its own bytes declares none and keeps the cells it declared when it was built.
-            with self._cells.declaring(index, self.names[index][0], restoring=True):
+            with self._declaring(index, self.names[index][0], restoring=True):
                 step.restore_state(reader.bytes("step state"))
         if reader.remaining():
             raise ValueError(f"cannot restore the segment's state: {reader.remaining()} bytes after the last "
@@ -441,15 +472,17 @@ class KeyGroupInstances:
         self.instances = {}
 
     @classmethod
-    def of(cls, described, own=None, cells=None, keyed=False):
+    def of(cls, described, own=None, cells=None, keyed=False, timers=None):
         """The instances of a segment of ``described`` steps (see ``SegmentChain``, which takes ``keyed`` too),
-        built once now so that steps that cannot be built refuse the session, and the cells they declare are known
-        (in ``cells``, a ``CellStore``, when given); its instances come per key group later, declaring the same
-        cells."""
-        SegmentChain(described, own, cells, keyed).close()
+        built once now so that steps that cannot be built refuse the session, and the cells and timers they declare
+        are known (in ``cells``, a ``CellStore``, and ``timers``, a ``TimerStore``, when given); its instances come
+        per key group later, declaring the same."""
+        SegmentChain(described, own, cells, keyed, timers).close()
         if cells is not None:
             cells.seal()
-        return cls(lambda: SegmentChain(described, own, cells, keyed))
+        if timers is not None:
+            timers.seal()
+        return cls(lambda: SegmentChain(described, own, cells, keyed, timers))
 
     def for_key_group(self, key_group):
         instance = self.instances.get(key_group)

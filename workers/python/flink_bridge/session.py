@@ -16,6 +16,7 @@ from ._proto import data as data_pb2
 from .cells import CellStore, CellsNotKeyed, key_text
 from .sdk import stamp_clock
 from .segments import KeyGroupInstances, StepFailed, TransportFailed
+from .timers import TimerStore, TimersNotKeyed, TimeDomain
 
 LOG = logging.getLogger("flink_bridge.session")
 
@@ -31,25 +32,34 @@ class Session:
     in its ``sequence`` attribute (set here before the input is fed), or ``encode(message)`` and later
     ``output_encoded(encoded)``, ``end_of_outputs(sequence)``, ``error(sequence, text)`` and
     ``input_failed(sequence, step, error_class, message)``; a barrier's cell writes go to ``cell_writes(key_cells)``
-    (a KeyCells message with its ``resident_bytes``), each at most ``cell_frame_bytes`` long where it can be."""
+    (a KeyCells message with its ``resident_bytes``), each at most ``cell_frame_bytes`` long where it can be; an input's
+    timer changes to ``timers(timer_changes)`` (a TimerChanges message, at most ``timer_frame_bytes`` long), before
+    its end of outputs."""
 
     def __init__(self, name, described_steps, own=None, dead_letter=(), keyed=False):
         """``described_steps``: (name, type, config JSON) of each step; ``own``: what serves a step without a
         type (``WorkerSegments.own_for``); ``dead_letter``: the indexes of the steps whose on_error is
         dead_letter; ``keyed``: every record comes with its key (``OpenSessionRequest.keyed``). A ValueError if any
-        step cannot be built; ``CellsNotKeyed`` (a ValueError) if the session is not keyed and a step declares
-        cells."""
+        step cannot be built; ``CellsNotKeyed`` or ``TimersNotKeyed`` (ValueErrors) if the session is not keyed and a
+        step declares cells or timers."""
         self.name = name
         self.dead_letter = frozenset(dead_letter)
         self.keyed = keyed
         self.cells = CellStore()
+        self.timers = TimerStore()
         # The built-in steps are told whether the session is keyed: running_count keeps its counts in cells if so.
-        self.logic = KeyGroupInstances.of(described_steps, own, self.cells, keyed)
+        self.logic = KeyGroupInstances.of(described_steps, own, self.cells, keyed, self.timers)
+        self.step_count = len(described_steps)
         if self.cells.specs and not keyed:
             spec = self.cells.specs[0]
             self.logic.close()
             raise CellsNotKeyed(f"step '{spec.step}' declares cell '{spec.name}', but the session is not keyed: cells "
                                 "live under the record's key: key the segment with bridge.key")
+        if self.timers.declared and not keyed:
+            step = next(iter(self.timers.steps.values()))
+            self.logic.close()
+            raise TimersNotKeyed(f"step '{step}' sets timers, but the session is not keyed: a timer belongs to the "
+                                 "key of the input that sets it: key the segment with bridge.key")
         self.lock = threading.Lock()
         self.failure = None
         # A failure found where no answer could carry it (a LOAD), answered on the next input: (sequence, text).
@@ -61,6 +71,11 @@ class Session:
         """The cells the steps declared, in the order of their ids: ``cells.CellSpec`` each."""
         return list(self.cells.specs)
 
+    @property
+    def declared_timers(self):
+        """Whether the steps may set timers (``OpenSessionResponse.timers``)."""
+        return self.timers.declared
+
     def record(self, sequence, key_group, message, answers, key=None):
         """A record; ``key``: its key (bytes), in a keyed session."""
         with self.lock:
@@ -68,21 +83,78 @@ class Session:
                 self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message,
                             bool(self.dead_letter))
                 return
-            cells = self.cells
             if self.failure is None and not self.closed and self.unanswered is None:
-                if cells.loading not in (None, sequence):
-                    self._failed(sequence, answers, self._loads_unanswered(sequence), "")
+                if not self._enter(sequence, answers, key, "record"):
                     return
-                if not cells.enter(key):
-                    self._failed(sequence, answers, f"protocol violation: the key {key_text(key)} of record input "
-                                                    f"#{sequence} is not resident: no LOAD for it came in this "
-                                                    "session", "")
-                    return
+            timers = self.timers
+            timers.begin()
             try:
                 self._serve(sequence, answers, self.logic.for_key_group(key_group).process, message,
                             bool(self.dead_letter))
             finally:
-                cells.leave()
+                timers.end()
+                self.cells.leave()
+
+    def _enter(self, sequence, answers, key, kind):
+        """The keyed input ``sequence`` (a ``kind``: record or timer) has ``key``: its cells become the steps'. False
+        once it is answered with an error: LOADs of another input came before it, or its key is not resident."""
+        cells = self.cells
+        if cells.loading not in (None, sequence):
+            self._failed(sequence, answers, self._loads_unanswered(sequence), "")
+            return False
+        if not cells.enter(key):
+            self._failed(sequence, answers, f"protocol violation: the key {key_text(key)} of {kind} input "
+                                            f"#{sequence} is not resident: no LOAD for it came in this session", "")
+            return False
+        return True
+
+    def timer(self, sequence, key_group, key, firing, answers):
+        """A TIMER: a timer of ``key`` fires (``firing``, a TimerFiring message or its encoding), for the instance of
+        ``key_group``. The step that set it runs its ``on_timer`` with the key's cells and timers, and the steps after
+        it take what it emits; answered as a record is, but a failure anywhere is the session's (a firing is no record
+        to send aside)."""
+        with self.lock:
+            if self.failure is not None or self.closed or self.unanswered is not None:
+                # Answered with the error that stands.
+                self._serve(sequence, answers, None, None)
+                return
+            try:
+                fired = self._firing(sequence, firing)
+            except ValueError as e:
+                self._failed(sequence, answers, f"protocol violation: {e}", "")
+                return
+            if not self._enter(sequence, answers, key, "timer"):
+                return
+            timers = self.timers
+            timers.begin()
+            try:
+                self._serve(sequence, answers, self.logic.for_key_group(key_group).on_timer, fired)
+            finally:
+                timers.end()
+                self.cells.leave()
+
+    def _firing(self, sequence, firing):
+        """(step index, timestamp, domain) of a TIMER's firing; a ValueError saying what is wrong with it."""
+        if not self.timers.declared:
+            raise ValueError(f"a TIMER came (input #{sequence}), but the session's steps declared no timers")
+        if isinstance(firing, (bytes, bytearray, memoryview)):
+            try:
+                firing = data_pb2.TimerFiring.FromString(bytes(firing))
+            except DecodeError as e:
+                raise ValueError(f"the TIMER of input #{sequence} carries no TimerFiring message: {e}") from None
+        step = firing.step
+        if step >= self.step_count:
+            raise ValueError(f"the TIMER of input #{sequence} names step {step}, but the segment has "
+                             f"{self.step_count} step(s)")
+        if step not in self.timers.steps:
+            raise ValueError(f"the TIMER of input #{sequence} names step {step}, which declared no timers (those "
+                             f"that did: {', '.join(map(str, sorted(self.timers.steps)))})")
+        try:
+            domain = TimeDomain(firing.domain)
+        except ValueError:
+            raise ValueError(f"the TIMER of input #{sequence} has no time domain ("
+                             f"{_domain_name(firing.domain)}): EVENT_TIME or PROCESSING_TIME") from None
+        return step, firing.timestamp, domain
 
     def load(self, sequence, key_cells):
         """A LOAD, part of record input ``sequence`` (which comes next): ``key_cells``, a KeyCells message or its
@@ -175,10 +247,30 @@ class Session:
         except Exception as e:
             self._failed(sequence, answers, f"{type(e).__name__}: {e}", "")
             return
+        changes = self._timer_changes(sequence, answers) if self.timers.changes else None
+        if changes is False:
+            return
         if held:
             for output in held:
                 answers.output_encoded(output)
+        if changes is not None:
+            answers.timers(changes)
         answers.end_of_outputs(sequence)
+
+    def _timer_changes(self, sequence, answers):
+        """The input's timer changes as one TimerChanges message; False once the input is answered with an error
+        because they do not fit one frame."""
+        message = data_pb2.TimerChanges(changes=[
+            data_pb2.TimerChange(op=op, step=step, domain=domain, timestamp=timestamp)
+            for op, step, domain, timestamp in self.timers.changes])
+        size = message.ByteSize()
+        if size > answers.timer_frame_bytes:
+            self._failed(sequence, answers, f"the steps made {len(self.timers.changes)} timer change(s) in input "
+                                            f"#{sequence}, {size} bytes, more than the {answers.timer_frame_bytes} a "
+                                            "frame of this session holds: give the session larger rings, or set "
+                                            "fewer timers per input", "")
+            return False
+        return message
 
     def _failed(self, sequence, answers, summary, details):
         """The input failed, and with it the session: its whole text is logged here, once; the data plane cuts the
@@ -233,6 +325,13 @@ def _varint_length(value):
         value >>= 7
         length += 1
     return length
+
+
+def _domain_name(domain):
+    try:
+        return data_pb2.TimeDomain.Name(domain)
+    except ValueError:
+        return f"unknown domain {domain}"
 
 
 def _stamp(millis, emit):

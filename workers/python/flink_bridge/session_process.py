@@ -18,6 +18,7 @@ from . import channel, errors
 from ._proto import control as control_pb2
 from ._proto import data as data_pb2
 from .cells import CellsNotKeyed
+from .timers import TimersNotKeyed
 from .ring import RingError, RingFile, check_ring_path
 from .sdk import Message
 from .segments import UNKEYED, WorkerSegments
@@ -35,6 +36,8 @@ class StreamAnswers:
 
     # A barrier's cell writes: one key's at most this many bytes per frame (split_batch cuts the batch itself).
     cell_frame_bytes = 1 << 20
+    # An input's timer changes: one frame, in a batch of its own if need be, under gRPC's limit.
+    timer_frame_bytes = 32 << 20
 
     def __init__(self):
         self.batch = data_pb2.FrameBatch()
@@ -58,6 +61,10 @@ class StreamAnswers:
     def cell_writes(self, key_cells):
         """One key's cell writes, part of the answer to barrier ``self.sequence``."""
         self.batch.frames.add(type=data_pb2.CELL_WRITES, sequence=self.sequence).cells.CopyFrom(key_cells)
+
+    def timers(self, timer_changes):
+        """The timer changes of input ``self.sequence``, before its end marker."""
+        self.batch.frames.add(type=data_pb2.TIMERS, sequence=self.sequence).timers.CopyFrom(timer_changes)
 
     def error(self, sequence, text):
         """The text, cut to what the bridge takes (docs/protocol.md, "Error texts"); the session logged it whole."""
@@ -83,6 +90,9 @@ def serve_batch(session, request):
             record = frame.record
             session.record(frame.sequence, frame.key_group if frame.HasField("key_group") else UNKEYED,
                            Message(record.payload, dict(record.headers), record.timestamp), answers, frame.key)
+        elif frame.type == data_pb2.TIMER:
+            session.timer(frame.sequence, frame.key_group if frame.HasField("key_group") else UNKEYED, frame.key,
+                          frame.firing, answers)
         elif frame.type == data_pb2.LOAD:
             session.load(frame.sequence, frame.cells)
         elif frame.type == data_pb2.WATERMARK:
@@ -204,7 +214,7 @@ def open_session(connection):
                        if step.on_error == control_pb2.ON_ERROR_DEAD_LETTER]
         session = Session(name, described, WorkerSegments(segments_name).own_for(described, opened.segment_id),
                           dead_letter, opened.keyed)
-    except CellsNotKeyed as e:
+    except (CellsNotKeyed, TimersNotKeyed) as e:
         connection.send(("error", "FAILED_PRECONDITION", errors.for_bridge(f"{name}: {e}", LOG)))
         return None, None
     except Exception as e:
@@ -227,9 +237,10 @@ def open_session(connection):
         loop = ShmLoop(session, mapped, ring.liveness_timeout_ms)
     else:
         session.cells.max_write_bytes = MAX_GRPC_WRITE_BYTES
-    # The supervisor answers OpenSession with the declared cells: (step, name, kind, ttl_ms) each, in id order.
+    # The supervisor answers OpenSession with the declared cells, (step, name, kind, ttl_ms) each in id order, and
+    # whether the steps may set timers.
     connection.send(("ok", os.getpid(), [(spec.step, spec.name, spec.kind, spec.ttl_ms)
-                                         for spec in session.declared_cells]))
+                                         for spec in session.declared_cells], session.declared_timers))
     return session, loop
 
 

@@ -1,6 +1,6 @@
 """Serves one shm session: reads the to-worker ring in order, feeds the session, and writes each input's
-outputs and end marker (or error, or input failure, or a barrier's cell writes before its end marker) into the
-from-worker ring, published once per polled batch.
+outputs and end marker (or error, or input failure, or a barrier's cell writes before its end marker, or a record's or
+firing's timer changes before its end marker) into the from-worker ring, published once per polled batch.
 When the bridge sends nothing it sleeps on the ring's futex, waking every 100 ms to check that the bridge is still
 there.
 """
@@ -44,6 +44,8 @@ class ShmLoop:
         # A barrier's cell writes: each KeyCells at most one frame; a write too large for one frame, or for a frame
         # of the LOADs that bring it back, fails the step that makes it.
         self.cell_frame_bytes = self.answers.max_frame - L.FRAME_HEADER
+        # An input's timer changes: one frame.
+        self.timer_frame_bytes = self.answers.max_frame - L.FRAME_HEADER
         session.cells.max_write_bytes = min(self.inputs.max_frame, self.answers.max_frame) - L.FRAME_HEADER
 
     def run(self):
@@ -86,6 +88,11 @@ class ShmLoop:
                 return
             message = codec.decode(buffer, offset, length)
             self.session.record(sequence, UNKEYED if flags == L.NO_KEY_GROUP else flags, message, self)
+        elif frame_type == L.TIMER:
+            # The key as a keyed RECORD carries it, then the TimerFiring; the flags carry the key's group as a RECORD's.
+            key, offset, length = _key(buffer, offset, length, "TIMER")
+            self.session.timer(sequence, UNKEYED if flags == L.NO_KEY_GROUP else flags, key,
+                               bytes(buffer[offset:offset + length]), self)
         elif frame_type == L.LOAD:
             self.session.load(sequence, buffer[offset:offset + length])
         elif frame_type == L.WATERMARK:
@@ -159,6 +166,10 @@ class ShmLoop:
         """One key's cell writes (a KeyCells message), part of the answer to barrier ``self.sequence``."""
         self._write(L.CELL_WRITES, self.sequence, key_cells.SerializeToString())
 
+    def timers(self, timer_changes):
+        """The timer changes (a TimerChanges message) of input ``self.sequence``, before its end marker."""
+        self._write(L.TIMERS, self.sequence, timer_changes.SerializeToString())
+
     def _write(self, frame_type, sequence, body):
         """Writes one answer, waiting while the ring is full."""
         while not self.answers.try_write(frame_type, sequence, body):
@@ -171,14 +182,14 @@ class ShmLoop:
                                 f"{lost or 'the session is closing'}")
 
 
-def _key(buffer, offset, length):
-    """The key that leads a keyed RECORD's body (an i32 length, then the key), and where the record body after it
-    lies: (key, offset, length)."""
+def _key(buffer, offset, length, frame="RECORD"):
+    """The key that leads a keyed RECORD's body (an i32 length, then the key), or a TIMER's, and where the rest of the
+    body after it lies: (key, offset, length)."""
     if length < 4:
-        raise codec.CorruptRecord(f"corrupt record: a keyed RECORD body of {length} bytes has no key length")
+        raise codec.CorruptRecord(f"corrupt record: a keyed {frame} body of {length} bytes has no key length")
     (key_length,) = _unpack_key_length(buffer, offset)
     if key_length > length - 4:
-        raise codec.CorruptRecord(f"corrupt record: a key of {key_length} bytes in a keyed RECORD body of "
+        raise codec.CorruptRecord(f"corrupt record: a key of {key_length} bytes in a keyed {frame} body of "
                                   f"{length} bytes")
     start = offset + 4
     return bytes(buffer[start:start + key_length]), start + key_length, length - 4 - key_length

@@ -9,7 +9,7 @@ import io
 import json
 import struct
 
-from .sdk import Message, current_time_millis, map_cell
+from .sdk import EVENT_TIME, Message, current_time_millis, map_cell, timers, value_cell
 
 MAX_WATERMARK = 2 ** 63 - 1
 BATCH_SIZE_HEADER = "batch_size"
@@ -20,6 +20,9 @@ _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
 # running_count's count in its cell (a keyed session): an i64 little-endian.
 _CELL_COUNT = struct.Struct("<q")
+# window's aggregates and fired_until in its cells: i64 little-endian.
+_CELL_LONG = _CELL_COUNT
+MIN_LONG, MAX_LONG = -2 ** 63, 2 ** 63 - 1
 
 
 def _json_bytes(value):
@@ -49,6 +52,15 @@ class StepConfig:
         whole = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
         if not whole or value < 1 or value > 2 ** 63 - 1:
             raise self.invalid(key, "a whole number >= 1", value)
+        return int(value)
+
+    def non_negative_long(self, key, fallback):
+        value = self.config.get(key)
+        if value is None:
+            return fallback
+        whole = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+        if not whole or value < 0 or value > MAX_LONG:
+            raise self.invalid(key, "a whole number >= 0", value)
         return int(value)
 
     def boolean(self, key, fallback):
@@ -108,10 +120,19 @@ def top_level_scalar(payload, field):
 
 
 class Step:
-    """The defaults: no watermark output, no state, nothing to do on checkpoints or close."""
+    """The defaults: no watermark output, no timers, no state, nothing to do on checkpoints or close."""
 
     def on_watermark(self, timestamp, emit):
         pass
+
+    def on_timer(self, timestamp, domain, emit):
+        """A timer the step set for the current key fires (``flink_bridge.timers``)."""
+        raise TypeError(f"its {domain.name.lower().replace('_', '-')} timer at {timestamp} fired, but the step has "
+                        "no on_timer")
+
+    def handles_timers(self):
+        """Whether the step has an ``on_timer``: a step that declares timers needs one."""
+        return type(self).on_timer is not Step.on_timer
 
     def snapshot_state(self):
         return b""
@@ -335,8 +356,136 @@ class Count(Step):
         self.counts = read_counts(state, lambda reader: (reader.long(), reader.string()), "count")
 
 
+class Window(Step):
+    """``window``: per key, tumbling (``slide_ms`` = ``size_ms``) or sliding event-time windows of ``size_ms`` with an
+    aggregate (``count``, or the ``sum``, ``min`` or ``max`` of a top-level JSON integer ``field``), on cells and
+    timers, so a keyed segment only (docs/steps.md).
+
+    Each record adds to every window ``[start, start + size_ms)`` holding its timestamp (``start`` a multiple of
+    ``slide_ms``) and sets an event-time timer at ``end - 1 + allowed_lateness_ms``; the firing emits each of the
+    session key's windows ending there, ``{"key","window_start","window_end","<aggregate>"}`` in order of their entry
+    keys, removes them and records the firing's timestamp in ``fired_until``. A record whose every window has fired is
+    late: emitted as it came, with the header ``late`` = the step's name.
+
+    State, all in cells: map cell ``windows``, entry key = the window's start (i64 big-endian) then K (UTF-8), value =
+    the aggregate (i64 little-endian); value cell ``fired_until`` (i64 little-endian)."""
+
+    AGGREGATES = ("count", "sum", "min", "max")
+
+    def __init__(self, step_name, config):
+        self.step_name = step_name
+        self.key = RecordField.from_config(config, "key_", True)
+        if config.config.get("size_ms") is None:
+            raise config.invalid("size_ms", "a whole number >= 1", None)
+        self.size_ms = config.positive_long("size_ms", 0)
+        self.slide_ms = config.positive_long("slide_ms", self.size_ms)
+        if self.slide_ms > self.size_ms:
+            raise config.invalid("slide_ms", f"a whole number from 1 to size_ms ({self.size_ms})",
+                                 config.config.get("slide_ms"))
+        self.lateness_ms = config.non_negative_long("allowed_lateness_ms", 0)
+        self.aggregate = config.string("aggregate", "count")
+        if self.aggregate not in self.AGGREGATES:
+            raise config.invalid("aggregate", "count, sum, min or max", self.aggregate)
+        self.field = config.string("field")
+        if self.aggregate != "count" and self.field is None:
+            raise config.invalid("field", f"a top-level JSON field (a string), required for aggregate "
+                                          f"{self.aggregate}", None)
+        self.windows = map_cell("windows")
+        self.fired_until = value_cell("fired_until")
+        self.timers = timers()
+
+    def process(self, message, emit):
+        key = self.key.read(message)
+        if key is None:
+            raise ValueError("the record has no key to window by")
+        value = None if self.aggregate == "count" else self._value(message.payload)
+        timestamp = message.timestamp
+        fired = self.fired_until.get()
+        fired_until = None if fired is None else self._long(fired, "fired_until", key)
+        size, slide, lateness = self.size_ms, self.slide_ms, self.lateness_ms
+        # The windows holding the timestamp: the last starts at or before it, the first is the earliest whose end is
+        # after it.
+        last = timestamp - timestamp % slide
+        open_windows = []
+        for start in range(last - (size - 1) // slide * slide, last + 1, slide):
+            if start + size <= timestamp:
+                continue
+            fires_at = start + size - 1 + lateness
+            if start < MIN_LONG or fires_at > MAX_LONG:
+                raise ValueError(f"the window [{start}, {start + size}) of timestamp {timestamp} fires at {fires_at}, "
+                                 "past the timestamps of 64 bits")
+            if fired_until is None or fires_at > fired_until:
+                open_windows.append((start, fires_at))
+        if not open_windows:
+            emit(Message(message.payload, {**message.headers, "late": self.step_name}, timestamp))
+            return
+        name = key.encode("utf-8", "replace")
+        for start, fires_at in open_windows:
+            entry_key = _LONG.pack(start) + name
+            stored = self.windows.get(entry_key)
+            if stored is None:
+                aggregate = 1 if value is None else value
+            else:
+                aggregate = self._combined(self._long(stored, "windows", key), value, start, key)
+            self.windows.put(entry_key, _CELL_LONG.pack(aggregate))
+            self.timers.set_event_time(fires_at)
+
+    def _value(self, payload):
+        """The record's ``field``: a JSON integer that fits 64 bits."""
+        try:
+            document = json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"the payload is not JSON, so it has no field {json.dumps(self.field)}: {e}") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"the payload is not a JSON object, so it has no field {json.dumps(self.field)}")
+        if self.field not in document:
+            raise ValueError(f"the record has no field {json.dumps(self.field)} to {self.aggregate}")
+        value = document[self.field]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"field {json.dumps(self.field)} is {json.dumps(value)}, not an integer")
+        if not MIN_LONG <= value <= MAX_LONG:
+            raise ValueError(f"field {json.dumps(self.field)} is {value}, which does not fit 64 bits")
+        return value
+
+    def _combined(self, aggregate, value, start, key):
+        if value is None:
+            combined = aggregate + 1
+        elif self.aggregate == "sum":
+            combined = aggregate + value
+        else:
+            return min(aggregate, value) if self.aggregate == "min" else max(aggregate, value)
+        if combined > MAX_LONG or combined < MIN_LONG:
+            raise ValueError(f"the {self.aggregate} of window [{start}, {start + self.size_ms}) of key "
+                             f"{json.dumps(key)} overflows 64 bits")
+        return combined
+
+    def _long(self, stored, cell, key):
+        if len(stored) != _CELL_LONG.size:
+            raise ValueError(f"step '{self.step_name}' (window): cell '{cell}' of key {json.dumps(key)} holds "
+                             f"{len(stored)} bytes, not an {_CELL_LONG.size}-byte i64")
+        return _CELL_LONG.unpack(stored)[0]
+
+    def on_timer(self, timestamp, domain, emit):
+        if domain != EVENT_TIME:
+            raise ValueError(f"a processing-time timer at {timestamp} fired, but window sets event-time timers only")
+        start = timestamp + 1 - self.lateness_ms - self.size_ms
+        end = start + self.size_ms
+        fired = []
+        if MIN_LONG <= start <= MAX_LONG:
+            prefix = _LONG.pack(start)
+            fired = sorted((entry_key, stored) for entry_key, stored in self.windows.items()
+                           if entry_key[:8] == prefix and len(entry_key) >= 8)
+        for entry_key, stored in fired:
+            key = entry_key[8:].decode("utf-8", "replace")
+            aggregate = self._long(stored, "windows", key)
+            self.windows.remove(entry_key)
+            emit(Message(_json_bytes({"key": key, "window_start": start, "window_end": end,
+                                      self.aggregate: aggregate}), {"key": key}, end - 1))
+        self.fired_until.set(_CELL_LONG.pack(timestamp))
+
+
 BUILT_IN = {"append_field": AppendField, "batch": Batch, "filter": Filter, "count": Count,
-            "running_count": RunningCount}
+            "running_count": RunningCount, "window": Window}
 
 
 def write_string(out, value):

@@ -11,13 +11,32 @@ cells start empty (or as ``load_cells`` sets them), ``cells(key)`` shows them as
 outside a record (on a watermark) fails as it does in a session. A built-in step whose state is per-key cells only
 in a keyed session (``running_count``) runs as in a keyed session when its records come with their keys, and as in
 one that is not keyed when they come without (the first input decides, unless ``keyed=`` did).
+
+A step that sets timers gets them as the bridge keeps them: the harness holds each key's pending timers (``timers(key)``),
+fires the event-time ones a watermark reaches before the watermark reaches the step (in timestamp order), fires the
+processing-time ones ``set_processing_time`` reaches, and carries them, with the cells, through ``checkpoint`` and
+``restore``.
 """
 import json
 
 from . import sdk
-from . import steps as builtin
 from .cells import VALUE, CellsNotKeyed, CellStore
 from .segments import MAX_WATERMARK, UNKEYED, KeyGroupInstances, StepFailed
+from .timers import DELETE, EVENT_TIME, PROCESSING_TIME, TimersNotKeyed, TimerStore
+
+# The built-in steps that keep their state in cells only in a keyed session, and as their own state otherwise.
+_CELLS_WHEN_KEYED = frozenset({"running_count"})
+
+
+class Checkpoint(dict):
+    """What ``StepHarness.checkpoint`` gives: each key group's state (a dict, as SnapshotState gives it), and beside it
+    what Flink's checkpoint holds of the session's keys: ``cells`` (key -> its cells as stored) and ``timers`` (the
+    pending timers: (key, step index, domain, timestamp) -> the key group that set it)."""
+
+    def __init__(self, states, cells=None, timers=None):
+        super().__init__(states)
+        self.cells = cells or {}
+        self.timers = timers or {}
 
 
 class StepHarness:
@@ -31,7 +50,8 @@ class StepHarness:
         a built-in step that keeps its state in cells only when keyed (``running_count``), which waits for the
         first input: a record with its key (or ``load_cells``) makes the harness keyed, a record without one (or a
         restored checkpoint with whole-instance state) makes it not. A ValueError when the step cannot be built, as
-        a session is refused (``CellsNotKeyed`` when ``keyed`` is False and the step declares cells)."""
+        a session is refused (``CellsNotKeyed`` or ``TimersNotKeyed`` when ``keyed`` is False and the step declares cells
+        or timers)."""
         config_json = config if isinstance(config, str) else "" if config is None else json.dumps(config)
         if isinstance(step, type):
             # A class is served as the worker's own segments are (--segments): by the class, not its name.
@@ -44,22 +64,29 @@ class StepHarness:
         self._failure = None
         self._closed = False
         self._described, self._own = described, own
+        # The pending timers as the bridge holds them: (key, step index, domain, timestamp) -> the key group of the
+        # input that set it, whose instance its firing goes to.
+        self._pending = {}
         self._build(keyed is not False)
         if keyed is False and self._cells.specs:
             spec = self._cells.specs[0]
             raise CellsNotKeyed(f"step '{spec.step}' declares cell '{spec.name}', but the harness is not keyed "
                                 "(keyed=False): cells live under the record's key")
+        if keyed is False and self._timers.declared:
+            raise TimersNotKeyed(f"step '{described[0]}' sets timers, but the harness is not keyed (keyed=False): a "
+                                 "timer belongs to the key of the input that sets it")
         # Whether the harness is keyed: open (None) for a built-in step with cells only when keyed, until an input
         # decides it; for any other step it makes no difference.
-        undecided = keyed is None and bool(self._cells.specs) and described[1] in builtin.BUILT_IN
+        undecided = keyed is None and bool(self._cells.specs) and described[1] in _CELLS_WHEN_KEYED
         self._keyed = None if undecided else keyed is not False
         # What decided such a step is not keyed, once something did: for the error of a later keyed input.
         self._unkeyed_by = None
 
     def _build(self, keyed):
         self._cells = CellStore()
+        self._timers = TimerStore()
         self._instances = self._on_own_clock(KeyGroupInstances.of, [self._described], self._own, self._cells,
-                                             keyed)
+                                             keyed, self._timers)
 
     def _run_keyed(self, keyed, unkeyed_by=None):
         """An input that runs the step keyed or not: decides it while it is open (``unkeyed_by``: what decides it
@@ -77,10 +104,23 @@ class StepHarness:
                              "key, or none (or build the harness with keyed=True)")
 
     def restore(self, states):
-        """Hands each key group its state (what ``checkpoint`` gave), as RestoreState does: before any input."""
-        if self._keyed is None and any(states.values()):
+        """Hands each key group its state (what ``checkpoint`` gave), as RestoreState does, and the keys' cells and
+        pending timers the checkpoint holds beside, as Flink restores them: before any input."""
+        cells, timers = getattr(states, "cells", None), getattr(states, "timers", None)
+        if cells or timers:
+            self._run_keyed(True)
+        elif self._keyed is None and any(states.values()):
             # Whole-instance state: what the step keeps when it is not keyed.
             self._run_keyed(False, "a checkpoint with whole-instance state was restored into it")
+        if cells:
+            count = len(self._cells.specs)
+            for key, contents in cells.items():
+                if len(contents) != count:
+                    raise ValueError(f"the checkpoint holds {len(contents)} cell(s) of key {key!r}, but the step "
+                                     f"declares {count} ({self._cell_names()})")
+                self._cells.resident[key] = _copied(contents)
+        if timers:
+            self._pending.update(timers)
         self._on_own_clock(self._instances.restore, states)
 
     def process(self, message, key_group=UNKEYED, key=None):
@@ -94,16 +134,46 @@ class StepHarness:
                                  "(key=...), whose cells they are")
             return self._serve(lambda emit: self._instances.for_key_group(key_group).process(message, emit))
         key = self._key(key)
-        cells = self._cells
-        cells.make_resident(key)
+        return self._serve(lambda emit: self._keyed_input(key, key_group, lambda instance: instance.process(message,
+                                                                                                            emit)))
 
-        def keyed(emit):
-            cells.enter(key)
-            try:
-                self._instances.for_key_group(key_group).process(message, emit)
-            finally:
-                cells.leave()
-        return self._serve(keyed)
+    def _keyed_input(self, key, key_group, handle):
+        """``handle(instance)`` of the key group's instance with ``key`` current: its cells the steps', its timers
+        settable; the timers it set or deleted are pending or gone once it returns."""
+        cells, timers = self._cells, self._timers
+        cells.make_resident(key)
+        cells.enter(key)
+        timers.begin()
+        try:
+            handle(self._instances.for_key_group(key_group))
+            pending = self._pending
+            for op, step, domain, timestamp in timers.changes:
+                if op == DELETE:
+                    pending.pop((key, step, domain, timestamp), None)
+                else:
+                    pending.setdefault((key, step, domain, timestamp), key_group)
+        finally:
+            timers.end()
+            cells.leave()
+
+    def _fire_due(self, domain, until, emit):
+        """Fires the timers of ``domain`` at or before ``until`` in timestamp order (then key and step), each gone
+        once it fired; one a firing sets at or before ``until`` fires too."""
+        pending = self._pending
+        while True:
+            due = [timer for timer in pending if timer[2] == domain and timer[3] <= until]
+            if not due:
+                return
+            timer = min(due, key=lambda t: (t[3], t[0], t[1]))
+            key_group = pending.pop(timer)
+            key, step, _, timestamp = timer
+            self._keyed_input(key, key_group, lambda instance: instance.on_timer((step, timestamp, domain), emit))
+
+    def timers(self, key):
+        """The pending timers of ``key``: (domain, timestamp) each, in order (``EVENT_TIME`` before
+        ``PROCESSING_TIME``)."""
+        key = self._key(key)
+        return sorted((domain, timestamp) for timer_key, _, domain, timestamp in self._pending if timer_key == key)
 
     def cells(self, key):
         """The cells of ``key`` as the step reads them now: name -> a value cell's bytes (None: none), or a map
@@ -136,20 +206,31 @@ class StepHarness:
         raise TypeError(f"a record's key is bytes or text, not {type(key).__name__}")
 
     def watermark(self, timestamp):
-        """A watermark, to every instance in key group order: the outputs of all."""
-        return self._serve(lambda emit: self._instances.on_watermark(timestamp, emit))
+        """A watermark: first the firings of the event-time timers at or before it (in timestamp order), then the
+        watermark to every instance in key group order; the outputs of all."""
+        def advance(emit):
+            self._fire_due(EVENT_TIME, timestamp, emit)
+            self._instances.on_watermark(timestamp, emit)
+        return self._serve(advance)
 
     def end_input(self):
         """The end of input (a watermark of the largest long): whatever the steps still held."""
         return self.watermark(MAX_WATERMARK)
 
     def set_processing_time(self, millis):
-        """Processing time is ``millis`` from now on, as a CLOCK input stamps it."""
+        """Processing time is ``millis`` from now on, as a CLOCK input stamps it; the processing-time timers it reaches
+        fire then, in timestamp order: their outputs."""
         self._clock = millis
+        if not any(timer[2] == PROCESSING_TIME and timer[3] <= millis for timer in self._pending):
+            return []
+        return self._serve(lambda emit: self._fire_due(PROCESSING_TIME, millis, emit))
 
     def checkpoint(self):
-        """Each instance's state by key group (UNKEYED: not keyed), empty ones left out."""
-        return self._on_own_clock(self._instances.snapshot)
+        """Each instance's state by key group (UNKEYED: not keyed), empty ones left out, as a ``Checkpoint`` (a dict)
+        that also holds the keys' cells and pending timers, as Flink's checkpoint does."""
+        states = self._on_own_clock(self._instances.snapshot)
+        cells = {key: _copied(contents) for key, contents in self._cells.resident.items()}
+        return Checkpoint(states, cells, dict(self._pending))
 
     def close(self):
         self._closed = True
@@ -184,3 +265,8 @@ class StepHarness:
             return call(*args)
         finally:
             sdk.stamp_clock(outer)
+
+
+def _copied(contents):
+    """A key's cells as stored, with maps copied."""
+    return [dict(content) if isinstance(content, dict) else content for content in contents]

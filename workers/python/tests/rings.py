@@ -3,6 +3,7 @@ import ctypes
 import mmap
 import os
 import struct
+import tempfile
 import threading
 import time
 
@@ -77,6 +78,26 @@ class BridgeSide:
             self.head += L.align(length)
         self.answers_taken.value = self.head
         return found
+
+
+def readable(found, decoders):
+    """Answer frames, (type, sequence, body) each, with an OUTPUT's body as its payload and the body of a frame type in
+    ``decoders`` (type -> decoder) decoded."""
+    from flink_bridge import codec
+    return [(frame_type, sequence, codec.decode(body, 0, len(body)).payload if frame_type == L.OUTPUT
+             else decoders[frame_type](body) if frame_type in decoders else body)
+            for frame_type, sequence, body in found]
+
+
+def serve_keyed(test, steps, dead_letter=(), fails=True):
+    """A keyed session of ``steps`` served over a new ring until ``test`` ends; ``fails``: some input fails, which the
+    session logs (the test expects the log)."""
+    from flink_bridge.session import Session
+    if fails:
+        test.enterContext(test.assertLogs("flink_bridge", "DEBUG"))
+    served = ServedRing(tempfile.mkdtemp(), Session("session t", steps, dead_letter=dead_letter, keyed=True))
+    test.addCleanup(served.stop)
+    return served
 
 
 class ServedRing:

@@ -1,5 +1,5 @@
 """Segments in the prototype's shape, for tests."""
-from flink_bridge.sdk import Message, current_key, map_cell, value_cell
+from flink_bridge.sdk import EVENT_TIME, Message, current_key, map_cell, timers, value_cell
 
 
 class Echo:
@@ -224,3 +224,89 @@ class ChangesThenRefuses:
         return [Message(b"%s %s" % (self.value.get(b"-"), b",".join(b"%s=%s" % item
                                                                     for item in sorted(self.entries.items()))),
                         {}, message.timestamp)]
+
+
+class Alarms:
+    """Sets timers of its key: a record sets an event-time timer at its timestamp + 10 (and, with a header "at", a
+    processing-time timer then) and emits itself; "cancel" deletes the event-time timer at its timestamp + 10 instead;
+    "boom" sets its timer, then fails. A firing emits "<key> <event|processing> <timestamp> after <last payload>"
+    (the last payload: what its value cell holds); a firing after "again" sets an event-time timer 5 ms later first,
+    and one after "fail" fails."""
+
+    def __init__(self):
+        self.timers = timers()
+        self.last = value_cell("last")
+
+    def process(self, message):
+        if message.payload == b"cancel":
+            self.timers.delete_event_time(message.timestamp + 10)
+            return []
+        self.timers.set_event_time(message.timestamp + 10)
+        if "at" in message.headers:
+            self.timers.set_processing_time(int(message.headers["at"]))
+        if message.payload == b"boom":
+            raise Refused("told to fail")
+        self.last.set(message.payload)
+        return [message]
+
+    def on_timer(self, timestamp, domain):
+        last = self.last.get(b"")
+        if last == b"fail":
+            raise Refused("the firing fails")
+        if last == b"again":
+            self.timers.set_event_time(timestamp + 5)
+            self.last.set(b"again once")
+        name = b"event" if domain == EVENT_TIME else b"processing"
+        return [Message(b"%s %s %d after %s" % (current_key(), name, timestamp, last), {}, timestamp)]
+
+
+class AlarmsWithoutCells:
+    """Sets an event-time timer at each record's timestamp + 10 and keeps no cell; a firing emits "<key> <timestamp>"."""
+
+    def __init__(self):
+        self.timers = timers()
+
+    def process(self, message):
+        self.timers.set_event_time(message.timestamp + 10)
+        return []
+
+    def on_timer(self, timestamp, domain):
+        return [Message(b"%s %d" % (current_key(), timestamp), {}, timestamp)]
+
+
+class ManyTimers:
+    """Sets ``count`` event-time timers for each record."""
+
+    def __init__(self, count):
+        self.timers = timers()
+        self.count = count
+
+    def process(self, message):
+        for index in range(self.count):
+            self.timers.set_event_time(2 ** 62 + index)
+        return []
+
+    def on_timer(self, timestamp, domain):
+        return []
+
+
+class TimersWithoutOnTimer:
+    def __init__(self):
+        self.timers = timers()
+
+    def process(self, message):
+        return []
+
+
+class SetsATimerOnWatermarks(AlarmsWithoutCells):
+    def watermark(self, timestamp):
+        self.timers.set_event_time(timestamp)
+        return []
+
+
+class MarksWatermarks(AlarmsWithoutCells):
+    """AlarmsWithoutCells that also emits "watermark <timestamp>" on each watermark; its state is the pickled
+    instance (the timers handle pickled as its declaration)."""
+
+    def watermark(self, timestamp):
+        return [Message(b"watermark %d" % timestamp, {}, timestamp)]

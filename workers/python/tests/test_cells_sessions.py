@@ -3,7 +3,6 @@ LOADs that make a key resident, a barrier answered with the changed cells (and w
 its end marker, keys a barrier evicts, TTLs on the bridge's clock, what a record sent to the dead letters changed,
 and the protocol violations; over a real ring, and over the OpenSession and gRPC stream of a real worker."""
 import struct
-import tempfile
 import unittest
 
 import grpc
@@ -16,7 +15,7 @@ from flink_bridge.cells import CellsNotKeyed
 from flink_bridge.sdk import Message
 from flink_bridge.session import Session
 from tests import rings
-from tests.test_control_plane import SECRET, Worker
+from tests.test_control_plane import SECRET, WorkerTest
 
 COUNTS = [("counts", "tests.segments.CountsPerKey", "{}")]
 SET, CLEAR, PUT, REMOVE = (data_pb2.CELL_OP_SET, data_pb2.CELL_OP_CLEAR, data_pb2.CELL_OP_PUT,
@@ -64,18 +63,10 @@ def barrier(checkpoint_id, *evict, lengths=None):
 class CellsOverTheRingTest(unittest.TestCase):
 
     def serve(self, steps=COUNTS, dead_letter=(), fails=True):
-        if fails:
-            # The session logs each failed input.
-            self.enterContext(self.assertLogs("flink_bridge", "DEBUG"))
-        session = Session("session t", steps, dead_letter=dead_letter, keyed=True)
-        served = rings.ServedRing(tempfile.mkdtemp(), session)
-        self.addCleanup(served.stop)
-        return served
+        return rings.serve_keyed(self, steps, dead_letter, fails)
 
     def outputs(self, answers):
-        return [(frame_type, sequence, codec.decode(body, 0, len(body)).payload if frame_type == L.OUTPUT
-                 else writes(body) if frame_type == L.CELL_WRITES else body)
-                for frame_type, sequence, body in answers]
+        return rings.readable(answers, {L.CELL_WRITES: writes})
 
     def test_loaded_cells_are_read_and_what_changed_is_written_back_at_the_barrier(self):
         served = self.serve(fails=False)
@@ -331,32 +322,17 @@ class SessionDeclarationsTest(unittest.TestCase):
         self.assertEqual([Message(b"x"), 0], Answers.outputs)
 
 
-class CellsOverGrpcTest(unittest.TestCase):
+class CellsOverGrpcTest(WorkerTest):
     """OpenSession lists the declared cells, or refuses them; the stream carries keys, LOADs and CELL_WRITES."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.worker = Worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.worker.close()
-
     def open(self, steps, keyed, version=control_pb2.PROTOCOL_VERSION_CURRENT):
-        return self.worker.channel.unary_unary(
-            "/flinkbridge.v1.BridgeControl/OpenSession", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=control_pb2.OpenSessionResponse.FromString)(control_pb2.OpenSessionRequest(
-                protocol_version=version, transport=control_pb2.TRANSPORT_KIND_GRPC, token="t", keyed=keyed,
-                identity=control_pb2.SessionIdentity(job_name="test", operator_name="op"),
-                steps=[control_pb2.StepSpec(name=name, type=step_type, config_json=config)
-                       for name, step_type, config in steps]),
-            metadata=(("flink-bridge-secret", SECRET),), timeout=30)
+        return self.worker.open_session(steps, keyed, version)
 
     def test_open_session_lists_the_cells_in_step_then_declaration_order(self):
         opened = self.open([("first", "tests.segments.CountsPerKey", '{"ttl_ms": 5000}'),
                             ("echo", "tests.segments.Echo", "{}"),
                             ("last", "tests.segments.ReadsACellOnWatermarks", "{}")], keyed=True)
-        self.assertEqual(5, opened.protocol_version)
+        self.assertEqual(6, opened.protocol_version)
         self.assertEqual([("first", "count", control_pb2.CELL_KIND_VALUE, 0),
                           ("first", "payloads", control_pb2.CELL_KIND_MAP, 5000),
                           ("last", "last", control_pb2.CELL_KIND_VALUE, 0)],
@@ -369,11 +345,11 @@ class CellsOverGrpcTest(unittest.TestCase):
         self.assertIn("step 'counts' declares cell 'count', but the session is not keyed: cells live under the "
                       "record's key: key the segment with bridge.key", refused.exception.details())
 
-    def test_only_protocol_version_5_is_spoken(self):
+    def test_only_protocol_version_6_is_spoken(self):
         with self.assertRaises(grpc.RpcError) as refused:
-            self.open(COUNTS, keyed=True, version=4)
+            self.open(COUNTS, keyed=True, version=5)
         self.assertEqual(grpc.StatusCode.FAILED_PRECONDITION, refused.exception.code())
-        self.assertIn("protocol version 4 is not supported; this worker speaks 5", refused.exception.details())
+        self.assertIn("protocol version 5 is not supported; this worker speaks 6", refused.exception.details())
 
     def test_records_carry_their_key_and_a_barrier_answers_with_the_cell_writes(self):
         opened = self.open(COUNTS, keyed=True)

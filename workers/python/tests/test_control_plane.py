@@ -50,6 +50,17 @@ class Worker:
             self.held.append(call.future(nothing_until_released(), metadata=(("flink-bridge-secret", SECRET),),
                                          timeout=60))
 
+    def open_session(self, steps, keyed, version=control_pb2.PROTOCOL_VERSION_CURRENT):
+        """OpenSession of a session over gRPC (token "t") of ``steps``, (name, type, config JSON) each."""
+        return self.channel.unary_unary(
+            "/flinkbridge.v1.BridgeControl/OpenSession", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=control_pb2.OpenSessionResponse.FromString)(control_pb2.OpenSessionRequest(
+                protocol_version=version, transport=control_pb2.TRANSPORT_KIND_GRPC, token="t", keyed=keyed,
+                identity=control_pb2.SessionIdentity(job_name="test", operator_name="op"),
+                steps=[control_pb2.StepSpec(name=name, type=step_type, config_json=config)
+                       for name, step_type, config in steps]),
+            metadata=(("flink-bridge-secret", SECRET),), timeout=30)
+
     def health(self, timeout):
         call = self.channel.unary_unary(HEALTH, request_serializer=lambda m: m.SerializeToString(),
                                         response_deserializer=control_pb2.HealthResponse.FromString)
@@ -64,6 +75,18 @@ class Worker:
         self.process.wait(10)
         self.process.stdout.close()
         shutil.rmtree(self.dir)
+
+
+class WorkerTest(unittest.TestCase):
+    """Tests of one worker, started for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worker = Worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.worker.close()
 
 
 class ControlPlaneTest(unittest.TestCase):

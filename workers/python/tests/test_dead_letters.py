@@ -13,7 +13,7 @@ from flink_bridge._proto import data as data_pb2
 from flink_bridge.sdk import Message
 from flink_bridge.session import Session
 from tests import rings
-from tests.test_control_plane import SECRET, Worker
+from tests.test_control_plane import SECRET, WorkerTest
 from tests.test_errors import CUT
 
 # A segment whose second step fails on a line that is not JSON: the second input's first line passed it already.
@@ -109,16 +109,8 @@ class DeadLettersOverTheRingTest(unittest.TestCase):
         self.assert_outputs(answers[1:], 1, [b"good"])
 
 
-class DeadLettersOverGrpcTest(unittest.TestCase):
+class DeadLettersOverGrpcTest(WorkerTest):
     """The worker reads each step's on_error from OpenSession."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.worker = Worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.worker.close()
 
     def exchange(self, *on_error):
         """The answers to INPUTS through SPLIT_AND_MARK, its steps' on_error as given."""

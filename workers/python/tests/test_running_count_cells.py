@@ -19,7 +19,7 @@ from flink_bridge.session import Session
 from flink_bridge.testing import StepHarness
 from tests import rings
 from tests.test_cells_sessions import PUT, key_cells, resident, writes
-from tests.test_control_plane import SECRET, Worker
+from tests.test_control_plane import SECRET, WorkerTest
 
 CONFIG = {"key_header": "user"}
 STEPS = [("count", "running_count", json.dumps(CONFIG))]
@@ -176,27 +176,12 @@ class KeyedSessionOverTheRingTest(unittest.TestCase):
         self.assertEqual((b"a", 1 + 8), resident(answers[2][2]))
 
 
-class KeyedSessionOverGrpcTest(unittest.TestCase):
+class KeyedSessionOverGrpcTest(WorkerTest):
     """A real worker: OpenSession lists the cell; LOAD, RECORD and BARRIER over the gRPC stream; RestoreState of a
     checkpoint from before protocol 5 refused."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.worker = Worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.worker.close()
-
     def open(self, keyed):
-        return self.worker.channel.unary_unary(
-            "/flinkbridge.v1.BridgeControl/OpenSession", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=control_pb2.OpenSessionResponse.FromString)(control_pb2.OpenSessionRequest(
-                protocol_version=control_pb2.PROTOCOL_VERSION_CURRENT, transport=control_pb2.TRANSPORT_KIND_GRPC,
-                token="t", keyed=keyed, identity=control_pb2.SessionIdentity(job_name="test", operator_name="op"),
-                steps=[control_pb2.StepSpec(name=name, type=step_type, config_json=config)
-                       for name, step_type, config in STEPS]),
-            metadata=(("flink-bridge-secret", SECRET),), timeout=30)
+        return self.worker.open_session(STEPS, keyed)
 
     def test_open_session_lists_the_counts_cell_of_a_keyed_session(self):
         self.assertEqual([("count", "counts", control_pb2.CELL_KIND_MAP, 0)],
