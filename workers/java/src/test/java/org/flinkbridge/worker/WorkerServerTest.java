@@ -165,13 +165,13 @@ class WorkerServerTest {
 
     @Test
     void anOtherProtocolVersionIsRefused() {
-        // Version 1 sent a session's state in one message, 2 had no CLOCK inputs, 3 no failed inputs, 4 no cells:
-        // this worker speaks 5.
-        for (int version : new int[] {1, 2, 3, 4}) {
+        // Version 1 sent a session's state in one message, 2 had no CLOCK inputs, 3 no failed inputs, 4 no cells, 5
+        // no timers: this worker speaks 6.
+        for (int version : new int[] {1, 2, 3, 4, 5}) {
             StatusRuntimeException error = assertThrows(StatusRuntimeException.class, () -> control.openSession(
                     open("t", appendField()).setProtocolVersionValue(version).build()));
             assertEquals(Status.Code.FAILED_PRECONDITION, error.getStatus().getCode());
-            assertEquals("protocol version " + version + " is not supported; this worker speaks 5",
+            assertEquals("protocol version " + version + " is not supported; this worker speaks 6",
                     error.getStatus().getDescription());
         }
     }
