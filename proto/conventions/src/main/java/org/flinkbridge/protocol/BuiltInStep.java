@@ -14,7 +14,8 @@ public enum BuiltInStep {
     BATCH(false),
     FILTER(true),
     COUNT(false),
-    RUNNING_COUNT(false);
+    RUNNING_COUNT(false),
+    WINDOW(false);
 
     private final boolean keepsNoState;
 

@@ -17,6 +17,7 @@ import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.CompatSegments;
 import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.timers.SessionTimers;
 
 import java.util.HashMap;
 import java.util.List;
@@ -118,7 +119,7 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
                     + " JSON)").asException();
         }
         WorkerSession session = WorkerSession.of(name, "", name, steps, false);
-        String refused = session.cellsWithoutKey();
+        String refused = session.withoutKey();
         if (refused != null) {
             session.close();
             throw Status.FAILED_PRECONDITION.withDescription(refused).asException();
@@ -174,6 +175,12 @@ final class CompatService extends FlinkWorkerServiceGrpc.FlinkWorkerServiceImplB
         @Override
         public int maxCellWritesBytes() {
             return Integer.MAX_VALUE;
+        }
+
+        /** Nor timers: a session whose steps set them is refused too. */
+        @Override
+        public void timers(long sequence, SessionTimers timers) {
+            throw new IllegalStateException("the prototype's service keeps no timers");
         }
 
         StatusException failed() {

@@ -99,7 +99,7 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                 throw Status.INVALID_ARGUMENT.withDescription(name + ": cannot build segment "
                         + request.getSegmentId() + ": " + e.getMessage()).withCause(e).asException();
             }
-            String withoutKey = session.cellsWithoutKey();
+            String withoutKey = session.withoutKey();
             if (withoutKey != null) {
                 session.close();
                 throw Status.FAILED_PRECONDITION.withDescription(withoutKey).asException();
@@ -116,13 +116,15 @@ final class ControlService extends BridgeControlGrpc.BridgeControlImplBase
                 }
             }
             LOG.info("opened {} with {} step(s){} over {}", name, request.getStepsCount(),
-                    request.getKeyed() ? ", keyed, " + session.cells().size() + " cell(s)," : "",
+                    request.getKeyed() ? ", keyed, " + session.cells().size() + " cell(s)"
+                            + (session.setsTimers() ? ", timers," : ",") : "",
                     request.getTransport());
             return OpenSessionResponse.newBuilder()
                     .setSessionId(id)
                     .setWorkerId(workerId)
                     .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
                     .addAllCells(session.cells().toProto())
+                    .setTimers(session.setsTimers())
                     .build();
         });
     }

@@ -5,6 +5,9 @@ import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Step;
+import org.flinkbridge.worker.sdk.TimeDomain;
+import org.flinkbridge.worker.steps.SegmentChain;
+import org.flinkbridge.worker.timers.SessionTimers;
 
 import java.util.List;
 import java.util.Map;
@@ -21,35 +24,41 @@ import java.util.function.Supplier;
  */
 public final class KeyGroupInstances implements AutoCloseable {
 
-    private final Supplier<Step> factory;
-    private final TreeMap<Integer, Step> instances = new TreeMap<>();
+    private final Supplier<SegmentChain> factory;
+    private final TreeMap<Integer, SegmentChain> instances = new TreeMap<>();
     private int lastKeyGroup = Integer.MIN_VALUE;
-    private Step last;
+    private SegmentChain last;
 
     /** @param factory makes and opens a new instance of the segment (throws when its steps are invalid) */
-    private KeyGroupInstances(Supplier<Step> factory) {
+    private KeyGroupInstances(Supplier<SegmentChain> factory) {
         this.factory = factory;
     }
 
     /**
      * The instances of a segment of {@code steps}, built once now so that steps that cannot be built refuse the
-     * session and so that {@code cells} holds every cell they declare; its instances come per key group later, on
-     * {@code clock}, and declare the same cells.
+     * session and so that {@code cells} holds every cell they declare and {@code timers} knows which steps set
+     * timers; its instances come per key group later, on {@code clock}, and declare the same.
      */
     public static KeyGroupInstances of(List<StepSpec> steps, String sessionName, SessionClock clock,
-                                       SessionCells cells) throws Exception {
-        SegmentInstances.create(steps, sessionName, clock, cells).close();
+                                       SessionCells cells, SessionTimers timers) throws Exception {
+        SegmentInstances.create(steps, sessionName, clock, cells, timers).close();
         cells.declarations().seal();
-        return new KeyGroupInstances(() -> SegmentInstances.create(steps, sessionName, clock, cells));
+        timers.seal();
+        return new KeyGroupInstances(() -> SegmentInstances.create(steps, sessionName, clock, cells, timers));
     }
 
     /** The instance of {@code keyGroup}, made on first use. */
-    public Step forKeyGroup(int keyGroup) {
+    public SegmentChain forKeyGroup(int keyGroup) {
         if (keyGroup != lastKeyGroup) {
             last = instances.computeIfAbsent(keyGroup, group -> factory.get());
             lastKeyGroup = keyGroup;
         }
         return last;
+    }
+
+    /** A timer of step {@code step} fires in {@code keyGroup}'s instance ({@link SegmentChain#onTimer}). */
+    public void onTimer(int keyGroup, int step, long timestamp, TimeDomain domain, Emitter output) throws Exception {
+        forKeyGroup(keyGroup).onTimer(step, timestamp, domain, output);
     }
 
     public void onWatermark(long timestamp, Emitter output) throws Exception {
@@ -64,7 +73,7 @@ public final class KeyGroupInstances implements AutoCloseable {
      */
     public SortedMap<Integer, byte[]> snapshot() throws Exception {
         SortedMap<Integer, byte[]> states = new TreeMap<>();
-        for (Map.Entry<Integer, Step> instance : instances.entrySet()) {
+        for (Map.Entry<Integer, SegmentChain> instance : instances.entrySet()) {
             byte[] state = instance.getValue().snapshotState();
             if (state.length > 0) {
                 states.put(instance.getKey(), state);

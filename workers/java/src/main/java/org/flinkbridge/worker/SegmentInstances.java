@@ -8,9 +8,12 @@ import org.flinkbridge.worker.cells.StepCells;
 import org.flinkbridge.worker.sdk.MapCell;
 import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
+import org.flinkbridge.worker.sdk.Timers;
 import org.flinkbridge.worker.sdk.ValueCell;
 import org.flinkbridge.worker.steps.SegmentChain;
 import org.flinkbridge.worker.steps.StepFactory;
+import org.flinkbridge.worker.timers.SessionTimers;
+import org.flinkbridge.worker.timers.StepTimers;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,21 +29,26 @@ public final class SegmentInstances {
 
     private SegmentInstances() {}
 
-    /** Creates and opens every step, as {@link #create(List, String, SessionClock, SessionCells)}, with no key. */
-    public static Step create(List<StepSpec> steps, String sessionName, SessionClock clock) {
-        return create(steps, sessionName, clock, new SessionCells(clock));
+    /**
+     * Creates and opens every step, as {@link #create(List, String, SessionClock, SessionCells, SessionTimers)}, with
+     * no key.
+     */
+    public static SegmentChain create(List<StepSpec> steps, String sessionName, SessionClock clock) {
+        return create(steps, sessionName, clock, new SessionCells(clock), new SessionTimers(clock));
     }
 
     /**
      * Creates and opens every step, closing the ones already opened if a later one fails; the cells they declare
-     * are {@code cells}'.
+     * are {@code cells}', their timers {@code timers}'.
      */
-    public static Step create(List<StepSpec> steps, String sessionName, SessionClock clock, SessionCells cells) {
+    public static SegmentChain create(List<StepSpec> steps, String sessionName, SessionClock clock,
+                                      SessionCells cells, SessionTimers timers) {
         List<Step> opened = new ArrayList<>(steps.size());
         try {
             for (int i = 0; i < steps.size(); i++) {
-                opened.add(createStep(steps.get(i), sessionName, clock, new StepCells(cells, i,
-                        steps.get(i).getName())));
+                String name = steps.get(i).getName();
+                opened.add(createStep(steps.get(i), sessionName, clock, new StepCells(cells, i, name),
+                        new StepTimers(timers, i, name)));
             }
             return new SegmentChain(opened);
         } catch (RuntimeException e) {
@@ -57,16 +65,20 @@ public final class SegmentInstances {
 
     /**
      * Creates and opens one step as a session does: its config parsed from the description's JSON, its cells
-     * declared into {@code cells} while it opens, a built-in step built for a keyed session where {@code cells}'
-     * session is one.
+     * declared into {@code cells} and its timers into {@code timers} while it opens, a built-in step built for a
+     * keyed session where {@code cells}' session is one.
      */
-    public static Step createStep(StepSpec step, String sessionName, SessionClock clock, StepCells cells) {
-        Step created = StepFactory.create(step.getType(), context(step, sessionName, clock, cells), cells.keyed());
+    public static Step createStep(StepSpec step, String sessionName, SessionClock clock, StepCells cells,
+                                  StepTimers timers) {
+        Step created = StepFactory.create(step.getType(), context(step, sessionName, clock, cells, timers),
+                cells.keyed());
         cells.opened();
+        timers.opened();
         return created;
     }
 
-    private static StepContext context(StepSpec step, String sessionName, SessionClock clock, StepCells cells) {
+    private static StepContext context(StepSpec step, String sessionName, SessionClock clock, StepCells cells,
+                                       StepTimers timers) {
         JsonNode config;
         try {
             config = step.getConfigJson().isEmpty()
@@ -115,6 +127,11 @@ public final class SegmentInstances {
             @Override
             public MapCell mapCell(String name, Duration ttl) {
                 return cells.mapCell(name, java.util.Objects.requireNonNull(ttl, "ttl"));
+            }
+
+            @Override
+            public Timers timers() {
+                return timers.declare();
             }
         };
     }

@@ -1,6 +1,7 @@
 package org.flinkbridge.worker;
 
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
@@ -15,6 +16,7 @@ import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingLayout;
 import org.flinkbridge.transport.shm.RingProducer;
 import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.timers.SessionTimers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -132,6 +134,7 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
             throws IOException {
         switch (type) {
             case FrameType.RECORD -> record(flags, sequence, file, offset, length);
+            case FrameType.TIMER -> timer(flags, sequence, file, offset, length);
             case FrameType.LOAD -> session.load(sequence, keyCells(sequence, file, offset, length));
             case FrameType.WATERMARK -> session.watermark(sequence, longBody(type, sequence, file, offset, length), this);
             case FrameType.BARRIER ->
@@ -154,6 +157,28 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
         }
         session.record(sequence, KeyGroups.fromRingFlags(flags), key,
                 RecordCodec.read(file, body, bodyLength, WireRecords::record), this);
+    }
+
+    /**
+     * A TIMER: its key as a keyed RECORD carries it, then the TimerFiring message. A session whose steps set no timers
+     * reads none of it: the TIMER is an error there whatever it holds.
+     */
+    private void timer(int flags, long sequence, MemorySegment file, long offset, int length) throws IOException {
+        if (!session.setsTimers()) {
+            session.timer(sequence, KeyGroups.NONE, null, TimerFiring.getDefaultInstance(), this);
+            return;
+        }
+        byte[] key = RecordKeys.read(file, offset, length);
+        int prefix = RecordKeys.prefixLength(key);
+        byte[] body = new byte[length - prefix];
+        MemorySegment.copy(file, ValueLayout.JAVA_BYTE, offset + prefix, body, 0, body.length);
+        TimerFiring firing;
+        try {
+            firing = TimerFiring.parseFrom(body);
+        } catch (IOException e) {
+            throw new RingException(session.name() + ": a TIMER frame (input #" + sequence + "): " + e.getMessage());
+        }
+        session.timer(sequence, KeyGroups.fromRingFlags(flags), key, firing, this);
     }
 
     /** The KeyCells message a LOAD frame's body encodes, copied out of the ring before it is decoded. */
@@ -261,6 +286,21 @@ final class ShmSessionLoop implements FrameHandler, WorkerSession.Answers, AutoC
     @Override
     public int maxCellWritesBytes() {
         return answers.maxFrameLength() - RingLayout.FRAME_HEADER;
+    }
+
+    /**
+     * The TimerChanges message, encoded straight into the ring. An input's changes that do not fit one frame fail it
+     * (a frame holds at least a hundred changes on the smallest ring).
+     */
+    @Override
+    public void timers(long sequence, SessionTimers timers) throws IOException {
+        int length = timers.encodedLength();
+        if (RingLayout.FRAME_HEADER + (long) length > answers.maxFrameLength()) {
+            throw new IOException("input #" + sequence + " made " + timers.changes() + " timer changes, "
+                    + length + " bytes, more than a frame of this session's ring holds (at most "
+                    + answers.maxFrameLength() + " bytes)");
+        }
+        timers.encode(answers.segment(), claim(FrameType.TIMERS, sequence, length));
     }
 
     /** Claims room for an answer, publishing what is written and waiting while the bridge catches up. */

@@ -11,6 +11,7 @@ import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.FrameStreamService;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.timers.SessionTimers;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -45,6 +46,9 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
                             KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
                             session.keyed() ? input.getKey().toByteArray() : null,
                             WireRecords.record(input.getRecord()), answers);
+                    case TIMER -> session.timer(sequence,
+                            KeyGroups.fromOptional(input.hasKeyGroup(), input.getKeyGroup()),
+                            session.keyed() ? input.getKey().toByteArray() : null, input.getFiring(), answers);
                     case LOAD -> session.load(sequence, input.getCells());
                     case WATERMARK -> session.watermark(sequence, input.getWatermark(), answers);
                     case BARRIER -> session.barrier(sequence, evicted(input), answers);
@@ -107,6 +111,12 @@ final class StreamSessionAdapter implements FrameStreamService.SessionHandler {
         @Override
         public void cellWrites(long sequence, KeyCells writes) {
             batch.addFrames(Frame.newBuilder().setType(FrameType.CELL_WRITES).setSequence(sequence).setCells(writes));
+        }
+
+        @Override
+        public void timers(long sequence, SessionTimers timers) {
+            batch.addFrames(Frame.newBuilder().setType(FrameType.TIMERS).setSequence(sequence)
+                    .setTimers(timers.toProto()));
         }
 
         /** A batch is cut once it holds the budget, so a frame of up to the budget keeps it well under the limit. */

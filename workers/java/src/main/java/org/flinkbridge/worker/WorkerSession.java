@@ -4,6 +4,7 @@ import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.SessionIdentity;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.proto.data.TimerFiring;
 import org.flinkbridge.protocol.ErrorTexts;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.transport.grpc.CellFrames;
@@ -11,7 +12,9 @@ import org.flinkbridge.worker.cells.CellDeclarations;
 import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.sdk.TimeDomain;
 import org.flinkbridge.worker.steps.SegmentChain;
+import org.flinkbridge.worker.timers.SessionTimers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,13 +29,15 @@ import java.util.SortedMap;
 /**
  * One bridge function subtask's session: its segment logic, fed strictly in order. It knows no transport: each
  * data plane (the ring loop of an shm session, the gRPC stream, the prototype's unary service) is an adapter that
- * decodes inputs into {@link #record}, {@link #watermark}, {@link #clock} and {@link #barrier} (and a record's
- * {@link #load}s) and encodes the {@link Answers}. Every input gets its outputs followed by an end of outputs, or an
+ * decodes inputs into {@link #record}, {@link #timer}, {@link #watermark}, {@link #clock} and {@link #barrier} (and
+ * a record's or timer's {@link #load}s) and encodes the {@link Answers}. Every input gets its outputs followed by an end of outputs, or an
  * error; after an error the session refuses further input, because the bridge fails the task and Flink restarts
  * from the last checkpoint.
  *
  * <p>In a keyed session every record carries its key, and the steps' cells are that key's (docs/protocol.md,
- * "Cells"): the bridge loads a key's cells before its first record, and a barrier is answered with what changed.
+ * "Cells"): the bridge loads a key's cells before its first record, and a barrier is answered with what changed. Its
+ * steps may set timers of the input's key (docs/protocol.md, "Timers"): a record's or firing's changes are answered
+ * in one TIMERS frame before its end marker, and the bridge fires them as TIMER inputs.
  *
  * <p>Inputs come from the data plane's thread and control calls (snapshot, restore, close) from others; the
  * bridge only asks for a snapshot once every earlier input is answered, and the monitor keeps the two apart.
@@ -60,6 +65,12 @@ final class WorkerSession {
 
         /** The most a CELL_WRITES frame's {@code KeyCells} may take, encoded. */
         int maxCellWritesBytes();
+
+        /**
+         * Part of the answer to RECORD or TIMER {@code sequence}, before its end marker: the TIMERS frame of the
+         * timer changes {@code timers} holds for it (at least one).
+         */
+        void timers(long sequence, SessionTimers timers) throws IOException;
     }
 
     /** One input's effect on the logic, its outputs going to the emitter. */
@@ -74,6 +85,7 @@ final class WorkerSession {
     private final KeyGroupInstances logic;
     private final SessionClock clock;
     private final SessionCells cells;
+    private final SessionTimers timers;
     /** The session's records carry their keys. */
     private final boolean keyed;
     /** A LOAD came as part of input {@link #loadedInput}, whose record has not come yet. */
@@ -92,13 +104,14 @@ final class WorkerSession {
 
     /** @param name how logs and errors name the session ({@link #describe}) */
     WorkerSession(String id, String token, String name, KeyGroupInstances logic, SessionClock clock,
-                  SessionCells cells, boolean keyed, List<StepSpec> steps) {
+                  SessionCells cells, SessionTimers timers, boolean keyed, List<StepSpec> steps) {
         this.id = id;
         this.token = token;
         this.name = name;
         this.logic = logic;
         this.clock = clock;
         this.cells = cells;
+        this.timers = timers;
         this.keyed = keyed;
         this.steps = List.copyOf(steps);
         this.holdsOutputs = steps.stream().anyMatch(step -> step.getOnError() == OnError.ON_ERROR_DEAD_LETTER);
@@ -107,7 +120,7 @@ final class WorkerSession {
 
     /**
      * A session of {@code steps}, built once now so that steps that cannot be built refuse it, and so that the
-     * cells they declare are known; their instances come per key group later.
+     * cells and timers they declare are known; their instances come per key group later.
      *
      * @param keyed the session's records carry their keys ({@code OpenSessionRequest.keyed})
      */
@@ -115,9 +128,10 @@ final class WorkerSession {
             throws Exception {
         SessionClock clock = new SessionClock();
         SessionCells cells = new SessionCells(clock, keyed);
+        SessionTimers timers = new SessionTimers(clock);
         KeyGroupInstances logic = StepOutput.naming(name).call(() -> KeyGroupInstances.of(steps, name, clock,
-                cells));
-        return new WorkerSession(id, token, name, logic, clock, cells, keyed, steps);
+                cells, timers));
+        return new WorkerSession(id, token, name, logic, clock, cells, timers, keyed, steps);
     }
 
     /** The cells the session's steps declared: their ids are their places in this list. */
@@ -129,17 +143,29 @@ final class WorkerSession {
         return keyed;
     }
 
+    /** Whether the session's steps set timers ({@code OpenSessionResponse.timers}). */
+    boolean setsTimers() {
+        return timers.declared();
+    }
+
     /**
-     * Why a session that is not keyed cannot run these steps, naming the first cell they declare; null when it can
-     * (it is keyed, or they declare none).
+     * Why a session that is not keyed cannot run these steps, naming the first cell they declare, or else the first
+     * step that sets timers; null when it can (it is keyed, or they declare neither).
      */
-    String cellsWithoutKey() {
-        if (keyed || !cells.declared()) {
+    String withoutKey() {
+        if (keyed) {
             return null;
         }
-        CellDeclarations.Declared cell = cells.declarations().get(0);
-        return name + ": step '" + cell.step() + "' declares cell '" + cell.name() + "', but the session is not "
-                + "keyed: cells live under the record's key: key the segment with bridge.key";
+        if (cells.declared()) {
+            CellDeclarations.Declared cell = cells.declarations().get(0);
+            return name + ": step '" + cell.step() + "' declares cell '" + cell.name() + "', but the session is not "
+                    + "keyed: cells live under the record's key: key the segment with bridge.key";
+        }
+        if (timers.declared()) {
+            return name + ": step '" + timers.firstStep() + "' sets timers, but the session is not keyed: a timer "
+                    + "belongs to a key: key the segment with bridge.key";
+        }
+        return null;
     }
 
     static String describe(String id, SessionIdentity identity) {
@@ -168,16 +194,60 @@ final class WorkerSession {
             throws IOException {
         if (!holdsOutputs) {
             serve(sequence, answers, outputs -> {
-                enter(sequence, key);
+                enter(sequence, key, "record");
                 try {
                     logic.forKeyGroup(keyGroup).process(input, outputs);
                 } finally {
-                    cells.leave();
+                    leave();
                 }
             });
         } else {
             serveHolding(sequence, keyGroup, key, input, answers);
         }
+    }
+
+    /**
+     * A TIMER: the timer {@code firing} names, of {@code key}, fires in {@code keyGroup}'s instance (docs/protocol.md,
+     * "Timers"). Its step's onTimer runs with the key's cells and timers current, what it emits goes through the steps
+     * after it, and the answer is a record's: outputs, a TIMERS frame when timers changed, the end marker. Any
+     * failure is an ERROR, whatever the step's on_error; so is a TIMER the session's steps cannot have asked for.
+     *
+     * @param key the timer's key; null when the session is not keyed (then it has no timers)
+     */
+    synchronized void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing, Answers answers)
+            throws IOException {
+        serve(sequence, answers, outputs -> {
+            TimeDomain domain = firing(sequence, firing);
+            enter(sequence, key, "TIMER");
+            try {
+                logic.onTimer(keyGroup, firing.getStep(), firing.getTimestamp(), domain, outputs);
+            } finally {
+                leave();
+            }
+        });
+    }
+
+    /** @throws IllegalArgumentException naming why when the session's steps cannot have set this timer */
+    private TimeDomain firing(long sequence, TimerFiring firing) {
+        String wrong = null;
+        int step = firing.getStep();
+        if (!timers.declared()) {
+            wrong = "the session's steps set no timers";
+        } else if (step < 0 || step >= steps.size()) {
+            wrong = "it names step " + Integer.toUnsignedString(step) + ", but the session has " + steps.size()
+                    + " steps";
+        } else if (!timers.declares(step)) {
+            wrong = "it names step " + step + " ('" + steps.get(step).getName() + "'), which sets no timers";
+        } else if (firing.getDomain() == org.flinkbridge.proto.data.TimeDomain.TIME_DOMAIN_EVENT_TIME) {
+            return TimeDomain.EVENT_TIME;
+        } else if (firing.getDomain() == org.flinkbridge.proto.data.TimeDomain.TIME_DOMAIN_PROCESSING_TIME) {
+            return TimeDomain.PROCESSING_TIME;
+        } else {
+            wrong = "its time domain is " + (firing.getDomain() == org.flinkbridge.proto.data.TimeDomain.UNRECOGNIZED
+                    ? "unknown (" + firing.getDomainValue() + ")" : firing.getDomain());
+        }
+        loadPending = false;
+        throw new IllegalArgumentException("input #" + sequence + ": a TIMER, but " + wrong);
     }
 
     /**
@@ -206,23 +276,34 @@ final class WorkerSession {
     }
 
     /**
-     * Checks that a LOAD, if one came, was part of this input, a record; and for a record of a keyed session whose
-     * steps keep cells, makes its key's cells the current ones.
+     * Checks that a LOAD, if one came, was part of this input, a record or a timer; and for one of a keyed session
+     * makes its key's cells (where its steps keep cells) and timers the current ones, until {@link #leave}.
      *
-     * @param key the record's key; null for an input that is no record, or a record of a stream not keyed
+     * @param key the input's key; null for an input that is no record or timer, or a record of a stream not keyed
+     * @param input what the input is, for the error when its key is not resident
      */
-    private void enter(long sequence, byte[] key) {
+    private void enter(long sequence, byte[] key, String input) {
         if (loadPending) {
             loadPending = false;
             if (loadedInput != sequence || key == null) {
                 throw new IllegalStateException("a LOAD came as part of input #" + loadedInput + ", but input #"
-                        + sequence + " is " + (key == null ? "no record of a keyed stream" : "the next record"));
+                        + sequence + " is " + (key == null ? "no record of a keyed stream" : "the next " + input));
             }
         }
-        if (key != null && cells.declared() && !cells.enter(key)) {
-            throw new IllegalStateException("input #" + sequence + ": the key " + SessionCells.describe(key)
-                    + " is not resident in this session: the bridge sent no LOAD of its cells before this record");
+        if (key == null) {
+            return;
         }
+        if (cells.declared() && !cells.enter(key)) {
+            throw new IllegalStateException("input #" + sequence + ": the key " + SessionCells.describe(key)
+                    + " is not resident in this session: the bridge sent no LOAD of its cells before this " + input);
+        }
+        timers.enter();
+    }
+
+    /** The input {@link #enter} entered is handled: cells and timers are out of reach. */
+    private void leave() {
+        cells.leave();
+        timers.leave();
     }
 
     /**
@@ -233,7 +314,7 @@ final class WorkerSession {
             throws IOException {
         held.clear();
         serve(sequence, answers, outputs -> {
-            enter(sequence, key);
+            enter(sequence, key, "record");
             try {
                 logic.forKeyGroup(keyGroup).process(input, output -> {
                     try {
@@ -261,7 +342,7 @@ final class WorkerSession {
                         cause.getMessage()));
                 throw new AnsweredFailure();
             } finally {
-                cells.leave();
+                leave();
             }
             for (Record output : held) {
                 outputs.emit(output);
@@ -278,7 +359,8 @@ final class WorkerSession {
 
     synchronized void watermark(long sequence, long timestamp, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> {
-            enter(sequence, null);
+            enter(sequence, null, "watermark");
+            timers.watermark(timestamp);
             logic.onWatermark(timestamp, outputs);
         });
     }
@@ -286,7 +368,7 @@ final class WorkerSession {
     /** Processing time advanced to {@code millis}: what steps read from then on; answered with no output. */
     synchronized void clock(long sequence, long millis, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> {
-            enter(sequence, null);
+            enter(sequence, null, "clock");
             clock.stamp(millis);
         });
     }
@@ -308,7 +390,7 @@ final class WorkerSession {
 
     private void answerBarrier(long sequence, Answers answers) throws IOException {
         serve(sequence, answers, outputs -> {
-            enter(sequence, null);
+            enter(sequence, null, "barrier");
             if (!cells.declared()) {
                 return;
             }
@@ -344,6 +426,8 @@ final class WorkerSession {
             answers.error(sequence, closed ? "session closed" : "session already failed: " + failure);
             return;
         }
+        // An input that fails changes no timer: what it set is forgotten here, at the next input.
+        timers.clear();
         try {
             naming.call(() -> {
                 input.apply(output -> {
@@ -353,6 +437,9 @@ final class WorkerSession {
                         throw new UncheckedIOException(e);
                     }
                 });
+                if (timers.changes() > 0) {
+                    answers.timers(sequence, timers);
+                }
                 return null;
             });
         } catch (AnsweredFailure answered) {

@@ -4,16 +4,12 @@ import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.CellKind;
 import org.flinkbridge.proto.control.KeyGroupState;
-import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.OpenSessionResponse;
 import org.flinkbridge.proto.control.ProtocolVersion;
-import org.flinkbridge.proto.control.SessionIdentity;
-import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.SnapshotStateRequest;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
@@ -21,21 +17,14 @@ import org.flinkbridge.proto.data.CellContent;
 import org.flinkbridge.proto.data.CellEntry;
 import org.flinkbridge.proto.data.CellOp;
 import org.flinkbridge.proto.data.CellWrite;
-import org.flinkbridge.proto.data.Frame;
-import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.FrameType;
-import org.flinkbridge.protocol.RecordCodec;
-import org.flinkbridge.protocol.RecordKeys;
 import org.flinkbridge.transport.grpc.CellFrames;
 import org.flinkbridge.transport.grpc.ControlSecret;
-import org.flinkbridge.transport.grpc.FrameStreamClient;
 import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.StatePieces;
-import org.flinkbridge.transport.shm.RingConsumer;
-import org.flinkbridge.transport.shm.RingFile;
-import org.flinkbridge.transport.shm.RingLayout;
-import org.flinkbridge.transport.shm.RingProducer;
+import org.flinkbridge.worker.SessionBridge.Answer;
+import org.flinkbridge.worker.SessionBridge.Transport;
 import org.flinkbridge.worker.steps.CellsStep;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -47,17 +36,17 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import static org.flinkbridge.worker.SessionBridge.bs;
+import static org.flinkbridge.worker.SessionBridge.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -69,19 +58,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CellSessionsTest {
 
-    private static final String TOKEN = "6f1c0a9e2b7d4e3f8a5c1b0d9e2f7a6c";
-    /** A ring of this size holds frames of at most half of it: 2,032 bytes of body. */
-    private static final int RING = 4096;
-
-    enum Transport { SHM, GRPC }
-
     @TempDir
     Path dir;
     private Path rings;
     private WorkerServer server;
     private ManagedChannel channel;
     private BridgeControlGrpc.BridgeControlBlockingStub control;
-    private Bridge bridge;
+    private SessionBridge bridge;
 
     @BeforeEach
     void start() throws IOException {
@@ -104,27 +87,14 @@ class CellSessionsTest {
         return StepSpec.newBuilder().setName("cells").setType(CellsStep.class.getName()).build();
     }
 
-    private static OpenSessionRequest.Builder request(boolean keyed, StepSpec... steps) {
-        return OpenSessionRequest.newBuilder()
-                .setProtocolVersion(ProtocolVersion.PROTOCOL_VERSION_CURRENT)
-                .setIdentity(SessionIdentity.newBuilder().setJobName("test").setOperatorName("op").setParallelism(1))
-                .setToken(TOKEN)
-                .setKeyed(keyed)
-                .addAllSteps(List.of(steps));
-    }
-
-    private Bridge open(Transport transport) throws IOException {
+    private SessionBridge open(Transport transport) throws IOException {
         return open(transport, cellsStep());
     }
 
     /** A keyed session of {@code step}, played on {@code transport}. */
-    private Bridge open(Transport transport, StepSpec step) throws IOException {
-        bridge = transport == Transport.SHM ? new ShmBridge(step) : new GrpcBridge(step);
+    private SessionBridge open(Transport transport, StepSpec step) throws IOException {
+        bridge = SessionBridge.open(transport, rings, channel, control, step);
         return bridge;
-    }
-
-    private static ByteString bs(String text) {
-        return ByteString.copyFromUtf8(text);
     }
 
     private static KeyCells load(String key, CellContent... contents) {
@@ -152,15 +122,6 @@ class CellSessionsTest {
             write.setValue(value);
         }
         return write.build();
-    }
-
-    /** An answer frame, either transport's: its type, sequence, text (an output's payload, an error) or cells. */
-    record Answer(int type, long sequence, String text, KeyCells cells) {
-        @Override
-        public String toString() {
-            return FrameType.name(type) + " #" + sequence + (text == null ? "" : " " + text)
-                    + (cells == null ? "" : " " + cells);
-        }
     }
 
     private static Answer output(long sequence, String text) {
@@ -217,7 +178,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void loadsThenRecordsThenABarrierAnsweredWithExactlyTheChangedCells(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         bridge.clock(0, 1_000);
         bridge.load(1, load("a", total("10"), seen("x")));
         bridge.record(1, 3, "a", "add 5 y");
@@ -255,7 +216,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aRecordOfAKeyThatIsNotResidentIsAnErrorNamingTheKey(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         bridge.load(0, load("a"));
         bridge.record(0, 3, "a", "add 1 x");
         bridge.record(1, 3, "never-loaded", "add 1 x");
@@ -275,7 +236,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aLoadNamingACellTheStepsDoNotDeclareFailsItsRecord(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         bridge.load(0, load("a", CellContent.newBuilder().setCell(5).setValue(bs("v")).build()));
         bridge.record(0, 1, "a", "add 1 x");
 
@@ -289,7 +250,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aLoadNotFollowedByItsRecordIsAnError(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         bridge.load(0, load("a"));
         bridge.barrier(1, 1);
 
@@ -303,7 +264,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void largeWritesAreSplitOverFramesUnderTheFrameLimit(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         // 40 entries of 200 bytes on a 4 KiB ring; 6 entries of 1 MiB on the stream, whose frames hold 4 MiB.
         int entries = transport == Transport.SHM ? 40 : 6;
         int size = transport == Transport.SHM ? 200 : 1 << 20;
@@ -342,7 +303,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aKeyLoadedInSeveralFramesHasAllOfThem(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         CellContent.Builder many = CellContent.newBuilder().setCell(1);
         for (int i = 0; i < 100; i++) {
             many.addEntries(CellEntry.newBuilder().setKey(bs("e" + i)).setValue(ByteString.copyFrom(new byte[50])));
@@ -372,7 +333,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aBarrierEvictsKeysOnceAnsweredAndTheirNextRecordNeedsALoad(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         bridge.load(0, load("a", total("10"), seen("x")));
         bridge.record(0, 3, "a", "add 1 y");
         bridge.load(1, load("b"));
@@ -403,7 +364,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void evictingKeysThatAreNotResidentChangesNothing(Transport transport) throws Exception {
-        Bridge bridge = open(transport);
+        SessionBridge bridge = open(transport);
         bridge.barrier(0, 1, "x", "", "y");
         bridge.load(1, load("x", total("1")));
         bridge.record(1, 3, "x", "add 1 e");
@@ -418,7 +379,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @ValueSource(ints = {6, -1, Integer.MAX_VALUE})
     void aBarrierWhoseEvictLengthRunsPastItsBodyEndsTheShmSession(int keyLength) throws Exception {
-        ShmBridge bridge = (ShmBridge) open(Transport.SHM);
+        SessionBridge.Shm bridge = (SessionBridge.Shm) open(Transport.SHM);
         bridge.load(0, load("a"));
         bridge.record(0, 3, "a", "add 1 x");
         assertEquals(List.of(output(0, "total=1 seen=1"), end(0)), bridge.receive(2));
@@ -518,7 +479,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void runningCountKeepsItsCountsInCellsInAKeyedSession(Transport transport) throws Exception {
-        Bridge bridge = open(transport, runningCount());
+        SessionBridge bridge = open(transport, runningCount());
         assertEquals(List.of(declaration("count", "counts", CellKind.CELL_KIND_MAP)), bridge.opened().getCellsList());
         bridge.load(0, load("a", counts("a", 5)));
         bridge.record(0, 3, "a", user("a"));
@@ -545,7 +506,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aLoadedCountOfFiveGoesOnAtSixAndIsWrittenBack(Transport transport) throws Exception {
-        Bridge bridge = open(transport, runningCount());
+        SessionBridge bridge = open(transport, runningCount());
         bridge.load(0, load("a", counts("a", 5)));
         bridge.record(0, 3, "a", user("a"));
         bridge.barrier(1, 1);
@@ -560,7 +521,7 @@ class CellSessionsTest {
     @ParameterizedTest
     @EnumSource(Transport.class)
     void aCountCellThatIsNotEightBytesFailsTheRecord(Transport transport) throws Exception {
-        Bridge bridge = open(transport, runningCount());
+        SessionBridge bridge = open(transport, runningCount());
         bridge.load(0, load("a", CellContent.newBuilder().setCell(0).addEntries(CellEntry.newBuilder()
                 .setKey(bs("a")).setValue(bs("5"))).build()));
         bridge.record(0, 3, "a", user("a"));
@@ -605,230 +566,5 @@ class CellSessionsTest {
         control.snapshotState(SnapshotStateRequest.newBuilder().setSessionId(sessionId).setCheckpointId(1).build())
                 .forEachRemaining(response -> pieces.addAll(response.getStatesList()));
         return pieces;
-    }
-
-    /** How a test plays the bridge on one transport. */
-    private abstract static class Bridge implements AutoCloseable {
-        /** The answers taken and not yet received. */
-        final List<Answer> received = new ArrayList<>();
-
-        abstract void clock(long sequence, long millis) throws IOException;
-
-        abstract void load(long sequence, KeyCells cells) throws IOException;
-
-        abstract void record(long sequence, int keyGroup, String key, String payload) throws IOException;
-
-        /** A BARRIER naming {@code evict}, the keys to drop once it is answered. */
-        abstract void barrier(long sequence, long checkpointId, String... evict) throws IOException;
-
-        /** Takes into {@link #received} the answers that came, waiting a little for some. */
-        abstract void awaitAnswers() throws IOException;
-
-        abstract int maxCellFrameBytes();
-
-        /** What OpenSession answered. */
-        abstract OpenSessionResponse opened();
-
-        /** Waits for {@code count} answers more (failing after 30 s). */
-        List<Answer> receive(int count) throws IOException {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (received.size() < count && System.nanoTime() < deadline) {
-                awaitAnswers();
-            }
-            assertTrue(received.size() >= count, "answers within 30 s: " + received);
-            List<Answer> taken = new ArrayList<>(received.subList(0, count));
-            received.subList(0, count).clear();
-            return taken;
-        }
-    }
-
-    private final class ShmBridge extends Bridge {
-        private final OpenSessionResponse opened;
-        private final RingFile ring;
-        private final RingProducer inputs;
-        private final RingConsumer answers;
-
-        ShmBridge(StepSpec step) throws IOException {
-            ring = RingFile.create(rings.resolve("s.ring"), RING, RING, TOKEN);
-            opened = control.openSession(request(true, step).setTransport(TransportKind.TRANSPORT_KIND_SHM)
-                    .setRing(ShmRing.newBuilder().setPath(ring.path().toString()).setToWorkerCapacity(RING)
-                            .setFromWorkerCapacity(RING).setLivenessTimeoutMs(5_000)).build());
-            inputs = ring.toWorkerProducer();
-            answers = ring.fromWorkerConsumer();
-        }
-
-        /** Room for a frame, taking answers while the worker catches up. */
-        private long claim(int type, int flags, long sequence, int bodyLength) throws IOException {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            long body;
-            while ((body = inputs.tryClaim(type, flags, sequence, bodyLength)) < 0) {
-                inputs.publish();
-                take();
-                inputs.awaitSpace(TimeUnit.MILLISECONDS.toNanos(10));
-                assertTrue(System.nanoTime() < deadline, "no room in the ring for 30 s");
-            }
-            return body;
-        }
-
-        private void longFrame(int type, long sequence, long value) throws IOException {
-            long body = claim(type, 0, sequence, Long.BYTES);
-            inputs.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, body, value);
-            inputs.publish();
-        }
-
-        @Override
-        void clock(long sequence, long millis) throws IOException {
-            longFrame(FrameType.CLOCK, sequence, millis);
-        }
-
-        /** The checkpoint id, then each key to evict as an i32 little-endian length and its bytes. */
-        @Override
-        void barrier(long sequence, long checkpointId, String... evict) throws IOException {
-            ByteBuffer body = ByteBuffer.allocate(Long.BYTES + Arrays.stream(evict)
-                    .mapToInt(key -> Integer.BYTES + key.getBytes(StandardCharsets.UTF_8).length).sum())
-                    .order(ByteOrder.LITTLE_ENDIAN).putLong(checkpointId);
-            for (String key : evict) {
-                byte[] bytes = key.getBytes(StandardCharsets.UTF_8);
-                body.putInt(bytes.length).put(bytes);
-            }
-            rawFrame(FrameType.BARRIER, sequence, body.array());
-        }
-
-        /** A frame of {@code type} whose body is {@code body}, as it is. */
-        void rawFrame(int type, long sequence, byte[] body) throws IOException {
-            long at = claim(type, 0, sequence, body.length);
-            MemorySegment.copy(body, 0, inputs.segment(), ValueLayout.JAVA_BYTE, at, body.length);
-            inputs.publish();
-        }
-
-        @Override
-        void load(long sequence, KeyCells cells) throws IOException {
-            rawFrame(FrameType.LOAD, sequence, cells.toByteArray());
-        }
-
-        @Override
-        void record(long sequence, int keyGroup, String key, String payload) throws IOException {
-            byte[] keyBytes = key.getBytes(StandardCharsets.UTF_8);
-            byte[] payloadBytes = payload.getBytes(StandardCharsets.UTF_8);
-            int prefix = RecordKeys.prefixLength(keyBytes);
-            long body = claim(FrameType.RECORD, keyGroup, sequence,
-                    prefix + RecordCodec.bodyLength(Map.of(), payloadBytes));
-            RecordKeys.write(inputs.segment(), body, keyBytes);
-            RecordCodec.write(inputs.segment(), body + prefix, sequence, Map.of(), payloadBytes);
-            inputs.publish();
-        }
-
-        private void take() throws IOException {
-            answers.poll((type, flags, sequence, file, offset, length) -> {
-                byte[] body = new byte[length];
-                MemorySegment.copy(file, ValueLayout.JAVA_BYTE, offset, body, 0, length);
-                received.add(switch (type) {
-                    case FrameType.OUTPUT -> new Answer(type, sequence, RecordCodec.read(file, offset, length,
-                            (timestamp, headers, payload) -> new String(payload, StandardCharsets.UTF_8)), null);
-                    case FrameType.CELL_WRITES -> new Answer(type, sequence, null, KeyCells.parseFrom(body));
-                    case FrameType.ERROR -> new Answer(type, sequence, new String(body, StandardCharsets.UTF_8), null);
-                    default -> new Answer(type, sequence, null, null);
-                });
-            }, 256);
-        }
-
-        @Override
-        void awaitAnswers() throws IOException {
-            take();
-            answers.awaitFrames(TimeUnit.MILLISECONDS.toNanos(10));
-        }
-
-        @Override
-        int maxCellFrameBytes() {
-            return RingLayout.maxFrameLength(RING) - RingLayout.FRAME_HEADER;
-        }
-
-        @Override
-        OpenSessionResponse opened() {
-            return opened;
-        }
-
-        @Override
-        public void close() throws Exception {
-            ring.close();
-        }
-    }
-
-    private final class GrpcBridge extends Bridge {
-        private final OpenSessionResponse opened;
-        private final FrameStreamClient stream;
-        private final FrameStreamClient.Answers whileSending = this::take;
-
-        GrpcBridge(StepSpec step) {
-            opened = control.openSession(request(true, step).setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
-            stream = new FrameStreamClient(channel, opened.getSessionId(), TOKEN, "test", 16, 5_000);
-        }
-
-        private void send(Frame.Builder frame) throws IOException {
-            stream.send(frame.build(), whileSending);
-            stream.flush(whileSending);
-        }
-
-        @Override
-        void clock(long sequence, long millis) throws IOException {
-            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.CLOCK).setSequence(sequence)
-                    .setProcessingTime(millis));
-        }
-
-        @Override
-        void load(long sequence, KeyCells cells) throws IOException {
-            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.LOAD).setSequence(sequence)
-                    .setCells(cells));
-        }
-
-        @Override
-        void record(long sequence, int keyGroup, String key, String payload) throws IOException {
-            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.RECORD).setSequence(sequence)
-                    .setKeyGroup(keyGroup).setKey(bs(key))
-                    .setRecord(Message.newBuilder().setPayload(bs(payload)).setTimestamp(sequence)));
-        }
-
-        @Override
-        void barrier(long sequence, long checkpointId, String... evict) throws IOException {
-            send(Frame.newBuilder().setType(org.flinkbridge.proto.data.FrameType.BARRIER).setSequence(sequence)
-                    .setCheckpointId(checkpointId)
-                    .addAllEvict(Arrays.stream(evict).map(CellSessionsTest::bs).toList()));
-        }
-
-        private void take(FrameBatch batch) {
-            for (Frame frame : batch.getFramesList()) {
-                int type = frame.getType().getNumber();
-                received.add(switch (type) {
-                    case FrameType.OUTPUT -> new Answer(type, frame.getSequence(),
-                            frame.getRecord().getPayload().toStringUtf8(), null);
-                    case FrameType.CELL_WRITES -> new Answer(type, frame.getSequence(), null, frame.getCells());
-                    case FrameType.ERROR -> new Answer(type, frame.getSequence(), frame.getError(), null);
-                    default -> new Answer(type, frame.getSequence(), null, null);
-                });
-            }
-        }
-
-        @Override
-        void awaitAnswers() throws IOException {
-            FrameBatch batch = stream.poll(TimeUnit.MILLISECONDS.toNanos(100));
-            if (batch != null) {
-                take(batch);
-            }
-        }
-
-        @Override
-        int maxCellFrameBytes() {
-            return GrpcChannels.MESSAGE_BUDGET_BYTES;
-        }
-
-        @Override
-        OpenSessionResponse opened() {
-            return opened;
-        }
-
-        @Override
-        public void close() {
-            stream.close();
-        }
     }
 }

@@ -25,6 +25,14 @@ public interface Step extends AutoCloseable {
     default void onWatermark(long timestamp, Emitter output) throws Exception {}
 
     /**
+     * A timer this step set ({@link StepContext#timers}) fires: the timer of the current key at {@code timestamp} in
+     * {@code domain}, gone once it fired. While it runs, the step's cells are that key's and it may set and delete
+     * that key's timers again; what it emits goes through the steps after it, as its outputs for a record do. An
+     * exception fails the session whatever the step's {@code on_error}: a firing is no record to send aside.
+     */
+    default void onTimer(long timestamp, TimeDomain domain, Emitter output) throws Exception {}
+
+    /**
      * The state to keep in the Flink checkpoint; an empty array for a stateless step. Called once every
      * earlier input is processed and before any later one. On a keyed stream the runtime keeps one instance
      * per Flink key group, so an instance's state is that of its key group's keys.

@@ -6,7 +6,7 @@ import java.time.Duration;
 
 /**
  * What a step is told when it opens: its name in the pipeline file, its config block, and its session; and where it
- * declares its cells, the per-key state the bridge keeps in Flink's keyed state.
+ * declares its cells, the per-key state the bridge keeps in Flink's keyed state, and its timers.
  */
 public interface StepContext {
 
@@ -53,5 +53,14 @@ public interface StepContext {
     /** A map cell each of whose entries is gone {@code ttl} of processing time after it was last put. */
     default MapCell mapCell(String name, Duration ttl) {
         throw new UnsupportedOperationException("this context keeps no cells");
+    }
+
+    /**
+     * Declares that the step sets timers, in {@link Step#open} only, and gives its handle on them (the same one each
+     * call); {@link Step#onTimer} is called when one fires (docs/steps.md, "Timers"). A segment whose steps declare
+     * timers runs only keyed.
+     */
+    default Timers timers() {
+        throw new UnsupportedOperationException("this context keeps no timers");
     }
 }

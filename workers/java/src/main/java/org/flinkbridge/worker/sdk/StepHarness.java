@@ -9,14 +9,17 @@ import org.flinkbridge.worker.SessionClock;
 import org.flinkbridge.worker.cells.CellDeclarations;
 import org.flinkbridge.worker.cells.SessionCells;
 import org.flinkbridge.worker.steps.SegmentChain;
+import org.flinkbridge.worker.timers.SessionTimers;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.function.Supplier;
 
 /**
@@ -31,6 +34,12 @@ import java.util.function.Supplier;
  * {@link #value} and {@link #entries} read them as the step would now, {@link #setValue} and {@link #put} write them,
  * and {@link #snapshot} takes them with the instances' state, for {@link #restore(Checkpoint)} into a new harness, as
  * the bridge's LOADs would bring them back.
+ *
+ * <p>A step's timers are its keyed inputs' keys': the harness keeps those pending per key as the bridge's timer
+ * service would ({@link #timers}), and fires them as the bridge does: the event-time ones a {@link #watermark} passes,
+ * in timestamp order, before that watermark reaches the step (each firing its own input, the step's watermark still
+ * the previous one); the processing-time ones {@link #setProcessingTime} passes, once the clock reads that time. Each
+ * firing goes to the instance of the key group whose input set the timer, with the key's cells current.
  */
 public final class StepHarness implements AutoCloseable {
 
@@ -38,6 +47,10 @@ public final class StepHarness implements AutoCloseable {
 
     private final SessionClock clock = new SessionClock();
     private final SessionCells cells = new SessionCells(clock);
+    private final SessionTimers timers = new SessionTimers(clock);
+    /** The pending timers of each domain, in the order they fire: by timestamp, then key (unsigned bytes). */
+    private final TreeSet<Pending> eventTime = new TreeSet<>(Pending.ORDER);
+    private final TreeSet<Pending> processingTime = new TreeSet<>(Pending.ORDER);
     private final KeyGroupInstances instances;
     private String failure;
     private boolean closed;
@@ -46,7 +59,7 @@ public final class StepHarness implements AutoCloseable {
 
     private StepHarness(String stepName, String type, String configJson) throws Exception {
         StepSpec step = StepSpec.newBuilder().setName(stepName).setType(type).setConfigJson(configJson).build();
-        instances = KeyGroupInstances.of(List.of(step), SESSION_NAME, clock, cells);
+        instances = KeyGroupInstances.of(List.of(step), SESSION_NAME, clock, cells, timers);
     }
 
     /**
@@ -74,13 +87,16 @@ public final class StepHarness implements AutoCloseable {
     }
 
     /**
-     * Brings back what {@link #snapshot} took, before any input: each key group's state as RestoreState does, and
-     * every key's cells as the bridge's LOADs would.
+     * Brings back what {@link #snapshot} took, before any input: each key group's state as RestoreState does,
+     * every key's cells as the bridge's LOADs would, and the pending timers as Flink's timer service restores them.
      */
     public void restore(Checkpoint checkpoint) throws Exception {
         instances.restore(checkpoint.states);
         for (KeyCells key : checkpoint.cells) {
             cells.load(--loads, key);
+        }
+        for (Pending timer : checkpoint.timers) {
+            (timer.domain() == TimeDomain.EVENT_TIME ? eventTime : processingTime).add(timer);
         }
     }
 
@@ -101,24 +117,92 @@ public final class StepHarness implements AutoCloseable {
 
     /**
      * A record of a keyed stream whose key is {@code key}, of Flink key group {@code keyGroup}: its outputs. While
-     * the step handles it, its cells are {@code key}'s.
+     * the step handles it, its cells and timers are {@code key}'s.
      */
     public List<Record> process(int keyGroup, byte[] key, Record input) throws Exception {
         Objects.requireNonNull(key, "key");
-        return serve(outputs -> {
-            cells.makeResident(key);
-            cells.enter(key);
-            try {
-                instances.forKeyGroup(keyGroup).process(input, outputs);
-            } finally {
-                cells.leave();
-            }
-        });
+        byte[] own = key.clone();
+        return keyed(keyGroup, own, outputs -> instances.forKeyGroup(keyGroup).process(input, outputs));
     }
 
-    /** A watermark, to every instance in key group order: the outputs of all. */
+    /**
+     * A watermark: first the event-time timers at or before it fire, in timestamp order (those the firings set at or
+     * before it too), then it goes to every instance in key group order. The outputs of all, in that order.
+     */
     public List<Record> watermark(long timestamp) throws Exception {
-        return serve(outputs -> instances.onWatermark(timestamp, outputs));
+        List<Record> outputs = new ArrayList<>();
+        fireUpTo(eventTime, timestamp, outputs);
+        outputs.addAll(serve(emitted -> {
+            timers.watermark(timestamp);
+            instances.onWatermark(timestamp, emitted);
+        }));
+        return outputs;
+    }
+
+    /** Fires the timers of {@code pending} at or before {@code timestamp}, in order, each its own input. */
+    private void fireUpTo(TreeSet<Pending> pending, long timestamp, List<Record> outputs) throws Exception {
+        while (!pending.isEmpty() && pending.first().timestamp() <= timestamp) {
+            Pending timer = pending.pollFirst();
+            outputs.addAll(keyed(timer.keyGroup(), timer.key(), emitted -> instances.onTimer(timer.keyGroup(), 0,
+                    timer.timestamp(), timer.domain(), emitted)));
+        }
+    }
+
+    /**
+     * An input of {@code key} (a record or a firing): its cells and timers current while it is handled, and the timer
+     * changes it made applied to the pending timers once it succeeded.
+     */
+    private List<Record> keyed(int keyGroup, byte[] key, Input input) throws Exception {
+        List<Record> outputs = serve(emitted -> {
+            timers.clear();
+            cells.makeResident(key);
+            cells.enter(key);
+            timers.enter();
+            try {
+                input.apply(emitted);
+            } finally {
+                cells.leave();
+                timers.leave();
+            }
+        });
+        for (int i = 0; i < timers.changes(); i++) {
+            Pending timer = new Pending(key, keyGroup, timers.domain(i), timers.timestamp(i));
+            TreeSet<Pending> pending = timer.domain() == TimeDomain.EVENT_TIME ? eventTime : processingTime;
+            if (timers.sets(i)) {
+                pending.add(timer);
+            } else {
+                pending.remove(timer);
+            }
+        }
+        timers.clear();
+        return outputs;
+    }
+
+    /**
+     * The timers of {@code key} the step has set and that have not fired nor been deleted, as the bridge's timer
+     * service holds them: by timestamp, an event-time timer before a processing-time one of the same time.
+     */
+    public List<Timer> timers(byte[] key) {
+        List<Timer> found = new ArrayList<>();
+        for (TreeSet<Pending> pending : List.of(eventTime, processingTime)) {
+            for (Pending timer : pending) {
+                if (Arrays.equals(timer.key(), key)) {
+                    found.add(new Timer(timer.domain(), timer.timestamp()));
+                }
+            }
+        }
+        found.sort(Comparator.comparingLong(Timer::timestamp).thenComparing(Timer::domain));
+        return List.copyOf(found);
+    }
+
+    /** A pending timer of a key, as {@link #timers} lists them. */
+    public record Timer(TimeDomain domain, long timestamp) {}
+
+    /** A timer the harness holds: its key, the key group whose input set it, its domain and timestamp. */
+    private record Pending(byte[] key, int keyGroup, TimeDomain domain, long timestamp) {
+        /** A domain's firing order; a timer is its key and timestamp there, whichever key group set it. */
+        static final Comparator<Pending> ORDER = Comparator.comparingLong(Pending::timestamp)
+                .thenComparing(Pending::key, Arrays::compareUnsigned);
     }
 
     /** The end of input (a watermark of {@link Long#MAX_VALUE}): whatever the steps still held. */
@@ -126,9 +210,16 @@ public final class StepHarness implements AutoCloseable {
         return watermark(Long.MAX_VALUE);
     }
 
-    /** Processing time is {@code millis} from now on, as a CLOCK input stamps it: what steps read as now. */
-    public void setProcessingTime(long millis) {
+    /**
+     * Processing time is {@code millis} from now on, as a CLOCK input stamps it: what steps read as now. Then the
+     * processing-time timers at or before it fire, in timestamp order, as the bridge fires them once its clock
+     * reaches them: their outputs.
+     */
+    public List<Record> setProcessingTime(long millis) throws Exception {
         clock.stamp(millis);
+        List<Record> outputs = new ArrayList<>();
+        fireUpTo(processingTime, millis, outputs);
+        return outputs;
     }
 
     /** Each instance's state by key group ({@link KeyGroups#NONE}: not keyed), empty ones left out. */
@@ -137,14 +228,16 @@ public final class StepHarness implements AutoCloseable {
     }
 
     /**
-     * A checkpoint of everything: each instance's state by key group, as {@link #checkpoint} gives it, and every
-     * key's cells (values past their TTL included, with their write times, as the bridge's keyed state holds them
-     * until it drops them).
+     * A checkpoint of everything: each instance's state by key group, as {@link #checkpoint} gives it, every key's
+     * cells (values past their TTL included, with their write times, as the bridge's keyed state holds them until it
+     * drops them), and the pending timers.
      */
     public Checkpoint snapshot() throws Exception {
         SortedMap<Integer, byte[]> states = instances.snapshot();
         cells.takeWrites();
-        return new Checkpoint(states, cells.contents());
+        List<Pending> pending = new ArrayList<>(eventTime);
+        pending.addAll(processingTime);
+        return new Checkpoint(states, cells.contents(), pending);
     }
 
     /**
@@ -197,10 +290,17 @@ public final class StepHarness implements AutoCloseable {
     public static final class Checkpoint {
         private final SortedMap<Integer, byte[]> states;
         private final List<KeyCells> cells;
+        private final List<Pending> timers;
 
-        private Checkpoint(SortedMap<Integer, byte[]> states, List<KeyCells> cells) {
+        private Checkpoint(SortedMap<Integer, byte[]> states, List<KeyCells> cells, List<Pending> timers) {
             this.states = Collections.unmodifiableSortedMap(states);
             this.cells = List.copyOf(cells);
+            this.timers = List.copyOf(timers);
+        }
+
+        /** How many timers are pending, of every key. */
+        public int pendingTimers() {
+            return timers.size();
         }
 
         /** Each instance's state by key group, as {@link StepHarness#checkpoint} gives it. */

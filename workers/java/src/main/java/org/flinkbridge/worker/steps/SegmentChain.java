@@ -3,6 +3,7 @@ package org.flinkbridge.worker.steps;
 import org.flinkbridge.worker.sdk.Emitter;
 import org.flinkbridge.worker.sdk.Record;
 import org.flinkbridge.worker.sdk.Step;
+import org.flinkbridge.worker.sdk.TimeDomain;
 
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -51,6 +52,21 @@ public final class SegmentChain implements Step {
         for (int i = 0; i < steps.length; i++) {
             steps[i].onWatermark(timestamp, links[i].next());
         }
+    }
+
+    /**
+     * A timer of step {@code step} (its place in the segment) fires: its {@link Step#onTimer}, whose outputs go
+     * through the steps after it. Its own exception comes out as it is (a firing goes to no dead letters); a later
+     * step's failure on one of its outputs as a {@link StepFailure}.
+     */
+    public void onTimer(int step, long timestamp, TimeDomain domain, Emitter output) throws Exception {
+        links[0].downstream = output;
+        steps[step].onTimer(timestamp, domain, links[step].next());
+    }
+
+    /** How many steps the segment has. */
+    public int size() {
+        return steps.length;
     }
 
     /** The steps' states, each prefixed by its length, behind a count of steps; empty when no step holds any. */

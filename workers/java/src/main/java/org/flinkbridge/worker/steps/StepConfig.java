@@ -27,12 +27,21 @@ final class StepConfig {
     }
 
     long positiveLong(String key, long fallback) {
+        return wholeNumber(key, fallback, 1);
+    }
+
+    long nonNegativeLong(String key, long fallback) {
+        return wholeNumber(key, fallback, 0);
+    }
+
+    /** A whole number of at least {@code min} that fits 64 bits; {@code fallback} when the key is absent or null. */
+    private long wholeNumber(String key, long fallback, long min) {
         JsonNode value = context.config().get(key);
         if (value == null || value.isNull()) {
             return fallback;
         }
-        if (!value.canConvertToExactIntegral() || !value.canConvertToLong() || value.longValue() < 1) {
-            throw invalid(key, "a whole number >= 1", value);
+        if (!value.canConvertToExactIntegral() || !value.canConvertToLong() || value.longValue() < min) {
+            throw invalid(key, "a whole number >= " + min, value);
         }
         return value.longValue();
     }

@@ -45,6 +45,7 @@ public final class StepFactory {
                 case FILTER -> new FilterStep();
                 case COUNT -> new CountStep();
                 case RUNNING_COUNT -> new RunningCountStep(keyedSession);
+                case WINDOW -> new WindowStep();
             };
         }
         if (type.isEmpty()) {

@@ -275,7 +275,7 @@ class StepsTest {
 
     @Test
     void badTypesAreNamed() {
-        assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, filter, count, running_count; "
+        assertEquals("step 's-nope' has unknown type 'nope': built-in types are append_field, batch, filter, count, running_count, window; "
                         + "a user step is named by its fully qualified class name (with dots)",
                 assertThrows(IllegalArgumentException.class, () -> step("nope", "{}")).getMessage());
         assertTrue(assertThrows(IllegalArgumentException.class, () -> step("", "{}")).getMessage()
