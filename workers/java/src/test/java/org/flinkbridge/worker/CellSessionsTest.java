@@ -1,10 +1,7 @@
 package org.flinkbridge.worker;
 
 import com.google.protobuf.ByteString;
-import io.grpc.ManagedChannel;
-import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.CellDeclaration;
 import org.flinkbridge.proto.control.CellKind;
 import org.flinkbridge.proto.control.KeyGroupState;
@@ -20,16 +17,12 @@ import org.flinkbridge.proto.data.CellWrite;
 import org.flinkbridge.proto.data.KeyCells;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.grpc.CellFrames;
-import org.flinkbridge.transport.grpc.ControlSecret;
-import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.transport.grpc.StatePieces;
 import org.flinkbridge.worker.SessionBridge.Answer;
 import org.flinkbridge.worker.SessionBridge.Transport;
 import org.flinkbridge.worker.steps.CellsStep;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -39,10 +32,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.flinkbridge.worker.SessionBridge.bs;
@@ -56,31 +47,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * bridge plays them: LOADs before a key's first record, records with their keys, and barriers answered with the
  * changed cells' CELL_WRITES before the end marker.
  */
-class CellSessionsTest {
+class CellSessionsTest extends WorkerServerFixture {
 
-    @TempDir
-    Path dir;
-    private Path rings;
-    private WorkerServer server;
-    private ManagedChannel channel;
-    private BridgeControlGrpc.BridgeControlBlockingStub control;
     private SessionBridge bridge;
-
-    @BeforeEach
-    void start() throws IOException {
-        rings = dir.resolve("rings");
-        server = WorkerServer.start("127.0.0.1", 0, rings, Map.of());
-        channel = GrpcChannels.open("127.0.0.1:" + server.port(), ControlSecret.forDirectory(rings));
-        control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
-    }
 
     @AfterEach
     void stop() throws Exception {
         if (bridge != null) {
             bridge.close();
         }
-        GrpcChannels.close(channel);
-        server.close();
     }
 
     private static StepSpec cellsStep() {
@@ -163,15 +138,8 @@ class CellSessionsTest {
 
     @Test
     void aSessionThatIsNotKeyedWhoseStepsDeclareCellsIsRefusedNamingTheStepAndCell() {
-        for (TransportKind transport : List.of(TransportKind.TRANSPORT_KIND_GRPC, TransportKind.TRANSPORT_KIND_SHM)) {
-            StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> control.openSession(
-                    request(false, cellsStep()).setTransport(transport).build()));
-
-            assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
-            assertTrue(refused.getStatus().getDescription().endsWith(": step 'cells' declares cell 'total', but the "
-                    + "session is not keyed: cells live under the record's key: key the segment with bridge.key"),
-                    refused.getStatus().getDescription());
-        }
+        SessionBridge.assertRefusedUnkeyed(control, ": step 'cells' declares cell 'total', but the session is not "
+                + "keyed: cells live under the record's key: key the segment with bridge.key", cellsStep());
         assertEquals(0, server.openSessions());
     }
 

@@ -2,6 +2,8 @@ package org.flinkbridge.worker;
 
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import org.flinkbridge.proto.compat.Message;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.OpenSessionRequest;
@@ -39,6 +41,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -81,6 +85,20 @@ abstract class SessionBridge implements AutoCloseable {
                               BridgeControlGrpc.BridgeControlBlockingStub control, StepSpec... steps)
             throws IOException {
         return transport == Transport.SHM ? new Shm(rings, control, steps) : new Grpc(channel, control, steps);
+    }
+
+    /**
+     * Opening a session of {@code steps} that is not keyed is refused over either transport, FAILED_PRECONDITION,
+     * with a description ending in {@code ending}.
+     */
+    static void assertRefusedUnkeyed(BridgeControlGrpc.BridgeControlBlockingStub control, String ending,
+                                     StepSpec... steps) {
+        for (TransportKind transport : List.of(TransportKind.TRANSPORT_KIND_GRPC, TransportKind.TRANSPORT_KIND_SHM)) {
+            StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> control.openSession(
+                    request(false, steps).setTransport(transport).build()));
+            assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+            assertTrue(refused.getStatus().getDescription().endsWith(ending), refused.getStatus().getDescription());
+        }
     }
 
     static ByteString bs(String text) {

@@ -1,9 +1,7 @@
 package org.flinkbridge.worker;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.OpenSessionRequest;
 import org.flinkbridge.proto.control.ProtocolVersion;
 import org.flinkbridge.proto.control.SessionIdentity;
@@ -11,18 +9,12 @@ import org.flinkbridge.proto.control.ShmRing;
 import org.flinkbridge.proto.control.StepSpec;
 import org.flinkbridge.proto.control.TransportKind;
 import org.flinkbridge.protocol.RecordCodec;
-import org.flinkbridge.transport.grpc.ControlSecret;
-import org.flinkbridge.transport.grpc.GrpcChannels;
 import org.flinkbridge.protocol.FrameType;
 import org.flinkbridge.transport.shm.RingConsumer;
 import org.flinkbridge.transport.shm.RingFile;
 import org.flinkbridge.transport.shm.RingProducer;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,31 +31,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The worker serving shm sessions, driven through a real ring file and its control service. */
-class ShmSessionTest {
+class ShmSessionTest extends WorkerServerFixture {
 
     private static final String TOKEN = "6f1c0a9e2b7d4e3f8a5c1b0d9e2f7a6c";
-
-    @TempDir
-    Path dir;
-    /** The worker's ring directory. */
-    private Path rings;
-    private WorkerServer server;
-    private ManagedChannel channel;
-    private BridgeControlGrpc.BridgeControlBlockingStub control;
-
-    @BeforeEach
-    void start() throws IOException {
-        rings = dir.resolve("rings");
-        server = WorkerServer.start("127.0.0.1", 0, rings, Map.of());
-        channel = GrpcChannels.open("127.0.0.1:" + server.port(), ControlSecret.forDirectory(rings));
-        control = BridgeControlGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        GrpcChannels.close(channel);
-        server.close();
-    }
 
     private static OpenSessionRequest open(RingFile ring, String token) {
         return open(ring.path(), token, 5_000);

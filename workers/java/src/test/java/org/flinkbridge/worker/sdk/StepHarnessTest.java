@@ -3,6 +3,7 @@ package org.flinkbridge.worker.sdk;
 import org.flinkbridge.worker.steps.CellsStep;
 import org.flinkbridge.worker.steps.FailingStep;
 import org.flinkbridge.worker.steps.LastSeenStep;
+import org.flinkbridge.worker.steps.TimerStep;
 import org.flinkbridge.worker.steps.TotalStep;
 import org.flinkbridge.worker.steps.UppercaseStep;
 import org.junit.jupiter.api.Test;
@@ -179,6 +180,80 @@ class StepHarnessTest {
             Exception refused = assertThrows(IllegalStateException.class, () -> total.process(number(1)));
             assertTrue(refused.getMessage().startsWith("step '" + TotalStep.class.getName() + "': cell 'total' is "
                     + "used outside the handling of a record"), refused.getMessage());
+        }
+    }
+
+    // Timers: pending per key as the bridge's timer service holds them, fired as the bridge fires them.
+
+    private static String fired(String domain, long timestamp, String note, long watermark) {
+        return "fired " + domain + " " + timestamp + " note=" + note + " watermark=" + watermark;
+    }
+
+    @Test
+    void aWatermarkFiresTheEventTimeTimersItPassesInTimestampOrderBeforeItReachesTheStep() throws Exception {
+        try (StepHarness harness = StepHarness.of(TimerStep.class, "")) {
+            harness.process(key("a"), record("event 20,note x", 1, Map.of()));
+            harness.process(key("b"), record("event 10", 2, Map.of()));
+            harness.process(key("a"), record("event 30,-event 30,proc 20", 3, Map.of()));
+            assertEquals(List.of(new StepHarness.Timer(TimeDomain.EVENT_TIME, 20),
+                    new StepHarness.Timer(TimeDomain.PROCESSING_TIME, 20)), harness.timers(key("a")));
+
+            assertEquals(List.of(fired("EVENT_TIME", 10, "none", Long.MIN_VALUE),
+                    fired("EVENT_TIME", 20, "x", Long.MIN_VALUE)), payloads(harness.watermark(25)));
+            assertEquals(List.of(new StepHarness.Timer(TimeDomain.PROCESSING_TIME, 20)), harness.timers(key("a")));
+            assertEquals(List.of(), harness.timers(key("b")));
+            assertEquals(List.of(), harness.watermark(26));
+
+            // A firing that sets a timer the same watermark passes: it fires within that watermark too.
+            harness.process(key("c"), record("note again,event 40", 4, Map.of()));
+            List<String> again = payloads(harness.watermark(100));
+            assertEquals(7, again.size(), again.toString());
+            assertEquals(fired("EVENT_TIME", 100, "again", 26), again.getLast());
+            assertEquals(List.of(new StepHarness.Timer(TimeDomain.EVENT_TIME, 110)), harness.timers(key("c")));
+        }
+    }
+
+    @Test
+    void processingTimeFiresItsTimersOnceTheClockReachesThemButTheEndOfInputDoesNot() throws Exception {
+        try (StepHarness harness = StepHarness.of(TimerStep.class, "{\"cells\": false}")) {
+            harness.process(key("a"), record("proc 1000,proc 5000", 1, Map.of()));
+            assertEquals(List.of(), harness.setProcessingTime(999));
+            assertEquals(List.of(fired("PROCESSING_TIME", 1000, "none", Long.MIN_VALUE)),
+                    payloads(harness.setProcessingTime(1000)));
+            assertEquals(List.of(), harness.endInput());
+            assertEquals(List.of(new StepHarness.Timer(TimeDomain.PROCESSING_TIME, 5000)), harness.timers(key("a")));
+        }
+    }
+
+    @Test
+    void aFailedInputChangesNoTimerAndTimersNeedAKeyedInput() throws Exception {
+        try (StepHarness harness = StepHarness.of(TimerStep.class, "")) {
+            assertThrows(IllegalStateException.class, () -> harness.process(key("a"), record("event 5,fail", 1,
+                    Map.of())));
+            assertEquals(List.of(), harness.timers(key("a")));
+        }
+        try (StepHarness harness = StepHarness.of(TimerStep.class, "{\"cells\": false}")) {
+            Exception keyless = assertThrows(IllegalStateException.class,
+                    () -> harness.process(record("event 5", 1, Map.of())));
+            assertTrue(keyless.getMessage().startsWith("step 'org.flinkbridge.worker.steps.TimerStep' sets a timer "
+                    + "outside the handling of a keyed input"), keyless.getMessage());
+        }
+    }
+
+    @Test
+    void aSnapshotCarriesThePendingTimersIntoANewHarness() throws Exception {
+        StepHarness.Checkpoint saved;
+        try (StepHarness first = StepHarness.of(TimerStep.class, "")) {
+            first.process(3, key("a"), record("event 10,note y,proc 50", 1, Map.of()));
+            saved = first.snapshot();
+        }
+        assertEquals(2, saved.pendingTimers());
+        try (StepHarness restored = StepHarness.of(TimerStep.class, "")) {
+            restored.restore(saved);
+            assertEquals(List.of(new StepHarness.Timer(TimeDomain.EVENT_TIME, 10),
+                    new StepHarness.Timer(TimeDomain.PROCESSING_TIME, 50)), restored.timers(key("a")));
+            assertEquals(List.of(fired("EVENT_TIME", 10, "y", Long.MIN_VALUE)), payloads(restored.watermark(10)));
+            assertEquals(List.of(fired("PROCESSING_TIME", 50, "y", 10)), payloads(restored.setProcessingTime(60)));
         }
     }
 }

@@ -33,7 +33,12 @@ public final class TimerStep implements Step {
 
     @Override
     public void process(Record input, Emitter output) {
-        for (String command : new String(input.payload(), StandardCharsets.UTF_8).split(",")) {
+        // Lower case: a step before it may have upper-cased the commands.
+        String commands = new String(input.payload(), StandardCharsets.UTF_8).toLowerCase(java.util.Locale.ROOT);
+        for (String command : commands.split(",")) {
+            if (command.isEmpty()) {
+                continue;
+            }
             String[] parts = command.split(" ");
             switch (parts[0]) {
                 case "event" -> timers.setEventTime(Long.parseLong(parts[1]));
