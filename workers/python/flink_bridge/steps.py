@@ -380,16 +380,15 @@ class Window(Step):
         self.size_ms = config.positive_long("size_ms", 0)
         self.slide_ms = config.positive_long("slide_ms", self.size_ms)
         if self.slide_ms > self.size_ms:
-            raise config.invalid("slide_ms", f"a whole number from 1 to size_ms ({self.size_ms})",
-                                 config.config.get("slide_ms"))
+            raise ValueError(f"step '{self.step_name}': config slide_ms must be at most size_ms ({self.size_ms}), "
+                             f"not {json.dumps(config.config.get('slide_ms'))}")
         self.lateness_ms = config.non_negative_long("allowed_lateness_ms", 0)
         self.aggregate = config.string("aggregate", "count")
         if self.aggregate not in self.AGGREGATES:
-            raise config.invalid("aggregate", "count, sum, min or max", self.aggregate)
+            raise config.invalid("aggregate", "one of count, sum, min, max", self.aggregate)
         self.field = config.string("field")
         if self.aggregate != "count" and self.field is None:
-            raise config.invalid("field", f"a top-level JSON field (a string), required for aggregate "
-                                          f"{self.aggregate}", None)
+            raise ValueError(f"step '{self.step_name}': config field is required for aggregate {self.aggregate}")
         self.windows = map_cell("windows")
         self.fired_until = value_cell("fired_until")
         self.timers = timers()

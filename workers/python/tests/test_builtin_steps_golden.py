@@ -13,9 +13,6 @@ from flink_bridge.segments import UNKEYED
 from flink_bridge.testing import StepHarness
 
 WORKER = "python"
-# Steps that run in keyed sessions only (on cells and timers), which the vectors, played in sessions that are not
-# keyed, do not cover yet: tests.test_window holds window to docs/steps.md.
-KEYED_ONLY = {"window"}
 VECTORS_PATH = (pathlib.Path(__file__).resolve().parents[3] / "proto" / "conventions" / "src" / "main" / "resources"
                 / "org" / "flinkbridge" / "protocol" / "builtin-steps.golden.json")
 
@@ -149,7 +146,7 @@ class BuiltInStepsGoldenTest(unittest.TestCase):
                     self.assertIsNone(found)
 
     def test_every_built_in_step_has_vectors(self):
-        self.assertEqual(set(steps.BUILT_IN) - KEYED_ONLY, {vector["step"]["type"] for vector in load_vectors()})
+        self.assertEqual(set(steps.BUILT_IN), {vector["step"]["type"] for vector in load_vectors()})
 
 
 if __name__ == "__main__":

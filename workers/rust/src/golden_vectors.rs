@@ -17,7 +17,7 @@ use crate::steps;
 const WORKER: &str = "rust";
 const VECTORS_PATH: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/conventions/src/main/resources/org/flinkbridge/protocol/builtin-steps.golden.json");
-const BUILT_IN: [&str; 5] = ["append_field", "batch", "filter", "count", "running_count"];
+const BUILT_IN: [&str; 6] = ["append_field", "batch", "filter", "count", "running_count", "window"];
 
 
 fn load_vectors() -> Vec<Value> {

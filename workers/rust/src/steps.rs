@@ -558,11 +558,11 @@ impl Window {
             Some("sum") => Aggregate::Sum,
             Some("min") => Aggregate::Min,
             Some("max") => Aggregate::Max,
-            Some(other) => return Err(invalid(step, "aggregate", "count, sum, min or max", &Value::from(other))),
+            Some(other) => return Err(invalid(step, "aggregate", "one of count, sum, min, max", &Value::from(other))),
         };
         let field = config.string("field")?;
         if field.is_none() && aggregate != Aggregate::Count {
-            return Err(invalid(step, "field", &format!("a string (the top-level JSON field aggregate {} reads)", aggregate.name()), &Value::Null));
+            return Err(format!("step '{step}': config field is required for aggregate {}", aggregate.name()));
         }
         Ok(Window {
             step_name: step.to_string(),

@@ -138,8 +138,8 @@ fn a_config_error_names_the_field() {
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "slide_ms": 11}"#), "step 'w': config slide_ms must be at most size_ms (10), not 11");
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "slide_ms": 0}"#), "step 'w': config slide_ms must be a whole number >= 1, not 0");
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "allowed_lateness_ms": -1}"#), "step 'w': config allowed_lateness_ms must be a whole number >= 0, not -1");
-    assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "avg"}"#), r#"step 'w': config aggregate must be count, sum, min or max, not "avg""#);
-    assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "max"}"#), "step 'w': config field must be a string (the top-level JSON field aggregate max reads), not null");
+    assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "avg"}"#), r#"step 'w': config aggregate must be one of count, sum, min, max, not "avg""#);
+    assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "max"}"#), "step 'w': config field is required for aggregate max");
 }
 
 #[test]

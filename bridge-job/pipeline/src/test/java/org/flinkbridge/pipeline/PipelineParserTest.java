@@ -528,7 +528,7 @@ class PipelineParserTest {
                         sinks: {out: {type: print}}
                         """,
                         "steps[0].type (line 3, column 26): expected a built-in step type (append_field, batch, filter,"
-                                + " count, running_count) or a fully qualified class name but found the string"
+                                + " count, running_count, window) or a fully qualified class name but found the string"
                                 + " 'apend_field'"),
                 Arguments.of("""
                         sources: {events: {type: generator}}
