@@ -169,11 +169,13 @@ class CellsTest {
     }
 
     /**
-     * The two stages' cells restored at a lower parallelism: a run at parallelism 2 fails when its worker is killed,
-     * and its last checkpoint restored at parallelism 1 finishes every count exactly once.
+     * The two stages' cells restored at another parallelism: a run at parallelism 2 fails when its worker is killed,
+     * and its last checkpoint restored at parallelism 1 (or 3) finishes every count exactly once.
      */
-    @Test
-    void twoKeyedStagesRestoredAtALowerParallelismCountEachRecordOnce(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @CsvSource({"1", "3"})
+    void twoKeyedStagesRestoredAtAnotherParallelismCountEachRecordOnce(String parallelism, @TempDir Path dir)
+            throws Exception {
         int records = 30_000;
         Path pipeline = twoStages(dir, records);
         Path checkpoints = dir.resolve("checkpoints");
@@ -183,7 +185,7 @@ class CellsTest {
         TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, first), "KILL");
         assertThrows(Exception.class, () -> first.get(2, TimeUnit.MINUTES), "the job outlived its worker");
 
-        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", "1",
+        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", parallelism,
                 "-Dexecution.state-recovery.path=" + TestPipelines.latestCheckpoint(checkpoints).toUri()});
 
         assertProjectsCountedOnce(dir.resolve("out"), records);

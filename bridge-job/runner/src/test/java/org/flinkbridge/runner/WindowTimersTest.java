@@ -14,6 +14,7 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -72,6 +73,29 @@ class WindowTimersTest {
 
         assertTrue(recovery.equals("failover") ? summary.contains(" restarts=")
                 : summary.contains("worker_recoveries="), summary);
+        assertWindowTotals(dir.resolve("out"), records, 1_000, 1_000);
+    }
+
+    /**
+     * Timers follow their keys on a rescale: a run at parallelism 2 fails when its worker is killed, and its last
+     * checkpoint restored at parallelism 1 (or 3) fires every window left, each once.
+     */
+    @ParameterizedTest
+    @CsvSource({"1", "3"})
+    void timersRestoredAtAnotherParallelismFireEachWindowOnce(String parallelism, @TempDir Path dir)
+            throws Exception {
+        int records = 30_000;
+        Path pipeline = pipeline(dir, records, "size_ms: 1000", "worker: python, worker_recovery: failover");
+        Path checkpoints = dir.resolve("checkpoints");
+        RunningJob first = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
+                "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
+                "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
+        TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, first), "KILL");
+        assertThrows(Exception.class, () -> first.get(2, TimeUnit.MINUTES), "the job outlived its worker");
+
+        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", parallelism,
+                "-Dexecution.state-recovery.path=" + TestPipelines.latestCheckpoint(checkpoints).toUri()});
+
         assertWindowTotals(dir.resolve("out"), records, 1_000, 1_000);
     }
 
