@@ -1,24 +1,8 @@
 """Timers: a step sets and deletes event-time and processing-time timers for the key of the input it handles, and
 the bridge holds them in Flink's timer service (docs/protocol.md, "Timers").
 
-A step declares that it uses timers in its constructor, where it declares its cells, and handles their firings in
-``on_timer``::
-
-    from flink_bridge.sdk import EVENT_TIME, Message, current_key, timers, value_cell
-
-    class Reminder:
-        def __init__(self, after_ms=60_000):
-            self.after_ms = after_ms
-            self.timers = timers()
-            self.last = value_cell("last")
-
-        def process(self, message):
-            self.last.set(message.payload)
-            self.timers.set_event_time(message.timestamp + self.after_ms)
-            return []
-
-        def on_timer(self, timestamp, domain):
-            return [Message(self.last.get(b""), {"user": current_key().decode()}, timestamp)]
+A step declares that it uses timers in its constructor with ``sdk.timers()``, where it declares its cells, and
+handles their firings in ``on_timer(timestamp, domain)`` (an example: ``tests/test_readme_example.py``).
 
 A timer is its key (the key of the input being handled), the step that set it, its domain and its timestamp: setting
 one that is set changes nothing, deleting one that is not set is no error. An event-time timer fires once a watermark
