@@ -39,6 +39,7 @@ import java.util.concurrent.TimeUnit;
 import static org.flinkbridge.worker.SessionBridge.bs;
 import static org.flinkbridge.worker.SessionBridge.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -438,6 +439,22 @@ class CellSessionsTest extends WorkerServerFixture {
         assertEquals(List.of(declaration("count", "counts", CellKind.CELL_KIND_MAP)), keyed.getCellsList());
         assertEquals(0, keyed.getCells(0).getTtlMs());
         assertEquals(List.of(), unkeyed.getCellsList());
+    }
+
+    @Test
+    void batchDeclaresItsBatchCellAndTimersInAKeyedSessionOnly() {
+        StepSpec batch = StepSpec.newBuilder().setName("b").setType("batch").setConfigJson("{\"max_count\":3}")
+                .build();
+        OpenSessionResponse keyed = control.openSession(request(true, batch)
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
+        OpenSessionResponse unkeyed = control.openSession(request(false, batch)
+                .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
+
+        assertEquals(List.of(declaration("b", "batch", CellKind.CELL_KIND_VALUE)), keyed.getCellsList());
+        assertEquals(0, keyed.getCells(0).getTtlMs());
+        assertTrue(keyed.getTimers());
+        assertEquals(List.of(), unkeyed.getCellsList());
+        assertFalse(unkeyed.getTimers());
     }
 
     /**

@@ -46,7 +46,7 @@ public final class StepHarness implements AutoCloseable {
     private static final String SESSION_NAME = "step harness";
 
     private final SessionClock clock = new SessionClock();
-    private final SessionCells cells = new SessionCells(clock);
+    private final SessionCells cells;
     private final SessionTimers timers = new SessionTimers(clock);
     /** The pending timers of each domain, in the order they fire: by timestamp, then key (unsigned bytes). */
     private final TreeSet<Pending> eventTime = new TreeSet<>(Pending.ORDER);
@@ -57,7 +57,8 @@ public final class StepHarness implements AutoCloseable {
     /** LOADs given by a restore, each its own input. */
     private long loads;
 
-    private StepHarness(String stepName, String type, String configJson) throws Exception {
+    private StepHarness(String stepName, String type, String configJson, boolean keyed) throws Exception {
+        cells = new SessionCells(clock, keyed);
         StepSpec step = StepSpec.newBuilder().setName(stepName).setType(type).setConfigJson(configJson).build();
         instances = KeyGroupInstances.of(List.of(step), SESSION_NAME, clock, cells, timers);
     }
@@ -68,7 +69,16 @@ public final class StepHarness implements AutoCloseable {
      * fails here as it refuses a session.
      */
     public static StepHarness named(String stepName, String type, String configJson) throws Exception {
-        return new StepHarness(stepName, type, configJson);
+        return new StepHarness(stepName, type, configJson, false);
+    }
+
+    /**
+     * As {@link #named}, the step built as a keyed session builds it: a built-in step that keeps its per-key state in
+     * cells only there ({@code running_count}; {@code batch}, with timers) keeps it in cells, and its records are
+     * given with their keys ({@link #process(byte[], Record)}). A user step is built the same either way.
+     */
+    public static StepHarness keyed(String stepName, String type, String configJson) throws Exception {
+        return new StepHarness(stepName, type, configJson, true);
     }
 
     /** A step named after its type: see {@link #named}. */
