@@ -189,17 +189,30 @@ class Filter(Step):
 class Batch(Step):
     """``batch``: a JSON array of up to ``max_count`` payloads with a ``batch_size`` header, closed at
     ``max_count``, when a record or watermark comes after it has been open ``max_wait_ms``, and at the end of
-    input. The open batch is the state."""
+    input.
+
+    In a session that is not keyed the open batch is the whole-instance state. In a keyed session (protocol 6) each
+    key has its own open batch in the value cell ``batch`` (encoded as the whole-instance state encodes one batch),
+    closed by timers, on a quiet stream too: the batch's first record sets a processing-time timer at its clock +
+    ``max_wait_ms`` and an event-time timer at the largest long (the end of input); either firing emits the key's
+    batch and deletes the other, as ``max_count`` deletes both. The instance then keeps no state of its own, and
+    watermarks do nothing."""
 
     def __init__(self, step_name, config):
+        self.step_name = step_name
         self.max_count = config.positive_long("max_count", 100)
         if self.max_count > 1_000_000:
             raise config.invalid("max_count", "at most 1000000", self.max_count)
         self.max_wait_ms = config.positive_long("max_wait_ms", 1000)
         self.batch = []
         self.opened_at = 0
+        self.cell = value_cell("batch") if config.keyed else None
+        self.timers = timers() if config.keyed else None
 
     def process(self, message, emit):
+        if self.cell is not None:
+            self._process_keyed(message, emit)
+            return
         if self.batch and self._aged():
             self._emit(emit)
         if not self.batch:
@@ -209,31 +222,94 @@ class Batch(Step):
             self._emit(emit)
 
     def on_watermark(self, timestamp, emit):
-        if self.batch and (timestamp == MAX_WATERMARK or self._aged()):
+        # In a keyed session the timers close the batches.
+        if self.cell is None and self.batch and (timestamp == MAX_WATERMARK or self._aged()):
             self._emit(emit)
 
     def _aged(self):
         return current_time_millis() - self.opened_at >= self.max_wait_ms
 
+    def _process_keyed(self, message, emit):
+        opened_at, batch = self._read_cell()
+        if not batch:
+            opened_at = current_time_millis()
+            self.timers.set_processing_time(self._closes_at(opened_at))
+            self.timers.set_event_time(MAX_WATERMARK)
+        batch.append(message)
+        if len(batch) >= self.max_count:
+            self.cell.clear()
+            self.timers.delete_processing_time(self._closes_at(opened_at))
+            self.timers.delete_event_time(MAX_WATERMARK)
+            emit(self._closed(batch))
+        else:
+            self.cell.set(self._encoded(opened_at, batch))
+
+    def on_timer(self, timestamp, domain, emit):
+        if self.cell is None:
+            super().on_timer(timestamp, domain, emit)
+        opened_at, batch = self._read_cell()
+        if not batch:
+            return
+        self.cell.clear()
+        if domain == EVENT_TIME:
+            self.timers.delete_processing_time(self._closes_at(opened_at))
+        else:
+            self.timers.delete_event_time(MAX_WATERMARK)
+        emit(self._closed(batch))
+
+    def _closes_at(self, opened_at):
+        """The processing time at which a batch opened at ``opened_at`` closes: its timer's timestamp."""
+        return min(opened_at + self.max_wait_ms, MAX_LONG)
+
+    def _read_cell(self):
+        """The current key's open batch: (opened at, records), no records when none is open."""
+        stored = self.cell.get()
+        if stored is None:
+            return 0, []
+        return self._decoded(stored, f"step '{self.step_name}' (batch): cell 'batch'")
+
     def _emit(self, emit):
+        batch = self.batch
+        self.batch = []
+        emit(self._closed(batch))
+
+    @staticmethod
+    def _closed(batch):
+        """The output of a closed batch."""
         items = []
-        for message in self.batch:
+        for message in batch:
             try:
                 items.append(json.loads(message.payload))
             except ValueError:
                 items.append(message.payload.decode("utf-8", "replace"))
-        headers = dict(self.batch[0].headers)
-        headers[BATCH_SIZE_HEADER] = str(len(self.batch))
-        timestamp = self.batch[-1].timestamp
-        self.batch = []
-        emit(Message(_json_bytes(items), headers, timestamp))
+        headers = dict(batch[0].headers)
+        headers[BATCH_SIZE_HEADER] = str(len(batch))
+        return Message(_json_bytes(items), headers, batch[-1].timestamp)
 
     def snapshot_state(self):
+        if self.cell is not None:
+            return b""
+        return self._encoded(self.opened_at, self.batch)
+
+    def restore_state(self, state):
+        self.batch = []
+        if not state:
+            return
+        opened_at, batch = self._decoded(state, "batch")
+        if batch and self.cell is not None:
+            raise _whole_instance_refused(self.step_name, "batch", f"a whole-instance open batch of {len(batch)} "
+                                          "record(s)", "each key's batch in a cell since protocol 6", "records")
+        self.opened_at = opened_at
+        self.batch = batch
+
+    @staticmethod
+    def _encoded(opened_at, batch):
+        """One batch as the state encodes it: version, opened-at time, count, then each record."""
         out = io.BytesIO()
         out.write(bytes([STATE_VERSION]))
-        out.write(_LONG.pack(self.opened_at))
-        out.write(_INT.pack(len(self.batch)))
-        for message in self.batch:
+        out.write(_LONG.pack(opened_at))
+        out.write(_INT.pack(len(batch)))
+        for message in batch:
             out.write(_LONG.pack(message.timestamp))
             out.write(_INT.pack(len(message.headers)))
             for key, value in message.headers.items():
@@ -242,18 +318,16 @@ class Batch(Step):
             write_bytes(out, message.payload)
         return out.getvalue()
 
-    def restore_state(self, state):
-        self.batch = []
-        if not state:
-            return
-        reader = StateReader(state, "batch")
+    def _decoded(self, state, what):
+        """(opened at, records) of one batch as ``_encoded`` writes it; ``what``: the state's name in errors."""
+        reader = StateReader(state, what)
         version = reader.byte()
         if version != STATE_VERSION:
-            raise ValueError(f"batch state version {version} is not {STATE_VERSION}")
-        self.opened_at = reader.long()
+            raise ValueError(f"{what} state version {version} is not {STATE_VERSION}")
+        opened_at = reader.long()
         size = reader.int()
         if size < 0 or size > self.max_count:
-            raise ValueError(f"batch state holds {size} records; max_count is {self.max_count}")
+            raise ValueError(f"{what} state holds {size} records; max_count is {self.max_count}")
         batch = []
         for _ in range(size):
             timestamp = reader.long()
@@ -262,7 +336,7 @@ class Batch(Step):
                 key = reader.string()
                 headers[key] = reader.string()
             batch.append(Message(reader.bytes("payload"), headers, timestamp))
-        self.batch = batch
+        return opened_at, batch
 
 
 class RunningCount(Step):
@@ -311,10 +385,8 @@ class RunningCount(Step):
     def restore_state(self, state):
         counts = read_counts(state, StateReader.string, "running_count")
         if counts and self.cell is not None:
-            raise ValueError(f"step '{self.step_name}' (running_count): the checkpoint holds whole-instance counts "
-                             f"of {len(counts)} key(s), but in a keyed session running_count keeps its counts in "
-                             "cells since protocol 5, so a checkpoint taken before that cannot be restored into "
-                             "it (its counts would be lost)")
+            raise _whole_instance_refused(self.step_name, "running_count", f"whole-instance counts of {len(counts)} "
+                                          "key(s)", "its counts in cells since protocol 5", "counts")
         self.counts = counts
 
 
@@ -481,6 +553,14 @@ class Window(Step):
             emit(Message(_json_bytes({"key": key, "window_start": start, "window_end": end,
                                       self.aggregate: aggregate}), {"key": key}, end - 1))
         self.fired_until.set(_CELL_LONG.pack(timestamp))
+
+
+def _whole_instance_refused(step_name, step_type, held, kept, lost):
+    """The error of a built-in step that keeps its state in cells in a keyed session, restoring there the
+    whole-instance state of a checkpoint taken before it did: refused rather than dropped."""
+    return ValueError(f"step '{step_name}' ({step_type}): the checkpoint holds {held}, but in a keyed session "
+                      f"{step_type} keeps {kept}, so a checkpoint taken before that cannot be restored into it (its "
+                      f"{lost} would be lost)")
 
 
 BUILT_IN = {"append_field": AppendField, "batch": Batch, "filter": Filter, "count": Count,

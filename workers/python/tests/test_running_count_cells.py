@@ -52,6 +52,7 @@ class Answers:
     def __init__(self):
         self.answers = []
         self.cell_frame_bytes = 1 << 20
+        self.timer_frame_bytes = 1 << 20
 
     def output(self, message):
         self.answers.append(("output", self.sequence, message.payload))
@@ -64,6 +65,9 @@ class Answers:
 
     def cell_writes(self, key_cells_message):
         self.answers.append(("cells", None, key_cells_message))
+
+    def timers(self, timer_changes):
+        self.answers.append(("timers", self.sequence, timer_changes))
 
 
 class KeyedSessionTest(unittest.TestCase):
@@ -132,20 +136,23 @@ class KeyedSessionTest(unittest.TestCase):
         # Pieces without counts (another step's state, an empty one) restore.
         Session("s", STEPS, keyed=True).restore({3: b"", 4: whole_instance_state({})})
 
-    def test_a_segment_whose_other_step_holds_state_restores_and_counts_from_the_cells(self):
+    def test_a_segment_whose_other_step_keeps_cells_too_restores_and_counts_from_the_cells(self):
         steps = STEPS + [("batch", "batch", '{"max_count": 2}')]
         session = Session("s", steps, keyed=True)
         answers = Answers()
         session.load(0, key_cells(b"a", c0={b"a": i64(5)}))
         session.record(0, 3, user("a"), answers, b"a")
-        checkpoint = session.snapshot()
-        # The batch's open batch alone: running_count's piece is empty.
-        self.assertEqual([3], list(checkpoint))
+        # In a keyed session batch keeps the key's open batch in its cell 'batch' (c1): no piece is left.
+        self.assertEqual({}, session.snapshot())
+        session.barrier(1, answers)
+        written = {write.cell: write.value for kind, _, message in answers.answers if kind == "cells"
+                   for write in message.writes}
         restored = Session("s", steps, keyed=True)
-        restored.restore(checkpoint)
-        restored.load(0, key_cells(b"a", c0={b"a": i64(6)}))
+        restored.restore({})
+        restored.load(0, key_cells(b"a", c0={b"a": i64(6)}, c1=written[1]))
         restored.record(0, 3, user("a"), answers, b"a")
-        self.assertEqual(("output", 0, b"[" + counted("a", 6) + b"," + counted("a", 7) + b"]"), answers.answers[-2])
+        self.assertEqual(("output", 0, b"[" + counted("a", 6) + b"," + counted("a", 7) + b"]"), answers.answers[-3])
+        self.assertEqual("timers", answers.answers[-2][0])
 
     def test_not_keyed_it_keeps_and_restores_its_whole_instance_state_as_before(self):
         session = Session("s", STEPS)
