@@ -29,6 +29,8 @@ mod stream;
 mod timers;
 #[cfg(test)]
 mod window_tests;
+#[cfg(test)]
+mod batch_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -25,7 +25,7 @@ pub fn is_native(step_type: &str) -> bool {
 
 /// Builds a built-in step by its type, or None for a type that is not one. Whatever the type, its config must be
 /// a JSON object; an error names the step and what is wrong. A step's cells and timers are declared with `context` (of
-/// the built-in steps, running_count's cells in a keyed session, window's cells and timers).
+/// the built-in steps, running_count's cells and batch's cells and timers in a keyed session, window's cells and timers).
 pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Result<Option<Box<dyn Step>>, String> {
     let parsed: Value = if config_json.trim().is_empty() {
         Value::Object(Map::new())
@@ -36,7 +36,7 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
     let step: Box<dyn Step> = match step_type {
         "append_field" => Box::new(AppendField::new(&config)?),
         "filter" => Box::new(Filter::new(&config)?),
-        "batch" => Box::new(Batch::new(&config)?),
+        "batch" => Box::new(Batch::new(&config, context)?),
         "running_count" => Box::new(RunningCount::new(&config, context)?),
         "count" => Box::new(Count::new(&config)?),
         "window" => Box::new(Window::new(&config, context)?),
@@ -221,68 +221,58 @@ impl Step for Filter {
     }
 }
 
+/// The value cell a keyed session's `batch` keeps the key's open batch in.
+const BATCH_CELL: &str = "batch";
+
 /// `batch`: a JSON array of up to `max_count` payloads with a `batch_size` header, closed at `max_count`, when
 /// a record or watermark comes after it has been open `max_wait_ms` (the bridge's clock), and at the end of
-/// input. The open batch is the state.
+/// input. In a session that is not keyed the open batch is the state. In a keyed one (protocol 6) each key's open
+/// batch is its value cell `batch` (encoded as the state encodes one batch), and timers close it: the first record
+/// sets a processing-time timer at its clock + `max_wait_ms` and an event-time one at `i64::MAX` (the end of input);
+/// a firing of either, or `max_count`, emits the batch and deletes the timers left. The instance holds nothing then.
 struct Batch {
+    step_name: String,
     max_count: i64,
     max_wait_ms: i64,
+    /// In a keyed session: the cell of the key's open batch and the timers that close it.
+    keyed: Option<(ValueCell, TimerService)>,
+    /// In a session that is not keyed: the open batch and when it opened.
     batch: Vec<Record>,
     opened_at: i64,
 }
 
 impl Batch {
-    fn new(config: &StepConfig) -> Result<Self, String> {
+    fn new(config: &StepConfig, context: &BuildContext) -> Result<Self, String> {
         let max_count = config.positive_long("max_count", 100)?;
         if max_count > 1_000_000 {
             return Err(invalid(config.step_name, "max_count", "at most 1000000", &Value::from(max_count)));
         }
-        Ok(Batch { max_count, max_wait_ms: config.positive_long("max_wait_ms", 1000)?, batch: Vec::new(), opened_at: 0 })
+        let keyed = if context.keyed() { Some((context.value_cell(BATCH_CELL)?, context.timers()?)) } else { None };
+        Ok(Batch {
+            step_name: config.step_name.to_string(),
+            max_count,
+            max_wait_ms: config.positive_long("max_wait_ms", 1000)?,
+            keyed,
+            batch: Vec::new(),
+            opened_at: 0,
+        })
     }
 
     fn aged(&self, context: &StepContext) -> bool {
         context.current_time_millis() - self.opened_at >= self.max_wait_ms
     }
 
-    fn emit_batch(&mut self, emit: &mut Emit) {
-        let batch = std::mem::take(&mut self.batch);
-        let items: Vec<Value> = batch
-            .iter()
-            .map(|r| serde_json::from_slice(&r.payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.payload).into_owned())))
-            .collect();
-        let mut headers = batch[0].headers.clone();
-        headers.insert(BATCH_SIZE_HEADER.into(), batch.len().to_string());
-        emit(Record { payload: json_bytes(&Value::Array(items)), headers, timestamp: batch[batch.len() - 1].timestamp });
-    }
-}
-
-impl Step for Batch {
-    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
-        if !self.batch.is_empty() && self.aged(context) {
-            self.emit_batch(emit);
-        }
-        if self.batch.is_empty() {
-            self.opened_at = context.current_time_millis();
-        }
-        self.batch.push(record);
-        if self.batch.len() as i64 >= self.max_count {
-            self.emit_batch(emit);
-        }
-        Ok(())
+    /// When the processing-time timer of a batch opened at `opened_at` fires.
+    fn closes_at(&self, opened_at: i64) -> i64 {
+        opened_at.saturating_add(self.max_wait_ms)
     }
 
-    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
-        if !self.batch.is_empty() && (timestamp == MAX_WATERMARK || self.aged(context)) {
-            self.emit_batch(emit);
-        }
-        Ok(())
-    }
-
-    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
+    /// One batch as the state holds it: version, when it opened, its records.
+    fn encode(opened_at: i64, batch: &[Record]) -> Vec<u8> {
         let mut out = vec![STATE_VERSION];
-        out.extend_from_slice(&self.opened_at.to_be_bytes());
-        out.extend_from_slice(&(self.batch.len() as i32).to_be_bytes());
-        for record in &self.batch {
+        out.extend_from_slice(&opened_at.to_be_bytes());
+        out.extend_from_slice(&(batch.len() as i32).to_be_bytes());
+        for record in batch {
             out.extend_from_slice(&record.timestamp.to_be_bytes());
             out.extend_from_slice(&(record.headers.len() as i32).to_be_bytes());
             for (key, value) in &record.headers {
@@ -291,21 +281,19 @@ impl Step for Batch {
             }
             write_bytes(&mut out, &record.payload);
         }
-        Ok(out)
+        out
     }
 
-    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
-        self.batch.clear();
-        if state.is_empty() {
-            return Ok(());
-        }
+    /// What `encode` wrote: when the batch opened, and its records (at most `max_count`).
+    fn decode(&self, state: &[u8]) -> Result<(i64, Vec<Record>), String> {
         let mut reader = StateReader::new(state, "batch");
         reader.version()?;
-        self.opened_at = reader.long()?;
+        let opened_at = reader.long()?;
         let size = reader.int()?;
         if size < 0 || size as i64 > self.max_count {
             return Err(format!("batch state holds {size} records; max_count is {}", self.max_count));
         }
+        let mut batch = Vec::with_capacity(size as usize);
         for _ in 0..size {
             let timestamp = reader.long()?;
             let mut headers = IndexMap::new();
@@ -313,7 +301,126 @@ impl Step for Batch {
                 let key = reader.string()?;
                 headers.insert(key, reader.string()?);
             }
-            self.batch.push(Record { payload: reader.bytes("payload")?.to_vec(), headers, timestamp });
+            batch.push(Record { payload: reader.bytes("payload")?.to_vec(), headers, timestamp });
+        }
+        Ok((opened_at, batch))
+    }
+
+    /// The key's open batch in its cell, if any.
+    fn stored(&self, cell: &ValueCell) -> Result<Option<(i64, Vec<Record>)>, StepError> {
+        match cell.get()? {
+            None => Ok(None),
+            Some(bytes) => match self.decode(&bytes) {
+                Ok(open) => Ok(Some(open)),
+                Err(e) => Err(format!("step '{}' (batch): the key's open batch in cell '{BATCH_CELL}': {e}", self.step_name).into()),
+            },
+        }
+    }
+
+    fn emit_batch(batch: Vec<Record>, emit: &mut Emit) {
+        let items: Vec<Value> = batch
+            .iter()
+            .map(|r| serde_json::from_slice(&r.payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.payload).into_owned())))
+            .collect();
+        let mut headers = batch[0].headers.clone();
+        headers.insert(BATCH_SIZE_HEADER.into(), batch.len().to_string());
+        emit(Record { payload: json_bytes(&Value::Array(items)), headers, timestamp: batch[batch.len() - 1].timestamp });
+    }
+
+    /// A keyed session's record: it joins the key's batch (opening one, with its timers, when none is open), which
+    /// closes at `max_count`.
+    fn process_keyed(&self, cell: &ValueCell, timers: &TimerService, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        let (opened_at, mut batch) = match self.stored(cell)? {
+            Some(open) => open,
+            None => {
+                let opened_at = context.current_time_millis();
+                timers.set_processing_time(self.closes_at(opened_at))?;
+                timers.set_event_time(MAX_WATERMARK)?;
+                (opened_at, Vec::new())
+            }
+        };
+        batch.push(record);
+        if (batch.len() as i64) < self.max_count {
+            cell.set(Self::encode(opened_at, &batch))?;
+            return Ok(());
+        }
+        cell.clear()?;
+        timers.delete_processing_time(self.closes_at(opened_at))?;
+        timers.delete_event_time(MAX_WATERMARK)?;
+        Self::emit_batch(batch, emit);
+        Ok(())
+    }
+}
+
+impl Step for Batch {
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        if let Some((cell, timers)) = &self.keyed {
+            return self.process_keyed(cell, timers, record, context, emit);
+        }
+        if !self.batch.is_empty() && self.aged(context) {
+            Self::emit_batch(std::mem::take(&mut self.batch), emit);
+        }
+        if self.batch.is_empty() {
+            self.opened_at = context.current_time_millis();
+        }
+        self.batch.push(record);
+        if self.batch.len() as i64 >= self.max_count {
+            Self::emit_batch(std::mem::take(&mut self.batch), emit);
+        }
+        Ok(())
+    }
+
+    /// Either timer of the key's batch: the batch (if one is open) is emitted, and the other timer deleted.
+    fn on_timer(&mut self, _timestamp: i64, domain: TimeDomain, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        let Some((cell, timers)) = &self.keyed else { return Ok(()) };
+        let open = self.stored(cell)?;
+        match (domain, &open) {
+            (TimeDomain::ProcessingTime, _) => timers.delete_event_time(MAX_WATERMARK)?,
+            (TimeDomain::EventTime, Some((opened_at, _))) => timers.delete_processing_time(self.closes_at(*opened_at))?,
+            (TimeDomain::EventTime, None) => {}
+        }
+        if let Some((_, batch)) = open {
+            cell.clear()?;
+            if !batch.is_empty() {
+                Self::emit_batch(batch, emit);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        // In a keyed session the timers close the batches.
+        if self.keyed.is_none() && !self.batch.is_empty() && (timestamp == MAX_WATERMARK || self.aged(context)) {
+            Self::emit_batch(std::mem::take(&mut self.batch), emit);
+        }
+        Ok(())
+    }
+
+    fn snapshot_state(&self) -> Result<Vec<u8>, String> {
+        if self.keyed.is_some() {
+            return Ok(Vec::new());
+        }
+        Ok(Self::encode(self.opened_at, &self.batch))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.batch.clear();
+        if state.is_empty() {
+            return Ok(());
+        }
+        let (opened_at, batch) = self.decode(state)?;
+        if self.keyed.is_some() && !batch.is_empty() {
+            // An open batch as whole-instance state comes from a checkpoint taken before batch kept its batches in
+            // cells: its records belong to no key here, and dropping them would lose them, so the restore fails.
+            return Err(format!(
+                "step '{}' (batch): the checkpoint holds an open batch of {} records as whole-instance state: in a keyed session batch keeps each key's open batch in cells (value cell '{BATCH_CELL}') since protocol 6, so such a checkpoint, taken before, cannot be restored into it",
+                self.step_name,
+                batch.len()
+            ));
+        }
+        if self.keyed.is_none() {
+            self.opened_at = opened_at;
+            self.batch = batch;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The built-in `window` step (docs/steps.md), run by `StepHarness` (harness.rs) as a keyed session runs it: its
 //! cells loaded and written back, its event-time timers fired as the bridge fires them before a watermark.
 
+use crate::harness::tests::texts;
 use crate::harness::StepHarness;
 use crate::proto::CellOp;
 use crate::record::Record;
@@ -11,10 +12,6 @@ fn record(payload: &str, key: &str, timestamp: i64) -> Record {
     let mut r = Record { payload: payload.as_bytes().to_vec(), timestamp, ..Default::default() };
     r.headers.insert("k".into(), key.into());
     r
-}
-
-fn texts(records: &[Record]) -> Vec<String> {
-    records.iter().map(|r| String::from_utf8_lossy(&r.payload).into_owned()).collect()
 }
 
 fn window(config: &str) -> StepHarness {
