@@ -80,7 +80,7 @@ public final class ChaosRun {
         output.close();
         DeadLetterTally letters = options.deadLetters() ? DeadLetterTally.of(broker.readAll(DEAD_LETTERS, true),
                 options.records(), ChaosOptions.POISON_EVERY) : DeadLetterTally.NONE;
-        long restarts = cluster.restarts(jobId);
+        Cluster.Restarts restarts = cluster.restarts(jobId);
         long recoveries = cluster.recoveriesLogged() - recoveriesBefore;
         String p99 = cluster.checkpointP99Millis(jobId);
         cluster.cancel(jobId);
@@ -96,7 +96,8 @@ public final class ChaosRun {
                 + " recovery=" + options.recovery() + (options.nondeterministic() ? " steps=nondeterministic" : "")
                 + " records in=" + options.records()
                 + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
-                + " taskmanager_kills=" + kills.taskManagerKills() + " job_restarts=" + restarts
+                + " taskmanager_kills=" + kills.taskManagerKills() + " job_restarts=" + restarts.failovers()
+                + " deploy_retries=" + restarts.retries()
                 + " worker_recoveries=" + recoveries
                 + " duplicates=" + result.duplicates() + " losses=" + result.losses()
                 + " checkpoint_p99_ms=" + p99 + " workers_left=" + workersLeft.size()

@@ -187,9 +187,16 @@ final class Cluster {
     /** A failure the job restarted from: when, the exception's class and the first line of its message. */
     record Failure(long timestampMillis, String exception, String message) {}
 
-    /** The failures the job restarted from, as its exception history lists them. */
-    long restarts(String jobId) throws Exception {
-        return failures(jobId).size();
+    /**
+     * The job's restarts, as its exception history lists them: the failovers (failures that began one) and the
+     * retries of a failover that could not deploy yet (no slot while a killed TaskManager is away).
+     */
+    record Restarts(long failovers, long retries) {}
+
+    Restarts restarts(String jobId) throws Exception {
+        List<Failure> failures = failures(jobId);
+        long retries = Failovers.retries(failures).size();
+        return new Restarts(failures.size() - retries, retries);
     }
 
     List<Failure> failures(String jobId) throws Exception {
