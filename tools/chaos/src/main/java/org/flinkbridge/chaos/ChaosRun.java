@@ -1,9 +1,12 @@
 package org.flinkbridge.chaos;
 
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
 import org.flinkbridge.testing.KafkaBroker;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,7 +17,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * {@code ./flink-bridge chaos [--transport=shm|grpc] [--quick]}: a bounded run of keyed records from a real
- * Kafka broker through a per-key running count in the worker into the exactly-once Kafka sink, on the real
+ * Kafka broker through a per-key running count in the worker (with {@code --timers}: per-key event-time windows,
+ * then batches closed by timers) into the exactly-once Kafka sink, on the real
  * standalone cluster, while worker processes (several times) and then the TaskManager (at least once) are
  * killed at random moments spread over the input. The committed output is then compared with an oracle, and
  * one line reports records in and out, kills, job restarts, workers recovered in place, duplicates, losses and
@@ -26,7 +30,17 @@ public final class ChaosRun {
     private static final String INPUT = "chaos-in";
     private static final String OUTPUT = "chaos-out";
     private static final String DEAD_LETTERS = "chaos-dead";
-    private static final int KEYS = 50;
+    /** The windows' steps of {@code --timers}, in the count's place. */
+    static final String WINDOW_THEN_BATCH = "{step_name: per_second, type: window, config: {key_json_field: key, "
+            + "size_ms: 1000, allowed_lateness_ms: 2000}}\n  - {step_name: batched, type: batch, "
+            + "config: {max_count: 50, max_wait_ms: 300}}";
+    /**
+     * How far past the input's end the records that end it with {@code --timers} are stamped: their event time
+     * takes the watermark past every window of the input, so that each fires (they are the topic's last, and
+     * their own windows never fire). Kafka refuses timestamps more than an hour ahead by default.
+     */
+    private static final long END_OF_WINDOWS_MILLIS = 60_000;
+    private static final String END_OF_WINDOWS = "{\"key\":\"end-of-windows\",\"id\":-1}";
 
     private final ChaosOptions options;
     private final Path home;
@@ -70,12 +84,16 @@ public final class ChaosRun {
                 + " records at " + options.recordsPerSecond() + "/s while killing");
         KillPlan kills = new KillPlan(random, options.produceMillis(), options.workerKills(),
                 options.taskManagerKills(), options.worker().equals("python"));
-        OutputReader output = new OutputReader(broker.bootstrapServers(), OUTPUT);
+        OutputReader<?> output = new OutputReader<>(broker.bootstrapServers(), OUTPUT,
+                options.timers() ? new WindowOracle() : new Oracle());
         output.start();
         int[] perKey = produce(broker, kills);
         kills.finish(cluster);
+        if (options.timers()) {
+            endWindows(broker);
+        }
         log("input done; waiting for the output to settle");
-        Oracle.Result result = output.awaitSettled(options.records() - options.poisoned(),
+        OutputReader.Outcome result = output.awaitSettled(options.records() - options.poisoned(),
                 TimeUnit.SECONDS.toMillis(options.settleSeconds())).compare(perKey);
         output.close();
         DeadLetterTally letters = options.deadLetters() ? DeadLetterTally.of(broker.readAll(DEAD_LETTERS, true),
@@ -94,6 +112,7 @@ public final class ChaosRun {
                 && kills.taskManagerKills() >= options.taskManagerKills();
         System.out.println("chaos: transport=" + options.transport() + " worker=" + options.worker()
                 + " recovery=" + options.recovery() + (options.nondeterministic() ? " steps=nondeterministic" : "")
+                + (options.timers() ? " steps=timers" : "")
                 + " records in=" + options.records()
                 + " out=" + result.outputs() + " worker_kills=" + kills.workerKills()
                 + " taskmanager_kills=" + kills.taskManagerKills() + " job_restarts=" + restarts.failovers()
@@ -101,7 +120,7 @@ public final class ChaosRun {
                 + " worker_recoveries=" + recoveries
                 + " duplicates=" + result.duplicates() + " losses=" + result.losses()
                 + " checkpoint_p99_ms=" + p99 + " workers_left=" + workersLeft.size()
-                + (options.deadLetters() ? " " + letters : "")
+                + (options.deadLetters() ? " " + letters : "") + result.details()
                 + (killsDone ? "" : " (fewer kills than planned)"));
         return result.exactlyOnce() && letters.exactlyOnce() && killsDone && workersLeft.isEmpty();
     }
@@ -110,6 +129,9 @@ public final class ChaosRun {
         String servers = broker.bootstrapServers();
         String step = options.deadLetters() ? KafkaCountPipeline.RUNNING_COUNT_OR_DEAD_LETTER
                 : KafkaCountPipeline.RUNNING_COUNT;
+        if (options.timers()) {
+            step = WINDOW_THEN_BATCH;
+        }
         if (options.nondeterministic()) {
             // The Python worker finds segments in the pipeline's folder.
             Files.copy(home.resolve("docs/examples/chaos/noisy_count.py"), dir.resolve("noisy_count.py"));
@@ -123,9 +145,26 @@ public final class ChaosRun {
     /** Writes the input at the planned rate, killing as the plan says; returns the records written per key. */
     private int[] produce(KafkaBroker broker, KillPlan kills) throws Exception {
         try (KafkaProducer<byte[], byte[]> producer = broker.producer(Map.of("acks", "all"))) {
-            return SteadyProducer.produce(producer, INPUT, options.records(), options.recordsPerSecond(), KEYS,
+            return SteadyProducer.produce(producer, INPUT, options.records(), options.recordsPerSecond(),
+                    options.keys(),
                     options.deadLetters() ? ChaosOptions.POISON_EVERY : 0,
                     elapsedMillis -> kills.killDue(cluster, elapsedMillis));
+        }
+    }
+
+    /**
+     * Ends the windows of {@code --timers}: a record on each input partition, of a key of its own, stamped past
+     * the input's end, which takes the watermark (the least over the source's subtasks) past every window.
+     */
+    private static void endWindows(KafkaBroker broker) throws Exception {
+        long stamp = System.currentTimeMillis() + END_OF_WINDOWS_MILLIS;
+        try (KafkaProducer<byte[], byte[]> producer = broker.producer(Map.of("acks", "all"))) {
+            for (PartitionInfo partition : producer.partitionsFor(INPUT)) {
+                producer.send(new ProducerRecord<>(INPUT, partition.partition(), stamp,
+                        "end-of-windows".getBytes(StandardCharsets.UTF_8),
+                        END_OF_WINDOWS.getBytes(StandardCharsets.UTF_8)));
+            }
+            producer.flush();
         }
     }
 

@@ -94,7 +94,7 @@ public final class LoadTraffic {
         Timeline timeline = new Timeline(settings.number("LOAD_START_MILLIS"), settings.number("LOAD_BUCKET_MILLIS"));
         Path perKeyFile = settings.file(settings.get("LOAD_INPUT_TOPIC") + PER_KEY);
         Oracle.Result result;
-        try (OutputReader output = new OutputReader(settings.get("KAFKA"), topic, timeline)) {
+        try (OutputReader<Oracle> output = new OutputReader<>(settings.get("KAFKA"), topic, timeline, new Oracle())) {
             output.start();
             while (!Files.exists(perKeyFile)) {
                 Thread.sleep(200);

@@ -1,5 +1,10 @@
 package org.flinkbridge.chaos;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+import java.io.IOException;
 import java.util.BitSet;
 import java.util.HashMap;
 import java.util.Map;
@@ -9,10 +14,13 @@ import java.util.Map;
  * written {"key": k, "count": c} for every c in 1..n_k, each once, and nothing else. Outputs are tallied as they are
  * read, a bit per key and count, so millions of them fit in a small heap; thread-safe.
  */
-final class Oracle {
+final class Oracle implements OutputReader.Tally {
 
-    record Result(long outputs, long duplicates, long losses) {
-        boolean exactlyOnce() {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    record Result(long outputs, long duplicates, long losses) implements OutputReader.Outcome {
+        @Override
+        public boolean exactlyOnce() {
             return duplicates == 0 && losses == 0;
         }
     }
@@ -22,6 +30,13 @@ final class Oracle {
     private long repeated;
     /** Outputs with a count no input can give (below 1, or past what a bit set holds). */
     private long impossible;
+
+    /** Reads a count's record, {@code {"key": K, "count": C}}. */
+    @Override
+    public void add(ConsumerRecord<byte[], byte[]> record) throws IOException {
+        JsonNode count = JSON.readTree(record.value());
+        add(count.path("key").asText(), count.path("count").asLong());
+    }
 
     synchronized void add(String key, long count) {
         outputs++;
@@ -37,12 +52,14 @@ final class Oracle {
         }
     }
 
-    synchronized long outputs() {
+    /** Each count accounts for one input record (and so {@link #read()} is this too). */
+    @Override
+    public synchronized long accounted() {
         return outputs;
     }
 
-    /** @param perKey input records per key index ({@code key-<index>}) */
-    synchronized Result compare(int[] perKey) {
+    @Override
+    public synchronized Result compare(int[] perKey) {
         long losses = 0;
         for (int key = 0; key < perKey.length; key++) {
             BitSet counts = seen.getOrDefault("key-" + key, new BitSet());

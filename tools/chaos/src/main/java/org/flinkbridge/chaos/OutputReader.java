@@ -1,7 +1,5 @@
 package org.flinkbridge.chaos;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -16,15 +14,47 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Reads the output topic with read_committed as the job writes it, on its own thread: only records of
- * committed transactions are seen, as a downstream consumer of an exactly-once pipeline sees them.
+ * committed transactions are seen, as a downstream consumer of an exactly-once pipeline sees them. Each goes to
+ * a {@link Tally}: the count's {@link Oracle}, or the windows' {@link WindowOracle}.
  */
-final class OutputReader implements AutoCloseable {
+final class OutputReader<T extends OutputReader.Tally> implements AutoCloseable {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** What the output read so far says; thread-safe, as the reader's thread adds to it. */
+    interface Tally {
+        void add(ConsumerRecord<byte[], byte[]> record) throws IOException;
+
+        /** The input records the output accounts for so far, each once. */
+        long accounted();
+
+        /** The output records read so far, repeated ones included: by default, where each accounts for one. */
+        default long read() {
+            return accounted();
+        }
+
+        /** @param perKey input records per key index ({@code key-<index>}) */
+        Outcome compare(int[] perKey);
+    }
+
+    /** The verdict on the whole output. */
+    interface Outcome {
+        /** The input records the output accounts for (for the count, its outputs). */
+        long outputs();
+
+        long duplicates();
+
+        long losses();
+
+        boolean exactlyOnce();
+
+        /** What the run's line adds after its own fields (with a leading space), or "". */
+        default String details() {
+            return "";
+        }
+    }
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final String topic;
-    private final Oracle oracle = new Oracle();
+    private final T tally;
     private final Thread thread;
     private volatile boolean stopping;
     private volatile Exception failure;
@@ -32,12 +62,13 @@ final class OutputReader implements AutoCloseable {
     /** Where each record's read time and latency go, or null. */
     private final Timeline timeline;
 
-    OutputReader(String bootstrapServers, String topic) {
-        this(bootstrapServers, topic, null);
+    OutputReader(String bootstrapServers, String topic, T tally) {
+        this(bootstrapServers, topic, null, tally);
     }
 
-    OutputReader(String bootstrapServers, String topic, Timeline timeline) {
+    OutputReader(String bootstrapServers, String topic, Timeline timeline, T tally) {
         this.timeline = timeline;
+        this.tally = tally;
         Properties properties = new Properties();
         properties.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
         properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -64,8 +95,7 @@ final class OutputReader implements AutoCloseable {
                         long now = System.currentTimeMillis();
                         timeline.add(now, now - record.timestamp());
                     }
-                    JsonNode count = JSON.readTree(record.value());
-                    oracle.add(count.path("key").asText(), count.path("count").asLong());
+                    tally.add(record);
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -74,10 +104,11 @@ final class OutputReader implements AutoCloseable {
     }
 
     /**
-     * Waits until at least {@code expected} records were read and no more came for a few checkpoints (late
-     * duplicates would show then), or until {@code timeoutMillis} passed; returns the tally of what was read.
+     * Waits until the output accounts for at least {@code expected} input records and no more came for a few
+     * checkpoints (late duplicates would show then), or until {@code timeoutMillis} passed; returns the tally of
+     * what was read.
      */
-    Oracle awaitSettled(long expected, long timeoutMillis) throws Exception {
+    T awaitSettled(long expected, long timeoutMillis) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         long last = -1;
         long quietSince = System.nanoTime();
@@ -85,16 +116,17 @@ final class OutputReader implements AutoCloseable {
             if (failure != null) {
                 throw new IOException("reading the output failed", failure);
             }
-            long now = oracle.outputs();
+            long now = tally.read();
             if (now != last) {
                 last = now;
                 quietSince = System.nanoTime();
-            } else if (now >= expected && System.nanoTime() - quietSince > TimeUnit.SECONDS.toNanos(5)) {
+            } else if (tally.accounted() >= expected
+                    && System.nanoTime() - quietSince > TimeUnit.SECONDS.toNanos(5)) {
                 break;
             }
             Thread.sleep(200);
         }
-        return oracle;
+        return tally;
     }
 
     @Override
