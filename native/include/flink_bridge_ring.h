@@ -114,7 +114,9 @@ typedef enum fb_frame_type {
     FB_FRAME_CLOCK = 7,          /* bridge -> worker: processing time advanced (body: i64 ms since the epoch) */
     FB_FRAME_INPUT_FAILED = 8,   /* worker -> bridge: record input `sequence` failed in a dead-letter step */
     FB_FRAME_LOAD = 9,           /* bridge -> worker: part of the record input that follows: its key's cells */
-    FB_FRAME_CELL_WRITES = 10    /* worker -> bridge: part of a BARRIER's answer: one key's changed cells */
+    FB_FRAME_CELL_WRITES = 10,   /* worker -> bridge: part of a BARRIER's answer: one key's changed cells */
+    FB_FRAME_TIMER = 11,         /* bridge -> worker: a timer of the key in the body fires */
+    FB_FRAME_TIMERS = 12         /* worker -> bridge: part of a RECORD's or TIMER's answer: its timer changes */
 } fb_frame_type;
 
 #define FB_FRAME_TYPE_COUNT 9

@@ -87,7 +87,7 @@ class ProtocolPageTest {
             }
         }
         assertEquals(List.of("BARRIER", "CELL_WRITES", "CLOCK", "END_OF_OUTPUTS", "ERROR", "INPUT_FAILED", "LOAD", "OUTPUT",
-                        "PADDING", "RECORD", "WATERMARK"),
+                        "PADDING", "RECORD", "TIMER", "TIMERS", "WATERMARK"),
                 List.copyOf(types.keySet()), "frame types the page numbers");
     }
 
