@@ -29,7 +29,7 @@ class WorkerLanguagesTest {
     void everyWorkerGivesTheJavaWorkersOutputOfTheBundledExampleOverShmAndTheStream(@TempDir Path dir)
             throws Exception {
         List<String> javaOutput = TestPipelines.runSorted(dir.resolve("java"), "--worker=java");
-        assertEquals(1035, javaOutput.size());
+        assertEquals(1046, javaOutput.size());
 
         for (String worker : List.of("python", "rust")) {
             for (String transport : List.of("shm", "grpc")) {
