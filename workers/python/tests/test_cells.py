@@ -4,9 +4,9 @@ import struct
 import unittest
 
 from flink_bridge import cells, sdk
-from flink_bridge._proto import data as data_pb2
 from flink_bridge.cells import CLEAR, PUT, REMOVE, SET, CellOutsideRecord, CellStore
 from flink_bridge.sdk import map_cell, value_cell
+from tests.test_cells_sessions import key_cells
 
 
 def stamped(millis, value):
@@ -40,15 +40,7 @@ def store_with(*steps):
 
 def load(store, sequence, key, **contents):
     """A LOAD of ``key`` with ``contents``: cell id (as c<id>) to a value (bytes) or entries (a dict)."""
-    message = data_pb2.KeyCells(key=key)
-    for name, content in contents.items():
-        cell = message.cells.add(cell=int(name[1:]))
-        if isinstance(content, dict):
-            for entry_key, value in content.items():
-                cell.entries.add(key=entry_key, value=value)
-        else:
-            cell.value = content
-    store.load(sequence, message)
+    store.load(sequence, key_cells(key, **contents))
 
 
 class DeclaringTest(unittest.TestCase):

@@ -15,7 +15,7 @@ from flink_bridge.cells import CellsNotKeyed
 from flink_bridge.sdk import Message
 from flink_bridge.session import Session
 from tests import rings
-from tests.test_control_plane import SECRET, WorkerTest
+from tests.test_control_plane import WorkerTest
 
 COUNTS = [("counts", "tests.segments.CountsPerKey", "{}")]
 SET, CLEAR, PUT, REMOVE = (data_pb2.CELL_OP_SET, data_pb2.CELL_OP_CLEAR, data_pb2.CELL_OP_PUT,
@@ -358,14 +358,7 @@ class CellsOverGrpcTest(WorkerTest):
         batch.frames.add(type=data_pb2.RECORD, sequence=0, key=b"a", key_group=3).record.payload = b"x"
         batch.frames.add(type=data_pb2.BARRIER, sequence=1, checkpoint_id=1)
         batch.frames.add(type=data_pb2.RECORD, sequence=2, key=b"b", key_group=3).record.payload = b"x"
-        secret = (("flink-bridge-secret", SECRET),)
-        answers = self.worker.channel.stream_stream(
-            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=data_pb2.FrameBatch.FromString)(
-                iter([batch]), metadata=secret + (("flink-bridge-session", opened.session_id),
-                                                  ("flink-bridge-token", "t")), timeout=30)
-        frames = list(next(answers).frames)
-        answers.cancel()
+        frames = self.worker.exchange(opened.session_id, batch)
         self.assertEqual([(data_pb2.OUTPUT, 0), (data_pb2.END_OF_OUTPUTS, 0), (data_pb2.CELL_WRITES, 1),
                           (data_pb2.END_OF_OUTPUTS, 1), (data_pb2.ERROR, 2)],
                          [(frame.type, frame.sequence) for frame in frames])
@@ -377,17 +370,7 @@ class CellsOverGrpcTest(WorkerTest):
 
     def exchange(self, batch):
         """The answer frames to one input batch, on a new keyed session of CountsPerKey."""
-        opened = self.open(COUNTS, keyed=True)
-        secret = (("flink-bridge-secret", SECRET),)
-        answers = self.worker.channel.stream_stream(
-            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=data_pb2.FrameBatch.FromString)(
-                iter([batch]), metadata=secret + (("flink-bridge-session", opened.session_id),
-                                                  ("flink-bridge-token", "t")), timeout=30)
-        try:
-            return list(next(answers).frames)
-        finally:
-            answers.cancel()
+        return self.worker.exchange(self.open(COUNTS, keyed=True).session_id, batch)
 
     def test_a_barrier_evicts_the_keys_of_its_evict_field_once_answered(self):
         batch = data_pb2.FrameBatch()

@@ -13,6 +13,7 @@ import unittest
 import grpc
 
 from flink_bridge._proto import control as control_pb2
+from flink_bridge._proto import data as data_pb2
 
 SECRET = "control-plane-test-secret"
 RESTORE = "/flinkbridge.v1.BridgeControl/RestoreState"
@@ -50,16 +51,30 @@ class Worker:
             self.held.append(call.future(nothing_until_released(), metadata=(("flink-bridge-secret", SECRET),),
                                          timeout=60))
 
-    def open_session(self, steps, keyed, version=control_pb2.PROTOCOL_VERSION_CURRENT):
-        """OpenSession of a session over gRPC (token "t") of ``steps``, (name, type, config JSON) each."""
+    def open_session(self, steps, keyed, version=control_pb2.PROTOCOL_VERSION_CURRENT, on_error=None):
+        """OpenSession of a session over gRPC (token "t") of ``steps``, (name, type, config JSON) each, with
+        ``on_error`` the steps' on_error in order where given."""
+        on_error = on_error or [control_pb2.ON_ERROR_FAIL] * len(steps)
         return self.channel.unary_unary(
             "/flinkbridge.v1.BridgeControl/OpenSession", request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=control_pb2.OpenSessionResponse.FromString)(control_pb2.OpenSessionRequest(
                 protocol_version=version, transport=control_pb2.TRANSPORT_KIND_GRPC, token="t", keyed=keyed,
                 identity=control_pb2.SessionIdentity(job_name="test", operator_name="op"),
-                steps=[control_pb2.StepSpec(name=name, type=step_type, config_json=config)
-                       for name, step_type, config in steps]),
+                steps=[control_pb2.StepSpec(name=name, type=step_type, config_json=config, on_error=step_on_error)
+                       for (name, step_type, config), step_on_error in zip(steps, on_error)]),
             metadata=(("flink-bridge-secret", SECRET),), timeout=30)
+
+    def exchange(self, session_id, batch):
+        """The answer frames to one input batch on the Exchange stream of session ``session_id`` (token "t")."""
+        answers = self.channel.stream_stream(
+            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=data_pb2.FrameBatch.FromString)(
+                iter([batch]), metadata=(("flink-bridge-secret", SECRET), ("flink-bridge-session", session_id),
+                                         ("flink-bridge-token", "t")), timeout=30)
+        try:
+            return list(next(answers).frames)
+        finally:
+            answers.cancel()
 
     def health(self, timeout):
         call = self.channel.unary_unary(HEALTH, request_serializer=lambda m: m.SerializeToString(),

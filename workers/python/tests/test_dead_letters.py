@@ -13,7 +13,7 @@ from flink_bridge._proto import data as data_pb2
 from flink_bridge.sdk import Message
 from flink_bridge.session import Session
 from tests import rings
-from tests.test_control_plane import SECRET, WorkerTest
+from tests.test_control_plane import WorkerTest
 from tests.test_errors import CUT
 
 # A segment whose second step fails on a line that is not JSON: the second input's first line passed it already.
@@ -114,26 +114,11 @@ class DeadLettersOverGrpcTest(WorkerTest):
 
     def exchange(self, *on_error):
         """The answers to INPUTS through SPLIT_AND_MARK, its steps' on_error as given."""
-        steps = [control_pb2.StepSpec(name=name, type=step_type, config_json=config, on_error=step_on_error)
-                 for (name, step_type, config), step_on_error in zip(SPLIT_AND_MARK, on_error)]
-        secret = (("flink-bridge-secret", SECRET),)
-        opened = self.worker.channel.unary_unary(
-            "/flinkbridge.v1.BridgeControl/OpenSession", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=control_pb2.OpenSessionResponse.FromString)(control_pb2.OpenSessionRequest(
-                protocol_version=control_pb2.PROTOCOL_VERSION_CURRENT, transport=control_pb2.TRANSPORT_KIND_GRPC,
-                token="t", identity=control_pb2.SessionIdentity(job_name="test", operator_name="op"), steps=steps),
-            metadata=secret, timeout=30)
+        opened = self.worker.open_session(SPLIT_AND_MARK, keyed=False, on_error=on_error)
         batch = data_pb2.FrameBatch()
         for sequence, payload in enumerate(INPUTS):
             batch.frames.add(type=data_pb2.RECORD, sequence=sequence).record.payload = payload
-        answers = self.worker.channel.stream_stream(
-            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=data_pb2.FrameBatch.FromString)(
-                iter([batch]), metadata=secret + (("flink-bridge-session", opened.session_id),
-                                                  ("flink-bridge-token", "t")), timeout=30)
-        frames = list(next(answers).frames)
-        answers.cancel()
-        return frames
+        return self.worker.exchange(opened.session_id, batch)
 
     def test_a_record_a_dead_letter_step_fails_on_is_answered_input_failed_without_its_outputs(self):
         frames = self.exchange(control_pb2.ON_ERROR_FAIL, control_pb2.ON_ERROR_DEAD_LETTER)

@@ -205,13 +205,7 @@ class KeyedSessionOverGrpcTest(WorkerTest):
         record = batch.frames.add(type=data_pb2.RECORD, sequence=1, key=b"new", key_group=3).record
         record.payload, record.headers["user"] = b"{}", "new"
         batch.frames.add(type=data_pb2.BARRIER, sequence=2, checkpoint_id=1)
-        answers = self.worker.channel.stream_stream(
-            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=data_pb2.FrameBatch.FromString)(
-                iter([batch]), metadata=(("flink-bridge-secret", SECRET), ("flink-bridge-session", opened.session_id),
-                                         ("flink-bridge-token", "t")), timeout=30)
-        frames = list(next(answers).frames)
-        answers.cancel()
+        frames = self.worker.exchange(opened.session_id, batch)
         self.assertEqual([(data_pb2.OUTPUT, 0), (data_pb2.END_OF_OUTPUTS, 0), (data_pb2.OUTPUT, 1),
                           (data_pb2.END_OF_OUTPUTS, 1), (data_pb2.CELL_WRITES, 2), (data_pb2.CELL_WRITES, 2),
                           (data_pb2.END_OF_OUTPUTS, 2)], [(frame.type, frame.sequence) for frame in frames])

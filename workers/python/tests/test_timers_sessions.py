@@ -15,7 +15,7 @@ from flink_bridge.session import Session
 from flink_bridge.timers import TimersNotKeyed
 from tests import rings
 from tests.test_cells_sessions import key_cells, keyed_record
-from tests.test_control_plane import SECRET, WorkerTest
+from tests.test_control_plane import WorkerTest
 
 ALARMS = [("alarms", "tests.segments.Alarms", "{}")]
 EVENT, PROCESSING = data_pb2.TIME_DOMAIN_EVENT_TIME, data_pb2.TIME_DOMAIN_PROCESSING_TIME
@@ -185,16 +185,7 @@ class TimersOverGrpcTest(WorkerTest):
 
     def exchange(self, steps, batch):
         """The answer frames to one input batch, on a new keyed session of ``steps``."""
-        opened = self.open(steps, keyed=True)
-        answers = self.worker.channel.stream_stream(
-            "/flinkbridge.v1.BridgeData/Exchange", request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=data_pb2.FrameBatch.FromString)(
-                iter([batch]), metadata=(("flink-bridge-secret", SECRET), ("flink-bridge-session", opened.session_id),
-                                         ("flink-bridge-token", "t")), timeout=30)
-        try:
-            return list(next(answers).frames)
-        finally:
-            answers.cancel()
+        return self.worker.exchange(self.open(steps, keyed=True).session_id, batch)
 
     def test_open_session_says_whether_the_steps_set_timers(self):
         self.assertTrue(self.open(ALARMS, keyed=True).timers)
