@@ -178,15 +178,7 @@ class CellsTest {
             throws Exception {
         int records = 30_000;
         Path pipeline = twoStages(dir, records);
-        Path checkpoints = dir.resolve("checkpoints");
-        RunningJob first = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
-                "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
-                "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
-        TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, first), "KILL");
-        assertThrows(Exception.class, () -> first.get(2, TimeUnit.MINUTES), "the job outlived its worker");
-
-        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", parallelism,
-                "-Dexecution.state-recovery.path=" + TestPipelines.latestCheckpoint(checkpoints).toUri()});
+        TestPipelines.killPythonWorkerThenRestoreAt(parallelism, pipeline, dir.resolve("checkpoints"), records);
 
         assertProjectsCountedOnce(dir.resolve("out"), records);
     }

@@ -161,9 +161,7 @@ class KafkaSinkTest {
         broker.createTopic("eo-rescale", 3);
         Path pipeline = TestPipelines.write(dir, "rescale", exactlyOnce("rescale", "eo-rescale", records, 2_000, 3));
         Path checkpoints = dir.resolve("checkpoints");
-        CompletableFuture<String> first = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
-                "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
-                "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
+        CompletableFuture<String> first = TestPipelines.runRetainingCheckpoints(pipeline, checkpoints);
         awaitCommitted("eo-rescale");
         ProcessHandle worker = TestPeers.spawnedWorker()
                 .orElseThrow(() -> new AssertionError("no spawned worker running"));

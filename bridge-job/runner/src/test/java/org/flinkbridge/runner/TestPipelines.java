@@ -16,10 +16,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Writes pipeline files for tests and reads what their file sinks wrote. */
@@ -172,6 +174,30 @@ final class TestPipelines {
             throw new AssertionError("the worker jar is not built: " + jar);
         }
         return jar;
+    }
+
+    /**
+     * Runs {@code pipeline} with {@link #runInBackground} with no restarts, its checkpoints retained under
+     * {@code checkpoints}, so that a failed run leaves its last checkpoint to restore.
+     */
+    static RunningJob runRetainingCheckpoints(Path pipeline, Path checkpoints) {
+        return runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
+                "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
+                "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
+    }
+
+    /**
+     * A run of {@code pipeline} that fails when its Python worker is killed after {@code records / 3} inputs, then
+     * its last checkpoint restored at {@code parallelism} and run to the end.
+     */
+    static void killPythonWorkerThenRestoreAt(String parallelism, Path pipeline, Path checkpoints, int records)
+            throws Exception {
+        RunningJob first = runRetainingCheckpoints(pipeline, checkpoints);
+        TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, first), "KILL");
+        assertThrows(Exception.class, () -> first.get(2, TimeUnit.MINUTES), "the job outlived its worker");
+
+        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", parallelism,
+                "-Dexecution.state-recovery.path=" + latestCheckpoint(checkpoints).toUri()});
     }
 
     /** The newest retained checkpoint: the {@code chk-N} directory with the highest N that holds {@code _metadata}. */

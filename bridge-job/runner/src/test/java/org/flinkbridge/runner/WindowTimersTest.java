@@ -14,7 +14,6 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -86,15 +85,7 @@ class WindowTimersTest {
             throws Exception {
         int records = 30_000;
         Path pipeline = pipeline(dir, records, "size_ms: 1000", "worker: python, worker_recovery: failover");
-        Path checkpoints = dir.resolve("checkpoints");
-        RunningJob first = TestPipelines.runInBackground(pipeline.toString(), "-Drestart-strategy.type=none",
-                "-Dexecution.checkpointing.dir=" + checkpoints.toUri(),
-                "-Dexecution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION");
-        TestPeers.signal(TestPeers.awaitSpawned(TestPeers.faultTarget("python"), records / 3, first), "KILL");
-        assertThrows(Exception.class, () -> first.get(2, TimeUnit.MINUTES), "the job outlived its worker");
-
-        LocalRunner.run(new String[] {pipeline.toString(), "--parallelism", parallelism,
-                "-Dexecution.state-recovery.path=" + TestPipelines.latestCheckpoint(checkpoints).toUri()});
+        TestPipelines.killPythonWorkerThenRestoreAt(parallelism, pipeline, dir.resolve("checkpoints"), records);
 
         assertWindowTotals(dir.resolve("out"), records, 1_000, 1_000);
     }
