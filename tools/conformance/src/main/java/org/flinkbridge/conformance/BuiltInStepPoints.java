@@ -67,21 +67,13 @@ record BuiltInStepPoints(WorkerUnderTest worker, Report report) {
                 .setConfigJson(vector.configJson()).build();
         if (vector.openError() != null) {
             try {
-                closeQuietly(worker.open(transport, List.of(step), 0, 1));
+                worker.closeQuietly(worker.open(transport, List.of(step), 0, 1));
                 return vector.openMismatch(null);
             } catch (StatusRuntimeException refused) {
                 return vector.openMismatch(String.valueOf(refused.getStatus().getDescription()));
             }
         }
         return vector.eventsMismatch(() -> new WireSession(worker.open(transport, List.of(step), 0, 1)));
-    }
-
-    private void closeQuietly(Session session) {
-        try (session) {
-            worker.closeSession(session.id());
-        } catch (StatusRuntimeException e) {
-            // A session that failed may be ended already; the protocol acknowledges either way.
-        }
     }
 
     /** One session of the step, fed its events in order, each awaited. */
@@ -95,7 +87,7 @@ record BuiltInStepPoints(WorkerUnderTest worker, Report report) {
 
         @Override
         public void close() {
-            closeQuietly(session);
+            worker.closeQuietly(session);
         }
 
         @Override

@@ -3,7 +3,6 @@ package org.flinkbridge.conformance;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.ByteString;
-import io.grpc.StatusRuntimeException;
 import org.flinkbridge.conformance.WorkerUnderTest.KitTransport;
 import org.flinkbridge.conformance.WorkerUnderTest.Session;
 import org.flinkbridge.proto.control.CellDeclaration;
@@ -238,17 +237,6 @@ final class CellPoints {
     }
 
     private void closeQuietly(Session session) {
-        closeQuietly(worker, session);
-    }
-
-    /** Ends a session, which may have failed (the worker acknowledges a close either way). */
-    static void closeQuietly(WorkerUnderTest worker, Session session) {
-        try {
-            worker.closeSession(session.id());
-        } catch (StatusRuntimeException e) {
-            // A session the worker ended itself may be gone already.
-        } finally {
-            session.close();
-        }
+        worker.closeQuietly(session);
     }
 }

@@ -47,7 +47,7 @@ import static org.flinkbridge.conformance.Report.require;
  * The contract points of docs/protocol.md that a whole worker (control service and data plane) must keep,
  * checked over the wire with the built-in steps every worker serves ({@code append_field}, {@code running_count}).
  */
-final class ContractPoints {
+record ContractPoints(WorkerUnderTest worker, Report report) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long ANSWER_MILLIS = 20_000;
@@ -67,14 +67,6 @@ final class ContractPoints {
     /** Two keys and the key groups the kit routes them to, as Flink would route two keys. */
     private static final int GROUP_A = 11;
     private static final int GROUP_B = 4000;
-
-    private final WorkerUnderTest worker;
-    private final Report report;
-
-    ContractPoints(WorkerUnderTest worker, Report report) {
-        this.worker = worker;
-        this.report = report;
-    }
 
     /** The points of the control service, which hold whatever the transport. */
     void control(boolean shm) {

@@ -27,7 +27,7 @@ import static org.flinkbridge.conformance.Report.require;
  * response, a record's TIMERS answer, the firing and its output, a late record after it, a TIMER that breaks the
  * rules, and the refusal of a session that is not keyed.
  */
-final class TimerPoints {
+record TimerPoints(WorkerUnderTest worker, Report report) {
 
     private static final long ANSWER_MILLIS = 20_000;
     static final StepSpec WINDOW = StepSpec.newBuilder().setName("win").setType("window")
@@ -37,14 +37,6 @@ final class TimerPoints {
     /** A record at 1,500 ms falls in the window [1000, 2000), whose timer is at 1,999. */
     private static final long AT = 1_500;
     private static final long FIRES_AT = 1_999;
-
-    private final WorkerUnderTest worker;
-    private final Report report;
-
-    TimerPoints(WorkerUnderTest worker, Report report) {
-        this.worker = worker;
-        this.report = report;
-    }
 
     void run(KitTransport transport) {
         String over = " (" + transport.flag + ")";
@@ -61,7 +53,7 @@ final class TimerPoints {
                 + over, () -> {
                     try {
                         Session session = worker.open(transport, List.of(WINDOW), 0, 1, false);
-                        CellPoints.closeQuietly(worker, session);
+                        worker.closeQuietly(session);
                         throw new Report.Broken("the session was opened");
                     } catch (StatusRuntimeException refused) {
                         require(refused.getStatus().getCode() == Status.Code.FAILED_PRECONDITION, "refused with "
@@ -80,7 +72,7 @@ final class TimerPoints {
         try {
             use.on(session);
         } finally {
-            CellPoints.closeQuietly(worker, session);
+            worker.closeQuietly(session);
         }
     }
 

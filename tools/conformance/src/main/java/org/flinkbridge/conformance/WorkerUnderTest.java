@@ -1,6 +1,7 @@
 package org.flinkbridge.conformance;
 
 import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
 import org.flinkbridge.proto.control.BridgeControlGrpc;
 import org.flinkbridge.proto.control.HealthRequest;
 import org.flinkbridge.proto.control.HealthResponse;
@@ -204,6 +205,15 @@ final class WorkerUnderTest implements AutoCloseable {
 
     void closeSession(String sessionId) {
         control().closeSession(SessionRef.newBuilder().setSessionId(sessionId).build());
+    }
+
+    /** Ends a session, which may have failed (the worker acknowledges a close either way). */
+    void closeQuietly(Session session) {
+        try (session) {
+            closeSession(session.id());
+        } catch (StatusRuntimeException e) {
+            // A session the worker ended itself may be gone already.
+        }
     }
 
     String lastOutput() {
