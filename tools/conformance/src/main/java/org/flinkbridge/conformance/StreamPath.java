@@ -31,25 +31,23 @@ final class StreamPath implements DataPath {
 
     @Override
     public void record(long sequence, int keyGroup, KitRecord record) throws IOException {
-        Frame.Builder frame = Frame.newBuilder().setType(FrameType.RECORD).setSequence(sequence)
-                .setRecord(RecordMessages.message(record.timestamp(), record.headers(), record.payload()));
-        Integer optional = KeyGroups.toOptional(keyGroup);
-        if (optional != null) {
-            frame.setKeyGroup(optional);
-        }
-        send(frame.build());
+        send(recordFrame(sequence, keyGroup, record).build());
     }
 
     @Override
     public void record(long sequence, int keyGroup, byte[] key, KitRecord record) throws IOException {
+        send(recordFrame(sequence, keyGroup, record).setKey(ByteString.copyFrom(key)).build());
+    }
+
+    /** A RECORD frame of {@code record}, with its key group where it has one ({@link KeyGroups#toOptional}). */
+    private static Frame.Builder recordFrame(long sequence, int keyGroup, KitRecord record) {
         Frame.Builder frame = Frame.newBuilder().setType(FrameType.RECORD).setSequence(sequence)
-                .setKey(ByteString.copyFrom(key))
                 .setRecord(RecordMessages.message(record.timestamp(), record.headers(), record.payload()));
         Integer optional = KeyGroups.toOptional(keyGroup);
         if (optional != null) {
             frame.setKeyGroup(optional);
         }
-        send(frame.build());
+        return frame;
     }
 
     @Override
