@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
+import static org.flinkbridge.pipeline.PipelineRefusals.assertRefused;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -240,11 +241,7 @@ class PipelineGraphTest {
     @ParameterizedTest
     @MethodSource("invalidGraphs")
     void graphErrorsNameThePlace(String yaml, String expectedAfterFileName) throws IOException {
-        Path file = write(yaml);
-
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": " + expectedAfterFileName, e.getMessage());
+        assertRefused(write(yaml), expectedAfterFileName);
     }
 
     private Path write(String yaml) throws IOException {

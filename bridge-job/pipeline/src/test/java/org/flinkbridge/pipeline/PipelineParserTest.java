@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
+import static org.flinkbridge.pipeline.PipelineRefusals.assertRefused;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -391,13 +392,11 @@ class PipelineParserTest {
                 """;
         Path refused = write("refused.yaml", compat.formatted(""));
 
-        PipelineException error = assertThrows(PipelineException.class, () -> PipelineParser.parse(refused));
-
-        assertEquals(refused + ": grpc_mode compat (the prototype's unary service) has no checkpoint barriers and"
+        assertRefused(refused, "grpc_mode compat (the prototype's unary service) has no checkpoint barriers and"
                 + " keeps worker state out of Flink's checkpoints, so with checkpointing on the steps that may keep"
                 + " state, counts (running_count), mine (com.example.MyStep), cannot be exactly-once: use transport"
                 + " shm or grpc_mode stream, or set accept_at_least_once: true in the bridge section to run them at"
-                + " least once", error.getMessage());
+                + " least once");
         assertTrue(PipelineParser.parse(write("accepted.yaml", compat.formatted(", accept_at_least_once: true")))
                 .bridge().acceptAtLeastOnce());
         Pipeline stream = PipelineParser.parse(write("stream.yaml", compat.formatted("").replace("compat", "stream")));
@@ -959,11 +958,7 @@ class PipelineParserTest {
     @ParameterizedTest
     @MethodSource("invalidPipelines")
     void invalidPipelinesNameThePlace(String yaml, String expectedAfterFileName) throws IOException {
-        Path file = write("pipeline.yaml", yaml);
-
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": " + expectedAfterFileName, e.getMessage());
+        assertRefused(write("pipeline.yaml", yaml), expectedAfterFileName);
     }
 
     /** Each case: the file's text, then the start of the message after "<file>: ". */
@@ -987,11 +982,8 @@ class PipelineParserTest {
     @MethodSource("yamlErrors")
     void yamlSyntaxErrorsAreOneLineWithoutSnakeyamlTraces(String yaml, String expectedAfterFileName)
             throws IOException {
-        Path file = write("broken.yaml", yaml);
+        PipelineException e = assertRefused(write("broken.yaml", yaml), expectedAfterFileName);
 
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": " + expectedAfterFileName, e.getMessage());
         assertNull(e.getCause(), "a snakeyaml exception must not be attached");
     }
 
@@ -999,25 +991,19 @@ class PipelineParserTest {
     void missingFileIsReported() {
         Path file = dir.resolve("absent.yaml");
 
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": cannot read the pipeline file: no such file", e.getMessage());
+        assertRefused(file, "cannot read the pipeline file: no such file");
     }
 
     @Test
     void directoryIsReported() {
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(dir));
-
-        assertEquals(dir + ": cannot read the pipeline file: it is a directory", e.getMessage());
+        assertRefused(dir, "cannot read the pipeline file: it is a directory");
     }
 
     @Test
     void fileThatIsNotUtf8IsReported() throws IOException {
         Path file = Files.write(dir.resolve("latin1.yaml"), "name: caf\u00e9\n".getBytes(StandardCharsets.ISO_8859_1));
 
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": cannot read the pipeline file: it is not UTF-8 text", e.getMessage());
+        assertRefused(file, "cannot read the pipeline file: it is not UTF-8 text");
     }
 
     @Test
@@ -1027,9 +1013,7 @@ class PipelineParserTest {
         // Root reads files whatever their mode; the case can only be shown as another user.
         org.junit.jupiter.api.Assumptions.assumeFalse(Files.isReadable(file), "running as root");
 
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": cannot read the pipeline file: permission denied", e.getMessage());
+        assertRefused(file, "cannot read the pipeline file: permission denied");
     }
 
     private Path write(String name, String yaml) throws IOException {

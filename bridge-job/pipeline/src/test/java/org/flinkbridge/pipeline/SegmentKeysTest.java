@@ -11,9 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
+import static org.flinkbridge.pipeline.PipelineRefusals.assertRefused;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** A key per segment: the file's {@code segments} section keys any segment, the bridge section the first. */
 class SegmentKeysTest {
@@ -65,11 +65,7 @@ class SegmentKeysTest {
     @ParameterizedTest
     @MethodSource("invalidSegments")
     void segmentKeyErrorsNameThePlace(String rest, String expectedAfterFileName) throws IOException {
-        Path file = write(TWO_STAGES + rest);
-
-        PipelineException e = assertThrows(PipelineException.class, () -> PipelineParser.parse(file));
-
-        assertEquals(file + ": " + expectedAfterFileName, e.getMessage());
+        assertRefused(write(TWO_STAGES + rest), expectedAfterFileName);
     }
 
     private Path write(String yaml) throws IOException {
