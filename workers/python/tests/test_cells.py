@@ -43,6 +43,14 @@ def load(store, sequence, key, **contents):
     store.load(sequence, key_cells(key, **contents))
 
 
+class TotalAndSeenTest(unittest.TestCase):
+    """Tests of a store whose one step declares the value cell ``total`` and the map cell ``seen``, no TTL."""
+
+    def setUp(self):
+        self.store, handles = store_with([("value", "total", 0), ("map", "seen", 0)])
+        self.total, self.seen = handles["total"], handles["seen"]
+
+
 class DeclaringTest(unittest.TestCase):
 
     def test_cells_are_numbered_in_step_order_then_declaration_order(self):
@@ -89,11 +97,7 @@ class DeclaringTest(unittest.TestCase):
                     value_cell(name, ttl)
 
 
-class ReadingAndWritingTest(unittest.TestCase):
-
-    def setUp(self):
-        self.store, handles = store_with([("value", "total", 0), ("map", "seen", 0)])
-        self.total, self.seen = handles["total"], handles["seen"]
+class ReadingAndWritingTest(TotalAndSeenTest):
 
     def enter(self, key):
         self.assertTrue(self.store.enter(key))
@@ -202,11 +206,7 @@ class ReadingAndWritingTest(unittest.TestCase):
             self.seen.put(b"e", b"x" * 65)
 
 
-class LoadingTest(unittest.TestCase):
-
-    def setUp(self):
-        self.store, handles = store_with([("value", "total", 0), ("map", "seen", 0)])
-        self.total, self.seen = handles["total"], handles["seen"]
+class LoadingTest(TotalAndSeenTest):
 
     def contents(self, key):
         self.assertTrue(self.store.enter(key))
@@ -342,11 +342,7 @@ class ResidentBytesTest(unittest.TestCase):
         self.assertEqual(0, self.store.resident_bytes(b"a"))
 
 
-class EvictTest(unittest.TestCase):
-
-    def setUp(self):
-        self.store, handles = store_with([("value", "total", 0), ("map", "seen", 0)])
-        self.total, self.seen = handles["total"], handles["seen"]
+class EvictTest(TotalAndSeenTest):
 
     def test_an_evicted_key_is_no_longer_resident_and_a_load_brings_it_back_as_loaded(self):
         load(self.store, 1, b"a", c0=b"a0", c1={b"x": b"1"})
