@@ -56,6 +56,15 @@ class CellTtlTest {
         cells.declarations().seal();
     }
 
+    /** At {@code millis}: loads key a with no cells, enters it, sets last to v and recent's entry k to e. */
+    private void writeToKeyAAt(long millis) {
+        clock.stamp(millis);
+        cells.load(0, KeyCells.newBuilder().setKey(ByteString.copyFromUtf8("a")).build());
+        cells.enter(b("a"));
+        last.set(b("v"));
+        recent.put(b("k"), b("e"));
+    }
+
     @Test
     void theTtlIsDeclared() {
         assertEquals(List.of(100L, 100L), cells.declarations().toProto().stream().map(c -> c.getTtlMs()).toList());
@@ -63,11 +72,7 @@ class CellTtlTest {
 
     @Test
     void aValueIsThereUntilItsWriteTimePlusTheTtlAndGoneFromThen() {
-        clock.stamp(1_000);
-        cells.load(0, KeyCells.newBuilder().setKey(ByteString.copyFromUtf8("a")).build());
-        cells.enter(b("a"));
-        last.set(b("v"));
-        recent.put(b("k"), b("e"));
+        writeToKeyAAt(1_000);
 
         clock.stamp(1_099);
         assertEquals("v", s(last.get()));
@@ -82,11 +87,7 @@ class CellTtlTest {
 
     @Test
     void whatIsWrittenBackCarriesItsWriteTimeBeforeTheStepsBytes() {
-        clock.stamp(5_000);
-        cells.load(0, KeyCells.newBuilder().setKey(ByteString.copyFromUtf8("a")).build());
-        cells.enter(b("a"));
-        last.set(b("v"));
-        recent.put(b("k"), b("e"));
+        writeToKeyAAt(5_000);
         clock.stamp(5_050);
         last.set(b("w"));
         cells.leave();
