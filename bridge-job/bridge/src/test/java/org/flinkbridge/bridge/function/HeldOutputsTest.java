@@ -10,10 +10,7 @@ import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
-import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.session.SessionSpec;
-import org.flinkbridge.pipeline.BridgeSettings;
-import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -66,13 +63,9 @@ class HeldOutputsTest {
     }
 
     private static SessionSpec sessionSpec() {
-        return new SessionSpec("held-outputs", 0, "main",
-                List.of(new SessionSpec.Step("mark", "append_field", "{\"field\":\"seen\",\"value\":1}")),
-                TransportMode.GRPC_STREAM, WORKER.address(), BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
-                List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
-                BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults(),
-                BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
+        return WORKER.sessionSpec("held-outputs",
+                new SessionSpec.Step("mark", "append_field", "{\"field\":\"seen\",\"value\":1}"),
+                SessionSpec.Recovery.defaults());
     }
 
     /** Writes given entries into the bridge's union list state at a checkpoint. */

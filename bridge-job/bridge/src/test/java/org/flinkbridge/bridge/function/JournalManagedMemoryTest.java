@@ -121,11 +121,7 @@ class JournalManagedMemoryTest {
 
     /** A segment that keeps no record (none has the header it filters on), so the journal is all that grows. */
     private static SessionSpec sessionSpec(SessionSpec.Recovery recovery) {
-        return new SessionSpec("journal-memory", 0, "main",
-                List.of(new SessionSpec.Step("drop", "filter", "{\"header\":\"keep\",\"equals\":\"yes\"}")),
-                TransportMode.GRPC_STREAM, WORKER.address(), BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
-                List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
-                BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                SessionSpec.ShmSettings.defaults(), recovery, BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
+        return WORKER.sessionSpec("journal-memory",
+                new SessionSpec.Step("drop", "filter", "{\"header\":\"keep\",\"equals\":\"yes\"}"), recovery);
     }
 }

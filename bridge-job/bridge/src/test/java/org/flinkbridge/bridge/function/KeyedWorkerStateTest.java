@@ -10,10 +10,7 @@ import org.apache.flink.runtime.state.KeyedStateHandle;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.asyncprocessing.AsyncKeyedOneInputStreamOperatorTestHarness;
-import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.session.SessionSpec;
-import org.flinkbridge.pipeline.BridgeSettings;
-import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -21,7 +18,6 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import java.lang.reflect.Field;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -119,12 +115,8 @@ class KeyedWorkerStateTest {
     }
 
     private static SessionSpec sessionSpec() {
-        return new SessionSpec("keyed-worker-state", 0, "main",
-                List.of(new SessionSpec.Step("count", "running_count", "{\"key_header\":\"key\"}")),
-                TransportMode.GRPC_STREAM, WORKER.address(), BridgeOptions.ALLOW_PLAINTEXT_REMOTE.defaultValue(),
-                List.of(), BridgeSettings.DEFAULT_MAX_IN_FLIGHT,
-                BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS, BridgeOptions.GRPC_BATCH_FRAMES.defaultValue(),
-                SessionSpec.ShmSettings.defaults(), SessionSpec.Recovery.defaults(),
-                BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes());
+        return WORKER.sessionSpec("keyed-worker-state",
+                new SessionSpec.Step("count", "running_count", "{\"key_header\":\"key\"}"),
+                SessionSpec.Recovery.defaults());
     }
 }
