@@ -26,7 +26,8 @@ class ChaosQuickTest {
 
     private static final Pattern SUMMARY = Pattern.compile(
             "chaos: transport=(\\w+) worker=(\\w+) recovery=in_place records in=(\\d+) out=(\\d+) "
-                    + "worker_kills=(\\d+) taskmanager_kills=(\\d+) job_restarts=(-?\\d+) worker_recoveries=(\\d+) duplicates=(\\d+) "
+                    + "worker_kills=(\\d+) taskmanager_kills=(\\d+) job_restarts=(-?\\d+) deploy_retries=\\d+ "
+                    + "worker_recoveries=(\\d+) duplicates=(\\d+) "
                     + "losses=(\\d+) checkpoint_p99_ms=(\\S+) workers_left=(\\d+)");
 
     @Test

@@ -86,6 +86,11 @@ final class InPlaceRecovery implements WorkerLoss {
     }
 
     @Override
+    public boolean replaysAnsweredBarrier(long sequence) {
+        return journal.verifyingBarrier(sequence);
+    }
+
+    @Override
     public boolean absorbTimers(long sequence, TimerChanges changes) {
         return journal.absorbAnswer(sequence, ReplayJournal.OutputHash.of(changes));
     }

@@ -201,7 +201,10 @@ final class SessionExchange {
     private final Cells cells;
     private final ResidentKeys resident;
     private final Timers timers;
-    /** The cell writes answering the barrier in flight, applied with its end marker. */
+    /**
+     * The cell writes answering the barrier in flight, applied once the checkpoint's worker state is taken: a worker
+     * lost before that replays the inputs since the previous barrier, whose loads must not see these writes.
+     */
     private final List<KeyCells> barrierWrites = new ArrayList<>();
     private WorkerChannel channel;
     private Pending restored;
@@ -401,6 +404,7 @@ final class SessionExchange {
                 lost(e);
             }
             state = awaitState(checkpointId);
+            applyBarrierWrites();
         } finally {
             holding = false;
         }
@@ -415,6 +419,18 @@ final class SessionExchange {
             }
         }
         return new Checkpoint(state, pending);
+    }
+
+    /**
+     * The barrier is answered whole and the worker's state taken: its cells go into Flink's keyed state before the
+     * keyed snapshot.
+     */
+    private void applyBarrierWrites() throws IOException {
+        for (KeyCells writes : barrierWrites) {
+            cells.write(resident.key(writes.getKey()), writes);
+            resident.weigh(writes.getKey(), writes.getResidentBytes());
+        }
+        barrierWrites.clear();
     }
 
     /** Every answer up to the barrier, then the worker's state: taken again from a new worker if this one is lost. */
@@ -640,14 +656,6 @@ final class SessionExchange {
             }
             expectOldest(sequence, "an end of outputs");
             loss.ended(sequence);
-            if (!barrierWrites.isEmpty()) {
-                // The barrier is answered whole: its cells go into Flink's keyed state before the keyed snapshot.
-                for (KeyCells writes : barrierWrites) {
-                    cells.write(resident.key(writes.getKey()), writes);
-                    resident.weigh(writes.getKey(), writes.getResidentBytes());
-                }
-                barrierWrites.clear();
-            }
             boolean isWatermark = inFlight.oldestKind() == InputKind.WATERMARK;
             long watermark = inFlight.oldestWatermark();
             inFlight.removeOldest();
@@ -696,18 +704,27 @@ final class SessionExchange {
 
         @Override
         public void cellWrites(long sequence, KeyCells writes) {
+            if (loss.replaysAnsweredBarrier(sequence)) {
+                // The barrier's first writes were dropped with the lost session; these replace them.
+                barrierWrites.add(requireResident(writes));
+                return;
+            }
             expectOldest(sequence, "cell writes");
             if (inFlight.oldestKind() != InputKind.BARRIER) {
                 throw new WorkerFailure(session.name() + ": the worker answered input #" + sequence + ", a "
                         + inFlight.oldestKind() + ", with cell writes, which only answer a BARRIER (a protocol"
                         + " violation)");
             }
+            barrierWrites.add(requireResident(writes));
+        }
+
+        private KeyCells requireResident(KeyCells writes) {
             if (resident.key(writes.getKey()) == null) {
                 throw new WorkerFailure(session.name() + ": the worker wrote the cells of key '"
                         + writes.getKey().toStringUtf8() + "', which was never loaded into the session (a protocol"
                         + " violation)");
             }
-            barrierWrites.add(writes);
+            return writes;
         }
 
         @Override

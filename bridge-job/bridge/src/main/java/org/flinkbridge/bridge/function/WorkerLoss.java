@@ -58,6 +58,14 @@ interface WorkerLoss extends AutoCloseable {
     /** Input {@code sequence}'s timer changes arrived (the first time) and were applied. */
     default void timersReceived(long sequence, TimerChanges changes) {}
 
+    /**
+     * Whether {@code sequence} is a replayed BARRIER answered before the loss: its cell writes come again, to be
+     * applied with the checkpoint the replay completes.
+     */
+    default boolean replaysAnsweredBarrier(long sequence) {
+        return false;
+    }
+
     /** Whether this end of outputs closes a replayed answer, checked and dropped. */
     default boolean absorbEnd(long sequence) {
         return false;

@@ -421,6 +421,12 @@ public final class ReplayJournal implements AutoCloseable {
         return verifying != NOT_JOURNALED;
     }
 
+    /** Whether {@code sequence} is a replayed BARRIER answered before, whose answers come next. */
+    public boolean verifyingBarrier(long sequence) {
+        return verifying != NOT_JOURNALED && log.get(ValueLayout.JAVA_LONG, verifying + SEQUENCE) == sequence
+                && KINDS[log.get(ValueLayout.JAVA_INT, verifying + KIND)] == InputKind.BARRIER;
+    }
+
     /** The input whose replayed answers come next; only while {@link #verifying()}. */
     public long verifyingSequence() {
         return log.get(ValueLayout.JAVA_LONG, verifying + SEQUENCE);

@@ -1,10 +1,13 @@
 package org.flinkbridge.bridge.function;
 
 import com.google.protobuf.ByteString;
+import org.flinkbridge.bridge.journal.ReplayJournal;
+import org.flinkbridge.proto.control.KeyGroupState;
 import org.flinkbridge.proto.data.CellContent;
 import org.flinkbridge.proto.data.CellOp;
 import org.flinkbridge.proto.data.CellWrite;
 import org.flinkbridge.proto.data.KeyCells;
+import org.flinkbridge.protocol.WorkerLostException;
 import org.flinkbridge.records.BridgeRecord;
 import org.junit.jupiter.api.Test;
 
@@ -84,6 +87,37 @@ class CellsExchangeTest {
         assertEquals(List.of("CLOCK 7", "LOAD 8 a=1", "RECORD 8 a", "BARRIER 9 evict [b]"), worker.inputs.subList(
                 worker.inputs.size() - 4, worker.inputs.size()));
         assertEquals(Map.of("a", 2L, "b", 2L), backend.counts);
+    }
+
+    /**
+     * A worker lost while the checkpoint takes its state: the barrier's writes are not applied, so the replay loads
+     * the cells as of the previous barrier, and the writes the new session answers the replayed barrier with are
+     * applied instead: each record counted once.
+     */
+    @Test
+    void aWorkerLostWhileItsStateIsTakenLeavesTheBarriersWritesToTheReplay() throws IOException {
+        backend.counts.put("a", 41L);
+        CountingWorker replacement = new CountingWorker();
+        SessionsInTurn sessions = new SessionsInTurn(List.of(worker, replacement)) {
+            @Override
+            public List<KeyGroupState> snapshotState(long checkpointId) throws IOException {
+                if (current() == 0) {
+                    throw new WorkerLostException("the worker is gone");
+                }
+                return List.of();
+            }
+        };
+        SessionExchange exchange = new SessionExchange(sessions, () -> 1_000, 8, 50,
+                new InPlaceRecovery(new ReplayJournal(1 << 20, 8), List.of()), null, new DownstreamLog(),
+                SessionExchange.Pending.NONE, record -> text(record).split(":")[0], backend, 1 << 20,
+                SessionExchange.Timers.NONE);
+        exchange.record(0, "a", record("a:1"));
+        exchange.record(0, "a", record("a:2"));
+
+        exchange.checkpoint(1);
+
+        assertEquals(List.of("CLOCK 0", "LOAD 1 a=41", "RECORD 1 a", "RECORD 2 a", "BARRIER 3"), replacement.inputs);
+        assertEquals(Map.of("a", 43L), backend.counts);
     }
 
     @Test
