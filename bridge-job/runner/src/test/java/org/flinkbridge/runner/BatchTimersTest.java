@@ -47,7 +47,8 @@ class BatchTimersTest {
             }
         }
         assertEquals(records, ids.size(), "records in the batches");
-        // By the end of input alone there would be one batch per key; 3 s of input make about 15 per key by time.
-        assertTrue(batches.size() > 5 * KEYS, batches.size() + " batches: they did not close by time");
+        // By the end of input alone there would be one batch per key: any more closed by time (3 s of input make
+        // about 15 per key on an idle machine, fewer when the timers' callbacks wait behind a busy task thread).
+        assertTrue(batches.size() > 2 * KEYS, batches.size() + " batches: they did not close by time");
     }
 }
