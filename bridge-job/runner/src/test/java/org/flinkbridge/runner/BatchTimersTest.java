@@ -2,6 +2,7 @@ package org.flinkbridge.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -26,8 +27,21 @@ class BatchTimersTest {
     private static final int KEYS = 10;
 
     @ParameterizedTest
-    @CsvSource({"java, shm", "java, grpc", "python, shm", "python, grpc", "rust, shm", "rust, grpc"})
+    @CsvSource({"java, shm", "python, grpc"})
     void batchesCloseByTimeWithEveryRecordOnce(String worker, String transport, @TempDir Path dir) throws Exception {
+        batchesCloseByTime(worker, transport, dir);
+    }
+
+    /** The other workers and transports, in the long run (./flink-bridge test long). */
+    @Tag("long")
+    @ParameterizedTest
+    @CsvSource({"java, grpc", "python, shm", "rust, shm", "rust, grpc"})
+    void batchesCloseByTimeWithEveryRecordOnceOnEveryWorker(String worker, String transport, @TempDir Path dir)
+            throws Exception {
+        batchesCloseByTime(worker, transport, dir);
+    }
+
+    private static void batchesCloseByTime(String worker, String transport, Path dir) throws Exception {
         int records = 3_000;
         Path pipeline = TestPipelines.write(dir, "batches", """
                 name: batches

@@ -2,6 +2,7 @@ package org.flinkbridge.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -30,9 +31,21 @@ class WindowTimersTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @ParameterizedTest
-    @CsvSource({"java, shm", "java, grpc", "python, shm", "python, grpc", "rust, shm", "rust, grpc"})
+    @CsvSource({"java, shm", "rust, grpc"})
+    void tumblingWindowsCountEveryRecordOnce(String worker, String transport, @TempDir Path dir) throws Exception {
+        tumblingWindows(worker, transport, dir);
+    }
+
+    /** The other workers and transports, in the long run (./flink-bridge test long). */
+    @Tag("long")
+    @ParameterizedTest
+    @CsvSource({"java, grpc", "python, shm", "python, grpc", "rust, shm"})
     void tumblingWindowsCountEveryRecordOnceOnEveryWorker(String worker, String transport, @TempDir Path dir)
             throws Exception {
+        tumblingWindows(worker, transport, dir);
+    }
+
+    private static void tumblingWindows(String worker, String transport, Path dir) throws Exception {
         int records = 6_000;
         Path pipeline = pipeline(dir, records, "size_ms: 1000", "worker: " + worker);
 
@@ -44,8 +57,21 @@ class WindowTimersTest {
 
     /** Sliding windows: each record is in two, and each window of two seconds holds 2,000 records. */
     @ParameterizedTest
-    @CsvSource({"java", "python", "rust"})
+    @CsvSource({"python"})
     void slidingWindowsCountEachRecordInEveryWindowThatHoldsIt(String worker, @TempDir Path dir) throws Exception {
+        slidingWindows(worker, dir);
+    }
+
+    /** The other workers, in the long run. */
+    @Tag("long")
+    @ParameterizedTest
+    @CsvSource({"java", "rust"})
+    void slidingWindowsCountEachRecordInEveryWindowThatHoldsItOnEveryWorker(String worker, @TempDir Path dir)
+            throws Exception {
+        slidingWindows(worker, dir);
+    }
+
+    private static void slidingWindows(String worker, Path dir) throws Exception {
         int records = 5_000;
         Path pipeline = pipeline(dir, records, "size_ms: 2000, slide_ms: 1000", "worker: " + worker);
 
