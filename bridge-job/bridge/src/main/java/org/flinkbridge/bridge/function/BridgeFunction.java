@@ -163,14 +163,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         if (session.cells().isEmpty()) {
             return SessionExchange.Cells.NONE;
         }
-        if (keyedBackend == null) {
-            throw new IOException(session.name() + ": its steps declare cells " + session.cells().stream()
-                    .map(cell -> cell.getStep() + "/" + cell.getName()).toList() + ", " + (keyed
-                    ? "but the job's state backend gives no synchronous access to keyed state (ForSt): use"
-                            + " state.backend.type rocksdb or hashmap"
-                    : "but its stream is not keyed (the worker should have refused the session)"));
-        }
-        return new CellStates(keyedBackend, session.name(), session.cells());
+        return new CellStates(keyedBackend("its steps declare cells " + session.cells().stream()
+                .map(cell -> cell.getStep() + "/" + cell.getName()).toList()), session.name(), session.cells());
     }
 
     /** The session's timers in the keyed operator's state backend, once the worker said its steps set them. */
@@ -178,14 +172,19 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         if (!session.timers()) {
             return SessionExchange.Timers.NONE;
         }
+        return new FlinkTimers(keyedBackend("its steps set timers"), maxParallelism, processingTimeService,
+                this::processingTimeReached, session.name(), spec.steps().size());
+    }
+
+    /** The keyed operator's synchronous state backend, which {@code what} needs; else an IOException says why not. */
+    private KeyedStateBackend<?> keyedBackend(String what) throws IOException {
         if (keyedBackend == null) {
-            throw new IOException(session.name() + ": its steps set timers, " + (keyed
+            throw new IOException(session.name() + ": " + what + ", " + (keyed
                     ? "but the job's state backend gives no synchronous access to keyed state (ForSt): use"
                             + " state.backend.type rocksdb or hashmap"
                     : "but its stream is not keyed (the worker should have refused the session)"));
         }
-        return new FlinkTimers(keyedBackend, maxParallelism, processingTimeService, this::processingTimeReached,
-                session.name(), spec.steps().size());
+        return keyedBackend;
     }
 
     /** The processing time service reached a timer, on the task thread. */

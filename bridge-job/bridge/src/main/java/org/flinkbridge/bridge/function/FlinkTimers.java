@@ -84,7 +84,7 @@ final class FlinkTimers implements SessionExchange.Timers {
             }
             TimerHeapInternalTimer<String, Integer> timer = new TimerHeapInternalTimer<>(change.getTimestamp(), key,
                     change.getStep());
-            KeyGroupedInternalPriorityQueue<TimerHeapInternalTimer<String, Integer>> queue = switch (change.getDomain()) {
+            var queue = switch (change.getDomain()) {
                 case TIME_DOMAIN_EVENT_TIME -> eventTime;
                 case TIME_DOMAIN_PROCESSING_TIME -> processingTime;
                 default -> throw violation("has the time domain " + change.getDomain(), key);

@@ -323,7 +323,7 @@ final class SessionExchange {
         byte[] key = due.key().getBytes(StandardCharsets.UTF_8);
         loss.sentTimer(sequence, due.keyGroup(), key, due.firing());
         try {
-            inputs.timer(sequence, due.keyGroup(), key, due.firing());
+            inputs.send(sequence, due.keyGroup(), due.key(), key, due.firing());
             if (idle) {
                 channel.flush();
             }
@@ -590,11 +590,16 @@ final class SessionExchange {
             channel.sendRecord(sequence, keyGroup, keyBytes, record, answers);
         }
 
-        /** A timer that fires, after its key's cells when the key is not resident in the session. */
+        /** A replayed timer: its key is found again from its bytes. */
         @Override
         public void timer(long sequence, int keyGroup, byte[] key, TimerFiring firing) throws IOException {
-            makeResident(sequence, new String(key, StandardCharsets.UTF_8), key);
-            channel.sendTimer(sequence, keyGroup, key, firing, answers);
+            send(sequence, keyGroup, new String(key, StandardCharsets.UTF_8), key, firing);
+        }
+
+        /** A timer that fires, after its key's cells when the key is not resident in the session. */
+        void send(long sequence, int keyGroup, String key, byte[] keyBytes, TimerFiring firing) throws IOException {
+            makeResident(sequence, key, keyBytes);
+            channel.sendTimer(sequence, keyGroup, keyBytes, firing, answers);
         }
 
         /** Loads the key's cells into the session as part of input {@code sequence}, unless they are there. */

@@ -1,5 +1,6 @@
 package org.flinkbridge.worker.timers;
 
+import com.google.protobuf.CodedOutputStream;
 import org.flinkbridge.proto.data.TimerChange;
 import org.flinkbridge.proto.data.TimerChanges;
 import org.flinkbridge.proto.data.TimerOp;
@@ -202,12 +203,8 @@ public final class SessionTimers {
 
     /** A change's fields, proto3's way: a zero step or timestamp is left out (op and domain are never zero). */
     private int changeLength(int i) {
-        return 2 + 2 + (steps[i] == 0 ? 0 : 1 + varintLength(Integer.toUnsignedLong(steps[i])))
-                + (timestamps[i] == 0 ? 0 : 1 + varintLength(timestamps[i]));
-    }
-
-    private static int varintLength(long value) {
-        return value == 0 ? 1 : (64 - Long.numberOfLeadingZeros(value) + 6) / 7;
+        return 2 + 2 + (steps[i] == 0 ? 0 : 1 + CodedOutputStream.computeUInt32SizeNoTag(steps[i]))
+                + (timestamps[i] == 0 ? 0 : 1 + CodedOutputStream.computeUInt64SizeNoTag(timestamps[i]));
     }
 
     private static long varint(MemorySegment target, long at, long value) {
