@@ -35,7 +35,9 @@ public final class JobCounters {
         /** Sessions moved to a new worker after theirs stopped as asked (an upgrade). */
         WORKER_UPGRADES,
         /** Records a dead-letter step failed on, sent to the pipeline's dead letters. */
-        DEAD_LETTERS;
+        DEAD_LETTERS,
+        /** Late records that a {@code window} step passed on (header {@code late}) out of its segment. */
+        LATE_RECORDS;
 
         /** The name of this count's accumulator. */
         String accumulator() {

@@ -27,6 +27,7 @@ import org.flinkbridge.pipeline.Pipeline;
 import org.flinkbridge.pipeline.PipelineException;
 import org.flinkbridge.pipeline.PrintSinkSpec;
 import org.flinkbridge.pipeline.SinkSpec;
+import org.flinkbridge.protocol.BuiltInStep;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -191,6 +192,8 @@ public final class LocalRunner {
         long recoveries = JobCounters.Count.WORKER_RECOVERIES.of(accumulators);
         long upgrades = JobCounters.Count.WORKER_UPGRADES.of(accumulators);
         long deadLetters = JobCounters.Count.DEAD_LETTERS.of(accumulators);
+        boolean windows = pipeline.segments().stream().flatMap(segment -> segment.steps().stream())
+                .anyMatch(step -> BuiltInStep.WINDOW.typeName().equals(step.type()));
         int restarts = JobCounters.restarts(accumulators);
         // A dead letter stands for an input that left the main stream, as a filtered one does.
         long accounted = writtenInputs + deadLetters;
@@ -202,6 +205,7 @@ public final class LocalRunner {
                 + (recoveries > 0 ? " worker_recoveries=" + recoveries : "")
                 + (upgrades > 0 ? " worker_upgrades=" + upgrades : "")
                 + (pipeline.deadLetters() != null ? " dead_letters=" + deadLetters : "")
+                + (windows ? " late_records=" + JobCounters.Count.LATE_RECORDS.of(accumulators) : "")
                 + accounting(pipeline, read, accounted, restarts)
                 + "; output: " + String.join(", ", outputs)
                 + (pipeline.deadLetters() != null ? "; dead letters: " + describe(pipeline, pipeline.deadLetters(), null) : "");

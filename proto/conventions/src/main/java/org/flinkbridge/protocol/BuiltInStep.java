@@ -17,6 +17,12 @@ public enum BuiltInStep {
     RUNNING_COUNT(false),
     WINDOW(false);
 
+    /**
+     * The header a {@code window} step puts on a late record it passes on (its value the step's name): the bridge
+     * counts the outputs that carry it.
+     */
+    public static final String LATE_HEADER = "late";
+
     private final boolean keepsNoState;
 
     BuiltInStep(boolean keepsNoState) {

@@ -144,7 +144,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         JobCounters.countRestarts(accumulators);
         metrics = new SessionMetrics(ctx.getMetricGroup(), accumulators, spec.maxInFlight(),
                 () -> exchange == null ? 0 : exchange.inFlight(), session::toWorkerRingBytes,
-                session::fromWorkerRingBytes, spec.deadLetterSteps());
+                session::fromWorkerRingBytes, spec.deadLetterSteps(), spec.windowSteps());
         WorkerLoss loss = spec.recovery().inPlace()
                 ? new InPlaceRecovery(journal(), workerStates)
                 : WorkerLoss.FAILOVER;
@@ -407,6 +407,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             if (output == null) {
                 throw new SessionExchange.WorkerFailure(session.name() + ": an output arrived with nowhere to go");
             }
+            metrics.outputEmitted(record);
             output.collectAndOverwriteTimestamp(record, record.timestamp);
         }
 

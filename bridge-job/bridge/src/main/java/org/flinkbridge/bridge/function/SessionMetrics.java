@@ -8,6 +8,8 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.flinkbridge.bridge.JobCounters;
+import org.flinkbridge.protocol.BuiltInStep;
+import org.flinkbridge.records.BridgeRecord;
 
 import java.util.Arrays;
 import java.util.HashMap;
@@ -21,7 +23,7 @@ import java.util.function.LongSupplier;
  * show them per subtask): records and payload bytes each way, inputs in flight, each ring's occupancy, the
  * round trip of an input (sent until its last answer, every {@value #ROUND_TRIP_SAMPLING}th input timed so the
  * hot path stays cheap), the time the last checkpoint took to drain the session, and recoveries and upgrades.
- * Dead letters, recoveries and upgrades also count in the job's {@link JobCounters} accumulators.
+ * Dead letters, late records, recoveries and upgrades also count in the job's {@link JobCounters} accumulators.
  */
 final class SessionMetrics {
 
@@ -38,11 +40,14 @@ final class SessionMetrics {
     private final Counter upgrades;
     private final Counter replayedInputs;
     private final LongCounter jobDeadLetters;
+    private final LongCounter jobLateRecords;
     private final LongCounter jobRecoveries;
     private final LongCounter jobUpgrades;
     private final Histogram roundTripMicros;
     /** Dead letters by step, for the steps with on_error: dead_letter. */
     private final Map<String, Counter> deadLetters = new HashMap<>();
+    /** Late records by step, for the segment's window steps. */
+    private final Map<String, Counter> lateRecords = new HashMap<>();
     /** Send times of the sampled inputs in flight, by sequence; the slot of an input not timed is unused. */
     private final long[] sentNanos;
     private final int slotMask;
@@ -55,9 +60,10 @@ final class SessionMetrics {
      * @param toWorkerRing  bytes queued for the worker in the ring (0 without one)
      * @param fromWorkerRing bytes queued for the bridge in the ring (0 without one)
      * @param deadLetterSteps the segment's steps with on_error: dead_letter
+     * @param windowSteps    the segment's steps of type window
      */
     SessionMetrics(MetricGroup group, RuntimeContext accumulators, int maxInFlight, IntSupplier inFlight, LongSupplier toWorkerRing,
-                   LongSupplier fromWorkerRing, List<String> deadLetterSteps) {
+                   LongSupplier fromWorkerRing, List<String> deadLetterSteps, List<String> windowSteps) {
         recordsSent = group.counter("bridgeRecordsSent");
         bytesSent = group.counter("bridgeBytesSent");
         recordsReceived = group.counter("bridgeRecordsReceived");
@@ -66,10 +72,14 @@ final class SessionMetrics {
         upgrades = group.counter("bridgeWorkerUpgrades");
         replayedInputs = group.counter("bridgeReplayedInputs");
         jobDeadLetters = JobCounters.Count.DEAD_LETTERS.in(accumulators);
+        jobLateRecords = JobCounters.Count.LATE_RECORDS.in(accumulators);
         jobRecoveries = JobCounters.Count.WORKER_RECOVERIES.in(accumulators);
         jobUpgrades = JobCounters.Count.WORKER_UPGRADES.in(accumulators);
         for (String step : deadLetterSteps) {
             deadLetters.put(step, group.addGroup("step", step).counter("bridgeDeadLetters"));
+        }
+        for (String step : windowSteps) {
+            lateRecords.put(step, group.addGroup("step", step).counter("bridgeLateRecords"));
         }
         roundTripMicros = group.histogram("bridgeRoundTripMicros",
                 new DescriptiveStatisticsHistogram(ROUND_TRIP_WINDOW));
@@ -125,6 +135,21 @@ final class SessionMetrics {
             counter.inc();
         }
         jobDeadLetters.add(1L);
+    }
+
+    /**
+     * Counts {@code output} if it is a late record that one of the segment's window steps passed on (the header
+     * {@code late} naming it; a late record of an earlier segment's window, passed through, names no step here).
+     */
+    void outputEmitted(BridgeRecord output) {
+        if (lateRecords.isEmpty()) {
+            return;
+        }
+        Counter late = lateRecords.get(output.headers.get(BuiltInStep.LATE_HEADER));
+        if (late != null) {
+            late.inc();
+            jobLateRecords.add(1L);
+        }
     }
 
     void recovered(InPlaceRecovery.Recovery recovery) {

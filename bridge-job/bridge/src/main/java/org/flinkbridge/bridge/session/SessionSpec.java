@@ -4,6 +4,7 @@ import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.pipeline.WorkerRecovery;
+import org.flinkbridge.protocol.BuiltInStep;
 import org.flinkbridge.proto.control.OnError;
 import org.flinkbridge.proto.control.StepSpec;
 
@@ -83,6 +84,12 @@ public record SessionSpec(
     /** The names of the steps whose failed records go to the dead letters. */
     public List<String> deadLetterSteps() {
         return steps.stream().filter(Step::deadLetter).map(Step::name).toList();
+    }
+
+    /** The names of the steps of type {@code window}, whose late records the bridge counts. */
+    public List<String> windowSteps() {
+        return steps.stream().filter(step -> BuiltInStep.WINDOW.typeName().equals(step.type())).map(Step::name)
+                .toList();
     }
 
     /**
