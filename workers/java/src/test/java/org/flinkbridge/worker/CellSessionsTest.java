@@ -443,14 +443,24 @@ class CellSessionsTest extends WorkerServerFixture {
 
     @Test
     void batchDeclaresItsBatchCellAndTimersInAKeyedSessionOnly() {
-        StepSpec batch = StepSpec.newBuilder().setName("b").setType("batch").setConfigJson("{\"max_count\":3}")
-                .build();
-        OpenSessionResponse keyed = control.openSession(request(true, batch)
+        assertCellAndTimersInAKeyedSessionOnly(StepSpec.newBuilder().setName("b").setType("batch")
+                .setConfigJson("{\"max_count\":3}").build(), declaration("b", "batch", CellKind.CELL_KIND_VALUE));
+    }
+
+    @Test
+    void countDeclaresItsWindowsCellAndTimersInAKeyedSessionOnly() {
+        assertCellAndTimersInAKeyedSessionOnly(StepSpec.newBuilder().setName("c").setType("count")
+                .setConfigJson("{\"window_ms\":10}").build(), declaration("c", "windows", CellKind.CELL_KIND_MAP));
+    }
+
+    /** A built-in step that keeps its state in cells only in a keyed session: its one cell, no TTL, and timers. */
+    private void assertCellAndTimersInAKeyedSessionOnly(StepSpec step, CellDeclaration cell) {
+        OpenSessionResponse keyed = control.openSession(request(true, step)
                 .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
-        OpenSessionResponse unkeyed = control.openSession(request(false, batch)
+        OpenSessionResponse unkeyed = control.openSession(request(false, step)
                 .setTransport(TransportKind.TRANSPORT_KIND_GRPC).build());
 
-        assertEquals(List.of(declaration("b", "batch", CellKind.CELL_KIND_VALUE)), keyed.getCellsList());
+        assertEquals(List.of(cell), keyed.getCellsList());
         assertEquals(0, keyed.getCells(0).getTtlMs());
         assertTrue(keyed.getTimers());
         assertEquals(List.of(), unkeyed.getCellsList());

@@ -54,7 +54,7 @@ public final class SessionCells {
 
     /**
      * Whether the session is keyed: what the built-in steps are built for, those that keep their per-key state in
-     * cells there ({@code running_count}, {@code batch}) and in their whole-instance state otherwise.
+     * cells there ({@code running_count}, {@code batch}, {@code count}) and in their whole-instance state otherwise.
      */
     public boolean keyed() {
         return keyed;

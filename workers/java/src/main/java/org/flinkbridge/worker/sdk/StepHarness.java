@@ -74,8 +74,9 @@ public final class StepHarness implements AutoCloseable {
 
     /**
      * As {@link #named}, the step built as a keyed session builds it: a built-in step that keeps its per-key state in
-     * cells only there ({@code running_count}; {@code batch}, with timers) keeps it in cells, and its records are
-     * given with their keys ({@link #process(byte[], Record)}). A user step is built the same either way.
+     * cells only there ({@code running_count}; {@code batch} and {@code count}, with timers) keeps it in cells, and
+     * its records are given with their keys ({@link #process(byte[], Record)}). A user step is built the same either
+     * way.
      */
     public static StepHarness keyed(String stepName, String type, String configJson) throws Exception {
         return new StepHarness(stepName, type, configJson, true);

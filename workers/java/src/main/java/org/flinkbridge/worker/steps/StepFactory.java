@@ -21,8 +21,8 @@ public final class StepFactory {
      * Creates the step and opens it with its context.
      *
      * @param keyedSession the session's records carry their keys: a built-in step that keeps per-key state keeps it
-     *                     in cells then ({@code running_count}; {@code batch}, with timers; docs/steps.md); a user
-     *                     step learns nothing of it
+     *                     in cells then ({@code running_count}; {@code batch} and {@code count}, with timers;
+     *                     docs/steps.md); a user step learns nothing of it
      */
     public static Step create(String type, StepContext context, boolean keyedSession) {
         Step step = instantiate(type, context.stepName(), keyedSession);
@@ -44,7 +44,7 @@ public final class StepFactory {
                 case APPEND_FIELD -> new AppendFieldStep();
                 case BATCH -> new BatchStep(keyedSession);
                 case FILTER -> new FilterStep();
-                case COUNT -> new CountStep();
+                case COUNT -> new CountStep(keyedSession);
                 case RUNNING_COUNT -> new RunningCountStep(keyedSession);
                 case WINDOW -> new WindowStep();
             };

@@ -37,6 +37,9 @@ import java.util.Map;
  * <p>State: map cell {@value #WINDOWS}, entry key the window start (i64 big-endian) then K (UTF-8), value the
  * aggregate (i64 little-endian); value cell {@value #FIRED_UNTIL}, the timestamp of the key's last firing (i64
  * little-endian).
+ *
+ * <p>{@code count} runs on it in a keyed session ({@link #openForCount}): tumbling windows, aggregate count, K
+ * optional, and no late records, so no {@value #FIRED_UNTIL}.
  */
 final class WindowStep implements Step {
 
@@ -51,6 +54,9 @@ final class WindowStep implements Step {
     private enum Aggregate { COUNT, SUM, MIN, MAX }
 
     private String stepName;
+    /** The step's type, as its errors name it: window, or count ({@link #openForCount}). */
+    private String type = "window";
+    /** Null for count: K is "" when it is not configured or the record has none. */
     private RecordField key;
     private long size;
     private long slide;
@@ -59,6 +65,7 @@ final class WindowStep implements Step {
     private String aggregateName;
     private String field;
     private MapCell windows;
+    /** Null for count, which has no late records: a record adds to its window whether or not it fired. */
     private ValueCell firedUntil;
     private Timers timers;
 
@@ -96,15 +103,35 @@ final class WindowStep implements Step {
         timers = context.timers();
     }
 
+    /**
+     * Opens it as {@code count} runs in a keyed session: tumbling windows of {@code size} ms counting records, K the
+     * value of {@code key} ("" when it is null or the record has none), no {@value #FIRED_UNTIL} and no late records.
+     * A record behind the watermark adds to its window (again, if it fired) and sets its timer, which the bridge fires
+     * at the next watermark: what {@code count} did with its whole-instance windows.
+     */
+    void openForCount(StepContext context, long size, RecordField key) {
+        stepName = context.stepName();
+        type = "count";
+        this.key = key;
+        this.size = size;
+        slide = size;
+        aggregate = Aggregate.COUNT;
+        aggregateName = "count";
+        windows = context.mapCell(WINDOWS);
+        timers = context.timers();
+    }
+
     @Override
     public void process(Record input, Emitter output) throws IOException {
-        String k = key.read(input);
-        if (k == null) {
+        String k = key == null ? null : key.read(input);
+        if (k == null && firedUntil != null) {
             throw new IOException("the record has no key to window by");
+        } else if (k == null) {
+            k = "";  // count's: no key configured, or the record has none
         }
         long value = aggregate == Aggregate.COUNT ? 1 : integerField(input.payload());
         long t = input.timestamp();
-        byte[] fired = firedUntil.get();
+        byte[] fired = firedUntil == null ? null : firedUntil.get();
         long until = fired == null ? 0 : readLong(fired, FIRED_UNTIL, k);
         byte[] keyBytes = k.getBytes(StandardCharsets.UTF_8);
         boolean added = false;
@@ -203,6 +230,9 @@ final class WindowStep implements Step {
             output.emit(new Record(JSON.writeValueAsBytes(result), Map.of("key", k), start + size - 1));
             windows.remove(entry);
         }
+        if (firedUntil == null) {
+            return;
+        }
         byte[] fired = firedUntil.get();
         if (fired == null || readLong(fired, FIRED_UNTIL, null) < timestamp) {
             firedUntil.set(longBytes(timestamp));
@@ -242,7 +272,7 @@ final class WindowStep implements Step {
 
     private long readLong(byte[] held, String cell, String k) throws IOException {
         if (held.length != Long.BYTES) {
-            throw new IOException("step '" + stepName + "' (window): cell '" + cell + "' holds " + held.length
+            throw new IOException("step '" + stepName + "' (" + type + "): cell '" + cell + "' holds " + held.length
                     + " bytes" + (k == null ? "" : " for key '" + k + "'") + ", not an i64 (8 bytes, little-endian)");
         }
         return ByteBuffer.wrap(held).order(ByteOrder.LITTLE_ENDIAN).getLong();
