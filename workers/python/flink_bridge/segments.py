@@ -170,7 +170,7 @@ def build_step(step_name, step_type, config_json, own=None, keyed=False):
 
     ``own``: (label, class) of the worker's own segment that serves a step without a type (see
     ``WorkerSegments``), or None when the session has no such step; ``keyed``: the step is built for a keyed
-    session, where a built-in step may keep its per-key state in cells (``running_count``, ``batch``)."""
+    session, where a built-in step may keep its per-key state in cells (``running_count``, ``batch``, ``count``)."""
     try:
         config = json.loads(config_json) if config_json else {}
     except ValueError as e:

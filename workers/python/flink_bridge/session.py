@@ -47,8 +47,8 @@ class Session:
         self.keyed = keyed
         self.cells = CellStore()
         self.timers = TimerStore()
-        # The built-in steps are told whether the session is keyed: running_count and batch keep their state in cells
-        # if so.
+        # The built-in steps are told whether the session is keyed: running_count, batch and count keep their state in
+        # cells if so.
         self.logic = KeyGroupInstances.of(described_steps, own, self.cells, keyed, self.timers)
         self.step_count = len(described_steps)
         if self.cells.specs and not keyed:

@@ -392,22 +392,39 @@ class RunningCount(Step):
 
 class Count(Step):
     """``count``: per key, counts records in tumbling event-time windows of ``window_ms`` and emits
-    ``{"key","window_start","window_end","count"}`` once the watermark passes a window's end."""
+    ``{"key","window_start","window_end","count"}`` once the watermark passes a window's end.
+
+    In a session that is not keyed the open windows are the whole-instance state, emitted by watermarks. In a keyed
+    session (protocol 6) they run on ``window``'s cells and timers (``Window.counting``): map cell ``windows``, entry
+    key = the window start (i64 big-endian) then the key (UTF-8), value = the count (i64 little-endian), and an
+    event-time timer at each window's end - 1; the instance then keeps no state of its own, and refuses to restore the
+    whole-instance windows of a checkpoint taken before."""
 
     def __init__(self, step_name, config):
         if config.config.get("window_ms") is None:
             raise config.invalid("window_ms", "a whole number >= 1", None)
+        self.step_name = step_name
         self.window_ms = config.positive_long("window_ms", 0)
         self.key = RecordField.from_config(config, "key_", False)
         self.counts = {}
+        self.cells = Window.counting(step_name, self.window_ms, self.key) if config.keyed else None
 
     def process(self, message, emit):
+        if self.cells is not None:
+            self.cells.process(message, emit)
+            return
         key = "" if self.key is None else self.key.read(message)
         start = message.timestamp - message.timestamp % self.window_ms
         window = (start, "" if key is None else key)
         self.counts[window] = self.counts.get(window, 0) + 1
 
+    def on_timer(self, timestamp, domain, emit):
+        if self.cells is None:
+            super().on_timer(timestamp, domain, emit)
+        self.cells.on_timer(timestamp, domain, emit)
+
     def on_watermark(self, timestamp, emit):
+        # In a keyed session the timers fire the windows.
         for window in sorted(self.counts):
             start, key = window
             end = start + self.window_ms
@@ -418,6 +435,9 @@ class Count(Step):
                          {"key": key}, end - 1))
 
     def snapshot_state(self):
+        if self.cells is not None:
+            return b""
+
         def write_window(out, window):
             out.write(_LONG.pack(window[0]))
             write_string(out, window[1])
@@ -425,7 +445,12 @@ class Count(Step):
         return write_counts(dict(sorted(self.counts.items())), write_window)
 
     def restore_state(self, state):
-        self.counts = read_counts(state, lambda reader: (reader.long(), reader.string()), "count")
+        counts = read_counts(state, lambda reader: (reader.long(), reader.string()), "count")
+        if counts and self.cells is not None:
+            raise _whole_instance_refused(self.step_name, "count", f"whole-instance open windows of {len(counts)} "
+                                          "(window, key) pair(s)", "its windows in cells (map cell 'windows') since "
+                                          "protocol 6", "counts")
+        self.counts = counts
 
 
 class Window(Step):
@@ -440,9 +465,14 @@ class Window(Step):
     late: emitted as it came, with the header ``late`` = the step's name.
 
     State, all in cells: map cell ``windows``, entry key = the window's start (i64 big-endian) then K (UTF-8), value =
-    the aggregate (i64 little-endian); value cell ``fired_until`` (i64 little-endian)."""
+    the aggregate (i64 little-endian); value cell ``fired_until`` (i64 little-endian).
+
+    ``count`` runs on it in a keyed session (``Window.counting``): tumbling windows counting records, K optional, no
+    late records and so no ``fired_until``."""
 
     AGGREGATES = ("count", "sum", "min", "max")
+    # The step's type, as its errors name it: window, or count (``counting``).
+    step_type = "window"
 
     def __init__(self, step_name, config):
         self.step_name = step_name
@@ -462,16 +492,32 @@ class Window(Step):
         if self.aggregate != "count" and self.field is None:
             raise ValueError(f"step '{self.step_name}': config field is required for aggregate {self.aggregate}")
         self.windows = map_cell("windows")
+        # None for count, which has no late records: a record adds to its window whether or not it fired.
         self.fired_until = value_cell("fired_until")
         self.timers = timers()
 
+    @classmethod
+    def counting(cls, step_name, size_ms, key):
+        """The windows of ``count`` in a keyed session: tumbling, of ``size_ms``, counting records, K the value of
+        ``key`` ("" when it is None or the record has none), no ``fired_until`` and no late records. A record behind
+        the watermark adds to its window (again, if it fired) and sets its timer, which the bridge fires at the next
+        watermark: what count does with its whole-instance windows."""
+        windows = cls.__new__(cls)
+        windows.step_name, windows.step_type, windows.key = step_name, "count", key
+        windows.size_ms = windows.slide_ms = size_ms
+        windows.lateness_ms, windows.aggregate, windows.field = 0, "count", None
+        windows.windows, windows.fired_until, windows.timers = map_cell("windows"), None, timers()
+        return windows
+
     def process(self, message, emit):
-        key = self.key.read(message)
-        if key is None:
+        key = None if self.key is None else self.key.read(message)
+        if key is None and self.fired_until is not None:
             raise ValueError("the record has no key to window by")
+        if key is None:
+            key = ""  # count's: no key configured, or the record has none
         value = None if self.aggregate == "count" else self._value(message.payload)
         timestamp = message.timestamp
-        fired = self.fired_until.get()
+        fired = None if self.fired_until is None else self.fired_until.get()
         fired_until = None if fired is None else self._long(fired, "fired_until", key)
         size, slide, lateness = self.size_ms, self.slide_ms, self.lateness_ms
         # The windows holding the timestamp: the last starts at or before it, the first is the earliest whose end is
@@ -532,13 +578,14 @@ class Window(Step):
 
     def _long(self, stored, cell, key):
         if len(stored) != _CELL_LONG.size:
-            raise ValueError(f"step '{self.step_name}' (window): cell '{cell}' of key {json.dumps(key)} holds "
-                             f"{len(stored)} bytes, not an {_CELL_LONG.size}-byte i64")
+            raise ValueError(f"step '{self.step_name}' ({self.step_type}): cell '{cell}' of key {json.dumps(key)} "
+                             f"holds {len(stored)} bytes, not an {_CELL_LONG.size}-byte i64")
         return _CELL_LONG.unpack(stored)[0]
 
     def on_timer(self, timestamp, domain, emit):
         if domain != EVENT_TIME:
-            raise ValueError(f"a processing-time timer at {timestamp} fired, but window sets event-time timers only")
+            raise ValueError(f"a processing-time timer at {timestamp} fired, but {self.step_type} sets event-time "
+                             "timers only")
         start = timestamp + 1 - self.lateness_ms - self.size_ms
         end = start + self.size_ms
         fired = []
@@ -552,7 +599,8 @@ class Window(Step):
             self.windows.remove(entry_key)
             emit(Message(_json_bytes({"key": key, "window_start": start, "window_end": end,
                                       self.aggregate: aggregate}), {"key": key}, end - 1))
-        self.fired_until.set(_CELL_LONG.pack(timestamp))
+        if self.fired_until is not None:
+            self.fired_until.set(_CELL_LONG.pack(timestamp))
 
 
 def _whole_instance_refused(step_name, step_type, held, kept, lost):

@@ -9,8 +9,8 @@ checkpoints as the session's SnapshotState does. ``current_time_millis()`` reads
 A step that declares cells gets them as in a keyed session: each record is given with its key (``key=``), a key's
 cells start empty (or as ``load_cells`` sets them), ``cells(key)`` shows them as the step reads them, and a cell used
 outside a record (on a watermark) fails as it does in a session. A built-in step whose state is per-key cells only
-in a keyed session (``running_count``, ``batch``) runs as in a keyed session when its records come with their keys,
-and as in one that is not keyed when they come without (the first input decides, unless ``keyed=`` did).
+in a keyed session (``running_count``, ``batch``, ``count``) runs as in a keyed session when its records come with
+their keys, and as in one that is not keyed when they come without (the first input decides, unless ``keyed=`` did).
 
 A step that sets timers gets them as the bridge keeps them: the harness holds each key's pending timers (``timers(key)``),
 fires the event-time ones a watermark reaches before the watermark reaches the step (in timestamp order), fires the
@@ -25,7 +25,7 @@ from .segments import MAX_WATERMARK, UNKEYED, KeyGroupInstances, StepFailed
 from .timers import DELETE, EVENT_TIME, PROCESSING_TIME, TimersNotKeyed, TimerStore
 
 # The built-in steps that keep their state in cells only in a keyed session, and as their own state otherwise.
-_CELLS_WHEN_KEYED = frozenset({"running_count", "batch"})
+_CELLS_WHEN_KEYED = frozenset({"running_count", "batch", "count"})
 
 
 class Checkpoint(dict):
@@ -47,9 +47,9 @@ class StepHarness:
         """``step``: a built-in step's name, ``"module.Class"``, or a segment class; ``config``: the step's
         config, a dict (or its JSON text); ``name``: its ``step_name`` (default: the type); ``keyed``: build the
         step as a keyed session (True) or one that is not (False) does; None (the default): as a keyed one, except
-        a built-in step that keeps its state in cells only when keyed (``running_count``, ``batch``), which waits for
-        the first input: a record with its key (or ``load_cells``) makes the harness keyed, a record without one (or a
-        restored checkpoint with whole-instance state) makes it not. A ValueError when the step cannot be built, as
+        a built-in step that keeps its state in cells only when keyed (``running_count``, ``batch``, ``count``), which
+        waits for the first input: a record with its key (or ``load_cells``) makes the harness keyed, a record without
+        one (or a restored checkpoint with whole-instance state) makes it not. A ValueError when the step cannot be built, as
         a session is refused (``CellsNotKeyed`` or ``TimersNotKeyed`` when ``keyed`` is False and the step declares cells
         or timers)."""
         config_json = config if isinstance(config, str) else "" if config is None else json.dumps(config)
