@@ -489,8 +489,8 @@ pub struct BuildContext {
     index: u32,
 }
 
-// The API of native steps: of the built-in steps running_count declares a map cell and batch a value cell and timers
-// (in a keyed session), window a map and a value cell.
+// The API of native steps: of the built-in steps running_count declares a map cell, batch a value cell and timers and
+// count a map cell and timers (in a keyed session), window a map and a value cell and timers.
 #[allow(dead_code)]
 impl BuildContext {
     /// `keyed`: the session's stream is keyed (`OpenSessionRequest.keyed`), so its records come with their keys and

@@ -10,7 +10,7 @@
 //! left them) and LOADs a key's cells from it before the first record of that key (`process_keyed`); a
 //! `checkpoint_cells` is a BARRIER, and returns the cell writes it was answered with.
 //!
-//! A step that keeps cells only in a keyed session (the built-in running_count and batch) runs as the first input that tells
+//! A step that keeps cells only in a keyed session (the built-in running_count, batch and count) runs as the first input that tells
 //! the two apart says: with cells when records come with their keys (`process_keyed`, or any use of the cells), as
 //! in a session that is not keyed when a record comes without its key (`process`) or whole-instance state is
 //! restored first (`restore`). Mixing the two afterwards is an error.

@@ -31,6 +31,8 @@ mod timers;
 mod window_tests;
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod count_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

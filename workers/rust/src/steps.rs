@@ -25,7 +25,8 @@ pub fn is_native(step_type: &str) -> bool {
 
 /// Builds a built-in step by its type, or None for a type that is not one. Whatever the type, its config must be
 /// a JSON object; an error names the step and what is wrong. A step's cells and timers are declared with `context` (of
-/// the built-in steps, running_count's cells and batch's cells and timers in a keyed session, window's cells and timers).
+/// the built-in steps, running_count's cells and batch's and count's cells and timers in a keyed session, window's cells
+/// and timers).
 pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Result<Option<Box<dyn Step>>, String> {
     let parsed: Value = if config_json.trim().is_empty() {
         Value::Object(Map::new())
@@ -38,7 +39,7 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
         "filter" => Box::new(Filter::new(&config)?),
         "batch" => Box::new(Batch::new(&config, context)?),
         "running_count" => Box::new(RunningCount::new(&config, context)?),
-        "count" => Box::new(Count::new(&config)?),
+        "count" => Box::new(Count::new(&config, context)?),
         "window" => Box::new(Window::new(&config, context)?),
         ECHO_TYPE => Box::new(Echo),
         #[cfg(test)]
@@ -122,6 +123,7 @@ fn invalid(step_name: &str, key: &str, expected: &str, found: &Value) -> String 
 
 /// A value read from a record: a header (`<prefix>header`) or a top-level JSON field (`<prefix>json_field`)
 /// as its text; None when missing or when the payload is no JSON object.
+#[derive(Clone)]
 enum RecordField {
     Header(String),
     JsonField(String),
@@ -511,31 +513,52 @@ impl Step for RunningCount {
 }
 
 /// `count`: per key, counts records in tumbling event-time windows of `window_ms` and emits
-/// `{"key","window_start","window_end","count"}` once the watermark passes a window's end.
+/// `{"key","window_start","window_end","count"}` once the watermark passes a window's end. In a session that is not
+/// keyed the open windows are the instance's state, emitted by watermarks. In a keyed one (protocol 6) they run on
+/// `window`'s cells and timers (`Window::counting`): the map cell `windows` (entry key: the window start as an i64
+/// big-endian, then the key's UTF-8 bytes; value: the count, an i64 little-endian) and an event-time timer at each
+/// window's end - 1; the instance holds nothing then, and refuses whole-instance state holding open windows.
 struct Count {
+    step_name: String,
     window_ms: i64,
     key: Option<RecordField>,
-    /// (window start, key): counted, in the order windows are emitted.
+    /// In a session that is not keyed: (window start, key) counted, in the order windows are emitted.
     counts: BTreeMap<(i64, String), i64>,
+    /// In a keyed session: the windows, in cells.
+    cells: Option<Window>,
 }
 
 impl Count {
-    fn new(config: &StepConfig) -> Result<Self, String> {
+    fn new(config: &StepConfig, context: &BuildContext) -> Result<Self, String> {
         if config.get("window_ms").is_none() {
             return Err(invalid(config.step_name, "window_ms", "a whole number >= 1", &Value::Null));
         }
-        Ok(Count { window_ms: config.positive_long("window_ms", 1)?, key: RecordField::from_config(config, "key_", false)?, counts: BTreeMap::new() })
+        let window_ms = config.positive_long("window_ms", 1)?;
+        let key = RecordField::from_config(config, "key_", false)?;
+        let cells = if context.keyed() { Some(Window::counting(config.step_name, window_ms, key.clone(), context)?) } else { None };
+        Ok(Count { step_name: config.step_name.to_string(), window_ms, key, counts: BTreeMap::new(), cells })
     }
 }
 
 impl Step for Count {
-    fn process(&mut self, record: Record, _: &StepContext, _: &mut Emit) -> Result<(), StepError> {
+    fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        if let Some(cells) = &mut self.cells {
+            return cells.process(record, context, emit);
+        }
         let key = self.key.as_ref().and_then(|k| k.read(&record)).unwrap_or_default();
         let start = record.timestamp - record.timestamp.rem_euclid(self.window_ms);
         *self.counts.entry((start, key)).or_insert(0) += 1;
         Ok(())
     }
 
+    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        match &mut self.cells {
+            Some(cells) => cells.on_timer(timestamp, domain, context, emit),
+            None => Err(format!("its {} timer at {timestamp} fired, but count sets none in a session that is not keyed", domain.name()).into()),
+        }
+    }
+
+    /// In a keyed session the timers fire the windows, and the map is empty.
     fn on_watermark(&mut self, timestamp: i64, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         while let Some(((start, _), _)) = self.counts.first_key_value() {
             let end = start.saturating_add(self.window_ms);
@@ -552,6 +575,9 @@ impl Step for Count {
     }
 
     fn snapshot_state(&self) -> Result<Vec<u8>, String> {
+        if self.cells.is_some() {
+            return Ok(Vec::new());
+        }
         Ok(write_counts(self.counts.iter(), |out, (start, key)| {
             out.extend_from_slice(&start.to_be_bytes());
             write_bytes(out, key.as_bytes());
@@ -559,7 +585,17 @@ impl Step for Count {
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
-        self.counts = read_counts(state, "count", |reader| Ok((reader.long()?, reader.string()?)))?;
+        let counts: BTreeMap<(i64, String), i64> = read_counts(state, "count", |reader| Ok((reader.long()?, reader.string()?)))?;
+        if self.cells.is_some() && !counts.is_empty() {
+            // Open windows as whole-instance state come from a checkpoint taken before count kept them in cells: they
+            // belong to no key here, and dropping them would lose their counts, so the restore fails.
+            return Err(format!(
+                "step '{}' (count): the checkpoint holds {} open windows as whole-instance state: in a keyed session count keeps its windows in cells (map cell '{WINDOWS_CELL}') since protocol 6, so such a checkpoint, taken before, cannot be restored into it",
+                self.step_name,
+                counts.len()
+            ));
+        }
+        self.counts = counts;
         Ok(())
     }
 }
@@ -630,10 +666,11 @@ const LATE_HEADER: &str = "late";
 /// of the key's last firing, an i64 little-endian). A record adds to each of its windows that has not fired and sets
 /// an event-time timer at `end - 1 + allowed_lateness_ms`; the firing emits every window of the key that fires then,
 /// in entry key order, and removes it. A record none of whose windows is left to fire is late: emitted as it came,
-/// with the header `late` naming the step.
+/// with the header `late` naming the step. `count` runs on it in a keyed session (`Window::counting`).
 struct Window {
     step_name: String,
-    key: RecordField,
+    /// None for count without a key configured: K is "" then, and for a record without the key.
+    key: Option<RecordField>,
     size_ms: i64,
     slide_ms: i64,
     lateness_ms: i64,
@@ -641,7 +678,8 @@ struct Window {
     /// The top-level JSON field a sum, min or max reads.
     field: Option<String>,
     windows: MapCell,
-    fired_until: ValueCell,
+    /// None for count, which has no late records: a record adds to its window whether or not it fired.
+    fired_until: Option<ValueCell>,
     timers: TimerService,
     /// A record's windows to add to: (start, when its timer fires); kept from record to record.
     open: Vec<(i64, i64)>,
@@ -673,14 +711,34 @@ impl Window {
         }
         Ok(Window {
             step_name: step.to_string(),
-            key,
+            key: Some(key),
             size_ms,
             slide_ms,
             lateness_ms,
             aggregate,
             field,
             windows: context.map_cell(WINDOWS_CELL)?,
-            fired_until: context.value_cell(FIRED_UNTIL_CELL)?,
+            fired_until: Some(context.value_cell(FIRED_UNTIL_CELL)?),
+            timers: context.timers()?,
+            open: Vec::new(),
+        })
+    }
+
+    /// The windows of `count` in a keyed session: tumbling, of `size_ms`, counting records, K the value of `key` (""
+    /// when it is None or the record has none), no `fired_until` and no late records. A record behind the watermark
+    /// adds to its window (again, if it fired) and sets its timer, which the bridge fires at the next watermark: what
+    /// count does with its whole-instance windows.
+    fn counting(step_name: &str, size_ms: i64, key: Option<RecordField>, context: &BuildContext) -> Result<Self, String> {
+        Ok(Window {
+            step_name: step_name.to_string(),
+            key,
+            size_ms,
+            slide_ms: size_ms,
+            lateness_ms: 0,
+            aggregate: Aggregate::Count,
+            field: None,
+            windows: context.map_cell(WINDOWS_CELL)?,
+            fired_until: None,
             timers: context.timers()?,
             open: Vec::new(),
         })
@@ -719,9 +777,13 @@ fn window_entry(start: i64, key: &str) -> Vec<u8> {
 
 impl Step for Window {
     fn process(&mut self, mut record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
-        let key = self.key.read(&record).ok_or("the record has no key to window by")?;
+        let key = match self.key.as_ref().and_then(|key| key.read(&record)) {
+            Some(key) => key,
+            None if self.fired_until.is_none() => String::new(), // count's: no key configured, or the record has none
+            None => return Err("the record has no key to window by".into()),
+        };
         let value = self.value(&record)?;
-        let fired_until = match self.fired_until.get()? {
+        let fired_until = match self.fired_until.as_ref().map(ValueCell::get).transpose()?.flatten() {
             Some(bytes) => Some(Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?),
             None => None,
         };
@@ -788,11 +850,12 @@ impl Step for Window {
             emit(Record { payload: json_bytes(&Value::Object(output)), headers, timestamp: end - 1 });
             self.windows.remove(&entry)?;
         }
-        let fired_until = match self.fired_until.get()? {
+        let Some(cell) = &self.fired_until else { return Ok(()) };
+        let fired_until = match cell.get()? {
             Some(bytes) => Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?.max(timestamp),
             None => timestamp,
         };
-        self.fired_until.set(fired_until.to_le_bytes())?;
+        cell.set(fired_until.to_le_bytes())?;
         Ok(())
     }
 }
