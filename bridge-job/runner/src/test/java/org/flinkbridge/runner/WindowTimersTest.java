@@ -3,6 +3,7 @@ package org.flinkbridge.runner;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -50,6 +51,22 @@ class WindowTimersTest {
         Path pipeline = pipeline(dir, records, "size_ms: 1000", "worker: " + worker);
 
         String summary = LocalRunner.run(new String[] {pipeline.toString(), "--transport=" + transport});
+
+        assertTrue(summary.contains("read=" + records), summary);
+        assertWindowTotals(dir.resolve("out"), records, 1_000, 1_000);
+    }
+
+    /**
+     * The built-in {@code count} in a keyed segment runs on {@code window}'s cells and timers (docs/steps.md): its
+     * windows of a second, each key's once, count every record once. (The Java and the Rust worker run it in
+     * WorkerLanguagesTest.)
+     */
+    @Test
+    void countInAKeyedSegmentCountsEveryRecordOnceByTimers(@TempDir Path dir) throws Exception {
+        int records = 6_000;
+        Path pipeline = pipeline(dir, records, "count", "window_ms: 1000", "worker: python");
+
+        String summary = LocalRunner.run(new String[] {pipeline.toString(), "--transport=grpc"});
 
         assertTrue(summary.contains("read=" + records), summary);
         assertWindowTotals(dir.resolve("out"), records, 1_000, 1_000);
@@ -118,13 +135,18 @@ class WindowTimersTest {
 
     /** Generated events keyed by their key, through a {@code window} count, to an exactly-once file sink. */
     private static Path pipeline(Path dir, int records, String window, String bridge) {
+        return pipeline(dir, records, "window", window, bridge);
+    }
+
+    /** The same, through a step of {@code type} counting per key ({@code window} or {@code count}). */
+    private static Path pipeline(Path dir, int records, String type, String window, String bridge) {
         return TestPipelines.write(dir, "windows", """
                 name: windows
                 sources: {events: {type: generator, count: %d, rate: %d, keys: 30, seed: 9}}
-                steps: [{step_name: per_second, type: window, config: {key_json_field: key, %s}}]
+                steps: [{step_name: per_second, type: %s, config: {key_json_field: key, %s}}]
                 sinks: {files: {type: file, path: %s}}
                 bridge: {parallelism: 2, key: {json_field: key}, checkpoint_interval_ms: 300, %s}
-                """.formatted(records, records / 8, window, dir.resolve("out"), bridge));
+                """.formatted(records, records / 8, type, window, dir.resolve("out"), bridge));
     }
 
     /**
