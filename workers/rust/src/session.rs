@@ -98,10 +98,11 @@ impl Chain {
             return Err("a segment needs at least one step".into());
         }
         cells.begin_build();
+        timers.begin_build();
         let context = |index: usize, spec: &StepSpec| BuildContext::new(cells.clone(), &spec.name, keyed).with_timers(timers.clone(), index as u32);
         let steps = specs.iter().enumerate().map(|(i, s)| catalog::build(&s.name, &s.step_type, &s.config_json, &context(i, s))).collect::<Result<_, _>>()?;
         cells.end_build()?;
-        timers.end_build();
+        timers.end_build()?;
         Ok(Chain { steps, names: specs.iter().map(|s| (s.name.clone(), s.step_type.clone())).collect() })
     }
 

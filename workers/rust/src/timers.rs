@@ -51,8 +51,10 @@ impl From<TimerError> for StepError {
 struct Store {
     /// The steps that declared timers (their indexes in the session's StepSpec list), in order, each once.
     declared: Vec<(u32, String)>,
-    /// The first build of the session's steps is over: a later build may declare no new step's timers.
+    /// The first build of the session's steps is over: a later build declares the timers of the same steps.
     fixed: bool,
+    /// The steps that declared timers in the build under way.
+    built: Vec<u32>,
     /// A keyed record or a firing is being handled: its steps may set and delete timers of its key.
     active: bool,
     /// The changes the input being handled made, in order; kept (with its capacity) from input to input.
@@ -88,9 +90,21 @@ impl Timers {
         self.lock().declared.iter().any(|(index, _)| *index == step)
     }
 
-    /// The steps of the first instance are built: a later build declares no step's timers that this one did not.
-    pub fn end_build(&self) {
-        self.lock().fixed = true;
+    /// The steps of an instance are built from now on.
+    pub fn begin_build(&self) {
+        self.lock().built.clear();
+    }
+
+    /// The steps of an instance are built: a later build must declare the timers of exactly the steps the first did.
+    pub fn end_build(&self) -> Result<(), String> {
+        let mut store = self.lock();
+        if store.fixed {
+            if let Some((_, step)) = store.declared.iter().find(|(index, _)| !store.built.contains(index)) {
+                return Err(format!("step '{step}' sets timers when first built but not when built again: a step must declare its timers every time"));
+            }
+        }
+        store.fixed = true;
+        Ok(())
     }
 
     /// Step `index` (named `step`) uses timers: its handle.
@@ -101,6 +115,9 @@ impl Timers {
                 return Err(format!("step '{step}' sets timers when built again but not when first built: a step must declare its timers every time"));
             }
             store.declared.push((index, step.to_string()));
+        }
+        if !store.built.contains(&index) {
+            store.built.push(index);
         }
         Ok(TimerService { timers: self.clone(), step: index, name: step.to_string() })
     }
@@ -130,6 +147,11 @@ impl Timers {
             return None;
         }
         Some(TimerChanges { changes: store.changes.drain(..).collect() })
+    }
+
+    /// Whether a keyed record or a firing is being handled, so that a step may set and delete timers.
+    fn active(&self) -> bool {
+        self.lock().active
     }
 
     fn change(&self, step: u32, name: &str, op: TimerOp, domain: TimeDomain, timestamp: i64) -> Result<(), TimerError> {
@@ -169,6 +191,16 @@ pub struct TimerService {
 // The API of native steps: the built-in window step sets event-time timers only.
 #[allow(dead_code)]
 impl TimerService {
+    /// The step's index in the session's StepSpec list.
+    pub fn step(&self) -> u32 {
+        self.step
+    }
+
+    /// Whether a timer can be set or deleted now: a keyed record or a firing is being handled.
+    pub fn usable(&self) -> bool {
+        self.timers.active()
+    }
+
     pub fn set(&self, domain: TimeDomain, timestamp: i64) -> Result<(), TimerError> {
         self.timers.change(self.step, &self.name, TimerOp::Set, domain, timestamp)
     }
@@ -229,13 +261,18 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_later_build_declares_no_new_steps_timers() {
+    fn a_later_build_declares_the_timers_of_the_same_steps() {
         let timers = Timers::new();
-        timers.declare("a", 0).unwrap();
-        timers.end_build();
-        timers.declare("a", 0).unwrap();
+        let build = |steps: &[(&str, u32)]| {
+            timers.begin_build();
+            steps.iter().try_for_each(|(step, index)| timers.declare(step, *index).map(drop))?;
+            timers.end_build()
+        };
+        build(&[("a", 0)]).unwrap();
+        build(&[("a", 0)]).unwrap();
         assert_eq!(timers.declared().len(), 1);
-        assert!(timers.declare("b", 1).err().unwrap().contains("step 'b' sets timers when built again but not when first built"));
+        assert_eq!(build(&[("a", 0), ("b", 1)]).unwrap_err(), "step 'b' sets timers when built again but not when first built: a step must declare its timers every time");
+        assert_eq!(build(&[]).unwrap_err(), "step 'a' sets timers when first built but not when built again: a step must declare its timers every time");
     }
 
     #[test]
