@@ -203,6 +203,14 @@ def build_step(step_name, step_type, config_json, own=None, keyed=False):
         step_name, step_type, instance, window)
 
 
+def refuse_unhandled_timers(step_name, step):
+    """A ValueError naming the step when ``step`` (built, and declaring timers) has no ``on_timer`` to handle their
+    firings; the Rust worker asks it of the Python steps it hosts too."""
+    if not step.handles_timers():
+        raise ValueError(f"step '{step_name}' declares timers, but has no on_timer(timestamp, domain) to handle their "
+                         "firings")
+
+
 def _imported_class(step_name, step_type):
     """The class ``module.Class`` names, imported from the worker's PYTHONPATH or --path."""
     module_name, dot, class_name = step_type.rpartition(".")
@@ -350,9 +358,8 @@ class SegmentChain:
                     continue
                 with self._declaring(index, name):
                     self.steps.append(build_step(name, step_type, config_json, own, keyed))
-                if timers is not None and index in timers.steps and not self.steps[-1].handles_timers():
-                    raise ValueError(f"step '{name}' declares timers, but has no on_timer(timestamp, domain) to handle "
-                                     "their firings")
+                if timers is not None and index in timers.steps:
+                    refuse_unhandled_timers(name, self.steps[-1])
         except BaseException:
             self.close()
             raise
