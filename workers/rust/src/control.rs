@@ -635,6 +635,21 @@ mod tests {
     }
 
     #[test]
+    fn a_hosted_python_step_that_sets_timers_opens_a_keyed_session_that_says_so_and_refuses_one_that_is_not_keyed() {
+        let worker = python_hosting_worker();
+        let mut request = open_request(crate::python::tests::TIMER_STEP);
+        request.steps[0].config_json = r#"{"cells": false}"#.into();
+        request.keyed = true;
+        let opened = worker.open_session(request.clone()).expect("opened");
+        assert!(opened.timers);
+        worker.close_session(proto::SessionRef { session_id: opened.session_id }).unwrap();
+        request.keyed = false;
+        let refused = worker.open_session(request).expect_err("refused");
+        assert_eq!(refused.code, Code::FailedPrecondition);
+        assert!(refused.message.ends_with("step 'failing' sets timers, but the session's stream is not keyed: a timer belongs to a key: key the segment with bridge.key"), "{}", refused.message);
+    }
+
+    #[test]
     fn a_large_state_goes_in_pieces_that_join_again() {
         let big = vec![7u8; STATE_MESSAGE_BYTES + 100];
         let states = vec![(Some(1), big.clone()), (Some(2), vec![1, 2, 3])];

@@ -459,24 +459,28 @@ pub(crate) mod tests {
     #[test]
     fn timers_fire_as_the_bridge_fires_them_event_time_before_the_watermark_in_timestamp_order() {
         use crate::steps::tests::TIMER_STEP_TYPE;
-        let mut timers = StepHarness::named("t", TIMER_STEP_TYPE, r#"{"rearm_ms": 2}"#).unwrap();
-        timers.process_keyed(Some(1), b"a", record(r#"{"do":"set:e:7 set:p:100 set:e:30 delete:e:30"}"#, "a", 1)).unwrap();
-        timers.process_keyed(Some(2), b"b", record(r#"{"do":"set:e:5"}"#, "b", 1)).unwrap();
-        assert_eq!(timers.pending_timers(b"a"), [(TimeDomain::EventTime, 7), (TimeDomain::ProcessingTime, 100)]);
-        // b's at 5, then a's at 7; each firing sets one 2 ms later, which fires too while at or before 10.
-        let fired = timers.watermark(10).unwrap();
-        assert_eq!(texts(&fired), [
-            r#"{"fired":5,"domain":"e","before":""}"#,
-            r#"{"fired":7,"domain":"e","before":""}"#,
-            r#"{"fired":7,"domain":"e","before":"5"}"#,
-            r#"{"fired":9,"domain":"e","before":"7"}"#,
-            r#"{"fired":9,"domain":"e","before":"5,7"}"#,
-        ]);
-        assert_eq!(timers.pending_timers(b"a"), [(TimeDomain::EventTime, 11), (TimeDomain::ProcessingTime, 100)]);
-        assert!(timers.set_processing_time(99).unwrap().is_empty());
-        assert_eq!(texts(&timers.set_processing_time(100).unwrap()), [r#"{"fired":100,"domain":"p","before":"7,9"}"#]);
-        assert_eq!(timers.pending_timers(b"a"), [(TimeDomain::EventTime, 11), (TimeDomain::ProcessingTime, 102)]);
-        let writes = timers.checkpoint_cells().unwrap();
-        assert_eq!(ops(&writes[0]), [(0, CellOp::Set, vec![], b"7,9,100".to_vec())]);
+        crate::python::tests::start_runtime();
+        // The native TimerStep, and the same as a hosted Python step.
+        for step_type in [TIMER_STEP_TYPE, crate::python::tests::TIMER_STEP] {
+            let mut timers = StepHarness::named("t", step_type, r#"{"rearm_ms": 2}"#).unwrap();
+            timers.process_keyed(Some(1), b"a", record(r#"{"do":"set:e:7 set:p:100 set:e:30 delete:e:30"}"#, "a", 1)).unwrap();
+            timers.process_keyed(Some(2), b"b", record(r#"{"do":"set:e:5"}"#, "b", 1)).unwrap();
+            assert_eq!(timers.pending_timers(b"a"), [(TimeDomain::EventTime, 7), (TimeDomain::ProcessingTime, 100)]);
+            // b's at 5, then a's at 7; each firing sets one 2 ms later, which fires too while at or before 10.
+            let fired = timers.watermark(10).unwrap();
+            assert_eq!(texts(&fired), [
+                r#"{"fired":5,"domain":"e","before":""}"#,
+                r#"{"fired":7,"domain":"e","before":""}"#,
+                r#"{"fired":7,"domain":"e","before":"5"}"#,
+                r#"{"fired":9,"domain":"e","before":"7"}"#,
+                r#"{"fired":9,"domain":"e","before":"5,7"}"#,
+            ]);
+            assert_eq!(timers.pending_timers(b"a"), [(TimeDomain::EventTime, 11), (TimeDomain::ProcessingTime, 100)]);
+            assert!(timers.set_processing_time(99).unwrap().is_empty());
+            assert_eq!(texts(&timers.set_processing_time(100).unwrap()), [r#"{"fired":100,"domain":"p","before":"7,9"}"#]);
+            assert_eq!(timers.pending_timers(b"a"), [(TimeDomain::EventTime, 11), (TimeDomain::ProcessingTime, 102)]);
+            let writes = timers.checkpoint_cells().unwrap();
+            assert_eq!(ops(&writes[0]), [(0, CellOp::Set, vec![], b"7,9,100".to_vec())]);
+        }
     }
 }

@@ -21,6 +21,14 @@
 //! they return reach the session's cells (cells.rs) of the record being handled. A handle pickles as its name (a
 //! segment's state may be its pickled instance), and unpickles, while its step's state is restored, as that step's
 //! cell of that name.
+//!
+//! Timers (docs/rust-worker.md, "Timers") the same way: the worker installs its own `timers()` into
+//! `flink_bridge.sdk`, which declares the step's timers with its `BuildContext` (timers.rs) and gives the runtime's
+//! own handle (`flink_bridge.timers.Timers`, with its checks and errors) reporting to the step's `TimerService`, so
+//! its changes are the current input's key's. A firing calls the runtime step's `on_timer` (the instance's
+//! `on_timer(timestamp, domain)`, `domain` the runtime's `EVENT_TIME` or `PROCESSING_TIME`), whose messages are
+//! checked as `process`'s are. A handle pickles as `timers()`, which gives the step's own handle back while its state
+//! is restored.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -34,8 +42,10 @@ use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyCFunction, PyDict, PyList,
 use pyo3::{intern, PyTryFrom};
 
 use crate::cells::{BuildContext, CellError, MapCell, ValueCell};
+use crate::proto::TimerOp;
 use crate::record::Record;
-use crate::step::{Emit, Step, StepContext, StepError};
+use crate::step::{Emit, Step, StepContext, StepError, TimeDomain};
+use crate::timers::TimerService;
 
 /// The runtime's switch (`flink_bridge.segments.PICKLED_STATE_ENV`): "refuse" keeps segments' state only through
 /// their own `snapshot()`/`restore(bytes)`, never unpickled.
@@ -47,6 +57,11 @@ struct Host {
     message: Py<PyAny>,
     stamp_clock: Py<PyAny>,
     user_segment: Py<PyAny>,
+    /// `segments.refuse_unhandled_timers(step_name, step)`: a step that declares timers needs an `on_timer`.
+    refuse_unhandled_timers: Py<PyAny>,
+    /// The runtime's `EVENT_TIME` and `PROCESSING_TIME`, a firing's domain as `on_timer` gets it.
+    event_time: Py<PyAny>,
+    processing_time: Py<PyAny>,
 }
 
 static HOST: OnceLock<Host> = OnceLock::new();
@@ -70,11 +85,15 @@ pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
         let segments = py.import("flink_bridge.segments")?;
         let sdk = py.import("flink_bridge.sdk")?;
         install_cells(py, sdk)?;
+        install_timers(py, sdk)?;
         Ok(Host {
             build_step: segments.getattr("build_step")?.into(),
             message: sdk.getattr("Message")?.into(),
             stamp_clock: sdk.getattr("stamp_clock")?.into(),
             user_segment: segments.getattr("UserSegment")?.into(),
+            refuse_unhandled_timers: segments.getattr("refuse_unhandled_timers")?.into(),
+            event_time: sdk.getattr("EVENT_TIME")?.into(),
+            processing_time: sdk.getattr("PROCESSING_TIME")?.into(),
         })
     })
     .map_err(|e| format!("the Python runtime in {} cannot be loaded: {e}", runtime.display()))?;
@@ -218,27 +237,53 @@ struct DeclaredCell {
     access: Py<PyAny>,
 }
 
-thread_local! {
-    /// The step `build` is building on this thread: what `value_cell` and `map_cell` declare its cells with, and
-    /// the cells declared so far.
-    static DECLARING: RefCell<Option<(BuildContext, Vec<DeclaredCell>)>> = RefCell::new(None);
-    /// The cells of the step whose state is being restored on this thread: what a pickled cell unpickles as.
-    static RESTORING: RefCell<Option<Vec<DeclaredCell>>> = RefCell::new(None);
+/// What a Python step declared while it was built: its cells, and the handle of its timers if it declared them.
+#[derive(Clone, Default)]
+struct Declared {
+    cells: Vec<DeclaredCell>,
+    timers: Option<Py<PyAny>>,
 }
 
-/// Declares the cells of the step being built on this thread until dropped.
+thread_local! {
+    /// The step `build` is building on this thread: what `value_cell`, `map_cell` and `timers` declare its cells
+    /// and timers with, and what it declared so far.
+    static DECLARING: RefCell<Option<(BuildContext, Declared)>> = RefCell::new(None);
+    /// What the step whose state is being restored on this thread declared: what a pickled cell or timers handle
+    /// unpickles as.
+    static RESTORING: RefCell<Option<Declared>> = RefCell::new(None);
+}
+
+/// Declares the cells and timers of the step being built on this thread until dropped.
 struct Declaring;
 
 impl Declaring {
     fn start(context: &BuildContext) -> Declaring {
-        DECLARING.with(|declaring| *declaring.borrow_mut() = Some((context.clone(), Vec::new())));
+        DECLARING.with(|declaring| *declaring.borrow_mut() = Some((context.clone(), Declared::default())));
         Declaring
     }
 
-    /// The cells declared so far.
-    fn declared(&self) -> Vec<DeclaredCell> {
-        DECLARING.with(|declaring| declaring.borrow().as_ref().map(|(_, cells)| cells.clone()).unwrap_or_default())
+    /// What the step declared so far.
+    fn declared(&self) -> Declared {
+        DECLARING.with(|declaring| declaring.borrow().as_ref().map(|(_, declared)| declared.clone()).unwrap_or_default())
     }
+}
+
+/// Changes what the step being built on this thread declared.
+fn declared_now(change: impl FnOnce(&mut Declared)) {
+    DECLARING.with(|declaring| declaring.borrow_mut().as_mut().map(|(_, declared)| change(declared)));
+}
+
+/// The context of the step being built on this thread; when none is, `Err` of what `call` (a declaration) gives:
+/// while a step's state is restored (a pickled handle unpickles as its declaration), `find` of what that step
+/// declared, else an error (`what`: "cells" or "timers", declared in `__init__` only).
+fn building_or_restored<T>(call: &str, what: &str, find: impl FnOnce(&Declared) -> Option<T>) -> Result<BuildContext, PyResult<T>> {
+    if let Some(context) = DECLARING.with(|declaring| declaring.borrow().as_ref().map(|(context, _)| context.clone())) {
+        return Ok(context);
+    }
+    Err(RESTORING.with(|restoring| match restoring.borrow().as_ref() {
+        Some(declared) => find(declared).ok_or_else(|| PyValueError::new_err(format!("the step's restored state holds {call}, which the step does not declare"))),
+        None => Err(PyRuntimeError::new_err(format!("{call} is called while no step is being built: a step declares its {what} in its class's __init__"))),
+    }))
 }
 
 impl Drop for Declaring {
@@ -251,8 +296,8 @@ impl Drop for Declaring {
 struct Restoring;
 
 impl Restoring {
-    fn start(cells: &[DeclaredCell]) -> Restoring {
-        RESTORING.with(|restoring| *restoring.borrow_mut() = Some(cells.to_vec()));
+    fn start(declared: &Declared) -> Restoring {
+        RESTORING.with(|restoring| *restoring.borrow_mut() = Some(declared.clone()));
         Restoring
     }
 }
@@ -269,15 +314,10 @@ fn declare(args: &PyTuple, _: Option<&PyDict>) -> PyResult<PyObject> {
     let py = args.py();
     let (name, is_map, ttl_ms): (String, bool, i64) = args.extract()?;
     let function = if is_map { "map_cell" } else { "value_cell" };
-    let Some(context) = DECLARING.with(|declaring| declaring.borrow().as_ref().map(|(context, _)| context.clone())) else {
-        return RESTORING.with(|restoring| match restoring.borrow().as_ref() {
-            Some(cells) => cells.iter().find(|c| c.name == name && c.is_map == is_map).map(|c| c.access.clone()).ok_or_else(|| {
-                PyValueError::new_err(format!("the step's restored state holds {function}('{name}'), which the step does not declare"))
-            }),
-            None => Err(PyRuntimeError::new_err(format!(
-                "{function}('{name}') is called while no step is being built: a step declares its cells in its class's __init__"
-            ))),
-        });
+    let found = |declared: &Declared| declared.cells.iter().find(|c| c.name == name && c.is_map == is_map).map(|c| c.access.clone());
+    let context = match building_or_restored(&format!("{function}('{name}')"), "cells", found) {
+        Ok(context) => context,
+        Err(restored) => return restored,
     };
     let access: &PyCFunction = if is_map {
         let cell = context.map_cell_with_ttl(&name, ttl_ms).map_err(PyValueError::new_err)?;
@@ -287,8 +327,88 @@ fn declare(args: &PyTuple, _: Option<&PyDict>) -> PyResult<PyObject> {
         PyCFunction::new_closure(move |args: &PyTuple, _: Option<&PyDict>| value_access(&cell, args), py)?
     };
     let declared = DeclaredCell { name, is_map, access: access.into() };
-    DECLARING.with(|declaring| declaring.borrow_mut().as_mut().map(|(_, cells)| cells.push(declared.clone())));
+    declared_now(|declaring| declaring.cells.push(declared.clone()));
     Ok(declared.access)
+}
+
+/// The Python side of timers: `timers()`, and the session the runtime's handle reports to (`_declare` is added by
+/// the worker).
+const TIMERS_MODULE: &str = r#"
+from flink_bridge.timers import Timers
+
+
+class _Session:
+    """What a handle (the runtime's Timers) reports to, in place of the Python worker's TimerStore: ``active`` says
+    whether a keyed record or a firing is being handled, and ``changes.append((op, step index, domain, timestamp))``
+    makes a change, both through the step's TimerService in the worker."""
+    __slots__ = ("_usable", "_change")
+
+    def __init__(self, usable, change):
+        self._usable = usable
+        self._change = change
+
+    @property
+    def active(self):
+        return self._usable()
+
+    @property
+    def changes(self):
+        return self
+
+    def append(self, change):
+        op, _, domain, timestamp = change
+        self._change(op, domain, timestamp)
+
+
+def _handle(step_index, step, usable, change):
+    return Timers(_Session(usable, change), step_index, step)
+
+
+def timers():
+    """Declares that the step being built sets timers, in its class's __init__, and gives the handle it sets and
+    deletes them with (set_event_time(ms), set_processing_time(ms), delete_event_time(ms), delete_processing_time(ms),
+    set(ms, domain), delete(ms, domain)) for the key of the record or firing being handled; its on_timer(timestamp,
+    domain) handles their firings."""
+    return _declare()
+
+
+# It is flink_bridge.sdk's: a pickled handle names it there.
+timers.__module__ = "flink_bridge.sdk"
+"#;
+
+fn install_timers(py: Python<'_>, sdk: &PyModule) -> PyResult<()> {
+    let timers = PyModule::from_code(py, TIMERS_MODULE, "flink_bridge_worker_timers.py", "flink_bridge_worker_timers")?;
+    let handle: Py<PyAny> = timers.getattr("_handle")?.into();
+    timers.add("_declare", PyCFunction::new_closure(move |args: &PyTuple, _: Option<&PyDict>| declare_timers(args.py(), &handle), py)?)?;
+    sdk.setattr("timers", timers.getattr("timers")?)
+}
+
+/// `_declare()` of `timers()`: the handle (made by `handle`) of the timers of the step being built, one however often
+/// it asks; while a step's state is restored (a pickled handle unpickles as `timers()`), that step's.
+fn declare_timers(py: Python<'_>, handle: &Py<PyAny>) -> PyResult<PyObject> {
+    let context = match building_or_restored("timers()", "timers", |declared| declared.timers.clone()) {
+        Ok(context) => context,
+        Err(restored) => return restored,
+    };
+    if let Some(timers) = DECLARING.with(|declaring| declaring.borrow().as_ref().and_then(|(_, declared)| declared.timers.clone())) {
+        return Ok(timers);
+    }
+    let service = context.timers().map_err(PyValueError::new_err)?;
+    let usable = service.clone();
+    let usable = PyCFunction::new_closure(move |_: &PyTuple, _: Option<&PyDict>| usable.usable(), py)?;
+    let changed = service.clone();
+    let change = PyCFunction::new_closure(move |args: &PyTuple, _: Option<&PyDict>| timer_change(&changed, args), py)?;
+    let timers = handle.call1(py, (service.step(), context.step_name(), usable, change))?;
+    declared_now(|declared| declared.timers = Some(timers.clone_ref(py)));
+    Ok(timers)
+}
+
+/// A handle's change, `(op, domain, timestamp)` as the runtime's `Timers` checked and numbered them.
+fn timer_change(service: &TimerService, args: &PyTuple) -> PyResult<()> {
+    let (op, domain, timestamp): (i32, i32, i64) = args.extract()?;
+    let domain = TimeDomain::from_proto(domain).ok_or_else(|| PyValueError::new_err(format!("{domain} is no time domain")))?;
+    let changed = if op == TimerOp::Delete as i32 { service.delete(domain, timestamp) } else { service.set(domain, timestamp) };
+    changed.map_err(|e| PyRuntimeError::new_err(e.0))
 }
 
 fn cell_error(error: CellError) -> PyErr {
@@ -356,15 +476,21 @@ fn map_access(cell: &MapCell, args: &PyTuple) -> PyResult<PyObject> {
     })
 }
 
-/// A step in Python, or None when the worker hosts no Python (no `--python-runtime`); the cells it declares while
-/// it is built (`value_cell`, `map_cell`) are declared with `context`.
+/// A step in Python, or None when the worker hosts no Python (no `--python-runtime`); the cells and timers it
+/// declares while it is built (`value_cell`, `map_cell`, `timers`) are declared with `context`. A step that declares
+/// timers without an `on_timer` is refused, as the Python worker refuses it.
 pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Option<Result<Box<dyn Step>, String>> {
     let host = HOST.get()?;
     Some(Python::with_gil(|py| {
         let _declaring = Declaring::start(context);
         let built = host.build_step.call1(py, (step_name, step_type, config_json)).and_then(|step| {
             let segment_process = segment_process(py, &step)?;
-            Ok(Box::new(PythonStep { step, segment_process, cells: _declaring.declared() }) as Box<dyn Step>)
+            // Made first, so that a step refused is closed as it is dropped.
+            let built = PythonStep { step, segment_process, declared: _declaring.declared() };
+            if built.declared.timers.is_some() {
+                host.refuse_unhandled_timers.call1(py, (step_name, &built.step))?;
+            }
+            Ok(Box::new(built) as Box<dyn Step>)
         });
         built.map_err(|e| e.value(py).to_string())
     }))
@@ -378,8 +504,9 @@ struct PythonStep {
     /// A `UserSegment`'s `instance.process`, called directly; None for every other step. Taken again after a
     /// restore, which may replace the instance.
     segment_process: Option<Py<PyAny>>,
-    /// The cells it declared while it was built: what its pickled cells unpickle as when its state is restored.
-    cells: Vec<DeclaredCell>,
+    /// The cells and timers it declared while it was built: what its pickled cells and timers handle unpickle as
+    /// when its state is restored.
+    declared: Declared,
 }
 
 fn segment_process(py: Python<'_>, step: &Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
@@ -444,13 +571,13 @@ impl PythonStep {
         record(self.step.call_method1(py, "checked", (output, "process"))?.as_ref(py))
     }
 
-    /// Calls `method(argument, outputs.append)` with the session's clock stamped, and emits what it appended; one
-    /// turn on the GIL for all of it.
-    fn call_emitting(&self, method: &str, argument: impl FnOnce(Python<'_>) -> PyResult<PyObject>, context: &StepContext,
-                     emit: &mut Emit) -> Result<(), StepError> {
+    /// Calls `call(outputs.append)` (a method of the runtime's step, given the append last) with the session's clock
+    /// stamped, and emits what it appended; one turn on the GIL for all of it.
+    fn call_emitting(&self, context: &StepContext, emit: &mut Emit, call: impl FnOnce(Python<'_>, &PyAny) -> PyResult<PyObject>)
+                     -> Result<(), StepError> {
         Python::with_gil(|py| {
             stamp(py, context).map_err(|e| failure(py, e))?;
-            emit_appended(py, emit, |append| self.step.call_method1(py, method, (argument(py)?, append)))
+            emit_appended(py, emit, |append| call(py, append))
         })
     }
 }
@@ -520,12 +647,21 @@ impl Step for PythonStep {
     fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         match &self.segment_process {
             Some(process) => self.process_segment(process, record, context, emit),
-            None => self.call_emitting("process", |py| message(py, record), context, emit),
+            None => self.call_emitting(context, emit, |py, append| self.step.call_method1(py, "process", (message(py, record)?, append))),
         }
     }
 
+    /// The runtime step's `on_timer`: a segment's `on_timer(timestamp, domain)`, its messages checked as `process`'s.
+    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        let domain = match domain {
+            TimeDomain::EventTime => &host().event_time,
+            TimeDomain::ProcessingTime => &host().processing_time,
+        };
+        self.call_emitting(context, emit, |py, append| self.step.call_method1(py, "on_timer", (timestamp, domain, append)))
+    }
+
     fn on_watermark(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
-        self.call_emitting("on_watermark", |py| Ok(timestamp.into_py(py)), context, emit)
+        self.call_emitting(context, emit, |py, append| self.step.call_method1(py, "on_watermark", (timestamp, append)))
     }
 
     fn snapshot_state(&self) -> Result<Vec<u8>, String> {
@@ -537,7 +673,7 @@ impl Step for PythonStep {
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
         Python::with_gil(|py| {
-            let _restoring = Restoring::start(&self.cells);
+            let _restoring = Restoring::start(&self.declared);
             self.step.call_method1(py, "restore_state", (PyBytes::new(py, state),)).map_err(|e| describe(py, e))?;
             self.segment_process = segment_process(py, &self.step).map_err(|e| describe(py, e))?;
             Ok(())
@@ -570,8 +706,10 @@ pub mod tests {
     use std::sync::Once;
 
     const SEGMENTS: &str = r#"
+import json
+
 from flink_bridge import sdk
-from flink_bridge.sdk import Message, map_cell, value_cell
+from flink_bridge.sdk import EVENT_TIME, Message, map_cell, timers, value_cell
 
 class Plain:
     def process(self, message):
@@ -692,7 +830,93 @@ class FailsOnRestore:
 
     def restore(self, state):
         raise RuntimeError(LONG)
+
+class TimerStep:
+    """The native TimerStep (steps.rs) in Python: the same commands in a record's "do" (set:e:5, delete:p:7, fail),
+    the same firings (at 666 it fails), the same cell 'fired' unless cells is false, the same rearm_ms."""
+    def __init__(self, rearm_ms=0, cells=True):
+        self.timers = timers()
+        self.fired = value_cell("fired") if cells else None
+        self.rearm_ms = rearm_ms
+
+    def process(self, message):
+        try:
+            document = json.loads(message.payload)
+        except ValueError:
+            document = {}
+        for command in document.get("do", "").split():
+            op, _, rest = command.partition(":")
+            letter, _, at = rest.partition(":")
+            if op in ("set", "delete"):
+                # set_event_time, delete_processing_time, ...
+                getattr(self.timers, f"{op}_{'processing' if letter == 'p' else 'event'}_time")(int(at))
+            elif op == "fail":
+                raise RuntimeError("told to fail")
+            else:
+                raise RuntimeError(f"no command {command}")
+        return [message]
+
+    def on_timer(self, timestamp, domain):
+        if timestamp == 666:
+            raise RuntimeError("told to fail at 666")
+        before = (self.fired.get() or b"").decode() if self.fired else ""
+        letter = "e" if domain == EVENT_TIME else "p"
+        payload = json.dumps({"fired": timestamp, "domain": letter, "before": before}, separators=(",", ":"))
+        if self.fired:
+            self.fired.set((f"{before},{timestamp}" if before else str(timestamp)).encode())
+        if self.rearm_ms > 0:
+            self.timers.set(timestamp + self.rearm_ms, domain)
+        return [Message(payload.encode(), {}, timestamp)]
+
+class Timed:
+    """Declares timers, and has no on_timer: a step that is refused."""
+    def __init__(self):
+        self.timers = timers()
+
+    def process(self, message):
+        return []
+
+class Fired(Timed):
+    def on_timer(self, timestamp, domain):
+        return []
+
+class PickledTimers(Fired):
+    """State of its own (pickled) beside its timers: each record sets an event-time timer at its count."""
+    records = 0
+
+    def process(self, message):
+        self.records += 1
+        self.timers.set_event_time(self.records)
+        return []
+
+class TimersLate(Fired):
+    def __init__(self):
+        pass
+
+    def process(self, message):
+        timers()
+        return []
+
+class TimersOnce(Fired):
+    """Declares timers when it is first built only."""
+    built = 0
+
+    def __init__(self):
+        TimersOnce.built += 1
+        if TimersOnce.built == 1:
+            super().__init__()
+
+class TimersOnWatermark(Timed):
+    def watermark(self, timestamp):
+        self.timers.set_event_time(timestamp)
+        return []
+
+    def on_timer(self, timestamp, domain):
+        return ["not a message"]
 "#;
+
+    /// The hosted Python step like the native TimerStep (steps.rs).
+    pub const TIMER_STEP: &str = "hosted_segments.TimerStep";
 
     /// How the message of the segments that fail with a long one starts.
     pub const LONG_MESSAGE_START: &str = "told to fail with a long message:";
@@ -782,6 +1006,36 @@ class FailsOnRestore:
         cells.enter(b"a", 0).unwrap();
         assert_eq!(payloads(&run(restored.as_mut(), "x", None).unwrap()), ["records=2 total=3"]);
         cells.leave();
+    }
+
+    #[test]
+    fn a_segment_with_timers_pickled_as_its_state_gets_its_timers_back_when_restored() {
+        use crate::timers::{tests::changes, Timers};
+        use crate::proto::TimerOp;
+        start_runtime();
+        let timers = Timers::new();
+        let context = BuildContext::new(crate::cells::Cells::new(), "t", true).with_timers(timers.clone(), 2);
+        let build_step = || build("t", "hosted_segments.PickledTimers", "", &context).unwrap().unwrap();
+        let mut first = build_step();
+        timers.enter();
+        run(first.as_mut(), "x", None).unwrap();
+        timers.leave();
+        assert_eq!(changes(&timers.take_changes().unwrap()), [(TimerOp::Set, 2, TimeDomain::EventTime, 1)]);
+        let state = first.snapshot_state().unwrap();
+        let holds = |text: &[u8]| state.windows(text.len()).any(|w| w == text);
+        assert!(holds(b"flink_bridge.sdk") && holds(b"timers") && !holds(b"flink_bridge_worker_timers"), "the handle is pickled as flink_bridge.sdk.timers");
+
+        let mut restored = build_step();
+        restored.restore_state(&state).unwrap();
+        timers.enter();
+        run(restored.as_mut(), "x", None).unwrap();
+        timers.leave();
+        assert_eq!(changes(&timers.take_changes().unwrap()), [(TimerOp::Set, 2, TimeDomain::EventTime, 2)], "the restored instance sets its step's timers");
+
+        // A step that declares no timers cannot take a state that holds them.
+        let mut other = step("Counter");
+        let error = other.restore_state(&state).unwrap_err();
+        assert!(error.contains("the step's restored state holds timers(), which the step does not declare"), "{error}");
     }
 
     #[test]

@@ -1009,11 +1009,19 @@ pub(crate) mod tests {
         assert!(session_error(session.serve(Input::Barrier(Vec::new()), &mut Vec::new())).contains("session already failed"));
     }
 
-    // Timers (docs/protocol.md, "Timers"): the native TimerStep (steps.rs), through a session.
+    // Timers (docs/protocol.md, "Timers"): the native TimerStep (steps.rs) and the same in Python, through a session.
 
     use crate::proto::{TimerFiring, TimerOp};
+    use crate::python::tests::TIMER_STEP;
     use crate::steps::tests::TIMER_STEP_TYPE;
     use crate::timers::tests::changes;
+
+    /// The native TimerStep and the hosted Python one, each with what its errors' messages start with ("" for a
+    /// native step's, the exception's class for Python's).
+    fn timer_steps() -> [(&'static str, &'static str); 2] {
+        start_runtime();
+        [(TIMER_STEP_TYPE, ""), (TIMER_STEP, "RuntimeError: ")]
+    }
 
     fn timed(steps: Vec<StepSpec>) -> Session {
         Session::open("s".into(), steps, true).unwrap()
@@ -1037,57 +1045,66 @@ pub(crate) mod tests {
 
     #[test]
     fn a_keyed_records_timer_changes_are_answered_in_order_once_and_a_failed_records_not_at_all() {
-        let mut session = timed(vec![spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
-        assert!(session.has_timers());
-        let mut out = Vec::new();
-        keyed_record(&mut session, "a", r#"{"do":"set:e:5 delete:p:7 set:p:9"}"#, &mut out).unwrap();
-        let (set, delete, event, processing) = (TimerOp::Set, TimerOp::Delete, TimeDomain::EventTime, TimeDomain::ProcessingTime);
-        assert_eq!(changes(&session.timer_changes().unwrap()), [(set, 0, event, 5), (delete, 0, processing, 7), (set, 0, processing, 9)]);
-        assert!(session.timer_changes().is_none(), "taken once");
-        keyed_record(&mut session, "a", r#"{"do":""}"#, &mut out).unwrap();
-        assert!(session.timer_changes().is_none(), "a record that changes no timer has no TIMERS");
+        for (step_type, _) in timer_steps() {
+            let mut session = timed(vec![spec("t", step_type, r#"{"cells": false}"#)]);
+            assert!(session.has_timers());
+            let mut out = Vec::new();
+            keyed_record(&mut session, "a", r#"{"do":"set:e:5 delete:p:7 set:p:9 delete:e:3"}"#, &mut out).unwrap();
+            let (set, delete, event, processing) = (TimerOp::Set, TimerOp::Delete, TimeDomain::EventTime, TimeDomain::ProcessingTime);
+            assert_eq!(changes(&session.timer_changes().unwrap()), [(set, 0, event, 5), (delete, 0, processing, 7), (set, 0, processing, 9), (delete, 0, event, 3)], "{step_type}");
+            assert!(session.timer_changes().is_none(), "taken once");
+            keyed_record(&mut session, "a", r#"{"do":""}"#, &mut out).unwrap();
+            assert!(session.timer_changes().is_none(), "a record that changes no timer has no TIMERS");
 
-        let error = session_error(keyed_record(&mut session, "a", r#"{"do":"set:e:11 fail"}"#, &mut out));
-        assert!(error.contains("told to fail"), "{error}");
-        assert!(session.timer_changes().is_none(), "a failed record changes no timer");
+            let error = session_error(keyed_record(&mut session, "a", r#"{"do":"set:e:11 fail"}"#, &mut out));
+            assert!(error.contains("told to fail"), "{error}");
+            assert!(session.timer_changes().is_none(), "a failed record changes no timer");
+        }
     }
 
     #[test]
     fn a_record_a_dead_letter_step_fails_on_changes_no_timer_and_the_next_does() {
-        let mut session = timed(vec![dead_letter("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
-        let mut out = Vec::new();
-        let failed = failed_input(keyed_record(&mut session, "a", r#"{"do":"set:e:11 fail"}"#, &mut out));
-        assert_eq!(failed.step, "t");
-        assert!(session.timer_changes().is_none());
-        keyed_record(&mut session, "a", r#"{"do":"set:e:12"}"#, &mut out).unwrap();
-        assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 0, TimeDomain::EventTime, 12)]);
+        for (step_type, _) in timer_steps() {
+            let mut session = timed(vec![dead_letter("t", step_type, r#"{"cells": false}"#)]);
+            let mut out = Vec::new();
+            let failed = failed_input(keyed_record(&mut session, "a", r#"{"do":"set:e:11 fail"}"#, &mut out));
+            assert_eq!(failed.step, "t");
+            assert!(session.timer_changes().is_none());
+            keyed_record(&mut session, "a", r#"{"do":"set:e:12"}"#, &mut out).unwrap();
+            assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 0, TimeDomain::EventTime, 12)]);
+        }
     }
 
     #[test]
     fn a_firing_runs_its_steps_on_timer_with_the_keys_cells_and_its_outputs_go_through_the_later_steps() {
-        let mut session = timed(vec![spec("echo", ECHO_TYPE, ""), spec("t", TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")]);
-        let mut out = Vec::new();
-        session.serve(Input::Load(1, load_of(b"a", vec![content_value(0, b"3")])), &mut out).unwrap();
-        fire(&mut session, "a", firing(1, TimeDomain::EventTime, 5), &mut out).unwrap();
-        assert_eq!(payloads(&out), [r#"{"fired":5,"domain":"e","before":"3","processed":true}"#]);
-        assert_eq!(out[0].timestamp, 5);
-        assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 1, TimeDomain::EventTime, 15)], "a firing sets timers as a record does");
-        out.clear();
-        fire(&mut session, "a", firing(1, TimeDomain::ProcessingTime, 20), &mut out).unwrap();
-        assert_eq!(payloads(&out), [r#"{"fired":20,"domain":"p","before":"3,5","processed":true}"#]);
-        assert_eq!(barrier(&mut session), [("a".into(), vec![(0, CellOp::Set, vec![], bytes("3,5,20"))])]);
+        for (step_type, _) in timer_steps() {
+            let mut session = timed(vec![spec("echo", ECHO_TYPE, ""), spec("t", step_type, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")]);
+            let mut out = Vec::new();
+            session.serve(Input::Load(1, load_of(b"a", vec![content_value(0, b"3")])), &mut out).unwrap();
+            fire(&mut session, "a", firing(1, TimeDomain::EventTime, 5), &mut out).unwrap();
+            assert_eq!(payloads(&out), [r#"{"fired":5,"domain":"e","before":"3","processed":true}"#], "{step_type}");
+            assert_eq!(out[0].timestamp, 5);
+            assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 1, TimeDomain::EventTime, 15)], "a firing sets timers as a record does");
+            out.clear();
+            fire(&mut session, "a", firing(1, TimeDomain::ProcessingTime, 20), &mut out).unwrap();
+            assert_eq!(payloads(&out), [r#"{"fired":20,"domain":"p","before":"3,5","processed":true}"#]);
+            assert_eq!(changes(&session.timer_changes().unwrap()), [(TimerOp::Set, 1, TimeDomain::ProcessingTime, 30)]);
+            assert_eq!(barrier(&mut session), [("a".into(), vec![(0, CellOp::Set, vec![], bytes("3,5,20"))])]);
 
-        let error = session_error(fire(&mut session, "b", firing(1, TimeDomain::EventTime, 5), &mut out));
-        assert!(error.starts_with("s: the key 'b' of a TIMER is not resident: no LOAD of it came in this session"), "{error}");
+            let error = session_error(fire(&mut session, "b", firing(1, TimeDomain::EventTime, 5), &mut out));
+            assert!(error.starts_with("s: the key 'b' of a TIMER is not resident: no LOAD of it came in this session"), "{error}");
+        }
     }
 
     #[test]
     fn a_failure_on_a_firing_fails_the_session_even_in_a_dead_letter_step() {
-        let mut session = timed(vec![dead_letter("t", TIMER_STEP_TYPE, r#"{"cells": false}"#), dead_letter("add", "append_field", "")]);
-        let error = session_error(fire(&mut session, "a", firing(0, TimeDomain::EventTime, 666), &mut Vec::new()));
-        assert!(error.contains("step 't' (flink_bridge_worker::tests::TimerStep) failed: told to fail at 666"), "{error}");
-        assert!(session.timer_changes().is_none());
-        assert!(session_error(keyed_record(&mut session, "a", "{}", &mut Vec::new())).contains("session already failed"));
+        for (step_type, class) in timer_steps() {
+            let mut session = timed(vec![dead_letter("t", step_type, r#"{"cells": false}"#), dead_letter("add", "append_field", "")]);
+            let error = session_error(fire(&mut session, "a", firing(0, TimeDomain::EventTime, 666), &mut Vec::new()));
+            assert!(error.contains(&format!("step 't' ({step_type}) failed: {class}told to fail at 666")), "{error}");
+            assert!(session.timer_changes().is_none());
+            assert!(session_error(keyed_record(&mut session, "a", "{}", &mut Vec::new())).contains("session already failed"));
+        }
     }
 
     #[test]
@@ -1106,16 +1123,52 @@ pub(crate) mod tests {
 
     #[test]
     fn steps_with_timers_refuse_a_session_that_is_not_keyed_naming_the_step() {
-        let steps = vec![spec("echo", ECHO_TYPE, ""), spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)];
-        let Err(Refused::TimersWithoutKey(error)) = Session::open("s".into(), steps, false) else { panic!("opened") };
-        assert_eq!(error, "step 't' sets timers, but the session's stream is not keyed: a timer belongs to a key: key the segment with bridge.key");
+        for (step_type, _) in timer_steps() {
+            let steps = vec![spec("echo", ECHO_TYPE, ""), spec("t", step_type, r#"{"cells": false}"#)];
+            let Err(Refused::TimersWithoutKey(error)) = Session::open("s".into(), steps, false) else { panic!("opened") };
+            assert_eq!(error, "step 't' sets timers, but the session's stream is not keyed: a timer belongs to a key: key the segment with bridge.key");
+        }
         assert!(!Session::open("s".into(), vec![spec("echo", ECHO_TYPE, "")], true).unwrap().has_timers());
+        assert!(!Session::open("s".into(), vec![spec("plain", "hosted_segments.Plain", "")], true).unwrap().has_timers());
     }
 
     #[test]
     fn a_timer_set_outside_a_keyed_record_fails_naming_the_step() {
-        let mut session = timed(vec![spec("t", TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
-        let error = session_error(session.serve(Input::Record(Some(1), None, record(r#"{"do":"set:e:5"}"#, "a")), &mut Vec::new()));
-        assert!(error.contains("step 't': set an event-time timer at 5 outside the handling of a keyed record or a firing"), "{error}");
+        // The Python step's error is the Python worker's (flink_bridge.timers).
+        let outside = [
+            "step 't': set an event-time timer at 5 outside the handling of a keyed record or a firing",
+            "flink_bridge.timers.TimerOutsideInput: step 't': a timer is set outside a keyed record or a firing",
+        ];
+        for ((step_type, _), expected) in timer_steps().into_iter().zip(outside) {
+            let mut session = timed(vec![spec("t", step_type, r#"{"cells": false}"#)]);
+            let error = session_error(session.serve(Input::Record(Some(1), None, record(r#"{"do":"set:e:5"}"#, "a")), &mut Vec::new()));
+            assert!(error.contains(expected), "{error}");
+        }
+        let mut session = timed(vec![spec("marks", "hosted_segments.TimersOnWatermark", "")]);
+        keyed_record(&mut session, "a", "x", &mut Vec::new()).unwrap();
+        let error = session_error(session.serve(Input::Watermark(5), &mut Vec::new()));
+        assert!(error.contains("TimerOutsideInput: step 'marks': a timer is set outside a keyed record or a firing"), "{error}");
+    }
+
+    #[test]
+    fn python_timers_are_declared_in_init_every_time_the_step_is_built_and_handled_by_its_on_timer() {
+        start_runtime();
+        let refused = |step_type: &str| match Session::open("s".into(), vec![spec("lazy", step_type, "")], true) {
+            Err(Refused::Steps(error)) => error,
+            _ => panic!("{step_type} opened"),
+        };
+        assert_eq!(refused("hosted_segments.Timed"), "step 'lazy' declares timers, but has no on_timer(timestamp, domain) to handle their firings");
+
+        let mut late = timed(vec![spec("late", "hosted_segments.TimersLate", "")]);
+        let error = session_error(keyed_record(&mut late, "a", "x", &mut Vec::new()));
+        assert!(error.contains("RuntimeError: timers() is called while no step is being built: a step declares its timers in its class's __init__"), "{error}");
+
+        let mut once = timed(vec![spec("once", "hosted_segments.TimersOnce", "")]);
+        let error = session_error(keyed_record(&mut once, "a", "x", &mut Vec::new()));
+        assert!(error.contains("step 'once' sets timers when first built but not when built again: a step must declare its timers every time"), "{error}");
+
+        let mut checked = timed(vec![spec("marks", "hosted_segments.TimersOnWatermark", "")]);
+        let error = session_error(fire(&mut checked, "a", firing(0, TimeDomain::ProcessingTime, 5), &mut Vec::new()));
+        assert!(error.contains("on_timer() returned a str without payload, not a message"), "{error}");
     }
 }

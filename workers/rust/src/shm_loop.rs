@@ -579,11 +579,22 @@ mod tests {
 
     #[test]
     fn a_keyed_sessions_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+        timer_changes_and_firings_on_the_ring(crate::steps::tests::TIMER_STEP_TYPE, "native");
+    }
+
+    #[test]
+    fn a_hosted_python_steps_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+        start_runtime();
+        timer_changes_and_firings_on_the_ring(crate::python::tests::TIMER_STEP, "python");
+    }
+
+    /// The TimerStep of `step_type` (native, or hosted Python), in sessions named after `sessions`.
+    fn timer_changes_and_firings_on_the_ring(step_type: &str, sessions: &str) {
         use crate::proto::{TimeDomain as Domain, TimerOp};
         let registry = Arc::new(Registry::new(false));
         let folder = Folder::new();
-        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
-        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "timer-changes", Plane::Shm, steps));
+        let steps = vec![spec("t", step_type, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, &format!("timer-changes-{sessions}"), Plane::Shm, steps));
         send(&ring, &[
             (l::LOAD, 1, load_of(b"a", Vec::new()).encode_to_vec()),
             (l::RECORD, 1, keyed_record(b"a", br#"{"do":"set:e:5 delete:p:7"}"#)),
@@ -600,8 +611,8 @@ mod tests {
         handle.await_end();
 
         let folder = Folder::new();
-        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
-        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, "timer-firing", Plane::Shm, steps));
+        let steps = vec![spec("t", step_type, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
+        let (handle, ring) = served_on_ring(&registry, &folder, open_keyed_session(&registry, &format!("timer-firing-{sessions}"), Plane::Shm, steps));
         send(&ring, &[
             (l::LOAD, 1, load_of(b"a", vec![content_value(0, b"1")]).encode_to_vec()),
             (l::TIMER, 1, timer_body(b"a", 0, Domain::EventTime, 5)),

@@ -455,10 +455,10 @@ mod tests {
         assert!(start.starts_with(LONG_MESSAGE_START), "{start}");
     }
 
-    #[test]
-    fn a_keyed_streams_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+    /// The TimerStep of `step_type` (native, or hosted Python) over the stream.
+    fn timer_changes_and_firings_on_the_stream(step_type: &str) {
         use crate::proto::{TimeDomain, TimerFiring, TimerOp};
-        let steps = vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
+        let steps = vec![spec("t", step_type, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")];
         let handle = keyed_session(steps);
         let timer = |sequence: u64, step: u32, domain: TimeDomain| Frame {
             r#type: FrameType::Timer as i32,
@@ -481,7 +481,7 @@ mod tests {
         let change = &frames[1].timers.as_ref().unwrap().changes[0];
         assert_eq!((TimerOp::from_i32(change.op), change.step, TimeDomain::from_i32(change.domain), change.timestamp), (Some(TimerOp::Set), 0, Some(TimeDomain::ProcessingTime), 7));
 
-        let handle = keyed_session(vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")]);
+        let handle = keyed_session(vec![spec("t", step_type, r#"{"rearm_ms": 10}"#), spec("add", "append_field", "")]);
         let frames = vec![
             Frame { r#type: FrameType::Load as i32, sequence: 1, cells: Some(load_of(b"a", vec![content_value(0, b"1")])), ..Default::default() },
             timer(1, 0, TimeDomain::ProcessingTime),
@@ -494,7 +494,21 @@ mod tests {
         assert_eq!(frames[0].record.as_ref().unwrap().payload, &br#"{"fired":5,"domain":"p","before":"1","processed":true}"#[..]);
         assert_eq!(frames[1].timers.as_ref().unwrap().changes[0].timestamp, 15);
         assert!(frames[3].error.contains("a TIMER of step 't' names time domain 0"), "{}", frames[3].error);
+    }
 
+    #[test]
+    fn a_keyed_streams_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+        timer_changes_and_firings_on_the_stream(crate::steps::tests::TIMER_STEP_TYPE);
+    }
+
+    #[test]
+    fn a_hosted_python_steps_timer_changes_come_after_the_outputs_and_a_timer_fires_through_the_later_steps() {
+        start_runtime();
+        timer_changes_and_firings_on_the_stream(crate::python::tests::TIMER_STEP);
+    }
+
+    #[test]
+    fn a_timer_frame_without_its_firing_is_an_error() {
         let handle = keyed_session(vec![spec("t", crate::steps::tests::TIMER_STEP_TYPE, r#"{"cells": false}"#)]);
         let no_firing = Frame { r#type: FrameType::Timer as i32, sequence: 1, key: b"a".to_vec().into(), ..Default::default() };
         let answers = answer(&handle, FrameBatch { frames: vec![no_firing] }, &mut Vec::new());
