@@ -10,6 +10,7 @@ import org.flinkbridge.proto.data.BridgeDataGrpc;
 import org.flinkbridge.proto.data.Frame;
 import org.flinkbridge.proto.data.FrameBatch;
 import org.flinkbridge.proto.data.FrameType;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -94,9 +95,19 @@ class BridgeFailuresTest {
                 + " exited with code 137" : "data stream failed"), message);
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"grpc", "shm"})
-    void workerHangs(String transport, @TempDir Path dir) throws Exception {
+    @Test
+    void workerHangsOverShm(@TempDir Path dir) throws Exception {
+        workerHangs("shm", dir);
+    }
+
+    /** The same over gRPC, in the long run (./flink-bridge test long). */
+    @Tag("long")
+    @Test
+    void workerHangsOverGrpc(@TempDir Path dir) throws Exception {
+        workerHangs("grpc", dir);
+    }
+
+    private static void workerHangs(String transport, Path dir) throws Exception {
         String message = strikeWorker(dir, 2_000, transport, "STOP").failure();
 
         assertTrue(message.contains("no answer to input #"), message);
