@@ -59,25 +59,36 @@ public final class StepFactory {
                     + "': built-in types are " + String.join(", ", BuiltInStep.typeNames())
                     + "; a user step is named by its fully qualified class name (with dots)");
         }
-        Class<?> type0;
+        return userInstance(stepName, "class", type, Step.class);
+    }
+
+    /**
+     * A new instance of the user class {@code className}, found as a user step is: by its fully qualified name on
+     * the worker's class path (not initialised until it is known to implement {@code kind}), made with its public
+     * no-argument constructor; an IllegalArgumentException naming the step and the class when it cannot be.
+     *
+     * @param what how the errors name the class: {@code class} for a step, {@code aggregate class} for a window's
+     */
+    static <T> T userInstance(String stepName, String what, String className, Class<T> kind) {
+        Class<?> found;
         try {
             // Not initialised yet: a class that is no step must not run its static code in the worker.
-            type0 = Class.forName(type, false, Thread.currentThread().getContextClassLoader());
+            found = Class.forName(className, false, Thread.currentThread().getContextClassLoader());
         } catch (ClassNotFoundException e) {
-            throw new IllegalArgumentException("step '" + stepName + "': class " + type
+            throw new IllegalArgumentException("step '" + stepName + "': " + what + " " + className
                     + " is not on the worker's classpath", e);
         }
-        if (!Step.class.isAssignableFrom(type0)) {
-            throw new IllegalArgumentException("step '" + stepName + "': class " + type + " does not implement "
-                    + Step.class.getName());
+        if (!kind.isAssignableFrom(found)) {
+            throw new IllegalArgumentException("step '" + stepName + "': " + what + " " + className
+                    + " does not implement " + kind.getName());
         }
         try {
-            return (Step) type0.getConstructor().newInstance();
+            return kind.cast(found.getConstructor().newInstance());
         } catch (NoSuchMethodException | IllegalAccessException e) {
-            throw new IllegalArgumentException("step '" + stepName + "': class " + type
+            throw new IllegalArgumentException("step '" + stepName + "': " + what + " " + className
                     + " needs a public no-argument constructor", e);
         } catch (InstantiationException | InvocationTargetException e) {
-            throw new IllegalArgumentException("step '" + stepName + "': creating " + type + " failed: "
+            throw new IllegalArgumentException("step '" + stepName + "': creating " + className + " failed: "
                     + (e.getCause() == null ? e : e.getCause()), e);
         }
     }
