@@ -12,9 +12,15 @@ It may set timers for that key too: it declares them in its constructor with ``t
 it handles a record or a firing, and handles their firings in ``on_timer(timestamp, domain) -> list of Message`` (see
 ``flink_bridge.timers``).
 
+The built-in ``window`` step takes a user aggregate, ``aggregate: module.Class``: a class with a constructor taking
+no arguments and ``add(accumulator, record) -> accumulator``, ``merge(a, b) -> accumulator`` and
+``result(accumulator) -> value``, its accumulators bytes and its result anything ``json.dumps`` writes (see
+``WindowAggregate``, which it may subclass, and docs/steps.md).
+
 A segment that needs processing time reads ``current_time_millis()``, never the system clock: it is the time the
 bridge stamped on the inputs, so a recovery in place that replays them gives the segment the same times.
 """
+import abc
 import time
 
 from .timers import EVENT_TIME, PROCESSING_TIME, TimeDomain  # noqa: F401 (what on_timer's domain is)
@@ -85,3 +91,32 @@ class Message:
 
     def __repr__(self):
         return f"Message(payload={self.payload!r}, headers={self.headers!r}, timestamp={self.timestamp})"
+
+
+class WindowAggregate(abc.ABC):
+    """A user aggregate of the built-in ``window`` step (docs/steps.md), named by its ``aggregate`` config as
+    ``module.Class`` and imported as a user step is; made with no arguments. Flink's AggregateFunction with the
+    accumulator as bytes: the step keeps the accumulators in its cells, so they are the same bytes in every worker (the
+    Java worker's ``org.flinkbridge.worker.sdk.WindowAggregate``; the Rust worker hosts the Python class) and in every
+    checkpoint; an instance keeps nothing a checkpoint needs.
+
+    The step keeps one accumulator per key and *pane*, the slice of gcd(``size_ms``, ``slide_ms``) ms that a record
+    falls in, so each record is added once however many sliding windows hold it; a window's value when it fires is
+    ``merge`` of its panes' accumulators in time order (a window of one pane takes its accumulator as it is: tumbling
+    windows never merge), then ``result``, the field ``result`` of the output. An exception fails the record (``add``)
+    or the firing (``merge``, ``result``), naming the step and the class; so does an accumulator that is not bytes, or
+    a result that ``json.dumps`` cannot write.
+
+    Subclassing this is optional: any class with the three methods is an aggregate."""
+
+    @abc.abstractmethod
+    def add(self, accumulator, record):
+        """The accumulator (bytes) with ``record`` (a Message) added; ``accumulator`` is None for a pane's first."""
+
+    @abc.abstractmethod
+    def merge(self, a, b):
+        """The accumulator (bytes) of two panes' records, ``a``'s before ``b``'s."""
+
+    @abc.abstractmethod
+    def result(self, accumulator):
+        """A window's result from its accumulator: any value ``json.dumps`` writes."""

@@ -217,12 +217,7 @@ def _imported_class(step_name, step_type):
     if not dot or not module_name or not class_name:
         raise ValueError(f"step '{step_name}' has unknown type '{step_type}': built-in types are "
                          f"{', '.join(sorted(builtin.BUILT_IN))}; a user segment is named module.Class")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise ValueError(f"step '{step_name}': cannot import module {module_name} (is it on the worker's "
-                         f"PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
-    return getattr(module, class_name, None)
+    return getattr(builtin.imported(step_name, module_name), class_name, None)
 
 
 class WorkerSegments:

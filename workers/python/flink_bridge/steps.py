@@ -5,8 +5,10 @@ worker, and a savepoint taken with one restores in the other.
 A step here has the worker's internal shape: ``process(message, emit)``, ``on_watermark(timestamp, emit)``,
 ``snapshot_state() -> bytes``, ``restore_state(bytes)``; user segments are adapted to it in ``segments``.
 """
+import importlib
 import io
 import json
+import math
 import struct
 
 from .sdk import EVENT_TIME, Message, current_time_millis, map_cell, timers, value_cell
@@ -28,6 +30,16 @@ MIN_LONG, MAX_LONG = -2 ** 63, 2 ** 63 - 1
 def _json_bytes(value):
     """Compact JSON, non-ASCII left as UTF-8: what Jackson writes."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def imported(step_name, module_name):
+    """The module ``module_name``, imported from the worker's PYTHONPATH or --path: where a user step's or a user
+    aggregate's class is looked for."""
+    try:
+        return importlib.import_module(module_name)
+    except Exception as e:
+        raise ValueError(f"step '{step_name}': cannot import module {module_name} (is it on the worker's "
+                         f"PYTHONPATH or --path?): {type(e).__name__}: {e}") from e
 
 
 class StepConfig:
@@ -467,6 +479,12 @@ class Window(Step):
     State, all in cells: map cell ``windows``, entry key = the window's start (i64 big-endian) then K (UTF-8), value =
     the aggregate (i64 little-endian); value cell ``fired_until`` (i64 little-endian).
 
+    A user aggregate (``aggregate`` = ``module.Class``, see ``UserAggregate``) keeps an accumulator per pane instead,
+    the slice of gcd(``size_ms``, ``slide_ms``) ms a record falls in, so each record is added once: entry key = the
+    pane's start (i64 big-endian) then K, value = the accumulator. A window fires with its panes' accumulators merged in
+    pane order (one pane: its accumulator as it is), given to ``result``, in the output field ``result``; a pane is
+    removed once the last window holding it fired.
+
     ``count`` runs on it in a keyed session (``Window.counting``): tumbling windows counting records, K optional, no
     late records and so no ``fired_until``."""
 
@@ -486,11 +504,22 @@ class Window(Step):
                              f"not {json.dumps(config.config.get('slide_ms'))}")
         self.lateness_ms = config.non_negative_long("allowed_lateness_ms", 0)
         self.aggregate = config.string("aggregate", "count")
-        if self.aggregate not in self.AGGREGATES:
-            raise config.invalid("aggregate", "one of count, sum, min, max", self.aggregate)
-        self.field = config.string("field")
-        if self.aggregate != "count" and self.field is None:
-            raise ValueError(f"step '{self.step_name}': config field is required for aggregate {self.aggregate}")
+        # The user aggregate, when the aggregate is module.Class; None for a built-in one.
+        self.user = None
+        if "." in self.aggregate:
+            if config.config.get("field") is not None:
+                raise ValueError(f"step '{self.step_name}': config field is not used with a user aggregate "
+                                 f"({self.aggregate}), whose add() is given the whole record")
+            self.pane_ms = math.gcd(self.size_ms, self.slide_ms)
+            self.user = UserAggregate(step_name, self.aggregate)
+            self.aggregate, self.field = "result", None
+        elif self.aggregate not in self.AGGREGATES:
+            raise config.invalid("aggregate", "one of count, sum, min, max or a user class (a name with a dot)",
+                                 self.aggregate)
+        else:
+            self.field = config.string("field")
+            if self.aggregate != "count" and self.field is None:
+                raise ValueError(f"step '{self.step_name}': config field is required for aggregate {self.aggregate}")
         self.windows = map_cell("windows")
         # None for count, which has no late records: a record adds to its window whether or not it fired.
         self.fired_until = value_cell("fired_until")
@@ -505,7 +534,7 @@ class Window(Step):
         windows = cls.__new__(cls)
         windows.step_name, windows.step_type, windows.key = step_name, "count", key
         windows.size_ms = windows.slide_ms = size_ms
-        windows.lateness_ms, windows.aggregate, windows.field = 0, "count", None
+        windows.lateness_ms, windows.aggregate, windows.field, windows.user = 0, "count", None, None
         windows.windows, windows.fired_until, windows.timers = map_cell("windows"), None, timers()
         return windows
 
@@ -515,7 +544,7 @@ class Window(Step):
             raise ValueError("the record has no key to window by")
         if key is None:
             key = ""  # count's: no key configured, or the record has none
-        value = None if self.aggregate == "count" else self._value(message.payload)
+        value = None if self.aggregate == "count" or self.user is not None else self._value(message.payload)
         timestamp = message.timestamp
         fired = None if self.fired_until is None else self.fired_until.get()
         fired_until = None if fired is None else self._long(fired, "fired_until", key)
@@ -537,6 +566,12 @@ class Window(Step):
             emit(Message(message.payload, {**message.headers, "late": self.step_name}, timestamp))
             return
         name = key.encode("utf-8", "replace")
+        if self.user is not None:
+            entry_key = _LONG.pack(timestamp - timestamp % self.pane_ms) + name
+            self.windows.put(entry_key, self.user.add(self.windows.get(entry_key), message))
+            for _, fires_at in open_windows:
+                self.timers.set_event_time(fires_at)
+            return
         for start, fires_at in open_windows:
             entry_key = _LONG.pack(start) + name
             stored = self.windows.get(entry_key)
@@ -589,7 +624,9 @@ class Window(Step):
         start = timestamp + 1 - self.lateness_ms - self.size_ms
         end = start + self.size_ms
         fired = []
-        if MIN_LONG <= start <= MAX_LONG:
+        if self.user is not None:
+            self._fire_panes(start, timestamp, emit)
+        elif MIN_LONG <= start <= MAX_LONG:
             prefix = _LONG.pack(start)
             fired = sorted((entry_key, stored) for entry_key, stored in self.windows.items()
                            if entry_key[:8] == prefix and len(entry_key) >= 8)
@@ -601,6 +638,95 @@ class Window(Step):
                                       self.aggregate: aggregate}), {"key": key}, end - 1))
         if self.fired_until is not None:
             self.fired_until.set(_CELL_LONG.pack(timestamp))
+
+    def _fire_panes(self, start, timestamp, emit):
+        """A user aggregate's firing of the windows starting at ``start``: for each K with a pane in it (in order of
+        K's bytes), the result of its panes' accumulators merged in pane order; then the panes whose last window has
+        fired are removed."""
+        size, slide, end = self.size_ms, self.slide_ms, start + self.size_ms
+        panes = {}  # K's bytes -> [(pane start, accumulator)], in pane order
+        spent = []
+        for entry_key, stored in self.windows.items():
+            if len(entry_key) < 8:
+                continue
+            pane = _LONG.unpack(entry_key[:8])[0]
+            if start % slide == 0 and start <= pane < end:
+                panes.setdefault(entry_key[8:], []).append((pane, stored))
+            # The last window holding the pane starts at the pane's start rounded down to a multiple of slide.
+            if pane - pane % slide + size - 1 + self.lateness_ms <= timestamp:
+                spent.append(entry_key)
+        for name in sorted(panes):
+            accumulators = [accumulator for _, accumulator in sorted(panes[name])]
+            merged = accumulators[0]
+            for accumulator in accumulators[1:]:
+                merged = self.user.merge(merged, accumulator)
+            result = self.user.result_json(merged)
+            key = name.decode("utf-8", "replace")
+            # The window's fields as the built-in aggregates write them, then the result's JSON as it was written.
+            payload = _json_bytes({"key": key, "window_start": start, "window_end": end})[:-1]
+            emit(Message(payload + b',"result":' + result.encode("utf-8") + b"}", {"key": key}, end - 1))
+        for entry_key in spent:
+            self.windows.remove(entry_key)
+
+
+class UserAggregate:
+    """A ``window`` step's user aggregate ``module.Class`` (docs/steps.md), imported as a user step is and made with no
+    arguments: ``add(accumulator, record) -> accumulator`` (``accumulator`` None for a pane's first record, ``record``
+    a Message), ``merge(a, b) -> accumulator`` and ``result(accumulator) -> value``, the accumulators bytes (see
+    ``flink_bridge.sdk.WindowAggregate``). Its methods here check what the class's return and name the step and the
+    class when one raises or returns what it may not; the Rust worker hosts it too, so its errors are the same there."""
+
+    METHODS = ("add", "merge", "result")
+
+    def __init__(self, step_name, class_name):
+        self.named = f"step '{step_name}': aggregate {class_name}"
+        module_name, _, name = class_name.rpartition(".")
+        if not module_name or not name:
+            raise ValueError(f"step '{step_name}': config aggregate {json.dumps(class_name)} names no class: a user "
+                             "aggregate is module.Class")
+        found = getattr(imported(step_name, module_name), name, None)
+        if not isinstance(found, type):
+            raise ValueError(f"{self.named}: module {module_name} has no class {name}")
+        missing = [method for method in self.METHODS if not callable(getattr(found, method, None))]
+        if missing:
+            raise ValueError(f"{self.named} has no method {', '.join(missing)}: a window aggregate has "
+                             "add(accumulator, record), merge(a, b) and result(accumulator)")
+        try:
+            instance = found()
+        except Exception as e:
+            raise ValueError(f"step '{step_name}': creating aggregate {class_name} failed: {type(e).__name__}: "
+                             f"{e}") from e
+        self._add, self._merge, self._result = instance.add, instance.merge, instance.result
+
+    def add(self, accumulator, message):
+        return self._accumulator(self._called("add", self._add, accumulator, message), "add")
+
+    def merge(self, a, b):
+        return self._accumulator(self._called("merge", self._merge, a, b), "merge")
+
+    def result_json(self, accumulator):
+        """The result of the accumulator, as compact JSON text (non-ASCII left as it is, as Jackson writes it)."""
+        value = self._called("result", self._result, accumulator)
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{self.named}: result() returned a {type(value).__name__}, which cannot be written as "
+                             f"JSON: {e}") from None
+
+    def _called(self, method, function, *arguments):
+        """What the class's ``method`` returns; its exception fails as a ValueError naming the step and the class."""
+        try:
+            return function(*arguments)
+        except Exception as e:
+            raise ValueError(f"{self.named} failed in {method}(): {type(e).__name__}: {e}") from e
+
+    def _accumulator(self, returned, method):
+        if type(returned) is bytes:
+            return returned
+        if isinstance(returned, (bytes, bytearray, memoryview)):
+            return bytes(returned)
+        what = "None" if returned is None else f"a {type(returned).__name__}"
+        raise ValueError(f"{self.named}: {method}() returned {what}, not an accumulator (bytes)")
 
 
 def _whole_instance_refused(step_name, step_type, held, kept, lost):
