@@ -12,6 +12,12 @@ pub fn is_python(step_type: &str) -> bool {
     !step_type.is_empty() && !steps::is_native(step_type)
 }
 
+/// Whether a step runs Python code: a Python step, or a built-in one that hosts Python (a `window` with a user
+/// aggregate); a session with one gets a process of its own.
+pub fn runs_python(step_type: &str, config_json: &str) -> bool {
+    is_python(step_type) || steps::hosts_python(step_type, config_json)
+}
+
 /// Builds a step by its type, its cells declared with `context`; an error names the step and what is wrong.
 pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &BuildContext) -> Result<Box<dyn Step>, String> {
     // The built-ins are asked first, as they check every step's config (a JSON object), a Python step's too.
@@ -40,5 +46,7 @@ mod tests {
         assert!(error("module.Class", "{").starts_with("step 's': config is not JSON"));
         assert_eq!(error("", "{}"), "step 's' has no type, and this worker has no segments of its own to serve it");
         assert!(is_python("module.Class") && !is_python("") && !is_python("batch") && !is_python(ECHO_TYPE));
+        assert!(runs_python("module.Class", "") && runs_python("window", r#"{"aggregate": "module.Class"}"#));
+        assert!(!runs_python("window", r#"{"aggregate": "sum"}"#) && !runs_python("window", "{") && !runs_python("batch", r#"{"aggregate": "a.B"}"#));
     }
 }

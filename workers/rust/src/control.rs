@@ -1,7 +1,8 @@
 //! The worker's control service (`flinkbridge.v1.BridgeControl`) and the router of every call: the secret
 //! checked first, then the method. Sessions of built-in steps run on threads of this process: a shm session's
 //! serving loop on a thread of its own (shm_loop), a streamed session on the async runtime (stream). A session
-//! with Python steps runs in a process of its own (child), to which its calls are handed on.
+//! with Python steps (or a `window` hosting a Python aggregate) runs in a process of its own (child), to which its
+//! calls are handed on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -136,10 +137,10 @@ impl Worker {
         Ok(Reply::forwarded(response))
     }
 
-    /// OpenSession: served here, or by a new process of its own when the session has Python steps.
+    /// OpenSession: served here, or by a new process of its own when the session runs Python (`catalog::runs_python`).
     async fn open_session_call(self: &Arc<Self>, method: &str, headers: &http::HeaderMap, messages: &mut Messages) -> Result<Response<Reply>, Status> {
         let request: proto::OpenSessionRequest = self.registry.read(method, messages).await?.ok_or_else(|| Status::new(Code::InvalidArgument, format!("{method}: no request message")))?;
-        let has_python = request.steps.iter().any(|s| catalog::is_python(&s.r#type));
+        let has_python = request.steps.iter().any(|s| catalog::runs_python(&s.r#type, &s.config_json));
         let child_args = match &self.child_args {
             Some(args) if has_python => args.clone(),
             _ => {

@@ -29,6 +29,10 @@
 //! `on_timer(timestamp, domain)`, `domain` the runtime's `EVENT_TIME` or `PROCESSING_TIME`), whose messages are
 //! checked as `process`'s are. A handle pickles as `timers()`, which gives the step's own handle back while its state
 //! is restored.
+//!
+//! A user aggregate of the built-in `window` step (`aggregate: module.Class`, steps.rs) is hosted the same way: the
+//! runtime's own `flink_bridge.steps.UserAggregate` imports and makes it and calls it (`WindowAggregate`), so its
+//! checks and errors are the Python worker's; a session with one gets a process of its own too (catalog.rs).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -62,6 +66,8 @@ struct Host {
     /// The runtime's `EVENT_TIME` and `PROCESSING_TIME`, a firing's domain as `on_timer` gets it.
     event_time: Py<PyAny>,
     processing_time: Py<PyAny>,
+    /// `steps.UserAggregate(step_name, class_name)`: a window's user aggregate, its calls checked.
+    user_aggregate: Py<PyAny>,
 }
 
 static HOST: OnceLock<Host> = OnceLock::new();
@@ -84,6 +90,7 @@ pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
         sys.getattr("stdout")?.call_method("reconfigure", (), Some([("line_buffering", true)].into_py_dict(py)))?;
         let segments = py.import("flink_bridge.segments")?;
         let sdk = py.import("flink_bridge.sdk")?;
+        let steps = py.import("flink_bridge.steps")?;
         install_cells(py, sdk)?;
         install_timers(py, sdk)?;
         Ok(Host {
@@ -94,6 +101,7 @@ pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
             refuse_unhandled_timers: segments.getattr("refuse_unhandled_timers")?.into(),
             event_time: sdk.getattr("EVENT_TIME")?.into(),
             processing_time: sdk.getattr("PROCESSING_TIME")?.into(),
+            user_aggregate: steps.getattr("UserAggregate")?.into(),
         })
     })
     .map_err(|e| format!("the Python runtime in {} cannot be loaded: {e}", runtime.display()))?;
@@ -520,6 +528,64 @@ fn host() -> &'static Host {
     HOST.get().expect("a Python step exists only once the runtime is loaded")
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Set by `tests::without_runtime`: this thread builds as a worker without `--python-runtime` does.
+    static NO_RUNTIME: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+/// The runtime, when the worker hosts Python.
+fn hosted() -> Option<&'static Host> {
+    #[cfg(test)]
+    if NO_RUNTIME.with(std::cell::Cell::get) {
+        return None;
+    }
+    HOST.get()
+}
+
+/// A `window` step's user aggregate, a Python class `module.Class` (docs/steps.md): the runtime's
+/// `steps.UserAggregate`, which calls the class's `add(accumulator, record)`, `merge(a, b)` and `result(accumulator)`
+/// and checks what they return. An error is the runtime's message, which names the step and the class.
+pub struct WindowAggregate {
+    aggregate: Py<PyAny>,
+}
+
+/// The user aggregate `class_name` of step `step_name`, made by the runtime; None when the worker hosts no Python.
+pub fn window_aggregate(step_name: &str, class_name: &str) -> Option<Result<WindowAggregate, String>> {
+    let host = hosted()?;
+    Some(Python::with_gil(|py| {
+        let aggregate = host.user_aggregate.call1(py, (step_name, class_name)).map_err(|e| e.value(py).to_string())?;
+        Ok(WindowAggregate { aggregate })
+    }))
+}
+
+impl WindowAggregate {
+    /// The accumulator with `record` added; `accumulator` is None for a pane's first record.
+    pub fn add(&self, accumulator: Option<Vec<u8>>, record: &Record, context: &StepContext) -> Result<Vec<u8>, StepError> {
+        self.call(context, |py| {
+            let accumulator = optional_bytes(py, accumulator);
+            self.aggregate.call_method1(py, intern!(py, "add"), (accumulator, message(py, record.clone())?))
+        })
+    }
+
+    /// The accumulator of two panes, `a`'s records before `b`'s.
+    pub fn merge(&self, a: &[u8], b: &[u8], context: &StepContext) -> Result<Vec<u8>, StepError> {
+        self.call(context, |py| self.aggregate.call_method1(py, intern!(py, "merge"), (PyBytes::new(py, a), PyBytes::new(py, b))))
+    }
+
+    /// The result of an accumulator, as the runtime writes it in JSON.
+    pub fn result_json(&self, accumulator: &[u8], context: &StepContext) -> Result<String, StepError> {
+        self.call(context, |py| self.aggregate.call_method1(py, intern!(py, "result_json"), (PyBytes::new(py, accumulator),)))
+    }
+
+    /// What `call` returns with the session's clock stamped, as `T`; the runtime's error as the step's.
+    fn call<T: for<'a> FromPyObject<'a>>(&self, context: &StepContext, call: impl FnOnce(Python<'_>) -> PyResult<PyObject>) -> Result<T, StepError> {
+        Python::with_gil(|py| {
+            stamp(py, context).and_then(|_| call(py)).and_then(|returned| returned.extract::<T>(py)).map_err(|e| StepError::from(e.value(py).to_string()))
+        })
+    }
+}
+
 /// "module.Type: message" of a Python exception, as an error text names it (`failure`).
 fn describe(py: Python<'_>, error: PyErr) -> String {
     failure(py, error).to_string()
@@ -920,6 +986,14 @@ class TimersOnWatermark(Timed):
 
     /// How the message of the segments that fail with a long one starts.
     pub const LONG_MESSAGE_START: &str = "told to fail with a long message:";
+
+    /// Runs `build` as a worker without `--python-runtime` would: on this thread, the runtime is not there.
+    pub fn without_runtime<T>(build: impl FnOnce() -> T) -> T {
+        NO_RUNTIME.with(|no| no.set(true));
+        let built = build();
+        NO_RUNTIME.with(|no| no.set(false));
+        built
+    }
 
     /// Starts the runtime of this test process, once, with the segments above as the module `hosted_segments`.
     pub fn start_runtime() {

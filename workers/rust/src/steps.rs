@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use crate::cells::{BuildContext, MapCell, ValueCell};
+use crate::python::WindowAggregate;
 use crate::record::Record;
 use crate::step::{write_bytes, Emit, StateReader, Step, StepContext, StepError, TimeDomain, STATE_VERSION};
 use crate::timers::TimerService;
@@ -21,6 +22,13 @@ pub fn is_native(step_type: &str) -> bool {
         return true;
     }
     matches!(step_type, "append_field" | "filter" | "batch" | "running_count" | "count" | "window" | ECHO_TYPE)
+}
+
+/// Whether a step of this type and config runs Python code though its type is built in: a `window` whose aggregate
+/// is a user class (a name with a dot), which the worker hosts (python.rs). A config that is not JSON is not.
+pub fn hosts_python(step_type: &str, config_json: &str) -> bool {
+    step_type == "window"
+        && serde_json::from_str::<Value>(config_json).ok().and_then(|config| config.get("aggregate")?.as_str().map(|a| a.contains('.'))).unwrap_or(false)
 }
 
 /// Builds a built-in step by its type, or None for a type that is not one. Whatever the type, its config must be
@@ -658,6 +666,19 @@ impl Aggregate {
 const WINDOWS_CELL: &str = "windows";
 const FIRED_UNTIL_CELL: &str = "fired_until";
 const LATE_HEADER: &str = "late";
+/// The output field of a user aggregate's result.
+const RESULT_FIELD: &str = "result";
+
+/// A `window` step's user aggregate: a Python class the worker hosts, its accumulators kept per pane.
+struct UserAggregate {
+    hosted: WindowAggregate,
+    /// The length of a pane: gcd(size_ms, slide_ms).
+    pane_ms: i64,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
 
 /// `window` (protocol 6, a keyed session only): per key K (`key_header` or `key_json_field`), tumbling or sliding
 /// event-time windows `[start, start + size_ms)`, `start` a multiple of `slide_ms`, each with an aggregate. Its state
@@ -667,6 +688,12 @@ const LATE_HEADER: &str = "late";
 /// an event-time timer at `end - 1 + allowed_lateness_ms`; the firing emits every window of the key that fires then,
 /// in entry key order, and removes it. A record none of whose windows is left to fire is late: emitted as it came,
 /// with the header `late` naming the step. `count` runs on it in a keyed session (`Window::counting`).
+///
+/// A user aggregate (`aggregate` a Python class `module.Class`, hosted, python.rs) keeps an accumulator per pane
+/// instead, the slice of gcd(size_ms, slide_ms) ms a record falls in, so a record is added once: entry key the pane's
+/// start (i64 big-endian) then K, value the accumulator. A window fires with its panes' accumulators merged in pane
+/// order (one pane: its accumulator as it is), given to `result`, in the output field `result`; a pane is removed once
+/// the last window holding it fired.
 struct Window {
     step_name: String,
     /// None for count without a key configured: K is "" then, and for a record without the key.
@@ -677,6 +704,8 @@ struct Window {
     aggregate: Aggregate,
     /// The top-level JSON field a sum, min or max reads.
     field: Option<String>,
+    /// The user aggregate, in place of `aggregate`; None for a built-in one.
+    user: Option<UserAggregate>,
     windows: MapCell,
     /// None for count, which has no late records: a record adds to its window whether or not it fired.
     fired_until: Option<ValueCell>,
@@ -698,13 +727,23 @@ impl Window {
             return Err(invalid(step, "slide_ms", &format!("at most size_ms ({size_ms})"), &Value::from(slide_ms)));
         }
         let lateness_ms = config.long_at_least("allowed_lateness_ms", 0, 0)?;
-        let aggregate = match config.string("aggregate")?.as_deref() {
-            None | Some("count") => Aggregate::Count,
-            Some("sum") => Aggregate::Sum,
-            Some("min") => Aggregate::Min,
-            Some("max") => Aggregate::Max,
-            Some(other) => return Err(invalid(step, "aggregate", "one of count, sum, min, max", &Value::from(other))),
-        };
+        let (mut aggregate, mut user) = (Aggregate::Count, None);
+        match config.string("aggregate")?.as_deref() {
+            None | Some("count") => {}
+            Some("sum") => aggregate = Aggregate::Sum,
+            Some("min") => aggregate = Aggregate::Min,
+            Some("max") => aggregate = Aggregate::Max,
+            Some(class) if class.contains('.') => {
+                if config.get("field").is_some() {
+                    return Err(format!("step '{step}': config field is not used with a user aggregate ({class}), whose add() is given the whole record"));
+                }
+                let hosted = crate::python::window_aggregate(step, class).unwrap_or_else(|| {
+                    Err(format!("step '{step}': aggregate {class} is a Python class, which this worker hosts only when started with --python-runtime DIR"))
+                })?;
+                user = Some(UserAggregate { hosted, pane_ms: gcd(size_ms, slide_ms) });
+            }
+            Some(other) => return Err(invalid(step, "aggregate", "one of count, sum, min, max or a user class (a name with a dot)", &Value::from(other))),
+        }
         let field = config.string("field")?;
         if field.is_none() && aggregate != Aggregate::Count {
             return Err(format!("step '{step}': config field is required for aggregate {}", aggregate.name()));
@@ -717,6 +756,7 @@ impl Window {
             lateness_ms,
             aggregate,
             field,
+            user,
             windows: context.map_cell(WINDOWS_CELL)?,
             fired_until: Some(context.value_cell(FIRED_UNTIL_CELL)?),
             timers: context.timers()?,
@@ -737,6 +777,7 @@ impl Window {
             lateness_ms: 0,
             aggregate: Aggregate::Count,
             field: None,
+            user: None,
             windows: context.map_cell(WINDOWS_CELL)?,
             fired_until: None,
             timers: context.timers()?,
@@ -776,13 +817,13 @@ fn window_entry(start: i64, key: &str) -> Vec<u8> {
 }
 
 impl Step for Window {
-    fn process(&mut self, mut record: Record, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+    fn process(&mut self, mut record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         let key = match self.key.as_ref().and_then(|key| key.read(&record)) {
             Some(key) => key,
             None if self.fired_until.is_none() => String::new(), // count's: no key configured, or the record has none
             None => return Err("the record has no key to window by".into()),
         };
-        let value = self.value(&record)?;
+        let value = if self.user.is_some() { 1 } else { self.value(&record)? };
         let fired_until = match self.fired_until.as_ref().map(ValueCell::get).transpose()?.flatten() {
             Some(bytes) => Some(Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?),
             None => None,
@@ -807,6 +848,17 @@ impl Step for Window {
             emit(record);
             return Ok(());
         }
+        if let Some(user) = &self.user {
+            // The record's pane takes it first, so that a record that fails sets no timer.
+            let entry = window_entry(timestamp - timestamp.rem_euclid(user.pane_ms), &key);
+            let accumulator = user.hosted.add(self.windows.get(&entry)?, &record, context)?;
+            self.windows.put(entry, accumulator)?;
+            for &(_, fires_at) in &open {
+                self.timers.set_event_time(fires_at)?;
+            }
+            self.open = open;
+            return Ok(());
+        }
         // Every new aggregate first, so that a record that fails changes no window.
         let mut updates = Vec::with_capacity(open.len());
         for &(start, _) in &open {
@@ -826,10 +878,28 @@ impl Step for Window {
         Ok(())
     }
 
-    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, _: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
         if domain != TimeDomain::EventTime {
             return Ok(());
         }
+        if self.user.is_some() {
+            self.fire_panes(timestamp, context, emit)?;
+        } else {
+            self.fire_windows(timestamp, emit)?;
+        }
+        let Some(cell) = &self.fired_until else { return Ok(()) };
+        let fired_until = match cell.get()? {
+            Some(bytes) => Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?.max(timestamp),
+            None => timestamp,
+        };
+        cell.set(fired_until.to_le_bytes())?;
+        Ok(())
+    }
+}
+
+impl Window {
+    /// Emits and removes each of the key's windows whose timer is at `timestamp`.
+    fn fire_windows(&mut self, timestamp: i64, emit: &mut Emit) -> Result<(), StepError> {
         for (entry, stored) in self.windows.entries()? {
             let Some(start) = entry.get(..8).map(|b| i64::from_be_bytes(b.try_into().unwrap())) else {
                 return Err(format!("an entry key of {} bytes in cell '{WINDOWS_CELL}', shorter than the 8 of a window start", entry.len()).into());
@@ -850,12 +920,55 @@ impl Step for Window {
             emit(Record { payload: json_bytes(&Value::Object(output)), headers, timestamp: end - 1 });
             self.windows.remove(&entry)?;
         }
-        let Some(cell) = &self.fired_until else { return Ok(()) };
-        let fired_until = match cell.get()? {
-            Some(bytes) => Self::stored(&bytes, FIRED_UNTIL_CELL, "the timestamp of the key's last firing")?.max(timestamp),
-            None => timestamp,
-        };
-        cell.set(fired_until.to_le_bytes())?;
+        Ok(())
+    }
+
+    /// A user aggregate's firing of the windows whose timer is at `timestamp` (the one starting at timestamp + 1 -
+    /// allowed_lateness_ms - size_ms): for each K with a pane in it, in order of K's bytes, the result of its panes'
+    /// accumulators merged in pane order; then the panes whose last window has fired are removed.
+    fn fire_panes(&mut self, timestamp: i64, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        let user = self.user.as_ref().expect("a user aggregate");
+        let start = timestamp as i128 + 1 - self.lateness_ms as i128 - self.size_ms as i128;
+        let end = start + self.size_ms as i128;
+        let fires = start.rem_euclid(self.slide_ms as i128) == 0 && start >= i64::MIN as i128;
+        // K's bytes -> its panes' accumulators, in pane order.
+        let mut panes: BTreeMap<Vec<u8>, BTreeMap<i64, Vec<u8>>> = BTreeMap::new();
+        let mut spent = Vec::new();
+        for (entry, accumulator) in self.windows.entries()? {
+            let Some(pane) = entry.get(..8).map(|b| i64::from_be_bytes(b.try_into().unwrap())) else {
+                return Err(format!("an entry key of {} bytes in cell '{WINDOWS_CELL}', shorter than the 8 of a pane start", entry.len()).into());
+            };
+            // The last window holding the pane starts at the pane's start rounded down to a multiple of slide_ms.
+            let last = pane as i128 - (pane as i128).rem_euclid(self.slide_ms as i128);
+            if last + self.size_ms as i128 - 1 + self.lateness_ms as i128 <= timestamp as i128 {
+                spent.push(entry.clone());
+            }
+            if fires && start <= pane as i128 && (pane as i128) < end {
+                panes.entry(entry[8..].to_vec()).or_default().insert(pane, accumulator);
+            }
+        }
+        for (key, accumulators) in panes {
+            let mut accumulators = accumulators.into_values();
+            let first = accumulators.next().expect("a K with a pane in the window");
+            let merged = accumulators.try_fold(first, |merged, next| user.hosted.merge(&merged, &next, context))?;
+            let result = user.hosted.result_json(&merged, context)?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let (start, end) = (start as i64, end as i64);
+            let mut output = Map::new();
+            output.insert("key".into(), Value::from(key.clone()));
+            output.insert("window_start".into(), Value::from(start));
+            output.insert("window_end".into(), Value::from(end));
+            // The window's fields as the built-in aggregates write them, then the result's JSON as the runtime wrote it.
+            let mut payload = json_bytes(&Value::Object(output));
+            payload.pop();
+            payload.extend_from_slice(format!(r#","{RESULT_FIELD}":{result}}}"#).as_bytes());
+            let mut headers = IndexMap::new();
+            headers.insert("key".to_string(), key);
+            emit(Record { payload, headers, timestamp: end - 1 });
+        }
+        for entry in spent {
+            self.windows.remove(&entry)?;
+        }
         Ok(())
     }
 }

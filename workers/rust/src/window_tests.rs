@@ -135,7 +135,7 @@ fn a_config_error_names_the_field() {
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "slide_ms": 11}"#), "step 'w': config slide_ms must be at most size_ms (10), not 11");
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "slide_ms": 0}"#), "step 'w': config slide_ms must be a whole number >= 1, not 0");
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "allowed_lateness_ms": -1}"#), "step 'w': config allowed_lateness_ms must be a whole number >= 0, not -1");
-    assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "avg"}"#), r#"step 'w': config aggregate must be one of count, sum, min, max, not "avg""#);
+    assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "avg"}"#), r#"step 'w': config aggregate must be one of count, sum, min, max or a user class (a name with a dot), not "avg""#);
     assert_eq!(refused(r#"{"key_header": "k", "size_ms": 10, "aggregate": "max"}"#), "step 'w': config field is required for aggregate max");
 }
 
@@ -147,4 +147,166 @@ fn a_window_declares_its_cells_and_timers_and_refuses_a_session_that_is_not_keye
     let cells: Vec<_> = session.cell_declarations().into_iter().map(|d| (d.name, d.kind)).collect();
     assert_eq!(cells, [("windows".to_string(), crate::cells::CellKind::Map), ("fired_until".to_string(), crate::cells::CellKind::Value)]);
     assert!(matches!(Session::open("s".into(), spec(), false), Err(Refused::CellsWithoutKey(_))));
+}
+
+/// The user aggregates of the Python worker's tests (workers/python/tests/aggregates.py, on the runtime's path), the
+/// same as the Java worker's TestAggregates: the same records give the same outputs and accumulators here.
+const AVERAGE: &str = "tests.aggregates.Average";
+const TRACE: &str = "tests.aggregates.Trace";
+const FAILING: &str = "tests.aggregates.Failing";
+
+fn user_window(aggregate: &str, more: &str) -> StepHarness {
+    crate::python::tests::start_runtime();
+    window(&format!(r#"{{"key_header": "k", "size_ms": 10{more}, "aggregate": "{aggregate}"}}"#))
+}
+
+/// A user aggregate's output: the result's JSON in the field result.
+fn result(key: &str, start: i64, end: i64, result_json: &str) -> String {
+    format!(r#"{{"key":"{key}","window_start":{start},"window_end":{end},"result":{result_json}}}"#)
+}
+
+/// An Average accumulator: the sum and the count, each an i64 big-endian.
+fn sums(sum: i64, count: i64) -> Vec<u8> {
+    [sum.to_be_bytes(), count.to_be_bytes()].concat()
+}
+
+/// A pane's entry: its start (big-endian) then K, and the accumulator.
+fn pane(start: i64, key: &str, accumulator: impl AsRef<[u8]>) -> (Vec<u8>, Vec<u8>) {
+    ([&start.to_be_bytes()[..], key.as_bytes()].concat(), accumulator.as_ref().to_vec())
+}
+
+/// The entries of the map cell windows of the (Flink) key "user".
+fn panes(w: &mut StepHarness) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let windows = w.map_cell("windows").unwrap();
+    w.with_key(b"user", || windows.entries().unwrap()).unwrap()
+}
+
+fn v(w: &mut StepHarness, key: &str, timestamp: i64, v: i64) -> Result<Vec<Record>, String> {
+    add(w, key, &format!(r#"{{"v": {v}}}"#), timestamp)
+}
+
+#[test]
+fn a_user_aggregate_over_tumbling_windows_keeps_one_accumulator_per_window_and_never_merges() {
+    for aggregate in [AVERAGE, TRACE] {
+        let average = aggregate == AVERAGE;
+        let (acc, out) = (|s: i64, c: i64, t: &str| if average { sums(s, c) } else { t.as_bytes().to_vec() }, |a: &str, t: &str| if average { a.to_string() } else { format!(r#"{{"trace":"{t}"}}"#) });
+        let mut w = user_window(aggregate, "");
+        for (key, timestamp, value) in [("a", 1, 2), ("b", 5, 1), ("a", 3, 4), ("a", 12, 3)] {
+            assert!(v(&mut w, key, timestamp, value).unwrap().is_empty());
+        }
+        assert_eq!(w.pending_timers(b"user"), [(TimeDomain::EventTime, 9), (TimeDomain::EventTime, 19)]);
+        assert_eq!(panes(&mut w), [pane(0, "a", acc(6, 2, "2,4")), pane(0, "b", acc(1, 1, "1")), pane(10, "a", acc(3, 1, "3"))]);
+        let fired = w.watermark(9).unwrap();
+        assert_eq!(texts(&fired), [result("a", 0, 10, &out("3.0", "2,4")), result("b", 0, 10, &out("1.0", "1"))]);
+        assert_eq!((fired[0].timestamp, fired[0].headers.get("key").map(String::as_str)), (9, Some("a")));
+        assert_eq!(panes(&mut w), [pane(10, "a", acc(3, 1, "3"))]);
+        assert_eq!(texts(&w.end_input().unwrap()), [result("a", 10, 20, &out("3.0", "3"))]);
+        assert!(panes(&mut w).is_empty());
+    }
+}
+
+#[test]
+fn a_user_aggregate_over_sliding_windows_merges_its_panes_and_drops_a_pane_after_its_last_window() {
+    for aggregate in [AVERAGE, TRACE] {
+        let average = aggregate == AVERAGE;
+        let (acc, out) = (|s: i64, c: i64, t: &str| if average { sums(s, c) } else { t.as_bytes().to_vec() }, |a: &str, t: &str| if average { a.to_string() } else { format!(r#"{{"trace":"{t}"}}"#) });
+        let mut w = user_window(aggregate, r#", "slide_ms": 5"#);
+        v(&mut w, "a", 1, 1).unwrap(); // pane 0: [-5, 5) and [0, 10)
+        v(&mut w, "a", 7, 2).unwrap(); // pane 5: [0, 10) and [5, 15)
+        v(&mut w, "a", 8, 3).unwrap(); // pane 5
+        v(&mut w, "a", 12, 7).unwrap(); // pane 10: [5, 15) and [10, 20)
+        assert_eq!(w.pending_timers(b"user").iter().map(|t| t.1).collect::<Vec<_>>(), [4, 9, 14, 19]);
+        assert_eq!(panes(&mut w), [pane(0, "a", acc(1, 1, "1")), pane(5, "a", acc(5, 2, "2,3")), pane(10, "a", acc(7, 1, "7"))]);
+        assert_eq!(texts(&w.watermark(4).unwrap()), [result("a", -5, 5, &out("1.0", "1"))]);
+        assert_eq!(panes(&mut w).len(), 3, "pane 0 is in [0, 10) too");
+        assert_eq!(texts(&w.watermark(9).unwrap()), [result("a", 0, 10, &out("2.0", "[1|2,3]"))]);
+        assert_eq!(panes(&mut w), [pane(5, "a", acc(5, 2, "2,3")), pane(10, "a", acc(7, 1, "7"))]);
+        assert_eq!(texts(&w.watermark(14).unwrap()), [result("a", 5, 15, &out("4.0", "[2,3|7]"))]);
+        assert_eq!(panes(&mut w), [pane(10, "a", acc(7, 1, "7"))]);
+        assert_eq!(texts(&w.end_input().unwrap()), [result("a", 10, 20, &out("7.0", "7"))]);
+        assert!(panes(&mut w).is_empty());
+    }
+}
+
+#[test]
+fn a_pane_is_the_greatest_common_divisor_of_size_and_slide() {
+    let mut w = user_window(TRACE, r#", "slide_ms": 4"#);
+    for timestamp in [0, 3, 6, 9] {
+        v(&mut w, "a", timestamp, timestamp).unwrap(); // panes 0, 2, 6, 8
+    }
+    assert_eq!(panes(&mut w), [pane(0, "a", "0"), pane(2, "a", "3"), pane(6, "a", "6"), pane(8, "a", "9")]);
+    let trace = |t: &str| format!(r#"{{"trace":"{t}"}}"#);
+    assert_eq!(texts(&w.watermark(9).unwrap()), [result("a", -8, 2, &trace("0")), result("a", -4, 6, &trace("[0|3]")), result("a", 0, 10, &trace("[[[0|3]|6]|9]"))]);
+    // Panes 0 and 2 were in no later window than [0, 10); 6 is in [4, 14) too, 8 in [4, 14) and [8, 18).
+    assert_eq!(panes(&mut w), [pane(6, "a", "6"), pane(8, "a", "9")]);
+    assert_eq!(texts(&w.end_input().unwrap()), [result("a", 4, 14, &trace("[6|9]")), result("a", 8, 18, &trace("9"))]);
+}
+
+#[test]
+fn a_user_aggregates_accumulators_come_back_with_the_keys_cells() {
+    let mut w = user_window(TRACE, r#", "slide_ms": 5"#);
+    v(&mut w, "a", 1, 1).unwrap();
+    v(&mut w, "a", 6, 2).unwrap();
+    assert_eq!(texts(&w.watermark(4).unwrap()), [result("a", -5, 5, r#"{"trace":"1"}"#)]);
+    let writes = w.checkpoint_cells().unwrap();
+
+    let mut restored = user_window(TRACE, r#", "slide_ms": 5"#);
+    restored.restore_cells(&writes).unwrap();
+    assert_eq!(panes(&mut restored), [pane(0, "a", "1"), pane(5, "a", "2")]);
+    v(&mut restored, "a", 8, 3).unwrap(); // sets the timers of [0, 10) and [5, 15) again
+    assert_eq!(texts(&restored.watermark(9).unwrap()), [result("a", 0, 10, r#"{"trace":"[1|2,3]"}"#)]);
+    assert_eq!(texts(&restored.end_input().unwrap()), [result("a", 5, 15, r#"{"trace":"2,3"}"#)]);
+}
+
+#[test]
+fn a_record_whose_windows_all_fired_is_late_with_a_user_aggregate_too() {
+    let mut w = user_window(AVERAGE, r#", "slide_ms": 5, "allowed_lateness_ms": 5"#);
+    v(&mut w, "a", 3, 4).unwrap(); // [-5, 5) fires at 9, [0, 10) at 14
+    assert_eq!(texts(&w.watermark(9).unwrap()), [result("a", -5, 5, "4.0")]);
+    assert!(v(&mut w, "a", 4, 2).unwrap().is_empty(), "[0, 10) is open");
+    assert_eq!(texts(&w.watermark(14).unwrap()), [result("a", 0, 10, "3.0")]);
+    assert!(panes(&mut w).is_empty());
+    let late = v(&mut w, "a", 2, 8).unwrap();
+    assert_eq!(texts(&late), [r#"{"v": 8}"#]);
+    assert_eq!((late[0].timestamp, late[0].headers.get("late").map(String::as_str)), (2, Some("w")));
+    assert!(panes(&mut w).is_empty(), "a late record is added to no pane");
+    assert!(w.pending_timers(b"user").is_empty());
+}
+
+#[test]
+fn a_user_aggregates_failure_fails_the_record_or_the_firing_naming_the_step_and_the_class() {
+    let named = format!("step 'w' (window) failed: step 'w': aggregate {FAILING}");
+    let mut w = user_window(FAILING, "");
+    assert_eq!(v(&mut w, "a", 1, 13).unwrap_err(), format!("{named} failed in add(): RuntimeError: told to fail on 13"));
+
+    let mut w = user_window(FAILING, r#", "slide_ms": 5"#);
+    v(&mut w, "a", 1, 1).unwrap();
+    v(&mut w, "a", 6, 2).unwrap();
+    assert_eq!(w.watermark(9).unwrap_err(), format!("{named} failed in merge(): RuntimeError: told not to merge"));
+
+    let mut w = user_window(FAILING, "");
+    v(&mut w, "a", 1, 99).unwrap();
+    assert_eq!(w.watermark(9).unwrap_err(), format!("{named} failed in result(): RuntimeError: told to fail on 99"));
+
+    let mut w = user_window(FAILING, "");
+    v(&mut w, "a", 1, 0).unwrap();
+    assert_eq!(w.watermark(9).unwrap_err(), format!("{named}: result() returned a object, which cannot be written as JSON: Object of type object is not JSON serializable"));
+
+    let mut w = user_window("tests.aggregates.Forgetful", "");
+    assert_eq!(v(&mut w, "a", 1, 1).unwrap_err(), "step 'w' (window) failed: step 'w': aggregate tests.aggregates.Forgetful: add() returned None, not an accumulator (bytes)");
+}
+
+#[test]
+fn a_user_aggregates_config_errors_name_the_step_and_the_class() {
+    crate::python::tests::start_runtime();
+    let refused = |aggregate: &str, more: &str| {
+        StepHarness::named("w", "window", &format!(r#"{{"key_header": "k", "size_ms": 10, "aggregate": "{aggregate}"{more}}}"#)).err().expect("refused")
+    };
+    assert!(refused("no_such_module.Aggregate", "").starts_with("step 'w': cannot import module no_such_module (is it on the worker's PYTHONPATH or --path?): ModuleNotFoundError"));
+    assert_eq!(refused("tests.aggregates.Missing", ""), "step 'w': aggregate tests.aggregates.Missing: module tests.aggregates has no class Missing");
+    assert_eq!(refused(AVERAGE, r#", "field": "v""#), format!("step 'w': config field is not used with a user aggregate ({AVERAGE}), whose add() is given the whole record"));
+    assert_eq!(refused("tests.aggregates.NoMerge", ""), "step 'w': aggregate tests.aggregates.NoMerge has no method merge: a window aggregate has add(accumulator, record), merge(a, b) and result(accumulator)");
+    // A worker without --python-runtime refuses the session, naming the step and the class.
+    let without = crate::python::tests::without_runtime(|| refused(AVERAGE, ""));
+    assert_eq!(without, format!("step 'w': aggregate {AVERAGE} is a Python class, which this worker hosts only when started with --python-runtime DIR"));
 }
