@@ -25,7 +25,10 @@ public final class TestAggregates {
         return JSON.readTree(record.payload()).get("v").longValue();
     }
 
-    /** The mean of v: the accumulator is the sum and the count (16 bytes, each an i64 big-endian). */
+    /**
+     * The mean of v (docs/steps.md's example): the accumulator is the sum and the count (16 bytes, each an i64
+     * big-endian).
+     */
     public static final class Average implements WindowAggregate {
         @Override
         public byte[] add(byte[] accumulator, Record record) throws IOException {
