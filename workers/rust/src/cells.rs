@@ -335,6 +335,12 @@ impl Cells {
         self.lock().current = None;
     }
 
+    /// `read` of the key of the input being handled (a keyed record or a firing), None outside one: what a hosted
+    /// Python step's `current_key()` gives (python.rs).
+    pub fn with_current_key<R>(&self, read: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        read(self.lock().current.as_ref().map(|(key, _)| key.as_slice()))
+    }
+
     /// What changed since the last barrier, one KeyCells per key in key order, writes in the order to apply them,
     /// with the bytes the key's cells take after them (`resident_bytes`); every cell is clean after.
     pub fn take_writes(&self) -> Vec<KeyCells> {
@@ -513,6 +519,11 @@ impl BuildContext {
 
     pub fn step_name(&self) -> &str {
         &self.step
+    }
+
+    /// The session's cells, which know the key of the input being handled.
+    pub fn cells(&self) -> &Cells {
+        &self.cells
     }
 
     /// Whether the session's stream is keyed: a step that keeps its state in cells when it can (running_count) keeps

@@ -30,11 +30,16 @@
 //! checked as `process`'s are. A handle pickles as `timers()`, which gives the step's own handle back while its state
 //! is restored.
 //!
+//! `current_key()` too: the worker installs its own into `flink_bridge.sdk` (and `flink_bridge.cells`), which reads
+//! the key of the input being handled (a keyed record or a firing) from the session's cells only when a step calls it,
+//! as bytes, None outside one, as the Python worker's. Nothing goes into Python per input: while a step handles a
+//! record or a firing, the calling thread points at its session's cells (`Handling`).
+//!
 //! A user aggregate of the built-in `window` step (`aggregate: module.Class`, steps.rs) is hosted the same way: the
 //! runtime's own `flink_bridge.steps.UserAggregate` imports and makes it and calls it (`WindowAggregate`), so its
 //! checks and errors are the Python worker's; a session with one gets a process of its own too (catalog.rs).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
@@ -45,7 +50,7 @@ use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyCFunction, PyDict, PyList, PyLong, PyString, PyTuple};
 use pyo3::{intern, PyTryFrom};
 
-use crate::cells::{BuildContext, CellError, MapCell, ValueCell};
+use crate::cells::{BuildContext, CellError, Cells, MapCell, ValueCell};
 use crate::proto::TimerOp;
 use crate::record::Record;
 use crate::step::{Emit, Step, StepContext, StepError, TimeDomain};
@@ -93,6 +98,7 @@ pub fn start(runtime: PathBuf, paths: &[PathBuf]) -> Result<(), String> {
         let steps = py.import("flink_bridge.steps")?;
         install_cells(py, sdk)?;
         install_timers(py, sdk)?;
+        install_current_key(sdk, py.import("flink_bridge.cells")?)?;
         Ok(Host {
             build_step: segments.getattr("build_step")?.into(),
             message: sdk.getattr("Message")?.into(),
@@ -235,6 +241,55 @@ fn install_cells(py: Python<'_>, sdk: &PyModule) -> PyResult<()> {
         sdk.setattr(name, cells.getattr(name)?)?;
     }
     Ok(())
+}
+
+thread_local! {
+    /// The cells of the session whose Python step handles a record or a firing on this thread, while it does: where
+    /// `current_key()` reads the input's key; null at any other time.
+    static HANDLING: Cell<*const Cells> = const { Cell::new(std::ptr::null()) };
+}
+
+/// A step handles a record or a firing with `cells` its session's, until dropped: two stores of a pointer, no more.
+struct Handling(*const Cells);
+
+impl Handling {
+    fn start(cells: &Cells) -> Handling {
+        Handling(HANDLING.with(|handling| handling.replace(cells)))
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        HANDLING.with(|handling| handling.set(self.0));
+    }
+}
+
+const CURRENT_KEY_DOC: &str = "current_key()\n--\n\nThe key of the record (or the timer's firing) being handled, as bytes; None outside one or in a session that is \
+not keyed.\0";
+
+/// Makes the worker's `current_key` the one `flink_bridge.sdk` (and `flink_bridge.cells`, whose function the SDK's
+/// calls) gives.
+fn install_current_key(sdk: &PyModule, cells: &PyModule) -> PyResult<()> {
+    let function = PyCFunction::new(current_key, "current_key\0", CURRENT_KEY_DOC, sdk.into())?;
+    sdk.setattr("current_key", function)?;
+    cells.setattr("current_key", function)
+}
+
+/// `current_key()`: the key of the record or firing a step handles on this thread, as bytes, read from its session's
+/// cells; None outside one (a watermark, a constructor, a checkpoint) and in a session that is not keyed. Nothing in
+/// it can panic.
+unsafe extern "C" fn current_key(_module: *mut pyo3::ffi::PyObject, _args: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+    let cells = HANDLING.try_with(Cell::get).unwrap_or(std::ptr::null());
+    // Set only while the step whose session's cells they are is called (`Handling`), so they outlive the call.
+    let key = cells.as_ref().and_then(|cells| {
+        cells.with_current_key(|key| key.map(|key| pyo3::ffi::PyBytes_FromStringAndSize(key.as_ptr().cast(), key.len() as pyo3::ffi::Py_ssize_t)))
+    });
+    // A null (no memory for the bytes) is returned as it is, its MemoryError set.
+    key.unwrap_or_else(|| {
+        let none = pyo3::ffi::Py_None();
+        pyo3::ffi::Py_INCREF(none);
+        none
+    })
 }
 
 /// A cell a Python step declared: its name, whether a map, and its access function.
@@ -494,7 +549,7 @@ pub fn build(step_name: &str, step_type: &str, config_json: &str, context: &Buil
         let built = host.build_step.call1(py, (step_name, step_type, config_json)).and_then(|step| {
             let segment_process = segment_process(py, &step)?;
             // Made first, so that a step refused is closed as it is dropped.
-            let built = PythonStep { step, segment_process, declared: _declaring.declared() };
+            let built = PythonStep { step, segment_process, declared: _declaring.declared(), cells: context.cells().clone() };
             if built.declared.timers.is_some() {
                 host.refuse_unhandled_timers.call1(py, (step_name, &built.step))?;
             }
@@ -515,6 +570,8 @@ struct PythonStep {
     /// The cells and timers it declared while it was built: what its pickled cells and timers handle unpickle as
     /// when its state is restored.
     declared: Declared,
+    /// Its session's cells, where `current_key()` reads the key of the record or firing it handles.
+    cells: Cells,
 }
 
 fn segment_process(py: Python<'_>, step: &Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
@@ -711,6 +768,7 @@ fn message(py: Python<'_>, record: Record) -> PyResult<PyObject> {
 
 impl Step for PythonStep {
     fn process(&mut self, record: Record, context: &StepContext, emit: &mut Emit) -> Result<(), StepError> {
+        let _handling = Handling::start(&self.cells);
         match &self.segment_process {
             Some(process) => self.process_segment(process, record, context, emit),
             None => self.call_emitting(context, emit, |py, append| self.step.call_method1(py, "process", (message(py, record)?, append))),
@@ -723,6 +781,7 @@ impl Step for PythonStep {
             TimeDomain::EventTime => &host().event_time,
             TimeDomain::ProcessingTime => &host().processing_time,
         };
+        let _handling = Handling::start(&self.cells);
         self.call_emitting(context, emit, |py, append| self.step.call_method1(py, "on_timer", (timestamp, domain, append)))
     }
 
@@ -775,7 +834,7 @@ pub mod tests {
 import json
 
 from flink_bridge import sdk
-from flink_bridge.sdk import EVENT_TIME, Message, map_cell, timers, value_cell
+from flink_bridge.sdk import EVENT_TIME, Message, current_key, map_cell, timers, value_cell
 
 class Plain:
     def process(self, message):
@@ -972,6 +1031,27 @@ class TimersOnce(Fired):
         if TimersOnce.built == 1:
             super().__init__()
 
+class KeyEcho:
+    """Answers a record and a watermark with what current_key() gives (its repr)."""
+    def process(self, message):
+        return [Message(b"record %r" % (current_key(),), {}, message.timestamp)]
+
+    def watermark(self, timestamp):
+        return [Message(b"watermark %r" % (current_key(),), {}, timestamp)]
+
+class TimedKeyEcho(KeyEcho):
+    """KeyEcho that sets an event-time timer at each record's timestamp; a firing answers with the key as the
+    documented timers example has it (a header, decoded) and its repr."""
+    def __init__(self):
+        self.timers = timers()
+
+    def process(self, message):
+        self.timers.set_event_time(message.timestamp)
+        return super().process(message)
+
+    def on_timer(self, timestamp, domain):
+        return [Message(b"timer %r" % (current_key(),), {"user": current_key().decode()}, timestamp)]
+
 class TimersOnWatermark(Timed):
     def watermark(self, timestamp):
         self.timers.set_event_time(timestamp)
@@ -1110,6 +1190,26 @@ class TimersOnWatermark(Timed):
         let mut other = step("Counter");
         let error = other.restore_state(&state).unwrap_err();
         assert!(error.contains("the step's restored state holds timers(), which the step does not declare"), "{error}");
+    }
+
+    #[test]
+    fn current_key_reads_the_key_from_the_cells_of_the_step_handling_an_input_and_gives_none_elsewhere() {
+        use crate::cells::Cells;
+        start_runtime();
+        let cells = Cells::new();
+        let mut echo = build("k", "hosted_segments.KeyEcho", "", &BuildContext::new(cells.clone(), "k", true)).unwrap().unwrap();
+        cells.enter(b"a", 0).unwrap();
+        assert_eq!(payloads(&run(echo.as_mut(), "x", None).unwrap()), ["record b'a'"]);
+        Python::with_gil(|py| {
+            let sdk = py.import("flink_bridge.sdk").unwrap();
+            let function = sdk.getattr("current_key").unwrap();
+            assert!(function.call0().unwrap().is_none(), "no step handles an input on this thread");
+            assert!(function.is(py.import("flink_bridge.cells").unwrap().getattr("current_key").unwrap()));
+            assert_eq!(function.getattr("__module__").unwrap().extract::<&str>().unwrap(), "flink_bridge.sdk");
+            assert!(function.getattr("__doc__").unwrap().extract::<&str>().unwrap().starts_with("The key of the record"));
+        });
+        cells.leave();
+        assert_eq!(payloads(&run(echo.as_mut(), "x", None).unwrap()), ["record None"]);
     }
 
     #[test]

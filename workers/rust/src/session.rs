@@ -1171,4 +1171,24 @@ pub(crate) mod tests {
         let error = session_error(fire(&mut checked, "a", firing(0, TimeDomain::ProcessingTime, 5), &mut Vec::new()));
         assert!(error.contains("on_timer() returned a str without payload, not a message"), "{error}");
     }
+
+    #[test]
+    fn a_python_steps_current_key_is_the_key_of_the_record_or_firing_it_handles_as_bytes_and_none_outside_one() {
+        start_runtime();
+        let mut session = timed(vec![spec("keys", "hosted_segments.TimedKeyEcho", "")]);
+        let mut out = Vec::new();
+        keyed_record(&mut session, "a", "x", &mut out).unwrap();
+        session.serve(Input::Record(Some(2), Some(b"\xff\x00".to_vec()), record("y", "")), &mut out).unwrap();
+        fire(&mut session, "b", firing(0, TimeDomain::EventTime, 5), &mut out).unwrap();
+        assert_eq!(out.last().unwrap().headers.get("user").map(String::as_str), Some("b"), "the documented on_timer's current_key().decode()");
+        session.serve(Input::Watermark(6), &mut out).unwrap();
+        assert_eq!(payloads(&out), ["record b'a'", r"record b'\xff\x00'", "timer b'b'", "watermark None", "watermark None"], "a watermark reaches both key groups' instances");
+
+        // A session that is not keyed has no key to give.
+        let mut unkeyed = Session::new("s".into(), vec![spec("keys", "hosted_segments.KeyEcho", "")]).unwrap();
+        out.clear();
+        unkeyed.serve(Input::Record(Some(1), None, record("z", "c")), &mut out).unwrap();
+        unkeyed.serve(Input::Watermark(7), &mut out).unwrap();
+        assert_eq!(payloads(&out), ["record None", "watermark None"]);
+    }
 }
