@@ -3,10 +3,18 @@ package org.flinkbridge.bench;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
+import org.flinkbridge.bridge.function.BridgeFunction;
+import org.flinkbridge.bridge.function.BridgeStreams;
+import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.pipeline.KeyKind;
+import org.flinkbridge.pipeline.KeySpec;
+import org.flinkbridge.records.BridgeRecord;
+import org.flinkbridge.records.RecordKey;
 
 /**
  * One embedded Flink MiniCluster for all of the end-to-end runs: each job is submitted to it, waited for,
@@ -30,6 +38,17 @@ final class BenchCluster implements AutoCloseable {
         JobID id = cluster.submitJob(((ExecutionEnvironmentImpl) env).getStreamGraph()).get().getJobID();
         cluster.requestJobResult(id).get().toJobExecutionResult(BenchCluster.class.getClassLoader());
         return cluster.getArchivedExecutionGraph(id).get().getCheckpointStatsSnapshot();
+    }
+
+    /**
+     * {@code events} keyed by their JSON field {@code key}, through a keyed session of {@code spec} (parallelism 1),
+     * as a pipeline's keyed segment runs. Here, not in {@link BenchWorker}: the JMH benchmarks load that class
+     * without Flink's DataStream API on their classpath.
+     */
+    static NonKeyedPartitionStream<BridgeRecord> keyedSegment(NonKeyedPartitionStream<BridgeRecord> events,
+                                                              SessionSpec spec) {
+        return BridgeStreams.process(events.keyBy(new RecordKey(new KeySpec(KeyKind.JSON_FIELD, "key"))),
+                new BridgeFunction(spec, true, false, false)).withParallelism(1);
     }
 
     @Override

@@ -1,7 +1,6 @@
 package org.flinkbridge.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
@@ -10,7 +9,6 @@ import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.util.stats.StatsSummarySnapshot;
-import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.flinkbridge.bridge.function.BridgeFunction;
 import org.flinkbridge.bridge.function.BridgeStreams;
 import org.flinkbridge.bridge.session.SessionSpec;
@@ -69,18 +67,11 @@ public final class EndToEnd {
     private EndToEnd() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3 && args.length != 4) {
-            System.err.println("usage: EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR [VARIANT,...]");
-            System.exit(2);
-        }
+        List<String> variants = Arguments.namesAfter(args, 3, "EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR"
+                + " [VARIANT,...]", "variants", VARIANTS);
         long records = Long.parseLong(args[0]);
         long latencySeconds = Long.parseLong(args[1]);
         Path out = Path.of(args[2]);
-        List<String> variants = args.length == 4 ? List.of(args[3].split(",")) : VARIANTS;
-        if (!VARIANTS.containsAll(variants)) {
-            System.err.println("flink-bridge bench: unknown variants in " + variants + "; the variants are " + VARIANTS);
-            System.exit(2);
-        }
         Map<String, Map<String, Object>> results = new LinkedHashMap<>();
         try (BenchCluster cluster = new BenchCluster()) {
             // A run of the first variant first, not measured: whichever runs first would otherwise run in a cold
@@ -192,8 +183,7 @@ public final class EndToEnd {
                         variant.startsWith("failover-") ? SessionSpec.Recovery.failover()
                                 : SessionSpec.Recovery.defaults().withoutStandby()),
                         false, false, false)).withParallelism(1);
-        stepped.process(new Latencies.Measure()).withParallelism(1)
-                .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
+        Latencies.measureAndDiscard(stepped);
         // The poisoned events leave as dead letters, into the side output nothing reads.
         long expected = poisoned ? count - count / POISON_EVERY : count;
         Latencies.start(expected, warmup);

@@ -7,16 +7,11 @@ import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.flinkbridge.bridge.function.BridgeFunction;
-import org.flinkbridge.bridge.function.BridgeStreams;
 import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
-import org.flinkbridge.pipeline.KeyKind;
-import org.flinkbridge.pipeline.KeySpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
-import org.flinkbridge.records.RecordKey;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -76,9 +71,7 @@ public final class KeyedHeap {
                 new GeneratorSourceSpec("events", records, 0, keys, 42)).withParallelism(1);
         SessionSpec spec = BenchWorker.sessionSpec("keyed-heap", BenchWorker.APPEND_FIELD, TransportMode.SHM,
                 BenchWorker.command(List.of(), List.of()), SessionSpec.Recovery.failover());
-        BridgeStreams.process(events.keyBy(new RecordKey(new KeySpec(KeyKind.JSON_FIELD, "key"))),
-                        new BridgeFunction(spec, true, false, false)).withParallelism(1)
-                .process(new Count()).withParallelism(1)
+        BenchCluster.keyedSegment(events, spec).process(new Count()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         OUT.set(0);
         CompletableFuture<Void> run = CompletableFuture.runAsync(() -> {

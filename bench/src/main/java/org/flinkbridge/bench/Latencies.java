@@ -1,8 +1,11 @@
 package org.flinkbridge.bench;
 
+import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
 import org.apache.flink.datastream.api.common.Collector;
 import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,6 +53,12 @@ final class Latencies {
     }
 
     private Latencies() {}
+
+    /** Measures the records of {@code stream} ({@link Measure}), then discards them. */
+    static void measureAndDiscard(NonKeyedPartitionStream<BridgeRecord> stream) {
+        stream.process(new Measure()).withParallelism(1)
+                .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
+    }
 
     /** Expects {@code expected} records; the latencies of the first {@code warmup} are left out. */
     static synchronized void start(long expected, long warmup) {
