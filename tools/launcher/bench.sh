@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal|--keys]
-# [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
-# written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal|--keys
+# |--timers] [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job,
+# each run written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only
 # those of its variants), --journal only the journal of recovery in place against chronicle-queue (JMH
-# JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap).
+# JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap), --timers only
+# the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -24,13 +25,16 @@ journal=false
 jmh_runs=true
 keys=false
 keys_records=3000000
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|keys)$ ]]; do
+timers=false
+timers_size=(2000000 10)   # timers: records per throughput run, then measured rounds of the quiet stream
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|keys|timers)$ ]]; do
   case "$1" in
-    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000 ;;
+    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5) ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
     --journal) journal=true ;;
     --keys) keys=true ;;
+    --timers) timers=true ;;
     --variants) [[ -n "${2:-}" ]] || die "--variants needs a comma-separated list of end-to-end variants"
       e2e_variants=("$2"); shift ;;
   esac
@@ -71,6 +75,17 @@ if [[ "$keys" == true ]]; then
     "$results" > "$results/keyed-heap.log" 2>&1 || die "the keys benchmark failed: see $results/keyed-heap.log"
   cat "$results/keyed-heap.md"
   echo "flink-bridge: results in $results/keyed-heap.md" >&2
+  exit 0
+fi
+if [[ "$timers" == true ]]; then
+  # RocksDB, the pipelines' default state backend, is left to the cluster by the job: it comes from the runner's
+  # classpath, which holds the embedded cluster's.
+  rocksdb="$(tr ':' '\n' < bridge-job/runner/target/classpath.txt | grep -i rocksdb | paste -sd:)"
+  "${bench_java[@]}" -Xms2g -Xmx2g -cp "$e2e_classpath:$rocksdb" org.flinkbridge.bench.TimerBench \
+    "${timers_size[@]}" "$results" > "$results/timers.log" 2>&1 || die "the timers benchmark failed: see $results/timers.log"
+  grep '^flink-bridge bench' "$results/timers.log" >&2 || true
+  cat "$results/timers.md"
+  echo "flink-bridge: results in $results/timers.md" >&2
   exit 0
 fi
 jmh=("${bench_java[@]}" -jar "$bench_jar" -f 1 "${timing[@]}" -foe true -prof gc -rf json

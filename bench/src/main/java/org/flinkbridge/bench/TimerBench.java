@@ -1,0 +1,306 @@
+package org.flinkbridge.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
+import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
+import org.apache.flink.configuration.ExecutionOptions;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.api.common.Collector;
+import org.apache.flink.datastream.api.context.PartitionedContext;
+import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
+import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.flinkbridge.bridge.BridgeOptions;
+import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.job.io.Sources;
+import org.flinkbridge.pipeline.GeneratorSourceSpec;
+import org.flinkbridge.pipeline.TransportMode;
+import org.flinkbridge.records.BridgeRecord;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The timers' benchmark ({@code ./flink-bridge bench --timers}), for two goals of the timers' issue, on an embedded
+ * MiniCluster in this JVM:
+ *
+ * <ul>
+ *   <li><b>Timer cost</b>: generated records as fast as they go through a keyed {@link TimerCountStep} (Java worker,
+ *   shm), the step alone and the same step setting one event-time timer per record (which fire as the watermarks
+ *   pass them, every one of them counted), in the order alone, with, with, alone after an unmeasured quarter run,
+ *   once with Flink's heap state backend and once with RocksDB (the pipelines' default): records/s of each, and the
+ *   ratio (goal: with timers at least 80% of without).
+ *   <li><b>A batch on a quiet stream</b>: a keyed {@code batch} ({@code max_wait_ms: 500}) fed rounds of one record
+ *   per key, {@value #QUIET_MS} ms of quiet before each round and after the last ({@link QuietRounds}), so that every
+ *   batch closes by its processing-time timer: the time from its record leaving the source to the batch reaching the
+ *   sink (p50, p99, max; goal: p99 at most 600 ms), for each worker over shm; then once more for the Java worker
+ *   with Flink's buffer timeout 0, to show what the default's wait for a quiet channel's flush adds.
+ * </ul>
+ *
+ * <p>Usage: {@code TimerBench RECORDS ROUNDS OUTPUT_DIR [WORKER,...]}: RECORDS per throughput run, ROUNDS measured
+ * rounds of the quiet stream for each worker (java, python, rust: all of them unless named). Writes
+ * {@code timers.json} and {@code timers.md} there.
+ */
+public final class TimerBench {
+
+    private static final int COST_KEYS = 100;
+    private static final long TIMER_DELAY_MS = 10;
+    private static final List<String> STATE_BACKENDS = List.of("hashmap", "rocksdb");
+    /** Whether each measured run sets timers: each variant once first and once second. */
+    private static final List<Boolean> ORDER = List.of(false, true, true, false);
+    private static final double COST_GOAL = 0.8;
+
+    private static final int QUIET_KEYS = 20;
+    /**
+     * Not a multiple of the 100 ms after which Flink sends a quiet channel's half-full buffer on (its buffer timeout):
+     * each round meets that flush at another point, as records on a real quiet stream do. Rounds 1,500 ms apart all
+     * met it at the same point: in one run every Java worker's batch took 602 to 608 ms and every Python one's 508 to
+     * 509.
+     */
+    private static final long QUIET_MS = 1_537;
+    private static final long MAX_WAIT_MS = 500;
+    private static final long LATENCY_GOAL_MS = MAX_WAIT_MS + 100;
+    /** Rounds before the measured ones, which may meet the worker's start. */
+    private static final int WARMUP_ROUNDS = 2;
+    private static final List<String> WORKERS = List.of("java", "python", "rust");
+    private static final String BATCH_SIZE_HEADER = "batch_size";
+
+    private TimerBench() {}
+
+    public static void main(String[] args) throws Exception {
+        List<String> workers = Arguments.namesAfter(args, 3, "TimerBench RECORDS ROUNDS OUTPUT_DIR [WORKER,...]",
+                "workers", WORKERS);
+        long records = Long.parseLong(args[0]);
+        int rounds = Integer.parseInt(args[1]);
+        Path out = Path.of(args[2]);
+        Map<String, List<Cost>> costs = new LinkedHashMap<>();
+        Map<String, Quiet> quiet = new LinkedHashMap<>();
+        try (BenchCluster cluster = new BenchCluster()) {
+            for (String backend : STATE_BACKENDS) {
+                // Not measured: whichever runs first would otherwise run in a colder JVM.
+                cost(cluster, backend, ORDER.getFirst(), records / 4);
+                List<Cost> runs = new ArrayList<>();
+                for (boolean timers : ORDER) {
+                    runs.add(cost(cluster, backend, timers, records));
+                }
+                costs.put(backend, runs);
+            }
+            for (String worker : workers) {
+                quiet.put(worker, quiet(cluster, worker, rounds, false));
+            }
+            if (workers.contains("java")) {
+                quiet.put("java, buffer timeout 0", quiet(cluster, "java", rounds, true));
+            }
+        }
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("timer_cost", costs);
+        json.put("quiet_batch", quiet);
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("timers.json").toFile(), json);
+        Files.writeString(out.resolve("timers.md"), table(records, costs, quiet));
+    }
+
+    /** One throughput run: its records/s, from its first record at the sink to the step's last output. */
+    record Cost(boolean timers, double recordsPerSecond, long timersFired) {}
+
+    /** One quiet-stream run: the batches measured, the records of the largest, and their latencies in ms. */
+    record Quiet(int batches, long largestBatch, double p50Millis, double p99Millis, double maxMillis) {}
+
+    private static Cost cost(BenchCluster cluster, String backend, boolean timers, long records) throws Exception {
+        ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        ((ExecutionEnvironmentImpl) env).getConfiguration().set(StateBackendOptions.STATE_BACKEND, backend);
+        NonKeyedPartitionStream<BridgeRecord> events = Sources.create(env,
+                        new GeneratorSourceSpec("events", records, 0, COST_KEYS, 42)).withParallelism(1)
+                .process(EventTimeExtension.newWatermarkGeneratorBuilder((BridgeRecord record) -> record.timestamp)
+                        .periodicWatermark(BridgeOptions.WATERMARK_INTERVAL.defaultValue())
+                        .buildAsProcessFunction()).withParallelism(1);
+        SessionSpec.Step step = new SessionSpec.Step("count_timers", TimerCountStep.TYPE,
+                "{\"timers\":" + timers + ",\"delay_ms\":" + TIMER_DELAY_MS + "}");
+        SessionSpec spec = BenchWorker.sessionSpec("timer-cost", step, TransportMode.SHM,
+                BenchWorker.command(List.of()), SessionSpec.Recovery.defaults().withoutStandby());
+        BenchCluster.keyedSegment(events, spec).process(new Tally(TimerCountStep.FIRED_HEADER, false))
+                .withParallelism(1).toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>()))
+                .withParallelism(1);
+        Tally.reset();
+        cluster.run(env);
+        Tally.Counts counts = Tally.counts();
+        String what = "timer cost (" + backend + (timers ? ", timers)" : ", no timers)");
+        if (counts.records() != records || counts.headerSum() != (timers ? records : 0)) {
+            throw new IllegalStateException(what + ": " + counts.records() + " records of " + records
+                    + " reached the sink, and " + counts.headerSum() + " timers fired");
+        }
+        Cost cost = new Cost(timers, records * 1e9 / counts.spanNanos(), counts.headerSum());
+        System.err.printf(Locale.ROOT, "flink-bridge bench: %s: %,.0f records/s, %,d timers fired%n", what,
+                cost.recordsPerSecond(), cost.timersFired());
+        return cost;
+    }
+
+    /**
+     * One quiet-stream run; {@code flushEachRecord}: with Flink's buffer timeout 0, which sends each record on at
+     * once, to show what the default's wait for the flush adds (not the setting the goal is judged on).
+     */
+    private static Quiet quiet(BenchCluster cluster, String worker, int rounds, boolean flushEachRecord)
+            throws Exception {
+        ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        if (flushEachRecord) {
+            ((ExecutionEnvironmentImpl) env).getConfiguration().set(ExecutionOptions.BUFFER_TIMEOUT, Duration.ZERO);
+        }
+        int allRounds = WARMUP_ROUNDS + rounds;
+        long records = (long) allRounds * QUIET_KEYS;
+        NonKeyedPartitionStream<BridgeRecord> events = env.fromSource(DataStreamV2SourceUtils.wrapSource(
+                        QuietRounds.source(allRounds, QUIET_KEYS, QUIET_MS)), "quiet rounds").withParallelism(1)
+                .process(new Latencies.Stamp()).withParallelism(1);
+        SessionSpec.Step step = new SessionSpec.Step("batched", "batch",
+                "{\"max_count\":1000000,\"max_wait_ms\":" + MAX_WAIT_MS + "}");
+        List<String> command = switch (worker) {
+            case "python" -> BenchWorker.pythonCommand(false);
+            case "rust" -> BenchWorker.rustCommand();
+            default -> BenchWorker.command(List.of());
+        };
+        SessionSpec spec = BenchWorker.sessionSpec("quiet-batch", step, TransportMode.SHM, command,
+                SessionSpec.Recovery.defaults().withoutStandby());
+        Latencies.measureAndDiscard(BenchCluster.keyedSegment(events, spec)
+                .process(new Tally(BATCH_SIZE_HEADER, true)).withParallelism(1));
+        Tally.reset();
+        // Room for a batch per record; the first rounds' batches are not measured.
+        Latencies.start(records, (long) WARMUP_ROUNDS * QUIET_KEYS);
+        cluster.run(env);
+        Latencies.Run run = Latencies.finish();
+        Tally.Counts counts = Tally.counts();
+        if (counts.headerSum() != records || counts.records() != run.records()) {
+            throw new IllegalStateException("quiet batch (" + worker + "): " + counts.headerSum() + " records of "
+                    + records + " in " + counts.records() + " batches");
+        }
+        Quiet quiet = new Quiet(run.sortedLatencies().length, counts.largest(), run.percentileMicros(50) / 1000,
+                run.percentileMicros(99) / 1000, run.percentileMicros(100) / 1000);
+        System.err.printf(Locale.ROOT, "flink-bridge bench: quiet batch (%s%s): %d batches measured, p50 %.0f ms, "
+                + "p99 %.0f ms, max %.0f ms%n", worker, flushEachRecord ? ", buffer timeout 0" : "", quiet.batches(),
+                quiet.p50Millis(), quiet.p99Millis(), quiet.maxMillis());
+        return quiet;
+    }
+
+    private static String table(long records, Map<String, List<Cost>> costs, Map<String, Quiet> quiet) {
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, """
+
+                ## Timers
+
+                Timer cost: %,d generated records (%d keys) as fast as they go through a keyed step in the Java worker
+                over shm (bench's TimerCountStep, parallelism 1, recovery in place without a standby, a watermark every
+                %d ms), which answers each record with itself: without timers, and setting one event-time timer per
+                record at its timestamp + %d ms (each firing counted by the step). Measured in the order without, with,
+                with, without, after an unmeasured quarter run without, for each state backend (rocksdb: the
+                pipelines' default). Records/s from the first record at the sink to the step's last output (its count
+                of firings at the end of input, after the last timers fired).
+
+                | state backend | run | timers | records/s | timers fired |
+                | --- | ---: | --- | ---: | ---: |
+                """, records, COST_KEYS, BridgeOptions.WATERMARK_INTERVAL.defaultValue().toMillis(), TIMER_DELAY_MS));
+        costs.forEach((backend, runs) -> {
+            for (int i = 0; i < runs.size(); i++) {
+                Cost run = runs.get(i);
+                out.append(String.format(Locale.ROOT, "| %s | %d | %s | %,.0f | %,d |%n", backend, i + 1,
+                        run.timers() ? "one per record" : "none", run.recordsPerSecond(), run.timersFired()));
+            }
+        });
+        out.append(String.format(Locale.ROOT, "%n| state backend | without timers records/s (mean) | with timers"
+                + " records/s (mean) | with / without | goal: at least %.0f%% |%n| --- | ---: | ---: | ---: | --- |%n",
+                100 * COST_GOAL));
+        costs.forEach((backend, runs) -> {
+            double without = mean(runs, false);
+            double with = mean(runs, true);
+            out.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %.0f%% | %s |%n", backend, without, with,
+                    100 * with / without, with / without >= COST_GOAL ? "met" : "**missed**"));
+        });
+        if (!quiet.isEmpty()) {
+            out.append(String.format(Locale.ROOT, """
+
+                    A batch on a quiet stream: a keyed batch (max_wait_ms: %d, max_count: 1,000,000) over shm, fed rounds
+                    of one record for each of %d keys at once, the source quiet for %,d ms before each round and after
+                    the last, so that each batch closes by its processing-time timer. Latency: from the record leaving
+                    the source (stamped right after it) to its batch reaching the sink, over the batches after the first
+                    %d rounds (which may meet the worker's start). The keyed session is across a network channel from
+                    the source, which Flink flushes every 100 ms when it is quiet (its buffer timeout); the last row
+                    sets that timeout to 0, to show what the wait for the flush adds, and is not what the goal is
+                    judged on.
+
+                    | worker | batches | largest batch (records) | p50 ms | p99 ms | max ms | goal: p99 at most %d ms |
+                    | --- | ---: | ---: | ---: | ---: | ---: | --- |
+                    """, MAX_WAIT_MS, QUIET_KEYS, QUIET_MS, WARMUP_ROUNDS, LATENCY_GOAL_MS));
+            quiet.forEach((worker, run) -> out.append(String.format(Locale.ROOT,
+                    "| %s | %d | %d | %.0f | %.0f | %.0f | %s |%n", worker, run.batches(), run.largestBatch(),
+                    run.p50Millis(), run.p99Millis(), run.maxMillis(), worker.contains("buffer timeout") ? "-"
+                            : run.p99Millis() <= LATENCY_GOAL_MS ? "met" : "**missed**")));
+        }
+        return out.toString();
+    }
+
+    private static double mean(List<Cost> runs, boolean timers) {
+        return runs.stream().filter(run -> run.timers() == timers).mapToDouble(Cost::recordsPerSecond).average()
+                .orElse(Double.NaN);
+    }
+
+    /**
+     * What reaches the end of a job (the MiniCluster runs in this JVM, so the counts are static, as
+     * {@link Latencies}' are): the records, the sum of a numeric header where they carry it, the largest value of
+     * it, and the time from the first record to the last arrival. With {@code keep} false, a record that carries the
+     * header is counted and not passed on (the timer step's count of firings), and neither counts as a record.
+     */
+    private static final class Tally implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+        private static long records;
+        private static long headerSum;
+        private static long largest;
+        private static long firstNanos;
+        private static long lastNanos;
+
+        record Counts(long records, long headerSum, long largest, long spanNanos) {}
+
+        private final String header;
+        private final boolean keep;
+
+        Tally(String header, boolean keep) {
+            this.header = header;
+            this.keep = keep;
+        }
+
+        static synchronized void reset() {
+            records = 0;
+            headerSum = 0;
+            largest = 0;
+        }
+
+        static synchronized Counts counts() {
+            return new Counts(records, headerSum, largest, lastNanos - firstNanos);
+        }
+
+        @Override
+        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                                  PartitionedContext<BridgeRecord> ctx) {
+            String value = record.headers.get(header);
+            if (arrived(value == null ? -1 : Long.parseLong(value), keep || value == null)) {
+                output.collect(record);
+            }
+        }
+
+        /** Counts an arrival, its header's {@code value} (-1: none); returns {@code isRecord}. */
+        private static synchronized boolean arrived(long value, boolean isRecord) {
+            long now = System.nanoTime();
+            if (isRecord && records++ == 0) {
+                firstNanos = now;
+            }
+            lastNanos = now;
+            if (value >= 0) {
+                headerSum += value;
+                largest = Math.max(largest, value);
+            }
+            return isRecord;
+        }
+    }
+}
