@@ -11,7 +11,9 @@ import java.util.Map;
 
 /**
  * Answers each input with itself, as {@link EchoStep} does; with config {@code {"timers": true}} it also sets one
- * event-time timer per input, at the input's timestamp + {@code delay_ms} (default 10), and counts the firings. At the
+ * event-time timer per input, at the input's timestamp + {@code delay_ms} (default 10), or with {@code round_ms} at
+ * the last millisecond of the input's slice of that many ms (so a key's inputs in one slice set the same timer, which
+ * fires once, as a window's do), and counts the firings. At the
  * end of input each instance (one per key group) emits one empty record whose header {@value #FIRED_HEADER} is the
  * count of its firings, so the benchmark can tell that the timers fired. A keyed segment only, when it sets timers.
  */
@@ -24,6 +26,7 @@ public final class TimerCountStep implements Step {
 
     private Timers timers;
     private long delayMillis;
+    private long roundMillis;
     private long fired;
 
     @Override
@@ -31,13 +34,17 @@ public final class TimerCountStep implements Step {
         if (context.config().path("timers").asBoolean(false)) {
             timers = context.timers();
             delayMillis = context.config().path("delay_ms").asLong(10);
+            roundMillis = context.config().path("round_ms").asLong(0);
         }
     }
 
     @Override
     public void process(Record input, Emitter output) {
         if (timers != null) {
-            timers.setEventTime(input.timestamp() + delayMillis);
+            long at = roundMillis > 0
+                    ? input.timestamp() - Math.floorMod(input.timestamp(), roundMillis) + roundMillis - 1
+                    : input.timestamp() + delayMillis;
+            timers.setEventTime(at);
         }
         output.emit(input);
     }
