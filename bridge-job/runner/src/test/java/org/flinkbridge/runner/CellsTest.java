@@ -184,9 +184,9 @@ class CellsTest {
 
     private static void keyedByItsOwnKey(String transport, Path dir) throws Exception {
         int records = 4_000;
-        Path pipeline = twoStages(dir, records);
+        Path pipeline = twoStages(dir, records, transport);
 
-        String summary = LocalRunner.run(new String[] {pipeline.toString(), "--transport=" + transport});
+        String summary = LocalRunner.run(new String[] {pipeline.toString()});
 
         assertTrue(summary.contains("written=" + records), summary);
         assertProjectsCountedOnce(dir.resolve("out"), records);
@@ -194,20 +194,21 @@ class CellsTest {
 
     /**
      * The two stages' cells restored at another parallelism: a run at parallelism 2 fails when its worker is killed,
-     * and its last checkpoint restored at parallelism 1 (or 3) finishes every count exactly once.
+     * and its last checkpoint restored at parallelism 1 (or 3) finishes every count exactly once; over shm, and over
+     * gRPC.
      */
     @ParameterizedTest
-    @CsvSource({"1", "3"})
-    void twoKeyedStagesRestoredAtAnotherParallelismCountEachRecordOnce(String parallelism, @TempDir Path dir)
-            throws Exception {
+    @CsvSource({"1, shm", "3, grpc"})
+    void twoKeyedStagesRestoredAtAnotherParallelismCountEachRecordOnce(String parallelism, String transport,
+                                                                       @TempDir Path dir) throws Exception {
         int records = 30_000;
-        Path pipeline = twoStages(dir, records);
+        Path pipeline = twoStages(dir, records, transport);
         TestPipelines.killPythonWorkerThenRestoreAt(parallelism, pipeline, dir.resolve("checkpoints"), records);
 
         assertProjectsCountedOnce(dir.resolve("out"), records);
     }
 
-    private static Path twoStages(Path dir, int records) throws IOException {
+    private static Path twoStages(Path dir, int records, String transport) throws IOException {
         Files.writeString(dir.resolve("two_stages.py"), TWO_STAGES);
         return TestPipelines.write(dir, "stages", """
                 name: stages
@@ -219,8 +220,9 @@ class CellsTest {
                 segments:
                   users: {key: {json_field: key}}
                   projects: {key: {json_field: project}}
-                bridge: {parallelism: 2, checkpoint_interval_ms: 300, worker: python, worker_recovery: failover}
-                """.formatted(records, records / 10, dir.resolve("out")));
+                bridge: {parallelism: 2, checkpoint_interval_ms: 300, worker: python, worker_recovery: failover,
+                         transport: %s}
+                """.formatted(records, records / 10, dir.resolve("out"), transport));
     }
 
     private static void assertProjectsCountedOnce(Path out, int records) throws IOException {
