@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST]|--journal|--keys
-# |--timers] [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job,
-# each run written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only
-# those of its variants), --journal only the journal of recovery in place against chronicle-queue (JMH
+# The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST] [--records N]
+# |--journal|--keys|--timers] [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the
+# end-to-end job, each run written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only
+# (--variants: only those of its variants; --records: records per throughput run), --journal only the journal of recovery in place against chronicle-queue (JMH
 # JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap), --timers only
 # the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md).
 set -euo pipefail
@@ -20,6 +20,7 @@ invocation="./flink-bridge bench${*:+ $*}"
 timing=(-wi 4 -w 2s -i 6 -r 3s)
 e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
 e2e_variants=()   # end to end: every variant unless --variants names some
+e2e_records=""    # end to end: records per throughput run, when --records gives them
 profile=false
 journal=false
 jmh_runs=true
@@ -27,7 +28,7 @@ keys=false
 keys_records=3000000
 timers=false
 timers_size=(2000000 10)   # timers: records per throughput run, then measured rounds of the quiet stream
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|keys|timers)$ ]]; do
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers)$ ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5) ;;
     --profile) profile=true ;;
@@ -37,9 +38,14 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|keys|timers)$
     --timers) timers=true ;;
     --variants) [[ -n "${2:-}" ]] || die "--variants needs a comma-separated list of end-to-end variants"
       e2e_variants=("$2"); shift ;;
+    --records) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--records needs a whole number of records, at least 1"
+      e2e_records="$2"; shift ;;
   esac
   shift
 done
+if [[ -n "$e2e_records" ]]; then
+  e2e_size[0]="$e2e_records"
+fi
 results="out/bench/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$results"
 # Every benchmark JVM (and JMH's forks, which inherit its options) finds the worker and the echo segment here.
