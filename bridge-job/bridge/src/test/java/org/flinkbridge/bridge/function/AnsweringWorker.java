@@ -25,6 +25,11 @@ abstract class AnsweringWorker implements WorkerChannel {
         answers.add(answer);
     }
 
+    /** Whether answers wait for the next poll. */
+    boolean answersQueued() {
+        return !answers.isEmpty();
+    }
+
     @Override
     public boolean poll(Answers to, long timeoutNanos) throws IOException {
         boolean any = !answers.isEmpty();

@@ -1,6 +1,5 @@
 package org.flinkbridge.bridge.function;
 
-import org.flinkbridge.bridge.session.WorkerChannel;
 import org.flinkbridge.protocol.InputFailures;
 import org.flinkbridge.protocol.KeyGroups;
 import org.flinkbridge.records.BridgeRecord;
@@ -9,7 +8,6 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -79,7 +77,7 @@ class SessionExchangeTest {
     void answersOutOfOrderAreAProtocolViolation() throws IOException {
         SessionExchange exchange = awaitingAnswers("a");
         exchange.record(KeyGroups.NONE, record("b"));
-        worker.queued.add(answers -> answers.endOfOutputs(1));
+        worker.answer(answers -> answers.endOfOutputs(1));
 
         SessionExchange.WorkerFailure failure = assertThrows(SessionExchange.WorkerFailure.class,
                 exchange::takeArrived);
@@ -246,9 +244,7 @@ class SessionExchangeTest {
      * watermark or barrier by an end marker; answers are queued at once ({@code answering}), or when the test
      * says, or (with {@code answerWhenWaitedFor}) when the bridge waits for them.
      */
-    private static final class Worker implements WorkerChannel {
-        final List<String> inputs = new ArrayList<>();
-        final Queue<Answer> queued = new ArrayDeque<>();
+    private static final class Worker extends AnsweringWorker {
         private final Queue<Answer> unanswered = new ArrayDeque<>();
         boolean answering = true;
         boolean answerWhenWaitedFor;
@@ -256,20 +252,15 @@ class SessionExchangeTest {
         /** Payloads the worker answers as failed in the dead-letter step "parse". */
         final Set<String> deadLetters = new HashSet<>();
 
-        @FunctionalInterface
-        interface Answer {
-            void give(Answers answers) throws IOException;
-        }
-
         @Override
         public void sendRecord(long sequence, int keyGroup, byte[] key, BridgeRecord record, Answers whileWaiting) {
             inputs.add("RECORD " + sequence);
             if (deadLetters.contains(text(record))) {
-                answer(answers -> answers.inputFailed(sequence, new InputFailures.Failure("parse",
+                reply(answers -> answers.inputFailed(sequence, new InputFailures.Failure("parse",
                         "java.lang.IllegalArgumentException", "not JSON: " + text(record))));
                 return;
             }
-            answer(failing ? answers -> answers.error(sequence, "boom") : answers -> {
+            reply(failing ? answers -> answers.error(sequence, "boom") : answers -> {
                 answers.output(sequence, SessionExchangeTest.record(text(record) + "'"));
                 answers.endOfOutputs(sequence);
             });
@@ -278,23 +269,26 @@ class SessionExchangeTest {
         @Override
         public void sendWatermark(long sequence, long timestamp, Answers whileWaiting) {
             inputs.add("WATERMARK " + sequence);
-            answer(answers -> answers.endOfOutputs(sequence));
+            reply(answers -> answers.endOfOutputs(sequence));
         }
 
         @Override
         public void sendBarrier(long sequence, long checkpointId, Answers whileWaiting) {
             inputs.add("BARRIER " + sequence);
-            answer(answers -> answers.endOfOutputs(sequence));
+            reply(answers -> answers.endOfOutputs(sequence));
         }
 
         @Override
         public void sendClock(long sequence, long processingTimeMillis, Answers whileWaiting) {
             inputs.add("CLOCK " + sequence);
-            answer(answers -> answers.endOfOutputs(sequence));
+            reply(answers -> answers.endOfOutputs(sequence));
         }
 
-        /** Answers stay in input order: answering one answers every earlier one first. */
-        private void answer(Answer answer) {
+        /**
+         * Holds an answer back until the worker answers ({@code answering}, {@link #answerAll}); answers stay in input
+         * order: answering one answers every earlier one first.
+         */
+        private void reply(Answer answer) {
             unanswered.add(answer);
             if (answering) {
                 answerAll();
@@ -302,35 +296,16 @@ class SessionExchangeTest {
         }
 
         void answerAll() {
-            queued.addAll(unanswered);
+            unanswered.forEach(this::answer);
             unanswered.clear();
         }
 
         @Override
-        public void flush() {}
-
-        @Override
         public boolean poll(Answers answers, long timeoutNanos) throws IOException {
-            if (queued.isEmpty() && timeoutNanos > 0 && (answering || answerWhenWaitedFor)) {
+            if (!answersQueued() && timeoutNanos > 0 && (answering || answerWhenWaitedFor)) {
                 answerAll();
             }
-            boolean any = !queued.isEmpty();
-            Answer next;
-            while ((next = queued.poll()) != null) {
-                next.give(answers);
-            }
-            return any;
+            return super.poll(answers, timeoutNanos);
         }
-
-        @Override
-        public boolean workerStopped() {
-            return false;
-        }
-
-        @Override
-        public void onAnswersWaiting(Runnable wakeUp) {}
-
-        @Override
-        public void close() {}
     }
 }
