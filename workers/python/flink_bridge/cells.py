@@ -475,6 +475,20 @@ class _Cell:
     def _stored(self, value):
         return _pack_time(_now()) + value if self._ttl else value
 
+    def _read(self, stored, default, holder, slot):
+        """A value as the cell keeps it (``holder[slot]``; None where there is none) as the step reads it: without
+        its write time, or ``default`` when there is none or it expired. Expired, it is gone from memory too
+        (``_forget``): the bridge's state drops it by its own TTL, and a change made since the last barrier is still
+        written back, as the value's absence."""
+        if stored is None:
+            return default
+        if not self._ttl:
+            return stored
+        if _live(stored, self._ttl):
+            return stored[TIME_BYTES:]
+        self._forget(holder, slot)
+        return default
+
     def __repr__(self):
         return f"{type(self).__name__}({self._spec.name!r}, ttl_ms={self._spec.ttl_ms})"
 
@@ -495,17 +509,11 @@ class ValueCell(_Cell):
     def get(self, default=None):
         """The current key's value, or ``default`` when it has none (or it expired)."""
         contents = self._store._contents(self._spec)
-        stored = contents[self._id]
-        if stored is None:
-            return default
-        if not self._ttl:
-            return stored
-        if _live(stored, self._ttl):
-            return stored[TIME_BYTES:]
-        # Expired: gone from memory too. The bridge's state drops it by its own TTL; a change made since the last
-        # barrier is still written back, as the value's absence.
-        contents[self._id] = None
-        return default
+        return self._read(contents[self._id], default, contents, self._id)
+
+    @staticmethod
+    def _forget(contents, cell_id):
+        contents[cell_id] = None
 
     def set(self, value):
         """Sets the current key's value (bytes); with a TTL, it is written now."""
@@ -538,16 +546,11 @@ class MapCell(_Cell):
     def get(self, entry_key, default=None):
         entry_key = _as_bytes(entry_key, self._spec, "an entry's key")
         entries = self._entries()
-        stored = entries.get(entry_key)
-        if stored is None:
-            return default
-        if not self._ttl:
-            return stored
-        if _live(stored, self._ttl):
-            return stored[TIME_BYTES:]
-        # Expired: gone from memory too (see ValueCell.get).
+        return self._read(entries.get(entry_key), default, entries, entry_key)
+
+    @staticmethod
+    def _forget(entries, entry_key):
         del entries[entry_key]
-        return default
 
     def __contains__(self, entry_key):
         return self.get(entry_key) is not None
