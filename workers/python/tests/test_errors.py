@@ -12,6 +12,7 @@ import grpc
 from flink_bridge import errors
 from flink_bridge._proto import control as control_pb2
 from flink_bridge._proto import data as data_pb2
+from tests.long_errors import LONG
 
 CUT = re.compile(r"(?s)(.*) \.\.\. \[(\d+) bytes cut; the whole text is in the worker's log\] \.\.\. (.*)")
 
@@ -45,30 +46,10 @@ class CutTest(unittest.TestCase):
             self.assertEqual({"😀"}, set(start) | set(end))
 
 
-# A message of over 100 KiB, much of it not ASCII, and segments that fail with it: on import, on a record, on restore.
-LONG = "told to fail with a long message:" + " ünïcödé €" * 8_000 + " (its end)"
+# A segment that fails with the long message on import (tests.long_errors fails with it on a record, on restore).
 SEGMENTS = {
-    "long_errors.py": f'''
-LONG = {LONG!r}
-
-
-class FailsOnRecord:
-    def process(self, message):
-        raise RuntimeError(LONG)
-
-
-class FailsOnRestore:
-    def process(self, message):
-        return [message]
-
-    def snapshot(self):
-        return b""
-
-    def restore(self, state):
-        raise RuntimeError(LONG)
-''',
     "unimportable.py": '''
-from long_errors import LONG
+from tests.long_errors import LONG
 
 raise RuntimeError(LONG)
 ''',
@@ -154,7 +135,7 @@ class LongErrorsOverTheWireTest(unittest.TestCase):
                         "RuntimeError: told to fail with a long message:")
 
     def test_a_segment_failing_a_record_answers_an_error_with_its_text_cut(self):
-        session_id = self.open("long_errors.FailsOnRecord")
+        session_id = self.open("tests.long_errors.FailsOnRecord")
         record = data_pb2.Frame(type=data_pb2.RECORD, sequence=0)
         record.record.payload = b"{}"
         answers = self.call("/flinkbridge.v1.BridgeData/Exchange", "stream_stream",
@@ -164,10 +145,11 @@ class LongErrorsOverTheWireTest(unittest.TestCase):
         answers.cancel()
         self.assertEqual((data_pb2.ERROR, 0), (error.type, error.sequence))
         self.assertTrue(error.error.startswith(f"session {session_id} "), error.error)
-        self.assert_cut(error.error, "step 'failing' (long_errors.FailsOnRecord) failed: RuntimeError: told to fail")
+        self.assert_cut(error.error,
+                        "step 'failing' (tests.long_errors.FailsOnRecord) failed: RuntimeError: told to fail")
 
     def test_a_state_that_fails_to_restore_is_refused_with_its_text_cut(self):
-        session_id = self.open("long_errors.FailsOnRestore")
+        session_id = self.open("tests.long_errors.FailsOnRestore")
         # The segment's encoding of one step's state (SegmentChain): the step count, then each state's length and bytes.
         one_steps_state = struct.pack(">ii", 1, 1) + b"x"
         with self.assertRaises(grpc.RpcError) as refused:

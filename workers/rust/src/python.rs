@@ -876,8 +876,9 @@ class Clock:
     def process(self, message):
         return [Message(str(sdk.current_time_millis()).encode(), {}, 0)]
 
-# A message of over 100 KiB, much of it not ASCII, and segments that fail with it.
-LONG = "told to fail with a long message:" + " ünïcödé €" * 8_000 + " (its end)"
+# A message of over 100 KiB, much of it not ASCII, and segments that fail with it (the Python worker's tests run
+# FailsOnRecord and FailsOnRestore too).
+from tests.long_errors import LONG, FailsOnRecord, FailsOnRestore
 
 class FailsOnConstruction:
     def __init__(self):
@@ -885,10 +886,6 @@ class FailsOnConstruction:
 
     def process(self, message):
         return [message]
-
-class FailsOnRecord:
-    def process(self, message):
-        raise RuntimeError(LONG)
 
 class CellCounter:
     """The native CellCounter (cells.rs) in Python: the same cells, answers and failure on a watermark of 42."""
@@ -945,16 +942,6 @@ class SetsAString:
     def process(self, message):
         self.cell.set("not bytes")
         return [message]
-
-class FailsOnRestore:
-    def process(self, message):
-        return [message]
-
-    def snapshot(self):
-        return b""
-
-    def restore(self, state):
-        raise RuntimeError(LONG)
 
 class TimerStep:
     """The native TimerStep (steps.rs) in Python: the same commands in a record's "do" (set:e:5, delete:p:7, fail),
