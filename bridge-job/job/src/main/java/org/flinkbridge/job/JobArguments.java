@@ -98,17 +98,8 @@ public record JobArguments(Path pipelineFile, Transport transport, GrpcMode grpc
     public Pipeline loadPipeline() {
         Pipeline pipeline = PipelineParser.parse(pipelineFile);
         BridgeSettings bridge = pipeline.bridge();
-        bridge = bridge.withTransport(bridge.transport().override(transport, grpcMode));
-        if (workerAddress != null) {
-            bridge = bridge.withWorkerAddress(workerAddress);
-        }
-        if (worker != null) {
-            bridge = bridge.withWorker(worker);
-        }
-        if (parallelism != null) {
-            bridge = bridge.withParallelism(parallelism);
-        }
-        return pipeline.withBridge(bridge);
+        return pipeline.withBridge(bridge.overriddenBy(bridge.transport().override(transport, grpcMode), workerAddress,
+                worker, parallelism));
     }
 
     /** {@code value} parsed as one of a model enum's names; the error names the option. */

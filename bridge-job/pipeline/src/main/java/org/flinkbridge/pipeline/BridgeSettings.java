@@ -3,7 +3,7 @@ package org.flinkbridge.pipeline;
 import java.io.Serializable;
 
 /**
- * How the job talks to the worker. Command-line flags override the file through the {@code with...} copies.
+ * How the job talks to the worker. Command-line flags override the file through {@link #overriddenBy}.
  *
  * @param workerAddress        a running worker's control address, or {@code null} to spawn one
  * @param key                  what to key the stream by before the first segment, or {@code null} for no keyBy
@@ -62,28 +62,17 @@ public record BridgeSettings(
                 DEFAULT_WORKER, DEFAULT_WORKER_RECOVERY, DEFAULT_WORKER_RESTART_TIMEOUT_MS);
     }
 
-    public BridgeSettings withTransport(TransportMode newTransport) {
-        return new BridgeSettings(newTransport, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker,
-                workerRecovery, workerRestartTimeoutMs);
-    }
-
-    /** @param newWorkerAddress a running worker's control address, or {@code null} to spawn one */
-    public BridgeSettings withWorkerAddress(String newWorkerAddress) {
-        return new BridgeSettings(transport, newWorkerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker,
-                workerRecovery, workerRestartTimeoutMs);
-    }
-
-    public BridgeSettings withParallelism(int newParallelism) {
-        return new BridgeSettings(transport, workerAddress, key, newParallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, worker,
-                workerRecovery, workerRestartTimeoutMs);
-    }
-
-    public BridgeSettings withWorker(WorkerLanguage newWorker) {
-        return new BridgeSettings(transport, workerAddress, key, parallelism, maxInFlight,
-                workerTimeoutMs, checkpointIntervalMs, acceptAtLeastOnce, newWorker,
-                workerRecovery, workerRestartTimeoutMs);
+    /**
+     * These settings with the command line's overrides: the transport {@code newTransport}, and each of the others
+     * that is not {@code null}.
+     *
+     * @param newWorkerAddress a running worker's control address, or {@code null} to keep the file's
+     */
+    public BridgeSettings overriddenBy(TransportMode newTransport, String newWorkerAddress, WorkerLanguage newWorker,
+                                       Integer newParallelism) {
+        return new BridgeSettings(newTransport, newWorkerAddress != null ? newWorkerAddress : workerAddress, key,
+                newParallelism != null ? newParallelism : parallelism, maxInFlight, workerTimeoutMs,
+                checkpointIntervalMs, acceptAtLeastOnce, newWorker != null ? newWorker : worker, workerRecovery,
+                workerRestartTimeoutMs);
     }
 }

@@ -401,7 +401,7 @@ class PipelineParserTest {
                 .bridge().acceptAtLeastOnce());
         Pipeline stream = PipelineParser.parse(write("stream.yaml", compat.formatted("").replace("compat", "stream")));
         IllegalArgumentException switched = assertThrows(IllegalArgumentException.class,
-                () -> stream.withBridge(stream.bridge().withTransport(TransportMode.GRPC_COMPAT)));
+                () -> stream.withBridge(stream.bridge().overriddenBy(TransportMode.GRPC_COMPAT, null, null, null)));
         assertTrue(switched.getMessage().startsWith("grpc_mode compat (the prototype's unary service)"),
                 switched.getMessage());
     }
@@ -454,11 +454,11 @@ class PipelineParserTest {
         assertEquals(new BridgeSettings(TransportMode.GRPC_COMPAT, "host:1",
                         new KeySpec(KeyKind.JSON_FIELD, "key"), 8, 16, 1000, 100, false, WorkerLanguage.PYTHON,
                         WorkerRecovery.IN_PLACE, 5000),
-                file.withWorker(WorkerLanguage.parse("python"))
-                        .withTransport(file.transport().override(Transport.parse("grpc"), GrpcMode.parse("compat")))
-                        .withWorkerAddress("host:1").withParallelism(8));
-        assertEquals(file, file.withWorkerAddress("host:1").withWorkerAddress(null));
-        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> file.withParallelism(0));
+                file.overriddenBy(file.transport().override(Transport.parse("grpc"), GrpcMode.parse("compat")),
+                        "host:1", WorkerLanguage.parse("python"), 8));
+        assertEquals(file, file.overriddenBy(TransportMode.SHM, null, null, null), "null keeps the file's setting");
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
+                () -> file.overriddenBy(TransportMode.SHM, null, null, 0));
         assertEquals("parallelism must be >= 1 but was 0", zero.getMessage());
         IllegalArgumentException upper = assertThrows(IllegalArgumentException.class, () -> Transport.parse("GRPC"));
         assertEquals("expected one of shm, grpc but found 'GRPC'", upper.getMessage());
