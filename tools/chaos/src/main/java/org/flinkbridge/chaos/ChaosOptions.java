@@ -63,25 +63,16 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
             } else if (arg.equals("--timers")) {
                 timers = true;
             } else if (arg.startsWith("--records=")) {
-                records = positive(arg.substring("--records=".length()));
+                records = OptionValues.positive("--records", arg.substring("--records=".length()), USAGE);
             } else if (arg.startsWith("--transport=")) {
-                transport = arg.substring("--transport=".length());
-                if (!transport.equals("shm") && !transport.equals("grpc")) {
-                    throw new IllegalArgumentException("--transport must be shm or grpc, not '" + transport + "'; "
-                            + USAGE);
-                }
+                transport = OptionValues.oneOf("--transport", arg.substring("--transport=".length()),
+                        List.of("shm", "grpc"), USAGE);
             } else if (arg.startsWith("--worker=")) {
-                worker = arg.substring("--worker=".length());
-                if (!List.of("java", "python", "rust").contains(worker)) {
-                    throw new IllegalArgumentException("--worker must be java, python or rust, not '" + worker + "'; "
-                            + USAGE);
-                }
+                worker = OptionValues.oneOf("--worker", arg.substring("--worker=".length()),
+                        List.of("java", "python", "rust"), USAGE);
             } else if (arg.startsWith("--recovery=")) {
-                recovery = arg.substring("--recovery=".length());
-                if (!recovery.equals("in_place") && !recovery.equals("failover")) {
-                    throw new IllegalArgumentException("--recovery must be in_place or failover, not '" + recovery
-                            + "'; " + USAGE);
-                }
+                recovery = OptionValues.oneOf("--recovery", arg.substring("--recovery=".length()),
+                        List.of("in_place", "failover"), USAGE);
             } else {
                 throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
             }
@@ -106,19 +97,6 @@ record ChaosOptions(String transport, String worker, String recovery, boolean no
                 : new ChaosOptions(transport, worker, recovery, nondeterministic, deadLetters, timers, keys,
                         records != null ? records : 300_000, 2_500, kills ? 8 : 0,
                         kills && taskManagerKills ? 2 : 0, 1_000, 300);
-    }
-
-    private static int positive(String value) {
-        try {
-            int records = Integer.parseInt(value);
-            if (records > 0) {
-                return records;
-            }
-        } catch (NumberFormatException notANumber) {
-            // reported below, with the usage
-        }
-        throw new IllegalArgumentException("--records must be a positive number of records, not '" + value + "'; "
-                + USAGE);
     }
 
     /** The input records that are not JSON: each a dead letter, and no count. */

@@ -40,11 +40,11 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
                 throw new IllegalArgumentException(name + " needs a value; " + USAGE);
             }
             switch (name) {
-                case "--transport" -> transport = oneOf(name, value, List.of("shm", "grpc"));
-                case "--worker" -> worker = oneOf(name, value, List.of("java", "python", "rust"));
-                case "--minutes" -> minutes = positive(name, value);
-                case "--rate" -> rate = positive(name, value);
-                case "--records" -> records = positive(name, value);
+                case "--transport" -> transport = OptionValues.oneOf(name, value, List.of("shm", "grpc"), USAGE);
+                case "--worker" -> worker = OptionValues.oneOf(name, value, List.of("java", "python", "rust"), USAGE);
+                case "--minutes" -> minutes = OptionValues.positive(name, value, USAGE);
+                case "--rate" -> rate = OptionValues.positive(name, value, USAGE);
+                case "--records" -> records = OptionValues.positive(name, value, USAGE);
                 default -> throw new IllegalArgumentException("unknown argument '" + arg + "'; " + USAGE);
             }
         }
@@ -54,26 +54,6 @@ record SandboxOptions(String transport, String worker, int minutes, int recordsP
         return new SandboxOptions(transport, worker, minutes != null ? minutes : quick ? 3 : 10,
                 rate != null ? rate : quick ? 2_000 : 4_000, saturate,
                 records != null ? records : quick ? 200_000 : 6_000_000);
-    }
-
-    private static String oneOf(String name, String value, List<String> allowed) {
-        if (!allowed.contains(value)) {
-            throw new IllegalArgumentException(name + " must be " + String.join(" or ", allowed) + ", not '" + value
-                    + "'; " + USAGE);
-        }
-        return value;
-    }
-
-    private static int positive(String name, String value) {
-        try {
-            int number = Integer.parseInt(value);
-            if (number > 0) {
-                return number;
-            }
-        } catch (NumberFormatException ignored) {
-            // reported below with the text given
-        }
-        throw new IllegalArgumentException(name + " needs a whole number above 0, not '" + value + "'; " + USAGE);
     }
 
     long records() {
