@@ -4,10 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -176,10 +176,20 @@ class StandaloneClusterTest {
      * instead of 2. The per-key counts continue from the worker state in the savepoint, and across both runs
      * every key's counts appear once each: nothing lost, nothing repeated.
      */
-    @ParameterizedTest
-    @ValueSource(strings = {"java", "python"})
-    void stopWithSavepointReplaceTheWorkerAndResumeAtAnotherParallelism(String resumedOn, @TempDir Path dir)
+    @Test
+    void stopWithSavepointReplaceTheWorkerAndResumeAtAnotherParallelism(@TempDir Path dir) throws Exception {
+        stopReplaceAndResume("java", dir);
+    }
+
+    /** Resumed on the Python worker, which reads the Java worker's state, in the long run (./flink-bridge test long). */
+    @Tag("long")
+    @Test
+    void stopWithSavepointReplaceTheWorkerByThePythonWorkerAndResumeAtAnotherParallelism(@TempDir Path dir)
             throws Exception {
+        stopReplaceAndResume("python", dir);
+    }
+
+    private void stopReplaceAndResume(String resumedOn, Path dir) throws Exception {
         int events = 40_000;
         String name = "redeployed-to-" + resumedOn;
         Path pipeline = perKeyPipeline(dir, name, events, 2500, 3, RUNNING_COUNT, "");

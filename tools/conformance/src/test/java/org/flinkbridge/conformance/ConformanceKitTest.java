@@ -1,5 +1,6 @@
 package org.flinkbridge.conformance;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -90,8 +91,10 @@ class ConformanceKitTest {
 
     /**
      * The Python worker behind a shell that drops the {@code --parent-pid} the kit appends: it serves well but
-     * would outlive a dead TaskManager, and the kit must fail exactly the lifetime points that say so.
+     * would outlive a dead TaskManager, and the kit must fail exactly the lifetime points that say so. In the long
+     * run (./flink-bridge test long): each of those points waits its full time.
      */
+    @Tag("long")
     @Test
     void aWorkerThatOutlivesItsSpawnerFails() {
         Run run = run("--transport", "grpc", "--", "/bin/sh", "-c", "exec \"$0\" workers/python --unix-socket"
