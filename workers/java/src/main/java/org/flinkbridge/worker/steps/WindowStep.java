@@ -114,23 +114,20 @@ final class WindowStep implements Step {
             aggregateName = RESULT;
             pane = gcd(size, slide);
             user = StepFactory.userInstance(stepName, "aggregate class", userClass, WindowAggregate.class);
-            windows = context.mapCell(WINDOWS);
-            firedUntil = context.valueCell(FIRED_UNTIL);
-            timers = context.timers();
-            return;
-        }
-        aggregate = switch (aggregateName) {
-            case "count" -> Aggregate.COUNT;
-            case "sum" -> Aggregate.SUM;
-            case "min" -> Aggregate.MIN;
-            case "max" -> Aggregate.MAX;
-            default -> throw config.invalid("aggregate", "one of count, sum, min, max or a user class (a name "
-                    + "with a dot)", context.config().get("aggregate"));
-        };
-        field = config.string("field", null);
-        if (field == null && aggregate != Aggregate.COUNT) {
-            throw new IllegalArgumentException("step '" + stepName + "': config field is required for aggregate "
-                    + aggregateName + ": the top-level JSON field whose integers it takes");
+        } else {
+            aggregate = switch (aggregateName) {
+                case "count" -> Aggregate.COUNT;
+                case "sum" -> Aggregate.SUM;
+                case "min" -> Aggregate.MIN;
+                case "max" -> Aggregate.MAX;
+                default -> throw config.invalid("aggregate", "one of count, sum, min, max or a user class (a name "
+                        + "with a dot)", context.config().get("aggregate"));
+            };
+            field = config.string("field", null);
+            if (field == null && aggregate != Aggregate.COUNT) {
+                throw new IllegalArgumentException("step '" + stepName + "': config field is required for aggregate "
+                        + aggregateName + ": the top-level JSON field whose integers it takes");
+            }
         }
         windows = context.mapCell(WINDOWS);
         firedUntil = context.valueCell(FIRED_UNTIL);
@@ -317,14 +314,8 @@ final class WindowStep implements Step {
         }
         for (int i = 0; i < done.size(); i++) {
             byte[] entry = done.get(i);
-            long start = ByteBuffer.wrap(entry).getLong();
-            String k = new String(entry, Long.BYTES, entry.length - Long.BYTES, StandardCharsets.UTF_8);
-            Map<String, Object> result = new LinkedHashMap<>();
-            result.put("key", k);
-            result.put("window_start", start);
-            result.put("window_end", start + size);
-            result.put(aggregateName, values.get(i));
-            output.emit(new Record(JSON.writeValueAsBytes(result), Map.of("key", k), start + size - 1));
+            emitWindow(new String(entry, Long.BYTES, entry.length - Long.BYTES, StandardCharsets.UTF_8),
+                    ByteBuffer.wrap(entry).getLong(), values.get(i), output);
             windows.remove(entry);
         }
     }
@@ -408,23 +399,31 @@ final class WindowStep implements Step {
                 } catch (Exception e) {
                     throw failed("result", e);
                 }
-                Map<String, Object> result = new LinkedHashMap<>();
-                result.put("key", k);
-                result.put("window_start", start);
-                result.put("window_end", start + size);
-                result.put(RESULT, value);
-                byte[] payload;
-                try {
-                    payload = JSON.writeValueAsBytes(result);
-                } catch (JsonProcessingException e) {
-                    throw new IOException("step '" + stepName + "': aggregate " + userClass + ": result() returned "
-                            + (value == null ? "null" : "a " + value.getClass().getName())
-                            + ", which cannot be written as JSON: " + e.getOriginalMessage(), e);
-                }
-                output.emit(new Record(payload, Map.of("key", k), start + size - 1));
+                emitWindow(k, start, value, output);
             }
         }
         spent.forEach(windows::remove);
+    }
+
+    /**
+     * Emits K's window at {@code start}: {@code {"key": K, "window_start": S, "window_end": E, "<aggregate>": V}},
+     * header {@code key}, timestamp E - 1. Only a user aggregate's value can fail to be written as JSON.
+     */
+    private void emitWindow(String k, long start, Object value, Emitter output) throws IOException {
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("key", k);
+        result.put("window_start", start);
+        result.put("window_end", start + size);
+        result.put(aggregateName, value);
+        byte[] payload;
+        try {
+            payload = JSON.writeValueAsBytes(result);
+        } catch (JsonProcessingException e) {
+            throw new IOException("step '" + stepName + "': aggregate " + userClass + ": result() returned "
+                    + (value == null ? "null" : "a " + value.getClass().getName())
+                    + ", which cannot be written as JSON: " + e.getOriginalMessage(), e);
+        }
+        output.emit(new Record(payload, Map.of("key", k), start + size - 1));
     }
 
     /** The integer of the record's {@code field}: a top-level JSON field holding an integer that fits 64 bits. */
