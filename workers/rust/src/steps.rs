@@ -909,18 +909,26 @@ impl Window {
             }
             let key = String::from_utf8_lossy(&entry[8..]).into_owned();
             let aggregate = Self::stored(&stored, WINDOWS_CELL, &format!("the {} of key '{key}' in the window starting at {start}", self.aggregate.name()))?;
-            let end = start + self.size_ms;
-            let mut output = Map::new();
-            output.insert("key".into(), Value::from(key.clone()));
-            output.insert("window_start".into(), Value::from(start));
-            output.insert("window_end".into(), Value::from(end));
-            output.insert(self.aggregate.name().into(), Value::from(aggregate));
-            let mut headers = IndexMap::new();
-            headers.insert("key".to_string(), key);
-            emit(Record { payload: json_bytes(&Value::Object(output)), headers, timestamp: end - 1 });
+            Self::emit_window(key, start, start + self.size_ms, self.aggregate.name(), &aggregate.to_string(), emit);
             self.windows.remove(&entry)?;
         }
         Ok(())
+    }
+
+    /// Emits K's window `[start, end)`: `{"key": K, "window_start": S, "window_end": E, "<field>": V}`, V being the
+    /// JSON text `value` (an integer of a built-in aggregate, or a user aggregate's result as the runtime wrote it),
+    /// header `key`, timestamp E - 1.
+    fn emit_window(key: String, start: i64, end: i64, field: &str, value: &str, emit: &mut Emit) {
+        let mut output = Map::new();
+        output.insert("key".into(), Value::from(key.clone()));
+        output.insert("window_start".into(), Value::from(start));
+        output.insert("window_end".into(), Value::from(end));
+        let mut payload = json_bytes(&Value::Object(output));
+        payload.pop();
+        payload.extend_from_slice(format!(r#",{}:{value}}}"#, Value::from(field)).as_bytes());
+        let mut headers = IndexMap::new();
+        headers.insert("key".to_string(), key);
+        emit(Record { payload, headers, timestamp: end - 1 });
     }
 
     /// A user aggregate's firing of the windows whose timer is at `timestamp` (the one starting at timestamp + 1 -
@@ -952,19 +960,7 @@ impl Window {
             let first = accumulators.next().expect("a K with a pane in the window");
             let merged = accumulators.try_fold(first, |merged, next| user.hosted.merge(&merged, &next, context))?;
             let result = user.hosted.result_json(&merged, context)?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let (start, end) = (start as i64, end as i64);
-            let mut output = Map::new();
-            output.insert("key".into(), Value::from(key.clone()));
-            output.insert("window_start".into(), Value::from(start));
-            output.insert("window_end".into(), Value::from(end));
-            // The window's fields as the built-in aggregates write them, then the result's JSON as the runtime wrote it.
-            let mut payload = json_bytes(&Value::Object(output));
-            payload.pop();
-            payload.extend_from_slice(format!(r#","{RESULT_FIELD}":{result}}}"#).as_bytes());
-            let mut headers = IndexMap::new();
-            headers.insert("key".to_string(), key);
-            emit(Record { payload, headers, timestamp: end - 1 });
+            Self::emit_window(String::from_utf8_lossy(&key).into_owned(), start as i64, end as i64, RESULT_FIELD, &result, emit);
         }
         for entry in spent {
             self.windows.remove(&entry)?;
