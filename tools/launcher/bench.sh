@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST] [--records N]
-# |--journal|--keys|--timers] [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the
-# end-to-end job, each run written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only
-# (--variants: only those of its variants; --records: records per throughput run), --journal only the journal of recovery in place against chronicle-queue (JMH
+# |--journal|--keys|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]] [JMH ARGS...]`: the
+# transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run written to
+# out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only those of its variants;
+# --records: records per throughput run), --journal only the journal of recovery in place against chronicle-queue (JMH
 # JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap), --timers only
-# the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md).
+# the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md), --state only keyed
+# state in cells against whole-instance state (StateBench, written to state.md, state.json and state.png; --state-keys:
+# the key counts, default 1000000,8000000, --quick 100000,400000; --workers: of java,python,rust, default all three;
+# --state-zipf: the steady phase's keys drawn by a Zipf law of that exponent instead of uniformly).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -28,9 +32,17 @@ keys=false
 keys_records=3000000
 timers=false
 timers_size=(2000000 10)   # timers: records per throughput run, then measured rounds of the quiet stream
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers)$ ]]; do
+state=false
+state_keys=1000000,8000000
+state_rounds=10   # state: steady rounds, one per checkpoint interval
+state_interval_ms=3000
+state_zipf=0
+state_workers=java,python,rust
+quick=false
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers|state|state-keys|workers|state-zipf)$ ]]; do
   case "$1" in
-    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5) ;;
+    --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5)
+      state_rounds=6; quick=true ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
     --journal) journal=true ;;
@@ -40,11 +52,23 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|
       e2e_variants=("$2"); shift ;;
     --records) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--records needs a whole number of records, at least 1"
       e2e_records="$2"; shift ;;
+    --state) state=true ;;
+    --state-keys) [[ "${2:-}" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] \
+        || die "--state-keys needs a comma-separated list of key counts, each at least 1"
+      state_keys="$2"; shift ;;
+    --workers) [[ "${2:-}" =~ ^(java|python|rust)(,(java|python|rust))*$ ]] \
+        || die "--workers needs a comma-separated list of java, python and rust"
+      state_workers="$2"; shift ;;
+    --state-zipf) [[ "${2:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--state-zipf needs an exponent of at least 0"
+      state_zipf="$2"; shift ;;
   esac
   shift
 done
 if [[ -n "$e2e_records" ]]; then
   e2e_size[0]="$e2e_records"
+fi
+if [[ "$quick" == true && "$state_keys" == 1000000,8000000 ]]; then
+  state_keys=100000,400000
 fi
 results="out/bench/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$results"
@@ -83,10 +107,21 @@ if [[ "$keys" == true ]]; then
   echo "flink-bridge: results in $results/keyed-heap.md" >&2
   exit 0
 fi
+# RocksDB, the pipelines' default state backend, is left to the cluster by the job: it comes from the runner's
+# classpath, which holds the embedded cluster's.
+rocksdb="$(tr ':' '\n' < bridge-job/runner/target/classpath.txt | grep -i rocksdb | paste -sd:)"
+if [[ "$state" == true ]]; then
+  # The whole-instance baseline holds up to twice a session's snapshot on the heap (until the next checkpoint).
+  "${bench_java[@]}" -Xmx4g -cp "$e2e_classpath:$rocksdb" org.flinkbridge.bench.StateBench "$state_keys" \
+    "$state_rounds" "$state_interval_ms" "$state_zipf" "$results" "$state_workers" > "$results/state.log" 2>&1 \
+    || state_failed=true
+  grep '^flink-bridge bench' "$results/state.log" >&2 || true
+  [[ -f "$results/state.md" ]] && cat "$results/state.md"
+  [[ "${state_failed:-}" != true ]] || die "the state benchmark failed: see $results/state.log"
+  echo "flink-bridge: results in $results/state.md (state.json, state.png)" >&2
+  exit 0
+fi
 if [[ "$timers" == true ]]; then
-  # RocksDB, the pipelines' default state backend, is left to the cluster by the job: it comes from the runner's
-  # classpath, which holds the embedded cluster's.
-  rocksdb="$(tr ':' '\n' < bridge-job/runner/target/classpath.txt | grep -i rocksdb | paste -sd:)"
   "${bench_java[@]}" -Xms2g -Xmx2g -cp "$e2e_classpath:$rocksdb" org.flinkbridge.bench.TimerBench \
     "${timers_size[@]}" "$results" > "$results/timers.log" 2>&1 || die "the timers benchmark failed: see $results/timers.log"
   grep '^flink-bridge bench' "$results/timers.log" >&2 || true

@@ -25,18 +25,38 @@ final class BenchCluster implements AutoCloseable {
     private final MiniCluster cluster;
 
     BenchCluster() throws Exception {
+        this(1, new Configuration());
+    }
+
+    /** A cluster of one TaskManager with {@code slots} slots, configured by {@code configuration}. */
+    BenchCluster(int slots, Configuration configuration) throws Exception {
         cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
-                .setConfiguration(new Configuration())
+                .setConfiguration(configuration)
                 .setNumTaskManagers(1)
-                .setNumSlotsPerTaskManager(1)
+                .setNumSlotsPerTaskManager(slots)
                 .build());
         cluster.start();
     }
 
     /** Runs the job built in {@code env} to its end; fails with the job's own error if it failed. */
     CheckpointStatsSnapshot run(ExecutionEnvironment env) throws Exception {
-        JobID id = cluster.submitJob(((ExecutionEnvironmentImpl) env).getStreamGraph()).get().getJobID();
+        JobID id = submit(env);
+        awaitEnd(id);
+        return checkpoints(id);
+    }
+
+    /** Submits the job built in {@code env}, not waiting for it. */
+    JobID submit(ExecutionEnvironment env) throws Exception {
+        return cluster.submitJob(((ExecutionEnvironmentImpl) env).getStreamGraph()).get().getJobID();
+    }
+
+    /** Waits for job {@code id} to end; fails with the job's own error if it failed. */
+    void awaitEnd(JobID id) throws Exception {
         cluster.requestJobResult(id).get().toJobExecutionResult(BenchCluster.class.getClassLoader());
+    }
+
+    /** The checkpoint statistics of job {@code id}, running or ended, as the web UI shows them. */
+    CheckpointStatsSnapshot checkpoints(JobID id) throws Exception {
         return cluster.getArchivedExecutionGraph(id).get().getCheckpointStatsSnapshot();
     }
 
@@ -47,8 +67,14 @@ final class BenchCluster implements AutoCloseable {
      */
     static NonKeyedPartitionStream<BridgeRecord> keyedSegment(NonKeyedPartitionStream<BridgeRecord> events,
                                                               SessionSpec spec) {
+        return keyedSegment(events, spec, 1);
+    }
+
+    /** The same at {@code parallelism}: that many sessions, each with the key groups Flink gives its subtask. */
+    static NonKeyedPartitionStream<BridgeRecord> keyedSegment(NonKeyedPartitionStream<BridgeRecord> events,
+                                                              SessionSpec spec, int parallelism) {
         return BridgeStreams.process(events.keyBy(new RecordKey(new KeySpec(KeyKind.JSON_FIELD, "key"))),
-                new BridgeFunction(spec, true, false, false)).withParallelism(1);
+                new BridgeFunction(spec, true, false, false)).withParallelism(parallelism);
     }
 
     @Override

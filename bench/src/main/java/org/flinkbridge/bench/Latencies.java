@@ -44,12 +44,14 @@ final class Latencies {
         }
 
         double percentileMicros(double percentile) {
-            if (sortedLatencies.length == 0) {
-                return Double.NaN;
-            }
-            int index = (int) Math.min(sortedLatencies.length - 1, Math.ceil(percentile / 100 * sortedLatencies.length) - 1);
-            return sortedLatencies[Math.max(0, index)] / 1000.0;
+            return sortedLatencies.length == 0 ? Double.NaN : percentile(sortedLatencies, percentile) / 1000.0;
         }
+    }
+
+    /** The nearest-rank {@code percentile} (0 to 100) of {@code sorted}, which holds at least one value. */
+    static long percentile(long[] sorted, double percentile) {
+        int index = (int) Math.min(sorted.length - 1, Math.ceil(percentile / 100 * sorted.length) - 1);
+        return sorted[Math.max(0, index)];
     }
 
     private Latencies() {}

@@ -64,6 +64,13 @@ public record SessionSpec(
                 isKeyed, cellsBudgetBytes);
     }
 
+    /** The same session, its worker holding at most {@code bytes} of cells ({@link BridgeOptions#CELLS_BUDGET}). */
+    public SessionSpec withCellsBudget(long bytes) {
+        return new SessionSpec(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote,
+                workerCommand, maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes,
+                keyed, bytes);
+    }
+
     /**
      * One step of the segment: its name, type and config as JSON, and whether a record it fails on goes to the
      * dead letters (else it fails the task).

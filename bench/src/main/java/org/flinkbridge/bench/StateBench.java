@@ -1,0 +1,411 @@
+package org.flinkbridge.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.api.common.JobID;
+import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
+import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExecutionOptions;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.WebOptions;
+import org.apache.flink.datastream.api.ExecutionEnvironment;
+import org.apache.flink.datastream.api.common.Collector;
+import org.apache.flink.datastream.api.context.PartitionedContext;
+import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
+import org.apache.flink.runtime.checkpoint.AbstractCheckpointStats;
+import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
+import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.flinkbridge.bridge.BridgeOptions;
+import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.pipeline.TransportMode;
+import org.flinkbridge.records.BridgeRecord;
+
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.LongStream;
+
+/**
+ * The state benchmark ({@code ./flink-bridge bench --state}): keyed state kept by a step in a worker over shm, on an
+ * embedded MiniCluster with RocksDB and incremental checkpoints into files, a checkpoint every interval, at
+ * {@value #SUBTASKS} subtasks. Three workloads, each at every key count and on every worker named:
+ *
+ * <ul>
+ *   <li>{@code running_count}: the built-in step, its counts in a map cell;
+ *   <li>{@code 1 KiB cells}: {@link StateBlobStep} (Java) or {@code bench_state.CellBlob} (Python, and hosted by the
+ *   Rust worker), 1 KiB per key in a value cell;
+ *   <li>{@code 1 KiB whole-instance}: the same 1 KiB per key kept by the step itself and taken whole at each
+ *   checkpoint (today's whole-instance state, raw keyed state per key group), where it fits the bridge's
+ *   {@link BridgeOptions#MAX_SNAPSHOT_SIZE}.
+ * </ul>
+ *
+ * <p>Each run goes through {@link StateLoad}'s phases: build (every key once), steady (1% of the keys per checkpoint
+ * interval), hot (as fast as it goes over 1% of the keys, resident). It reports records/s per phase; each steady
+ * checkpoint's full and incremental size and duration from Flink's checkpoint statistics; what each subtask would
+ * read of the last checkpoint on a restore at 1, {@value #SUBTASKS} and {@code 2 x} {@value #SUBTASKS} subtasks
+ * ({@link RestoreReads}: computed from the checkpoint's metadata); the workers' peak resident memory against the
+ * sessions' cells budget; and the heap in use after a full collection (the TaskManager runs in this JVM).
+ *
+ * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...]}. Writes
+ * {@code state.md}, {@code state.json} and {@code state.png} there; exits with status 1 when a run failed (its row
+ * says why).
+ */
+public final class StateBench {
+
+    static final int SUBTASKS = 2;
+    private static final List<String> WORKERS = List.of("java", "python", "rust");
+    /** The worker's cells budget is this share of the total state of 1 KiB per key (the issue: 1 GiB for 8 GiB). */
+    private static final int STATE_PER_BUDGET = 8;
+    private static final long MIN_BUDGET_BYTES = 8L << 20;
+    /** What the goal allows the workers beyond their budget and the keys one interval changes. */
+    private static final long RSS_SLACK_BYTES = 200L << 20;
+    /** A key's bytes beside its value, as the bridge weighs it (flink-bridge.worker.cells-budget): key and 128. */
+    private static final long KEY_OVERHEAD_BYTES = 128 + 12;
+    private static final long CHECKPOINT_WAIT_MILLIS = 300_000;
+    private static final double MIB = 1024.0 * 1024.0;
+
+    /** The workloads compared. */
+    enum Workload {
+        RUNNING_COUNT("running_count (cells)"),
+        CELLS("1 KiB per key, cells"),
+        INSTANCE("1 KiB per key, whole-instance (today's)");
+
+        final String description;
+
+        Workload(String description) {
+            this.description = description;
+        }
+
+        SessionSpec.Step step(String worker) {
+            return switch (this) {
+                case RUNNING_COUNT -> new SessionSpec.Step("count", "running_count", "{\"key_json_field\":\"key\"}");
+                case CELLS -> worker.equals("java")
+                        ? new SessionSpec.Step("blob", StateBlobStep.TYPE, "{\"keep\":\"cells\"}")
+                        : new SessionSpec.Step("blob", "bench_state.CellBlob", "{}");
+                case INSTANCE -> worker.equals("java")
+                        ? new SessionSpec.Step("blob", StateBlobStep.TYPE, "{\"keep\":\"instance\"}")
+                        : new SessionSpec.Step("blob", "bench_state.InstanceBlob", "{}");
+            };
+        }
+    }
+
+    /**
+     * One run's figures (sizes in bytes, durations in ms); {@code outcome} is "ok", or why it did not run or failed,
+     * and then the figures are 0.
+     */
+    record Result(String workload, String worker, long keys, String outcome, double buildPerSecond,
+                  double steadyPerSecond, double pacedPerSecond, double hotPerSecond, int steadyCheckpoints,
+                  long fullBytes, long uploadedP50, long uploadedP99, long durationP50, long durationP99,
+                  long changedKeysPerRound, Map<Integer, long[]> restoreBytes, long workerPeakRss, long budgetBytes,
+                  long heapBytes) {
+
+        boolean ran() {
+            return outcome.equals("ok");
+        }
+
+        static Result notRun(Workload workload, String worker, long keys, String why) {
+            return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(), 0,
+                    0, 0);
+        }
+    }
+
+    private StateBench() {}
+
+    public static void main(String[] args) throws Exception {
+        List<String> workers = Arguments.namesAfter(args, 5,
+                "StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...]", "workers", WORKERS);
+        long[] keyCounts = Arrays.stream(args[0].split(",")).mapToLong(Long::parseLong).toArray();
+        int rounds = Integer.parseInt(args[1]);
+        long intervalMillis = Long.parseLong(args[2]);
+        double zipf = Double.parseDouble(args[3]);
+        Path out = Path.of(args[4]);
+        Path checkpoints = Files.createTempDirectory("flink-bridge-state-bench");
+        List<Result> results = new ArrayList<>();
+        try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints));
+             WorkerMemory memory = new WorkerMemory()) {
+            for (long keys : keyCounts) {
+                StateLoad load = new StateLoad(keys, rounds, intervalMillis, zipf, 42);
+                for (Workload workload : Workload.values()) {
+                    for (String worker : workers) {
+                        results.add(runOrExplain(cluster, memory, workload, worker, load));
+                    }
+                }
+            }
+        }
+        ObjectMapper json = new ObjectMapper();
+        Map<String, Object> document = new LinkedHashMap<>();
+        document.put("subtasks", SUBTASKS);
+        document.put("rounds", rounds);
+        document.put("interval_ms", intervalMillis);
+        document.put("zipf_exponent", zipf);
+        document.put("results", results);
+        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("state.json").toFile(), document);
+        Files.writeString(out.resolve("state.md"), StateReport.markdown(results, rounds, intervalMillis, zipf));
+        StateReport.chart(out.resolve("state.png"), results);
+        if (results.stream().anyMatch(result -> result.outcome().startsWith("failed"))) {
+            System.exit(1);
+        }
+    }
+
+    /** RocksDB with incremental checkpoints into {@code checkpoints}, every checkpoint kept and its statistics too. */
+    private static Configuration clusterConfiguration(Path checkpoints) {
+        Configuration config = new Configuration();
+        config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
+        config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+        config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+        config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
+        // Kept, so that the last one is still on disk when the benchmark reads its metadata.
+        config.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, 1_000);
+        config.set(WebOptions.CHECKPOINTS_HISTORY_SIZE, 1_000);
+        // As a pipeline's job sets it (PipelineJob).
+        config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
+        // A failed run is reported as such, not retried.
+        config.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        return config;
+    }
+
+    private static Result runOrExplain(BenchCluster cluster, WorkerMemory memory, Workload workload, String worker,
+                                       StateLoad load) {
+        long instanceBytes = load.keys() * (StateBlobStep.VALUE_BYTES + 16) / SUBTASKS;
+        long maxSnapshot = BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes();
+        if (workload == Workload.INSTANCE && instanceBytes > maxSnapshot) {
+            String why = String.format(Locale.ROOT, "not run: about %.0f MiB of whole-instance state per session, over"
+                    + " the %.0f MiB the bridge takes (%s)", instanceBytes / MIB, maxSnapshot / MIB,
+                    BridgeOptions.MAX_SNAPSHOT_SIZE.key());
+            System.err.println("flink-bridge bench: state " + workload.description + ", " + worker + ", " + load.keys()
+                    + " keys: " + why);
+            return Result.notRun(workload, worker, load.keys(), why);
+        }
+        try {
+            return run(cluster, memory, workload, worker, load);
+        } catch (Exception e) {
+            System.err.println("flink-bridge bench: state " + workload.description + ", " + worker + ", " + load.keys()
+                    + " keys failed:");
+            e.printStackTrace();
+            return Result.notRun(workload, worker, load.keys(), "failed: " + rootMessage(e));
+        } finally {
+            StateLoad.release();
+        }
+    }
+
+    private static Result run(BenchCluster cluster, WorkerMemory memory, Workload workload, String worker,
+                              StateLoad load) throws Exception {
+        long budget = Math.max(MIN_BUDGET_BYTES, load.keys() * StateBlobStep.VALUE_BYTES / STATE_PER_BUDGET);
+        ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+        ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(load.intervalMillis());
+        NonKeyedPartitionStream<BridgeRecord> events =
+                env.fromSource(DataStreamV2SourceUtils.wrapSource(load.source()), "state load").withParallelism(1);
+        List<String> command = switch (worker) {
+            case "python" -> BenchWorker.pythonCommand(false);
+            case "rust" -> BenchWorker.rustHostingPythonCommand();
+            default -> BenchWorker.command(List.of());
+        };
+        SessionSpec spec = BenchWorker.sessionSpec("state-" + workload.name().toLowerCase(Locale.ROOT),
+                workload.step(worker), TransportMode.SHM, command, SessionSpec.Recovery.defaults().withoutStandby())
+                .withCellsBudget(budget / SUBTASKS);
+        BenchCluster.keyedSegment(events, spec, SUBTASKS).process(new Arrivals()).withParallelism(1)
+                .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
+        Arrivals.reset(load);
+        StateLoad.resetRelease();
+        JobID job = cluster.submit(env);
+        CompletableFuture<Void> end = CompletableFuture.runAsync(() -> {
+            try {
+                cluster.awaitEnd(job);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        String what = "state " + workload.description + ", " + worker + ", " + load.keys() + " keys";
+        Arrivals.awaitPhase(Arrivals.BUILD, end, what);
+        memory.resetPeak();
+        Arrivals.awaitPhase(Arrivals.HOT, end, what);
+        long lastCheckpointMillis = System.currentTimeMillis();
+        CompletedCheckpointStats last = awaitCheckpointAfter(cluster, job, lastCheckpointMillis, end, what);
+        long peakRss = memory.peakBytes();
+        System.gc();
+        long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        RestoreReads.KeyedState state = RestoreReads.read(last.getExternalPath());
+        Map<Integer, long[]> restore = new LinkedHashMap<>();
+        for (int parallelism : List.of(1, SUBTASKS, 2 * SUBTASKS)) {
+            restore.put(parallelism, RestoreReads.perSubtask(state.pieces(), state.maxParallelism(), parallelism));
+        }
+        List<CompletedCheckpointStats> steady = steadyCheckpoints(cluster.checkpoints(job), load);
+        StateLoad.release();
+        end.join();
+        if (steady.isEmpty()) {
+            throw new IllegalStateException(what + ": no checkpoint completed within the steady phase");
+        }
+        long[] uploaded = steady.stream().mapToLong(CompletedCheckpointStats::getCheckpointedSize).sorted().toArray();
+        long[] durations = steady.stream().mapToLong(CompletedCheckpointStats::getEndToEndDuration).sorted()
+                .toArray();
+        long changed = (long) LongStream.range(0, load.rounds()).map(round -> load.distinctKeysOfRound((int) round))
+                .average().orElse(0);
+        Result result = new Result(workload.description, worker, load.keys(), "ok",
+                Arrivals.perSecond(Arrivals.BUILD), Arrivals.perSecond(Arrivals.STEADY),
+                load.perRound() * 1000.0 / load.intervalMillis(), Arrivals.perSecond(Arrivals.HOT), steady.size(),
+                steady.getLast().getStateSize(), Latencies.percentile(uploaded, 50),
+                Latencies.percentile(uploaded, 99), Latencies.percentile(durations, 50),
+                Latencies.percentile(durations, 99), changed, restore, peakRss,
+                workload == Workload.INSTANCE ? 0 : budget, heap);
+        System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f/s, steady %,.0f/s, hot %,.0f/s; %d steady"
+                        + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB, duration p50 %d ms p99 %d ms; workers'"
+                        + " peak RSS %.0f MiB; heap %.0f MiB%n", what, result.buildPerSecond(),
+                result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(), result.fullBytes() / MIB,
+                result.uploadedP50() / MIB, result.durationP50(), result.durationP99(), peakRss / MIB, heap / MIB);
+        return result;
+    }
+
+    /** The bytes a key changed in a steady round takes in the worker, as the bridge weighs it. */
+    static long changedKeyBytes(String workload) {
+        return workload.equals(Workload.RUNNING_COUNT.description) ? 8 + KEY_OVERHEAD_BYTES
+                : StateBlobStep.VALUE_BYTES + KEY_OVERHEAD_BYTES;
+    }
+
+    /** What the goal allows the workers: their budget, the keys one interval changes, and 200 MiB. */
+    static long rssAllowance(Result result) {
+        return result.budgetBytes() + result.changedKeysPerRound() * changedKeyBytes(result.workload())
+                + RSS_SLACK_BYTES;
+    }
+
+    /**
+     * The checkpoints of the steady phase: triggered at least an interval after the last build record (the first
+     * one after the build writes back what the build left) and completed before the last steady record.
+     */
+    private static List<CompletedCheckpointStats> steadyCheckpoints(CheckpointStatsSnapshot stats, StateLoad load) {
+        long from = Arrivals.endMillis(Arrivals.BUILD) + load.intervalMillis();
+        long to = Arrivals.endMillis(Arrivals.STEADY);
+        return completed(stats).stream()
+                .filter(checkpoint -> checkpoint.getTriggerTimestamp() >= from
+                        && checkpoint.getTriggerTimestamp() + checkpoint.getEndToEndDuration() <= to)
+                .toList();
+    }
+
+    private static List<CompletedCheckpointStats> completed(CheckpointStatsSnapshot stats) {
+        List<CompletedCheckpointStats> completed = new ArrayList<>();
+        for (AbstractCheckpointStats checkpoint : stats.getHistory().getCheckpoints()) {
+            if (checkpoint instanceof CompletedCheckpointStats done) {
+                completed.add(done);
+            }
+        }
+        completed.sort(Comparator.comparingLong(CompletedCheckpointStats::getCheckpointId));
+        return completed;
+    }
+
+    /** Waits for a checkpoint triggered after {@code afterMillis} to complete; it holds the run's final state. */
+    private static CompletedCheckpointStats awaitCheckpointAfter(BenchCluster cluster, JobID job, long afterMillis,
+                                                                 CompletableFuture<Void> end, String what)
+            throws Exception {
+        long deadline = System.currentTimeMillis() + CHECKPOINT_WAIT_MILLIS;
+        while (System.currentTimeMillis() < deadline) {
+            if (end.isDone()) {
+                end.join();
+                throw new IllegalStateException(what + ": the job ended before its last checkpoint");
+            }
+            List<CompletedCheckpointStats> completed = completed(cluster.checkpoints(job));
+            if (!completed.isEmpty() && completed.getLast().getTriggerTimestamp() > afterMillis) {
+                return completed.getLast();
+            }
+            Thread.sleep(200);
+        }
+        throw new IllegalStateException(what + ": no checkpoint completed within " + CHECKPOINT_WAIT_MILLIS
+                + " ms after the last record");
+    }
+
+    private static String rootMessage(Throwable error) {
+        Throwable root = error;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String message = root.getClass().getSimpleName() + ": " + root.getMessage();
+        return message.replace('|', '/').replace('\n', ' ');
+    }
+
+    /**
+     * Counts what reaches the end of the job (one output per input in every workload) and notes when each phase's
+     * last record arrived; static, as {@link Latencies}' figures are, since the MiniCluster runs in this JVM.
+     */
+    private static final class Arrivals implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
+        static final int BUILD = 0;
+        static final int STEADY = 1;
+        static final int HOT = 2;
+
+        private static long[] phaseEnds = new long[3];
+        private static final long[] END_NANOS = new long[3];
+        private static final long[] END_MILLIS = new long[3];
+        private static final long[] RECORDS = new long[3];
+        private static long firstNanos;
+        private static long arrived;
+
+        static synchronized void reset(StateLoad load) {
+            phaseEnds = new long[] {load.keys(), load.keys() + load.steadyRecords(), load.records()};
+            RECORDS[BUILD] = load.keys();
+            RECORDS[STEADY] = load.steadyRecords();
+            RECORDS[HOT] = load.hotRecords();
+            Arrays.fill(END_NANOS, 0);
+            Arrays.fill(END_MILLIS, 0);
+            arrived = 0;
+        }
+
+        @Override
+        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
+                                  PartitionedContext<BridgeRecord> ctx) {
+            arrive();
+            output.collect(record);
+        }
+
+        private static synchronized void arrive() {
+            long count = ++arrived;
+            if (count == 1) {
+                firstNanos = System.nanoTime();
+            }
+            for (int phase = BUILD; phase <= HOT; phase++) {
+                if (count == phaseEnds[phase]) {
+                    END_NANOS[phase] = System.nanoTime();
+                    END_MILLIS[phase] = System.currentTimeMillis();
+                }
+            }
+        }
+
+        static synchronized long arrived() {
+            return arrived;
+        }
+
+        static synchronized boolean ended(int phase) {
+            return END_NANOS[phase] != 0;
+        }
+
+        static synchronized long endMillis(int phase) {
+            return END_MILLIS[phase];
+        }
+
+        /** Records/s of a phase: from the previous phase's last arrival (the first, for the build) to its own. */
+        static synchronized double perSecond(int phase) {
+            long from = phase == BUILD ? firstNanos : END_NANOS[phase - 1];
+            return RECORDS[phase] * 1e9 / (END_NANOS[phase] - from);
+        }
+
+        /** Waits for the last record of {@code phase}, failing if the job ends first. */
+        static void awaitPhase(int phase, CompletableFuture<Void> end, String what) throws InterruptedException {
+            while (!ended(phase)) {
+                if (end.isDone()) {
+                    end.join();
+                    throw new IllegalStateException(what + ": the job ended after " + arrived() + " records");
+                }
+                Thread.sleep(20);
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+package org.flinkbridge.bench;
+
+import org.flinkbridge.worker.sdk.Emitter;
+import org.flinkbridge.worker.sdk.Record;
+import org.flinkbridge.worker.sdk.Step;
+import org.flinkbridge.worker.sdk.StepContext;
+import org.flinkbridge.worker.sdk.ValueCell;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Keeps {@value #VALUE_BYTES} bytes per key, for the state benchmark: each record sets its key's value to the key's
+ * count of records so far (8 bytes, little-endian) followed by random bytes (so that no compression shrinks the
+ * state), and is answered with itself. With config {@code {"keep": "cells"}} the values live in a value cell
+ * ({@value #CELL}), in Flink's keyed state; with {@code {"keep": "instance"}} in a map of the instance, keyed by the
+ * record's header {@value StateLoad#KEY_HEADER}, taken whole at each checkpoint by {@link #snapshotState} (the
+ * whole-instance state steps kept before cells). The Python worker's {@code bench_state.py} is the same step.
+ */
+public final class StateBlobStep implements Step {
+
+    /** The step type naming this class (a constant: the benchmark JVM must not load this class, see EchoStep). */
+    public static final String TYPE = "org.flinkbridge.bench.StateBlobStep";
+    static final int VALUE_BYTES = 1024;
+    static final String CELL = "blob";
+
+    private ValueCell cell;
+    /** The values by key, where the instance keeps them (null where a cell does). */
+    private Map<String, byte[]> values;
+
+    @Override
+    public void open(StepContext context) {
+        String keep = context.config().path("keep").asText("");
+        switch (keep) {
+            case "cells" -> cell = context.valueCell(CELL);
+            case "instance" -> values = new HashMap<>();
+            default -> throw new IllegalArgumentException("step '" + context.stepName() + "' (" + TYPE
+                    + "): config 'keep' must be \"cells\" or \"instance\", not \"" + keep + "\"");
+        }
+    }
+
+    @Override
+    public void process(Record input, Emitter output) {
+        if (cell != null) {
+            cell.set(next(cell.get()));
+        } else {
+            String key = input.headers().get(StateLoad.KEY_HEADER);
+            if (key == null) {
+                throw new IllegalArgumentException("the record has no header '" + StateLoad.KEY_HEADER + "'");
+            }
+            values.put(key, next(values.get(key)));
+        }
+        output.emit(input);
+    }
+
+    /** The value after {@code held} (null: none yet). */
+    private static byte[] next(byte[] held) {
+        long count = held == null ? 1 : ByteBuffer.wrap(held).order(ByteOrder.LITTLE_ENDIAN).getLong() + 1;
+        byte[] value = new byte[VALUE_BYTES];
+        ThreadLocalRandom.current().nextBytes(value);
+        ByteBuffer.wrap(value).order(ByteOrder.LITTLE_ENDIAN).putLong(count);
+        return value;
+    }
+
+    @Override
+    public byte[] snapshotState() throws IOException {
+        if (values == null || values.isEmpty()) {
+            return new byte[0];
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(values.size() * (VALUE_BYTES + 16));
+        try (DataOutputStream out = new DataOutputStream(bytes)) {
+            out.writeInt(values.size());
+            for (Map.Entry<String, byte[]> entry : values.entrySet()) {
+                out.writeUTF(entry.getKey());
+                out.writeInt(entry.getValue().length);
+                out.write(entry.getValue());
+            }
+        }
+        return bytes.toByteArray();
+    }
+
+    @Override
+    public void restoreState(byte[] state) throws IOException {
+        if (state.length == 0) {
+            return;
+        }
+        if (values == null) {
+            throw new IOException("step " + TYPE + " keeps its values in cells, but is given " + state.length
+                    + " bytes of whole-instance state");
+        }
+        try (DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(state))) {
+            int entries = in.readInt();
+            for (int i = 0; i < entries; i++) {
+                String key = in.readUTF();
+                byte[] value = new byte[in.readInt()];
+                in.readFully(value);
+                values.put(key, value);
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package org.flinkbridge.bench;
+
+import org.flinkbridge.bench.StateBench.Result;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Collectors;
+
+/** The state benchmark's report: its table, the issue's goals judged on it, and its chart. */
+final class StateReport {
+
+    private static final double MIB = 1024.0 * 1024.0;
+    private static final double GROWTH_GOAL = 1.5;
+    private static final double UPLOAD_GOAL = 3;
+    private static final double RESTORE_GOAL = 1.25;
+    private static final double HEAP_GOAL = 1.25;
+    private static final Map<String, Double> SPEED_GOALS = Map.of("java", 0.90, "python", 0.85, "rust", 0.85);
+    private static final String CELLS = StateBench.Workload.CELLS.description;
+    private static final String INSTANCE = StateBench.Workload.INSTANCE.description;
+
+    private StateReport() {}
+
+    static String markdown(List<Result> results, int rounds, long intervalMillis, double zipf) {
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, """
+
+                ## State
+
+                Keyed state in a worker over shm, on an embedded MiniCluster (RocksDB, incremental checkpoints into
+                files, snapshot compression on), the keyed segment at %d subtasks, a checkpoint every %d ms. Each run:
+                build (every key once, as fast as it goes), steady (%d rounds of 1%% of the keys, one round per
+                checkpoint interval, keys drawn %s), hot (as many records as keys over 1%% of the keys, as fast as it
+                goes, so that at least 99%% of its records find their key resident). Checkpoints: those of the steady
+                phase, from Flink's checkpoint statistics (full = the state size of the last, uploaded = the
+                checkpointed, incremental, size). Restore: what each subtask reads of the last checkpoint when the job
+                is restored at that many subtasks, **computed from the checkpoint's metadata** (the sizes of the state
+                handles each subtask's key-group range selects; a RocksDB handle is read whole), not measured. Worker
+                RSS: the peak sum of VmRSS of the processes this JVM spawned, from the end of the build; budget: the
+                sessions' cells budget together (flink-bridge.worker.cells-budget), an eighth of 1 KiB per key. Heap:
+                this JVM's (the TaskManager's) heap in use after a full collection at the end.
+
+                | workload | worker | keys | build rec/s | steady rec/s (paced at) | hot rec/s | steady checkpoints | full MiB | uploaded MiB p50 / p99 | duration ms p50 / p99 | changed keys per round | restore MiB per subtask at 1 / %d / %d | worker peak RSS MiB (budget) | heap MiB |
+                | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |
+                """, StateBench.SUBTASKS, intervalMillis, rounds,
+                zipf == 0 ? "uniformly" : String.format(Locale.ROOT, "by a Zipf law of exponent %.2f", zipf),
+                StateBench.SUBTASKS, 2 * StateBench.SUBTASKS));
+        for (Result result : results) {
+            if (!result.ran()) {
+                out.append(String.format(Locale.ROOT, "| %s | %s | %,d | %s | | | | | | | | | | |%n",
+                        result.workload(), result.worker(), result.keys(), result.outcome()));
+                continue;
+            }
+            String restore = result.restoreBytes().values().stream().map(StateReport::mibList)
+                    .collect(Collectors.joining(" / "));
+            out.append(String.format(Locale.ROOT,
+                    "| %s | %s | %,d | %,.0f | %,.0f (%,.0f) | %,.0f | %d | %.1f | %.2f / %.2f | %d / %d | %,d | %s |"
+                            + " %.0f (%s) | %.0f |%n",
+                    result.workload(), result.worker(), result.keys(), result.buildPerSecond(),
+                    result.steadyPerSecond(), result.pacedPerSecond(), result.hotPerSecond(),
+                    result.steadyCheckpoints(), result.fullBytes() / MIB, result.uploadedP50() / MIB,
+                    result.uploadedP99() / MIB, result.durationP50(), result.durationP99(),
+                    result.changedKeysPerRound(), restore, result.workerPeakRss() / MIB,
+                    result.budgetBytes() == 0 ? "-" : String.format(Locale.ROOT, "%.0f", result.budgetBytes() / MIB),
+                    result.heapBytes() / MIB));
+        }
+        out.append(goals(results));
+        return out.toString();
+    }
+
+    private static String mibList(long[] bytes) {
+        return Arrays.stream(bytes).mapToObj(value -> String.format(Locale.ROOT, "%.1f", value / MIB))
+                .collect(Collectors.joining(", "));
+    }
+
+    /** The issue's goals, judged on the runs of 1 KiB per key in cells (against whole-instance for speed). */
+    static String goals(List<Result> results) {
+        StringBuilder out = new StringBuilder("""
+
+                Goals, on the runs of 1 KiB per key in cells (speed: against the same state kept whole-instance):
+
+                | goal | worker | keys | measured | verdict |
+                | --- | --- | --- | --- | --- |
+                """);
+        Map<String, List<Result>> cellsByWorker = results.stream()
+                .filter(result -> result.ran() && result.workload().equals(CELLS))
+                .collect(Collectors.groupingBy(Result::worker, LinkedHashMap::new, Collectors.toList()));
+        cellsByWorker.forEach((worker, runs) -> {
+            List<Result> bySize = runs.stream().sorted(Comparator.comparingLong(Result::keys)).toList();
+            Result small = bySize.getFirst();
+            Result large = bySize.getLast();
+            if (large.keys() > small.keys()) {
+                double duration = (double) large.durationP99() / small.durationP99();
+                double perChange = uploadPerChangedByte(large) / uploadPerChangedByte(small);
+                double heap = (double) large.heapBytes() / small.heapBytes();
+                String keys = String.format(Locale.ROOT, "%,d against %,d", large.keys(), small.keys());
+                row(out, "checkpoint duration p99 at most 1.5x", worker, keys, String.format(Locale.ROOT,
+                        "%.2fx (%d against %d ms; the keys changed per round grow with the keys, 1%% of them)",
+                        duration, large.durationP99(), small.durationP99()), duration <= GROWTH_GOAL);
+                row(out, "uploaded per checkpoint at most 1.5x, per changed byte", worker, keys,
+                        String.format(Locale.ROOT, "%.2fx per changed byte (p50 %.2f against %.2f MiB)", perChange,
+                                large.uploadedP50() / MIB, small.uploadedP50() / MIB), perChange <= GROWTH_GOAL);
+                row(out, "bridge heap does not grow with state (at most 1.25x)", worker, keys,
+                        String.format(Locale.ROOT, "%.2fx (%.0f against %.0f MiB, state %.0f against %.0f MiB)", heap,
+                                large.heapBytes() / MIB, small.heapBytes() / MIB, large.fullBytes() / MIB,
+                                small.fullBytes() / MIB), heap <= HEAP_GOAL);
+            }
+            for (Result run : bySize) {
+                String keys = String.format(Locale.ROOT, "%,d", run.keys());
+                double upload = uploadPerChangedByte(run);
+                row(out, "uploaded per checkpoint at most 3x the changed cells' bytes", worker, keys,
+                        String.format(Locale.ROOT, "%.2fx (p50 %.2f MiB for %,d keys of 1 KiB)", upload,
+                                run.uploadedP50() / MIB, run.changedKeysPerRound()), upload <= UPLOAD_GOAL);
+                long allowance = StateBench.rssAllowance(run);
+                row(out, "worker RSS at most budget + changed keys + 200 MiB", worker, keys,
+                        String.format(Locale.ROOT, "%.0f MiB against %.0f MiB allowed", run.workerPeakRss() / MIB,
+                                allowance / MIB), run.workerPeakRss() <= allowance);
+                long[] sameParallelism = run.restoreBytes().get(StateBench.SUBTASKS);
+                double restore = Arrays.stream(sameParallelism).max().orElse(0)
+                        / ((double) run.fullBytes() / StateBench.SUBTASKS);
+                row(out, "restore reads about total/p per subtask (at most 1.25x; computed)", worker, keys,
+                        String.format(Locale.ROOT, "%.2fx total/%d at %d subtasks", restore, StateBench.SUBTASKS,
+                                StateBench.SUBTASKS), restore <= RESTORE_GOAL);
+                Optional<Result> instance = results.stream().filter(other -> other.ran()
+                        && other.workload().equals(INSTANCE) && other.worker().equals(worker)
+                        && other.keys() == run.keys()).findFirst();
+                double goal = SPEED_GOALS.get(worker);
+                if (instance.isPresent()) {
+                    double speed = run.hotPerSecond() / instance.get().hotPerSecond();
+                    row(out, String.format(Locale.ROOT, "hot phase at least %.0f%% of whole-instance", 100 * goal),
+                            worker, keys, String.format(Locale.ROOT, "%.0f%% (%,.0f against %,.0f rec/s)",
+                                    100 * speed, run.hotPerSecond(), instance.get().hotPerSecond()), speed >= goal);
+                } else {
+                    out.append(String.format(Locale.ROOT, "| hot phase at least %.0f%% of whole-instance | %s | %s |"
+                            + " no whole-instance run at this size | not measured |%n", 100 * goal, worker, keys));
+                }
+            }
+        });
+        return out.toString();
+    }
+
+    /** The bytes uploaded per checkpoint (p50) over the bytes of the cells one round changes. */
+    private static double uploadPerChangedByte(Result run) {
+        return run.uploadedP50() / (double) (run.changedKeysPerRound() * StateBlobStep.VALUE_BYTES);
+    }
+
+    private static void row(StringBuilder out, String goal, String worker, String keys, String measured, boolean met) {
+        out.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s |%n", goal, worker, keys, measured,
+                met ? "met" : "**missed**"));
+    }
+
+    /** Checkpoint duration (p99) and upload (p50) against total state, a line per workload and worker. */
+    static void chart(Path png, List<Result> results) throws IOException {
+        Map<String, List<double[]>> durations = new LinkedHashMap<>();
+        Map<String, List<double[]>> uploads = new LinkedHashMap<>();
+        for (Result result : results) {
+            if (!result.ran()) {
+                continue;
+            }
+            String series = result.workload().replace(" per key", "").replace(" (today's)", "") + ", "
+                    + result.worker();
+            double state = result.fullBytes() / MIB;
+            durations.computeIfAbsent(series, name -> new ArrayList<>())
+                    .add(new double[] {state, result.durationP99()});
+            uploads.computeIfAbsent(series, name -> new ArrayList<>())
+                    .add(new double[] {state, result.uploadedP50() / MIB});
+        }
+        Chart.writePanels(png, List.of(
+                new Chart.Panel("Checkpoint duration p99 (steady phase)", "total state (MiB)", "ms", durations),
+                new Chart.Panel("Uploaded per checkpoint p50 (steady phase)", "total state (MiB)", "MiB", uploads)));
+    }
+}

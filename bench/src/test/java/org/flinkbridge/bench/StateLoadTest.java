@@ -1,0 +1,78 @@
+package org.flinkbridge.bench;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.stream.LongStream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StateLoadTest {
+
+    private static final StateLoad UNIFORM = new StateLoad(10_000, 5, 1_000, 0, 42);
+
+    @Test
+    void theBuildWritesEveryKeyOnceInOrder() {
+        assertEquals(LongStream.range(0, 10_000).boxed().toList(),
+                LongStream.range(0, 10_000).map(UNIFORM::keyOf).boxed().toList());
+    }
+
+    @Test
+    void theSteadyPhaseChangesAboutOnePercentOfTheKeysPerRound() {
+        assertEquals(100, UNIFORM.perRound());
+        for (int round = 0; round < UNIFORM.rounds(); round++) {
+            long distinct = UNIFORM.distinctKeysOfRound(round);
+            assertTrue(distinct >= 95 && distinct <= 100, "round " + round + ": " + distinct + " distinct keys");
+        }
+    }
+
+    @Test
+    void theHotPhaseCyclesThroughTheFirstPercentOfTheKeys() {
+        long hotStart = UNIFORM.keys() + UNIFORM.steadyRecords();
+        assertEquals(LongStream.range(0, 250).map(i -> i % 100).boxed().toList(),
+                LongStream.range(hotStart, hotStart + 250).map(UNIFORM::keyOf).boxed().toList());
+        assertEquals(hotStart + UNIFORM.keys(), UNIFORM.records());
+    }
+
+    @Test
+    void aUniformDrawCoversEveryKeyEvenly() {
+        long[] hits = new long[10_000];
+        for (int i = 0; i < 1_000_000; i++) {
+            hits[(int) UNIFORM.draw((i + 0.5) / 1_000_000)]++;
+        }
+        assertTrue(LongStream.of(hits).allMatch(count -> count == 100));
+    }
+
+    @Test
+    void aZipfDrawGivesTheFirstRanksTheirShare() {
+        double exponent = 1.2;
+        StateLoad zipf = new StateLoad(1_000, 1, 1_000, exponent, 42);
+        long[] hits = new long[1_000];
+        int draws = 1_000_000;
+        for (int i = 0; i < draws; i++) {
+            hits[(int) zipf.draw((i + 0.5) / draws)]++;
+        }
+        // The continuous law's share of ranks [r, r + 1): (F(r + 1) - F(r)), F(x) = (x^(1-s) - 1) / ((n+1)^(1-s) - 1).
+        double total = Math.pow(1_001, 1 - exponent) - 1;
+        for (int rank = 1; rank <= 3; rank++) {
+            double share = (Math.pow(rank + 1, 1 - exponent) - Math.pow(rank, 1 - exponent)) / total;
+            assertEquals(share, hits[rank - 1] / (double) draws, 1e-4, "rank " + rank);
+        }
+        assertTrue(hits[0] > hits[1] && hits[1] > hits[9] && hits[9] > hits[999]);
+        assertTrue(LongStream.of(hits).allMatch(count -> count > 0), "every key drawn at least once");
+    }
+
+    @Test
+    void anExponentOfOneIsAZipfLawToo() {
+        StateLoad zipf = new StateLoad(1_000, 1, 1_000, 1, 42);
+        assertEquals(0, zipf.draw(0));
+        assertEquals(999, zipf.draw(0.999_999_9));
+        assertTrue(zipf.draw(0.5) < 100, "half the draws fall on the first 3% of ranks: " + zipf.draw(0.5));
+    }
+
+    @Test
+    void aLoadWithoutKeysIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new StateLoad(0, 1, 1_000, 0, 42));
+    }
+}
