@@ -76,6 +76,8 @@ public final class StateBench {
     private static final long KEY_OVERHEAD_BYTES = 128 + 12;
     private static final long CHECKPOINT_WAIT_MILLIS = 300_000;
     private static final double MIB = 1024.0 * 1024.0;
+    /** The Java worker's heap for whole-instance state (the others run with the spawned worker's default). */
+    static final String INSTANCE_WORKER_HEAP = "-Xmx3g";
 
     /** The workloads compared. */
     enum Workload {
@@ -211,7 +213,10 @@ public final class StateBench {
         List<String> command = switch (worker) {
             case "python" -> BenchWorker.pythonCommand(false);
             case "rust" -> BenchWorker.rustHostingPythonCommand();
-            default -> BenchWorker.command(List.of());
+            // The whole state on the worker's heap, and each session's snapshot of it beside: more than the 1 GiB
+            // a spawned Java worker gets by default once the state nears 400 MiB.
+            default -> BenchWorker.command(workload == Workload.INSTANCE ? List.of(INSTANCE_WORKER_HEAP) : List.of(),
+                    List.of());
         };
         SessionSpec spec = BenchWorker.sessionSpec("state-" + workload.name().toLowerCase(Locale.ROOT),
                 workload.step(worker), TransportMode.SHM, command, SessionSpec.Recovery.defaults().withoutStandby())

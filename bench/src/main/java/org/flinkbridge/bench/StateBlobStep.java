@@ -6,12 +6,10 @@ import org.flinkbridge.worker.sdk.Step;
 import org.flinkbridge.worker.sdk.StepContext;
 import org.flinkbridge.worker.sdk.ValueCell;
 
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
@@ -69,21 +67,28 @@ public final class StateBlobStep implements Step {
         return value;
     }
 
+    /** Entries as an i32 count, then each key (i32 length, UTF-8) and value (i32 length, bytes), in one array. */
     @Override
-    public byte[] snapshotState() throws IOException {
+    public byte[] snapshotState() {
         if (values == null || values.isEmpty()) {
             return new byte[0];
         }
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream(values.size() * (VALUE_BYTES + 16));
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.writeInt(values.size());
-            for (Map.Entry<String, byte[]> entry : values.entrySet()) {
-                out.writeUTF(entry.getKey());
-                out.writeInt(entry.getValue().length);
-                out.write(entry.getValue());
-            }
+        // Sized first: the whole state is in this array, which must not be copied again on the worker's heap.
+        long size = Integer.BYTES;
+        for (Map.Entry<String, byte[]> entry : values.entrySet()) {
+            size += 2L * Integer.BYTES + entry.getKey().getBytes(StandardCharsets.UTF_8).length
+                    + entry.getValue().length;
         }
-        return bytes.toByteArray();
+        if (size > Integer.MAX_VALUE - 16) {
+            throw new IllegalStateException("step " + TYPE + " holds " + size + " bytes, more than one array takes");
+        }
+        ByteBuffer out = ByteBuffer.allocate((int) size);
+        out.putInt(values.size());
+        for (Map.Entry<String, byte[]> entry : values.entrySet()) {
+            byte[] key = entry.getKey().getBytes(StandardCharsets.UTF_8);
+            out.putInt(key.length).put(key).putInt(entry.getValue().length).put(entry.getValue());
+        }
+        return out.array();
     }
 
     @Override
@@ -95,14 +100,14 @@ public final class StateBlobStep implements Step {
             throw new IOException("step " + TYPE + " keeps its values in cells, but is given " + state.length
                     + " bytes of whole-instance state");
         }
-        try (DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(state))) {
-            int entries = in.readInt();
-            for (int i = 0; i < entries; i++) {
-                String key = in.readUTF();
-                byte[] value = new byte[in.readInt()];
-                in.readFully(value);
-                values.put(key, value);
-            }
+        ByteBuffer in = ByteBuffer.wrap(state);
+        int entries = in.getInt();
+        for (int i = 0; i < entries; i++) {
+            byte[] key = new byte[in.getInt()];
+            in.get(key);
+            byte[] value = new byte[in.getInt()];
+            in.get(value);
+            values.put(new String(key, StandardCharsets.UTF_8), value);
         }
     }
 }

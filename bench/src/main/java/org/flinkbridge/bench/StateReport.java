@@ -44,13 +44,14 @@ final class StateReport {
                 handles each subtask's key-group range selects; a RocksDB handle is read whole), not measured. Worker
                 RSS: the peak sum of VmRSS of the processes this JVM spawned, from the end of the build; budget: the
                 sessions' cells budget together (flink-bridge.worker.cells-budget), an eighth of 1 KiB per key. Heap:
-                this JVM's (the TaskManager's) heap in use after a full collection at the end.
+                this JVM's (the TaskManager's) heap in use after a full collection at the end. The Java worker
+                keeping whole-instance state runs with %s (a spawned Java worker's default is -Xmx1g).
 
                 | workload | worker | keys | build rec/s | steady rec/s (paced at) | hot rec/s | steady checkpoints | full MiB | uploaded MiB p50 / p99 | duration ms p50 / p99 | changed keys per round | restore MiB per subtask at 1 / %d / %d | worker peak RSS MiB (budget) | heap MiB |
                 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |
                 """, StateBench.SUBTASKS, intervalMillis, rounds,
                 zipf == 0 ? "uniformly" : String.format(Locale.ROOT, "by a Zipf law of exponent %.2f", zipf),
-                StateBench.SUBTASKS, 2 * StateBench.SUBTASKS));
+                StateBench.INSTANCE_WORKER_HEAP, StateBench.SUBTASKS, 2 * StateBench.SUBTASKS));
         for (Result result : results) {
             if (!result.ran()) {
                 out.append(String.format(Locale.ROOT, "| %s | %s | %,d | %s | | | | | | | | | | |%n",
