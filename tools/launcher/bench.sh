@@ -42,7 +42,7 @@ quick=false
 while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers|state|state-keys|workers|state-zipf)$ ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5)
-      state_rounds=6; quick=true ;;
+      state_rounds=8; quick=true ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
     --journal) journal=true ;;

@@ -138,6 +138,18 @@ public final class StateBench {
         List<Result> results = new ArrayList<>();
         try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints));
              WorkerMemory memory = new WorkerMemory()) {
+            // Not measured: each workload once on a quarter of the fewest keys, four steady rounds, so that the
+            // measured runs (the whole-instance ones last) meet a JVM as warm as each other's. The workers start
+            // afresh with each job in any case.
+            StateLoad warmUp = new StateLoad(Math.max(1, Arrays.stream(keyCounts).min().orElseThrow() / 4), 4,
+                    intervalMillis, zipf, 7);
+            for (Workload workload : Workload.values()) {
+                Result unmeasured = runOrExplain(cluster, memory, workload, workers.getFirst(), warmUp);
+                if (!unmeasured.ran()) {
+                    throw new IllegalStateException("the unmeasured warm-up run of " + workload.description + " on "
+                            + workers.getFirst() + " did not run: " + unmeasured.outcome());
+                }
+            }
             for (long keys : keyCounts) {
                 StateLoad load = new StateLoad(keys, rounds, intervalMillis, zipf, 42);
                 for (Workload workload : Workload.values()) {
