@@ -6,6 +6,7 @@ import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
+import org.apache.flink.runtime.messages.webmonitor.ClusterOverview;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.flinkbridge.bridge.function.BridgeFunction;
@@ -16,11 +17,15 @@ import org.flinkbridge.pipeline.KeySpec;
 import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.records.RecordKey;
 
+import java.time.Duration;
+
 /**
  * One embedded Flink MiniCluster for all of the end-to-end runs: each job is submitted to it, waited for,
  * and its checkpoint statistics read back from its archived execution graph, as the web UI shows them.
  */
 final class BenchCluster implements AutoCloseable {
+
+    private static final Duration SLOTS_FREE_TIMEOUT = Duration.ofMinutes(2);
 
     private final MiniCluster cluster;
 
@@ -45,8 +50,22 @@ final class BenchCluster implements AutoCloseable {
         return checkpoints(id);
     }
 
-    /** Submits the job built in {@code env}, not waiting for it. */
+    /**
+     * Submits the job built in {@code env}, not waiting for it, once every slot is free: a job that has ended may
+     * hold its slots a while longer (its sessions closing), and a job that finds none fails at once.
+     */
     JobID submit(ExecutionEnvironment env) throws Exception {
+        long deadline = System.nanoTime() + SLOTS_FREE_TIMEOUT.toNanos();
+        ClusterOverview overview = cluster.requestClusterOverview().get();
+        while (overview.getNumSlotsAvailable() < overview.getNumSlotsTotal()) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException(overview.getNumSlotsAvailable() + " of the cluster's "
+                        + overview.getNumSlotsTotal() + " slots still free " + SLOTS_FREE_TIMEOUT.toSeconds()
+                        + " s after the previous job ended: a task of it does not end");
+            }
+            Thread.sleep(100);
+            overview = cluster.requestClusterOverview().get();
+        }
         return cluster.submitJob(((ExecutionEnvironmentImpl) env).getStreamGraph()).get().getJobID();
     }
 

@@ -112,7 +112,7 @@ public final class StateBench {
                   double steadyPerSecond, double pacedPerSecond, double hotPerSecond, int steadyCheckpoints,
                   long fullBytes, long uploadedP50, long uploadedP99, long durationP50, long durationP99,
                   long changedKeysPerRound, Map<Integer, long[]> restoreBytes, long workerPeakRss, long budgetBytes,
-                  long heapBytes) {
+                  long heapBytes, long heapBeforeBytes) {
 
         boolean ran() {
             return outcome.equals("ok");
@@ -120,7 +120,7 @@ public final class StateBench {
 
         static Result notRun(Workload workload, String worker, long keys, String why) {
             return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(), 0,
-                    0, 0);
+                    0, 0, 0);
         }
     }
 
@@ -237,6 +237,8 @@ public final class StateBench {
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         Arrivals.reset(load);
         StateLoad.resetRelease();
+        System.gc();
+        long heapBefore = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         JobID job = cluster.submit(env);
         CompletableFuture<Void> end = CompletableFuture.runAsync(() -> {
             try {
@@ -276,12 +278,13 @@ public final class StateBench {
                 steady.getLast().getStateSize(), Latencies.percentile(uploaded, 50),
                 Latencies.percentile(uploaded, 99), Latencies.percentile(durations, 50),
                 Latencies.percentile(durations, 99), changed, restore, peakRss,
-                workload == Workload.INSTANCE ? 0 : budget, heap);
+                workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore);
         System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f/s, steady %,.0f/s, hot %,.0f/s; %d steady"
                         + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB, duration p50 %d ms p99 %d ms; workers'"
-                        + " peak RSS %.0f MiB; heap %.0f MiB%n", what, result.buildPerSecond(),
+                        + " peak RSS %.0f MiB; heap %.0f MiB (%.0f before the job)%n", what, result.buildPerSecond(),
                 result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(), result.fullBytes() / MIB,
-                result.uploadedP50() / MIB, result.durationP50(), result.durationP99(), peakRss / MIB, heap / MIB);
+                result.uploadedP50() / MIB, result.durationP50(), result.durationP99(), peakRss / MIB, heap / MIB,
+                heapBefore / MIB);
         return result;
     }
 
