@@ -37,6 +37,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.LongStream;
+import java.util.stream.Stream;
 
 /**
  * The state benchmark ({@code ./flink-bridge bench --state}): keyed state kept by a step in a worker over shm, on an
@@ -135,6 +136,34 @@ public final class StateBench {
         double zipf = Double.parseDouble(args[3]);
         Path out = Path.of(args[4]);
         Path checkpoints = Files.createTempDirectory("flink-bridge-state-bench");
+        List<Result> results;
+        try {
+            results = runAll(keyCounts, rounds, intervalMillis, zipf, workers, checkpoints);
+        } finally {
+            try (Stream<Path> files = Files.walk(checkpoints)) {
+                for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(file);
+                }
+            }
+        }
+        ObjectMapper json = new ObjectMapper();
+        Map<String, Object> document = new LinkedHashMap<>();
+        document.put("subtasks", SUBTASKS);
+        document.put("rounds", rounds);
+        document.put("interval_ms", intervalMillis);
+        document.put("zipf_exponent", zipf);
+        document.put("results", results);
+        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("state.json").toFile(), document);
+        Files.writeString(out.resolve("state.md"), StateReport.markdown(results, rounds, intervalMillis, zipf));
+        StateReport.chart(out.resolve("state.png"), results);
+        if (results.stream().anyMatch(result -> result.outcome().startsWith("failed"))) {
+            System.exit(1);
+        }
+    }
+
+    /** Every run, after an unmeasured one of each workload, on one cluster checkpointing into {@code checkpoints}. */
+    private static List<Result> runAll(long[] keyCounts, int rounds, long intervalMillis, double zipf,
+                                       List<String> workers, Path checkpoints) throws Exception {
         List<Result> results = new ArrayList<>();
         try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints));
              WorkerMemory memory = new WorkerMemory()) {
@@ -159,19 +188,7 @@ public final class StateBench {
                 }
             }
         }
-        ObjectMapper json = new ObjectMapper();
-        Map<String, Object> document = new LinkedHashMap<>();
-        document.put("subtasks", SUBTASKS);
-        document.put("rounds", rounds);
-        document.put("interval_ms", intervalMillis);
-        document.put("zipf_exponent", zipf);
-        document.put("results", results);
-        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("state.json").toFile(), document);
-        Files.writeString(out.resolve("state.md"), StateReport.markdown(results, rounds, intervalMillis, zipf));
-        StateReport.chart(out.resolve("state.png"), results);
-        if (results.stream().anyMatch(result -> result.outcome().startsWith("failed"))) {
-            System.exit(1);
-        }
+        return results;
     }
 
     /** RocksDB with incremental checkpoints into {@code checkpoints}, every checkpoint kept and its statistics too. */
