@@ -30,6 +30,7 @@ final class Chart {
     private static final int TOP = 50;
     private static final int BOTTOM = 60;
     private static final int PANEL_WIDTH = 520;
+    private static final int PANEL_LEGEND_WIDTH = 340;
     private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x7f7f7f),
             new Color(0x2ca02c), new Color(0xd62728), new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2),
             new Color(0x17becf)};
@@ -45,7 +46,7 @@ final class Chart {
 
     /** The panels side by side, each with linear axes from 0, the series in the same colours in each. */
     static void writePanels(Path png, List<Panel> panels) throws IOException {
-        write(png, PANEL_WIDTH * panels.size() + RIGHT, g -> {
+        write(png, PANEL_WIDTH * panels.size() + PANEL_LEGEND_WIDTH, g -> {
             for (int i = 0; i < panels.size(); i++) {
                 drawPanel(g, i * PANEL_WIDTH, panels.get(i));
             }
