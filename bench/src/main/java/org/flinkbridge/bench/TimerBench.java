@@ -6,10 +6,7 @@ import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
-import org.apache.flink.datastream.api.common.Collector;
-import org.apache.flink.datastream.api.context.PartitionedContext;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
-import org.apache.flink.datastream.api.function.OneInputStreamProcessFunction;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
@@ -282,62 +279,5 @@ public final class TimerBench {
     private static double mean(List<Cost> runs, Variant variant) {
         return runs.stream().filter(run -> run.variant() == variant).mapToDouble(Cost::recordsPerSecond).average()
                 .orElse(Double.NaN);
-    }
-
-    /**
-     * What reaches the end of a job (the MiniCluster runs in this JVM, so the counts are static, as
-     * {@link Latencies}' are): the records, the sum of a numeric header where they carry it, the largest value of
-     * it, and the time from the first record to the last arrival. With {@code keep} false, a record that carries the
-     * header is counted and not passed on (the timer step's count of firings), and neither counts as a record.
-     */
-    private static final class Tally implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
-        private static long records;
-        private static long headerSum;
-        private static long largest;
-        private static long firstNanos;
-        private static long lastNanos;
-
-        record Counts(long records, long headerSum, long largest, long spanNanos) {}
-
-        private final String header;
-        private final boolean keep;
-
-        Tally(String header, boolean keep) {
-            this.header = header;
-            this.keep = keep;
-        }
-
-        static synchronized void reset() {
-            records = 0;
-            headerSum = 0;
-            largest = 0;
-        }
-
-        static synchronized Counts counts() {
-            return new Counts(records, headerSum, largest, lastNanos - firstNanos);
-        }
-
-        @Override
-        public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
-                                  PartitionedContext<BridgeRecord> ctx) {
-            String value = record.headers.get(header);
-            if (arrived(value == null ? -1 : Long.parseLong(value), keep || value == null)) {
-                output.collect(record);
-            }
-        }
-
-        /** Counts an arrival, its header's {@code value} (-1: none); returns {@code isRecord}. */
-        private static synchronized boolean arrived(long value, boolean isRecord) {
-            long now = System.nanoTime();
-            if (isRecord && records++ == 0) {
-                firstNanos = now;
-            }
-            lastNanos = now;
-            if (value >= 0) {
-                headerSum += value;
-                largest = Math.max(largest, value);
-            }
-            return isRecord;
-        }
     }
 }
