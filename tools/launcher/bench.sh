@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST] [--records N]
-# |--journal|--keys|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]] [JMH ARGS...]`: the
-# transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run written to
+# |--journal|--keys|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]|--backends] [JMH ARGS...]`:
+# the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run written to
 # out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only those of its variants;
 # --records: records per throughput run), --journal only the journal of recovery in place against chronicle-queue (JMH
 # JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap), --timers only
 # the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md), --state only keyed
 # state in cells against whole-instance state (StateBench, written to state.md, state.json and state.png; --state-keys:
 # the key counts, default 1000000,8000000, --quick 100000,400000; --workers: of java,python,rust, default all three;
-# --state-zipf: the steady phase's keys drawn by a Zipf law of that exponent instead of uniformly).
+# --state-zipf: the steady phase's keys drawn by a Zipf law of that exponent instead of uniformly), --backends only
+# RocksDB against ForSt under the bridge's keyed state access (StateBackends, written to backends.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -38,11 +39,13 @@ state_rounds=10   # state: steady rounds, one per checkpoint interval
 state_interval_ms=3000
 state_zipf=0
 state_workers=java,python,rust
+backends=false
+backends_size=(1000000 10)   # state backends: keys, then rounds of 1% of them after the build
 quick=false
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers|state|state-keys|workers|state-zipf)$ ]]; do
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers|state|state-keys|workers|state-zipf|backends)$ ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5)
-      state_rounds=8; quick=true ;;
+      state_rounds=8; backends_size=(100000 5); quick=true ;;
     --profile) profile=true ;;
     --end-to-end) jmh_runs=false ;;
     --journal) journal=true ;;
@@ -53,6 +56,7 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|
     --records) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--records needs a whole number of records, at least 1"
       e2e_records="$2"; shift ;;
     --state) state=true ;;
+    --backends) backends=true ;;
     --state-keys) [[ "${2:-}" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] \
         || die "--state-keys needs a comma-separated list of key counts, each at least 1"
       state_keys="$2"; shift ;;
@@ -119,6 +123,16 @@ if [[ "$state" == true ]]; then
   [[ -f "$results/state.md" ]] && cat "$results/state.md"
   [[ "${state_failed:-}" != true ]] || die "the state benchmark failed: see $results/state.log"
   echo "flink-bridge: results in $results/state.md (state.json, state.png)" >&2
+  exit 0
+fi
+if [[ "$backends" == true ]]; then
+  # Both backends come from the bench module's own classpath (ForSt is no dependency of the job or the runner).
+  "${bench_java[@]}" -Xms2g -Xmx2g -cp "$e2e_classpath:$(cat bench/target/state-backends-classpath.txt)" \
+    org.flinkbridge.bench.StateBackends "${backends_size[@]}" "$results" > "$results/backends.log" 2>&1 \
+    || die "the state backends' benchmark failed: see $results/backends.log"
+  grep '^flink-bridge bench' "$results/backends.log" >&2 || true
+  cat "$results/backends.md"
+  echo "flink-bridge: results in $results/backends.md" >&2
   exit 0
 fi
 if [[ "$timers" == true ]]; then

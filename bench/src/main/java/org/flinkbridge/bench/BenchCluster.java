@@ -2,11 +2,13 @@ package org.flinkbridge.bench;
 
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.messages.webmonitor.ClusterOverview;
+import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.flinkbridge.bridge.function.BridgeFunction;
@@ -18,6 +20,7 @@ import org.flinkbridge.records.BridgeRecord;
 import org.flinkbridge.records.RecordKey;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * One embedded Flink MiniCluster for all of the end-to-end runs: each job is submitted to it, waited for,
@@ -26,6 +29,8 @@ import java.time.Duration;
 final class BenchCluster implements AutoCloseable {
 
     private static final Duration SLOTS_FREE_TIMEOUT = Duration.ofMinutes(2);
+    /** Flink keeps the statistics of a job's last 10 checkpoints by default; the state backends' benchmark reads all. */
+    private static final int CHECKPOINT_HISTORY = 10_000;
 
     private final MiniCluster cluster;
 
@@ -35,8 +40,10 @@ final class BenchCluster implements AutoCloseable {
 
     /** A cluster of one TaskManager with {@code slots} slots, configured by {@code configuration}. */
     BenchCluster(int slots, Configuration configuration) throws Exception {
+        Configuration withHistory = new Configuration(configuration);
+        withHistory.set(WebOptions.CHECKPOINTS_HISTORY_SIZE, CHECKPOINT_HISTORY);
         cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
-                .setConfiguration(configuration)
+                .setConfiguration(withHistory)
                 .setNumTaskManagers(1)
                 .setNumSlotsPerTaskManager(slots)
                 .build());
@@ -77,6 +84,24 @@ final class BenchCluster implements AutoCloseable {
     /** The checkpoint statistics of job {@code id}, running or ended, as the web UI shows them. */
     CheckpointStatsSnapshot checkpoints(JobID id) throws Exception {
         return cluster.getArchivedExecutionGraph(id).get().getCheckpointStatsSnapshot();
+    }
+
+    /**
+     * Runs the job built in {@code env} until {@code done} completes, then cancels it: a job cancelled keeps its last
+     * checkpoint where its retention says so, one that finished does not. Fails with the job's own error if it failed,
+     * and if it ended before {@code done}.
+     */
+    CheckpointStatsSnapshot runUntil(ExecutionEnvironment env, CompletableFuture<?> done) throws Exception {
+        JobID id = submit(env);
+        CompletableFuture<JobResult> result = cluster.requestJobResult(id);
+        CompletableFuture.anyOf(result, done).get();
+        if (result.isDone()) {
+            result.get().toJobExecutionResult(BenchCluster.class.getClassLoader());
+            throw new IllegalStateException("job " + id + " finished before the benchmark was done with it");
+        }
+        cluster.cancelJob(id).get();
+        result.get();
+        return checkpoints(id);
     }
 
     /**
