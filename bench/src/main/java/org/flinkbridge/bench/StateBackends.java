@@ -25,7 +25,9 @@ import org.apache.flink.datastream.impl.stream.KeyedPartitionStreamImpl;
 import org.apache.flink.datastream.impl.stream.NonKeyedPartitionStreamImpl;
 import org.apache.flink.datastream.impl.utils.StreamUtils;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
+import org.apache.flink.runtime.checkpoint.CheckpointStatsStatus;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
+import org.apache.flink.runtime.client.JobExecutionException;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
@@ -50,7 +52,9 @@ import org.flinkbridge.records.BridgeRecord;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -73,8 +77,9 @@ import java.util.stream.Stream;
  * of each phase count the time from a round's first record to its last, not the waits between rounds. Each record's
  * read is checked against the value the last change of its key wrote. Then a second job restores the last checkpoint,
  * reads a sample of the keys back and checks them: the time from the operator's set-up to its state being ready is
- * the restore. Last, the bridge's own {@code running_count} (Java worker, shm), a keyed session whose counts are
- * cells, over as many keys, on the same backend.
+ * the restore. Each backend runs twice, in mirrored order (rocksdb, forst, forst, rocksdb). Last, the bridge's own
+ * {@code running_count} (Java worker, shm), a keyed session whose counts are cells, over as many keys (at most
+ * {@value #RUNNING_COUNT_KEYS}), on each backend: its records/s, or the error that ends it.
  *
  * <p>Usage: {@code StateBackends KEYS ROUNDS OUTPUT_DIR [BACKEND,...]} (backends: rocksdb, forst; both unless
  * named). Writes {@code backends.json} and {@code backends.md} there.
@@ -88,6 +93,8 @@ public final class StateBackends {
     private static final int RESTORE_SAMPLE = 1_000;
     /** The state-holding operator's id, the same in the job that restores it. */
     private static final String STATE_UID = "state-access";
+    /** Keys (and records) of the bridge's running_count, at most: it runs at about 10,000 records/s here. */
+    private static final long RUNNING_COUNT_KEYS = 100_000;
     private static final SessionSpec.Step RUNNING_COUNT =
             new SessionSpec.Step("count", "running_count", "{\"key_json_field\":\"key\"}");
 
@@ -99,17 +106,27 @@ public final class StateBackends {
         KeyDraw draw = new KeyDraw(Long.parseLong(args[0]));
         int rounds = Integer.parseInt(args[1]);
         Path out = Path.of(args[2]);
-        Map<String, Result> results = new LinkedHashMap<>();
+        // Each backend twice, in mirrored order, so that neither gains from running second in a warmer JVM.
+        List<String> order = Stream.concat(backends.stream(), backends.reversed().stream()).toList();
+        List<Result> runs = new ArrayList<>();
+        Map<String, RunningCount> runningCounts = new LinkedHashMap<>();
         Path checkpoints = Files.createTempDirectory("flink-bridge-backends");
         try (BenchCluster cluster = new BenchCluster()) {
+            for (int run = 0; run < order.size(); run++) {
+                String backend = order.get(run);
+                runs.add(measure(cluster, backend, draw, rounds, checkpoints.resolve(backend + "-" + (run + 1))));
+            }
+            long countKeys = Math.min(draw.keys(), RUNNING_COUNT_KEYS);
             for (String backend : backends) {
-                results.put(backend, measure(cluster, backend, draw, rounds, checkpoints.resolve(backend)));
+                runningCounts.put(backend, runningCount(cluster, backend, checkpoints.resolve(backend + "-count"),
+                        countKeys));
             }
         } finally {
             FileUtils.deleteDirectory(checkpoints.toFile());
         }
-        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("backends.json").toFile(), results);
-        Files.writeString(out.resolve("backends.md"), table(draw, rounds, results));
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("backends.json").toFile(),
+                Map.of("runs", runs, "running_count", runningCounts));
+        Files.writeString(out.resolve("backends.md"), table(draw, rounds, backends, runs, runningCounts));
     }
 
     /** One checkpoint's sizes in bytes (the whole state, and what this checkpoint wrote) and its duration. */
@@ -135,20 +152,22 @@ public final class StateBackends {
     }
 
     /**
-     * One backend's figures: records/s of the build and the steady phase, their checkpoints (and each checkpoint),
-     * failed checkpoints, the operator's start on empty state and on the restored last checkpoint (ms from its set-up
-     * to its state ready), the restore job from submission to its end, and the bridge's running_count: records/s, or
-     * why it failed.
+     * One run of a backend: records/s of the build and the steady phase, their checkpoints (and each checkpoint), the
+     * checkpoints that failed up to the steady phase's last, the operator's start on empty state and on the restored
+     * last checkpoint (ms from its set-up to its state ready), and the restore job from submission to its end.
      */
-    record Result(double buildRecordsPerSecond, double steadyRecordsPerSecond, Phase build, Phase steady,
-                  long failedCheckpoints, List<Checkpoint> checkpoints, double emptyStartMillis,
-                  double restoreMillis, double restoreJobMillis, Double bridgeRecordsPerSecond, String bridgeFailure) {}
+    record Result(String backend, double buildRecordsPerSecond, double steadyRecordsPerSecond, Phase build,
+                  Phase steady, long failedCheckpoints, List<Checkpoint> checkpoints, List<Long> steadyIncrementalBytes,
+                  double emptyStartMillis, double restoreMillis, double restoreJobMillis) {}
+
+    /** The bridge's running_count on a backend: records/s over how many keys, or why it failed. */
+    record RunningCount(long keys, Double recordsPerSecond, String failure) {}
 
     private static Result measure(BenchCluster cluster, String backend, KeyDraw draw, int rounds, Path directory)
             throws Exception {
         ExecutionEnvironment env = environment(backend, directory);
         ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(CHECKPOINT_INTERVAL_MS);
-        // Kept when the job ends, for the restore.
+        // Kept when the job is cancelled, for the restore.
         ((ExecutionEnvironmentImpl) env).getConfiguration().set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
                 ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         applyChanges(env, new DataGeneratorSource<>(index -> index, draw.records(rounds), new RoundGate(draw, rounds),
@@ -158,45 +177,34 @@ public final class StateBackends {
         CheckpointStatsSnapshot stats = cluster.runUntil(env, Progress.persisted(rounds));
         Progress.Finished run = Progress.finish();
 
+        long buildEnd = run.gates()[0];
+        long steadyEnd = run.gates()[rounds];
         List<Checkpoint> checkpoints = stats.getHistory().getCheckpoints().stream()
                 .filter(CompletedCheckpointStats.class::isInstance).map(CompletedCheckpointStats.class::cast)
                 .map(c -> new Checkpoint(c.getCheckpointId(), c.getStateSize(), c.getCheckpointedSize(),
                         c.getEndToEndDuration()))
-                .sorted((a, b) -> Long.compare(a.id(), b.id())).toList();
-        long buildEnd = run.gates()[0];
-        long steadyEnd = run.gates()[rounds];
-        Phase build = Phase.of(checkpoints.stream().filter(c -> c.id() <= buildEnd).toList());
-        Phase steady = Phase.of(checkpoints.stream().filter(c -> c.id() > buildEnd && c.id() <= steadyEnd).toList());
+                .sorted(Comparator.comparingLong(Checkpoint::id)).toList();
+        List<Checkpoint> steady = checkpoints.stream().filter(c -> c.id() > buildEnd && c.id() <= steadyEnd).toList();
+        // Not those the cancellation aborted.
+        long failed = stats.getHistory().getCheckpoints().stream()
+                .filter(c -> c.getStatus() == CheckpointStatsStatus.FAILED && c.getCheckpointId() <= steadyEnd).count();
         CompletedCheckpointStats last = stats.getHistory().getLatestCompletedCheckpoint();
         if (last == null || last.getExternalPath() == null) {
             throw new IllegalStateException(backend + ": the job ended without a retained checkpoint to restore");
         }
 
-        double emptyStart = run.stateReadyMillis();
         long restoreStart = System.nanoTime();
         restore(cluster, backend, directory, draw, rounds, last.getExternalPath());
         double restoreJob = (System.nanoTime() - restoreStart) / 1e6;
-        double restore = Progress.finish().stateReadyMillis();
-
-        Double bridge = null;
-        String bridgeFailure = null;
-        try {
-            bridge = runningCount(cluster, backend, directory.resolve("running-count"), draw.keys());
-        } catch (Exception e) {
-            // Part of the result: whether the bridge's keyed session runs on this backend at all.
-            System.err.println("flink-bridge bench: the bridge's running_count on " + backend + " failed:");
-            e.printStackTrace();
-            bridgeFailure = rootCause(e);
-        }
-        Result result = new Result(run.recordsPerSecond(0, 0), run.recordsPerSecond(1, rounds), build, steady,
-                stats.getCounts().getNumberOfFailedCheckpoints(), checkpoints, emptyStart, restore, restoreJob,
-                bridge, bridgeFailure);
+        Result result = new Result(backend, run.recordsPerSecond(0, 0), run.recordsPerSecond(1, rounds),
+                Phase.of(checkpoints.stream().filter(c -> c.id() <= buildEnd).toList()), Phase.of(steady), failed,
+                checkpoints, steady.stream().map(Checkpoint::incrementalBytes).toList(), run.stateReadyMillis(),
+                Progress.finish().stateReadyMillis(), restoreJob);
         System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f records/s, steady %,.0f records/s, steady"
-                        + " checkpoints %d (incremental p50 %s, full p50 %s, duration p50 %d ms), restore %.0f ms,"
-                        + " running_count %s%n", backend, result.buildRecordsPerSecond(),
-                result.steadyRecordsPerSecond(), steady.checkpoints(), mib(steady.incrementalP50()),
-                mib(steady.fullP50()), steady.durationP50(), restore,
-                bridge != null ? String.format(Locale.ROOT, "%,.0f records/s", bridge) : "failed: " + bridgeFailure);
+                        + " checkpoints %d (incremental p50 %s, full p50 %s, duration p50 %d ms), restore %.0f ms%n",
+                backend, result.buildRecordsPerSecond(), result.steadyRecordsPerSecond(), result.steady().checkpoints(),
+                mib(result.steady().incrementalP50()), mib(result.steady().fullP50()),
+                result.steady().durationP50(), result.restoreMillis());
         return result;
     }
 
@@ -247,8 +255,11 @@ public final class StateBackends {
         cluster.run(env);
     }
 
-    /** The bridge's running_count over {@code keys} keys, a record each: records/s at its output. */
-    private static double runningCount(BenchCluster cluster, String backend, Path directory, long keys)
+    /**
+     * The bridge's running_count over {@code keys} keys, a record each: records/s at its output, or why it failed
+     * (part of the result: whether the bridge's keyed session runs on this backend at all).
+     */
+    private static RunningCount runningCount(BenchCluster cluster, String backend, Path directory, long keys)
             throws Exception {
         ExecutionEnvironment env = environment(backend, directory);
         ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(CHECKPOINT_INTERVAL_MS);
@@ -259,13 +270,22 @@ public final class StateBackends {
         BenchCluster.keyedSegment(events, spec).process(new Tally(null, true)).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         Tally.reset();
-        cluster.run(env);
+        try {
+            cluster.run(env);
+        } catch (JobExecutionException e) {
+            System.err.println("flink-bridge bench: the bridge's running_count on " + backend + " failed:");
+            e.printStackTrace();
+            System.err.println("flink-bridge bench: running_count on " + backend + " failed: " + rootCause(e));
+            return new RunningCount(keys, null, rootCause(e));
+        }
         Tally.Counts counts = Tally.counts();
         if (counts.records() != keys) {
             throw new IllegalStateException("running_count on " + backend + ": " + counts.records() + " of " + keys
                     + " records came out");
         }
-        return keys * 1e9 / counts.spanNanos();
+        double rate = keys * 1e9 / counts.spanNanos();
+        System.err.printf(Locale.ROOT, "flink-bridge bench: running_count on %s: %,.0f records/s%n", backend, rate);
+        return new RunningCount(keys, rate, null);
     }
 
     private static String rootCause(Throwable failure) {
@@ -308,53 +328,92 @@ public final class StateBackends {
         return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
     }
 
-    private static String table(KeyDraw draw, int rounds, Map<String, Result> results) {
+    private static String table(KeyDraw draw, int rounds, List<String> backends, List<Result> runs,
+                                Map<String, RunningCount> runningCounts) {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, """
 
                 ## State backends: RocksDB and ForSt
 
-                %,d keys with a %,d B value each, on an embedded MiniCluster (parallelism 1), each record reading and
-                writing its key's value on the task thread through the operator's synchronous keyed backend, as the
-                bridge reads a key's cells to load it into the worker and writes the worker's changes back at a
-                barrier. Build: every key once. Steady: %d rounds of %,d keys (1%%), one round per checkpoint (the
-                source holds each round back until the checkpoint after the previous one completed). A checkpoint every
-                %,d ms, incremental, into files in a local temporary directory; each backend's working files on local
-                disk (ForSt: state.backend.forst.primary-dir: local-dir). Records/s of a phase: from its rounds' first
+                %,d keys with a %,d B value each, on an embedded MiniCluster (parallelism 1, the MiniCluster's managed
+                memory for the backend), each record reading and writing its key's value on the task thread through the
+                operator's synchronous keyed backend, as the bridge reads a key's cells to load it into the worker and
+                writes the worker's changes back at a barrier. Build: every key once. Steady: %d rounds of %,d keys
+                (1%%), one round per checkpoint (the source holds each round back until the checkpoint after the
+                previous one completed). A checkpoint every %,d ms, incremental, into files in a local temporary
+                directory; each backend's working files on local disk (ForSt: state.backend.forst.primary-dir:
+                local-dir). Each backend runs twice, in the order %s. Records/s of a phase: from its rounds' first
                 record to their last, without the waits between rounds. Checkpoints: Flink's own statistics (full: the
-                whole state; incremental: what the checkpoint wrote), the steady phase's from the first after the build
-                to the one holding the last round. Restore: a second job restores the last checkpoint and reads %,d keys
-                back; the operator's start from its set-up to its state ready, on empty state (the first job) and on the
-                restored checkpoint, and the restore job from submission to its end. running_count: the bridge's own
-                keyed step (Java worker, shm, cells in the same backend), one record for each of %,d keys.
+                whole state; incremental: what the checkpoint wrote), the build's up to the first after its last record,
+                the steady phase's from there to the one holding the last round (p99 of a few checkpoints is their
+                largest). Restore: a second job restores the last checkpoint and reads %,d keys back, each checked; the
+                operator's start from its set-up to its state ready, on empty state (the first job) and on the restored
+                checkpoint, and the restore job from submission to its end.
 
-                | backend | build records/s | steady records/s | start, empty state (ms) | restore (ms) | restore job (ms) | running_count records/s |
-                | --- | ---: | ---: | ---: | ---: | ---: | --- |
+                | run | backend | build records/s | steady records/s | start on empty state ms | restore ms | restore job ms | steady checkpoints' incremental sizes |
+                | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |
                 """, draw.keys(), VALUE_BYTES, rounds, draw.perRound(), CHECKPOINT_INTERVAL_MS,
-                Math.min(RESTORE_SAMPLE, draw.keys()), draw.keys()));
-        results.forEach((backend, r) -> out.append(String.format(Locale.ROOT,
-                "| %s | %,.0f | %,.0f | %,.0f | %,.0f | %,.0f | %s |%n", backend, r.buildRecordsPerSecond(),
-                r.steadyRecordsPerSecond(), r.emptyStartMillis(), r.restoreMillis(), r.restoreJobMillis(),
-                r.bridgeRecordsPerSecond() != null ? String.format(Locale.ROOT, "%,.0f", r.bridgeRecordsPerSecond())
-                        : "fails: " + r.bridgeFailure().replace("|", "\\|"))));
+                String.join(", ", runs.stream().map(Result::backend).toList()), Math.min(RESTORE_SAMPLE, draw.keys())));
+        for (int run = 0; run < runs.size(); run++) {
+            Result r = runs.get(run);
+            out.append(String.format(Locale.ROOT, "| %d | %s | %,.0f | %,.0f | %,.0f | %,.0f | %,.0f | %s |%n", run + 1,
+                    r.backend(), r.buildRecordsPerSecond(), r.steadyRecordsPerSecond(), r.emptyStartMillis(),
+                    r.restoreMillis(), r.restoreJobMillis(),
+                    String.join(", ", r.steadyIncrementalBytes().stream().map(StateBackends::mib).toList())));
+        }
         out.append("""
 
-                | backend | phase | checkpoints | full p50 | full p99 | incremental p50 | incremental p99 | duration p50 ms | duration p99 ms |
-                | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+                | run | backend | phase | checkpoints | failed | full p50 | full p99 | incremental p50 | incremental p99 | duration p50 ms | duration p99 ms |
+                | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
                 """);
-        results.forEach((backend, r) -> {
-            for (Map.Entry<String, Phase> phase : Map.of("build", r.build(), "steady", r.steady()).entrySet().stream()
-                    .sorted(Map.Entry.comparingByKey()).toList()) {
+        for (int run = 0; run < runs.size(); run++) {
+            Result r = runs.get(run);
+            for (Map.Entry<String, Phase> phase : List.of(Map.entry("build", r.build()),
+                    Map.entry("steady", r.steady()))) {
                 Phase p = phase.getValue();
-                out.append(String.format(Locale.ROOT, "| %s | %s | %d | %s | %s | %s | %s | %d | %d |%n", backend,
-                        phase.getKey(), p.checkpoints(), mib(p.fullP50()), mib(p.fullP99()), mib(p.incrementalP50()),
-                        mib(p.incrementalP99()), p.durationP50(), p.durationP99()));
+                out.append(String.format(Locale.ROOT, "| %d | %s | %s | %d | %s | %s | %s | %s | %s | %d | %d |%n",
+                        run + 1, r.backend(), phase.getKey(), p.checkpoints(),
+                        phase.getKey().equals("build") ? "-" : String.valueOf(r.failedCheckpoints()), mib(p.fullP50()),
+                        mib(p.fullP99()), mib(p.incrementalP50()), mib(p.incrementalP99()), p.durationP50(),
+                        p.durationP99()));
             }
-        });
-        results.forEach((backend, r) -> {
-            if (r.failedCheckpoints() > 0) {
-                out.append(String.format(Locale.ROOT, "%n%s: %d checkpoints failed.%n", backend, r.failedCheckpoints()));
-            }
-        });
+        }
+        out.append("""
+
+                Means of each backend's runs, and ForSt against RocksDB:
+
+                | backend | build records/s | steady records/s | steady checkpoint duration p50 ms | restore ms |
+                | --- | ---: | ---: | ---: | ---: |
+                """);
+        Map<String, double[]> means = new LinkedHashMap<>();
+        for (String backend : backends) {
+            List<Result> of = runs.stream().filter(r -> r.backend().equals(backend)).toList();
+            double[] mean = {
+                    of.stream().mapToDouble(Result::buildRecordsPerSecond).average().orElse(Double.NaN),
+                    of.stream().mapToDouble(Result::steadyRecordsPerSecond).average().orElse(Double.NaN),
+                    of.stream().mapToDouble(r -> r.steady().durationP50()).average().orElse(Double.NaN),
+                    of.stream().mapToDouble(Result::restoreMillis).average().orElse(Double.NaN)};
+            means.put(backend, mean);
+            out.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %,.0f | %,.0f |%n", backend, mean[0],
+                    mean[1], mean[2], mean[3]));
+        }
+        if (means.containsKey("rocksdb") && means.containsKey("forst")) {
+            double[] rocksdb = means.get("rocksdb");
+            double[] forst = means.get("forst");
+            out.append(String.format(Locale.ROOT, "| forst / rocksdb | %.2f | %.2f | %.2f | %.2f |%n",
+                    forst[0] / rocksdb[0], forst[1] / rocksdb[1], forst[2] / rocksdb[2], forst[3] / rocksdb[3]));
+        }
+        out.append("""
+
+                The bridge's own running_count (Java worker, shm, its counts in cells, so in the backend), checkpointing
+                as above, one record for each key:
+
+                | backend | keys | records/s |
+                | --- | ---: | --- |
+                """);
+        runningCounts.forEach((backend, count) -> out.append(String.format(Locale.ROOT, "| %s | %,d | %s |%n",
+                backend, count.keys(), count.recordsPerSecond() != null
+                        ? String.format(Locale.ROOT, "%,.0f", count.recordsPerSecond())
+                        : "fails: " + count.failure().replace("|", "\\|"))));
         return out.toString();
     }
 
