@@ -180,7 +180,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     private KeyedStateBackend<?> keyedBackend(String what) throws IOException {
         if (keyedBackend == null) {
             throw new IOException(session.name() + ": " + what + ", " + (keyed
-                    ? "but the job's state backend gives no synchronous access to keyed state (ForSt): use"
+                    ? "but the job's state backend gives this operator no synchronous access to keyed state"
+                            + " (ForSt gives a DataStream V2 keyed operator only its asynchronous backend): use"
                             + " state.backend.type rocksdb or hashmap"
                     : "but its stream is not keyed (the worker should have refused the session)"));
         }

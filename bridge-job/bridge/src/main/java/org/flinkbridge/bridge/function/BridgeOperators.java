@@ -83,7 +83,10 @@ final class BridgeOperators {
         /**
          * The backend cells are read from and written to on the task thread: the V2 keyed operator works on the
          * asynchronous state API, which for a backend without asynchronous access of its own (RocksDB, the heap) wraps
-         * the synchronous one. ForSt, asynchronous only, has none: a session with cells then fails, naming it.
+         * the synchronous one. ForSt has asynchronous access of its own, so this operator gets ForSt's asynchronous
+         * backend only: its synchronous one goes to operators that do not process state asynchronously, which a V2
+         * operator cannot be (its base requires an asynchronous backend as it initialises its state). A session with
+         * cells then fails, naming it.
          */
         private KeyedStateBackend<?> synchronousBackend() {
             if (stateHandler.getAsyncKeyedStateBackend() instanceof AsyncKeyedStateBackendAdaptor<?> adaptor) {
