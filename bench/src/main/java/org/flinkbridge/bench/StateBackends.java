@@ -140,9 +140,9 @@ public final class StateBackends {
             long[] incremental = sorted(checkpoints.stream().mapToLong(Checkpoint::incrementalBytes).toArray());
             long[] duration = sorted(checkpoints.stream().mapToLong(Checkpoint::durationMillis).toArray());
             return checkpoints.isEmpty() ? new Phase(0, 0, 0, 0, 0, 0, 0) : new Phase(checkpoints.size(),
-                    Latencies.nearestRank(full, 50), Latencies.nearestRank(full, 99),
-                    Latencies.nearestRank(incremental, 50), Latencies.nearestRank(incremental, 99),
-                    Latencies.nearestRank(duration, 50), Latencies.nearestRank(duration, 99));
+                    Latencies.percentile(full, 50), Latencies.percentile(full, 99),
+                    Latencies.percentile(incremental, 50), Latencies.percentile(incremental, 99),
+                    Latencies.percentile(duration, 50), Latencies.percentile(duration, 99));
         }
 
         private static long[] sorted(long[] values) {
