@@ -108,6 +108,23 @@ final class BridgeOperators {
                     ((BridgeFunction) userFunction).takeKeyedWorkerState());
         }
 
+        /**
+         * Also closes the execution controller of the asynchronous state API, which Flink's keyed operator leaves
+         * open (2.2.1): closing it cancels its buffer's periodic timeout check on Flink's JVM-wide scheduler, whose
+         * task would otherwise keep this operator, its function and the session (resident keys, journal, rings)
+         * reachable for as long as the TaskManager runs, after the job ended.
+         */
+        @Override
+        public void close() throws Exception {
+            try {
+                super.close();
+            } finally {
+                if (asyncExecutionController != null) {
+                    asyncExecutionController.close();
+                }
+            }
+        }
+
         /** Flink's own timers then keep to the backend's managed state (RocksDB's default, the heap's always). */
         @Override
         protected boolean isUsingCustomRawKeyedState() {
