@@ -6,8 +6,8 @@ import org.apache.flink.api.common.typeutils.base.IntSerializer;
 import org.apache.flink.runtime.checkpoint.CheckpointType;
 import org.apache.flink.runtime.state.AbstractKeyedStateBackend;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
-import org.apache.flink.runtime.state.KeyGroupedInternalPriorityQueue;
 import org.apache.flink.runtime.state.KeyedStateBackend;
+import org.apache.flink.runtime.state.PriorityQueueSetFactory;
 import org.apache.flink.streaming.api.operators.TimerHeapInternalTimer;
 import org.apache.flink.streaming.api.operators.TimerSerializer;
 import org.flinkbridge.proto.data.TimeDomain;
@@ -23,7 +23,8 @@ import java.util.concurrent.ScheduledFuture;
  * key, its timestamp and, as namespace, the index of the step that set it. The backend checkpoints them with the
  * keyed state (incrementally with RocksDB) and hands each key group's to the subtask that owns it on a restore at
  * any parallelism, as it does for Flink's own timers; the bridge fires event-time ones as watermarks pass them and
- * processing-time ones from the task's processing time service, which calls back on the task thread.
+ * processing-time ones from the task's processing time service, which calls back on the task thread. Each queue
+ * remembers the timers recently set in it ({@link TimerQueue}), so that setting one again does not reach the backend.
  */
 final class FlinkTimers implements SessionExchange.Timers {
 
@@ -33,8 +34,14 @@ final class FlinkTimers implements SessionExchange.Timers {
         void reached(long now) throws Exception;
     }
 
-    private final KeyGroupedInternalPriorityQueue<TimerHeapInternalTimer<String, Integer>> eventTime;
-    private final KeyGroupedInternalPriorityQueue<TimerHeapInternalTimer<String, Integer>> processingTime;
+    /**
+     * How many recently set timers each queue remembers ({@link TimerQueue}): one per key for the keys of the last few
+     * thousand records, as a window sets them, at about 100 bytes of heap each plus its key.
+     */
+    static final int REMEMBERED_TIMERS = 4_096;
+
+    private final TimerQueue eventTime;
+    private final TimerQueue processingTime;
     private final ProcessingTimeService clock;
     private final ProcessingTimeReached reached;
     private final String sessionName;
@@ -59,10 +66,18 @@ final class FlinkTimers implements SessionExchange.Timers {
                     + "apart from its snapshots (state.backend.rocksdb.timer-service.factory: HEAP): use ROCKSDB, "
                     + "the default");
         }
-        TimerSerializer<String, Integer> serializer = new TimerSerializer<>(
-                (TypeSerializer<String>) backend.getKeySerializer(), IntSerializer.INSTANCE);
-        this.eventTime = backend.create("flink-bridge-event-time-timers", serializer);
-        this.processingTime = backend.create("flink-bridge-processing-time-timers", serializer);
+        this(backend, (TypeSerializer<String>) backend.getKeySerializer(), maxParallelism, clock, reached,
+                sessionName, steps);
+    }
+
+    /** @param queues where the two queues are made: the keyed backend, whose keys {@code keySerializer} writes */
+    FlinkTimers(PriorityQueueSetFactory queues, TypeSerializer<String> keySerializer, int maxParallelism,
+                ProcessingTimeService clock, ProcessingTimeReached reached, String sessionName, int steps) {
+        TimerSerializer<String, Integer> serializer = new TimerSerializer<>(keySerializer, IntSerializer.INSTANCE);
+        this.eventTime = new TimerQueue(queues.create("flink-bridge-event-time-timers", serializer),
+                REMEMBERED_TIMERS);
+        this.processingTime = new TimerQueue(queues.create("flink-bridge-processing-time-timers", serializer),
+                REMEMBERED_TIMERS);
         this.clock = clock;
         this.reached = reached;
         this.sessionName = sessionName;
@@ -91,12 +106,11 @@ final class FlinkTimers implements SessionExchange.Timers {
             };
             switch (change.getOp()) {
                 case TIMER_OP_SET -> {
-                    queue.add(timer);
-                    if (queue == processingTime && change.getTimestamp() < wakeUpAt) {
+                    if (queue.set(timer) && queue == processingTime && change.getTimestamp() < wakeUpAt) {
                         wakeUpAt(change.getTimestamp());
                     }
                 }
-                case TIMER_OP_DELETE -> queue.remove(timer);
+                case TIMER_OP_DELETE -> queue.delete(timer);
                 default -> throw violation("has the operation " + change.getOp(), key);
             }
         }
@@ -117,8 +131,7 @@ final class FlinkTimers implements SessionExchange.Timers {
         return poll(processingTime, now, TimeDomain.TIME_DOMAIN_PROCESSING_TIME);
     }
 
-    private SessionExchange.Due poll(KeyGroupedInternalPriorityQueue<TimerHeapInternalTimer<String, Integer>>
-                                                    queue, long upTo, TimeDomain domain) {
+    private SessionExchange.Due poll(TimerQueue queue, long upTo, TimeDomain domain) {
         TimerHeapInternalTimer<String, Integer> earliest = queue.peek();
         if (earliest == null || earliest.getTimestamp() > upTo) {
             return null;
