@@ -93,6 +93,16 @@ public final class BridgeOptions {
             .withDescription("How often event-time watermarks, taken from the records' timestamps, advance while "
                     + "records flow. Each watermark also makes every bridge function emit the outputs it has.");
 
+    public static final ConfigOption<Duration> PROCESSING_TIME_BUFFER_TIMEOUT =
+            ConfigOptions.key("flink-bridge.processing-time.buffer-timeout")
+            .durationType()
+            .defaultValue(Duration.ofMillis(10))
+            .withDescription("Flink's buffer timeout on the exchange into a keyed segment whose steps close by "
+                    + "processing time (a batch's max_wait_ms counts from when its first record reaches the "
+                    + "segment): on a quiet stream a record waits up to this long in a network buffer before the "
+                    + "segment sees it, where Flink's own default (execution.buffer-timeout.interval) is 100 ms. "
+                    + "Set on that exchange alone, and never above the job's own buffer timeout.");
+
     public static final ConfigOption<String> SHM_DIRECTORY = ConfigOptions.key("flink-bridge.shm.directory")
             .stringType()
             .defaultValue(RingFiles.defaultDirectory().toString())

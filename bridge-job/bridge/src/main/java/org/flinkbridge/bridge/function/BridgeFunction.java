@@ -109,6 +109,11 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         this.countReceived = countReceived;
     }
 
+    /** Whether a step of the segment closes by processing time when keyed ({@link SessionSpec#closesByProcessingTime}). */
+    boolean closesByProcessingTime() {
+        return spec.closesByProcessingTime();
+    }
+
     /** Called before {@link #open}: reads what a restored checkpoint holds; open() picks this subtask's part. */
     @Override
     public void initializeState(FunctionInitializationContext ctx) throws Exception {

@@ -100,6 +100,14 @@ public record SessionSpec(
     }
 
     /**
+     * Whether a step closes by processing time in a keyed session: a {@code batch}, whose {@code max_wait_ms}
+     * counts from its first record's arrival. (A user step's timers are not known before its session opens.)
+     */
+    public boolean closesByProcessingTime() {
+        return steps.stream().anyMatch(step -> BuiltInStep.BATCH.typeName().equals(step.type()));
+    }
+
+    /**
      * What a lost worker leads to.
      *
      * @param mode recovery in place, or the task's failure
