@@ -92,7 +92,7 @@ final class InPlaceRecovery implements WorkerLoss {
 
     @Override
     public boolean absorbTimers(long sequence, TimerChanges changes) {
-        return journal.absorbAnswer(sequence, ReplayJournal.OutputHash.of(changes));
+        return journal.absorbTimers(sequence, changes);
     }
 
     @Override

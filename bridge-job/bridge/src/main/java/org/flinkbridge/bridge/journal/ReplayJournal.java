@@ -331,14 +331,17 @@ public final class ReplayJournal implements AutoCloseable {
      * (the input had not been fully answered when the worker was lost), to go on as any answer does.
      */
     public boolean absorbOutput(long sequence, BridgeRecord output) {
-        return absorbAnswer(sequence, OutputHash.of(output));
+        // Hashed only in a replay: outside one every answer comes here first, and is hashed again when received.
+        return verifying != NOT_JOURNALED && absorbAnswer(sequence, OutputHash.of(output));
     }
 
-    /** A replayed part of an answer, an output's or a timer change's {@code hash}, as {@link #absorbOutput}. */
-    public boolean absorbAnswer(long sequence, long hash) {
-        if (verifying == NOT_JOURNALED) {
-            return false;
-        }
+    /** A replayed answer's timer changes, as {@link #absorbOutput}. */
+    public boolean absorbTimers(long sequence, TimerChanges changes) {
+        return verifying != NOT_JOURNALED && absorbAnswer(sequence, OutputHash.of(changes));
+    }
+
+    /** A replayed part of an answer, an output's or its timer changes' {@code hash}, in a replay. */
+    private boolean absorbAnswer(long sequence, long hash) {
         requireAnswering(sequence, "an output");
         requireNotFailedBefore(sequence, "gave an output");
         long received = log.get(ValueLayout.JAVA_LONG, verifying + OUTPUTS);
