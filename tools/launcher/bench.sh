@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST] [--records N]
-# |--journal|--keys|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]|--backends] [JMH ARGS...]`:
-# the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run written to
-# out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only those of its variants;
-# --records: records per throughput run), --journal only the journal of recovery in place against chronicle-queue (JMH
+# [--rounds N]|--journal|--keys|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]|--backends]
+# [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
+# written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only those of its
+# variants; --records: records per throughput run; --rounds: the throughput runs repeated in N rounds, the order
+# rotated, each variant's median reported), --journal only the journal of recovery in place against chronicle-queue (JMH
 # JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap), --timers only
 # the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md), --state only keyed
 # state in cells against whole-instance state (StateBench, written to state.md, state.json and state.png; --state-keys:
@@ -26,6 +27,7 @@ timing=(-wi 4 -w 2s -i 6 -r 3s)
 e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
 e2e_variants=()   # end to end: every variant unless --variants names some
 e2e_records=""    # end to end: records per throughput run, when --records gives them
+e2e_rounds=1      # end to end: rounds of throughput runs, each running every variant once
 profile=false
 journal=false
 jmh_runs=true
@@ -42,7 +44,7 @@ state_workers=java,python,rust
 backends=false
 backends_size=(1000000 10)   # state backends: keys, then rounds of 1% of them after the build
 quick=false
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|timers|state|state-keys|workers|state-zipf|backends)$ ]]; do
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|rounds|keys|timers|state|state-keys|workers|state-zipf|backends)$ ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5)
       state_rounds=8; backends_size=(100000 5); quick=true ;;
@@ -55,6 +57,8 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|keys|
       e2e_variants=("$2"); shift ;;
     --records) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--records needs a whole number of records, at least 1"
       e2e_records="$2"; shift ;;
+    --rounds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--rounds needs a whole number of rounds, at least 1"
+      e2e_rounds="$2"; shift ;;
     --state) state=true ;;
     --backends) backends=true ;;
     --state-keys) [[ "${2:-}" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] \
@@ -162,7 +166,7 @@ fi
 # baseline, and a fixed heap as a TaskManager's JVM has.
 "${bench_java[@]}" -Xms2g -Xmx2g \
   -cp "$e2e_classpath:$BRIDGE_WORKER_JAR" \
-  org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$results" "${e2e_variants[@]}" 2>&1 | grep '^flink-bridge bench' >&2 \
+  org.flinkbridge.bench.EndToEnd "${e2e_size[@]}" "$e2e_rounds" "$results" "${e2e_variants[@]}" 2>&1 | grep '^flink-bridge bench' >&2 \
   || die "the end-to-end benchmark failed; run it again to see its output"
 cat "$results/endtoend.md" >> "$results/results.md"
 cat "$results/endtoend.md"

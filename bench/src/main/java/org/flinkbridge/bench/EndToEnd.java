@@ -12,7 +12,9 @@ import org.apache.flink.runtime.util.stats.StatsSummarySnapshot;
 import org.flinkbridge.bridge.function.BridgeFunction;
 import org.flinkbridge.bridge.function.BridgeStreams;
 import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.bridge.session.SpawnedWorker;
 import org.flinkbridge.job.io.Sources;
+import org.flinkbridge.pipeline.BridgeSettings;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
@@ -23,11 +25,13 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
  * The end-to-end job benchmark: generated JSON events through append-field into a discarding sink on an
@@ -41,9 +45,14 @@ import java.util.Optional;
  * worker process starts cold), and the records slower than the 200 µs goal are set against the
  * garbage-collection pauses of both JVMs ({@link GcPauses}), which is where the tail comes from.
  *
- * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR [VARIANT,...]}; writes {@code endtoend.json} and
- * {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}; a list
- * of variants runs only those (the ratios between variants not run are left out).
+ * <p>With more than one round, every variant's throughput run is repeated in {@link Rounds}: each round runs
+ * every variant once, the order rotated from round to round, and a variant's records/s is the median of its rounds;
+ * the report gives each round's figures and, for each goal, the ratio of the medians and the range of the rounds'
+ * ratios. The latency run follows a variant's last round, at half of its median.
+ *
+ * <p>Usage: {@code EndToEnd RECORDS LATENCY_SECONDS ROUNDS OUTPUT_DIR [VARIANT,...]}; writes {@code endtoend.json}
+ * and {@code endtoend.md} there. The launcher runs it after the JMH benchmarks of {@code ./flink-bridge bench}; a
+ * list of variants runs only those (the ratios between variants not run are left out).
  */
 public final class EndToEnd {
 
@@ -59,6 +68,18 @@ public final class EndToEnd {
     /** In the dead-letter-1pct variant, one event in this many is not JSON, so append_field fails on it. */
     private static final int POISON_EVERY = 100;
 
+    /** The goals set on one variant's records/s over another's, in the order the report gives them. */
+    private static final List<Goal> GOALS = List.of(
+            new Goal("shm", "failover-shm", "Journaling for recovery in place: shm with its journal runs at %s of"
+                    + " failover-shm's records/s, the same job with no journal (goal: at least 90%%)%s.", true),
+            new Goal("dead-letter-shm", "shm", "Dead letters: append_field with on_error: dead_letter runs at %s of"
+                    + " shm's records/s with no failing record (goal: at least 95%%)%s", true),
+            new Goal("dead-letter-1pct-shm", "shm", "Dead letters: with one event in " + POISON_EVERY + " not JSON,"
+                    + " each a dead letter, at %s of shm's records/s (goal: at least 85%%)%s", true),
+            new Goal("rust-python-segment-shm", "python-segment-shm", "The same JSON step as a Python segment"
+                    + " (bench_json.AppendField): hosted by the Rust worker it runs at %s times its records/s in the"
+                    + " Python worker (goal: at least 1.5)%s.", false));
+
     /** Events of the Python ceiling's plain loop (held in memory, so not the whole run's count). */
     private static final int PYTHON_CEILING_RECORDS = 300_000;
     private static final long CHECKPOINT_INTERVAL_MS = 500;
@@ -67,56 +88,55 @@ public final class EndToEnd {
     private EndToEnd() {}
 
     public static void main(String[] args) throws Exception {
-        List<String> variants = Arguments.namesAfter(args, 3, "EndToEnd RECORDS LATENCY_SECONDS OUTPUT_DIR"
+        List<String> variants = Arguments.namesAfter(args, 4, "EndToEnd RECORDS LATENCY_SECONDS ROUNDS OUTPUT_DIR"
                 + " [VARIANT,...]", "variants", VARIANTS);
         long records = Long.parseLong(args[0]);
         long latencySeconds = Long.parseLong(args[1]);
-        Path out = Path.of(args[2]);
+        int rounds = Integer.parseInt(args[2]);
+        Path out = Path.of(args[3]);
+        List<List<String>> orders = Rounds.orders(variants, rounds);
+        // Both in the variants' order, whatever order a round runs them in.
+        Map<String, List<Double>> byRound = new LinkedHashMap<>();
         Map<String, Map<String, Object>> results = new LinkedHashMap<>();
-        try (BenchCluster cluster = new BenchCluster()) {
-            // A run of the first variant first, not measured: whichever runs first would otherwise run in a cold
-            // JVM (measured: the same variant at 57% of its warm figure).
-            run(cluster, variants.getFirst(), records / 4, 0, 0, CHECKPOINT_INTERVAL_MS);
-            for (String variant : variants) {
-                Measured throughput = run(cluster, variant, records, 0, 0, CHECKPOINT_INTERVAL_MS);
-                double peak = throughput.latencies().recordsPerSecond();
-                long halfRate = Math.max(1, (long) (peak / 2));
-                Measured latencyRun = run(cluster, variant, halfRate * (WARMUP_SECONDS + latencySeconds), halfRate,
-                        halfRate * WARMUP_SECONDS, 0);
-                Latencies.Run latency = latencyRun.latencies();
-                StatsSummarySnapshot checkpoints = throughput.checkpoints().getSummaryStats().getEndToEndDurationStats();
-                List<GcPauses.Pause> flinkPauses = GcPauses.within(latencyRun.flinkPauses(), latency);
-                List<GcPauses.Pause> workerPauses = GcPauses.within(latencyRun.workerPauses(), latency);
-                List<GcPauses.Pause> allPauses = new ArrayList<>(flinkPauses);
-                allPauses.addAll(workerPauses);
-                Map<String, Object> result = new LinkedHashMap<>();
-                result.put("records_per_second", peak);
-                result.put("checkpoints", checkpoints.getCount());
-                result.put("checkpoint_p50_ms", checkpoints.getQuantile(0.5));
-                result.put("checkpoint_max_ms", checkpoints.getMaximum());
-                result.put("latency_rate", halfRate);
-                result.put("latency_p50_us", latency.percentileMicros(50));
-                result.put("latency_p99_us", latency.percentileMicros(99));
-                result.put("latency_p999_us", latency.percentileMicros(99.9));
-                result.put("measured_records", latency.sortedLatencies().length);
-                result.put("records_over_goal", latency.slow().size());
-                result.put("flink_gc_pauses", flinkPauses.size());
-                result.put("flink_gc_pause_ms", flinkPauses.stream().mapToLong(GcPauses.Pause::millis).sum());
-                result.put("worker_gc_pauses", workerPauses.size());
-                result.put("worker_gc_pause_ms", workerPauses.stream().mapToLong(GcPauses.Pause::millis).sum());
-                result.put("over_goal_near_gc_share", GcPauses.slowShareNear(latency.slow(), allPauses));
-                result.put("time_near_gc_share", GcPauses.timeShareNear(allPauses, latency));
-                result.put("flink_run_queue_ms_per_s", latencyRun.flinkRunQueueMillisPerSecond());
-                result.put("worker_run_queue_ms_per_s", latencyRun.workerRunQueueMillisPerSecond());
-                results.put(variant, result);
-                System.err.printf(Locale.ROOT, "flink-bridge bench: end to end %s: %,.0f records/s, %d checkpoints"
-                                + " (p50 %.0f ms, max %d ms); at %,d/s p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs;"
-                                + " %.0f%% of the records over 200 µs were near a GC pause (%.0f%% of the time)%n",
-                        variant, peak, checkpoints.getCount(), checkpoints.getQuantile(0.5), checkpoints.getMaximum(),
-                        halfRate, latency.percentileMicros(50), latency.percentileMicros(99),
-                        latency.percentileMicros(99.9), 100 * (double) result.get("over_goal_near_gc_share"),
-                        100 * (double) result.get("time_near_gc_share"));
+        for (String variant : variants) {
+            byRound.put(variant, new ArrayList<>());
+            results.put(variant, new LinkedHashMap<>());
+        }
+        Path gcLogs = Files.createTempDirectory("flink-bridge-bench-worker-gc-");
+        try (BenchCluster cluster = new BenchCluster();
+             WarmWorkers warm = new WarmWorkers(rounds > 1 ? workerCommands(variants, gcLogs) : List.of())) {
+            // Unmeasured runs first: whichever variant ran first would otherwise run in a cold JVM (measured: the
+            // same variant at 57% of its warm figure). A single run warms the JVM with a quarter of its first
+            // variant; rounds warm each variant's kept worker too, with a quarter of every variant.
+            for (String variant : rounds > 1 ? variants : List.of(variants.getFirst())) {
+                run(cluster, variant, records / 4, 0, 0, CHECKPOINT_INTERVAL_MS, gcLogs);
             }
+            for (int round = 0; round < rounds; round++) {
+                for (String variant : orders.get(round)) {
+                    Measured throughput = run(cluster, variant, records, 0, 0, CHECKPOINT_INTERVAL_MS, gcLogs);
+                    byRound.get(variant).add(throughput.latencies().recordsPerSecond());
+                    if (rounds > 1) {
+                        System.err.printf(Locale.ROOT, "flink-bridge bench: round %d of %d, %s: %,.0f records/s%n",
+                                round + 1, rounds, variant, throughput.latencies().recordsPerSecond());
+                    }
+                    // The latency run once per variant, at half of its median: after its last round, so that a
+                    // single run keeps its order (each variant's throughput run, then its latency run).
+                    if (round == rounds - 1) {
+                        results.get(variant).putAll(variantResult(cluster, variant,
+                                Rounds.median(byRound.get(variant)), throughput, latencySeconds, gcLogs));
+                    }
+                }
+            }
+        } finally {
+            try (Stream<Path> logs = Files.list(gcLogs)) {
+                for (Path log : logs.toList()) {
+                    Files.delete(log);
+                }
+            }
+            Files.delete(gcLogs);
+        }
+        if (rounds > 1) {
+            addRounds(results, byRound, orders);
         }
         // The Python ceiling is set beside python-shm only: a run without it has nothing to compare it with.
         Optional<Double> pythonCeiling = Optional.empty();
@@ -127,7 +147,75 @@ public final class EndToEnd {
                     pythonCeiling.get());
         }
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.resolve("endtoend.json").toFile(), results);
-        Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, results, pythonCeiling));
+        Files.writeString(out.resolve("endtoend.md"), table(records, latencySeconds, orders, byRound, results,
+                pythonCeiling));
+    }
+
+    /**
+     * The variant's figures: {@code peak} records/s and the checkpoints of its {@code throughput} run, then the
+     * latency of a run at half of that rate, with the GC pauses and run-queue waits behind its slow records.
+     */
+    private static Map<String, Object> variantResult(BenchCluster cluster, String variant, double peak,
+                                                     Measured throughput, long latencySeconds, Path gcLogs)
+            throws Exception {
+        long halfRate = Math.max(1, (long) (peak / 2));
+        Measured latencyRun = run(cluster, variant, halfRate * (WARMUP_SECONDS + latencySeconds), halfRate,
+                halfRate * WARMUP_SECONDS, 0, gcLogs);
+        Latencies.Run latency = latencyRun.latencies();
+        StatsSummarySnapshot checkpoints = throughput.checkpoints().getSummaryStats().getEndToEndDurationStats();
+        List<GcPauses.Pause> flinkPauses = GcPauses.within(latencyRun.flinkPauses(), latency);
+        List<GcPauses.Pause> workerPauses = GcPauses.within(latencyRun.workerPauses(), latency);
+        List<GcPauses.Pause> allPauses = new ArrayList<>(flinkPauses);
+        allPauses.addAll(workerPauses);
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("records_per_second", peak);
+        result.put("checkpoints", checkpoints.getCount());
+        result.put("checkpoint_p50_ms", checkpoints.getQuantile(0.5));
+        result.put("checkpoint_max_ms", checkpoints.getMaximum());
+        result.put("latency_rate", halfRate);
+        result.put("latency_p50_us", latency.percentileMicros(50));
+        result.put("latency_p99_us", latency.percentileMicros(99));
+        result.put("latency_p999_us", latency.percentileMicros(99.9));
+        result.put("measured_records", latency.sortedLatencies().length);
+        result.put("records_over_goal", latency.slow().size());
+        result.put("flink_gc_pauses", flinkPauses.size());
+        result.put("flink_gc_pause_ms", flinkPauses.stream().mapToLong(GcPauses.Pause::millis).sum());
+        result.put("worker_gc_pauses", workerPauses.size());
+        result.put("worker_gc_pause_ms", workerPauses.stream().mapToLong(GcPauses.Pause::millis).sum());
+        result.put("over_goal_near_gc_share", GcPauses.slowShareNear(latency.slow(), allPauses));
+        result.put("time_near_gc_share", GcPauses.timeShareNear(allPauses, latency));
+        result.put("flink_run_queue_ms_per_s", latencyRun.flinkRunQueueMillisPerSecond());
+        result.put("worker_run_queue_ms_per_s", latencyRun.workerRunQueueMillisPerSecond());
+        System.err.printf(Locale.ROOT, "flink-bridge bench: end to end %s: %,.0f records/s, %d checkpoints"
+                        + " (p50 %.0f ms, max %d ms); at %,d/s p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs;"
+                        + " %.0f%% of the records over 200 µs were near a GC pause (%.0f%% of the time)%n",
+                variant, peak, checkpoints.getCount(), checkpoints.getQuantile(0.5), checkpoints.getMaximum(),
+                halfRate, latency.percentileMicros(50), latency.percentileMicros(99),
+                latency.percentileMicros(99.9), 100 * (double) result.get("over_goal_near_gc_share"),
+                100 * (double) result.get("time_near_gc_share"));
+        return result;
+    }
+
+    /**
+     * Each variant's records/s round by round and its place in each round's order, and for each goal between two
+     * variants that ran, the ratio round by round, of the medians, and the least and greatest of the rounds'.
+     */
+    private static void addRounds(Map<String, Map<String, Object>> results, Map<String, List<Double>> byRound,
+                                  List<List<String>> orders) {
+        byRound.forEach((variant, recordsPerSecond) -> {
+            results.get(variant).put("records_per_second_by_round", recordsPerSecond);
+            results.get(variant).put("place_by_round", orders.stream().map(order -> order.indexOf(variant) + 1)
+                    .toList());
+        });
+        for (Goal goal : goals(byRound)) {
+            Rounds.Ratio ratio = Rounds.ratio(byRound.get(goal.variant()), byRound.get(goal.baseline()));
+            Map<String, Object> ratios = new LinkedHashMap<>();
+            ratios.put("by_round", ratio.byRound());
+            ratios.put("of_medians", ratio.ofMedians());
+            ratios.put("min", ratio.min());
+            ratios.put("max", ratio.max());
+            results.get(goal.variant()).put("of_" + goal.baseline(), ratios);
+        }
     }
 
     /** Records/s of the Python worker's append_field step in a plain Python loop: what no bridge can beat. */
@@ -151,10 +239,11 @@ public final class EndToEnd {
 
     /**
      * One job: {@code count} events at {@code rate} per second (0: unthrottled) through the variant's step,
-     * the latencies of the first {@code warmup} left out, checkpointing every {@code checkpointMillis} (0: never).
+     * the latencies of the first {@code warmup} left out, checkpointing every {@code checkpointMillis} (0: never);
+     * a Java worker writes its GC log in {@code gcLogs}.
      */
     private static Measured run(BenchCluster cluster, String variant, long count, long rate, long warmup,
-                                long checkpointMillis) throws Exception {
+                                long checkpointMillis, Path gcLogs) throws Exception {
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         if (checkpointMillis > 0) {
             ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(checkpointMillis);
@@ -166,11 +255,7 @@ public final class EndToEnd {
         if (poisoned) {
             stamped = stamped.process(new Poison()).withParallelism(1);
         }
-        Path workerGcLog = Files.createTempFile("flink-bridge-bench-worker-gc-", ".log");
-        List<String> workerCommand = variant.startsWith("python-") ? BenchWorker.pythonCommand(false)
-                : variant.equals("rust-shm") ? BenchWorker.rustCommand()
-                : variant.startsWith("rust-") ? BenchWorker.rustHostingPythonCommand()
-                : BenchWorker.command(List.of(GcPauses.workerLogOption(workerGcLog)), List.of());
+        List<String> workerCommand = workerCommand(variant, gcLogs);
         // The python-segment variants run the same Python segment, and differ only in what hosts it.
         SessionSpec.Step step = variant.contains("python-segment") ? BenchWorker.PYTHON_JSON_STEP
                 : variant.startsWith("dead-letter-") ? BenchWorker.APPEND_FIELD_OR_DEAD_LETTER
@@ -200,27 +285,89 @@ public final class EndToEnd {
             throw new IllegalStateException(variant + ": " + run.records() + " records reached the sink, not "
                     + expected);
         }
-        List<GcPauses.Pause> workerPauses = GcPauses.fromLog(workerGcLog);
-        Files.deleteIfExists(workerGcLog);
+        List<GcPauses.Pause> workerPauses = GcPauses.fromLog(gcLog(variant, gcLogs));
         return new Measured(run, checkpoints, flinkPauses, workerPauses, runQueue[0], runQueue[1]);
     }
 
-    private static String table(long records, long latencySeconds, Map<String, Map<String, Object>> results,
+    /**
+     * The command of the variant's worker. A Java worker's names the variant's own GC log, one file for all of its
+     * runs (each new process starts it afresh), so each Java variant has a command, and so a spawned process, of
+     * its own.
+     */
+    private static List<String> workerCommand(String variant, Path gcLogs) {
+        return variant.startsWith("python-") ? BenchWorker.pythonCommand(false)
+                : variant.equals("rust-shm") ? BenchWorker.rustCommand()
+                : variant.startsWith("rust-") ? BenchWorker.rustHostingPythonCommand()
+                : BenchWorker.command(List.of(GcPauses.workerLogOption(gcLog(variant, gcLogs))), List.of());
+    }
+
+    private static Path gcLog(String variant, Path gcLogs) {
+        return gcLogs.resolve(variant + ".log");
+    }
+
+    /** The worker commands of the variants that have a worker (all but in-process). */
+    private static List<List<String>> workerCommands(List<String> variants, Path gcLogs) {
+        return variants.stream().filter(variant -> !variant.equals("in-process"))
+                .map(variant -> workerCommand(variant, gcLogs)).toList();
+    }
+
+    /**
+     * With rounds, each variant's worker process, held from before the warm-up to the end of the last round, so that
+     * every run of the variant finds it warm: a new Java worker spends the first second or so of a run compiling
+     * its hot code on the same 2 shared cores, a cost that would be a larger and noisier share of a short round
+     * than the difference the rounds measure, and no part of what a long-running job pays. One process per Java
+     * variant, not one for all, so that its compiled code is that of a worker serving that job alone. A single
+     * run keeps a new process per run, as the runs the docs cite had.
+     */
+    private static final class WarmWorkers implements AutoCloseable {
+        private final List<SpawnedWorker> held = new ArrayList<>();
+
+        WarmWorkers(List<List<String>> commands) throws IOException {
+            try {
+                for (List<String> command : commands) {
+                    SpawnedWorker worker = SpawnedWorker.acquire(command, BridgeSettings.DEFAULT_WORKER_TIMEOUT_MS,
+                            false);
+                    held.add(worker);
+                    System.err.printf(Locale.ROOT, "flink-bridge bench: worker process %d kept warm for the rounds:"
+                            + " %s%n", worker.pid(), String.join(" ", command));
+                }
+            } catch (IOException | RuntimeException e) {
+                close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() {
+            held.forEach(SpawnedWorker::release);
+        }
+    }
+
+    private static String table(long records, long latencySeconds, List<List<String>> orders,
+                                Map<String, List<Double>> byRound, Map<String, Map<String, Object>> results,
                                 Optional<Double> pythonCeiling) {
+        int rounds = orders.size();
+        String warmUpAndRounds = rounds == 1
+                ? "(after a quarter of a run of the first variant, not measured, to warm the JVM):\n"
+                : String.format(Locale.ROOT, "(after a quarter of a run of each variant, not measured, to warm the JVM"
+                        + " and each variant's worker process, kept\nthrough the rounds): %d rounds, each running every"
+                        + " variant once, the order rotated from round to round, of\n", rounds);
+        String medians = rounds == 1 ? "" : " Records/s is the median of the variant's rounds; the checkpoints are"
+                + "\nthose of its last round, which its latency run follows.";
         StringBuilder out = new StringBuilder("""
 
                 ## End to end
 
                 Generated JSON events -> append_field -> a discarding sink, parallelism 1, on an embedded MiniCluster
-                (after a quarter of a run of the first variant, not measured, to warm the JVM):
-                %,d records as fast as they go with a checkpoint every %d ms (records/s; checkpoint end-to-end
+                %s%,d records as fast as they go with a checkpoint every %d ms (records/s; checkpoint end-to-end
                 duration under that load, from Flink's checkpoint statistics), then %d s at half of that rate, after
                 %d s of warm-up, for the latency from before the step to after it (the bridge's round trip and
-                pipelining included; for in-process, the step alone).
+                pipelining included; for in-process, the step alone).%s
 
                 | variant | records/s | of in-process | checkpoints | checkpoint p50 ms | checkpoint max ms | latency rate/s | p50 µs | p99 µs | p99.9 µs |
                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-                """.formatted(records, CHECKPOINT_INTERVAL_MS, latencySeconds, WARMUP_SECONDS));
+                """.formatted(warmUpAndRounds, records, CHECKPOINT_INTERVAL_MS, latencySeconds, WARMUP_SECONDS,
+                medians));
         results.forEach((variant, result) -> out.append(String.format(Locale.ROOT,
                 "| %s | %,.0f | %s | %d | %.0f | %d | %,d | %.0f | %.0f | %.0f |%n", variant,
                 result.get("records_per_second"), ratio(results, variant, "in-process")
@@ -228,23 +375,21 @@ public final class EndToEnd {
                 result.get("checkpoints"), result.get("checkpoint_p50_ms"), result.get("checkpoint_max_ms"),
                 result.get("latency_rate"), result.get("latency_p50_us"), result.get("latency_p99_us"),
                 result.get("latency_p999_us"))));
-        ratio(results, "shm", "failover-shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
-                "%nJournaling for recovery in place: shm with its journal runs at %.0f%% of failover-shm's records/s,"
-                        + " the same job with no journal (goal: at least 90%%).%n", 100 * r)));
-        ratio(results, "dead-letter-shm", "shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
-                "%nDead letters: append_field with on_error: dead_letter runs at %.0f%% of shm's records/s with no"
-                        + " failing record (goal: at least 95%%)%n", 100 * r)));
-        ratio(results, "dead-letter-1pct-shm", "shm").ifPresent(r -> out.append(String.format(Locale.ROOT,
-                "%nDead letters: with one event in %d not JSON, each a dead letter, at %.0f%% of shm's records/s"
-                        + " (goal: at least 85%%)%n", POISON_EVERY, 100 * r)));
+        List<Goal> goals = goals(byRound);
+        if (rounds > 1) {
+            out.append(roundsTable(orders, byRound, goals));
+        }
+        for (Goal goal : goals) {
+            Rounds.Ratio ratio = Rounds.ratio(byRound.get(goal.variant()), byRound.get(goal.baseline()));
+            String spread = rounds == 1 ? "" : String.format(Locale.ROOT, "; the ratio of the medians of %d rounds,"
+                    + " each round's from %s to %s", rounds, goal.format(ratio.min()), goal.format(ratio.max()));
+            out.append(String.format(Locale.ROOT, "%n" + goal.sentence() + "%n", goal.format(ratio.ofMedians()),
+                    spread));
+        }
         pythonCeiling.ifPresent(ceiling -> out.append(String.format(Locale.ROOT, "%nThe same append_field step in a"
                         + " plain Python loop (the Python worker's built-in step, no Flink, no transport): %,.0f"
                         + " records/s; python-shm reaches %.0f%% of it.%n", ceiling,
                 100 * (double) results.get("python-shm").get("records_per_second") / ceiling)));
-        ratio(results, "rust-python-segment-shm", "python-segment-shm").ifPresent(r -> out.append(String.format(
-                Locale.ROOT, "%nThe same JSON step as a Python segment (bench_json.AppendField): hosted by the Rust"
-                        + " worker it runs at %.2f times its records/s in the Python worker (goal: at least 1.5).%n",
-                r)));
         out.append(String.format(Locale.ROOT, "%nWhere the records slower than 200 µs come from, in the latency runs: those in flight"
                 + " during a garbage-collection pause of Flink's JVM or the worker's, or within %d ms after one."
                 + " Beside them, how long the threads of each process waited for a CPU while runnable (Linux schedstat),"
@@ -261,6 +406,64 @@ public final class EndToEnd {
         return out.toString();
     }
 
+    /**
+     * Each round's records/s in the order it ran the variants and the ratio of each goal, then the medians (for a
+     * goal, the ratio of the medians) and the least and greatest of the rounds.
+     */
+    private static String roundsTable(List<List<String>> orders, Map<String, List<Double>> byRound, List<Goal> goals) {
+        List<String> header = new ArrayList<>(List.of("round", "order"));
+        header.addAll(byRound.keySet());
+        goals.forEach(goal -> header.add(goal.variant() + " / " + goal.baseline()));
+        List<Rounds.Ratio> ratios = goals.stream()
+                .map(goal -> Rounds.ratio(byRound.get(goal.variant()), byRound.get(goal.baseline()))).toList();
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%nEach round's records/s, in the order the"
+                + " round ran the variants, and the ratios the goals below compare:%n%n"));
+        out.append(Report.row(header));
+        out.append(Report.row(header.stream().map(column -> column.equals("order") ? "---" : "---:").toList()));
+        for (int round = 0; round < orders.size(); round++) {
+            List<String> cells = new ArrayList<>(List.of(Integer.toString(round + 1),
+                    String.join(", ", orders.get(round))));
+            for (List<Double> recordsPerSecond : byRound.values()) {
+                cells.add(String.format(Locale.ROOT, "%,.0f", recordsPerSecond.get(round)));
+            }
+            for (int goal = 0; goal < goals.size(); goal++) {
+                cells.add(goals.get(goal).format(ratios.get(goal).byRound().get(round)));
+            }
+            out.append(Report.row(cells));
+        }
+        List<String> medians = new ArrayList<>(List.of("median", "(goals: ratio of the medians)"));
+        List<String> spreads = new ArrayList<>(List.of("min-max", ""));
+        for (List<Double> recordsPerSecond : byRound.values()) {
+            medians.add(String.format(Locale.ROOT, "%,.0f", Rounds.median(recordsPerSecond)));
+            spreads.add(String.format(Locale.ROOT, "%,.0f-%,.0f", Collections.min(recordsPerSecond),
+                    Collections.max(recordsPerSecond)));
+        }
+        for (int goal = 0; goal < goals.size(); goal++) {
+            medians.add(goals.get(goal).format(ratios.get(goal).ofMedians()));
+            spreads.add(goals.get(goal).format(ratios.get(goal).min()) + "-"
+                    + goals.get(goal).format(ratios.get(goal).max()));
+        }
+        out.append(Report.row(medians)).append(Report.row(spreads));
+        return out.toString();
+    }
+
+    /**
+     * A goal on one variant's records/s over another's: the report's sentence for it (its first {@code %s} the
+     * ratio, its second what the rounds add) and whether the ratio reads as a percentage or as a factor.
+     */
+    private record Goal(String variant, String baseline, String sentence, boolean percentage) {
+        String format(double ratio) {
+            return percentage ? String.format(Locale.ROOT, "%.0f%%", 100 * ratio)
+                    : String.format(Locale.ROOT, "%.2f", ratio);
+        }
+    }
+
+    /** The goals both of whose variants ran. */
+    private static List<Goal> goals(Map<String, List<Double>> byRound) {
+        return GOALS.stream().filter(goal -> byRound.containsKey(goal.variant())
+                && byRound.containsKey(goal.baseline())).toList();
+    }
+
     /** Records/s of {@code variant} over those of {@code baseline}, when both ran. */
     private static Optional<Double> ratio(Map<String, Map<String, Object>> results, String variant, String baseline) {
         if (!results.containsKey(variant) || !results.containsKey(baseline)) {
@@ -270,7 +473,6 @@ public final class EndToEnd {
                 / (double) results.get(baseline).get("records_per_second"));
     }
 
-    /** The step run inside the Flink task, through the worker SDK: the baseline with no bridge. */
     /** Replaces the payload of every {@value #POISON_EVERY}th event with text that is not JSON. */
     private static final class Poison implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
         private static final byte[] NOT_JSON = "not json".getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -286,6 +488,7 @@ public final class EndToEnd {
         }
     }
 
+    /** The step run inside the Flink task, through the worker SDK: the baseline with no bridge. */
     private static final class InProcessStep implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
         private final SessionSpec.Step step;
         private transient org.flinkbridge.worker.sdk.Step segment;

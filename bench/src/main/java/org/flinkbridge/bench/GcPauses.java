@@ -28,9 +28,12 @@ final class GcPauses {
     /** How long after a pause a record still counts as delayed by it: the backlog it left takes time to drain. */
     static final long AFTERMATH_MILLIS = 20;
 
-    /** The worker JVM option that writes the GC log {@link #fromLog} reads. */
+    /**
+     * The worker JVM option that writes the GC log {@link #fromLog} reads. No rotation: a new process of the same
+     * command starts the file afresh, rather than leaving the last one's beside it under a numbered name.
+     */
     static String workerLogOption(Path log) {
-        return "-Xlog:gc:file=" + log + ":time";
+        return "-Xlog:gc:file=" + log + ":time:filecount=0";
     }
 
     record Pause(long startMillis, long endMillis) {

@@ -250,7 +250,8 @@ public final class Report {
                 : new BigDecimal(ratio).round(new MathContext(3)).toPlainString();
     }
 
-    private static String row(List<String> cells) {
+    /** One row of a Markdown table. */
+    static String row(List<String> cells) {
         return "| " + String.join(" | ", cells) + " |\n";
     }
 
