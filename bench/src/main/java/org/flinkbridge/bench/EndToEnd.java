@@ -313,11 +313,12 @@ public final class EndToEnd {
 
     /**
      * With rounds, each variant's worker process, held from before the warm-up to the end of the last round, so that
-     * every run of the variant finds it warm: a new Java worker spends the first second or so of a run compiling
-     * its hot code on the same 2 shared cores, a cost that would be a larger and noisier share of a short round
-     * than the difference the rounds measure, and no part of what a long-running job pays. One process per Java
-     * variant, not one for all, so that its compiled code is that of a worker serving that job alone. A single
-     * run keeps a new process per run, as the runs the docs cite had.
+     * every run of the variant finds it warm: a new Java worker spends the start of every run compiling its hot
+     * code on the same 2 shared cores, a cost that would be a larger and noisier share of a short round than the
+     * difference the rounds measure, and no part of what a long-running job pays; with warm workers, rounds of
+     * 1,000,000 records suffice, and more of them fit. One process per Java variant, not one for all, so that its
+     * compiled code is that of a worker serving that job alone. A single run keeps a new process per run, as the
+     * runs cited before rounds had.
      */
     private static final class WarmWorkers implements AutoCloseable {
         private final List<SpawnedWorker> held = new ArrayList<>();
