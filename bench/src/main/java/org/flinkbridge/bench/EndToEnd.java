@@ -208,7 +208,7 @@ public final class EndToEnd {
                     .toList());
         });
         for (Goal goal : goals(byRound)) {
-            Rounds.Ratio ratio = Rounds.ratio(byRound.get(goal.variant()), byRound.get(goal.baseline()));
+            Rounds.Ratio ratio = goal.ratio(byRound);
             Map<String, Object> ratios = new LinkedHashMap<>();
             ratios.put("by_round", ratio.byRound());
             ratios.put("of_medians", ratio.ofMedians());
@@ -381,7 +381,7 @@ public final class EndToEnd {
             out.append(roundsTable(orders, byRound, goals));
         }
         for (Goal goal : goals) {
-            Rounds.Ratio ratio = Rounds.ratio(byRound.get(goal.variant()), byRound.get(goal.baseline()));
+            Rounds.Ratio ratio = goal.ratio(byRound);
             String spread = rounds == 1 ? "" : String.format(Locale.ROOT, "; the ratio of the medians of %d rounds,"
                     + " each round's from %s to %s", rounds, goal.format(ratio.min()), goal.format(ratio.max()));
             out.append(String.format(Locale.ROOT, "%n" + goal.sentence() + "%n", goal.format(ratio.ofMedians()),
@@ -415,8 +415,7 @@ public final class EndToEnd {
         List<String> header = new ArrayList<>(List.of("round", "order"));
         header.addAll(byRound.keySet());
         goals.forEach(goal -> header.add(goal.variant() + " / " + goal.baseline()));
-        List<Rounds.Ratio> ratios = goals.stream()
-                .map(goal -> Rounds.ratio(byRound.get(goal.variant()), byRound.get(goal.baseline()))).toList();
+        List<Rounds.Ratio> ratios = goals.stream().map(goal -> goal.ratio(byRound)).toList();
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%nEach round's records/s, in the order the"
                 + " round ran the variants, and the ratios the goals below compare:%n%n"));
         out.append(Report.row(header));
@@ -453,6 +452,11 @@ public final class EndToEnd {
      * ratio, its second what the rounds add) and whether the ratio reads as a percentage or as a factor.
      */
     private record Goal(String variant, String baseline, String sentence, boolean percentage) {
+        /** The variant's records/s over the baseline's, from their rounds. */
+        Rounds.Ratio ratio(Map<String, List<Double>> byRound) {
+            return Rounds.ratio(byRound.get(variant), byRound.get(baseline));
+        }
+
         String format(double ratio) {
             return percentage ? String.format(Locale.ROOT, "%.0f%%", 100 * ratio)
                     : String.format(Locale.ROOT, "%.2f", ratio);
