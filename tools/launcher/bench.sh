@@ -155,13 +155,13 @@ jmh_rust=("${bench_java[@]}" -jar "$bench_jar" TransportRoundTrip -f 1 "${timing
 if [[ "$jmh_runs" == true ]]; then
   "${jmh[@]}" 2>&1 | tee "$results/jmh.log"
   "${jmh_rust[@]}" 2>&1 | tee -a "$results/jmh.log"
-  ln -sfn "$(basename "$results")" out/bench/latest
   "$(java_bin)" -Djava.awt.headless=true -cp "$bench_jar" org.flinkbridge.bench.Report \
     "$results/transport.json:$results/transport-rust.json" "$results/results.md" "$invocation" \
     "${jmh[*]}, then ${jmh_rust[*]}"
 else
   echo "# $invocation" > "$results/results.md"
 fi
+ln -sfn "$(basename "$results")" out/bench/latest
 # The end-to-end job runs on the job's own Flink classpath, with the worker's SDK for the in-process
 # baseline, and a fixed heap as a TaskManager's JVM has.
 "${bench_java[@]}" -Xms2g -Xmx2g \
