@@ -4,7 +4,6 @@ import org.apache.flink.runtime.checkpoint.Checkpoints;
 import org.apache.flink.runtime.checkpoint.OperatorState;
 import org.flinkbridge.bridge.BridgeOptions;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -51,15 +50,13 @@ class LargeStateTest {
     private static final long TICKS = 25_000;
     private static final long LARGE_STATE = 256L << 20;
 
-    @Test
-    void stateOfSeveralHundredMebibytesSurvivesAWorkerKill(@TempDir Path dir) throws Exception {
-        survivesAWorkerKill("shm", "java", dir);
-    }
-
-    /** The other workers, in the long run (./flink-bridge test --long). */
+    /**
+     * Each worker, in the long run (./flink-bridge test long): about a minute each. The default run keeps the barrier's
+     * bounded evict list to ResidentKeysTest and keyed state's restore to CellsTest.
+     */
     @Tag("long")
     @ParameterizedTest
-    @CsvSource({"shm, python", "shm, rust"})
+    @CsvSource({"shm, java", "shm, python", "shm, rust"})
     void stateOfSeveralHundredMebibytesSurvivesAKillOfEveryWorker(String transport, String worker, @TempDir Path dir)
             throws Exception {
         survivesAWorkerKill(transport, worker, dir);
