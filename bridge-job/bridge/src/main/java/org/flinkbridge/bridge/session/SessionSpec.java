@@ -59,16 +59,18 @@ public record SessionSpec(
 
     /** The same session, keyed or not. */
     public SessionSpec withKeyed(boolean isKeyed) {
-        return new SessionSpec(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote,
-                workerCommand, maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes,
-                isKeyed, cellsBudgetBytes);
+        return with(isKeyed, cellsBudgetBytes);
     }
 
     /** The same session, its worker holding at most {@code bytes} of cells ({@link BridgeOptions#CELLS_BUDGET}). */
     public SessionSpec withCellsBudget(long bytes) {
+        return with(keyed, bytes);
+    }
+
+    private SessionSpec with(boolean isKeyed, long budgetBytes) {
         return new SessionSpec(jobName, segmentId, segmentName, steps, mode, workerAddress, allowPlaintextRemote,
                 workerCommand, maxInFlight, workerTimeoutMillis, maxBatchFrames, shm, recovery, maxSnapshotBytes,
-                keyed, bytes);
+                isKeyed, budgetBytes);
     }
 
     /**
