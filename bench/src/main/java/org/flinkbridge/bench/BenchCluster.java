@@ -81,6 +81,21 @@ final class BenchCluster implements AutoCloseable {
         cluster.requestJobResult(id).get().toJobExecutionResult(BenchCluster.class.getClassLoader());
     }
 
+    /**
+     * Completes when job {@code id} ends, exceptionally with the job's own error if it failed. No thread waits for it:
+     * a wait parked on the common pool (one thread on two cores) starves every delayed future of the JVM, the sources'
+     * pacing among them, and the job stands still.
+     */
+    CompletableFuture<Void> end(JobID id) {
+        return cluster.requestJobResult(id).thenAccept(result -> {
+            try {
+                result.toJobExecutionResult(BenchCluster.class.getClassLoader());
+            } catch (Exception e) {
+                throw new IllegalStateException("job " + id + " failed", e);
+            }
+        });
+    }
+
     /** The checkpoint statistics of job {@code id}, running or ended, as the web UI shows them. */
     CheckpointStatsSnapshot checkpoints(JobID id) throws Exception {
         return cluster.getArchivedExecutionGraph(id).get().getCheckpointStatsSnapshot();

@@ -74,13 +74,7 @@ public final class KeyedHeap {
         BenchCluster.keyedSegment(events, spec).process(new Count()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         OUT.set(0);
-        CompletableFuture<Void> run = CompletableFuture.runAsync(() -> {
-            try {
-                cluster.run(env);
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Void> run = cluster.end(cluster.submit(env));
         while (OUT.get() < records * 95 / 100) {
             if (run.isDone()) {
                 run.join();

@@ -42,8 +42,7 @@ final class QuietRounds {
                     if (calls++ % keys != 0) {
                         return CompletableFuture.completedFuture(null);
                     }
-                    return CompletableFuture.runAsync(() -> {},
-                            CompletableFuture.delayedExecutor(quietMillis, TimeUnit.MILLISECONDS));
+                    return new CompletableFuture<Void>().completeOnTimeout(null, quietMillis, TimeUnit.MILLISECONDS);
                 }
             };
         }

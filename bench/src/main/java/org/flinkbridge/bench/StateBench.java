@@ -257,13 +257,7 @@ public final class StateBench {
         System.gc();
         long heapBefore = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         JobID job = cluster.submit(env);
-        CompletableFuture<Void> end = CompletableFuture.runAsync(() -> {
-            try {
-                cluster.awaitEnd(job);
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<Void> end = cluster.end(job);
         String what = "state " + workload.description + ", " + worker + ", " + load.keys() + " keys";
         Arrivals.awaitPhase(Arrivals.BUILD, end, what);
         memory.resetPeak();

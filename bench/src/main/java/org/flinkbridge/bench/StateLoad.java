@@ -138,7 +138,7 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
     }
 
     /** Holds each steady round until its interval starts, and the end of input until {@link #release}. */
-    private record Pacing(StateLoad load) implements RateLimiterStrategy {
+    record Pacing(StateLoad load) implements RateLimiterStrategy {
         @Override
         public RateLimiter createRateLimiter(int parallelism) {
             return new RateLimiter() {
@@ -164,8 +164,7 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
                     if (due <= now) {
                         return CompletableFuture.completedFuture(null);
                     }
-                    return CompletableFuture.runAsync(() -> {},
-                            CompletableFuture.delayedExecutor(due - now, TimeUnit.NANOSECONDS));
+                    return new CompletableFuture<Void>().completeOnTimeout(null, due - now, TimeUnit.NANOSECONDS);
                 }
             };
         }

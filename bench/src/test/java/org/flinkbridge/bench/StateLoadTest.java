@@ -1,7 +1,14 @@
 package org.flinkbridge.bench;
 
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiter;
 import org.junit.jupiter.api.Test;
 
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.LongStream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -74,5 +81,34 @@ class StateLoadTest {
     @Test
     void aLoadWithoutKeysIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new StateLoad(0, 1, 1_000, 0, 42));
+    }
+
+    /** A 1,000,000-key run stood still when the benchmark's own wait held the common pool's one thread. */
+    @Test
+    void aSteadyRoundStartsOnTimeWhileTheCommonPoolIsBusy() throws Exception {
+        StateLoad load = new StateLoad(100, 3, 50, 0, 42);
+        RateLimiter pacing = new StateLoad.Pacing(load).createRateLimiter(1);
+        int workers = ForkJoinPool.commonPool().getParallelism();
+        CountDownLatch busy = new CountDownLatch(workers);
+        AtomicBoolean done = new AtomicBoolean();
+        for (int worker = 0; worker < workers; worker++) {
+            ForkJoinPool.commonPool().execute(() -> {
+                busy.countDown();
+                while (!done.get()) {
+                    LockSupport.parkNanos(1_000_000);
+                }
+            });
+        }
+        try {
+            assertTrue(busy.await(10, TimeUnit.SECONDS), "the common pool's threads did not all start");
+            CompletableFuture<Void> secondRound = null;
+            for (long call = 0; call <= load.keys() + load.perRound(); call++) {
+                secondRound = pacing.acquire(1).toCompletableFuture();
+            }
+            assertTrue(!secondRound.isDone(), "the second round waits for its interval");
+            secondRound.get(10, TimeUnit.SECONDS);
+        } finally {
+            done.set(true);
+        }
     }
 }

@@ -78,7 +78,7 @@ class AnswersWhileIdleTest {
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
-        });
+        }, runs -> Thread.ofPlatform().daemon().name("answers-while-idle job").start(runs));
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (RECEIVED.size() < BEFORE_PAUSE && !job.isDone() && System.nanoTime() < deadline) {

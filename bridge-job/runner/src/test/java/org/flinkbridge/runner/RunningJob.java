@@ -20,7 +20,7 @@ final class RunningJob extends CompletableFuture<String> implements JobListener 
 
     private volatile JobClient client;
 
-    /** Starts {@code args}' job on another thread. */
+    /** Starts {@code args}' job on a thread of its own (a wait parked on the common pool starves its delayed futures). */
     static RunningJob start(String... args) {
         RunningJob run = new RunningJob();
         CompletableFuture.runAsync(() -> {
@@ -29,7 +29,7 @@ final class RunningJob extends CompletableFuture<String> implements JobListener 
             } catch (Exception e) {
                 run.completeExceptionally(new RuntimeException(e));
             }
-        });
+        }, runs -> Thread.ofPlatform().daemon().name("local runner").start(runs));
         return run;
     }
 
