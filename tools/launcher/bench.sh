@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST] [--records N]
-# [--rounds N]|--journal|--keys|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]|--backends]
+# [--rounds N]|--journal|--keys [--records N]|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]|--backends]
 # [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
 # written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only those of its
 # variants; --records: records per throughput run; --rounds: the throughput runs repeated in N rounds, the order
 # rotated, each variant's median reported), --journal only the journal of recovery in place against chronicle-queue (JMH
-# JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap), --timers only
+# JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap; --records: the
+# records of each of its two runs), --timers only
 # the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md), --state only keyed
 # state in cells against whole-instance state (StateBench, written to state.md, state.json and state.png; --state-keys:
 # the key counts, default 1000000,8000000, --quick 100000,400000; --workers: of java,python,rust, default all three;
@@ -26,7 +27,7 @@ invocation="./flink-bridge bench${*:+ $*}"
 timing=(-wi 4 -w 2s -i 6 -r 3s)
 e2e_size=(2000000 10)   # end to end: records as fast as they go, then seconds at half that rate
 e2e_variants=()   # end to end: every variant unless --variants names some
-e2e_records=""    # end to end: records per throughput run, when --records gives them
+records=""    # end to end: records per throughput run; keys: records per run; when --records gives them
 e2e_rounds=1      # end to end: rounds of throughput runs, each running every variant once
 profile=false
 journal=false
@@ -56,7 +57,7 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|round
     --variants) [[ -n "${2:-}" ]] || die "--variants needs a comma-separated list of end-to-end variants"
       e2e_variants=("$2"); shift ;;
     --records) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--records needs a whole number of records, at least 1"
-      e2e_records="$2"; shift ;;
+      records="$2"; shift ;;
     --rounds) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--rounds needs a whole number of rounds, at least 1"
       e2e_rounds="$2"; shift ;;
     --state) state=true ;;
@@ -72,8 +73,9 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|round
   esac
   shift
 done
-if [[ -n "$e2e_records" ]]; then
-  e2e_size[0]="$e2e_records"
+if [[ -n "$records" ]]; then
+  e2e_size[0]="$records"
+  keys_records="$records"
 fi
 if [[ "$quick" == true && "$state_keys" == 1000000,8000000 ]]; then
   state_keys=100000,400000
