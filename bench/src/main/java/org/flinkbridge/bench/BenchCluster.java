@@ -5,6 +5,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
+import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream.ProcessConfigurableAndNonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.messages.webmonitor.ClusterOverview;
@@ -102,21 +103,30 @@ final class BenchCluster implements AutoCloseable {
     }
 
     /**
-     * Runs the job built in {@code env} until {@code done} completes, then cancels it: a job cancelled keeps its last
-     * checkpoint where its retention says so, one that finished does not. Fails with the job's own error if it failed,
-     * and if it ended before {@code done}.
+     * Runs the job built in {@code env} until {@code done} completes, then cancels it ({@link #cancelWhen}). Fails with
+     * the job's own error if it failed, and if it ended before {@code done}.
      */
     CheckpointStatsSnapshot runUntil(ExecutionEnvironment env, CompletableFuture<?> done) throws Exception {
         JobID id = submit(env);
+        cancelWhen(id, done);
+        return checkpoints(id);
+    }
+
+    /**
+     * Cancels job {@code id} once {@code done} completes, normally or not, and waits for the job's end: a job
+     * cancelled keeps its last checkpoint where its retention says so, one that finished does not. Fails with the
+     * job's own error if it failed, if it ended before {@code done}, and with {@code done}'s error if that failed.
+     */
+    void cancelWhen(JobID id, CompletableFuture<?> done) throws Exception {
         CompletableFuture<JobResult> result = cluster.requestJobResult(id);
-        CompletableFuture.anyOf(result, done).get();
+        CompletableFuture.anyOf(result, done.exceptionally(error -> null)).get();
         if (result.isDone()) {
             result.get().toJobExecutionResult(BenchCluster.class.getClassLoader());
             throw new IllegalStateException("job " + id + " finished before the benchmark was done with it");
         }
         cluster.cancelJob(id).get();
         result.get();
-        return checkpoints(id);
+        done.get();
     }
 
     /**
@@ -130,8 +140,8 @@ final class BenchCluster implements AutoCloseable {
     }
 
     /** The same at {@code parallelism}: that many sessions, each with the key groups Flink gives its subtask. */
-    static NonKeyedPartitionStream<BridgeRecord> keyedSegment(NonKeyedPartitionStream<BridgeRecord> events,
-                                                              SessionSpec spec, int parallelism) {
+    static ProcessConfigurableAndNonKeyedPartitionStream<BridgeRecord> keyedSegment(
+            NonKeyedPartitionStream<BridgeRecord> events, SessionSpec spec, int parallelism) {
         return BridgeStreams.process(events.keyBy(new RecordKey(new KeySpec(KeyKind.JSON_FIELD, "key"))),
                 new BridgeFunction(spec, true, false, false)).withParallelism(parallelism);
     }

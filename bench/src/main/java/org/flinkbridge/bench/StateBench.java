@@ -2,13 +2,17 @@ package org.flinkbridge.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.api.common.JobID;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.common.Collector;
@@ -25,17 +29,21 @@ import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
 
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.LongStream;
 import java.util.stream.Stream;
 
@@ -55,10 +63,13 @@ import java.util.stream.Stream;
  *
  * <p>Each run goes through {@link StateLoad}'s phases: build (every key once), steady (1% of the keys per checkpoint
  * interval), hot (as fast as it goes over 1% of the keys, resident). It reports records/s per phase; each steady
- * checkpoint's full and incremental size and duration from Flink's checkpoint statistics; what each subtask would
- * read of the last checkpoint on a restore at 1, {@value #SUBTASKS} and {@code 2 x} {@value #SUBTASKS} subtasks
- * ({@link RestoreReads}: computed from the checkpoint's metadata); the workers' peak resident memory against the
- * sessions' cells budget; and the heap in use after a full collection (the TaskManager runs in this JVM).
+ * checkpoint's full and incremental size and duration from Flink's checkpoint statistics; what each subtask reads of
+ * the last checkpoint on a restore at 1, {@value #SUBTASKS} and {@code 2 x} {@value #SUBTASKS} subtasks, both
+ * computed from the checkpoint's metadata ({@link RestoreReads}) and measured: the job is cancelled, keeping its
+ * checkpoints, and the last one restored into a job at each of those parallelisms on a second cluster, whose subtasks
+ * report the bytes of the state handles they restored ({@link InitializationSpans}); the workers' peak resident
+ * memory against the sessions' cells budget; and the heap in use after a full collection (the TaskManager runs in
+ * this JVM).
  *
  * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...]}. Writes
  * {@code state.md}, {@code state.json} and {@code state.png} there; exits with status 1 when a run failed (its row
@@ -76,6 +87,16 @@ public final class StateBench {
     /** A key's bytes beside its value, as the bridge weighs it (flink-bridge.worker.cells-budget): key and 128. */
     private static final long KEY_OVERHEAD_BYTES = 128 + 12;
     private static final long CHECKPOINT_WAIT_MILLIS = 300_000;
+    /** The parallelisms the last checkpoint is restored at: 1, the run's own, and twice that. */
+    private static final List<Integer> RESTORE_PARALLELISMS = List.of(1, SUBTASKS, 2 * SUBTASKS);
+    /** The keyed segment's operator, by the same id in the run's job and in the jobs that restore its checkpoint. */
+    private static final String STATE_UID = "state";
+    private static final long RESTORE_WAIT_MILLIS = 300_000;
+    /**
+     * The restoring jobs' checkpoint interval: Flink reports a job's initialization only where it checkpoints, and
+     * these are cancelled before their first checkpoint.
+     */
+    private static final long RESTORE_CHECKPOINT_INTERVAL_MS = 3_600_000;
     private static final double MIB = 1024.0 * 1024.0;
     /** The Java worker's heap for whole-instance state (the others run with the spawned worker's default). */
     static final String INSTANCE_WORKER_HEAP = "-Xmx3g";
@@ -112,7 +133,8 @@ public final class StateBench {
     record Result(String workload, String worker, long keys, String outcome, double buildPerSecond,
                   double steadyPerSecond, double pacedPerSecond, double hotPerSecond, int steadyCheckpoints,
                   long fullBytes, long uploadedP50, long uploadedP99, long durationP50, long durationP99,
-                  long changedKeysPerRound, Map<Integer, long[]> restoreBytes, long workerPeakRss, long budgetBytes,
+                  long changedKeysPerRound, Map<Integer, long[]> restoreComputed,
+                  Map<Integer, InitializationSpans.Restored> restoreMeasured, long workerPeakRss, long budgetBytes,
                   long heapBytes, long heapBeforeBytes) {
 
         boolean ran() {
@@ -120,8 +142,8 @@ public final class StateBench {
         }
 
         static Result notRun(Workload workload, String worker, long keys, String why) {
-            return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(), 0,
-                    0, 0, 0);
+            return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(),
+                    Map.of(), 0, 0, 0, 0);
         }
     }
 
@@ -140,11 +162,7 @@ public final class StateBench {
         try {
             results = runAll(keyCounts, rounds, intervalMillis, zipf, workers, checkpoints);
         } finally {
-            try (Stream<Path> files = Files.walk(checkpoints)) {
-                for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(file);
-                }
-            }
+            deleteTree(checkpoints);
         }
         ObjectMapper json = new ObjectMapper();
         Map<String, Object> document = new LinkedHashMap<>();
@@ -161,11 +179,19 @@ public final class StateBench {
         }
     }
 
-    /** Every run, after an unmeasured one of each workload, on one cluster checkpointing into {@code checkpoints}. */
+    /**
+     * Every run, after an unmeasured one of each workload, on one cluster checkpointing into {@code checkpoints}; the
+     * restores on a second one, with a slot for each subtask of the largest (so that the first keeps its slots, and
+     * the managed memory each slot gets, as they were).
+     */
     private static List<Result> runAll(long[] keyCounts, int rounds, long intervalMillis, double zipf,
                                        List<String> workers, Path checkpoints) throws Exception {
         List<Result> results = new ArrayList<>();
+        Configuration restoreConfiguration = clusterConfiguration(checkpoints);
+        InitializationSpans.configure(restoreConfiguration);
         try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints));
+             BenchCluster restoreCluster = new BenchCluster(Collections.max(RESTORE_PARALLELISMS),
+                     restoreConfiguration);
              WorkerMemory memory = new WorkerMemory()) {
             // Not measured: each workload once on a quarter of the fewest keys, four steady rounds, so that the
             // measured runs (the whole-instance ones last) meet a JVM as warm as each other's. The workers start
@@ -173,7 +199,8 @@ public final class StateBench {
             StateLoad warmUp = new StateLoad(Math.max(1, Arrays.stream(keyCounts).min().orElseThrow() / 4), 4,
                     intervalMillis, zipf, 7);
             for (Workload workload : Workload.values()) {
-                Result unmeasured = runOrExplain(cluster, memory, workload, workers.getFirst(), warmUp);
+                Result unmeasured = runOrExplain(cluster, restoreCluster, memory, workload, workers.getFirst(),
+                        warmUp);
                 if (!unmeasured.ran()) {
                     throw new IllegalStateException("the unmeasured warm-up run of " + workload.description + " on "
                             + workers.getFirst() + " did not run: " + unmeasured.outcome());
@@ -183,7 +210,7 @@ public final class StateBench {
                 StateLoad load = new StateLoad(keys, rounds, intervalMillis, zipf, 42);
                 for (Workload workload : Workload.values()) {
                     for (String worker : workers) {
-                        results.add(runOrExplain(cluster, memory, workload, worker, load));
+                        results.add(runOrExplain(cluster, restoreCluster, memory, workload, worker, load));
                     }
                 }
             }
@@ -198,8 +225,11 @@ public final class StateBench {
         config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
         config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
-        // Kept, so that the last one is still on disk when the benchmark reads its metadata.
+        // Kept, so that the last one is still on disk when the benchmark reads its metadata, and after the job is
+        // cancelled, when the benchmark restores it.
         config.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, 1_000);
+        config.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
+                ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         config.set(WebOptions.CHECKPOINTS_HISTORY_SIZE, 1_000);
         // As a pipeline's job sets it (PipelineJob).
         config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
@@ -208,8 +238,8 @@ public final class StateBench {
         return config;
     }
 
-    private static Result runOrExplain(BenchCluster cluster, WorkerMemory memory, Workload workload, String worker,
-                                       StateLoad load) {
+    private static Result runOrExplain(BenchCluster cluster, BenchCluster restoreCluster, WorkerMemory memory,
+                                       Workload workload, String worker, StateLoad load) {
         long instanceBytes = load.keys() * (StateBlobStep.VALUE_BYTES + 16) / SUBTASKS;
         long maxSnapshot = BridgeOptions.MAX_SNAPSHOT_SIZE.defaultValue().getBytes();
         if (workload == Workload.INSTANCE && instanceBytes > maxSnapshot) {
@@ -221,7 +251,7 @@ public final class StateBench {
             return Result.notRun(workload, worker, load.keys(), why);
         }
         try {
-            return run(cluster, memory, workload, worker, load);
+            return run(cluster, restoreCluster, memory, workload, worker, load);
         } catch (Exception e) {
             System.err.println("flink-bridge bench: state " + workload.description + ", " + worker + ", " + load.keys()
                     + " keys failed:");
@@ -232,8 +262,8 @@ public final class StateBench {
         }
     }
 
-    private static Result run(BenchCluster cluster, WorkerMemory memory, Workload workload, String worker,
-                              StateLoad load) throws Exception {
+    private static Result run(BenchCluster cluster, BenchCluster restoreCluster, WorkerMemory memory,
+                              Workload workload, String worker, StateLoad load) throws Exception {
         long budget = Math.max(MIN_BUDGET_BYTES, load.keys() * StateBlobStep.VALUE_BYTES / STATE_PER_BUDGET);
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(load.intervalMillis());
@@ -250,7 +280,7 @@ public final class StateBench {
         SessionSpec spec = BenchWorker.sessionSpec("state-" + workload.name().toLowerCase(Locale.ROOT),
                 workload.step(worker), TransportMode.SHM, command, SessionSpec.Recovery.defaults().withoutStandby())
                 .withCellsBudget(budget / SUBTASKS);
-        BenchCluster.keyedSegment(events, spec, SUBTASKS).process(new Arrivals()).withParallelism(1)
+        BenchCluster.keyedSegment(events, spec, SUBTASKS).withUid(STATE_UID).process(new Arrivals()).withParallelism(1)
                 .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
         Arrivals.reset(load);
         StateLoad.resetRelease();
@@ -269,12 +299,18 @@ public final class StateBench {
         long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         RestoreReads.KeyedState state = RestoreReads.read(last.getExternalPath());
         Map<Integer, long[]> restore = new LinkedHashMap<>();
-        for (int parallelism : List.of(1, SUBTASKS, 2 * SUBTASKS)) {
+        for (int parallelism : RESTORE_PARALLELISMS) {
             restore.put(parallelism, RestoreReads.perSubtask(state.pieces(), state.maxParallelism(), parallelism));
         }
         List<CompletedCheckpointStats> steady = steadyCheckpoints(cluster.checkpoints(job), load);
-        StateLoad.release();
-        end.join();
+        // Cancelled, not let end: a job that finishes removes its checkpoints.
+        cluster.cancelWhen(job, CompletableFuture.completedFuture(null));
+        Map<Integer, InitializationSpans.Restored> restored;
+        try {
+            restored = restoreMeasured(restoreCluster, spec, last.getExternalPath());
+        } finally {
+            deleteTree(checkpointsOf(last.getExternalPath()));
+        }
         if (steady.isEmpty()) {
             throw new IllegalStateException(what + ": no checkpoint completed within the steady phase");
         }
@@ -288,15 +324,67 @@ public final class StateBench {
                 load.perRound() * 1000.0 / load.intervalMillis(), Arrivals.perSecond(Arrivals.HOT), steady.size(),
                 steady.getLast().getStateSize(), Latencies.percentile(uploaded, 50),
                 Latencies.percentile(uploaded, 99), Latencies.percentile(durations, 50),
-                Latencies.percentile(durations, 99), changed, restore, peakRss,
+                Latencies.percentile(durations, 99), changed, restore, restored, peakRss,
                 workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore);
         System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f/s, steady %,.0f/s, hot %,.0f/s; %d steady"
                         + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB, duration p50 %d ms p99 %d ms; workers'"
-                        + " peak RSS %.0f MiB; heap %.0f MiB (%.0f before the job)%n", what, result.buildPerSecond(),
+                        + " peak RSS %.0f MiB; heap %.0f MiB (%.0f before the job); restored MiB per subtask, most"
+                        + " (all): %s%n", what, result.buildPerSecond(),
                 result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(), result.fullBytes() / MIB,
                 result.uploadedP50() / MIB, result.durationP50(), result.durationP99(), peakRss / MIB, heap / MIB,
-                heapBefore / MIB);
+                heapBefore / MIB, StateReport.restoredMiB(restored));
         return result;
+    }
+
+    /**
+     * Restores the checkpoint at {@code externalPath} into a job of {@code spec}'s keyed segment at each of
+     * {@link #RESTORE_PARALLELISMS} on {@code restoreCluster}, one after another, each cancelled once all its subtasks
+     * have initialized (their sessions opened, the workers started); gives what Flink reports they restored.
+     */
+    private static Map<Integer, InitializationSpans.Restored> restoreMeasured(BenchCluster restoreCluster,
+                                                                              SessionSpec spec, String externalPath)
+            throws Exception {
+        Map<Integer, InitializationSpans.Restored> restored = new LinkedHashMap<>();
+        for (int parallelism : RESTORE_PARALLELISMS) {
+            ExecutionEnvironment env = ExecutionEnvironment.getInstance();
+            ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(RESTORE_CHECKPOINT_INTERVAL_MS);
+            Configuration config = ((ExecutionEnvironmentImpl) env).getConfiguration();
+            config.set(StateRecoveryOptions.SAVEPOINT_PATH, externalPath);
+            // The run's source is not in this job (its own has another id).
+            config.set(StateRecoveryOptions.SAVEPOINT_IGNORE_UNCLAIMED_STATE, true);
+            NonKeyedPartitionStream<BridgeRecord> none = env.fromSource(
+                    DataStreamV2SourceUtils.wrapSource(idleSource()), "no input").withUid("no input")
+                    .withParallelism(1);
+            BenchCluster.keyedSegment(none, spec, parallelism).withUid(STATE_UID)
+                    .toSink(DataStreamV2SinkUtils.wrapSink(new DiscardingSink<BridgeRecord>())).withParallelism(1);
+            JobID job = restoreCluster.submit(env);
+            CompletableFuture<Map<String, Object>> span = InitializationSpans.of(job)
+                    .orTimeout(RESTORE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            restoreCluster.cancelWhen(job, span);
+            restored.put(parallelism, InitializationSpans.restored(span.join()));
+        }
+        return restored;
+    }
+
+    /** A source that neither sends a record nor ends: its rate limiter never grants the first. */
+    private static DataGeneratorSource<BridgeRecord> idleSource() {
+        return new DataGeneratorSource<>(index -> {
+            throw new IllegalStateException("the idle source sends no record");
+        }, 1, parallelism -> permits -> new CompletableFuture<Void>(), TypeInformation.of(BridgeRecord.class));
+    }
+
+    /** The directory of the job whose checkpoint is at {@code externalPath}: that checkpoint's and the job's others. */
+    private static Path checkpointsOf(String externalPath) {
+        return Path.of(URI.create(externalPath.startsWith("file:") ? externalPath : "file:" + externalPath))
+                .getParent();
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        try (Stream<Path> files = Files.walk(root)) {
+            for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(file);
+            }
+        }
     }
 
     /** The bytes a key changed in a steady round takes in the worker, as the bridge weighs it. */
