@@ -10,6 +10,7 @@ import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
@@ -225,16 +226,15 @@ public final class StateBench {
         config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
         config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
-        // Kept, so that the last one is still on disk when the benchmark reads its metadata, and after the job is
-        // cancelled, when the benchmark restores it.
+        // Kept, so that the last one is still on disk when the benchmark reads its metadata.
         config.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, 1_000);
-        config.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
-                ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         config.set(WebOptions.CHECKPOINTS_HISTORY_SIZE, 1_000);
         // As a pipeline's job sets it (PipelineJob).
         config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
         // A failed run is reported as such, not retried.
         config.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        // Its web endpoint on any free port: the restores' cluster runs beside it in this JVM.
+        config.set(RestOptions.BIND_PORT, "0");
         return config;
     }
 
@@ -267,6 +267,9 @@ public final class StateBench {
         long budget = Math.max(MIN_BUDGET_BYTES, load.keys() * StateBlobStep.VALUE_BYTES / STATE_PER_BUDGET);
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
         ((ExecutionEnvironmentImpl) env).getCheckpointCfg().setCheckpointInterval(load.intervalMillis());
+        // The job is cancelled at its end, keeping its checkpoints for the restores (a job's own option).
+        ((ExecutionEnvironmentImpl) env).getConfiguration().set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
+                ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         NonKeyedPartitionStream<BridgeRecord> events =
                 env.fromSource(DataStreamV2SourceUtils.wrapSource(load.source()), "state load").withParallelism(1);
         List<String> command = switch (worker) {
