@@ -76,8 +76,7 @@ final class RestoreReads {
      * @throws IllegalStateException when operators of different max parallelism hold keyed state
      */
     static KeyedState read(String externalPath) throws IOException {
-        Path metadata = Path.of(URI.create(externalPath.startsWith("file:") ? externalPath
-                : "file:" + externalPath)).resolve("_metadata");
+        Path metadata = directory(externalPath).resolve("_metadata");
         CheckpointMetadata checkpoint;
         try (InputStream in = Files.newInputStream(metadata)) {
             checkpoint = Checkpoints.loadCheckpointMetadata(new DataInputStream(in),
@@ -100,6 +99,11 @@ final class RestoreReads {
             }
         }
         return new KeyedState(pieces, maxParallelism);
+    }
+
+    /** The directory of the checkpoint at {@code externalPath}, as Flink's checkpoint statistics name it. */
+    static Path directory(String externalPath) {
+        return Path.of(URI.create(externalPath.startsWith("file:") ? externalPath : "file:" + externalPath));
     }
 
     private static Piece piece(KeyedStateHandle handle) {

@@ -32,7 +32,6 @@ import org.flinkbridge.records.BridgeRecord;
 
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -312,7 +311,8 @@ public final class StateBench {
         try {
             restored = restoreMeasured(restoreCluster, spec, last.getExternalPath());
         } finally {
-            deleteTree(checkpointsOf(last.getExternalPath()));
+            // The job's directory: this checkpoint's, its others' and the files they share.
+            deleteTree(RestoreReads.directory(last.getExternalPath()).getParent());
         }
         if (steady.isEmpty()) {
             throw new IllegalStateException(what + ": no checkpoint completed within the steady phase");
@@ -374,12 +374,6 @@ public final class StateBench {
         return new DataGeneratorSource<>(index -> {
             throw new IllegalStateException("the idle source sends no record");
         }, 1, parallelism -> permits -> new CompletableFuture<Void>(), TypeInformation.of(BridgeRecord.class));
-    }
-
-    /** The directory of the job whose checkpoint is at {@code externalPath}: that checkpoint's and the job's others. */
-    private static Path checkpointsOf(String externalPath) {
-        return Path.of(URI.create(externalPath.startsWith("file:") ? externalPath : "file:" + externalPath))
-                .getParent();
     }
 
     private static void deleteTree(Path root) throws IOException {
