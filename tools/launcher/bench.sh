@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The benchmarks behind `./flink-bridge bench [--quick] [--profile|--end-to-end [--variants LIST] [--records N]
-# [--rounds N]|--journal|--keys [--records N]|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]|--backends]
-# [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust workers) and the end-to-end job, each run
-# written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end job only (--variants: only those of its
-# variants; --records: records per throughput run; --rounds: the throughput runs repeated in N rounds, the order
-# rotated, each variant's median reported), --journal only the journal of recovery in place against chronicle-queue (JMH
-# JournalAppend), --keys only the TaskManager's heap against the number of distinct keys (KeyedHeap; --records: the
-# records of each of its two runs), --timers only
-# the timers' cost and a keyed batch's latency on a quiet stream (TimerBench, written to timers.md), --state only keyed
-# state in cells against whole-instance state (StateBench, written to state.md, state.json and state.png; --state-keys:
-# the key counts, default 1000000,8000000, --quick 100000,400000; --workers: of java,python,rust, default all three;
-# --state-zipf: the steady phase's keys drawn by a Zipf law of that exponent instead of uniformly), --backends only
-# RocksDB against ForSt under the bridge's keyed state access (StateBackends, written to backends.md).
+# [--rounds N]|--journal|--keys [--records N]|--timers|--state [--state-keys LIST] [--workers LIST] [--state-zipf S]
+# [--state-rocksdb KEY=VALUE,...]|--backends] [JMH ARGS...]`: the transports' round trip (JMH, Java, Python and Rust
+# workers) and the end-to-end job, each run written to out/bench/<UTC time>/results.md; --end-to-end runs the end-to-end
+# job only (--variants: only those of its variants; --records: records per throughput run; --rounds: the throughput runs
+# repeated in N rounds, the order rotated, each variant's median reported), --journal only the journal of recovery in
+# place against chronicle-queue (JMH JournalAppend), --keys only the TaskManager's heap against the number of distinct
+# keys (KeyedHeap; --records: the records of each of its two runs), --timers only the timers' cost and a keyed batch's
+# latency on a quiet stream (TimerBench, written to timers.md), --state only keyed state in cells against whole-instance
+# state (StateBench, written to state.md, state.json and state.png; --state-keys: the key counts, default
+# 1000000,8000000, --quick 100000,400000; --workers: of java,python,rust, default all three; --state-zipf: the steady
+# phase's keys drawn by a Zipf law of that exponent instead of uniformly; --state-rocksdb: Flink's RocksDB options,
+# state.backend.rocksdb.*, set over Flink's defaults, each checked by StateBench), --backends only RocksDB against ForSt
+# under the bridge's keyed state access (StateBackends, written to backends.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -42,10 +43,11 @@ state_rounds=10   # state: steady rounds, one per checkpoint interval
 state_interval_ms=3000
 state_zipf=0
 state_workers=java,python,rust
+state_rocksdb=()   # state: Flink's RocksDB options, when --state-rocksdb gives them
 backends=false
 backends_size=(1000000 10)   # state backends: keys, then rounds of 1% of them after the build
 quick=false
-while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|rounds|keys|timers|state|state-keys|workers|state-zipf|backends)$ ]]; do
+while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|rounds|keys|timers|state|state-keys|workers|state-zipf|state-rocksdb|backends)$ ]]; do
   case "$1" in
     --quick) timing=(-wi 2 -w 1s -i 3 -r 1s); e2e_size=(300000 3); keys_records=500000; timers_size=(300000 5)
       state_rounds=8; backends_size=(100000 5); quick=true ;;
@@ -70,6 +72,8 @@ while [[ "${1:-}" =~ ^--(quick|profile|end-to-end|journal|variants|records|round
       state_workers="$2"; shift ;;
     --state-zipf) [[ "${2:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--state-zipf needs an exponent of at least 0"
       state_zipf="$2"; shift ;;
+    --state-rocksdb) [[ -n "${2:-}" ]] || die "--state-rocksdb needs a comma-separated list of KEY=VALUE"
+      state_rocksdb=("$2"); shift ;;
   esac
   shift
 done
@@ -123,7 +127,8 @@ rocksdb="$(tr ':' '\n' < bridge-job/runner/target/classpath.txt | grep -i rocksd
 if [[ "$state" == true ]]; then
   # The whole-instance baseline holds up to twice a session's snapshot on the heap (until the next checkpoint).
   "${bench_java[@]}" -Xmx4g -cp "$e2e_classpath:$rocksdb" org.flinkbridge.bench.StateBench "$state_keys" \
-    "$state_rounds" "$state_interval_ms" "$state_zipf" "$results" "$state_workers" > "$results/state.log" 2>&1 \
+    "$state_rounds" "$state_interval_ms" "$state_zipf" "$results" "$state_workers" "${state_rocksdb[@]}" \
+    > "$results/state.log" 2>&1 \
     || state_failed=true
   grep '^flink-bridge bench' "$results/state.log" >&2 || true
   [[ -f "$results/state.md" ]] && cat "$results/state.md"

@@ -7,6 +7,7 @@ import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
@@ -24,6 +25,9 @@ import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
 import org.apache.flink.runtime.checkpoint.AbstractCheckpointStats;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.state.rocksdb.RocksDBConfigurableOptions;
+import org.apache.flink.state.rocksdb.RocksDBOptions;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.session.SessionSpec;
@@ -32,6 +36,8 @@ import org.flinkbridge.records.BridgeRecord;
 
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -42,8 +48,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import java.util.stream.LongStream;
 import java.util.stream.Stream;
 
@@ -71,9 +79,11 @@ import java.util.stream.Stream;
  * memory against the sessions' cells budget; and the heap in use after a full collection (the TaskManager runs in
  * this JVM).
  *
- * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...]}. Writes
+ * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...
+ * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*} ({@link RocksDBOptions},
+ * {@link RocksDBConfigurableOptions}), set on the cluster over Flink's defaults ({@link #rocksDbOptions}). Writes
  * {@code state.md}, {@code state.json} and {@code state.png} there; exits with status 1 when a run failed (its row
- * says why).
+ * says why), with status 2 when the arguments are wrong.
  */
 public final class StateBench {
 
@@ -155,8 +165,17 @@ public final class StateBench {
     private StateBench() {}
 
     public static void main(String[] args) throws Exception {
-        List<String> workers = Arguments.namesAfter(args, 5,
-                "StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...]", "workers", WORKERS);
+        List<String> workers = Arguments.namesAfter(args, 5, 1, "StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT"
+                + " OUTPUT_DIR [WORKER,... [ROCKSDB_OPTION=VALUE,...]]", "workers", WORKERS);
+        Map<String, String> rocksDb = Map.of();
+        if (args.length > 6) {
+            try {
+                rocksDb = rocksDbOptions(args[6]);
+            } catch (IllegalArgumentException e) {
+                System.err.println("flink-bridge bench: " + e.getMessage());
+                System.exit(2);
+            }
+        }
         long[] keyCounts = Arrays.stream(args[0].split(",")).mapToLong(Long::parseLong).toArray();
         int rounds = Integer.parseInt(args[1]);
         long intervalMillis = Long.parseLong(args[2]);
@@ -165,7 +184,7 @@ public final class StateBench {
         Path checkpoints = Files.createTempDirectory("flink-bridge-state-bench");
         List<Result> results;
         try {
-            results = runAll(keyCounts, rounds, intervalMillis, zipf, workers, checkpoints);
+            results = runAll(keyCounts, rounds, intervalMillis, zipf, workers, rocksDb, checkpoints);
         } finally {
             deleteTree(checkpoints);
         }
@@ -175,9 +194,11 @@ public final class StateBench {
         document.put("rounds", rounds);
         document.put("interval_ms", intervalMillis);
         document.put("zipf_exponent", zipf);
+        document.put("rocksdb_options", rocksDb);
         document.put("results", results);
         json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("state.json").toFile(), document);
-        Files.writeString(out.resolve("state.md"), StateReport.markdown(results, rounds, intervalMillis, zipf));
+        Files.writeString(out.resolve("state.md"),
+                StateReport.markdown(results, rounds, intervalMillis, zipf, rocksDb));
         StateReport.chart(out.resolve("state.png"), results);
         if (results.stream().anyMatch(result -> result.outcome().startsWith("failed"))) {
             System.exit(1);
@@ -185,16 +206,18 @@ public final class StateBench {
     }
 
     /**
-     * Every run, after an unmeasured one of each workload, on one cluster checkpointing into {@code checkpoints}; the
-     * restores on a second one, with a slot for each subtask of the largest (so that the first keeps its slots, and
-     * the managed memory each slot gets, as they were).
+     * Every run, after an unmeasured one of each workload, on one cluster checkpointing into {@code checkpoints},
+     * its RocksDB configured by {@code rocksDb} over Flink's defaults; the restores on a second one, configured alike,
+     * with a slot for each subtask of the largest (so that the first keeps its slots, and the managed memory each slot
+     * gets, as they were).
      */
     private static List<Result> runAll(long[] keyCounts, int rounds, long intervalMillis, double zipf,
-                                       List<String> workers, Path checkpoints) throws Exception {
+                                       List<String> workers, Map<String, String> rocksDb, Path checkpoints)
+            throws Exception {
         List<Result> results = new ArrayList<>();
-        Configuration restoreConfiguration = clusterConfiguration(checkpoints);
+        Configuration restoreConfiguration = clusterConfiguration(checkpoints, rocksDb);
         InitializationSpans.configure(restoreConfiguration);
-        try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints));
+        try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints, rocksDb));
              BenchCluster restoreCluster = new BenchCluster(Collections.max(RESTORE_PARALLELISMS),
                      restoreConfiguration);
              WorkerMemory memory = new WorkerMemory()) {
@@ -223,9 +246,13 @@ public final class StateBench {
         return results;
     }
 
-    /** RocksDB with incremental checkpoints into {@code checkpoints}, every checkpoint kept and its statistics too. */
-    private static Configuration clusterConfiguration(Path checkpoints) {
+    /**
+     * RocksDB, with {@code rocksDb}'s options, and incremental checkpoints into {@code checkpoints}, every checkpoint
+     * kept and its statistics too.
+     */
+    private static Configuration clusterConfiguration(Path checkpoints, Map<String, String> rocksDb) {
         Configuration config = new Configuration();
+        rocksDb.forEach(config::setString);
         config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
         config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
@@ -239,6 +266,51 @@ public final class StateBench {
         // Its web endpoint on any free port: the restores' cluster runs beside it in this JVM.
         config.set(RestOptions.BIND_PORT, "0");
         return config;
+    }
+
+    /**
+     * The RocksDB options of a comma-separated {@code KEY=VALUE} list, in its order: each key one of Flink's
+     * {@link RocksDBOptions} or {@link RocksDBConfigurableOptions}, each value one the backend takes (it is configured
+     * with it, which parses and checks it as on a cluster).
+     *
+     * @throws IllegalArgumentException naming the entry that is not {@code KEY=VALUE}, the key that is no RocksDB
+     *     option, or the option whose value the backend refuses, and why
+     */
+    static Map<String, String> rocksDbOptions(String list) {
+        Map<String, String> options = Arguments.settings(list);
+        Set<String> known = rocksDbOptionKeys();
+        for (Map.Entry<String, String> option : options.entrySet()) {
+            if (!known.contains(option.getKey())) {
+                throw new IllegalArgumentException("unknown RocksDB option " + option.getKey() + "; the options are "
+                        + known.stream().sorted().collect(Collectors.joining(", ")));
+            }
+            Configuration config = new Configuration();
+            config.setString(option.getKey(), option.getValue());
+            try {
+                new EmbeddedRocksDBStateBackend().configure(config, StateBench.class.getClassLoader());
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException("RocksDB option " + option.getKey() + "=" + option.getValue()
+                        + " refused: " + rootMessage(e), e);
+            }
+        }
+        return options;
+    }
+
+    /** The keys of Flink's RocksDB options, read off their classes as Flink's documentation generator reads them. */
+    private static Set<String> rocksDbOptionKeys() {
+        return Stream.of(RocksDBOptions.class, RocksDBConfigurableOptions.class)
+                .flatMap(options -> Arrays.stream(options.getFields()))
+                .filter(field -> Modifier.isStatic(field.getModifiers()) && field.getType() == ConfigOption.class)
+                .map(StateBench::optionKey)
+                .collect(Collectors.toSet());
+    }
+
+    private static String optionKey(Field field) {
+        try {
+            return ((ConfigOption<?>) field.get(null)).key();
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static Result runOrExplain(BenchCluster cluster, BenchCluster restoreCluster, WorkerMemory memory,

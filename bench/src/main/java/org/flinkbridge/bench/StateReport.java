@@ -30,13 +30,14 @@ final class StateReport {
 
     private StateReport() {}
 
-    static String markdown(List<Result> results, int rounds, long intervalMillis, double zipf) {
+    static String markdown(List<Result> results, int rounds, long intervalMillis, double zipf,
+                           Map<String, String> rocksDb) {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, """
 
                 ## State
 
-                Keyed state in a worker over shm, on an embedded MiniCluster (RocksDB, incremental checkpoints into
-                files, snapshot compression on), the keyed segment at %d subtasks, a checkpoint every %d ms. Each run:
+                Keyed state in a worker over shm, on an embedded MiniCluster (RocksDB with %s, incremental
+                checkpoints into files, snapshot compression on), the keyed segment at %d subtasks, a checkpoint every %d ms. Each run:
                 build (every key once, as fast as it goes), steady (%d rounds of 1%% of the keys, one round per
                 checkpoint interval, keys drawn %s), hot (as many records as keys over 1%% of the keys, as fast as it
                 goes, so that at least 99%% of its records find their key resident). Checkpoints: those of the steady
@@ -55,7 +56,9 @@ final class StateReport {
 
                 | workload | worker | keys | build rec/s | steady rec/s (paced at) | hot rec/s | steady checkpoints | full MiB | uploaded MiB p50 / p99 | duration ms p50 / p99 | changed keys per round | restore MiB per subtask at 1 / %d / %d, computed | restored MiB per subtask at 1 / %d / %d, measured: most (all) | worker peak RSS MiB (budget) | heap MiB at the end (before) |
                 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |
-                """, StateBench.SUBTASKS, intervalMillis, rounds,
+                """, rocksDb.isEmpty() ? "Flink's default options" : rocksDb.entrySet().stream()
+                        .map(option -> option.getKey() + "=" + option.getValue()).collect(Collectors.joining(", ")),
+                StateBench.SUBTASKS, intervalMillis, rounds,
                 zipf == 0 ? "uniformly" : String.format(Locale.ROOT, "by a Zipf law of exponent %.2f", zipf),
                 StateBench.INSTANCE_WORKER_HEAP, StateBench.SUBTASKS, 2 * StateBench.SUBTASKS, StateBench.SUBTASKS,
                 2 * StateBench.SUBTASKS));
