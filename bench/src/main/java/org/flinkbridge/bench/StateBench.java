@@ -405,13 +405,17 @@ public final class StateBench {
                 Latencies.percentile(uploaded, 99), Latencies.percentile(durations, 50),
                 Latencies.percentile(durations, 99), changed, restore, restored, peakRss,
                 workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore);
+        // Each steady checkpoint's upload in turn: where RocksDB's compactions fall among them.
+        String uploads = steady.stream()
+                .map(checkpoint -> String.format(Locale.ROOT, "%.2f", checkpoint.getCheckpointedSize() / MIB))
+                .collect(Collectors.joining(", "));
         System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f/s, steady %,.0f/s, hot %,.0f/s; %d steady"
-                        + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB, duration p50 %d ms p99 %d ms; workers'"
-                        + " peak RSS %.0f MiB; heap %.0f MiB (%.0f before the job); restored MiB per subtask, most"
-                        + " (all): %s%n", what, result.buildPerSecond(),
-                result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(), result.fullBytes() / MIB,
-                result.uploadedP50() / MIB, result.durationP50(), result.durationP99(), peakRss / MIB, heap / MIB,
-                heapBefore / MIB, StateReport.restoredMiB(restored));
+                        + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB (each: %s), duration p50 %d ms p99 %d"
+                        + " ms; workers' peak RSS %.0f MiB; heap %.0f MiB (%.0f before the job); restored MiB per"
+                        + " subtask, most (all): %s%n", what,
+                result.buildPerSecond(), result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(),
+                result.fullBytes() / MIB, result.uploadedP50() / MIB, uploads, result.durationP50(),
+                result.durationP99(), peakRss / MIB, heap / MIB, heapBefore / MIB, StateReport.restoredMiB(restored));
         return result;
     }
 
