@@ -4,7 +4,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The command line of a benchmark's main class: a fixed number of arguments, then an optional list of names. */
+/**
+ * The command line of a benchmark's main class: a fixed number of arguments, then an optional list of names, and the
+ * {@code KEY=VALUE} lists some take.
+ */
 final class Arguments {
 
     private Arguments() {}

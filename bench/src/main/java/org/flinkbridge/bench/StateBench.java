@@ -80,8 +80,9 @@ import java.util.stream.Stream;
  * this JVM).
  *
  * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...
- * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*} ({@link RocksDBOptions},
- * {@link RocksDBConfigurableOptions}), set on the cluster over Flink's defaults ({@link #rocksDbOptions}). Writes
+ * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*}
+ * ({@link RocksDBOptions}, {@link RocksDBConfigurableOptions}), set on the cluster over Flink's defaults
+ * ({@link #rocksDbOptions}). Writes
  * {@code state.md}, {@code state.json} and {@code state.png} there; exits with status 1 when a run failed (its row
  * says why), with status 2 when the arguments are wrong.
  */

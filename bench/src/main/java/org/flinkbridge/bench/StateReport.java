@@ -37,7 +37,8 @@ final class StateReport {
                 ## State
 
                 Keyed state in a worker over shm, on an embedded MiniCluster (RocksDB with %s, incremental
-                checkpoints into files, snapshot compression on), the keyed segment at %d subtasks, a checkpoint every %d ms. Each run:
+                checkpoints into files, snapshot compression on), the keyed segment at %d subtasks, a checkpoint
+                every %d ms. Each run:
                 build (every key once, as fast as it goes), steady (%d rounds of 1%% of the keys, one round per
                 checkpoint interval, keys drawn %s), hot (as many records as keys over 1%% of the keys, as fast as it
                 goes, so that at least 99%% of its records find their key resident). Checkpoints: those of the steady

@@ -50,9 +50,8 @@ class StateBenchOptionsTest {
                 () -> StateBench.rocksDbOptions("state.backend.rocksdb.compaction.style")).getMessage());
         assertEquals("'' is not KEY=VALUE", assertThrows(IllegalArgumentException.class,
                 () -> StateBench.rocksDbOptions("state.backend.rocksdb.compaction.style=LEVEL,")).getMessage());
-        assertEquals("state.backend.rocksdb.compaction.style is given twice", assertThrows(
-                IllegalArgumentException.class, () -> StateBench.rocksDbOptions(
-                        "state.backend.rocksdb.compaction.style=LEVEL,state.backend.rocksdb.compaction.style=UNIVERSAL"))
-                .getMessage());
+        String twice = "state.backend.rocksdb.compaction.style=LEVEL,state.backend.rocksdb.compaction.style=UNIVERSAL";
+        assertEquals("state.backend.rocksdb.compaction.style is given twice",
+                assertThrows(IllegalArgumentException.class, () -> StateBench.rocksDbOptions(twice)).getMessage());
     }
 }
