@@ -76,8 +76,8 @@ import java.util.stream.Stream;
  * computed from the checkpoint's metadata ({@link RestoreReads}) and measured: the job is cancelled, keeping its
  * checkpoints, and the last one restored into a job at each of those parallelisms on a second cluster, whose subtasks
  * report the bytes of the state handles they restored ({@link InitializationSpans}); the workers' peak resident
- * memory against the sessions' cells budget; and the heap in use after a full collection (the TaskManager runs in
- * this JVM).
+ * memory, all of it and their own without the shm rings' pages ({@link WorkerMemory}), against the sessions' cells
+ * budget; and the heap in use after a full collection (the TaskManager runs in this JVM).
  *
  * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...
  * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*}
@@ -150,8 +150,8 @@ public final class StateBench {
                   double steadyPerSecond, double pacedPerSecond, double hotPerSecond, int steadyCheckpoints,
                   long fullBytes, long uploadedP50, long uploadedP99, long durationP50, long durationP99,
                   long changedKeysPerRound, Map<Integer, long[]> restoreComputed,
-                  Map<Integer, InitializationSpans.Restored> restoreMeasured, long workerPeakRss, long budgetBytes,
-                  long heapBytes, long heapBeforeBytes) {
+                  Map<Integer, InitializationSpans.Restored> restoreMeasured, long workerPeakRss,
+                  long workerOwnPeakRss, long budgetBytes, long heapBytes, long heapBeforeBytes) {
 
         boolean ran() {
             return outcome.equals("ok");
@@ -159,7 +159,7 @@ public final class StateBench {
 
         static Result notRun(Workload workload, String worker, long keys, String why) {
             return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(),
-                    Map.of(), 0, 0, 0, 0);
+                    Map.of(), 0, 0, 0, 0, 0);
         }
     }
 
@@ -374,6 +374,7 @@ public final class StateBench {
         long lastCheckpointMillis = System.currentTimeMillis();
         CompletedCheckpointStats last = awaitCheckpointAfter(cluster, job, lastCheckpointMillis, end, what);
         long peakRss = memory.peakBytes();
+        long ownPeakRss = memory.ownPeakBytes();
         System.gc();
         long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         RestoreReads.KeyedState state = RestoreReads.read(last.getExternalPath());
@@ -404,7 +405,7 @@ public final class StateBench {
                 load.perRound() * 1000.0 / load.intervalMillis(), Arrivals.perSecond(Arrivals.HOT), steady.size(),
                 steady.getLast().getStateSize(), Latencies.percentile(uploaded, 50),
                 Latencies.percentile(uploaded, 99), Latencies.percentile(durations, 50),
-                Latencies.percentile(durations, 99), changed, restore, restored, peakRss,
+                Latencies.percentile(durations, 99), changed, restore, restored, peakRss, ownPeakRss,
                 workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore);
         // Each steady checkpoint's upload in turn: where RocksDB's compactions fall among them.
         String uploads = steady.stream()
@@ -412,11 +413,12 @@ public final class StateBench {
                 .collect(Collectors.joining(", "));
         System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f/s, steady %,.0f/s, hot %,.0f/s; %d steady"
                         + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB (each: %s), duration p50 %d ms p99 %d"
-                        + " ms; workers' peak RSS %.0f MiB; heap %.0f MiB (%.0f before the job); restored MiB per"
-                        + " subtask, most (all): %s%n", what,
+                        + " ms; workers' peak RSS %.0f MiB, their own %.0f MiB; heap %.0f MiB (%.0f before the job);"
+                        + " restored MiB per subtask, most (all): %s%n", what,
                 result.buildPerSecond(), result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(),
                 result.fullBytes() / MIB, result.uploadedP50() / MIB, uploads, result.durationP50(),
-                result.durationP99(), peakRss / MIB, heap / MIB, heapBefore / MIB, StateReport.restoredMiB(restored));
+                result.durationP99(), peakRss / MIB, ownPeakRss / MIB, heap / MIB, heapBefore / MIB,
+                StateReport.restoredMiB(restored));
         return result;
     }
 
@@ -471,7 +473,10 @@ public final class StateBench {
                 : StateBlobStep.VALUE_BYTES + KEY_OVERHEAD_BYTES;
     }
 
-    /** What the goal allows the workers: their budget, the keys one interval changes, and 200 MiB. */
+    /**
+     * What the goal allows the workers' own resident memory ({@link WorkerMemory#ownPeakBytes}, without the shm
+     * rings' pages, which the bridge maps too): their budget, the keys one interval changes, and 200 MiB.
+     */
     static long rssAllowance(Result result) {
         return result.budgetBytes() + result.changedKeysPerRound() * changedKeyBytes(result.workload())
                 + RSS_SLACK_BYTES;

@@ -12,9 +12,12 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The resident memory of the worker processes a benchmark's jobs spawn: the sum of {@code VmRSS} of every process
- * descended from this JVM (the embedded TaskManager spawns them, and the Python and Rust workers' session processes
- * descend from those), sampled every {@value #PERIOD_MILLIS} ms; the largest sum since {@link #resetPeak}.
+ * The resident memory of the worker processes a benchmark's jobs spawn: the sums over every process descended from
+ * this JVM (the embedded TaskManager spawns them, and the Python and Rust workers' session processes descend from
+ * those), sampled every {@value #PERIOD_MILLIS} ms; the largest sums since {@link #resetPeak}. Two sums: all of
+ * {@code VmRSS}, and the workers' own part of it, {@code RssAnon + RssFile}, without {@code RssShmem}: the pages of
+ * the shm rings that the worker maps and the bridge maps too (each session's two rings, up to
+ * {@code flink-bridge.shm.ring-capacity} each, count there once they are touched).
  */
 final class WorkerMemory implements AutoCloseable {
 
@@ -26,51 +29,81 @@ final class WorkerMemory implements AutoCloseable {
         return thread;
     });
     private final AtomicLong peak = new AtomicLong();
+    private final AtomicLong ownPeak = new AtomicLong();
     private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
 
     WorkerMemory() {
         sampler.scheduleAtFixedRate(() -> {
             try {
-                long now = residentBytes();
-                peak.accumulateAndGet(now, Math::max);
+                Resident now = resident();
+                peak.accumulateAndGet(now.all(), Math::max);
+                ownPeak.accumulateAndGet(now.own(), Math::max);
             } catch (RuntimeException e) {
                 failure.compareAndSet(null, e);
             }
         }, 0, PERIOD_MILLIS, TimeUnit.MILLISECONDS);
     }
 
-    /** The sum of the descendants' resident memory now, in bytes. */
-    static long residentBytes() {
-        return ProcessHandle.current().descendants().mapToLong(process -> vmRss(process.pid())).sum();
+    /** Resident bytes: all of them ({@code VmRSS}), and the process's own ({@code RssAnon + RssFile}). */
+    record Resident(long all, long own) {
+        Resident plus(Resident other) {
+            return new Resident(all + other.all, own + other.own);
+        }
     }
 
-    /** The largest sum sampled since the last reset; fails with the sampler's error if it had one. */
+    /** The sums over the descendants now. */
+    static Resident resident() {
+        return ProcessHandle.current().descendants().map(process -> resident(process.pid()))
+                .reduce(new Resident(0, 0), Resident::plus);
+    }
+
+    /** The largest sum of {@code VmRSS} sampled since the last reset; fails with the sampler's error if it had one. */
     long peakBytes() {
+        checkSampled();
+        return peak.get();
+    }
+
+    /** The largest sum of the processes' own resident memory ({@code RssAnon + RssFile}) since the last reset. */
+    long ownPeakBytes() {
+        checkSampled();
+        return ownPeak.get();
+    }
+
+    private void checkSampled() {
         RuntimeException error = failure.get();
         if (error != null) {
             throw new IllegalStateException("sampling the workers' resident memory failed", error);
         }
-        return peak.get();
     }
 
     void resetPeak() {
         peak.set(0);
+        ownPeak.set(0);
     }
 
-    /** A process's VmRSS in bytes; 0 for one that has exited meanwhile. */
-    private static long vmRss(long pid) {
+    /** A process's resident bytes, from its status; none for one that has exited meanwhile. */
+    private static Resident resident(long pid) {
         try {
+            long all = 0;
+            long own = 0;
             for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
                 if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.substring("VmRSS:".length()).replace("kB", "").trim()) * 1024;
+                    all = kibibytes(line);
+                } else if (line.startsWith("RssAnon:") || line.startsWith("RssFile:")) {
+                    own += kibibytes(line);
                 }
             }
-            return 0;
+            return new Resident(all * 1024, own * 1024);
         } catch (NoSuchFileException e) {
-            return 0;
+            return new Resident(0, 0);
         } catch (IOException e) {
             throw new UncheckedIOException("reading /proc/" + pid + "/status", e);
         }
+    }
+
+    /** The figure of a status line such as {@code VmRSS:     1234 kB}. */
+    private static long kibibytes(String line) {
+        return Long.parseLong(line.substring(line.indexOf(':') + 1).replace("kB", "").trim());
     }
 
     @Override
