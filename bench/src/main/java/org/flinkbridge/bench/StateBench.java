@@ -76,8 +76,9 @@ import java.util.stream.Stream;
  * computed from the checkpoint's metadata ({@link RestoreReads}) and measured: the job is cancelled, keeping its
  * checkpoints, and the last one restored into a job at each of those parallelisms on a second cluster, whose subtasks
  * report the bytes of the state handles they restored ({@link InitializationSpans}); the workers' peak resident
- * memory, all of it and their own without the shm rings' pages ({@link WorkerMemory}), against the sessions' cells
- * budget; and the heap in use after a full collection (the TaskManager runs in this JVM).
+ * memory from the checkpoint that evicts the build's keys, all of it and their own without the shm rings' pages
+ * ({@link WorkerMemory}), against the sessions' cells budget; and the heap in use after a full collection (the
+ * TaskManager runs in this JVM).
  *
  * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...
  * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*}
@@ -369,6 +370,10 @@ public final class StateBench {
         CompletableFuture<Void> end = cluster.end(job);
         String what = "state " + workload.description + ", " + worker + ", " + load.keys() + " keys";
         Arrivals.awaitPhase(Arrivals.BUILD, end, what);
+        // The workers' memory from the checkpoint that evicts what the build left: until then they hold, besides the
+        // budget, every key the build's last interval loaded (a barrier evicts only keys untouched since the one
+        // before it), where the goal counts one steady interval's keys.
+        awaitCheckpointAfter(cluster, job, Arrivals.endMillis(Arrivals.BUILD) + load.intervalMillis(), end, what);
         memory.resetPeak();
         Arrivals.awaitPhase(Arrivals.HOT, end, what);
         long lastCheckpointMillis = System.currentTimeMillis();
@@ -506,7 +511,7 @@ public final class StateBench {
         return completed;
     }
 
-    /** Waits for a checkpoint triggered after {@code afterMillis} to complete; it holds the run's final state. */
+    /** Waits for a checkpoint triggered after {@code afterMillis} to complete; the last one holds the final state. */
     private static CompletedCheckpointStats awaitCheckpointAfter(BenchCluster cluster, JobID job, long afterMillis,
                                                                  CompletableFuture<Void> end, String what)
             throws Exception {

@@ -50,10 +50,10 @@ final class StateReport {
                 that many subtasks, Flink's `RestoredStateSizeBytes` of each subtask (the sizes of the state handles it
                 restored from, a raw keyed state handle counted whole), the most one subtask restored and, in
                 brackets, all together, from the JobManager's `JobInitialization` trace span. Worker
-                RSS: the peak sum of VmRSS of the processes this JVM spawned, from the end of the build, all of it and
-                their own (RssAnon + RssFile: without RssShmem, the touched pages of the shm rings, which the bridge
-                maps too); budget: the sessions' cells budget together (flink-bridge.worker.cells-budget), an eighth of
-                1 KiB per key. Heap:
+                RSS: the peak sum of VmRSS of the processes this JVM spawned, from the checkpoint that evicts the
+                build's keys (the first triggered an interval after the build), all of it and their own (RssAnon +
+                RssFile: without RssShmem, the touched pages of the shm rings, which the bridge maps too); budget: the
+                sessions' cells budget together (flink-bridge.worker.cells-budget), an eighth of 1 KiB per key. Heap:
                 this JVM's (the TaskManager's) heap in use after a full collection at the end, and before the job. The Java worker
                 keeping whole-instance state runs with %s (a spawned Java worker's default is -Xmx1g).
 
