@@ -34,8 +34,12 @@ public final class BridgeOptions {
 
     public static final ConfigOption<String> WORKER_JVM_OPTIONS = ConfigOptions.key("flink-bridge.worker.jvm-options")
             .stringType()
-            .defaultValue("-Xmx1g -XX:+UseSerialGC")
-            .withDescription("JVM options of a spawned worker, separated by spaces.");
+            .defaultValue("-Xms16m -Xmx1g -XX:+UseSerialGC -XX:MaxHeapFreeRatio=50 -XX:-ShrinkHeapInSteps")
+            .withDescription("JVM options of a spawned worker, separated by spaces. The default's heap starts small and"
+                    + " shrinks back after a full collection, at once, to at most half free (the serial collector"
+                    + " otherwise keeps its initial heap, a 64th of the machine's memory, and shrinks in steps over"
+                    + " several collections): the worker collects in full when a barrier's evictions free an eighth"
+                    + " of its heap, so that the memory the evicted keys took goes back to the system.");
 
     public static final ConfigOption<String> PYTHON_RUNTIME = ConfigOptions.key("flink-bridge.worker.python.runtime")
             .stringType()

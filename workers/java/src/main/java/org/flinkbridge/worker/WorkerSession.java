@@ -377,15 +377,19 @@ final class WorkerSession {
      * A flush marker: answered once every earlier input is, which it is by the time it is served, with the cells
      * that changed since the last barrier first (CELL_WRITES frames, one key's writes in one or more). Once it is
      * answered, the keys it names for eviction are dropped from the resident ones (docs/protocol.md, "Eviction"): a
-     * key that is not resident is ignored, and a dropped key's next record needs a LOAD again.
+     * key that is not resident is ignored, and a dropped key's next record needs a LOAD again. What the dropped cells
+     * took may go back to the system at once ({@link HeapRelease}).
      *
      * @param evict the keys to drop once the barrier is answered; empty for none
      */
     synchronized void barrier(long sequence, List<byte[]> evict, Answers answers) throws IOException {
         answerBarrier(sequence, answers);
+        long freed = 0;
         for (byte[] key : evict) {
+            freed += Math.max(0, cells.residentBytes(key));
             cells.evict(key);
         }
+        HeapRelease.evicted(freed);
     }
 
     private void answerBarrier(long sequence, Answers answers) throws IOException {
