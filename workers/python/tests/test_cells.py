@@ -1,5 +1,6 @@
 """A session's cells (flink_bridge.cells): declarations and their ids, what a step reads and writes under the record's
 key, loads, the writes a barrier drains, TTLs, what a key's cells take, and eviction (docs/protocol.md, "Cells")."""
+import os
 import struct
 import unittest
 
@@ -362,6 +363,26 @@ class EvictTest(TotalAndSeenTest):
         self.assertEqual((None, [(b"y", b"2")]), (self.total.get(), self.seen.items()))
         self.store.leave()
         self.assertEqual([], self.store.drain())
+
+    @unittest.skipIf(cells._MALLOC_TRIM is None, "no glibc malloc_trim here")
+    def test_evicting_gives_what_the_evicted_cells_took_back_to_the_system(self):
+        keys = [b"k%d" % i for i in range(65536)]
+        for sequence, key in enumerate(keys):
+            load(self.store, sequence, key, c0=os.urandom(1024))
+        loaded = anonymous_resident_bytes()
+        # The last key's value lies on top of the C heap: malloc gives back by itself none of what lies below it.
+        self.store.evict(keys[:-1])
+        self.assertLess(anonymous_resident_bytes(), loaded - (32 << 20))
+        self.assertTrue(self.store.enter(keys[-1]))
+
+
+def anonymous_resident_bytes():
+    """This process's RssAnon."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no RssAnon in /proc/self/status")
 
 
 if __name__ == "__main__":
