@@ -7,10 +7,11 @@
 # repeated in N rounds, the order rotated, each variant's median reported), --journal only the journal of recovery in
 # place against chronicle-queue (JMH JournalAppend), --keys only the TaskManager's heap against the number of distinct
 # keys (KeyedHeap; --records: the records of each of its two runs), --timers only the timers' cost and a keyed batch's
-# latency on a quiet stream (TimerBench, written to timers.md), --state only keyed state in cells against whole-instance
-# state (StateBench, written to state.md, state.json and state.png; --state-keys: the key counts, default
-# 1000000,8000000, --quick 100000,400000; --workers: of java,python,rust, default all three; --state-zipf: the steady
-# phase's keys drawn by a Zipf law of that exponent instead of uniformly; --state-rocksdb: Flink's RocksDB options,
+# latency on a quiet stream (TimerBench, written to timers.md; with --profile, recorded with Java Flight Recorder:
+# profile-timers.jfr and its hottest methods), --state only keyed state in cells against whole-instance state
+# (StateBench, written to state.md, state.json and state.png; --state-keys: the key counts, default 1000000,8000000,
+# --quick 100000,400000; --workers: of java,python,rust, default all three; --state-zipf: the steady phase's keys drawn
+# by a Zipf law of that exponent instead of uniformly; --state-rocksdb: Flink's RocksDB options,
 # state.backend.rocksdb.*, set over Flink's defaults, each checked by StateBench), --backends only RocksDB against ForSt
 # under the bridge's keyed state access (StateBackends, written to backends.md).
 set -euo pipefail
@@ -91,7 +92,7 @@ find_python || true
 bench_java=("$(java_bin)" "${BRIDGE_JVM_ARGS[@]}" -Dflink-bridge.worker.jar="workers/java/target/worker-$BRIDGE_VERSION.jar"
   -Dflink-bridge.bench.jar="bench/target/bench-$BRIDGE_VERSION.jar" -Dflink-bridge.home="$BRIDGE_HOME"
   $(spawned_worker_options))
-if [[ "$profile" == true ]]; then
+if [[ "$profile" == true && "$timers" == false ]]; then
   # Where the time of a 1 KiB round trip over shm goes, on both sides: Java Flight Recorder in the
   # benchmark's fork (the bridge) and in the worker process, then each side's hottest methods.
   "${bench_java[@]}" -Dflink-bridge.bench.worker-jvm-options="-XX:StartFlightRecording=filename=$results/profile-worker.jfr,settings=profile" \
@@ -147,10 +148,19 @@ if [[ "$backends" == true ]]; then
   exit 0
 fi
 if [[ "$timers" == true ]]; then
-  "${bench_java[@]}" -Xms2g -Xmx2g -cp "$e2e_classpath:$rocksdb" org.flinkbridge.bench.TimerBench \
+  timers_profile=()
+  if [[ "$profile" == true ]]; then
+    # Java Flight Recorder in the benchmark's JVM, which runs the bridge's tasks.
+    timers_profile=("-XX:StartFlightRecording=filename=$results/profile-timers.jfr,settings=profile")
+  fi
+  "${bench_java[@]}" "${timers_profile[@]}" -Xms2g -Xmx2g -cp "$e2e_classpath:$rocksdb" org.flinkbridge.bench.TimerBench \
     "${timers_size[@]}" "$results" > "$results/timers.log" 2>&1 || die "the timers benchmark failed: see $results/timers.log"
   grep '^flink-bridge bench' "$results/timers.log" >&2 || true
   cat "$results/timers.md"
+  if [[ "$profile" == true ]]; then
+    "$(dirname "$(java_bin)")/jfr" view --width 160 hot-methods "$results/profile-timers.jfr" > "$results/profile-timers.txt"
+    echo "flink-bridge: the profile: $results/profile-timers.jfr (hot methods: $results/profile-timers.txt)" >&2
+  fi
   echo "flink-bridge: results in $results/timers.md" >&2
   exit 0
 fi
