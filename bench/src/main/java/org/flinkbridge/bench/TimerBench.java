@@ -3,18 +3,15 @@ package org.flinkbridge.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SinkUtils;
 import org.apache.flink.api.connector.dsv2.DataStreamV2SourceUtils;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.extension.eventtime.EventTimeExtension;
 import org.apache.flink.datastream.api.stream.NonKeyedPartitionStream;
 import org.apache.flink.datastream.impl.ExecutionEnvironmentImpl;
-import org.apache.flink.state.rocksdb.RocksDBOptions;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.session.SessionSpec;
-import org.flinkbridge.job.PipelineJob;
 import org.flinkbridge.job.io.Sources;
 import org.flinkbridge.pipeline.GeneratorSourceSpec;
 import org.flinkbridge.pipeline.TransportMode;
@@ -27,7 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.Consumer;
 
 /**
  * The timers' benchmark ({@code ./flink-bridge bench --timers}), for two goals of the timers' issue, on an embedded
@@ -39,10 +35,8 @@ import java.util.function.Consumer;
  *   timer its own, so that each fires (a second input to the worker per record), and each record's timer at the end
  *   of its key's second of event time, as a window sets them, so that a key's records of one second set the same
  *   timer, which fires once. Measured in the order alone, each, per second, per second, each, alone, after an
- *   unmeasured half run of each, once with Flink's heap state backend, once with RocksDB as a pipeline's job
- *   configures it ({@link PipelineJob#defaultStateBackend}, the pipelines' default), and once more with RocksDB's
- *   timer cache at Flink's own size instead of the job's, to show what the job's saves (not judged): records/s of
- *   each, and the ratios (goal: with timers at least 80% of without).
+ *   unmeasured half run of each, once with Flink's heap state backend and once with RocksDB (the pipelines'
+ *   default): records/s of each, and the ratios (goal: with timers at least 80% of without).
  *   <li><b>A batch on a quiet stream</b>: a keyed {@code batch} ({@code max_wait_ms: 500}) fed rounds of one record
  *   per key, {@value #QUIET_MS} ms of quiet before each round and after the last ({@link QuietRounds}), so that every
  *   batch closes by its processing-time timer: the time from its record leaving the source to the batch reaching the
@@ -61,22 +55,7 @@ public final class TimerBench {
     private static final long TIMER_DELAY_MS = 10;
     /** The slice of event time whose records of a key share one timer, in the per-second variant. */
     private static final long ROUND_MS = 1_000;
-    /** The row of RocksDB with its timer cache at Flink's default size rather than the job's (not judged). */
-    private static final String FLINKS_TIMER_CACHE_ROW = "rocksdb, Flink's timer cache ("
-            + RocksDBOptions.ROCKSDB_TIMER_SERVICE_FACTORY_CACHE_SIZE.defaultValue() + ")";
-    /** The state backends the runs are made on, in this order. */
-    private static final List<Backend> STATE_BACKENDS = List.of(
-            new Backend("hashmap", config -> config.set(StateBackendOptions.STATE_BACKEND, "hashmap")),
-            new Backend("rocksdb", PipelineJob::defaultStateBackend),
-            new Backend(FLINKS_TIMER_CACHE_ROW, config -> {
-                PipelineJob.defaultStateBackend(config);
-                config.set(RocksDBOptions.ROCKSDB_TIMER_SERVICE_FACTORY_CACHE_SIZE,
-                        RocksDBOptions.ROCKSDB_TIMER_SERVICE_FACTORY_CACHE_SIZE.defaultValue());
-            }));
-
-    /** A state backend: its rows' name, and how it configures a job. */
-    private record Backend(String name, Consumer<Configuration> configure) {}
-
+    private static final List<String> STATE_BACKENDS = List.of("hashmap", "rocksdb");
     /** The ways the step sets timers, compared. */
     enum Variant {
         NONE("none"),
@@ -123,7 +102,7 @@ public final class TimerBench {
         Map<String, List<Cost>> costs = new LinkedHashMap<>();
         Map<String, Quiet> quiet = new LinkedHashMap<>();
         try (BenchCluster cluster = new BenchCluster()) {
-            for (Backend backend : STATE_BACKENDS) {
+            for (String backend : STATE_BACKENDS) {
                 // Not measured: a run of each variant at half the size, for each backend. With only a quarter run
                 // of the first variant before the first backend's runs, the same job without timers ran at 325,000
                 // records/s there and at 508,000 for the second backend (which makes no difference without timers).
@@ -134,7 +113,7 @@ public final class TimerBench {
                 for (Variant variant : ORDER) {
                     runs.add(cost(cluster, backend, variant, records));
                 }
-                costs.put(backend.name(), runs);
+                costs.put(backend, runs);
             }
             for (String worker : workers) {
                 quiet.put(worker, quiet(cluster, worker, rounds, false));
@@ -157,9 +136,9 @@ public final class TimerBench {
     record Quiet(int batches, long largestBatch, double minMillis, double p50Millis, double p99Millis,
                  double maxMillis) {}
 
-    private static Cost cost(BenchCluster cluster, Backend backend, Variant variant, long records) throws Exception {
+    private static Cost cost(BenchCluster cluster, String backend, Variant variant, long records) throws Exception {
         ExecutionEnvironment env = ExecutionEnvironment.getInstance();
-        backend.configure().accept(((ExecutionEnvironmentImpl) env).getConfiguration());
+        ((ExecutionEnvironmentImpl) env).getConfiguration().set(StateBackendOptions.STATE_BACKEND, backend);
         NonKeyedPartitionStream<BridgeRecord> events = Sources.create(env,
                         new GeneratorSourceSpec("events", records, 0, COST_KEYS, 42)).withParallelism(1)
                 .process(EventTimeExtension.newWatermarkGeneratorBuilder((BridgeRecord record) -> record.timestamp)
@@ -176,7 +155,7 @@ public final class TimerBench {
         Tally.reset();
         cluster.run(env);
         Tally.Counts counts = Tally.counts();
-        String what = "timer cost (" + backend.name() + ", timers: " + variant.description + ")";
+        String what = "timer cost (" + backend + ", timers: " + variant.description + ")";
         // Per key and second: at least one firing per second of event time (a millisecond per record), at most
         // one per key and second.
         long seconds = records / ROUND_MS + 1;
@@ -254,15 +233,12 @@ public final class TimerBench {
                 time, as a window does, so that a key's records of a second set the same timer, which fires once (each
                 firing counted by the step). Measured in the order none, each, per second, per second, each, none,
                 after an unmeasured run of each at half the size, for each state backend (rocksdb: the pipelines'
-                default, as a pipeline's job configures it, with RocksDB's timer cache at %,d timers per key group;
-                the last rows, not judged, with Flink's own %d instead). Records/s from the first record at the sink
-                to the step's last output (its count of firings at the end of input, after the last timers fired).
+                default). Records/s from the first record at the sink to the step's last output (its count of firings
+                at the end of input, after the last timers fired).
 
                 | state backend | run | timers | records/s | timers fired |
                 | --- | ---: | --- | ---: | ---: |
-                """, records, COST_KEYS, BridgeOptions.WATERMARK_INTERVAL.defaultValue().toMillis(), TIMER_DELAY_MS,
-                PipelineJob.ROCKSDB_TIMER_CACHE_DEFAULT,
-                RocksDBOptions.ROCKSDB_TIMER_SERVICE_FACTORY_CACHE_SIZE.defaultValue()));
+                """, records, COST_KEYS, BridgeOptions.WATERMARK_INTERVAL.defaultValue().toMillis(), TIMER_DELAY_MS));
         costs.forEach((backend, runs) -> {
             for (int i = 0; i < runs.size(); i++) {
                 Cost run = runs.get(i);
@@ -278,8 +254,7 @@ public final class TimerBench {
                 double with = mean(runs, variant);
                 out.append(String.format(Locale.ROOT, "| %s | %s | %,.0f | %s | %s |%n", backend, variant.description,
                         with, variant == Variant.NONE ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * with / without),
-                        variant == Variant.NONE || backend.equals(FLINKS_TIMER_CACHE_ROW) ? "-"
-                                : with / without >= COST_GOAL ? "met" : "**missed**"));
+                        variant == Variant.NONE ? "-" : with / without >= COST_GOAL ? "met" : "**missed**"));
             }
         });
         if (!quiet.isEmpty()) {

@@ -1,8 +1,6 @@
 package org.flinkbridge.job;
 
 import org.apache.flink.configuration.CheckpointingOptions;
-import org.apache.flink.configuration.ConfigOption;
-import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.StateBackendOptions;
@@ -45,41 +43,7 @@ import java.util.List;
  */
 public final class PipelineJob {
 
-    /**
-     * Flink's option for how many of each key group's earliest timers RocksDB keeps cached on the heap, per time
-     * domain (RocksDBOptions, which the job is not compiled against: the cluster ships RocksDB).
-     */
-    public static final ConfigOption<Integer> ROCKSDB_TIMER_CACHE_SIZE =
-            ConfigOptions.key("state.backend.rocksdb.timer-service.cache-size").intType().noDefaultValue();
-    /**
-     * The job's default for {@link #ROCKSDB_TIMER_CACHE_SIZE}, Flink's being 128. A key group's timers past its cache
-     * are in RocksDB only, and each time the cache runs dry as timers fire it is refilled by an iterator over RocksDB;
-     * a key group of a few keys with a timer each per second of event time outran 128 timers in the timers'
-     * benchmark, and the larger cache made its step setting a timer per record faster (docs/performance.md,
-     * "Timers"). It bounds the heap by key groups, not keys: at most this many timers per key group and time domain,
-     * only while that many are set.
-     */
-    public static final int ROCKSDB_TIMER_CACHE_DEFAULT = 1_024;
-
     private PipelineJob() {}
-
-    /**
-     * The state backend of a pipeline's job, where Flink's own options do not say: RocksDB with incremental
-     * checkpoints, and RocksDB's timer cache at {@link #ROCKSDB_TIMER_CACHE_DEFAULT}.
-     */
-    public static void defaultStateBackend(Configuration config) {
-        if (!config.contains(StateBackendOptions.STATE_BACKEND)) {
-            // Keyed state larger than memory with checkpoints that grow with change, not with state: what Flink
-            // users run large keyed state on. Flink's own options choose another.
-            config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
-            if (!config.contains(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)) {
-                config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
-            }
-        }
-        if (!config.contains(ROCKSDB_TIMER_CACHE_SIZE)) {
-            config.set(ROCKSDB_TIMER_CACHE_SIZE, ROCKSDB_TIMER_CACHE_DEFAULT);
-        }
-    }
 
     /** Adds the pipeline's job to {@code env} and configures it; {@code env.execute} runs it. */
     public static void build(ExecutionEnvironment env, Pipeline pipeline, JobArguments args) {
@@ -93,7 +57,14 @@ public final class PipelineJob {
             // minutes here. Compressed, it is read in blocks, and worker state is often compressible too.
             config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
         }
-        defaultStateBackend(config);
+        if (!config.contains(StateBackendOptions.STATE_BACKEND)) {
+            // Keyed state larger than memory with checkpoints that grow with change, not with state: what Flink
+            // users run large keyed state on. Flink's own options choose another.
+            config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
+            if (!config.contains(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)) {
+                config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+            }
+        }
         impl.setParallelism(bridge.parallelism());
         if (bridge.checkpointIntervalMs() > 0) {
             impl.getCheckpointCfg().setCheckpointInterval(bridge.checkpointIntervalMs());

@@ -17,8 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
  * A pipeline's job runs on the embedded RocksDB backend with incremental checkpoints unless Flink's own options
- * name another backend, which then wins with Flink's incremental default; RocksDB's timer cache is the job's size
- * unless Flink's option sets it.
+ * name another backend, which then wins with Flink's incremental default.
  */
 class StateBackendDefaultTest {
 
@@ -28,14 +27,6 @@ class StateBackendDefaultTest {
 
         assertEquals("rocksdb", config.get(StateBackendOptions.STATE_BACKEND));
         assertEquals(true, config.get(CheckpointingOptions.INCREMENTAL_CHECKPOINTS));
-        assertEquals(PipelineJob.ROCKSDB_TIMER_CACHE_DEFAULT, config.get(PipelineJob.ROCKSDB_TIMER_CACHE_SIZE));
-    }
-
-    @Test
-    void aTimerCacheSetWithFlinksOwnOptionWins(@TempDir Path dir) throws Exception {
-        Configuration config = built(dir, "-Dstate.backend.rocksdb.timer-service.cache-size=64");
-
-        assertEquals(64, config.get(PipelineJob.ROCKSDB_TIMER_CACHE_SIZE));
     }
 
     @Test
