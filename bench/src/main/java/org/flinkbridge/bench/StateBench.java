@@ -149,7 +149,8 @@ public final class StateBench {
      */
     record Result(String workload, String worker, long keys, String outcome, double buildPerSecond,
                   double steadyPerSecond, double pacedPerSecond, double hotPerSecond, int steadyCheckpoints,
-                  long fullBytes, long uploadedP50, long uploadedP99, long durationP50, long durationP99,
+                  long fullBytes, long uploadedP50, long uploadedP99, long uploadedMean, long durationP50,
+                  long durationP99,
                   long changedKeysPerRound, Map<Integer, long[]> restoreComputed,
                   Map<Integer, InitializationSpans.Restored> restoreMeasured, long workerPeakRss,
                   long workerOwnPeakRss, long budgetBytes, long heapBytes, long heapBeforeBytes) {
@@ -159,7 +160,7 @@ public final class StateBench {
         }
 
         static Result notRun(Workload workload, String worker, long keys, String why) {
-            return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(),
+            return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(),
                     Map.of(), 0, 0, 0, 0, 0);
         }
     }
@@ -409,7 +410,8 @@ public final class StateBench {
                 Arrivals.perSecond(Arrivals.BUILD), Arrivals.perSecond(Arrivals.STEADY),
                 load.perRound() * 1000.0 / load.intervalMillis(), Arrivals.perSecond(Arrivals.HOT), steady.size(),
                 steady.getLast().getStateSize(), Latencies.percentile(uploaded, 50),
-                Latencies.percentile(uploaded, 99), Latencies.percentile(durations, 50),
+                Latencies.percentile(uploaded, 99), (long) LongStream.of(uploaded).average().orElse(0),
+                Latencies.percentile(durations, 50),
                 Latencies.percentile(durations, 99), changed, restore, restored, peakRss, ownPeakRss,
                 workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore);
         // Each steady checkpoint's upload in turn: where RocksDB's compactions fall among them.
