@@ -54,7 +54,7 @@ final class BenchCluster implements AutoCloseable {
     /** Runs the job built in {@code env} to its end; fails with the job's own error if it failed. */
     CheckpointStatsSnapshot run(ExecutionEnvironment env) throws Exception {
         JobID id = submit(env);
-        awaitEnd(id);
+        end(id).get();
         return checkpoints(id);
     }
 
@@ -75,11 +75,6 @@ final class BenchCluster implements AutoCloseable {
             overview = cluster.requestClusterOverview().get();
         }
         return cluster.submitJob(((ExecutionEnvironmentImpl) env).getStreamGraph()).get().getJobID();
-    }
-
-    /** Waits for job {@code id} to end; fails with the job's own error if it failed. */
-    void awaitEnd(JobID id) throws Exception {
-        cluster.requestJobResult(id).get().toJobExecutionResult(BenchCluster.class.getClassLoader());
     }
 
     /**

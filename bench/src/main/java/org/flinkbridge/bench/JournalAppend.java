@@ -24,11 +24,9 @@ import org.openjdk.jmh.annotations.TearDown;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * What recovery in place's journal costs per input, and what chronicle-queue (the design card's candidate)
@@ -81,11 +79,7 @@ public class JournalAppend {
     public void close() throws IOException {
         journal.close();
         queue.close();
-        try (Stream<Path> files = Files.walk(queueDirectory)) {
-            for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(file);
-            }
-        }
+        Folders.deleteTree(queueDirectory);
     }
 
     @Benchmark

@@ -34,7 +34,6 @@ import org.flinkbridge.bridge.session.SessionSpec;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
 
-import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
@@ -189,7 +188,7 @@ public final class StateBench {
         try {
             results = runAll(keyCounts, rounds, intervalMillis, zipf, workers, rocksDb, checkpoints);
         } finally {
-            deleteTree(checkpoints);
+            Folders.deleteTree(checkpoints);
         }
         ObjectMapper json = new ObjectMapper();
         Map<String, Object> document = new LinkedHashMap<>();
@@ -396,7 +395,7 @@ public final class StateBench {
             restored = restoreMeasured(restoreCluster, spec, last.getExternalPath());
         } finally {
             // The job's directory: this checkpoint's, its others' and the files they share.
-            deleteTree(RestoreReads.directory(last.getExternalPath()).getParent());
+            Folders.deleteTree(RestoreReads.directory(last.getExternalPath()).getParent());
         }
         if (steady.isEmpty()) {
             throw new IllegalStateException(what + ": no checkpoint completed within the steady phase");
@@ -464,14 +463,6 @@ public final class StateBench {
         return new DataGeneratorSource<>(index -> {
             throw new IllegalStateException("the idle source sends no record");
         }, 1, parallelism -> permits -> new CompletableFuture<Void>(), TypeInformation.of(BridgeRecord.class));
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        try (Stream<Path> files = Files.walk(root)) {
-            for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(file);
-            }
-        }
     }
 
     /** The bytes a key changed in a steady round takes in the worker, as the bridge weighs it. */
