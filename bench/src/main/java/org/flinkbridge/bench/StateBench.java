@@ -13,7 +13,6 @@ import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
-import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
@@ -31,6 +30,7 @@ import org.apache.flink.state.rocksdb.RocksDBOptions;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.flinkbridge.bridge.BridgeOptions;
 import org.flinkbridge.bridge.session.SessionSpec;
+import org.flinkbridge.job.PipelineJob;
 import org.flinkbridge.pipeline.TransportMode;
 import org.flinkbridge.records.BridgeRecord;
 
@@ -249,14 +249,14 @@ public final class StateBench {
     }
 
     /**
-     * RocksDB, with {@code rocksDb}'s options, and incremental checkpoints into {@code checkpoints}, every checkpoint
+     * RocksDB as a pipeline's job defaults to it, with {@code rocksDb}'s options, and incremental checkpoints into {@code checkpoints}, every checkpoint
      * kept and its statistics too.
      */
     private static Configuration clusterConfiguration(Path checkpoints, Map<String, String> rocksDb) {
         Configuration config = new Configuration();
         rocksDb.forEach(config::setString);
-        config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
-        config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+        // RocksDB as a pipeline's job has it: incremental checkpoints, bloom filters.
+        PipelineJob.defaultStateBackend(config);
         config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
         config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
         config.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, RETAINED_CHECKPOINTS);

@@ -1,6 +1,8 @@
 package org.flinkbridge.job;
 
 import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.StateBackendOptions;
@@ -43,7 +45,32 @@ import java.util.List;
  */
 public final class PipelineJob {
 
+    /** RocksDB's option of the same key (this module does not depend on the RocksDB backend, which Flink ships). */
+    static final ConfigOption<Boolean> ROCKSDB_BLOOM_FILTER =
+            ConfigOptions.key("state.backend.rocksdb.use-bloom-filter").booleanType().defaultValue(false);
+
     private PipelineJob() {}
+
+    /**
+     * Where Flink's own options name no state backend: RocksDB, with incremental checkpoints and bloom filters unless
+     * those options say otherwise.
+     */
+    public static void defaultStateBackend(Configuration config) {
+        if (config.contains(StateBackendOptions.STATE_BACKEND)) {
+            return;
+        }
+        // Keyed state larger than memory with checkpoints that grow with change, not with state: what Flink
+        // users run large keyed state on. Flink's own options choose another.
+        config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
+        if (!config.contains(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)) {
+            config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+        }
+        if (!config.contains(ROCKSDB_BLOOM_FILTER)) {
+            // A key's first record looks up cells it does not have yet; a bloom filter answers that lookup
+            // without reading the backend's files, which otherwise grows with the state (CellStates).
+            config.set(ROCKSDB_BLOOM_FILTER, true);
+        }
+    }
 
     /** Adds the pipeline's job to {@code env} and configures it; {@code env.execute} runs it. */
     public static void build(ExecutionEnvironment env, Pipeline pipeline, JobArguments args) {
@@ -57,14 +84,7 @@ public final class PipelineJob {
             // minutes here. Compressed, it is read in blocks, and worker state is often compressible too.
             config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
         }
-        if (!config.contains(StateBackendOptions.STATE_BACKEND)) {
-            // Keyed state larger than memory with checkpoints that grow with change, not with state: what Flink
-            // users run large keyed state on. Flink's own options choose another.
-            config.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
-            if (!config.contains(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)) {
-                config.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
-            }
-        }
+        defaultStateBackend(config);
         impl.setParallelism(bridge.parallelism());
         if (bridge.checkpointIntervalMs() > 0) {
             impl.getCheckpointCfg().setCheckpointInterval(bridge.checkpointIntervalMs());

@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
- * A pipeline's job runs on the embedded RocksDB backend with incremental checkpoints unless Flink's own options
- * name another backend, which then wins with Flink's incremental default.
+ * A pipeline's job runs on the embedded RocksDB backend with incremental checkpoints and bloom filters unless Flink's
+ * own options name another backend, which then wins with Flink's incremental default, or set those options.
  */
 class StateBackendDefaultTest {
 
@@ -27,6 +27,15 @@ class StateBackendDefaultTest {
 
         assertEquals("rocksdb", config.get(StateBackendOptions.STATE_BACKEND));
         assertEquals(true, config.get(CheckpointingOptions.INCREMENTAL_CHECKPOINTS));
+        assertEquals("true", config.toMap().get("state.backend.rocksdb.use-bloom-filter"));
+    }
+
+    @Test
+    void flinksOwnRocksDbOptionsWin(@TempDir Path dir) throws Exception {
+        Configuration config = built(dir, "-Dstate.backend.rocksdb.use-bloom-filter=false");
+
+        assertEquals("rocksdb", config.get(StateBackendOptions.STATE_BACKEND));
+        assertEquals("false", config.toMap().get("state.backend.rocksdb.use-bloom-filter"));
     }
 
     @Test

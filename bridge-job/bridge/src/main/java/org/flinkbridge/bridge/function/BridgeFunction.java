@@ -70,6 +70,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
 
     private transient ListState<byte[]> checkpointed;
     private transient List<byte[]> restoredEntries;
+    /** Whether the keys' map cells are marked ({@link CellStates}): not in a job restored from unmarked ones. */
+    private transient boolean mapsMarked;
     /** A keyed segment's worker state: restored from raw keyed state before open, taken at each checkpoint. */
     private transient List<KeyGroupState> keyedWorkerState;
     /** Where the journal's memory is counted: the operator's share of managed memory, handed before open. */
@@ -118,8 +120,9 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
     @Override
     public void initializeState(FunctionInitializationContext ctx) throws Exception {
         checkpointed = ctx.getOperatorStateStore().getUnionListState(CheckpointEntries.DESCRIPTOR);
-        restoredEntries = new ArrayList<>();
+        restoredEntries = null;
         if (ctx.isRestored()) {
+            restoredEntries = new ArrayList<>();
             checkpointed.get().forEach(restoredEntries::add);
         }
     }
@@ -131,6 +134,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         maxParallelism = task.getMaxParallelism();
         CheckpointEntries.Restored restored = CheckpointEntries.select(
                 restoredEntries == null ? List.of() : restoredEntries, subtask, task.getParallelism(), maxParallelism);
+        mapsMarked = restoredEntries == null || restored.mapsMarked();
         restoredEntries = null;
         List<KeyGroupState> workerStates = new ArrayList<>(restored.workerStates());
         if (keyedWorkerState != null) {
@@ -169,7 +173,8 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
             return SessionExchange.Cells.NONE;
         }
         return new CellStates(keyedBackend("its steps declare cells " + session.cells().stream()
-                .map(cell -> cell.getStep() + "/" + cell.getName()).toList()), session.name(), session.cells());
+                .map(cell -> cell.getStep() + "/" + cell.getName()).toList()), session.name(), session.cells(),
+                mapsMarked);
     }
 
     /** The session's timers in the keyed operator's state backend, once the worker said its steps set them. */
@@ -344,6 +349,7 @@ public final class BridgeFunction implements OneInputStreamProcessFunction<Bridg
         SessionExchange.Checkpoint checkpoint = exchange.checkpoint(ctx.getCheckpointId());
         metrics.checkpointDrained(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
         List<byte[]> entries = new ArrayList<>();
+        entries.add(CheckpointEntries.mapMarks(subtask, mapsMarked));
         if (keyed) {
             keyedWorkerState = checkpoint.workerState();
         } else {

@@ -31,7 +31,11 @@ import org.flinkbridge.records.BridgeRecord;
  *   kind 0, worker state: a KeyGroupState message (one piece of a key group's state, in the worker's order)
  *   kind 1, output:       i64 timestamp | i32 header count | (UTF key, UTF value)* | i32 length | payload
  *   kind 2, dead letter:  as an output
+ *   kind 3, map marks:    u8 1 where the subtask's keys mark their map cells (CellStates), 0 where they do not
  * </pre>
+ *
+ * <p>Every subtask writes a kind 3 entry at each checkpoint. A job restored from a checkpoint without one (taken before
+ * the marks) or with a 0 from any subtask has map entries without marks, and keeps reading every map cell.
  */
 final class CheckpointEntries {
 
@@ -43,14 +47,24 @@ final class CheckpointEntries {
     private static final byte WORKER_STATE = 0;
     private static final byte OUTPUT = 1;
     private static final byte DEAD_LETTER = 2;
+    private static final byte MAP_MARKS = 3;
 
-    /** What one subtask takes back from a checkpoint. */
-    record Restored(List<KeyGroupState> workerStates, List<BridgeRecord> outputs, List<BridgeRecord> deadLetters) {}
+    /**
+     * What one subtask takes back from a checkpoint.
+     *
+     * @param mapsMarked whether every old subtask wrote that its keys mark their map cells (false where none wrote)
+     */
+    record Restored(List<KeyGroupState> workerStates, List<BridgeRecord> outputs, List<BridgeRecord> deadLetters,
+                    boolean mapsMarked) {}
 
     private CheckpointEntries() {}
 
     static byte[] workerState(int subtask, KeyGroupState state) {
         return entry(WORKER_STATE, subtask, out -> out.write(state.toByteArray()));
+    }
+
+    static byte[] mapMarks(int subtask, boolean marked) {
+        return entry(MAP_MARKS, subtask, out -> out.writeByte(marked ? 1 : 0));
     }
 
     static byte[] output(int subtask, BridgeRecord record) {
@@ -88,6 +102,8 @@ final class CheckpointEntries {
         List<BridgeRecord> outputs = new ArrayList<>();
         List<BridgeRecord> deadLetters = new ArrayList<>();
         Integer unkeyedFrom = null;
+        boolean marksSeen = false;
+        boolean allMarked = true;
         for (byte[] entry : entries) {
             DataInputStream in = new DataInputStream(new ByteArrayInputStream(entry));
             byte version = in.readByte();
@@ -117,10 +133,14 @@ final class CheckpointEntries {
                         (kind == OUTPUT ? outputs : deadLetters).add(record);
                     }
                 }
+                case MAP_MARKS -> {
+                    marksSeen = true;
+                    allMarked &= in.readUnsignedByte() == 1;
+                }
                 default -> throw new IOException("a checkpoint entry of unknown kind " + kind);
             }
         }
-        return new Restored(states, outputs, deadLetters);
+        return new Restored(states, outputs, deadLetters, marksSeen && allMarked);
     }
 
     private static BridgeRecord readOutput(DataInputStream in) throws IOException {

@@ -14,6 +14,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,5 +61,21 @@ class CheckpointEntriesTest {
         IOException merged = assertThrows(IOException.class, () -> CheckpointEntries.select(entries, 0, 1, 128));
         assertTrue(merged.getMessage().startsWith("the segment is not keyed, so the worker state of old subtasks 1 "
                 + "and 0 cannot be merged"), merged.getMessage());
+    }
+
+    /**
+     * A restore takes the keys' map cells as marked (CellStates) only where every old subtask wrote so: a checkpoint
+     * taken before the marks has map entries without them.
+     */
+    @Test
+    void mapCellsAreMarkedOnlyWhereEveryOldSubtaskWroteThatTheyAre() throws IOException {
+        BridgeRecord held = new BridgeRecord(new byte[] {1}, Map.of(), 1);
+
+        assertTrue(CheckpointEntries.select(List.of(CheckpointEntries.mapMarks(0, true),
+                CheckpointEntries.mapMarks(1, true)), 0, 1, 128).mapsMarked());
+        assertFalse(CheckpointEntries.select(List.of(CheckpointEntries.mapMarks(0, true),
+                CheckpointEntries.mapMarks(1, false)), 1, 2, 128).mapsMarked());
+        assertFalse(CheckpointEntries.select(List.of(CheckpointEntries.output(0, held)), 0, 1, 128).mapsMarked());
+        assertFalse(CheckpointEntries.select(List.of(), 0, 1, 128).mapsMarked());
     }
 }
