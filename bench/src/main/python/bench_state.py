@@ -1,11 +1,13 @@
 """The state benchmark's step keeping 1 KiB per key (bench's StateBlobStep in the Java worker): each record sets its
 key's value to the key's count of records so far (8 bytes, little-endian) and random bytes (so that no compression
-shrinks the state), and is answered with itself. CellBlob keeps the values in a value cell, in Flink's keyed state;
-InstanceBlob in a dict by the record's "key" header, taken whole at each checkpoint (whole-instance state)."""
+shrinks the state), and is answered with itself, its header "count" set to that count (the benchmark checks it after a
+worker is killed: each key's records counted exactly once). CellBlob keeps the values in a value cell, in Flink's
+keyed state; InstanceBlob in a dict by the record's "key" header, taken whole at each checkpoint (whole-instance
+state)."""
 import os
 import struct
 
-from flink_bridge.sdk import value_cell
+from flink_bridge.sdk import Message, value_cell
 
 VALUE_BYTES = 1024
 COUNT = struct.Struct("<q")
@@ -17,13 +19,20 @@ def _next(held):
     return COUNT.pack(count) + os.urandom(VALUE_BYTES - COUNT.size)
 
 
+def _counted(message, value):
+    """The answer: the record, its header "count" set to the count in its key's new value."""
+    return Message(message.payload, {**message.headers, "count": str(COUNT.unpack_from(value)[0])},
+                   message.timestamp)
+
+
 class CellBlob:
     def __init__(self):
         self.blob = value_cell("blob")
 
     def process(self, message):
-        self.blob.set(_next(self.blob.get()))
-        return [message]
+        value = _next(self.blob.get())
+        self.blob.set(value)
+        return [_counted(message, value)]
 
 
 class InstanceBlob:
@@ -34,8 +43,9 @@ class InstanceBlob:
         key = message.headers.get("key")
         if key is None:
             raise ValueError("the record has no header 'key'")
-        self.values[key] = _next(self.values.get(key))
-        return [message]
+        value = _next(self.values.get(key))
+        self.values[key] = value
+        return [_counted(message, value)]
 
     def snapshot(self):
         parts = []

@@ -41,6 +41,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -76,8 +77,13 @@ import java.util.stream.Stream;
  * checkpoints, and the last one restored into a job at each of those parallelisms on a second cluster, whose subtasks
  * report the bytes of the state handles they restored ({@link InitializationSpans}); the workers' peak resident
  * memory from the checkpoint that evicts the build's keys, all of it and their own without the shm rings' pages
- * ({@link WorkerMemory}), against the sessions' cells budget; and the heap in use after a full collection (the
- * TaskManager runs in this JVM).
+ * ({@link WorkerMemory}), against the sessions' cells budget; the heap in use after a full collection (the
+ * TaskManager runs in this JVM); and, on cells, recovery in place: in a last phase of 1% of the keys, once its first
+ * half is answered (in the bridge's journal), every worker process is killed with SIGKILL ({@link WorkerKill}) and the
+ * second half let go at once; the bridge's own {@code bridgeLastRecoveryMillis} per subtask ({@link RecoveryMetrics})
+ * and the times from the kill to the first answer after it, to the phase's last answer and to the next checkpoint
+ * ({@link RecoveryInPlace}), each answer of the phase checked to arrive once with its key's count (exactly once across
+ * the kill).
  *
  * <p>Usage: {@code StateBench KEYS,... ROUNDS INTERVAL_MS ZIPF_EXPONENT OUTPUT_DIR [WORKER,...
  * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*}
@@ -152,7 +158,8 @@ public final class StateBench {
                   long durationP99,
                   long changedKeysPerRound, Map<Integer, long[]> restoreComputed,
                   Map<Integer, InitializationSpans.Restored> restoreMeasured, long workerPeakRss,
-                  long workerOwnPeakRss, long budgetBytes, long heapBytes, long heapBeforeBytes) {
+                  long workerOwnPeakRss, long budgetBytes, long heapBytes, long heapBeforeBytes,
+                  RecoveryInPlace recovery) {
 
         boolean ran() {
             return outcome.equals("ok");
@@ -160,9 +167,15 @@ public final class StateBench {
 
         static Result notRun(Workload workload, String worker, long keys, String why) {
             return new Result(workload.description, worker, keys, why, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(),
-                    Map.of(), 0, 0, 0, 0, 0);
+                    Map.of(), 0, 0, 0, 0, 0, RecoveryInPlace.notMeasured(workload == Workload.INSTANCE
+                            ? INSTANCE_RECOVERY : "not measured: the run did not complete"));
         }
     }
+
+    /** The recovery column of a whole-instance run. */
+    static final String INSTANCE_RECOVERY = "not measured: whole-instance (a new session is given the whole snapshot)";
+    /** How long the recovery phase's records, and the checkpoint after the kill, may take. */
+    private static final long RECOVERY_WAIT_MILLIS = 120_000;
 
     private StateBench() {}
 
@@ -219,7 +232,9 @@ public final class StateBench {
         List<Result> results = new ArrayList<>();
         Configuration restoreConfiguration = clusterConfiguration(checkpoints, rocksDb);
         InitializationSpans.configure(restoreConfiguration);
-        try (BenchCluster cluster = new BenchCluster(SUBTASKS, clusterConfiguration(checkpoints, rocksDb));
+        Configuration configuration = clusterConfiguration(checkpoints, rocksDb);
+        RecoveryMetrics.configure(configuration);
+        try (BenchCluster cluster = new BenchCluster(SUBTASKS, configuration);
              BenchCluster restoreCluster = new BenchCluster(Collections.max(RESTORE_PARALLELISMS),
                      restoreConfiguration);
              WorkerMemory memory = new WorkerMemory()) {
@@ -388,8 +403,25 @@ public final class StateBench {
             restore.put(parallelism, RestoreReads.perSubtask(state.pieces(), state.maxParallelism(), parallelism));
         }
         List<CompletedCheckpointStats> steady = steadyCheckpoints(cluster.checkpoints(job), load);
+        // The recovery phase, once everything else of the job is measured (the restores use the checkpoint above,
+        // which the few checkpoints of this phase leave retained): on cells, its workers killed in the middle.
+        RecoveryInPlace recovery;
+        try {
+            recovery = recoveryPhase(cluster, job, load, workload != Workload.INSTANCE, end, what);
+        } catch (Exception e) {
+            System.err.println("flink-bridge bench: " + what + ": recovery in place failed:");
+            e.printStackTrace();
+            recovery = RecoveryInPlace.notMeasured("failed: " + rootMessage(e));
+        }
         // Cancelled, not let end: a job that finishes removes its checkpoints.
-        cluster.cancelWhen(job, CompletableFuture.completedFuture(null));
+        try {
+            cluster.cancelWhen(job, CompletableFuture.completedFuture(null));
+        } catch (Exception e) {
+            if (recovery.measured() || recovery.outcome().equals(INSTANCE_RECOVERY)) {
+                throw e;
+            }
+            // The job failed in the recovery, said above; its checkpoints stay (retained on failure too).
+        }
         Map<Integer, InitializationSpans.Restored> restored;
         try {
             restored = restoreMeasured(restoreCluster, spec, last.getExternalPath());
@@ -412,7 +444,7 @@ public final class StateBench {
                 Latencies.percentile(uploaded, 99), (long) LongStream.of(uploaded).average().orElse(0),
                 Latencies.percentile(durations, 50),
                 Latencies.percentile(durations, 99), changed, restore, restored, peakRss, ownPeakRss,
-                workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore);
+                workload == Workload.INSTANCE ? 0 : budget, heap, heapBefore, recovery);
         // Each steady checkpoint's upload in turn: where RocksDB's compactions fall among them.
         String uploads = steady.stream()
                 .map(checkpoint -> String.format(Locale.ROOT, "%.2f", checkpoint.getCheckpointedSize() / MIB))
@@ -420,12 +452,50 @@ public final class StateBench {
         System.err.printf(Locale.ROOT, "flink-bridge bench: %s: build %,.0f/s, steady %,.0f/s, hot %,.0f/s; %d steady"
                         + " checkpoints, full %.1f MiB, uploaded p50 %.2f MiB (each: %s), duration p50 %d ms p99 %d"
                         + " ms; workers' peak RSS %.0f MiB, their own %.0f MiB; heap %.0f MiB (%.0f before the job);"
-                        + " restored MiB per subtask, most (all): %s%n", what,
+                        + " restored MiB per subtask, most (all): %s; recovery in place ms: %s%n", what,
                 result.buildPerSecond(), result.steadyPerSecond(), result.hotPerSecond(), result.steadyCheckpoints(),
                 result.fullBytes() / MIB, result.uploadedP50() / MIB, uploads, result.durationP50(),
                 result.durationP99(), peakRss / MIB, ownPeakRss / MIB, heap / MIB, heapBefore / MIB,
-                StateReport.restoredMiB(restored));
+                StateReport.restoredMiB(restored), recovery.summary().replace("**", ""));
         return result;
+    }
+
+    /**
+     * The load's recovery phase: its first half let go and answered (it is then in the bridge's journal, the inputs
+     * since the last barrier), then, with {@code kill}, every worker process of the job killed with SIGKILL and the
+     * second half let go at once, as input keeps coming while a worker is lost. Waits for every answer of the phase,
+     * each checked (once, with its key's count), and for a checkpoint triggered after the kill; gives the bridge's
+     * recovery metrics of each subtask and the times from the kill. Without {@code kill} the phase runs through, its
+     * answers checked the same, and nothing is measured.
+     */
+    private static RecoveryInPlace recoveryPhase(BenchCluster cluster, JobID job, StateLoad load, boolean kill,
+                                                 CompletableFuture<Void> end, String what) throws Exception {
+        StateLoad.startRecovery();
+        Arrivals.awaitRecovery(load.resumeIndex() - load.recoveryStart(), end, what);
+        List<Long> killed = List.of();
+        long killNanos = System.nanoTime();
+        long killMillis = System.currentTimeMillis();
+        if (kill) {
+            killed = WorkerKill.killAll();
+        }
+        StateLoad.resume();
+        Arrivals.awaitRecovery(load.recoveryRecords(), end, what);
+        CompletedCheckpointStats next = awaitCheckpointAfter(cluster, job, killMillis, end, what);
+        String problem = Arrivals.recoveryProblem();
+        if (problem == null && Arrivals.arrived() != load.records()) {
+            problem = Arrivals.arrived() + " answers arrived for the load's " + load.records() + " inputs";
+        }
+        if (!kill) {
+            if (problem != null) {
+                throw new IllegalStateException(what + ": the recovery phase without a kill: " + problem);
+            }
+            return RecoveryInPlace.notMeasured(INSTANCE_RECOVERY);
+        }
+        Map<Integer, RecoveryMetrics.Subtask> subtasks = RecoveryMetrics.of(job);
+        return new RecoveryInPlace(RecoveryInPlace.judge(killed, subtasks, SUBTASKS, problem), killed, subtasks,
+                TimeUnit.NANOSECONDS.toMillis(Arrivals.resumedNanos() - killNanos),
+                TimeUnit.NANOSECONDS.toMillis(Arrivals.recoveryEndNanos() - killNanos),
+                next.getTriggerTimestamp() + next.getEndToEndDuration() - killMillis);
     }
 
     /**
@@ -535,7 +605,9 @@ public final class StateBench {
 
     /**
      * Counts what reaches the end of the job (one output per input in every workload) and notes when each phase's
-     * last record arrived; static, as {@link Latencies}' figures are, since the MiniCluster runs in this JVM.
+     * last record arrived; checks each answer of the recovery phase (by its timestamp, the input's index): that it
+     * arrives once and carries its key's count as {@link StateLoad#recoveryCounts} has it; static, as
+     * {@link Latencies}' figures are, since the MiniCluster runs in this JVM.
      */
     private static final class Arrivals implements OneInputStreamProcessFunction<BridgeRecord, BridgeRecord> {
         static final int BUILD = 0;
@@ -548,9 +620,26 @@ public final class StateBench {
         private static final long[] RECORDS = new long[3];
         private static long firstNanos;
         private static long arrived;
+        private static long recoveryStart;
+        private static long resumeIndex;
+        /** The count each answer of the recovery phase must carry, by its input's index less recoveryStart. */
+        private static long[] recoveryCounts = new long[0];
+        private static BitSet recoverySeen = new BitSet();
+        private static long recoveryArrived;
+        private static long resumedNanos;
+        private static long recoveryEndNanos;
+        private static String recoveryProblem;
 
         static synchronized void reset(StateLoad load) {
-            phaseEnds = new long[] {load.keys(), load.keys() + load.steadyRecords(), load.records()};
+            phaseEnds = new long[] {load.keys(), load.keys() + load.steadyRecords(), load.recoveryStart()};
+            recoveryStart = load.recoveryStart();
+            resumeIndex = load.resumeIndex();
+            recoveryCounts = load.recoveryCounts();
+            recoverySeen = new BitSet(recoveryCounts.length);
+            recoveryArrived = 0;
+            resumedNanos = 0;
+            recoveryEndNanos = 0;
+            recoveryProblem = null;
             RECORDS[BUILD] = load.keys();
             RECORDS[STEADY] = load.steadyRecords();
             RECORDS[HOT] = load.hotRecords();
@@ -562,12 +651,18 @@ public final class StateBench {
         @Override
         public void processRecord(BridgeRecord record, Collector<BridgeRecord> output,
                                   PartitionedContext<BridgeRecord> ctx) {
-            arrive();
+            arrive(record);
             output.collect(record);
         }
 
-        private static synchronized void arrive() {
+        private static synchronized void arrive(BridgeRecord record) {
             long count = ++arrived;
+            if (record.timestamp >= recoveryStart) {
+                recoveryArrival(record);
+            } else if (recoveryArrived > 0 && recoveryProblem == null) {
+                recoveryProblem = "input " + record.timestamp + ", of an earlier phase, answered again after the"
+                        + " recovery phase began";
+            }
             if (count == 1) {
                 firstNanos = System.nanoTime();
             }
@@ -579,8 +674,80 @@ public final class StateBench {
             }
         }
 
+        /** An answer to input {@code record.timestamp} of the recovery phase: checked, and timed. */
+        private static void recoveryArrival(BridgeRecord record) {
+            long now = System.nanoTime();
+            long index = record.timestamp;
+            if (index - recoveryStart >= recoveryCounts.length) {
+                problem("an answer to input " + index + ", beyond the load's last");
+                return;
+            }
+            int at = (int) (index - recoveryStart);
+            if (recoverySeen.get(at)) {
+                problem("input " + index + " answered twice");
+                return;
+            }
+            recoverySeen.set(at);
+            long count = RecoveryInPlace.countOf(record);
+            if (count != recoveryCounts[at]) {
+                problem("input " + index + " (" + record.headers.get(StateLoad.KEY_HEADER) + ") answered with its"
+                        + " key's count at " + (count < 0 ? "none" : Long.toString(count)) + ", not "
+                        + recoveryCounts[at]);
+            }
+            if (index >= resumeIndex && resumedNanos == 0) {
+                resumedNanos = now;
+            }
+            if (++recoveryArrived == recoveryCounts.length) {
+                recoveryEndNanos = now;
+            }
+        }
+
+        private static void problem(String what) {
+            if (recoveryProblem == null) {
+                recoveryProblem = what;
+            }
+        }
+
         static synchronized long arrived() {
             return arrived;
+        }
+
+        /** The first thing wrong with the recovery phase's answers so far; null if none. */
+        static synchronized String recoveryProblem() {
+            return recoveryProblem;
+        }
+
+        static synchronized long resumedNanos() {
+            return resumedNanos;
+        }
+
+        static synchronized long recoveryEndNanos() {
+            return recoveryEndNanos;
+        }
+
+        private static synchronized long recoveryArrived() {
+            return recoveryArrived;
+        }
+
+        /**
+         * Waits until {@code answers} answers of the recovery phase arrived, failing if the job ends first, and after
+         * {@value StateBench#RECOVERY_WAIT_MILLIS} ms.
+         */
+        static void awaitRecovery(long answers, CompletableFuture<Void> end, String what) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RECOVERY_WAIT_MILLIS);
+            while (recoveryArrived() < answers) {
+                if (end.isDone()) {
+                    end.join();
+                    throw new IllegalStateException(what + ": the job ended after " + recoveryArrived() + " of the"
+                            + " recovery phase's answers");
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException(what + ": " + recoveryArrived() + " of " + answers + " answers"
+                            + " of the recovery phase within " + RECOVERY_WAIT_MILLIS + " ms"
+                            + (recoveryProblem() == null ? "" : "; " + recoveryProblem()));
+                }
+                Thread.sleep(5);
+            }
         }
 
         static synchronized boolean ended(int phase) {

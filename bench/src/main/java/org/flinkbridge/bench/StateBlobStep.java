@@ -17,7 +17,8 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Keeps {@value #VALUE_BYTES} bytes per key, for the state benchmark: each record sets its key's value to the key's
  * count of records so far (8 bytes, little-endian) followed by random bytes (so that no compression shrinks the
- * state), and is answered with itself. With config {@code {"keep": "cells"}} the values live in a value cell
+ * state), and is answered with itself, its header {@value #COUNT_HEADER} set to that count (the benchmark checks it
+ * after a worker is killed: each key's records counted exactly once). With config {@code {"keep": "cells"}} the values live in a value cell
  * ({@value #CELL}), in Flink's keyed state; with {@code {"keep": "instance"}} in a map of the instance, keyed by the
  * record's header {@value StateLoad#KEY_HEADER}, taken whole at each checkpoint by {@link #snapshotState} (the
  * whole-instance state steps kept before cells). The Python worker's {@code bench_state.py} is the same step.
@@ -28,6 +29,8 @@ public final class StateBlobStep implements Step {
     public static final String TYPE = "org.flinkbridge.bench.StateBlobStep";
     static final int VALUE_BYTES = 1024;
     static final String CELL = "blob";
+    /** The header of an answer that carries its key's count, this record included. */
+    static final String COUNT_HEADER = "count";
 
     private ValueCell cell;
     /** The values by key, where the instance keeps them (null where a cell does). */
@@ -46,21 +49,31 @@ public final class StateBlobStep implements Step {
 
     @Override
     public void process(Record input, Emitter output) {
+        byte[] value;
         if (cell != null) {
-            cell.set(next(cell.get()));
+            value = next(cell.get());
+            cell.set(value);
         } else {
             String key = input.headers().get(StateLoad.KEY_HEADER);
             if (key == null) {
                 throw new IllegalArgumentException("the record has no header '" + StateLoad.KEY_HEADER + "'");
             }
-            values.put(key, next(values.get(key)));
+            value = next(values.get(key));
+            values.put(key, value);
         }
-        output.emit(input);
+        Map<String, String> headers = new HashMap<>(input.headers());
+        headers.put(COUNT_HEADER, Long.toString(count(value)));
+        output.emit(new Record(input.payload(), headers, input.timestamp()));
+    }
+
+    /** The count a value holds. */
+    static long count(byte[] value) {
+        return ByteBuffer.wrap(value).order(ByteOrder.LITTLE_ENDIAN).getLong();
     }
 
     /** The value after {@code held} (null: none yet). */
     private static byte[] next(byte[] held) {
-        long count = held == null ? 1 : ByteBuffer.wrap(held).order(ByteOrder.LITTLE_ENDIAN).getLong() + 1;
+        long count = held == null ? 1 : count(held) + 1;
         byte[] value = new byte[VALUE_BYTES];
         ThreadLocalRandom.current().nextBytes(value);
         ByteBuffer.wrap(value).order(ByteOrder.LITTLE_ENDIAN).putLong(count);

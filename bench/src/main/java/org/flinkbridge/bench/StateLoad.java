@@ -9,6 +9,7 @@ import org.flinkbridge.records.BridgeRecord;
 
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
@@ -27,7 +28,11 @@ import java.util.concurrent.TimeUnit;
  *   interval, each key drawn at random: uniformly, or by a Zipf law of {@code zipfExponent} over the keys' ranks
  *   (key-0 the most frequent) when that is above 0;
  *   <li><b>hot</b>: {@code keys} records (at least one) over the {@link #hotKeys()} first keys in turn, as fast as it
- *   goes: after the first pass their cells stay resident, so the step runs on resident keys.
+ *   goes: after the first pass their cells stay resident, so the step runs on resident keys;
+ *   <li><b>recovery</b>: {@link #recoveryRecords()} records (1% of the keys), drawn as the steady phase's, in two
+ *   halves: the first held until {@link #startRecovery} completes, the second (from {@link #resumeIndex()}) until
+ *   {@link #resume} does. The benchmark kills the workers between them: the first half is in the bridge's journal, to
+ *   be replayed, the second is input that the new session must answer.
  * </ol>
  *
  * <p>After the last record the source neither ends nor sends anything until {@link #release} completes, so that the
@@ -46,6 +51,10 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
 
     /** Completed by the benchmark once it has read what it needs of a run; reset before each run. */
     private static volatile CompletableFuture<Void> release = new CompletableFuture<>();
+    /** Completed by the benchmark to let the recovery phase's first half go; reset before each run. */
+    private static volatile CompletableFuture<Void> startRecovery = new CompletableFuture<>();
+    /** Completed by the benchmark to let the recovery phase's second half go (once it killed the workers). */
+    private static volatile CompletableFuture<Void> resume = new CompletableFuture<>();
 
     StateLoad {
         if (keys < 1 || rounds < 1 || intervalMillis < 1 || zipfExponent < 0) {
@@ -73,8 +82,23 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
         return keys;
     }
 
-    long records() {
+    /** Records of the recovery phase: 1% of the keys, at least one. */
+    long recoveryRecords() {
+        return perRound();
+    }
+
+    /** The index of the recovery phase's first record. */
+    long recoveryStart() {
         return keys + steadyRecords() + hotRecords();
+    }
+
+    /** The index of the recovery phase's second half's first record: the first input sent after the kill. */
+    long resumeIndex() {
+        return recoveryStart() + recoveryRecords() / 2;
+    }
+
+    long records() {
+        return recoveryStart() + recoveryRecords();
     }
 
     /** The key of input {@code index}, as a number in [0, keys). */
@@ -83,10 +107,32 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
             return index;
         }
         long steady = index - keys;
-        if (steady < steadyRecords()) {
+        if (steady < steadyRecords() || index >= recoveryStart()) {
             return draw(new SplittableRandom(seed + index).nextDouble());
         }
         return (steady - steadyRecords()) % hotKeys();
+    }
+
+    /**
+     * The count each record of the recovery phase must find its key at once it is processed, in order: how many
+     * records of its key there are up to it, itself included. A step counting its key's records exactly once gives
+     * these, before and after a worker is lost.
+     */
+    long[] recoveryCounts() {
+        Map<Long, Long> counts = new HashMap<>();
+        for (long index = recoveryStart(); index < records(); index++) {
+            counts.put(keyOf(index), 0L);
+        }
+        // The build: each key once; then every record up to the recovery phase.
+        counts.replaceAll((key, none) -> 1L);
+        for (long index = keys; index < recoveryStart(); index++) {
+            counts.computeIfPresent(keyOf(index), (key, count) -> count + 1);
+        }
+        long[] expected = new long[(int) recoveryRecords()];
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] = counts.merge(keyOf(recoveryStart() + i), 1L, Long::sum);
+        }
+        return expected;
     }
 
     /**
@@ -117,14 +163,28 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
         return distinct.size();
     }
 
-    /** A fresh release for the next run. */
+    /** A fresh release, and fresh gates of the recovery phase, for the next run. */
     static void resetRelease() {
         release = new CompletableFuture<>();
+        startRecovery = new CompletableFuture<>();
+        resume = new CompletableFuture<>();
     }
 
-    /** Lets the source of the run in progress end. */
+    /** Lets the source of the run in progress end, the recovery phase's records first where they are still held. */
     static void release() {
+        startRecovery.complete(null);
+        resume.complete(null);
         release.complete(null);
+    }
+
+    /** Lets the recovery phase's first half go. */
+    static void startRecovery() {
+        startRecovery.complete(null);
+    }
+
+    /** Lets the recovery phase's second half go. */
+    static void resume() {
+        resume.complete(null);
     }
 
     /** The source of this load: parallelism 1, the steady rounds paced by its rate limiter. */
@@ -137,7 +197,10 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
         return new DataGeneratorSource<>(events, records(), new Pacing(this), TypeInformation.of(BridgeRecord.class));
     }
 
-    /** Holds each steady round until its interval starts, and the end of input until {@link #release}. */
+    /**
+     * Holds each steady round until its interval starts, the recovery phase's halves until {@link #startRecovery} and
+     * {@link #resume}, and the end of input until {@link #release}.
+     */
     record Pacing(StateLoad load) implements RateLimiterStrategy {
         @Override
         public RateLimiter createRateLimiter(int parallelism) {
@@ -151,6 +214,13 @@ record StateLoad(long keys, int rounds, long intervalMillis, double zipfExponent
                     long call = calls++;
                     if (call == load.records()) {
                         return release;
+                    }
+                    if (call == load.resumeIndex()) {
+                        return call == load.recoveryStart() ? startRecovery.thenCombine(resume, (a, b) -> null)
+                                : resume;
+                    }
+                    if (call == load.recoveryStart()) {
+                        return startRecovery;
                     }
                     long steady = call - load.keys();
                     if (steady < 0 || steady >= load.steadyRecords() || steady % load.perRound() != 0) {

@@ -97,6 +97,11 @@ final class WorkerMemory implements AutoCloseable {
         } catch (NoSuchFileException e) {
             return new Resident(0, 0);
         } catch (IOException e) {
+            // A process that exits while its status is read (the state benchmark kills the workers) fails the read
+            // with ESRCH rather than leaving no file.
+            if (!Files.exists(Path.of("/proc", Long.toString(pid)))) {
+                return new Resident(0, 0);
+            }
             throw new UncheckedIOException("reading /proc/" + pid + "/status", e);
         }
     }

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -39,8 +40,10 @@ class StateBlobStepTest {
         byte[] key = "key-1".getBytes(UTF_8);
         try (StepHarness blob = StepHarness.of(StateBlobStep.class, "{\"keep\":\"cells\"}")) {
             Record input = record("key-1");
-            assertEquals(List.of(input), blob.process(key, input));
-            blob.process(key, input);
+            Map<String, String> counted = new HashMap<>(input.headers());
+            counted.put(StateBlobStep.COUNT_HEADER, "1");
+            assertEquals(List.of(new Record(input.payload(), counted, input.timestamp())), blob.process(key, input));
+            assertEquals("2", blob.process(key, input).getFirst().headers().get(StateBlobStep.COUNT_HEADER));
             byte[] value = blob.value(key, StateBlobStep.CELL);
             assertEquals(2, count(value));
             blob.process(key, input);

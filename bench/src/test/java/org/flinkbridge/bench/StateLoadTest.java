@@ -3,6 +3,9 @@ package org.flinkbridge.bench;
 import org.apache.flink.api.connector.source.util.ratelimit.RateLimiter;
 import org.junit.jupiter.api.Test;
 
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
@@ -11,7 +14,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.LongStream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,7 +44,75 @@ class StateLoadTest {
         long hotStart = UNIFORM.keys() + UNIFORM.steadyRecords();
         assertEquals(LongStream.range(0, 250).map(i -> i % 100).boxed().toList(),
                 LongStream.range(hotStart, hotStart + 250).map(UNIFORM::keyOf).boxed().toList());
-        assertEquals(hotStart + UNIFORM.keys(), UNIFORM.records());
+        assertEquals(hotStart + UNIFORM.keys(), UNIFORM.recoveryStart());
+    }
+
+    @Test
+    void theRecoveryPhaseDrawsOnePercentOfTheKeysInTwoHalves() {
+        long start = UNIFORM.recoveryStart();
+        assertEquals(100, UNIFORM.recoveryRecords());
+        assertEquals(start + 50, UNIFORM.resumeIndex());
+        assertEquals(start + 100, UNIFORM.records());
+        long distinct = LongStream.range(start, UNIFORM.records()).map(UNIFORM::keyOf).distinct().count();
+        assertTrue(distinct >= 95, distinct + " distinct keys");
+        assertTrue(LongStream.range(start, UNIFORM.records()).map(UNIFORM::keyOf)
+                .allMatch(key -> key >= 0 && key < UNIFORM.keys()));
+    }
+
+    /** The counts a key's records must find, against counting every record of the load in order. */
+    @Test
+    void theRecoveryCountsAreEachKeysRecordsSoFar() {
+        for (StateLoad load : List.of(UNIFORM, new StateLoad(1_000, 4, 1_000, 1.2, 7),
+                new StateLoad(3, 2, 1_000, 0, 1))) {
+            Map<Long, Long> counts = new HashMap<>();
+            long[] expected = new long[(int) load.recoveryRecords()];
+            for (long index = 0; index < load.records(); index++) {
+                long count = counts.merge(load.keyOf(index), 1L, Long::sum);
+                if (index >= load.recoveryStart()) {
+                    expected[(int) (index - load.recoveryStart())] = count;
+                }
+            }
+            assertArrayEquals(expected, load.recoveryCounts(), load.toString());
+        }
+        // A Zipf law's first key is in the hot phase, the steady phase and the recovery phase: well above 1.
+        StateLoad zipf = new StateLoad(1_000, 4, 1_000, 1.2, 7);
+        assertTrue(LongStream.of(zipf.recoveryCounts()).max().orElseThrow() > 10);
+    }
+
+    /** The first half waits for startRecovery, the second for resume, the end of input for release. */
+    @Test
+    void theRecoveryPhaseWaitsForItsGates() {
+        StateLoad load = new StateLoad(1_000, 1, 1, 0, 42);
+        StateLoad.resetRelease();
+        try {
+            RateLimiter pacing = new StateLoad.Pacing(load).createRateLimiter(1);
+            CompletableFuture<Void> call = null;
+            long index;
+            for (index = 0; index < load.recoveryStart(); index++) {
+                pacing.acquire(1).toCompletableFuture().join();
+            }
+            CompletableFuture<Void> firstHalf = pacing.acquire(1).toCompletableFuture();
+            assertFalse(firstHalf.isDone(), "the first half waits");
+            StateLoad.startRecovery();
+            assertTrue(firstHalf.isDone());
+            for (index++; index < load.resumeIndex(); index++) {
+                assertTrue(pacing.acquire(1).toCompletableFuture().isDone());
+            }
+            CompletableFuture<Void> secondHalf = pacing.acquire(1).toCompletableFuture();
+            assertFalse(secondHalf.isDone(), "the second half waits");
+            StateLoad.resume();
+            assertTrue(secondHalf.isDone());
+            for (index++; index < load.records(); index++) {
+                assertTrue(pacing.acquire(1).toCompletableFuture().isDone());
+            }
+            call = pacing.acquire(1).toCompletableFuture();
+            assertFalse(call.isDone(), "the end of input waits");
+            StateLoad.release();
+            assertTrue(call.isDone());
+        } finally {
+            StateLoad.release();
+            StateLoad.resetRelease();
+        }
     }
 
     @Test
