@@ -8,8 +8,9 @@
 # place against chronicle-queue (JMH JournalAppend), --keys only the TaskManager's heap against the number of distinct
 # keys (KeyedHeap; --records: the records of each of its two runs), --timers only the timers' cost and a keyed batch's
 # latency on a quiet stream (TimerBench, written to timers.md; with --profile, recorded with Java Flight Recorder:
-# profile-timers.jfr and its hottest methods), --state only keyed state in cells against whole-instance state
-# (StateBench, written to state.md, state.json and state.png; --state-keys: the key counts, default 1000000,8000000,
+# profile-timers.jfr and its hottest methods), --state only keyed state in cells against whole-instance state, and
+# recovery in place on cells, its workers killed with SIGKILL (StateBench, written to state.md, state.json and
+# state.png; --state-keys: the key counts, default 1000000,8000000,
 # --quick 100000,400000; --workers: of java,python,rust, default all three; --state-zipf: the steady phase's keys drawn
 # by a Zipf law of that exponent instead of uniformly; --state-rocksdb: Flink's RocksDB options,
 # state.backend.rocksdb.*, set over Flink's defaults, each checked by StateBench), --backends only RocksDB against ForSt

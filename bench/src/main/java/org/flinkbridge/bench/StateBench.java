@@ -89,8 +89,8 @@ import java.util.stream.Stream;
  * [ROCKSDB_OPTION=VALUE,...]]}: the RocksDB options are Flink's {@code state.backend.rocksdb.*}
  * ({@link RocksDBOptions}, {@link RocksDBConfigurableOptions}), set on the cluster over Flink's defaults
  * ({@link #rocksDbOptions}). Writes
- * {@code state.md}, {@code state.json} and {@code state.png} there; exits with status 1 when a run failed (its row
- * says why), with status 2 when the arguments are wrong.
+ * {@code state.md}, {@code state.json} and {@code state.png} there; exits with status 1 when a run or its recovery in
+ * place failed (its row says why), with status 2 when the arguments are wrong.
  */
 public final class StateBench {
 
@@ -215,7 +215,8 @@ public final class StateBench {
         Files.writeString(out.resolve("state.md"),
                 StateReport.markdown(results, rounds, intervalMillis, zipf, rocksDb));
         StateReport.chart(out.resolve("state.png"), results);
-        if (results.stream().anyMatch(result -> result.outcome().startsWith("failed"))) {
+        if (results.stream().anyMatch(result -> result.outcome().startsWith("failed")
+                || result.recovery().outcome().startsWith("failed"))) {
             System.exit(1);
         }
     }
