@@ -232,8 +232,8 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
             // Its message names the ring, the position and the fault; this names the session as well.
             throw new RingException(sessionName + ": " + corrupt.getMessage());
         }
-        if (watcher != null) {
-            watcher.polled();
+        if (watcher != null && watcher.polled()) {
+            checkWorkerAlive();
         }
         return any;
     }
@@ -243,7 +243,7 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
         if (watcher != null) {
             throw new IllegalStateException(sessionName + ": answers are watched already");
         }
-        watcher = new ShmAnswerWatcher(ring.fromWorkerWatch(), wakeUp, sessionName,
+        watcher = new ShmAnswerWatcher(ring.fromWorkerWatch(), wakeUp, () -> workerLost() != null, sessionName,
                 TimeUnit.MILLISECONDS.toNanos(CHECK_MILLIS));
     }
 
@@ -282,12 +282,17 @@ final class ShmChannel implements WorkerChannel, FrameHandler {
     }
 
     private void checkWorkerAlive() throws IOException {
-        // The stop flag before the exit: a worker that stopped as asked goes on to exit, and the flag says why.
-        String exit = workerStopped() ? null : workerExit.get();
-        String lost = exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
+        String lost = workerLost();
         if (lost != null) {
             throw new WorkerLostException(sessionName + ": the worker is gone: " + lost);
         }
+    }
+
+    /** Why the worker is gone, or null while it is there. */
+    private String workerLost() {
+        // The stop flag before the exit: a worker that stopped as asked goes on to exit, and the flag says why.
+        String exit = workerStopped() ? null : workerExit.get();
+        return exit != null ? exit : ring.peerLost(livenessTimeoutMillis);
     }
 
     @Override
