@@ -54,6 +54,8 @@ final class CellStates implements SessionExchange.Cells {
     private final List<State> states = new ArrayList<>();
     /** The marks of the keys' map cells; null where the session has no map cell or keeps no marks. */
     private final ValueState<byte[]> mapMarks;
+    /** Which cells are maps, as marks. */
+    private final byte[] mapCells;
 
     /** The name of the marks' state: not a cell's ({@code "cell STEP/NAME"}). */
     static final String MAP_MARKS = "cells: maps with entries";
@@ -70,6 +72,7 @@ final class CellStates implements SessionExchange.Cells {
         this.backend = (KeyedStateBackend<Object>) backend;
         this.sessionName = sessionName;
         this.declarations = List.copyOf(declarations);
+        this.mapCells = mapCells(declarations);
         try {
             for (CellDeclaration cell : declarations) {
                 states.add(this.backend.getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE,
@@ -168,7 +171,7 @@ final class CellStates implements SessionExchange.Cells {
     public void write(String key, KeyCells writes) throws IOException {
         backend.setCurrentKey(key);
         try {
-            byte[] marks = null; // the key's marks as these writes leave them, once one puts into or clears a map
+            MarkChanges marks = null; // how these writes change the key's marks, once one puts into or clears a map
             for (CellWrite write : writes.getWritesList()) {
                 int cell = write.getCell();
                 if (cell >= states.size()) {
@@ -182,13 +185,15 @@ final class CellStates implements SessionExchange.Cells {
                     case CELL_OP_CLEAR -> {
                         state.clear();
                         if (mapMarks != null && state instanceof MapState<?, ?>) {
-                            marks = withMark(marks, cell, false);
+                            marks = marks == null ? new MarkChanges(mapCells.length) : marks;
+                            marks.cleared(cell);
                         }
                     }
                     case CELL_OP_PUT -> {
                         map(state, cell, write).put(mapKey(write), write.getValue().toByteArray());
                         if (mapMarks != null) {
-                            marks = withMark(marks, cell, true);
+                            marks = marks == null ? new MarkChanges(mapCells.length) : marks;
+                            marks.put(cell);
                         }
                     }
                     case CELL_OP_REMOVE -> map(state, cell, write).remove(mapKey(write));
@@ -208,28 +213,28 @@ final class CellStates implements SessionExchange.Cells {
 
     private static boolean marked(byte[] marks, int cell) {
         return marks != null && cell / Byte.SIZE < marks.length
-                && (marks[cell / Byte.SIZE] & (1 << cell % Byte.SIZE)) != 0;
+                && (marks[cell / Byte.SIZE] & MarkChanges.bit(cell)) != 0;
     }
 
-    /** {@code marks} (the stored marks, read once, where null) with cell {@code cell}'s mark set or cleared. */
-    private byte[] withMark(byte[] marks, int cell, boolean set) throws IOException {
-        if (marks == null) {
-            byte[] stored = mapMarks.value();
-            marks = new byte[(states.size() + Byte.SIZE - 1) / Byte.SIZE];
-            if (stored != null) {
-                System.arraycopy(stored, 0, marks, 0, Math.min(stored.length, marks.length));
+    /** The marks of every map cell of the session (a bit per cell, as {@link #MAP_MARKS}). */
+    private static byte[] mapCells(List<CellDeclaration> declarations) {
+        byte[] cells = new byte[(declarations.size() + Byte.SIZE - 1) / Byte.SIZE];
+        for (int cell = 0; cell < declarations.size(); cell++) {
+            if (declarations.get(cell).getKind() == CellKind.CELL_KIND_MAP) {
+                cells[cell / Byte.SIZE] |= MarkChanges.bit(cell);
             }
         }
-        if (set) {
-            marks[cell / Byte.SIZE] |= (byte) (1 << cell % Byte.SIZE);
-        } else {
-            marks[cell / Byte.SIZE] &= (byte) ~(1 << cell % Byte.SIZE);
-        }
-        return marks;
+        return cells;
     }
 
-    /** Stores the marks: rewritten even when unchanged, since a put renews the marks' TTL with its entry's. */
-    private void writeMarks(byte[] marks) throws IOException {
+    /**
+     * Stores the key's marks as {@code changes} leave them: rewritten even when unchanged, since a put renews the
+     * marks' TTL with its entry's; read first only where the writes left some map cell's mark undecided (for a
+     * session with one map cell, never: a barrier writes back every changed key, and a read per key is what the
+     * build of 8,000,000 keys spent most of its time in).
+     */
+    private void writeMarks(MarkChanges changes) throws IOException {
+        byte[] marks = changes.applyTo(changes.decides(mapCells) ? null : mapMarks.value());
         for (byte bits : marks) {
             if (bits != 0) {
                 mapMarks.update(marks);
@@ -237,6 +242,50 @@ final class CellStates implements SessionExchange.Cells {
             }
         }
         mapMarks.clear();
+    }
+
+    /** How one key's writes change its marks: the map cells they leave with entries (put) and without (cleared). */
+    private static final class MarkChanges {
+        private final byte[] put;
+        private final byte[] cleared;
+
+        MarkChanges(int bytes) {
+            put = new byte[bytes];
+            cleared = new byte[bytes];
+        }
+
+        void put(int cell) {
+            put[cell / Byte.SIZE] |= bit(cell);
+            cleared[cell / Byte.SIZE] &= (byte) ~bit(cell);
+        }
+
+        void cleared(int cell) {
+            cleared[cell / Byte.SIZE] |= bit(cell);
+            put[cell / Byte.SIZE] &= (byte) ~bit(cell);
+        }
+
+        /** Whether these changes set or clear the mark of every cell in {@code cells}. */
+        boolean decides(byte[] cells) {
+            for (int i = 0; i < cells.length; i++) {
+                if ((cells[i] & ~(put[i] | cleared[i])) != 0) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** The marks {@code stored} (null: none) become. */
+        byte[] applyTo(byte[] stored) {
+            byte[] marks = put.clone();
+            for (int i = 0; stored != null && i < Math.min(stored.length, marks.length); i++) {
+                marks[i] |= (byte) (stored[i] & ~cleared[i]);
+            }
+            return marks;
+        }
+
+        private static byte bit(int cell) {
+            return (byte) (1 << cell % Byte.SIZE);
+        }
     }
 
     @SuppressWarnings("unchecked")

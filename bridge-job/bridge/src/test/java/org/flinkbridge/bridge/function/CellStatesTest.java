@@ -85,6 +85,22 @@ class CellStatesTest {
         assertEquals("00000010", marks("a"));
     }
 
+    /** With one map cell a put or a clear decides the marks, which are written without being read first. */
+    @Test
+    void theMarksOfASessionWithOneMapFollowItsPutsAndClears() throws Exception {
+        CellStates cells = new CellStates(backend, "session", List.of(cell("counts", CellKind.CELL_KIND_MAP, 0),
+                cell("total", CellKind.CELL_KIND_VALUE, 0)), true);
+
+        cells.write("a", writes("a", put(0, "x", "1")));
+        cells.write("a", writes("a", set(1, "2")));
+        assertEquals("00000001", marks("a"));
+        cells.write("a", writes("a", put(0, "y", "2")));
+        assertEquals(Map.of(0, Map.of("x", "1", "y", "2"), 1, Map.of("", "2")), loaded(cells, "a"));
+        cells.write("a", writes("a", clear(0)));
+        assertNull(marks("a"));
+        assertEquals(Map.of(1, Map.of("", "2")), loaded(cells, "a"));
+    }
+
     @Test
     void theMarksOfMapsThatAllHaveATtlExpireWithTheirEntries() throws Exception {
         List<CellDeclaration> expiring = List.of(cell("recent", CellKind.CELL_KIND_MAP, 1_000),
