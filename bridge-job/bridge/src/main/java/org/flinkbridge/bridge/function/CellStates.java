@@ -42,7 +42,7 @@ import java.util.Map;
  * cleared by a clear; a remove leaves it set). Reading a map means a RocksDB iterator seek, which visits every level
  * of the backend whether the key has entries or not, and a key loaded for the first time has none: without the marks
  * a build of 8,000,000 keys spent its time in those seeks. A mark is a point lookup, which RocksDB's bloom filters
- * answer for an absent key without reading the files. A job restored from a checkpoint taken before the marks
+ * answer for an absent key without reading data blocks. A job restored from a checkpoint taken before the marks
  * ({@code marksMaps} false, {@link CheckpointEntries}) has map entries without marks: it reads every map cell, as
  * before, and writes no marks, so that its later checkpoints are read the same way.
  */
