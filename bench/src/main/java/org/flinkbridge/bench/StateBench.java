@@ -11,9 +11,11 @@ import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.datastream.api.ExecutionEnvironment;
 import org.apache.flink.datastream.api.common.Collector;
@@ -111,6 +113,11 @@ public final class StateBench {
     private static final int RETAINED_CHECKPOINTS = 5;
     /** The parallelisms the last checkpoint is restored at: 1, the run's own, and twice that. */
     private static final List<Integer> RESTORE_PARALLELISMS = List.of(1, SUBTASKS, 2 * SUBTASKS);
+    /**
+     * A slot's managed memory on the project's standalone cluster ({@code ./flink-bridge cluster}: a TaskManager of
+     * 2048 MiB with 2 slots, Flink's default managed fraction of 0.4).
+     */
+    private static final MemorySize MANAGED_MEMORY_PER_SLOT = MemorySize.ofMebiBytes(317);
     /** The keyed segment's operator, by the same id in the run's job and in the jobs that restore its checkpoint. */
     private static final String STATE_UID = "state";
     private static final long RESTORE_WAIT_MILLIS = 300_000;
@@ -231,9 +238,10 @@ public final class StateBench {
                                        List<String> workers, Map<String, String> rocksDb, Path checkpoints)
             throws Exception {
         List<Result> results = new ArrayList<>();
-        Configuration restoreConfiguration = clusterConfiguration(checkpoints, rocksDb);
+        Configuration restoreConfiguration =
+                clusterConfiguration(checkpoints, rocksDb, Collections.max(RESTORE_PARALLELISMS));
         InitializationSpans.configure(restoreConfiguration);
-        Configuration configuration = clusterConfiguration(checkpoints, rocksDb);
+        Configuration configuration = clusterConfiguration(checkpoints, rocksDb, SUBTASKS);
         RecoveryMetrics.configure(configuration);
         try (BenchCluster cluster = new BenchCluster(SUBTASKS, configuration);
              BenchCluster restoreCluster = new BenchCluster(Collections.max(RESTORE_PARALLELISMS),
@@ -265,11 +273,15 @@ public final class StateBench {
     }
 
     /**
-     * RocksDB as a pipeline's job defaults to it, with {@code rocksDb}'s options, and incremental checkpoints into {@code checkpoints}, every checkpoint
-     * kept and its statistics too.
+     * A cluster of {@code slots} slots with RocksDB as a pipeline's job defaults to it, with {@code rocksDb}'s options,
+     * the managed memory per slot of the project's standalone cluster, and incremental checkpoints into
+     * {@code checkpoints}, the last {@value #RETAINED_CHECKPOINTS} kept with every checkpoint's statistics.
      */
-    private static Configuration clusterConfiguration(Path checkpoints, Map<String, String> rocksDb) {
+    private static Configuration clusterConfiguration(Path checkpoints, Map<String, String> rocksDb, int slots) {
         Configuration config = new Configuration();
+        // RocksDB's block cache and write buffers come out of it: a MiniCluster's default (128 MiB for all slots) left
+        // 28 MB of cache per slot, too little to keep the filters of 8,000,000 keys (results/20261207T234210Z).
+        config.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MANAGED_MEMORY_PER_SLOT.multiply(slots));
         rocksDb.forEach(config::setString);
         // RocksDB as a pipeline's job has it: incremental checkpoints, bloom filters.
         PipelineJob.defaultStateBackend(config);
