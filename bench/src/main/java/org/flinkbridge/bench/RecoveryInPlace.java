@@ -1,8 +1,10 @@
 package org.flinkbridge.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.flinkbridge.records.BridgeRecord;
 
-import java.nio.charset.StandardCharsets;
+import java.io.IOException;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
@@ -22,6 +24,7 @@ record RecoveryInPlace(String outcome, List<Long> killedPids, Map<Integer, Recov
                        long firstOutputMillis, long allOutputsMillis, long checkpointMillis) {
 
     static final String OK = "ok";
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     RecoveryInPlace {
         killedPids = List.copyOf(killedPids);
@@ -87,19 +90,11 @@ record RecoveryInPlace(String outcome, List<Long> killedPids, Map<Integer, Recov
         if (header != null) {
             return Long.parseLong(header);
         }
-        String payload = new String(record.payload, StandardCharsets.UTF_8);
-        int at = payload.indexOf("\"count\"");
-        if (at < 0) {
+        try {
+            JsonNode count = JSON.readTree(record.payload).get("count");
+            return count != null && count.canConvertToLong() ? count.asLong() : -1;
+        } catch (IOException notJson) {
             return -1;
         }
-        int from = at + "\"count\"".length();
-        while (from < payload.length() && (payload.charAt(from) == ':' || payload.charAt(from) == ' ')) {
-            from++;
-        }
-        int to = from;
-        while (to < payload.length() && Character.isDigit(payload.charAt(to))) {
-            to++;
-        }
-        return to == from ? -1 : Long.parseLong(payload.substring(from, to));
     }
 }

@@ -18,8 +18,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * Keeps {@value #VALUE_BYTES} bytes per key, for the state benchmark: each record sets its key's value to the key's
  * count of records so far (8 bytes, little-endian) followed by random bytes (so that no compression shrinks the
  * state), and is answered with itself, its header {@value #COUNT_HEADER} set to that count (the benchmark checks it
- * after a worker is killed: each key's records counted exactly once). With config {@code {"keep": "cells"}} the values live in a value cell
- * ({@value #CELL}), in Flink's keyed state; with {@code {"keep": "instance"}} in a map of the instance, keyed by the
+ * after a worker is killed: each key's records counted exactly once). With config {@code {"keep": "cells"}} the
+ * values live in a value cell ({@value #CELL}), in Flink's keyed state; with {@code {"keep": "instance"}} in a map of the instance, keyed by the
  * record's header {@value StateLoad#KEY_HEADER}, taken whole at each checkpoint by {@link #snapshotState} (the
  * whole-instance state steps kept before cells). The Python worker's {@code bench_state.py} is the same step.
  */

@@ -3,8 +3,8 @@ package org.flinkbridge.bench;
 import java.util.List;
 
 /**
- * Kills the worker processes a benchmark's job runs on, as a crash would: SIGKILL ({@link ProcessHandle#destroyForcibly}
- * on Linux) to every process descended from this JVM, as {@link WorkerMemory} finds them: the embedded TaskManager
+ * Kills the worker processes a benchmark's job runs on, as a crash would: SIGKILL
+ * ({@link ProcessHandle#destroyForcibly} on Linux) to every process descended from this JVM, as {@link WorkerMemory} finds them: the embedded TaskManager
  * spawns the workers (one per worker command, shared by the job's sessions), and the Python and Rust workers' session
  * processes descend from those. Nothing else in this JVM spawns a process.
  */
