@@ -9,7 +9,6 @@ import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.RestOptions;
@@ -273,9 +272,10 @@ public final class StateBench {
     }
 
     /**
-     * A cluster of {@code slots} slots with RocksDB as a pipeline's job defaults to it, with {@code rocksDb}'s options,
-     * the managed memory per slot of the project's standalone cluster, and incremental checkpoints into
-     * {@code checkpoints}, the last {@value #RETAINED_CHECKPOINTS} kept with every checkpoint's statistics.
+     * A cluster of {@code slots} slots with a pipeline job's state options ({@link PipelineJob#defaultStateOptions}:
+     * RocksDB) over {@code rocksDb}'s, the managed memory per slot of the project's standalone cluster, and
+     * checkpoints into {@code checkpoints}, the last {@value #RETAINED_CHECKPOINTS} kept with every checkpoint's
+     * statistics.
      */
     private static Configuration clusterConfiguration(Path checkpoints, Map<String, String> rocksDb, int slots) {
         Configuration config = new Configuration();
@@ -283,14 +283,12 @@ public final class StateBench {
         // 28 MB of cache per slot, too little to keep the filters of 8,000,000 keys (results/20261207T234210Z).
         config.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MANAGED_MEMORY_PER_SLOT.multiply(slots));
         rocksDb.forEach(config::setString);
-        // RocksDB as a pipeline's job has it: incremental checkpoints, bloom filters.
-        PipelineJob.defaultStateBackend(config);
+        // As a pipeline's job has them: compressed snapshots, RocksDB with incremental checkpoints and bloom filters.
+        PipelineJob.defaultStateOptions(config);
         config.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
         config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
         config.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, RETAINED_CHECKPOINTS);
         config.set(WebOptions.CHECKPOINTS_HISTORY_SIZE, 1_000);
-        // As a pipeline's job sets it (PipelineJob).
-        config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
         // A failed run is reported as such, not retried.
         config.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         // Its web endpoint on any free port: the restores' cluster runs beside it in this JVM.
@@ -672,9 +670,9 @@ public final class StateBench {
             long count = ++arrived;
             if (record.timestamp >= recoveryStart) {
                 recoveryArrival(record);
-            } else if (recoveryArrived > 0 && recoveryProblem == null) {
-                recoveryProblem = "input " + record.timestamp + ", of an earlier phase, answered again after the"
-                        + " recovery phase began";
+            } else if (recoveryArrived > 0) {
+                problem("input " + record.timestamp + ", of an earlier phase, answered again after the recovery"
+                        + " phase began");
             }
             if (count == 1) {
                 firstNanos = System.nanoTime();

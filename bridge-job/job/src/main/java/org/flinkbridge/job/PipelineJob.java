@@ -52,10 +52,16 @@ public final class PipelineJob {
     private PipelineJob() {}
 
     /**
-     * Where Flink's own options name no state backend: RocksDB, with incremental checkpoints and bloom filters unless
-     * those options say otherwise.
+     * The state options a pipeline's job has where Flink's own options do not set them: compressed snapshots, and,
+     * where they name no state backend, RocksDB with incremental checkpoints and bloom filters.
      */
-    public static void defaultStateBackend(Configuration config) {
+    public static void defaultStateOptions(Configuration config) {
+        if (!config.contains(ExecutionOptions.SNAPSHOT_COMPRESSION)) {
+            // Worker state is operator state, and Flink reads uncompressed operator state back one byte per
+            // read call on the file (CompressibleFSDataInputStream has no bulk read): restoring 256 MiB took
+            // minutes here. Compressed, it is read in blocks, and worker state is often compressible too.
+            config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
+        }
         if (config.contains(StateBackendOptions.STATE_BACKEND)) {
             return;
         }
@@ -78,13 +84,7 @@ public final class PipelineJob {
         ExecutionEnvironmentImpl impl = (ExecutionEnvironmentImpl) env;
         Configuration config = impl.getConfiguration();
         args.options().forEach(config::setString);
-        if (!config.contains(ExecutionOptions.SNAPSHOT_COMPRESSION)) {
-            // Worker state is operator state, and Flink reads uncompressed operator state back one byte per
-            // read call on the file (CompressibleFSDataInputStream has no bulk read): restoring 256 MiB took
-            // minutes here. Compressed, it is read in blocks, and worker state is often compressible too.
-            config.set(ExecutionOptions.SNAPSHOT_COMPRESSION, true);
-        }
-        defaultStateBackend(config);
+        defaultStateOptions(config);
         impl.setParallelism(bridge.parallelism());
         if (bridge.checkpointIntervalMs() > 0) {
             impl.getCheckpointCfg().setCheckpointInterval(bridge.checkpointIntervalMs());
